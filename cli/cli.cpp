@@ -1,0 +1,144 @@
+#include "cli.hpp"
+
+#include <unistd.h>
+
+#include <cstdio>
+#include <iostream>
+
+#include "chrootctl/common/strings.hpp"
+
+namespace chrootctl::cli {
+
+namespace {
+std::map<std::string, Verb>& registry() {
+  static std::map<std::string, Verb> r;
+  return r;
+}
+}  // namespace
+
+Registrar::Registrar(const char* name, const char* summary, Handler handler) { registry()[name] = {summary, handler}; }
+
+const std::map<std::string, Verb>& verbs() { return registry(); }
+
+std::optional<std::string> Args::value(const std::string& name) const {
+  auto it = m_values.upper_bound(name);
+  // last occurrence wins for single-valued options
+  if (it == m_values.begin()) return std::nullopt;
+  --it;
+  if (it->first != name) return std::nullopt;
+  return it->second;
+}
+
+std::vector<std::string> Args::values(const std::string& name) const {
+  std::vector<std::string> out;
+  auto [b, e] = m_values.equal_range(name);
+  for (auto it = b; it != e; ++it) out.push_back(it->second);
+  return out;
+}
+
+std::string help_text(const Spec& spec) {
+  std::string out = str("Usage: chrootctl ", spec.command, spec.usage.empty() ? "" : " ", spec.usage, "\n\n", spec.summary, "\n");
+  if (!spec.description.empty()) out += "\n" + spec.description + "\n";
+  out += "\nOptions:\n";
+  std::vector<std::pair<std::string, std::string>> rows;
+  for (const auto& o : spec.options) {
+    std::string left = o.short_name ? str("-", o.short_name, ", --", o.name) : str("    --", o.name);
+    if (o.has_value) left += " " + (o.metavar.empty() ? std::string("VALUE") : o.metavar);
+    rows.emplace_back(left, o.help + (o.repeatable ? " (repeatable)" : ""));
+  }
+  rows.emplace_back("-h, --help", "show this help and exit");
+  std::size_t width = 0;
+  for (const auto& r : rows) width = std::max(width, r.first.size());
+  for (const auto& r : rows) out += str("  ", r.first, std::string(width - r.first.size() + 2, ' '), r.second, "\n");
+  return out;
+}
+
+int usage_error(const Spec& spec, const std::string& message) {
+  std::fprintf(stderr, "chrootctl %s: %s\nTry 'chrootctl %s --help'.\n", spec.command.c_str(), message.c_str(),
+               spec.command.c_str());
+  return k_error;
+}
+
+std::optional<int> parse(const Spec& spec, std::span<char* const> argv, Args& result) {
+  bool only_positional = false;
+  for (std::size_t i = 1; i < argv.size(); ++i) {
+    const std::string arg = argv[i];
+    if (!only_positional && arg == "--") {
+      if (spec.dashdash) {
+        for (std::size_t k = i + 1; k < argv.size(); ++k) result.rest.emplace_back(argv[k]);
+        break;
+      }
+      only_positional = true;
+      continue;
+    }
+    if (!only_positional && (arg == "-h" || arg == "--help")) {
+      out(help_text(spec));
+      return k_ok;
+    }
+    if (!only_positional && arg.size() > 1 && arg[0] == '-') {
+      std::string name;
+      std::optional<std::string> inline_value;
+      if (arg[1] == '-') {
+        name = arg.substr(2);
+        if (auto eq = name.find('='); eq != std::string::npos) {
+          inline_value = name.substr(eq + 1);
+          name = name.substr(0, eq);
+        }
+      }
+      const Option* opt = nullptr;
+      for (const auto& o : spec.options) {
+        if ((arg[1] == '-' && o.name == name) || (arg[1] != '-' && arg.size() == 2 && o.short_name == arg[1])) opt = &o;
+      }
+      if (!opt) {
+        std::vector<std::string> names;
+        for (const auto& o : spec.options) names.push_back(o.name);
+        std::string msg = str("unknown option ", quote(arg));
+        if (arg[1] == '-')
+          if (auto s = did_you_mean(name, names)) msg += str(" (did you mean '--", *s, "'?)");
+        return usage_error(spec, msg);
+      }
+      if (!opt->repeatable && result.flag(opt->name))
+        return usage_error(spec, str("option '--", opt->name, "' given more than once"));
+      if (opt->has_value) {
+        std::string v;
+        if (inline_value) {
+          v = *inline_value;
+        } else {
+          if (i + 1 >= argv.size()) return usage_error(spec, str("option '--", opt->name, "' needs a value (", opt->metavar, ")"));
+          v = argv[++i];
+        }
+        result.m_values.emplace(opt->name, v);
+      } else {
+        if (inline_value) return usage_error(spec, str("option '--", opt->name, "' takes no value"));
+        result.m_values.emplace(opt->name, "");
+      }
+      continue;
+    }
+    result.positional.push_back(arg);
+  }
+  if (result.positional.size() < spec.min_positional)
+    return usage_error(spec, str("missing argument (usage: chrootctl ", spec.command, " ", spec.usage, ")"));
+  if (result.positional.size() > spec.max_positional)
+    return usage_error(spec, str("unexpected argument ", quote(result.positional[spec.max_positional])));
+  return std::nullopt;
+}
+
+int report(const Error& e) { return report(e.what()); }
+
+int report(const std::string& message) {
+  // Multi-line diagnostics (recipe errors) already carry their own "error:" prefixes.
+  if (message.find(": error: ") != std::string::npos)
+    std::fprintf(stderr, "%s\n", message.c_str());
+  else
+    std::fprintf(stderr, "chrootctl: error: %s\n", message.c_str());
+  return k_error;
+}
+
+Option store_option() {
+  return {"store", 0, true, false, "DIR", "image store and catalogue directory (default: from config)"};
+}
+Option json_option() { return {"json", 0, false, false, "", "print machine-readable JSON"}; }
+
+void out(const std::string& text) { std::fwrite(text.data(), 1, text.size(), stdout); }
+
+}  // namespace chrootctl::cli

@@ -1,0 +1,88 @@
+#pragma once
+// The command-line layer: a registry of verbs (one cmd_<verb>.cpp each), an option parser with
+// generated --help, and the shared way to print errors. Verbs stay thin: parse, call one library
+// function, print.
+
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "chrootctl/common/error.hpp"
+
+namespace chrootctl::cli {
+
+/// Exit codes shared by all verbs (documented in docs/chrootctl.1.md).
+enum Exit : int {
+  k_ok = 0,
+  k_failed_check = 1,  ///< the answer is "no": differences, findings, not verified
+  k_error = 2,         ///< usage error or the command could not do its work
+};
+
+struct Option {
+  std::string name;         ///< long name without dashes
+  char short_name = 0;
+  bool has_value = false;
+  bool repeatable = false;
+  std::string metavar;      ///< shown in help, e.g. "DIR"
+  std::string help;
+};
+
+struct Spec {
+  std::string command;      ///< "manifest create"
+  std::string usage;        ///< after the command: "ROOT [-o FILE]"
+  std::string summary;      ///< one line
+  std::string description;  ///< paragraphs for --help (may be empty)
+  std::vector<Option> options;
+  std::size_t min_positional = 0;
+  std::size_t max_positional = 0;
+  bool dashdash = false;    ///< collects everything after "--" as `rest`
+};
+
+class Args {
+public:
+  [[nodiscard]] bool flag(const std::string& name) const { return m_values.count(name) > 0; }
+  [[nodiscard]] std::optional<std::string> value(const std::string& name) const;
+  [[nodiscard]] std::vector<std::string> values(const std::string& name) const;
+  std::vector<std::string> positional;
+  std::vector<std::string> rest;
+
+private:
+  friend std::optional<int> parse(const Spec&, std::span<char* const>, Args&);
+  std::multimap<std::string, std::string> m_values;
+};
+
+/// Parses argv (argv[0] is the verb). Returns an exit code when the caller should stop now
+/// (--help printed: 0; usage error printed: 2), or nullopt to go on.
+std::optional<int> parse(const Spec& spec, std::span<char* const> argv, Args& out);
+std::string help_text(const Spec& spec);
+
+/// Prints "chrootctl: error: ..." to stderr and returns k_error.
+int report(const Error& e);
+int report(const std::string& message);
+/// Prints a usage error with a pointer to --help; returns k_error.
+int usage_error(const Spec& spec, const std::string& message);
+
+/// Common options.
+Option store_option();
+Option json_option();
+
+using Handler = int (*)(std::span<char* const> argv);
+struct Registrar {
+  Registrar(const char* name, const char* summary, Handler handler);
+};
+struct Verb {
+  std::string summary;
+  Handler handler;
+};
+const std::map<std::string, Verb>& verbs();
+
+/// Writes text to stdout fully (stdout errors become exit 2 at the end of main).
+void out(const std::string& text);
+
+}  // namespace chrootctl::cli
+
+#define CHROOTCTL_VERB(name, summary, fn) \
+  static const ::chrootctl::cli::Registrar chrootctl_verb_registrar_{name, summary, fn}

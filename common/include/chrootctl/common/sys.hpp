@@ -1,0 +1,103 @@
+#pragma once
+/// The only place in chrootctl's libraries that calls raw system calls for files. Every function
+/// retries EINTR, opens with O_CLOEXEC, returns Result with the call and its arguments named in
+/// the error, and never follows a symlink unless the name says so.
+
+#include <sys/stat.h>
+#include <sys/types.h>
+
+#include <cstdint>
+#include <optional>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "chrootctl/common/error.hpp"
+#include "chrootctl/common/fd.hpp"
+
+namespace chrootctl::sys {
+
+/// Retries a call returning -1/EINTR.
+template <class F>
+auto retry_eintr(F&& f) -> decltype(f()) {
+  decltype(f()) r;
+  do {
+    r = f();
+  } while (r == -1 && errno == EINTR);
+  return r;
+}
+
+/// openat(2) with O_CLOEXEC added. `what` names the path in errors (defaults to `path`).
+Result<Fd> open_at(int dirfd, const std::string& path, int flags, mode_t mode = 0);
+/// open(2) of an absolute or cwd-relative path with O_CLOEXEC.
+Result<Fd> open_path(const std::string& path, int flags, mode_t mode = 0);
+/// Opens a directory (O_DIRECTORY|O_NOFOLLOW on the last component).
+Result<Fd> open_dir_at(int dirfd, const std::string& name);
+Result<Fd> open_dir(const std::string& path);
+
+/// openat2(2) with RESOLVE_IN_ROOT|RESOLVE_NO_MAGICLINKS (and RESOLVE_NO_SYMLINKS if
+/// `no_symlinks`): opens `path` as if `rootfd` were "/". Fails with Errc::unsupported when the
+/// kernel has no openat2.
+Result<Fd> open_in_root(int rootfd, const std::string& path, int flags, bool no_symlinks = false);
+
+Result<struct stat> fstat(int fd);
+/// fstatat with AT_SYMLINK_NOFOLLOW.
+Result<struct stat> lstat_at(int dirfd, const std::string& name);
+/// stat of a path, following symlinks (used for host paths given by the administrator).
+Result<struct stat> stat_path(const std::string& path);
+Result<struct stat> lstat_path(const std::string& path);
+
+/// readlinkat of any length.
+Result<std::string> readlink_at(int dirfd, const std::string& name);
+
+/// Reads the whole file at `path` (following no symlink on the last component).
+Result<std::string> read_file(const std::string& path, std::size_t limit = 64u << 20);
+Result<std::string> read_fd(int fd, std::size_t limit = 64u << 20);
+Status write_all(int fd, std::string_view data);
+
+Status mkdir_at(int dirfd, const std::string& name, mode_t mode);
+/// mkdir -p; existing directories are fine. Follows symlinks (administrator paths only).
+Status mkdir_p(const std::string& path, mode_t mode);
+Status unlink_at(int dirfd, const std::string& name, int flags = 0);
+Status rename_at(int olddirfd, const std::string& oldname, int newdirfd, const std::string& newname,
+                 unsigned flags = 0);
+Status fsync(int fd);
+Status fsync_path(const std::string& dir);
+
+/// Removes a directory tree without following symlinks, crossing no mount point.
+Status remove_tree(const std::string& path);
+Status remove_tree_at(int dirfd, const std::string& name);
+
+/// All entries of an open directory fd (excluding "." and ".."), name and d_type. Rewinds the
+/// fd first unless `rewind` is false (a freshly opened fd); do not share one fd between threads
+/// calling this.
+struct DirEntry {
+  std::string name;
+  unsigned char type;  ///< DT_* from getdents; DT_UNKNOWN means stat it
+  ino_t ino;
+};
+Result<std::vector<DirEntry>> read_dir(int dirfd, bool rewind = true);
+
+/// Extended attributes of the file behind `fd` (f*xattr), sorted by name.
+struct Xattr {
+  std::string name;
+  std::string value;
+  friend bool operator==(const Xattr&, const Xattr&) = default;
+};
+Result<std::vector<Xattr>> xattrs_fd(int fd);
+/// Extended attributes of `name` inside the directory `dirfd`, not following a symlink.
+/// Uses /proc/self/fd/DIRFD/NAME with l*xattr, so no path outside the pinned dirfd is walked.
+Result<std::vector<Xattr>> xattrs_at(int dirfd, const std::string& name);
+
+/// flock(2) wrapper; `exclusive`, optionally non-blocking (Errc::busy if held).
+Status flock(int fd, bool exclusive, bool nonblocking = false);
+
+/// Human-readable "name (strerror)"-style rendering helpers.
+std::string errno_name(int err);
+
+/// Current time helpers.
+std::int64_t now_unix();
+std::int64_t monotonic_ns();
+
+}  // namespace chrootctl::sys

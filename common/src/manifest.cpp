@@ -1,0 +1,694 @@
+// Manifest text format, parsing, comparison and the mtree and stat-record side formats.
+// The format is specified in docs/manifest.md; keep the two in step.
+#include "chrootctl/common/manifest.hpp"
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <bit>
+#include <charconv>
+#include <cstring>
+#include <cinttypes>
+#include <cstdio>
+#include <unordered_map>
+#include <unordered_set>
+
+#include "chrootctl/common/files.hpp"
+#include "manifest_internal.hpp"
+#include "chrootctl/common/sha256.hpp"
+#include "chrootctl/common/strings.hpp"
+
+namespace chrootctl::manifest {
+
+namespace {
+constexpr std::string_view k_header = "#chrootctl-manifest 1";
+constexpr std::string_view k_end = "#end ";
+// '=' separates an xattr name from its value, so it is escaped inside names.
+constexpr std::string_view k_xattr_name_extra = "=";
+
+std::string time_text(std::int64_t sec, std::uint32_t nsec) {
+  char buf[48];
+  std::snprintf(buf, sizeof buf, "%" PRId64 ".%09u", sec, nsec);
+  return buf;
+}
+
+std::optional<std::pair<std::int64_t, std::uint32_t>> parse_time(std::string_view s) {
+  const auto dot = s.find('.');
+  if (dot == std::string_view::npos || s.size() - dot != 10) return std::nullopt;
+  bool neg = false;
+  std::string_view secs = s.substr(0, dot);
+  if (!secs.empty() && secs[0] == '-') {
+    neg = true;
+    secs.remove_prefix(1);
+  }
+  const auto sec = parse_u64(secs);
+  const auto nsec = parse_u64(s.substr(dot + 1));
+  if (!sec || !nsec || *sec > static_cast<std::uint64_t>(INT64_MAX)) return std::nullopt;
+  return std::make_pair(neg ? -static_cast<std::int64_t>(*sec) : static_cast<std::int64_t>(*sec),
+                        static_cast<std::uint32_t>(*nsec));
+}
+
+std::optional<Type> type_from_char(std::string_view s) {
+  if (s.size() != 1) return std::nullopt;
+  switch (s[0]) {
+    case 'f': return Type::file;
+    case 'd': return Type::dir;
+    case 'l': return Type::symlink;
+    case 'c': return Type::chardev;
+    case 'b': return Type::blockdev;
+    case 'p': return Type::fifo;
+    case 's': return Type::socket;
+    default: return std::nullopt;
+  }
+}
+
+bool valid_tree_path(std::string_view p) {
+  if (p == "/") return true;
+  if (p.empty() || p[0] != '/' || p.back() == '/') return false;
+  for (const auto& part : split(p.substr(1), '/'))
+    if (part.empty() || part == "." || part == "..") return false;
+  return true;
+}
+
+std::string parent_of(std::string_view p) {
+  const auto slash = p.find_last_of('/');
+  return slash == 0 ? "/" : std::string(p.substr(0, slash));
+}
+
+void append_uint(std::string& out, std::uint64_t v) {
+  char buf[24];
+  auto r = std::to_chars(buf, buf + sizeof buf, v);
+  out.append(buf, r.ptr);
+}
+
+void append_time(std::string& out, std::int64_t sec, std::uint32_t nsec) {
+  char buf[48];
+  auto r = std::to_chars(buf, buf + sizeof buf, sec);
+  *r.ptr++ = '.';
+  char digits[9];
+  for (int i = 8; i >= 0; --i) {
+    digits[i] = static_cast<char>('0' + nsec % 10);
+    nsec /= 10;
+  }
+  std::memcpy(r.ptr, digits, 9);
+  out.append(buf, r.ptr + 9);
+}
+
+// escape_bytes, appending in place (this runs for every entry of every manifest).
+void append_escaped(std::string& out, std::string_view raw, std::string_view extra = {}) {
+  static constexpr char k_hex[] = "0123456789abcdef";
+  for (unsigned char c : raw) {
+    if (c >= 0x21 && c <= 0x7e && c != '\\' && (extra.empty() || extra.find(static_cast<char>(c)) == std::string_view::npos)) {
+      out.push_back(static_cast<char>(c));
+    } else {
+      const char esc[4] = {'\\', 'x', k_hex[c >> 4], k_hex[c & 0xf]};
+      out.append(esc, 4);
+    }
+  }
+}
+
+void append_entry(std::string& out, const Entry& e, bool with_mtime) {
+  append_escaped(out, e.path);
+  out += " type=";
+  out.push_back(static_cast<char>(e.type));
+  out += " mode=";
+  const unsigned m = e.mode & 07777;
+  const char mode[4] = {static_cast<char>('0' + ((m >> 9) & 7)), static_cast<char>('0' + ((m >> 6) & 7)),
+                        static_cast<char>('0' + ((m >> 3) & 7)), static_cast<char>('0' + (m & 7))};
+  out.append(mode, 4);
+  out += " uid=";
+  append_uint(out, e.uid);
+  out += " gid=";
+  append_uint(out, e.gid);
+  switch (e.type) {
+    case Type::file:
+      out += " size=";
+      append_uint(out, e.size);
+      out += " sha256=";
+      out += e.sha256.empty() ? "-" : e.sha256;
+      break;
+    case Type::symlink:
+      out += " target=";
+      append_escaped(out, e.target);
+      break;
+    case Type::chardev:
+    case Type::blockdev:
+      out += " rdev=";
+      append_uint(out, e.rdev_major);
+      out += ',';
+      append_uint(out, e.rdev_minor);
+      break;
+    default: break;
+  }
+  if (!e.link.empty()) {
+    out += " link=";
+    append_escaped(out, e.link);
+  }
+  for (const auto& x : e.xattrs) {
+    out += " xattr.";
+    append_escaped(out, x.name, k_xattr_name_extra);
+    out += '=';
+    out += base64_encode(x.value);
+  }
+  if (with_mtime) {
+    out += " mtime=";
+    append_time(out, e.mtime_sec, e.mtime_nsec);
+  }
+}
+}  // namespace
+
+std::string_view type_name(Type t) {
+  switch (t) {
+    case Type::file: return "file";
+    case Type::dir: return "directory";
+    case Type::symlink: return "symlink";
+    case Type::chardev: return "character device";
+    case Type::blockdev: return "block device";
+    case Type::fifo: return "fifo";
+    case Type::socket: return "socket";
+  }
+  return "?";
+}
+
+const Entry* Manifest::find(std::string_view path) const {
+  auto it = std::lower_bound(entries.begin(), entries.end(), path,
+                             [](const Entry& e, std::string_view p) { return std::string_view(e.path) < p; });
+  if (it == entries.end() || it->path != path) return nullptr;
+  return &*it;
+}
+
+std::string entry_line(const Entry& e, bool with_mtime) {
+  std::string out;
+  append_entry(out, e, with_mtime);
+  return out;
+}
+
+Rendered render(const Manifest& m) {
+  Rendered r;
+  std::string& out = r.text;
+  out.reserve(m.entries.size() * 170 + 128);
+  out += k_header;
+  out += '\n';
+  Sha256 h;
+  h.update(out);
+  for (const auto& e : m.entries) {
+    const std::size_t start = out.size();
+    append_entry(out, e, false);
+    out += '\n';
+    h.update(out.data() + start, out.size() - start);  // the digest form: no mtime
+    out.pop_back();
+    out += " mtime=";
+    append_time(out, e.mtime_sec, e.mtime_nsec);
+    out += '\n';
+  }
+  r.digest = h.hex_final();
+  out += k_end;
+  out += "entries=";
+  append_uint(out, m.entries.size());
+  out += " sha256=";
+  out += r.digest;
+  out += '\n';
+  return r;
+}
+
+std::string digest(const Manifest& m) {
+  Sha256 h;
+  std::string buf;
+  buf.reserve(64 * 1024);
+  buf = k_header;
+  buf += '\n';
+  for (const auto& e : m.entries) {
+    append_entry(buf, e, false);
+    buf += '\n';
+    if (buf.size() > 60 * 1024) {
+      h.update(buf);
+      buf.clear();
+    }
+  }
+  h.update(buf);
+  return h.hex_final();
+}
+
+std::string serialize(const Manifest& m) { return render(m).text; }
+
+Result<Manifest> parse(std::string_view text, const std::string& filename) {
+  auto err = [&](std::size_t line, const std::string& msg) {
+    return fail(Errc::parse, str(filename, ":", line, ": ", msg));
+  };
+  Manifest m;
+  std::size_t lineno = 0;
+  std::size_t pos = 0;
+  bool ended = false;
+  std::unordered_set<std::string> dirs;
+  Sha256 h;
+  while (pos < text.size()) {
+    const auto nl = text.find('\n', pos);
+    if (nl == std::string_view::npos)
+      return err(lineno + 1, "truncated: the last line has no newline (the manifest is incomplete)");
+    const std::string_view line = text.substr(pos, nl - pos);
+    pos = nl + 1;
+    ++lineno;
+    if (ended) return err(lineno, "unexpected text after the end line");
+    if (lineno == 1) {
+      if (line != k_header)
+        return err(1, str("not a chrootctl manifest (expected ", quote(k_header), " on the first line)"));
+      h.update(line);
+      h.update("\n");
+      continue;
+    }
+    if (starts_with(line, k_end)) {
+      const auto fields = split(line.substr(k_end.size()), ' ');
+      if (fields.size() != 2 || !starts_with(fields[0], "entries=") || !starts_with(fields[1], "sha256="))
+        return err(lineno, "malformed end line (expected '#end entries=N sha256=HEX')");
+      const auto count = parse_u64(std::string_view(fields[0]).substr(8));
+      if (!count || *count != m.entries.size())
+        return err(lineno, str("the end line says ", fields[0].substr(8), " entries but the manifest has ",
+                               m.entries.size(), " (lines were added or removed)"));
+      if (fields[1].substr(7) != h.hex_final())
+        return err(lineno, "the entries do not match the digest on the end line (the manifest was edited or damaged)");
+      ended = true;
+      continue;
+    }
+    const auto tokens = split(line, ' ');
+    Entry e;
+    auto path = unescape_bytes(tokens[0]);
+    if (!path || !valid_tree_path(*path)) return err(lineno, str("bad path ", quote(tokens[0])));
+    e.path = std::move(*path);
+    bool have_type = false;
+    for (std::size_t i = 1; i < tokens.size(); ++i) {
+      const auto& tok = tokens[i];
+      const auto eq = tok.find('=');
+      if (eq == std::string::npos) return err(lineno, str("bad field ", quote(tok), " (expected key=value)"));
+      const std::string_view key = std::string_view(tok).substr(0, eq);
+      const std::string_view val = std::string_view(tok).substr(eq + 1);
+      auto bad = [&] { return err(lineno, str("bad value for ", key, ": ", quote(val))); };
+      if (key == "type") {
+        auto t = type_from_char(val);
+        if (!t) return bad();
+        e.type = *t;
+        have_type = true;
+      } else if (key == "mode") {
+        auto v = parse_u64(val, 8);
+        if (!v || *v > 07777) return bad();
+        e.mode = static_cast<std::uint32_t>(*v);
+      } else if (key == "uid" || key == "gid") {
+        auto v = parse_u64(val);
+        if (!v || *v > UINT32_MAX) return bad();
+        (key == "uid" ? e.uid : e.gid) = static_cast<std::uint32_t>(*v);
+      } else if (key == "size") {
+        auto v = parse_u64(val);
+        if (!v) return bad();
+        e.size = *v;
+      } else if (key == "sha256") {
+        if (val != "-" && (val.size() != 64 || !from_hex(val))) return bad();
+        if (val != "-") e.sha256 = std::string(val);
+      } else if (key == "target") {
+        auto v = unescape_bytes(val);
+        if (!v) return bad();
+        e.target = std::move(*v);
+      } else if (key == "rdev") {
+        const auto parts = split(val, ',');
+        if (parts.size() != 2) return bad();
+        auto ma = parse_u64(parts[0]);
+        auto mi = parse_u64(parts[1]);
+        if (!ma || !mi || *ma > UINT32_MAX || *mi > UINT32_MAX) return bad();
+        e.rdev_major = static_cast<std::uint32_t>(*ma);
+        e.rdev_minor = static_cast<std::uint32_t>(*mi);
+      } else if (key == "link") {
+        auto v = unescape_bytes(val);
+        if (!v || !valid_tree_path(*v)) return bad();
+        e.link = std::move(*v);
+      } else if (starts_with(key, "xattr.")) {
+        auto name = unescape_bytes(key.substr(6), k_xattr_name_extra);
+        auto value = base64_decode(val);
+        if (!name || name->empty() || !value) return bad();
+        e.xattrs.push_back({std::move(*name), std::move(*value)});
+      } else if (key == "mtime") {
+        auto t = parse_time(val);
+        if (!t) return bad();
+        e.mtime_sec = t->first;
+        e.mtime_nsec = t->second;
+      } else {
+        return err(lineno, str("unknown field ", quote(key)));
+      }
+    }
+    if (!have_type) return err(lineno, "entry has no type");
+    // Canonical form only: the same entry must serialise to exactly this line. This rejects
+    // reordered or duplicated fields and non-canonical numbers.
+    const std::string canon = entry_line(e, true);
+    if (canon != line) return err(lineno, "entry is not in canonical form (fields reordered, duplicated or missing)");
+    if (!m.entries.empty() && !(m.entries.back().path < e.path))
+      return err(lineno, str("entry ", quote(tokens[0]), " is out of order or duplicated"));
+    if (m.entries.empty() && e.path != "/") return err(lineno, "the first entry must be the root '/'");
+    if (e.path != "/" && !dirs.count(parent_of(e.path)))
+      return err(lineno, str("entry ", quote(tokens[0]), " has no parent directory entry"));
+    if (!e.link.empty() && e.link > e.path) return err(lineno, "hard-link group leader must sort first");
+    const std::string digest_line = entry_line(e, false) + "\n";
+    h.update(digest_line);
+    m.entries.push_back(std::move(e));
+    if (m.entries.back().type == Type::dir) dirs.insert(m.entries.back().path);
+  }
+  if (lineno == 0) return err(1, "empty file");
+  if (!ended) return err(lineno + 1, "truncated: no end line (the manifest is incomplete)");
+  return m;
+}
+
+Result<Manifest> load(const std::string& path) {
+  auto text = TRY(with_context(sys::read_file(path, std::size_t{1} << 31), str("reading manifest ", path)));
+  return parse(text, path);
+}
+
+Status save(const Manifest& m, const std::string& path) {
+  return with_context(write_file_atomic(path, serialize(m), 0644), str("writing manifest ", path));
+}
+
+// ---- stat record ----
+
+std::string stat_path_for(const std::string& manifest_path) { return manifest_path + ".stat"; }
+
+// The stat record is binary: it is read before every fast check, and a fixed-size record array
+// loads in one read with no parsing. Little-endian, layout in docs/manifest.md.
+namespace {
+constexpr char k_stat_magic[8] = {'C', 'C', 'S', 'T', 'A', 'T', '0', '2'};
+struct StatFileItem {  // 56 bytes, all little-endian
+  std::uint32_t path_offset;
+  std::uint32_t type_mode;  // type char << 16 | mode
+  std::uint32_t uid, gid;
+  std::uint64_t size, dev, ino;
+  std::int64_t ctime_sec;
+  std::uint32_t ctime_nsec;
+  std::uint32_t reserved;
+};
+static_assert(sizeof(StatFileItem) == 56);
+static_assert(std::endian::native == std::endian::little, "stat record layout assumes a little-endian host");
+struct StatFileHeader {
+  char magic[8];
+  char digest[64];
+  std::uint64_t count;
+  std::uint64_t paths_size;
+};
+static_assert(sizeof(StatFileHeader) == 88);
+}  // namespace
+
+std::string serialize_stat(const Manifest& m, const std::string& manifest_digest) {
+  std::string paths;
+  std::vector<StatFileItem> items;
+  items.reserve(m.entries.size());
+  for (const auto& e : m.entries) {
+    StatFileItem it{};
+    it.path_offset = static_cast<std::uint32_t>(paths.size());
+    if (e.path == "/") paths += ".";
+    else paths.append(e.path, 1);
+    paths.push_back('\0');
+    it.type_mode = (static_cast<std::uint32_t>(static_cast<unsigned char>(e.type)) << 16) | (e.mode & 07777);
+    it.uid = e.uid;
+    it.gid = e.gid;
+    it.size = e.size;
+    it.dev = e.dev;
+    it.ino = e.ino;
+    it.ctime_sec = e.ctime_sec;
+    it.ctime_nsec = e.ctime_nsec;
+    items.push_back(it);
+  }
+  StatFileHeader h{};
+  std::memcpy(h.magic, k_stat_magic, sizeof h.magic);
+  std::memcpy(h.digest, manifest_digest.data(), std::min<std::size_t>(manifest_digest.size(), sizeof h.digest));
+  h.count = items.size();
+  h.paths_size = paths.size();
+  std::string out;
+  out.reserve(sizeof h + items.size() * sizeof(StatFileItem) + paths.size());
+  out.append(reinterpret_cast<const char*>(&h), sizeof h);
+  out.append(reinterpret_cast<const char*>(items.data()), items.size() * sizeof(StatFileItem));
+  out += paths;
+  return out;
+}
+
+Result<StatRecord> parse_stat(std::string_view data, const std::string& filename) {
+  auto bad = [&](const std::string& why) { return fail(Errc::parse, str(filename, ": ", why)); };
+  StatFileHeader h{};
+  if (data.size() < sizeof h) return bad("not a chrootctl stat record (too short)");
+  std::memcpy(&h, data.data(), sizeof h);
+  if (std::memcmp(h.magic, k_stat_magic, sizeof h.magic) != 0) return bad("not a chrootctl stat record");
+  if (h.count > data.size() / sizeof(StatFileItem) ||
+      data.size() != sizeof h + h.count * sizeof(StatFileItem) + h.paths_size)
+    return bad("truncated or damaged (sizes do not add up)");
+  StatRecord r;
+  r.manifest_digest.assign(h.digest, sizeof h.digest);
+  r.paths.assign(data.substr(sizeof h + h.count * sizeof(StatFileItem)));
+  if (!r.paths.empty() && r.paths.back() != '\0') return bad("damaged path table");
+  r.items.resize(h.count);
+  const char* p = data.data() + sizeof h;
+  for (std::uint64_t i = 0; i < h.count; ++i) {
+    StatFileItem it{};
+    std::memcpy(&it, p + i * sizeof it, sizeof it);
+    if (it.path_offset >= r.paths.size()) return bad(str("item ", i, ": bad path offset"));
+    const char tc = static_cast<char>(it.type_mode >> 16);
+    auto type = type_from_char(std::string_view(&tc, 1));
+    if (!type) return bad(str("item ", i, ": bad type"));
+    auto& o = r.items[i];
+    o.path_offset = it.path_offset;
+    o.type = *type;
+    o.mode = it.type_mode & 07777;
+    o.uid = it.uid;
+    o.gid = it.gid;
+    o.size = it.size;
+    o.dev = it.dev;
+    o.ino = it.ino;
+    o.ctime_sec = it.ctime_sec;
+    o.ctime_nsec = it.ctime_nsec;
+  }
+  if (h.count == 0 || std::string_view(r.relative_path(r.items[0])) != ".") return bad("the first item is not the root");
+  return r;
+}
+
+std::vector<Entry> StatRecord::entries() const {
+  std::vector<Entry> out;
+  out.reserve(items.size());
+  for (const auto& it : items) {
+    Entry e;
+    const std::string_view rel = relative_path(it);
+    e.path = rel == "." ? std::string("/") : "/" + std::string(rel);
+    e.type = it.type;
+    e.mode = it.mode;
+    e.uid = it.uid;
+    e.gid = it.gid;
+    e.size = it.size;
+    e.dev = it.dev;
+    e.ino = it.ino;
+    e.ctime_sec = it.ctime_sec;
+    e.ctime_nsec = it.ctime_nsec;
+    out.push_back(std::move(e));
+  }
+  return out;
+}
+
+Result<StatRecord> load_stat(const std::string& path) {
+  auto text = TRY(with_context(sys::read_file(path, std::size_t{1} << 31), str("reading stat record ", path)));
+  return parse_stat(text, path);
+}
+
+Result<std::string> read_digest(const std::string& manifest_path) {
+  auto fd = TRY(sys::open_path(manifest_path, O_RDONLY | O_NOCTTY));
+  auto st = TRY(sys::fstat(fd.get()));
+  const off_t len = std::min<off_t>(st.st_size, 256);
+  std::string tail(static_cast<std::size_t>(len), '\0');
+  const ssize_t n = ::pread(fd.get(), tail.data(), tail.size(), st.st_size - len);
+  if (n != len) return fail(Errc::io, str("reading ", manifest_path, ": short read"));
+  const auto start = tail.rfind('\n', tail.size() >= 2 ? tail.size() - 2 : 0);
+  const std::string_view last = std::string_view(tail).substr(start == std::string::npos ? 0 : start + 1);
+  const auto at = last.find(" sha256=");
+  if (!starts_with(last, k_end) || at == std::string_view::npos || last.size() < at + 8 + 64)
+    return fail(Errc::parse, str(manifest_path, ": no end line (the manifest is incomplete)"));
+  return std::string(last.substr(at + 8, 64));
+}
+
+// ---- mtree ----
+
+namespace {
+// NetBSD mtree decodes names with strunvis(3); octal escapes are always understood. Glob
+// characters are escaped so that mtree matches the name literally.
+std::string mtree_name(std::string_view raw) {
+  std::string out;
+  for (unsigned char c : raw) {
+    if (c <= 0x20 || c >= 0x7f || c == '\\' || c == '#' || c == '*' || c == '?' || c == '[' || c == ']') {
+      char buf[8];
+      std::snprintf(buf, sizeof buf, "\\%03o", c);
+      out += buf;
+    } else {
+      out.push_back(static_cast<char>(c));
+    }
+  }
+  return out;
+}
+}  // namespace
+
+std::string to_mtree(const Manifest& m) {
+  std::string out = "#mtree v2.0\n";
+  for (const auto& e : m.entries) {
+    out += e.path == "/" ? std::string(".") : "." + mtree_name(e.path);
+    switch (e.type) {
+      case Type::file: out += " type=file"; break;
+      case Type::dir: out += " type=dir"; break;
+      case Type::symlink: out += " type=link"; break;
+      case Type::chardev: out += " type=char"; break;
+      case Type::blockdev: out += " type=block"; break;
+      case Type::fifo: out += " type=fifo"; break;
+      case Type::socket: out += " type=socket"; break;
+    }
+    out += str(" uid=", e.uid, " gid=", e.gid, " mode=", mode_octal(e.mode));
+    if (e.type == Type::file) out += str(" size=", e.size, " sha256=", e.sha256);
+    if (e.type == Type::symlink) out += " link=" + mtree_name(e.target);
+    if (e.type == Type::chardev || e.type == Type::blockdev)
+      out += str(" device=linux,", e.rdev_major, ",", e.rdev_minor);
+    out += " time=" + time_text(e.mtime_sec, e.mtime_nsec);
+    out += '\n';
+  }
+  return out;
+}
+
+// ---- comparing ----
+
+std::string_view kind_name(Difference::Kind k) {
+  switch (k) {
+    case Difference::Kind::added: return "added";
+    case Difference::Kind::removed: return "removed";
+    case Difference::Kind::changed: return "changed";
+    case Difference::Kind::mtime_only: return "mtime-only";
+  }
+  return "?";
+}
+
+bool DiffResult::failed() const {
+  return std::any_of(differences.begin(), differences.end(),
+                     [](const Difference& d) { return d.kind != Difference::Kind::mtime_only; });
+}
+
+namespace {
+
+std::string describe(const Entry& e) {
+  std::string s(type_name(e.type));
+  if (e.type == Type::file) s += str(" ", e.size, " bytes");
+  if (e.type == Type::symlink) s += " -> " + escape_bytes(e.target);
+  return s;
+}
+
+void compare_entry(const Entry& a, const Entry& b, const CompareOptions& opt, std::vector<FieldChange>& out) {
+  auto add = [&](std::string field, std::string o, std::string n) {
+    out.push_back({std::move(field), std::move(o), std::move(n)});
+  };
+  if (a.type != b.type) {
+    add("type", describe(a), describe(b));
+    return;  // other fields of a different kind of entry say nothing more
+  }
+  if (a.mode != b.mode) add("mode", mode_octal(a.mode), mode_octal(b.mode));
+  if (a.uid != b.uid) add("uid", std::to_string(a.uid), std::to_string(b.uid));
+  if (a.gid != b.gid) add("gid", std::to_string(a.gid), std::to_string(b.gid));
+  if (a.type == Type::file) {
+    if (a.size != b.size) add("size", std::to_string(a.size), std::to_string(b.size));
+    if (opt.content && a.sha256 != b.sha256) add("sha256", a.sha256, b.sha256);
+  }
+  if (opt.content) {
+    if (a.target != b.target) add("target", escape_bytes(a.target), escape_bytes(b.target));
+    if (a.rdev_major != b.rdev_major || a.rdev_minor != b.rdev_minor)
+      add("rdev", str(a.rdev_major, ",", a.rdev_minor), str(b.rdev_major, ",", b.rdev_minor));
+    if (a.link != b.link) add("link", a.link.empty() ? "-" : escape_bytes(a.link), b.link.empty() ? "-" : escape_bytes(b.link));
+  }
+  // xattrs: merge by name
+  std::size_t i = 0, j = 0;
+  while (opt.content && (i < a.xattrs.size() || j < b.xattrs.size())) {
+    if (j >= b.xattrs.size() || (i < a.xattrs.size() && a.xattrs[i].name < b.xattrs[j].name)) {
+      add("xattr:" + escape_bytes(a.xattrs[i].name), base64_encode(a.xattrs[i].value), "-");
+      ++i;
+    } else if (i >= a.xattrs.size() || b.xattrs[j].name < a.xattrs[i].name) {
+      add("xattr:" + escape_bytes(b.xattrs[j].name), "-", base64_encode(b.xattrs[j].value));
+      ++j;
+    } else {
+      if (a.xattrs[i].value != b.xattrs[j].value)
+        add("xattr:" + escape_bytes(a.xattrs[i].name), base64_encode(a.xattrs[i].value), base64_encode(b.xattrs[j].value));
+      ++i;
+      ++j;
+    }
+  }
+  if (opt.stat) {
+    if (a.ino != b.ino || a.dev != b.dev) add("inode", str(a.dev, ":", a.ino), str(b.dev, ":", b.ino));
+    if (a.ctime_sec != b.ctime_sec || a.ctime_nsec != b.ctime_nsec)
+      add("ctime", time_text(a.ctime_sec, a.ctime_nsec), time_text(b.ctime_sec, b.ctime_nsec));
+  }
+}
+
+}  // namespace
+
+DiffResult diff_with(const Manifest& expected, const Manifest& actual, const CompareOptions& opt) {
+  DiffResult r;
+  std::size_t i = 0, j = 0;
+  const auto& a = expected.entries;
+  const auto& b = actual.entries;
+  while (i < a.size() || j < b.size()) {
+    if (j >= b.size() || (i < a.size() && a[i].path < b[j].path)) {
+      r.differences.push_back({Difference::Kind::removed, a[i].path, {}});
+      ++i;
+    } else if (i >= a.size() || b[j].path < a[i].path) {
+      r.differences.push_back({Difference::Kind::added, b[j].path, {}});
+      ++j;
+    } else {
+      std::vector<FieldChange> fields;
+      compare_entry(a[i], b[j], opt, fields);
+      if (!fields.empty()) {
+        r.differences.push_back({Difference::Kind::changed, a[i].path, std::move(fields)});
+      } else if (opt.content && (a[i].mtime_sec != b[j].mtime_sec || a[i].mtime_nsec != b[j].mtime_nsec)) {
+        r.differences.push_back({Difference::Kind::mtime_only, a[i].path,
+                                 {{"mtime", time_text(a[i].mtime_sec, a[i].mtime_nsec),
+                                   time_text(b[j].mtime_sec, b[j].mtime_nsec)}}});
+      }
+      ++i;
+      ++j;
+    }
+  }
+  return r;
+}
+
+DiffResult diff(const Manifest& expected, const Manifest& actual) { return diff_with(expected, actual, {}); }
+
+Result<DiffResult> check(const std::string& root, const Manifest& expected, const CreateOptions& options,
+                         Manifest* actual) {
+  auto fresh = TRY(create(root, options));
+  auto r = diff_with(expected, fresh, {});
+  if (actual) *actual = std::move(fresh);
+  return r;
+}
+
+std::string render_text(const DiffResult& d) {
+  std::string out;
+  for (const auto& x : d.differences) {
+    const std::string head = str(kind_name(x.kind), " ", escape_bytes(x.path));
+    if (x.fields.empty()) {
+      out += head + "\n";
+      continue;
+    }
+    for (const auto& f : x.fields) out += str(head, " ", f.field, " ", f.old_value, " -> ", f.new_value, "\n");
+  }
+  return out;
+}
+
+void write_json(JsonWriter& w, const DiffResult& d) {
+  w.begin_array();
+  for (const auto& x : d.differences) {
+    w.begin_object();
+    w.field("kind", kind_name(x.kind));
+    w.field("path", escape_bytes(x.path));
+    w.key("fields").begin_array();
+    for (const auto& f : x.fields) {
+      w.begin_object();
+      w.field("field", f.field);
+      w.field("old", f.old_value);
+      w.field("new", f.new_value);
+      w.end_object();
+    }
+    w.end_array();
+    w.end_object();
+  }
+  w.end_array();
+}
+
+}  // namespace chrootctl::manifest

@@ -1,0 +1,56 @@
+#include "chrootctl/common/settings.hpp"
+
+#include <unistd.h>
+
+#include <cstdlib>
+
+#include "chrootctl/common/strings.hpp"
+#include "chrootctl/common/sys.hpp"
+#include "chrootctl/common/toml.hpp"
+
+namespace chrootctl {
+
+bool running_from_build_tree() {
+  char buf[4096];
+  const ssize_t n = ::readlink("/proc/self/exe", buf, sizeof buf - 1);
+  if (n <= 0) return false;
+  const std::string exe(buf, static_cast<std::size_t>(n));
+  const std::string bin = CHROOTCTL_BINARY_DIR;
+  return starts_with(exe, bin + "/");
+}
+
+Result<Settings> load_settings(const std::optional<std::string>& store_override) {
+  Settings s;
+  const bool checkout = running_from_build_tree();
+  s.store = checkout ? str(CHROOTCTL_SOURCE_DIR, "/images") : "/var/lib/chrootctl";
+  if (checkout) s.recipe_dirs.push_back(str(CHROOTCTL_SOURCE_DIR, "/recipes"));
+  s.recipe_dirs.push_back("/etc/chrootctl/recipes");
+
+  const char* env_cfg = std::getenv("CHROOTCTL_CONFIG");
+  const std::string cfg = env_cfg && *env_cfg ? env_cfg : "/etc/chrootctl/config.toml";
+  auto st = sys::stat_path(cfg);
+  if (st) {
+    auto doc = TRY(load_toml(cfg));
+    Diagnostics diag(doc);
+    TableReader r(diag, doc.table);
+    if (auto v = r.string("store")) s.store = *v;
+    if (auto v = r.string_array("recipe_dirs")) s.recipe_dirs = *v;
+    if (auto v = r.integer("max_verify_age")) {
+      if (*v <= 0) diag.error(r.key_pos("max_verify_age"), "'max_verify_age' must be a positive number of seconds");
+      else s.max_verify_age = *v;
+    }
+    if (auto v = r.boolean("require_signature")) s.require_signature = *v;
+    if (auto v = r.string("trusted_keys")) s.trusted_keys = *v;
+    r.finish();
+    TRY(diag.result());
+    s.config_file = cfg;
+  } else if (env_cfg && *env_cfg) {
+    return fail(std::move(st.error()).add_context("reading $CHROOTCTL_CONFIG"));
+  }
+  if (const char* env_store = std::getenv("CHROOTCTL_STORE"); env_store && *env_store) s.store = env_store;
+  if (store_override) s.store = *store_override;
+  while (s.store.size() > 1 && s.store.back() == '/') s.store.pop_back();
+  return s;
+}
+
+}  // namespace chrootctl

@@ -1,0 +1,233 @@
+#include "chrootctl/common/toml.hpp"
+
+#include <algorithm>
+#include <cstdio>
+
+#include "chrootctl/common/strings.hpp"
+#include "chrootctl/common/sys.hpp"
+
+namespace chrootctl {
+
+namespace {
+std::string_view source_line(std::string_view text, std::uint32_t line) {
+  std::size_t pos = 0;
+  for (std::uint32_t l = 1; l < line; ++l) {
+    const auto nl = text.find('\n', pos);
+    if (nl == std::string_view::npos) return {};
+    pos = nl + 1;
+  }
+  auto end = text.find('\n', pos);
+  if (end == std::string_view::npos) end = text.size();
+  auto l = text.substr(pos, end - pos);
+  if (!l.empty() && l.back() == '\r') l.remove_suffix(1);
+  return l;
+}
+}  // namespace
+
+SourcePos pos_of(const toml::node& node) {
+  const auto& s = node.source();
+  return {static_cast<std::uint32_t>(s.begin.line), static_cast<std::uint32_t>(s.begin.column)};
+}
+
+std::string render_diagnostic(const TomlDocument& doc, SourcePos pos, std::string_view message) {
+  std::string out;
+  if (pos.line)
+    out = str(doc.name, ":", pos.line, ":", pos.column, ": error: ", message, "\n");
+  else
+    out = str(doc.name, ": error: ", message, "\n");
+  if (pos.line) {
+    const auto line = source_line(doc.text, pos.line);
+    const std::string num = std::to_string(pos.line);
+    // Tabs are kept so the caret lines up under the same column in a terminal.
+    std::string caret;
+    for (std::uint32_t i = 1; i < pos.column && i <= line.size(); ++i) caret += line[i - 1] == '\t' ? '\t' : ' ';
+    out += str(" ", num, " | ", line, "\n");
+    out += str(" ", std::string(num.size(), ' '), " | ", caret, "^\n");
+  }
+  return out;
+}
+
+Result<TomlDocument> parse_toml(std::string text, const std::string& display_name) {
+  TomlDocument doc;
+  doc.name = display_name;
+  doc.text = std::move(text);
+  try {
+    doc.table = toml::parse(doc.text, std::string_view(doc.name));
+  } catch (const toml::parse_error& e) {
+    const auto& s = e.source();
+    std::string desc(e.description());
+    SourcePos pos{static_cast<std::uint32_t>(s.begin.line), static_cast<std::uint32_t>(s.begin.column)};
+    std::string msg = render_diagnostic(doc, pos, desc);
+    if (!msg.empty() && msg.back() == '\n') msg.pop_back();
+    return fail(Errc::parse, std::move(msg));
+  }
+  return doc;
+}
+
+Result<TomlDocument> load_toml(const std::string& path, const std::string& display_name) {
+  auto text = TRY(sys::read_file(path, 16u << 20));
+  return parse_toml(std::move(text), display_name.empty() ? path : display_name);
+}
+
+void Diagnostics::error(SourcePos pos, std::string message) { m_items.push_back({pos, std::move(message)}); }
+
+void Diagnostics::error(const toml::node& node, std::string message) { error(pos_of(node), std::move(message)); }
+
+std::string Diagnostics::render() const {
+  auto items = m_items;
+  std::stable_sort(items.begin(), items.end(), [](const Item& a, const Item& b) {
+    return std::tie(a.pos.line, a.pos.column) < std::tie(b.pos.line, b.pos.column);
+  });
+  std::string out;
+  for (const auto& it : items) out += render_diagnostic(m_doc, it.pos, it.message);
+  if (items.size() > 1) out += str(items.size(), " errors in ", m_doc.name, "\n");
+  return out;
+}
+
+Status Diagnostics::result() const {
+  if (m_items.empty()) return {};
+  std::string msg = render();
+  if (!msg.empty() && msg.back() == '\n') msg.pop_back();
+  return fail(Errc::parse, std::move(msg));
+}
+
+TableReader::TableReader(Diagnostics& diag, const toml::table& table, std::string context)
+    : m_diag(diag), m_table(table), m_context(std::move(context)) {}
+
+std::string TableReader::qualified(std::string_view key) const {
+  return m_context.empty() ? std::string(key) : str(m_context, ".", key);
+}
+
+bool TableReader::has(std::string_view key) const { return m_table.contains(key); }
+
+SourcePos TableReader::key_pos(std::string_view key) const {
+  for (const auto& [k, v] : m_table) {
+    if (k.str() == key) {
+      const auto& s = k.source();
+      if (s.begin.line) return {static_cast<std::uint32_t>(s.begin.line), static_cast<std::uint32_t>(s.begin.column)};
+      return pos_of(v);
+    }
+  }
+  return pos_of(m_table);
+}
+
+const toml::node* TableReader::lookup(std::string_view key, bool required, std::string_view type_name) {
+  m_known.emplace_back(key);
+  const toml::node* n = m_table.get(key);
+  if (!n) {
+    if (required) m_diag.error(pos_of(m_table), str("missing required key ", quote(qualified(key)), " (", type_name, ")"));
+    return nullptr;
+  }
+  return n;
+}
+
+std::optional<std::string> TableReader::string(std::string_view key, bool required) {
+  const auto* n = lookup(key, required, "a string");
+  if (!n) return std::nullopt;
+  if (const auto* s = n->as_string()) return s->get();
+  m_diag.error(*n, str(quote(qualified(key)), " must be a string"));
+  return std::nullopt;
+}
+
+std::optional<std::int64_t> TableReader::integer(std::string_view key, bool required) {
+  const auto* n = lookup(key, required, "an integer");
+  if (!n) return std::nullopt;
+  if (const auto* v = n->as_integer()) return v->get();
+  m_diag.error(*n, str(quote(qualified(key)), " must be an integer"));
+  return std::nullopt;
+}
+
+std::optional<bool> TableReader::boolean(std::string_view key, bool required) {
+  const auto* n = lookup(key, required, "true or false");
+  if (!n) return std::nullopt;
+  if (const auto* v = n->as_boolean()) return v->get();
+  m_diag.error(*n, str(quote(qualified(key)), " must be true or false"));
+  return std::nullopt;
+}
+
+std::optional<std::vector<std::string>> TableReader::string_array(std::string_view key, bool required) {
+  const auto* n = lookup(key, required, "an array of strings");
+  if (!n) return std::nullopt;
+  const auto* arr = n->as_array();
+  if (!arr) {
+    m_diag.error(*n, str(quote(qualified(key)), " must be an array of strings"));
+    return std::nullopt;
+  }
+  std::vector<std::string> out;
+  bool ok = true;
+  for (const auto& item : *arr) {
+    if (const auto* s = item.as_string()) {
+      out.push_back(s->get());
+    } else {
+      m_diag.error(item, str("every item of ", quote(qualified(key)), " must be a string"));
+      ok = false;
+    }
+  }
+  if (!ok) return std::nullopt;
+  return out;
+}
+
+const toml::table* TableReader::table(std::string_view key, bool required) {
+  const auto* n = lookup(key, required, "a table");
+  if (!n) return nullptr;
+  if (const auto* t = n->as_table()) return t;
+  m_diag.error(*n, str(quote(qualified(key)), " must be a table"));
+  return nullptr;
+}
+
+const toml::array* TableReader::table_array(std::string_view key, bool required) {
+  const auto* n = lookup(key, required, "an array of tables");
+  if (!n) return nullptr;
+  if (const auto* a = n->as_array()) {
+    bool ok = true;
+    for (const auto& item : *a) {
+      if (!item.is_table()) {
+        m_diag.error(item, str("every item of ", quote(qualified(key)), " must be a table"));
+        ok = false;
+      }
+    }
+    return ok ? a : nullptr;
+  }
+  m_diag.error(*n, str(quote(qualified(key)), " must be an array of tables ([[", key, "]])"));
+  return nullptr;
+}
+
+const toml::node* TableReader::node(std::string_view key, bool required) { return lookup(key, required, "a value"); }
+
+void TableReader::finish() {
+  for (const auto& [k, v] : m_table) {
+    const std::string key(k.str());
+    if (std::find(m_known.begin(), m_known.end(), key) != m_known.end()) continue;
+    std::string msg = str("unknown key ", quote(qualified(key)));
+    if (auto s = did_you_mean(key, m_known)) msg += str(" (did you mean ", quote(*s), "?)");
+    const auto& src = k.source();
+    SourcePos pos = src.begin.line ? SourcePos{static_cast<std::uint32_t>(src.begin.line), static_cast<std::uint32_t>(src.begin.column)}
+                                   : pos_of(v);
+    m_diag.error(pos, std::move(msg));
+  }
+}
+
+std::string toml_quote(std::string_view s) {
+  std::string out = "\"";
+  for (unsigned char c : s) {
+    switch (c) {
+      case '"': out += "\\\""; break;
+      case '\\': out += "\\\\"; break;
+      case '\n': out += "\\n"; break;
+      case '\t': out += "\\t"; break;
+      case '\r': out += "\\r"; break;
+      default:
+        if (c < 0x20 || c == 0x7f) {
+          char buf[12];
+          std::snprintf(buf, sizeof buf, "\\u%04X", c);
+          out += buf;
+        } else {
+          out.push_back(static_cast<char>(c));
+        }
+    }
+  }
+  out += "\"";
+  return out;
+}
+
+}  // namespace chrootctl

@@ -1,0 +1,74 @@
+#include <gtest/gtest.h>
+
+#include <vector>
+
+#include "chrootctl/common/json.hpp"
+#include "chrootctl/common/strings.hpp"
+
+namespace chrootctl {
+namespace {
+
+TEST(EscapeBytes, RoundTripsEveryByte) {
+  std::string all;
+  for (int c = 0; c < 256; ++c) all.push_back(static_cast<char>(c));
+  const std::string esc = escape_bytes(all);
+  for (char c : esc) {
+    EXPECT_GT(static_cast<unsigned char>(c), 0x20);
+    EXPECT_LT(static_cast<unsigned char>(c), 0x7f);
+  }
+  auto back = unescape_bytes(esc);
+  ASSERT_TRUE(back);
+  EXPECT_EQ(*back, all);
+}
+
+TEST(EscapeBytes, EscapesSpaceNewlineBackslash) {
+  EXPECT_EQ(escape_bytes("a b\nc\\d"), "a\\x20b\\x0ac\\x5cd");
+  EXPECT_EQ(escape_bytes("x=y", "="), "x\\x3dy");
+}
+
+TEST(EscapeBytes, RejectsNonCanonicalInput) {
+  EXPECT_FALSE(unescape_bytes("a\\x41"));   // 'A' needs no escape
+  EXPECT_FALSE(unescape_bytes("a\\x0A"));   // upper-case hex
+  EXPECT_FALSE(unescape_bytes("a\\x0"));    // truncated escape
+  EXPECT_FALSE(unescape_bytes("a b"));      // raw space
+  EXPECT_FALSE(unescape_bytes("a\\n"));     // unknown escape
+  EXPECT_TRUE(unescape_bytes("a\\x3d", "="));
+  EXPECT_FALSE(unescape_bytes("a=", "="));
+}
+
+TEST(Base64, RoundTrips) {
+  for (const std::string& s : std::vector<std::string>{"", "f", "fo", "foo", "foob", "fooba", "foobar", std::string("\0\xff\x01", 3)}) {
+    auto d = base64_decode(base64_encode(s));
+    ASSERT_TRUE(d) << s;
+    EXPECT_EQ(*d, s);
+  }
+  EXPECT_EQ(base64_encode("foobar"), "Zm9vYmFy");
+  EXPECT_FALSE(base64_decode("Zm9=YmFy"));
+  EXPECT_FALSE(base64_decode("Zm9"));
+}
+
+TEST(ParseSize, Units) {
+  EXPECT_EQ(parse_size("1024"), 1024u);
+  EXPECT_EQ(parse_size("512M"), 512ull << 20);
+  EXPECT_EQ(parse_size("2G"), 2ull << 30);
+  EXPECT_EQ(parse_size("2GiB"), 2ull << 30);
+  EXPECT_EQ(parse_size("1.5k"), 1536u);
+  EXPECT_FALSE(parse_size("12Q"));
+  EXPECT_FALSE(parse_size(""));
+  EXPECT_FALSE(parse_size("-1"));
+}
+
+TEST(DidYouMean, FindsCloseKeys) {
+  EXPECT_EQ(did_you_mean("pakages", {"packages", "strip", "layout"}), "packages");
+  EXPECT_FALSE(did_you_mean("zzzzzz", {"packages", "strip"}));
+}
+
+TEST(Json, EscapesAndNests) {
+  JsonWriter w(false);
+  w.begin_object().field("a", "x\"y\n").key("b").begin_array().value(1).value(true).null().end_array();
+  w.field("bad", std::string("\xff", 1)).end_object();
+  EXPECT_EQ(w.str(), "{\"a\":\"x\\\"y\\n\",\"b\":[1,true,null],\"bad\":\"\\\\xff\"}\n");
+}
+
+}  // namespace
+}  // namespace chrootctl

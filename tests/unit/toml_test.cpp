@@ -1,0 +1,62 @@
+#include <gtest/gtest.h>
+
+#include "chrootctl/common/toml.hpp"
+
+namespace chrootctl {
+namespace {
+
+TEST(Toml, SyntaxErrorShowsFileLineColumnAndCaret) {
+  auto r = parse_toml("name = \"x\"\n[base\n", "recipes/x.toml");
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().code(), Errc::parse);
+  const auto msg = r.error().what();
+  EXPECT_EQ(msg.substr(0, 17), "recipes/x.toml:2:") << msg;
+  EXPECT_NE(msg.find(": error: "), std::string::npos) << msg;
+  EXPECT_NE(msg.find(" 2 | [base\n"), std::string::npos) << msg;
+  EXPECT_NE(msg.find("^"), std::string::npos) << msg;
+}
+
+TEST(Toml, UnknownKeysAreReportedTogetherWithSuggestions) {
+  auto doc = parse_toml("name = \"el9\"\npakages = 1\n\n[strip]\nsetiud = \"remove\"\n", "recipes/el9.toml");
+  ASSERT_TRUE(doc) << doc.error().what();
+  Diagnostics diag(*doc);
+  TableReader top(diag, doc->table);
+  top.string("name", true);
+  top.table("packages");
+  if (const auto* strip = top.table("strip")) {
+    TableReader s(diag, *strip, "strip");
+    s.string("setuid");
+    s.finish();
+  }
+  top.finish();
+  EXPECT_EQ(diag.count(), 2u);
+  EXPECT_EQ(diag.render(),
+            "recipes/el9.toml:2:1: error: unknown key 'pakages' (did you mean 'packages'?)\n"
+            " 2 | pakages = 1\n"
+            "   | ^\n"
+            "recipes/el9.toml:5:1: error: unknown key 'strip.setiud' (did you mean 'setuid'?)\n"
+            " 5 | setiud = \"remove\"\n"
+            "   | ^\n"
+            "2 errors in recipes/el9.toml\n");
+  EXPECT_FALSE(diag.result());
+}
+
+TEST(Toml, WrongTypesAndMissingKeys) {
+  auto doc = parse_toml("name = 3\nlist = [\"a\", 2]\n", "f.toml");
+  ASSERT_TRUE(doc);
+  Diagnostics diag(*doc);
+  TableReader r(diag, doc->table);
+  EXPECT_FALSE(r.string("name"));
+  EXPECT_FALSE(r.string_array("list"));
+  EXPECT_FALSE(r.string("description", true));
+  r.finish();
+  const auto text = diag.render();
+  EXPECT_NE(text.find("f.toml:1:8: error: 'name' must be a string"), std::string::npos) << text;
+  EXPECT_NE(text.find("f.toml:2:14: error: every item of 'list' must be a string"), std::string::npos) << text;
+  EXPECT_NE(text.find("error: missing required key 'description' (a string)"), std::string::npos) << text;
+}
+
+TEST(Toml, QuoteEscapes) { EXPECT_EQ(toml_quote("a\"b\\c\n\x01"), "\"a\\\"b\\\\c\\n\\u0001\""); }
+
+}  // namespace
+}  // namespace chrootctl

@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# Installs every Debian package chrootctl needs to build, test and run its quick start.
+# Safe to run again; needs root (apt-get).
+set -euo pipefail
+
+packages=(
+  # build
+  cmake g++ make pkg-config
+  libarchive-dev libssl-dev libtomlplusplus-dev libmount-dev libgtest-dev libexpected-dev
+  # tests and the quick start
+  python3 mtree-netbsd libcap2-bin attr busybox-static
+  mmdebstrap debootstrap
+  zstd xz-utils bzip2 libarchive-tools
+)
+
+if [ "$(id -u)" -ne 0 ]; then
+  echo "install-deps: run as root (apt-get installs packages)" >&2
+  exit 1
+fi
+
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ "${#missing[@]}" -gt 0 ]; then
+  echo "install-deps: installing ${missing[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -q
+  apt-get install -y -q --no-install-recommends "${missing[@]}"
+fi

@@ -1,0 +1,10 @@
+#!/usr/bin/env bash
+# Installs what the tests need, builds with warnings as errors, and runs the whole suite:
+# unit, integration and privileged tests (ctest labels of the same names).
+# CHROOTCTL_REQUIRE_PRIVILEGED=1 turns a skipped privileged test into a failure.
+set -euo pipefail
+here=$(cd "$(dirname "$0")/.." && pwd)
+bash "$here/tools/install-deps.sh"
+BUILD_DIR=${BUILD_DIR:-$here/build} bash "$here/tools/build.sh" -DCHROOTCTL_WERROR=ON
+cd "${BUILD_DIR:-$here/build}"
+ctest --output-on-failure -j"$(nproc)" "$@"
