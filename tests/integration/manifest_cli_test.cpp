@@ -82,6 +82,21 @@ TEST_F(ManifestCli, ErrorsExitTwoWithAClearMessage) {
   EXPECT_NE(bad.err.find("unknown option '--fromat' (did you mean '--format'?)"), std::string::npos) << bad.err;
 }
 
+TEST_F(ManifestCli, UnreadableEntryIsAnErrorForAnOrdinaryUser) {
+  CHROOTCTL_REQUIRE_PRIVILEGE("root");  // to switch to an ordinary user
+  CHROOTCTL_REQUIRE_TOOL("setpriv");
+  ASSERT_EQ(::chmod(m_dir.c_str(), 0755), 0);
+  ASSERT_EQ(::chmod((root + "/etc/hosts").c_str(), 0), 0);
+  auto r = test::run({"setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", CHROOTCTL_BIN, "manifest", "create",
+                      "-q", root});
+  EXPECT_EQ(r.exit_code, 2) << r.out;
+  // The descriptor number in the message depends on the hashing thread.
+  const std::string head = "chrootctl: error: walking " + root + ": reading '/etc/hosts': openat(fd ";
+  const std::string tail = ", 'hosts', O_RDONLY|O_NOFOLLOW): Permission denied\n";
+  EXPECT_EQ(r.err.substr(0, head.size()), head) << r.err;
+  EXPECT_TRUE(r.err.size() > tail.size() && r.err.substr(r.err.size() - tail.size()) == tail) << r.err;
+}
+
 TEST_F(ManifestCli, DiffComparesTwoManifests) {
   ASSERT_EQ(run_chrootctl({"manifest", "create", "-q", root, "-o", manifest}).exit_code, 0);
   test::write_file(root + "/etc/new", "n");
