@@ -1,0 +1,257 @@
+// add, remove, alias, rollback.
+#include "chrootctl/catalogue/registry.hpp"
+
+#include <sys/stat.h>
+
+#include <algorithm>
+#include <cerrno>
+
+#include "chrootctl/catalogue/safety.hpp"
+#include "chrootctl/common/files.hpp"
+#include "chrootctl/common/strings.hpp"
+#include "chrootctl/common/sys.hpp"
+#include "chrootctl/common/toml.hpp"
+#include "registry_internal.hpp"
+
+namespace chrootctl::catalogue {
+
+namespace detail {
+
+std::string basename_of(const std::string& path) {
+  const auto slash = path.find_last_of('/');
+  return slash == std::string::npos ? path : path.substr(slash + 1);
+}
+
+Result<manifest::Manifest> load_trusted_manifest(const std::string& image) {
+  const std::string path = image + "/manifest";
+  auto st = TRY(sys::lstat_path(path));
+  TRY(check_trusted_file(st, path));
+  return manifest::load(path);
+}
+
+Status write_stat_record(const std::string& image, const manifest::Manifest& fresh, const std::string& digest) {
+  const std::string path = manifest::stat_path_for(image + "/manifest");
+  return with_context(write_file_atomic(path, manifest::serialize_stat(fresh, digest), 0644), str("writing the stat record ", path));
+}
+
+std::string count_differences(const manifest::DiffResult& d) {
+  std::size_t real = 0;
+  for (const auto& x : d.differences) real += x.kind != manifest::Difference::Kind::mtime_only;
+  return str(real, real == 1 ? " difference" : " differences");
+}
+
+std::string listing(const manifest::DiffResult& d) {
+  manifest::DiffResult real;
+  for (const auto& x : d.differences)
+    if (x.kind != manifest::Difference::Kind::mtime_only) real.differences.push_back(x);
+  std::string text = manifest::render_text(real);
+  if (!text.empty() && text.back() == '\n') text.pop_back();
+  return text;
+}
+
+std::string summarize(const manifest::DiffResult& d, std::size_t max_lines) {
+  std::string out = count_differences(d);
+  const std::string text = manifest::render_text(d);
+  std::size_t pos = 0, lines = 0;
+  while (pos < text.size()) {
+    auto nl = text.find('\n', pos);
+    if (nl == std::string::npos) nl = text.size();
+    const std::string line = text.substr(pos, nl - pos);
+    pos = nl + 1;
+    if (starts_with(line, "mtime-only")) continue;
+    if (lines == max_lines) {
+      out += "; ...";
+      break;
+    }
+    out += (lines ? "; " : ": ") + line;
+    ++lines;
+  }
+  return out;
+}
+
+Status record_version(const Settings& s, const std::string& name, Version v, AddResult& result) {
+  const std::string image = v.image;
+  TRY(edit(s, [&](Catalogue& c) -> Status {
+    // The tree was verified outside the lock; make sure the directory recorded is the one verified.
+    auto now_id = check_root(v.root);
+    if (!now_id) return fail(std::move(now_id.error()).add_context(str("refusing to add ", quote(image), " as ", quote(name))));
+    if (!(*now_id == v.identity))
+      return fail(Errc::mismatch, str("refusing to add ", quote(image), ": its root was replaced while it was being verified"));
+    if (const Entry* owner = c.alias_target(name))
+      return fail(Errc::exists, str(quote(name), " is an alias of ", quote(owner->name), "; remove the alias first (chrootctl remove ", name, ")"));
+    Entry* e = c.find(name);
+    if (!e) {
+      Entry fresh_entry;
+      fresh_entry.name = name;
+      fresh_entry.current = v;
+      result.entry = c.insert(std::move(fresh_entry));
+      return {};
+    }
+    if (e->current.image == v.image && e->current.root == v.root) {
+      if (e->current.digest == v.digest) v.added_at = e->current.added_at;
+      v.signer = e->current.signer;
+      e->current = v;
+      result.refreshed = true;
+    } else {
+      std::erase_if(e->previous, [&](const Version& p) { return p.image == v.image && p.root == v.root; });
+      result.replaced = e->current;
+      e->previous.insert(e->previous.begin(), e->current);
+      e->current = v;
+    }
+    result.entry = *e;
+    return {};
+  }));
+  return {};
+}
+
+}  // namespace detail
+
+namespace {
+
+Result<std::string> recipe_name(const std::string& image) {
+  const std::string path = image + "/recipe.toml";
+  auto st = sys::lstat_path(path);
+  if (!st) {
+    if (st.error().sys_errno() == ENOENT) return std::string();
+    return fail(st.error());
+  }
+  auto doc = TRY(load_toml(path));
+  if (const auto* n = doc.table.get("name"); n && n->is_string()) return n->as_string()->get();
+  return std::string();
+}
+
+}  // namespace
+
+Result<AddResult> add(const Settings& s, const std::string& name, const std::string& build_dir, const AddOptions& options) {
+  TRY(check_name(name));
+  if (s.require_signature)
+    return fail(Errc::permission, str("refusing to add ", quote(build_dir), ": it is not signed and require_signature is set",
+                                      s.config_file.empty() ? std::string() : str(" in ", s.config_file)));
+  const std::string image = TRY(with_context(canonical_path(build_dir), str("adding ", quote(name))));
+  auto ctx = [&](Error e) { return fail(std::move(e).add_context(str("refusing to add ", quote(image), " as ", quote(name)))); };
+  if (auto d = check_trusted_dir(image, "build directory"); !d) return ctx(d.error());
+  std::string root = image + "/root";
+  if (!options.root.empty()) {
+    auto r = canonical_path(options.root);
+    if (!r) return ctx(r.error());
+    root = *r;
+  }
+  auto identity = check_root(root);
+  if (!identity) return ctx(identity.error());
+  auto m = detail::load_trusted_manifest(image);
+  if (!m) return ctx(m.error());
+  const std::string digest = manifest::digest(*m);
+
+  manifest::CreateOptions copts;
+  copts.threads = options.threads;
+  copts.progress = options.progress;
+  const std::int64_t started = options.now ? options.now : sys::now_unix();
+  manifest::Manifest fresh;
+  auto d = manifest::check(root, *m, copts, &fresh);
+  if (!d) return ctx(d.error());
+  if (d->failed())
+    return fail(Errc::mismatch, str("refusing to add ", quote(image), " as ", quote(name), ": its root does not match its manifest (",
+                                    detail::count_differences(*d), "):\n", detail::listing(*d)));
+  TRY(detail::write_stat_record(image, fresh, digest));
+  auto recipe = recipe_name(image);
+  if (!recipe) return ctx(recipe.error());
+
+  Version v;
+  v.image = image;
+  v.root = root;
+  v.digest = digest;
+  v.build_id = detail::basename_of(image);
+  v.recipe = *recipe;
+  v.added_at = started;
+  v.verified_at = started;
+  v.identity = *identity;
+
+  AddResult result;
+  result.entries = m->entries.size();
+  TRY(detail::record_version(s, name, v, result));
+  return result;
+}
+
+Result<RemoveResult> remove(const Settings& s, const std::string& name) {
+  RemoveResult result;
+  TRY(edit(s, [&](Catalogue& c) -> Status {
+    if (Entry* e = c.find(name)) {
+      result.removed = name;
+      result.aliases = e->aliases;
+      result.images.push_back(e->current.image);
+      for (const auto& p : e->previous) result.images.push_back(p.image);
+      c.entries.erase(c.entries.begin() + (e - c.entries.data()));
+      return {};
+    }
+    for (auto& e : c.entries) {
+      auto it = std::find(e.aliases.begin(), e.aliases.end(), name);
+      if (it != e.aliases.end()) {
+        e.aliases.erase(it);
+        result.removed = name;
+        result.alias_of = e.name;
+        return {};
+      }
+    }
+    std::string msg = str(quote(name), " is not in the catalogue ", catalogue_path(s));
+    if (auto dym = did_you_mean(name, c.names())) msg += str(" (did you mean ", quote(*dym), "?)");
+    return fail(Errc::not_found, std::move(msg));
+  }));
+  return result;
+}
+
+Result<std::string> alias(const Settings& s, const std::string& new_name, const std::string& target, bool force) {
+  TRY(check_name(new_name));
+  std::string entry_name;
+  TRY(edit(s, [&](Catalogue& c) -> Status {
+    Entry* e = c.find_any(target);
+    if (!e) {
+      std::string msg = str(quote(target), " is not in the catalogue ", catalogue_path(s));
+      if (auto dym = did_you_mean(target, c.names())) msg += str(" (did you mean ", quote(*dym), "?)");
+      return fail(Errc::not_found, std::move(msg));
+    }
+    if (c.find(new_name)) return fail(Errc::exists, str(quote(new_name), " is already the name of an entry"));
+    if (Entry* owner = c.find_any(new_name)) {
+      if (owner == e) {
+        entry_name = e->name;
+        return {};
+      }
+      if (!force)
+        return fail(Errc::exists, str(quote(new_name), " is already an alias of ", quote(owner->name), " (use --force to move it)"));
+      std::erase(owner->aliases, new_name);
+    }
+    e->aliases.push_back(new_name);
+    std::sort(e->aliases.begin(), e->aliases.end());
+    entry_name = e->name;
+    return {};
+  }));
+  return entry_name;
+}
+
+Result<RollbackResult> rollback(const Settings& s, const std::string& name, const std::optional<std::string>& to) {
+  RollbackResult result;
+  TRY(edit(s, [&](Catalogue& c) -> Status {
+    Entry* e = c.find_any(name);
+    if (!e) return fail(Errc::not_found, str(quote(name), " is not in the catalogue ", catalogue_path(s)));
+    if (e->previous.empty()) return fail(Errc::not_found, str(quote(e->name), " has no previous version to roll back to"));
+    std::size_t index = 0;
+    if (to) {
+      auto it = std::find_if(e->previous.begin(), e->previous.end(), [&](const Version& v) { return v.build_id == *to; });
+      if (it == e->previous.end()) {
+        std::vector<std::string> ids;
+        for (const auto& v : e->previous) ids.push_back(v.build_id);
+        return fail(Errc::not_found, str(quote(e->name), " has no previous version with build id ", quote(*to), " (previous: ", join(ids, ", "), ")"));
+      }
+      index = static_cast<std::size_t>(it - e->previous.begin());
+    }
+    result.name = e->name;
+    result.dropped.push_back(e->current);
+    for (std::size_t i = 0; i < index; ++i) result.dropped.push_back(e->previous[i]);
+    e->current = e->previous[index];
+    e->previous.erase(e->previous.begin(), e->previous.begin() + static_cast<std::ptrdiff_t>(index) + 1);
+    result.current = e->current;
+    return {};
+  }));
+  return result;
+}
+
+}  // namespace chrootctl::catalogue

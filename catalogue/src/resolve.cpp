@@ -1,0 +1,136 @@
+// Name -> verified root, cheap enough to run before every job.
+#include "chrootctl/catalogue/resolve.hpp"
+
+#include <sys/stat.h>
+#include <time.h>
+
+#include <ctime>
+
+#include "chrootctl/catalogue/safety.hpp"
+#include "chrootctl/common/manifest.hpp"
+#include "chrootctl/common/strings.hpp"
+#include "chrootctl/common/sys.hpp"
+
+namespace chrootctl::catalogue {
+
+namespace {
+
+// A verification time this far in the future means the clock was set back since; the age of
+// the verification is then unknown.
+constexpr std::int64_t k_clock_slack = 300;
+
+Evaluation refuse(std::string state, std::string reason) { return {false, std::move(state), std::move(reason)}; }
+
+std::string first_lines(const std::string& text, std::size_t n) {
+  std::string out;
+  std::size_t pos = 0, lines = 0;
+  while (pos < text.size() && lines < n) {
+    auto nl = text.find('\n', pos);
+    if (nl == std::string::npos) nl = text.size();
+    if (!out.empty()) out += "; ";
+    out += text.substr(pos, nl - pos);
+    pos = nl + 1;
+    ++lines;
+  }
+  if (pos < text.size()) out += "; ...";
+  return out;
+}
+
+}  // namespace
+
+std::string format_time(std::int64_t t) {
+  if (t == 0) return "never";
+  const time_t tt = static_cast<time_t>(t);
+  struct tm tm {};
+  if (!::gmtime_r(&tt, &tm)) return std::to_string(t);
+  char buf[32];
+  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
+  return buf;
+}
+
+std::string format_duration(std::int64_t s) {
+  if (s < 0) return str("-", format_duration(-s));
+  if (s < 60) return str(s, "s");
+  if (s < 3600) return str(s / 60, "m ", s % 60, "s");
+  if (s < 86400) return str(s / 3600, "h ", (s % 3600) / 60, "m");
+  return str(s / 86400, "d ", (s % 86400) / 3600, "h");
+}
+
+Evaluation evaluate(const Settings& s, const std::string& name, const Version& v, std::int64_t now) {
+  if (v.verified_at == 0 && v.failed_at == 0) return refuse("unverified", "it has never been verified");
+  if (v.failed_at != 0)
+    return refuse("failed", str("its verification at ", format_time(v.failed_at), " failed: ", v.failure.empty() ? "no reason recorded" : v.failure,
+                                " (it stays unusable until 'chrootctl verify ", name, "' passes)"));
+  if (v.verified_at > now + k_clock_slack)
+    return refuse("expired", str("its last verification is recorded at ", format_time(v.verified_at),
+                                 ", in the future (was the clock changed?); run 'chrootctl verify ", name, "'"));
+  if (now - v.verified_at > s.max_verify_age)
+    return refuse("expired", str("its last full verification was at ", format_time(v.verified_at), ", ",
+                                 format_duration(now - v.verified_at), " ago, longer than max_verify_age (",
+                                 format_duration(s.max_verify_age), "); run 'chrootctl verify ", name, "'"));
+  if (s.require_signature && v.signer.empty())
+    return refuse("unsigned", str("it is not signed and require_signature is set",
+                                  s.config_file.empty() ? std::string() : str(" in ", s.config_file)));
+  auto id = check_root(v.root);
+  if (!id) return refuse("untrusted", id.error().what());
+  if (!(*id == v.identity))
+    return refuse("changed", str("its root ", quote(v.root), " is not the directory that was verified (recorded ",
+                                 describe(v.identity), ", now ", describe(*id), "); run 'chrootctl verify ", name, "'"));
+  return {true, "verified", ""};
+}
+
+Result<ResolvedRoot> resolve_in(const Settings& s, const Catalogue& c, const std::string& name, const ResolveOptions& options) {
+  if (auto why = invalid_name(name)) return fail(Errc::invalid_argument, str("cannot resolve ", quote(name), ": ", *why));
+  const Entry* e = c.find_any(name);
+  if (!e) {
+    std::string msg = str(quote(name), " is not in the catalogue ", catalogue_path(s));
+    if (auto dym = did_you_mean(name, c.names())) msg += str(" (did you mean ", quote(*dym), "? names are case-sensitive)");
+    return fail(Errc::not_found, std::move(msg));
+  }
+  const std::int64_t now = options.now ? options.now : sys::now_unix();
+  const Version& v = e->current;
+  const std::string label = e->name == name ? quote(name) : str(quote(name), " (alias of ", quote(e->name), ")");
+  auto ev = evaluate(s, e->name, v, now);
+  if (!ev.usable) return fail(Errc::mismatch, str(label, " is not usable: ", ev.reason));
+  if (options.fast) {
+    // The stat record is trusted by the fast check, so it must be as protected as the root.
+    const std::string manifest_path = v.image + "/manifest";
+    const std::string stat_path = manifest::stat_path_for(manifest_path);
+    auto refused = [&](const std::string& why) {
+      return fail(Errc::mismatch, str(label, " is not usable: the metadata check failed: ", why, "; run 'chrootctl verify ", e->name, "'"));
+    };
+    if (v.image != v.root.substr(0, v.root.rfind('/'))) {
+      if (auto d = check_trusted_dir(v.image, "image directory"); !d) return refused(d.error().what());
+    }
+    auto st = sys::lstat_path(stat_path);
+    if (!st) return refused(st.error().what());
+    if (auto t = check_trusted_file(*st, stat_path); !t) return refused(t.error().what());
+    auto record = manifest::load_stat(stat_path);
+    if (!record) return refused(record.error().what());
+    if (record->manifest_digest != v.digest)
+      return refused(str(stat_path, " belongs to tree digest ", record->manifest_digest, ", not the recorded ", v.digest));
+    auto d = manifest::check_fast(v.root, *record);
+    if (!d) return refused(d.error().what());
+    if (d->failed()) return refused(first_lines(manifest::render_text(*d), 5));
+  }
+  return ResolvedRoot{name, e->name, v.root, v.image, v};
+}
+
+Result<ResolvedRoot> resolve(const Settings& s, const std::string& name, const ResolveOptions& options) {
+  if (auto why = invalid_name(name)) return fail(Errc::invalid_argument, str("cannot resolve ", quote(name), ": ", *why));
+  auto c = TRY(load_trusted(s));
+  return resolve_in(s, c, name, options);
+}
+
+bool is_refusal(const Error& e) {
+  return e.code() == Errc::mismatch || e.code() == Errc::not_found || e.code() == Errc::invalid_argument;
+}
+
+Result<std::string> image_dir(const Settings& s, const std::string& name) {
+  auto c = TRY(load(s));
+  const Entry* e = c.find_any(name);
+  if (!e) return fail(Errc::not_found, str(quote(name), " is not in the catalogue ", catalogue_path(s)));
+  return e->current.image;
+}
+
+}  // namespace chrootctl::catalogue
