@@ -179,6 +179,7 @@ namespace {
 Result<std::string> import_one(const Settings& s, const NamedChroot& nc, const ImportOptions& o) {
   TRY(check_name(nc.name));
   const std::string root = TRY(canonical_path(nc.path));
+  TRY(check_plain_path(root));
   auto identity = TRY(with_context(check_root(root), str("refusing to import ", quote(nc.path))));
   const std::int64_t started = o.now ? o.now : sys::now_unix();
 
@@ -193,6 +194,25 @@ Result<std::string> import_one(const Settings& s, const NamedChroot& nc, const I
   copts.progress = o.progress;
   auto m = TRY(manifest::create(root, copts));
   auto rendered = manifest::render(m);
+
+  Version v;
+  v.root = root;
+  v.digest = rendered.digest;
+  v.added_at = started;
+  v.verified_at = started;
+  v.identity = identity;
+  AddResult result;
+  result.entries = m.entries.size();
+
+  // Importing the same unchanged root again only renews its verification.
+  auto c = TRY(load(s));
+  if (const Entry* e = c.find(nc.name); e && e->current.root == root && e->current.digest == rendered.digest) {
+    v.image = e->current.image;
+    v.build_id = e->current.build_id;
+    TRY(detail::write_stat_record(v.image, m, rendered.digest));
+    TRY(detail::record_version(s, nc.name, v, result));
+    return str(m.entries.size(), " entries, tree digest sha256:", rendered.digest, ", unchanged since build ", v.build_id);
+  }
   TRY(write_file_atomic(staging.path() + "/manifest", rendered.text, 0644));
   TRY(detail::write_stat_record(staging.path(), m, rendered.digest));
   TRY(write_file_atomic(staging.path() + "/source", root + "\n", 0644));
@@ -209,16 +229,8 @@ Result<std::string> import_one(const Settings& s, const NamedChroot& nc, const I
   }
   (void)staging.release();
 
-  Version v;
   v.image = image;
-  v.root = root;
-  v.digest = rendered.digest;
   v.build_id = detail::basename_of(image);
-  v.added_at = started;
-  v.verified_at = started;
-  v.identity = identity;
-  AddResult result;
-  result.entries = m.entries.size();
   if (auto r = detail::record_version(s, nc.name, v, result); !r) {
     (void)sys::remove_tree(image);
     return fail(r.error());

@@ -136,6 +136,8 @@ Result<AddResult> add(const Settings& s, const std::string& name, const std::str
     if (!r) return ctx(r.error());
     root = *r;
   }
+  if (auto p = check_plain_path(image); !p) return ctx(p.error());
+  if (auto p = check_plain_path(root); !p) return ctx(p.error());
   auto identity = check_root(root);
   if (!identity) return ctx(identity.error());
   auto m = detail::load_trusted_manifest(image);

@@ -41,6 +41,13 @@ Result<std::string> canonical_path(const std::string& path) {
   return std::string(real.get());
 }
 
+Status check_plain_path(const std::string& path) {
+  for (unsigned char c : path)
+    if (c < 0x20 || c == 0x7f)
+      return fail(Errc::invalid_argument, str(quote(path), " holds a control character; roots must have printable paths"));
+  return {};
+}
+
 Status check_trusted_ancestors(const std::string& path) {
   if (path.empty() || path[0] != '/') return fail(Errc::invalid_argument, str(quote(path), " is not an absolute path"));
   // Every '/' in the path ends an ancestor: "/a/b/c" has "/", "/a" and "/a/b".

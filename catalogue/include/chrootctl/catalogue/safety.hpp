@@ -18,6 +18,10 @@ namespace chrootctl::catalogue {
 /// "..". Errors name the path.
 Result<std::string> canonical_path(const std::string& path);
 
+/// Refuses a path holding control bytes (newline, tab, ...): roots are printed one per line
+/// by `resolve` and written into HTCondor configuration.
+Status check_plain_path(const std::string& path);
+
 /// Checks every ancestor of the absolute, canonical `path` (from "/" down to its parent): each
 /// must be a directory (not a symlink), owned by root, and not writable by group or others
 /// unless it has the sticky bit. Errc::permission names the first one that fails.
