@@ -1,0 +1,393 @@
+// The build sequence, in one place: inputs and cache, staging, base, packages, files, layout,
+// run, strip, manifest, commit. Each step's work lives in its own file.
+#include "chrootctl/builder/build.hpp"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <ctime>
+
+#include "build_internal.hpp"
+#include "chrootctl/builder/copy.hpp"
+#include "chrootctl/builder/extract.hpp"
+#include "chrootctl/builder/paths.hpp"
+#include "chrootctl/builder/sources.hpp"
+#include "chrootctl/builder/strip.hpp"
+#include "chrootctl/builder/tree_writer.hpp"
+#include "chrootctl/common/files.hpp"
+#include "chrootctl/common/manifest.hpp"
+#include "chrootctl/common/sha256.hpp"
+#include "chrootctl/common/strings.hpp"
+#include "chrootctl/common/sys.hpp"
+#include "chrootctl/common/toml.hpp"
+#include "process.hpp"
+#include "store_internal.hpp"
+
+namespace chrootctl::builder {
+
+std::string input_key(const std::vector<LockInput>& inputs) {
+  Sha256 sha;
+  for (const auto& i : inputs) sha.update(str(escape_bytes(i.kind), " ", escape_bytes(i.name), " ", escape_bytes(i.digest), "\n"));
+  return sha.hex_final();
+}
+
+namespace detail {
+
+void BuildContext::log(const std::string& line) const {
+  if (log_fd >= 0) (void)sys::write_all(log_fd, line + "\n");
+}
+
+void BuildContext::step(const std::string& what) const {
+  const double t = static_cast<double>(sys::monotonic_ns() - started_ns) / 1e9;
+  char stamp[32];
+  std::snprintf(stamp, sizeof stamp, "[%7.2fs] ", t);
+  log(str(stamp, what));
+  if (options.status) options.status(what);
+}
+
+void BuildContext::progress(const std::string& what) const {
+  if (options.progress) options.progress(what);
+}
+
+Error BuildContext::at_base(const std::string& message, Errc code) const {
+  const SourcePos pos = std::visit([](const auto& b) { return b.pos; }, recipe.base);
+  Error e = recipe_error(recipe, pos, message);
+  return Error(code, e.message());
+}
+
+namespace {
+
+Result<std::string> file_sha256(const std::string& path) {
+  auto h = TRY(sha256_file(path));
+  return h.hex;
+}
+
+std::int64_t parse_release_date(const std::string& text) {
+  // "Date: Sat, 10 May 2025 09:09:24 UTC"
+  for (const auto& line : split(text, '\n')) {
+    if (!line.starts_with("Date:")) continue;
+    struct tm tm {};
+    const std::string v(trim(std::string_view(line).substr(5)));
+    if (::strptime(v.c_str(), "%a, %d %b %Y %H:%M:%S", &tm) == nullptr) return 0;
+    return static_cast<std::int64_t>(::timegm(&tm));
+  }
+  return 0;
+}
+
+// The host's apt sources as (file name, text), in apt's order.
+std::vector<std::pair<std::string, std::string>> host_apt_sources() {
+  std::vector<std::pair<std::string, std::string>> out;
+  if (auto t = sys::read_file("/etc/apt/sources.list")) out.emplace_back("sources.list", *t);
+  if (auto d = sys::open_dir("/etc/apt/sources.list.d")) {
+    if (auto entries = sys::read_dir(d->get())) {
+      std::vector<std::string> names;
+      for (const auto& e : *entries)
+        if (e.name.ends_with(".list") || e.name.ends_with(".sources")) names.push_back(e.name);
+      std::sort(names.begin(), names.end());
+      for (const auto& n : names)
+        if (auto t = sys::read_file("/etc/apt/sources.list.d/" + n)) out.emplace_back(n, *t);
+    }
+  }
+  return out;
+}
+
+std::string tool_version(const std::string& tool) {
+  auto v = capture({"dpkg-query", "-W", "-f=${Version}", tool});
+  if (v && !v->empty()) return *v;
+  auto w = capture({tool, "--version"});
+  if (w && !w->empty()) return std::string(trim(split(*w, '\n')[0]));
+  return "unknown";
+}
+
+Status gather_debootstrap(BuildContext& c, const DebootstrapBase& b) {
+  const bool have_mm = !find_in_path("mmdebstrap").empty();
+  const bool have_db = !find_in_path("debootstrap").empty();
+  if (b.tool == DebootstrapBase::Tool::mmdebstrap && (have_mm || !b.fallback || !have_db)) {
+    c.plan.tool = "mmdebstrap";
+  } else {
+    c.plan.tool = "debootstrap";
+  }
+  if (find_in_path(c.plan.tool).empty())
+    return fail(c.at_base(str(c.plan.tool, " is not installed on this host (apt-get install ", c.plan.tool, ")"), Errc::not_found));
+  c.inputs.push_back({"tool", c.plan.tool, tool_version(c.plan.tool)});
+  if (!b.mirror.empty()) {
+    c.plan.mirror = b.mirror;
+    c.inputs.push_back({"mirror", b.mirror, "url"});
+  } else {
+    c.plan.apt_sources = apt_sources_for_suite(host_apt_sources(), b.suite);
+    if (c.plan.apt_sources.empty())
+      return fail(c.at_base(str("the host's apt sources have no entry for suite ", quote(b.suite),
+                                "; name a mirror in the recipe (mirror = \"http://HOST/debian\")"),
+                            Errc::not_found));
+    c.inputs.push_back({"apt-sources", "host", "sha256:" + Sha256::hex(c.plan.apt_sources)});
+    c.plan.mirror = first_mirror_for_suite(c.plan.apt_sources, b.suite);
+  }
+  // The archive's state as the host last saw it (apt-get update): a new Release file on the
+  // host means new package versions, so a new build.
+  if (auto lists = sys::open_dir("/var/lib/apt/lists")) {
+    if (auto entries = sys::read_dir(lists->get())) {
+      std::vector<std::string> names;
+      for (const auto& e : *entries) {
+        for (const auto& s : {b.suite, b.suite + "-updates", b.suite + "-security"})
+          if (e.name.ends_with("_dists_" + s + "_InRelease")) names.push_back(e.name);
+      }
+      std::sort(names.begin(), names.end());
+      for (const auto& n : names) {
+        const std::string p = "/var/lib/apt/lists/" + n;
+        auto text = sys::read_file(p);
+        if (!text) continue;
+        c.inputs.push_back({"apt-release", p, "sha256:" + Sha256::hex(*text)});
+        if (n.ends_with("_dists_" + b.suite + "_InRelease") && !c.plan.sde_default)
+          if (auto d = parse_release_date(*text); d > 0) {
+            c.plan.sde_default = d;
+            c.plan.sde_origin = "the Date of " + p;
+          }
+      }
+    }
+  }
+  return {};
+}
+
+Status gather_dnf(BuildContext& c, const DnfBase& b) {
+  if (find_in_path("dnf").empty()) return fail(c.at_base("dnf is not installed on this host (apt-get install dnf)", Errc::not_found));
+  c.inputs.push_back({"tool", "dnf", tool_version("dnf")});
+  for (const auto& [id, url] : b.repos) {
+    // A local repository's state is its repomd.xml; remote ones are pinned by their URL only.
+    if (url.starts_with("file://")) {
+      const std::string repomd = url.substr(7) + (url.ends_with("/") ? "" : "/") + "repodata/repomd.xml";
+      auto h = file_sha256(repomd);
+      if (!h) return fail(c.at_base(str("repo ", quote(id), ": ", h.error().what()), Errc::not_found));
+      c.inputs.push_back({"dnf-repo", str(id, " ", url), "sha256:" + *h});
+    } else {
+      c.inputs.push_back({"dnf-repo", str(id, " ", url), "url"});
+    }
+  }
+  if (!b.reposdir.empty()) {
+    auto d = sys::open_dir(b.reposdir);
+    if (!d) return fail(c.at_base(str("reposdir ", quote(b.reposdir), ": ", d.error().what()), Errc::not_found));
+    std::vector<std::string> names;
+    for (const auto& e : TRY(sys::read_dir(d->get())))
+      if (e.name.ends_with(".repo")) names.push_back(e.name);
+    std::sort(names.begin(), names.end());
+    if (names.empty()) return fail(c.at_base(str("reposdir ", quote(b.reposdir), " has no .repo files"), Errc::not_found));
+    for (const auto& n : names) c.inputs.push_back({"dnf-repofile", b.reposdir + "/" + n, "sha256:" + TRY(file_sha256(b.reposdir + "/" + n))});
+  }
+  for (const auto& k : b.gpgkeys)
+    c.inputs.push_back({"gpgkey", k, k.find("://") == std::string::npos ? "sha256:" + TRY(file_sha256(k)) : "url"});
+  return {};
+}
+
+Status gather_inputs(BuildContext& c) {
+  const Recipe& r = c.recipe;
+  c.inputs.push_back({"builder", "chrootctl-builder", std::to_string(k_builder_version)});
+  c.inputs.push_back({"recipe", r.display_name, "sha256:" + Sha256::hex(r.text)});
+  if (c.options.source_date_epoch) c.inputs.push_back({"source-date-epoch", "environment", std::to_string(*c.options.source_date_epoch)});
+  if (const auto* a = std::get_if<ArchiveBase>(&r.base)) {
+    auto st = sys::stat_path(a->path);
+    if (!st) {
+      return fail(c.at_base(str("base archive ", quote(a->path), " does not exist. This recipe builds from a rootfs tarball that "
+                                "your site provides; make it as recipes/README.md describes, put it at that path and pin its "
+                                "sha256 in the recipe"),
+                            Errc::not_found));
+    }
+    if (a->sha256 == std::string(64, '0'))
+      return fail(c.at_base(str("base archive ", quote(a->path), " is not pinned yet: set sha256 to the output of 'sha256sum ", a->path, "'"),
+                            Errc::invalid_argument));
+    c.inputs.push_back({"base.archive", a->path, "sha256:" + a->sha256});
+  } else if (const auto* o = std::get_if<OciBase>(&r.base)) {
+    if (!sys::stat_path(o->path)) return fail(c.at_base(str("OCI tarball ", quote(o->path), " does not exist"), Errc::not_found));
+    c.inputs.push_back({"base.oci", o->path + (o->image.empty() ? "" : " " + o->image), "sha256:" + o->sha256});
+  } else if (const auto* d = std::get_if<DirectoryBase>(&r.base)) {
+    auto st = sys::stat_path(d->path);
+    if (!st || !S_ISDIR(st->st_mode)) return fail(c.at_base(str("base directory ", quote(d->path), " does not exist"), Errc::not_found));
+    c.progress(str("hashing the base directory ", d->path));
+    auto m = TRY(manifest::create(d->path, {c.options.threads, true, {}}));
+    std::int64_t newest = 0;
+    for (const auto& e : m.entries) newest = std::max(newest, e.mtime_sec);
+    c.plan.sde_default = newest;
+    c.plan.sde_origin = "the newest mtime in " + d->path;
+    c.inputs.push_back({"base.directory", d->path, "sha256:" + manifest::digest(m)});
+  } else if (const auto* i = std::get_if<ImageBase>(&r.base)) {
+    auto dir = c.options.resolve_image ? c.options.resolve_image(i->name) : store_latest(c.options.store, i->name);
+    if (!dir) return fail(c.at_base(str("base image ", quote(i->name), ": ", dir.error().what()), Errc::not_found));
+    c.plan.image_dir = *dir;
+    const std::string digest = TRY(manifest::read_digest(*dir + "/manifest"));
+    c.inputs.push_back({"base.image", str(i->name, " ", dir->substr(dir->find_last_of('/') + 1)), "sha256:" + digest});
+    if (auto sde = lock_value(*dir + "/lock", "source_date_epoch")) {
+      if (auto v = parse_u64(*sde)) {
+        c.plan.sde_default = static_cast<std::int64_t>(*v);
+        c.plan.sde_origin = "the base image's";
+      }
+    }
+  } else if (const auto* b = std::get_if<DebootstrapBase>(&r.base)) {
+    TRY(gather_debootstrap(c, *b));
+  } else if (const auto* n = std::get_if<DnfBase>(&r.base)) {
+    TRY(gather_dnf(c, *n));
+  }
+  std::int64_t newest_file = 0;
+  for (const auto& f : r.files) {
+    if (!f.src) continue;
+    auto st = sys::stat_path(*f.src);
+    if (!st || !S_ISREG(st->st_mode)) {
+      Error e = recipe_error(r, f.pos, str("[[files]] source ", quote(*f.src), st ? " is not a regular file" : " does not exist"));
+      return fail(Error(Errc::not_found, e.message()));
+    }
+    newest_file = std::max<std::int64_t>(newest_file, st->st_mtim.tv_sec);
+    c.inputs.push_back({"file", *f.src, "sha256:" + TRY(file_sha256(*f.src))});
+  }
+  if (std::holds_alternative<ScratchBase>(r.base) && newest_file > 0) {
+    c.plan.sde_default = newest_file;
+    c.plan.sde_origin = "the newest mtime of the [[files]] sources";
+  }
+  if (!r.packages.install.empty() || !r.packages.remove.empty() || !r.run.commands.empty())
+    c.inputs.push_back({"tool", "chrootctl-launcher", "build-command-1"});
+  return {};
+}
+
+std::string lock_text(const BuildContext& c, const BuildResult& res) {
+  std::string t = "# chrootctl build lock: every input of this build, with its digest (docs/recipes.md)\n";
+  t += "format = 1\n";
+  t += str("name = ", toml_quote(c.recipe.name), "\n");
+  t += str("build_id = ", toml_quote(res.build_id), "\n");
+  t += str("input_key = ", toml_quote("sha256:" + res.input_key), "\n");
+  t += str("tree_digest = ", toml_quote("sha256:" + res.tree_digest), "\n");
+  t += str("source_date_epoch = ", res.source_date_epoch, "\n");
+  t += str("source_date_epoch_from = ", toml_quote(c.sde_origin), "\n");
+  t += str("base = ", toml_quote(base_kind(c.recipe.base)), "\n");
+  for (const auto& i : c.inputs) {
+    t += "\n[[input]]\n";
+    t += str("kind = ", toml_quote(i.kind), "\n");
+    t += str("name = ", toml_quote(i.name), "\n");
+    t += str("digest = ", toml_quote(i.digest), "\n");
+  }
+  for (const auto& p : c.packages) {
+    t += "\n[[package]]\n";
+    t += str("name = ", toml_quote(p.name), "\n");
+    t += str("version = ", toml_quote(p.version), "\n");
+    if (!p.arch.empty()) t += str("arch = ", toml_quote(p.arch), "\n");
+  }
+  return t;
+}
+
+Status write_in(int dirfd, const std::string& name, std::string_view data, mode_t mode) {
+  auto fd = TRY(sys::open_at(dirfd, name, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW, mode));
+  TRY(sys::write_all(fd.get(), data));
+  if (::fchmod(fd.get(), mode) != 0) return fail_errno(str("fchmod(", quote(name), ")"), errno);
+  return {};
+}
+
+}  // namespace
+
+}  // namespace detail
+
+Result<BuildResult> build(const Recipe& recipe, const BuildOptions& options) {
+  using namespace detail;
+  BuildContext c{recipe, options, 0, {}, {}, {}, {}, {}, -1, std::nullopt, "none (0)"};
+  c.started_ns = sys::monotonic_ns();
+  if (!valid_recipe_name(recipe.name)) return fail(Errc::invalid_argument, str("bad recipe name ", quote(recipe.name)));
+  TRY(prepare_store(options.store));
+  auto build_lock = TRY(lock_recipe(options.store, recipe.name, options.status));
+
+  TRY(gather_inputs(c));
+  BuildResult res;
+  res.name = recipe.name;
+  res.input_key = input_key(c.inputs);
+
+  if (!options.rebuild) {
+    if (auto id = TRY(find_cached(options.store, recipe.name, res.input_key))) {
+      res.cached = true;
+      res.build_id = *id;
+      res.build_dir = str(options.store, "/", recipe.name, "/", *id);
+      res.root = res.build_dir + "/root";
+      res.tree_digest = TRY(manifest::read_digest(res.build_dir + "/manifest"));
+      if (auto sde = lock_value(res.build_dir + "/lock", "source_date_epoch"))
+        res.source_date_epoch = static_cast<std::int64_t>(parse_u64(*sde).value_or(0));
+      TRY(set_latest(options.store, recipe.name, *id));
+      res.seconds = static_cast<double>(sys::monotonic_ns() - c.started_ns) / 1e9;
+      return res;
+    }
+  }
+
+  std::vector<std::string> problems;
+  if (auto n = clean_staging(options.store, &problems); n && *n > 0 && options.status)
+    options.status(str("removed ", *n, " stale staging ", *n == 1 ? "directory" : "directories"));
+  auto staging = TRY(create_staging(options.store, recipe.name));
+  auto log = TRY(sys::open_at(staging.fd.get(), "build.log", O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_APPEND, 0644));
+  c.log_fd = log.get();
+  c.staging = staging.path;
+  c.root = staging.path + "/root";
+  for (const auto& p : problems) c.log("warning: " + p);
+  c.log(str("chrootctl build ", recipe.name, " from ", recipe.display_name));
+  c.log(str("input key sha256:", res.input_key));
+  for (const auto& i : c.inputs) c.log(str("input ", i.kind, " ", escape_bytes(i.name), " ", i.digest));
+
+  if (options.source_date_epoch) {
+    c.sde = *options.source_date_epoch;
+    c.sde_origin = "environment (SOURCE_DATE_EPOCH)";
+  } else if (recipe.source_date_epoch) {
+    c.sde = *recipe.source_date_epoch;
+    c.sde_origin = "recipe";
+  } else if (c.plan.sde_default) {
+    c.sde = *c.plan.sde_default;
+    c.sde_origin = c.plan.sde_origin;
+  }
+
+  auto run = [&]() -> Status {
+    TRY(run_base(c));
+    TRY(run_packages(c));
+    TRY(run_files_and_layout(c));
+    TRY(run_commands(c));
+    c.packages = TRY(installed_packages(c));
+
+    c.step(str("strip: ", setuid_policy_name(recipe.strip.setuid), " setuid, ", recipe.strip.remove.size(), " globs; clamping mtimes to ",
+               c.sde.value_or(0)));
+    auto report = TRY(strip_tree(c.root, recipe.strip, c.sde.value_or(0)));
+    c.log(report.log_text());
+    res.strip_actions = report.actions.size();
+    TRY(write_in(staging.fd.get(), "strip-report", report.json(recipe.strip), 0644));
+
+    c.step("manifest: hashing the tree");
+    manifest::CreateOptions mo;
+    mo.threads = options.threads;
+    mo.progress = [&](const manifest::Progress& p) {
+      c.progress(str("manifest: ", p.entries, " entries, ", human_size(p.bytes_hashed)));
+    };
+    auto m = TRY(manifest::create(c.root, mo));
+    auto rendered = manifest::render(m);
+    res.tree_digest = rendered.digest;
+    res.entries = m.entries.size();
+    res.source_date_epoch = c.sde.value_or(0);
+    res.build_id = str(res.input_key.substr(0, 12), "-", res.tree_digest.substr(0, 8));
+    TRY(write_in(staging.fd.get(), "manifest", rendered.text, 0644));
+    TRY(write_in(staging.fd.get(), "manifest.stat", manifest::serialize_stat(m, rendered.digest), 0644));
+    TRY(write_in(staging.fd.get(), "recipe.toml", recipe.text, 0644));
+    TRY(write_in(staging.fd.get(), "lock", lock_text(c, res), 0644));
+    c.step(str("commit: ", m.entries.size(), " entries, tree sha256:", res.tree_digest, ", build id ", res.build_id));
+    return {};
+  };
+  if (auto r = run(); !r) {
+    c.log("error: " + r.error().what());
+    return fail(r.error());
+  }
+
+  bool existed = false;
+  TRY(commit(staging, options.store, recipe.name, res.build_id, existed));
+  res.build_dir = str(options.store, "/", recipe.name, "/", res.build_id);
+  res.root = res.build_dir + "/root";
+  if (existed) {
+    // Same inputs and the same tree as an image already in the store: keep that one (it may
+    // be registered and in use) and drop this build.
+    const auto digest = TRY(manifest::read_digest(res.build_dir + "/manifest"));
+    if (digest != res.tree_digest)
+      return fail(Errc::exists, str(res.build_dir, " exists with tree digest ", digest, ", not ", res.tree_digest));
+    TRY(set_latest(options.store, recipe.name, res.build_id));
+  }
+  res.seconds = static_cast<double>(sys::monotonic_ns() - c.started_ns) / 1e9;
+  return res;
+}
+
+}  // namespace chrootctl::builder
