@@ -1,0 +1,320 @@
+// Check 12: the packages installed in an image, from dpkg's status file (parsed here) or from an
+// rpm database (read by the host's rpm from a private copy, without privileges).
+#include "chrootctl/catalogue/audit_packages.hpp"
+
+#include <fcntl.h>
+#include <grp.h>
+#include <poll.h>
+#include <signal.h>
+#include <sys/prctl.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstdlib>
+#include <cstring>
+
+#include "chrootctl/common/files.hpp"
+#include "chrootctl/common/strings.hpp"
+#include "chrootctl/common/sys.hpp"
+
+namespace chrootctl::audit {
+
+std::string_view source_name(PackageList::Source s) {
+  switch (s) {
+    case PackageList::Source::none: return "none";
+    case PackageList::Source::dpkg: return "dpkg";
+    case PackageList::Source::rpm: return "rpm";
+    case PackageList::Source::unknown: return "unknown";
+  }
+  return "none";
+}
+
+namespace {
+
+void sort_packages(std::vector<Package>& v) {
+  std::sort(v.begin(), v.end(), [](const Package& a, const Package& b) { return std::tie(a.name, a.arch, a.version) < std::tie(b.name, b.arch, b.version); });
+}
+
+// Package states in which the package's files are on disk (dpkg-query(1), "Status").
+bool files_present(std::string_view state) {
+  return state == "installed" || state == "unpacked" || state == "half-installed" || state == "half-configured" ||
+         state == "triggers-awaited" || state == "triggers-pending";
+}
+
+}  // namespace
+
+Result<std::vector<Package>> parse_dpkg_status(std::string_view text, const std::string& label) {
+  std::vector<Package> out;
+  struct Stanza {
+    unsigned line = 0;
+    std::string package, version, arch, status;
+  } cur;
+  auto close = [&]() -> Status {
+    if (cur.line == 0) return {};
+    if (cur.package.empty()) return fail(Errc::parse, str(label, ":", cur.line, ": stanza without a Package field"));
+    const auto words = split(cur.status, ' ');
+    std::vector<std::string> w;
+    for (auto& x : words)
+      if (!x.empty()) w.push_back(x);
+    if (w.size() != 3) return fail(Errc::parse, str(label, ":", cur.line, ": package ", quote(cur.package), " has no valid Status field"));
+    if (files_present(w[2])) {
+      if (cur.version.empty()) return fail(Errc::parse, str(label, ":", cur.line, ": package ", quote(cur.package), " has no Version field"));
+      out.push_back({cur.package, cur.version, cur.arch});
+    }
+    cur = Stanza{};
+    return {};
+  };
+  unsigned number = 0;
+  std::size_t pos = 0;
+  while (pos < text.size()) {
+    const auto nl = text.find('\n', pos);
+    std::string_view line = text.substr(pos, nl == std::string_view::npos ? std::string_view::npos : nl - pos);
+    pos = nl == std::string_view::npos ? text.size() : nl + 1;
+    ++number;
+    if (trim(line).empty()) {
+      TRY(close());
+      continue;
+    }
+    if (line[0] == ' ' || line[0] == '\t') {  // continuation of a multi-line field
+      if (cur.line == 0) return fail(Errc::parse, str(label, ":", number, ": continuation line outside a stanza"));
+      continue;
+    }
+    const auto colon = line.find(':');
+    if (colon == std::string_view::npos || colon == 0) return fail(Errc::parse, str(label, ":", number, ": not a 'Field: value' line"));
+    if (cur.line == 0) cur.line = number;
+    const auto name = line.substr(0, colon);
+    const std::string value(trim(line.substr(colon + 1)));
+    if (name == "Package") cur.package = value;
+    else if (name == "Version") cur.version = value;
+    else if (name == "Architecture") cur.arch = value;
+    else if (name == "Status") cur.status = value;
+  }
+  TRY(close());
+  sort_packages(out);
+  return out;
+}
+
+Result<std::vector<Package>> parse_rpm_query(std::string_view text) {
+  std::vector<Package> out;
+  unsigned number = 0;
+  for (const auto& line : split(text, '\n')) {
+    ++number;
+    if (line.empty()) continue;
+    const auto f = split(line, '\t');
+    if (f.size() != 3 || f[0].empty() || f[1].empty())
+      return fail(Errc::parse, str("rpm output line ", number, ": expected NAME, VERSION and ARCH separated by tabs: ", quote(line)));
+    out.push_back({f[0], f[1], f[2] == "(none)" ? std::string() : f[2]});
+  }
+  sort_packages(out);
+  return out;
+}
+
+namespace {
+
+constexpr std::uint32_t k_nobody = 65534;
+constexpr std::size_t k_status_limit = 256u << 20;
+constexpr std::uint64_t k_rpmdb_limit = 4ull << 30;
+constexpr int k_rpm_timeout_ms = 300'000;
+
+// Opens a regular file inside the image (symlinks resolved inside the root) without opening
+// anything else: O_PATH first, then the same inode re-opened for reading once it is known to be
+// a regular file (opening a device or FIFO can have side effects). nullopt if it does not exist.
+Result<std::optional<Fd>> open_image_file(int rootfd, const std::string& rel) {
+  auto p = sys::open_in_root(rootfd, rel, O_PATH);
+  if (!p) {
+    if (p.error().sys_errno() == ENOENT || p.error().sys_errno() == ENOTDIR) return std::optional<Fd>();
+    return fail(std::move(p.error()));
+  }
+  auto st = TRY(sys::fstat(p->get()));
+  if (!S_ISREG(st.st_mode)) return fail(Errc::invalid_argument, str("/", rel, " in the image is not a regular file"));
+  auto fd = TRY(sys::open_path(str("/proc/self/fd/", p->get()), O_RDONLY | O_NOCTTY | O_NONBLOCK));
+  return std::optional<Fd>(std::move(fd));
+}
+
+struct ChildResult {
+  int status = -1;  ///< exit status, or 128+signal
+  std::string out, err;
+  bool timed_out = false;
+};
+
+// Runs `argv[0]` with `env`, in `cwd`, as nobody when we are root, with no new privileges, stdin
+// from /dev/null, and a time limit. Everything the child needs is prepared before fork.
+Result<ChildResult> run_unprivileged(const std::vector<std::string>& argv, const std::vector<std::string>& env, const std::string& cwd) {
+  std::vector<char*> args, envp;
+  for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
+  args.push_back(nullptr);
+  for (const auto& e : env) envp.push_back(const_cast<char*>(e.c_str()));
+  envp.push_back(nullptr);
+  auto devnull = TRY(sys::open_path("/dev/null", O_RDONLY));
+  int outp[2], errp[2];
+  if (::pipe2(outp, O_CLOEXEC) != 0) return fail_errno("pipe2()", errno);
+  Fd out_r(outp[0]), out_w(outp[1]);
+  if (::pipe2(errp, O_CLOEXEC) != 0) return fail_errno("pipe2()", errno);
+  Fd err_r(errp[0]), err_w(errp[1]);
+  const bool drop = ::geteuid() == 0;
+
+  const pid_t pid = ::fork();
+  if (pid < 0) return fail_errno(str("fork() for ", argv[0]), errno);
+  if (pid == 0) {
+    // Child: only async-signal-safe calls from here to exec.
+    if (::dup2(devnull.get(), 0) < 0 || ::dup2(out_w.get(), 1) < 0 || ::dup2(err_w.get(), 2) < 0) ::_exit(126);
+    if (drop && (::setgroups(0, nullptr) != 0 || ::setresgid(k_nobody, k_nobody, k_nobody) != 0 ||
+                 ::setresuid(k_nobody, k_nobody, k_nobody) != 0))
+      ::_exit(126);
+    if (::prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0 || ::prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) != 0) ::_exit(126);
+    if (::chdir(cwd.c_str()) != 0) ::_exit(126);
+    ::execve(args[0], args.data(), envp.data());
+    ::_exit(127);
+  }
+  out_w.reset();
+  err_w.reset();
+  ChildResult r;
+  const std::int64_t deadline = sys::monotonic_ns() + std::int64_t{k_rpm_timeout_ms} * 1'000'000;
+  bool open_out = true, open_err = true;
+  while (open_out || open_err) {
+    struct pollfd fds[2];
+    nfds_t n = 0;
+    int io = -1, ie = -1;
+    if (open_out) fds[io = static_cast<int>(n++)] = {out_r.get(), POLLIN, 0};
+    if (open_err) fds[ie = static_cast<int>(n++)] = {err_r.get(), POLLIN, 0};
+    const std::int64_t left_ms = (deadline - sys::monotonic_ns()) / 1'000'000;
+    if (left_ms <= 0) {
+      r.timed_out = true;
+      ::kill(pid, SIGKILL);
+      break;
+    }
+    const int k = ::poll(fds, n, static_cast<int>(left_ms));
+    if (k < 0) {
+      if (errno == EINTR) continue;
+      const int err = errno;
+      ::kill(pid, SIGKILL);
+      ::waitpid(pid, nullptr, 0);
+      return fail_errno("poll()", err);
+    }
+    char buf[65536];
+    auto drain = [&](int idx, const Fd& fd, std::string& dst, bool& open) {
+      if (idx < 0 || !(fds[idx].revents & (POLLIN | POLLHUP | POLLERR))) return;
+      const ssize_t got = sys::retry_eintr([&] { return ::read(fd.get(), buf, sizeof buf); });
+      if (got <= 0) open = false;
+      else if (dst.size() < (64u << 20)) dst.append(buf, static_cast<std::size_t>(got));
+    };
+    drain(io, out_r, r.out, open_out);
+    drain(ie, err_r, r.err, open_err);
+  }
+  int status = 0;
+  while (::waitpid(pid, &status, 0) < 0) {
+    if (errno != EINTR) return fail_errno(str("waitpid(", pid, ")"), errno);
+  }
+  r.status = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+  return r;
+}
+
+std::string find_rpm() {
+  if (const char* env = std::getenv("CHROOTCTL_RPM"); env && *env) return env;
+  for (const char* p : {"/usr/bin/rpm", "/bin/rpm"})
+    if (::access(p, X_OK) == 0) return p;
+  return {};
+}
+
+// Copies one regular file of the database directory into the private directory.
+Status copy_db_file(int dbdir, const std::string& name, const std::string& dest_dir, bool give_to_nobody) {
+  auto in = TRY(sys::open_at(dbdir, name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY));
+  auto st = TRY(sys::fstat(in.get()));
+  if (!S_ISREG(st.st_mode)) return fail(Errc::invalid_argument, str(quote(name), " in the rpm database directory is not a regular file"));
+  if (static_cast<std::uint64_t>(st.st_size) > k_rpmdb_limit)
+    return fail(Errc::invalid_argument, str(quote(name), " in the rpm database is larger than ", human_size(k_rpmdb_limit)));
+  const std::string dest = dest_dir + "/" + name;
+  auto out = TRY(sys::open_path(dest, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW, 0600));
+  char buf[1 << 16];
+  while (true) {
+    const ssize_t n = sys::retry_eintr([&] { return ::read(in.get(), buf, sizeof buf); });
+    if (n < 0) return fail_errno(str("read(", quote(name), ")"), errno);
+    if (n == 0) break;
+    TRY(sys::write_all(out.get(), std::string_view(buf, static_cast<std::size_t>(n))));
+  }
+  if (give_to_nobody && ::fchown(out.get(), k_nobody, k_nobody) != 0) return fail_errno(str("fchown(", quote(dest), ", 65534, 65534)"), errno);
+  return {};
+}
+
+Result<PackageList> read_rpm(int rootfd) {
+  PackageList list;
+  for (auto dir : k_rpm_db_dirs) {
+    auto dfd = sys::open_in_root(rootfd, std::string(dir.substr(1)), O_RDONLY | O_DIRECTORY);
+    if (!dfd) {
+      const int err = dfd.error().sys_errno();
+      if (err == ENOENT || err == ENOTDIR) continue;
+      return fail(std::move(dfd.error()));
+    }
+    auto names = TRY(sys::read_dir(dfd->get(), false));
+    auto has = [&](std::string_view n) { return std::any_of(names.begin(), names.end(), [&](const sys::DirEntry& d) { return d.name == n; }); };
+    std::string backend;
+    std::vector<std::string> files;
+    if (has("rpmdb.sqlite")) {
+      backend = "sqlite";
+      // The write-ahead log holds committed transactions not yet folded into the database.
+      for (const char* f : {"rpmdb.sqlite", "rpmdb.sqlite-wal"})
+        if (has(f)) files.emplace_back(f);
+    } else if (has("Packages")) {
+      backend = "bdb_ro";
+      files = {"Packages"};
+    } else if (has("Packages.db")) {
+      list.source = PackageList::Source::unknown;
+      list.database = str(dir, "/Packages.db");
+      list.note = str("the rpm database ", list.database, " is in ndb format, which this host's rpm cannot read");
+      return list;
+    } else {
+      continue;
+    }
+    list.database = str(dir, "/", files.front());
+    const std::string rpm = find_rpm();
+    if (rpm.empty()) {
+      list.source = PackageList::Source::unknown;
+      list.note = str("the image has an rpm database (", list.database, ") but this host has no rpm (install the Debian package 'rpm')");
+      return list;
+    }
+    // rpm may write lock files, journals or a rebuilt index into its database directory, and
+    // parses the database as root would otherwise: give it a private copy, as nobody.
+    const char* tmp = std::getenv("TMPDIR");
+    auto work = TRY(TempDir::create(str(tmp && *tmp ? tmp : "/tmp", "/chrootctl-rpmdb.")));
+    const bool drop = ::geteuid() == 0;
+    for (const auto& f : files) TRY(with_context(copy_db_file(dfd->get(), f, work.path(), drop), str("copying ", dir, "/", f)));
+    if (drop && ::chown(work.path().c_str(), k_nobody, k_nobody) != 0) return fail_errno(str("chown(", quote(work.path()), ", 65534, 65534)"), errno);
+    const std::vector<std::string> argv = {rpm, "--dbpath", work.path(), "--define", "_db_backend " + backend, "-qa", "--qf",
+                                           "%{NAME}\\t%|EPOCH?{%{EPOCH}:}:{}|%{VERSION}-%{RELEASE}\\t%{ARCH}\\n"};
+    const std::vector<std::string> env = {"PATH=/usr/bin:/bin", "LC_ALL=C", "HOME=" + work.path()};
+    auto r = TRY(run_unprivileged(argv, env, work.path()));
+    if (r.timed_out || r.status != 0) {
+      std::string why = r.timed_out ? std::string("timed out") : str("exited with status ", r.status);
+      const auto first = r.err.substr(0, r.err.find('\n'));
+      if (!first.empty()) why += str(": ", first);
+      list.source = PackageList::Source::unknown;
+      list.note = str("rpm could not read ", list.database, " (", why, ")");
+      return list;
+    }
+    list.packages = TRY(parse_rpm_query(r.out));
+    list.source = PackageList::Source::rpm;
+    return list;
+  }
+  return list;
+}
+
+}  // namespace
+
+Result<PackageList> read_packages(const std::string& root) {
+  auto rootfd = TRY(sys::open_path(root, O_RDONLY | O_DIRECTORY | O_NOCTTY));
+  auto status = TRY(with_context(open_image_file(rootfd.get(), "var/lib/dpkg/status"), "opening /var/lib/dpkg/status"));
+  if (status) {
+    auto text = TRY(with_context(sys::read_fd(status->get(), k_status_limit), "reading /var/lib/dpkg/status"));
+    PackageList list;
+    list.source = PackageList::Source::dpkg;
+    list.database = "/var/lib/dpkg/status";
+    list.packages = TRY(parse_dpkg_status(text, "/var/lib/dpkg/status"));
+    return list;
+  }
+  return read_rpm(rootfd.get());
+}
+
+}  // namespace chrootctl::audit

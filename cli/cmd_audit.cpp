@@ -1,0 +1,118 @@
+// chrootctl audit NAME|BUILD-DIR...|--all [--policy FILE] [--json] [--severity LEVEL]
+#include "chrootctl/catalogue/audit.hpp"
+#include "chrootctl/catalogue/audit_policy.hpp"
+#include "chrootctl/catalogue/audit_target.hpp"
+#include "chrootctl/common/progress.hpp"
+#include "chrootctl/common/strings.hpp"
+#include "cli.hpp"
+
+namespace chrootctl::cli {
+namespace {
+
+int audit_main(std::span<char* const> argv) {
+  const Spec spec{
+      "audit",
+      "NAME|BUILD-DIR...|--all [--policy FILE] [--json] [--severity LEVEL]",
+      "Audit images for what could hurt the site: privileged files, writable paths, devices, accounts, secrets, "
+      "build leftovers, execution hooks, symlinks, drift from the manifest, packages.",
+      "Each argument is a catalogue name or a build directory (holding root/ and manifest); --all audits\n"
+      "every catalogue entry. The policy is FILE, else $CHROOTCTL_AUDIT_POLICY, else\n"
+      "/etc/chrootctl/audit.toml if it exists, else the built-in policy (docs/audit.md).\n"
+      "Exit status: 0 no finding at or above the --severity gate (default: low), 1 findings at or\n"
+      "above it, 2 error.",
+      {{"all", 0, false, false, "", "audit every image in the catalogue"},
+       {"policy", 0, true, false, "FILE", "site policy (default: /etc/chrootctl/audit.toml)"},
+       {"severity", 0, true, false, "LEVEL", "gate: info, low (default), medium or high"},
+       json_option(),
+       store_option(),
+       {"threads", 0, true, false, "N", "hashing threads (default: one per CPU)"},
+       {"quiet", 'q', false, false, "", "no progress display"}},
+      0,
+      1024};
+  Args a;
+  if (auto rc = parse(spec, argv, a)) return *rc;
+  const bool all = a.flag("all");
+  if (all && !a.positional.empty()) return usage_error(spec, "give image names or --all, not both");
+  if (!all && a.positional.empty()) return usage_error(spec, "missing argument: an image name, a build directory or --all");
+  const std::string gate_text = a.value("severity").value_or("low");
+  const auto gate = audit::parse_severity(gate_text);
+  if (!gate) return usage_error(spec, str("unknown severity ", quote(gate_text), " (info, low, medium or high)"));
+  audit::Options opts;
+  if (auto t = a.value("threads")) {
+    auto n = parse_u64(*t);
+    if (!n || *n == 0 || *n > 64) return usage_error(spec, str("bad --threads ", quote(*t)));
+    opts.threads = static_cast<unsigned>(*n);
+  }
+
+  auto policy = audit::load_site_policy(a.value("policy"));
+  if (!policy) return report(policy.error());
+
+  // Targets are resolved one by one, so that an unknown name is reported with the others audited.
+  std::vector<std::pair<std::string, Result<audit::Target>>> targets;
+  if (all) {
+    auto listed = audit::catalogue_targets(a.value("store"));
+    if (!listed) return report(listed.error());
+    if (listed->empty()) return report("the catalogue has no images to audit");
+    for (auto& t : *listed) targets.emplace_back(t.label, std::move(t));
+  } else {
+    for (const auto& p : a.positional) targets.emplace_back(p, audit::resolve_target(p, a.value("store")));
+  }
+
+  const bool json = a.flag("json");
+  std::vector<audit::ImageResult> results;
+  bool error = false;
+  for (auto& [label, target] : targets) {
+    audit::ImageResult res;
+    res.label = label;
+    if (target) {
+      ProgressLine line(str("auditing ", target->label), a.flag("quiet") || json);
+      opts.progress = [&line](const manifest::Progress& p) {
+        line.update(str(p.entries, " entries, ", p.files_hashed, " files hashed, ", human_size(p.bytes_hashed)));
+      };
+      auto r = audit::audit(*target, *policy, opts);
+      if (r) {
+        line.done(str(r->entries, " entries"));
+        res.report = std::move(*r);
+      } else {
+        res.error = std::move(r.error());
+      }
+    } else {
+      res.error = std::move(target.error());
+    }
+    if (res.error) {
+      error = true;
+      report(*res.error);
+    } else if (!json) {
+      if (!results.empty()) out("\n");
+      out(audit::render_text(*res.report));
+    }
+    results.push_back(std::move(res));
+  }
+
+  bool failed = false;
+  for (const auto& r : results) failed = failed || (r.report && r.report->fails(*gate));
+  if (json) {
+    out(audit::render_json(results, *gate, policy->source));
+  } else if (results.size() > 1) {
+    std::uint64_t n[4] = {};
+    std::size_t errors = 0;
+    for (const auto& r : results) {
+      if (!r.report) {
+        ++errors;
+        continue;
+      }
+      for (auto s : {audit::Severity::info, audit::Severity::low, audit::Severity::medium, audit::Severity::high})
+        n[static_cast<int>(s)] += r.report->count(s);
+    }
+    out(str("\n", results.size(), " images: ", n[3], " high, ", n[2], " medium, ", n[1], " low, ", n[0], " info",
+            errors ? str("; ", errors, errors == 1 ? " could not be audited" : " could not be audited") : "", "\n"));
+  }
+  if (error) return k_error;
+  return failed ? k_failed_check : k_ok;
+}
+
+}  // namespace
+
+CHROOTCTL_VERB("audit", "audit images for privileged files, secrets, leftovers and drift", audit_main);
+
+}  // namespace chrootctl::cli
