@@ -48,6 +48,10 @@ Status run_base(BuildContext& c);
 Status run_packages(BuildContext& c);
 Status run_files_and_layout(BuildContext& c);
 Status run_commands(BuildContext& c);
+/// Runs dnf --installroot on the tree (contained, with the builder's dnf.conf and rpm macros),
+/// then empties the tree's /var/cache/dnf. An empty b.releasever lets dnf read it from the tree.
+Status run_dnf(const BuildContext& c, const DnfBase& b, const std::string& reposdir, const std::string& verb,
+               const std::vector<std::string>& packages);
 /// Packages installed in the tree (dpkg status, or rpm --root), sorted by name.
 Result<std::vector<LockPackage>> installed_packages(BuildContext& c);
 

@@ -40,29 +40,11 @@ Status in_tree(const BuildContext& c, const std::string& what, std::vector<std::
 }
 
 Status dnf_packages(BuildContext& c, const std::string& verb, const std::vector<std::string>& pkgs) {
+  if (const auto* d = std::get_if<DnfBase>(&c.recipe.base)) return run_dnf(c, *d, d->reposdir, verb, pkgs);
+  // Not a dnf base (an EL image, say): the tree's own repositories and release.
   DnfBase b;
-  std::string reposdir;
-  if (const auto* d = std::get_if<DnfBase>(&c.recipe.base)) {
-    b = *d;
-    reposdir = b.reposdir;
-  } else {
-    // Not a dnf base: use the tree's own repositories.
-    reposdir = c.root + "/etc/yum.repos.d";
-    b.releasever = "/";  // dnf reads it from the tree's release package
-  }
-  const std::string dir = c.staging + "/dnf";
-  TRY(sys::mkdir_p(dir + "/cache", 0700));
-  TRY(sys::mkdir_p(dir + "/repos.d", 0700));
-  const std::string conf = dir + "/dnf-packages.conf";
-  auto fd = TRY(sys::open_path(conf, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW, 0644));
-  TRY(sys::write_all(fd.get(), dnf_config(b, reposdir.empty() ? dir + "/repos.d" : reposdir)));
-  auto argv = dnf_argv(b, c.root, conf, dir + "/cache", verb, pkgs);
-  if (b.releasever == "/") argv.erase(std::remove(argv.begin(), argv.end(), "--releasever=/"), argv.end());
-  HostCommand cmd{contained(std::move(argv)), base_env(c.sde.value_or(0))};
-  c.log("$ " + render_argv(cmd.argv));
-  const int rc = TRY(run_host(cmd, c.log_fd, [&](const std::string& line) { c.progress("packages: " + line); }));
-  if (rc != 0) return fail(Errc::io, str("dnf ", verb, " failed (exit status ", rc, ")"));
-  return {};
+  b.releasever.clear();
+  return run_dnf(c, b, c.root + "/etc/yum.repos.d", verb, pkgs);
 }
 
 }  // namespace

@@ -46,10 +46,11 @@ std::string dnf_config(const DnfBase& b, const std::string& reposdir) {
              "reposdir=", reposdir, "\n");
 }
 
-std::vector<std::string> dnf_argv(const DnfBase& b, const std::string& root, const std::string& config, const std::string& cachedir,
-                                  const std::string& verb, const std::vector<std::string>& packages) {
-  std::vector<std::string> a = {"dnf", "-y", "--noplugins", "--config=" + config, "--installroot=" + root, "--releasever=" + b.releasever,
-                                "--setopt=cachedir=" + cachedir};
+std::string rpm_macros() { return "%_dbpath /var/lib/rpm\n"; }
+
+std::vector<std::string> dnf_argv(const DnfBase& b, const std::string& root, const std::string& config, const std::string& verb,
+                                  const std::vector<std::string>& packages) {
+  std::vector<std::string> a = {"dnf", "-y", "--noplugins", "--config=" + config, "--installroot=" + root, "--releasever=" + b.releasever};
   if (!b.arch.empty()) a.push_back("--forcearch=" + b.arch);
   for (const auto& [id, url] : b.repos) {
     a.push_back(str("--repofrompath=", id, ",", url));

@@ -30,8 +30,11 @@ Status make_root(const BuildContext& c) {
 }
 
 // Runs a host tool for a step; its output goes to build.log and its last lines into the error.
-Status run_tool(const BuildContext& c, const std::string& step, std::vector<std::string> argv) {
+Status run_tool(const BuildContext& c, const std::string& step, std::vector<std::string> argv, const std::string& home = {}) {
   HostCommand cmd{contained(std::move(argv)), base_env(c.sde.value_or(0))};
+  if (!home.empty())
+    for (auto& [k, v] : cmd.env)
+      if (k == "HOME") v = home;
   c.log("$ " + render_argv(cmd.argv));
   std::deque<std::string> tail;
   auto rc = TRY(run_host(cmd, c.log_fd, [&](const std::string& line) {
@@ -65,16 +68,39 @@ Status base_debootstrap(BuildContext& c, const DebootstrapBase& b) {
   return run_tool(c, "debootstrap", debootstrap_argv(b, c.root, c.plan.mirror));
 }
 
+}  // namespace
+
+Result<std::string> prepare_dnf(const BuildContext& c, const DnfBase& b, const std::string& reposdir) {
+  const std::string dir = c.staging + "/dnf";
+  TRY(sys::mkdir_p(dir + "/home", 0700));
+  TRY(sys::mkdir_p(dir + "/repos.d", 0700));
+  for (const auto& [name, text] : {std::pair<std::string, std::string>{dir + "/dnf.conf", dnf_config(b, reposdir.empty() ? dir + "/repos.d" : reposdir)},
+                                   {dir + "/home/.rpmmacros", rpm_macros()}}) {
+    auto fd = TRY(sys::open_path(name, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW, 0644));
+    TRY(sys::write_all(fd.get(), text));
+  }
+  return dir;
+}
+
+Status run_dnf(const BuildContext& c, const DnfBase& b, const std::string& reposdir, const std::string& verb,
+               const std::vector<std::string>& packages) {
+  const std::string dir = TRY(prepare_dnf(c, b, reposdir));
+  auto argv = dnf_argv(b, c.root, dir + "/dnf.conf", verb, packages);
+  if (b.releasever.empty()) argv.erase(std::remove(argv.begin(), argv.end(), "--releasever="), argv.end());
+  TRY(run_tool(c, "dnf", std::move(argv), dir + "/home"));
+  // dnf's cache is downloaded packages and repository metadata: not part of a job root.
+  auto tree = TRY(TreeWriter::open(c.root));
+  TRY(tree.remove_children_except("/var/cache/dnf", {}));
+  c.log("emptied /var/cache/dnf");
+  return {};
+}
+
+namespace {
+
 Status base_dnf(BuildContext& c, const DnfBase& b) {
   TRY(make_root(c));
-  const std::string dir = c.staging + "/dnf";
-  TRY(sys::mkdir_p(dir + "/cache", 0700));
-  TRY(sys::mkdir_p(dir + "/repos.d", 0700));
-  const std::string conf = dir + "/dnf.conf";
-  auto fd = TRY(sys::open_path(conf, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW, 0644));
-  TRY(sys::write_all(fd.get(), dnf_config(b, b.reposdir.empty() ? dir + "/repos.d" : b.reposdir)));
   c.step(str("base: dnf install ", join(b.packages, " "), " (releasever ", b.releasever, ")"));
-  return run_tool(c, "dnf", dnf_argv(b, c.root, conf, dir + "/cache", "install", b.packages));
+  return run_dnf(c, b, b.reposdir, "install", b.packages);
 }
 
 void set_default_sde(BuildContext& c, std::int64_t newest, const std::string& origin) {
@@ -243,7 +269,7 @@ Result<std::vector<LockPackage>> installed_packages(BuildContext& c) {
     }
     flush();
   } else if (sys::open_in_root(rootfd.get(), "var/lib/rpm", O_RDONLY | O_DIRECTORY, true) && !find_in_path("rpm").empty()) {
-    auto text = capture({"rpm", "--root", c.root, "-qa", "--qf", "%{NAME} %{EPOCHNUM}:%{VERSION}-%{RELEASE} %{ARCH}\\n"});
+    auto text = capture({"rpm", "--root", c.root, "--dbpath", "/var/lib/rpm", "-qa", "--qf", "%{NAME} %{EPOCHNUM}:%{VERSION}-%{RELEASE} %{ARCH}\\n"});
     if (text) {
       for (const auto& line : split(*text, '\n')) {
         const auto w = split(line, ' ');

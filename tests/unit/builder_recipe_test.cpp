@@ -49,13 +49,13 @@ TEST(BuilderRecipe, El9ProducesThisDnfCommandLine) {
   EXPECT_EQ(d.releasever, "9");
   EXPECT_EQ(d.reposdir, "/etc/chrootctl/repos/el9");
   EXPECT_TRUE(d.gpgcheck);
-  const auto argv = dnf_argv(d, "/store/.staging/el9.X/root", "/store/.staging/el9.X/dnf/dnf.conf", "/store/.staging/el9.X/dnf/cache",
-                             "install", d.packages);
+  const auto argv = dnf_argv(d, "/store/.staging/el9.X/root", "/store/.staging/el9.X/dnf/dnf.conf", "install", d.packages);
   const std::vector<std::string> expected = {
       "dnf", "-y", "--noplugins", "--config=/store/.staging/el9.X/dnf/dnf.conf", "--installroot=/store/.staging/el9.X/root",
-      "--releasever=9", "--setopt=cachedir=/store/.staging/el9.X/dnf/cache", "install", "bash", "coreutils-single",
+      "--releasever=9", "install", "bash", "coreutils-single",
       "glibc-minimal-langpack", "rocky-release", "findutils", "tar", "gzip", "which"};
   EXPECT_EQ(argv, expected);
+  EXPECT_EQ(rpm_macros(), "%_dbpath /var/lib/rpm\n");
   EXPECT_EQ(dnf_config(d, d.reposdir),
             "[main]\ngpgcheck=1\ninstall_weak_deps=False\nbest=True\nskip_if_unavailable=False\nkeepcache=False\n"
             "reposdir=/etc/chrootctl/repos/el9\n");
@@ -71,9 +71,8 @@ TEST(BuilderRecipe, DnfReposOnTheCommandLine) {
       "repos = { baseos = \"file:///srv/repo/baseos\", appstream = \"https://mirror.example.org/9/AppStream/x86_64/os/\" } }\n");
   ASSERT_TRUE(r) << r.error().what();
   const auto& d = std::get<DnfBase>(r->base);
-  const auto argv = dnf_argv(d, "/r", "/c", "/cache", "install", {"bash"});
+  const auto argv = dnf_argv(d, "/r", "/c", "install", {"bash"});
   const std::vector<std::string> expected = {"dnf", "-y", "--noplugins", "--config=/c", "--installroot=/r", "--releasever=9",
-                                             "--setopt=cachedir=/cache",
                                              "--repofrompath=appstream,https://mirror.example.org/9/AppStream/x86_64/os/",
                                              "--setopt=appstream.gpgcheck=1",
                                              "--setopt=appstream.gpgkey=file:///srv/recipes/keys/RPM-GPG-KEY",

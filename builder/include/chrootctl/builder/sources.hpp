@@ -23,10 +23,14 @@ std::vector<std::string> mmdebstrap_argv(const DebootstrapBase& b, const std::st
 std::vector<std::string> debootstrap_argv(const DebootstrapBase& b, const std::string& target, const std::string& mirror);
 
 /// The dnf command line for installing (verb "install") or removing ("remove") `packages` in
-/// `root`. `config` is the dnf.conf the builder writes (see dnf_config), `cachedir` a scratch
-/// directory; repos come from `b.repos` (--repofrompath) or `b.reposdir`.
-std::vector<std::string> dnf_argv(const DnfBase& b, const std::string& root, const std::string& config, const std::string& cachedir,
-                                  const std::string& verb, const std::vector<std::string>& packages);
+/// `root`. `config` is the dnf.conf the builder writes (see dnf_config); repos come from
+/// `b.repos` (--repofrompath) or `b.reposdir`. dnf keeps its cache in the tree's
+/// /var/cache/dnf, which the builder empties afterwards.
+std::vector<std::string> dnf_argv(const DnfBase& b, const std::string& root, const std::string& config, const std::string& verb,
+                                  const std::vector<std::string>& packages);
+/// The rpm macros file the builder gives dnf (as ~/.rpmmacros): the rpmdb lives in the tree's
+/// /var/lib/rpm, whatever the host's rpm defaults to (Debian's rpm uses ~/.rpmdb).
+std::string rpm_macros();
 /// The dnf.conf used for a build: host settings are never read.
 std::string dnf_config(const DnfBase& b, const std::string& reposdir);
 
