@@ -1,4 +1,5 @@
 // chrootctl build NAME|PATH.toml
+#include <cstdio>
 #include <cstdlib>
 
 #include "chrootctl/builder/build.hpp"
@@ -56,7 +57,11 @@ int build_main(std::span<char* const> argv) {
   opts.progress = [&](const std::string& s) { line.update(s); };
   auto r = builder::build(*recipe, opts);
   if (!r) return report(r.error());
-  if (!quiet) line.done(r->cached ? "inputs unchanged: reusing the existing image" : str("done in ", r->seconds > 0 ? r->seconds : 0.0, " s"));
+  if (!quiet) {
+    char secs[32];
+    std::snprintf(secs, sizeof secs, "%.1f", r->seconds);
+    line.done(r->cached ? "inputs unchanged: reusing the existing image" : str("done in ", secs, " s"));
+  }
   if (a.flag("json")) {
     JsonWriter w;
     w.begin_object();

@@ -371,6 +371,11 @@ Result<BuildResult> build(const Recipe& recipe, const BuildOptions& options) {
   };
   if (auto r = run(); !r) {
     c.log("error: " + r.error().what());
+    // The staging directory goes away with the failed build; its log is kept for the admin.
+    if (auto text = sys::read_file(staging.path + "/build.log", 256u << 20)) {
+      const std::string kept = str(options.store, "/.locks/", recipe.name, ".failed.log");
+      if (write_file_atomic(kept, *text, 0600) && options.status) options.status(str("failed; the build log is kept in ", kept));
+    }
     return fail(r.error());
   }
 

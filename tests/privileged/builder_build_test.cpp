@@ -199,6 +199,8 @@ TEST_F(BuilderBuild, ArchiveBaseIsPinnedAndDatesDefaultToItsNewestEntry) {
                                   "\n 3 | archive = { path = \"rootfs.tar.gz\", sha256 = \"", std::string(64, 'e'), "\" }\n   | ^"));
   EXPECT_EQ(ls(store + "/.staging"), std::vector<std::string>{}) << "a failed build leaves nothing";
   EXPECT_EQ(ls(store + "/arch"), std::vector<std::string>{});
+  const std::string failed_log = test::read_file(store + "/.locks/arch.failed.log");
+  EXPECT_NE(failed_log.find("base: extracting " + tarball + "\nerror: recipes/arch.toml:3:1: error: '"), std::string::npos) << failed_log;
 
   auto good = recipe("arch", "[base]\narchive = { path = \"rootfs.tar.gz\", sha256 = \"" + sha + "\" }\n");
   auto b = build_it(good);
