@@ -1,0 +1,203 @@
+#pragma once
+/// Launching a job inside a job root: `chrootctl run`. The options (`RunOptions`) are turned by a
+/// pure planner into a plain `LaunchPlan`; the executor carries the plan out in one ordered
+/// sequence of closed steps (see docs/launcher.md and executor.cpp):
+///
+///   host:  resolve the job user on the host, open every source, create the job's cgroup
+///   clone: new mount, PID, IPC and UTS namespaces (+ network, + user in unprivileged mode)
+///   init:  join the cgroup, build the new root (read-only image, sandbox, scratch dirs, /proc,
+///          /dev), pivot_root, fork the job, forward signals, reap, report
+///   job:   setsid, drop every privilege, close every fd, clean environment, exec
+///   host:  wait, read the accounting, kill what is left, remove the cgroup
+
+#include <sys/types.h>
+
+#include <cstdint>
+#include <functional>
+#include <optional>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "chrootctl/common/error.hpp"
+
+namespace chrootctl::launcher {
+
+enum class NetMode { host, none };
+
+/// `--bind SRC:DST[:ro]`: a host path bound into the root (nosuid, nodev, recursive).
+struct BindSpec {
+  std::string source;  ///< host path
+  std::string target;  ///< absolute path inside the root
+  bool read_only = false;
+};
+
+/// Everything `chrootctl run` accepts, already split into fields (no strings left to parse
+/// except sizes, which the CLI parses). The root is a resolved host path: the CLI fills it from
+/// `--root DIR` or, once the catalogue exists, from resolving NAME (see resolve_root in
+/// cli/cmd_run.cpp).
+struct RunOptions {
+  std::string root;                 ///< host path of the job root (verified by the caller)
+  std::string sandbox;              ///< host path of the job's sandbox (scratch) directory
+  std::optional<std::string> user;  ///< name or uid, resolved on the host; default: the caller
+  std::optional<std::string> scratch_path;               ///< also bind the sandbox here
+  std::vector<std::string> mount_under_scratch{"/tmp", "/var/tmp"};
+  std::vector<BindSpec> binds;
+  std::optional<std::uint64_t> memory;      ///< bytes, hard limit
+  std::optional<std::uint64_t> memory_low;  ///< bytes, v2 memory.low / v1 soft limit
+  std::optional<std::uint64_t> swap;        ///< bytes; 0 by default when `memory` is set
+  std::optional<std::uint32_t> cpus_centi;  ///< --cpus times 100 (CPU weight/shares)
+  std::optional<std::uint64_t> pids;        ///< pids.max
+  NetMode net = NetMode::host;
+  std::vector<std::pair<std::string, std::string>> env;  ///< --env K=V, in order
+  std::vector<std::string> keep_env;                     ///< --keep-env K
+  std::optional<std::string> status_json;                ///< --status-json FILE
+  bool unprivileged = false;    ///< --unprivileged: user namespace even when root
+  bool require_limits = false;  ///< fail instead of running without cgroup limits
+  std::vector<std::string> argv;
+  /// Where warnings go ("running without limits"); default: stderr with a "chrootctl: warning:" prefix.
+  std::function<void(const std::string&)> warn;
+};
+
+/// The job user, resolved on the host (never through the image's NSS).
+struct Credentials {
+  uid_t uid = 0;
+  gid_t gid = 0;
+  std::vector<gid_t> groups;  ///< supplementary groups
+  std::string name;           ///< for USER and LOGNAME
+  std::string home;           ///< for HOME
+};
+
+/// Facts about the calling process that the planner needs, gathered once (gather_host_facts).
+struct HostFacts {
+  uid_t uid = 0;   ///< real uid of the caller
+  uid_t euid = 0;
+  gid_t gid = 0;
+  std::string cwd;                   ///< to make relative paths absolute
+  std::vector<std::string> environ;  ///< the caller's environment, "K=V"
+};
+
+/// One operation of the new root, applied in order by the executor inside the child's private
+/// mount namespace. Targets are absolute, normalized paths inside the new root.
+struct MountOp {
+  enum class Kind {
+    proc,  ///< fresh procfs of the job's PID namespace
+    dev,   ///< tmpfs with null, zero, full, random, urandom, tty, a new devpts and a private /dev/shm
+    bind,  ///< a host source (LaunchPlan::sources[source]) bound at `target`
+  };
+  Kind kind = Kind::bind;
+  std::string target;
+  std::size_t source = 0;
+  bool read_only = false;
+  bool recursive = false;  ///< include the source's submounts
+  friend bool operator==(const MountOp&, const MountOp&) = default;
+};
+
+/// A host path the child binds. Opened by the launcher before any namespace exists.
+struct HostSource {
+  std::string path;     ///< host path (absolute)
+  /// Non-empty: a MOUNT_UNDER_SCRATCH directory "tmp", "var/tmp" created (mode 0700, owned by
+  /// the job user) under `path`, which is the sandbox; it is the one that is bound.
+  std::string scratch_subdir;
+  friend bool operator==(const HostSource&, const HostSource&) = default;
+};
+
+/// cgroup limits, computed by the planner; unset fields are not written.
+struct Limits {
+  std::optional<std::uint64_t> memory_max;
+  std::optional<std::uint64_t> memory_low;
+  std::optional<std::uint64_t> swap_max;
+  std::optional<std::uint64_t> cpu_weight;  ///< v2 cpu.weight (1..10000)
+  std::optional<std::uint64_t> cpu_shares;  ///< v1 cpu.shares (>= 2)
+  std::optional<std::uint64_t> pids_max;
+  [[nodiscard]] bool any() const { return memory_max || memory_low || swap_max || cpu_weight || pids_max; }
+  friend bool operator==(const Limits&, const Limits&) = default;
+};
+
+enum class LaunchMode {
+  job,    ///< `chrootctl run`: read-only image, unprivileged job
+  build,  ///< run_build_command: writable tree, root with capabilities
+};
+
+/// The whole launch, as plain data. Produced by plan_launch (or by run_build_command for build
+/// mode); the executor does exactly what it says and nothing else.
+struct LaunchPlan {
+  LaunchMode mode = LaunchMode::job;
+  bool user_namespace = false;   ///< unprivileged: map the caller to itself
+  uid_t caller_uid = 0;          ///< for the user namespace's uid_map
+  gid_t caller_gid = 0;
+  bool new_net = false;          ///< private network namespace with only loopback
+  std::string root;              ///< host path of the new root
+  bool root_read_only = true;    ///< image bound read-only, nosuid, nodev (job mode)
+  std::vector<HostSource> sources;
+  std::vector<MountOp> mounts;   ///< parents before children
+  Credentials creds;
+  bool drop_privileges = true;   ///< job mode; build mode keeps root's capabilities
+  std::vector<std::string> argv;
+  std::vector<std::string> env;  ///< "K=V"; PATH from here is used to find argv[0]
+  std::string cwd;               ///< inside the new root
+  bool use_cgroup = true;        ///< job mode; build mode runs in the caller's cgroup
+  Limits limits;
+  bool require_limits = false;
+  int stdin_fd = 0;              ///< -1: /dev/null inside the new root
+  int stdout_fd = 1;
+  int stderr_fd = 2;
+};
+
+/// Reads uid, gid, cwd and environment of the calling process.
+HostFacts gather_host_facts();
+
+/// Resolves the job user on the host with getpwnam/getpwuid and getgrouplist, before anything
+/// of the image is touched. `spec` is a name or a numeric uid; without it the job runs as the
+/// caller (refused when the caller is root, unless `spec` names root explicitly).
+Result<Credentials> resolve_job_user(const std::optional<std::string>& spec, const HostFacts& facts, bool user_namespace);
+
+/// The pure planner: validates the options and computes the mounts, environment, limits and
+/// namespaces of the launch. No system call is made.
+Result<LaunchPlan> plan_launch(const RunOptions& opts, const HostFacts& facts, const Credentials& creds);
+
+/// Normalizes an absolute path inside a root: collapses "//" and ".", refuses "..", relative
+/// paths and NUL bytes. `what` names the path in errors ("--bind target").
+Result<std::string> normalize_inner_path(const std::string& path, const std::string& what);
+
+/// How a launch ended, with its accounting.
+struct Outcome {
+  enum class Kind {
+    exited,          ///< the job exited with `code`
+    signaled,        ///< the job was killed by signal `code`
+    setup_failed,    ///< chrootctl could not set the job up (125)
+    not_executable,  ///< the command exists but could not be executed (126)
+    not_found,       ///< the command does not exist in the root (127)
+  };
+  Kind kind = Kind::setup_failed;
+  int code = 0;
+  std::string error;  ///< the reason, for setup_failed / not_executable / not_found
+  double wall_seconds = 0;
+  double cpu_user_seconds = 0;
+  double cpu_system_seconds = 0;
+  std::uint64_t max_rss_bytes = 0;                 ///< largest single process (getrusage)
+  std::optional<std::uint64_t> peak_memory_bytes;  ///< whole job, from the cgroup
+  std::optional<std::uint64_t> memory_limit_bytes;
+  bool memory_limit_hit = false;                   ///< the cgroup reached its memory limit
+  std::uint64_t oom_kills = 0;                     ///< processes killed by the OOM killer
+  std::string cgroup;                              ///< "v1", "v2" or "none"
+  bool limits_applied = false;
+
+  /// The exit status chrootctl passes on: the job's code, 128+signal, or 125/126/127.
+  [[nodiscard]] int exit_status() const;
+};
+
+/// Carries out a plan. Never throws; a failure before the job starts is an Outcome of kind
+/// setup_failed (or not_found / not_executable for the exec itself). Must be called from a
+/// single-threaded process (the child is created with a raw clone, without fork handlers).
+Outcome execute(const LaunchPlan& plan, const std::function<void(const std::string&)>& warn = {});
+
+/// `chrootctl run`: gathers the host facts, resolves the user, plans, executes, and writes
+/// `--status-json` (atomically) if asked. The seam for the catalogue: `opts.root` is the
+/// resolved, verified root path.
+Outcome run_job(const RunOptions& opts);
+
+/// The status record written by --status-json (one JSON object, documented in docs/launcher.md).
+std::string status_json(const Outcome& outcome);
+
+}  // namespace chrootctl::launcher

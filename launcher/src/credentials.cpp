@@ -1,0 +1,157 @@
+// The job user: resolved on the host before anything of the image is touched, and the privilege
+// drop the job goes through just before exec.
+#include <grp.h>
+#include <linux/capability.h>
+#include <linux/securebits.h>
+#include <pwd.h>
+#include <sys/prctl.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <climits>
+#include <vector>
+
+#include "chrootctl/common/strings.hpp"
+#include "chrootctl/launcher/launch.hpp"
+#include "internal.hpp"
+
+extern char** environ;
+
+namespace chrootctl::launcher {
+
+HostFacts gather_host_facts() {
+  HostFacts f;
+  f.uid = ::getuid();
+  f.euid = ::geteuid();
+  f.gid = ::getgid();
+  char buf[PATH_MAX];
+  if (::getcwd(buf, sizeof buf)) f.cwd = buf;
+  for (char** e = environ; e && *e; ++e) f.environ.emplace_back(*e);
+  return f;
+}
+
+namespace {
+struct PasswdEntry {
+  uid_t uid;
+  gid_t gid;
+  std::string name;
+  std::string home;
+};
+
+// getpwnam_r/getpwuid_r through the host's NSS configuration: this runs in the launcher, in the
+// host's mount namespace, before the image is opened, so no module of the image can be loaded.
+Result<std::optional<PasswdEntry>> lookup(const std::string& spec, bool by_uid, uid_t uid) {
+  struct passwd pw {};
+  struct passwd* found = nullptr;
+  std::vector<char> buf(16384);
+  int rc = 0;
+  while (true) {
+    rc = by_uid ? ::getpwuid_r(uid, &pw, buf.data(), buf.size(), &found)
+                : ::getpwnam_r(spec.c_str(), &pw, buf.data(), buf.size(), &found);
+    if (rc != ERANGE || buf.size() > (1u << 22)) break;
+    buf.resize(buf.size() * 2);
+  }
+  if (rc != 0 && rc != ENOENT && rc != ESRCH)
+    return fail_errno(by_uid ? str("getpwuid_r(", uid, ")") : str("getpwnam_r(", quote(spec), ")"), rc);
+  if (!found) return std::optional<PasswdEntry>();
+  return std::optional<PasswdEntry>(PasswdEntry{pw.pw_uid, pw.pw_gid, pw.pw_name, pw.pw_dir ? pw.pw_dir : "/"});
+}
+
+Result<std::vector<gid_t>> groups_of(const std::string& name, gid_t gid) {
+  int n = 32;
+  std::vector<gid_t> groups(static_cast<std::size_t>(n));
+  while (::getgrouplist(name.c_str(), gid, groups.data(), &n) < 0) {
+    if (n > 65536) return fail(Errc::invalid_argument, str("user ", quote(name), " is in too many groups"));
+    groups.resize(static_cast<std::size_t>(n) * 2);
+    n = static_cast<int>(groups.size());
+  }
+  groups.resize(static_cast<std::size_t>(n));
+  return groups;
+}
+}  // namespace
+
+Result<Credentials> resolve_job_user(const std::optional<std::string>& spec, const HostFacts& facts, bool user_namespace) {
+  Credentials c;
+  if (user_namespace) {
+    // The caller is mapped to itself; there is no other user to become.
+    auto self = TRY(lookup({}, true, facts.uid));
+    if (spec) {
+      const auto n = parse_u64(*spec);
+      const bool is_self = (n && *n == facts.uid) || (self && self->name == *spec);
+      if (!is_self)
+        return fail(Errc::permission,
+                    str("--user ", quote(*spec), ": an unprivileged launch runs the job as the caller (uid ", facts.uid, ")"));
+    }
+    c.uid = facts.uid;
+    c.gid = facts.gid;
+    c.name = self ? self->name : std::to_string(facts.uid);
+    c.home = self ? self->home : "/";
+    return c;
+  }
+  if (!spec) {
+    if (facts.uid == 0)
+      return fail(Errc::invalid_argument,
+                  "the job would run as root: pass --user USER (or --user root to run it as root on purpose)");
+    auto self = TRY(lookup({}, true, facts.uid));
+    if (!self) return fail(Errc::not_found, str("uid ", facts.uid, " is not in the host's user database"));
+    c.uid = self->uid;
+    c.gid = facts.gid;
+    c.name = self->name;
+    c.home = self->home;
+    c.groups = TRY(groups_of(self->name, c.gid));
+    return c;
+  }
+  if (spec->empty()) return fail(Errc::invalid_argument, "--user: empty user name");
+  const auto n = parse_u64(*spec);
+  if (n && *n >= static_cast<std::uint64_t>(static_cast<uid_t>(-1)))
+    return fail(Errc::invalid_argument, str("--user ", *spec, ": not a valid uid"));
+  auto entry = TRY(lookup(*spec, n.has_value(), n ? static_cast<uid_t>(*n) : 0));
+  if (!entry)
+    return fail(Errc::not_found, str("--user ", quote(*spec), ": no such user in the host's user database"));
+  c.uid = entry->uid;
+  c.gid = entry->gid;
+  c.name = entry->name;
+  c.home = entry->home;
+  c.groups = TRY(groups_of(entry->name, entry->gid));
+  return c;
+}
+
+namespace detail {
+
+Status drop_privileges(const Credentials& c, bool change_ids) {
+  // Capabilities beyond the bounding set can never come back through exec (file capabilities
+  // or a setuid-root binary), even for uid 0; dropping them needs CAP_SETPCAP, so this is first.
+  for (int cap = 0; cap <= 63; ++cap) {
+    if (::prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) != 0) {
+      if (errno == EINVAL) break;  // past the last capability this kernel knows
+      return fail_errno(str("prctl(PR_CAPBSET_DROP, ", cap, ")"), errno);
+    }
+  }
+  if (::prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0) != 0 && errno != EINVAL)
+    return fail_errno("prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL)", errno);
+  // uid 0 keeps no implicit capabilities across exec, and cannot undo that.
+  if (c.uid == 0 &&
+      ::prctl(PR_SET_SECUREBITS, SECBIT_NOROOT | SECBIT_NOROOT_LOCKED | SECBIT_NO_SETUID_FIXUP |
+                                     SECBIT_NO_SETUID_FIXUP_LOCKED | SECBIT_KEEP_CAPS_LOCKED,
+              0, 0, 0) != 0)
+    return fail_errno("prctl(PR_SET_SECUREBITS, NOROOT|NO_SETUID_FIXUP, locked)", errno);
+  if (change_ids) {
+    if (::setgroups(c.groups.size(), c.groups.data()) != 0)
+      return fail_errno(str("setgroups(", c.groups.size(), " groups)"), errno);
+    if (::setresgid(c.gid, c.gid, c.gid) != 0) return fail_errno(str("setresgid(", c.gid, ")"), errno);
+    if (::setresuid(c.uid, c.uid, c.uid) != 0) return fail_errno(str("setresuid(", c.uid, ")"), errno);
+  }
+  // Empty effective, permitted and inheritable sets (a no-op for a non-root uid, whose sets the
+  // kernel already cleared; needed for uid 0 and inside a user namespace).
+  struct __user_cap_header_struct header {_LINUX_CAPABILITY_VERSION_3, 0};
+  struct __user_cap_data_struct data[2] {};
+  if (::syscall(SYS_capset, &header, data) != 0) return fail_errno("capset(all empty)", errno);
+  // No exec can grant privileges again: setuid bits and file capabilities are ignored.
+  if (::prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0) return fail_errno("prctl(PR_SET_NO_NEW_PRIVS, 1)", errno);
+  return {};
+}
+
+}  // namespace detail
+
+}  // namespace chrootctl::launcher

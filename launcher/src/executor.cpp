@@ -1,0 +1,368 @@
+// The executor: one function, execute(), that lists every step of a launch in order. Each step
+// is a closed operation on data the plan fixed beforehand; the comment on each says why it is
+// safe. The child's side (init, the new root, the job) is in init.cpp and mounts.cpp.
+#include <fcntl.h>
+#include <poll.h>
+#include <sched.h>
+#include <signal.h>
+#include <sys/resource.h>
+#include <sys/signalfd.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+#include <optional>
+
+#include "chrootctl/common/strings.hpp"
+#include "chrootctl/common/sys.hpp"
+#include "chrootctl/launcher/cgroups.hpp"
+#include "chrootctl/launcher/cleanup.hpp"
+#include "chrootctl/launcher/launch.hpp"
+#include "internal.hpp"
+#include "kernel.hpp"
+
+namespace chrootctl::launcher {
+
+namespace {
+
+using detail::ReportHeader;
+
+constexpr int k_forwarded[] = {SIGTERM, SIGINT, SIGHUP, SIGUSR1, SIGUSR2};
+
+struct Pipe {
+  Fd read, write;
+  static Result<Pipe> make() {
+    int p[2];
+    if (::pipe2(p, O_CLOEXEC) != 0) return fail_errno("pipe2(O_CLOEXEC)", errno);
+    return Pipe{Fd(p[0]), Fd(p[1])};
+  }
+};
+
+// Restores the caller's signal mask when the launch is over (also on early returns).
+struct SignalGuard {
+  sigset_t old{};
+  bool active = false;
+  ~SignalGuard() {
+    if (active) ::sigprocmask(SIG_SETMASK, &old, nullptr);
+  }
+};
+
+// The image root: a directory; for a job, owned by root (or the caller in a user namespace) and
+// writable by no one else, since its contents run as the job.
+Result<Fd> open_root(const LaunchPlan& plan) {
+  Fd fd = TRY(with_context(sys::open_path(plan.root, O_PATH | O_DIRECTORY), str("opening the root ", plan.root)));
+  auto st = TRY(sys::fstat(fd.get()));
+  if (plan.mode == LaunchMode::job) {
+    const bool owner_ok = st.st_uid == 0 || (plan.user_namespace && st.st_uid == plan.caller_uid);
+    if (!owner_ok) return fail(Errc::permission, str("the root ", plan.root, " is owned by uid ", st.st_uid, ", not by root"));
+    if (st.st_mode & 022)
+      return fail(Errc::permission,
+                  str("the root ", plan.root, " is writable by group or others (mode ", mode_octal(st.st_mode & 07777), ")"));
+  }
+  return fd;
+}
+
+// A MOUNT_UNDER_SCRATCH directory (SANDBOX/tmp): made component by component relative to the
+// sandbox fd with O_NOFOLLOW, so a symlink the job left in its sandbox cannot redirect it;
+// created 0700 and owned by the job user; an existing one must already belong to that user.
+Result<Fd> open_scratch_dir(int sandbox, const std::string& sandbox_path, const std::string& subdir, const Credentials& c) {
+  Fd cur = TRY(sys::open_at(sandbox, ".", O_RDONLY | O_DIRECTORY));
+  std::string shown = sandbox_path;
+  const auto parts = split(subdir, '/');
+  for (std::size_t i = 0; i < parts.size(); ++i) {
+    const bool last = i + 1 == parts.size();
+    shown += "/" + parts[i];
+    const bool made = ::mkdirat(cur.get(), parts[i].c_str(), last ? 0700 : 0755) == 0;
+    if (!made && errno != EEXIST) return fail_errno(str("mkdirat(", quote(shown), ")"), errno);
+    auto next = sys::open_at(cur.get(), parts[i], O_RDONLY | O_DIRECTORY | O_NOFOLLOW);
+    if (!next) {
+      if (next.error().sys_errno() == ELOOP || next.error().sys_errno() == ENOTDIR)
+        return fail(Errc::permission, str(shown, " is not a directory (a symlink?); refusing to use it as scratch space"));
+      return fail(std::move(next.error()));
+    }
+    auto st = TRY(sys::fstat(next->get()));
+    if (made) {
+      if (::fchown(next->get(), c.uid, c.gid) != 0) return fail_errno(str("fchown(", quote(shown), ", ", c.uid, ")"), errno);
+      if (::fchmod(next->get(), last ? 0700 : 0755) != 0) return fail_errno(str("fchmod(", quote(shown), ")"), errno);
+    } else if (last && st.st_uid != c.uid) {
+      return fail(Errc::permission, str(shown, " exists and belongs to uid ", st.st_uid, ", not to the job user (uid ", c.uid, ")"));
+    }
+    cur = std::move(*next);
+  }
+  return cur;
+}
+
+void fill_from_report(Outcome& out, const ReportHeader& h, const std::string& text) {
+  switch (h.kind) {
+    case detail::k_job_ended:
+      if (WIFEXITED(h.value)) {
+        out.kind = Outcome::Kind::exited;
+        out.code = WEXITSTATUS(h.value);
+      } else if (WIFSIGNALED(h.value)) {
+        out.kind = Outcome::Kind::signaled;
+        out.code = WTERMSIG(h.value);
+      }
+      break;
+    case detail::k_exec_failed:
+      out.kind = h.value == ENOENT ? Outcome::Kind::not_found : Outcome::Kind::not_executable;
+      out.error = text;
+      break;
+    case detail::k_setup_failed:
+    default:
+      out.kind = Outcome::Kind::setup_failed;
+      out.error = text;
+      break;
+  }
+}
+
+// The report stream from the child: messages may arrive several per read, so bytes are
+// collected and complete messages taken off the front.
+struct ReportReader {
+  Fd fd;
+  std::string buffer;
+  std::optional<ReportHeader> last;
+  std::string text;
+  bool job_started = false;
+  // Reads what is there and handles every complete message; false at EOF.
+  bool read_some() {
+    char buf[4096];
+    const ssize_t n = sys::retry_eintr([&] { return ::read(fd.get(), buf, sizeof buf); });
+    if (n <= 0) {
+      fd.reset();
+      return false;
+    }
+    buffer.append(buf, static_cast<std::size_t>(n));
+    while (buffer.size() >= sizeof(ReportHeader)) {
+      ReportHeader h{};
+      std::memcpy(&h, buffer.data(), sizeof h);
+      const std::size_t len = std::min<std::size_t>(h.length, detail::k_max_report_text);
+      if (buffer.size() < sizeof h + len) break;
+      if (h.kind == detail::k_job_started) {
+        job_started = true;
+      } else {
+        last = h;
+        text.assign(buffer, sizeof h, len);
+      }
+      buffer.erase(0, sizeof h + len);
+    }
+    return true;
+  }
+};
+
+}  // namespace
+
+int Outcome::exit_status() const {
+  switch (kind) {
+    case Kind::exited: return code;
+    case Kind::signaled: return 128 + code;
+    case Kind::setup_failed: return 125;
+    case Kind::not_executable: return 126;
+    case Kind::not_found: return 127;
+  }
+  return 125;
+}
+
+Outcome execute(const LaunchPlan& plan, const std::function<void(const std::string&)>& warn) {
+  Outcome out;
+  out.cgroup = "none";
+  auto setup_failed = [&](const Error& e) {
+    out.kind = Outcome::Kind::setup_failed;
+    out.error = e.what();
+    return out;
+  };
+  auto say = [&](const std::string& m) {
+    if (warn) warn(m);
+  };
+#define STEP(...)                                        \
+  ({                                                     \
+    auto step_r_ = (__VA_ARGS__);                        \
+    if (!step_r_) return setup_failed(step_r_.error());  \
+    chrootctl::detail::take_value(std::move(step_r_));   \
+  })
+
+  // 1. Refuse an installation that would let callers borrow root (setuid), and a caller whose
+  //    other threads could hold locks the cloned child would inherit held.
+  if (::getuid() != ::geteuid() || ::getgid() != ::getegid())
+    return setup_failed(Error(Errc::permission, "chrootctl must not be installed setuid or setgid"));
+  if (STEP(kernel::thread_count()) != 1)
+    return setup_failed(Error(Errc::internal, "the launcher must be called from a single-threaded process"));
+
+  // 2. Open the root and every bind source now, on the host, before any namespace: the child
+  //    only ever mounts these pinned objects, whatever happens to the paths meanwhile.
+  Fd image = STEP(open_root(plan));
+  std::vector<Fd> sources;
+  for (const auto& s : plan.sources) {
+    Fd fd = STEP(with_context(sys::open_path(s.path, s.scratch_subdir.empty() ? O_PATH : (O_RDONLY | O_DIRECTORY)),
+                              str("opening ", s.path)));
+    if (!s.scratch_subdir.empty()) fd = STEP(open_scratch_dir(fd.get(), s.path, s.scratch_subdir, plan.creds));
+    sources.push_back(std::move(fd));
+  }
+
+  // 3. The job's cgroup: leftovers of dead launches removed, a record written first (so a
+  //    SIGKILL at any later point leaves something cleanup can find), then the cgroup with its
+  //    limits. Only directories named after this launch, under a `chrootctl` base, are made.
+  std::optional<cgroup::JobCgroup> cg;
+  std::optional<StateRecord> record;
+  if (plan.use_cgroup) {
+    auto layout = STEP(cgroup::detect_layout());
+    const std::string state_dir = default_state_dir();
+    (void)cleanup_stale(cgroup::real_fs(), layout, state_dir);
+    const std::string name = STEP(new_launch_name());
+    if (!state_dir.empty()) {
+      auto r = StateRecord::create(state_dir, name, cgroup::JobCgroup::candidate_dirs(layout, plan.limits, name));
+      if (r)
+        record.emplace(std::move(*r));
+      else if (!plan.user_namespace)
+        return setup_failed(r.error());
+    }
+    std::vector<std::string> notes;
+    cg.emplace(STEP(cgroup::JobCgroup::create(cgroup::real_fs(), layout, name, plan.limits, !plan.user_namespace, notes)));
+    out.cgroup = std::string(cgroup::version_name(cg->version()));
+    out.limits_applied = plan.limits.any() && cg->version() != cgroup::Version::none && cg->limits_applied();
+    if (plan.limits.any() && !out.limits_applied) {
+      const std::string why = notes.empty() ? "cgroup limits are not available" : join(notes, "; ");
+      if (plan.require_limits) return setup_failed(Error(Errc::unsupported, str("--require-limits: ", why)));
+      say(str(why, "; running without ", cg->version() == cgroup::Version::none ? "cgroup limits" : "some limits"));
+    }
+    out.memory_limit_bytes = cg->version() != cgroup::Version::none ? plan.limits.memory_max : std::nullopt;
+  }
+
+  // 4. Block the signals to forward, so none is lost between here and the supervision loop.
+  SignalGuard signals;
+  sigset_t forwarded;
+  sigemptyset(&forwarded);
+  for (int s : k_forwarded) sigaddset(&forwarded, s);
+  sigaddset(&forwarded, SIGCHLD);
+  if (::sigprocmask(SIG_BLOCK, &forwarded, &signals.old) != 0) return setup_failed(Error(Errc::io, "sigprocmask failed"));
+  signals.active = true;
+  Fd sfd(::signalfd(-1, &forwarded, SFD_CLOEXEC));
+  if (!sfd) return setup_failed(Error(Errc::io, str("signalfd: ", std::strerror(errno))));
+
+  // 5. Pipes: reports (child -> launcher), the id-mapping go-ahead, and a lifeline whose
+  //    closing tells a child born after our death to give up.
+  Pipe report = STEP(Pipe::make());
+  Pipe sync = STEP(Pipe::make());
+  Pipe lifeline = STEP(Pipe::make());
+  detail::ChildHandles h;
+  h.image = image.get();
+  for (const auto& s : sources) h.sources.push_back(s.get());
+  h.report = report.write.get();
+  h.sync = sync.read.get();
+  h.lifeline = lifeline.read.get();
+  h.parent_only = {report.read.get(), sync.write.get(), lifeline.write.get()};
+  h.stdin_fd = plan.stdin_fd;
+  h.stdout_fd = plan.stdout_fd;
+  h.stderr_fd = plan.stderr_fd;
+  h.launcher_mask = signals.old;
+  std::vector<Fd> procs;
+  Fd cgroup_dir;
+  if (cg && cg->version() == cgroup::Version::v2) cgroup_dir = STEP(cg->open_dir());
+  if (cg && cg->version() == cgroup::Version::v1) procs = STEP(cg->open_procs(cgroup::real_fs()));
+
+  // 6. The child: new mount, PID, IPC and UTS namespaces (network and user when the plan says).
+  //    On v2 it is born inside the job's cgroup (CLONE_INTO_CGROUP); on v1, or kernels before
+  //    5.7, it writes itself into cgroup.procs before doing anything else.
+  std::uint64_t flags = CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWIPC | CLONE_NEWUTS;
+  if (plan.new_net) flags |= CLONE_NEWNET;
+  if (plan.user_namespace) flags |= CLONE_NEWUSER;
+  const std::int64_t started = sys::monotonic_ns();
+  auto pid = kernel::clone_process(flags, cgroup_dir ? cgroup_dir.get() : -1);
+  if (!pid && pid.error().code() == Errc::unsupported && cgroup_dir) {
+    procs = STEP(cg->open_procs(cgroup::real_fs()));
+    pid = kernel::clone_process(flags, -1);
+  }
+  if (!pid) return setup_failed(pid.error());
+  h.in_cgroup = cgroup_dir && procs.empty();
+  if (*pid == 0) {
+    for (const auto& p : procs) h.cgroup_procs.push_back(p.get());
+    detail::init_main(plan, h);  // never returns
+  }
+  const pid_t init = *pid;
+  report.write.reset();
+  sync.read.reset();
+  lifeline.read.reset();
+  procs.clear();
+  cgroup_dir.reset();
+
+  // 7. In a user namespace: map the caller to itself (and nothing else), then let the child go.
+  if (plan.user_namespace) {
+    if (auto r = detail::map_caller(init, plan.caller_uid, plan.caller_gid); !r) {
+      ::kill(init, SIGKILL);
+      ::waitpid(init, nullptr, 0);
+      return setup_failed(r.error());
+    }
+    kernel::write_message(sync.write.get(), "1", 1);
+  }
+
+  // 8. Supervise: forward each signal to init (which forwards it to the job), collect reports,
+  //    until init has exited (it only does once every process of the namespace is gone).
+  ReportReader reports{std::move(report.read), {}, {}, {}};
+  int init_status = 0;
+  struct rusage usage {};
+  bool init_done = false;
+  while (!init_done) {
+    struct pollfd p[2] = {{sfd.get(), POLLIN, 0}, {reports.fd.get(), POLLIN, 0}};
+    const int n = ::poll(p, reports.fd ? 2 : 1, -1);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      break;
+    }
+    if (reports.fd && (p[1].revents & (POLLIN | POLLHUP))) reports.read_some();
+    if (!(p[0].revents & POLLIN)) continue;
+    struct signalfd_siginfo si {};
+    if (::read(sfd.get(), &si, sizeof si) != static_cast<ssize_t>(sizeof si)) continue;
+    if (static_cast<int>(si.ssi_signo) == SIGCHLD) {
+      const pid_t r = ::wait4(init, &init_status, WNOHANG, &usage);
+      if (r == init) init_done = true;
+    } else {
+      ::kill(init, static_cast<int>(si.ssi_signo));
+    }
+  }
+  if (!init_done) {
+    ::kill(init, SIGKILL);
+    ::wait4(init, &init_status, 0, &usage);
+  }
+  while (reports.fd && reports.read_some()) {
+  }
+  out.wall_seconds = static_cast<double>(sys::monotonic_ns() - started) / 1e9;
+  out.cpu_user_seconds = static_cast<double>(usage.ru_utime.tv_sec) + static_cast<double>(usage.ru_utime.tv_usec) / 1e6;
+  out.cpu_system_seconds = static_cast<double>(usage.ru_stime.tv_sec) + static_cast<double>(usage.ru_stime.tv_usec) / 1e6;
+  out.max_rss_bytes = static_cast<std::uint64_t>(usage.ru_maxrss) * 1024;
+  if (reports.last) {
+    fill_from_report(out, *reports.last, reports.text);
+  } else if (reports.job_started) {
+    // init itself was killed (by the OOM killer, or SIGKILL from outside) while the job ran;
+    // the kernel took the whole namespace, the job included.
+    out.kind = Outcome::Kind::signaled;
+    out.code = WIFSIGNALED(init_status) ? WTERMSIG(init_status) : SIGKILL;
+    out.error = str("the launch's init process ended (", WIFSIGNALED(init_status) ? "signal " : "status ",
+                    WIFSIGNALED(init_status) ? WTERMSIG(init_status) : WEXITSTATUS(init_status),
+                    ") without reporting the job's status");
+  } else {
+    out.kind = Outcome::Kind::setup_failed;
+    out.error = WIFSIGNALED(init_status) ? str("the launch's init process was killed by signal ", WTERMSIG(init_status),
+                                               " before the job started")
+                                         : str("the launch's init process exited with status ", WEXITSTATUS(init_status),
+                                               " before the job started");
+  }
+
+  // 9. Accounting, then whatever is left in the cgroup is killed and the cgroup removed. If that
+  //    fails the record stays, so the next cleanup retries.
+  if (cg && cg->version() != cgroup::Version::none) {
+    const auto acc = cg->read_accounting(cgroup::real_fs());
+    out.peak_memory_bytes = acc.peak_memory;
+    out.oom_kills = acc.oom_kills;
+    out.memory_limit_hit = acc.memory_limit_hit;
+    if (auto r = cg->destroy(cgroup::real_fs()); !r) {
+      say(str("the job's cgroup could not be removed (", r.error().what(), "); 'chrootctl cleanup' will retry"));
+      if (record) record->release();
+    }
+  }
+#undef STEP
+  return out;
+}
+
+}  // namespace chrootctl::launcher

@@ -1,0 +1,73 @@
+#pragma once
+// Pieces of the launch that the executor calls and that live in their subsystem's file:
+// mounts.cpp (the new root), init.cpp (PID 1 and the job), credentials.cpp (privilege drop),
+// namespaces.cpp (user mapping, loopback).
+
+#include <signal.h>
+#include <sys/types.h>
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "chrootctl/common/error.hpp"
+#include "chrootctl/common/fd.hpp"
+#include "chrootctl/launcher/launch.hpp"
+
+namespace chrootctl::launcher::detail {
+
+// ---- reports from the child to the launcher (one pipe, one message per write) ----
+
+/// Header of a message on the report pipe (init -> launcher) and on the exec pipe
+/// (job -> init); `length` bytes of text follow. Each message fits in PIPE_BUF, so it arrives
+/// whole or not at all.
+struct ReportHeader {
+  std::uint32_t kind;
+  std::int32_t value;   ///< wait status (job_ended), errno (exec_failed), 0 otherwise
+  std::uint32_t length; ///< bytes of message text that follow
+};
+enum ReportKind : std::uint32_t {
+  k_setup_failed = 1,  ///< the new root or the job's credentials could not be set up (125)
+  k_exec_failed = 2,   ///< execve failed; value is the errno (126 or 127)
+  k_job_ended = 3,     ///< value is the job's wait status
+  k_job_started = 4,   ///< exec succeeded (the job's code is running)
+};
+inline constexpr std::size_t k_max_report_text = 3800;
+
+/// Sends a report (truncated to fit one atomic write).
+void send_report(int fd, ReportKind kind, int value, const std::string& text);
+
+// ---- the child side ----
+
+/// Descriptors the launcher opened for the child (all O_CLOEXEC).
+struct ChildHandles {
+  int image = -1;               ///< O_PATH of the image root
+  std::vector<int> sources;     ///< O_PATH of each LaunchPlan::sources entry
+  std::vector<int> cgroup_procs;///< cgroup.procs to write "0" to (empty with CLONE_INTO_CGROUP)
+  bool in_cgroup = false;       ///< born in the job's cgroup (CLONE_INTO_CGROUP)
+  int report = -1;              ///< write end of the report pipe
+  int sync = -1;                ///< read end: the launcher writes one byte once uid_map is set
+  int lifeline = -1;            ///< read end of a pipe whose write end only the launcher holds
+  int stdin_fd = 0, stdout_fd = 1, stderr_fd = 2;  ///< -1 for stdin: /dev/null of the new root
+  std::vector<int> parent_only; ///< the launcher's ends of the pipes, closed first by the child
+  sigset_t launcher_mask;       ///< the caller's signal mask, restored for the job
+};
+
+/// PID 1 of the new PID namespace. Never returns.
+[[noreturn]] void init_main(const LaunchPlan& plan, const ChildHandles& h);
+
+/// Builds the new root in the calling process's (new, private) mount namespace and pivots into
+/// it. Every target inside the image is resolved with openat2(RESOLVE_IN_ROOT|...) and mounted
+/// through the resolved fd.
+Status build_new_root(const LaunchPlan& plan, const ChildHandles& h);
+
+/// Brings the loopback interface of a new network namespace up.
+Status loopback_up();
+
+/// Writes uid_map/gid_map of `pid` (setgroups denied) mapping the caller to itself.
+Status map_caller(pid_t pid, uid_t uid, gid_t gid);
+
+/// Bounding set, ambient set, (uid/gid change), capabilities, no_new_privs.
+Status drop_privileges(const Credentials& creds, bool change_ids);
+
+}  // namespace chrootctl::launcher::detail

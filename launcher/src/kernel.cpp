@@ -1,0 +1,200 @@
+#include "kernel.hpp"
+
+#include <dirent.h>
+#include <fcntl.h>
+#include <sched.h>
+#include <signal.h>
+#include <sys/mount.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <vector>
+
+#include "chrootctl/common/strings.hpp"
+#include "chrootctl/common/sys.hpp"
+
+#ifndef __NR_mount_setattr
+#define __NR_mount_setattr 442
+#endif
+#ifndef __NR_clone3
+#define __NR_clone3 435
+#endif
+#ifndef __NR_close_range
+#define __NR_close_range 436
+#endif
+
+namespace chrootctl::launcher::kernel {
+
+namespace {
+// struct mount_attr and struct clone_args as the kernel defines them (linux/mount.h,
+// linux/sched.h); spelled out so that the launcher builds against old and new headers alike.
+struct MountAttr {
+  std::uint64_t attr_set;
+  std::uint64_t attr_clr;
+  std::uint64_t propagation;
+  std::uint64_t userns_fd;
+};
+struct CloneArgs {
+  std::uint64_t flags;
+  std::uint64_t pidfd;
+  std::uint64_t child_tid;
+  std::uint64_t parent_tid;
+  std::uint64_t exit_signal;
+  std::uint64_t stack;
+  std::uint64_t stack_size;
+  std::uint64_t tls;
+  std::uint64_t set_tid;
+  std::uint64_t set_tid_size;
+  std::uint64_t cgroup;
+};
+constexpr std::uint64_t k_clone_into_cgroup = 0x200000000ULL;
+constexpr unsigned k_at_recursive = 0x8000;
+}  // namespace
+
+std::string fd_path(int fd) { return "/proc/self/fd/" + std::to_string(fd); }
+
+std::string mount_flags_label(unsigned long flags) {
+  static const struct {
+    unsigned long bit;
+    const char* name;
+  } k_names[] = {{MS_RDONLY, "MS_RDONLY"},   {MS_NOSUID, "MS_NOSUID"},   {MS_NODEV, "MS_NODEV"},
+                 {MS_NOEXEC, "MS_NOEXEC"},   {MS_REMOUNT, "MS_REMOUNT"}, {MS_BIND, "MS_BIND"},
+                 {MS_MOVE, "MS_MOVE"},       {MS_REC, "MS_REC"},         {MS_PRIVATE, "MS_PRIVATE"},
+                 {MS_SLAVE, "MS_SLAVE"},     {MS_SHARED, "MS_SHARED"},   {MS_NOATIME, "MS_NOATIME"},
+                 {MS_NODIRATIME, "MS_NODIRATIME"}, {MS_RELATIME, "MS_RELATIME"}};
+  std::string out;
+  for (const auto& n : k_names) {
+    if (flags & n.bit) {
+      if (!out.empty()) out += '|';
+      out += n.name;
+      flags &= ~n.bit;
+    }
+  }
+  if (flags) out += str(out.empty() ? "" : "|", "0x", std::hex, flags);
+  return out.empty() ? "0" : out;
+}
+
+Status mount(const char* source, const std::string& target, const char* fstype, unsigned long flags, const char* data,
+             std::string_view source_label, std::string_view target_label) {
+  if (sys::retry_eintr([&] { return ::mount(source, target.c_str(), fstype, flags, data); }) != 0) {
+    const int err = errno;
+    std::string call = str("mount(", quote(source_label), ", ", quote(target_label), ", ");
+    if (fstype) call += str(fstype, ", ");
+    call += mount_flags_label(flags);
+    if (data && *data) call += str(", ", quote(data));
+    call += ")";
+    if (err == EPERM) return fail_errno(call, err, "run as root, or use --unprivileged");
+    return fail_errno(call, err);
+  }
+  return {};
+}
+
+Status mount_setattr(int fd, bool recursive, std::uint64_t attr_set, std::string_view label) {
+  MountAttr attr{};
+  attr.attr_set = attr_set;
+  const unsigned flags = AT_EMPTY_PATH | (recursive ? k_at_recursive : 0u);
+  if (sys::retry_eintr([&] { return ::syscall(__NR_mount_setattr, fd, "", flags, &attr, sizeof attr); }) != 0) {
+    const int err = errno;
+    if (err == ENOSYS) return fail(Errc::unsupported, "mount_setattr is not available (Linux 5.12 or later)");
+    std::string attrs;
+    if (attr_set & k_attr_rdonly) attrs += "RDONLY|";
+    if (attr_set & k_attr_nosuid) attrs += "NOSUID|";
+    if (attr_set & k_attr_nodev) attrs += "NODEV|";
+    if (attr_set & k_attr_noexec) attrs += "NOEXEC|";
+    if (!attrs.empty()) attrs.pop_back();
+    return fail_errno(str("mount_setattr(", quote(label), recursive ? ", AT_RECURSIVE" : "", ", ", attrs, ")"), err);
+  }
+  return {};
+}
+
+Status umount_detach(const std::string& target, std::string_view label) {
+  if (sys::retry_eintr([&] { return ::umount2(target.c_str(), MNT_DETACH); }) != 0)
+    return fail_errno(str("umount2(", quote(label), ", MNT_DETACH)"), errno);
+  return {};
+}
+
+Status pivot_root_here() {
+  // pivot_root(".", ".") stacks the old root on top of the new one; the caller then detaches
+  // it. No directory for the old root is needed, so nothing is written into the image.
+  if (::syscall(SYS_pivot_root, ".", ".") != 0) return fail_errno("pivot_root(\".\", \".\")", errno);
+  return {};
+}
+
+Result<pid_t> clone_process(std::uint64_t flags, int cgroup_fd) {
+  CloneArgs args{};
+  args.flags = flags;
+  args.exit_signal = SIGCHLD;
+  if (cgroup_fd >= 0) {
+    args.flags |= k_clone_into_cgroup;
+    args.cgroup = static_cast<std::uint64_t>(cgroup_fd);
+  }
+  long pid = ::syscall(__NR_clone3, &args, sizeof args);
+  if (pid >= 0) return static_cast<pid_t>(pid);
+  const int err = errno;
+  if (err != ENOSYS && err != E2BIG) {
+    std::string call = str("clone3(flags 0x", std::hex, args.flags, std::dec, cgroup_fd >= 0 ? ", CLONE_INTO_CGROUP" : "", ")");
+    if (err == EPERM) return fail_errno(std::move(call), err, "run as root, or use --unprivileged");
+    return fail_errno(std::move(call), err);
+  }
+  if (cgroup_fd >= 0) return fail(Errc::unsupported, "clone3 with CLONE_INTO_CGROUP is not available (Linux 5.7 or later)");
+  // Kernels before 5.3: the classic clone(2), fork-like with no new stack.
+  pid = ::syscall(SYS_clone, static_cast<unsigned long>(flags) | SIGCHLD, nullptr, nullptr, nullptr, nullptr);
+  if (pid < 0) return fail_errno(str("clone(flags 0x", std::hex, flags, ")"), errno);
+  return static_cast<pid_t>(pid);
+}
+
+std::optional<std::uint64_t> process_start_time(pid_t pid) {
+  auto text = sys::read_file(str("/proc/", pid, "/stat"), 4096);
+  if (!text) return std::nullopt;
+  // The command name (field 2) may hold spaces and parentheses; fields resume after the last ')'.
+  const auto close = text->rfind(')');
+  if (close == std::string::npos) return std::nullopt;
+  const auto fields = split(std::string_view(*text).substr(close + 2), ' ');
+  // fields[0] is field 3 (state); the start time is field 22.
+  if (fields.size() < 20) return std::nullopt;
+  return parse_u64(fields[19]);
+}
+
+Result<long> thread_count() {
+  auto text = TRY(sys::read_file("/proc/self/stat", 4096));
+  const auto close = text.rfind(')');
+  if (close == std::string::npos) return fail(Errc::parse, "/proc/self/stat: no command name");
+  const auto fields = split(std::string_view(text).substr(close + 2), ' ');
+  if (fields.size() < 18) return fail(Errc::parse, "/proc/self/stat: too few fields");
+  auto n = parse_u64(fields[17]);
+  if (!n) return fail(Errc::parse, "/proc/self/stat: bad thread count");
+  return static_cast<long>(*n);
+}
+
+void close_fds_from(int from, int keep) {
+  const auto below = static_cast<unsigned>(keep);
+  if (keep >= from) {
+    if (keep > from && ::syscall(__NR_close_range, static_cast<unsigned>(from), below - 1, 0u) != 0) goto slow;
+    if (::syscall(__NR_close_range, below + 1, ~0u, 0u) != 0) goto slow;
+    return;
+  }
+  if (::syscall(__NR_close_range, static_cast<unsigned>(from), ~0u, 0u) == 0) return;
+slow:
+  // Before Linux 5.9: close what /proc/self/fd lists (collected first; closing while reading
+  // the directory would skip entries).
+  if (DIR* d = ::opendir("/proc/self/fd")) {
+    std::vector<int> fds;
+    const int self = ::dirfd(d);
+    while (const dirent* e = ::readdir(d)) {
+      auto n = parse_u64(e->d_name);
+      if (!n) continue;
+      const int fd = static_cast<int>(*n);
+      if (fd >= from && fd != keep && fd != self) fds.push_back(fd);
+    }
+    ::closedir(d);
+    for (int fd : fds) ::close(fd);
+  }
+}
+
+void write_message(int fd, const void* data, std::size_t size) {
+  (void)sys::retry_eintr([&] { return ::write(fd, data, size); });
+}
+
+}  // namespace chrootctl::launcher::kernel

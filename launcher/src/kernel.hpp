@@ -1,0 +1,66 @@
+#pragma once
+// The launcher's system-call layer: the mount, namespace, credential and process calls that the
+// common sys:: layer does not cover. Like sys::, every function retries EINTR, captures errno and
+// names the call with its arguments in the error. Paths in messages are the ones a human knows
+// (the host path, or the path inside the image), never /proc/self/fd/N.
+//
+// Kernel features used, each with the fallback taken when the kernel lacks it:
+//   openat2 (5.6)        -> component-by-component O_PATH|O_NOFOLLOW walk (see mounts.cpp)
+//   mount_setattr (5.12) -> MS_REMOUNT|MS_BIND of every submount listed in /proc/self/mountinfo
+//   clone3 + CLONE_INTO_CGROUP (5.7, v2 only) -> clone(2); the child writes itself into cgroup.procs
+//   close_range (5.9)    -> closing every fd listed in /proc/self/fd
+//   cgroup.kill (5.14)   -> freeze, SIGKILL every pid, thaw, repeat
+
+#include <sys/types.h>
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include "chrootctl/common/error.hpp"
+#include "chrootctl/common/fd.hpp"
+
+namespace chrootctl::launcher::kernel {
+
+/// "/proc/self/fd/N": the path through which mount(2) reaches the object an fd pins.
+std::string fd_path(int fd);
+
+/// "MS_BIND|MS_REC" for messages.
+std::string mount_flags_label(unsigned long flags);
+
+/// mount(2). `source_label` and `target_label` name the paths in errors.
+Status mount(const char* source, const std::string& target, const char* fstype, unsigned long flags,
+             const char* data, std::string_view source_label, std::string_view target_label);
+
+/// Mount attributes for mount_setattr(2) (values from linux/mount.h).
+inline constexpr std::uint64_t k_attr_rdonly = 0x1;
+inline constexpr std::uint64_t k_attr_nosuid = 0x2;
+inline constexpr std::uint64_t k_attr_nodev = 0x4;
+inline constexpr std::uint64_t k_attr_noexec = 0x8;
+
+/// mount_setattr(fd, "", AT_EMPTY_PATH [| AT_RECURSIVE], attr_set). Errc::unsupported on ENOSYS.
+Status mount_setattr(int fd, bool recursive, std::uint64_t attr_set, std::string_view label);
+
+Status umount_detach(const std::string& target, std::string_view label);
+Status pivot_root_here();
+
+/// clone3 (with CLONE_INTO_CGROUP when `cgroup_fd` >= 0), else clone(2), without a new stack:
+/// returns 0 in the child like fork(2). Errc::unsupported when clone3 is missing and
+/// `cgroup_fd` was given (the caller then retries without it).
+Result<pid_t> clone_process(std::uint64_t flags, int cgroup_fd);
+
+/// The start time of `pid` (field 22 of /proc/PID/stat, clock ticks since boot), or nullopt if
+/// the process does not exist. Together with the pid it names one process for its whole life.
+std::optional<std::uint64_t> process_start_time(pid_t pid);
+
+/// Number of threads of the calling process (field 20 of /proc/self/stat).
+Result<long> thread_count();
+
+/// Closes every descriptor >= `from` except `keep` (close_range, else /proc/self/fd).
+void close_fds_from(int from, int keep);
+
+/// Writes a short message to `fd` in one write(2); used between processes of one launch.
+void write_message(int fd, const void* data, std::size_t size);
+
+}  // namespace chrootctl::launcher::kernel

@@ -1,0 +1,170 @@
+// Launch records and the removal of what dead launches left behind.
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <atomic>
+#include <cerrno>
+#include <cstdlib>
+
+#include "chrootctl/common/strings.hpp"
+#include "chrootctl/common/sys.hpp"
+#include "chrootctl/launcher/cleanup.hpp"
+#include "kernel.hpp"
+
+namespace chrootctl::launcher {
+
+namespace {
+constexpr const char* k_record_magic = "chrootctl-launch 1";
+
+// Creates `dir` (0755) if missing; refuses one that is a symlink, not a directory, not owned by
+// us or writable by others: a record in a directory someone else controls could be forged to
+// make cleanup remove a live job's cgroup.
+Status ensure_private_dir(const std::string& dir) {
+  if (::mkdir(dir.c_str(), 0755) != 0 && errno != EEXIST) return fail_errno(str("mkdir(", quote(dir), ", 0755)"), errno);
+  auto st = TRY(sys::lstat_path(dir));
+  if (!S_ISDIR(st.st_mode)) return fail(Errc::permission, str(dir, " is not a directory"));
+  if (st.st_uid != ::geteuid()) return fail(Errc::permission, str(dir, " is owned by uid ", st.st_uid, ", not by uid ", ::geteuid()));
+  if (st.st_mode & 022) return fail(Errc::permission, str(dir, " is writable by group or others (mode ", mode_octal(st.st_mode & 07777), ")"));
+  return {};
+}
+}  // namespace
+
+std::string default_state_dir() {
+  if (const char* d = std::getenv("CHROOTCTL_STATE_DIR"); d && *d) return d;
+  if (::geteuid() == 0) return "/run/chrootctl";
+  if (const char* x = std::getenv("XDG_RUNTIME_DIR"); x && *x == '/') return str(x, "/chrootctl");
+  return {};
+}
+
+std::optional<LaunchOwner> parse_launch_name(std::string_view name) {
+  if (starts_with(name, "launcher.")) name.remove_prefix(9);
+  const auto parts = split(name, '.');
+  if (parts.size() != 3) return std::nullopt;
+  auto pid = parse_u64(parts[0]);
+  auto start = parse_u64(parts[1]);
+  auto n = parse_u64(parts[2]);
+  if (!pid || !start || !n || *pid == 0 || *pid > 0x3fffffff) return std::nullopt;
+  return LaunchOwner{static_cast<pid_t>(*pid), *start};
+}
+
+Result<std::string> new_launch_name() {
+  static std::atomic<unsigned> counter{0};
+  const pid_t pid = ::getpid();
+  auto start = kernel::process_start_time(pid);
+  if (!start) return fail(Errc::io, "cannot read the start time of this process from /proc/self/stat");
+  return str(pid, ".", *start, ".", counter++);
+}
+
+bool launch_is_live(const LaunchOwner& owner) {
+  auto start = kernel::process_start_time(owner.pid);
+  return start && *start == owner.start_time;
+}
+
+Result<StateRecord> StateRecord::create(const std::string& state_dir, const std::string& name,
+                                        const std::vector<std::string>& cgroup_dirs) {
+  TRY(ensure_private_dir(state_dir));
+  const std::string dir = state_dir + "/launches";
+  TRY(ensure_private_dir(dir));
+  std::string text = str(k_record_magic, "\n");
+  for (const auto& d : cgroup_dirs) text += str("cgroup ", escape_bytes(d), "\n");
+  const std::string path = dir + "/" + name;
+  // /run is a tmpfs: no fsync. A torn record is still recognised by its name.
+  Fd fd = TRY(sys::open_path(path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW, 0644));
+  TRY(with_context(sys::write_all(fd.get(), text), str("writing ", path)));
+  return StateRecord(path);
+}
+
+StateRecord::~StateRecord() {
+  if (!m_path.empty()) ::unlink(m_path.c_str());
+}
+
+std::optional<std::vector<std::string>> parse_state_record(std::string_view text) {
+  const auto lines = split(text, '\n');
+  if (lines.empty() || lines[0] != k_record_magic) return std::nullopt;
+  std::vector<std::string> dirs;
+  for (std::size_t i = 1; i < lines.size(); ++i) {
+    if (lines[i].empty()) continue;
+    if (!starts_with(lines[i], "cgroup ")) continue;
+    auto d = unescape_bytes(std::string_view(lines[i]).substr(7));
+    if (d && !d->empty() && (*d)[0] == '/') dirs.push_back(std::move(*d));
+  }
+  return dirs;
+}
+
+CleanupReport cleanup_stale(cgroup::Fs& fs, const cgroup::Layout& layout, const std::string& state_dir,
+                            bool (*is_live)(const LaunchOwner&)) {
+  if (!is_live) is_live = launch_is_live;
+  CleanupReport rep;
+  auto remove_cgroup = [&](const std::string& dir) {
+    if (!fs.exists(dir)) return;
+    if (auto r = cgroup::destroy_dir(fs, dir); !r)
+      rep.errors.push_back(str("removing cgroup ", dir, ": ", r.error().what()));
+    else
+      rep.removed_cgroups.push_back(dir);
+  };
+  // 1. Records of dead launches: their cgroups first, then the record.
+  if (!state_dir.empty()) {
+    const std::string dir = state_dir + "/launches";
+    auto fd = sys::open_path(dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW);
+    if (fd) {
+      auto entries = sys::read_dir(fd->get(), false);
+      if (entries) {
+        for (const auto& e : *entries) {
+          auto owner = parse_launch_name(e.name);
+          if (!owner) continue;  // not ours (temporary files of an editor, ...)
+          if (is_live(*owner)) {
+            rep.live.push_back(e.name);
+            continue;
+          }
+          auto text = sys::read_file(dir + "/" + e.name, 1u << 20);
+          if (text)
+            if (auto dirs = parse_state_record(*text))
+              for (const auto& d : *dirs) {
+                // Only job cgroups below a chrootctl base, named after this very launch.
+                const auto slash = d.find_last_of('/');
+                const std::string leaf = d.substr(slash + 1);
+                const std::string parent = d.substr(0, slash);
+                if (!parent.ends_with("/chrootctl")) continue;
+                if (leaf != e.name && leaf != "launcher." + e.name) continue;
+                remove_cgroup(d);
+              }
+          if (::unlinkat(fd->get(), e.name.c_str(), 0) == 0)
+            rep.removed_records.push_back(dir + "/" + e.name);
+          else if (errno != ENOENT)
+            rep.errors.push_back(str("unlink(", quote(dir + "/" + e.name), "): ", sys::errno_name(errno)));
+        }
+      } else {
+        rep.errors.push_back(entries.error().what());
+      }
+    } else if (fd.error().sys_errno() != ENOENT) {
+      rep.errors.push_back(fd.error().what());
+    }
+  }
+  // 2. Job cgroups without a record (the launcher died between the two, or the record was lost).
+  for (const auto& base : cgroup::base_dirs(fs, layout)) {
+    auto subs = fs.subdirs(base);
+    if (!subs) {
+      rep.errors.push_back(subs.error().what());
+      continue;
+    }
+    for (const auto& s : *subs) {
+      auto owner = parse_launch_name(s);
+      if (!owner) continue;
+      if (is_live(*owner)) {
+        if (std::find(rep.live.begin(), rep.live.end(), s) == rep.live.end()) rep.live.push_back(s);
+        continue;
+      }
+      remove_cgroup(base + "/" + s);
+    }
+  }
+  return rep;
+}
+
+Result<CleanupReport> cleanup_stale_here() {
+  auto layout = TRY(cgroup::detect_layout());
+  return cleanup_stale(cgroup::real_fs(), layout, default_state_dir());
+}
+
+}  // namespace chrootctl::launcher

@@ -1,0 +1,168 @@
+#pragma once
+// Fixtures for the launcher's privileged tests: a busybox-static job root built at test time, a
+// static probe program compiled at test time (for the checks busybox cannot make), and views of
+// the host's mount table.
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstdlib>
+#include <fstream>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "test_support.hpp"
+
+namespace chrootctl::test::launcher {
+
+// The probe: one static binary with a subcommand per check. Exit 0 means the check ran; what
+// it found is printed on stdout.
+inline constexpr const char* k_probe_source = R"C(
+#define _GNU_SOURCE
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+static int result(int rc) { if (rc == 0) { puts("ok"); return 0; } printf("%s\n", strerror(errno)); return 0; }
+
+int main(int argc, char** argv) {
+  if (argc < 2) return 2;
+  const char* c = argv[1];
+  if (!strcmp(c, "ids")) { printf("uid=%d euid=%d gid=%d egid=%d\n", getuid(), geteuid(), getgid(), getegid()); return 0; }
+  if (!strcmp(c, "tiocsti")) { char ch = 'X'; return result(ioctl(0, TIOCSTI, &ch)); }
+  if (!strcmp(c, "open")) { int fd = open(argv[2], O_RDONLY); return result(fd < 0 ? -1 : 0); }
+  if (!strcmp(c, "openw")) { int fd = open(argv[2], O_WRONLY | O_CREAT, 0644); return result(fd < 0 ? -1 : 0); }
+  if (!strcmp(c, "chroot")) return result(chroot("/tmp"));
+  if (!strcmp(c, "pivot_root")) return result((int)syscall(SYS_pivot_root, "/tmp", "/tmp"));
+  if (!strcmp(c, "unshare")) return result(unshare(CLONE_NEWNS));
+  if (!strcmp(c, "remount")) return result(mount(NULL, "/", NULL, MS_REMOUNT | MS_BIND, NULL));
+  if (!strcmp(c, "fds")) {
+    DIR* d = opendir("/proc/self/fd");
+    struct dirent* e;
+    while ((e = readdir(d))) {
+      int fd = atoi(e->d_name);
+      if (e->d_name[0] == '.' || fd == dirfd(d)) continue;
+      char buf[4096] = {0};
+      snprintf(buf, sizeof buf, "/proc/self/fd/%d", fd);
+      char target[4096] = {0};
+      readlink(buf, target, sizeof target - 1);
+      printf("%d %s\n", fd, target);
+    }
+    return 0;
+  }
+  if (!strcmp(c, "alloc")) {
+    long mb = atol(argv[2]);
+    for (long i = 0; i < mb; ++i) { char* p = malloc(1 << 20); if (!p) { puts("malloc failed"); return 3; } memset(p, 1, 1 << 20); }
+    puts("allocated");
+    return 0;
+  }
+  if (!strcmp(c, "forks")) {
+    int n = atoi(argv[2]), made = 0;
+    for (int i = 0; i < n; ++i) { pid_t p = fork(); if (p == 0) { pause(); _exit(0); } if (p < 0) break; ++made; }
+    printf("forked %d\n", made);
+    fflush(stdout);
+    return 0;
+  }
+  if (!strcmp(c, "daemon")) {
+    if (fork() == 0) { setsid(); if (fork() == 0) { execl("/bin/sleep", "sleep", argv[2], (char*)0); _exit(1); } _exit(0); }
+    wait(NULL);
+    puts("daemonized");
+    return 0;
+  }
+  if (!strcmp(c, "status")) {  // selected lines of /proc/self/status
+    FILE* f = fopen("/proc/self/status", "r");
+    char line[512];
+    while (fgets(line, sizeof line, f))
+      if (!strncmp(line, "Cap", 3) || !strncmp(line, "NoNewPrivs", 10) || !strncmp(line, "Uid", 3) || !strncmp(line, "Gid", 3)) fputs(line, stdout);
+    return 0;
+  }
+  return 2;
+}
+)C";
+
+/// Path of the probe binary (compiled once per test process into a private directory).
+inline std::string probe_binary() {
+  static std::string path;
+  if (!path.empty()) return path;
+  char tmpl[] = "/var/tmp/chrootctl-probe.XXXXXX";
+  if (!::mkdtemp(tmpl)) return {};
+  const std::string dir = tmpl;
+  write_file(dir + "/probe.c", k_probe_source);
+  auto r = sh("gcc -static -O1 -o '" + dir + "/probe' '" + dir + "/probe.c' 2>&1");
+  if (r.exit_code != 0) {
+    ADD_FAILURE() << "compiling the probe failed: " << r.out;
+    return {};
+  }
+  path = dir + "/probe";
+  std::atexit([] { (void)sh("rm -rf '" + path.substr(0, path.rfind('/')) + "'"); });
+  return path;
+}
+
+/// A busybox-static job root at `root`, root-owned, mode 0755, with the probe in /bin.
+inline void make_busybox_root(const std::string& root) {
+  for (const char* d : {"", "/bin", "/tmp", "/var", "/var/tmp", "/proc", "/dev", "/etc", "/usr", "/usr/bin", "/srv", "/root"})
+    mkdirs(root + d, 0755);
+  ASSERT_EQ(sh("cp /bin/busybox '" + root + "/bin/busybox'").exit_code, 0);
+  for (const char* a : {"sh", "ls", "cat", "id", "echo", "mount", "umount", "touch", "true", "false", "sleep", "ps", "grep",
+                        "kill", "hostname", "chroot", "pivot_root", "mkdir", "rm", "head", "wc", "stat", "readlink",
+                        "env", "pwd", "test", "seq", "ln", "tr", "sort", "dd", "printf", "cut", "tail"})
+    ASSERT_EQ(::symlink("busybox", (root + "/bin/" + a).c_str()), 0) << a;
+  const std::string probe = probe_binary();
+  ASSERT_FALSE(probe.empty());
+  ASSERT_EQ(sh("cp '" + probe + "' '" + root + "/bin/probe'").exit_code, 0);
+  write_file(root + "/etc/passwd", "root:x:0:0:root:/root:/bin/sh\n");
+  ASSERT_EQ(::chmod(root.c_str(), 0755), 0);
+}
+
+/// The host's mount table lines that mention `needle` (a test's unique directory).
+inline std::vector<std::string> host_mounts_mentioning(const std::string& needle) {
+  std::ifstream in("/proc/self/mountinfo");
+  std::vector<std::string> out;
+  std::string line;
+  while (std::getline(in, line))
+    if (line.find(needle) != std::string::npos || line.find("chrootctl") != std::string::npos) out.push_back(line);
+  return out;
+}
+
+inline std::string whole_mountinfo() { return read_file("/proc/self/mountinfo"); }
+
+/// Directories directly under `dir` (empty if it does not exist).
+inline std::vector<std::string> subdirs(const std::string& dir) {
+  std::vector<std::string> out;
+  auto r = sh("ls -1 '" + dir + "' 2>/dev/null");
+  std::istringstream in(r.out);
+  std::string l;
+  while (std::getline(in, l)) {
+    struct stat st {};
+    if (!l.empty() && ::stat((dir + "/" + l).c_str(), &st) == 0 && S_ISDIR(st.st_mode)) out.push_back(l);
+  }
+  return out;
+}
+
+/// Job cgroups (named PID.START.N) under every v1 hierarchy's chrootctl base whose name starts
+/// with `pid` + "." (the launches of one test's chrootctl processes are told apart by pid).
+inline std::vector<std::string> job_cgroups_of(pid_t pid) {
+  std::vector<std::string> out;
+  for (const char* h : {"memory", "pids", "freezer", "cpu", "cpuacct"}) {
+    const std::string base = std::string("/sys/fs/cgroup/") + h + "/chrootctl";
+    for (const auto& d : subdirs(base))
+      if (d.rfind(std::to_string(pid) + ".", 0) == 0) out.push_back(base + "/" + d);
+  }
+  return out;
+}
+
+}  // namespace chrootctl::test::launcher
