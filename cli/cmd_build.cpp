@@ -76,6 +76,9 @@ int build_main(std::span<char* const> argv) {
     w.field("entries", r->entries);
     w.field("strip_actions", r->strip_actions);
     w.field("seconds", r->seconds);
+    w.key("step_seconds").begin_object();
+    for (const auto& [step, secs] : r->step_seconds) w.field(step, secs);
+    w.end_object();
     w.end_object();
     out(w.str());
   } else {

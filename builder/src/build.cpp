@@ -42,7 +42,10 @@ void BuildContext::log(const std::string& line) const {
 }
 
 void BuildContext::step(const std::string& what) const {
-  const double t = static_cast<double>(sys::monotonic_ns() - started_ns) / 1e9;
+  const auto now = sys::monotonic_ns();
+  std::string name = what.substr(0, what.find_first_of(": "));
+  if (step_starts.empty() || step_starts.back().first != name) step_starts.emplace_back(name, now);
+  const double t = static_cast<double>(now - started_ns) / 1e9;
   char stamp[32];
   std::snprintf(stamp, sizeof stamp, "[%7.2fs] ", t);
   log(str(stamp, what));
@@ -286,7 +289,7 @@ Status write_in(int dirfd, const std::string& name, std::string_view data, mode_
 
 Result<BuildResult> build(const Recipe& recipe, const BuildOptions& options) {
   using namespace detail;
-  BuildContext c{recipe, options, 0, {}, {}, {}, {}, {}, -1, std::nullopt, "none (0)"};
+  BuildContext c{recipe, options, 0, {}, {}, {}, {}, {}, -1, {}, std::nullopt, "none (0)"};
   c.started_ns = sys::monotonic_ns();
   if (!valid_recipe_name(recipe.name)) return fail(Errc::invalid_argument, str("bad recipe name ", quote(recipe.name)));
   TRY(prepare_store(options.store));
@@ -381,6 +384,14 @@ Result<BuildResult> build(const Recipe& recipe, const BuildOptions& options) {
 
   bool existed = false;
   TRY(commit(staging, options.store, recipe.name, res.build_id, existed));
+  const auto end = sys::monotonic_ns();
+  for (std::size_t i = 0; i < c.step_starts.size(); ++i) {
+    const auto stop = i + 1 < c.step_starts.size() ? c.step_starts[i + 1].second : end;
+    const double secs = static_cast<double>(stop - c.step_starts[i].second) / 1e9;
+    auto it = std::find_if(res.step_seconds.begin(), res.step_seconds.end(), [&](const auto& s) { return s.first == c.step_starts[i].first; });
+    if (it == res.step_seconds.end()) res.step_seconds.emplace_back(c.step_starts[i].first, secs);
+    else it->second += secs;
+  }
   res.build_dir = str(options.store, "/", recipe.name, "/", res.build_id);
   res.root = res.build_dir + "/root";
   if (existed) {

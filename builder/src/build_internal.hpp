@@ -31,6 +31,7 @@ struct BuildContext {
   std::string staging;  ///< STORE/.staging/NAME.XXXXXX
   std::string root;     ///< staging + "/root"
   int log_fd = -1;
+  mutable std::vector<std::pair<std::string, std::int64_t>> step_starts;  ///< step name, monotonic ns
   std::optional<std::int64_t> sde;
   std::string sde_origin = "none (0)";
 

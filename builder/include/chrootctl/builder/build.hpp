@@ -59,6 +59,9 @@ struct BuildResult {
   std::uint64_t entries = 0;
   std::uint64_t strip_actions = 0;
   double seconds = 0;
+  /// Wall time of each step ("base", "packages", "files", "layout", "run", "strip", "manifest",
+  /// "commit"), in the order they ran; empty for a cached build.
+  std::vector<std::pair<std::string, double>> step_seconds;
 };
 
 /// Builds `recipe` into the store (or finds it there). Errors carry the recipe's file:line:col
