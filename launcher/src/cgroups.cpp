@@ -398,6 +398,7 @@ Accounting JobCgroup::read_accounting(Fs& fs) const {
       if (auto t = fs.read(join_path(dir, "memory.oom_control"))) a.oom_kills = keyed_value(*t, "oom_kill").value_or(0);
       if (auto t = fs.read(join_path(dir, "memory.failcnt"))) a.memory_limit_hit = parse_u64(trim(*t)).value_or(0) > 0;
       a.memory_limit_hit = a.memory_limit_hit || a.oom_kills > 0;
+      break;  // the memory hierarchy's directory
     }
   }
   return a;
@@ -406,15 +407,12 @@ Accounting JobCgroup::read_accounting(Fs& fs) const {
 Status JobCgroup::destroy(Fs& fs) {
   if (!m_live) return {};
   Status first;
-  // The job's directory first, the launcher's leaf (v2) last: by then this process has left it.
   for (const auto& d : m_dirs) {
     if (d.find("/launcher.") != std::string::npos) continue;
     if (auto r = destroy_dir(fs, d); !r && first) first = r;
   }
-  for (const auto& d : m_dirs) {
-    if (d.find("/launcher.") == std::string::npos) continue;
-    if (auto r = fs.remove_dir(d); !r && first && r.error().sys_errno() != EBUSY) first = r;
-  }
+  // The launcher's own v2 leaf is not removed here: the launcher still lives in it. Its name
+  // carries the launcher's pid and start time, so cleanup removes it once the launcher is gone.
   m_live = false;
   return first;
 }

@@ -61,7 +61,11 @@ Result<Fd> open_in_tree(int rootfd, const std::string& path, Symlinks symlinks, 
   if (!force_walk) {
     const bool refuse = symlinks == Symlinks::refuse;
     auto fd = sys::open_in_root(rootfd, path, O_PATH | (refuse ? O_NOFOLLOW : 0), refuse);
-    if (fd) return fd;
+    if (fd) {
+      // O_PATH|O_NOFOLLOW opens a trailing symlink itself rather than failing: refuse it here.
+      if (!refuse || !S_ISLNK(TRY(sys::fstat(fd->get())).st_mode)) return fd;
+      return walk(rootfd, path);
+    }
     const int err = fd.error().sys_errno();
     if (fd.error().code() != Errc::unsupported) {
       if (err == ENOENT) return fail(Errc::not_found, str(path, " does not exist"));

@@ -76,8 +76,8 @@ Result<LaunchPlan> plan_launch(const RunOptions& opts, const HostFacts& facts, c
   if (opts.sandbox.empty()) {
     errors.push_back("no sandbox given (--sandbox DIR)");
   } else if (auto s = check(normalize_inner_path(absolute(opts.sandbox, facts.cwd), "--sandbox"))) {
-    sandbox = *s;
-    if (sandbox == "/") errors.push_back("--sandbox must not be '/'");
+    if (*s == "/") errors.push_back("--sandbox must not be '/'");
+    else sandbox = *s;
   }
   p.sources.push_back({sandbox, {}});
   p.cwd = sandbox.empty() ? "/" : sandbox;

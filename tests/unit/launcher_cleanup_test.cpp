@@ -1,0 +1,140 @@
+// Launch records and the cleanup of what dead launches left, against a cgroupfs-like tree.
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "chrootctl/common/strings.hpp"
+#include "chrootctl/launcher/cleanup.hpp"
+#include "test_support.hpp"
+
+namespace chrootctl {
+namespace {
+
+using namespace launcher;
+
+TEST(LaunchName, CarriesPidAndStartTime) {
+  auto o = parse_launch_name("1234.987654.0");
+  ASSERT_TRUE(o);
+  EXPECT_EQ(o->pid, 1234);
+  EXPECT_EQ(o->start_time, 987654u);
+  auto leaf = parse_launch_name("launcher.55.66.7");
+  ASSERT_TRUE(leaf);
+  EXPECT_EQ(leaf->pid, 55);
+  for (const char* bad : {"", "abc", "1.2", "1.2.3.4", "0.1.2", "x.1.2", "1.2.x", ".1.2"})
+    EXPECT_FALSE(parse_launch_name(bad)) << bad;
+}
+
+TEST(LaunchName, NewNamesAreUniqueAndLive) {
+  auto a = new_launch_name();
+  auto b = new_launch_name();
+  ASSERT_TRUE(a && b);
+  EXPECT_NE(*a, *b);
+  auto owner = parse_launch_name(*a);
+  ASSERT_TRUE(owner);
+  EXPECT_EQ(owner->pid, ::getpid());
+  EXPECT_TRUE(launch_is_live(*owner));
+  EXPECT_FALSE(launch_is_live({owner->pid, owner->start_time + 1}));
+}
+
+class StateTest : public test::TempDirTest {
+protected:
+  void SetUp() override {
+    TempDirTest::SetUp();
+    state = path("state");
+    cg = path("cg");
+    for (const char* h : {"memory", "pids"}) test::mkdirs(cg + "/" + h + "/chrootctl");
+    layout.v1_mounts = {{"memory", cg + "/memory"}, {"pids", cg + "/pids"}};
+  }
+  void job_dir(const std::string& name) {
+    for (const char* h : {"memory", "pids"}) {
+      test::mkdirs(cg + "/" + h + "/chrootctl/" + name);
+      test::write_file(cg + "/" + h + "/chrootctl/" + name + "/cgroup.procs", "");
+    }
+  }
+  bool exists(const std::string& p) {
+    struct stat st {};
+    return ::lstat(p.c_str(), &st) == 0;
+  }
+  std::string state, cg;
+  cgroup::Layout layout;
+};
+
+// Removes the (empty) control file the way rmdir removes a cgroup.
+class TreeFs : public cgroup::Fs {
+public:
+  Status remove_dir(const std::string& path) override {
+    ::unlink((path + "/cgroup.procs").c_str());
+    return cgroup::Fs::remove_dir(path);
+  }
+};
+
+bool live_if_pid_1111(const LaunchOwner& o) { return o.pid == 1111; }
+
+TEST_F(StateTest, RecordListsCgroupsAndGoesAwayWithItsGuard) {
+  {
+    auto r = StateRecord::create(state, "1.2.3", {"/sys/fs/cgroup/memory/chrootctl/1.2.3", "/odd path/x"});
+    ASSERT_TRUE(r) << r.error().what();
+    EXPECT_EQ(r->path(), state + "/launches/1.2.3");
+    const auto text = test::read_file(r->path());
+    EXPECT_EQ(text, "chrootctl-launch 1\ncgroup /sys/fs/cgroup/memory/chrootctl/1.2.3\ncgroup /odd\\x20path/x\n");
+    EXPECT_EQ(parse_state_record(text),
+              (std::vector<std::string>{"/sys/fs/cgroup/memory/chrootctl/1.2.3", "/odd path/x"}));
+  }
+  EXPECT_FALSE(exists(state + "/launches/1.2.3"));
+  EXPECT_FALSE(parse_state_record("something else\n"));
+}
+
+TEST_F(StateTest, AStateDirectoryOthersCanWriteIsRefused) {
+  test::mkdirs(state);
+  ASSERT_EQ(::chmod(state.c_str(), 0777), 0);
+  auto r = StateRecord::create(state, "1.2.3", {});
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().what(), state + " is writable by group or others (mode 0777)");
+  ASSERT_EQ(::chmod(state.c_str(), 0755), 0);
+  ASSERT_EQ(::symlink(state.c_str(), path("link").c_str()), 0);
+  auto via_link = StateRecord::create(path("link"), "1.2.3", {});
+  ASSERT_FALSE(via_link);
+  EXPECT_EQ(via_link.error().what(), path("link") + " is not a directory");
+}
+
+TEST_F(StateTest, DeadLaunchesAreRemovedLiveOnesKept) {
+  TreeFs fs;
+  // A dead launch with a record, a live one with a record, a dead one whose record was lost,
+  // a forged record naming a cgroup that is not its own, and something not ours.
+  job_dir("2222.5.0");
+  job_dir("1111.5.0");
+  job_dir("3333.5.0");
+  test::mkdirs(cg + "/memory/other");
+  test::write_file(cg + "/memory/other/cgroup.procs", "");
+  test::mkdirs(cg + "/memory/chrootctl/not-a-launch");
+  auto dead = StateRecord::create(state, "2222.5.0", {cg + "/memory/chrootctl/2222.5.0", cg + "/pids/chrootctl/2222.5.0"});
+  auto live = StateRecord::create(state, "1111.5.0", {cg + "/memory/chrootctl/1111.5.0"});
+  auto forged = StateRecord::create(state, "4444.5.0", {cg + "/memory/other", cg + "/memory/chrootctl/1111.5.0"});
+  ASSERT_TRUE(dead && live && forged);
+  dead->release();
+  forged->release();
+
+  auto rep = cleanup_stale(fs, layout, state, live_if_pid_1111);
+  EXPECT_EQ(rep.errors, std::vector<std::string>{});
+  std::sort(rep.removed_records.begin(), rep.removed_records.end());
+  EXPECT_EQ(rep.removed_records, (std::vector<std::string>{state + "/launches/2222.5.0", state + "/launches/4444.5.0"}));
+  std::vector<std::string> removed = rep.removed_cgroups;
+  std::sort(removed.begin(), removed.end());
+  EXPECT_EQ(removed, (std::vector<std::string>{cg + "/memory/chrootctl/2222.5.0", cg + "/memory/chrootctl/3333.5.0",
+                                               cg + "/pids/chrootctl/2222.5.0", cg + "/pids/chrootctl/3333.5.0"}));
+  EXPECT_TRUE(exists(cg + "/memory/chrootctl/1111.5.0"));
+  EXPECT_TRUE(exists(cg + "/memory/other"));
+  EXPECT_TRUE(exists(cg + "/memory/chrootctl/not-a-launch"));
+  EXPECT_TRUE(exists(state + "/launches/1111.5.0"));
+  EXPECT_EQ(rep.live, std::vector<std::string>{"1111.5.0"});
+}
+
+TEST_F(StateTest, NoStateDirectoryStillScansTheBases) {
+  TreeFs fs;
+  job_dir("2222.6.0");
+  auto rep = cleanup_stale(fs, layout, "", live_if_pid_1111);
+  EXPECT_EQ(rep.removed_cgroups.size(), 2u);
+  EXPECT_TRUE(rep.removed_records.empty());
+}
+
+}  // namespace
+}  // namespace chrootctl
