@@ -1,12 +1,42 @@
+// The builder's one way into a tree being built: the launcher's run_build_command.
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
 #include "chrootctl/common/strings.hpp"
+#include "chrootctl/common/sys.hpp"
+#include "chrootctl/launcher/build_command.hpp"
 #include "in_tree_internal.hpp"
 
 namespace chrootctl::builder::detail {
 
-// Until chrootctl::launcher::run_build_command lands, commands inside the tree cannot run.
-Result<int> run_in_tree(const std::string&, std::vector<std::string> argv, std::vector<std::pair<std::string, std::string>>, bool, int) {
-  return fail(Errc::unsupported, str("cannot run ", quote(argv.empty() ? "" : argv[0]),
-                                     " inside the tree: this chrootctl is built without the launcher's build-command support"));
+Result<int> run_in_tree(const std::string& root, std::vector<std::string> argv, std::vector<std::pair<std::string, std::string>> env,
+                        bool network, int log_fd) {
+  launcher::BuildCommand cmd;
+  cmd.root = root;
+  cmd.argv = std::move(argv);
+  cmd.env = std::move(env);
+  cmd.network = network;
+  cmd.stdout_fd = log_fd;
+  cmd.stderr_fd = log_fd;
+  // Name resolution for package downloads. The launcher creates a missing target as an empty
+  // file to mount on; such a placeholder is removed again so it does not end up in the image.
+  bool placeholder = false;
+  auto rootfd = TRY(sys::open_path(root, O_RDONLY | O_DIRECTORY));
+  if (network) {
+    cmd.binds.emplace_back("/etc/resolv.conf", "/etc/resolv.conf");
+    auto etc = sys::open_in_root(rootfd.get(), "etc", O_RDONLY | O_DIRECTORY, true);
+    placeholder = etc && !sys::lstat_at(etc->get(), "resolv.conf");
+  }
+  auto rc = launcher::run_build_command(cmd);
+  if (placeholder) {
+    auto etc = sys::open_in_root(rootfd.get(), "etc", O_RDONLY | O_DIRECTORY, true);
+    if (etc) {
+      auto st = sys::lstat_at(etc->get(), "resolv.conf");
+      if (st && S_ISREG(st->st_mode) && st->st_size == 0) TRY(sys::unlink_at(etc->get(), "resolv.conf"));
+    }
+  }
+  return rc;
 }
 
 }  // namespace chrootctl::builder::detail

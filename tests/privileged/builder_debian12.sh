@@ -41,4 +41,31 @@ assert '[[package]]\nname = "bash"' in lock
 print("debian12 reproducible:", a["build_id"], a["tree_digest"], a["entries"], "entries")
 PY
 "$ctl" manifest check -q "$work/a/debian12/latest/root" "$work/a/debian12/latest/manifest"
+
+# [packages] with apt inside the tree (through the launcher), on top of the image just built.
+cat > "$work/debian12-less.toml" <<'TOML'
+name = "debian12-less"
+[base]
+image = "debian12"
+[packages]
+install = ["less"]
+remove = ["e2fsprogs"]
+[strip]
+remove = ["/var/log/**", "/var/cache/ldconfig/aux-cache"]
+TOML
+"$ctl" build "$work/debian12-less.toml" --store "$work/a" --json > "$work/d.json"
+python3 - "$work" <<'PY'
+import json, os, sys
+d = json.load(open(f"{sys.argv[1]}/d.json"))
+root = d["root"]
+assert os.access(f"{root}/usr/bin/less", os.X_OK), "less was installed"
+assert not os.path.exists(f"{root}/sbin/mke2fs") and not os.path.exists(f"{root}/usr/sbin/mke2fs"), "e2fsprogs was removed"
+assert not os.path.exists(f"{root}/etc/resolv.conf"), "the resolv.conf mount point was removed again"
+assert os.listdir(f"{root}/var/lib/apt/lists") in ([], ["partial"]), os.listdir(f"{root}/var/lib/apt/lists")
+lock = open(f"{d['path']}/lock").read()
+assert '[[package]]\nname = "less"' in lock
+assert 'name = "e2fsprogs"' not in lock
+print("debian12-less:", d["build_id"])
+PY
+test -z "$(findmnt -rn -o TARGET | grep "$work" || true)"
 "$ctl" manifest check -q "$work/b/debian12/latest/root" "$work/a/debian12/latest/manifest"
