@@ -47,37 +47,39 @@ int audit_main(std::span<char* const> argv) {
   auto policy = audit::load_site_policy(a.value("policy"));
   if (!policy) return report(policy.error());
 
-  // Targets are resolved one by one, so that an unknown name is reported with the others audited.
-  std::vector<std::pair<std::string, Result<audit::Target>>> targets;
+  // With --all the catalogue names the targets; otherwise each argument is resolved in turn, so
+  // that an unknown name is reported and the other images are still audited.
+  std::vector<audit::Target> listed;
   if (all) {
-    auto listed = audit::catalogue_targets(a.value("store"));
-    if (!listed) return report(listed.error());
-    if (listed->empty()) return report("the catalogue has no images to audit");
-    for (auto& t : *listed) targets.emplace_back(t.label, std::move(t));
-  } else {
-    for (const auto& p : a.positional) targets.emplace_back(p, audit::resolve_target(p, a.value("store")));
+    auto l = audit::catalogue_targets(a.value("store"));
+    if (!l) return report(l.error());
+    if (l->empty()) return report("the catalogue has no images to audit");
+    listed = std::move(*l);
   }
+  const std::size_t count = all ? listed.size() : a.positional.size();
 
   const bool json = a.flag("json");
   std::vector<audit::ImageResult> results;
   bool error = false;
-  for (auto& [label, target] : targets) {
+  for (std::size_t i = 0; i < count; ++i) {
     audit::ImageResult res;
-    res.label = label;
-    if (target) {
+    res.label = all ? listed[i].label : a.positional[i];
+    auto target = all ? Result<audit::Target>(listed[i]) : audit::resolve_target(a.positional[i], a.value("store"));
+    if (!target) {
+      res.error = std::move(target.error());
+    } else {
       ProgressLine line(str("auditing ", target->label), a.flag("quiet") || json);
       opts.progress = [&line](const manifest::Progress& p) {
         line.update(str(p.entries, " entries, ", p.files_hashed, " files hashed, ", human_size(p.bytes_hashed)));
       };
       auto r = audit::audit(*target, *policy, opts);
+      opts.progress = nullptr;
       if (r) {
         line.done(str(r->entries, " entries"));
         res.report = std::move(*r);
       } else {
         res.error = std::move(r.error());
       }
-    } else {
-      res.error = std::move(target.error());
     }
     if (res.error) {
       error = true;

@@ -271,7 +271,7 @@ void write_state(JsonWriter& w, const std::optional<Entry>& e) {
     return;
   }
   w.begin_object();
-  w.field("type", manifest::type_name(e->type));
+  w.field("type", std::string(1, static_cast<char>(e->type)));  // the manifest's letter: f, d, l, c, b, p, s
   w.field("mode", mode_octal(e->mode));
   w.field("uid", static_cast<std::uint64_t>(e->uid));
   w.field("gid", static_cast<std::uint64_t>(e->gid));
