@@ -76,6 +76,9 @@ Result<Credentials> resolve_job_user(const std::optional<std::string>& spec, con
   if (user_namespace) {
     // The caller is mapped to itself; there is no other user to become.
     auto self = TRY(lookup({}, true, facts.uid));
+    if (!spec && facts.uid == 0)
+      return fail(Errc::invalid_argument,
+                  "the job would run as root: pass --user root to run it as root on purpose");
     if (spec) {
       const auto n = parse_u64(*spec);
       const bool is_self = (n && *n == facts.uid) || (self && self->name == *spec);

@@ -4,8 +4,14 @@
 // the host's mount table.
 
 #include <fcntl.h>
+#include <signal.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
+
+#include <functional>
+#include <map>
 
 #include <algorithm>
 #include <cstdlib>
@@ -119,7 +125,7 @@ inline void make_busybox_root(const std::string& root) {
   ASSERT_EQ(sh("cp /bin/busybox '" + root + "/bin/busybox'").exit_code, 0);
   for (const char* a : {"sh", "ls", "cat", "id", "echo", "mount", "umount", "touch", "true", "false", "sleep", "ps", "grep",
                         "kill", "hostname", "chroot", "pivot_root", "mkdir", "rm", "head", "wc", "stat", "readlink",
-                        "env", "pwd", "test", "seq", "ln", "tr", "sort", "dd", "printf", "cut", "tail"})
+                        "env", "pwd", "test", "seq", "ln", "tr", "sort", "dd", "printf", "cut", "tail", "ifconfig", "find", "xargs", "sed"})
     ASSERT_EQ(::symlink("busybox", (root + "/bin/" + a).c_str()), 0) << a;
   const std::string probe = probe_binary();
   ASSERT_FALSE(probe.empty());
@@ -163,6 +169,76 @@ inline std::vector<std::string> job_cgroups_of(pid_t pid) {
       if (d.rfind(std::to_string(pid) + ".", 0) == 0) out.push_back(base + "/" + d);
   }
   return out;
+}
+
+/// A chrootctl process started by a test, so the test knows its pid (to signal it, kill it,
+/// or find the cgroups named after it). Output goes to files in `dir`.
+class Spawned {
+public:
+  /// Starts CHROOTCTL_BIN with `args`. `in_child` runs in the child before exec (extra fds,
+  /// a terminal, dropping to another user).
+  Spawned(const std::string& dir, const std::vector<std::string>& args, const std::function<void()>& in_child = {})
+      : m_out(dir + "/spawned.out." + std::to_string(++counter())), m_err(dir + "/spawned.err." + std::to_string(counter())) {
+    m_pid = ::fork();
+    if (m_pid == 0) {
+      const int i = ::open("/dev/null", O_RDONLY);
+      const int o = ::open(m_out.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+      const int e = ::open(m_err.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+      ::dup2(i, 0);
+      ::dup2(o, 1);
+      ::dup2(e, 2);
+      for (int fd : {i, o, e}) ::close(fd);
+      if (in_child) in_child();
+      std::vector<std::string> all{CHROOTCTL_BIN};
+      all.insert(all.end(), args.begin(), args.end());
+      std::vector<char*> argv;
+      for (auto& a : all) argv.push_back(a.data());
+      argv.push_back(nullptr);
+      ::execv(argv[0], argv.data());
+      ::_exit(127);
+    }
+  }
+  pid_t pid() const { return m_pid; }
+  /// Waits for exit; returns the status as a shell reports it.
+  int wait() {
+    int status = 0;
+    while (::waitpid(m_pid, &status, 0) < 0 && errno == EINTR) {
+    }
+    return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+  }
+  std::string out() const { return read_file(m_out); }
+  const std::string& out_path() const { return m_out; }
+  const std::string& err_path() const { return m_err; }
+  std::string err() const { return read_file(m_err); }
+
+private:
+  static int& counter() {
+    static int n = 0;
+    return n;
+  }
+  pid_t m_pid = -1;
+  std::string m_out, m_err;
+};
+
+/// Polls `pred` every 10 ms for up to `seconds`.
+inline bool eventually(const std::function<bool()>& pred, double seconds = 10) {
+  for (int i = 0; i < static_cast<int>(seconds * 100); ++i) {
+    if (pred()) return true;
+    struct timespec ts {0, 10 * 1000 * 1000};
+    ::nanosleep(&ts, nullptr);
+  }
+  return pred();
+}
+
+inline bool exists(const std::string& p) {
+  struct stat st {};
+  return ::lstat(p.c_str(), &st) == 0;
+}
+
+/// A unique number for markers (sleep arguments, names) of one test.
+inline std::string unique_number() {
+  static int n = 0;
+  return std::to_string(700000000 + (::getpid() % 100000) * 100 + (++n % 100));
 }
 
 }  // namespace chrootctl::test::launcher
