@@ -42,7 +42,15 @@ Status ArchiveReader::open(const std::string& label) {
   m_label = label;
   m_archive.reset(archive_read_new());
   if (!m_archive) throw std::bad_alloc();
-  archive_read_support_filter_all(m_archive.get());
+  // Only the compressions a rootfs tarball or image layer uses, each decoded in-process by the
+  // library: filter_all would also run external programs (lrzip, lzop, grzip) chosen by the
+  // archive's first bytes.
+  archive_read_support_filter_none(m_archive.get());
+  archive_read_support_filter_gzip(m_archive.get());
+  archive_read_support_filter_bzip2(m_archive.get());
+  archive_read_support_filter_xz(m_archive.get());
+  archive_read_support_filter_lzma(m_archive.get());
+  archive_read_support_filter_zstd(m_archive.get());
   archive_read_support_format_tar(m_archive.get());
   if (archive_read_open(m_archive.get(), this, nullptr, &ArchiveReader::read_cb, nullptr) != ARCHIVE_OK)
     return fail(Errc::parse, str(quote(label), ": ", archive_error_string(m_archive.get())));
@@ -114,7 +122,15 @@ EntryMeta meta_of(archive_entry* entry) {
       if (!name) continue;
       m.xattrs.push_back({name, std::string(static_cast<const char*>(value), size)});
     }
-    std::sort(m.xattrs.begin(), m.xattrs.end(), [](const auto& a, const auto& b) { return a.name < b.name; });
+    // libarchive's pax reader can report one attribute twice (SCHILY.xattr and LIBARCHIVE.xattr
+    // headers); keep the last of each name.
+    std::stable_sort(m.xattrs.begin(), m.xattrs.end(), [](const auto& a, const auto& b) { return a.name < b.name; });
+    std::vector<sys::Xattr> unique;
+    for (auto& x : m.xattrs) {
+      if (!unique.empty() && unique.back().name == x.name) unique.back() = std::move(x);
+      else unique.push_back(std::move(x));
+    }
+    m.xattrs = std::move(unique);
   }
   return m;
 }
@@ -134,7 +150,13 @@ Result<ExtractStats> extract(const std::string& archive_path, TreeWriter& tree, 
     if (!raw) return fail(Errc::parse, str(quote(archive_path), ": an entry has no usable name"));
     auto path = TRY(with_context(normalize_entry_path(raw), [&] { return str("extracting ", archive_path); }));
     ++stats.entries;
-    const auto meta = meta_of(entry);
+    auto meta = meta_of(entry);
+    // trusted.* attributes steer the kernel (overlayfs reads trusted.overlay.* as redirects and
+    // whiteouts) and system.* ones are ACLs and the like: an archive does not get to set them.
+    const auto kept = std::remove_if(meta.xattrs.begin(), meta.xattrs.end(),
+                                     [](const sys::Xattr& x) { return x.name.starts_with("trusted.") || x.name.starts_with("system."); });
+    stats.xattrs_skipped += static_cast<std::uint64_t>(meta.xattrs.end() - kept);
+    meta.xattrs.erase(kept, meta.xattrs.end());
     stats.newest_mtime = std::max<std::int64_t>(stats.newest_mtime, meta.mtime_sec);
     auto step = [&]() -> Status {
       if (whiteouts && path != "/") {

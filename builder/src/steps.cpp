@@ -124,6 +124,7 @@ Status run_base(BuildContext& c) {
     if (!stats) return fail(c.at_base(stats.error().what(), stats.error().code()));
     TRY(tree.finish());
     c.log(str("extracted ", stats->entries, " entries, ", stats->bytes, " bytes"));
+    if (stats->xattrs_skipped) c.log(str("skipped ", stats->xattrs_skipped, " trusted.* or system.* extended attributes"));
     set_default_sde(c, stats->newest_mtime, "the newest entry of the base archive");
     return {};
   }

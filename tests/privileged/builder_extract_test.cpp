@@ -77,7 +77,8 @@ TEST_F(BuilderExtract, KeepsOwnersModesSetuidLinksDevicesAndXattrs) {
                       {"usr/bin", 'd', "", 0711, 0, 0},
                       {"usr/bin/su", 'f', "su binary", 04755},
                       {"usr/bin/wall", 'f', "wall", 02755, 0, 5},
-                      {"usr/bin/ping", 'f', "ping", 0755, 0, 0, 0, 0, {{"security.capability", k_cap}, {"user.note", "hi"}}},
+                      {"usr/bin/ping", 'f', "ping", 0755, 0, 0, 0, 0,
+                       {{"security.capability", k_cap}, {"user.note", "hi"}, {"trusted.overlay.redirect", "/etc"}}},
                       {"usr/bin/ping6", 'h', "usr/bin/ping"},
                       {"home", 'd', "", 0755},
                       {"home/u", 'd', "", 0700, 1234, 5678},
@@ -111,6 +112,8 @@ TEST_F(BuilderExtract, KeepsOwnersModesSetuidLinksDevicesAndXattrs) {
     ASSERT_EQ(n, 20) << "security.capability survives the chown";
     EXPECT_EQ(std::string(cap, 20), k_cap);
     ASSERT_EQ(::getxattr((root + "/usr/bin/ping").c_str(), "user.note", cap, sizeof cap), 2);
+    EXPECT_LT(::getxattr((root + "/usr/bin/ping").c_str(), "trusted.overlay.redirect", cap, sizeof cap), 0) << "trusted.* is not restored";
+    EXPECT_EQ(r->xattrs_skipped, 1u);
     struct stat a {}, b {};
     ASSERT_EQ(::lstat((root + "/usr/bin/ping").c_str(), &a), 0);
     ASSERT_EQ(::lstat((root + "/usr/bin/ping6").c_str(), &b), 0);

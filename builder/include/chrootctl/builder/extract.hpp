@@ -18,13 +18,15 @@ struct ExtractStats {
   std::string sha256;               ///< of the archive file as read (compressed bytes)
   std::int64_t newest_mtime = 0;    ///< the newest entry mtime (a default SOURCE_DATE_EPOCH)
   std::uint64_t whiteouts = 0;      ///< OCI whiteouts applied
+  std::uint64_t xattrs_skipped = 0; ///< trusted.* and system.* attributes not restored
 };
 
 using ExtractProgress = std::function<void(const ExtractStats&)>;
 
 /// Extracts the tar archive at `archive` (plain, gzip, xz, zstd, bzip2, lzma; detected) into
 /// the writer's tree, keeping owners, modes (setuid bits included), hard links, symlinks,
-/// device nodes, FIFOs, mtimes and xattrs (security.capability included). The archive is hashed
+/// device nodes, FIFOs, mtimes and xattrs (security.capability included; trusted.* and system.*
+/// are not restored, and counted in xattrs_skipped). The archive is hashed
 /// as it is read, so what is checked against `expected_sha256` (if not empty) is exactly what
 /// was extracted; a mismatch is an error (Errc::mismatch) after extraction, and the caller
 /// throws the tree away. Does not call finish() on the writer.
