@@ -307,8 +307,11 @@ struct Builder {
     TRY(kernel::mount(area.c_str(), kernel::fd_path(prefix.fd.get()), nullptr, MS_MOVE, nullptr, area, label(prefix.path)));
     (void)::rmdir(area.c_str());
     if (prefix.path == "/") TRY(reopen_root());
+    // Read-only itself; the bind mounts inside keep their own flags (a bind copies them): the
+    // image's are read-only, nosuid, nodev already, and mounts made earlier in this launch
+    // (a scratch /tmp below a mirrored "/") stay as they were.
     Fd moved = TRY(open_in_tree(root.get(), prefix.path, Symlinks::refuse));
-    return set_attrs(moved.get(), prefix.path, true, kernel::k_attr_rdonly | kernel::k_attr_nosuid | kernel::k_attr_nodev);
+    return set_attrs(moved.get(), prefix.path, false, kernel::k_attr_rdonly | kernel::k_attr_nosuid | kernel::k_attr_nodev);
   }
 
   // ---- the operations of a plan ----

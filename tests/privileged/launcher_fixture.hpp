@@ -140,7 +140,7 @@ inline std::vector<std::string> host_mounts_mentioning(const std::string& needle
   std::vector<std::string> out;
   std::string line;
   while (std::getline(in, line))
-    if (line.find(needle) != std::string::npos || line.find("chrootctl") != std::string::npos) out.push_back(line);
+    if (line.find(needle) != std::string::npos) out.push_back(line);
   return out;
 }
 

@@ -1,0 +1,344 @@
+// `chrootctl run` end to end: exit statuses, signals, the sandbox and scratch layout, binds,
+// the network, reaping, status records, and cleanup after a launcher killed with SIGKILL.
+#include <fcntl.h>
+#include <sched.h>
+#include <signal.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <thread>
+
+#include "chrootctl/common/strings.hpp"
+#include "launcher_fixture.hpp"
+#include "test_support.hpp"
+
+namespace chrootctl {
+namespace {
+
+namespace fx = test::launcher;
+
+class LauncherRun : public test::TempDirTest {
+protected:
+  void SetUp() override {
+    TempDirTest::SetUp();
+    CHROOTCTL_REQUIRE_PRIVILEGE("root");
+    CHROOTCTL_REQUIRE_PRIVILEGE("mount-ns");
+    CHROOTCTL_REQUIRE_PRIVILEGE("pid-ns");
+    root = path("root");
+    fx::make_busybox_root(root);
+    sandbox = path("sandbox");
+    test::mkdirs(sandbox);
+    ASSERT_EQ(::chown(sandbox.c_str(), 65534, 65534), 0);
+    mounts_before = fx::host_mounts_mentioning(m_dir);
+  }
+  void TearDown() override {
+    if (!root.empty()) {
+      EXPECT_EQ(fx::host_mounts_mentioning(m_dir), mounts_before) << "a mount leaked to the host";
+    }
+    TempDirTest::TearDown();
+  }
+  std::vector<std::string> args(const std::vector<std::string>& options, const std::vector<std::string>& cmd) {
+    std::vector<std::string> a{"run", "--root", root, "--sandbox", sandbox, "--user", "nobody"};
+    a.insert(a.end(), options.begin(), options.end());
+    a.push_back("--");
+    a.insert(a.end(), cmd.begin(), cmd.end());
+    return a;
+  }
+  test::CommandResult job(const std::string& script, const std::vector<std::string>& options = {}) {
+    return test::run_chrootctl(args(options, {"/bin/sh", "-c", script}));
+  }
+  std::string root, sandbox;
+  std::vector<std::string> mounts_before;
+};
+
+TEST_F(LauncherRun, ExitStatusIsTheJobsOwn) {
+  EXPECT_EQ(job("exit 42").exit_code, 42);
+  EXPECT_EQ(job("exit 0").exit_code, 0);
+  auto killed = job("kill -KILL $$");
+  EXPECT_EQ(killed.exit_code, 137);
+  EXPECT_EQ(killed.err, "");
+}
+
+TEST_F(LauncherRun, ChrootctlsOwnFailuresAre125To127) {
+  auto missing = test::run_chrootctl(args({}, {"no-such-command", "x"}));
+  EXPECT_EQ(missing.exit_code, 127);
+  EXPECT_EQ(missing.err,
+            "chrootctl run: command 'no-such-command' not found in the root "
+            "(PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin)\n");
+  auto missing_path = test::run_chrootctl(args({}, {"/bin/nope"}));
+  EXPECT_EQ(missing_path.exit_code, 127);
+  EXPECT_EQ(missing_path.err, "chrootctl run: execve('/bin/nope') in the root: No such file or directory\n");
+  auto not_exec = test::run_chrootctl(args({}, {"/etc/passwd"}));
+  EXPECT_EQ(not_exec.exit_code, 126);
+  EXPECT_EQ(not_exec.err, "chrootctl run: execve('/etc/passwd') in the root: Permission denied\n");
+  auto bad_root = test::run_chrootctl({"run", "--root", path("nope"), "--sandbox", sandbox, "--user", "nobody", "--", "true"});
+  EXPECT_EQ(bad_root.exit_code, 125);
+  EXPECT_EQ(bad_root.err, "chrootctl run: opening the root " + path("nope") + ": open('" + path("nope") +
+                              "', O_PATH|O_DIRECTORY): No such file or directory\n");
+  auto as_root = test::run_chrootctl({"run", "--root", root, "--sandbox", sandbox, "--", "true"});
+  EXPECT_EQ(as_root.exit_code, 125);
+  EXPECT_EQ(as_root.err,
+            "chrootctl run: the job would run as root: pass --user USER (or --user root to run it as root on purpose)\n");
+  auto usage = test::run_chrootctl({"run", "--root", root, "--sandbox", sandbox, "--memory", "lots", "--", "true"});
+  EXPECT_EQ(usage.exit_code, 125);
+  EXPECT_EQ(usage.err, "chrootctl run: --memory: 'lots' is not a size (like 512M or 2G)\nTry 'chrootctl run --help'.\n");
+  auto writable = path("writable-root");
+  fx::make_busybox_root(writable);
+  ASSERT_EQ(::chmod(writable.c_str(), 0777), 0);
+  auto w = test::run_chrootctl({"run", "--root", writable, "--sandbox", sandbox, "--user", "nobody", "--", "true"});
+  EXPECT_EQ(w.exit_code, 125);
+  EXPECT_EQ(w.err, "chrootctl run: the root " + writable + " is writable by group or others (mode 0777)\n");
+}
+
+TEST_F(LauncherRun, SignalsToChrootctlReachTheJob) {
+  struct Case {
+    int sig;
+    const char* name;
+    int code;
+  };
+  for (const Case& c : {Case{SIGTERM, "TERM", 11}, Case{SIGINT, "INT", 12}, Case{SIGHUP, "HUP", 13}, Case{SIGUSR1, "USR1", 14},
+                        Case{SIGUSR2, "USR2", 15}}) {
+    SCOPED_TRACE(c.name);
+    ::unlink((sandbox + "/ready").c_str());
+    fx::Spawned s(m_dir, args({}, {"/bin/sh", "-c",
+                                   str("trap 'echo got ", c.name, "; exit ", c.code, "' ", c.name,
+                                       "; touch ready; while true; do sleep 0.05; done")}));
+    ASSERT_TRUE(fx::eventually([&] { return fx::exists(sandbox + "/ready"); })) << s.err();
+    ::kill(s.pid(), c.sig);
+    EXPECT_EQ(s.wait(), c.code) << s.err();
+    EXPECT_EQ(s.out(), str("got ", c.name, "\n"));
+  }
+  // A job that ignores nothing dies of SIGTERM as it would outside.
+  ::unlink((sandbox + "/ready").c_str());
+  const std::string status = path("status.json");
+  fx::Spawned s(m_dir, args({"--status-json", status}, {"/bin/sh", "-c", "touch ready; exec sleep 1000"}));
+  ASSERT_TRUE(fx::eventually([&] { return fx::exists(sandbox + "/ready"); }));
+  ::kill(s.pid(), SIGTERM);
+  EXPECT_EQ(s.wait(), 143);
+  const std::string json = test::read_file(status);
+  EXPECT_NE(json.find("\"signal\": 15"), std::string::npos) << json;
+  EXPECT_NE(json.find("\"signal_name\": \"SIGTERM\""), std::string::npos) << json;
+}
+
+TEST_F(LauncherRun, SandboxScratchDirsAndEnvironment) {
+  auto r = job("pwd; echo $TMPDIR $TMP $TEMP $HOME $USER; echo a > /tmp/a; echo b > /var/tmp/b; echo s > /scratch/s; "
+               "echo m > /dev/shm/m; ls /dev/shm; echo $FOO $LANG",
+               {"--scratch-path", "/scratch", "--env", "FOO=bar", "--keep-env", "LANG"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(r.out, sandbox + "\n/tmp /tmp /tmp /nonexistent nobody\nm\nbar C.UTF-8\n");
+  EXPECT_EQ(test::read_file(sandbox + "/tmp/a"), "a\n");
+  EXPECT_EQ(test::read_file(sandbox + "/var/tmp/b"), "b\n");
+  EXPECT_EQ(test::read_file(sandbox + "/s"), "s\n");
+  struct stat st {};
+  ASSERT_EQ(::stat((sandbox + "/tmp").c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 07777, 0700u);
+  EXPECT_EQ(st.st_uid, 65534u);
+  ASSERT_EQ(::stat((sandbox + "/var/tmp").c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 07777, 0700u);
+  EXPECT_EQ(st.st_uid, 65534u);
+  // The image's own /tmp got nothing.
+  EXPECT_EQ(test::sh("ls -A '" + root + "/tmp' '" + root + "/var/tmp'").out, root + "/tmp:\n\n" + root + "/var/tmp:\n");
+}
+
+TEST_F(LauncherRun, NoScratchDirsWhenAskedForNone) {
+  auto r = job("touch /tmp/x", {"--mount-under-scratch", ""});
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_EQ(r.err, "touch: /tmp/x: Read-only file system\n");
+  EXPECT_FALSE(fx::exists(sandbox + "/tmp"));
+}
+
+TEST_F(LauncherRun, MissingSandboxPathIsMirroredWithoutWritingTheImage) {
+  // The sandbox lives where the image has no directory: /srv/chrootctl-test-N/a/b.
+  const std::string base = "/srv/chrootctl-test-" + fx::unique_number();
+  sandbox = base + "/a/b";
+  test::mkdirs(sandbox);
+  ASSERT_EQ(::chown(sandbox.c_str(), 65534, 65534), 0);
+  test::mkdirs(root + "/srv/keep");
+  test::write_file(root + "/srv/keep/file", "kept\n");
+  ASSERT_EQ(::symlink("keep/file", (root + "/srv/link").c_str()), 0);
+  const std::string image_before = test::sh("cd '" + root + "' && find . -printf '%p %m %U %s %l\\n' | sort").out;
+  auto r = job("pwd; ls /srv; cat /srv/keep/file /srv/link; touch /srv/new; echo ok > here");
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(r.out, sandbox + "\n" + base.substr(5) + "\nkeep\nlink\nkept\nkept\n");
+  EXPECT_EQ(r.err, "touch: /srv/new: Read-only file system\n");
+  EXPECT_EQ(test::read_file(sandbox + "/here"), "ok\n");
+  EXPECT_EQ(test::sh("cd '" + root + "' && find . -printf '%p %m %U %s %l\\n' | sort").out, image_before);
+  EXPECT_EQ(fx::host_mounts_mentioning(base), std::vector<std::string>{});
+  test::sh("rm -rf '" + base + "'");
+}
+
+TEST_F(LauncherRun, SubmountsOfTheImageAreReadOnlyNosuidNodevToo) {
+  // The image has a writable tmpfs submount with a setuid binary: in a child with its own mount
+  // namespace, so nothing is mounted on the host.
+  const std::string report = path("report");
+  const pid_t pid = ::fork();
+  if (pid == 0) {
+    std::string why;
+    if (::unshare(CLONE_NEWNS) != 0 || ::mount(nullptr, "/", nullptr, MS_REC | MS_PRIVATE, nullptr) != 0 ||
+        ::mount("tmpfs", (root + "/srv").c_str(), "tmpfs", 0, "mode=0755") != 0)
+      why = "setup failed";
+    test::sh("cp '" + root + "/bin/probe' '" + root + "/srv/suid' && chmod 4755 '" + root + "/srv/suid'");
+    auto r = test::run_chrootctl({"run", "--root", root, "--sandbox", sandbox, "--user", "nobody", "--", "/bin/sh", "-c",
+                                  "/srv/suid ids; touch /srv/x"});
+    if (why.empty() && r.out != "uid=65534 euid=65534 gid=65534 egid=65534\n") why = "suid: " + r.out + r.err;
+    if (why.empty() && r.err != "touch: /srv/x: Read-only file system\n") why = "touch: " + r.err;
+    test::write_file(report, why);
+    ::_exit(why.empty() ? 0 : 1);
+  }
+  int status = 0;
+  ::waitpid(pid, &status, 0);
+  EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << test::read_file(report);
+}
+
+TEST_F(LauncherRun, BindsAreNosuidNodevAndReadOnlyOnRequest) {
+  const std::string data = path("data");
+  test::mkdirs(data);
+  ASSERT_EQ(test::sh("cp '" + root + "/bin/probe' '" + data + "/suid' && chmod 4755 '" + data + "/suid'").exit_code, 0);
+  const std::string out = path("out");
+  test::mkdirs(out);
+  ASSERT_EQ(::chown(out.c_str(), 65534, 65534), 0);
+  auto r = job("/data/suid ids; touch /data/x", {"--bind", data + ":/data:ro"});
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_EQ(r.out, "uid=65534 euid=65534 gid=65534 egid=65534\n");
+  EXPECT_EQ(r.err, "touch: /data/x: Read-only file system\n");
+  EXPECT_FALSE(fx::exists(data + "/x"));
+  r = job("echo w > /srv/deep/out/w", {"--bind", out + ":/srv/deep/out"});
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(test::read_file(out + "/w"), "w\n");
+}
+
+TEST_F(LauncherRun, NetNoneLeavesOnlyALoopbackThatIsUp) {
+  auto r = job("tail -n +3 /proc/net/dev | cut -d: -f1 | tr -d ' '; ifconfig lo | grep -c 'UP'", {"--net", "none"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(r.out, "lo\n1\n");
+}
+
+TEST_F(LauncherRun, InitReapsOrphansAndIsFoundByPgrep) {
+  const std::string marker = fx::unique_number();
+  fx::Spawned s(m_dir, args({"--env", "MARK=" + marker}, {"/bin/sh", "-c",
+                                                          "(sleep 0.1 &); sleep 0.5; cut -d' ' -f3 /proc/[0-9]*/stat | "
+                                                          "grep -c Z; touch ready; sleep 1; echo " + marker}));
+  ASSERT_TRUE(fx::eventually([&] { return fx::exists(sandbox + "/ready"); })) << s.err();
+  // The launcher and its init, by the command line they share.
+  auto found = test::sh("pgrep -f 'chrootctl (run|init).*echo " + marker + "'");
+  EXPECT_EQ(split(trim(found.out), '\n').size(), 2u) << found.out;
+  EXPECT_EQ(test::sh("pgrep -x chrootctl-init -P " + std::to_string(s.pid())).exit_code, 0);
+  EXPECT_EQ(s.wait(), 0) << s.err();
+  EXPECT_EQ(s.out(), "0\n" + marker + "\n");
+}
+
+TEST_F(LauncherRun, StatusJsonIsWrittenForSuccessAndForSetupFailure) {
+  CHROOTCTL_REQUIRE_PRIVILEGE("cgroup-v1");
+  const std::string status = path("status.json");
+  auto r = job("exit 3", {"--status-json", status, "--memory", "64M", "--cpus", "1.5", "--pids", "50"});
+  EXPECT_EQ(r.exit_code, 3);
+  auto check = test::run({"python3", "-c",
+                          "import json,sys; d=json.load(open(sys.argv[1])); "
+                          "print(d['outcome'], d['exit_code'], d['exit_status'], d['signal'], d['cgroup'], d['limits_applied'], "
+                          "d['memory_limit_bytes'], d['memory_limit_hit'], d['oom_kills'], d['peak_memory_bytes'] > 0, "
+                          "d['wall_seconds'] > 0, d['cpu_user_seconds'] >= 0, d['max_rss_bytes'] > 0)",
+                          status});
+  EXPECT_EQ(check.out, "exited 3 3 None v1 True 67108864 False 0 True True True True\n") << check.err;
+  auto bad = job("true", {"--status-json", status, "--bind", path("missing") + ":/x"});
+  EXPECT_EQ(bad.exit_code, 125);
+  check = test::run({"python3", "-c", "import json,sys; d=json.load(open(sys.argv[1])); print(d['outcome'], d['exit_status'], d['error'])",
+                     status});
+  EXPECT_EQ(check.out, "setup_failed 125 opening " + path("missing") + ": open('" + path("missing") +
+                           "', O_PATH): No such file or directory\n");
+}
+
+TEST_F(LauncherRun, CgroupLimitsAreWrittenAndTheCgroupIsGoneAfterwards) {
+  CHROOTCTL_REQUIRE_PRIVILEGE("cgroup-v1");
+  fx::Spawned s(m_dir, args({"--memory", "96M", "--memory-low", "32M", "--cpus", "2", "--pids", "64"},
+                            {"/bin/sh", "-c", "touch ready; sleep 2"}));
+  ASSERT_TRUE(fx::eventually([&] { return fx::exists(sandbox + "/ready"); })) << s.err();
+  const auto dirs = fx::job_cgroups_of(s.pid());
+  ASSERT_EQ(dirs.size(), 4u) << s.err();
+  std::map<std::string, std::string> values;
+  for (const auto& d : dirs) {
+    for (const char* f : {"memory.limit_in_bytes", "memory.memsw.limit_in_bytes", "memory.soft_limit_in_bytes", "cpu.shares",
+                          "pids.max"})
+      if (fx::exists(d + "/" + f)) values[f] = trim(test::read_file(d + "/" + f));
+    // init and the job are inside, the launcher is not.
+    const auto procs = test::read_file(d + "/cgroup.procs");
+    EXPECT_EQ(split(trim(procs), '\n').size(), 2u) << d << ": " << procs;  // init, and sh exec'ing sleep
+    EXPECT_EQ(procs.find(std::to_string(s.pid()) + "\n"), std::string::npos);
+  }
+  EXPECT_EQ(values, (std::map<std::string, std::string>{{"memory.limit_in_bytes", "100663296"},
+                                                        {"memory.memsw.limit_in_bytes", "100663296"},
+                                                        {"memory.soft_limit_in_bytes", "33554432"},
+                                                        {"cpu.shares", "200"},
+                                                        {"pids.max", "64"}}));
+  EXPECT_EQ(s.wait(), 0) << s.err();
+  EXPECT_EQ(fx::job_cgroups_of(s.pid()), std::vector<std::string>{});
+  EXPECT_EQ(test::sh("ls /run/chrootctl/launches | grep -c '^" + std::to_string(s.pid()) + "\\.'").out, "0\n");
+}
+
+TEST_F(LauncherRun, WhatAKilledLauncherLeftIsRemovedByCleanupAndByTheNextRun) {
+  CHROOTCTL_REQUIRE_PRIVILEGE("cgroup-v1");
+  for (const bool by_cleanup : {true, false}) {
+    SCOPED_TRACE(by_cleanup ? "cleanup" : "next run");
+    const std::string marker = fx::unique_number();
+    ::unlink((sandbox + "/ready").c_str());
+    fx::Spawned s(m_dir, args({"--memory", "64M"}, {"/bin/sh", "-c", "touch ready; exec sleep " + marker}));
+    ASSERT_TRUE(fx::eventually([&] { return fx::exists(sandbox + "/ready"); })) << s.err();
+    const auto dirs = fx::job_cgroups_of(s.pid());
+    ASSERT_EQ(dirs.size(), 3u);
+    const std::string name = dirs[0].substr(dirs[0].rfind('/') + 1);
+    const std::string record = "/run/chrootctl/launches/" + name;
+    ASSERT_TRUE(fx::exists(record));
+    ::kill(s.pid(), SIGKILL);
+    EXPECT_EQ(s.wait(), 137);
+    // The kernel takes the job down with its init (which dies with the launcher)...
+    EXPECT_TRUE(fx::eventually([&] { return test::sh("pgrep -f 'slee[p] " + marker + "'").exit_code != 0; }));
+    // ...but the cgroups and the record stay until someone cleans up.
+    for (const auto& d : dirs) EXPECT_TRUE(fx::exists(d)) << d;
+    EXPECT_TRUE(fx::exists(record));
+    if (by_cleanup) {
+      auto c = test::run_chrootctl({"cleanup", "--json"});
+      EXPECT_EQ(c.exit_code, 0) << c.err;
+      for (const auto& d : dirs) EXPECT_NE(c.out.find("\"" + d + "\""), std::string::npos) << c.out;
+      EXPECT_NE(c.out.find("\"" + record + "\""), std::string::npos) << c.out;
+    } else {
+      EXPECT_EQ(job("true").exit_code, 0);
+    }
+    for (const auto& d : dirs) EXPECT_FALSE(fx::exists(d)) << d;
+    EXPECT_FALSE(fx::exists(record));
+    EXPECT_EQ(fx::host_mounts_mentioning(m_dir), mounts_before);
+  }
+}
+
+TEST_F(LauncherRun, CleanupLeavesLiveLaunchesAlone) {
+  CHROOTCTL_REQUIRE_PRIVILEGE("cgroup-v1");
+  fx::Spawned s(m_dir, args({}, {"/bin/sh", "-c", "touch ready; sleep 1; echo still-here"}));
+  ASSERT_TRUE(fx::eventually([&] { return fx::exists(sandbox + "/ready"); })) << s.err();
+  const auto dirs = fx::job_cgroups_of(s.pid());
+  ASSERT_FALSE(dirs.empty());
+  auto c = test::run_chrootctl({"cleanup"});
+  EXPECT_EQ(c.exit_code, 0) << c.err;
+  for (const auto& d : dirs) EXPECT_TRUE(fx::exists(d)) << d;
+  EXPECT_EQ(s.wait(), 0);
+  EXPECT_EQ(s.out(), "still-here\n");
+}
+
+TEST_F(LauncherRun, ConcurrentLaunchesLeaveNothingBehind) {
+  std::vector<std::unique_ptr<fx::Spawned>> runs;
+  for (int i = 0; i < 8; ++i) {
+    const std::string sb = path("sb" + std::to_string(i));
+    test::mkdirs(sb);
+    ASSERT_EQ(::chown(sb.c_str(), 65534, 65534), 0);
+    runs.push_back(std::make_unique<fx::Spawned>(
+        m_dir, std::vector<std::string>{"run", "--root", root, "--sandbox", sb, "--user", "nobody", "--memory", "64M", "--",
+                                        "/bin/sh", "-c", "echo " + std::to_string(i)}));
+  }
+  for (int i = 0; i < 8; ++i) {
+    EXPECT_EQ(runs[static_cast<std::size_t>(i)]->wait(), 0) << runs[static_cast<std::size_t>(i)]->err();
+    EXPECT_EQ(runs[static_cast<std::size_t>(i)]->out(), std::to_string(i) + "\n");
+    EXPECT_EQ(fx::job_cgroups_of(runs[static_cast<std::size_t>(i)]->pid()), std::vector<std::string>{});
+  }
+}
+
+}  // namespace
+}  // namespace chrootctl
