@@ -278,9 +278,11 @@ Result<PackageList> read_rpm(int rootfd) {
     }
     // rpm may write lock files, journals or a rebuilt index into its database directory, and
     // parses the database as root would otherwise: give it a private copy, as nobody.
-    const char* tmp = std::getenv("TMPDIR");
-    auto work = TRY(TempDir::create(str(tmp && *tmp ? tmp : "/tmp", "/chrootctl-rpmdb.")));
+    // As root, rpm runs as nobody, who must be able to reach the copy: sqlite resolves the
+    // database's real path, so the copy lives in /tmp rather than a possibly private $TMPDIR.
     const bool drop = ::geteuid() == 0;
+    const char* tmp = drop ? nullptr : std::getenv("TMPDIR");
+    auto work = TRY(TempDir::create(str(tmp && *tmp ? tmp : "/tmp", "/chrootctl-rpmdb.")));
     for (const auto& f : files) TRY(with_context(copy_db_file(dfd->get(), f, work.path(), drop), str("copying ", dir, "/", f)));
     if (drop && ::chown(work.path().c_str(), k_nobody, k_nobody) != 0) return fail_errno(str("chown(", quote(work.path()), ", 65534, 65534)"), errno);
     const std::vector<std::string> argv = {rpm, "--dbpath", work.path(), "--define", "_db_backend " + backend, "-qa", "--qf",

@@ -1,0 +1,84 @@
+#!/usr/bin/env bash
+# `chrootctl audit` against `chrootctl manifest check` on the same Debian 12 minbase tree, in the
+# same run (target: audit, drift included, at most 1.5x the check), and `audit --all` over 1, 5
+# and 10 registered images (target: linear). Warm cache. Prints a markdown table for
+# docs/benchmarks.md.
+source "$(dirname "$0")/lib.sh"
+bench_deps
+root=$(minbase_tree)
+out=$(mktemp -d /tmp/chrootctl-bench-audit.XXXXXX)
+trap 'rm -rf "$out"' EXIT
+runs=${RUNS:-10}
+
+entries=$(find "$root" | wc -l)
+bytes=$(du -sb "$root" | cut -f1)
+
+# One build directory whose root is the tree, with an empty policy so that the site's does not
+# change the work done.
+mkdir -p "$out/b"
+ln -s "$root" "$out/b/root"
+"$ctl" manifest create -q "$root" -o "$out/b/manifest" >/dev/null
+: > "$out/policy.toml"
+chmod 600 "$out/policy.toml"
+
+# Ten images for --all, copies of the tree (kept in the cache), registered in three stores.
+images=$cache/audit-images
+for i in $(seq 1 10); do
+  b=$images/img$i/1
+  if [ ! -e "$b/manifest" ]; then
+    rm -rf "$images/img$i"
+    mkdir -p "$b"
+    cp -a "$root" "$b/root"
+    "$ctl" manifest create -q "$b/root" -o "$b/manifest" >/dev/null
+  fi
+done
+for n in 1 5 10; do
+  for i in $(seq 1 "$n"); do
+    "$ctl" add -q "img$i" "$images/img$i/1" --store "$out/s$n" >/dev/null
+  done
+done
+
+run() {  # name command...
+  local name=$1; shift
+  hyperfine --style none --warmup 3 --runs "$runs" --export-json "$out/$name.json" "$*" >/dev/null 2>&1
+  read -r mean median sd < <(hf_stats "$out/$name.json")
+  printf '%s %s %s %s\n' "$name" "$mean" "$median" "$sd" >> "$out/results"
+}
+# --severity high: the unstripped tree has medium findings, and hyperfine wants exit status 0.
+run check "$ctl manifest check -q $root $out/b/manifest"
+run audit "$ctl audit -q --severity high --policy $out/policy.toml $out/b"
+run check2 "$ctl manifest check -q $root $out/b/manifest"
+run audit2 "$ctl audit -q --severity high --policy $out/policy.toml $out/b"
+for n in 1 5 10; do
+  run all$n "$ctl audit -q --all --severity high --policy $out/policy.toml --store $out/s$n"
+done
+"$ctl" audit -q --policy "$out/policy.toml" "$out/b" | tail -1 > "$out/summary" || true
+
+python3 - "$out/results" "$entries" "$bytes" "$(cat "$out/summary")" <<'PY'
+import sys
+rows = {l.split()[0]: [float(x) for x in l.split()[1:]] for l in open(sys.argv[1])}
+entries, size, summary = sys.argv[2], int(sys.argv[3]), sys.argv[4]
+print(f"Tree: `mmdebstrap --variant=minbase bookworm`, {entries} entries, {size/2**20:.0f} MiB; warm cache; hyperfine, 3 warm-up runs.\n")
+print("| command | median ms | mean ms | stddev ms |")
+print("|---|---:|---:|---:|")
+names = [
+  ("check", "`chrootctl manifest check ROOT M`"),
+  ("audit", "`chrootctl audit BUILD` (drift included)"),
+  ("check2", "`chrootctl manifest check ROOT M` (again)"),
+  ("audit2", "`chrootctl audit BUILD` (again)"),
+  ("all1", "`chrootctl audit --all`, 1 image"),
+  ("all5", "`chrootctl audit --all`, 5 images"),
+  ("all10", "`chrootctl audit --all`, 10 images"),
+]
+for k, label in names:
+  mean, med, sd = rows[k]
+  print(f"| {label} | {med:.1f} | {mean:.1f} | {sd:.1f} |")
+med = lambda k: rows[k][1]
+ratio = (med("audit") + med("audit2")) / (med("check") + med("check2"))
+print()
+print(f"- audit vs manifest check, same tree, same run: {ratio:.2f}x (target at most 1.5x)")
+per = {n: med(f"all{n}") / n for n in (1, 5, 10)}
+print(f"- audit --all per image: {per[1]:.1f} ms (1 image), {per[5]:.1f} ms (5), {per[10]:.1f} ms (10); "
+      f"10 images take {med('all10') / med('all1'):.2f}x one image (linear: 10x)")
+print(f"- the audited tree: `{summary.split(': ', 1)[1] if ': ' in summary else summary}`")
+PY
