@@ -414,6 +414,52 @@ TEST_F(AuditPrivileged, PackagesFromAnRpmDatabase) {
   EXPECT_NE(broken.out.find("  packages unknown: rpm could not read /var/lib/rpm/rpmdb.sqlite (exited with status 1: "), std::string::npos) << broken.out;
 }
 
+// RHEL 5-8 images keep a Berkeley DB hash database (/var/lib/rpm/Packages), which the host's rpm
+// reads with its read-only bdb_ro backend. The database is made here from an sqlite one, with
+// db5.3_load, the way librpm lays it out: key = header number, value = header blob, and key 0
+// holding the last header number.
+TEST_F(AuditPrivileged, PackagesFromABerkeleyDbRpmDatabase) {
+  CHROOTCTL_REQUIRE_PRIVILEGE("root");
+  CHROOTCTL_REQUIRE_TOOL("rpmbuild");
+  CHROOTCTL_REQUIRE_TOOL("rpm");
+  CHROOTCTL_REQUIRE_TOOL("db5.3_load");
+  const std::string top = path("rpmbuild");
+  test::mkdirs(top + "/SPECS");
+  test::write_file(top + "/SPECS/old.spec",
+                   "Name: chrootctl-old\nVersion: 0.9\nRelease: 1.el5\nSummary: test\nLicense: MIT\nBuildArch: noarch\n"
+                   "%description\ntest\n%install\nmkdir -p %{buildroot}/usr/share/old\necho hi > %{buildroot}/usr/share/old/hi\n"
+                   "%files\n/usr/share/old/hi\n");
+  auto b = test::sh("HOME=" + path("") + " rpmbuild -bb --quiet --define '_topdir " + top + "' " + top + "/SPECS/old.spec 2>&1");
+  ASSERT_EQ(b.exit_code, 0) << b.out;
+  const std::string staging = path("staging");
+  auto i = test::sh("rpm --root " + staging + " --dbpath /var/lib/rpm --initdb && rpm --root " + staging +
+                    " --dbpath /var/lib/rpm -i --nodeps --nosignature " + top + "/RPMS/noarch/chrootctl-old-0.9-1.el5.noarch.rpm 2>&1");
+  ASSERT_EQ(i.exit_code, 0) << i.out;
+  const std::string build = path("el5"), root = build + "/root";
+  test::mkdirs(root + "/var/lib/rpm");
+  auto dump = test::run({"python3", "-c", R"PY(
+import sqlite3, struct, sys
+rows = list(sqlite3.connect(sys.argv[1]).execute("select hnum, blob from Packages"))
+out = ["VERSION=3", "format=bytevalue", "type=hash", "HEADER=END"]
+for k, v in [(0, struct.pack("<I", max(h for h, _ in rows)))] + [(h, bytes(b)) for h, b in rows]:
+    out += [" " + struct.pack("<I", k).hex(), " " + v.hex()]
+print("\n".join(out + ["DATA=END"]))
+)PY", staging + "/var/lib/rpm/rpmdb.sqlite"});
+  ASSERT_EQ(dump.exit_code, 0) << dump.err;
+  test::write_file(path("load.txt"), dump.out);
+  auto load = test::run({"db5.3_load", "-f", path("load.txt"), root + "/var/lib/rpm/Packages"});
+  ASSERT_EQ(load.exit_code, 0) << load.err;
+  ASSERT_EQ(run_chrootctl({"manifest", "create", "-q", root, "-o", build + "/manifest"}).exit_code, 0);
+
+  auto r = run_chrootctl({"audit", "-q", "--json", "--policy", empty_policy(), build});
+  EXPECT_EQ(validate(r.out), "valid\n") << r.out;
+  auto py = test::run({"python3", "-c",
+                       "import json,sys; p=json.load(sys.stdin)['images'][0]['packages']; print(p['source'], p['database'], p['list'])"},
+                      r.out);
+  EXPECT_EQ(py.out, "rpm /var/lib/rpm/Packages [{'name': 'chrootctl-old', 'version': '0.9-1.el5', 'arch': 'noarch'}]\n") << r.out;
+  EXPECT_EQ(run_chrootctl({"manifest", "check", "-q", root, build + "/manifest"}).exit_code, 0);
+}
+
 // A clean stripped debian12 build, made with `chrootctl build debian12`, reports nothing high.
 TEST_F(AuditPrivileged, CleanStrippedDebian12HasNothingHigh) {
   CHROOTCTL_REQUIRE_PRIVILEGE("root");
