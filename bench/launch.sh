@@ -1,0 +1,111 @@
+#!/usr/bin/env bash
+# Job launch against bubblewrap, in one run, on the same roots: a busybox-static tree and a Debian
+# 12 minbase tree. Measures the median launch of /bin/true (cgroup creation and removal included),
+# 200 sequential and 20 concurrent launches with the leftovers counted (host mounts, job cgroups,
+# launcher processes, launch records), and the peak RSS of chrootctl. Prints a markdown section
+# for docs/benchmarks.md. Run as root.
+source "$(dirname "$0")/lib.sh"
+bench_deps busybox-static
+[ "$(id -u)" = 0 ] || { echo "bench/launch.sh: run as root" >&2; exit 1; }
+lean=${CHROOTCTL_LAUNCH:-$(dirname "$ctl")/../launcher/chrootctl}
+[ -x "$lean" ] || lean=""
+out=$(mktemp -d /tmp/chrootctl-bench-launch.XXXXXX)
+trap 'rm -rf "$out"' EXIT
+
+# The busybox root, rebuilt when busybox changes.
+busybox_root() {
+  local dir=$cache/busybox-root
+  if ! cmp -s /bin/busybox "$dir/bin/busybox" 2>/dev/null; then
+    rm -rf "$dir"
+    mkdir -p "$dir"/{bin,tmp,var/tmp,proc,dev,etc,srv}
+    cp /bin/busybox "$dir/bin/busybox"
+    for a in sh true false sleep cat ls; do ln -s busybox "$dir/bin/$a"; done
+    chmod 0755 "$dir"
+  fi
+  echo "$dir"
+}
+
+# The sandbox: a directory of the job user's below /var/tmp, a MOUNT_UNDER_SCRATCH directory, so
+# inside the root it appears at its own path within SANDBOX/var/tmp (the job's scratch /var/tmp).
+sandbox=$cache/sandbox
+mkdir -p "$sandbox"
+chown 65534:65534 "$sandbox"
+
+leftovers() {  # mounts naming a root or the sandbox, job cgroups, launcher processes, records
+  local roots="$1"
+  local mounts cgroups procs records
+  mounts=$(grep -cE "$roots|$sandbox" /proc/self/mountinfo || true)
+  cgroups=$(find /sys/fs/cgroup/*/chrootctl /sys/fs/cgroup/chrootctl -mindepth 1 -maxdepth 1 -type d 2>/dev/null | wc -l)
+  procs=$(pgrep -fc 'chrootctl (run|init)' || true)
+  records=$(find /run/chrootctl/launches -mindepth 1 2>/dev/null | wc -l)
+  echo "$mounts $cgroups $procs $records"
+}
+
+hf() {  # name command...
+  local name=$1; shift
+  hyperfine -N --style none --warmup 10 --runs "${RUNS:-200}" --export-json "$out/$name.json" "$*" >/dev/null 2>&1 ||
+    { echo "bench/launch.sh: '$*' failed:" >&2; $* >&2; exit 1; }
+  read -r mean median sd < <(hf_stats "$out/$name.json")
+  printf '%s %s %s %s\n' "$name" "$mean" "$median" "$sd" >> "$out/results"
+}
+
+bb=$(busybox_root)
+mb=$(minbase_tree)
+before=$(leftovers "$bb|$mb")
+for r in bb mb; do
+  root=${!r}
+  hf "${r}_run" "$ctl run --root $root --sandbox $sandbox --user nobody -- /bin/true"
+  [ -n "$lean" ] && hf "${r}_lean" "$lean run --root $root --sandbox $sandbox --user nobody -- /bin/true"
+  hf "${r}_limits" "$ctl run --root $root --sandbox $sandbox --user nobody --memory 1G --cpus 1 --pids 512 -- /bin/true"
+  hf "${r}_bwrap" "bwrap --bind $root / --proc /proc --dev /dev --tmpfs /tmp /bin/true"
+done
+
+# 200 sequential and 20 concurrent launches, then count what is left.
+start=$(date +%s%N)
+for i in $(seq 200); do "$ctl" run --root "$bb" --sandbox "$sandbox" --user nobody --memory 256M -- /bin/true || echo "launch $i failed" >&2; done
+seq_s=$(( ($(date +%s%N) - start) / 1000000 ))
+after_seq=$(leftovers "$bb|$mb")
+for i in $(seq 20); do
+  sb=$out/sb$i; mkdir -p "$sb"; chown 65534:65534 "$sb"
+  "$ctl" run --root "$mb" --sandbox "$sb" --user nobody --memory 256M -- /bin/sh -c 'sleep 0.5' &
+done
+wait
+after_conc=$(leftovers "$bb|$mb")
+
+rss_full=$(/usr/bin/time -f %M "$ctl" run --root "$mb" --sandbox "$sandbox" --user nobody -- /bin/true 2>&1 >/dev/null | tail -1)
+rss_lean=0
+[ -n "$lean" ] && rss_lean=$(/usr/bin/time -f %M "$lean" run --root "$mb" --sandbox "$sandbox" --user nobody -- /bin/true 2>&1 >/dev/null | tail -1)
+rss_bwrap=$(/usr/bin/time -f %M bwrap --bind "$mb" / --proc /proc --dev /dev --tmpfs /tmp /bin/true 2>&1 >/dev/null | tail -1)
+cg=$(awk '$3=="cgroup2"{v2=1} $3=="cgroup"{v1=1} END{print (v1?"v1":"") (v2?"+v2":"")}' /proc/mounts)
+
+python3 - "$out/results" "$before" "$after_seq" "$after_conc" "$seq_s" "$rss_full" "$rss_lean" "$rss_bwrap" "$cg" "$(uname -r)" <<'PY'
+import sys
+rows = {l.split()[0]: [float(x) for x in l.split()[1:]] for l in open(sys.argv[1])}
+before, after_seq, after_conc = (list(map(int, a.split())) for a in sys.argv[2:5])
+seq_ms, rss_full, rss_lean, rss_bwrap, cg, kernel = int(sys.argv[5]), int(sys.argv[6]), int(sys.argv[7]), int(sys.argv[8]), sys.argv[9], sys.argv[10]
+print(f"Roots: a busybox-static tree and `mmdebstrap --variant=minbase bookworm`; job `/bin/true` as nobody; "
+      f"Linux {kernel}, cgroups {cg}; hyperfine -N, 10 warm-up runs. Every chrootctl launch creates and removes "
+      f"its cgroup (memory, pids, freezer; cpu with --cpus) and a launch record.\n")
+print("| root | command | median ms | mean ms | stddev ms |")
+print("|---|---|---:|---:|---:|")
+names = [("run", "`chrootctl run --root ROOT --sandbox S --user nobody -- /bin/true`"),
+         ("lean", "same, launch-only binary (`BUILD/launcher/chrootctl`)"),
+         ("limits", "same as the first, with `--memory 1G --cpus 1 --pids 512`"),
+         ("bwrap", "`bwrap --bind ROOT / --proc /proc --dev /dev --tmpfs /tmp /bin/true`")]
+for r, label in (("bb", "busybox"), ("mb", "debian12 minbase")):
+    for k, cmd in names:
+        if f"{r}_{k}" not in rows: continue
+        mean, med, sd = rows[f"{r}_{k}"]
+        print(f"| {label} | {cmd} | {med:.1f} | {mean:.1f} | {sd:.1f} |")
+print()
+for r, label in (("bb", "busybox"), ("mb", "minbase")):
+    b = rows[f"{r}_bwrap"][1]
+    line = f"- {label}: chrootctl run {rows[f'{r}_run'][1]/b:.2f}x bwrap's median"
+    if f"{r}_lean" in rows: line += f", launch-only binary {rows[f'{r}_lean'][1]/b:.2f}x"
+    print(line + " (target: no slower, 1.00x)")
+def left(a): return f"{a[0]-before[0]} mounts, {a[1]-before[1]} job cgroups, {a[2]-before[2]} processes, {a[3]-before[3]} records"
+print(f"- 200 sequential launches ({seq_ms/1000:.1f} s, {seq_ms/200:.1f} ms each, busybox, --memory 256M) left {left(after_seq)}")
+print(f"- 20 concurrent launches (minbase, 0.5 s jobs) left {left(after_conc)}")
+print(f"- peak RSS (launcher, init and job): chrootctl {rss_full/1024:.1f} MiB, launch-only binary {rss_lean/1024:.1f} MiB, "
+      f"bwrap {rss_bwrap/1024:.1f} MiB (target under 8 MiB)")
+PY
