@@ -170,6 +170,8 @@ Status Fs::remove_dir(const std::string& path) {
   }
 }
 
+bool Fs::remove_dir_once(const std::string& path) { return ::rmdir(path.c_str()) == 0 || errno == ENOENT; }
+
 Status Fs::write(const std::string& path, std::string_view value) {
   auto fd = TRY(sys::open_path(path, O_WRONLY | O_TRUNC | O_NOFOLLOW));
   const ssize_t n = sys::retry_eintr([&] { return ::write(fd.get(), value.data(), value.size()); });
@@ -420,6 +422,9 @@ Status JobCgroup::destroy(Fs& fs) {
 // ---- kill and remove ----
 
 Status destroy_dir(Fs& fs, const std::string& dir) {
+  // The common case, a job whose processes are all gone: one rmdir. The kernel refuses
+  // (EBUSY) while a process is left and (ENOTEMPTY) while a child cgroup exists.
+  if (fs.remove_dir_once(dir)) return {};
   if (!fs.exists(dir)) return {};
   if (is_v2_dir(fs, dir)) {
     // cgroup.kill (5.14) kills the whole cgroup atomically, racing no fork.

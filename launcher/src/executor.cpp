@@ -209,7 +209,7 @@ Outcome execute(const LaunchPlan& plan, const std::function<void(const std::stri
   if (plan.use_cgroup) {
     auto layout = STEP(cgroup::detect_layout());
     const std::string state_dir = default_state_dir();
-    (void)cleanup_stale(cgroup::real_fs(), layout, state_dir);
+    (void)cleanup_stale(cgroup::real_fs(), layout, state_dir, nullptr, /*scan_bases=*/state_dir.empty());
     const std::string name = STEP(new_launch_name());
     if (!state_dir.empty()) {
       auto r = StateRecord::create(state_dir, name, cgroup::JobCgroup::candidate_dirs(layout, plan.limits, name));

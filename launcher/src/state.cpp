@@ -94,7 +94,7 @@ std::optional<std::vector<std::string>> parse_state_record(std::string_view text
 }
 
 CleanupReport cleanup_stale(cgroup::Fs& fs, const cgroup::Layout& layout, const std::string& state_dir,
-                            bool (*is_live)(const LaunchOwner&)) {
+                            bool (*is_live)(const LaunchOwner&), bool scan_bases) {
   if (!is_live) is_live = launch_is_live;
   CleanupReport rep;
   auto remove_cgroup = [&](const std::string& dir) {
@@ -142,7 +142,8 @@ CleanupReport cleanup_stale(cgroup::Fs& fs, const cgroup::Layout& layout, const 
       rep.errors.push_back(fd.error().what());
     }
   }
-  // 2. Job cgroups without a record (the launcher died between the two, or the record was lost).
+  // 2. Job cgroups without a record (the record was lost, or there is no state directory).
+  if (!scan_bases) return rep;
   for (const auto& base : cgroup::base_dirs(fs, layout)) {
     auto subs = fs.subdirs(base);
     if (!subs) {

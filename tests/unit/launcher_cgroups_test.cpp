@@ -79,6 +79,10 @@ public:
       if (e.type != DT_DIR) ::unlink((path + "/" + e.name).c_str());
     return cg::Fs::remove_dir(path);
   }
+  bool remove_dir_once(const std::string& path) override {
+    if (auto procs = read(path + "/cgroup.procs"); procs && !procs->empty()) return false;
+    return static_cast<bool>(remove_dir(path));
+  }
   Status write(const std::string& path, std::string_view value) override {
     writes.push_back(path.substr(m_root.size()) + "=" + std::string(value));
     const std::string dir = path.substr(0, path.rfind('/'));

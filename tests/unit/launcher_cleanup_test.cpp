@@ -128,6 +128,21 @@ TEST_F(StateTest, DeadLaunchesAreRemovedLiveOnesKept) {
   EXPECT_EQ(rep.live, std::vector<std::string>{"1111.5.0"});
 }
 
+TEST_F(StateTest, RecordsOnlyLeavesUnrecordedCgroupsToAFullCleanup) {
+  TreeFs fs;
+  job_dir("2222.7.0");
+  job_dir("3333.7.0");
+  auto dead = StateRecord::create(state, "2222.7.0", {cg + "/memory/chrootctl/2222.7.0", cg + "/pids/chrootctl/2222.7.0"});
+  ASSERT_TRUE(dead);
+  dead->release();
+  auto rep = cleanup_stale(fs, layout, state, live_if_pid_1111, false);
+  EXPECT_EQ(rep.removed_cgroups.size(), 2u);
+  EXPECT_TRUE(exists(cg + "/memory/chrootctl/3333.7.0"));
+  rep = cleanup_stale(fs, layout, state, live_if_pid_1111, true);
+  EXPECT_EQ(rep.removed_cgroups.size(), 2u);
+  EXPECT_FALSE(exists(cg + "/memory/chrootctl/3333.7.0"));
+}
+
 TEST_F(StateTest, NoStateDirectoryStillScansTheBases) {
   TreeFs fs;
   job_dir("2222.6.0");

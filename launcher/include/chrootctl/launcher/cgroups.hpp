@@ -48,6 +48,8 @@ public:
   virtual Status make_dir(const std::string& path);
   /// rmdir(path); retried briefly while the kernel still counts exiting tasks (EBUSY).
   virtual Status remove_dir(const std::string& path);
+  /// One rmdir(path), no retry: true if the directory is gone.
+  virtual bool remove_dir_once(const std::string& path);
   /// Writes `value` to a control file (O_WRONLY|O_TRUNC, never O_CREAT).
   virtual Status write(const std::string& path, std::string_view value);
   virtual Result<std::string> read(const std::string& path);

@@ -68,11 +68,13 @@ struct CleanupReport {
   std::vector<std::string> errors;    ///< what could not be removed, and why
 };
 
-/// Removes what dead launches left: records in `state_dir` (may be empty: none) and job cgroups
-/// found in the base directories of `layout`. `is_live` decides about an owner (default:
-/// launch_is_live).
+/// Removes what dead launches left: records in `state_dir` (may be empty: none) with the
+/// cgroups they list, then, with `scan_bases`, job cgroups found in the base directories of
+/// `layout` that have no record. `is_live` decides about an owner (default: launch_is_live).
+/// `chrootctl run` scans records only (a launch writes its record before its cgroup exists);
+/// `chrootctl cleanup` scans both.
 CleanupReport cleanup_stale(cgroup::Fs& fs, const cgroup::Layout& layout, const std::string& state_dir,
-                            bool (*is_live)(const LaunchOwner&) = nullptr);
+                            bool (*is_live)(const LaunchOwner&) = nullptr, bool scan_bases = true);
 
 /// cleanup_stale for this machine: the detected layout and the default state directory.
 Result<CleanupReport> cleanup_stale_here();
