@@ -7,6 +7,7 @@
 #include <poll.h>
 #include <signal.h>
 #include <sys/prctl.h>
+#include <sys/random.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -15,6 +16,7 @@
 #include <cerrno>
 #include <cstdlib>
 #include <cstring>
+#include <optional>
 
 #include "chrootctl/common/files.hpp"
 #include "chrootctl/common/strings.hpp"
@@ -114,7 +116,11 @@ Result<std::vector<Package>> parse_rpm_query(std::string_view text) {
 
 namespace {
 
-constexpr std::uint32_t k_nobody = 65534;
+// rpm runs under a transient uid and gid from this range, chosen at random for each run (as
+// systemd's DynamicUser does), rather than as nobody: a process that shares the identity could
+// ptrace rpm or rewrite its copy of the database, and many services run as nobody.
+constexpr std::uint32_t k_transient_base = 0x70000000u;
+constexpr std::uint32_t k_transient_span = 0x0ffff000u;
 constexpr std::size_t k_status_limit = 256u << 20;
 constexpr std::uint64_t k_rpmdb_limit = 4ull << 30;
 constexpr int k_rpm_timeout_ms = 300'000;
@@ -140,9 +146,17 @@ struct ChildResult {
   bool timed_out = false;
 };
 
-// Runs `argv[0]` with `env`, in `cwd`, as nobody when we are root, with no new privileges, stdin
-// from /dev/null, and a time limit. Everything the child needs is prepared before fork.
-Result<ChildResult> run_unprivileged(const std::vector<std::string>& argv, const std::vector<std::string>& env, const std::string& cwd) {
+Result<std::uint32_t> transient_id() {
+  std::uint32_t r = 0;
+  if (::getrandom(&r, sizeof r, 0) != static_cast<ssize_t>(sizeof r)) return fail_errno("getrandom(4 bytes)", errno);
+  return k_transient_base + r % k_transient_span;
+}
+
+// Runs `argv[0]` with `env`, in `cwd`, as uid and gid `id` when we are root (no supplementary
+// groups), with no new privileges, stdin from /dev/null, and a time limit. Everything the child
+// needs is prepared before fork.
+Result<ChildResult> run_unprivileged(const std::vector<std::string>& argv, const std::vector<std::string>& env, const std::string& cwd,
+                                     std::uint32_t id) {
   std::vector<char*> args, envp;
   for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
   args.push_back(nullptr);
@@ -161,8 +175,7 @@ Result<ChildResult> run_unprivileged(const std::vector<std::string>& argv, const
   if (pid == 0) {
     // Child: only async-signal-safe calls from here to exec.
     if (::dup2(devnull.get(), 0) < 0 || ::dup2(out_w.get(), 1) < 0 || ::dup2(err_w.get(), 2) < 0) ::_exit(126);
-    if (drop && (::setgroups(0, nullptr) != 0 || ::setresgid(k_nobody, k_nobody, k_nobody) != 0 ||
-                 ::setresuid(k_nobody, k_nobody, k_nobody) != 0))
+    if (drop && (::setgroups(0, nullptr) != 0 || ::setresgid(id, id, id) != 0 || ::setresuid(id, id, id) != 0))
       ::_exit(126);
     if (::prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0 || ::prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) != 0) ::_exit(126);
     if (::chdir(cwd.c_str()) != 0) ::_exit(126);
@@ -221,7 +234,7 @@ std::string find_rpm() {
 }
 
 // Copies one regular file of the database directory into the private directory.
-Status copy_db_file(int dbdir, const std::string& name, const std::string& dest_dir, bool give_to_nobody) {
+Status copy_db_file(int dbdir, const std::string& name, const std::string& dest_dir, std::optional<std::uint32_t> owner) {
   auto in = TRY(sys::open_at(dbdir, name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY));
   auto st = TRY(sys::fstat(in.get()));
   if (!S_ISREG(st.st_mode)) return fail(Errc::invalid_argument, str(quote(name), " in the rpm database directory is not a regular file"));
@@ -236,7 +249,7 @@ Status copy_db_file(int dbdir, const std::string& name, const std::string& dest_
     if (n == 0) break;
     TRY(sys::write_all(out.get(), std::string_view(buf, static_cast<std::size_t>(n))));
   }
-  if (give_to_nobody && ::fchown(out.get(), k_nobody, k_nobody) != 0) return fail_errno(str("fchown(", quote(dest), ", 65534, 65534)"), errno);
+  if (owner && ::fchown(out.get(), *owner, *owner) != 0) return fail_errno(str("fchown(", quote(dest), ", ", *owner, ", ", *owner, ")"), errno);
   return {};
 }
 
@@ -277,18 +290,23 @@ Result<PackageList> read_rpm(int rootfd) {
       return list;
     }
     // rpm may write lock files, journals or a rebuilt index into its database directory, and
-    // parses the database as root would otherwise: give it a private copy, as nobody.
-    // As root, rpm runs as nobody, who must be able to reach the copy: sqlite resolves the
-    // database's real path, so the copy lives in /tmp rather than a possibly private $TMPDIR.
-    const bool drop = ::geteuid() == 0;
-    const char* tmp = drop ? nullptr : std::getenv("TMPDIR");
+    // parses the database as root would otherwise: give it a private copy, under a transient uid.
+    // As root, rpm runs under a transient uid, which must be able to reach the copy: sqlite
+    // resolves the database's real path, so the copy lives in /tmp rather than a possibly
+    // private $TMPDIR. The directory is 0700 and owned by that uid alone.
+    std::optional<std::uint32_t> id;
+    if (::geteuid() == 0) id = TRY(transient_id());
+    const char* tmp = id ? nullptr : std::getenv("TMPDIR");
     auto work = TRY(TempDir::create(str(tmp && *tmp ? tmp : "/tmp", "/chrootctl-rpmdb.")));
-    for (const auto& f : files) TRY(with_context(copy_db_file(dfd->get(), f, work.path(), drop), str("copying ", dir, "/", f)));
-    if (drop && ::chown(work.path().c_str(), k_nobody, k_nobody) != 0) return fail_errno(str("chown(", quote(work.path()), ", 65534, 65534)"), errno);
+    for (const auto& f : files) TRY(with_context(copy_db_file(dfd->get(), f, work.path(), id), str("copying ", dir, "/", f)));
+    if (id) {
+      auto wfd = TRY(sys::open_path(work.path(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW));
+      if (::fchown(wfd.get(), *id, *id) != 0) return fail_errno(str("fchown(", quote(work.path()), ", ", *id, ", ", *id, ")"), errno);
+    }
     const std::vector<std::string> argv = {rpm, "--dbpath", work.path(), "--define", "_db_backend " + backend, "-qa", "--qf",
                                            "%{NAME}\\t%|EPOCH?{%{EPOCH}:}:{}|%{VERSION}-%{RELEASE}\\t%{ARCH}\\n"};
     const std::vector<std::string> env = {"PATH=/usr/bin:/bin", "LC_ALL=C", "HOME=" + work.path()};
-    auto r = TRY(run_unprivileged(argv, env, work.path()));
+    auto r = TRY(run_unprivileged(argv, env, work.path(), id.value_or(0)));
     if (r.timed_out || r.status != 0) {
       std::string why = r.timed_out ? std::string("timed out") : str("exited with status ", r.status);
       const auto first = r.err.substr(0, r.err.find('\n'));

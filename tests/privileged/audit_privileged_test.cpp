@@ -414,6 +414,37 @@ TEST_F(AuditPrivileged, PackagesFromAnRpmDatabase) {
   EXPECT_NE(broken.out.find("  packages unknown: rpm could not read /var/lib/rpm/rpmdb.sqlite (exited with status 1: "), std::string::npos) << broken.out;
 }
 
+// rpm parses the image's database without privileges: under a transient uid and gid no other
+// process has, without supplementary groups or new privileges, with a clean environment. A
+// probe stands in for rpm and reports what it runs as, in rpm's output format.
+TEST_F(AuditPrivileged, RpmRunsUnderATransientUidWithoutPrivileges) {
+  CHROOTCTL_REQUIRE_PRIVILEGE("root");
+  const std::string build = path("el"), root = build + "/root";
+  test::mkdirs(root + "/var/lib/rpm");
+  test::write_file(root + "/var/lib/rpm/rpmdb.sqlite", "not read by the probe");
+  ASSERT_EQ(run_chrootctl({"manifest", "create", "-q", root, "-o", build + "/manifest"}).exit_code, 0);
+  ASSERT_EQ(::chmod(m_dir.c_str(), 0755), 0);  // the probe must be reachable by the transient uid
+  const std::string probe = path("rpm-probe");
+  test::write_file(probe,
+                   "#!/bin/sh\n"
+                   "printf 'uid\\t%s\\tx\\n' \"$(id -u)\"\n"
+                   "printf 'gid\\t%s\\tx\\n' \"$(id -g)\"\n"
+                   "printf 'groups\\t%s\\tx\\n' \"$(id -G)\"\n"
+                   "printf 'nnp\\t%s\\tx\\n' \"$(awk '/^NoNewPrivs/ {print $2}' /proc/self/status)\"\n"
+                   "printf 'env\\t%s\\tx\\n' \"$(env | cut -d= -f1 | grep -v '^PWD$' | sort | tr '\\n' ' ')\"\n"
+                   "printf 'cwd-mode\\t%s\\tx\\n' \"$(stat -c '%a %u' .)\"\n",
+                   0755);
+  auto r = run_chrootctl({"audit", "-q", "--json", "--policy", empty_policy(), build}, {{"CHROOTCTL_RPM", probe}, {"SECRET_TOKEN", "x"}});
+  ASSERT_EQ(validate(r.out), "valid\n") << r.out << r.err;
+  auto py = test::run({"python3", "-c",
+                       "import json,sys; p=json.load(sys.stdin)['images'][0]['packages']\n"
+                       "v={x['name']: x['version'] for x in p['list']}\n"
+                       "uid=int(v['uid']); print(p['source'], 0x70000000 <= uid < 0x7ffff000, v['gid'] == v['uid'], v['groups'] == v['gid'],"
+                       " v['nnp'], repr(v['env']), v['cwd-mode'] == '700 ' + v['uid'])"},
+                      r.out);
+  EXPECT_EQ(py.out, "rpm True True True 1 'HOME LC_ALL PATH ' True\n") << r.out;
+}
+
 // RHEL 5-8 images keep a Berkeley DB hash database (/var/lib/rpm/Packages), which the host's rpm
 // reads with its read-only bdb_ro backend. The database is made here from an sqlite one, with
 // db5.3_load, the way librpm lays it out: key = header number, value = header blob, and key 0

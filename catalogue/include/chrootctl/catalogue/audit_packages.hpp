@@ -46,9 +46,11 @@ inline constexpr std::string_view k_rpm_db_dirs[] = {"/usr/lib/sysimage/rpm", "/
 /// Reads the packages of the image rooted at `root`. Paths inside the image are resolved with
 /// openat2(RESOLVE_IN_ROOT), so no symlink in the image leads outside it. dpkg is preferred
 /// when /var/lib/dpkg/status exists. An rpm database is copied to a private directory and read
-/// there by the host's rpm (sqlite, or read-only Berkeley DB), run without privileges, with a
-/// clean environment and a time limit; nothing in the image is written. No rpm on the host, or
-/// a database it cannot read, gives Source::unknown with the reason; it is not an error.
+/// there by the host's rpm (sqlite, or read-only Berkeley DB); when we are root, rpm runs under
+/// a transient uid and gid that no other process has, with no supplementary groups, no new
+/// privileges, a clean environment and a time limit. Nothing in the image is written. No rpm on
+/// the host, or a database it cannot read, gives Source::unknown with the reason; it is not an
+/// error. $CHROOTCTL_RPM names another rpm binary (it must be executable).
 Result<PackageList> read_packages(const std::string& root);
 
 }  // namespace chrootctl::audit
