@@ -13,8 +13,10 @@ int audit_main(std::span<char* const> argv) {
   const Spec spec{
       "audit",
       "NAME|BUILD-DIR...|--all [--policy FILE] [--json] [--severity LEVEL]",
-      "Audit images for what could hurt the site: privileged files, writable paths, devices, accounts, secrets, "
-      "build leftovers, execution hooks, symlinks, drift from the manifest, packages.",
+      "Audit images for what could hurt the site, and gate a rollout on the answer.",
+      "Checks setuid and setgid files, file capabilities, writable paths, device nodes, owners,\n"
+      "accounts, secrets, build-host leftovers, execution hooks, symlinks and drift from the\n"
+      "manifest, and lists the installed packages (docs/audit.md lists every check).\n"
       "Each argument is a catalogue name or a build directory (holding root/ and manifest); --all audits\n"
       "every catalogue entry. The policy is FILE, else $CHROOTCTL_AUDIT_POLICY, else\n"
       "/etc/chrootctl/audit.toml if it exists, else the built-in policy (docs/audit.md).\n"

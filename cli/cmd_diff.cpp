@@ -11,8 +11,9 @@ int diff_main(std::span<char* const> argv) {
   const Spec spec{
       "diff",
       "OLD NEW [--json]",
-      "Show what changed between two images: setuid, setgid and capability changes first, then entries "
-      "added, removed and changed by field, then packages.",
+      "Show what changed between two images, setuid and capability changes first.",
+      "Lists setuid, setgid and capability changes, then entries added, removed and changed by\n"
+      "field, then packages added, removed and changed in version.\n"
       "OLD and NEW are each a catalogue name, a build directory or a manifest file. Packages are\n"
       "compared when both sides have an image root (a bare manifest has none).\n"
       "Exit status: 0 no difference (mtime-only changes aside), 1 differences, 2 error.",

@@ -212,7 +212,6 @@ TEST_F(AuditCli, AllowListEntrySuppressesExactlyThatFinding) {
   // The same path with other contents is a mismatch, not a pass.
   const std::string p3 = path("p3.toml");
   test::write_file(p3, base + "[[allow.setuid]]\npath = \"/usr/bin/tool\"\nsha256 = \"" + std::string(64, '0') + "\"\n");
-  std::string mismatch = without("setuid.unlisted /usr/bin/tool medium");
   EXPECT_NE(findings(audit({build, "--json", "--policy", p3}).out).find("setuid.allowlist-mismatch /usr/bin/tool high\n"), std::string::npos);
 }
 
