@@ -91,16 +91,19 @@ std::string StripReport::json(const Strip& policy) const {
 
 namespace {
 
-std::uint64_t count_entries(int dirfd, const std::string& name) {
-  struct stat st {};
-  if (::fstatat(dirfd, name.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0) return 0;
-  if (!S_ISDIR(st.st_mode)) return 1;
-  auto fd = sys::open_dir_at(dirfd, name);
-  if (!fd) return 1;
+// Removes `name` (a whole tree, never following symlinks, never crossing into another
+// filesystem) and returns how many entries it held: one walk does both.
+Result<std::uint64_t> remove_counting(int dirfd, const std::string& name, dev_t dev, const std::string& path) {
+  auto st = TRY(sys::lstat_at(dirfd, name));
+  if (!S_ISDIR(st.st_mode)) {
+    TRY(sys::unlink_at(dirfd, name));
+    return std::uint64_t{1};
+  }
+  if (st.st_dev != dev) return fail(Errc::permission, str("refusing to remove ", quote(path), ": it is a mount point"));
+  auto sub = TRY(sys::open_dir_at(dirfd, name));
   std::uint64_t n = 1;
-  auto entries = sys::read_dir(fd->get());
-  if (entries)
-    for (const auto& e : *entries) n += count_entries(fd->get(), e.name);
+  for (const auto& e : TRY(sys::read_dir(sub.get(), false))) n += TRY(remove_counting(sub.get(), e.name, dev, path + "/" + e.name));
+  TRY(sys::unlink_at(dirfd, name, AT_REMOVEDIR));
   return n;
 }
 
@@ -108,7 +111,7 @@ bool contains(const std::vector<std::string>& v, const std::string& s) { return 
 
 class Stripper {
 public:
-  Stripper(const Strip& p, std::optional<std::int64_t> clamp, StripReport& r) : m_p(p), m_clamp(clamp), m_r(r) {}
+  Stripper(const Strip& p, std::optional<std::int64_t> clamp, StripReport& r, dev_t dev) : m_p(p), m_clamp(clamp), m_r(r), m_dev(dev) {}
 
   Status clamp(int dirfd, const std::string& name, const struct stat& st, const std::string& path) {
     if (!m_clamp || st.st_mtim.tv_sec < *m_clamp || (st.st_mtim.tv_sec == *m_clamp && st.st_mtim.tv_nsec == 0)) return {};
@@ -124,8 +127,7 @@ public:
     for (const auto& e : entries) {
       const std::string child = str(path == "/" ? "" : path, "/", e.name);
       if (auto pattern = matching_glob(child)) {
-        m_r.entries_removed += count_entries(dirfd, e.name);
-        TRY(sys::remove_tree_at(dirfd, e.name));
+        m_r.entries_removed += TRY(remove_counting(dirfd, e.name, m_dev, child));
         m_r.actions.push_back({StripAction::Kind::removed, child, str("matches ", *pattern)});
         continue;
       }
@@ -199,6 +201,7 @@ private:
   const Strip& m_p;
   std::optional<std::int64_t> m_clamp;
   StripReport& m_r;
+  dev_t m_dev;
 };
 
 // Rewrites one of /etc/shadow, /etc/gshadow in place (same owner, mode and mtime), through
@@ -258,7 +261,8 @@ Result<StripReport> strip_tree(const std::string& root, const Strip& policy, std
     TRY(with_context(lock_passwords(rootfd.get(), "shadow", report), "replacing password hashes"));
     TRY(with_context(lock_passwords(rootfd.get(), "gshadow", report), "replacing password hashes"));
   }
-  Stripper s(policy, clamp_mtime, report);
+  const auto root_st = TRY(sys::fstat(rootfd.get()));
+  Stripper s(policy, clamp_mtime, report, root_st.st_dev);
   TRY(with_context(s.dir(rootfd.get(), "/"), [&] { return str("stripping ", root); }));
   if (clamp_mtime) {
     auto st = TRY(sys::fstat(rootfd.get()));
