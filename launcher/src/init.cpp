@@ -101,7 +101,7 @@ std::string env_value(const std::vector<std::string>& env, std::string_view key)
   if (::chdir(plan.cwd.c_str()) != 0)
     fail_setup(Error(Errc::io, str("chdir(", quote(plan.cwd), ") as uid ", plan.creds.uid, ": ", std::strerror(errno))));
   // No descriptor of the launcher reaches the job, whatever it left without O_CLOEXEC.
-  kernel::close_fds_from(3, exec_report);
+  kernel::close_fds_except({exec_report});
   sigset_t empty;
   sigemptyset(&empty);
   ::sigprocmask(SIG_SETMASK, &empty, nullptr);
@@ -173,6 +173,8 @@ std::string env_value(const std::vector<std::string>& env, std::string_view key)
   // 4. Out of the caller's session: a terminal's signals reach only the launcher, which forwards.
   ::setsid();
   ::prctl(PR_SET_NAME, "chrootctl-init", 0, 0, 0);
+  // Not dumpable: no process of the job may ptrace init or open its /proc entries.
+  ::prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
   // The OOM killer must pick the job, never its init (whose death would end the job unreported
   // as such); the job gets the caller's setting back. Only root may lower it; best effort.
   std::string oom_adj = sys::read_file("/proc/self/oom_score_adj", 64).value_or("0\n");
@@ -215,6 +217,9 @@ std::string env_value(const std::vector<std::string>& env, std::string_view key)
     job_main(plan, h, exec_pipe[1], umask_value);
   }
   ::close(exec_pipe[1]);
+  // Init keeps only what it still needs: no descriptor of a host directory or of a cgroup
+  // stays open in the job's PID namespace.
+  kernel::close_fds_except({h.report, sfd, exec_pipe[0]});
 
   // 8. Supervise: forward signals, reap every process (orphans are re-parented to us), and
   //    stop when the job's main process ends.

@@ -10,6 +10,7 @@
 
 #include <cerrno>
 #include <cstring>
+#include <algorithm>
 #include <vector>
 
 #include "chrootctl/common/strings.hpp"
@@ -168,15 +169,18 @@ Result<long> thread_count() {
   return static_cast<long>(*n);
 }
 
-void close_fds_from(int from, int keep) {
-  const auto below = static_cast<unsigned>(keep);
-  if (keep >= from) {
-    if (keep > from && ::syscall(__NR_close_range, static_cast<unsigned>(from), below - 1, 0u) != 0) goto slow;
-    if (::syscall(__NR_close_range, below + 1, ~0u, 0u) != 0) goto slow;
-    return;
+void close_fds_except(std::vector<int> keep) {
+  // close_range over the gaps between the descriptors to keep (all >= 3).
+  std::sort(keep.begin(), keep.end());
+  unsigned next = 3;
+  bool ok = true;
+  for (int k : keep) {
+    if (k < 3) continue;
+    const auto u = static_cast<unsigned>(k);
+    if (u > next && ::syscall(__NR_close_range, next, u - 1, 0u) != 0) ok = false;
+    next = u + 1;
   }
-  if (::syscall(__NR_close_range, static_cast<unsigned>(from), ~0u, 0u) == 0) return;
-slow:
+  if (ok && ::syscall(__NR_close_range, next, ~0u, 0u) == 0) return;
   // Before Linux 5.9: close what /proc/self/fd lists (collected first; closing while reading
   // the directory would skip entries).
   if (DIR* d = ::opendir("/proc/self/fd")) {
@@ -186,7 +190,7 @@ slow:
       auto n = parse_u64(e->d_name);
       if (!n) continue;
       const int fd = static_cast<int>(*n);
-      if (fd >= from && fd != keep && fd != self) fds.push_back(fd);
+      if (fd >= 3 && fd != self && std::find(keep.begin(), keep.end(), fd) == keep.end()) fds.push_back(fd);
     }
     ::closedir(d);
     for (int fd : fds) ::close(fd);

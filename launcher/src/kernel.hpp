@@ -17,6 +17,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "chrootctl/common/error.hpp"
 #include "chrootctl/common/fd.hpp"
@@ -57,8 +58,8 @@ std::optional<std::uint64_t> process_start_time(pid_t pid);
 /// Number of threads of the calling process (field 20 of /proc/self/stat).
 Result<long> thread_count();
 
-/// Closes every descriptor >= `from` except `keep` (close_range, else /proc/self/fd).
-void close_fds_from(int from, int keep);
+/// Closes every descriptor above 2 except those in `keep` (close_range, else /proc/self/fd).
+void close_fds_except(std::vector<int> keep);
 
 /// Writes a short message to `fd` in one write(2); used between processes of one launch.
 void write_message(int fd, const void* data, std::size_t size);

@@ -93,6 +93,51 @@ std::optional<std::vector<std::string>> parse_state_record(std::string_view text
   return dirs;
 }
 
+namespace {
+// Records decide what gets removed, so they are read only from a directory nobody else can
+// write to; each names only cgroups below a `chrootctl` base that carry the record's own name.
+template <class Remove>
+void remove_dead_records(CleanupReport& rep, const std::string& dir, bool (*is_live)(const LaunchOwner&),
+                         Remove&& remove_cgroup) {
+  auto fd = sys::open_path(dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW);
+  if (!fd) {
+    if (fd.error().sys_errno() != ENOENT) rep.errors.push_back(fd.error().what());
+    return;
+  }
+  auto st = sys::fstat(fd->get());
+  if (!st || st->st_uid != ::geteuid() || (st->st_mode & 022)) {
+    rep.errors.push_back(str(dir, " is not a private directory of uid ", ::geteuid(), "; its records are ignored"));
+    return;
+  }
+  auto entries = sys::read_dir(fd->get(), false);
+  if (!entries) {
+    rep.errors.push_back(entries.error().what());
+    return;
+  }
+  for (const auto& e : *entries) {
+    auto owner = parse_launch_name(e.name);
+    if (!owner) continue;  // not a record (an editor's temporary file, ...)
+    if (is_live(*owner)) {
+      rep.live.push_back(e.name);
+      continue;
+    }
+    if (auto text = sys::read_file(dir + "/" + e.name, 1u << 20))
+      if (auto dirs = parse_state_record(*text))
+        for (const auto& d : *dirs) {
+          const auto slash = d.find_last_of('/');
+          const std::string leaf = d.substr(slash + 1);
+          if (!d.substr(0, slash).ends_with("/chrootctl")) continue;
+          if (leaf != e.name && leaf != "launcher." + e.name) continue;
+          remove_cgroup(d);
+        }
+    if (::unlinkat(fd->get(), e.name.c_str(), 0) == 0)
+      rep.removed_records.push_back(dir + "/" + e.name);
+    else if (errno != ENOENT)
+      rep.errors.push_back(str("unlink(", quote(dir + "/" + e.name), "): ", sys::errno_name(errno)));
+  }
+}
+}  // namespace
+
 CleanupReport cleanup_stale(cgroup::Fs& fs, const cgroup::Layout& layout, const std::string& state_dir,
                             bool (*is_live)(const LaunchOwner&), bool scan_bases) {
   if (!is_live) is_live = launch_is_live;
@@ -105,43 +150,7 @@ CleanupReport cleanup_stale(cgroup::Fs& fs, const cgroup::Layout& layout, const 
       rep.removed_cgroups.push_back(dir);
   };
   // 1. Records of dead launches: their cgroups first, then the record.
-  if (!state_dir.empty()) {
-    const std::string dir = state_dir + "/launches";
-    auto fd = sys::open_path(dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW);
-    if (fd) {
-      auto entries = sys::read_dir(fd->get(), false);
-      if (entries) {
-        for (const auto& e : *entries) {
-          auto owner = parse_launch_name(e.name);
-          if (!owner) continue;  // not ours (temporary files of an editor, ...)
-          if (is_live(*owner)) {
-            rep.live.push_back(e.name);
-            continue;
-          }
-          auto text = sys::read_file(dir + "/" + e.name, 1u << 20);
-          if (text)
-            if (auto dirs = parse_state_record(*text))
-              for (const auto& d : *dirs) {
-                // Only job cgroups below a chrootctl base, named after this very launch.
-                const auto slash = d.find_last_of('/');
-                const std::string leaf = d.substr(slash + 1);
-                const std::string parent = d.substr(0, slash);
-                if (!parent.ends_with("/chrootctl")) continue;
-                if (leaf != e.name && leaf != "launcher." + e.name) continue;
-                remove_cgroup(d);
-              }
-          if (::unlinkat(fd->get(), e.name.c_str(), 0) == 0)
-            rep.removed_records.push_back(dir + "/" + e.name);
-          else if (errno != ENOENT)
-            rep.errors.push_back(str("unlink(", quote(dir + "/" + e.name), "): ", sys::errno_name(errno)));
-        }
-      } else {
-        rep.errors.push_back(entries.error().what());
-      }
-    } else if (fd.error().sys_errno() != ENOENT) {
-      rep.errors.push_back(fd.error().what());
-    }
-  }
+  if (!state_dir.empty()) remove_dead_records(rep, state_dir + "/launches", is_live, remove_cgroup);
   // 2. Job cgroups without a record (the record was lost, or there is no state directory).
   if (!scan_bases) return rep;
   for (const auto& base : cgroup::base_dirs(fs, layout)) {

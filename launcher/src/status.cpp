@@ -4,7 +4,10 @@
 
 #include <cstdio>
 
-#include "chrootctl/common/files.hpp"
+#include <fcntl.h>
+#include <unistd.h>
+
+#include "chrootctl/common/sys.hpp"
 #include "chrootctl/common/json.hpp"
 #include "chrootctl/common/strings.hpp"
 #include "chrootctl/launcher/launch.hpp"
@@ -24,6 +27,46 @@ std::string_view kind_name(Outcome::Kind k) {
 }
 
 void default_warn(const std::string& m) { std::fprintf(stderr, "chrootctl: warning: %s\n", m.c_str()); }
+
+// The status file is often written into the job's sandbox, a directory the job controlled a
+// moment ago, by a launcher that may be root. Every directory on the way is opened with
+// O_NOFOLLOW (a symlink the job planted cannot redirect the write), the file is made under a
+// fresh name with O_EXCL in that directory and renamed over the final name (a planted symlink or
+// hard link at that name is replaced, never written through).
+Status write_status_file(const std::string& path, const std::string& text) {
+  if (path.empty()) return fail(Errc::invalid_argument, "--status-json: empty path");
+  const auto slash = path.find_last_of('/');
+  const std::string name = slash == std::string::npos ? path : path.substr(slash + 1);
+  std::string dir = slash == std::string::npos ? "." : path.substr(0, slash);
+  if (dir.empty()) dir = "/";
+  if (name.empty() || name == "." || name == "..") return fail(Errc::invalid_argument, str("--status-json ", quote(path), ": not a file name"));
+  Fd cur = TRY(sys::open_path(dir[0] == '/' ? "/" : ".", O_PATH | O_DIRECTORY));
+  std::string so_far = dir[0] == '/' ? "" : ".";
+  for (const auto& c : split(dir, '/')) {
+    if (c.empty() || c == ".") continue;
+    so_far += "/" + c;
+    auto next = sys::open_at(cur.get(), c, O_PATH | O_DIRECTORY | O_NOFOLLOW);
+    if (!next) {
+      const int err = next.error().sys_errno();
+      if (err == ENOTDIR || err == ELOOP)
+        return fail(Errc::permission, str(so_far, " is a symlink or not a directory; refusing to write ", path, " through it"));
+      return fail(std::move(next.error()));
+    }
+    cur = std::move(*next);
+  }
+  Fd d = TRY(sys::open_at(cur.get(), ".", O_RDONLY | O_DIRECTORY));
+  const std::string tmp = str(".", name, ".", ::getpid(), ".tmp");
+  Fd f = TRY(sys::open_at(d.get(), tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW, 0644));
+  auto written = sys::write_all(f.get(), text);
+  if (written) written = sys::fsync(f.get());
+  f.reset();
+  if (written) written = sys::rename_at(d.get(), tmp, d.get(), name);
+  if (!written) {
+    ::unlinkat(d.get(), tmp.c_str(), 0);
+    return written;
+  }
+  return sys::fsync(d.get());
+}
 }  // namespace
 
 std::string status_json(const Outcome& o) {
@@ -71,7 +114,7 @@ Outcome run_job(const RunOptions& opts) {
     out = execute(*plan, warn);
   }
   if (opts.status_json) {
-    if (auto r = write_file_atomic(*opts.status_json, status_json(out)); !r)
+    if (auto r = write_status_file(*opts.status_json, status_json(out)); !r)
       warn(str("cannot write the status file: ", r.error().what()));
   }
   return out;

@@ -249,6 +249,40 @@ TEST_F(LauncherRun, StatusJsonIsWrittenForSuccessAndForSetupFailure) {
                            "', O_PATH): No such file or directory\n");
 }
 
+TEST_F(LauncherRun, StatusFileIsNeverWrittenThroughASymlinkTheJobPlanted) {
+  // The job leaves SANDBOX/out -> a directory it must not write to, and SANDBOX/status.json ->
+  // a file it must not overwrite; root writes the status afterwards.
+  const std::string victim = path("victim");
+  test::mkdirs(victim);
+  test::write_file(victim + "/status.json", "precious\n");
+  auto r = job("ln -s " + victim + " out; ln -s " + victim + "/status.json status.json", {"--status-json", sandbox + "/out/status.json"});
+  EXPECT_EQ(r.exit_code, 0);
+  EXPECT_EQ(r.err, "chrootctl: warning: cannot write the status file: " + sandbox + "/out is a symlink or not a directory; "
+                   "refusing to write " + sandbox + "/out/status.json through it\n");
+  r = job("true", {"--status-json", sandbox + "/status.json"});
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(test::read_file(victim + "/status.json"), "precious\n");
+  EXPECT_NE(test::read_file(sandbox + "/status.json").find("\"outcome\": \"exited\""), std::string::npos);
+  EXPECT_EQ(test::sh("ls -A '" + victim + "'").out, "status.json\n");
+}
+
+TEST_F(LauncherRun, InitHoldsNoHostDescriptorsAndIsNotDumpable) {
+  fx::Spawned s(m_dir, args({}, {"/bin/sh", "-c", "ls /proc/1/fd 2>&1; touch ready; sleep 1"}));
+  ASSERT_TRUE(fx::eventually([&] { return fx::exists(sandbox + "/ready"); })) << s.err();
+  const auto init = test::sh("pgrep -x chrootctl-init -P " + std::to_string(s.pid()));
+  ASSERT_EQ(init.exit_code, 0);
+  // stdin, stdout, stderr, the report pipe and the signalfd (the exec pipe is closed once the
+  // job has exec'd), and nothing else: no image, sandbox, bind source or cgroup descriptor.
+  auto fds = test::sh("ls -l /proc/" + std::string(trim(init.out)) + "/fd | tail -n +2 | sed 's/.*-> //' | sort");
+  EXPECT_EQ(s.wait(), 0);
+  EXPECT_EQ(s.out(), "ls: can't open '/proc/1/fd': Permission denied\n");
+  EXPECT_EQ(split(trim(fds.out), '\n').size(), 5u) << fds.out;
+  for (const auto& line : split(trim(fds.out), '\n'))
+    EXPECT_TRUE(line.rfind("pipe:", 0) == 0 || line.rfind("anon_inode:[signalfd]", 0) == 0 || line == "/dev/null" ||
+                line.find("spawned.") != std::string::npos)
+        << line;
+}
+
 TEST_F(LauncherRun, CgroupLimitsAreWrittenAndTheCgroupIsGoneAfterwards) {
   CHROOTCTL_REQUIRE_PRIVILEGE("cgroup-v1");
   fx::Spawned s(m_dir, args({"--memory", "96M", "--memory-low", "32M", "--cpus", "2", "--pids", "64"},

@@ -143,6 +143,21 @@ TEST_F(StateTest, RecordsOnlyLeavesUnrecordedCgroupsToAFullCleanup) {
   EXPECT_FALSE(exists(cg + "/memory/chrootctl/3333.7.0"));
 }
 
+TEST_F(StateTest, RecordsInADirectoryOthersCanWriteAreIgnored) {
+  TreeFs fs;
+  job_dir("2222.8.0");
+  auto dead = StateRecord::create(state, "2222.8.0", {cg + "/memory/chrootctl/2222.8.0"});
+  ASSERT_TRUE(dead);
+  dead->release();
+  ASSERT_EQ(::chmod((state + "/launches").c_str(), 0777), 0);
+  auto rep = cleanup_stale(fs, layout, state, live_if_pid_1111, false);
+  EXPECT_EQ(rep.errors, std::vector<std::string>{state + "/launches is not a private directory of uid " +
+                                                 std::to_string(::geteuid()) + "; its records are ignored"});
+  EXPECT_TRUE(rep.removed_cgroups.empty());
+  EXPECT_TRUE(exists(cg + "/memory/chrootctl/2222.8.0"));
+  ASSERT_EQ(::chmod((state + "/launches").c_str(), 0755), 0);
+}
+
 TEST_F(StateTest, NoStateDirectoryStillScansTheBases) {
   TreeFs fs;
   job_dir("2222.6.0");
