@@ -29,7 +29,7 @@ int show_main(std::span<char* const> argv) {
   const cat::Entry* e = c->find_any(name);
   if (!e) {
     std::string msg = str(quote(name), " is not in the catalogue ", cat::catalogue_path(*settings));
-    if (auto dym = did_you_mean(name, c->names())) msg += str(" (did you mean ", quote(*dym), "?)");
+    if (auto dym = c->suggest(name)) msg += str(" (did you mean ", quote(*dym), "?)");
     report(msg);
     return k_failed_check;
   }

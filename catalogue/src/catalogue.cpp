@@ -151,6 +151,13 @@ std::vector<std::string> Catalogue::names() const {
   return out;
 }
 
+std::optional<std::string> Catalogue::suggest(std::string_view name) const {
+  const auto all = names();
+  for (const auto& n : all)
+    if (ascii_iequals(n, name)) return n;
+  return did_you_mean(name, all);
+}
+
 std::optional<std::string> invalid_name(std::string_view name) {
   if (name.empty()) return std::string("a name must not be empty");
   if (ascii_iequals(name, "root"))

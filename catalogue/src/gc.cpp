@@ -72,6 +72,9 @@ Result<GcReport> gc(const Settings& s, const GcOptions& o) {
         rep.errors.push_back(sub.error().what());
         continue;
       }
+      // The builder's STORE/NAME/latest names the image a rebuild with unchanged inputs reuses.
+      std::string latest;
+      if (auto l = sys::readlink_at(sub->get(), "latest"); l && l->find('/') == std::string::npos) latest = *l;
       auto builds = sys::read_dir(sub->get(), false);
       if (!builds) {
         rep.errors.push_back(builds.error().what());
@@ -84,7 +87,7 @@ Result<GcReport> gc(const Settings& s, const GcOptions& o) {
         const std::string path = str(store, "/", d.name, "/", b.name);
         auto mst = sys::lstat_path(path + "/manifest");
         if (!mst || !S_ISREG(mst->st_mode)) continue;  // not a complete build directory
-        if (images.count(path)) continue;
+        if (images.count(path) || b.name == latest) continue;
         bool holds_root = false;
         for (const auto& r : roots) holds_root = holds_root || inside(r, path);
         if (holds_root) continue;

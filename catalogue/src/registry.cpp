@@ -195,7 +195,7 @@ Result<RemoveResult> remove(const Settings& s, const std::string& name) {
       }
     }
     std::string msg = str(quote(name), " is not in the catalogue ", catalogue_path(s));
-    if (auto dym = did_you_mean(name, c.names())) msg += str(" (did you mean ", quote(*dym), "?)");
+    if (auto dym = c.suggest(name)) msg += str(" (did you mean ", quote(*dym), "?)");
     return fail(Errc::not_found, std::move(msg));
   }));
   return result;
@@ -208,7 +208,7 @@ Result<std::string> alias(const Settings& s, const std::string& new_name, const 
     Entry* e = c.find_any(target);
     if (!e) {
       std::string msg = str(quote(target), " is not in the catalogue ", catalogue_path(s));
-      if (auto dym = did_you_mean(target, c.names())) msg += str(" (did you mean ", quote(*dym), "?)");
+      if (auto dym = c.suggest(target)) msg += str(" (did you mean ", quote(*dym), "?)");
       return fail(Errc::not_found, std::move(msg));
     }
     if (c.find(new_name)) return fail(Errc::exists, str(quote(new_name), " is already the name of an entry"));

@@ -84,7 +84,7 @@ Result<ResolvedRoot> resolve_in(const Settings& s, const Catalogue& c, const std
   const Entry* e = c.find_any(name);
   if (!e) {
     std::string msg = str(quote(name), " is not in the catalogue ", catalogue_path(s));
-    if (auto dym = did_you_mean(name, c.names())) msg += str(" (did you mean ", quote(*dym), "? names are case-sensitive)");
+    if (auto dym = c.suggest(name)) msg += str(" (did you mean ", quote(*dym), "? names are case-sensitive)");
     return fail(Errc::not_found, std::move(msg));
   }
   const std::int64_t now = options.now ? options.now : sys::now_unix();

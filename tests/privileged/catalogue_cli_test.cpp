@@ -161,7 +161,37 @@ TEST_F(CatalogueCliImages, AddRefusalsExitOne) {
                        "added /etc/extra\n"));
   auto missing = ctl({"add", "-q", "EL9", path("nope")});
   EXPECT_EQ(missing.exit_code, 2);
-  EXPECT_EQ(missing.err, str("chrootctl: error: adding 'EL9': realpath('", path("nope"), "'): No such file or directory\n"));
+  EXPECT_EQ(missing.err, str("chrootctl: error: adding 'EL9': '", path("nope"), "' is not a directory, so it was taken for a recipe: '",
+                             path("nope"), "' is neither a recipe name nor a path ending in .toml\n"));
+}
+
+TEST_F(CatalogueCliImages, AddFromARecipeBuildsThenRegisters) {
+  test::write_file(path("tiny.toml"),
+                   "name = \"tiny\"\n[base]\nscratch = true\n[[files]]\ndst = \"/etc/os-release\"\ncontent = \"ID=tiny\\n\"\n");
+  auto a = ctl({"add", "-q", "TINY", path("tiny.toml")});
+  ASSERT_EQ(a.exit_code, 0) << a.out << a.err;
+  auto r = ctl({"resolve", "TINY"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const std::string root = r.out.substr(0, r.out.size() - 1);
+  EXPECT_EQ(root.substr(0, store.size() + 6), store + "/tiny/");
+  EXPECT_EQ(test::read_file(root + "/etc/os-release"), "ID=tiny\n");
+  EXPECT_EQ(a.out.substr(0, a.out.find(" (")), "TINY: added build " + root.substr(store.size() + 6, root.size() - store.size() - 11));
+
+  // A recipe deriving from a catalogue name starts from that name's verified root.
+  test::write_file(path("derived.toml"),
+                   "name = \"derived\"\n[base]\nimage = \"TINY\"\n[[files]]\ndst = \"/etc/motd\"\ncontent = \"hi\\n\"\n");
+  auto d = ctl({"add", "-q", "DERIVED", path("derived.toml")});
+  ASSERT_EQ(d.exit_code, 0) << d.out << d.err;
+  auto dr = ctl({"resolve", "DERIVED"});
+  ASSERT_EQ(dr.exit_code, 0) << dr.err;
+  const std::string droot = dr.out.substr(0, dr.out.size() - 1);
+  EXPECT_EQ(test::read_file(droot + "/etc/os-release"), "ID=tiny\n");
+  EXPECT_EQ(test::read_file(droot + "/etc/motd"), "hi\n");
+  test::write_file(path("bad-base.toml"), "name = \"badbase\"\n[base]\nimage = \"tiny\"\n");
+  auto bad = ctl({"add", "-q", "BAD", path("bad-base.toml")});
+  EXPECT_EQ(bad.exit_code, 2);
+  EXPECT_NE(bad.err.find("'tiny' is not in the catalogue " + store + "/catalogue.toml (did you mean 'TINY'? names are case-sensitive)"),
+            std::string::npos) << bad.err;
 }
 
 TEST_F(CatalogueCliImages, RollbackAndGc) {

@@ -414,11 +414,13 @@ TEST_F(CatalogueImages, GcRemovesOnlyOldUnreferencedBuildDirectories) {
   const std::string orphan_new = make_build("el9", "orphan-new");
   test::mkdirs(s.store + "/el9/.staging-1/root");           // a build in progress
   test::mkdirs(s.store + "/el9/no-manifest/root");          // not a complete build directory
+  const std::string latest = make_build("el9", "latest-build");
+  ASSERT_EQ(::symlink("latest-build", (s.store + "/el9/latest").c_str()), 0);  // the builder's newest
   add("EL9", b1);
   add("EL9", b2);
   add("EL9", b3);
   const auto past = sys::now_unix() - 7200;
-  for (const auto& d : {b1, b2, b3, orphan_old}) {
+  for (const auto& d : {b1, b2, b3, orphan_old, latest}) {
     struct timeval tv[2] = {{past, 0}, {past, 0}};
     ASSERT_EQ(::utimes(d.c_str(), tv), 0);
   }
@@ -442,7 +444,7 @@ TEST_F(CatalogueImages, GcRemovesOnlyOldUnreferencedBuildDirectories) {
   EXPECT_TRUE(g->errors.empty());
   EXPECT_FALSE(sys::lstat_path(b1));
   EXPECT_FALSE(sys::lstat_path(orphan_old));
-  for (const auto& kept : {b2, b3, orphan_new, s.store + "/el9/.staging-1", s.store + "/el9/no-manifest"})
+  for (const auto& kept : {b2, b3, orphan_new, latest, s.store + "/el9/.staging-1", s.store + "/el9/no-manifest"})
     EXPECT_TRUE(sys::lstat_path(kept)) << kept;
   EXPECT_EQ(test::sh("ls -A '" + s.store + "' | grep -c '^.gc-'").out, "0\n");
   EXPECT_TRUE(cat::resolve(s, "EL9"));

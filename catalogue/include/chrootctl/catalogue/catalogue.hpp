@@ -72,6 +72,9 @@ struct Catalogue {
   Entry& insert(Entry e);
   /// Every name in use (entries and aliases), for did-you-mean suggestions.
   [[nodiscard]] std::vector<std::string> names() const;
+  /// A name in use that `name` was probably meant to be: the same letters in another case
+  /// first, else a close spelling. Never used to resolve, only to say "did you mean".
+  [[nodiscard]] std::optional<std::string> suggest(std::string_view name) const;
 };
 
 /// Names: 1 to 64 bytes of letters, digits, '_', '-', '.' and '+', starting with a letter or a

@@ -121,7 +121,8 @@ struct GcReport {
 };
 
 /// Removes the build directories STORE/NAME/BUILD-ID (those holding a `manifest`) that no
-/// catalogue version refers to, after dropping previous versions beyond `keep`. Directories are
+/// catalogue version refers to and that STORE/NAME/latest (the builder's newest build) does not
+/// name, after dropping previous versions beyond `keep`. Directories are
 /// renamed out of the way under the lock (so a concurrent `add` of one fails cleanly) and
 /// deleted after it, never crossing a mount point. Nothing outside the store is touched.
 Result<GcReport> gc(const Settings& s, const GcOptions& options = {});
