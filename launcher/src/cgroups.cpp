@@ -109,6 +109,18 @@ Status make_dir_ok_if_exists(Fs& fs, const std::string& dir) {
   return {};
 }
 
+// Makes BASE (if missing, then `prepare` it) and BASE/NAME. `chrootctl cleanup` removes an empty
+// base, so one that vanishes between the two steps is made again, once.
+template <class Prepare>
+Status make_job_dir(Fs& fs, const std::string& base, const std::string& dir, Prepare&& prepare) {
+  for (int attempt = 0;; ++attempt) {
+    TRY(make_dir_ok_if_exists(fs, base));
+    auto prepared = prepare();
+    auto made = prepared ? fs.make_dir(dir) : prepared;
+    if (made || attempt > 0 || made.error().code() != Errc::not_found) return made;
+  }
+}
+
 }  // namespace
 
 std::string_view version_name(Version v) {
@@ -269,10 +281,8 @@ Result<JobCgroup> JobCgroup::create(Fs& fs, const Layout& layout, const std::str
                           "); it must be delegated to you and hold no other process"));
       return cg;
     }
-    TRY(make_dir_ok_if_exists(fs, base));
-    TRY(enable_controllers(fs, base, wanted));
     const std::string dir = join_path(base, name);
-    TRY(fs.make_dir(dir));
+    TRY(make_job_dir(fs, base, dir, [&] { return enable_controllers(fs, base, wanted); }));
     cg.m_version = Version::v2;
     cg.m_dirs.insert(cg.m_dirs.begin(), dir);
     cg.m_live = true;
@@ -312,8 +322,7 @@ Result<JobCgroup> JobCgroup::create(Fs& fs, const Layout& layout, const std::str
   for (const auto& m : mounts) {
     const std::string base = join_path(m, k_base);
     const std::string dir = join_path(base, name);
-    Status made = make_dir_ok_if_exists(fs, base);
-    if (made) made = fs.make_dir(dir);
+    Status made = make_job_dir(fs, base, dir, [] { return Status(); });
     if (made) {
       cg.m_dirs.push_back(dir);
       continue;

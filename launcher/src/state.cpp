@@ -151,9 +151,11 @@ CleanupReport cleanup_stale(cgroup::Fs& fs, const cgroup::Layout& layout, const 
   };
   // 1. Records of dead launches: their cgroups first, then the record.
   if (!state_dir.empty()) remove_dead_records(rep, state_dir + "/launches", is_live, remove_cgroup);
-  // 2. Job cgroups without a record (the record was lost, or there is no state directory).
+  // 2. Job cgroups without a record (the record was lost, or there is no state directory), then
+  //    the base directories themselves once empty (rmdir fails while a launch uses one).
   if (!scan_bases) return rep;
-  for (const auto& base : cgroup::base_dirs(fs, layout)) {
+  const auto bases = cgroup::base_dirs(fs, layout);
+  for (const auto& base : bases) {
     auto subs = fs.subdirs(base);
     if (!subs) {
       rep.errors.push_back(subs.error().what());
@@ -169,6 +171,8 @@ CleanupReport cleanup_stale(cgroup::Fs& fs, const cgroup::Layout& layout, const 
       remove_cgroup(base + "/" + s);
     }
   }
+  for (const auto& base : bases)
+    if (fs.remove_dir_once(base)) rep.removed_cgroups.push_back(base);
   return rep;
 }
 

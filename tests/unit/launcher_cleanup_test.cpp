@@ -139,8 +139,10 @@ TEST_F(StateTest, RecordsOnlyLeavesUnrecordedCgroupsToAFullCleanup) {
   EXPECT_EQ(rep.removed_cgroups.size(), 2u);
   EXPECT_TRUE(exists(cg + "/memory/chrootctl/3333.7.0"));
   rep = cleanup_stale(fs, layout, state, live_if_pid_1111, true);
-  EXPECT_EQ(rep.removed_cgroups.size(), 2u);
-  EXPECT_FALSE(exists(cg + "/memory/chrootctl/3333.7.0"));
+  // The two job cgroups, then the two bases, empty by then.
+  EXPECT_EQ(rep.removed_cgroups, (std::vector<std::string>{cg + "/memory/chrootctl/3333.7.0", cg + "/pids/chrootctl/3333.7.0",
+                                                           cg + "/memory/chrootctl", cg + "/pids/chrootctl"}));
+  EXPECT_FALSE(exists(cg + "/memory/chrootctl"));
 }
 
 TEST_F(StateTest, RecordsInADirectoryOthersCanWriteAreIgnored) {
@@ -161,9 +163,12 @@ TEST_F(StateTest, RecordsInADirectoryOthersCanWriteAreIgnored) {
 TEST_F(StateTest, NoStateDirectoryStillScansTheBases) {
   TreeFs fs;
   job_dir("2222.6.0");
+  test::mkdirs(cg + "/pids/chrootctl/1111.6.0");  // a live launch keeps its base
   auto rep = cleanup_stale(fs, layout, "", live_if_pid_1111);
-  EXPECT_EQ(rep.removed_cgroups.size(), 2u);
+  EXPECT_EQ(rep.removed_cgroups, (std::vector<std::string>{cg + "/memory/chrootctl/2222.6.0", cg + "/pids/chrootctl/2222.6.0",
+                                                           cg + "/memory/chrootctl"}));
   EXPECT_TRUE(rep.removed_records.empty());
+  EXPECT_TRUE(exists(cg + "/pids/chrootctl/1111.6.0"));
 }
 
 }  // namespace
