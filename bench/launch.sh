@@ -25,10 +25,11 @@ busybox_root() {
   echo "$dir"
 }
 
-# The sandbox: a directory of the job user's below /var/tmp, a MOUNT_UNDER_SCRATCH directory, so
-# inside the root it appears at its own path within SANDBOX/var/tmp (the job's scratch /var/tmp).
-sandbox=$cache/sandbox
+# The sandbox: a directory of the job user's below /tmp, a MOUNT_UNDER_SCRATCH directory, so
+# inside the root it appears at its own path within SANDBOX/tmp (the job's scratch /tmp).
+sandbox=$out/sandbox
 mkdir -p "$sandbox"
+chmod 0755 "$out"
 chown 65534:65534 "$sandbox"
 
 leftovers() {  # mounts naming a root or the sandbox, job cgroups, launcher processes, records
