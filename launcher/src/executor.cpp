@@ -256,7 +256,6 @@ Outcome execute(const LaunchPlan& plan, const std::function<void(const std::stri
   h.stdin_fd = plan.stdin_fd;
   h.stdout_fd = plan.stdout_fd;
   h.stderr_fd = plan.stderr_fd;
-  h.launcher_mask = signals.old;
   std::vector<Fd> procs;
   Fd cgroup_dir;
   if (cg && cg->version() == cgroup::Version::v2) cgroup_dir = STEP(cg->open_dir());

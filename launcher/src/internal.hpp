@@ -50,7 +50,6 @@ struct ChildHandles {
   int lifeline = -1;            ///< read end of a pipe whose write end only the launcher holds
   int stdin_fd = 0, stdout_fd = 1, stderr_fd = 2;  ///< -1 for stdin: /dev/null of the new root
   std::vector<int> parent_only; ///< the launcher's ends of the pipes, closed first by the child
-  sigset_t launcher_mask;       ///< the caller's signal mask, restored for the job
 };
 
 /// PID 1 of the new PID namespace. Never returns.
