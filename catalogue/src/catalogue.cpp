@@ -5,6 +5,7 @@
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <cerrno>
@@ -290,6 +291,11 @@ Result<Catalogue> load_trusted(const Settings& s) {
 
 Status edit(const Settings& s, const std::function<Status(Catalogue&)>& change) {
   TRY(with_context(sys::mkdir_p(s.store, 0755), str("creating the store ", s.store)));
+  // Only a catalogue that nobody but this user (or root) can have written is carried forward:
+  // root must never re-sign, by rewriting it, a file another user planted.
+  const uid_t me = ::geteuid();
+  auto store = TRY(canonical_path(s.store));
+  TRY(with_context(check_owned_dir(store, me), "refusing to edit the catalogue"));
   auto lock = TRY(LockFile::acquire(lock_path(s)));
   // A writer killed between mkostemp and rename leaves its temporary file behind; only the lock
   // holder creates them, so any that exist now are stale.
@@ -298,6 +304,13 @@ Status edit(const Settings& s, const std::function<Status(Catalogue&)>& change) 
     auto names = TRY(sys::read_dir(dir.get(), false));
     for (const auto& d : names)
       if (starts_with(d.name, k_temp_prefix)) (void)sys::unlink_at(dir.get(), d.name);
+  }
+  if (auto st = sys::lstat_path(catalogue_path(s)); st) {
+    if (!S_ISREG(st->st_mode) || (st->st_uid != 0 && st->st_uid != me) || (st->st_mode & (S_IWGRP | S_IWOTH)))
+      return fail(Errc::permission, str("refusing to edit the catalogue: ", quote(catalogue_path(s)), " is not a regular file owned by ",
+                                        me == 0 ? std::string("root") : str("root or uid ", me), " and unwritable by group and others"));
+  } else if (st.error().sys_errno() != ENOENT) {
+    return fail(st.error());
   }
   auto cat = TRY(load(s));
   TRY(change(cat));

@@ -18,10 +18,12 @@ namespace {
 std::string mode_of(const struct stat& st) { return mode_octal(st.st_mode & 07777); }
 
 // One directory on the way to a root. `final` is the directory itself (no sticky exception).
-Status check_component(const struct stat& st, bool final, const std::string& label) {
+// `owner` is the one user besides root who may own it (root itself for anything handed to jobs).
+Status check_component(const struct stat& st, bool final, const std::string& label, uid_t owner = 0) {
   if (S_ISLNK(st.st_mode)) return fail(Errc::permission, str(label, " is a symbolic link"));
   if (!S_ISDIR(st.st_mode)) return fail(Errc::permission, str(label, " is not a directory"));
-  if (st.st_uid != 0) return fail(Errc::permission, str(label, " is owned by uid ", st.st_uid, ", not root"));
+  if (st.st_uid != 0 && st.st_uid != owner)
+    return fail(Errc::permission, str(label, " is owned by uid ", st.st_uid, owner == 0 ? std::string(", not root") : str(", not root or uid ", owner)));
   if (st.st_mode & (S_IWGRP | S_IWOTH)) {
     // In a sticky directory nobody but the owner of an entry (root, checked one level down)
     // can rename, remove or replace it, so other users' write access cannot swap our path.
@@ -46,6 +48,18 @@ Status check_plain_path(const std::string& path) {
     if (c < 0x20 || c == 0x7f)
       return fail(Errc::invalid_argument, str(quote(path), " holds a control character; roots must have printable paths"));
   return {};
+}
+
+Status check_owned_dir(const std::string& path, uid_t owner) {
+  if (path.empty() || path[0] != '/') return fail(Errc::invalid_argument, str(quote(path), " is not an absolute path"));
+  for (std::size_t i = 0; i < path.size(); ++i) {
+    if (path[i] != '/' || i + 1 == path.size()) continue;
+    const std::string ancestor = i == 0 ? std::string("/") : path.substr(0, i);
+    auto st = TRY(sys::lstat_path(ancestor));
+    TRY(check_component(st, false, str(quote(ancestor), " (above ", quote(path), ")"), owner));
+  }
+  auto st = TRY(sys::lstat_path(path));
+  return check_component(st, true, quote(path), owner);
 }
 
 Status check_trusted_ancestors(const std::string& path) {
@@ -77,6 +91,7 @@ RootIdentity identity_of(const struct stat& st) {
 }
 
 Result<RootIdentity> check_root(const std::string& root) {
+  if (root == "/") return fail(Errc::permission, "the host's root directory '/' is never a job root");
   auto st = TRY(check_trusted_dir(root, "root"));
   return identity_of(st);
 }

@@ -370,6 +370,23 @@ TEST_F(CatalogueImages, AnUntrustedCatalogueIsNotBelieved) {
   EXPECT_EQ(r.error().what(), str("refusing to trust the catalogue: '", cat::catalogue_path(s), "' is writable by group (mode 0664)"));
 }
 
+TEST_F(CatalogueImages, RootNeverRewritesACatalogueAnotherUserCouldHavePlanted) {
+  const std::string dir = make_build("el9", "b1");
+  add("EL9", dir);
+  ASSERT_EQ(::chown(cat::catalogue_path(s).c_str(), 65534, 65534), 0);
+  const std::string before = test::read_file(cat::catalogue_path(s));
+  EXPECT_EQ(add_error("EL10", dir, Errc::permission),
+            str("refusing to edit the catalogue: '", cat::catalogue_path(s),
+                "' is not a regular file owned by root and unwritable by group and others"));
+  EXPECT_EQ(resolve_error("EL9"), str("refusing to trust the catalogue: '", cat::catalogue_path(s), "' is owned by uid 65534, not root"));
+  EXPECT_EQ(test::read_file(cat::catalogue_path(s)), before);
+  ASSERT_EQ(::chown(cat::catalogue_path(s).c_str(), 0, 0), 0);
+  ASSERT_EQ(::chown(s.store.c_str(), 65534, 65534), 0);
+  auto a = cat::alias(s, "X", "EL9");
+  ASSERT_FALSE(a);
+  EXPECT_EQ(a.error().what(), str("refusing to edit the catalogue: '", s.store, "' is owned by uid 65534, not root"));
+}
+
 TEST_F(CatalogueImages, AliasesResolveToTheirEntryAndFollowItsVersions) {
   const std::string b1 = make_build("el6", "b1");
   add("RHEL6", b1);

@@ -1,6 +1,7 @@
 // HTCondor file parsing: NAMED_CHROOT values and settings, RequestedChroot in submit files and
 // job ClassAds.
 #include <gtest/gtest.h>
+#include <stdlib.h>
 
 #include "chrootctl/catalogue/condor.hpp"
 #include "test_support.hpp"
@@ -141,6 +142,23 @@ TEST(CondorRequest, BadValuesAreProblemsNeverNoRequest) {
     EXPECT_EQ(r.name, "") << c.line;
     EXPECT_EQ(r.problem, c.problem) << c.line;
   }
+}
+
+TEST(CondorImport, TheHostRootIsNeverImportedWhateverItIsCalled) {
+  char tmpl[] = "/tmp/chrootctl-import.XXXXXX";
+  ASSERT_NE(::mkdtemp(tmpl), nullptr);
+  const std::string dir = tmpl;
+  test::write_file(dir + "/condor_config", "NAMED_CHROOT = HOST=/, root=/\n");
+  Settings s;
+  s.store = dir + "/store";
+  auto r = cat::import_condor_config(s, dir + "/condor_config");
+  ASSERT_TRUE(r) << r.error().what();
+  ASSERT_EQ(r->items.size(), 1u);
+  EXPECT_FALSE(r->items[0].imported);
+  EXPECT_EQ(r->items[0].message, "refusing to import '/': the host's root directory '/' is never a job root");
+  EXPECT_EQ(r->warnings, (std::vector<std::string>{"skipping 'root=/': 'root' is the host's / and is never registered"}));
+  EXPECT_NE(test::sh("test -e '" + s.store + "'").exit_code, 0) << "nothing was written";
+  test::sh("rm -rf '" + dir + "'");
 }
 
 TEST(CondorRequest, RootIsAPlainRequestThatResolveRefuses) {

@@ -2,6 +2,7 @@
 // leaves the old or the new file, and a damaged file is never overwritten.
 #include <gtest/gtest.h>
 #include <signal.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -195,6 +196,28 @@ TEST_F(CatalogueEdit, DamagedFileIsReportedWithPositionAndNeverOverwritten) {
   auto l = cat::load(s);
   ASSERT_FALSE(l);
   EXPECT_EQ(l.error().what(), msg);
+}
+
+TEST_F(CatalogueEdit, ACatalogueOthersCouldHaveWrittenIsNeverRewritten) {
+  ASSERT_TRUE(cat::edit(s, [](cat::Catalogue& c) -> Status {
+    c.insert(entry("EL9"));
+    return {};
+  }));
+  auto noop = [](cat::Catalogue&) -> Status { return {}; };
+  ASSERT_EQ(::chmod(cat::catalogue_path(s).c_str(), 0646), 0);
+  auto r = cat::edit(s, noop);
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().code(), Errc::permission);
+  const std::string who = ::geteuid() == 0 ? "root" : str("root or uid ", ::geteuid());
+  EXPECT_EQ(r.error().what(), str("refusing to edit the catalogue: '", cat::catalogue_path(s), "' is not a regular file owned by ", who,
+                                  " and unwritable by group and others"));
+  ASSERT_EQ(::chmod(cat::catalogue_path(s).c_str(), 0644), 0);
+  ASSERT_EQ(::chmod(s.store.c_str(), 0777), 0);
+  auto d = cat::edit(s, noop);
+  ASSERT_FALSE(d);
+  EXPECT_EQ(d.error().what(), str("refusing to edit the catalogue: '", s.store, "' is writable by others (mode 0777)"));
+  ASSERT_EQ(::chmod(s.store.c_str(), 0755), 0);
+  EXPECT_TRUE(cat::edit(s, noop));
 }
 
 TEST_F(CatalogueEdit, FailedChangeWritesNothing) {

@@ -32,7 +32,13 @@ Status check_trusted_ancestors(const std::string& path);
 /// Returns its lstat. `what` names it in messages ("root", "store").
 Result<struct stat> check_trusted_dir(const std::string& path, const std::string& what);
 
-/// check_trusted_dir for an image root, returning its identity for the catalogue.
+/// Like check_trusted_dir for a directory that may also belong to `owner` (and its ancestors
+/// too): the store as seen by whoever edits the catalogue, so that root never rewrites, and so
+/// launders, a catalogue another user could have planted.
+Status check_owned_dir(const std::string& path, uid_t owner);
+
+/// check_trusted_dir for an image root, returning its identity for the catalogue. The host's
+/// "/" is always refused.
 Result<RootIdentity> check_root(const std::string& root);
 
 /// The identity of an lstat result.
