@@ -196,27 +196,35 @@ std::string env_value(const std::vector<std::string>& env, std::string_view key)
   const int sfd = ::signalfd(-1, &watched, SFD_CLOEXEC);
   if (sfd < 0) fail_setup(Error(Errc::io, str("signalfd: ", std::strerror(errno))));
 
-  // 5. The new root, then 6. the network.
-  if (auto r = build_new_root(plan, h); !r) fail_setup(r.error());
-  if (plan.new_net)
-    if (auto r = loopback_up(); !r) fail_setup(r.error());
-
-  // 7. The job, with a close-on-exec pipe that stays silent when exec succeeds.
-  int exec_pipe[2];
-  if (::pipe2(exec_pipe, O_CLOEXEC) != 0) fail_setup(Error(Errc::io, str("pipe2: ", std::strerror(errno))));
-  // CLONE_VFORK (without CLONE_VM: the job gets its own copy, as with fork) suspends init until
-  // the job has exec'd or failed, so the job runs at once on the CPU init was using instead of
-  // waiting to be scheduled; init has nothing to do meanwhile.
-  auto forked = kernel::clone_process(CLONE_VFORK, -1);
-  if (!forked) fail_setup(forked.error());
-  const pid_t job = *forked;
+  // 5. The job's process, forked now and held until its root is ready: a fresh process may
+  //    wait milliseconds for a CPU on a busy node, and that wait now overlaps with building the
+  //    root; releasing it later is a plain wake-up. It shares this mount namespace, so
+  //    pivot_root moves its root along; it runs none of the job's code before its release.
+  int exec_pipe[2], go_pipe[2];
+  if (::pipe2(exec_pipe, O_CLOEXEC) != 0 || ::pipe2(go_pipe, O_CLOEXEC) != 0)
+    fail_setup(Error(Errc::io, str("pipe2: ", std::strerror(errno))));
+  const pid_t job = ::fork();
+  if (job < 0) fail_setup(Error(Errc::io, str("fork: ", std::strerror(errno))));
   if (job == 0) {
     ::close(exec_pipe[0]);
+    ::close(go_pipe[1]);
     ::close(sfd);
+    char go = 0;
+    // EOF: init failed and is exiting (the kernel then ends this namespace).
+    if (sys::retry_eintr([&] { return ::read(go_pipe[0], &go, 1); }) != 1) ::_exit(125);
+    ::close(go_pipe[0]);
     if (!plan.user_namespace) (void)write_small("/proc/self/oom_score_adj", oom_adj);
     job_main(plan, h, exec_pipe[1], umask_value);
   }
   ::close(exec_pipe[1]);
+  ::close(go_pipe[0]);
+
+  // 6. The new root, then 7. the network; then the job may go.
+  if (auto r = build_new_root(plan, h); !r) fail_setup(r.error());
+  if (plan.new_net)
+    if (auto r = loopback_up(); !r) fail_setup(r.error());
+  kernel::write_message(go_pipe[1], "1", 1);
+  ::close(go_pipe[1]);
   // Init keeps only what it still needs: no descriptor of a host directory or of a cgroup
   // stays open in the job's PID namespace.
   kernel::close_fds_except({h.report, sfd, exec_pipe[0]});
