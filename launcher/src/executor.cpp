@@ -55,6 +55,10 @@ struct SignalGuard {
 Result<Fd> open_root(const LaunchPlan& plan) {
   Fd fd = TRY(with_context(sys::open_path(plan.root, O_PATH | O_DIRECTORY), str("opening the root ", plan.root)));
   auto st = TRY(sys::fstat(fd.get()));
+  // A job never runs on the host's own root, however it is spelled ("/", "/.", a symlink).
+  auto host = TRY(sys::stat_path("/"));
+  if (st.st_dev == host.st_dev && st.st_ino == host.st_ino)
+    return fail(Errc::permission, str("the root ", plan.root, " is the host's own root; refusing to run on the host"));
   if (plan.mode == LaunchMode::job) {
     const bool owner_ok = st.st_uid == 0 || (plan.user_namespace && st.st_uid == plan.caller_uid);
     if (!owner_ok) return fail(Errc::permission, str("the root ", plan.root, " is owned by uid ", st.st_uid, ", not by root"));

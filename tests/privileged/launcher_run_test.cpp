@@ -84,6 +84,11 @@ TEST_F(LauncherRun, ChrootctlsOwnFailuresAre125To127) {
   auto usage = test::run_chrootctl({"run", "--root", root, "--sandbox", sandbox, "--memory", "lots", "--", "true"});
   EXPECT_EQ(usage.exit_code, 125);
   EXPECT_EQ(usage.err, "chrootctl run: --memory: 'lots' is not a size (like 512M or 2G)\nTry 'chrootctl run --help'.\n");
+  for (const std::string& host_root : {std::string("/"), std::string("/./usr/..")}) {
+    auto host = test::run_chrootctl({"run", "--root", host_root, "--sandbox", sandbox, "--user", "nobody", "--", "true"});
+    EXPECT_EQ(host.exit_code, 125);
+    EXPECT_EQ(host.err, "chrootctl run: the root " + host_root + " is the host's own root; refusing to run on the host\n");
+  }
   auto writable = path("writable-root");
   fx::make_busybox_root(writable);
   ASSERT_EQ(::chmod(writable.c_str(), 0777), 0);
