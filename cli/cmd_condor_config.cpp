@@ -38,7 +38,9 @@ int condor_config_main(std::span<char* const> argv) {
   if (a.flag("json")) {
     JsonWriter w;
     w.begin_object();
-    w.field("named_chroot", r->text.substr(r->text.rfind("NAMED_CHROOT")));
+    std::string line = r->text.substr(r->text.rfind("NAMED_CHROOT"));
+    if (!line.empty() && line.back() == '\n') line.pop_back();
+    w.field("named_chroot", line);
     w.key("included").begin_array();
     for (const auto& n : r->included) {
       w.begin_object();

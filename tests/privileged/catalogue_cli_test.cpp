@@ -105,6 +105,11 @@ TEST_F(CatalogueCliImages, AddResolveListShowLookupAndCondorConfig) {
   EXPECT_EQ(cc.out, "");
   const std::string conf = test::read_file(path("50-chroots.conf"));
   EXPECT_EQ(conf.substr(conf.rfind("NAMED_CHROOT")), str("NAMED_CHROOT = EL9=", dir, "/root, RHEL9=", dir, "/root\n"));
+  auto cj = ctl({"condor-config", "--json"});
+  EXPECT_EQ(cj.exit_code, 0);
+  py = test::run({"python3", "-c", "import json,sys; d=json.load(sys.stdin); print(d['named_chroot']); print([i['name'] for i in d['included']], d['skipped'])"},
+                 cj.out);
+  EXPECT_EQ(py.out, str("NAMED_CHROOT = EL9=", dir, "/root, RHEL9=", dir, "/root\n['EL9', 'RHEL9'] []\n")) << cj.out << py.err;
 }
 
 TEST_F(CatalogueCliImages, VerifyListsDifferencesAndTheImageStaysUnusableUntilItPasses) {
