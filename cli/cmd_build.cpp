@@ -1,9 +1,13 @@
 // chrootctl build NAME|PATH.toml
 #include <cstdio>
 #include <cstdlib>
+#include <optional>
 
 #include "chrootctl/builder/build.hpp"
 #include "chrootctl/builder/recipe.hpp"
+#include "chrootctl/catalogue/catalogue.hpp"
+#include "chrootctl/catalogue/registry.hpp"
+#include "chrootctl/catalogue/resolve.hpp"
 #include "chrootctl/common/json.hpp"
 #include "chrootctl/common/progress.hpp"
 #include "chrootctl/common/settings.hpp"
@@ -22,7 +26,10 @@ int build_main(std::span<char* const> argv) {
       "lock, build.log and strip-report (docs/recipes.md). When every input recorded in the lock\n"
       "is unchanged, the existing image is reused and the same build id printed. SOURCE_DATE_EPOCH\n"
       "in the environment overrides the recipe's (and the default taken from its inputs).\n"
-      "Exit status: 0 built or reused, 2 error (recipe errors name recipes/NAME.toml:LINE:COL).",
+      "--register NAME then verifies the image and registers it in the catalogue as 'chrootctl\n"
+      "add NAME BUILD-DIR' does.\n"
+      "Exit status: 0 built or reused (and registered), 1 built but refused by the catalogue's\n"
+      "checks, 2 error (recipe errors name recipes/NAME.toml:LINE:COL).",
       {store_option(),
        {"register", 0, true, false, "CATALOGUE-NAME", "register the image in the catalogue under this name"},
        {"rebuild", 0, false, false, "", "build even if an image with the same inputs exists"},
@@ -31,10 +38,10 @@ int build_main(std::span<char* const> argv) {
       1, 1};
   Args a;
   if (auto rc = parse(spec, argv, a)) return *rc;
-  if (auto reg = a.value("register")) {
-    if (reg->empty()) return usage_error(spec, "--register needs a catalogue name");
-    return report(str("--register ", quote(*reg), ": registering from 'build' is not wired to the catalogue yet; "
-                      "build first, then register the printed build directory with 'chrootctl add'"));
+  const auto reg = a.value("register");
+  if (reg) {
+    // Refuse a bad name before any work is done.
+    if (auto why = catalogue::invalid_name(*reg)) return usage_error(spec, str("--register: bad name: ", *why));
   }
   builder::BuildOptions opts;
   if (const char* sde = std::getenv("SOURCE_DATE_EPOCH"); sde && *sde) {
@@ -48,6 +55,13 @@ int build_main(std::span<char* const> argv) {
   if (!recipe) return report(recipe.error());
   opts.store = settings->store;
   opts.rebuild = a.flag("rebuild");
+  // `image = "NAME"` derives from the catalogue's current build of NAME; a name the catalogue
+  // does not know falls back to the store's latest build of the recipe NAME.
+  opts.resolve_image = [&](const std::string& name) -> Result<std::string> {
+    auto dir = catalogue::image_dir(*settings, name);
+    if (dir || dir.error().code() != Errc::not_found) return dir;
+    return builder::store_latest(settings->store, name);
+  };
   const bool quiet = a.flag("quiet") || a.flag("json");
   ProgressLine line(str("build ", recipe->name), quiet);
   opts.status = [&](const std::string& s) {
@@ -62,10 +76,27 @@ int build_main(std::span<char* const> argv) {
     std::snprintf(secs, sizeof secs, "%.1f", r->seconds);
     line.done(r->cached ? "inputs unchanged: reusing the existing image" : str("done in ", secs, " s"));
   }
+  std::optional<catalogue::AddResult> added;
+  if (reg) {
+    catalogue::AddOptions aopts;
+    ProgressLine vline(str("verifying ", r->build_dir), quiet);
+    aopts.progress = [&vline](const manifest::Progress& p) {
+      vline.update(str(p.entries, " entries, ", p.files_hashed, " files hashed, ", human_size(p.bytes_hashed)));
+    };
+    auto ar = catalogue::add(*settings, *reg, r->build_dir, aopts);
+    if (!ar) {
+      report(std::move(ar.error()).add_context(str("registering ", r->build_dir, " as ", quote(*reg))));
+      return ar.error().code() == Errc::mismatch || ar.error().code() == Errc::permission ? k_failed_check : k_error;
+    }
+    added = std::move(*ar);
+  }
   if (a.flag("json")) {
     JsonWriter w;
     w.begin_object();
     w.field("name", r->name);
+    w.key("registered");
+    if (added) w.value(*reg);
+    else w.null();
     w.field("build_id", r->build_id);
     w.field("tree_digest", "sha256:" + r->tree_digest);
     w.field("path", r->build_dir);
@@ -84,6 +115,7 @@ int build_main(std::span<char* const> argv) {
   } else {
     out(str("build_id ", r->build_id, "\n", "tree_digest sha256:", r->tree_digest, "\n", "path ", r->build_dir, "\n", "cached ",
             r->cached ? "yes" : "no", "\n"));
+    if (added) out(str("registered ", *reg, " -> ", escape_bytes(added->entry.current.root), "\n"));
   }
   return k_ok;
 }
