@@ -277,7 +277,9 @@ Result<Catalogue> load_trusted(const Settings& s) {
     return fail(std::move(store.error()).add_context("reading the catalogue"));
   }
   TRY(with_context(check_trusted_dir(*store, "the store"), "refusing to trust the catalogue"));
-  const std::string path = catalogue_path(s);
+  // From here on only the checked path is used: a symlink on the way to the store could be
+  // re-pointed by whoever owns the directory it is in.
+  const std::string path = str(*store, "/", k_file);
   auto fd = sys::open_path(path, O_RDONLY | O_NOFOLLOW | O_NOCTTY | O_NONBLOCK);
   if (!fd) {
     if (fd.error().sys_errno() == ENOENT) return Catalogue{};
@@ -289,13 +291,15 @@ Result<Catalogue> load_trusted(const Settings& s) {
   return parse(std::move(text), path);
 }
 
-Status edit(const Settings& s, const std::function<Status(Catalogue&)>& change) {
-  TRY(with_context(sys::mkdir_p(s.store, 0755), str("creating the store ", s.store)));
+Status edit(const Settings& given, const std::function<Status(Catalogue&)>& change) {
+  TRY(with_context(sys::mkdir_p(given.store, 0755), str("creating the store ", given.store)));
   // Only a catalogue that nobody but this user (or root) can have written is carried forward:
-  // root must never re-sign, by rewriting it, a file another user planted.
+  // root must never re-sign, by rewriting it, a file another user planted. From here on only
+  // the checked, canonical store path is used (a symlink on the way could be re-pointed).
   const uid_t me = ::geteuid();
-  auto store = TRY(canonical_path(s.store));
-  TRY(with_context(check_owned_dir(store, me), "refusing to edit the catalogue"));
+  Settings s = given;
+  s.store = TRY(canonical_path(given.store));
+  TRY(with_context(check_owned_dir(s.store, me), "refusing to edit the catalogue"));
   auto lock = TRY(LockFile::acquire(lock_path(s)));
   // A writer killed between mkostemp and rename leaves its temporary file behind; only the lock
   // holder creates them, so any that exist now are stale.

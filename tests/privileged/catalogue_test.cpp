@@ -387,6 +387,29 @@ TEST_F(CatalogueImages, RootNeverRewritesACatalogueAnotherUserCouldHavePlanted) 
   EXPECT_EQ(a.error().what(), str("refusing to edit the catalogue: '", s.store, "' is owned by uid 65534, not root"));
 }
 
+TEST_F(CatalogueImages, AStoreNamedThroughASymlinkIsUsedByItsCheckedRealPath) {
+  const std::string dir = make_build("el9", "b1");
+  ASSERT_EQ(::symlink(s.store.c_str(), path("link").c_str()), 0);
+  Settings via = s;
+  via.store = path("link");
+  auto r = cat::add(via, "EL9", path("link/el9/b1"));
+  ASSERT_TRUE(r) << r.error().what();
+  EXPECT_EQ(r->entry.current.image, dir);
+  EXPECT_TRUE(sys::lstat_path(s.store + "/catalogue.toml"));
+  auto res = cat::resolve(via, "EL9");
+  ASSERT_TRUE(res) << res.error().what();
+  EXPECT_EQ(res->root, dir + "/root");
+  // Re-pointing the symlink afterwards cannot make an edit read or write elsewhere unnoticed:
+  // the new target is checked like the old one.
+  test::mkdirs(path("elsewhere"));
+  ASSERT_EQ(::chmod(path("elsewhere").c_str(), 0777), 0);
+  ASSERT_EQ(::unlink(path("link").c_str()), 0);
+  ASSERT_EQ(::symlink(path("elsewhere").c_str(), path("link").c_str()), 0);
+  auto a = cat::alias(via, "X", "EL9");
+  ASSERT_FALSE(a);
+  EXPECT_EQ(a.error().what(), str("refusing to edit the catalogue: '", path("elsewhere"), "' is writable by others (mode 0777)"));
+}
+
 TEST_F(CatalogueImages, AliasesResolveToTheirEntryAndFollowItsVersions) {
   const std::string b1 = make_build("el6", "b1");
   add("RHEL6", b1);
