@@ -1,7 +1,10 @@
 // chrootctl run NAME|--root DIR --sandbox DIR [options] -- CMD ARGS...
 #include <cmath>
 #include <cstdio>
+#include <optional>
 
+#include "chrootctl/catalogue/resolve.hpp"
+#include "chrootctl/common/settings.hpp"
 #include "chrootctl/common/strings.hpp"
 #include "chrootctl/launcher/launch.hpp"
 #include "cli.hpp"
@@ -14,11 +17,14 @@ namespace ln = chrootctl::launcher;
 // Exit statuses of `run` (the job's own statuses pass through unchanged).
 constexpr int k_setup_failed = 125;
 
-/// The seam for the catalogue: turns NAME into a verified root path. Until the catalogue
-/// exists only --root is accepted.
-Result<std::string> resolve_root(const std::string& name) {
-  return fail(Errc::unsupported,
-              str("cannot resolve the image name ", quote(name), ": the catalogue is not available yet; give the root with --root DIR"));
+/// Turns an image NAME into its verified root through the catalogue: refused unless the image
+/// passed a full verification recently, nothing has failed since and the root is still the
+/// directory recorded (with `fast`, also the metadata check against its stat record).
+Result<catalogue::ResolvedRoot> resolve_root(const std::string& name, const std::optional<std::string>& store, bool fast) {
+  auto settings = TRY(load_settings(store));
+  catalogue::ResolveOptions ro;
+  ro.fast = fast;
+  return catalogue::resolve(settings, name, ro);
 }
 
 Result<std::uint32_t> parse_cpus(const std::string& text) {
@@ -53,6 +59,8 @@ int run_main(std::span<char* const> argv) {
       "125 chrootctl failed before the job started (the reason is on stderr), 126 the command\n"
       "could not be executed, 127 the command was not found in the root.",
       {{"root", 0, true, false, "DIR", "the job root (a directory), instead of an image NAME"},
+       store_option(),
+       {"verify-fast", 0, false, false, "", "also compare the image's metadata with its stat record before the launch"},
        {"sandbox", 0, true, false, "DIR", "the job's sandbox; appears at the same path inside"},
        {"user", 0, true, false, "USER", "run as USER (name or uid, resolved on the host); root needs --user root"},
        {"scratch-path", 0, true, false, "PATH", "also bind the sandbox at PATH inside the root"},
@@ -81,15 +89,18 @@ int run_main(std::span<char* const> argv) {
 
   ln::RunOptions o;
   if (a.value("root") && !a.positional.empty()) return usage("give either an image NAME or --root DIR, not both");
+  if (a.value("root") && (a.value("store") || a.flag("verify-fast")))
+    return usage("--store and --verify-fast apply to an image NAME, not to --root");
   if (auto given = a.value("root")) {
     o.root = *given;
   } else if (!a.positional.empty()) {
-    auto resolved = resolve_root(a.positional[0]);
+    auto resolved = resolve_root(a.positional[0], a.value("store"), a.flag("verify-fast"));
     if (!resolved) {
       report(resolved.error());
       return k_setup_failed;
     }
-    o.root = *resolved;
+    o.root = resolved->root;
+    o.root_id = ln::RootId{resolved->version.identity.dev, resolved->version.identity.ino};
   } else {
     return usage("no root: give an image NAME or --root DIR");
   }

@@ -1,5 +1,9 @@
 // chrootctl: named, verified job roots for batch sites. Each verb lives in cmd_<verb>.cpp.
+#include <unistd.h>
+
+#include <cerrno>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <span>
 
@@ -20,11 +24,40 @@ void print_usage() {
   text += "\nRun 'chrootctl VERB --help' for a verb's options; 'man chrootctl' for exit codes.\n";
   cli::out(text);
 }
+
+#ifdef CHROOTCTL_FRONT
+// The front binary carries only the verbs on a job's launch path (run, cleanup); every other
+// verb is handled by the full tool installed beside it, which it replaces itself with. A job
+// launch thus never loads libarchive (with libxml2 and ICU), which costs milliseconds and MiB.
+[[noreturn]] void exec_full_tool(char** argv) {
+  std::string dir = "/";
+  char self[4096];
+  const ssize_t n = ::readlink("/proc/self/exe", self, sizeof self - 1);
+  if (n > 0) {
+    const std::string exe(self, static_cast<std::size_t>(n));
+    dir = exe.substr(0, exe.find_last_of('/') + 1);
+  }
+  // Installed: PREFIX/bin/chrootctl and PREFIX/libexec/chrootctl/chrootctl-full; build tree:
+  // both in one directory. Never searched in PATH.
+  for (const std::string& candidate : {dir + "../libexec/chrootctl/chrootctl-full", dir + "chrootctl-full"}) {
+    if (::access(candidate.c_str(), X_OK) == 0) {
+      ::execv(candidate.c_str(), argv);  // argv[0] stays "chrootctl"
+      std::fprintf(stderr, "chrootctl: error: execv('%s'): %s\n", candidate.c_str(), std::strerror(errno));
+      std::_Exit(2);
+    }
+  }
+  std::fprintf(stderr, "chrootctl: error: the full tool chrootctl-full is not installed next to %s\n", dir.c_str());
+  std::_Exit(2);
+}
+#endif
 }  // namespace
 
 int main(int argc, char** argv) {
   using namespace chrootctl;
   std::span<char* const> args(argv, static_cast<std::size_t>(argc));
+#ifdef CHROOTCTL_FRONT
+  if (argc < 2 || cli::verbs().find(argv[1]) == cli::verbs().end()) exec_full_tool(argv);
+#endif
   if (argc < 2) {
     print_usage();
     return cli::k_error;

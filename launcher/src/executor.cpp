@@ -55,6 +55,8 @@ struct SignalGuard {
 Result<Fd> open_root(const LaunchPlan& plan) {
   Fd fd = TRY(with_context(sys::open_path(plan.root, O_PATH | O_DIRECTORY), str("opening the root ", plan.root)));
   auto st = TRY(sys::fstat(fd.get()));
+  if (plan.root_id && (plan.root_id->dev != st.st_dev || plan.root_id->ino != st.st_ino))
+    return fail(Errc::mismatch, str("the root ", plan.root, " is no longer the directory the catalogue verified (it was replaced)"));
   // A job never runs on the host's own root, however it is spelled ("/", "/.", a symlink).
   auto host = TRY(sys::stat_path("/"));
   if (st.st_dev == host.st_dev && st.st_ino == host.st_ino)

@@ -67,6 +67,7 @@ Result<LaunchPlan> plan_launch(const RunOptions& opts, const HostFacts& facts, c
 
   if (opts.root.empty()) errors.push_back("no root given (--root DIR or an image name)");
   else p.root = absolute(opts.root, facts.cwd);
+  p.root_id = opts.root_id;
   if (opts.argv.empty() || opts.argv.front().empty()) errors.push_back("no command given (put it after '--')");
   p.argv = opts.argv;
 

@@ -1,5 +1,8 @@
 // The 'run' and 'cleanup' verbs' command lines: help, usage errors (125 for run, whose other
 // statuses belong to the job), and the catalogue seam.
+#include <stdlib.h>
+#include <unistd.h>
+
 #include "test_support.hpp"
 
 namespace chrootctl {
@@ -44,12 +47,18 @@ TEST(LauncherCli, UsageErrorsExit125WithTheReason) {
   }
 }
 
-TEST(LauncherCli, ImageNamesWaitForTheCatalogue) {
-  auto r = test::run_chrootctl({"run", "EL9", "--sandbox", "/s", "--", "true"});
+TEST(LauncherCli, UnknownImageNameIsRefusedBeforeAnythingRuns) {
+  char tmpl[] = "/tmp/chrootctl-cli-store.XXXXXX";
+  ASSERT_NE(::mkdtemp(tmpl), nullptr);
+  const std::string store = tmpl;
+  auto r = test::run_chrootctl({"run", "EL9", "--store", store, "--sandbox", "/s", "--", "true"});
   EXPECT_EQ(r.exit_code, 125);
-  EXPECT_EQ(r.err,
-            "chrootctl: error: cannot resolve the image name 'EL9': the catalogue is not available yet; give the root with "
-            "--root DIR\n");
+  EXPECT_EQ(r.err.rfind("chrootctl: error: ", 0), 0u) << r.err;
+  EXPECT_NE(r.err.find("'EL9'"), std::string::npos) << r.err;
+  auto both = test::run_chrootctl({"run", "EL9", "--root", "/", "--sandbox", "/s", "--", "true"});
+  EXPECT_EQ(both.exit_code, 125);
+  EXPECT_NE(both.err.find("give either an image NAME or --root DIR, not both"), std::string::npos) << both.err;
+  ::rmdir(store.c_str());
 }
 
 TEST(LauncherCli, CleanupHelpAndJson) {

@@ -36,8 +36,17 @@ struct BindSpec {
 /// except sizes, which the CLI parses). The root is a resolved host path: the CLI fills it from
 /// `--root DIR` or, once the catalogue exists, from resolving NAME (see resolve_root in
 /// cli/cmd_run.cpp).
+/// Device and inode a root must still have when the launcher opens it (recorded by the
+/// catalogue), so that the directory cannot be swapped between resolving a name and mounting.
+struct RootId {
+  std::uint64_t dev = 0;
+  std::uint64_t ino = 0;
+  friend bool operator==(const RootId&, const RootId&) = default;
+};
+
 struct RunOptions {
   std::string root;                 ///< host path of the job root (verified by the caller)
+  std::optional<RootId> root_id;    ///< if set, the opened root must be this directory
   std::string sandbox;              ///< host path of the job's sandbox (scratch) directory
   std::optional<std::string> user;  ///< name or uid, resolved on the host; default: the caller
   std::optional<std::string> scratch_path;               ///< also bind the sandbox here
@@ -128,6 +137,7 @@ struct LaunchPlan {
   gid_t caller_gid = 0;
   bool new_net = false;          ///< private network namespace with only loopback
   std::string root;              ///< host path of the new root
+  std::optional<RootId> root_id;  ///< the opened root must be this directory
   bool root_read_only = true;    ///< image bound read-only, nosuid, nodev (job mode)
   std::vector<HostSource> sources;
   std::vector<MountOp> mounts;   ///< parents before children
