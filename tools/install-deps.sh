@@ -6,11 +6,13 @@ set -euo pipefail
 packages=(
   # build
   cmake g++ make pkg-config
-  libarchive-dev libssl-dev libtomlplusplus-dev libmount-dev libgtest-dev libexpected-dev
+  libarchive-dev libssl-dev libtomlplusplus-dev libgtest-dev libexpected-dev
   # tests and the quick start
-  python3 mtree-netbsd libcap2-bin attr busybox-static
+  python3 python3-jsonschema mtree-netbsd libcap2-bin attr busybox-static procps util-linux
   mmdebstrap debootstrap
   zstd xz-utils bzip2 libarchive-tools
+  # RPM images: dnf bases, rpm databases in audits, and their tests
+  rpm dnf createrepo-c db5.3-util
 )
 
 if [ "$(id -u)" -ne 0 ]; then
