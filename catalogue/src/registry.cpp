@@ -7,6 +7,7 @@
 #include <cerrno>
 
 #include "chrootctl/catalogue/safety.hpp"
+#include "chrootctl/catalogue/sign.hpp"
 #include "chrootctl/common/files.hpp"
 #include "chrootctl/common/strings.hpp"
 #include "chrootctl/common/sys.hpp"
@@ -89,7 +90,6 @@ Status record_version(const Settings& s, const std::string& name, Version v, Add
     }
     if (e->current.image == v.image && e->current.root == v.root) {
       if (e->current.digest == v.digest) v.added_at = e->current.added_at;
-      v.signer = e->current.signer;
       e->current = v;
       result.refreshed = true;
     } else {
@@ -124,9 +124,6 @@ Result<std::string> recipe_name(const std::string& image) {
 
 Result<AddResult> add(const Settings& s, const std::string& name, const std::string& build_dir, const AddOptions& options) {
   TRY(check_name(name));
-  if (s.require_signature)
-    return fail(Errc::permission, str("refusing to add ", quote(build_dir), ": it is not signed and require_signature is set",
-                                      s.config_file.empty() ? std::string() : str(" in ", s.config_file)));
   const std::string image = TRY(with_context(canonical_path(build_dir), str("adding ", quote(name))));
   auto ctx = [&](Error e) { return fail(std::move(e).add_context(str("refusing to add ", quote(image), " as ", quote(name)))); };
   if (auto d = check_trusted_dir(image, "build directory"); !d) return ctx(d.error());
@@ -143,6 +140,12 @@ Result<AddResult> add(const Settings& s, const std::string& name, const std::str
   auto m = detail::load_trusted_manifest(image);
   if (!m) return ctx(m.error());
   const std::string digest = manifest::digest(*m);
+  auto recipe = recipe_name(image);
+  if (!recipe) return ctx(recipe.error());
+  // The signature first: it is cheap, and an image this host may not use is not worth hashing.
+  const std::string build_id = options.build_id.empty() ? detail::basename_of(image) : options.build_id;
+  const auto sig = judge_image(s, image, *recipe, build_id, digest, false);
+  if (!sig.acceptable) return fail(Errc::permission, str("refusing to add ", quote(image), " as ", quote(name), ": ", sig.reason));
 
   manifest::CreateOptions copts;
   copts.threads = options.threads;
@@ -155,21 +158,21 @@ Result<AddResult> add(const Settings& s, const std::string& name, const std::str
     return fail(Errc::mismatch, str("refusing to add ", quote(image), " as ", quote(name), ": its root does not match its manifest (",
                                     detail::count_differences(*d), "):\n", detail::listing(*d)));
   TRY(detail::write_stat_record(image, fresh, digest));
-  auto recipe = recipe_name(image);
-  if (!recipe) return ctx(recipe.error());
 
   Version v;
   v.image = image;
   v.root = root;
   v.digest = digest;
-  v.build_id = detail::basename_of(image);
+  v.build_id = build_id;
   v.recipe = *recipe;
+  v.signer = sig.signer;
   v.added_at = started;
   v.verified_at = started;
   v.identity = *identity;
 
   AddResult result;
   result.entries = m->entries.size();
+  if (sig.state != "signed" && !sig.key_id.empty()) result.notes.push_back(str("registered unsigned: ", sig.reason));
   TRY(detail::record_version(s, name, v, result));
   return result;
 }

@@ -7,6 +7,7 @@
 #include <ctime>
 
 #include "chrootctl/catalogue/safety.hpp"
+#include "chrootctl/catalogue/sign.hpp"
 #include "chrootctl/common/manifest.hpp"
 #include "chrootctl/common/strings.hpp"
 #include "chrootctl/common/sys.hpp"
@@ -68,9 +69,14 @@ Evaluation evaluate(const Settings& s, const std::string& name, const Version& v
     return refuse("expired", str("its last full verification was at ", format_time(v.verified_at), ", ",
                                  format_duration(now - v.verified_at), " ago, longer than max_verify_age (",
                                  format_duration(s.max_verify_age), "); run 'chrootctl verify ", name, "'"));
-  if (s.require_signature && v.signer.empty())
-    return refuse("unsigned", str("it is not signed and require_signature is set",
-                                  s.config_file.empty() ? std::string() : str(" in ", s.config_file)));
+  // The signature is checked over its small statement, against the digest the catalogue
+  // recorded (the tree was verified against it): two small reads and one Ed25519 check. An
+  // image registered as signed stays subject to its signature, so revoking its key (or
+  // removing it from the trusted keys) withdraws it even when signatures are not required.
+  if (s.require_signature || !v.signer.empty()) {
+    auto sig = judge_image(s, v.image, v.recipe, v.build_id, v.digest, !v.signer.empty());
+    if (!sig.acceptable) return refuse(sig.state, sig.reason);
+  }
   auto id = check_root(v.root);
   if (!id) return refuse("untrusted", id.error().what());
   if (!(*id == v.identity))

@@ -6,6 +6,7 @@
 
 #include "chrootctl/catalogue/registry.hpp"
 #include "chrootctl/catalogue/safety.hpp"
+#include "chrootctl/catalogue/sign.hpp"
 #include "chrootctl/common/strings.hpp"
 #include "chrootctl/common/sys.hpp"
 #include "registry_internal.hpp"
@@ -18,31 +19,46 @@ struct Outcome {
   bool passed = false;
   std::string failure;  // recorded when !passed
   std::optional<RootIdentity> identity;  // the root's identity after a full pass
+  std::optional<std::string> signer;     // the signer after a full pass ("" for none)
 };
+
+// The signature, judged as resolve judges it; nullopt when it is acceptable (`signer` is then
+// the key id of a valid signature, or empty).
+std::optional<std::string> signature_problem(const Settings& s, const Version& v, std::string& signer) {
+  const auto sig = judge_image(s, v.image, v.recipe, v.build_id, v.digest, !v.signer.empty());
+  signer = sig.signer;
+  if (sig.acceptable) return std::nullopt;
+  return str("signature: ", sig.reason);
+}
 
 // A full verification: is the root still trusted, is the manifest still the one recorded, and
 // does every entry of the tree match it?
-Outcome full(VerifyReport& r, const VerifyOptions& options) {
+Outcome full(const Settings& s, VerifyReport& r, const VerifyOptions& options) {
   const Version& v = r.version;
   auto id = check_root(v.root);
   if (!id) {
     r.error = id.error().what();
-    return {false, r.error, {}};
+    return {false, r.error, {}, {}};
   }
   if (auto d = check_trusted_dir(v.image, "image directory"); !d) {
     r.error = d.error().what();
-    return {false, r.error, {}};
+    return {false, r.error, {}, {}};
   }
   auto m = detail::load_trusted_manifest(v.image);
   if (!m) {
     r.error = m.error().what();
-    return {false, r.error, {}};
+    return {false, r.error, {}, {}};
   }
   r.entries = m->entries.size();
   const std::string digest = manifest::digest(*m);
   if (digest != v.digest) {
     r.error = str(v.image, "/manifest has tree digest ", digest, ", not the ", v.digest, " recorded in the catalogue");
-    return {false, r.error, {}};
+    return {false, r.error, {}, {}};
+  }
+  std::string signer;
+  if (auto why = signature_problem(s, v, signer)) {
+    r.error = *why;
+    return {false, r.error, {}, {}};
   }
   manifest::CreateOptions copts;
   copts.threads = options.threads;
@@ -51,34 +67,34 @@ Outcome full(VerifyReport& r, const VerifyOptions& options) {
   auto d = manifest::check(v.root, *m, copts, &fresh);
   if (!d) {
     r.error = d.error().what();
-    return {false, r.error, {}};
+    return {false, r.error, {}, {}};
   }
   r.differences = std::move(*d);
-  if (r.differences.failed()) return {false, detail::summarize(r.differences, 3), {}};
+  if (r.differences.failed()) return {false, detail::summarize(r.differences, 3), {}, {}};
   if (auto w = detail::write_stat_record(v.image, fresh, v.digest); !w) r.notes.push_back(w.error().what());
   if (!(*id == v.identity))
     r.notes.push_back(str("the root is a different directory from the one recorded (was ", describe(v.identity), ", now ",
                           describe(*id), "); its contents match, so the new one is recorded"));
-  return {true, "", *id};
+  return {true, "", *id, signer};
 }
 
 // The metadata check against the stat record, which is trusted only if nobody but root can
 // have written it.
-Outcome fast(VerifyReport& r) {
+Outcome fast(const Settings& s, VerifyReport& r) {
   const Version& v = r.version;
   auto id = check_root(v.root);
   if (!id) {
     r.error = id.error().what();
-    return {false, r.error, {}};
+    return {false, r.error, {}, {}};
   }
   if (!(*id == v.identity)) {
     r.error = str("its root ", quote(v.root), " is not the directory that was verified (recorded ", describe(v.identity), ", now ",
                   describe(*id), ")");
-    return {false, r.error, {}};
+    return {false, r.error, {}, {}};
   }
   if (auto d = check_trusted_dir(v.image, "image directory"); !d) {
     r.error = d.error().what();
-    return {false, r.error, {}};
+    return {false, r.error, {}, {}};
   }
   const std::string stat_path = manifest::stat_path_for(v.image + "/manifest");
   auto st = sys::lstat_path(stat_path);
@@ -87,26 +103,33 @@ Outcome fast(VerifyReport& r) {
   }
   if (!st) {
     r.error = st.error().what();
-    return {false, r.error, {}};
+    return {false, r.error, {}, {}};
   }
   auto record = manifest::load_stat(stat_path);
   if (!record) {
     r.error = record.error().what();
-    return {false, r.error, {}};
+    return {false, r.error, {}, {}};
   }
   if (record->manifest_digest != v.digest) {
     r.error = str(stat_path, " belongs to tree digest ", record->manifest_digest, ", not the recorded ", v.digest);
-    return {false, r.error, {}};
+    return {false, r.error, {}, {}};
+  }
+  if (s.require_signature || !v.signer.empty()) {
+    std::string signer;
+    if (auto why = signature_problem(s, v, signer)) {
+      r.error = *why;
+      return {false, r.error, {}, {}};
+    }
   }
   r.entries = record->items.size();
   auto d = manifest::check_fast(v.root, *record);
   if (!d) {
     r.error = d.error().what();
-    return {false, r.error, {}};
+    return {false, r.error, {}, {}};
   }
   r.differences = std::move(*d);
-  if (r.differences.failed()) return {false, str("metadata check: ", detail::summarize(r.differences, 3)), {}};
-  return {true, "", {}};
+  if (r.differences.failed()) return {false, str("metadata check: ", detail::summarize(r.differences, 3)), {}, {}};
+  return {true, "", {}, {}};
 }
 
 }  // namespace
@@ -150,7 +173,7 @@ Result<std::vector<VerifyReport>> verify(const Settings& s, const std::vector<st
       continue;
     }
     const std::int64_t started = options.now ? options.now : sys::now_unix();
-    const Outcome o = options.fast ? fast(r) : full(r, options);
+    const Outcome o = options.fast ? fast(s, r) : full(s, r, options);
     r.passed = o.passed;
     // A fast check that passes says nothing new: only full passes and every failure are recorded.
     if (options.fast && o.passed) {
@@ -173,6 +196,7 @@ Result<std::vector<VerifyReport>> verify(const Settings& s, const std::vector<st
             ver.failed_at = 0;
             ver.failure.clear();
             if (o.identity) ver.identity = *o.identity;
+            if (o.signer) ver.signer = *o.signer;
           } else {
             ver.failed_at = finished;
             ver.failure = o.failure;

@@ -23,6 +23,9 @@ struct AddOptions {
   /// The root directory. Empty: BUILD-DIR/root (a builder's build directory). Set for roots
   /// that live elsewhere (import-condor-config), whose BUILD-DIR holds only the manifest.
   std::string root;
+  /// The build id to record (and to find in the signature). Empty: the build directory's name.
+  /// Set by add_from, whose local copy of a published build is STORE/NAME/from-BUILD-ID.
+  std::string build_id;
   unsigned threads = 0;            ///< hashing threads; 0 = one per CPU
   manifest::ProgressFn progress;   ///< progress of the verification walk
   std::int64_t now = 0;            ///< unix seconds; 0 = the current time
@@ -33,6 +36,7 @@ struct AddResult {
   std::optional<Version> replaced;  ///< the version that became previous[0]
   bool refreshed = false;           ///< BUILD-DIR was current already: only the verification was recorded
   std::size_t entries = 0;          ///< manifest entries verified
+  std::vector<std::string> notes;   ///< e.g. why an image was registered without a signer
 };
 
 /// Registers the build directory `build_dir` (holding `manifest`, and `root/` unless
@@ -42,6 +46,10 @@ struct AddResult {
 /// (a mismatch is Errc::mismatch with every difference listed) and rewrites the stat record
 /// from that walk. Under the lock it re-checks that the root is still the directory it
 /// verified, then records it; an existing entry keeps its older version for `rollback`.
+/// BUILD-DIR/signature is judged before the tree is hashed (sign.hpp): a valid signature by a
+/// trusted key records its key id as the signer; a revoked key or a signature that does not
+/// verify or does not describe this build refuses the image (Errc::permission), and so does a
+/// missing or untrusted signature when require_signature is set.
 Result<AddResult> add(const Settings& s, const std::string& name, const std::string& build_dir, const AddOptions& options = {});
 
 // ---- remove, alias, rollback ----

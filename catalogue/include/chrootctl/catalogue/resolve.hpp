@@ -19,7 +19,7 @@ namespace chrootctl::catalogue {
 
 /// What list, show and resolve say about a version. `usable` is the only thing that matters to
 /// a launcher; `state` is one word for people and scripts: verified, unverified, failed, expired,
-/// changed, untrusted, unsigned.
+/// changed, untrusted, unsigned, revoked, bad-signature.
 struct Evaluation {
   bool usable = false;
   std::string state;
@@ -27,6 +27,9 @@ struct Evaluation {
 };
 
 /// The cheap checks (1)-(5): a few lstat calls, no reading of the tree. `now` in unix seconds.
+/// (5) applies when require_signature is set or the version records a signer: IMAGE/signature
+/// must be a valid signature by a trusted key that is not revoked, over a statement naming the
+/// recorded tree digest, build id and recipe and the digest of IMAGE/lock (sign.hpp).
 Evaluation evaluate(const Settings& s, const std::string& name, const Version& v, std::int64_t now);
 
 struct ResolveOptions {
