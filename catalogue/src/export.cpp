@@ -1,0 +1,313 @@
+// chrootctl export: pack a registered image, checked entry by entry, into a tar.zst.
+#include "chrootctl/catalogue/export.hpp"
+
+#include <archive.h>
+#include <archive_entry.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <map>
+#include <memory>
+#include <thread>
+
+#include "chrootctl/catalogue/safety.hpp"
+#include "chrootctl/catalogue/sign.hpp"
+#include "chrootctl/common/sha256.hpp"
+#include "chrootctl/common/strings.hpp"
+#include "chrootctl/common/sys.hpp"
+#include "chrootctl/common/toml.hpp"
+#include "export_tree.hpp"
+#include "registry_internal.hpp"
+#include "sign_internal.hpp"
+
+namespace chrootctl::catalogue {
+
+namespace {
+
+constexpr std::int64_t k_export_format = 1;
+
+struct WriteFree {
+  void operator()(struct archive* a) const { archive_write_free(a); }
+};
+struct EntryFree {
+  void operator()(archive_entry* e) const { archive_entry_free(e); }
+};
+using EntryPtr = std::unique_ptr<archive_entry, EntryFree>;
+
+// The temporary archive beside the output, removed unless it was renamed into place.
+struct TempOutput {
+  std::string path;
+  Fd fd;
+  ~TempOutput() {
+    if (!path.empty()) ::unlink(path.c_str());
+  }
+};
+
+class Writer {
+public:
+  Writer(struct archive* a, std::string label) : m_a(a), m_label(std::move(label)) {}
+
+  Status header(archive_entry* e) {
+    const int rc = archive_write_header(m_a, e);
+    // ARCHIVE_WARN: a name that is not UTF-8 is stored as raw bytes (hdrcharset=BINARY).
+    if (rc != ARCHIVE_OK && rc != ARCHIVE_WARN) return error(str("writing the header of ", quote(archive_entry_pathname(e))));
+    return {};
+  }
+  Status data(const char* p, std::size_t n) {
+    while (n > 0) {
+      const la_ssize_t w = archive_write_data(m_a, p, n);
+      if (w <= 0) return error("writing data");
+      p += w;
+      n -= static_cast<std::size_t>(w);
+    }
+    return {};
+  }
+  Status member(const std::string& name, const std::string& content, std::int64_t mtime) {
+    EntryPtr e(archive_entry_new());
+    archive_entry_set_pathname(e.get(), name.c_str());
+    archive_entry_set_filetype(e.get(), AE_IFREG);
+    archive_entry_set_perm(e.get(), 0644);
+    archive_entry_set_uid(e.get(), 0);
+    archive_entry_set_gid(e.get(), 0);
+    archive_entry_set_size(e.get(), static_cast<la_int64_t>(content.size()));
+    archive_entry_set_mtime(e.get(), mtime, 0);
+    TRY(header(e.get()));
+    return data(content.data(), content.size());
+  }
+  tl::unexpected<Error> error(const std::string& what) {
+    const int err = archive_errno(m_a);
+    return fail(Error(Errc::io, str(what, " to ", quote(m_label), ": ", archive_error_string(m_a) ? archive_error_string(m_a) : "unknown error"),
+                      err > 0 ? err : 0));
+  }
+
+private:
+  struct archive* m_a;
+  std::string m_label;
+};
+
+// One tree entry as a tar member: metadata from the manifest line, which the tree was just
+// compared with.
+EntryPtr header_of(const manifest::Entry& e) {
+  EntryPtr a(archive_entry_new());
+  const std::string name = e.path == "/" ? std::string("root") : "root" + e.path;
+  archive_entry_copy_pathname(a.get(), name.c_str());
+  archive_entry_set_perm(a.get(), e.mode);
+  archive_entry_set_uid(a.get(), e.uid);
+  archive_entry_set_gid(a.get(), e.gid);
+  archive_entry_set_mtime(a.get(), e.mtime_sec, e.mtime_nsec);
+  for (const auto& x : e.xattrs) archive_entry_xattr_add_entry(a.get(), x.name.c_str(), x.value.data(), x.value.size());
+  switch (e.type) {
+    case manifest::Type::file:
+      archive_entry_set_filetype(a.get(), AE_IFREG);
+      archive_entry_set_size(a.get(), static_cast<la_int64_t>(e.size));
+      break;
+    case manifest::Type::dir: archive_entry_set_filetype(a.get(), AE_IFDIR); break;
+    case manifest::Type::symlink:
+      archive_entry_set_filetype(a.get(), AE_IFLNK);
+      archive_entry_copy_symlink(a.get(), e.target.c_str());
+      break;
+    case manifest::Type::chardev:
+    case manifest::Type::blockdev:
+      archive_entry_set_filetype(a.get(), e.type == manifest::Type::chardev ? AE_IFCHR : AE_IFBLK);
+      archive_entry_set_rdevmajor(a.get(), e.rdev_major);
+      archive_entry_set_rdevminor(a.get(), e.rdev_minor);
+      break;
+    case manifest::Type::fifo: archive_entry_set_filetype(a.get(), AE_IFIFO); break;
+    case manifest::Type::socket: break;  // refused before packing starts
+  }
+  return a;
+}
+
+std::string parent_dir(const std::string& path) {
+  const auto slash = path.find_last_of('/');
+  if (slash == std::string::npos) return ".";
+  return slash == 0 ? std::string("/") : path.substr(0, slash);
+}
+
+}  // namespace
+
+std::string render_export_entry(const ExportEntry& e) {
+  std::string out = "# chrootctl image export (docs/signing.md)\n";
+  out += str("format = ", k_export_format, "\n");
+  out += str("name = ", toml_quote(e.name), "\n");
+  out += str("recipe = ", toml_quote(e.recipe), "\n");
+  out += str("build_id = ", toml_quote(e.build_id), "\n");
+  out += str("digest = ", toml_quote(e.digest), "\n");
+  if (!e.signer.empty()) out += str("signer = ", toml_quote(e.signer), "\n");
+  out += "aliases = [";
+  for (std::size_t i = 0; i < e.aliases.size(); ++i) out += str(i ? ", " : "", toml_quote(e.aliases[i]));
+  out += "]\n";
+  out += str("exported_at = ", e.exported_at, "\n");
+  return out;
+}
+
+Result<ExportEntry> parse_export_entry(std::string text, const std::string& label) {
+  auto doc = TRY(parse_toml(std::move(text), label));
+  Diagnostics diag(doc);
+  TableReader r(diag, doc.table);
+  ExportEntry e;
+  if (auto f = r.integer("format", true); f && *f != k_export_format)
+    diag.error(*doc.table.get("format"), str("unsupported export format ", *f, " (this chrootctl reads format ", k_export_format, ")"));
+  if (auto v = r.string("name", true)) {
+    e.name = *v;
+    if (auto why = invalid_name(e.name)) diag.error(*doc.table.get("name"), str("bad name: ", *why));
+  }
+  if (auto v = r.string("recipe", true)) {
+    e.recipe = *v;
+    if (!valid_word(e.recipe)) diag.error(*doc.table.get("recipe"), "'recipe' must be a recipe name");
+  }
+  if (auto v = r.string("build_id", true)) {
+    e.build_id = *v;
+    if (!valid_word(e.build_id)) diag.error(*doc.table.get("build_id"), "'build_id' must be a build id");
+  }
+  if (auto v = r.string("digest", true)) {
+    e.digest = *v;
+    const bool hex = e.digest.size() == 64 && e.digest.find_first_not_of("0123456789abcdef") == std::string::npos;
+    if (!hex) diag.error(*doc.table.get("digest"), "'digest' must be 64 lowercase hex digits");
+  }
+  if (auto v = r.string("signer")) e.signer = *v;
+  if (auto v = r.string_array("aliases")) e.aliases = *v;
+  if (auto v = r.integer("exported_at", true)) e.exported_at = *v;
+  r.finish();
+  TRY(diag.result());
+  return e;
+}
+
+Result<ExportResult> export_image(const Settings& s, const std::string& name, const std::string& output, const ExportOptions& options) {
+  auto c = TRY(load(s));
+  const Entry* entry = c.find_any(name);
+  if (!entry) {
+    std::string msg = str(quote(name), " is not in the catalogue ", catalogue_path(s));
+    if (auto dym = c.suggest(name)) msg += str(" (did you mean ", quote(*dym), "?)");
+    return fail(Errc::not_found, std::move(msg));
+  }
+  const Version& v = entry->current;
+  ExportResult out;
+  out.name = entry->name;
+  out.image = v.image;
+  out.digest = v.digest;
+  auto ctx = [&](Error e) { return fail(std::move(e).add_context(str("refusing to export ", quote(name)))); };
+  if (v.root != v.image + "/root")
+    return ctx(Error(Errc::invalid_argument, str("its root ", quote(v.root), " is not inside its build directory (only builds are exported)")));
+  if (auto d = check_trusted_dir(v.image, "build directory"); !d) return ctx(d.error());
+  if (auto r = check_root(v.root); !r) return ctx(r.error());
+  auto m = detail::load_trusted_manifest(v.image);
+  if (!m) return ctx(m.error());
+  const std::string manifest_text = manifest::serialize(*m);
+  if (manifest::digest(*m) != v.digest)
+    return ctx(Error(Errc::mismatch, str(v.image, "/manifest has tree digest ", manifest::digest(*m), ", not the ", v.digest,
+                                         " recorded in the catalogue")));
+  auto lock = detail::read_required_file(v.image + "/lock");
+  if (!lock) return ctx(lock.error());
+  auto recipe_text = detail::read_required_file(v.image + "/recipe.toml");
+  if (!recipe_text) return ctx(recipe_text.error());
+  auto recipe = detail::recipe_name_of(*recipe_text, v.image + "/recipe.toml");
+  if (!recipe) return ctx(recipe.error());
+  if (!valid_word(*recipe) || !valid_word(v.build_id))
+    return ctx(Error(Errc::invalid_argument, str("its recipe name ", quote(*recipe), " or build id ", quote(v.build_id), " cannot be exported")));
+  auto sig_text = read_image_signature(v.image);
+  if (!sig_text) return ctx(sig_text.error());
+  if (*sig_text) {
+    // The signature travels with the image; make sure it is the one for this build.
+    auto sig = parse_signature(**sig_text, v.image + "/signature");
+    if (!sig) return ctx(sig.error());
+    const Statement expected{*recipe, v.build_id, v.digest, Sha256::hex(*lock)};
+    if (!(sig->statement == expected))
+      return ctx(Error(Errc::mismatch, str(v.image, "/signature is not for this build (it names build ", sig->statement.build_id,
+                                           ", tree digest ", sig->statement.tree_digest, ")")));
+    out.signer = sig->key_id;
+  }
+  for (const auto& e : m->entries) {
+    if (auto p = detail::check_entry_path(e.path); !p) return ctx(p.error());
+    if (e.type == manifest::Type::socket) return ctx(Error(Errc::unsupported, str(quote(e.path), " is a socket, which an archive cannot hold")));
+    for (const auto& x : e.xattrs)
+      if (detail::unrestorable_xattr(x.name))
+        return ctx(Error(Errc::unsupported, str(quote(e.path), " has the extended attribute ", quote(x.name),
+                                                ", which import does not restore (trusted.* and system.* are never unpacked)")));
+  }
+  if (m->entries.empty() || m->entries.front().path != "/") return ctx(Error(Errc::parse, "the manifest has no root entry"));
+
+  const std::int64_t now = options.now ? options.now : sys::now_unix();
+  ExportEntry ee{entry->name, *recipe, v.build_id, v.digest, out.signer, entry->aliases, now};
+
+  // Written beside the output and renamed over it when complete: a failed or killed export
+  // leaves no partial archive under the name.
+  const std::string dir = parent_dir(output);
+  const std::string base = output.substr(output.find_last_of('/') == std::string::npos ? 0 : output.find_last_of('/') + 1);
+  TempOutput tmp;
+  {
+    std::string tmpl = str(dir, "/.", base, ".XXXXXX");
+    const int fd = ::mkostemp(tmpl.data(), O_CLOEXEC);
+    if (fd < 0) return fail_errno(str("mkostemp(", quote(tmpl), ")"), errno);
+    tmp.path = tmpl;
+    tmp.fd.reset(fd);
+    if (::fchmod(fd, 0644) != 0) return fail_errno(str("fchmod(", quote(tmpl), ", 0644)"), errno);
+  }
+  std::unique_ptr<struct archive, WriteFree> a(archive_write_new());
+  if (!a) throw std::bad_alloc();
+  Writer w(a.get(), output);
+  if (archive_write_set_format_pax_restricted(a.get()) != ARCHIVE_OK || archive_write_add_filter_zstd(a.get()) != ARCHIVE_OK)
+    return w.error("setting up pax and zstd");
+  if (archive_write_set_filter_option(a.get(), "zstd", "compression-level", std::to_string(options.level).c_str()) != ARCHIVE_OK)
+    return w.error("setting the zstd level");
+  const unsigned threads = options.threads ? options.threads : std::max(1u, std::thread::hardware_concurrency());
+  (void)archive_write_set_filter_option(a.get(), "zstd", "threads", std::to_string(threads).c_str());  // older libarchive: one thread
+  archive_write_set_bytes_in_last_block(a.get(), 1);
+  if (archive_write_open_fd(a.get(), tmp.fd.get()) != ARCHIVE_OK) return w.error("opening");
+
+  TRY(w.member("chrootctl-export.toml", render_export_entry(ee), now));
+  TRY(w.member("manifest", manifest_text, now));
+  TRY(w.member("lock", *lock, now));
+  TRY(w.member("recipe.toml", *recipe_text, now));
+  if (*sig_text) TRY(w.member("signature", **sig_text, now));
+
+  auto reader = TRY(detail::TreeReader::open(v.root));
+  std::map<std::string, std::pair<dev_t, ino_t>> leaders;  // hard-link groups: first path -> inode
+  for (const auto& e : m->entries) {
+    auto hdr = header_of(e);
+    auto step = [&]() -> Status {
+      if (e.path == "/") {
+        TRY(reader.check_root_entry(e));
+        return w.header(hdr.get());
+      }
+      if (e.type != manifest::Type::file) {
+        TRY(reader.check_other(e));
+        return w.header(hdr.get());
+      }
+      auto fd = TRY(reader.open_file(e));
+      auto st = TRY(sys::fstat(fd.get()));
+      if (!e.link.empty() && e.link != e.path) {
+        auto it = leaders.find(e.link);
+        if (it == leaders.end() || it->second != std::make_pair(st.st_dev, st.st_ino))
+          return fail(Errc::mismatch, str(quote(e.path), " changed since it was verified: it is no longer a hard link to ", quote(e.link)));
+        archive_entry_copy_hardlink(hdr.get(), ("root" + e.link).c_str());
+        archive_entry_set_size(hdr.get(), 0);
+        return w.header(hdr.get());
+      }
+      if (!e.link.empty()) leaders[e.path] = {st.st_dev, st.st_ino};
+      TRY(w.header(hdr.get()));
+      TRY(detail::stream_checked(fd.get(), e, v.root + e.path, [&](const char* p, std::size_t n) { return w.data(p, n); }));
+      out.bytes += e.size;
+      return {};
+    };
+    if (auto r = step(); !r) return fail(std::move(r.error()).add_context(str("exporting ", quote(name), " (run 'chrootctl verify ", entry->name, "')")));
+    ++out.entries;
+    if (options.progress && out.entries % 256 == 0) options.progress(out.entries, out.bytes);
+  }
+  if (archive_write_close(a.get()) != ARCHIVE_OK) return w.error("finishing");
+  a.reset();
+  TRY(sys::fsync(tmp.fd.get()));
+  auto st = TRY(sys::fstat(tmp.fd.get()));
+  out.archive_size = static_cast<std::uint64_t>(st.st_size);
+  TRY(sys::rename_at(AT_FDCWD, tmp.path, AT_FDCWD, output));
+  tmp.path.clear();
+  (void)sys::fsync_path(dir);
+  out.output = output;
+  if (options.progress) options.progress(out.entries, out.bytes);
+  return out;
+}
+
+}  // namespace chrootctl::catalogue

@@ -1,0 +1,117 @@
+// chrootctl import FILE [--as NAME] [--allow-unsigned]
+#include <cstdio>
+#include <optional>
+
+#include "chrootctl/builder/build.hpp"
+#include "chrootctl/builder/extract.hpp"
+#include "chrootctl/builder/tree_writer.hpp"
+#include "chrootctl/catalogue/export.hpp"
+#include "chrootctl/catalogue/resolve.hpp"
+#include "chrootctl/catalogue/report.hpp"
+#include "chrootctl/common/json.hpp"
+#include "chrootctl/common/progress.hpp"
+#include "chrootctl/common/settings.hpp"
+#include "chrootctl/common/strings.hpp"
+#include "chrootctl/common/sys.hpp"
+#include "cli.hpp"
+
+namespace chrootctl::cli {
+namespace {
+
+namespace cat = chrootctl::catalogue;
+
+// The builder's archive extraction: every entry created dirfd-relative, never through a
+// symlink, no absolute names or "..", trusted.* and system.* xattrs never set.
+Result<cat::UnpackStats> unpack_with_builder(const std::string& archive, const std::string& dir) {
+  auto tree = TRY(builder::TreeWriter::open(dir));
+  auto stats = TRY(builder::extract_archive(archive, tree));
+  TRY(tree.finish());
+  return cat::UnpackStats{stats.entries, stats.bytes};
+}
+
+int import_main(std::span<char* const> argv) {
+  const Spec spec{
+      "import",
+      "FILE [--as NAME] [--allow-unsigned] [--trusted DIR] [--store DIR] [--json]",
+      "Unpack an exported image, verify it and register it.",
+      "The archive's entry, manifest, lock, recipe and signature are read first and the signature\n"
+      "is judged against the trusted keys: an archive this host may not use is refused before\n"
+      "anything is written. It is then unpacked into STORE/.staging with the builder's escape\n"
+      "protections, every entry of the tree is verified against the manifest, and only then is it\n"
+      "renamed to STORE/RECIPE/BUILD-ID and registered under the name it was exported with (or\n"
+      "--as NAME). A truncated or damaged archive, a tree that does not match, a revoked key or a\n"
+      "signature that does not verify is refused with the reason, leaving nothing behind.\n\n"
+      "An archive without a signature by a trusted key is refused unless --allow-unsigned is\n"
+      "given; with require_signature = true in the config it is always refused.\n\n"
+      "Exit status: 0 imported, 1 refused, 2 error.",
+      {store_option(), json_option(), {"as", 0, true, false, "NAME", "register under NAME instead of the exported name"},
+       {"allow-unsigned", 0, false, false, "", "accept an archive without a signature by a trusted key"},
+       {"trusted", 0, true, false, "DIR", "trusted public keys (default: trusted_keys in the config)"},
+       {"threads", 0, true, false, "N", "hashing threads (default: one per CPU)"},
+       {"quiet", 'q', false, false, "", "no progress display"}},
+      1, 1};
+  Args a;
+  if (auto rc = parse(spec, argv, a)) return *rc;
+  cat::ImportOptions opts;
+  if (auto n = a.value("as")) {
+    if (auto why = cat::invalid_name(*n)) return usage_error(spec, str("bad name: ", *why));
+    opts.as = *n;
+  }
+  if (auto t = a.value("threads")) {
+    auto n = parse_u64(*t);
+    if (!n || *n == 0 || *n > 64) return usage_error(spec, str("bad --threads ", quote(*t)));
+    opts.threads = static_cast<unsigned>(*n);
+  }
+  opts.allow_unsigned = a.flag("allow-unsigned");
+  auto settings = load_settings(a.value("store"));
+  if (!settings) return report(settings.error());
+  if (auto t = a.value("trusted")) settings->trusted_keys = *t;
+  // Imports and builds share STORE/.staging; remove what dead ones left (their flock is free).
+  (void)builder::clean_stale_staging(settings->store);
+  opts.unpack = unpack_with_builder;
+  const bool quiet = a.flag("quiet") || a.flag("json");
+  std::optional<ProgressLine> line;
+  line.emplace(str("importing ", a.positional[0]), quiet);
+  opts.status = [&](const std::string& m) {
+    if (!quiet) line->done(m);
+  };
+  opts.progress = [&line](const manifest::Progress& p) {
+    line->update(str(p.entries, " entries, ", p.files_hashed, " files hashed, ", human_size(p.bytes_hashed)));
+  };
+  auto r = cat::import_image(*settings, a.positional[0], opts);
+  line.reset();
+  if (!r) {
+    report(r.error());
+    const auto c = r.error().code();
+    return c == Errc::mismatch || c == Errc::permission || c == Errc::exists ? k_failed_check : k_error;
+  }
+  const auto& v = r->added.entry.current;
+  if (a.flag("json")) {
+    JsonWriter w;
+    w.begin_object();
+    w.field("name", r->name);
+    w.field("image", escape_bytes(r->image));
+    w.field("signature", r->signature_state);
+    w.field("signer", r->signer);
+    w.field("already_present", r->already_present);
+    w.field("entries", static_cast<std::uint64_t>(r->added.entries));
+    w.key("entry");
+    cat::write_json(w, r->added.entry, cat::evaluate(*settings, r->name, v, sys::now_unix()));
+    w.end_object();
+    out(w.str());
+    return k_ok;
+  }
+  out(str(r->name, ": imported build ", v.build_id, " (", r->added.entries, " entries, sha256:", v.digest, ", ",
+          r->signer.empty() ? std::string("unsigned") : str("signed by key ", r->signer), r->already_present ? ", already in the store" : "",
+          ")\n"));
+  if (r->added.replaced) out(str(r->name, ": build ", r->added.replaced->build_id, " kept for 'chrootctl rollback ", r->name, "'\n"));
+  out(str(r->name, " -> ", escape_bytes(v.root), "\n"));
+  for (const auto& n : r->added.notes) std::fprintf(stderr, "chrootctl: note: %s\n", n.c_str());
+  return k_ok;
+}
+
+}  // namespace
+
+CHROOTCTL_VERB("import", "unpack an exported image, verify it and register it", import_main);
+
+}  // namespace chrootctl::cli
