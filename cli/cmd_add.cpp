@@ -1,12 +1,14 @@
 // chrootctl add NAME BUILD-DIR|RECIPE
 #include <sys/stat.h>
 
+#include <cstdio>
 #include <cstdlib>
 
 #include <optional>
 
 #include "chrootctl/builder/build.hpp"
 #include "chrootctl/builder/recipe.hpp"
+#include "chrootctl/catalogue/publish.hpp"
 #include "chrootctl/catalogue/registry.hpp"
 #include "chrootctl/catalogue/resolve.hpp"
 #include "chrootctl/catalogue/report.hpp"
@@ -22,10 +24,73 @@ namespace {
 
 namespace cat = chrootctl::catalogue;
 
+// add --from DIR [NAME...]: every published image named (or all), each verified and judged.
+int add_from_main(const Spec& spec, const Args& a, const std::string& dir) {
+  for (const auto& n : a.positional)
+    if (auto why = cat::invalid_name(n)) return usage_error(spec, str("bad name: ", *why));
+  cat::AddFromOptions opts;
+  if (auto t = a.value("threads")) {
+    auto n = parse_u64(*t);
+    if (!n || *n == 0 || *n > 64) return usage_error(spec, str("bad --threads ", quote(*t)));
+    opts.threads = static_cast<unsigned>(*n);
+  }
+  auto settings = load_settings(a.value("store"));
+  if (!settings) return report(settings.error());
+  if (auto t = a.value("trusted")) settings->trusted_keys = *t;
+  const bool quiet = a.flag("quiet") || a.flag("json");
+  std::optional<ProgressLine> line;
+  line.emplace(str("registering from ", dir), quiet);
+  opts.status = [&](const std::string& m) {
+    if (!quiet) line->done(m);
+  };
+  opts.progress = [&line](const manifest::Progress& p) {
+    line->update(str(p.entries, " entries, ", p.files_hashed, " files hashed, ", human_size(p.bytes_hashed)));
+  };
+  auto items = cat::add_from(*settings, dir, a.positional, opts);
+  line.reset();
+  if (!items) return report(items.error());
+  bool all = true;
+  if (a.flag("json")) {
+    JsonWriter w;
+    w.begin_object();
+    w.key("items").begin_array();
+    for (const auto& i : *items) {
+      all = all && i.added;
+      w.begin_object();
+      w.field("name", i.name);
+      w.field("fragment", escape_bytes(i.fragment));
+      w.field("added", i.added);
+      w.field("message", i.message);
+      if (i.added) {
+        w.key("entry");
+        cat::write_json(w, i.result.entry, cat::evaluate(*settings, i.name, i.result.entry.current, sys::now_unix()));
+      }
+      w.end_object();
+    }
+    w.end_array();
+    w.end_object();
+    out(w.str());
+    return all ? k_ok : k_failed_check;
+  }
+  for (const auto& i : *items) {
+    all = all && i.added;
+    if (!i.added) {
+      std::fprintf(stderr, "chrootctl: %s: %s\n", i.name.c_str(), i.message.c_str());
+      continue;
+    }
+    const auto& v = i.result.entry.current;
+    out(str(i.name, ": ", i.result.refreshed ? "re-verified" : "added", " build ", v.build_id, " (", i.result.entries, " entries, sha256:", v.digest,
+            v.signer.empty() ? std::string(", unsigned") : str(", signed by key ", v.signer), ")\n"));
+    out(str(i.name, " -> ", escape_bytes(v.root), "\n"));
+    for (const auto& n : i.result.notes) std::fprintf(stderr, "chrootctl: note: %s: %s\n", i.name.c_str(), n.c_str());
+  }
+  return all ? k_ok : k_failed_check;
+}
+
 int add_main(std::span<char* const> argv) {
   const Spec spec{
       "add",
-      "NAME BUILD-DIR|RECIPE [--store DIR] [--json]",
+      "NAME BUILD-DIR|RECIPE | --from DIR [NAME...] [--trusted DIR] [--store DIR] [--json]",
       "Verify a build directory against its manifest and register it under NAME.",
       "BUILD-DIR is a build directory (STORE/NAME/BUILD-ID, holding root/ and manifest); a\n"
       "RECIPE (a recipe name or PATH.toml) is first built as 'chrootctl build' does. Before\n"
@@ -35,13 +100,23 @@ int add_main(std::span<char* const> argv) {
       "'resolve --fast' is rewritten from that walk. If NAME exists, the new build becomes\n"
       "current and the old one is kept for 'chrootctl rollback'. NAME is case-sensitive; 'root'\n"
       "is reserved.\n\n"
+      "BUILD-DIR/signature is judged first: a valid signature by a trusted key records its key as\n"
+      "the signer; a revoked key or a signature that does not verify refuses the image, and so\n"
+      "does a missing one when require_signature = true.\n\n"
+      "--from DIR registers images published with 'chrootctl publish' (every one in\n"
+      "DIR/catalogue.d, or the NAMEs given): their manifest, lock, recipe and signature are kept\n"
+      "in STORE/NAME/from-BUILD-ID and the published root is verified and run in place.\n\n"
       "Exit status: 0 registered, 1 refused (the tree does not match its manifest, or an owner\n"
-      "or permission check failed), 2 error.",
+      "or permission check failed, or a signature was refused), 2 error.",
       {store_option(), json_option(), {"threads", 0, true, false, "N", "hashing threads (default: one per CPU)"},
+       {"from", 0, true, false, "DIR", "register the images published in DIR"},
+       {"trusted", 0, true, false, "DIR", "trusted public keys (default: trusted_keys in the config)"},
        {"quiet", 'q', false, false, "", "no progress display"}},
-      2, 2};
+      0, 1000};
   Args a;
   if (auto rc = parse(spec, argv, a)) return *rc;
+  if (auto from = a.value("from")) return add_from_main(spec, a, *from);
+  if (a.positional.size() != 2) return usage_error(spec, "expected NAME and BUILD-DIR or RECIPE (or --from DIR)");
   const std::string name = a.positional[0];
   const std::string source = a.positional[1];
   if (auto why = cat::invalid_name(name)) return usage_error(spec, str("bad name: ", *why));
@@ -53,6 +128,7 @@ int add_main(std::span<char* const> argv) {
   }
   auto settings = load_settings(a.value("store"));
   if (!settings) return report(settings.error());
+  if (auto t = a.value("trusted")) settings->trusted_keys = *t;
   std::string build_dir = source;
   auto st = sys::stat_path(source);
   if (!st || !S_ISDIR(st->st_mode)) {
@@ -122,6 +198,7 @@ int add_main(std::span<char* const> argv) {
   else
     out(str(name, ": added build ", v.build_id, " (", r->entries, " entries, sha256:", v.digest, ")\n"));
   out(str(name, " -> ", escape_bytes(v.root), "\n"));
+  for (const auto& n : r->notes) std::fprintf(stderr, "chrootctl: note: %s\n", n.c_str());
   return k_ok;
 }
 
