@@ -170,7 +170,11 @@ Result<ExtractStats> extract(const std::string& archive_path, TreeWriter& tree, 
         }
         if (base.starts_with(".wh.")) {
           ++stats.whiteouts;
-          const std::string victim = str(dir == "/" ? "" : dir, "/", base.substr(4));
+          const std::string name = base.substr(4);
+          // ".wh." + "." or ".." would name the layer's directory or its parent (outside the tree).
+          if (name == "." || name == "..")
+            return fail(Errc::permission, str("whiteout ", quote(path), " names ", quote(name), ", not an entry"));
+          const std::string victim = str(dir == "/" ? "" : dir, "/", name);
           if (base.size() == 4 || created.count(victim)) return {};
           return tree.remove(victim);
         }

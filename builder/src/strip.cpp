@@ -160,7 +160,9 @@ public:
           }
         }
         if (m_p.capabilities) TRY(capability(dirfd, e.name, child));
-      } else if ((S_ISCHR(st.st_mode) || S_ISBLK(st.st_mode)) && m_p.devices && !child.starts_with("/dev/")) {
+      } else if ((S_ISCHR(st.st_mode) || S_ISBLK(st.st_mode)) && m_p.devices) {
+        // Everywhere, /dev included: the launcher gives every job its own minimal /dev, and a
+        // device node left in the store is a live device on the host to whoever can reach it.
         TRY(sys::unlink_at(dirfd, e.name));
         ++m_r.entries_removed;
         m_r.actions.push_back({StripAction::Kind::device_removed, child,

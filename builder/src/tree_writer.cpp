@@ -220,6 +220,9 @@ Status TreeWriter::make_node(std::string_view path, mode_t type, dev_t rdev, con
 
 Status TreeWriter::remove(std::string_view path) {
   if (path == "/") return fail(Errc::permission, "refusing to remove the root of the tree");
+  const auto last = split_last(path).second;
+  if (last.empty() || last == "." || last == "..")
+    return fail(Errc::permission, str("refusing to remove ", quote(path), ": not an entry of the tree"));
   auto parent = open_parent(path, false);
   if (!parent) {
     if (parent.error().code() == Errc::not_found) return {};

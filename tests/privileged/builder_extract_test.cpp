@@ -300,6 +300,16 @@ TEST_F(BuilderExtract, OciLayerEscapesAreRefusedToo) {
   auto w = extract_oci(t2, "", "", path("scratch"), *tree);
   ASSERT_FALSE(w);
   EXPECT_EQ(test::read_file(outside + "/victim"), "v");
+  // Nor can a whiteout of "." or "..": it would name the layer's directory or the tree's parent.
+  for (const char* name : {".wh..", ".wh..."}) {
+    const std::string t3 = path("evil3.oci.tar");
+    fixtures::write_oci_layout(t3, m_dir, {{{"keep", 'f', "k"}}, {{name, 'f', ""}}}, "evil3");
+    test::sh("rm -rf '" + path("scratch") + "' && mkdir '" + path("scratch") + "'");
+    auto d = extract_oci(t3, "", "", path("scratch"), *tree);
+    ASSERT_FALSE(d) << name;
+    EXPECT_NE(d.error().what().find("names '"), std::string::npos) << d.error().what();
+    EXPECT_EQ(test::read_file(root + "/keep"), "k") << name;
+  }
 }
 
 }  // namespace

@@ -97,7 +97,7 @@ struct Strip {
   std::vector<std::string> allow_setuid;        ///< exact paths kept whatever the policy
   bool capabilities = true;                     ///< drop security.capability
   std::vector<std::string> allow_capabilities;  ///< exact paths that keep theirs
-  bool devices = true;                          ///< remove device nodes outside /dev
+  bool devices = true;                          ///< remove every device node (jobs get their own /dev)
   bool shadow = true;                           ///< replace password hashes in /etc/shadow, /etc/gshadow
   std::vector<std::string> remove;              ///< path globs (`*`, `?`, `[...]`, `**`)
 };

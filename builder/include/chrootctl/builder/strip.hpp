@@ -1,7 +1,7 @@
 #pragma once
 /// The strip step: the recipe's security policy, applied last to the finished tree. Removes
 /// paths matching globs, handles setuid/setgid files (remove, clear the bits, or keep; exact
-/// paths may be allowed), drops file capabilities, removes device nodes outside /dev, and
+/// paths may be allowed), drops file capabilities, removes every device node, and
 /// replaces password hashes in /etc/shadow and /etc/gshadow. Every action is reported.
 
 #include <cstdint>
@@ -22,7 +22,7 @@ struct StripAction {
     setuid_kept,         ///< kept by policy "keep" or the allow-list (detail: why)
     capability_dropped,  ///< security.capability removed (detail: the value, hex)
     capability_kept,     ///< on the allow-list
-    device_removed,      ///< device node outside /dev (detail: "c 1,3")
+    device_removed,      ///< a device node (detail: "c 1,3")
     password_locked,     ///< a password field replaced (detail: file:user and the new value)
   };
   Kind kind;
