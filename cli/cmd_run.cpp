@@ -18,8 +18,8 @@ namespace ln = chrootctl::launcher;
 constexpr int k_setup_failed = 125;
 
 /// Turns an image NAME into its verified root through the catalogue: refused unless the image
-/// passed a full verification recently, nothing has failed since and the root is still the
-/// directory recorded (with `fast`, also the metadata check against its stat record).
+/// passed a full verification recently, nothing has failed since, the root is still the
+/// directory recorded and (with `fast`, the default) its metadata matches its stat record.
 Result<catalogue::ResolvedRoot> resolve_root(const std::string& name, const std::optional<std::string>& store, bool fast) {
   auto settings = TRY(load_settings(store));
   catalogue::ResolveOptions ro;
@@ -60,7 +60,8 @@ int run_main(std::span<char* const> argv) {
       "could not be executed, 127 the command was not found in the root.",
       {{"root", 0, true, false, "DIR", "the job root (a directory), instead of an image NAME"},
        store_option(),
-       {"verify-fast", 0, false, false, "", "also compare the image's metadata with its stat record before the launch"},
+       {"skip-metadata-check", 0, false, false, "",
+        "do not compare the image's metadata with its stat record before the launch (images on read-only filesystems)"},
        {"sandbox", 0, true, false, "DIR", "the job's sandbox; appears at the same path inside"},
        {"user", 0, true, false, "USER", "run as USER (name or uid, resolved on the host); root needs --user root"},
        {"scratch-path", 0, true, false, "PATH", "also bind the sandbox at PATH inside the root"},
@@ -89,12 +90,15 @@ int run_main(std::span<char* const> argv) {
 
   ln::RunOptions o;
   if (a.value("root") && !a.positional.empty()) return usage("give either an image NAME or --root DIR, not both");
-  if (a.value("root") && (a.value("store") || a.flag("verify-fast")))
-    return usage("--store and --verify-fast apply to an image NAME, not to --root");
+  if (a.value("root") && (a.value("store") || a.flag("skip-metadata-check")))
+    return usage("--store and --skip-metadata-check apply to an image NAME, not to --root");
   if (auto given = a.value("root")) {
     o.root = *given;
   } else if (!a.positional.empty()) {
-    auto resolved = resolve_root(a.positional[0], a.value("store"), a.flag("verify-fast"));
+    // By default every file's type, mode, owner, size, inode and ctime are compared with the
+    // stat record (resolve --fast): an image whose files some host user can change (its uid
+    // owns them on the host too) is refused as soon as they change, not at the next full verify.
+    auto resolved = resolve_root(a.positional[0], a.value("store"), !a.flag("skip-metadata-check"));
     if (!resolved) {
       report(resolved.error());
       return k_setup_failed;
