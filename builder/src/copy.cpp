@@ -21,6 +21,9 @@ EntryMeta meta_from(const struct stat& st, std::vector<sys::Xattr> xattrs) {
   m.gid = st.st_gid;
   m.mtime_sec = st.st_mtim.tv_sec;
   m.mtime_nsec = static_cast<std::uint32_t>(st.st_mtim.tv_nsec);
+  // As for archives: trusted.* attributes steer the kernel (overlayfs redirects and whiteouts)
+  // and system.* ones are ACLs and the like; a copied tree does not carry them into an image.
+  std::erase_if(xattrs, [](const sys::Xattr& x) { return x.name.starts_with("trusted.") || x.name.starts_with("system."); });
   m.xattrs = std::move(xattrs);
   return m;
 }

@@ -78,6 +78,7 @@ protected:
     test::write_file(where + "/etc/passwd", "root:x:0:0::/root:/bin/sh\n");
     test::write_file(where + "/etc/shadow", "root:$6$a$b:1::::::\n", 0640);
     ::setxattr((where + "/usr/bin/tool").c_str(), "user.origin", "test", 4, 0);
+    ::setxattr((where + "/usr/bin/tool").c_str(), "trusted.overlay.redirect", "/etc", 4, 0);
     for (int i = 0; i < files; ++i) test::write_file(str(where, "/data/f", i), str("file ", i, "\n"));
     return where;
   }
@@ -117,6 +118,10 @@ TEST_F(BuilderBuild, DirectoryBaseMakesACompleteImageAndIsCached) {
   auto fast = manifest::check_fast(b->root, *stat);
   ASSERT_TRUE(fast);
   EXPECT_FALSE(fast->failed()) << manifest::render_text(*fast);
+  // trusted.* attributes (overlayfs obeys trusted.overlay.*) are not carried into the image.
+  char xbuf[64];
+  EXPECT_LT(::lgetxattr((b->root + "/usr/bin/tool").c_str(), "trusted.overlay.redirect", xbuf, sizeof xbuf), 0);
+  EXPECT_EQ(::lgetxattr((b->root + "/usr/bin/tool").c_str(), "user.origin", xbuf, sizeof xbuf), 4);
 
   const auto* su = m->find("/usr/bin/su");
   ASSERT_NE(su, nullptr);
