@@ -1,5 +1,6 @@
 #include "chrootctl/common/settings.hpp"
 
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cstdlib>
@@ -30,6 +31,13 @@ Result<Settings> load_settings(const std::optional<std::string>& store_override)
   const std::string cfg = env_cfg && *env_cfg ? env_cfg : "/etc/chrootctl/config.toml";
   auto st = sys::stat_path(cfg);
   if (st) {
+    // Whoever can write the configuration decides the store and the signature policy: it must
+    // belong to root (or the user running chrootctl) and be writable by no one else.
+    if (!S_ISREG(st->st_mode))
+      return fail(Errc::permission, str("configuration ", cfg, " is not a regular file"));
+    if ((st->st_uid != 0 && st->st_uid != ::geteuid()) || (st->st_mode & 022))
+      return fail(Errc::permission, str("refusing configuration ", cfg, ": owned by uid ", st->st_uid, " with mode ",
+                                        mode_octal(st->st_mode & 07777), " (it must belong to root and be writable by no one else)"));
     auto doc = TRY(load_toml(cfg));
     Diagnostics diag(doc);
     TableReader r(diag, doc.table);
