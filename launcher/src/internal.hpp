@@ -37,6 +37,20 @@ inline constexpr std::size_t k_max_report_text = 3800;
 /// Sends a report (truncated to fit one atomic write).
 void send_report(int fd, ReportKind kind, int value, const std::string& text);
 
+// ---- the launcher side ----
+
+/// The image root and every LaunchPlan::sources entry, opened on the host before any namespace
+/// exists (sources.cpp). The root must be a directory other than the host's "/", match
+/// `plan.root_id` if set and, for a job, be owned by root (or the caller in a user namespace)
+/// and unwritable by group and others. A MOUNT_UNDER_SCRATCH source (SANDBOX/tmp) is made
+/// component by component with O_NOFOLLOW, mode 0700, owned by the job user; an existing one
+/// must already belong to that user.
+struct OpenedSources {
+  Fd image;                 ///< O_PATH of the root
+  std::vector<Fd> sources;  ///< same order as plan.sources
+};
+Result<OpenedSources> open_sources(const LaunchPlan& plan);
+
 // ---- the child side ----
 
 /// Descriptors the launcher opened for the child (all O_CLOEXEC).

@@ -110,6 +110,15 @@ Status mount_setattr(int fd, bool recursive, std::uint64_t attr_set, std::string
   return {};
 }
 
+Status unshare(int flags, std::string_view label) {
+  if (::unshare(flags) != 0) {
+    const int err = errno;
+    if (err == EPERM) return fail_errno(str("unshare(", label, ")"), err, "run as root");
+    return fail_errno(str("unshare(", label, ")"), err);
+  }
+  return {};
+}
+
 Status umount_detach(const std::string& target, std::string_view label) {
   if (sys::retry_eintr([&] { return ::umount2(target.c_str(), MNT_DETACH); }) != 0)
     return fail_errno(str("umount2(", quote(label), ", MNT_DETACH)"), errno);

@@ -43,6 +43,9 @@ inline constexpr std::uint64_t k_attr_noexec = 0x8;
 /// mount_setattr(fd, "", AT_EMPTY_PATH [| AT_RECURSIVE], attr_set). Errc::unsupported on ENOSYS.
 Status mount_setattr(int fd, bool recursive, std::uint64_t attr_set, std::string_view label);
 
+/// unshare(2); `label` names the flags in errors ("CLONE_NEWNS").
+Status unshare(int flags, std::string_view label);
+
 Status umount_detach(const std::string& target, std::string_view label);
 Status pivot_root_here();
 

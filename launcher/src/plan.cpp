@@ -4,6 +4,7 @@
 #include <set>
 
 #include "chrootctl/common/strings.hpp"
+#include "chrootctl/launcher/enter.hpp"
 #include "chrootctl/launcher/launch.hpp"
 
 namespace chrootctl::launcher {
@@ -30,6 +31,69 @@ std::string absolute(const std::string& p, const std::string& cwd) {
 bool valid_env_key(const std::string& k) {
   if (k.empty()) return false;
   return std::all_of(k.begin(), k.end(), [](char c) { return c != '=' && c != '\0'; });
+}
+
+// Mount targets of one plan: /proc and /dev are chrootctl's, "/" is the image, and no target is
+// mounted twice. Failures are collected in `errors`.
+struct Targets {
+  std::vector<std::string>& errors;
+  std::set<std::string> seen{"/proc", "/dev"};
+
+  bool add(const std::string& t, const std::string& what) {
+    if (t == "/") {
+      errors.push_back(str(what, " must not be '/'"));
+      return false;
+    }
+    if (is_under(t, "/proc") || is_under(t, "/dev")) {
+      errors.push_back(str(what, " ", t, " is inside /proc or /dev, which chrootctl provides"));
+      return false;
+    }
+    return add_unchecked(t, what);
+  }
+  // For the few targets inside /dev that chrootctl itself places (/dev/shm of enter_root).
+  bool add_unchecked(const std::string& t, const std::string& what) {
+    if (!seen.insert(t).second) {
+      errors.push_back(str(what, " ", t, " is mounted twice"));
+      return false;
+    }
+    return true;
+  }
+};
+
+template <class R>
+R check_into(std::vector<std::string>& errors, R&& r) {
+  if (!r) errors.push_back(r.error().what());
+  return std::forward<R>(r);
+}
+
+// The MOUNT_UNDER_SCRATCH directories: each DIR backed by SANDBOX/DIR (made by the launcher).
+void plan_scratch_dirs(LaunchPlan& p, Targets& targets, const std::string& sandbox, const std::vector<std::string>& dirs,
+                       const std::string& what) {
+  for (const auto& d : dirs) {
+    auto t = check_into(targets.errors, normalize_inner_path(d, what));
+    if (!t || !targets.add(*t, what)) continue;
+    p.sources.push_back({sandbox, t->substr(1)});
+    p.mounts.push_back({MountOp::Kind::bind, *t, p.sources.size() - 1, false, false});
+  }
+}
+
+// Host paths bound into the root: recursive, nosuid, nodev, read-only on request.
+void plan_binds(LaunchPlan& p, Targets& targets, const std::vector<BindSpec>& binds, const std::string& cwd) {
+  for (const auto& b : binds) {
+    if (b.source.empty()) {
+      targets.errors.push_back("--bind: empty source");
+      continue;
+    }
+    auto t = check_into(targets.errors, normalize_inner_path(b.target, "--bind target"));
+    if (!t || !targets.add(*t, "--bind target")) continue;
+    p.sources.push_back({absolute(b.source, cwd), {}});
+    p.mounts.push_back({MountOp::Kind::bind, *t, p.sources.size() - 1, b.read_only, true});
+  }
+}
+
+// Parents before children: a mount below another target lands inside it, not under it.
+void parents_first(std::vector<MountOp>& mounts) {
+  std::stable_sort(mounts.begin(), mounts.end(), [](const MountOp& a, const MountOp& b) { return depth(a.target) < depth(b.target); });
 }
 
 }  // namespace
@@ -85,47 +149,15 @@ Result<LaunchPlan> plan_launch(const RunOptions& opts, const HostFacts& facts, c
 
   p.mounts.push_back({MountOp::Kind::proc, "/proc", 0, false, false});
   p.mounts.push_back({MountOp::Kind::dev, "/dev", 0, false, false});
-  std::set<std::string> targets{"/proc", "/dev"};
-  auto add_target = [&](const std::string& t, const std::string& what) {
-    if (t == "/") {
-      errors.push_back(str(what, " must not be '/'"));
-      return false;
-    }
-    if (is_under(t, "/proc") || is_under(t, "/dev")) {
-      errors.push_back(str(what, " ", t, " is inside /proc or /dev, which chrootctl provides"));
-      return false;
-    }
-    if (!targets.insert(t).second) {
-      errors.push_back(str(what, " ", t, " is mounted twice"));
-      return false;
-    }
-    return true;
-  };
-
-  for (const auto& d : opts.mount_under_scratch) {
-    auto t = check(normalize_inner_path(d, "--mount-under-scratch directory"));
-    if (!t || !add_target(*t, "--mount-under-scratch directory")) continue;
-    p.sources.push_back({sandbox, t->substr(1)});
-    p.mounts.push_back({MountOp::Kind::bind, *t, p.sources.size() - 1, false, false});
-  }
-  if (!sandbox.empty() && add_target(sandbox, "--sandbox")) p.mounts.push_back({MountOp::Kind::bind, sandbox, 0, false, false});
+  Targets targets{errors};
+  plan_scratch_dirs(p, targets, sandbox, opts.mount_under_scratch, "--mount-under-scratch directory");
+  if (!sandbox.empty() && targets.add(sandbox, "--sandbox")) p.mounts.push_back({MountOp::Kind::bind, sandbox, 0, false, false});
   if (opts.scratch_path) {
     auto t = check(normalize_inner_path(*opts.scratch_path, "--scratch-path"));
-    if (t && add_target(*t, "--scratch-path")) p.mounts.push_back({MountOp::Kind::bind, *t, 0, false, false});
+    if (t && targets.add(*t, "--scratch-path")) p.mounts.push_back({MountOp::Kind::bind, *t, 0, false, false});
   }
-  for (const auto& b : opts.binds) {
-    if (b.source.empty()) {
-      errors.push_back("--bind: empty source");
-      continue;
-    }
-    auto t = check(normalize_inner_path(b.target, "--bind target"));
-    if (!t || !add_target(*t, "--bind target")) continue;
-    p.sources.push_back({absolute(b.source, facts.cwd), {}});
-    p.mounts.push_back({MountOp::Kind::bind, *t, p.sources.size() - 1, b.read_only, true});
-  }
-  // Parents before children: a mount below another target lands inside it, not under it.
-  std::stable_sort(p.mounts.begin(), p.mounts.end(),
-                   [](const MountOp& a, const MountOp& b) { return depth(a.target) < depth(b.target); });
+  plan_binds(p, targets, opts.binds, facts.cwd);
+  parents_first(p.mounts);
 
   // A clean environment: the basics, then --keep-env from the caller, then --env.
   std::vector<std::pair<std::string, std::string>> env{
@@ -182,6 +214,50 @@ Result<LaunchPlan> plan_launch(const RunOptions& opts, const HostFacts& facts, c
   if (opts.pids && *opts.pids == 0) errors.push_back("--pids must be more than 0");
   l.pids_max = opts.pids;
 
+  if (!errors.empty()) return fail(Errc::invalid_argument, join(errors, "; "));
+  return p;
+}
+
+Result<LaunchPlan> plan_enter(const EnterOptions& opts) {
+  std::vector<std::string> errors;
+  LaunchPlan p;
+  p.mode = LaunchMode::job;
+  p.user_namespace = false;
+  p.root_read_only = true;
+  p.drop_privileges = false;  // the caller drops them (slurmstepd does, right after)
+  p.use_cgroup = false;       // the batch system's own cgroups do the limits
+  p.creds.uid = opts.uid;
+  p.creds.gid = opts.gid;
+  if (opts.root.empty() || opts.root[0] != '/') errors.push_back(str("the root ", quote(opts.root), " must be an absolute path"));
+  p.root = opts.root;
+  p.root_id = opts.root_id;
+
+  std::string job_dir;
+  if (auto d = check_into(errors, normalize_inner_path(opts.job_dir, "the job directory"))) {
+    if (*d == "/") errors.push_back("the job directory must not be '/'");
+    else job_dir = *d;
+  }
+
+  p.mounts.push_back({MountOp::Kind::proc, "/proc", 0, false, false});
+  p.mounts.push_back({MountOp::Kind::dev, "/dev", 0, false, false});
+  Targets targets{errors};
+  plan_scratch_dirs(p, targets, job_dir, opts.mount_under_scratch, "scratch directory");
+  // /dev/shm: shared by the job's tasks on this node (MPI's shared memory), so it is a directory
+  // of the job, bound over the tmpfs that the /dev operation makes.
+  if (targets.add_unchecked("/dev/shm", "scratch directory")) {
+    p.sources.push_back({job_dir, "dev/shm"});
+    p.mounts.push_back({MountOp::Kind::bind, "/dev/shm", p.sources.size() - 1, false, false});
+  }
+  for (const auto& b : opts.binds)
+    if (b.source.empty() || b.source[0] != '/') errors.push_back(str("bind source ", quote(b.source), " must be an absolute path"));
+  plan_binds(p, targets, opts.binds, "/");
+  parents_first(p.mounts);
+
+  if (opts.cwd.empty()) {
+    p.cwd = "/";
+  } else if (auto c = check_into(errors, normalize_inner_path(opts.cwd, "the working directory"))) {
+    p.cwd = *c;
+  }
   if (!errors.empty()) return fail(Errc::invalid_argument, join(errors, "; "));
   return p;
 }

@@ -1,0 +1,55 @@
+// Entering a job root in the calling process (the Slurm plugin's task hook): the host-side
+// checks of the executor (sources.cpp), a new mount namespace, and the new root of mounts.cpp.
+#include "chrootctl/launcher/enter.hpp"
+
+#include <sched.h>
+#include <unistd.h>
+
+#include <cerrno>
+
+#include "chrootctl/common/strings.hpp"
+#include "internal.hpp"
+#include "kernel.hpp"
+
+namespace chrootctl::launcher {
+
+namespace {
+
+Status check_plan(const LaunchPlan& plan) {
+  // Only the closed set of plans plan_enter makes: a read-only image, no user namespace.
+  if (plan.mode != LaunchMode::job || plan.user_namespace || !plan.root_read_only)
+    return fail(Errc::internal, "enter_root: the plan was not made by plan_enter");
+  if (::geteuid() != 0) return fail(Errc::permission, "entering a job root needs root (euid 0)");
+  return {};
+}
+
+}  // namespace
+
+Status prepare_enter(const LaunchPlan& plan) {
+  TRY(check_plan(plan));
+  TRY(detail::open_sources(plan));
+  return {};
+}
+
+Status enter_root(const LaunchPlan& plan) {
+  TRY(check_plan(plan));
+  // unshare(CLONE_NEWNS) unshares the filesystem context too, which the kernel refuses to a
+  // thread that shares it with others; say so plainly.
+  if (TRY(kernel::thread_count()) != 1)
+    return fail(Errc::internal, "entering a job root must happen in a single-threaded process (a task just forked)");
+  // 1. The root and every source, opened and checked on the host, as the executor does.
+  auto opened = TRY(detail::open_sources(plan));
+  detail::ChildHandles h;
+  h.image = opened.image.get();
+  for (const auto& s : opened.sources) h.sources.push_back(s.get());
+  // 2. A mount namespace of our own; build_new_root first makes "/" a slave, so nothing done
+  //    from here on propagates to the host.
+  TRY(kernel::unshare(CLONE_NEWNS, "CLONE_NEWNS"));
+  // 3. The same new root as `chrootctl run`, then pivot_root into it.
+  TRY(detail::build_new_root(plan, h));
+  if (::chdir(plan.cwd.c_str()) != 0)
+    return fail_errno(str("chdir(", quote(plan.cwd), ") in the new root"), errno);
+  return {};
+}
+
+}  // namespace chrootctl::launcher
