@@ -1,0 +1,305 @@
+// chrootctl_spank.so: Slurm jobs in named, verified job roots.
+//
+//   srun --chroot=EL9 [--chroot-scratch=/tmp,/var/tmp] CMD     (also sbatch, salloc)
+//
+// Where each hook runs and what it does (docs/batch.md has the whole story):
+//   slurm_spank_init             all contexts   reads the plugstack.conf arguments
+//   option callback              srun/sbatch    checks the name's syntax at once
+//   slurm_spank_init_post_opt    slurmstepd     once per step, as root, before any task exists:
+//                                               resolves NAME with `chrootctl resolve --json`,
+//                                               makes the step's directory JOBDIRS/JOB.STEP with
+//                                               the job user's tmp, var/tmp, dev/shm, and checks
+//                                               the root. A failure is kept, not returned:
+//                                               Slurm would not pass the message on from here.
+//   slurm_spank_task_init_privileged  each task, as root, in the forked task just before
+//                                               Slurm drops privileges and execs the job: refuses
+//                                               with the message (it reaches srun's output and
+//                                               the job's stderr) or enters the root
+//                                               (launcher::enter_root).
+//   slurm_spank_exit             slurmstepd     after the step's tasks: removes the step's directory
+//   slurm_spank_job_epilog       job script     at job end: removes what a killed slurmstepd left
+//
+// Resolving runs chrootctl (a fixed path from plugstack.conf) rather than linking the catalogue,
+// so no TOML parser or libcrypto is loaded into slurmstepd; entering the root links the
+// launcher, whose code `chrootctl run` uses for the same layout.
+#include <fcntl.h>
+#include <limits.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+extern "C" {
+#include <slurm/slurm.h>
+#include <slurm/spank.h>
+}
+
+#include "chrootctl/common/strings.hpp"
+#include "chrootctl/common/sys.hpp"
+#include "chrootctl/launcher/enter.hpp"
+#include "resolver.hpp"
+#include "spank_config.hpp"
+
+#define CHROOTCTL_SPANK_EXPORT __attribute__((visibility("default")))
+
+namespace {
+
+namespace cb = chrootctl::batch;
+namespace ln = chrootctl::launcher;
+using chrootctl::Errc;
+using chrootctl::Error;
+using chrootctl::Fd;
+using chrootctl::Result;
+using chrootctl::Status;
+using chrootctl::fail;
+using chrootctl::quote;
+using chrootctl::str;
+namespace sys = chrootctl::sys;
+
+// The plugin's state in one process (srun, sbatch, or one slurmstepd and its forked tasks).
+struct State {
+  std::optional<cb::SpankConfig> config;
+  std::optional<std::string> chroot;   // --chroot value
+  std::optional<std::string> scratch;  // --chroot-scratch value
+  // slurmstepd, from init_post_opt on:
+  bool wanted = false;                 // this step asked for a root
+  std::string refusal;                 // why its tasks must not start (reported by each task)
+  std::optional<ln::EnterOptions> enter;
+  std::string label;                   // "EL9 (sha256:...)" for logs
+  std::uint32_t job_id = 0;
+  std::uint32_t step_id = 0;
+  std::string step_dir_name;           // made by this slurmstepd below jobdirs=, removed at exit
+};
+State g_state;
+
+int on_chroot(int, const char* optarg, int remote) {
+  const std::string value = optarg ? optarg : "";
+  if (!remote) {
+    // srun, sbatch, salloc: a name that can never resolve fails before the job is queued.
+    if (auto why = cb::invalid_chroot_name(value)) {
+      slurm_error("--chroot=%s: %s", value.c_str(), why->c_str());
+      return -1;
+    }
+  }
+  // In slurmstepd the value is kept whatever it is: init_post_opt refuses it there, and the
+  // refusal reaches the job's output, which an error returned here would not.
+  g_state.chroot = value;
+  return 0;
+}
+
+int on_chroot_scratch(int, const char* optarg, int remote) {
+  const std::string value = optarg ? optarg : "";
+  if (!remote) {
+    if (auto s = cb::parse_scratch_list(value, "--chroot-scratch"); !s) {
+      slurm_error("%s", s.error().message().c_str());
+      return -1;
+    }
+  }
+  g_state.scratch = value;
+  return 0;
+}
+
+struct spank_option g_options[] = {
+    {const_cast<char*>("chroot"), const_cast<char*>("NAME"),
+     const_cast<char*>("Run the job in the verified job root NAME of the chrootctl catalogue."), 1, 0, on_chroot},
+    {const_cast<char*>("chroot-scratch"), const_cast<char*>("DIRS"),
+     const_cast<char*>("Comma-separated directories private to the job in its root (default /tmp,/var/tmp)."), 1, 0,
+     on_chroot_scratch},
+};
+
+template <class T>
+bool get_item(spank_t sp, spank_item_t item, T* value) {
+  return spank_get_item(sp, item, value) == ESPANK_SUCCESS;
+}
+
+// The directory of this step below jobdirs=: made by root, mode 0755, in a base directory that
+// must be root's and writable by nobody else. A leftover of the same name (a slurmstepd killed
+// before its exit hook, and a job id used again) is removed first.
+Result<std::string> make_step_dir(const cb::SpankConfig& c, const std::string& name) {
+  TRY(sys::mkdir_p(c.jobdirs, 0755));
+  Fd base = TRY(sys::open_dir(c.jobdirs));
+  auto st = TRY(sys::fstat(base.get()));
+  if (st.st_uid != 0 || (st.st_mode & 022))
+    return fail(Errc::permission, str("jobdirs=", c.jobdirs, " must be owned by root and not writable by group or others (owner uid ",
+                                      st.st_uid, ", mode ", chrootctl::mode_octal(st.st_mode & 07777), ")"));
+  auto made = sys::mkdir_at(base.get(), name, 0755);
+  if (!made && made.error().sys_errno() == EEXIST) {
+    TRY(sys::remove_tree_at(base.get(), name));
+    made = sys::mkdir_at(base.get(), name, 0755);
+  }
+  TRY(std::move(made));
+  Fd dir = TRY(sys::open_dir_at(base.get(), name));
+  if (::fchmod(dir.get(), 0755) != 0) return chrootctl::fail_errno(str("fchmod(", quote(c.jobdirs + "/" + name), ", 0755)"), errno);
+  return c.jobdirs + "/" + name;
+}
+
+// Everything a step needs before its tasks exist; an error here is the step's refusal.
+Status prepare_step(spank_t sp) {
+  const cb::SpankConfig& c = *g_state.config;
+  const std::string& name = *g_state.chroot;
+  if (auto why = cb::invalid_chroot_name(name)) return fail(Errc::invalid_argument, *why);
+  uid_t uid = 0;
+  gid_t gid = 0;
+  if (!get_item(sp, S_JOB_UID, &uid) || !get_item(sp, S_JOB_GID, &gid))
+    return fail(Errc::internal, "cannot read the job's uid and gid from Slurm");
+  // Without a PID namespace a root job could leave the root through /proc/PID/root of a host
+  // process: the root would be no boundary at all, so it is not offered.
+  if (uid == 0) return fail(Errc::permission, "jobs of root are not run in job roots (root could leave them through /proc)");
+  std::vector<std::string> scratch = c.scratch;
+  if (g_state.scratch) scratch = TRY(cb::parse_scratch_list(*g_state.scratch, "--chroot-scratch"));
+
+  const cb::ResolvedName resolved = TRY(cb::run_resolver(c, name));
+  g_state.label = resolved.entry == name ? str(name, " (sha256:", resolved.digest, ")")
+                                         : str(name, " (alias of ", resolved.entry, ", sha256:", resolved.digest, ")");
+
+  const std::string dir_name = cb::step_dir_name(g_state.job_id, g_state.step_id);
+  const std::string dir = TRY(make_step_dir(c, dir_name));
+  g_state.step_dir_name = dir_name;
+
+  ln::EnterOptions o;
+  o.root = resolved.root;
+  o.job_dir = dir;
+  o.mount_under_scratch = scratch;
+  o.binds = c.binds;
+  o.uid = uid;
+  o.gid = gid;
+  // The root checked and the scratch directories made once, here, rather than by every task.
+  auto plan = TRY(ln::plan_enter(o));
+  TRY(ln::prepare_enter(plan));
+  g_state.enter = std::move(o);
+  return {};
+}
+
+void remove_step_dir() {
+  if (g_state.step_dir_name.empty() || !g_state.config) return;
+  auto base = sys::open_dir(g_state.config->jobdirs);
+  if (!base) {
+    slurm_error("chrootctl: removing %s/%s: %s", g_state.config->jobdirs.c_str(), g_state.step_dir_name.c_str(),
+                base.error().what().c_str());
+    return;
+  }
+  if (auto r = sys::remove_tree_at(base->get(), g_state.step_dir_name); !r)
+    slurm_error("chrootctl: removing %s/%s: %s", g_state.config->jobdirs.c_str(), g_state.step_dir_name.c_str(),
+                r.error().what().c_str());
+  g_state.step_dir_name.clear();
+}
+
+Status enter_task(spank_t sp) {
+  ln::EnterOptions o = *g_state.enter;
+  // Slurm forks each task in the job's working directory (it chdirs there as the job user
+  // just before): that directory appears at its own path, as the job's cwd.
+  char cwd[PATH_MAX];
+  if (!::getcwd(cwd, sizeof cwd)) return chrootctl::fail_errno("getcwd() of the task", errno);
+  o.binds.push_back({cwd, cwd, false});
+  o.cwd = cwd;
+  // A batch step runs the script slurmd wrote into its spool directory: bound read-only at
+  // its own path, since the image has no such file.
+  if (g_state.step_id == SLURM_BATCH_SCRIPT) {
+    int argc = 0;
+    char** argv = nullptr;
+    if (spank_get_item(sp, S_JOB_ARGV, &argc, &argv) == ESPANK_SUCCESS && argc > 0 && argv && argv[0] && argv[0][0] == '/')
+      o.binds.push_back({argv[0], argv[0], true});
+  }
+  auto plan = TRY(with_context(ln::plan_enter(o), str("the job's working directory is ", quote(std::string(cwd)))));
+  return ln::enter_root(plan);
+}
+
+}  // namespace
+
+extern "C" {
+
+CHROOTCTL_SPANK_EXPORT extern const char plugin_name[] = "chrootctl";
+CHROOTCTL_SPANK_EXPORT extern const char plugin_type[] = "spank";
+CHROOTCTL_SPANK_EXPORT extern const unsigned int plugin_version = SLURM_VERSION_NUMBER;
+CHROOTCTL_SPANK_EXPORT extern const unsigned int spank_plugin_version = 1;
+
+CHROOTCTL_SPANK_EXPORT int slurm_spank_init(spank_t sp, int ac, char** av) {
+  std::vector<std::string> args;
+  for (int i = 0; i < ac; ++i) args.emplace_back(av[i]);
+  auto c = cb::parse_plugstack_args(args);
+  if (!c) {
+    slurm_error("chrootctl: plugstack.conf: %s", c.error().message().c_str());
+    return -1;
+  }
+  g_state.config = std::move(*c);
+  // Registered here rather than through a spank_options table, which sbatch and salloc ignore.
+  const spank_context_t ctx = spank_context();
+  if (ctx == S_CTX_LOCAL || ctx == S_CTX_REMOTE || ctx == S_CTX_ALLOCATOR) {
+    for (auto& o : g_options) {
+      if (const spank_err_t rc = spank_option_register(sp, &o); rc != ESPANK_SUCCESS) {
+        slurm_error("chrootctl: registering --%s: %s", o.name, spank_strerror(rc));
+        return -1;
+      }
+    }
+  }
+  return 0;
+}
+
+CHROOTCTL_SPANK_EXPORT int slurm_spank_init_post_opt(spank_t sp, int, char**) {
+  if (spank_context() != S_CTX_REMOTE || !g_state.chroot || !g_state.config) return 0;
+  if (!get_item(sp, S_JOB_ID, &g_state.job_id) || !get_item(sp, S_JOB_STEPID, &g_state.step_id)) {
+    g_state.wanted = true;
+    g_state.refusal = str("--chroot=", *g_state.chroot, ": cannot read the job and step ids from Slurm");
+    return 0;
+  }
+  // The extern step (pam_slurm_adopt) runs no job code of its own.
+  if (g_state.step_id == SLURM_EXTERN_CONT) return 0;
+  g_state.wanted = true;
+  if (auto r = prepare_step(sp); !r) {
+    g_state.refusal = str("--chroot=", *g_state.chroot, ": ", r.error().what());
+    slurm_error("chrootctl: job %u: %s", g_state.job_id, g_state.refusal.c_str());
+    remove_step_dir();
+  }
+  return 0;
+}
+
+CHROOTCTL_SPANK_EXPORT int slurm_spank_task_init_privileged(spank_t sp, int, char**) {
+  if (!g_state.wanted) return 0;
+  if (!g_state.refusal.empty() || !g_state.enter) {
+    // Printed by the task, whose log reaches srun and the job's error file; the job never runs.
+    slurm_error("chrootctl: %s; the job was not started",
+                g_state.refusal.empty() ? "the job root was not prepared" : g_state.refusal.c_str());
+    return -1;
+  }
+  if (auto r = enter_task(sp); !r) {
+    slurm_error("chrootctl: --chroot=%s: cannot enter %s: %s; the job was not started", g_state.chroot->c_str(),
+                g_state.enter->root.c_str(), r.error().what().c_str());
+    return -1;
+  }
+  int task = -1;
+  (void)get_item(sp, S_TASK_ID, &task);
+  slurm_verbose("chrootctl: task %d of job %u runs in %s", task, g_state.job_id, g_state.label.c_str());
+  return 0;
+}
+
+CHROOTCTL_SPANK_EXPORT int slurm_spank_exit(spank_t, int, char**) {
+  if (spank_context() == S_CTX_REMOTE) remove_step_dir();
+  return 0;
+}
+
+CHROOTCTL_SPANK_EXPORT int slurm_spank_job_epilog(spank_t sp, int, char**) {
+  // Never fails: a failing epilog of a required plugin drains the node. Errors are logged.
+  if (!g_state.config) return 0;
+  std::uint32_t job = 0;
+  if (!get_item(sp, S_JOB_ID, &job)) return 0;
+  auto base = sys::open_dir(g_state.config->jobdirs);
+  if (!base) return 0;  // no job of this node ever used --chroot
+  auto entries = sys::read_dir(base->get());
+  if (!entries) {
+    slurm_error("chrootctl: job %u epilog: reading %s: %s", job, g_state.config->jobdirs.c_str(), entries.error().what().c_str());
+    return 0;
+  }
+  for (const auto& e : *entries) {
+    if (!cb::is_step_dir_of(e.name, job)) continue;
+    if (auto r = sys::remove_tree_at(base->get(), e.name); !r)
+      slurm_error("chrootctl: job %u epilog: removing %s/%s: %s", job, g_state.config->jobdirs.c_str(), e.name.c_str(),
+                  r.error().what().c_str());
+  }
+  return 0;
+}
+
+}  // extern "C"

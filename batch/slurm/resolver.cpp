@@ -1,0 +1,143 @@
+// `chrootctl resolve --json NAME`, run from slurmstepd with posix_spawn (which glibc implements
+// with CLONE_VM|CLONE_VFORK: nothing of the multi-threaded parent runs in the child).
+#include "resolver.hpp"
+
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <spawn.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <ctime>
+
+#include "chrootctl/common/fd.hpp"
+
+namespace chrootctl::batch {
+
+namespace {
+
+// At most this much of the resolver's output is kept (its answer is a few hundred bytes).
+constexpr std::size_t k_max_output = 1u << 16;
+
+std::int64_t now_ms() {
+  struct timespec ts {};
+  ::clock_gettime(CLOCK_MONOTONIC, &ts);
+  return static_cast<std::int64_t>(ts.tv_sec) * 1000 + ts.tv_nsec / 1000000;
+}
+
+struct SpawnActions {
+  posix_spawn_file_actions_t actions;
+  SpawnActions() { ::posix_spawn_file_actions_init(&actions); }
+  ~SpawnActions() { ::posix_spawn_file_actions_destroy(&actions); }
+  SpawnActions(const SpawnActions&) = delete;
+  SpawnActions& operator=(const SpawnActions&) = delete;
+};
+
+struct SpawnAttr {
+  posix_spawnattr_t attr;
+  SpawnAttr() { ::posix_spawnattr_init(&attr); }
+  ~SpawnAttr() { ::posix_spawnattr_destroy(&attr); }
+  SpawnAttr(const SpawnAttr&) = delete;
+  SpawnAttr& operator=(const SpawnAttr&) = delete;
+};
+
+std::string last_line(std::string text) {
+  while (!text.empty() && (text.back() == '\n' || text.back() == ' ')) text.pop_back();
+  const auto nl = text.rfind('\n');
+  return nl == std::string::npos ? text : text.substr(nl + 1);
+}
+
+}  // namespace
+
+Result<ResolvedName> run_resolver(const SpankConfig& config, const std::string& name) {
+  if (auto why = invalid_chroot_name(name)) return fail(Errc::invalid_argument, *why);
+  std::vector<std::string> args{config.chrootctl, "resolve", "--json"};
+  if (config.fast) args.push_back("--fast");
+  if (config.store) {
+    args.push_back("--store");
+    args.push_back(*config.store);
+  }
+  args.push_back(name);
+  // A fixed environment: nothing of slurmstepd's (or the job's) reaches the resolver, so no
+  // $CHROOTCTL_STORE or $CHROOTCTL_CONFIG can redirect it.
+  std::vector<std::string> env{"PATH=/usr/sbin:/usr/bin:/sbin:/bin", "LC_ALL=C"};
+  if (config.config) env.push_back("CHROOTCTL_CONFIG=" + *config.config);
+  std::vector<char*> argv, envp;
+  for (auto& a : args) argv.push_back(a.data());
+  argv.push_back(nullptr);
+  for (auto& e : env) envp.push_back(e.data());
+  envp.push_back(nullptr);
+
+  int out_pipe[2], err_pipe[2];
+  if (::pipe2(out_pipe, O_CLOEXEC) != 0) return fail_errno("pipe2(O_CLOEXEC)", errno);
+  Fd out_r(out_pipe[0]), out_w(out_pipe[1]);
+  if (::pipe2(err_pipe, O_CLOEXEC) != 0) return fail_errno("pipe2(O_CLOEXEC)", errno);
+  Fd err_r(err_pipe[0]), err_w(err_pipe[1]);
+
+  SpawnActions fa;
+  ::posix_spawn_file_actions_addopen(&fa.actions, 0, "/dev/null", O_RDONLY, 0);
+  ::posix_spawn_file_actions_adddup2(&fa.actions, out_w.get(), 1);
+  ::posix_spawn_file_actions_adddup2(&fa.actions, err_w.get(), 2);
+  SpawnAttr sa;
+  // Default dispositions and an empty mask for the resolver, whatever slurmstepd blocks.
+  sigset_t all, none;
+  sigfillset(&all);
+  sigemptyset(&none);
+  ::posix_spawnattr_setsigdefault(&sa.attr, &all);
+  ::posix_spawnattr_setsigmask(&sa.attr, &none);
+  ::posix_spawnattr_setflags(&sa.attr, POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETSIGMASK);
+  pid_t pid = -1;
+  if (const int rc = ::posix_spawn(&pid, argv[0], &fa.actions, &sa.attr, argv.data(), envp.data()); rc != 0)
+    return fail_errno(str("posix_spawn(", quote(config.chrootctl), ")"), rc, "check chrootctl= in plugstack.conf");
+  out_w.reset();
+  err_w.reset();
+
+  std::string out, err;
+  const std::int64_t deadline = now_ms() + static_cast<std::int64_t>(config.timeout_seconds) * 1000;
+  bool timed_out = false;
+  while (out_r || err_r) {
+    const std::int64_t left = deadline - now_ms();
+    if (left <= 0) {
+      timed_out = true;
+      break;
+    }
+    struct pollfd p[2] = {{out_r.get(), POLLIN, 0}, {err_r.get(), POLLIN, 0}};
+    const int n = ::poll(p, 2, static_cast<int>(std::min<std::int64_t>(left, 1000)));
+    if (n < 0 && errno != EINTR) break;
+    for (int i = 0; i < 2; ++i) {
+      if (!(p[i].revents & (POLLIN | POLLHUP | POLLERR))) continue;
+      Fd& fd = i == 0 ? out_r : err_r;
+      std::string& dst = i == 0 ? out : err;
+      char buf[4096];
+      const ssize_t k = ::read(fd.get(), buf, sizeof buf);
+      if (k <= 0) {
+        if (k < 0 && errno == EINTR) continue;
+        fd.reset();
+      } else if (dst.size() < k_max_output) {
+        dst.append(buf, static_cast<std::size_t>(k));
+      }
+    }
+  }
+  if (timed_out) ::kill(pid, SIGKILL);
+  int status = 0;
+  while (::waitpid(pid, &status, 0) < 0) {
+    if (errno != EINTR) return fail_errno(str("waitpid(", pid, ") for the resolver"), errno);
+  }
+  const std::string shown = str(config.chrootctl, " resolve");
+  if (timed_out) return fail(Errc::io, str(shown, " did not answer within ", config.timeout_seconds, " s (timeout= in plugstack.conf)"));
+  if (WIFSIGNALED(status)) return fail(Errc::io, str(shown, " was killed by signal ", WTERMSIG(status)));
+  const int code = WEXITSTATUS(status);
+  // Its message: "chrootctl: error: 'X' is not in the catalogue ...".
+  std::string message = last_line(err);
+  if (const std::string prefix = "chrootctl: error: "; message.compare(0, prefix.size(), prefix) == 0)
+    message.erase(0, prefix.size());
+  if (code == 1) return fail(Errc::mismatch, message.empty() ? str(quote(name), " was refused") : message);
+  if (code != 0)
+    return fail(Errc::io, str(shown, " failed (exit status ", code, ")", message.empty() ? "" : ": ", message));
+  return parse_resolve_json(out);
+}
+
+}  // namespace chrootctl::batch
