@@ -167,7 +167,38 @@ Result<Key> generate_key() {
   return Key::from(pkey, "", true);
 }
 
+namespace {
+
+// The DER prefix of an Ed25519 SubjectPublicKeyInfo (RFC 8410): SEQUENCE { SEQUENCE { OID
+// 1.3.101.112 }, BIT STRING (33 bytes, no unused bits) }, followed by the 32-byte key.
+constexpr unsigned char k_ed25519_spki_prefix[] = {0x30, 0x2a, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x70, 0x03, 0x21, 0x00};
+
+// The raw key of a PEM Ed25519 public key in the one form `key generate` and `openssl pkey
+// -pubout` write, or nullopt for anything else (left to OpenSSL's PEM decoder). Trusted keys
+// are read before every job launch, and OpenSSL's generic decoder costs about a millisecond.
+std::optional<std::string> simple_ed25519_public(std::string_view pem) {
+  constexpr std::string_view begin = "-----BEGIN PUBLIC KEY-----\n", end = "-----END PUBLIC KEY-----\n";
+  if (!pem.starts_with(begin) || !pem.ends_with(end)) return std::nullopt;
+  std::string body(pem.substr(begin.size(), pem.size() - begin.size() - end.size()));
+  if (body.empty() || body.back() != '\n' || body.find('\n') != body.size() - 1) return std::nullopt;
+  body.pop_back();
+  auto der = base64_decode(body);
+  if (!der || der->size() != sizeof k_ed25519_spki_prefix + k_public_bytes ||
+      der->compare(0, sizeof k_ed25519_spki_prefix, reinterpret_cast<const char*>(k_ed25519_spki_prefix), sizeof k_ed25519_spki_prefix) != 0)
+    return std::nullopt;
+  return der->substr(sizeof k_ed25519_spki_prefix);
+}
+
+}  // namespace
+
 Result<Key> parse_key(std::string_view pem, const std::string& label, bool want_private) {
+  if (!want_private) {
+    if (auto raw = simple_ed25519_public(pem)) {
+      EVP_PKEY* pkey = EVP_PKEY_new_raw_public_key(EVP_PKEY_ED25519, nullptr, reinterpret_cast<const unsigned char*>(raw->data()), raw->size());
+      if (!pkey) return fail(Errc::parse, str(quote(label), " is not a valid Ed25519 public key (", openssl_error(), ")"));
+      return Key::from(pkey, label, false);
+    }
+  }
   if (pem.size() > static_cast<std::size_t>(INT32_MAX)) return fail(Errc::invalid_argument, str(quote(label), " is too large to be a key"));
   std::unique_ptr<BIO, BioFree> bio(BIO_new_mem_buf(pem.data(), static_cast<int>(pem.size())));
   if (!bio) throw std::bad_alloc();
