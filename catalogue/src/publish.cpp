@@ -194,6 +194,9 @@ Result<PublishResult> publish(const Settings& s, const std::string& name, const 
 
   TRY(with_context(sys::mkdir_p(dir, 0755), str("creating ", dir)));
   const std::string canon = TRY(canonical_path(dir));
+  // Workers trust a published build only if nobody but root can change it, and the publisher
+  // must not write into a directory someone else could rearrange under it.
+  TRY(with_context(check_owned_dir(canon, ::geteuid()), str("refusing to publish into ", quote(canon))));
   auto dfd = TRY(sys::open_path(canon, O_RDONLY | O_DIRECTORY | O_NOFOLLOW));
   // One publisher at a time per directory; the lock is on the directory itself, so nothing
   // extra appears in what is published.

@@ -129,6 +129,22 @@ TEST_F(Publish, UnsignedImagesAndChangedTreesAreNotPublishedAndLeaveNothing) {
   EXPECT_FALSE(sys::lstat_path(pub + "/EL9/b1/signature"));
 }
 
+TEST_F(Publish, ADirectoryOthersCouldRearrangeIsRefused) {
+  signed_build("b1", "127.0.0.1 localhost\n");
+  mkdirs(pub);
+  ASSERT_EQ(::chmod(pub.c_str(), 0777), 0);
+  auto r = cat::publish(s, "EL9", pub);
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().code(), Errc::permission);
+  EXPECT_EQ(r.error().what(), str("refusing to publish into '", pub, "': '", pub, "' is writable by others (mode 0777)"));
+  EXPECT_EQ(listing(pub), "");
+  ASSERT_EQ(::chmod(pub.c_str(), 0755), 0);
+  ASSERT_EQ(::chown(pub.c_str(), 1000, 1000), 0);
+  r = cat::publish(s, "EL9", pub);
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().what(), str("refusing to publish into '", pub, "': '", pub, "' is owned by uid 1000, not root"));
+}
+
 TEST_F(Publish, WorkersAddPublishedBuildsVerifiedAndRunTheRootInPlace) {
   signed_build("b1", "127.0.0.1 localhost\n");
   publish();

@@ -67,7 +67,9 @@ struct PublishResult {
   std::uint64_t bytes_linked = 0;
 };
 
-/// Publishes the current version of `name` into `dir` (created if missing). The image's tree
+/// Publishes the current version of `name` into `dir` (created if missing; it and every
+/// directory above it must belong to root or the user publishing and be unwritable by group
+/// and others, sticky ancestors such as /tmp excepted). The image's tree
 /// is read entry by entry and checked against its manifest as it is copied, and the published
 /// copy is checked in full before it is renamed into place. Refuses an image without a
 /// signature unless `allow_unsigned`, and one whose signature does not describe this build.
