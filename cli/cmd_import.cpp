@@ -82,8 +82,10 @@ int import_main(std::span<char* const> argv) {
   line.reset();
   if (!r) {
     report(r.error());
+    // Refusals of the archive's contents (including a truncated or undecodable one) are 1;
+    // a file that cannot be read, a full disk or a usage problem is 2.
     const auto c = r.error().code();
-    return c == Errc::mismatch || c == Errc::permission || c == Errc::exists ? k_failed_check : k_error;
+    return c == Errc::mismatch || c == Errc::permission || c == Errc::exists || c == Errc::parse ? k_failed_check : k_error;
   }
   const auto& v = r->added.entry.current;
   if (a.flag("json")) {

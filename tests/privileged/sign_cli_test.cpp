@@ -155,6 +155,11 @@ TEST_F(SignCli, ExportImportAndTheirRefusals) {
   EXPECT_EQ(i.exit_code, 0) << i.err;
   EXPECT_NE(i.out.find(", unsigned)\n"), std::string::npos) << i.out;
   EXPECT_EQ(ctl_store(store3, {"import", path("missing.tar.zst")}).exit_code, 2);
+  // A truncated archive is refused (exit 1), like any other damage to its contents.
+  ASSERT_EQ(sh(str("head -c 100 '", archive, "' > '", path("cut.tar.zst"), "'")).exit_code, 0);
+  i = ctl_store(path("store4"), {"import", "-q", path("cut.tar.zst")});
+  EXPECT_EQ(i.exit_code, 1);
+  EXPECT_EQ(i.err, str("chrootctl: error: refusing to import '", path("cut.tar.zst"), "': '", path("cut.tar.zst"), "': Truncated zstd input\n"));
 }
 
 TEST_F(SignCli, PublishAndAddFrom) {
