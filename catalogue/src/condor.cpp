@@ -141,33 +141,93 @@ NamedChrootSetting find_named_chroot(std::string_view text, const std::string& f
   return starter.found ? starter : plain;
 }
 
-Result<CondorConfig> condor_config(const Settings& s, std::int64_t now) {
-  auto c = TRY(load_trusted(s));
-  if (!now) now = sys::now_unix();
-  CondorConfig out;
+namespace {
+
+// Every entry and alias whose current version is usable now, and why the others are not.
+// `path_ok` says whether a root can be written where it is going (NAMED_CHROOT cannot hold some).
+template <class PathOk>
+void usable_names(const Settings& s, const Catalogue& c, std::int64_t now, PathOk&& path_ok, std::vector<NamedChroot>& included,
+                  std::vector<CondorConfig::Skipped>& skipped) {
   for (const auto& e : c.entries) {
     auto ev = evaluate(s, e.name, e.current, now);
     std::vector<std::string> names{e.name};
     names.insert(names.end(), e.aliases.begin(), e.aliases.end());
-    const bool representable = std::none_of(e.current.root.begin(), e.current.root.end(), [](char ch) {
-      return ch == ',' || is_space(ch) || ch == '\n' || ch == '#';
-    });
+    const std::string path_problem = path_ok(e.current.root);
     for (const auto& n : names) {
       if (!ev.usable)
-        out.skipped.push_back({n, ev.reason});
-      else if (!representable)
-        out.skipped.push_back({n, str("its root ", quote(e.current.root), " holds white space, ',' or '#', which NAMED_CHROOT cannot express")});
+        skipped.push_back({n, ev.reason});
+      else if (!path_problem.empty())
+        skipped.push_back({n, path_problem});
       else
-        out.included.push_back({n, e.current.root});
+        included.push_back({n, e.current.root});
     }
   }
-  std::sort(out.included.begin(), out.included.end(), [](const NamedChroot& a, const NamedChroot& b) { return a.name < b.name; });
+  std::sort(included.begin(), included.end(), [](const NamedChroot& a, const NamedChroot& b) { return a.name < b.name; });
+}
+
+// Paths written into a condor configuration line or a shell script unquoted by anyone else.
+Status check_config_path(const std::string& path, const std::string& what) {
+  if (path.empty() || path[0] != '/') return fail(Errc::invalid_argument, str(what, " ", quote(path), " must be an absolute path"));
+  for (char c : path)
+    if (is_space(c) || c == '\n' || c == '"' || c == '\'' || c == '#' || c == '$' || c == '\\' || static_cast<unsigned char>(c) < 0x20)
+      return fail(Errc::invalid_argument, str(what, " ", quote(path), " holds ", quote(std::string(1, c)),
+                                              ", which a condor configuration line or the wrapper script cannot hold"));
+  return {};
+}
+
+}  // namespace
+
+Result<CondorConfig> condor_config(const Settings& s, std::int64_t now) {
+  auto c = TRY(load_trusted(s));
+  if (!now) now = sys::now_unix();
+  CondorConfig out;
+  usable_names(
+      s, c, now,
+      [](const std::string& root) {
+        const bool representable = std::none_of(root.begin(), root.end(), [](char ch) {
+          return ch == ',' || is_space(ch) || ch == '\n' || ch == '#';
+        });
+        return representable ? std::string()
+                             : str("its root ", quote(root), " holds white space, ',' or '#', which NAMED_CHROOT cannot express");
+      },
+      out.included, out.skipped);
   out.text = str("# Written by 'chrootctl condor-config' from ", catalogue_path(s), ".\n",
                  "# Only verified images are listed. Names are case-sensitive; 'root' (the host's /) is never listed.\n",
                  "NAMED_CHROOT =");
   for (std::size_t i = 0; i < out.included.size(); ++i)
     out.text += str(i ? ", " : " ", out.included[i].name, "=", out.included[i].path);
   out.text += "\n";
+  return out;
+}
+
+Result<WrapperConfig> condor_wrapper_config(const Settings& s, const std::string& chrootctl, const std::string& script_path,
+                                            std::int64_t now) {
+  TRY(check_config_path(chrootctl, "the chrootctl binary"));
+  TRY(check_config_path(script_path, "the wrapper script"));
+  TRY(check_config_path(s.store, "the store"));
+  if (!s.config_file.empty()) TRY(check_config_path(s.config_file, "the configuration file"));
+  auto c = TRY(load_trusted(s));
+  if (!now) now = sys::now_unix();
+  WrapperConfig out;
+  // Names only: the roots never appear in HTCondor's configuration.
+  usable_names(s, c, now, [](const std::string&) { return std::string(); }, out.included, out.skipped);
+  for (std::size_t i = 0; i < out.included.size(); ++i) out.named_chroot += str(i ? ", " : "", out.included[i].name);
+  out.text = str(
+      "# Written by 'chrootctl condor-config --wrapper' from ", catalogue_path(s), ".\n",
+      "# For HTCondor 25.5 and later, which have no NAMED_CHROOT. Every job starts through chrootctl's job\n",
+      "# wrapper: a job whose ad sets RequestedChroot runs in that verified root (in a user namespace, as its\n",
+      "# user); a job without it runs unchanged; an unknown, unverified or invalid name fails the job and\n",
+      "# never runs it on the host. USER_JOB_WRAPPER takes one executable and no arguments, hence the script.\n",
+      "USER_JOB_WRAPPER = ", script_path, "\n",
+      "# The names that resolve now, for matchmaking: requirements = stringListMember(\"EL9\", NamedChroot)\n",
+      "NamedChroot = \"", out.named_chroot, "\"\n",
+      "STARTD_ATTRS = $(STARTD_ATTRS) NamedChroot\n");
+  out.script = str("#!/bin/sh\n",
+                   "# HTCondor's USER_JOB_WRAPPER, written by 'chrootctl condor-config --wrapper'. HTCondor runs it as\n",
+                   "# the job's user with the job's executable and arguments; USER_JOB_WRAPPER cannot pass arguments\n",
+                   "# of its own, so this script does.\n",
+                   "exec '", chrootctl, "' condor-wrapper --store '", s.store, "'",
+                   s.config_file.empty() ? std::string() : str(" --config '", s.config_file, "'"), " -- \"$@\"\n");
   return out;
 }
 
@@ -347,14 +407,21 @@ ChrootRequest find_request(std::string_view text) {
   return r;
 }
 
-Result<LookupResult> lookup(const Settings& s, const std::string& file, const ResolveOptions& options) {
+Result<ChrootRequest> find_request_in(const std::string& file) {
   const std::string text = TRY(with_context(read_user_file(file), str("reading ", file)));
+  return find_request(text);
+}
+
+std::string describe_request(const std::string& file, const ChrootRequest& request, const std::string& what) {
+  return str(file, ":", request.line, ": ", request.attribute, ": ", what);
+}
+
+Result<LookupResult> lookup(const Settings& s, const std::string& file, const ResolveOptions& options) {
   LookupResult out;
-  out.request = find_request(text);
+  out.request = TRY(find_request_in(file));
   if (!out.request.present) return out;
-  const std::string where = str(file, ":", out.request.line, ": ", out.request.attribute);
   if (!out.request.problem.empty()) {
-    out.reason = str(where, ": ", out.request.problem);
+    out.reason = describe_request(file, out.request, out.request.problem);
     return out;
   }
   auto r = resolve(s, out.request.name, options);
@@ -363,7 +430,7 @@ Result<LookupResult> lookup(const Settings& s, const std::string& file, const Re
     return out;
   }
   if (!is_refusal(r.error())) return fail(std::move(r.error()));
-  out.reason = str(where, ": ", r.error().what());
+  out.reason = describe_request(file, out.request, r.error().what());
   return out;
 }
 

@@ -37,6 +37,29 @@ struct CondorConfig {
 /// '=' cannot be written in NAMED_CHROOT and is skipped with the reason.
 Result<CondorConfig> condor_config(const Settings& s, std::int64_t now = 0);
 
+// ---- condor-config --wrapper (HTCondor 25.5 and later, which have no NAMED_CHROOT) ----
+
+struct WrapperConfig {
+  /// "USER_JOB_WRAPPER = SCRIPT", "NamedChroot = \"EL9, RHEL5\"" and
+  /// "STARTD_ATTRS = $(STARTD_ATTRS) NamedChroot", with comments.
+  std::string text;
+  /// The USER_JOB_WRAPPER script: HTCondor runs one executable with the job's command line and
+  /// cannot pass it arguments, so the script execs `CHROOTCTL condor-wrapper --store STORE --`.
+  std::string script;
+  std::string named_chroot;           ///< the value of NamedChroot, without quotes: "EL9, RHEL5"
+  std::vector<NamedChroot> included;  ///< verified entries and their aliases
+  std::vector<CondorConfig::Skipped> skipped;
+};
+
+/// The configuration that replaces NAMED_CHROOT on HTCondor 25.5+: every job starts through
+/// `chrootctl condor-wrapper` (the script at `script_path`, which runs the chrootctl binary at
+/// `chrootctl` with the store and configuration file of `s`), and the machine advertises the
+/// names that resolve now, so that jobs match with `stringListMember("EL9", NamedChroot)`.
+/// Both paths must be absolute and free of white space, quotes, '#', '$' and '\' (which a
+/// configuration line or the script would change).
+Result<WrapperConfig> condor_wrapper_config(const Settings& s, const std::string& chrootctl, const std::string& script_path,
+                                            std::int64_t now = 0);
+
 // ---- import-condor-config ----
 
 /// Logical lines of an HTCondor config, submit or ClassAd file: a line ending in a backslash
@@ -116,6 +139,12 @@ struct LookupResult {
   std::optional<ResolvedRoot> resolved;  ///< set when the request resolves to a verified root
   std::string reason;                    ///< why it did not (request present, not resolved)
 };
+
+/// Reads FILE (a regular file of at most 16 MiB; a symlink is followed) and finds its request.
+Result<ChrootRequest> find_request_in(const std::string& file);
+
+/// "FILE:LINE: ATTRIBUTE: " followed by `what`, for messages about a request.
+std::string describe_request(const std::string& file, const ChrootRequest& request, const std::string& what);
 
 /// Reads FILE, finds the request and resolves it (resolve). Errors only when FILE or the
 /// catalogue cannot be read; a missing request, an invalid one and one that does not resolve are
