@@ -104,6 +104,9 @@ struct VerifyReport {
 /// record and re-records the root's identity. Any failure (a difference, a root that is no
 /// longer trusted, a manifest whose digest changed) is recorded and makes the image unusable
 /// until a full verification passes. A fast verification that passes records nothing.
+/// Both judge the signature as resolve does (sign.hpp); a full pass records the signer (a
+/// signature added since registration is picked up, one that is gone or no longer trusted is a
+/// failure when the version recorded a signer or require_signature is set).
 /// Errors only for a catalogue that cannot be read or written, or an unknown name.
 Result<std::vector<VerifyReport>> verify(const Settings& s, const std::vector<std::string>& names, const VerifyOptions& options = {});
 
