@@ -17,7 +17,8 @@
 //                                               the job's stderr) or enters the root
 //                                               (launcher::enter_root).
 //   slurm_spank_exit             slurmstepd     after the step's tasks: removes the step's directory
-//   slurm_spank_job_epilog       job script     at job end: removes what a killed slurmstepd left
+//   slurm_spank_job_epilog       slurmd's epilog at job end (no slurm_spank_init there): removes
+//                                               what a killed slurmstepd left of the job
 //
 // Resolving runs chrootctl (a fixed path from plugstack.conf) rather than linking the catalogue,
 // so no TOML parser or libcrypto is loaded into slurmstepd; entering the root links the
@@ -281,9 +282,19 @@ CHROOTCTL_SPANK_EXPORT int slurm_spank_exit(spank_t, int, char**) {
   return 0;
 }
 
-CHROOTCTL_SPANK_EXPORT int slurm_spank_job_epilog(spank_t sp, int, char**) {
+CHROOTCTL_SPANK_EXPORT int slurm_spank_job_epilog(spank_t sp, int ac, char** av) {
   // Never fails: a failing epilog of a required plugin drains the node. Errors are logged.
-  if (!g_state.config) return 0;
+  // Slurm calls no slurm_spank_init in this context: the arguments come with this hook.
+  if (!g_state.config) {
+    std::vector<std::string> args;
+    for (int i = 0; i < ac; ++i) args.emplace_back(av[i]);
+    auto c = cb::parse_plugstack_args(args);
+    if (!c) {
+      slurm_error("chrootctl: plugstack.conf: %s", c.error().message().c_str());
+      return 0;
+    }
+    g_state.config = std::move(*c);
+  }
   std::uint32_t job = 0;
   if (!get_item(sp, S_JOB_ID, &job)) return 0;
   auto base = sys::open_dir(g_state.config->jobdirs);

@@ -136,6 +136,19 @@ seen 20 task $i" "$(cat "array.$i.out")"
 done
 no_mounts_left "after the array"
 
+echo "== the job epilog removes what a killed slurmstepd left of the job"
+held=$(as_nobody sbatch --parsable --hold --chroot=MINIMAL -o held.out --wrap true)
+mkdir -p "$cluster/jobdirs/$held.7/tmp" "$cluster/jobdirs/$((held + 1000)).0"
+touch "$cluster/jobdirs/$held.7/tmp/left"
+scontrol release "$held"
+for _ in $(seq 1 300); do
+  [ ! -e "$cluster/jobdirs/$held.7" ] && break
+  sleep 0.1
+done
+[ ! -e "$cluster/jobdirs/$held.7" ] || fail "the epilog of job $held left $cluster/jobdirs/$held.7"
+[ -d "$cluster/jobdirs/$((held + 1000)).0" ] || fail "the epilog of job $held removed another job's directory"
+rmdir "$cluster/jobdirs/$((held + 1000)).0"
+
 echo "== --chroot=UNKNOWN fails the job with a message naming UNKNOWN"
 set +e
 out=$(as_nobody timeout 60 srun --chroot=UNKNOWN touch ran.srun 2>&1)
