@@ -10,6 +10,7 @@ namespace chrootctl::test::sign {
 namespace {
 
 TEST_F(SignedImages, SignWritesTheStatementAndRecordsATrustedSigner) {
+  CHROOTCTL_REQUIRE_TOOL("openssl");
   const std::string dir = make_build("el9", "b1");
   add("EL9", dir);
   const auto key = make_key();
