@@ -27,7 +27,7 @@ namespace chrootctl::builder {
 
 /// The builder's own version, an input of every build: bump it when a step changes what it
 /// produces, so cached images are not reused across such a change.
-inline constexpr int k_builder_version = 1;
+inline constexpr int k_builder_version = 2;
 
 /// Resolves an `image = "NAME"` base to the build directory of that image (which holds root/
 /// and manifest). The CLI resolves through the catalogue once it exists; store_latest() is the
