@@ -13,6 +13,9 @@ packages=(
   zstd xz-utils bzip2 libarchive-tools
   # RPM images: dnf bases, rpm databases in audits, and their tests
   rpm dnf createrepo-c db5.3-util
+  # Slurm: the SPANK plugin builds against libslurm-dev; tests and the quick start run a
+  # single-node cluster
+  munge slurmctld slurmd slurm-client libslurm-dev
 )
 
 if [ "$(id -u)" -ne 0 ]; then
