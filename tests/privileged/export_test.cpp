@@ -170,7 +170,13 @@ TEST_F(ExportImport, ADamagedCompressedStreamIsRefusedAndLeavesNothing) {
                    " conv=notrunc status=none")).exit_code, 0);
   auto r = cat::import_image(host2, bad, import_options());
   ASSERT_FALSE(r);
-  EXPECT_EQ(r.error().what(), str("refusing to import '", bad, "': '", bad, "': Zstd decompression failed: Data corruption detected"));
+  // What libarchive reports depends on where in the stream the damage lands (the archive's
+  // bytes vary with timestamps): a failed zstd checksum, or garbage where a header should be.
+  const std::string what = r.error().what();
+  const std::string head = str("refusing to import '", bad, "': '", bad, "': ");
+  EXPECT_EQ(what.substr(0, head.size()), head) << what;
+  const std::string tail = what.substr(std::min(what.size(), head.size()));
+  EXPECT_TRUE(tail == "Zstd decompression failed: Data corruption detected" || tail == "Unrecognized archive format") << what;
   expect_nothing_left();
 }
 
