@@ -70,16 +70,28 @@ std::vector<pid_t> procs_of(Fs& fs, const std::string& dir) {
 
 bool is_v2_dir(Fs& fs, const std::string& dir) { return fs.exists(join_path(dir, "cgroup.controllers")); }
 
+// Where job cgroups of a v1 hierarchy go: the caller's own cgroup in it (so the job stays inside
+// whatever the batch system set up for the caller), or the hierarchy's root. Empty if the
+// controller has no hierarchy.
+std::string v1_parent(const Layout& layout, const std::string& controller) {
+  auto it = layout.v1_mounts.find(controller);
+  if (it == layout.v1_mounts.end()) return {};
+  auto own = layout.v1_own.find(controller);
+  if (own == layout.v1_own.end() || own->second.empty() || own->second == "/") return it->second;
+  return it->second + own->second;
+}
+
 // The v1 hierarchies a job uses: memory (limits and peak), pids (limit, and a count of what is
 // left), freezer (to kill a cgroup without racing forks), cpu only when a weight is asked for.
+// Each is given as the directory below which the base `chrootctl` lives.
 std::vector<std::string> v1_mounts_for(const Layout& layout, const Limits& limits) {
   std::vector<std::string> out;
   // The freezer first: destroy() kills through it before the other directories are removed.
   for (const char* c : {"freezer", "memory", "pids", "cpu"}) {
     if (std::string_view(c) == "cpu" && !limits.cpu_shares) continue;
-    auto it = layout.v1_mounts.find(c);
-    if (it == layout.v1_mounts.end()) continue;
-    if (std::find(out.begin(), out.end(), it->second) == out.end()) out.push_back(it->second);
+    const std::string parent = v1_parent(layout, c);
+    if (parent.empty()) continue;
+    if (std::find(out.begin(), out.end(), parent) == out.end()) out.push_back(parent);
   }
   return out;
 }
@@ -113,11 +125,12 @@ Status make_dir_ok_if_exists(Fs& fs, const std::string& dir) {
 // base, so one that vanishes between the two steps is made again, once.
 template <class Prepare>
 Status make_job_dir(Fs& fs, const std::string& base, const std::string& dir, Prepare&& prepare) {
+  // ENOENT: another launch removed the (then empty) base between our mkdir of it and of `dir`.
   for (int attempt = 0;; ++attempt) {
     TRY(make_dir_ok_if_exists(fs, base));
     auto prepared = prepare();
     auto made = prepared ? fs.make_dir(dir) : prepared;
-    if (made || attempt > 0 || made.error().code() != Errc::not_found) return made;
+    if (made || attempt >= 8 || made.error().code() != Errc::not_found) return made;
   }
 }
 
@@ -149,7 +162,18 @@ Layout parse_layout(std::string_view mountinfo, std::string_view self_cgroup) {
     }
   }
   for (const auto& line : split(self_cgroup, '\n')) {
-    if (starts_with(line, "0::")) l.v2_own = line.substr(3).empty() ? "/" : line.substr(3);
+    if (starts_with(line, "0::")) {
+      l.v2_own = line.substr(3).empty() ? "/" : line.substr(3);
+      continue;
+    }
+    // v1: "N:controller,controller:/path"
+    const auto first = line.find(':');
+    const auto second = first == std::string::npos ? std::string::npos : line.find(':', first + 1);
+    if (second == std::string::npos) continue;
+    std::string path = line.substr(second + 1);
+    if (path.empty() || path[0] != '/' || path.ends_with(" (deleted)")) path = "/";
+    for (const auto& c : split(std::string_view(line).substr(first + 1, second - first - 1), ','))
+      if (!c.empty() && !starts_with(c, "name=")) l.v1_own[c] = path;
   }
   // " (deleted)" marks a cgroup removed under us; there is no usable "own" cgroup then.
   if (l.v2_own.size() > 10 && l.v2_own.ends_with(" (deleted)")) l.v2_own = "/";
@@ -322,6 +346,7 @@ Result<JobCgroup> JobCgroup::create(Fs& fs, const Layout& layout, const std::str
   for (const auto& m : mounts) {
     const std::string base = join_path(m, k_base);
     const std::string dir = join_path(base, name);
+    if (!is_hierarchy_root(layout, m)) cg.m_nested_bases.push_back(base);
     Status made = make_job_dir(fs, base, dir, [] { return Status(); });
     if (made) {
       cg.m_dirs.push_back(dir);
@@ -335,8 +360,8 @@ Result<JobCgroup> JobCgroup::create(Fs& fs, const Layout& layout, const std::str
     return tl::unexpected(std::move(made.error()));
   }
   auto dir_of = [&](const char* controller) -> std::string {
-    auto it = layout.v1_mounts.find(controller);
-    return it == layout.v1_mounts.end() ? std::string() : join_path(join_path(it->second, k_base), name);
+    const std::string parent = v1_parent(layout, controller);
+    return parent.empty() ? std::string() : join_path(join_path(parent, k_base), name);
   };
   bool applied = true;
   auto set = [&](const char* controller, const char* file, std::uint64_t value) -> Status {
@@ -424,6 +449,10 @@ Status JobCgroup::destroy(Fs& fs) {
   }
   // The launcher's own v2 leaf is not removed here: the launcher still lives in it. Its name
   // carries the launcher's pid and start time, so cleanup removes it once the launcher is gone.
+  // A base made inside someone else's cgroup (the caller's own, a batch system's) is removed
+  // once empty, so it never keeps that cgroup from being removed; one at a hierarchy's root is
+  // kept for the next job. (A launch racing this rmdir re-creates the base: make_job_dir.)
+  for (const auto& base : m_nested_bases) (void)fs.remove_dir_once(base);
   m_live = false;
   return first;
 }
@@ -470,12 +499,22 @@ Status destroy_dir(Fs& fs, const std::string& dir) {
   return fs.remove_dir(dir);
 }
 
+bool is_hierarchy_root(const Layout& layout, const std::string& dir) {
+  if (!layout.v2_mount.empty() && dir == layout.v2_mount) return true;
+  for (const auto& [controller, mount] : layout.v1_mounts)
+    if (mount == dir) return true;
+  return false;
+}
+
 std::vector<std::string> base_dirs(Fs& fs, const Layout& layout) {
   std::vector<std::string> out;
   auto add = [&](const std::string& d) {
     if (fs.exists(d) && std::find(out.begin(), out.end(), d) == out.end()) out.push_back(d);
   };
-  for (const auto& [controller, mount] : layout.v1_mounts) add(join_path(mount, k_base));
+  for (const auto& [controller, mount] : layout.v1_mounts) {
+    add(join_path(mount, k_base));
+    add(join_path(v1_parent(layout, controller), k_base));
+  }
   if (!layout.v2_mount.empty()) {
     add(join_path(layout.v2_mount, k_base));
     add(join_path(v2_dir(layout, layout.v2_own), k_base));

@@ -144,10 +144,18 @@ CleanupReport cleanup_stale(cgroup::Fs& fs, const cgroup::Layout& layout, const 
   CleanupReport rep;
   auto remove_cgroup = [&](const std::string& dir) {
     if (!fs.exists(dir)) return;
-    if (auto r = cgroup::destroy_dir(fs, dir); !r)
+    if (auto r = cgroup::destroy_dir(fs, dir); !r) {
       rep.errors.push_back(str("removing cgroup ", dir, ": ", r.error().what()));
-    else
-      rep.removed_cgroups.push_back(dir);
+      return;
+    }
+    rep.removed_cgroups.push_back(dir);
+    // Its base, once empty, when it sits inside another cgroup (a batch system's): an empty
+    // leftover there would keep that cgroup from being removed. Bases at a hierarchy's root
+    // are handled below.
+    const std::string base = dir.substr(0, dir.find_last_of('/'));
+    const std::string above = base.substr(0, base.find_last_of('/'));
+    if (base.ends_with("/chrootctl") && !cgroup::is_hierarchy_root(layout, above) && fs.remove_dir_once(base))
+      rep.removed_cgroups.push_back(base);
   };
   // 1. Records of dead launches: their cgroups first, then the record.
   if (!state_dir.empty()) remove_dead_records(rep, state_dir + "/launches", is_live, remove_cgroup);

@@ -159,12 +159,30 @@ inline std::vector<std::string> subdirs(const std::string& dir) {
   return out;
 }
 
-/// Job cgroups (named PID.START.N) under every v1 hierarchy's chrootctl base whose name starts
-/// with `pid` + "." (the launches of one test's chrootctl processes are told apart by pid).
+/// This process's own cgroup in the v1 hierarchy `controller` ("" for the hierarchy's root):
+/// launches started by a test put their job cgroups below it, like below a batch system's.
+inline std::string own_v1_cgroup(const std::string& controller) {
+  std::ifstream in("/proc/self/cgroup");
+  std::string line;
+  while (std::getline(in, line)) {
+    const auto a = line.find(':');
+    const auto b = line.find(':', a + 1);
+    if (a == std::string::npos || b == std::string::npos) continue;
+    std::stringstream list(line.substr(a + 1, b - a - 1));
+    std::string c;
+    while (std::getline(list, c, ','))
+      if (c == controller) return line.substr(b + 1) == "/" ? std::string() : line.substr(b + 1);
+  }
+  return {};
+}
+
+/// Job cgroups (named PID.START.N) under every v1 hierarchy's chrootctl base (below this
+/// process's own cgroup) whose name starts with `pid` + "." (the launches of one test's
+/// chrootctl processes are told apart by pid).
 inline std::vector<std::string> job_cgroups_of(pid_t pid) {
   std::vector<std::string> out;
   for (const char* h : {"memory", "pids", "freezer", "cpu", "cpuacct"}) {
-    const std::string base = std::string("/sys/fs/cgroup/") + h + "/chrootctl";
+    const std::string base = std::string("/sys/fs/cgroup/") + h + own_v1_cgroup(h) + "/chrootctl";
     for (const auto& d : subdirs(base))
       if (d.rfind(std::to_string(pid) + ".", 0) == 0) out.push_back(base + "/" + d);
   }

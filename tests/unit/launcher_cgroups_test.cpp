@@ -378,6 +378,36 @@ TEST_F(CgroupV1Test, OneDirectoryPerHierarchyWithLimitsInEach) {
   for (const char* c : {"memory", "pids", "freezer", "cpu"}) EXPECT_FALSE(fs.exists(path(std::string("v1/") + c + "/chrootctl/10.20.1")));
 }
 
+TEST_F(CgroupV1Test, JobsStayInsideTheCallersOwnCgroupAndItsBaseGoesWithTheLastJob) {
+  // The caller runs in a batch system's cgroup in the memory hierarchy (a slot with its own
+  // limit): the job's cgroup goes below it, so that limit, its accounting and its freezer
+  // keep covering the job.
+  test::mkdirs(path("v1/memory/slot1"));
+  layout.v1_own["memory"] = "/slot1";
+  layout.v1_own["pids"] = "/";
+  FakeCgroupFs fs(path("v1"), false);
+  auto job = cg::JobCgroup::create(fs, layout, "10.20.2", all_limits(), true, notes);
+  ASSERT_TRUE(job) << job.error().what();
+  EXPECT_EQ(job->dirs(), (std::vector<std::string>{path("v1/freezer/chrootctl/10.20.2"), path("v1/memory/slot1/chrootctl/10.20.2"),
+                                                   path("v1/pids/chrootctl/10.20.2"), path("v1/cpu/chrootctl/10.20.2")}));
+  EXPECT_EQ(cg::JobCgroup::candidate_dirs(layout, all_limits(), "10.20.2"), job->dirs());
+  ASSERT_TRUE(job->destroy(fs));
+  EXPECT_FALSE(fs.exists(path("v1/memory/slot1/chrootctl"))) << "an empty base inside another cgroup is removed";
+  EXPECT_TRUE(fs.exists(path("v1/memory/slot1")));
+  EXPECT_TRUE(fs.exists(path("v1/pids/chrootctl"))) << "a base at a hierarchy's root is kept";
+}
+
+TEST(CgroupLayout, TheCallersV1CgroupsAreReadPerController) {
+  const std::string mi =
+      "32 31 0:29 / /sys/fs/cgroup/cpu,cpuacct rw,nosuid - cgroup cgroup rw,cpu,cpuacct\n"
+      "35 31 0:32 / /sys/fs/cgroup/memory rw,relatime - cgroup cgroup rw,memory\n"
+      "40 31 0:37 / /sys/fs/cgroup/systemd rw,relatime - cgroup cgroup rw,xattr,name=systemd\n";
+  auto l = cg::parse_layout(mi, "9:name=systemd:/user.slice\n4:memory:/condor/slot1_1\n2:cpu,cpuacct:/\n"
+                                "7:pids:/gone (deleted)\n0::/\n");
+  EXPECT_EQ(l.v1_own, (std::map<std::string, std::string>{
+                          {"cpu", "/"}, {"cpuacct", "/"}, {"memory", "/condor/slot1_1"}, {"pids", "/"}}));
+}
+
 TEST_F(CgroupV1Test, CpuHierarchyOnlyWithCpusAndSwapWithoutMemswIsANote) {
   FakeCgroupFs fs(path("v1"), false);
   fs.with_swap = false;

@@ -31,6 +31,7 @@ struct Layout {
   std::string v2_mount;                           ///< cgroup2 mount point, empty if none
   std::string v2_own = "/";                       ///< the caller's v2 cgroup ("0::" line)
   std::map<std::string, std::string> v1_mounts;   ///< controller -> mount point
+  std::map<std::string, std::string> v1_own;      ///< controller -> the caller's cgroup in it ("/" if absent)
 };
 
 /// Parses /proc/self/mountinfo and /proc/self/cgroup (pure).
@@ -103,6 +104,7 @@ private:
   JobCgroup() = default;
   Version m_version = Version::none;
   std::vector<std::string> m_dirs;
+  std::vector<std::string> m_nested_bases;  ///< bases inside another cgroup, removed when empty
   bool m_limits_applied = false;
   bool m_live = false;
 };
@@ -110,6 +112,9 @@ private:
 /// Kills every process in the cgroup directory `dir` (v1 or v2, told apart by its files) and
 /// removes it. Used for a job's own cgroup and for leftovers of a launcher that was killed.
 Status destroy_dir(Fs& fs, const std::string& dir);
+
+/// True if `dir` is the root of one of the layout's hierarchies (a mount point).
+bool is_hierarchy_root(const Layout& layout, const std::string& dir);
 
 /// The base directories where job cgroups of this machine live (for cleanup scans).
 std::vector<std::string> base_dirs(Fs& fs, const Layout& layout);
