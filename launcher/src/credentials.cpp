@@ -155,6 +155,49 @@ Status drop_privileges(const Credentials& c, bool change_ids) {
   return {};
 }
 
+Status restrict_build_capabilities() {
+  // Root in a tree being built keeps what package managers and maintainer scripts need — the
+  // default capability set of container runtimes, without CAP_MKNOD and CAP_NET_RAW — and
+  // loses everything that reaches past a mount namespace: CAP_SYS_ADMIN (mounts, namespaces),
+  // CAP_DAC_READ_SEARCH (open_by_handle_at opens any inode of the filesystem), CAP_SYS_MODULE,
+  // CAP_SYS_RAWIO, CAP_SYS_PTRACE, CAP_NET_ADMIN on the host's network, CAP_BPF, CAP_SYS_BOOT,
+  // CAP_SYS_TIME and the rest. Dropped from the bounding set first, so no exec brings them back.
+  constexpr int k_keep[] = {CAP_CHOWN,  CAP_DAC_OVERRIDE,     CAP_FOWNER,      CAP_FSETID,  CAP_KILL,   CAP_SETGID,
+                            CAP_SETUID, CAP_NET_BIND_SERVICE, CAP_SYS_CHROOT, CAP_AUDIT_WRITE, CAP_SETFCAP};
+  auto kept = [&](int cap) {
+    for (int k : k_keep)
+      if (k == cap) return true;
+    return false;
+  };
+  for (int cap = 0; cap <= 63; ++cap) {
+    if (kept(cap)) continue;
+    if (::prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) != 0) {
+      if (errno == EINVAL) break;
+      return fail_errno(str("prctl(PR_CAPBSET_DROP, ", cap, ")"), errno);
+    }
+  }
+  if (::prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0) != 0 && errno != EINVAL)
+    return fail_errno("prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL)", errno);
+  struct __user_cap_header_struct header {_LINUX_CAPABILITY_VERSION_3, 0};
+  struct __user_cap_data_struct data[2] {};
+  for (int k : k_keep) {
+    data[k / 32].effective |= 1u << (k % 32);
+    data[k / 32].permitted |= 1u << (k % 32);
+  }
+  if (::syscall(SYS_capset, &header, data) != 0) return fail_errno("capset(build set)", errno);
+  if (::prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0) return fail_errno("prctl(PR_SET_NO_NEW_PRIVS, 1)", errno);
+  return {};
+}
+
+Status join_new_session_keyring() {
+  // A fresh, anonymous session keyring: without it the job shares the session keyring of
+  // whoever started chrootctl (a batch daemon's, with its jobs' Kerberos and AFS tokens).
+  constexpr long k_keyctl_join_session_keyring = 1;
+  if (::syscall(SYS_keyctl, k_keyctl_join_session_keyring, nullptr) < 0 && errno != ENOSYS)
+    return fail_errno("keyctl(KEYCTL_JOIN_SESSION_KEYRING, NULL)", errno);
+  return {};
+}
+
 }  // namespace detail
 
 }  // namespace chrootctl::launcher

@@ -96,7 +96,11 @@ std::string env_value(const std::vector<std::string>& env, std::string_view key)
   if (plan.drop_privileges) {
     if (auto r = drop_privileges(plan.creds, !plan.user_namespace); !r)
       fail_setup(std::move(r.error()).add_context(str("dropping privileges to uid ", plan.creds.uid)));
+  } else if (plan.mode == LaunchMode::build) {
+    if (auto r = restrict_build_capabilities(); !r)
+      fail_setup(std::move(r.error()).add_context("restricting the build command's capabilities"));
   }
+  if (auto r = join_new_session_keyring(); !r) fail_setup(std::move(r.error()));
   // As the job user, so a sandbox it may not enter is an error rather than a surprise.
   if (::chdir(plan.cwd.c_str()) != 0)
     fail_setup(Error(Errc::io, str("chdir(", quote(plan.cwd), ") as uid ", plan.creds.uid, ": ", std::strerror(errno))));

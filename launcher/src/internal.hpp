@@ -82,5 +82,9 @@ Status map_caller(pid_t pid, uid_t uid, gid_t gid);
 
 /// Bounding set, ambient set, (uid/gid change), capabilities, no_new_privs.
 Status drop_privileges(const Credentials& creds, bool change_ids);
+/// Build mode: root keeps only the capabilities package managers need (see credentials.cpp).
+Status restrict_build_capabilities();
+/// A new anonymous session keyring, so the job shares no keys with whoever started chrootctl.
+Status join_new_session_keyring();
 
 }  // namespace chrootctl::launcher::detail

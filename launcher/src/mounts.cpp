@@ -421,9 +421,13 @@ Status build_new_root(const LaunchPlan& plan, const ChildHandles& h) {
   TRY(kernel::mount(kernel::fd_path(image.get()).c_str(), k_new_root, nullptr, MS_BIND | MS_REC, nullptr, plan.root, k_new_root));
   TRY(kernel::mount(nullptr, k_new_root, nullptr, MS_REC | MS_PRIVATE, nullptr, "", plan.root));
   TRY(b.reopen_root());
-  // 4. Read-only, nosuid, nodev everywhere in the image, submounts included.
+  // 4. Read-only, nosuid, nodev everywhere in the image, submounts included. A tree being built
+  //    stays writable but is nosuid and nodev as well: a device node an archive or a package
+  //    brought in is never a way to the host's devices.
   if (plan.root_read_only)
     TRY(b.set_attrs(b.root.get(), "/", true, kernel::k_attr_rdonly | kernel::k_attr_nosuid | kernel::k_attr_nodev));
+  else
+    TRY(b.set_attrs(b.root.get(), "/", true, kernel::k_attr_nosuid | kernel::k_attr_nodev));
   // 5. /proc, /dev, the sandbox, scratch directories and binds, parents first.
   for (const auto& op : plan.mounts) TRY(b.perform(op));
   // 6. Into the new root; the old one (the host's tree) is detached from this namespace.

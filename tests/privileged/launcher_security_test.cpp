@@ -242,6 +242,27 @@ TEST_F(LauncherSecurity, RootJobHasNoCapabilitiesAndReadOnlyProcSys) {
   EXPECT_EQ(r.err, "touch: /usr/x: Read-only file system\n");
 }
 
+TEST_F(LauncherSecurity, JobDoesNotShareTheCallersSessionKeyring) {
+  // The caller (a batch daemon, say) holds a key in its session keyring. A job that shared the
+  // keyring would possess the key and see it in /proc/keys; a job with its own does not.
+  const std::string desc = "chrootctl-test-secret-" + std::to_string(::getpid());
+  auto in_child = [&] {
+    ::syscall(SYS_keyctl, 1 /* KEYCTL_JOIN_SESSION_KEYRING */, "chrootctl-test-session");
+    ::syscall(SYS_add_key, "user", desc.c_str(), "token", 5, -3 /* KEY_SPEC_SESSION_KEYRING */);
+  };
+  // Control: a process in that session sees the key.
+  fx::Spawned control(m_dir, {"--version"}, [&] {
+    in_child();
+    ::execl("/bin/grep", "grep", "-c", desc.c_str(), "/proc/keys", nullptr);
+    ::_exit(127);
+  });
+  EXPECT_EQ(control.wait(), 0);
+  EXPECT_EQ(control.out(), "1\n");
+  fx::Spawned launch(m_dir, args({"--user", "nobody"}, {"/bin/sh", "-c", "grep -c " + desc + " /proc/keys; true"}), in_child);
+  EXPECT_EQ(launch.wait(), 0) << launch.err();
+  EXPECT_EQ(launch.out(), "0\n");
+}
+
 TEST_F(LauncherSecurity, JobUserIsResolvedOnTheHostNeverThroughTheImagesNss) {
   // A hostile image: nsswitch.conf names an "evil" module whose constructor leaves a mark in the
   // sandbox (which has the same path inside and outside), and its passwd maps nobody elsewhere.
