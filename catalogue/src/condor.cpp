@@ -42,9 +42,13 @@ std::optional<std::pair<std::string, std::string>> assignment(std::string_view l
 
 Result<std::string> read_user_file(const std::string& path) {
   // The file is the administrator's or the job's, and only read: following a symlink is fine.
-  auto fd = TRY(sys::open_path(path, O_RDONLY | O_NOCTTY | O_NONBLOCK));
-  auto st = TRY(sys::fstat(fd.get()));
+  // But a job may point its ad at a device (opening some has side effects, /dev/watchdog arms a
+  // reboot): the file is pinned with O_PATH, which opens nothing, and reopened for reading only
+  // once it is known to be a regular file.
+  auto pinned = TRY(sys::open_path(path, O_PATH));
+  auto st = TRY(sys::fstat(pinned.get()));
   if (!S_ISREG(st.st_mode)) return fail(Errc::invalid_argument, str(quote(path), " is not a regular file"));
+  auto fd = TRY(sys::open_path("/proc/self/fd/" + std::to_string(pinned.get()), O_RDONLY | O_NOCTTY | O_NONBLOCK));
   return sys::read_fd(fd.get(), 16u << 20);
 }
 
