@@ -276,7 +276,7 @@ TEST_F(BatchCondor, WithoutAJobAdNothingRuns) {
   auto r = start(missing);
   EXPECT_EQ(r.exit_code, 125);
   EXPECT_EQ(r.err, "chrootctl condor-wrapper: error: reading " + missing.ad + ": open('" + missing.ad +
-                       "', O_RDONLY): No such file or directory; the job was not started\n");
+                       "', O_PATH): No such file or directory; the job was not started\n");
   EXPECT_FALSE(exists(missing.scratch + "/ran"));
 }
 
