@@ -139,6 +139,23 @@ Option store_option() {
 }
 Option json_option() { return {"json", 0, false, false, "", "print machine-readable JSON"}; }
 
+int dispatch(std::span<char* const> argv, const std::string& verb, const char* usage,
+             std::initializer_list<Subcommand> subcommands) {
+  if (argv.size() < 2) {
+    std::fputs(usage, stderr);
+    return k_error;
+  }
+  const std::string sub = argv[1];
+  if (sub == "-h" || sub == "--help") {
+    out(usage);
+    return k_ok;
+  }
+  for (const auto& s : subcommands)
+    if (sub == s.name) return s.handler(argv.subspan(1));
+  std::fprintf(stderr, "chrootctl %s: unknown subcommand %s\n%s", verb.c_str(), quote(sub).c_str(), usage);
+  return k_error;
+}
+
 void out(const std::string& text) { std::fwrite(text.data(), 1, text.size(), stdout); }
 
 }  // namespace chrootctl::cli

@@ -4,6 +4,7 @@
 // function, print.
 
 #include <cstdint>
+#include <initializer_list>
 #include <map>
 #include <optional>
 #include <span>
@@ -70,6 +71,16 @@ Option store_option();
 Option json_option();
 
 using Handler = int (*)(std::span<char* const> argv);
+
+/// A verb made of subcommands ("manifest create|check|diff"): runs the one named by argv[1]
+/// with argv from there on, or prints `usage` (to stdout for --help, exit 0; to stderr with
+/// the unknown name, exit 2).
+struct Subcommand {
+  const char* name;
+  Handler handler;
+};
+int dispatch(std::span<char* const> argv, const std::string& verb, const char* usage,
+             std::initializer_list<Subcommand> subcommands);
 struct Registrar {
   Registrar(const char* name, const char* summary, Handler handler);
 };

@@ -100,20 +100,7 @@ int key_main(std::span<char* const> argv) {
       "  generate --out DIR          make an Ed25519 key pair (DIR/KEYID.key, DIR/KEYID.pub)\n"
       "  id FILE...                  print the key id of key files\n"
       "  list [--trusted DIR]        list trusted and revoked keys\n";
-  if (argv.size() < 2) {
-    std::fputs(k_usage, stderr);
-    return k_error;
-  }
-  const std::string sub = argv[1];
-  if (sub == "-h" || sub == "--help") {
-    out(k_usage);
-    return k_ok;
-  }
-  if (sub == "generate") return generate(argv.subspan(1));
-  if (sub == "id") return id(argv.subspan(1));
-  if (sub == "list") return list(argv.subspan(1));
-  std::fprintf(stderr, "chrootctl key: unknown subcommand %s\n%s", quote(sub).c_str(), k_usage);
-  return k_error;
+  return dispatch(argv, "key", k_usage, {{"generate", generate}, {"id", id}, {"list", list}});
 }
 
 }  // namespace

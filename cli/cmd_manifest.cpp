@@ -169,20 +169,7 @@ int manifest_main(std::span<char* const> argv) {
       "  create ROOT [-o FILE] [--format native|mtree]   record a tree and print its digest\n"
       "  check ROOT MANIFEST [--fast] [--json]           check a tree against a manifest\n"
       "  diff OLD NEW [--json]                           compare two manifests\n";
-  if (argv.size() < 2) {
-    std::fputs(k_usage, stderr);
-    return k_error;
-  }
-  const std::string sub = argv[1];
-  if (sub == "-h" || sub == "--help") {
-    out(k_usage);
-    return k_ok;
-  }
-  if (sub == "create") return create(argv.subspan(1));
-  if (sub == "check") return check(argv.subspan(1));
-  if (sub == "diff") return diff(argv.subspan(1));
-  std::fprintf(stderr, "chrootctl manifest: unknown subcommand %s\n%s", quote(sub).c_str(), k_usage);
-  return k_error;
+  return dispatch(argv, "manifest", k_usage, {{"create", create}, {"check", check}, {"diff", diff}});
 }
 
 }  // namespace
