@@ -1,3 +1,5 @@
+// The one translation unit that compiles TOML++'s implementation (TOML_HEADER_ONLY=0 everywhere).
+#define TOML_IMPLEMENTATION
 #include "chrootctl/common/toml.hpp"
 
 #include <algorithm>
