@@ -70,16 +70,16 @@ done
 wait
 after_conc=$(leftovers "$bb|$mb")
 
-rss_full=$(/usr/bin/time -f %M "$ctl" run --root "$mb" --sandbox "$sandbox" --user nobody -- /bin/true 2>&1 >/dev/null | tail -1)
-rss_lean=$(/usr/bin/time -f %M "$(dirname "$ctl")/chrootctl-full" run --root "$mb" --sandbox "$sandbox" --user nobody -- /bin/true 2>&1 >/dev/null | tail -1)
+rss_front=$(/usr/bin/time -f %M "$ctl" run --root "$mb" --sandbox "$sandbox" --user nobody -- /bin/true 2>&1 >/dev/null | tail -1)
+rss_full=$(/usr/bin/time -f %M "$(dirname "$ctl")/chrootctl-full" run --root "$mb" --sandbox "$sandbox" --user nobody -- /bin/true 2>&1 >/dev/null | tail -1)
 rss_bwrap=$(/usr/bin/time -f %M bwrap --bind "$mb" / --proc /proc --dev /dev --tmpfs /tmp /bin/true 2>&1 >/dev/null | tail -1)
 cg=$(awk '$3=="cgroup2"{v2=1} $3=="cgroup"{v1=1} END{print (v1?"v1":"") (v2?"+v2":"")}' /proc/mounts)
 
-python3 - "$out/results" "$before" "$after_seq" "$after_conc" "$seq_s" "$rss_full" "$rss_lean" "$rss_bwrap" "$cg" "$(uname -r)" <<'PY'
+python3 - "$out/results" "$before" "$after_seq" "$after_conc" "$seq_s" "$rss_front" "$rss_full" "$rss_bwrap" "$cg" "$(uname -r)" <<'PY'
 import sys
 rows = {l.split()[0]: [float(x) for x in l.split()[1:]] for l in open(sys.argv[1])}
 before, after_seq, after_conc = (list(map(int, a.split())) for a in sys.argv[2:5])
-seq_ms, rss_full, rss_lean, rss_bwrap, cg, kernel = int(sys.argv[5]), int(sys.argv[6]), int(sys.argv[7]), int(sys.argv[8]), sys.argv[9], sys.argv[10]
+seq_ms, rss_front, rss_full, rss_bwrap, cg, kernel = int(sys.argv[5]), int(sys.argv[6]), int(sys.argv[7]), int(sys.argv[8]), sys.argv[9], sys.argv[10]
 print(f"Roots: a busybox-static tree and `mmdebstrap --variant=minbase bookworm`; job `/bin/true` as nobody; "
       f"Linux {kernel}, cgroups {cg}; hyperfine -N, 10 warm-up runs. Every chrootctl launch creates and removes "
       f"its cgroup (memory, pids, freezer; cpu with --cpus) and a launch record.\n")
@@ -100,6 +100,6 @@ for r, label in (("bb", "busybox"), ("mb", "minbase")):
 def left(a): return f"{a[0]-before[0]} mounts, {a[1]-before[1]} job cgroups, {a[2]-before[2]} processes, {a[3]-before[3]} records"
 print(f"- 200 sequential launches ({seq_ms/1000:.1f} s, {seq_ms/200:.1f} ms each, busybox, --memory 256M) left {left(after_seq)}")
 print(f"- 20 concurrent launches (minbase, 0.5 s jobs) left {left(after_conc)}")
-print(f"- peak RSS (launcher, init and job): chrootctl {rss_full/1024:.1f} MiB (the full tool, chrootctl-full, would be "
-      f"{rss_lean/1024:.1f} MiB), bwrap {rss_bwrap/1024:.1f} MiB (target under 8 MiB)")
+print(f"- peak RSS (launcher, init and job): chrootctl {rss_front/1024:.1f} MiB (the full tool, chrootctl-full, would be "
+      f"{rss_full/1024:.1f} MiB), bwrap {rss_bwrap/1024:.1f} MiB (target under 8 MiB)")
 PY
