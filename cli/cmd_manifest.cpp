@@ -1,5 +1,6 @@
 // chrootctl manifest create|check|diff
 #include <cstdio>
+#include <thread>
 
 #include "chrootctl/common/files.hpp"
 #include "chrootctl/common/json.hpp"
@@ -47,15 +48,23 @@ int create(std::span<char* const> argv) {
   opts.progress = progress_for(line);
   auto m = mf::create(root, opts);
   if (!m) return report(m.error());
-  auto rendered = mf::render(*m);
-  const std::string& digest = rendered.digest;
+  const auto output = a.value("output");
+  const bool with_stat = output && format == "native";
+  auto rendered = with_stat ? mf::render_with_stat(*m) : mf::RenderedWithStat{mf::render(*m), {}};
+  const std::string& digest = rendered.manifest.digest;
   line.done(str(m->entries.size(), " entries, tree digest sha256:", digest));
-  const std::string text = format == "native" ? std::move(rendered.text) : mf::to_mtree(*m);
-  if (auto o = a.value("output")) {
-    if (auto r = write_file_atomic(*o, text); !r) return report(r.error());
-    if (format == "native") {
-      if (auto r = write_file_atomic(mf::stat_path_for(*o), mf::serialize_stat(*m, digest)); !r) return report(r.error());
-    }
+  const std::string text = format == "native" ? std::move(rendered.manifest.text) : mf::to_mtree(*m);
+  if (output) {
+    // The two files are written side by side: the stat record names the manifest's digest, so
+    // a stat record without its manifest (or an older one) is never taken for it.
+    Status stat_written;
+    std::thread stat_writer;
+    if (with_stat)
+      stat_writer = std::thread([&] { stat_written = write_file_atomic(mf::stat_path_for(*output), rendered.stat); });
+    const auto written = write_file_atomic(*output, text);
+    if (stat_writer.joinable()) stat_writer.join();
+    if (!written) return report(written.error());
+    if (!stat_written) return report(stat_written.error());
     out(str("sha256:", digest, "\n"));
   } else {
     out(text);

@@ -360,13 +360,13 @@ Result<BuildResult> build(const Recipe& recipe, const BuildOptions& options) {
       c.progress(str("manifest: ", p.entries, " entries, ", human_size(p.bytes_hashed)));
     };
     auto m = TRY(manifest::create(c.root, mo));
-    auto rendered = manifest::render(m);
-    res.tree_digest = rendered.digest;
+    auto rendered = manifest::render_with_stat(m);
+    res.tree_digest = rendered.manifest.digest;
     res.entries = m.entries.size();
     res.source_date_epoch = c.sde.value_or(0);
     res.build_id = str(res.input_key.substr(0, 12), "-", res.tree_digest.substr(0, 8));
-    TRY(write_in(staging.fd.get(), "manifest", rendered.text, 0644));
-    TRY(write_in(staging.fd.get(), "manifest.stat", manifest::serialize_stat(m, rendered.digest), 0644));
+    TRY(write_in(staging.fd.get(), "manifest", rendered.manifest.text, 0644));
+    TRY(write_in(staging.fd.get(), "manifest.stat", rendered.stat, 0644));
     TRY(write_in(staging.fd.get(), "recipe.toml", recipe.text, 0644));
     TRY(write_in(staging.fd.get(), "lock", lock_text(c, res), 0644));
     c.step(str("commit: ", m.entries.size(), " entries, tree sha256:", res.tree_digest, ", build id ", res.build_id));

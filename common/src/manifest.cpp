@@ -10,7 +10,9 @@
 #include <charconv>
 #include <cstring>
 #include <cinttypes>
+#include <cstddef>
 #include <cstdio>
+#include <thread>
 #include <unordered_map>
 #include <unordered_set>
 
@@ -422,6 +424,18 @@ std::string serialize_stat(const Manifest& m, const std::string& manifest_digest
   out.append(reinterpret_cast<const char*>(items.data()), items.size() * sizeof(StatFileItem));
   out += paths;
   return out;
+}
+
+RenderedWithStat render_with_stat(const Manifest& m) {
+  // The stat record names the manifest's digest, which only the rendering yields: it is built
+  // with an empty digest beside the rendering, and the digest written into its header after.
+  RenderedWithStat r;
+  std::thread stat_thread([&] { r.stat = serialize_stat(m, {}); });
+  r.manifest = render(m);
+  stat_thread.join();
+  std::memcpy(r.stat.data() + offsetof(StatFileHeader, digest), r.manifest.digest.data(),
+              std::min<std::size_t>(r.manifest.digest.size(), sizeof StatFileHeader::digest));
+  return r;
 }
 
 Result<StatRecord> parse_stat(std::string_view data, const std::string& filename) {

@@ -365,6 +365,18 @@ TEST_F(ManifestTest, FastCheckPassesUntouchedAndCatchesMetadataChanges) {
   EXPECT_TRUE(added) << mf::render_text(*d);
 }
 
+TEST_F(ManifestTest, RenderWithStatIsRenderPlusTheStatRecordNamingItsDigest) {
+  auto m = make();
+  const auto both = mf::render_with_stat(m);
+  const auto alone = mf::render(m);
+  EXPECT_EQ(both.manifest.text, alone.text);
+  EXPECT_EQ(both.manifest.digest, alone.digest);
+  EXPECT_EQ(both.stat, mf::serialize_stat(m, alone.digest));
+  auto rec = mf::parse_stat(both.stat, "s");
+  ASSERT_TRUE(rec) << rec.error().what();
+  EXPECT_EQ(rec->manifest_digest, alone.digest);
+}
+
 TEST_F(ManifestTest, StatRecordRejectsDamage) {
   auto m = make();
   auto text = mf::serialize_stat(m, mf::digest(m));

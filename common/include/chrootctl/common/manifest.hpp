@@ -127,6 +127,12 @@ struct StatRecord {
 };
 /// `m` must come from a walk of the tree (it carries dev, ino and ctime).
 std::string serialize_stat(const Manifest& m, const std::string& manifest_digest);
+/// render() and serialize_stat() of a walked tree, the two built at the same time.
+struct RenderedWithStat {
+  Rendered manifest;
+  std::string stat;
+};
+RenderedWithStat render_with_stat(const Manifest& m);
 Result<StatRecord> parse_stat(std::string_view text, const std::string& filename);
 Result<StatRecord> load_stat(const std::string& path);
 std::string stat_path_for(const std::string& manifest_path);
