@@ -56,15 +56,24 @@ Result<DiffResult> check_fast(const std::string& root, const StatRecord& record,
     std::unordered_map<std::string_view, std::uint32_t> dirs;
     dirs.reserve(count / 4 + 8);
     dirs.emplace(std::string_view(""), 0);  // the root, as the parent of top-level names
+    // Most entries share the parent of the one before them: compared first, hashed only when not.
+    std::string_view last_parent_rel;
+    std::uint32_t last_parent = 0;
+    bool have_last = false;
     for (std::uint32_t i = 1; i < count; ++i) {
       const std::string_view rel = record.relative_path(items[i]);
       const auto slash = rel.rfind('/');
       const std::string_view parent_rel = slash == std::string_view::npos ? std::string_view("") : rel.substr(0, slash);
-      auto it = dirs.find(parent_rel);
-      if (it == dirs.end() || items[it->second].type != Type::dir)
-        return fail(Errc::parse, str("the stat record lists ", quote(rel), " without its parent directory"));
-      parent[i] = it->second;
-      last_child[it->second] = i;
+      if (!have_last || parent_rel != last_parent_rel) {
+        auto it = dirs.find(parent_rel);
+        if (it == dirs.end() || items[it->second].type != Type::dir)
+          return fail(Errc::parse, str("the stat record lists ", quote(rel), " without its parent directory"));
+        last_parent_rel = parent_rel;
+        last_parent = it->second;
+        have_last = true;
+      }
+      parent[i] = last_parent;
+      last_child[last_parent] = i;
       name_offset[i] = static_cast<std::uint32_t>(slash == std::string_view::npos ? 0 : slash + 1);
       if (items[i].type == Type::dir) dirs.emplace(rel, i);
     }

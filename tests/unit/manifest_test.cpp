@@ -377,6 +377,29 @@ TEST_F(ManifestTest, RenderWithStatIsRenderPlusTheStatRecordNamingItsDigest) {
   EXPECT_EQ(rec->manifest_digest, alone.digest);
 }
 
+TEST_F(ManifestTest, LoadStatMapsTheFileAndRefusesDamageAndSymlinks) {
+  auto m = make();
+  const auto both = mf::render_with_stat(m);
+  const std::string file = path("m.stat");
+  test::write_file(file, both.stat);
+  auto rec = mf::load_stat(file);
+  ASSERT_TRUE(rec) << rec.error().what();
+  EXPECT_EQ(rec->manifest_digest, both.manifest.digest);
+  EXPECT_EQ(rec->items.size(), m.entries.size());
+  auto ok = mf::check_fast(root, *rec);
+  ASSERT_TRUE(ok) << ok.error().what();
+  EXPECT_FALSE(ok->failed()) << mf::render_text(*ok);
+
+  test::write_file(file, both.stat.substr(0, both.stat.size() - 1));
+  EXPECT_EQ(mf::load_stat(file).error().what(), file + ": truncated or damaged (sizes do not add up)");
+  test::write_file(file, "");
+  EXPECT_EQ(mf::load_stat(file).error().what(), file + ": not a chrootctl stat record (too short)");
+  test::write_file(path("real.stat"), both.stat);
+  ::unlink(file.c_str());
+  ASSERT_EQ(::symlink("real.stat", file.c_str()), 0);
+  EXPECT_FALSE(mf::load_stat(file));
+}
+
 TEST_F(ManifestTest, StatRecordRejectsDamage) {
   auto m = make();
   auto text = mf::serialize_stat(m, mf::digest(m));

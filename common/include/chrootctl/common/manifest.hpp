@@ -6,6 +6,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -120,7 +121,10 @@ struct StatRecord {
   };
   std::string manifest_digest;
   std::vector<Item> items;  ///< in manifest order
-  std::string paths;        ///< compact on purpose: this is loaded before every fast check
+  /// The NUL-separated path table, viewed where it was read (the record's file is mapped, not
+  /// copied: this is loaded before every fast check); `storage` keeps it alive.
+  std::string_view paths;
+  std::shared_ptr<const void> storage;
   [[nodiscard]] const char* relative_path(const Item& i) const { return paths.data() + i.path_offset; }
   /// The items as manifest entries (type, mode, owner, size, device, inode, ctime only).
   [[nodiscard]] std::vector<Entry> entries() const;
