@@ -29,7 +29,9 @@ std::vector<std::string> debootstrap_argv(const DebootstrapBase& b, const std::s
   if (b.variant == "minbase" || b.variant == "buildd") a.push_back("--variant=" + b.variant);
   if (!b.packages.empty()) a.push_back("--include=" + join(b.packages, ","));
   if (!b.components.empty()) a.push_back("--components=" + join(b.components, ","));
-  a.push_back("--");
+  // debootstrap refuses "--" ("unrecognized or invalid option"), so none of the operands may
+  // look like an option: the recipe refuses a suite starting with '-', the target is an
+  // absolute path, and a mirror is a URL (scheme first).
   a.push_back(b.suite);
   a.push_back(target);
   if (!mirror.empty()) a.push_back(mirror);

@@ -64,6 +64,10 @@ Status base_debootstrap(BuildContext& c, const DebootstrapBase& b) {
   }
   if (b.tool == DebootstrapBase::Tool::mmdebstrap) c.log("mmdebstrap is not installed: falling back to debootstrap");
   if (c.plan.mirror.empty()) return fail(c.at_base("debootstrap needs a mirror: name one in the recipe", Errc::invalid_argument));
+  // From the host's apt sources when the recipe names none; debootstrap takes no "--", so it
+  // must not look like an option.
+  if (c.plan.mirror.front() == '-' || c.plan.mirror.find("://") == std::string::npos)
+    return fail(c.at_base(str("debootstrap mirror ", quote(c.plan.mirror), " is not a URL"), Errc::invalid_argument));
   c.step(str("base: debootstrap ", b.variant, " ", b.suite, " from ", c.plan.mirror));
   return run_tool(c, "debootstrap", debootstrap_argv(b, c.root, c.plan.mirror));
 }

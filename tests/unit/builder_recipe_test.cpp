@@ -98,7 +98,7 @@ TEST(BuilderRecipe, EveryBaseKind) {
   ASSERT_TRUE(db) << db.error().what();
   const auto& dd = std::get<DebootstrapBase>(db->base);
   EXPECT_EQ(dd.tool, DebootstrapBase::Tool::debootstrap);
-  const std::vector<std::string> argv = {"debootstrap", "--variant=minbase", "--include=less", "--", "bookworm", "/t", "http://deb.example.org/debian"};
+  const std::vector<std::string> argv = {"debootstrap", "--variant=minbase", "--include=less", "bookworm", "/t", "http://deb.example.org/debian"};
   EXPECT_EQ(debootstrap_argv(dd, "/t", dd.mirror), argv);
 }
 
