@@ -138,6 +138,16 @@ Option store_option() {
   return {"store", 0, true, false, "DIR", "image store and catalogue directory (default: from config)"};
 }
 Option json_option() { return {"json", 0, false, false, "", "print machine-readable JSON"}; }
+Option threads_option() { return {"threads", 0, true, false, "N", "hashing threads (default: one per CPU)"}; }
+
+std::optional<int> threads_value(const Spec& spec, const Args& a, unsigned& threads) {
+  auto t = a.value("threads");
+  if (!t) return std::nullopt;
+  auto n = parse_u64(*t);
+  if (!n || *n == 0 || *n > 64) return usage_error(spec, str("bad --threads ", quote(*t)));
+  threads = static_cast<unsigned>(*n);
+  return std::nullopt;
+}
 
 int dispatch(std::span<char* const> argv, const std::string& verb, const char* usage,
              std::initializer_list<Subcommand> subcommands) {

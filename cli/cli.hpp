@@ -69,6 +69,9 @@ int usage_error(const Spec& spec, const std::string& message);
 /// Common options.
 Option store_option();
 Option json_option();
+Option threads_option();
+/// Reads --threads (1 to 64) into `threads` when given; an exit code after a usage error.
+std::optional<int> threads_value(const Spec& spec, const Args& a, unsigned& threads);
 
 using Handler = int (*)(std::span<char* const> argv);
 

@@ -29,11 +29,7 @@ int add_from_main(const Spec& spec, const Args& a, const std::string& dir) {
   for (const auto& n : a.positional)
     if (auto why = cat::invalid_name(n)) return usage_error(spec, str("bad name: ", *why));
   cat::AddFromOptions opts;
-  if (auto t = a.value("threads")) {
-    auto n = parse_u64(*t);
-    if (!n || *n == 0 || *n > 64) return usage_error(spec, str("bad --threads ", quote(*t)));
-    opts.threads = static_cast<unsigned>(*n);
-  }
+  if (auto rc = threads_value(spec, a, opts.threads)) return *rc;
   auto settings = load_settings(a.value("store"));
   if (!settings) return report(settings.error());
   if (auto t = a.value("trusted")) settings->trusted_keys = *t;
@@ -108,7 +104,7 @@ int add_main(std::span<char* const> argv) {
       "in STORE/NAME/from-BUILD-ID and the published root is verified and run in place.\n\n"
       "Exit status: 0 registered, 1 refused (the tree does not match its manifest, or an owner\n"
       "or permission check failed, or a signature was refused), 2 error.",
-      {store_option(), json_option(), {"threads", 0, true, false, "N", "hashing threads (default: one per CPU)"},
+      {store_option(), json_option(), threads_option(),
        {"from", 0, true, false, "DIR", "register the images published in DIR"},
        {"trusted", 0, true, false, "DIR", "trusted public keys (default: trusted_keys in the config)"},
        {"quiet", 'q', false, false, "", "no progress display"}},
@@ -121,11 +117,7 @@ int add_main(std::span<char* const> argv) {
   const std::string source = a.positional[1];
   if (auto why = cat::invalid_name(name)) return usage_error(spec, str("bad name: ", *why));
   cat::AddOptions opts;
-  if (auto t = a.value("threads")) {
-    auto n = parse_u64(*t);
-    if (!n || *n == 0 || *n > 64) return usage_error(spec, str("bad --threads ", quote(*t)));
-    opts.threads = static_cast<unsigned>(*n);
-  }
+  if (auto rc = threads_value(spec, a, opts.threads)) return *rc;
   auto settings = load_settings(a.value("store"));
   if (!settings) return report(settings.error());
   if (auto t = a.value("trusted")) settings->trusted_keys = *t;

@@ -27,7 +27,7 @@ int audit_main(std::span<char* const> argv) {
        {"severity", 0, true, false, "LEVEL", "gate: info, low (default), medium or high"},
        json_option(),
        store_option(),
-       {"threads", 0, true, false, "N", "hashing threads (default: one per CPU)"},
+       threads_option(),
        {"quiet", 'q', false, false, "", "no progress display"}},
       0,
       1024};
@@ -40,11 +40,7 @@ int audit_main(std::span<char* const> argv) {
   const auto gate = audit::parse_severity(gate_text);
   if (!gate) return usage_error(spec, str("unknown severity ", quote(gate_text), " (info, low, medium or high)"));
   audit::Options opts;
-  if (auto t = a.value("threads")) {
-    auto n = parse_u64(*t);
-    if (!n || *n == 0 || *n > 64) return usage_error(spec, str("bad --threads ", quote(*t)));
-    opts.threads = static_cast<unsigned>(*n);
-  }
+  if (auto rc = threads_value(spec, a, opts.threads)) return *rc;
 
   auto policy = audit::load_site_policy(a.value("policy"));
   if (!policy) return report(policy.error());

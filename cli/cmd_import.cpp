@@ -47,7 +47,7 @@ int import_main(std::span<char* const> argv) {
       {store_option(), json_option(), {"as", 0, true, false, "NAME", "register under NAME instead of the exported name"},
        {"allow-unsigned", 0, false, false, "", "accept an archive without a signature by a trusted key"},
        {"trusted", 0, true, false, "DIR", "trusted public keys (default: trusted_keys in the config)"},
-       {"threads", 0, true, false, "N", "hashing threads (default: one per CPU)"},
+       threads_option(),
        {"quiet", 'q', false, false, "", "no progress display"}},
       1, 1};
   Args a;
@@ -57,11 +57,7 @@ int import_main(std::span<char* const> argv) {
     if (auto why = cat::invalid_name(*n)) return usage_error(spec, str("bad name: ", *why));
     opts.as = *n;
   }
-  if (auto t = a.value("threads")) {
-    auto n = parse_u64(*t);
-    if (!n || *n == 0 || *n > 64) return usage_error(spec, str("bad --threads ", quote(*t)));
-    opts.threads = static_cast<unsigned>(*n);
-  }
+  if (auto rc = threads_value(spec, a, opts.threads)) return *rc;
   opts.allow_unsigned = a.flag("allow-unsigned");
   auto settings = load_settings(a.value("store"));
   if (!settings) return report(settings.error());

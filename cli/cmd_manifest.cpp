@@ -30,7 +30,7 @@ int create(std::span<char* const> argv) {
       "--format mtree writes a NetBSD mtree(8) spec instead: mtree -p ROOT -f FILE verifies it.",
       {{"output", 'o', true, false, "FILE", "write the manifest to FILE (atomically)"},
        {"format", 0, true, false, "FORMAT", "native (default) or mtree"},
-       {"threads", 0, true, false, "N", "hashing threads (default: one per CPU)"},
+       threads_option(),
        {"quiet", 'q', false, false, "", "no progress display"}},
       1, 1};
   Args a;
@@ -39,11 +39,7 @@ int create(std::span<char* const> argv) {
   if (format != "native" && format != "mtree") return usage_error(spec, str("unknown format ", quote(format), " (native or mtree)"));
   const std::string root = a.positional[0];
   mf::CreateOptions opts;
-  if (auto t = a.value("threads")) {
-    auto n = parse_u64(*t);
-    if (!n || *n == 0 || *n > 64) return usage_error(spec, str("bad --threads ", quote(*t)));
-    opts.threads = static_cast<unsigned>(*n);
-  }
+  if (auto rc = threads_value(spec, a, opts.threads)) return *rc;
   ProgressLine line(str("hashing ", root), a.flag("quiet"));
   opts.progress = progress_for(line);
   auto m = mf::create(root, opts);

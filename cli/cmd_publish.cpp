@@ -30,7 +30,7 @@ int publish_main(std::span<char* const> argv) {
       "2 error.",
       {store_option(), json_option(), {"copy", 0, false, false, "", "copy every file; never hard-link to earlier builds"},
        {"allow-unsigned", 0, false, false, "", "publish an image that has no signature"},
-       {"threads", 0, true, false, "N", "hashing threads (default: one per CPU)"},
+       threads_option(),
        {"quiet", 'q', false, false, "", "no progress display"}},
       2, 2};
   Args a;
@@ -38,11 +38,7 @@ int publish_main(std::span<char* const> argv) {
   cat::PublishOptions opts;
   opts.link = !a.flag("copy");
   opts.allow_unsigned = a.flag("allow-unsigned");
-  if (auto t = a.value("threads")) {
-    auto n = parse_u64(*t);
-    if (!n || *n == 0 || *n > 64) return usage_error(spec, str("bad --threads ", quote(*t)));
-    opts.threads = static_cast<unsigned>(*n);
-  }
+  if (auto rc = threads_value(spec, a, opts.threads)) return *rc;
   auto settings = load_settings(a.value("store"));
   if (!settings) return report(settings.error());
   const bool quiet = a.flag("quiet") || a.flag("json");

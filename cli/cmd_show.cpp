@@ -28,9 +28,7 @@ int show_main(std::span<char* const> argv) {
   const std::string& name = a.positional[0];
   const cat::Entry* e = c->find_any(name);
   if (!e) {
-    std::string msg = str(quote(name), " is not in the catalogue ", cat::catalogue_path(*settings));
-    if (auto dym = c->suggest(name)) msg += str(" (did you mean ", quote(*dym), "?)");
-    report(msg);
+    report(c->not_found(name, cat::catalogue_path(*settings)).message());
     return k_failed_check;
   }
   const auto ev = cat::evaluate(*settings, e->name, e->current, sys::now_unix());

@@ -28,7 +28,7 @@ int sign_main(std::span<char* const> argv) {
       "permission check failed), 2 error.",
       {store_option(), json_option(), {"key", 'k', true, false, "KEY", "the private key file (required; mode 0600)"},
        {"trusted", 0, true, false, "DIR", "trusted public keys (default: trusted_keys in the config)"},
-       {"threads", 0, true, false, "N", "hashing threads (default: one per CPU)"},
+       threads_option(),
        {"quiet", 'q', false, false, "", "no progress display"}},
       1, 1};
   Args a;
@@ -36,11 +36,7 @@ int sign_main(std::span<char* const> argv) {
   auto key = a.value("key");
   if (!key) return usage_error(spec, "--key KEY is required");
   cat::SignOptions opts;
-  if (auto t = a.value("threads")) {
-    auto n = parse_u64(*t);
-    if (!n || *n == 0 || *n > 64) return usage_error(spec, str("bad --threads ", quote(*t)));
-    opts.threads = static_cast<unsigned>(*n);
-  }
+  if (auto rc = threads_value(spec, a, opts.threads)) return *rc;
   auto settings = load_settings(a.value("store"));
   if (!settings) return report(settings.error());
   if (auto t = a.value("trusted")) settings->trusted_keys = *t;

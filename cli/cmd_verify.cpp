@@ -28,7 +28,7 @@ int verify_main(std::span<char* const> argv) {
       "Exit status: 0 every image passed, 1 some failed (or a NAME is unknown), 2 error.",
       {store_option(), json_option(), {"all", 0, false, false, "", "verify every entry"},
        {"fast", 0, false, false, "", "metadata only, against the stat record"},
-       {"threads", 0, true, false, "N", "hashing threads (default: one per CPU)"},
+       threads_option(),
        {"quiet", 'q', false, false, "", "no progress display"}},
       0, 1000};
   Args a;
@@ -36,11 +36,7 @@ int verify_main(std::span<char* const> argv) {
   if (a.flag("all") == !a.positional.empty()) return usage_error(spec, "give either NAME... or --all");
   cat::VerifyOptions opts;
   opts.fast = a.flag("fast");
-  if (auto t = a.value("threads")) {
-    auto n = parse_u64(*t);
-    if (!n || *n == 0 || *n > 64) return usage_error(spec, str("bad --threads ", quote(*t)));
-    opts.threads = static_cast<unsigned>(*n);
-  }
+  if (auto rc = threads_value(spec, a, opts.threads)) return *rc;
   auto settings = load_settings(a.value("store"));
   if (!settings) return report(settings.error());
   std::optional<ProgressLine> line;

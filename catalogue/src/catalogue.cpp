@@ -159,6 +159,12 @@ std::optional<std::string> Catalogue::suggest(std::string_view name) const {
   return did_you_mean(name, all);
 }
 
+Error Catalogue::not_found(std::string_view name, const std::string& file, std::string_view hint) const {
+  std::string msg = str(quote(name), " is not in the catalogue ", file);
+  if (auto dym = suggest(name)) msg += str(" (did you mean ", quote(*dym), "?", hint.empty() ? "" : " ", hint, ")");
+  return Error(Errc::not_found, std::move(msg));
+}
+
 std::optional<std::string> invalid_name(std::string_view name) {
   if (name.empty()) return std::string("a name must not be empty");
   if (ascii_iequals(name, "root"))

@@ -179,11 +179,7 @@ Result<ExportEntry> parse_export_entry(std::string text, const std::string& labe
 Result<ExportResult> export_image(const Settings& s, const std::string& name, const std::string& output, const ExportOptions& options) {
   auto c = TRY(load(s));
   const Entry* entry = c.find_any(name);
-  if (!entry) {
-    std::string msg = str(quote(name), " is not in the catalogue ", catalogue_path(s));
-    if (auto dym = c.suggest(name)) msg += str(" (did you mean ", quote(*dym), "?)");
-    return fail(Errc::not_found, std::move(msg));
-  }
+  if (!entry) return fail(c.not_found(name, catalogue_path(s)));
   const Version& v = entry->current;
   ExportResult out;
   out.name = entry->name;

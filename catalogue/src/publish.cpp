@@ -144,11 +144,7 @@ Result<PublishResult> publish(const Settings& s, const std::string& name, const 
   };
   auto c = TRY(load(s));
   const Entry* entry = c.find_any(name);
-  if (!entry) {
-    std::string msg = str(quote(name), " is not in the catalogue ", catalogue_path(s));
-    if (auto dym = c.suggest(name)) msg += str(" (did you mean ", quote(*dym), "?)");
-    return fail(Errc::not_found, std::move(msg));
-  }
+  if (!entry) return fail(c.not_found(name, catalogue_path(s)));
   const Version& v = entry->current;
   auto ctx = [&](Error e) { return fail(std::move(e).add_context(str("refusing to publish ", quote(name)))); };
   if (v.root != v.image + "/root")

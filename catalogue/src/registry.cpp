@@ -197,9 +197,7 @@ Result<RemoveResult> remove(const Settings& s, const std::string& name) {
         return {};
       }
     }
-    std::string msg = str(quote(name), " is not in the catalogue ", catalogue_path(s));
-    if (auto dym = c.suggest(name)) msg += str(" (did you mean ", quote(*dym), "?)");
-    return fail(Errc::not_found, std::move(msg));
+    return fail(c.not_found(name, catalogue_path(s)));
   }));
   return result;
 }
@@ -209,11 +207,7 @@ Result<std::string> alias(const Settings& s, const std::string& new_name, const 
   std::string entry_name;
   TRY(edit(s, [&](Catalogue& c) -> Status {
     Entry* e = c.find_any(target);
-    if (!e) {
-      std::string msg = str(quote(target), " is not in the catalogue ", catalogue_path(s));
-      if (auto dym = c.suggest(target)) msg += str(" (did you mean ", quote(*dym), "?)");
-      return fail(Errc::not_found, std::move(msg));
-    }
+    if (!e) return fail(c.not_found(target, catalogue_path(s)));
     if (c.find(new_name)) return fail(Errc::exists, str(quote(new_name), " is already the name of an entry"));
     if (Entry* owner = c.find_any(new_name)) {
       if (owner == e) {

@@ -88,11 +88,7 @@ Evaluation evaluate(const Settings& s, const std::string& name, const Version& v
 Result<ResolvedRoot> resolve_in(const Settings& s, const Catalogue& c, const std::string& name, const ResolveOptions& options) {
   if (auto why = invalid_name(name)) return fail(Errc::invalid_argument, str("cannot resolve ", quote(name), ": ", *why));
   const Entry* e = c.find_any(name);
-  if (!e) {
-    std::string msg = str(quote(name), " is not in the catalogue ", catalogue_path(s));
-    if (auto dym = c.suggest(name)) msg += str(" (did you mean ", quote(*dym), "? names are case-sensitive)");
-    return fail(Errc::not_found, std::move(msg));
-  }
+  if (!e) return fail(c.not_found(name, catalogue_path(s), "names are case-sensitive"));
   const std::int64_t now = options.now ? options.now : sys::now_unix();
   const Version& v = e->current;
   const std::string label = e->name == name ? quote(name) : str(quote(name), " (alias of ", quote(e->name), ")");

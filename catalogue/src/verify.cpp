@@ -142,11 +142,7 @@ Result<std::vector<VerifyReport>> verify(const Settings& s, const std::vector<st
   } else {
     for (const auto& n : names) {
       const Entry* e = c.find_any(n);
-      if (!e) {
-        std::string msg = str(quote(n), " is not in the catalogue ", catalogue_path(s));
-        if (auto dym = c.suggest(n)) msg += str(" (did you mean ", quote(*dym), "?)");
-        return fail(Errc::not_found, std::move(msg));
-      }
+      if (!e) return fail(c.not_found(n, catalogue_path(s)));
       if (std::find(targets.begin(), targets.end(), e) == targets.end()) targets.push_back(e);
     }
   }

@@ -75,6 +75,9 @@ struct Catalogue {
   /// A name in use that `name` was probably meant to be: the same letters in another case
   /// first, else a close spelling. Never used to resolve, only to say "did you mean".
   [[nodiscard]] std::optional<std::string> suggest(std::string_view name) const;
+  /// The not-found error for `name`: "'NAME' is not in the catalogue FILE", with a did-you-mean
+  /// when a name in use is close (`hint` is added inside its parentheses).
+  [[nodiscard]] Error not_found(std::string_view name, const std::string& file, std::string_view hint = {}) const;
 };
 
 /// Names: 1 to 64 bytes of letters, digits, '_', '-', '.' and '+', starting with a letter or a
