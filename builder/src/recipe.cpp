@@ -19,10 +19,6 @@ std::string resolve_host_path(const std::string& dir, const std::string& p) {
   return dir.empty() ? p : str(dir, "/", p);
 }
 
-bool is_hex64(std::string_view s) {
-  return s.size() == 64 && std::all_of(s.begin(), s.end(), [](char c) { return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'); });
-}
-
 // A value that goes on a command line of a host tool: no option injection, no control bytes.
 bool plain_word(std::string_view s) {
   if (s.empty() || s[0] == '-') return false;
@@ -70,7 +66,7 @@ private:
   std::optional<std::string> sha256_of(TableReader& t, const std::string& ctx) {
     auto v = t.string("sha256", true);
     if (!v) return std::nullopt;
-    if (!is_hex64(*v)) {
+    if (!is_sha256_hex(*v)) {
       m_diag.error(*t.node("sha256"), str("'", ctx, ".sha256' must be 64 lowercase hex digits (the output of sha256sum)"));
       return std::nullopt;
     }

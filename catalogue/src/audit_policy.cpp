@@ -29,13 +29,6 @@ bool normal_absolute(std::string_view p) {
   return true;
 }
 
-bool lower_hex64(std::string_view s) {
-  if (s.size() != 64) return false;
-  for (char c : s)
-    if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'))) return false;
-  return true;
-}
-
 class PolicyParser {
 public:
   explicit PolicyParser(const TomlDocument& doc) : m_doc(doc), m_diag(doc) {}
@@ -99,7 +92,7 @@ private:
   std::optional<std::string> sha_key(TableReader& t) {
     auto v = t.string("sha256", true);
     if (!v) return std::nullopt;
-    if (!lower_hex64(*v)) {
+    if (!is_sha256_hex(*v)) {
       m_diag.error(t.key_pos("sha256"), str("sha256 must be 64 lowercase hex digits (", quote(*v), ")"));
       return std::nullopt;
     }

@@ -27,11 +27,6 @@ constexpr std::size_t k_max_name = 64;
 constexpr const char* k_file = "catalogue.toml";
 constexpr const char* k_temp_prefix = ".catalogue.toml.tmp.";
 
-bool is_hex_digest(std::string_view s) {
-  if (s.size() != 64) return false;
-  return std::all_of(s.begin(), s.end(), [](char c) { return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'); });
-}
-
 bool ascii_iequals(std::string_view a, std::string_view b) {
   if (a.size() != b.size()) return false;
   for (std::size_t i = 0; i < a.size(); ++i) {
@@ -69,7 +64,7 @@ Version parse_version(Diagnostics& diag, TableReader& r, const toml::table& t, c
   }
   if (auto x = r.string("digest", true)) {
     v.digest = *x;
-    if (!is_hex_digest(v.digest)) diag.error(*t.get("digest"), "'digest' must be 64 lowercase hex digits");
+    if (!is_sha256_hex(v.digest)) diag.error(*t.get("digest"), "'digest' must be 64 lowercase hex digits");
   }
   if (auto x = r.string("build_id", true)) v.build_id = *x;
   if (auto x = r.string("recipe")) v.recipe = *x;

@@ -165,8 +165,7 @@ Result<ExportEntry> parse_export_entry(std::string text, const std::string& labe
   }
   if (auto v = r.string("digest", true)) {
     e.digest = *v;
-    const bool hex = e.digest.size() == 64 && e.digest.find_first_not_of("0123456789abcdef") == std::string::npos;
-    if (!hex) diag.error(*doc.table.get("digest"), "'digest' must be 64 lowercase hex digits");
+    if (!is_sha256_hex(e.digest)) diag.error(*doc.table.get("digest"), "'digest' must be 64 lowercase hex digits");
   }
   if (auto v = r.string("signer")) e.signer = *v;
   if (auto v = r.string_array("aliases")) e.aliases = *v;

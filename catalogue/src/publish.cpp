@@ -128,7 +128,7 @@ Result<Fragment> parse_fragment(std::string text, const std::string& label) {
   }
   if (auto v = r.string("digest", true)) {
     f.digest = *v;
-    if (f.digest.size() != 64 || f.digest.find_first_not_of("0123456789abcdef") != std::string::npos)
+    if (!is_sha256_hex(f.digest))
       diag.error(*doc.table.get("digest"), "'digest' must be 64 lowercase hex digits");
   }
   if (auto v = r.string("signer")) f.signer = *v;

@@ -61,10 +61,6 @@ struct Wipe {
   ~Wipe() { OPENSSL_cleanse(s.data(), s.size()); }
 };
 
-bool is_hex64(std::string_view s) {
-  return s.size() == 64 && std::all_of(s.begin(), s.end(), [](char c) { return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'); });
-}
-
 bool is_key_id(std::string_view s) {
   return s.size() == k_key_id_digits &&
          std::all_of(s.begin(), s.end(), [](char c) { return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'); });
@@ -346,8 +342,8 @@ Result<Statement> parse_statement(std::string_view text, const std::string& labe
   auto lock = field((*lines)[4], "lock-digest");
   if (!recipe || !valid_word(*recipe)) return bad("line 2 must be 'recipe NAME'");
   if (!build || !valid_word(*build)) return bad("line 3 must be 'build-id ID'");
-  if (!tree || !tree->starts_with("sha256:") || !is_hex64(tree->substr(7))) return bad("line 4 must be 'tree-digest sha256:HEX'");
-  if (!lock || !lock->starts_with("sha256:") || !is_hex64(lock->substr(7))) return bad("line 5 must be 'lock-digest sha256:HEX'");
+  if (!tree || !tree->starts_with("sha256:") || !is_sha256_hex(tree->substr(7))) return bad("line 4 must be 'tree-digest sha256:HEX'");
+  if (!lock || !lock->starts_with("sha256:") || !is_sha256_hex(lock->substr(7))) return bad("line 5 must be 'lock-digest sha256:HEX'");
   st.recipe = *recipe;
   st.build_id = *build;
   st.tree_digest = tree->substr(7);

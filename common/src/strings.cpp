@@ -89,6 +89,10 @@ std::string to_hex(const unsigned char* data, std::size_t n) {
   return out;
 }
 
+bool is_sha256_hex(std::string_view s) {
+  return s.size() == 64 && std::all_of(s.begin(), s.end(), [](char c) { return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'); });
+}
+
 std::optional<std::string> from_hex(std::string_view hex) {
   if (hex.size() % 2) return std::nullopt;
   std::string out(hex.size() / 2, '\0');

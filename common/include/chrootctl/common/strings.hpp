@@ -32,6 +32,8 @@ std::string quote(std::string_view s);
 
 std::string to_hex(const unsigned char* data, std::size_t n);
 std::optional<std::string> from_hex(std::string_view hex);
+/// A SHA-256 digest as written everywhere in chrootctl: exactly 64 lowercase hex digits.
+bool is_sha256_hex(std::string_view s);
 std::string base64_encode(std::string_view raw);
 std::optional<std::string> base64_decode(std::string_view text);
 
