@@ -17,26 +17,8 @@
 #include "chrootctl/common/manifest.hpp"
 #include "chrootctl/common/strings.hpp"
 #include "chrootctl/common/toml.hpp"
+#include "builder_fixtures.hpp"
 #include "test_support.hpp"
-
-namespace chrootctl::builder::fixtures {
-struct TarEntry {
-  TarEntry(std::string p, char t = 'f', std::string d = {}, unsigned m = 0644, unsigned u = 0, unsigned g = 0, unsigned ma = 0,
-           unsigned mi = 0, std::vector<std::pair<std::string, std::string>> x = {})
-      : path(std::move(p)), type(t), data(std::move(d)), mode(m), uid(u), gid(g), maj(ma), min(mi), xattrs(std::move(x)) {}
-  std::string path;
-  char type;  // f file, d dir, l symlink, h hard link, c/b device, p fifo
-  std::string data;  // file contents, or link target
-  unsigned mode;
-  unsigned uid, gid;
-  unsigned maj, min;
-  std::vector<std::pair<std::string, std::string>> xattrs;
-  long mtime = 1700000000;
-};
-void write_tar(const std::string& path, const std::vector<TarEntry>& entries, const std::string& filter);
-std::string file_sha256(const std::string& path);
-void write_docker_save(const std::string& out, const std::string& work, const std::vector<std::vector<TarEntry>>& layers, const std::string& tag);
-}  // namespace chrootctl::builder::fixtures
 
 namespace chrootctl::builder {
 namespace {

@@ -1,6 +1,6 @@
-// Fixtures for the builder's privileged tests, made at test time: tar archives written with
-// libarchive (so hostile ones — absolute names, "..", planted symlinks — can be crafted),
-// OCI and docker-save image tarballs, and small trees. Declared in each test file that uses them.
+// Fixtures for the builder's privileged tests (declared in builder_fixtures.hpp).
+#include "builder_fixtures.hpp"
+
 #include <archive.h>
 #include <archive_entry.h>
 #include <gtest/gtest.h>
@@ -14,20 +14,6 @@
 #include "test_support.hpp"
 
 namespace chrootctl::builder::fixtures {
-
-struct TarEntry {
-  TarEntry(std::string p, char t = 'f', std::string d = {}, unsigned m = 0644, unsigned u = 0, unsigned g = 0, unsigned ma = 0,
-           unsigned mi = 0, std::vector<std::pair<std::string, std::string>> x = {})
-      : path(std::move(p)), type(t), data(std::move(d)), mode(m), uid(u), gid(g), maj(ma), min(mi), xattrs(std::move(x)) {}
-  std::string path;
-  char type;  // f file, d dir, l symlink, h hard link, c/b device, p fifo
-  std::string data;  // file contents, or link target
-  unsigned mode;
-  unsigned uid, gid;
-  unsigned maj, min;
-  std::vector<std::pair<std::string, std::string>> xattrs;
-  long mtime = 1700000000;
-};
 
 // Writes a pax tar archive; filter is "", "gzip", "xz", "zstd" or "bzip2".
 void write_tar(const std::string& path, const std::vector<TarEntry>& entries, const std::string& filter) {

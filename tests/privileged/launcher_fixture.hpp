@@ -253,6 +253,32 @@ inline bool exists(const std::string& p) {
   return ::lstat(p.c_str(), &st) == 0;
 }
 
+/// A busybox root at path("root") and a sandbox owned by nobody at path("sandbox"); fails the
+/// test if any mount mentioning the test's directory is left in the host's namespace.
+class BusyboxRootTest : public TempDirTest {
+protected:
+  void SetUp() override {
+    TempDirTest::SetUp();
+    CHROOTCTL_REQUIRE_PRIVILEGE("root");
+    CHROOTCTL_REQUIRE_PRIVILEGE("mount-ns");
+    CHROOTCTL_REQUIRE_PRIVILEGE("pid-ns");
+    root = path("root");
+    make_busybox_root(root);
+    sandbox = path("sandbox");
+    mkdirs(sandbox);
+    ASSERT_EQ(::chown(sandbox.c_str(), 65534, 65534), 0);
+    mounts_before = host_mounts_mentioning(m_dir);
+  }
+  void TearDown() override {
+    if (!root.empty()) {
+      EXPECT_EQ(host_mounts_mentioning(m_dir), mounts_before) << "a mount leaked to the host";
+    }
+    TempDirTest::TearDown();
+  }
+  std::string root, sandbox;
+  std::vector<std::string> mounts_before;
+};
+
 /// A unique number for markers (sleep arguments, names) of one test.
 inline std::string unique_number() {
   static int n = 0;

@@ -19,26 +19,8 @@ namespace {
 
 namespace fx = test::launcher;
 
-class LauncherRun : public test::TempDirTest {
+class LauncherRun : public fx::BusyboxRootTest {
 protected:
-  void SetUp() override {
-    TempDirTest::SetUp();
-    CHROOTCTL_REQUIRE_PRIVILEGE("root");
-    CHROOTCTL_REQUIRE_PRIVILEGE("mount-ns");
-    CHROOTCTL_REQUIRE_PRIVILEGE("pid-ns");
-    root = path("root");
-    fx::make_busybox_root(root);
-    sandbox = path("sandbox");
-    test::mkdirs(sandbox);
-    ASSERT_EQ(::chown(sandbox.c_str(), 65534, 65534), 0);
-    mounts_before = fx::host_mounts_mentioning(m_dir);
-  }
-  void TearDown() override {
-    if (!root.empty()) {
-      EXPECT_EQ(fx::host_mounts_mentioning(m_dir), mounts_before) << "a mount leaked to the host";
-    }
-    TempDirTest::TearDown();
-  }
   std::vector<std::string> args(const std::vector<std::string>& options, const std::vector<std::string>& cmd) {
     std::vector<std::string> a{"run", "--root", root, "--sandbox", sandbox, "--user", "nobody"};
     a.insert(a.end(), options.begin(), options.end());
@@ -49,8 +31,6 @@ protected:
   test::CommandResult job(const std::string& script, const std::vector<std::string>& options = {}) {
     return test::run_chrootctl(args(options, {"/bin/sh", "-c", script}));
   }
-  std::string root, sandbox;
-  std::vector<std::string> mounts_before;
 };
 
 TEST_F(LauncherRun, ExitStatusIsTheJobsOwn) {
