@@ -36,6 +36,17 @@ void print_skipped(const std::vector<cat::CondorConfig::Skipped>& skipped) {
   for (const auto& s : skipped) std::fprintf(stderr, "chrootctl: warning: leaving out %s: %s\n", s.name.c_str(), s.reason.c_str());
 }
 
+void write_skipped(JsonWriter& w, const std::vector<cat::CondorConfig::Skipped>& skipped) {
+  w.key("skipped").begin_array();
+  for (const auto& s : skipped) {
+    w.begin_object();
+    w.field("name", s.name);
+    w.field("reason", s.reason);
+    w.end_object();
+  }
+  w.end_array();
+}
+
 int wrapper_main(const Args& a, const Settings& settings) {
   const auto script_path = a.value("wrapper-script");
   auto binary = front_binary();
@@ -57,14 +68,7 @@ int wrapper_main(const Args& a, const Settings& settings) {
     w.key("included").begin_array();
     for (const auto& n : r->included) w.value(n.name);
     w.end_array();
-    w.key("skipped").begin_array();
-    for (const auto& s : r->skipped) {
-      w.begin_object();
-      w.field("name", s.name);
-      w.field("reason", s.reason);
-      w.end_object();
-    }
-    w.end_array();
+    write_skipped(w, r->skipped);
     w.end_object();
     out(w.str());
   } else if (!a.value("output")) {
@@ -125,14 +129,7 @@ int condor_config_main(std::span<char* const> argv) {
       w.end_object();
     }
     w.end_array();
-    w.key("skipped").begin_array();
-    for (const auto& s : r->skipped) {
-      w.begin_object();
-      w.field("name", s.name);
-      w.field("reason", s.reason);
-      w.end_object();
-    }
-    w.end_array();
+    write_skipped(w, r->skipped);
     w.end_object();
     out(w.str());
   } else if (!a.value("output")) {
