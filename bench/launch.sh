@@ -85,7 +85,7 @@ before, after_seq, after_conc = (list(map(int, a.split())) for a in sys.argv[2:5
 seq_ms, rss_front, rss_full, rss_bwrap, cg, kernel = int(sys.argv[5]), int(sys.argv[6]), int(sys.argv[7]), int(sys.argv[8]), sys.argv[9], sys.argv[10]
 print(f"Roots: a busybox-static tree and the debian12 image (`chrootctl build debian12`); job `/bin/true` as nobody; "
       f"Linux {kernel}, cgroups {cg}; hyperfine -N, 10 warm-up runs. Every chrootctl launch creates and removes "
-      f"its cgroup (memory, pids, freezer; cpu with --cpus) and a launch record.\n")
+      f"its cgroup (freezer; memory, pids and cpu with their options) and a launch record.\n")
 print("| root | command | median ms | mean ms | stddev ms |")
 print("|---|---|---:|---:|---:|")
 names = [("run", "`chrootctl run --root ROOT --sandbox S --user nobody -- /bin/true`"),

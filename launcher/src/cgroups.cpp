@@ -81,18 +81,24 @@ std::string v1_parent(const Layout& layout, const std::string& controller) {
   return it->second + own->second;
 }
 
-// The v1 hierarchies a job uses: memory (limits and peak), pids (limit, and a count of what is
-// left), freezer (to kill a cgroup without racing forks), cpu only when a weight is asked for.
-// Each is given as the directory below which the base `chrootctl` lives.
+// The v1 hierarchies a job uses: freezer always (to kill a cgroup without racing forks, and to
+// find what a dead launch left), memory when a memory limit or its accounting is asked for, pids
+// and cpu only for their limits. Each hierarchy left out leaves the job where the caller is in it
+// (a batch system's slot keeps limiting and counting it). Without a freezer hierarchy, memory or
+// pids holds the job. Each is given as the directory below which the base `chrootctl` lives.
 std::vector<std::string> v1_mounts_for(const Layout& layout, const Limits& limits) {
   std::vector<std::string> out;
+  auto add = [&](const char* controller) {
+    const std::string parent = v1_parent(layout, controller);
+    if (!parent.empty() && std::find(out.begin(), out.end(), parent) == out.end()) out.push_back(parent);
+  };
   // The freezer first: destroy() kills through it before the other directories are removed.
-  for (const char* c : {"freezer", "memory", "pids", "cpu"}) {
-    if (std::string_view(c) == "cpu" && !limits.cpu_shares) continue;
-    const std::string parent = v1_parent(layout, c);
-    if (parent.empty()) continue;
-    if (std::find(out.begin(), out.end(), parent) == out.end()) out.push_back(parent);
-  }
+  add("freezer");
+  if (limits.memory_max || limits.memory_low || limits.swap_max || limits.memory_accounting) add("memory");
+  if (limits.pids_max) add("pids");
+  if (limits.cpu_shares) add("cpu");
+  if (out.empty()) add("memory");
+  if (out.empty()) add("pids");
   return out;
 }
 
@@ -338,7 +344,7 @@ Result<JobCgroup> JobCgroup::create(Fs& fs, const Layout& layout, const std::str
 
   const auto mounts = v1_mounts_for(layout, limits);
   if (mounts.empty()) {
-    notes.push_back("no cgroup hierarchy with the memory controller was found (neither v2 nor v1)");
+    notes.push_back("no cgroup hierarchy for jobs was found (neither v2 with memory nor v1 freezer, memory or pids)");
     return cg;
   }
   cg.m_version = Version::v1;

@@ -213,6 +213,7 @@ Result<LaunchPlan> plan_launch(const RunOptions& opts, const HostFacts& facts, c
   }
   if (opts.pids && *opts.pids == 0) errors.push_back("--pids must be more than 0");
   l.pids_max = opts.pids;
+  l.memory_accounting = opts.status_json.has_value();
 
   if (!errors.empty()) return fail(Errc::invalid_argument, join(errors, "; "));
   return p;

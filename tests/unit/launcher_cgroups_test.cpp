@@ -416,16 +416,47 @@ TEST_F(CgroupV1Test, CpuHierarchyOnlyWithCpusAndSwapWithoutMemswIsANote) {
   l.swap_max = 0;
   auto job = cg::JobCgroup::create(fs, layout, "1.1.1", l, true, notes);
   ASSERT_TRUE(job) << job.error().what();
-  EXPECT_EQ(job->dirs().size(), 3u);
+  EXPECT_EQ(job->dirs(), (std::vector<std::string>{path("v1/freezer/chrootctl/1.1.1"), path("v1/memory/chrootctl/1.1.1")}));
   EXPECT_FALSE(job->limits_applied());
   EXPECT_EQ(notes, std::vector<std::string>{
                        "cgroup v1: memory.memsw.limit_in_bytes is missing (boot with swapaccount=1); swap is not limited"});
   ASSERT_TRUE(job->destroy(fs));
 }
 
+TEST_F(CgroupV1Test, HierarchiesOnlyForWhatTheLaunchAsksFor) {
+  // A plain launch: the freezer alone holds the job (memory and pids stay the caller's).
+  FakeCgroupFs fs(path("v1"), false);
+  auto plain = cg::JobCgroup::create(fs, layout, "5.5.1", Limits{}, true, notes);
+  ASSERT_TRUE(plain) << plain.error().what();
+  EXPECT_EQ(plain->dirs(), std::vector<std::string>{path("v1/freezer/chrootctl/5.5.1")});
+  EXPECT_EQ(cg::JobCgroup::candidate_dirs(layout, Limits{}, "5.5.1"), plain->dirs());
+  EXPECT_TRUE(notes.empty());
+  // Accounting wanted (--status-json): memory too, without a limit written.
+  Limits accounting;
+  accounting.memory_accounting = true;
+  auto counted = cg::JobCgroup::create(fs, layout, "5.5.2", accounting, true, notes);
+  ASSERT_TRUE(counted) << counted.error().what();
+  EXPECT_EQ(counted->dirs(), (std::vector<std::string>{path("v1/freezer/chrootctl/5.5.2"), path("v1/memory/chrootctl/5.5.2")}));
+  EXPECT_TRUE(fs.writes.empty());
+  // Only --pids: freezer and pids.
+  Limits pids;
+  pids.pids_max = 7;
+  auto limited = cg::JobCgroup::create(fs, layout, "5.5.3", pids, true, notes);
+  ASSERT_TRUE(limited) << limited.error().what();
+  EXPECT_EQ(limited->dirs(), (std::vector<std::string>{path("v1/freezer/chrootctl/5.5.3"), path("v1/pids/chrootctl/5.5.3")}));
+  // No freezer hierarchy mounted: memory holds a plain launch.
+  layout.v1_mounts.erase("freezer");
+  auto no_freezer = cg::JobCgroup::create(fs, layout, "5.5.4", Limits{}, true, notes);
+  ASSERT_TRUE(no_freezer) << no_freezer.error().what();
+  EXPECT_EQ(no_freezer->dirs(), std::vector<std::string>{path("v1/memory/chrootctl/5.5.4")});
+  for (auto* job : {&*plain, &*counted, &*limited, &*no_freezer}) ASSERT_TRUE(job->destroy(fs));
+}
+
 TEST_F(CgroupV1Test, AccountingFromMaxUsageOomControlAndFailcnt) {
   FakeCgroupFs fs(path("v1"), false);
-  auto job = cg::JobCgroup::create(fs, layout, "2.2.2", Limits{}, true, notes);
+  Limits accounting;
+  accounting.memory_accounting = true;
+  auto job = cg::JobCgroup::create(fs, layout, "2.2.2", accounting, true, notes);
   ASSERT_TRUE(job) << job.error().what();
   const std::string mem = path("v1/memory/chrootctl/2.2.2");
   test::write_file(mem + "/memory.max_usage_in_bytes", "99999\n");
@@ -508,7 +539,7 @@ TEST(CgroupLayout, NoUsableHierarchyIsANote) {
   auto job = cg::JobCgroup::create(fs, l, "1.1.1", Limits{}, true, notes);
   ASSERT_TRUE(job);
   EXPECT_EQ(job->version(), cg::Version::none);
-  EXPECT_EQ(notes, std::vector<std::string>{"no cgroup hierarchy with the memory controller was found (neither v2 nor v1)"});
+  EXPECT_EQ(notes, std::vector<std::string>{"no cgroup hierarchy for jobs was found (neither v2 with memory nor v1 freezer, memory or pids)"});
 }
 
 }  // namespace

@@ -141,6 +141,12 @@ TEST_F(PlanTest, NoLimitsMeansNoSwapLimitEither) {
   ASSERT_TRUE(p);
   EXPECT_EQ(p->limits, Limits{});
   EXPECT_FALSE(p->limits.any());
+  // --status-json asks for the memory accounting (peak, OOM kills), not for a limit.
+  opts.status_json = "/tmp/status.json";
+  p = plan();
+  ASSERT_TRUE(p);
+  EXPECT_TRUE(p->limits.memory_accounting);
+  EXPECT_FALSE(p->limits.any());
 }
 
 TEST_F(PlanTest, UnprivilegedWhenNotRootOrAsked) {

@@ -2,7 +2,8 @@
 /// cgroups for jobs, v1 and v2, detected at run time. Every job gets its own cgroup, named
 /// after the launch (PID.STARTTIME.N, so a leftover can be told from a live job), under a base
 /// directory `chrootctl`:
-///   v1: MOUNT/chrootctl/NAME in each hierarchy used (memory, pids, freezer; cpu with --cpus)
+///   v1: MOUNT/OWN/chrootctl/NAME in each hierarchy used (freezer; memory with a memory limit or
+///       accounting; pids with --pids; cpu with --cpus)
 ///   v2: OWN/chrootctl/NAME under the caller's own cgroup when controllers can be enabled
 ///       there, else ROOT/chrootctl/NAME (root only)
 /// The kernel is reached through `Fs`, so the logic is unit-tested against a temporary

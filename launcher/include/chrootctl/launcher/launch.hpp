@@ -119,6 +119,9 @@ struct Limits {
   std::optional<std::uint64_t> cpu_weight;  ///< v2 cpu.weight (1..10000)
   std::optional<std::uint64_t> cpu_shares;  ///< v1 cpu.shares (>= 2)
   std::optional<std::uint64_t> pids_max;
+  /// Peak memory and OOM kills are wanted (--status-json): a v1 launch then uses the memory
+  /// hierarchy even without a memory limit.
+  bool memory_accounting = false;
   [[nodiscard]] bool any() const { return memory_max || memory_low || swap_max || cpu_weight || pids_max; }
   friend bool operator==(const Limits&, const Limits&) = default;
 };
