@@ -7,6 +7,7 @@
 #include <signal.h>
 #include <sys/resource.h>
 #include <sys/signalfd.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -38,6 +39,19 @@ struct Pipe {
     int p[2];
     if (::pipe2(p, O_CLOEXEC) != 0) return fail_errno("pipe2(O_CLOEXEC)", errno);
     return Pipe{Fd(p[0]), Fd(p[1])};
+  }
+};
+
+// The launcher's and the child's ends of a socket pair: the launcher sends with MSG_NOSIGNAL,
+// so a child that has already failed is reported through its report, not by a SIGPIPE that
+// would kill the launcher before it removes the cgroup.
+struct Channel {
+  Fd launcher, child;
+  static Result<Channel> make() {
+    int s[2];
+    if (::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, s) != 0)
+      return fail_errno("socketpair(AF_UNIX, SOCK_STREAM|SOCK_CLOEXEC)", errno);
+    return Channel{Fd(s[0]), Fd(s[1])};
   }
 };
 
@@ -189,18 +203,18 @@ Outcome execute(const LaunchPlan& plan, const std::function<void(const std::stri
   Fd sfd(::signalfd(-1, &forwarded, SFD_CLOEXEC));
   if (!sfd) return setup_failed(Error(Errc::io, str("signalfd: ", std::strerror(errno))));
 
-  // 5. Pipes: reports (child -> launcher), the id-mapping go-ahead, and a lifeline whose
+  // 5. Pipes: reports (child -> launcher), a channel for the id-mapping go-ahead, and a lifeline whose
   //    closing tells a child born after our death to give up.
   Pipe report = STEP(Pipe::make());
-  Pipe sync = STEP(Pipe::make());
+  Channel sync = STEP(Channel::make());
   Pipe lifeline = STEP(Pipe::make());
   detail::ChildHandles h;
   h.image = image.get();
   for (const auto& s : sources) h.sources.push_back(s.get());
   h.report = report.write.get();
-  h.sync = sync.read.get();
+  h.sync = sync.child.get();
   h.lifeline = lifeline.read.get();
-  h.parent_only = {report.read.get(), sync.write.get(), lifeline.write.get()};
+  h.parent_only = {report.read.get(), sync.launcher.get(), lifeline.write.get()};
   h.stdin_fd = plan.stdin_fd;
   h.stdout_fd = plan.stdout_fd;
   h.stderr_fd = plan.stderr_fd;
@@ -229,7 +243,7 @@ Outcome execute(const LaunchPlan& plan, const std::function<void(const std::stri
   }
   const pid_t init = *pid;
   report.write.reset();
-  sync.read.reset();
+  sync.child.reset();
   lifeline.read.reset();
   procs.clear();
   cgroup_dir.reset();
@@ -241,7 +255,7 @@ Outcome execute(const LaunchPlan& plan, const std::function<void(const std::stri
       ::waitpid(init, nullptr, 0);
       return setup_failed(r.error());
     }
-    kernel::write_message(sync.write.get(), "1", 1);
+    (void)sys::retry_eintr([&] { return ::send(sync.launcher.get(), "1", 1, MSG_NOSIGNAL); });
   }
 
   // 8. Supervise: forward each signal to init (which forwards it to the job), collect reports,

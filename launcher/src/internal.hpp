@@ -60,7 +60,7 @@ struct ChildHandles {
   std::vector<int> cgroup_procs;///< cgroup.procs to write "0" to (empty with CLONE_INTO_CGROUP)
   bool in_cgroup = false;       ///< born in the job's cgroup (CLONE_INTO_CGROUP)
   int report = -1;              ///< write end of the report pipe
-  int sync = -1;                ///< read end: the launcher writes one byte once uid_map is set
+  int sync = -1;                ///< the child's end of a socket pair: one byte once uid_map is set
   int lifeline = -1;            ///< read end of a pipe whose write end only the launcher holds
   int stdin_fd = 0, stdout_fd = 1, stderr_fd = 2;  ///< -1 for stdin: /dev/null of the new root
   std::vector<int> parent_only; ///< the launcher's ends of the pipes, closed first by the child

@@ -216,13 +216,24 @@ public:
       ::_exit(127);
     }
   }
+  Spawned(const Spawned&) = delete;
+  Spawned& operator=(const Spawned&) = delete;
+  /// A test that stopped early (a failed ASSERT) leaves no launch running: SIGTERM reaches the
+  /// job through the launcher, which then removes what it made.
+  ~Spawned() {
+    if (m_status >= 0 || m_pid <= 0) return;
+    ::kill(m_pid, SIGTERM);
+    (void)wait();
+  }
   pid_t pid() const { return m_pid; }
   /// Waits for exit; returns the status as a shell reports it.
   int wait() {
+    if (m_status >= 0) return m_status;
     int status = 0;
     while (::waitpid(m_pid, &status, 0) < 0 && errno == EINTR) {
     }
-    return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+    m_status = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+    return m_status;
   }
   std::string out() const { return read_file(m_out); }
   const std::string& out_path() const { return m_out; }
@@ -235,6 +246,7 @@ private:
     return n;
   }
   pid_t m_pid = -1;
+  int m_status = -1;
   std::string m_out, m_err;
 };
 

@@ -41,6 +41,36 @@ TEST_F(LauncherRun, ExitStatusIsTheJobsOwn) {
   EXPECT_EQ(killed.err, "");
 }
 
+TEST_F(LauncherRun, TheJobHasItsUsersGroupsFromTheHost) {
+  // The launcher looks the groups up while the root is built and hands them to the job.
+  std::vector<std::string> users{"nobody", "root"};
+  // A host user with supplementary groups too, where this machine has one.
+  const auto member = test::sh("getent group | awk -F: '$4 != \"\" {split($4, m, \",\"); print m[1]; exit}'").out;
+  if (!trim(member).empty()) users.emplace_back(trim(member));
+  auto sorted_ids = [](std::string text) {
+    if (starts_with(text, "Groups:")) text.erase(0, 7);
+    std::vector<std::string> ids;
+    for (const auto& id : split(std::string(trim(text)), ' '))
+      if (!trim(id).empty()) ids.emplace_back(trim(id));
+    std::sort(ids.begin(), ids.end());
+    return ids;
+  };
+  for (const auto& user : users) {
+    SCOPED_TRACE(user);
+    const std::string sb = path("sb-" + user);
+    test::mkdirs(sb);
+    ASSERT_EQ(test::sh("chown '" + user + "' '" + sb + "'").exit_code, 0);
+    auto r = test::run_chrootctl({"run", "--root", root, "--sandbox", sb, "--user", user, "--", "/bin/grep", "^Groups:",
+                                      "/proc/self/status"});
+    ASSERT_EQ(r.exit_code, 0) << r.err;
+    const auto host = test::sh("id -G '" + user + "'");
+    ASSERT_EQ(host.exit_code, 0);
+    // /proc's Groups: lists the supplementary groups only; getgrouplist includes the primary one.
+    EXPECT_EQ(sorted_ids(r.out), sorted_ids(host.out)) << r.out;
+    EXPECT_FALSE(sorted_ids(r.out).empty());
+  }
+}
+
 TEST_F(LauncherRun, ChrootctlsOwnFailuresAre125To127) {
   auto missing = test::run_chrootctl(args({}, {"no-such-command", "x"}));
   EXPECT_EQ(missing.exit_code, 127);
