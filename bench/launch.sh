@@ -61,6 +61,15 @@ for r in bb mb; do
   hf "${r}_bwrap" "bwrap --bind $root / --proc /proc --dev /dev --tmpfs /tmp /bin/true"
 done
 
+# The same two commands taken in turn (bench/interleave.c), so that the machine's drift between
+# hyperfine's blocks does not fall on one of them only.
+cc -O2 -o "$out/interleave" "$(dirname "$0")/interleave.c"
+for r in bb mb; do
+  root=${!r}
+  printf '%s %s\n' "$r" "$("$out/interleave" "${ROUNDS:-300}" "$ctl" run --root "$root" --sandbox "$sandbox" --user nobody -- /bin/true \
+    ::: "$(command -v bwrap)" --bind "$root" / --proc /proc --dev /dev --tmpfs /tmp /bin/true | tr '\n' ' ')" >> "$out/interleaved"
+done
+
 # 200 sequential and 20 concurrent launches, then count what is left.
 start=$(date +%s%N)
 for i in $(seq 200); do "$ctl" run --root "$bb" --sandbox "$sandbox" --user nobody --memory 256M -- /bin/true || echo "launch $i failed" >&2; done
@@ -78,11 +87,12 @@ rss_full=$(/usr/bin/time -f %M "$(dirname "$ctl")/chrootctl-full" run --root "$m
 rss_bwrap=$(/usr/bin/time -f %M bwrap --bind "$mb" / --proc /proc --dev /dev --tmpfs /tmp /bin/true 2>&1 >/dev/null | tail -1)
 cg=$(awk '$3=="cgroup2"{v2=1} $3=="cgroup"{v1=1} END{print (v1?"v1":"") (v2?"+v2":"")}' /proc/mounts)
 
-python3 - "$out/results" "$before" "$after_seq" "$after_conc" "$seq_s" "$rss_front" "$rss_full" "$rss_bwrap" "$cg" "$(uname -r)" <<'PY'
-import sys
+python3 - "$out/results" "$out/interleaved" "$before" "$after_seq" "$after_conc" "$seq_s" "$rss_front" "$rss_full" "$rss_bwrap" "$cg" "$(uname -r)" <<'PY'
+import os, sys
 rows = {l.split()[0]: [float(x) for x in l.split()[1:]] for l in open(sys.argv[1])}
-before, after_seq, after_conc = (list(map(int, a.split())) for a in sys.argv[2:5])
-seq_ms, rss_front, rss_full, rss_bwrap, cg, kernel = int(sys.argv[5]), int(sys.argv[6]), int(sys.argv[7]), int(sys.argv[8]), sys.argv[9], sys.argv[10]
+inter = {l.split()[0]: [float(x) for x in l.split()[1:]] for l in open(sys.argv[2])}
+before, after_seq, after_conc = (list(map(int, a.split())) for a in sys.argv[3:6])
+seq_ms, rss_front, rss_full, rss_bwrap, cg, kernel = int(sys.argv[6]), int(sys.argv[7]), int(sys.argv[8]), int(sys.argv[9]), sys.argv[10], sys.argv[11]
 print(f"Roots: a busybox-static tree and the debian12 image (`chrootctl build debian12`); job `/bin/true` as nobody; "
       f"Linux {kernel}, cgroups {cg}; hyperfine -N, 10 warm-up runs. Every chrootctl launch creates and removes "
       f"its cgroup (freezer; memory, pids and cpu with their options) and a launch record.\n")
@@ -100,6 +110,9 @@ print()
 for r, label in (("bb", "busybox"), ("mb", "debian12")):
     b = rows[f"{r}_bwrap"][1]
     print(f"- {label}: chrootctl run {rows[f'{r}_run'][1]/b:.2f}x bwrap's median (target: no slower, 1.00x)")
+for r, label in (("bb", "busybox"), ("mb", "debian12")):
+    c_med, c_mean, b_med, b_mean = inter[r]
+    print(f"- {label}, the two taken in turn ({os.environ.get('ROUNDS', '300')} rounds): chrootctl {c_med:.2f} ms, bwrap {b_med:.2f} ms median, {c_med/b_med:.2f}x")
 def left(a): return f"{a[0]-before[0]} mounts, {a[1]-before[1]} job cgroups, {a[2]-before[2]} processes, {a[3]-before[3]} records"
 print(f"- 200 sequential launches ({seq_ms/1000:.1f} s, {seq_ms/200:.1f} ms each, busybox, --memory 256M) left {left(after_seq)}")
 print(f"- 20 concurrent launches (debian12, 0.5 s jobs) left {left(after_conc)}")
