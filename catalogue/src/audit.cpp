@@ -116,21 +116,7 @@ std::vector<std::string> check_ids() {
   return out;
 }
 
-std::string printable(std::string_view raw) {
-  static constexpr char k_hex[] = "0123456789abcdef";
-  std::string out;
-  out.reserve(raw.size());
-  for (unsigned char c : raw) {
-    if (c >= 0x20 && c < 0x7f && c != '\\') {
-      out.push_back(static_cast<char>(c));
-    } else {
-      out += "\\x";
-      out.push_back(k_hex[c >> 4]);
-      out.push_back(k_hex[c & 0xf]);
-    }
-  }
-  return out;
-}
+std::string printable(std::string_view raw) { return escape_for_display(raw); }
 
 std::uint64_t Report::count(Severity s) const {
   return static_cast<std::uint64_t>(std::count_if(findings.begin(), findings.end(), [&](const Finding& f) { return f.severity == s; }));

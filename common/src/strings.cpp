@@ -23,11 +23,12 @@ bool plain_byte(unsigned char c, std::string_view extra = {}) {
 }
 }  // namespace
 
-std::string escape_bytes(std::string_view raw, std::string_view extra) {
+namespace {
+std::string escape_impl(std::string_view raw, std::string_view extra, bool keep_space) {
   std::string out;
   out.reserve(raw.size() + 8);
   for (unsigned char c : raw) {
-    if (plain_byte(c, extra)) {
+    if (plain_byte(c, extra) || (keep_space && c == ' ')) {
       out.push_back(static_cast<char>(c));
     } else {
       out += "\\x";
@@ -37,6 +38,11 @@ std::string escape_bytes(std::string_view raw, std::string_view extra) {
   }
   return out;
 }
+}  // namespace
+
+std::string escape_bytes(std::string_view raw, std::string_view extra) { return escape_impl(raw, extra, false); }
+
+std::string escape_for_display(std::string_view raw) { return escape_impl(raw, {}, true); }
 
 std::optional<std::string> unescape_bytes(std::string_view s, std::string_view extra) {
   std::string out;

@@ -70,5 +70,12 @@ TEST(Json, EscapesAndNests) {
   EXPECT_EQ(w.str(), "{\"a\":\"x\\\"y\\n\",\"b\":[1,true,null],\"bad\":\"\\\\xff\"}\n");
 }
 
+TEST(EscapeForDisplay, KeepsSpacesAndEscapesWhatCouldForgeALine) {
+  EXPECT_EQ(escape_for_display("machine id 0123"), "machine id 0123");
+  EXPECT_EQ(escape_for_display(std::string("a\nb\\c\x01\xff\x7f", 8)), "a\\x0ab\\x5cc\\x01\\xff\\x7f");
+  // The same as escape_bytes except for the space.
+  EXPECT_EQ(escape_bytes("a b"), "a\\x20b");
+}
+
 }  // namespace
 }  // namespace chrootctl

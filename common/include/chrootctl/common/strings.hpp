@@ -23,6 +23,10 @@ std::string str(const Args&... args) {
 /// `unescape_bytes` is its exact inverse; a name with newlines, spaces, backslashes or
 /// non-UTF-8 bytes round-trips. Bytes in `extra` are escaped as well.
 std::string escape_bytes(std::string_view raw, std::string_view extra = {});
+/// escape_bytes for text shown to people (report lines): spaces are kept as they are; every
+/// other byte outside 0x21..0x7e, and the backslash, becomes `\xHH`, so a hostile name cannot
+/// forge a line.
+std::string escape_for_display(std::string_view raw);
 /// Inverse of escape_bytes (with the same `extra`). Returns nullopt on a malformed escape, an
 /// escape that escape_bytes would not have written, or a raw byte it never emits.
 std::optional<std::string> unescape_bytes(std::string_view escaped, std::string_view extra = {});
