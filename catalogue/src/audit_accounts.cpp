@@ -13,13 +13,10 @@ namespace {
 // (+/-) lines, which nss_files also skips or hands to NIS.
 template <class F>
 void each_line(std::string_view text, F&& fn) {
+  Lines lines(text);
+  std::string_view line;
   unsigned number = 0;
-  std::size_t pos = 0;
-  while (pos < text.size()) {
-    const auto nl = text.find('\n', pos);
-    std::string_view line = text.substr(pos, nl == std::string_view::npos ? std::string_view::npos : nl - pos);
-    pos = nl == std::string_view::npos ? text.size() : nl + 1;
-    ++number;
+  while (lines.next(line, number)) {
     if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
     if (trim(line).empty() || line[0] == '#' || line[0] == '+' || line[0] == '-') continue;
     fn(line, number);

@@ -69,13 +69,10 @@ Result<std::vector<Package>> parse_dpkg_status(std::string_view text, const std:
     cur = Stanza{};
     return {};
   };
+  Lines lines(text);
+  std::string_view line;
   unsigned number = 0;
-  std::size_t pos = 0;
-  while (pos < text.size()) {
-    const auto nl = text.find('\n', pos);
-    std::string_view line = text.substr(pos, nl == std::string_view::npos ? std::string_view::npos : nl - pos);
-    pos = nl == std::string_view::npos ? text.size() : nl + 1;
-    ++number;
+  while (lines.next(line, number)) {
     if (trim(line).empty()) {
       TRY(close());
       continue;

@@ -177,6 +177,15 @@ std::optional<std::string> base64_decode(std::string_view text) {
   return out;
 }
 
+bool Lines::next(std::string_view& line, unsigned& number) {
+  if (m_pos >= m_text.size()) return false;
+  const auto nl = m_text.find('\n', m_pos);
+  line = m_text.substr(m_pos, nl == std::string_view::npos ? std::string_view::npos : nl - m_pos);
+  m_pos = nl == std::string_view::npos ? m_text.size() : nl + 1;
+  number = ++m_number;
+  return true;
+}
+
 std::vector<std::string> split(std::string_view s, char sep) {
   std::vector<std::string> out;
   std::size_t start = 0;

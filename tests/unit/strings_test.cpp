@@ -70,6 +70,21 @@ TEST(Json, EscapesAndNests) {
   EXPECT_EQ(w.str(), "{\"a\":\"x\\\"y\\n\",\"b\":[1,true,null],\"bad\":\"\\\\xff\"}\n");
 }
 
+TEST(Lines, NumbersEachLineAndNoneAfterAFinalNewline) {
+  for (const std::string_view text : {"a\n\nb c\n", "a\n\nb c"}) {
+    Lines lines(text);
+    std::string_view line;
+    unsigned number = 0;
+    std::vector<std::pair<std::string, unsigned>> got;
+    while (lines.next(line, number)) got.emplace_back(line, number);
+    EXPECT_EQ(got, (std::vector<std::pair<std::string, unsigned>>{{"a", 1}, {"", 2}, {"b c", 3}})) << text;
+  }
+  Lines none("");
+  std::string_view line;
+  unsigned number = 0;
+  EXPECT_FALSE(none.next(line, number));
+}
+
 TEST(EscapeForDisplay, KeepsSpacesAndEscapesWhatCouldForgeALine) {
   EXPECT_EQ(escape_for_display("machine id 0123"), "machine id 0123");
   EXPECT_EQ(escape_for_display(std::string("a\nb\\c\x01\xff\x7f", 8)), "a\\x0ab\\x5cc\\x01\\xff\\x7f");

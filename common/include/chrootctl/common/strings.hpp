@@ -42,6 +42,20 @@ std::string base64_encode(std::string_view raw);
 std::optional<std::string> base64_decode(std::string_view text);
 
 std::vector<std::string> split(std::string_view s, char sep);
+
+/// The lines of a text, one at a time, numbered from 1 for messages ("file:LINE: ..."): each
+/// without its '\n'; a final newline does not start another line.
+class Lines {
+public:
+  explicit Lines(std::string_view text) : m_text(text) {}
+  /// The next line and its number; false after the last.
+  bool next(std::string_view& line, unsigned& number);
+
+private:
+  std::string_view m_text;
+  std::size_t m_pos = 0;
+  unsigned m_number = 0;
+};
 std::string_view trim(std::string_view s);
 bool starts_with(std::string_view s, std::string_view prefix);
 std::string join(const std::vector<std::string>& parts, std::string_view sep);
