@@ -139,6 +139,10 @@ Option store_option() {
 }
 Option json_option() { return {"json", 0, false, false, "", "print machine-readable JSON"}; }
 Option threads_option() { return {"threads", 0, true, false, "N", "hashing threads (default: one per CPU)"}; }
+Option quiet_option() { return {"quiet", 'q', false, false, "", "no progress display"}; }
+Option trusted_option() {
+  return {"trusted", 0, true, false, "DIR", "trusted public keys (default: trusted_keys in the config, /etc/chrootctl/trusted.d)"};
+}
 
 std::optional<int> threads_value(const Spec& spec, const Args& a, unsigned& threads) {
   auto t = a.value("threads");

@@ -70,6 +70,10 @@ int usage_error(const Spec& spec, const std::string& message);
 Option store_option();
 Option json_option();
 Option threads_option();
+/// --quiet / -q: no progress display.
+Option quiet_option();
+/// --trusted DIR: the directory of trusted public keys (default: trusted_keys in the config).
+Option trusted_option();
 /// Reads --threads (1 to 64) into `threads` when given; an exit code after a usage error.
 std::optional<int> threads_value(const Spec& spec, const Args& a, unsigned& threads);
 

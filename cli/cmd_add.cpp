@@ -106,8 +106,8 @@ int add_main(std::span<char* const> argv) {
       "or permission check failed, or a signature was refused), 2 error.",
       {store_option(), json_option(), threads_option(),
        {"from", 0, true, false, "DIR", "register the images published in DIR"},
-       {"trusted", 0, true, false, "DIR", "trusted public keys (default: trusted_keys in the config)"},
-       {"quiet", 'q', false, false, "", "no progress display"}},
+       trusted_option(),
+       quiet_option()},
       0, 1000};
   Args a;
   if (auto rc = parse(spec, argv, a)) return *rc;

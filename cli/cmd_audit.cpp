@@ -28,7 +28,7 @@ int audit_main(std::span<char* const> argv) {
        json_option(),
        store_option(),
        threads_option(),
-       {"quiet", 'q', false, false, "", "no progress display"}},
+       quiet_option()},
       0,
       1024};
   Args a;

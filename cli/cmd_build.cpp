@@ -34,7 +34,7 @@ int build_main(std::span<char* const> argv) {
        {"register", 0, true, false, "CATALOGUE-NAME", "register the image in the catalogue under this name"},
        {"rebuild", 0, false, false, "", "build even if an image with the same inputs exists"},
        json_option(),
-       {"quiet", 'q', false, false, "", "no progress display"}},
+       quiet_option()},
       1, 1};
   Args a;
   if (auto rc = parse(spec, argv, a)) return *rc;

@@ -28,7 +28,7 @@ int export_main(std::span<char* const> argv) {
       "permission check failed), 2 error.",
       {store_option(), json_option(), {"output", 'o', true, false, "FILE", "the archive to write (required)"},
        {"level", 0, true, false, "N", "zstd compression level, 1-19 (default 3)"},
-       {"quiet", 'q', false, false, "", "no progress display"}},
+       quiet_option()},
       1, 1};
   Args a;
   if (auto rc = parse(spec, argv, a)) return *rc;

@@ -46,9 +46,9 @@ int import_main(std::span<char* const> argv) {
       "Exit status: 0 imported, 1 refused, 2 error.",
       {store_option(), json_option(), {"as", 0, true, false, "NAME", "register under NAME instead of the exported name"},
        {"allow-unsigned", 0, false, false, "", "accept an archive without a signature by a trusted key"},
-       {"trusted", 0, true, false, "DIR", "trusted public keys (default: trusted_keys in the config)"},
+       trusted_option(),
        threads_option(),
-       {"quiet", 'q', false, false, "", "no progress display"}},
+       quiet_option()},
       1, 1};
   Args a;
   if (auto rc = parse(spec, argv, a)) return *rc;

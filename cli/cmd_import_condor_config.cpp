@@ -29,7 +29,7 @@ int import_main(std::span<char* const> argv) {
       "Exit status: 0 every root was imported, 1 some root was not (or FILE sets no NAMED_CHROOT),\n"
       "2 error.",
       {store_option(), json_option(), {"dry-run", 'n', false, false, "", "only show what would be imported"},
-       {"quiet", 'q', false, false, "", "no progress display"}},
+       quiet_option()},
       1, 1};
   Args a;
   if (auto rc = parse(spec, argv, a)) return *rc;

@@ -12,10 +12,6 @@ namespace {
 
 namespace cat = chrootctl::catalogue;
 
-Option trusted_option() {
-  return {"trusted", 0, true, false, "DIR", "trusted public keys (default: trusted_keys in the config, /etc/chrootctl/trusted.d)"};
-}
-
 int generate(std::span<char* const> argv) {
   const Spec spec{
       "key generate",

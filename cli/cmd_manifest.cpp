@@ -31,7 +31,7 @@ int create(std::span<char* const> argv) {
       {{"output", 'o', true, false, "FILE", "write the manifest to FILE (atomically)"},
        {"format", 0, true, false, "FORMAT", "native (default) or mtree"},
        threads_option(),
-       {"quiet", 'q', false, false, "", "no progress display"}},
+       quiet_option()},
       1, 1};
   Args a;
   if (auto rc = parse(spec, argv, a)) return *rc;
@@ -107,7 +107,7 @@ int check(std::span<char* const> argv) {
       {{"fast", 0, false, false, "", "metadata only, against MANIFEST.stat"},
        {"record-stat", 0, false, false, "", "after a full check that passes, rewrite MANIFEST.stat"},
        json_option(),
-       {"quiet", 'q', false, false, "", "no progress display"}},
+       quiet_option()},
       2, 2};
   Args a;
   if (auto rc = parse(spec, argv, a)) return *rc;

@@ -31,7 +31,7 @@ int publish_main(std::span<char* const> argv) {
       {store_option(), json_option(), {"copy", 0, false, false, "", "copy every file; never hard-link to earlier builds"},
        {"allow-unsigned", 0, false, false, "", "publish an image that has no signature"},
        threads_option(),
-       {"quiet", 'q', false, false, "", "no progress display"}},
+       quiet_option()},
       2, 2};
   Args a;
   if (auto rc = parse(spec, argv, a)) return *rc;

@@ -27,9 +27,9 @@ int sign_main(std::span<char* const> argv) {
       "Exit status: 0 signed, 1 refused (the tree does not match its manifest, or an owner or\n"
       "permission check failed), 2 error.",
       {store_option(), json_option(), {"key", 'k', true, false, "KEY", "the private key file (required; mode 0600)"},
-       {"trusted", 0, true, false, "DIR", "trusted public keys (default: trusted_keys in the config)"},
+       trusted_option(),
        threads_option(),
-       {"quiet", 'q', false, false, "", "no progress display"}},
+       quiet_option()},
       1, 1};
   Args a;
   if (auto rc = parse(spec, argv, a)) return *rc;

@@ -29,7 +29,7 @@ int verify_main(std::span<char* const> argv) {
       {store_option(), json_option(), {"all", 0, false, false, "", "verify every entry"},
        {"fast", 0, false, false, "", "metadata only, against the stat record"},
        threads_option(),
-       {"quiet", 'q', false, false, "", "no progress display"}},
+       quiet_option()},
       0, 1000};
   Args a;
   if (auto rc = parse(spec, argv, a)) return *rc;
