@@ -6,12 +6,12 @@
 
 #include <algorithm>
 #include <atomic>
-#include <functional>
 #include <thread>
 #include <unordered_map>
 
 #include "chrootctl/common/manifest.hpp"
 #include "chrootctl/common/strings.hpp"
+#include "chrootctl/common/thread.hpp"
 #include "manifest_internal.hpp"
 
 namespace chrootctl::manifest {
@@ -82,12 +82,19 @@ Result<DiffResult> check_fast(const std::string& root, const StatRecord& record,
   unsigned n = threads ? threads : std::thread::hardware_concurrency();
   n = std::clamp<unsigned>(n, 1, 8);
   if (count < 2048) n = 1;  // threads cost more than they save on small trees
+  // The entries are handed out in chunks, each to whichever thread asks next, rather than in
+  // one fixed share per thread: a core that runs slower (a virtual CPU just woken, or one
+  // shared with another thread) then simply takes fewer chunks instead of holding up the end.
+  constexpr std::size_t k_chunk = 256;
+  std::atomic<std::size_t> next_chunk{0};
   // Allocated here: a thread's first malloc would set up a new arena, which costs more than
   // its share of the scan.
   std::vector<std::vector<int>> fd_tables(n, std::vector<int>(count, -1));
+  std::vector<std::vector<std::uint32_t>> opened_tables(n);
+  for (auto& o : opened_tables) o.reserve(count);
 
   std::atomic<bool> differs{false};
-  auto scan = [&](std::vector<int>& fds, std::size_t begin, std::size_t end) {
+  auto scan = [&](std::vector<int>& fds, std::vector<std::uint32_t>& opened) {
     // The root is re-opened per thread: a shared open file would have its reference count
     // bounced between cores on every lookup.
     auto root_own = sys::open_at(rootfd.get(), ".", O_PATH | O_DIRECTORY);
@@ -97,9 +104,8 @@ Result<DiffResult> check_fast(const std::string& root, const StatRecord& record,
     }
     fds[0] = root_own->get();
     struct stat st {};
-    if (begin == 0 && (::fstat(fds[0], &st) != 0 || !unchanged(items[0], st))) differs.store(true);
-    // Opens directory `d` (and, for a thread starting mid-tree, its ancestors) without
-    // following symlinks; checks each directory it opens against the record.
+    // Opens directory `d` (and, at the start of a chunk, its ancestors) without following
+    // symlinks; checks each directory it opens against the record.
     auto open_dir = [&](auto& self, std::uint32_t d) -> int {
       if (fds[d] >= 0) return fds[d];
       const int pfd = self(self, parent[d]);
@@ -112,37 +118,48 @@ Result<DiffResult> check_fast(const std::string& root, const StatRecord& record,
         ::close(fd);
         return -1;
       }
+      opened.push_back(d);
       return fds[d] = fd;
     };
-    for (std::size_t i = std::max<std::size_t>(begin, 1); i < end && !differs.load(std::memory_order_relaxed); ++i) {
-      const auto& it = items[i];
-      const int pfd = open_dir(open_dir, parent[i]);
-      if (pfd < 0) {
-        differs.store(true);
-        break;
+    while (!differs.load(std::memory_order_relaxed)) {
+      const std::size_t begin = next_chunk.fetch_add(1, std::memory_order_relaxed) * k_chunk;
+      if (begin >= count) break;
+      const std::size_t end = std::min(count, begin + k_chunk);
+      if (begin == 0 && (::fstat(fds[0], &st) != 0 || !unchanged(items[0], st))) differs.store(true);
+      for (std::size_t i = std::max<std::size_t>(begin, 1); i < end && !differs.load(std::memory_order_relaxed); ++i) {
+        const auto& it = items[i];
+        const int pfd = open_dir(open_dir, parent[i]);
+        if (pfd < 0) {
+          differs.store(true);
+          break;
+        }
+        if (it.type == Type::dir && last_child[i] != 0) {
+          // Checked as it is opened, for its children.
+          if (open_dir(open_dir, static_cast<std::uint32_t>(i)) < 0) differs.store(true);
+        } else if (::fstatat(pfd, record.relative_path(it) + name_offset[i], &st, AT_SYMLINK_NOFOLLOW | AT_NO_AUTOMOUNT) != 0 ||
+                   !unchanged(it, st)) {
+          differs.store(true);
+        }
+        const std::uint32_t p = parent[i];
+        if (p != 0 && last_child[p] == i && fds[p] >= 0) {
+          ::close(fds[p]);
+          fds[p] = -1;
+        }
       }
-      if (it.type == Type::dir && last_child[i] != 0) {
-        // Checked as it is opened, for its children.
-        if (open_dir(open_dir, static_cast<std::uint32_t>(i)) < 0) differs.store(true);
-      } else if (::fstatat(pfd, record.relative_path(it) + name_offset[i], &st, AT_SYMLINK_NOFOLLOW | AT_NO_AUTOMOUNT) != 0 ||
-                 !unchanged(it, st)) {
-        differs.store(true);
-      }
-      const std::uint32_t p = parent[i];
-      if (p != 0 && last_child[p] == i && fds[p] >= 0) {
-        ::close(fds[p]);
-        fds[p] = -1;
-      }
+      // The next chunk may be far from this one: close what this one left open.
+      for (const auto d : opened)
+        if (fds[d] >= 0) {
+          ::close(fds[d]);
+          fds[d] = -1;
+        }
+      opened.clear();
     }
-    for (std::size_t d = 1; d < count; ++d)
-      if (fds[d] >= 0) ::close(fds[d]);
   };
-  std::vector<std::thread> pool;
-  const std::size_t chunk = (count + n - 1) / n;
-  for (unsigned t = 1; t < n; ++t)
-    pool.emplace_back(scan, std::ref(fd_tables[t]), std::min(count, t * chunk), std::min(count, (t + 1) * chunk));
-  scan(fd_tables[0], 0, std::min(count, chunk));
-  for (auto& t : pool) t.join();
+  {
+    std::vector<Thread> pool;
+    for (unsigned t = 1; t < n; ++t) pool.emplace_back([&, t] { scan(fd_tables[t], opened_tables[t]); });
+    scan(fd_tables[0], opened_tables[0]);
+  }
   if (!differs.load()) return DiffResult{};
 
   // Something changed: walk the tree (metadata only, dirfd-relative) to say exactly what.

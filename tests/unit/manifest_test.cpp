@@ -365,6 +365,58 @@ TEST_F(ManifestTest, FastCheckPassesUntouchedAndCatchesMetadataChanges) {
   EXPECT_TRUE(added) << mf::render_text(*d);
 }
 
+// A tree large enough for the fast check to share it out in chunks between threads; the
+// directories' children cross chunk boundaries, so threads open directories mid-way.
+TEST_F(ManifestTest, FastCheckOnThreadsCatchesAChangeAnywhereInTheTree) {
+  // Hard links to one file make the entries without each costing an inode; the three files
+  // changed below are files of their own.
+  const std::vector<std::string> changed_files{"/d00/f000", "/d05/f150", "/d11/f299"};
+  test::write_file(root + "/filler", "x");
+  for (int d = 0; d < 12; ++d) {
+    test::mkdirs(root + str("/d", d < 10 ? "0" : "", d));
+    for (int f = 0; f < 300; ++f) {
+      const std::string p = str("/d", d < 10 ? "0" : "", d, "/f", f < 10 ? "00" : f < 100 ? "0" : "", f);
+      if (std::find(changed_files.begin(), changed_files.end(), p) != changed_files.end())
+        test::write_file(root + p, "x");
+      else
+        ASSERT_EQ(::link((root + "/filler").c_str(), (root + p).c_str()), 0) << p;
+    }
+  }
+  auto record = [&] {
+    auto m = make();
+    EXPECT_GT(m.entries.size(), 3600u);
+    auto rec = mf::parse_stat(mf::serialize_stat(m, mf::digest(m)), "s");
+    EXPECT_TRUE(rec);
+    return *rec;
+  };
+  auto rec = record();
+  for (unsigned threads : {1u, 2u, 3u}) {
+    auto ok = mf::check_fast(root, rec, threads);
+    ASSERT_TRUE(ok) << ok.error().what();
+    EXPECT_FALSE(ok->failed()) << threads << " threads: " << mf::render_text(*ok);
+  }
+  // The first entries, a file in the middle of a directory that spans chunks, the last entry.
+  for (const std::string& changed : changed_files) {
+    rec = record();
+    ASSERT_EQ(::chmod((root + changed).c_str(), 0600), 0);
+    for (unsigned threads : {1u, 2u, 3u}) {
+      auto d = mf::check_fast(root, rec, threads);
+      ASSERT_TRUE(d) << d.error().what();
+      EXPECT_TRUE(d->failed()) << changed << ", " << threads << " threads";
+      EXPECT_EQ(fields_for(*d, changed), (std::vector<std::string>{"mode", "ctime"})) << threads << " threads: " << mf::render_text(*d);
+    }
+  }
+  rec = record();
+  test::write_file(root + "/d07/new", "");
+  for (unsigned threads : {1u, 2u, 3u}) {
+    auto d = mf::check_fast(root, rec, threads);
+    ASSERT_TRUE(d) << d.error().what();
+    bool added = false;
+    for (const auto& x : d->differences) added |= x.path == "/d07/new" && x.kind == mf::Difference::Kind::added;
+    EXPECT_TRUE(added) << threads << " threads: " << mf::render_text(*d);
+  }
+}
+
 TEST_F(ManifestTest, RenderWithStatIsRenderPlusTheStatRecordNamingItsDigest) {
   auto m = make();
   const auto both = mf::render_with_stat(m);
