@@ -1,12 +1,12 @@
 // chrootctl manifest create|check|diff
 #include <cstdio>
-#include <thread>
 
 #include "chrootctl/common/files.hpp"
 #include "chrootctl/common/json.hpp"
 #include "chrootctl/common/manifest.hpp"
 #include "chrootctl/common/progress.hpp"
 #include "chrootctl/common/strings.hpp"
+#include "chrootctl/common/thread.hpp"
 #include "cli.hpp"
 
 namespace chrootctl::cli {
@@ -53,12 +53,14 @@ int create(std::span<char* const> argv) {
   if (output) {
     // The two files are written side by side: the stat record names the manifest's digest, so
     // a stat record without its manifest (or an older one) is never taken for it.
-    Status stat_written;
-    std::thread stat_writer;
-    if (with_stat)
-      stat_writer = std::thread([&] { stat_written = write_file_atomic(mf::stat_path_for(*output), rendered.stat); });
-    const auto written = write_file_atomic(*output, text);
-    if (stat_writer.joinable()) stat_writer.join();
+    Status stat_written, written;
+    {
+      Thread stat_writer, text_writer([&] { written = write_file_atomic(*output, text); });
+      if (with_stat)
+        stat_writer = Thread([&] { stat_written = write_file_atomic(mf::stat_path_for(*output), rendered.stat); });
+      // The entries are freed while the writers wait for the disk, not after.
+      auto freed = std::move(m->entries);
+    }
     if (!written) return report(written.error());
     if (!stat_written) return report(stat_written.error());
     out(str("sha256:", digest, "\n"));

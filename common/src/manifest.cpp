@@ -14,11 +14,11 @@
 #include <cinttypes>
 #include <cstddef>
 #include <cstdio>
-#include <thread>
 #include <unordered_map>
 #include <unordered_set>
 
 #include "chrootctl/common/files.hpp"
+#include "chrootctl/common/thread.hpp"
 #include "manifest_internal.hpp"
 #include "chrootctl/common/sha256.hpp"
 #include "chrootctl/common/strings.hpp"
@@ -432,7 +432,7 @@ RenderedWithStat render_with_stat(const Manifest& m) {
   // The stat record names the manifest's digest, which only the rendering yields: it is built
   // with an empty digest beside the rendering, and the digest written into its header after.
   RenderedWithStat r;
-  std::thread stat_thread([&] { r.stat = serialize_stat(m, {}); });
+  Thread stat_thread([&] { r.stat = serialize_stat(m, {}); });
   r.manifest = render(m);
   stat_thread.join();
   std::memcpy(r.stat.data() + offsetof(StatFileHeader, digest), r.manifest.digest.data(),

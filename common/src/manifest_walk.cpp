@@ -20,6 +20,7 @@
 #include "chrootctl/common/manifest.hpp"
 #include "chrootctl/common/sha256.hpp"
 #include "chrootctl/common/strings.hpp"
+#include "chrootctl/common/thread.hpp"
 
 namespace chrootctl::manifest {
 
@@ -105,17 +106,21 @@ public:
     start_workers();
     auto walked = walk_dir(std::make_shared<const Fd>(std::move(rootfd)), "/", 0);
     if (!walked) m_failed.store(true);
+    // Sort pointers (moving each large entry once, below, rather than many times in a sort),
+    // while the pool still hashes what is queued: paths are set by the walk and never touched
+    // by the pool.
+    std::vector<Entry*> order;
+    if (walked) {
+      flush_batch();
+      order.reserve(m_entries.size());
+      for (auto& x : m_entries) order.push_back(&x);
+      std::sort(order.begin(), order.end(), [](const Entry* a, const Entry* b) { return a->path < b->path; });
+    }
     stop_workers();
     if (!walked) return fail(std::move(walked.error()));
     if (m_error) return fail(std::move(*m_error));
     report(true);
 
-    // Sort pointers, then move each entry once: entries are large and sorting them in place
-    // would move each many times.
-    std::vector<Entry*> order;
-    order.reserve(m_entries.size());
-    for (auto& x : m_entries) order.push_back(&x);
-    std::sort(order.begin(), order.end(), [](const Entry* a, const Entry* b) { return a->path < b->path; });
     Manifest m;
     m.entries.reserve(order.size());
     for (auto* x : order) m.entries.push_back(std::move(*x));
@@ -337,7 +342,7 @@ private:
   bool m_done = false;
   std::atomic<bool> m_failed{false};
   std::optional<Error> m_error;
-  std::vector<std::thread> m_workers;
+  std::vector<Thread> m_workers;
   std::atomic<std::uint64_t> m_files_hashed{0}, m_bytes_hashed{0};
 };
 
