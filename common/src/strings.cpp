@@ -1,12 +1,40 @@
 #include "chrootctl/common/strings.hpp"
 
 #include <algorithm>
+#include <charconv>
 #include <cmath>
 #include <cctype>
 #include <cstdio>
 #include <cstring>
 
 namespace chrootctl {
+
+namespace detail {
+void append_piece(std::string& out, std::string_view v) { out.append(v); }
+void append_piece(std::string& out, const char* v) {
+  if (v) out.append(v);
+}
+void append_piece(std::string& out, char c) { out.push_back(c); }
+void append_piece(std::string& out, bool b) { out.push_back(b ? '1' : '0'); }
+void append_signed(std::string& out, long long v) {
+  char buf[24];
+  out.append(buf, std::to_chars(buf, buf + sizeof buf, v).ptr);
+}
+void append_unsigned(std::string& out, unsigned long long v) {
+  char buf[24];
+  out.append(buf, std::to_chars(buf, buf + sizeof buf, v).ptr);
+}
+void append_floating(std::string& out, double v) {
+  char buf[32];
+  const int n = std::snprintf(buf, sizeof buf, "%g", v);
+  if (n > 0) out.append(buf, static_cast<std::size_t>(n));
+}
+}  // namespace detail
+
+std::string hex_number(std::uint64_t v) {
+  char buf[17];
+  return std::string(buf, std::to_chars(buf, buf + sizeof buf, v, 16).ptr);
+}
 
 namespace {
 constexpr char k_hex[] = "0123456789abcdef";
@@ -260,14 +288,10 @@ std::string human_size(std::uint64_t bytes) {
     v /= 1024;
     ++u;
   }
-  std::ostringstream os;
-  if (u == 0) os << bytes << " B";
-  else {
-    os.setf(std::ios::fixed);
-    os.precision(1);
-    os << v << ' ' << units[u];
-  }
-  return os.str();
+  if (u == 0) return str(bytes, " B");
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%.1f %s", v, units[u]);
+  return buf;
 }
 
 std::string mode_octal(unsigned mode) {

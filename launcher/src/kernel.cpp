@@ -73,7 +73,7 @@ std::string mount_flags_label(unsigned long flags) {
       flags &= ~n.bit;
     }
   }
-  if (flags) out += str(out.empty() ? "" : "|", "0x", std::hex, flags);
+  if (flags) out += str(out.empty() ? "" : "|", "0x", hex_number(flags));
   return out.empty() ? "0" : out;
 }
 
@@ -144,14 +144,14 @@ Result<pid_t> clone_process(std::uint64_t flags, int cgroup_fd) {
   if (pid >= 0) return static_cast<pid_t>(pid);
   const int err = errno;
   if (err != ENOSYS && err != E2BIG) {
-    std::string call = str("clone3(flags 0x", std::hex, args.flags, std::dec, cgroup_fd >= 0 ? ", CLONE_INTO_CGROUP" : "", ")");
+    std::string call = str("clone3(flags 0x", hex_number(args.flags), cgroup_fd >= 0 ? ", CLONE_INTO_CGROUP" : "", ")");
     if (err == EPERM) return fail_errno(std::move(call), err, "run as root, or use --unprivileged");
     return fail_errno(std::move(call), err);
   }
   if (cgroup_fd >= 0) return fail(Errc::unsupported, "clone3 with CLONE_INTO_CGROUP is not available (Linux 5.7 or later)");
   // Kernels before 5.3: the classic clone(2), fork-like with no new stack.
   pid = ::syscall(SYS_clone, static_cast<unsigned long>(flags) | SIGCHLD, nullptr, nullptr, nullptr, nullptr);
-  if (pid < 0) return fail_errno(str("clone(flags 0x", std::hex, flags, ")"), errno);
+  if (pid < 0) return fail_errno(str("clone(flags 0x", hex_number(flags), ")"), errno);
   return static_cast<pid_t>(pid);
 }
 

@@ -1,5 +1,9 @@
 #include <gtest/gtest.h>
 
+#include <cstdint>
+#include <limits>
+#include <sstream>
+#include <string_view>
 #include <vector>
 
 #include "chrootctl/common/json.hpp"
@@ -7,6 +11,47 @@
 
 namespace chrootctl {
 namespace {
+
+// str() writes each piece as an ostream would, without one.
+template <class... Args>
+std::string via_stream(const Args&... args) {
+  std::ostringstream os;
+  (os << ... << args);
+  return os.str();
+}
+
+TEST(Str, WritesEachPieceAsAStreamWould) {
+  const std::string s = "text";
+  const std::string_view v = "view";
+  const char* none = nullptr;
+  EXPECT_EQ(str("a", 'b', s, v, none, "!"), "abtextview!");
+  EXPECT_EQ(str(true, false), via_stream(true, false));
+  EXPECT_EQ(str(0, -5, 42u, 0755), via_stream(0, -5, 42u, 0755));
+  const auto i64min = std::numeric_limits<std::int64_t>::min();
+  const auto u64max = std::numeric_limits<std::uint64_t>::max();
+  EXPECT_EQ(str(i64min, " ", u64max), via_stream(i64min, " ", u64max));
+  EXPECT_EQ(str(static_cast<short>(-7), static_cast<unsigned short>(7), 9L, 10ULL),
+            via_stream(static_cast<short>(-7), static_cast<unsigned short>(7), 9L, 10ULL));
+  EXPECT_EQ(str(static_cast<signed char>('x'), static_cast<unsigned char>('y')), "xy");
+  for (double d : {0.0, 1.5, 0.1, -2.25, 1e20, 123456789.0, 1.0 / 3})
+    EXPECT_EQ(str(d), via_stream(d)) << d;
+  EXPECT_EQ(str(2.5f), via_stream(2.5f));
+  EXPECT_EQ(str(), "");
+}
+
+TEST(Str, HexNumber) {
+  EXPECT_EQ(hex_number(0), "0");
+  EXPECT_EQ(hex_number(255), "ff");
+  EXPECT_EQ(hex_number(0x7e020000), "7e020000");
+  EXPECT_EQ(hex_number(std::numeric_limits<std::uint64_t>::max()), "ffffffffffffffff");
+}
+
+TEST(Str, HumanSize) {
+  EXPECT_EQ(human_size(0), "0 B");
+  EXPECT_EQ(human_size(1023), "1023 B");
+  EXPECT_EQ(human_size(1536), "1.5 KiB");
+  EXPECT_EQ(human_size(161ull << 20), "161.0 MiB");
+}
 
 TEST(EscapeBytes, RoundTripsEveryByte) {
   std::string all;

@@ -1,21 +1,52 @@
 #pragma once
 /// Small string helpers: concatenation, byte-exact escaping of paths, hex and base64.
 
+#include <concepts>
 #include <cstdint>
 #include <optional>
-#include <sstream>
 #include <string>
 #include <string_view>
+#include <type_traits>
 #include <vector>
 
 namespace chrootctl {
 
-/// Concatenates anything that has operator<<. `str("mode ", 0755)`.
+namespace detail {
+// One piece of str(): text as it is, a char as itself, bool as 1 or 0, an integer in decimal,
+// a floating-point number as printf's %g (what an ostream would write for each). No stream is
+// built: a launch formats many messages and paths, and a stream costs a locale for each.
+void append_piece(std::string& out, std::string_view v);
+void append_piece(std::string& out, const char* v);  // nothing for a null pointer
+void append_piece(std::string& out, char c);
+void append_piece(std::string& out, bool b);
+void append_signed(std::string& out, long long v);
+void append_unsigned(std::string& out, unsigned long long v);
+void append_floating(std::string& out, double v);
+inline void append_piece(std::string& out, const std::string& v) { append_piece(out, std::string_view(v)); }
+inline void append_piece(std::string& out, signed char c) { append_piece(out, static_cast<char>(c)); }
+inline void append_piece(std::string& out, unsigned char c) { append_piece(out, static_cast<char>(c)); }
+template <std::integral T>
+  requires(!std::same_as<T, bool> && !std::same_as<T, char> && !std::same_as<T, signed char> &&
+           !std::same_as<T, unsigned char>)
+void append_piece(std::string& out, T v) {
+  if constexpr (std::is_signed_v<T>) append_signed(out, v);
+  else append_unsigned(out, v);
+}
+// Any other pointer would otherwise print as bool: refused at compile time.
+template <class T>
+void append_piece(std::string& out, const T* p) = delete;
+template <std::floating_point T>
+void append_piece(std::string& out, T v) {
+  append_floating(out, static_cast<double>(v));
+}
+}  // namespace detail
+
+/// Concatenates text, characters and numbers. `str("mode ", 0755)` is "mode 493".
 template <class... Args>
 std::string str(const Args&... args) {
-  std::ostringstream os;
-  (os << ... << args);
-  return os.str();
+  std::string out;
+  (detail::append_piece(out, args), ...);
+  return out;
 }
 
 /// Escapes raw bytes so that the result holds only printable ASCII other than space and
@@ -35,6 +66,8 @@ std::optional<std::string> unescape_bytes(std::string_view escaped, std::string_
 std::string quote(std::string_view s);
 
 std::string to_hex(const unsigned char* data, std::size_t n);
+/// A number in lowercase hexadecimal, without a prefix: hex_number(255) is "ff".
+std::string hex_number(std::uint64_t v);
 std::optional<std::string> from_hex(std::string_view hex);
 /// A SHA-256 digest as written everywhere in chrootctl: exactly 64 lowercase hex digits.
 bool is_sha256_hex(std::string_view s);
