@@ -49,6 +49,15 @@ protected:
     EXPECT_EQ(r.exit_code, 0) << r.err;
     return out;
   }
+  // rewrite() of the tar stream member by member: `each` is the body of the loop over the
+  // members `m` (copy(m) writes one out unchanged), `after` runs once after it; both write to `dst`.
+  std::string repack(const std::string& name, const std::string& each, const std::string& after = "") {
+    return rewrite(name, str("import io, tarfile\nsrc = tarfile.open(fileobj=io.BytesIO(bytes(t)))\nout = io.BytesIO()\n"
+                             "dst = tarfile.open(fileobj=out, mode='w', format=tarfile.PAX_FORMAT)\n"
+                             "def copy(m): dst.addfile(m, src.extractfile(m) if m.isfile() else None)\n"
+                             "for m in src.getmembers():\n",
+                             each, "\n", after, "\ndst.close()\nt[:] = out.getvalue()\n"));
+  }
   cat::GeneratedKey key;
   std::string dir, archive;
   cat::ExportResult exported;
@@ -235,21 +244,10 @@ TEST_F(ExportImport, EscapesAndStrayMembersAreRefusedAndLeaveNothing) {
   const std::string outside = path("outside");
   mkdirs(outside);
   // A symlink planted in the tree, then a file written through it.
-  const std::string through_link = rewrite("link.tar.zst", str(R"PY(
-import io, tarfile
-src = tarfile.open(fileobj=io.BytesIO(bytes(t)))
-out = io.BytesIO()
-dst = tarfile.open(fileobj=out, mode='w', format=tarfile.PAX_FORMAT)
-for m in src.getmembers():
-    if m.name.startswith('root'):
-        break
-    dst.addfile(m, src.extractfile(m))
-d = tarfile.TarInfo('root'); d.type = tarfile.DIRTYPE; d.mode = 0o755; dst.addfile(d)
-l = tarfile.TarInfo('root/escape'); l.type = tarfile.SYMTYPE; l.linkname = ')PY", outside, R"PY('; dst.addfile(l)
-f = tarfile.TarInfo('root/escape/evil'); data = b'pwned\n'; f.size = len(data); dst.addfile(f, io.BytesIO(data))
-dst.close()
-t[:] = out.getvalue()
-)PY"));
+  const std::string through_link = repack("link.tar.zst", "    if m.name.startswith('root'):\n        break\n    copy(m)",
+                                           str("d = tarfile.TarInfo('root'); d.type = tarfile.DIRTYPE; d.mode = 0o755; dst.addfile(d)\n"
+                                               "l = tarfile.TarInfo('root/escape'); l.type = tarfile.SYMTYPE; l.linkname = '", outside, "'; dst.addfile(l)\n"
+                                               "f = tarfile.TarInfo('root/escape/evil'); data = b'pwned\\n'; f.size = len(data); dst.addfile(f, io.BytesIO(data))"));
   std::string err = import_error(through_link, import_options(), Errc::permission);
   EXPECT_EQ(err.substr(0, str("refusing to import '", through_link, "': extracting ", through_link, ": ").size()),
             str("refusing to import '", through_link, "': extracting ", through_link, ": "))
@@ -258,49 +256,23 @@ t[:] = out.getvalue()
   EXPECT_EQ(listing(outside), "") << "nothing may be written outside the staging directory";
   expect_nothing_left();
 
-  const std::string dotdot = rewrite("dotdot.tar.zst", R"PY(
-import io, tarfile
-src = tarfile.open(fileobj=io.BytesIO(bytes(t)))
-out = io.BytesIO()
-dst = tarfile.open(fileobj=out, mode='w', format=tarfile.PAX_FORMAT)
-for m in src.getmembers():
-    dst.addfile(m, src.extractfile(m) if m.isfile() else None)
-f = tarfile.TarInfo('root/../../evil'); data = b'pwned\n'; f.size = len(data); dst.addfile(f, io.BytesIO(data))
-dst.close()
-t[:] = out.getvalue()
-)PY");
+  const std::string dotdot = repack("dotdot.tar.zst", "    copy(m)",
+                                    "f = tarfile.TarInfo('root/../../evil'); data = b'pwned\\n'; f.size = len(data); dst.addfile(f, io.BytesIO(data))");
   err = import_error(dotdot, import_options(), Errc::permission);
   EXPECT_NE(err.find("refusing entry 'root/../../evil': '..' component (entries must stay inside the root)"), std::string::npos) << err;
   EXPECT_FALSE(sys::lstat_path(host2.store + "/evil"));
   expect_nothing_left();
 
-  const std::string stray = rewrite("stray.tar.zst", R"PY(
-import io, tarfile
-src = tarfile.open(fileobj=io.BytesIO(bytes(t)))
-out = io.BytesIO()
-dst = tarfile.open(fileobj=out, mode='w', format=tarfile.PAX_FORMAT)
-for m in src.getmembers():
-    dst.addfile(m, src.extractfile(m) if m.isfile() else None)
-f = tarfile.TarInfo('manifest.stat'); data = b'forged\n'; f.size = len(data); dst.addfile(f, io.BytesIO(data))
-dst.close()
-t[:] = out.getvalue()
-)PY");
+  const std::string stray = repack("stray.tar.zst", "    copy(m)",
+                                   "f = tarfile.TarInfo('manifest.stat'); data = b'forged\\n'; f.size = len(data); dst.addfile(f, io.BytesIO(data))");
   EXPECT_EQ(import_error(stray, import_options(), Errc::mismatch),
             str("refusing to import '", stray, "': the archive unpacked an unexpected 'manifest.stat' beside root/"));
   expect_nothing_left();
 
-  const std::string early = rewrite("early.tar.zst", R"PY(
-import io, tarfile
-src = tarfile.open(fileobj=io.BytesIO(bytes(t)))
-out = io.BytesIO()
-dst = tarfile.open(fileobj=out, mode='w', format=tarfile.PAX_FORMAT)
-for m in src.getmembers():
-    if m.name == 'lock':
-        f = tarfile.TarInfo('catalogue.toml'); data = b'x'; f.size = 1; dst.addfile(f, io.BytesIO(data))
-    dst.addfile(m, src.extractfile(m) if m.isfile() else None)
-dst.close()
-t[:] = out.getvalue()
-)PY");
+  const std::string early = repack("early.tar.zst",
+                                   "    if m.name == 'lock':\n"
+                                   "        f = tarfile.TarInfo('catalogue.toml'); data = b'x'; f.size = 1; dst.addfile(f, io.BytesIO(data))\n"
+                                   "    copy(m)");
   EXPECT_EQ(import_error(early, import_options(), Errc::mismatch),
             str("refusing to import '", early, "': '", early, "': unexpected member 'catalogue.toml' before root/"));
   expect_nothing_left();
