@@ -15,11 +15,7 @@ ctl=${CHROOTCTL_BIN:?run through ctest}
 src=${CHROOTCTL_SOURCE_DIR:?run through ctest}
 plugin=${CHROOTCTL_SPANK_PLUGIN:-$(dirname "$ctl")/../batch/chrootctl_spank.so}
 
-skip() {
-  if [ "${CHROOTCTL_REQUIRE_PRIVILEGED:-0}" = 1 ]; then echo "FAIL: $*" >&2; exit 1; fi
-  echo "SKIP: $*" >&2; exit 77
-}
-[ "$(id -u)" = 0 ] || skip "needs root"
+source "${CHROOTCTL_SOURCE_DIR:?run through ctest}/tests/support/privileged.sh"
 for tool in munged slurmctld slurmd srun sbatch squeue setpriv busybox; do
   command -v "$tool" >/dev/null || skip "$tool is not installed (apt-get install munge slurmctld slurmd slurm-client util-linux busybox-static)"
 done

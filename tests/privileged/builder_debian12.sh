@@ -4,11 +4,7 @@
 # Needs root, mmdebstrap and the Debian archive (about a minute).
 set -euo pipefail
 ctl=${CHROOTCTL_BIN:?run through ctest}
-skip() {
-  if [ "${CHROOTCTL_REQUIRE_PRIVILEGED:-0}" = 1 ]; then echo "FAIL: $*" >&2; exit 1; fi
-  echo "SKIP: $*" >&2; exit 77
-}
-[ "$(id -u)" = 0 ] || skip "needs root"
+source "${CHROOTCTL_SOURCE_DIR:?run through ctest}/tests/support/privileged.sh"
 command -v mmdebstrap >/dev/null || skip "mmdebstrap is not installed"
 
 work=$(mktemp -d /var/tmp/chrootctl-debian12-test.XXXXXX)

@@ -9,11 +9,7 @@
 set -euo pipefail
 ctl=${CHROOTCTL_BIN:?run through ctest}
 src=${CHROOTCTL_SOURCE_DIR:?run through ctest}
-skip() {
-  if [ "${CHROOTCTL_REQUIRE_PRIVILEGED:-0}" = 1 ]; then echo "FAIL: $*" >&2; exit 1; fi
-  echo "SKIP: $*" >&2; exit 77
-}
-[ "$(id -u)" = 0 ] || skip "needs root"
+source "${CHROOTCTL_SOURCE_DIR:?run through ctest}/tests/support/privileged.sh"
 command -v debootstrap >/dev/null || skip "debootstrap is not installed"
 command -v unshare >/dev/null || skip "unshare (util-linux) is not installed"
 
