@@ -148,6 +148,20 @@ std::string env_value(const std::vector<std::string>& env, std::string_view key)
   ::_exit(saved == ENOENT ? 127 : 126);
 }
 
+struct JobStart {
+  const LaunchPlan& plan;
+  const ChildHandles& h;
+  int exec_report;
+  mode_t umask_value;
+  const std::string& oom_adj;
+};
+
+int job_entry(void* arg) {
+  const auto& s = *static_cast<const JobStart*>(arg);
+  if (!s.plan.user_namespace) (void)write_small("/proc/self/oom_score_adj", s.oom_adj);
+  job_main(s.plan, s.h, s.exec_report, s.umask_value);
+}
+
 }  // namespace
 
 [[noreturn]] void init_main(const LaunchPlan& plan, const ChildHandles& h) {
@@ -200,35 +214,23 @@ std::string env_value(const std::vector<std::string>& env, std::string_view key)
   const int sfd = ::signalfd(-1, &watched, SFD_CLOEXEC);
   if (sfd < 0) fail_setup(Error(Errc::io, str("signalfd: ", std::strerror(errno))));
 
-  // 5. The job's process, forked now and held until its root is ready: a fresh process may
-  //    wait milliseconds for a CPU on a busy node, and that wait now overlaps with building the
-  //    root; releasing it later is a plain wake-up. It shares this mount namespace, so
-  //    pivot_root moves its root along; it runs none of the job's code before its release.
-  int exec_pipe[2], go_pipe[2];
-  if (::pipe2(exec_pipe, O_CLOEXEC) != 0 || ::pipe2(go_pipe, O_CLOEXEC) != 0)
-    fail_setup(Error(Errc::io, str("pipe2: ", std::strerror(errno))));
-  const pid_t job = ::fork();
-  if (job < 0) fail_setup(Error(Errc::io, str("fork: ", std::strerror(errno))));
-  if (job == 0) {
-    ::close(exec_pipe[0]);
-    ::close(go_pipe[1]);
-    ::close(sfd);
-    char go = 0;
-    // EOF: init failed and is exiting (the kernel then ends this namespace).
-    if (sys::retry_eintr([&] { return ::read(go_pipe[0], &go, 1); }) != 1) ::_exit(125);
-    ::close(go_pipe[0]);
-    if (!plan.user_namespace) (void)write_small("/proc/self/oom_score_adj", oom_adj);
-    job_main(plan, h, exec_pipe[1], umask_value);
-  }
-  ::close(exec_pipe[1]);
-  ::close(go_pipe[0]);
-
-  // 6. The new root, then 7. the network; then the job may go.
+  // 5. The new root, then 6. the network.
   if (auto r = build_new_root(plan, h); !r) fail_setup(r.error());
   if (plan.new_net)
     if (auto r = loopback_up(); !r) fail_setup(r.error());
-  kernel::write_message(go_pipe[1], "1", 1);
-  ::close(go_pipe[1]);
+
+  // 7. The job's process. It shares init's memory until its execve, and init waits meanwhile
+  //    (posix_spawn's way): no copy of init's page tables to make, none to tear down at the
+  //    exec, and no wake-up between two processes. Its own credentials, descriptors, signal
+  //    handlers and working directory are its own from the start (no CLONE_FS, CLONE_FILES or
+  //    CLONE_SIGHAND), so nothing it changes reaches init.
+  int exec_pipe[2];
+  if (::pipe2(exec_pipe, O_CLOEXEC) != 0) fail_setup(Error(Errc::io, str("pipe2: ", std::strerror(errno))));
+  JobStart start{plan, h, exec_pipe[1], umask_value, oom_adj};
+  auto spawned = kernel::spawn_sharing_memory(job_entry, &start);
+  if (!spawned) fail_setup(spawned.error());
+  const pid_t job = *spawned;
+  ::close(exec_pipe[1]);
   // Init keeps only what it still needs: no descriptor of a host directory or of a cgroup
   // stays open in the job's PID namespace.
   kernel::close_fds_except({h.report, sfd, exec_pipe[0]});

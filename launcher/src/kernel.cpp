@@ -4,6 +4,7 @@
 #include <fcntl.h>
 #include <sched.h>
 #include <signal.h>
+#include <sys/mman.h>
 #include <sys/mount.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -153,6 +154,25 @@ Result<pid_t> clone_process(std::uint64_t flags, int cgroup_fd) {
   pid = ::syscall(SYS_clone, static_cast<unsigned long>(flags) | SIGCHLD, nullptr, nullptr, nullptr, nullptr);
   if (pid < 0) return fail_errno(str("clone(flags 0x", hex_number(flags), ")"), errno);
   return static_cast<pid_t>(pid);
+}
+
+Result<pid_t> spawn_sharing_memory(int (*fn)(void*), void* arg) {
+  // A guard page below the stack, so an overflow faults instead of writing into other memory.
+  constexpr std::size_t k_guard = 4096, k_stack = 256 * 1024;
+  void* area = ::mmap(nullptr, k_guard + k_stack, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+  if (area == MAP_FAILED) return fail_errno("mmap(the job's start-up stack)", errno);
+  char* stack = static_cast<char*>(area) + k_guard;
+  if (::mprotect(stack, k_stack, PROT_READ | PROT_WRITE) != 0) {
+    const int err = errno;
+    ::munmap(area, k_guard + k_stack);
+    return fail_errno("mprotect(the job's start-up stack)", err);
+  }
+  const pid_t pid = ::clone(fn, stack + k_stack, CLONE_VM | CLONE_VFORK | SIGCHLD, arg);
+  const int err = errno;
+  // The child has exec'd or exited: its stack is ours again.
+  ::munmap(area, k_guard + k_stack);
+  if (pid < 0) return fail_errno("clone(CLONE_VM|CLONE_VFORK)", err);
+  return pid;
 }
 
 std::optional<std::uint64_t> process_start_time(pid_t pid) {

@@ -54,6 +54,13 @@ Status pivot_root_here();
 /// `cgroup_fd` was given (the caller then retries without it).
 Result<pid_t> clone_process(std::uint64_t flags, int cgroup_fd);
 
+/// Starts `fn(arg)` in a child that shares the caller's memory, on a stack of its own, with
+/// the caller suspended until the child execs or exits (clone with CLONE_VM|CLONE_VFORK, as
+/// posix_spawn does): no copy of the caller's page tables, nothing to tear down at the child's
+/// exec. `fn` must end in execve or _exit; the caller must be single-threaded (with no other
+/// thread, nothing else runs in the shared memory meanwhile).
+Result<pid_t> spawn_sharing_memory(int (*fn)(void*), void* arg);
+
 /// The start time of `pid` (field 22 of /proc/PID/stat, clock ticks since boot), or nullopt if
 /// the process does not exist. Together with the pid it names one process for its whole life.
 std::optional<std::uint64_t> process_start_time(pid_t pid);
