@@ -258,23 +258,22 @@ Outcome execute(const LaunchPlan& plan, const std::function<void(const std::stri
     (void)sys::retry_eintr([&] { return ::send(sync.launcher.get(), "1", 1, MSG_NOSIGNAL); });
   }
 
-  // 8. Supervise: forward each signal to init (which forwards it to the job), collect reports,
-  //    until init has exited (it only does once every process of the namespace is gone).
+  // 8. Supervise: forward each signal to init (which forwards it to the job) until init has
+  //    exited (it only does once every process of the namespace is gone). The reports wait in
+  //    their pipe and are read after: reading each as it came would only wake this process
+  //    once more per report. All of a launch's reports (at most job_started and one other
+  //    with its text) fit in one page, the least a pipe holds, so init never blocks on them.
   ReportReader reports{std::move(report.read), {}, {}, {}};
   int init_status = 0;
   struct rusage usage {};
   bool init_done = false;
   while (!init_done) {
-    struct pollfd p[2] = {{sfd.get(), POLLIN, 0}, {reports.fd.get(), POLLIN, 0}};
-    const int n = ::poll(p, reports.fd ? 2 : 1, -1);
-    if (n < 0) {
-      if (errno == EINTR) continue;
+    struct signalfd_siginfo si {};
+    const ssize_t n = ::read(sfd.get(), &si, sizeof si);
+    if (n != static_cast<ssize_t>(sizeof si)) {
+      if (n < 0 && errno == EINTR) continue;
       break;
     }
-    if (reports.fd && (p[1].revents & (POLLIN | POLLHUP))) reports.read_some();
-    if (!(p[0].revents & POLLIN)) continue;
-    struct signalfd_siginfo si {};
-    if (::read(sfd.get(), &si, sizeof si) != static_cast<ssize_t>(sizeof si)) continue;
     if (static_cast<int>(si.ssi_signo) == SIGCHLD) {
       const pid_t r = ::wait4(init, &init_status, WNOHANG, &usage);
       if (r == init) init_done = true;

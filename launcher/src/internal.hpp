@@ -33,6 +33,9 @@ enum ReportKind : std::uint32_t {
   k_job_started = 4,   ///< exec succeeded (the job's code is running)
 };
 inline constexpr std::size_t k_max_report_text = 3800;
+// The launcher reads the report pipe only once init has exited: everything init sends (a
+// job_started report and one other) must fit in the least a pipe holds, one page.
+static_assert(2 * sizeof(ReportHeader) + k_max_report_text <= 4096);
 
 /// Sends a report (truncated to fit one atomic write).
 void send_report(int fd, ReportKind kind, int value, const std::string& text);
