@@ -2,7 +2,6 @@
 // is a closed operation on data the plan fixed beforehand; the comment on each says why it is
 // safe. The child's side (init, the new root, the job) is in init.cpp and mounts.cpp.
 #include <fcntl.h>
-#include <poll.h>
 #include <sched.h>
 #include <signal.h>
 #include <sys/resource.h>
@@ -12,9 +11,11 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
+#include <algorithm>
 #include <optional>
 
 #include "chrootctl/common/strings.hpp"
@@ -121,6 +122,32 @@ struct ReportReader {
   }
 };
 
+constexpr std::size_t k_init_stack = 1024 * 1024;
+
+struct InitStart {
+  const LaunchPlan* plan;
+  const detail::ChildHandles* h;
+};
+
+int init_entry(void* arg) {
+  const auto* s = static_cast<const InitStart*>(arg);
+  detail::init_main(*s->plan, *s->h);  // never returns
+}
+
+// Init, sharing this process's memory, was killed while it could have been in the middle of
+// an allocation: nothing on the heap can be trusted. Says so without allocating and exits;
+// the launch record stays, so the next 'chrootctl run' or 'chrootctl cleanup' removes the
+// job's cgroup, as after a SIGKILL of this process.
+[[noreturn]] void exit_without_heap(int signal) {
+  char msg[256];
+  const int n = std::snprintf(msg, sizeof msg,
+                              "chrootctl: the launch's init process was killed by signal %d while it set up or "
+                              "ended the job; its cgroup is left to 'chrootctl cleanup'\n",
+                              signal);
+  if (n > 0) (void)!::write(2, msg, std::min<std::size_t>(static_cast<std::size_t>(n), sizeof msg - 1));
+  ::_exit(125);
+}
+
 }  // namespace
 
 int Outcome::exit_status() const {
@@ -222,38 +249,59 @@ Outcome execute(const LaunchPlan& plan, const std::function<void(const std::stri
   Fd cgroup_dir;
   if (cg && cg->version() == cgroup::Version::v2) cgroup_dir = STEP(cg->open_dir());
   if (cg && cg->version() == cgroup::Version::v1) procs = STEP(cg->open_procs(cgroup::real_fs()));
+  kernel::ChildStack init_stack = STEP(kernel::ChildStack::make(k_init_stack));
+  std::atomic<bool> init_heap_quiet{false};
 
   // 6. The child: new mount, PID, IPC and UTS namespaces (network and user when the plan says).
   //    On v2 it is born inside the job's cgroup (CLONE_INTO_CGROUP); on v1, or kernels before
   //    5.7, it writes itself into cgroup.procs before doing anything else.
+  //    Where the kernel layer can (x86-64), init runs in this process's memory: the clone copies
+  //    none of it and init's exit tears none of it down, about a tenth of a launch. From the
+  //    clone until init is reaped this process therefore touches no heap: it closes
+  //    descriptors, writes the id maps from stack buffers, and waits. Init, for its part, keeps
+  //    off the heap while it supervises the job (init_heap_quiet): if it is killed outside that
+  //    stretch (by root, by the caller of an unprivileged launch, or by the OOM killer, which
+  //    never picks a privileged launch's init), the heap may be half-updated, and this process
+  //    exits at once (exit_without_heap), leaving the cgroup and record to the next launch's
+  //    cleanup, as if it had been killed itself. Sharing the memory also shares what the
+  //    kernel keeps per memory: init's OOM score (-1000) and non-dumpable flag apply to this
+  //    process too, and init's pages are charged to this process's memory cgroup.
   std::uint64_t flags = CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWIPC | CLONE_NEWUTS;
   if (plan.new_net) flags |= CLONE_NEWNET;
   if (plan.user_namespace) flags |= CLONE_NEWUSER;
+  InitStart init_start{&plan, &h};
+  h.in_cgroup = static_cast<bool>(cgroup_dir);
+  for (const auto& p : procs) h.cgroup_procs.push_back(p.get());
+  h.heap_quiet = &init_heap_quiet;
   const std::int64_t started = sys::monotonic_ns();
-  auto pid = kernel::clone_process(flags, cgroup_dir ? cgroup_dir.get() : -1);
-  if (!pid && pid.error().code() == Errc::unsupported && cgroup_dir) {
+  auto child = kernel::start_child(flags, cgroup_dir ? cgroup_dir.get() : -1, init_stack, init_entry, &init_start);
+  if (!child && child.error().code() == Errc::unsupported && cgroup_dir) {
     procs = STEP(cg->open_procs(cgroup::real_fs()));
-    pid = kernel::clone_process(flags, -1);
-  }
-  if (!pid) return setup_failed(pid.error());
-  h.in_cgroup = cgroup_dir && procs.empty();
-  if (*pid == 0) {
+    h.in_cgroup = false;
     for (const auto& p : procs) h.cgroup_procs.push_back(p.get());
-    detail::init_main(plan, h);  // never returns
+    child = kernel::start_child(flags, -1, init_stack, init_entry, &init_start);
   }
-  const pid_t init = *pid;
+  if (!child) return setup_failed(child.error());
+  const pid_t init = child->pid;
+  const bool shared = child->shares_memory;
+  // No heap from here until init is reaped (see above).
   report.write.reset();
   sync.child.reset();
   lifeline.read.reset();
-  procs.clear();
+  for (auto& p : procs) p.reset();
   cgroup_dir.reset();
 
   // 7. In a user namespace: map the caller to itself (and nothing else), then let the child go.
   if (plan.user_namespace) {
-    if (auto r = detail::map_caller(init, plan.caller_uid, plan.caller_gid); !r) {
-      ::kill(init, SIGKILL);
-      ::waitpid(init, nullptr, 0);
-      return setup_failed(r.error());
+    if (const auto failed = detail::map_caller(init, plan.caller_uid, plan.caller_gid)) {
+      // Closing the channel ends init where it waits for the go-ahead, never in the middle
+      // of an allocation (as a SIGKILL could), so the heap stays usable for the error.
+      sync.launcher.reset();
+      int status = 0;
+      ::waitpid(init, &status, 0);
+      if (shared && WIFSIGNALED(status) && !init_heap_quiet.load(std::memory_order_acquire))
+        exit_without_heap(WTERMSIG(status));
+      return setup_failed(failed.error(init));
     }
     (void)sys::retry_eintr([&] { return ::send(sync.launcher.get(), "1", 1, MSG_NOSIGNAL); });
   }
@@ -285,6 +333,8 @@ Outcome execute(const LaunchPlan& plan, const std::function<void(const std::stri
     ::kill(init, SIGKILL);
     ::wait4(init, &init_status, 0, &usage);
   }
+  if (shared && WIFSIGNALED(init_status) && !init_heap_quiet.load(std::memory_order_acquire))
+    exit_without_heap(WTERMSIG(init_status));
   while (reports.fd && reports.read_some()) {
   }
   out.wall_seconds = static_cast<double>(sys::monotonic_ns() - started) / 1e9;

@@ -235,46 +235,44 @@ int job_entry(void* arg) {
   // stays open in the job's PID namespace.
   kernel::close_fds_except({h.report, sfd, exec_pipe[0]});
 
+  // The job has exec'd (the pipe's last write end closes with it) or reported why not.
+  const std::optional<Report> exec_failure = read_report(exec_pipe[0]);
+  ::close(exec_pipe[0]);
+  if (!exec_failure) send_report(h.report, k_job_started, 0, {});
+
   // 8. Supervise: forward signals, reap every process (orphans are re-parented to us), and
-  //    stop when the job's main process ends.
-  int exec_fd = exec_pipe[0];
-  std::optional<Report> exec_failure;
+  //    stop when the job's main process ends. Nothing here touches the heap: the launcher may
+  //    share this memory, and trusts its heap after an abnormal end of init only if init was
+  //    killed in here (heap_quiet).
+  if (h.heap_quiet) h.heap_quiet->store(true, std::memory_order_release);
   int job_status = 0;
   bool job_ended = false;
   while (!job_ended) {
-    struct pollfd p[2] = {{sfd, POLLIN, 0}, {exec_fd, POLLIN, 0}};
-    const int n = ::poll(p, exec_fd >= 0 ? 2 : 1, -1);
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      fail_setup(Error(Errc::io, str("poll: ", std::strerror(errno))));
+    struct signalfd_siginfo si {};
+    const ssize_t n = ::read(sfd, &si, sizeof si);
+    if (n != static_cast<ssize_t>(sizeof si)) {
+      if (n < 0 && errno == EINTR) continue;
+      const int err = n < 0 ? errno : EIO;
+      if (h.heap_quiet) h.heap_quiet->store(false, std::memory_order_release);
+      fail_setup(Error(Errc::io, str("read(signalfd): ", std::strerror(err))));
     }
-    if (exec_fd >= 0 && (p[1].revents & (POLLIN | POLLHUP))) {
-      exec_failure = read_report(exec_fd);
-      ::close(exec_fd);
-      exec_fd = -1;
-      if (!exec_failure) send_report(h.report, k_job_started, 0, {});
-    }
-    if (p[0].revents & POLLIN) {
-      struct signalfd_siginfo si {};
-      if (::read(sfd, &si, sizeof si) != static_cast<ssize_t>(sizeof si)) continue;
-      if (static_cast<int>(si.ssi_signo) == SIGCHLD) {
-        int status = 0;
-        pid_t pid;
-        while ((pid = ::waitpid(-1, &status, WNOHANG)) > 0)
-          if (pid == job) {
-            job_status = status;
-            job_ended = true;
-          }
-      } else {
-        ::kill(job, static_cast<int>(si.ssi_signo));
-      }
+    if (static_cast<int>(si.ssi_signo) == SIGCHLD) {
+      int status = 0;
+      pid_t pid;
+      while ((pid = ::waitpid(-1, &status, WNOHANG)) > 0)
+        if (pid == job) {
+          job_status = status;
+          job_ended = true;
+        }
+    } else {
+      ::kill(job, static_cast<int>(si.ssi_signo));
     }
   }
+  if (h.heap_quiet) h.heap_quiet->store(false, std::memory_order_release);
   // 9. The main process is gone: everything it left behind goes too.
   ::kill(-1, SIGKILL);
   while (::waitpid(-1, nullptr, 0) > 0 || errno == EINTR) {
   }
-  if (exec_fd >= 0) exec_failure = read_report(exec_fd);
   if (exec_failure)
     send_report(h.report, static_cast<ReportKind>(exec_failure->header.kind), exec_failure->header.value, exec_failure->text);
   else

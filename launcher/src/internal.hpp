@@ -6,6 +6,7 @@
 #include <signal.h>
 #include <sys/types.h>
 
+#include <atomic>
 #include <cstdint>
 #include <string>
 #include <vector>
@@ -67,6 +68,9 @@ struct ChildHandles {
   int lifeline = -1;            ///< read end of a pipe whose write end only the launcher holds
   int stdin_fd = 0, stdout_fd = 1, stderr_fd = 2;  ///< -1 for stdin: /dev/null of the new root
   std::vector<int> parent_only; ///< the launcher's ends of the pipes, closed first by the child
+  /// Set by init while it stays off the heap (its supervision loop); the launcher, which shares
+  /// init's memory, trusts its own heap after an abnormal end of init only if this was set.
+  std::atomic<bool>* heap_quiet = nullptr;
 };
 
 /// PID 1 of the new PID namespace. Never returns.
@@ -80,8 +84,18 @@ Status build_new_root(const LaunchPlan& plan, const ChildHandles& h);
 /// Brings the loopback interface of a new network namespace up.
 Status loopback_up();
 
-/// Writes uid_map/gid_map of `pid` (setgroups denied) mapping the caller to itself.
-Status map_caller(pid_t pid, uid_t uid, gid_t gid);
+/// Which write of map_caller failed (file empty: none did).
+struct IdMapFailure {
+  const char* file = nullptr;
+  char text[64] = {};
+  int err = 0;
+  explicit operator bool() const { return file != nullptr; }
+  /// The error, made only once init is gone (it allocates).
+  [[nodiscard]] Error error(pid_t pid) const;
+};
+/// Writes setgroups ("deny"), uid_map and gid_map of `pid`, mapping the caller to itself.
+/// Allocates nothing (the launcher calls it while init runs in its memory).
+IdMapFailure map_caller(pid_t pid, uid_t uid, gid_t gid);
 
 /// Bounding set, ambient set, (uid/gid change), capabilities, no_new_privs.
 Status drop_privileges(const Credentials& creds, bool change_ids);

@@ -12,6 +12,7 @@
 #include <cerrno>
 #include <cstring>
 #include <algorithm>
+#include <utility>
 #include <vector>
 
 #include "chrootctl/common/strings.hpp"
@@ -133,7 +134,61 @@ Status pivot_root_here() {
   return {};
 }
 
-Result<pid_t> clone_process(std::uint64_t flags, int cgroup_fd) {
+Result<ChildStack> ChildStack::make(std::size_t size) {
+  // A guard page below the stack, so an overflow faults instead of writing into other memory.
+  constexpr std::size_t k_guard = 4096;
+  void* area = ::mmap(nullptr, k_guard + size, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+  if (area == MAP_FAILED) return fail_errno(str("mmap(a child's stack, ", size, " bytes)"), errno);
+  ChildStack s;
+  s.m_area = area;
+  s.m_length = k_guard + size;
+  s.m_base = static_cast<char*>(area) + k_guard;
+  s.m_size = size;
+  if (::mprotect(s.m_base, size, PROT_READ | PROT_WRITE) != 0) return fail_errno("mprotect(a child's stack)", errno);
+  return s;
+}
+
+ChildStack::ChildStack(ChildStack&& other) noexcept
+    : m_area(std::exchange(other.m_area, nullptr)), m_length(other.m_length), m_base(other.m_base), m_size(other.m_size) {}
+
+ChildStack::~ChildStack() {
+  if (m_area) ::munmap(m_area, m_length);
+}
+
+#if defined(__x86_64__)
+// clone3 whose child calls fn(arg) on the stack the arguments name and then exits with its
+// result, as glibc's clone() does for clone(2): after the system call the child's stack is
+// the new one, so no compiled code of the caller may run in it. fn and arg are carried in r8
+// and r9, which the system call preserves; the kernel sets the child's rsp to the (16-byte
+// aligned) top of the stack, so the call leaves it aligned as the ABI requires.
+// Returns the child's pid or -errno.
+extern "C" long chrootctl_clone3_calling(void* args, std::size_t size, int (*fn)(void*), void* arg);
+asm(R"(
+    .pushsection .text
+    .p2align 4
+    .type chrootctl_clone3_calling, @function
+chrootctl_clone3_calling:
+    mov %rdx, %r8
+    mov %rcx, %r9
+    mov $435, %eax
+    syscall
+    test %rax, %rax
+    jnz 1f
+    xor %ebp, %ebp
+    mov %r9, %rdi
+    call *%r8
+    mov %eax, %edi
+    mov $60, %eax
+    syscall
+    hlt
+1:
+    ret
+    .size chrootctl_clone3_calling, .-chrootctl_clone3_calling
+    .popsection
+)");
+#endif
+
+Result<Started> start_child(std::uint64_t flags, int cgroup_fd, const ChildStack& stack, int (*fn)(void*), void* arg) {
   CloneArgs args{};
   args.flags = flags;
   args.exit_signal = SIGCHLD;
@@ -141,37 +196,44 @@ Result<pid_t> clone_process(std::uint64_t flags, int cgroup_fd) {
     args.flags |= k_clone_into_cgroup;
     args.cgroup = static_cast<std::uint64_t>(cgroup_fd);
   }
+#if defined(__x86_64__)
+  args.flags |= CLONE_VM;
+  args.stack = reinterpret_cast<std::uint64_t>(stack.base());
+  args.stack_size = stack.size();
+  long pid = chrootctl_clone3_calling(&args, sizeof args, fn, arg);
+  if (pid >= 0) return Started{static_cast<pid_t>(pid), true};
+  const int err = static_cast<int>(-pid);
+#else
   long pid = ::syscall(__NR_clone3, &args, sizeof args);
-  if (pid >= 0) return static_cast<pid_t>(pid);
+  if (pid == 0) ::_exit(fn(arg));
+  if (pid > 0) return Started{static_cast<pid_t>(pid), false};
   const int err = errno;
+#endif
   if (err != ENOSYS && err != E2BIG) {
     std::string call = str("clone3(flags 0x", hex_number(args.flags), cgroup_fd >= 0 ? ", CLONE_INTO_CGROUP" : "", ")");
     if (err == EPERM) return fail_errno(std::move(call), err, "run as root, or use --unprivileged");
     return fail_errno(std::move(call), err);
   }
   if (cgroup_fd >= 0) return fail(Errc::unsupported, "clone3 with CLONE_INTO_CGROUP is not available (Linux 5.7 or later)");
-  // Kernels before 5.3: the classic clone(2), fork-like with no new stack.
+  // Kernels before 5.3: clone(2).
+#if defined(__x86_64__)
+  pid = ::clone(fn, stack.base() + stack.size(), static_cast<int>(flags) | CLONE_VM | SIGCHLD, arg);
+  if (pid >= 0) return Started{static_cast<pid_t>(pid), true};
+#else
   pid = ::syscall(SYS_clone, static_cast<unsigned long>(flags) | SIGCHLD, nullptr, nullptr, nullptr, nullptr);
-  if (pid < 0) return fail_errno(str("clone(flags 0x", hex_number(flags), ")"), errno);
-  return static_cast<pid_t>(pid);
+  if (pid == 0) ::_exit(fn(arg));
+  if (pid > 0) return Started{static_cast<pid_t>(pid), false};
+#endif
+  const int clone_err = errno;
+  if (clone_err == EPERM) return fail_errno(str("clone(flags 0x", hex_number(flags), ")"), clone_err, "run as root, or use --unprivileged");
+  return fail_errno(str("clone(flags 0x", hex_number(flags), ")"), clone_err);
 }
 
 Result<pid_t> spawn_sharing_memory(int (*fn)(void*), void* arg) {
-  // A guard page below the stack, so an overflow faults instead of writing into other memory.
-  constexpr std::size_t k_guard = 4096, k_stack = 256 * 1024;
-  void* area = ::mmap(nullptr, k_guard + k_stack, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
-  if (area == MAP_FAILED) return fail_errno("mmap(the job's start-up stack)", errno);
-  char* stack = static_cast<char*>(area) + k_guard;
-  if (::mprotect(stack, k_stack, PROT_READ | PROT_WRITE) != 0) {
-    const int err = errno;
-    ::munmap(area, k_guard + k_stack);
-    return fail_errno("mprotect(the job's start-up stack)", err);
-  }
-  const pid_t pid = ::clone(fn, stack + k_stack, CLONE_VM | CLONE_VFORK | SIGCHLD, arg);
-  const int err = errno;
-  // The child has exec'd or exited: its stack is ours again.
-  ::munmap(area, k_guard + k_stack);
-  if (pid < 0) return fail_errno("clone(CLONE_VM|CLONE_VFORK)", err);
+  ChildStack stack = TRY(ChildStack::make(256 * 1024));
+  const pid_t pid = ::clone(fn, stack.base() + stack.size(), CLONE_VM | CLONE_VFORK | SIGCHLD, arg);
+  // The child has exec'd or exited by now: its stack is ours again (unmapped on return).
+  if (pid < 0) return fail_errno("clone(CLONE_VM|CLONE_VFORK)", errno);
   return pid;
 }
 

@@ -49,10 +49,38 @@ Status unshare(int flags, std::string_view label);
 Status umount_detach(const std::string& target, std::string_view label);
 Status pivot_root_here();
 
-/// clone3 (with CLONE_INTO_CGROUP when `cgroup_fd` >= 0), else clone(2), without a new stack:
-/// returns 0 in the child like fork(2). Errc::unsupported when clone3 is missing and
-/// `cgroup_fd` was given (the caller then retries without it).
-Result<pid_t> clone_process(std::uint64_t flags, int cgroup_fd);
+/// A stack for a child that shares the caller's memory: mapped with a guard page below it,
+/// unmapped when this is destroyed, which must be after the child has exited (or exec'd).
+class ChildStack {
+public:
+  static Result<ChildStack> make(std::size_t size);
+  ChildStack(ChildStack&& other) noexcept;
+  ChildStack& operator=(ChildStack&&) = delete;
+  ~ChildStack();
+  [[nodiscard]] char* base() const { return m_base; }
+  [[nodiscard]] std::size_t size() const { return m_size; }
+
+private:
+  ChildStack() = default;
+  void* m_area = nullptr;
+  std::size_t m_length = 0;
+  char* m_base = nullptr;
+  std::size_t m_size = 0;
+};
+
+struct Started {
+  pid_t pid;
+  bool shares_memory;  ///< the child runs in the caller's memory (CLONE_VM)
+};
+
+/// Starts a child in the namespaces `flags` asks for, born in the cgroup `cgroup_fd` names when
+/// it is >= 0 (clone3 with CLONE_INTO_CGROUP), that runs fn(arg), which must end in _exit.
+/// On x86-64 the child shares the caller's memory (CLONE_VM) and runs on `stack`: nothing of
+/// the caller's address space is copied at the clone, nor torn down when the child exits. The
+/// caller must then leave the heap alone while the child lives (see executor.cpp). Elsewhere
+/// the child is a fork-like copy. Errc::unsupported when clone3 is missing and `cgroup_fd`
+/// was given (the caller retries without it; the child joins its cgroup itself).
+Result<Started> start_child(std::uint64_t flags, int cgroup_fd, const ChildStack& stack, int (*fn)(void*), void* arg);
 
 /// Starts `fn(arg)` in a child that shares the caller's memory, on a stack of its own, with
 /// the caller suspended until the child execs or exits (clone with CLONE_VM|CLONE_VFORK, as

@@ -381,6 +381,25 @@ TEST_F(LauncherRun, CleanupLeavesLiveLaunchesAlone) {
   EXPECT_EQ(s.out(), "still-here\n");
 }
 
+TEST_F(LauncherRun, InitKilledWhileTheJobRunsIsReportedAndItsCgroupRemoved) {
+  CHROOTCTL_REQUIRE_PRIVILEGE("cgroup-v1");
+  // Init may run in the launcher's memory. Killed while it supervises the job (when it keeps
+  // off the heap), the launcher carries on as usual: the end is reported, the cgroup removed.
+  const std::string marker = fx::unique_number();
+  fx::Spawned s(m_dir, args({"--memory", "64M"}, {"/bin/sh", "-c", "touch ready; exec sleep " + marker}));
+  ASSERT_TRUE(fx::eventually([&] { return fx::exists(sandbox + "/ready"); })) << s.err();
+  const auto dirs = fx::job_cgroups_of(s.pid());
+  ASSERT_EQ(dirs.size(), 2u);
+  const auto init = test::sh("pgrep -x chrootctl-init -P " + std::to_string(s.pid()));
+  ASSERT_EQ(init.exit_code, 0);
+  ASSERT_EQ(::kill(static_cast<pid_t>(std::stol(std::string(trim(init.out)))), SIGKILL), 0);
+  EXPECT_EQ(s.wait(), 137);
+  EXPECT_NE(s.err().find("the launch's init process ended (signal 9) without reporting the job's status"), std::string::npos)
+      << s.err();
+  EXPECT_TRUE(fx::eventually([&] { return test::sh("pgrep -f 'slee[p] " + marker + "'").exit_code != 0; }));
+  for (const auto& d : dirs) EXPECT_FALSE(fx::exists(d)) << d;
+}
+
 TEST_F(LauncherRun, ConcurrentLaunchesLeaveNothingBehind) {
   std::vector<std::unique_ptr<fx::Spawned>> runs;
   for (int i = 0; i < 8; ++i) {
