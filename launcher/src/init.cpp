@@ -75,6 +75,9 @@ std::string env_value(const std::vector<std::string>& env, std::string_view key)
   };
   // No controlling terminal: the caller's terminal cannot be reached (TIOCSTI) nor signal us.
   if (::setsid() < 0) fail_setup(Error(Errc::io, str("setsid: ", std::strerror(errno))));
+  // The caller's CPU set (the launch ran on one CPU of it).
+  if (h.job_cpus && ::sched_setaffinity(0, sizeof *h.job_cpus, h.job_cpus) != 0)
+    fail_setup(Error(Errc::io, str("sched_setaffinity(the caller's CPU set): ", std::strerror(errno))));
   // Default dispositions and an empty mask, as a freshly started program expects.
   for (int sig = 1; sig < NSIG; ++sig)
     if (sig != SIGKILL && sig != SIGSTOP) ::signal(sig, SIG_DFL);

@@ -3,6 +3,7 @@
 // mounts.cpp (the new root), init.cpp (PID 1 and the job), credentials.cpp (privilege drop),
 // namespaces.cpp (user mapping, loopback).
 
+#include <sched.h>
 #include <signal.h>
 #include <sys/types.h>
 
@@ -71,6 +72,8 @@ struct ChildHandles {
   /// Set by init while it stays off the heap (its supervision loop); the launcher, which shares
   /// init's memory, trusts its own heap after an abnormal end of init only if this was set.
   std::atomic<bool>* heap_quiet = nullptr;
+  /// The caller's CPU set, for the job, when the launch runs pinned to one CPU (else null).
+  const cpu_set_t* job_cpus = nullptr;
 };
 
 /// PID 1 of the new PID namespace. Never returns.
