@@ -155,18 +155,20 @@ std::string_view version_name(Version v) {
 
 Layout parse_layout(std::string_view mountinfo, std::string_view self_cgroup) {
   Layout l;
-  for (const auto& m : parse_mountinfo(mountinfo)) {
+  // Only the cgroup lines are turned into strings: this runs at every launch.
+  for_each_mount(mountinfo, [&](const MountInfoFields& m) {
     if (m.fstype == "cgroup2") {
-      if (l.v2_mount.empty()) l.v2_mount = m.mount_point;
+      if (l.v2_mount.empty()) l.v2_mount = unescape_mountinfo(m.mount_point);
     } else if (m.fstype == "cgroup") {
+      const std::string mount_point = unescape_mountinfo(m.mount_point);
       for (const auto& opt : split(m.super_options, ',')) {
         if (opt == "rw" || opt == "ro" || starts_with(opt, "name=") || starts_with(opt, "release_agent=") ||
             opt == "clone_children" || opt == "noprefix" || opt == "xattr")
           continue;
-        l.v1_mounts.emplace(opt, m.mount_point);
+        l.v1_mounts.emplace(opt, mount_point);
       }
     }
-  }
+  });
   for (const auto& line : split(self_cgroup, '\n')) {
     if (starts_with(line, "0::")) {
       l.v2_own = line.substr(3).empty() ? "/" : line.substr(3);

@@ -4,9 +4,8 @@
 
 namespace chrootctl::launcher {
 
-namespace {
 // mountinfo escapes space, tab, newline and backslash as \ooo (octal).
-std::string unescape_octal(std::string_view s) {
+std::string unescape_mountinfo(std::string_view s) {
   std::string out;
   out.reserve(s.size());
   for (std::size_t i = 0; i < s.size(); ++i) {
@@ -22,32 +21,42 @@ std::string unescape_octal(std::string_view s) {
   }
   return out;
 }
-}  // namespace
+
+void for_each_mount(std::string_view text, const std::function<void(const MountInfoFields&)>& fn) {
+  // id parent major:minor root mount-point options [optional...] - fstype source super-options
+  std::string_view f[16];
+  while (!text.empty()) {
+    const auto nl = text.find('\n');
+    std::string_view line = text.substr(0, nl);
+    text = nl == std::string_view::npos ? std::string_view() : text.substr(nl + 1);
+    std::size_t n = 0;
+    while (!line.empty() && n < std::size(f)) {
+      const auto sp = line.find(' ');
+      f[n++] = line.substr(0, sp);
+      line = sp == std::string_view::npos ? std::string_view() : line.substr(sp + 1);
+    }
+    if (n < 10) continue;
+    std::size_t dash = 6;
+    while (dash < n && f[dash] != "-") ++dash;
+    if (dash + 2 >= n || !parse_u64(f[0]) || !parse_u64(f[1])) continue;
+    fn(MountInfoFields{f[0], f[1], f[3], f[4], f[5], f[dash + 1], f[dash + 2], dash + 3 < n ? f[dash + 3] : std::string_view()});
+  }
+}
 
 std::vector<MountInfo> parse_mountinfo(std::string_view text) {
   std::vector<MountInfo> out;
-  for (const auto& line : split(text, '\n')) {
-    if (line.empty()) continue;
-    const auto f = split(line, ' ');
-    // id parent major:minor root mount-point options [optional...] - fstype source super-options
-    if (f.size() < 10) continue;
-    std::size_t dash = 6;
-    while (dash < f.size() && f[dash] != "-") ++dash;
-    if (dash + 2 >= f.size()) continue;
-    auto id = parse_u64(f[0]);
-    auto parent = parse_u64(f[1]);
-    if (!id || !parent) continue;
-    MountInfo m;
-    m.id = static_cast<int>(*id);
-    m.parent = static_cast<int>(*parent);
-    m.root = unescape_octal(f[3]);
-    m.mount_point = unescape_octal(f[4]);
-    m.options = f[5];
-    m.fstype = f[dash + 1];
-    m.source = unescape_octal(f[dash + 2]);
-    if (dash + 3 < f.size()) m.super_options = f[dash + 3];
-    out.push_back(std::move(m));
-  }
+  for_each_mount(text, [&](const MountInfoFields& m) {
+    MountInfo i;
+    i.id = static_cast<int>(*parse_u64(m.id));
+    i.parent = static_cast<int>(*parse_u64(m.parent));
+    i.root = unescape_mountinfo(m.root);
+    i.mount_point = unescape_mountinfo(m.mount_point);
+    i.options = m.options;
+    i.fstype = m.fstype;
+    i.source = unescape_mountinfo(m.source);
+    i.super_options = m.super_options;
+    out.push_back(std::move(i));
+  });
   return out;
 }
 

@@ -2,6 +2,7 @@
 /// /proc/self/mountinfo, parsed (proc(5)). Used to find cgroup hierarchies and, on kernels
 /// without mount_setattr, the submounts of a tree to remount read-only.
 
+#include <functional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -18,6 +19,18 @@ struct MountInfo {
   std::string source;
   std::string super_options;
 };
+
+/// One line of a mountinfo file as views into its text, still escaped (\040 for ' ').
+struct MountInfoFields {
+  std::string_view id, parent, root, mount_point, options, fstype, source, super_options;
+};
+
+/// Calls `fn` for each well-formed line of a mountinfo file, without allocating; malformed
+/// lines are skipped.
+void for_each_mount(std::string_view text, const std::function<void(const MountInfoFields&)>& fn);
+
+/// Undoes mountinfo's octal escapes (\040 -> ' ').
+std::string unescape_mountinfo(std::string_view s);
 
 /// Parses the text of a mountinfo file; malformed lines are skipped.
 std::vector<MountInfo> parse_mountinfo(std::string_view text);
