@@ -204,7 +204,8 @@ Outcome execute(const LaunchPlan& plan, const std::function<void(const std::stri
   //    other threads could hold locks the cloned child would inherit held.
   if (::getuid() != ::geteuid() || ::getgid() != ::getegid())
     return setup_failed(Error(Errc::permission, "chrootctl must not be installed setuid or setgid"));
-  if (STEP(kernel::thread_count()) != 1)
+  const kernel::SelfStat self = STEP(kernel::self_stat());
+  if (self.threads != 1)
     return setup_failed(Error(Errc::internal, "the launcher must be called from a single-threaded process"));
 
   // The launch is a relay: this process, then init, then the job, then init and this process
@@ -227,7 +228,7 @@ Outcome execute(const LaunchPlan& plan, const std::function<void(const std::stri
     auto layout = STEP(cgroup::detect_layout());
     const std::string state_dir = default_state_dir();
     (void)cleanup_stale(cgroup::real_fs(), layout, state_dir, nullptr, /*scan_bases=*/state_dir.empty());
-    const std::string name = STEP(new_launch_name());
+    const std::string name = new_launch_name(self.start_time);
     if (!state_dir.empty()) {
       auto r = StateRecord::create(state_dir, name, cgroup::JobCgroup::candidate_dirs(layout, plan.limits, name));
       if (r)
@@ -302,6 +303,7 @@ Outcome execute(const LaunchPlan& plan, const std::function<void(const std::stri
   for (const auto& p : procs) h.cgroup_procs.push_back(p.get());
   h.heap_quiet = &init_heap_quiet;
   h.job_cpus = pin.pinned ? &pin.original : nullptr;
+  h.ignored_signals = self.ignored_signals;
   const std::int64_t started = sys::monotonic_ns();
   auto child = kernel::start_child(flags, cgroup_dir ? cgroup_dir.get() : -1, init_stack, init_entry, &init_start);
   if (!child && child.error().code() == Errc::unsupported && cgroup_dir) {

@@ -78,9 +78,11 @@ std::string env_value(const std::vector<std::string>& env, std::string_view key)
   // The caller's CPU set (the launch ran on one CPU of it).
   if (h.job_cpus && ::sched_setaffinity(0, sizeof *h.job_cpus, h.job_cpus) != 0)
     fail_setup(Error(Errc::io, str("sched_setaffinity(the caller's CPU set): ", std::strerror(errno))));
-  // Default dispositions and an empty mask, as a freshly started program expects.
+  // Default dispositions and an empty mask, as a freshly started program expects. The exec
+  // resets every handled signal; only ignored ones (SIG_IGN) would survive it. The launcher
+  // told which of signals 1-31 it ignores; real-time signals are reset whatever they are.
   for (int sig = 1; sig < NSIG; ++sig)
-    if (sig != SIGKILL && sig != SIGSTOP) ::signal(sig, SIG_DFL);
+    if (sig != SIGKILL && sig != SIGSTOP && (sig > 31 || (h.ignored_signals >> (sig - 1) & 1))) ::signal(sig, SIG_DFL);
   // Standard streams: the launcher's descriptors (inherited), moved above 2 first so that any
   // permutation of 0/1/2 works.
   int fds[3] = {h.stdin_fd, h.stdout_fd, h.stderr_fd};

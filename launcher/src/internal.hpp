@@ -74,6 +74,9 @@ struct ChildHandles {
   std::atomic<bool>* heap_quiet = nullptr;
   /// The caller's CPU set, for the job, when the launch runs pinned to one CPU (else null).
   const cpu_set_t* job_cpus = nullptr;
+  /// Which of signals 1-31 the launcher ignores (bit N-1 for signal N), which the job would
+  /// inherit: the only dispositions an exec keeps besides the defaults.
+  std::uint64_t ignored_signals = ~std::uint64_t{0};
 };
 
 /// PID 1 of the new PID namespace. Never returns.

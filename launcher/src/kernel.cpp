@@ -249,16 +249,21 @@ std::optional<std::uint64_t> process_start_time(pid_t pid) {
   return parse_u64(fields[19]);
 }
 
-Result<long> thread_count() {
+Result<SelfStat> self_stat() {
   auto text = TRY(sys::read_file("/proc/self/stat", 4096));
   const auto close = text.rfind(')');
   if (close == std::string::npos) return fail(Errc::parse, "/proc/self/stat: no command name");
+  // Fields resume after the command name: [0] is field 3 (state).
   const auto fields = split(std::string_view(text).substr(close + 2), ' ');
-  if (fields.size() < 18) return fail(Errc::parse, "/proc/self/stat: too few fields");
-  auto n = parse_u64(fields[17]);
-  if (!n) return fail(Errc::parse, "/proc/self/stat: bad thread count");
-  return static_cast<long>(*n);
+  if (fields.size() < 31) return fail(Errc::parse, "/proc/self/stat: too few fields");
+  const auto threads = parse_u64(fields[17]);       // field 20
+  const auto start = parse_u64(fields[19]);         // field 22
+  const auto ignored = parse_u64(fields[30]);       // field 33, sigignore
+  if (!threads || !start || !ignored) return fail(Errc::parse, "/proc/self/stat: a field is not a number");
+  return SelfStat{static_cast<long>(*threads), *start, *ignored};
 }
+
+Result<long> thread_count() { return TRY(self_stat()).threads; }
 
 void close_fds_except(std::vector<int> keep) {
   // close_range over the gaps between the descriptors to keep (all >= 3).

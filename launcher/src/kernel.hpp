@@ -93,6 +93,14 @@ Result<pid_t> spawn_sharing_memory(int (*fn)(void*), void* arg);
 /// the process does not exist. Together with the pid it names one process for its whole life.
 std::optional<std::uint64_t> process_start_time(pid_t pid);
 
+/// What the launcher needs of /proc/self/stat, read once.
+struct SelfStat {
+  long threads;                  ///< field 20
+  std::uint64_t start_time;      ///< field 22, clock ticks since boot
+  std::uint64_t ignored_signals; ///< field 33: bit N-1 set when signal N (1-31 only) is ignored
+};
+Result<SelfStat> self_stat();
+
 /// Number of threads of the calling process (field 20 of /proc/self/stat).
 Result<long> thread_count();
 

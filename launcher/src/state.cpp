@@ -49,12 +49,15 @@ std::optional<LaunchOwner> parse_launch_name(std::string_view name) {
   return LaunchOwner{static_cast<pid_t>(*pid), *start};
 }
 
-Result<std::string> new_launch_name() {
+std::string new_launch_name(std::uint64_t start_time) {
   static std::atomic<unsigned> counter{0};
-  const pid_t pid = ::getpid();
-  auto start = kernel::process_start_time(pid);
+  return str(::getpid(), ".", start_time, ".", counter++);
+}
+
+Result<std::string> new_launch_name() {
+  auto start = kernel::process_start_time(::getpid());
   if (!start) return fail(Errc::io, "cannot read the start time of this process from /proc/self/stat");
-  return str(pid, ".", *start, ".", counter++);
+  return new_launch_name(*start);
 }
 
 bool launch_is_live(const LaunchOwner& owner) {

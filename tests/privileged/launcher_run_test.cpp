@@ -87,6 +87,16 @@ TEST_F(LauncherRun, TheJobGetsTheCallersCpuSetBack) {
   EXPECT_EQ(limited.out, "Cpus_allowed_list:\t0" + std::string(cpus == 2 ? "-" : ",") + std::to_string(cpus - 1) + "\n");
 }
 
+TEST_F(LauncherRun, SignalsTheCallerIgnoresAreDefaultInTheJob) {
+  // SIG_IGN survives exec; a batch daemon that ignores SIGPIPE or SIGINT must not pass that on.
+  std::string cmd = "trap '' PIPE INT HUP USR1 40; grep SigIgn /proc/self/status; exec '" + std::string(CHROOTCTL_BIN) + "'";
+  for (const auto& a : args({}, {"/bin/grep", "SigIgn", "/proc/self/status"})) cmd += " '" + a + "'";
+  auto r = test::sh(cmd);
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  // The shell (the launcher's image before its exec) ignores them; the job ignores nothing.
+  EXPECT_EQ(r.out, "SigIgn:\t0000008000001203\nSigIgn:\t0000000000000000\n");
+}
+
 TEST_F(LauncherRun, ChrootctlsOwnFailuresAre125To127) {
   auto missing = test::run_chrootctl(args({}, {"no-such-command", "x"}));
   EXPECT_EQ(missing.exit_code, 127);

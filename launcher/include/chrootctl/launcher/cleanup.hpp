@@ -34,6 +34,8 @@ std::optional<LaunchOwner> parse_launch_name(std::string_view name);
 
 /// A unique name for a launch of this process: PID.STARTTIME.N.
 Result<std::string> new_launch_name();
+/// The same, with this process's start time already read.
+std::string new_launch_name(std::uint64_t start_time);
 
 /// True if the launcher that owns `name` is still running (same pid, same start time).
 bool launch_is_live(const LaunchOwner& owner);
