@@ -259,10 +259,11 @@ Outcome execute(const LaunchPlan& plan, const std::function<void(const std::stri
   Fd sfd(::signalfd(-1, &forwarded, SFD_CLOEXEC));
   if (!sfd) return setup_failed(Error(Errc::io, str("signalfd: ", std::strerror(errno))));
 
-  // 5. Pipes: reports (child -> launcher), a channel for the id-mapping go-ahead, and a lifeline whose
-  //    closing tells a child born after our death to give up.
+  // 5. Pipes: reports (child -> launcher), a channel for the id-mapping go-ahead (user
+  //    namespace only), and a lifeline whose closing tells a child born after our death to
+  //    give up.
   Pipe report = STEP(Pipe::make());
-  Channel sync = STEP(Channel::make());
+  Channel sync = plan.user_namespace ? STEP(Channel::make()) : Channel{};
   Pipe lifeline = STEP(Pipe::make());
   detail::ChildHandles h;
   h.image = image.get();
@@ -270,7 +271,8 @@ Outcome execute(const LaunchPlan& plan, const std::function<void(const std::stri
   h.report = report.write.get();
   h.sync = sync.child.get();
   h.lifeline = lifeline.read.get();
-  h.parent_only = {report.read.get(), sync.launcher.get(), lifeline.write.get()};
+  h.parent_only = {report.read.get(), lifeline.write.get()};
+  if (sync.launcher) h.parent_only.push_back(sync.launcher.get());
   h.stdin_fd = plan.stdin_fd;
   h.stdout_fd = plan.stdout_fd;
   h.stderr_fd = plan.stderr_fd;

@@ -274,9 +274,14 @@ int job_entry(void* arg) {
     }
   }
   if (h.heap_quiet) h.heap_quiet->store(false, std::memory_order_release);
-  // 9. The main process is gone: everything it left behind goes too.
-  ::kill(-1, SIGKILL);
-  while (::waitpid(-1, nullptr, 0) > 0 || errno == EINTR) {
+  // 9. The main process is gone: everything it left behind goes too. Every process left in
+  //    the namespace is init's child (orphans are re-parented here), so with none, nothing
+  //    is left (kill(-1) would walk every process of the host to find out).
+  int status = 0;
+  if (::waitpid(-1, &status, WNOHANG) >= 0) {
+    ::kill(-1, SIGKILL);
+    while (::waitpid(-1, nullptr, 0) > 0 || errno == EINTR) {
+    }
   }
   if (exec_failure)
     send_report(h.report, static_cast<ReportKind>(exec_failure->header.kind), exec_failure->header.value, exec_failure->text);

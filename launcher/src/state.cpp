@@ -22,8 +22,10 @@ constexpr const char* k_record_magic = "chrootctl-launch 1";
 // us or writable by others: a record in a directory someone else controls could be forged to
 // make cleanup remove a live job's cgroup.
 Status ensure_private_dir(const std::string& dir) {
-  if (::mkdir(dir.c_str(), 0755) != 0 && errno != EEXIST) return fail_errno(str("mkdir(", quote(dir), ", 0755)"), errno);
-  auto st = TRY(sys::lstat_path(dir));
+  auto existing = sys::lstat_path(dir);
+  if (!existing && ::mkdir(dir.c_str(), 0755) != 0 && errno != EEXIST)
+    return fail_errno(str("mkdir(", quote(dir), ", 0755)"), errno);
+  auto st = existing ? *existing : TRY(sys::lstat_path(dir));
   if (!S_ISDIR(st.st_mode)) return fail(Errc::permission, str(dir, " is not a directory"));
   if (st.st_uid != ::geteuid()) return fail(Errc::permission, str(dir, " is owned by uid ", st.st_uid, ", not by uid ", ::geteuid()));
   if (st.st_mode & 022) return fail(Errc::permission, str(dir, " is writable by group or others (mode ", mode_octal(st.st_mode & 07777), ")"));
