@@ -337,7 +337,14 @@ Status flock(int fd, bool exclusive, bool nonblocking) {
   return {};
 }
 
-std::int64_t now_unix() { return static_cast<std::int64_t>(::time(nullptr)); }
+std::int64_t now_unix() {
+  // Not time(2): it reads the coarse clock, which can trail by a tick the fine-grained
+  // timestamps a file gets (multigrain timestamps, Linux 6.13), making a file just written
+  // look a second younger than zero.
+  struct timespec ts {};
+  ::clock_gettime(CLOCK_REALTIME, &ts);
+  return static_cast<std::int64_t>(ts.tv_sec);
+}
 
 std::int64_t monotonic_ns() {
   struct timespec ts {};
