@@ -40,15 +40,21 @@ Result<Fd> open_root(const LaunchPlan& plan) {
 // sandbox fd with O_NOFOLLOW, so a symlink the job left in its sandbox cannot redirect it;
 // created 0700 and owned by the job user; an existing one must already belong to that user.
 Result<Fd> open_scratch_dir(int sandbox, const std::string& sandbox_path, const std::string& subdir, const Credentials& c) {
-  Fd cur = TRY(sys::open_at(sandbox, ".", O_RDONLY | O_DIRECTORY));
+  Fd cur;  // none yet: the sandbox itself
   std::string shown = sandbox_path;
   const auto parts = split(subdir, '/');
   for (std::size_t i = 0; i < parts.size(); ++i) {
     const bool last = i + 1 == parts.size();
+    const int at = cur ? cur.get() : sandbox;
     shown += "/" + parts[i];
-    const bool made = ::mkdirat(cur.get(), parts[i].c_str(), last ? 0700 : 0755) == 0;
-    if (!made && errno != EEXIST) return fail_errno(str("mkdirat(", quote(shown), ")"), errno);
-    auto next = sys::open_at(cur.get(), parts[i], O_RDONLY | O_DIRECTORY | O_NOFOLLOW);
+    // Opened first (it exists at every launch but the first), made only when missing.
+    bool made = false;
+    auto next = sys::open_at(at, parts[i], O_RDONLY | O_DIRECTORY | O_NOFOLLOW);
+    if (!next && next.error().sys_errno() == ENOENT) {
+      made = ::mkdirat(at, parts[i].c_str(), last ? 0700 : 0755) == 0;
+      if (!made && errno != EEXIST) return fail_errno(str("mkdirat(", quote(shown), ")"), errno);
+      next = sys::open_at(at, parts[i], O_RDONLY | O_DIRECTORY | O_NOFOLLOW);
+    }
     if (!next) {
       if (next.error().sys_errno() == ELOOP || next.error().sys_errno() == ENOTDIR)
         return fail(Errc::permission, str(shown, " is not a directory (a symlink?); refusing to use it as scratch space"));
