@@ -9,6 +9,7 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
+#include <linux/capability.h>
 #include <unistd.h>
 
 #include <atomic>
@@ -291,12 +292,20 @@ Outcome execute(const LaunchPlan& plan, const std::function<void(const std::stri
   //    clone until init is reaped this process therefore touches no heap: it closes
   //    descriptors, writes the id maps from stack buffers, and waits. Init, for its part, keeps
   //    off the heap while it supervises the job (init_heap_quiet): if it is killed outside that
-  //    stretch (by root, by the caller of an unprivileged launch, or by the OOM killer, which
-  //    never picks a privileged launch's init), the heap may be half-updated, and this process
-  //    exits at once (exit_without_heap), leaving the cgroup and record to the next launch's
-  //    cleanup, as if it had been killed itself. Sharing the memory also shares what the
-  //    kernel keeps per memory: init's OOM score (-1000) and non-dumpable flag apply to this
-  //    process too, and init's pages are charged to this process's memory cgroup.
+  //    stretch (by root, or by the caller of an unprivileged launch), the heap may be
+  //    half-updated, and this process exits at once (exit_without_heap), leaving the cgroup
+  //    and record to the next launch's cleanup, as if it had been killed itself. Sharing the
+  //    memory also shares what the kernel keeps per memory: init's OOM score and non-dumpable
+  //    flag apply to this process too, and init's pages are charged to this process's memory
+  //    cgroup.
+  //    Init does not share the memory when the OOM killer could choose it inside the job's
+  //    cgroup: the kernel kills every process sharing its victim's memory, so this process
+  //    would die with init. That takes a memory limit on the job and an init that cannot ask
+  //    to be spared (oom_score_adj -1000 needs CAP_SYS_RESOURCE, which an unprivileged launch
+  //    never has).
+  const bool oom_could_pick_init = (plan.limits.memory_max || plan.limits.swap_max) &&
+                                   (plan.user_namespace || !kernel::has_effective_capability(CAP_SYS_RESOURCE));
+  const bool share = !oom_could_pick_init;
   std::uint64_t flags = CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWIPC | CLONE_NEWUTS;
   if (plan.new_net) flags |= CLONE_NEWNET;
   if (plan.user_namespace) flags |= CLONE_NEWUSER;
@@ -307,12 +316,12 @@ Outcome execute(const LaunchPlan& plan, const std::function<void(const std::stri
   h.job_cpus = pin.pinned ? &pin.original : nullptr;
   h.ignored_signals = self.ignored_signals;
   const std::int64_t started = sys::monotonic_ns();
-  auto child = kernel::start_child(flags, cgroup_dir ? cgroup_dir.get() : -1, init_stack, init_entry, &init_start);
+  auto child = kernel::start_child(flags, cgroup_dir ? cgroup_dir.get() : -1, init_stack, init_entry, &init_start, share);
   if (!child && child.error().code() == Errc::unsupported && cgroup_dir) {
     procs = STEP(cg->open_procs(cgroup::real_fs()));
     h.in_cgroup = false;
     for (const auto& p : procs) h.cgroup_procs.push_back(p.get());
-    child = kernel::start_child(flags, -1, init_stack, init_entry, &init_start);
+    child = kernel::start_child(flags, -1, init_stack, init_entry, &init_start, share);
   }
   if (!child) return setup_failed(child.error());
   const pid_t init = child->pid;

@@ -4,6 +4,7 @@
 #include <fcntl.h>
 #include <sched.h>
 #include <signal.h>
+#include <linux/capability.h>
 #include <sys/mman.h>
 #include <sys/mount.h>
 #include <sys/syscall.h>
@@ -188,7 +189,14 @@ chrootctl_clone3_calling:
 )");
 #endif
 
-Result<Started> start_child(std::uint64_t flags, int cgroup_fd, const ChildStack& stack, int (*fn)(void*), void* arg) {
+Result<Started> start_child(std::uint64_t flags, int cgroup_fd, const ChildStack& stack, int (*fn)(void*), void* arg,
+                            bool share_memory) {
+#if defined(__x86_64__)
+  const bool shared = share_memory;
+#else
+  const bool shared = false;  // the clone3 trampoline is written for x86-64 only
+  (void)share_memory;
+#endif
   CloneArgs args{};
   args.flags = flags;
   args.exit_signal = SIGCHLD;
@@ -196,19 +204,24 @@ Result<Started> start_child(std::uint64_t flags, int cgroup_fd, const ChildStack
     args.flags |= k_clone_into_cgroup;
     args.cgroup = static_cast<std::uint64_t>(cgroup_fd);
   }
+  long pid = -ENOSYS;
+  int err = 0;
 #if defined(__x86_64__)
-  args.flags |= CLONE_VM;
-  args.stack = reinterpret_cast<std::uint64_t>(stack.base());
-  args.stack_size = stack.size();
-  long pid = chrootctl_clone3_calling(&args, sizeof args, fn, arg);
-  if (pid >= 0) return Started{static_cast<pid_t>(pid), true};
-  const int err = static_cast<int>(-pid);
-#else
-  long pid = ::syscall(__NR_clone3, &args, sizeof args);
-  if (pid == 0) ::_exit(fn(arg));
-  if (pid > 0) return Started{static_cast<pid_t>(pid), false};
-  const int err = errno;
+  if (shared) {
+    args.flags |= CLONE_VM;
+    args.stack = reinterpret_cast<std::uint64_t>(stack.base());
+    args.stack_size = stack.size();
+    pid = chrootctl_clone3_calling(&args, sizeof args, fn, arg);
+    if (pid >= 0) return Started{static_cast<pid_t>(pid), true};
+    err = static_cast<int>(-pid);
+  }
 #endif
+  if (!shared) {
+    pid = ::syscall(__NR_clone3, &args, sizeof args);
+    if (pid == 0) ::_exit(fn(arg));
+    if (pid > 0) return Started{static_cast<pid_t>(pid), false};
+    err = errno;
+  }
   if (err != ENOSYS && err != E2BIG) {
     std::string call = str("clone3(flags 0x", hex_number(args.flags), cgroup_fd >= 0 ? ", CLONE_INTO_CGROUP" : "", ")");
     if (err == EPERM) return fail_errno(std::move(call), err, "run as root, or use --unprivileged");
@@ -216,17 +229,24 @@ Result<Started> start_child(std::uint64_t flags, int cgroup_fd, const ChildStack
   }
   if (cgroup_fd >= 0) return fail(Errc::unsupported, "clone3 with CLONE_INTO_CGROUP is not available (Linux 5.7 or later)");
   // Kernels before 5.3: clone(2).
-#if defined(__x86_64__)
-  pid = ::clone(fn, stack.base() + stack.size(), static_cast<int>(flags) | CLONE_VM | SIGCHLD, arg);
-  if (pid >= 0) return Started{static_cast<pid_t>(pid), true};
-#else
-  pid = ::syscall(SYS_clone, static_cast<unsigned long>(flags) | SIGCHLD, nullptr, nullptr, nullptr, nullptr);
-  if (pid == 0) ::_exit(fn(arg));
-  if (pid > 0) return Started{static_cast<pid_t>(pid), false};
-#endif
+  if (shared) {
+    pid = ::clone(fn, stack.base() + stack.size(), static_cast<int>(flags) | CLONE_VM | SIGCHLD, arg);
+    if (pid >= 0) return Started{static_cast<pid_t>(pid), true};
+  } else {
+    pid = ::syscall(SYS_clone, static_cast<unsigned long>(flags) | SIGCHLD, nullptr, nullptr, nullptr, nullptr);
+    if (pid == 0) ::_exit(fn(arg));
+    if (pid > 0) return Started{static_cast<pid_t>(pid), false};
+  }
   const int clone_err = errno;
   if (clone_err == EPERM) return fail_errno(str("clone(flags 0x", hex_number(flags), ")"), clone_err, "run as root, or use --unprivileged");
   return fail_errno(str("clone(flags 0x", hex_number(flags), ")"), clone_err);
+}
+
+bool has_effective_capability(int cap) {
+  struct __user_cap_header_struct header {_LINUX_CAPABILITY_VERSION_3, 0};
+  struct __user_cap_data_struct data[2] {};
+  if (::syscall(SYS_capget, &header, data) != 0 || cap < 0 || cap >= 64) return false;
+  return (data[cap / 32].effective >> (cap % 32)) & 1u;
 }
 
 Result<pid_t> spawn_sharing_memory(int (*fn)(void*), void* arg) {

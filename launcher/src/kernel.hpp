@@ -75,12 +75,17 @@ struct Started {
 
 /// Starts a child in the namespaces `flags` asks for, born in the cgroup `cgroup_fd` names when
 /// it is >= 0 (clone3 with CLONE_INTO_CGROUP), that runs fn(arg), which must end in _exit.
-/// On x86-64 the child shares the caller's memory (CLONE_VM) and runs on `stack`: nothing of
-/// the caller's address space is copied at the clone, nor torn down when the child exits. The
-/// caller must then leave the heap alone while the child lives (see executor.cpp). Elsewhere
-/// the child is a fork-like copy. Errc::unsupported when clone3 is missing and `cgroup_fd`
-/// was given (the caller retries without it; the child joins its cgroup itself).
-Result<Started> start_child(std::uint64_t flags, int cgroup_fd, const ChildStack& stack, int (*fn)(void*), void* arg);
+/// With `share_memory`, on x86-64, the child shares the caller's memory (CLONE_VM) and runs on
+/// `stack`: nothing of the caller's address space is copied at the clone, nor torn down when
+/// the child exits. The caller must then leave the heap alone while the child lives (see
+/// executor.cpp). Otherwise the child is a fork-like copy. Errc::unsupported when clone3 is
+/// missing and `cgroup_fd` was given (the caller retries without it; the child joins its
+/// cgroup itself).
+Result<Started> start_child(std::uint64_t flags, int cgroup_fd, const ChildStack& stack, int (*fn)(void*), void* arg,
+                            bool share_memory);
+
+/// True if the calling process has capability `cap` in its effective set.
+bool has_effective_capability(int cap);
 
 /// Starts `fn(arg)` in a child that shares the caller's memory, on a stack of its own, with
 /// the caller suspended until the child execs or exits (clone with CLONE_VM|CLONE_VFORK, as

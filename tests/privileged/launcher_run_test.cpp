@@ -1,10 +1,12 @@
 // `chrootctl run` end to end: exit statuses, signals, the sandbox and scratch layout, binds,
 // the network, reaping, status records, and cleanup after a launcher killed with SIGKILL.
 #include <fcntl.h>
+#include <linux/capability.h>
 #include <sched.h>
 #include <signal.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -407,15 +409,43 @@ TEST_F(LauncherRun, CleanupLeavesLiveLaunchesAlone) {
   EXPECT_EQ(s.out(), "still-here\n");
 }
 
+TEST_F(LauncherRun, InitSharesTheLaunchersMemoryUnlessTheOomKillerCouldChooseIt) {
+  CHROOTCTL_REQUIRE_PRIVILEGE("cgroup-v1");
+#if !defined(__x86_64__)
+  GTEST_SKIP() << "init shares the launcher's memory on x86-64 only";
+#endif
+  // Does this process (root, as the launcher will be) have CAP_SYS_RESOURCE, with which init
+  // is spared by the OOM killer (oom_score_adj -1000)?
+  struct __user_cap_header_struct header {_LINUX_CAPABILITY_VERSION_3, 0};
+  struct __user_cap_data_struct caps[2] {};
+  ASSERT_EQ(::syscall(SYS_capget, &header, caps), 0);
+  const bool can_spare_init = (caps[CAP_SYS_RESOURCE / 32].effective >> (CAP_SYS_RESOURCE % 32)) & 1u;
+  for (const bool limited : {false, true}) {
+    SCOPED_TRACE(limited ? "--memory 64M" : "no memory limit");
+    ::unlink((sandbox + "/ready").c_str());
+    fx::Spawned s(m_dir, args(limited ? std::vector<std::string>{"--memory", "64M"} : std::vector<std::string>{},
+                              {"/bin/sh", "-c", "touch ready; sleep 1"}));
+    ASSERT_TRUE(fx::eventually([&] { return fx::exists(sandbox + "/ready"); })) << s.err();
+    const auto init = test::sh("pgrep -x chrootctl-init -P " + std::to_string(s.pid()));
+    ASSERT_EQ(init.exit_code, 0);
+    // kcmp(KCMP_VM): 0 when the two processes share one memory.
+    const long same = ::syscall(SYS_kcmp, s.pid(), static_cast<pid_t>(std::stol(std::string(trim(init.out)))), 1 /*KCMP_VM*/, 0, 0);
+    EXPECT_EQ(same == 0, !limited || can_spare_init) << "kcmp: " << same;
+    EXPECT_EQ(s.wait(), 0) << s.err();
+  }
+}
+
 TEST_F(LauncherRun, InitKilledWhileTheJobRunsIsReportedAndItsCgroupRemoved) {
   CHROOTCTL_REQUIRE_PRIVILEGE("cgroup-v1");
   // Init may run in the launcher's memory. Killed while it supervises the job (when it keeps
   // off the heap), the launcher carries on as usual: the end is reported, the cgroup removed.
+  // (No memory limit: with one, on a host where init cannot be spared by the OOM killer, it
+  // would not share the memory.)
   const std::string marker = fx::unique_number();
-  fx::Spawned s(m_dir, args({"--memory", "64M"}, {"/bin/sh", "-c", "touch ready; exec sleep " + marker}));
+  fx::Spawned s(m_dir, args({}, {"/bin/sh", "-c", "touch ready; exec sleep " + marker}));
   ASSERT_TRUE(fx::eventually([&] { return fx::exists(sandbox + "/ready"); })) << s.err();
   const auto dirs = fx::job_cgroups_of(s.pid());
-  ASSERT_EQ(dirs.size(), 2u);
+  ASSERT_EQ(dirs.size(), 1u);
   const auto init = test::sh("pgrep -x chrootctl-init -P " + std::to_string(s.pid()));
   ASSERT_EQ(init.exit_code, 0);
   ASSERT_EQ(::kill(static_cast<pid_t>(std::stol(std::string(trim(init.out)))), SIGKILL), 0);
