@@ -303,8 +303,8 @@ Outcome execute(const LaunchPlan& plan, const std::function<void(const std::stri
   //    would die with init. That takes a memory limit on the job and an init that cannot ask
   //    to be spared (oom_score_adj -1000 needs CAP_SYS_RESOURCE, which an unprivileged launch
   //    never has).
-  const bool oom_could_pick_init = (plan.limits.memory_max || plan.limits.swap_max) &&
-                                   (plan.user_namespace || !kernel::has_effective_capability(CAP_SYS_RESOURCE));
+  h.spare_init_from_oom = !plan.user_namespace && kernel::has_effective_capability(CAP_SYS_RESOURCE);
+  const bool oom_could_pick_init = (plan.limits.memory_max || plan.limits.swap_max) && !h.spare_init_from_oom;
   const bool share = !oom_could_pick_init;
   std::uint64_t flags = CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWIPC | CLONE_NEWUTS;
   if (plan.new_net) flags |= CLONE_NEWNET;

@@ -163,7 +163,7 @@ struct JobStart {
 
 int job_entry(void* arg) {
   const auto& s = *static_cast<const JobStart*>(arg);
-  if (!s.plan.user_namespace) (void)write_small("/proc/self/oom_score_adj", s.oom_adj);
+  if (!s.oom_adj.empty()) (void)write_small("/proc/self/oom_score_adj", s.oom_adj);
   job_main(s.plan, s.h, s.exec_report, s.umask_value);
 }
 
@@ -199,9 +199,13 @@ int job_entry(void* arg) {
   // Not dumpable: no process of the job may ptrace init or open its /proc entries.
   ::prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
   // The OOM killer must pick the job, never its init (whose death would end the job unreported
-  // as such); the job gets the caller's setting back. Only root may lower it; best effort.
-  std::string oom_adj = sys::read_file("/proc/self/oom_score_adj", 64).value_or("0\n");
-  if (!plan.user_namespace) (void)write_small("/proc/self/oom_score_adj", "-1000");
+  // as such); the job gets the caller's setting back. Lowering it takes CAP_SYS_RESOURCE,
+  // which the launcher looked for: without it, nothing is tried.
+  std::string oom_adj;
+  if (h.spare_init_from_oom) {
+    oom_adj = sys::read_file("/proc/self/oom_score_adj", 64).value_or("0\n");
+    if (!write_small("/proc/self/oom_score_adj", "-1000")) oom_adj.clear();
+  }
   const mode_t umask_value = ::umask(0);
   // Handlers (no-ops) for the forwarded signals: the kernel drops signals to a namespace's init
   // that it has no handler for. They stay blocked and are read from a signalfd.

@@ -72,6 +72,9 @@ struct ChildHandles {
   /// Set by init while it stays off the heap (its supervision loop); the launcher, which shares
   /// init's memory, trusts its own heap after an abnormal end of init only if this was set.
   std::atomic<bool>* heap_quiet = nullptr;
+  /// Init may lower its OOM score to -1000 (the launcher has CAP_SYS_RESOURCE, no user
+  /// namespace), and the job then restores the caller's.
+  bool spare_init_from_oom = false;
   /// The caller's CPU set, for the job, when the launch runs pinned to one CPU (else null).
   const cpu_set_t* job_cpus = nullptr;
   /// Which of signals 1-31 the launcher ignores (bit N-1 for signal N), which the job would

@@ -409,17 +409,30 @@ TEST_F(LauncherRun, CleanupLeavesLiveLaunchesAlone) {
   EXPECT_EQ(s.out(), "still-here\n");
 }
 
+// Does this process (root, as the launcher will be) have CAP_SYS_RESOURCE, with which init
+// lowers its OOM score to -1000?
+bool can_spare_init_from_oom() {
+  struct __user_cap_header_struct header {_LINUX_CAPABILITY_VERSION_3, 0};
+  struct __user_cap_data_struct caps[2] {};
+  if (::syscall(SYS_capget, &header, caps) != 0) return false;
+  return (caps[CAP_SYS_RESOURCE / 32].effective >> (CAP_SYS_RESOURCE % 32)) & 1u;
+}
+
+TEST_F(LauncherRun, TheJobKeepsTheCallersOomScoreAndInitIsSparedWhereItCanBe) {
+  // Raising one's own OOM score needs no privilege; the job must get the caller's back.
+  std::string cmd = "echo 300 > /proc/self/oom_score_adj && exec '" + std::string(CHROOTCTL_BIN) + "'";
+  for (const auto& a : args({}, {"/bin/sh", "-c", "cat /proc/self/oom_score_adj /proc/1/oom_score_adj"})) cmd += " '" + a + "'";
+  auto r = test::sh(cmd);
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(r.out, std::string("300\n") + (can_spare_init_from_oom() ? "-1000\n" : "300\n"));
+}
+
 TEST_F(LauncherRun, InitSharesTheLaunchersMemoryUnlessTheOomKillerCouldChooseIt) {
   CHROOTCTL_REQUIRE_PRIVILEGE("cgroup-v1");
 #if !defined(__x86_64__)
   GTEST_SKIP() << "init shares the launcher's memory on x86-64 only";
 #endif
-  // Does this process (root, as the launcher will be) have CAP_SYS_RESOURCE, with which init
-  // is spared by the OOM killer (oom_score_adj -1000)?
-  struct __user_cap_header_struct header {_LINUX_CAPABILITY_VERSION_3, 0};
-  struct __user_cap_data_struct caps[2] {};
-  ASSERT_EQ(::syscall(SYS_capget, &header, caps), 0);
-  const bool can_spare_init = (caps[CAP_SYS_RESOURCE / 32].effective >> (CAP_SYS_RESOURCE % 32)) & 1u;
+  const bool can_spare_init = can_spare_init_from_oom();
   for (const bool limited : {false, true}) {
     SCOPED_TRACE(limited ? "--memory 64M" : "no memory limit");
     ::unlink((sandbox + "/ready").c_str());
