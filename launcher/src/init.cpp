@@ -1,4 +1,4 @@
-// PID 1 of the job's PID namespace, and the job process it forks. Both run in the child that the
+// PID 1 of the job's PID namespace, and the job process it starts. Both run in the child that the
 // launcher cloned: nothing here returns to the launcher's code; results travel back over the
 // report pipe.
 #include <fcntl.h>
