@@ -123,27 +123,6 @@ struct ReportReader {
   }
 };
 
-// Pins the calling process to the CPU it runs on, for as long as this lives, when its CPU set
-// has more than one CPU and fits a cpu_set_t; `original` is the set to give back.
-struct CpuPin {
-  cpu_set_t original{};
-  bool pinned = false;
-  CpuPin() {
-    if (::sched_getaffinity(0, sizeof original, &original) != 0 || CPU_COUNT(&original) < 2) return;
-    const int here = ::sched_getcpu();
-    if (here < 0 || here >= CPU_SETSIZE || !CPU_ISSET(here, &original)) return;
-    cpu_set_t one;
-    CPU_ZERO(&one);
-    CPU_SET(here, &one);
-    pinned = ::sched_setaffinity(0, sizeof one, &one) == 0;
-  }
-  CpuPin(const CpuPin&) = delete;
-  CpuPin& operator=(const CpuPin&) = delete;
-  ~CpuPin() {
-    if (pinned) ::sched_setaffinity(0, sizeof original, &original);
-  }
-};
-
 constexpr std::size_t k_init_stack = 1024 * 1024;
 
 struct InitStart {
@@ -214,7 +193,7 @@ Outcome execute(const LaunchPlan& plan, const std::function<void(const std::stri
   // some of them there, paying an inter-processor wake-up and cold caches for no parallelism;
   // so the launch stays on the CPU it started on, and the job gets the caller's CPU set back
   // before its exec (restored here too when the launch is over).
-  CpuPin pin;
+  kernel::CpuPin pin;
 
   // 2. Open the root and every bind source now, on the host, before any namespace: the child
   //    only ever mounts these pinned objects, whatever happens to the paths meanwhile.
@@ -313,7 +292,7 @@ Outcome execute(const LaunchPlan& plan, const std::function<void(const std::stri
   h.in_cgroup = static_cast<bool>(cgroup_dir);
   for (const auto& p : procs) h.cgroup_procs.push_back(p.get());
   h.heap_quiet = &init_heap_quiet;
-  h.job_cpus = pin.pinned ? &pin.original : nullptr;
+  h.job_cpus = pin.original();
   h.ignored_signals = self.ignored_signals;
   const std::int64_t started = sys::monotonic_ns();
   auto child = kernel::start_child(flags, cgroup_dir ? cgroup_dir.get() : -1, init_stack, init_entry, &init_start, share);

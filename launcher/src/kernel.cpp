@@ -242,6 +242,20 @@ Result<Started> start_child(std::uint64_t flags, int cgroup_fd, const ChildStack
   return fail_errno(str("clone(flags 0x", hex_number(flags), ")"), clone_err);
 }
 
+CpuPin::CpuPin() {
+  if (::sched_getaffinity(0, sizeof m_original, &m_original) != 0 || CPU_COUNT(&m_original) < 2) return;
+  const int here = ::sched_getcpu();
+  if (here < 0 || here >= CPU_SETSIZE || !CPU_ISSET(here, &m_original)) return;
+  cpu_set_t one;
+  CPU_ZERO(&one);
+  CPU_SET(here, &one);
+  m_pinned = ::sched_setaffinity(0, sizeof one, &one) == 0;
+}
+
+CpuPin::~CpuPin() {
+  if (m_pinned) ::sched_setaffinity(0, sizeof m_original, &m_original);
+}
+
 bool has_effective_capability(int cap) {
   struct __user_cap_header_struct header {_LINUX_CAPABILITY_VERSION_3, 0};
   struct __user_cap_data_struct data[2] {};

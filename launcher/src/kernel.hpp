@@ -11,6 +11,7 @@
 //   close_range (5.9)    -> closing every fd listed in /proc/self/fd
 //   cgroup.kill (5.14)   -> freeze, SIGKILL every pid, thaw, repeat
 
+#include <sched.h>
 #include <sys/types.h>
 
 #include <cstdint>
@@ -83,6 +84,22 @@ struct Started {
 /// cgroup itself).
 Result<Started> start_child(std::uint64_t flags, int cgroup_fd, const ChildStack& stack, int (*fn)(void*), void* arg,
                             bool share_memory);
+
+/// Pins the calling process to the CPU it runs on, for as long as this lives, when its CPU set
+/// has more than one CPU and fits a cpu_set_t.
+class CpuPin {
+public:
+  CpuPin();
+  CpuPin(const CpuPin&) = delete;
+  CpuPin& operator=(const CpuPin&) = delete;
+  ~CpuPin();
+  /// The CPU set to give back, or null when nothing was pinned.
+  [[nodiscard]] const cpu_set_t* original() const { return m_pinned ? &m_original : nullptr; }
+
+private:
+  cpu_set_t m_original{};
+  bool m_pinned = false;
+};
 
 /// True if the calling process has capability `cap` in its effective set.
 bool has_effective_capability(int cap);
