@@ -408,16 +408,16 @@ JobCgroup::~JobCgroup() {
   if (m_live) (void)destroy(real_fs());
 }
 
-Result<std::vector<Fd>> JobCgroup::open_procs(Fs& /*fs: the files are opened for real*/) const {
+Result<std::vector<Fd>> JobCgroup::open_procs() const {
   std::vector<Fd> out;
   for (const auto& d : m_dirs) {
     if (d.find("/launcher.") != std::string::npos) continue;  // the launcher's own leaf, not the job's
     // v1: "tasks" moves only the writing thread (the child is single-threaded), which the kernel
     // does without the global threadgroup lock, i.e. without waiting an RCU grace period
     // (milliseconds) as a write to cgroup.procs does.
-    auto fd = m_version == Version::v1 ? sys::open_path(join_path(d, "tasks"), O_WRONLY | O_NOFOLLOW)
-                                       : fail(Errc::not_found, "v2 has no tasks file");
-    if (!fd && fd.error().code() == Errc::not_found) fd = sys::open_path(join_path(d, "cgroup.procs"), O_WRONLY | O_NOFOLLOW);
+    const bool v1 = m_version == Version::v1;
+    auto fd = sys::open_path(join_path(d, v1 ? "tasks" : "cgroup.procs"), O_WRONLY | O_NOFOLLOW);
+    if (!fd && v1 && fd.error().code() == Errc::not_found) fd = sys::open_path(join_path(d, "cgroup.procs"), O_WRONLY | O_NOFOLLOW);
     out.push_back(TRY(std::move(fd)));
   }
   return out;

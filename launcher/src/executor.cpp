@@ -259,7 +259,7 @@ Outcome execute(const LaunchPlan& plan, const std::function<void(const std::stri
   std::vector<Fd> procs;
   Fd cgroup_dir;
   if (cg && cg->version() == cgroup::Version::v2) cgroup_dir = STEP(cg->open_dir());
-  if (cg && cg->version() == cgroup::Version::v1) procs = STEP(cg->open_procs(cgroup::real_fs()));
+  if (cg && cg->version() == cgroup::Version::v1) procs = STEP(cg->open_procs());
   kernel::ChildStack init_stack = STEP(kernel::ChildStack::make(k_init_stack));
   std::atomic<bool> init_heap_quiet{false};
 
@@ -283,8 +283,7 @@ Outcome execute(const LaunchPlan& plan, const std::function<void(const std::stri
   //    to be spared (oom_score_adj -1000 needs CAP_SYS_RESOURCE, which an unprivileged launch
   //    never has).
   h.spare_init_from_oom = !plan.user_namespace && kernel::has_effective_capability(CAP_SYS_RESOURCE);
-  const bool oom_could_pick_init = (plan.limits.memory_max || plan.limits.swap_max) && !h.spare_init_from_oom;
-  const bool share = !oom_could_pick_init;
+  const bool share = !(plan.limits.memory_max || plan.limits.swap_max) || h.spare_init_from_oom;
   std::uint64_t flags = CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWIPC | CLONE_NEWUTS;
   if (plan.new_net) flags |= CLONE_NEWNET;
   if (plan.user_namespace) flags |= CLONE_NEWUSER;
@@ -297,14 +296,19 @@ Outcome execute(const LaunchPlan& plan, const std::function<void(const std::stri
   const std::int64_t started = sys::monotonic_ns();
   auto child = kernel::start_child(flags, cgroup_dir ? cgroup_dir.get() : -1, init_stack, init_entry, &init_start, share);
   if (!child && child.error().code() == Errc::unsupported && cgroup_dir) {
-    procs = STEP(cg->open_procs(cgroup::real_fs()));
+    procs = STEP(cg->open_procs());
     h.in_cgroup = false;
     for (const auto& p : procs) h.cgroup_procs.push_back(p.get());
     child = kernel::start_child(flags, -1, init_stack, init_entry, &init_start, share);
   }
   if (!child) return setup_failed(child.error());
   const pid_t init = child->pid;
-  const bool shared = child->shares_memory;
+  // After init has ended: if it shared this memory and was killed off its quiet stretch, the
+  // heap cannot be trusted (see above).
+  auto leave_if_heap_unsafe = [&, shared = child->shares_memory](int status) {
+    if (shared && WIFSIGNALED(status) && !init_heap_quiet.load(std::memory_order_acquire))
+      exit_without_heap(WTERMSIG(status));
+  };
   // No heap from here until init is reaped (see above).
   report.write.reset();
   sync.child.reset();
@@ -320,8 +324,7 @@ Outcome execute(const LaunchPlan& plan, const std::function<void(const std::stri
       sync.launcher.reset();
       int status = 0;
       ::waitpid(init, &status, 0);
-      if (shared && WIFSIGNALED(status) && !init_heap_quiet.load(std::memory_order_acquire))
-        exit_without_heap(WTERMSIG(status));
+      leave_if_heap_unsafe(status);
       return setup_failed(failed.error(init));
     }
     (void)sys::retry_eintr([&] { return ::send(sync.launcher.get(), "1", 1, MSG_NOSIGNAL); });
@@ -354,8 +357,7 @@ Outcome execute(const LaunchPlan& plan, const std::function<void(const std::stri
     ::kill(init, SIGKILL);
     ::wait4(init, &init_status, 0, &usage);
   }
-  if (shared && WIFSIGNALED(init_status) && !init_heap_quiet.load(std::memory_order_acquire))
-    exit_without_heap(WTERMSIG(init_status));
+  leave_if_heap_unsafe(init_status);
   while (reports.fd && reports.read_some()) {
   }
   out.wall_seconds = static_cast<double>(sys::monotonic_ns() - started) / 1e9;

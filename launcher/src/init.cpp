@@ -253,7 +253,10 @@ int job_entry(void* arg) {
   //    stop when the job's main process ends. Nothing here touches the heap: the launcher may
   //    share this memory, and trusts its heap after an abnormal end of init only if init was
   //    killed in here (heap_quiet).
-  if (h.heap_quiet) h.heap_quiet->store(true, std::memory_order_release);
+  auto heap_quiet = [&](bool quiet) {
+    if (h.heap_quiet) h.heap_quiet->store(quiet, std::memory_order_release);
+  };
+  heap_quiet(true);
   int job_status = 0;
   bool job_ended = false;
   while (!job_ended) {
@@ -262,7 +265,7 @@ int job_entry(void* arg) {
     if (n != static_cast<ssize_t>(sizeof si)) {
       if (n < 0 && errno == EINTR) continue;
       const int err = n < 0 ? errno : EIO;
-      if (h.heap_quiet) h.heap_quiet->store(false, std::memory_order_release);
+      heap_quiet(false);
       fail_setup(Error(Errc::io, str("read(signalfd): ", std::strerror(err))));
     }
     if (static_cast<int>(si.ssi_signo) == SIGCHLD) {
@@ -277,7 +280,7 @@ int job_entry(void* arg) {
       ::kill(job, static_cast<int>(si.ssi_signo));
     }
   }
-  if (h.heap_quiet) h.heap_quiet->store(false, std::memory_order_release);
+  heap_quiet(false);
   // 9. The main process is gone: everything it left behind goes too. Every process left in
   //    the namespace is init's child (orphans are re-parented here), so with none, nothing
   //    is left (kill(-1) would walk every process of the host to find out).

@@ -204,7 +204,7 @@ Result<Started> start_child(std::uint64_t flags, int cgroup_fd, const ChildStack
     args.flags |= k_clone_into_cgroup;
     args.cgroup = static_cast<std::uint64_t>(cgroup_fd);
   }
-  long pid = -ENOSYS;
+  long pid = 0;
   int err = 0;
 #if defined(__x86_64__)
   if (shared) {
@@ -222,11 +222,11 @@ Result<Started> start_child(std::uint64_t flags, int cgroup_fd, const ChildStack
     if (pid > 0) return Started{static_cast<pid_t>(pid), false};
     err = errno;
   }
-  if (err != ENOSYS && err != E2BIG) {
-    std::string call = str("clone3(flags 0x", hex_number(args.flags), cgroup_fd >= 0 ? ", CLONE_INTO_CGROUP" : "", ")");
-    if (err == EPERM) return fail_errno(std::move(call), err, "run as root, or use --unprivileged");
-    return fail_errno(std::move(call), err);
-  }
+  auto failed = [](std::string call, int e) {
+    return e == EPERM ? fail_errno(std::move(call), e, "run as root, or use --unprivileged") : fail_errno(std::move(call), e);
+  };
+  if (err != ENOSYS && err != E2BIG)
+    return failed(str("clone3(flags 0x", hex_number(args.flags), cgroup_fd >= 0 ? ", CLONE_INTO_CGROUP" : "", ")"), err);
   if (cgroup_fd >= 0) return fail(Errc::unsupported, "clone3 with CLONE_INTO_CGROUP is not available (Linux 5.7 or later)");
   // Kernels before 5.3: clone(2).
   if (shared) {
@@ -238,8 +238,7 @@ Result<Started> start_child(std::uint64_t flags, int cgroup_fd, const ChildStack
     if (pid > 0) return Started{static_cast<pid_t>(pid), false};
   }
   const int clone_err = errno;
-  if (clone_err == EPERM) return fail_errno(str("clone(flags 0x", hex_number(flags), ")"), clone_err, "run as root, or use --unprivileged");
-  return fail_errno(str("clone(flags 0x", hex_number(flags), ")"), clone_err);
+  return failed(str("clone(flags 0x", hex_number(flags), ")"), clone_err);
 }
 
 CpuPin::CpuPin() {
@@ -271,24 +270,27 @@ Result<pid_t> spawn_sharing_memory(int (*fn)(void*), void* arg) {
   return pid;
 }
 
+namespace {
+// The fields of a /proc/PID/stat text from field 3 (state) on: the command name (field 2) may
+// hold spaces and parentheses, so fields resume after the last ')'. Empty if malformed.
+std::vector<std::string> stat_fields_from_state(std::string_view text) {
+  const auto close = text.rfind(')');
+  if (close == std::string_view::npos || close + 2 > text.size()) return {};
+  return split(text.substr(close + 2), ' ');
+}
+}  // namespace
+
 std::optional<std::uint64_t> process_start_time(pid_t pid) {
   auto text = sys::read_file(str("/proc/", pid, "/stat"), 4096);
   if (!text) return std::nullopt;
-  // The command name (field 2) may hold spaces and parentheses; fields resume after the last ')'.
-  const auto close = text->rfind(')');
-  if (close == std::string::npos) return std::nullopt;
-  const auto fields = split(std::string_view(*text).substr(close + 2), ' ');
-  // fields[0] is field 3 (state); the start time is field 22.
+  const auto fields = stat_fields_from_state(*text);
   if (fields.size() < 20) return std::nullopt;
-  return parse_u64(fields[19]);
+  return parse_u64(fields[19]);  // field 22
 }
 
 Result<SelfStat> self_stat() {
   auto text = TRY(sys::read_file("/proc/self/stat", 4096));
-  const auto close = text.rfind(')');
-  if (close == std::string::npos) return fail(Errc::parse, "/proc/self/stat: no command name");
-  // Fields resume after the command name: [0] is field 3 (state).
-  const auto fields = split(std::string_view(text).substr(close + 2), ' ');
+  const auto fields = stat_fields_from_state(text);
   if (fields.size() < 31) return fail(Errc::parse, "/proc/self/stat: too few fields");
   const auto threads = parse_u64(fields[17]);       // field 20
   const auto start = parse_u64(fields[19]);         // field 22

@@ -319,7 +319,7 @@ TEST_F(CgroupV2Test, TheChildJoinsThroughCgroupProcsOrIsClonedIntoTheDirectory) 
   auto fs = make_fs();
   auto job = cg::JobCgroup::create(fs, layout, "3.3.3", Limits{}, true, notes);
   ASSERT_TRUE(job) << job.error().what();
-  auto procs = job->open_procs(fs);
+  auto procs = job->open_procs();
   ASSERT_TRUE(procs) << procs.error().what();
   ASSERT_EQ(procs->size(), 1u);
   EXPECT_EQ(*sys::readlink_at(AT_FDCWD, "/proc/self/fd/" + std::to_string((*procs)[0].get())),
@@ -368,7 +368,7 @@ TEST_F(CgroupV1Test, OneDirectoryPerHierarchyWithLimitsInEach) {
                            "/pids/chrootctl/10.20.1/pids.max=100",
                        }));
   // The child joins through "tasks" (moving one thread needs no RCU grace period).
-  auto procs = job->open_procs(fs);
+  auto procs = job->open_procs();
   ASSERT_TRUE(procs);
   ASSERT_EQ(procs->size(), 4u);
   EXPECT_EQ(*sys::readlink_at(AT_FDCWD, "/proc/self/fd/" + std::to_string((*procs)[1].get())),

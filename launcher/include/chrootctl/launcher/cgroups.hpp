@@ -94,7 +94,7 @@ public:
   [[nodiscard]] bool limits_applied() const { return m_limits_applied; }
   /// cgroup.procs of every directory, opened for writing: the child writes "0" to each before
   /// anything else, so the job's code never runs outside its cgroup.
-  Result<std::vector<Fd>> open_procs(Fs& fs) const;
+  Result<std::vector<Fd>> open_procs() const;
   /// The v2 directory, for clone3(CLONE_INTO_CGROUP).
   Result<Fd> open_dir() const;
   Accounting read_accounting(Fs& fs) const;
