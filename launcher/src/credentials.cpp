@@ -8,6 +8,7 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <climits>
 #include <vector>
@@ -25,6 +26,11 @@ HostFacts gather_host_facts() {
   f.uid = ::getuid();
   f.euid = ::geteuid();
   f.gid = ::getgid();
+  const int n = ::getgroups(0, nullptr);
+  if (n > 0) {
+    f.groups.resize(static_cast<std::size_t>(n));
+    f.groups.resize(static_cast<std::size_t>(std::max(0, ::getgroups(n, f.groups.data()))));
+  }
   char buf[PATH_MAX];
   if (::getcwd(buf, sizeof buf)) f.cwd = buf;
   for (char** e = environ; e && *e; ++e) f.environ.emplace_back(*e);
@@ -69,6 +75,15 @@ Result<std::vector<gid_t>> groups_of(const std::string& name, gid_t gid) {
   groups.resize(static_cast<std::size_t>(n));
   return groups;
 }
+
+// The job's supplementary groups. A job that runs as the caller keeps the groups the caller
+// holds, as a plain exec would (never more than the caller already has); any other user gets
+// the groups the host's database gives it. This also spares the launch of a caller that runs
+// jobs as itself the group database walk, which loads every NSS module named for groups.
+Result<std::vector<gid_t>> job_groups(const std::string& name, uid_t uid, gid_t gid, const HostFacts& facts) {
+  if (uid == facts.uid && gid == facts.gid) return facts.groups;
+  return groups_of(name, gid);
+}
 }  // namespace
 
 Result<Credentials> resolve_job_user(const std::optional<std::string>& spec, const HostFacts& facts, bool user_namespace) {
@@ -102,7 +117,7 @@ Result<Credentials> resolve_job_user(const std::optional<std::string>& spec, con
     c.gid = facts.gid;
     c.name = self->name;
     c.home = self->home;
-    c.groups = TRY(groups_of(self->name, c.gid));
+    c.groups = TRY(job_groups(self->name, c.uid, c.gid, facts));
     return c;
   }
   if (spec->empty()) return fail(Errc::invalid_argument, "--user: empty user name");
@@ -116,7 +131,7 @@ Result<Credentials> resolve_job_user(const std::optional<std::string>& spec, con
   c.gid = entry->gid;
   c.name = entry->name;
   c.home = entry->home;
-  c.groups = TRY(groups_of(entry->name, entry->gid));
+  c.groups = TRY(job_groups(entry->name, entry->uid, entry->gid, facts));
   return c;
 }
 

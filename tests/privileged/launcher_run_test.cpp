@@ -43,20 +43,22 @@ TEST_F(LauncherRun, ExitStatusIsTheJobsOwn) {
   EXPECT_EQ(killed.err, "");
 }
 
+std::vector<std::string> sorted_group_ids(std::string text) {
+  if (starts_with(text, "Groups:")) text.erase(0, 7);
+  std::vector<std::string> ids;
+  for (const auto& id : split(std::string(trim(text)), ' '))
+    if (!trim(id).empty()) ids.emplace_back(trim(id));
+  std::sort(ids.begin(), ids.end());
+  return ids;
+}
+
 TEST_F(LauncherRun, TheJobHasItsUsersGroupsFromTheHost) {
-  // The launcher looks the groups up while the root is built and hands them to the job.
-  std::vector<std::string> users{"nobody", "root"};
+  // The launcher looks another user's groups up on the host and hands them to the job (root,
+  // the caller here, keeps its own: see TheCallerRunningTheJobAsItselfKeepsItsOwnGroups).
+  std::vector<std::string> users{"nobody"};
   // A host user with supplementary groups too, where this machine has one.
   const auto member = test::sh("getent group | awk -F: '$4 != \"\" {split($4, m, \",\"); print m[1]; exit}'").out;
-  if (!trim(member).empty()) users.emplace_back(trim(member));
-  auto sorted_ids = [](std::string text) {
-    if (starts_with(text, "Groups:")) text.erase(0, 7);
-    std::vector<std::string> ids;
-    for (const auto& id : split(std::string(trim(text)), ' '))
-      if (!trim(id).empty()) ids.emplace_back(trim(id));
-    std::sort(ids.begin(), ids.end());
-    return ids;
-  };
+  if (!trim(member).empty() && trim(member) != "root") users.emplace_back(trim(member));
   for (const auto& user : users) {
     SCOPED_TRACE(user);
     const std::string sb = path("sb-" + user);
@@ -68,9 +70,27 @@ TEST_F(LauncherRun, TheJobHasItsUsersGroupsFromTheHost) {
     const auto host = test::sh("id -G '" + user + "'");
     ASSERT_EQ(host.exit_code, 0);
     // /proc's Groups: lists the supplementary groups only; getgrouplist includes the primary one.
-    EXPECT_EQ(sorted_ids(r.out), sorted_ids(host.out)) << r.out;
-    EXPECT_FALSE(sorted_ids(r.out).empty());
+    EXPECT_EQ(sorted_group_ids(r.out), sorted_group_ids(host.out)) << r.out;
+    EXPECT_FALSE(sorted_group_ids(r.out).empty());
   }
+}
+
+TEST_F(LauncherRun, TheCallerRunningTheJobAsItselfKeepsItsOwnGroups) {
+  // A job that runs as the caller keeps the groups the caller holds, as a plain exec would,
+  // whatever the group database says; a job of another user gets that user's groups only.
+  CHROOTCTL_REQUIRE_TOOL("setpriv");
+  const std::string sb = path("sb-self");
+  test::mkdirs(sb);
+  auto groups_in_job = [&](const std::string& caller_groups, const std::string& user, const std::string& sandbox_dir) {
+    std::vector<std::string> a{"setpriv", "--groups", caller_groups, CHROOTCTL_BIN, "run", "--root", root, "--sandbox",
+                               sandbox_dir, "--user", user, "--", "/bin/grep", "^Groups:", "/proc/self/status"};
+    auto r = test::run(a);
+    EXPECT_EQ(r.exit_code, 0) << r.err;
+    return sorted_group_ids(r.out);
+  };
+  EXPECT_EQ(groups_in_job("4242,4343", "root", sb), (std::vector<std::string>{"4242", "4343"}));
+  EXPECT_EQ(groups_in_job("4242,4343", "0", sb), (std::vector<std::string>{"4242", "4343"}));
+  EXPECT_EQ(groups_in_job("4242,4343", "nobody", sandbox), sorted_group_ids(test::sh("id -G nobody").out));
 }
 
 TEST_F(LauncherRun, TheJobGetsTheCallersCpuSetBack) {

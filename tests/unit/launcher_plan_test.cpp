@@ -250,6 +250,34 @@ TEST(ResolveJobUser, NamesAndUidsComeFromTheHostDatabase) {
   EXPECT_EQ(missing.error().what(), "--user 'no-such-user-xyz': no such user in the host's user database");
 }
 
+TEST(ResolveJobUser, TheCallerKeepsItsOwnGroupsAndOthersGetTheDatabases) {
+  HostFacts f;
+  f.uid = 0;
+  f.euid = 0;
+  f.gid = 0;
+  f.groups = {4242, 4343};
+  auto self = resolve_job_user(std::string("root"), f, false);
+  ASSERT_TRUE(self) << self.error().what();
+  EXPECT_EQ(self->groups, (std::vector<gid_t>{4242, 4343}));
+  auto other = resolve_job_user(std::string("nobody"), f, false);
+  ASSERT_TRUE(other) << other.error().what();
+  EXPECT_EQ(other->groups, std::vector<gid_t>{65534});
+  // Same uid, another primary group: not the caller's identity, so the database decides.
+  f.gid = 4242;
+  auto regrouped = resolve_job_user(std::string("root"), f, false);
+  ASSERT_TRUE(regrouped) << regrouped.error().what();
+  EXPECT_NE(regrouped->groups, (std::vector<gid_t>{4242, 4343}));
+  // A setuid-root launcher started by nobody, running the job as that caller.
+  HostFacts n;
+  n.uid = 65534;
+  n.euid = 0;
+  n.gid = 65534;
+  n.groups = {65534, 4242};
+  auto caller = resolve_job_user(std::nullopt, n, false);
+  ASSERT_TRUE(caller) << caller.error().what();
+  EXPECT_EQ(caller->groups, (std::vector<gid_t>{65534, 4242}));
+}
+
 TEST(ResolveJobUser, UnprivilegedRunsAsTheCallerOnly) {
   HostFacts f;
   f.uid = 65534;

@@ -82,6 +82,7 @@ struct HostFacts {
   uid_t uid = 0;   ///< real uid of the caller
   uid_t euid = 0;
   gid_t gid = 0;
+  std::vector<gid_t> groups;         ///< the caller's supplementary groups (getgroups)
   std::string cwd;                   ///< to make relative paths absolute
   std::vector<std::string> environ;  ///< the caller's environment, "K=V"
 };
@@ -162,7 +163,9 @@ HostFacts gather_host_facts();
 
 /// Resolves the job user on the host with getpwnam/getpwuid and getgrouplist, before anything
 /// of the image is touched. `spec` is a name or a numeric uid; without it the job runs as the
-/// caller (refused when the caller is root, unless `spec` names root explicitly).
+/// caller (refused when the caller is root, unless `spec` names root explicitly). A job that
+/// runs as the caller (same uid and gid) keeps the caller's supplementary groups, as a plain
+/// exec would; any other user gets its groups from the host's group database.
 Result<Credentials> resolve_job_user(const std::optional<std::string>& spec, const HostFacts& facts, bool user_namespace);
 
 /// The pure planner: validates the options and computes the mounts, environment, limits and
