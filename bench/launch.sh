@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Job launch against bubblewrap, in one run, on the same roots: a busybox-static tree and the
-# debian12 image. Measures the median launch of /bin/true (cgroup creation and removal included),
+# debian12 image. Measures the median launch of /bin/true, run as the caller (the issue's
+# command) and as nobody (cgroup creation and removal included),
 # 200 sequential and 20 concurrent launches with the leftovers counted (host mounts, job cgroups,
 # launcher processes, launch records), and the peak RSS of chrootctl. Prints a markdown section
 # for docs/benchmarks.md. Run as root.
@@ -23,10 +24,13 @@ busybox_root() {
   echo "$dir"
 }
 
-# The sandbox: a directory of the job user's below /tmp, a MOUNT_UNDER_SCRATCH directory, so
-# inside the root it appears at its own path within SANDBOX/tmp (the job's scratch /tmp).
+# The sandboxes: directories of the job user's below /tmp, a MOUNT_UNDER_SCRATCH directory, so
+# inside the root each appears at its own path within SANDBOX/tmp (the job's scratch /tmp).
+# The issue's command runs the job as the caller (root here, which has to say --user root);
+# the same as nobody adds a user switch and the host's group lookup, which bwrap does not do.
 sandbox=$out/sandbox
-mkdir -p "$sandbox"
+self_sandbox=$out/sandbox-root
+mkdir -p "$sandbox" "$self_sandbox"
 chmod 0755 "$out"
 chown 65534:65534 "$sandbox"
 
@@ -56,17 +60,19 @@ mb=$("$ctl" build debian12 --store "$cache/debian12-store" -q --json |
 before=$(leftovers "$bb|$mb")
 for r in bb mb; do
   root=${!r}
+  hf "${r}_self" "$ctl run --root $root --sandbox $self_sandbox --user root -- /bin/true"
   hf "${r}_run" "$ctl run --root $root --sandbox $sandbox --user nobody -- /bin/true"
   hf "${r}_limits" "$ctl run --root $root --sandbox $sandbox --user nobody --memory 1G --cpus 1 --pids 512 -- /bin/true"
   hf "${r}_bwrap" "bwrap --bind $root / --proc /proc --dev /dev --tmpfs /tmp /bin/true"
 done
 
-# The same two commands taken in turn (bench/interleave.c), so that the machine's drift between
+# The launches and bwrap taken in turn (bench/interleave.c), so that the machine's drift between
 # hyperfine's blocks does not fall on one of them only.
 cc -O2 -o "$out/interleave" "$(dirname "$0")/interleave.c"
 for r in bb mb; do
   root=${!r}
-  printf '%s %s\n' "$r" "$("$out/interleave" "${ROUNDS:-300}" "$ctl" run --root "$root" --sandbox "$sandbox" --user nobody -- /bin/true \
+  printf '%s %s\n' "$r" "$("$out/interleave" "${ROUNDS:-300}" "$ctl" run --root "$root" --sandbox "$self_sandbox" --user root -- /bin/true \
+    ::: "$ctl" run --root "$root" --sandbox "$sandbox" --user nobody -- /bin/true \
     ::: "$(command -v bwrap)" --bind "$root" / --proc /proc --dev /dev --tmpfs /tmp /bin/true | tr '\n' ' ')" >> "$out/interleaved"
 done
 
@@ -93,13 +99,14 @@ rows = {l.split()[0]: [float(x) for x in l.split()[1:]] for l in open(sys.argv[1
 inter = {l.split()[0]: [float(x) for x in l.split()[1:]] for l in open(sys.argv[2])}
 before, after_seq, after_conc = (list(map(int, a.split())) for a in sys.argv[3:6])
 seq_ms, rss_front, rss_full, rss_bwrap, cg, kernel = int(sys.argv[6]), int(sys.argv[7]), int(sys.argv[8]), int(sys.argv[9]), sys.argv[10], sys.argv[11]
-print(f"Roots: a busybox-static tree and the debian12 image (`chrootctl build debian12`); job `/bin/true` as nobody; "
-      f"Linux {kernel}, cgroups {cg}; hyperfine -N, 10 warm-up runs. Every chrootctl launch creates and removes "
+print(f"Roots: a busybox-static tree and the debian12 image (`chrootctl build debian12`); job `/bin/true` as the caller "
+      f"(root, as with bwrap) and as nobody; Linux {kernel}, cgroups {cg}; hyperfine -N, 10 warm-up runs. Every chrootctl launch creates and removes "
       f"its cgroup (freezer; memory, pids and cpu with their options) and a launch record.\n")
 print("| root | command | median ms | mean ms | stddev ms |")
 print("|---|---|---:|---:|---:|")
-names = [("run", "`chrootctl run --root ROOT --sandbox S --user nobody -- /bin/true`"),
-         ("limits", "same as the first, with `--memory 1G --cpus 1 --pids 512`"),
+names = [("self", "`chrootctl run --root ROOT --sandbox S --user root -- /bin/true` (the job as the caller)"),
+         ("run", "`chrootctl run --root ROOT --sandbox S --user nobody -- /bin/true`"),
+         ("limits", "same as nobody's, with `--memory 1G --cpus 1 --pids 512`"),
          ("bwrap", "`bwrap --bind ROOT / --proc /proc --dev /dev --tmpfs /tmp /bin/true`")]
 for r, label in (("bb", "busybox"), ("mb", "debian12 image")):
     for k, cmd in names:
@@ -109,10 +116,12 @@ for r, label in (("bb", "busybox"), ("mb", "debian12 image")):
 print()
 for r, label in (("bb", "busybox"), ("mb", "debian12")):
     b = rows[f"{r}_bwrap"][1]
-    print(f"- {label}: chrootctl run {rows[f'{r}_run'][1]/b:.2f}x bwrap's median (target: no slower, 1.00x)")
+    print(f"- {label}: chrootctl run as the caller {rows[f'{r}_self'][1]/b:.2f}x bwrap's median (target: no slower, 1.00x); "
+          f"as nobody {rows[f'{r}_run'][1]/b:.2f}x")
 for r, label in (("bb", "busybox"), ("mb", "debian12")):
-    c_med, c_mean, b_med, b_mean = inter[r]
-    print(f"- {label}, the two taken in turn ({os.environ.get('ROUNDS', '300')} rounds): chrootctl {c_med:.2f} ms, bwrap {b_med:.2f} ms median, {c_med/b_med:.2f}x")
+    s_med, s_mean, n_med, n_mean, b_med, b_mean = inter[r]
+    print(f"- {label}, the three taken in turn ({os.environ.get('ROUNDS', '300')} rounds), median: chrootctl as the caller "
+          f"{s_med:.2f} ms ({s_med/b_med:.2f}x), as nobody {n_med:.2f} ms ({n_med/b_med:.2f}x), bwrap {b_med:.2f} ms")
 def left(a): return f"{a[0]-before[0]} mounts, {a[1]-before[1]} job cgroups, {a[2]-before[2]} processes, {a[3]-before[3]} records"
 print(f"- 200 sequential launches ({seq_ms/1000:.1f} s, {seq_ms/200:.1f} ms each, busybox, --memory 256M) left {left(after_seq)}")
 print(f"- 20 concurrent launches (debian12, 0.5 s jobs) left {left(after_conc)}")
