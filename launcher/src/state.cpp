@@ -56,12 +56,6 @@ std::string new_launch_name(std::uint64_t start_time) {
   return str(::getpid(), ".", start_time, ".", counter++);
 }
 
-Result<std::string> new_launch_name() {
-  auto start = kernel::process_start_time(::getpid());
-  if (!start) return fail(Errc::io, "cannot read the start time of this process from /proc/self/stat");
-  return new_launch_name(*start);
-}
-
 bool launch_is_live(const LaunchOwner& owner) {
   auto start = kernel::process_start_time(owner.pid);
   return start && *start == owner.start_time;

@@ -24,11 +24,17 @@ TEST(LaunchName, CarriesPidAndStartTime) {
 }
 
 TEST(LaunchName, NewNamesAreUniqueAndLive) {
-  auto a = new_launch_name();
-  auto b = new_launch_name();
-  ASSERT_TRUE(a && b);
-  EXPECT_NE(*a, *b);
-  auto owner = parse_launch_name(*a);
+  // This process's start time, field 22 of /proc/self/stat (fields resume after the ')' that
+  // ends the command name).
+  const auto stat = test::read_file("/proc/self/stat");
+  const auto fields = split(stat.substr(stat.rfind(')') + 2), ' ');
+  ASSERT_GT(fields.size(), 19u);
+  const auto start = parse_u64(fields[19]);
+  ASSERT_TRUE(start);
+  const std::string a = new_launch_name(*start);
+  const std::string b = new_launch_name(*start);
+  EXPECT_NE(a, b);
+  auto owner = parse_launch_name(a);
   ASSERT_TRUE(owner);
   EXPECT_EQ(owner->pid, ::getpid());
   EXPECT_TRUE(launch_is_live(*owner));

@@ -32,9 +32,8 @@ struct LaunchOwner {
 };
 std::optional<LaunchOwner> parse_launch_name(std::string_view name);
 
-/// A unique name for a launch of this process: PID.STARTTIME.N.
-Result<std::string> new_launch_name();
-/// The same, with this process's start time already read.
+/// A unique name for a launch of this process: PID.STARTTIME.N, given this process's start
+/// time (field 22 of /proc/self/stat).
 std::string new_launch_name(std::uint64_t start_time);
 
 /// True if the launcher that owns `name` is still running (same pid, same start time).
