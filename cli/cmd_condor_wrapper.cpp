@@ -91,7 +91,7 @@ int condor_wrapper_main(std::span<char* const> argv) {
       "Run by HTCondor's starter as the job's user (USER_JOB_WRAPPER, through the script that\n"
       "'chrootctl condor-config --wrapper' writes). It reads RequestedChroot from the job ad\n"
       "$_CONDOR_JOB_AD. Without it, the job is exec'd unchanged. With it, the name is resolved\n"
-      "through the catalogue and the job runs in that root with 'chrootctl run --unprivileged'\n"
+      "through the catalogue and the job runs in that root as 'chrootctl run' would run it\n"
       "(a user namespace mapping the user to itself): the image read-only, the sandbox\n"
       "$_CONDOR_SCRATCH_DIR at its own path and as the working directory, the MOUNT_UNDER_SCRATCH\n"
       "directories backed by it, the job's environment passed on. An unknown, unverified, empty\n"
@@ -143,21 +143,22 @@ int condor_wrapper_main(std::span<char* const> argv) {
                       ", so there is no sandbox for ", quote(request->name)));
   o.root = resolved->root;
   o.root_id = ln::RootId{resolved->version.identity.dev, resolved->version.identity.ino};
+  if (settings->job_ids_start) o.job_ids.start = *settings->job_ids_start;
+  if (settings->job_ids_count) o.job_ids.count = *settings->job_ids_count;
   if (auto m = a.value("mount-under-scratch")) {
     o.mount_under_scratch.clear();
     for (const auto& d : split(*m, ','))
       if (!trim(d).empty()) o.mount_under_scratch.emplace_back(trim(d));
   }
-  o.unprivileged = true;
   o.user = std::to_string(::getuid());  // the job's user; a user namespace has no other
   o.env = job_env;
   o.argv = a.rest;
   std::optional<std::string> cwd;
   plan_cwd(o, cwd);
 
-  // 4. The launch: `chrootctl run --unprivileged`, with the job's working directory.
+  // 4. The launch, as `chrootctl run` makes it, with the job's working directory.
   const ln::HostFacts facts = ln::gather_host_facts();
-  auto creds = ln::resolve_job_user(o.user, facts, true);
+  auto creds = ln::resolve_job_user(o.user, facts, facts.euid != 0);
   if (!creds) return refuse(creds.error().what());
   auto plan = ln::plan_launch(o, facts, *creds);
   if (!plan) return refuse(plan.error().what());

@@ -20,8 +20,7 @@ constexpr int k_setup_failed = 125;
 /// Turns an image NAME into its verified root through the catalogue: refused unless the image
 /// passed a full verification recently, nothing has failed since, the root is still the
 /// directory recorded and (with `fast`, the default) its metadata matches its stat record.
-Result<catalogue::ResolvedRoot> resolve_root(const std::string& name, const std::optional<std::string>& store, bool fast) {
-  auto settings = TRY(load_settings(store));
+Result<catalogue::ResolvedRoot> resolve_root(const Settings& settings, const std::string& name, bool fast) {
   catalogue::ResolveOptions ro;
   ro.fast = fast;
   return catalogue::resolve(settings, name, ro);
@@ -76,7 +75,6 @@ int run_main(std::span<char* const> argv) {
        {"env", 0, true, true, "K=V", "set an environment variable"},
        {"keep-env", 0, true, true, "K", "pass the caller's variable K through"},
        {"status-json", 0, true, false, "FILE", "write the outcome and accounting to FILE (atomically)"},
-       {"unprivileged", 0, false, false, "", "use a user namespace even when run as root"},
        {"require-limits", 0, false, false, "", "fail (125) rather than run without the cgroup limits"}},
       0,
       1,
@@ -92,13 +90,20 @@ int run_main(std::span<char* const> argv) {
   if (a.value("root") && !a.positional.empty()) return usage("give either an image NAME or --root DIR, not both");
   if (a.value("root") && (a.value("store") || a.flag("skip-metadata-check")))
     return usage("--store and --skip-metadata-check apply to an image NAME, not to --root");
+  auto settings = load_settings(a.value("store"));
+  if (!settings) {
+    report(settings.error());
+    return k_setup_failed;
+  }
+  if (settings->job_ids_start) o.job_ids.start = *settings->job_ids_start;
+  if (settings->job_ids_count) o.job_ids.count = *settings->job_ids_count;
   if (auto given = a.value("root")) {
     o.root = *given;
   } else if (!a.positional.empty()) {
     // By default every file's type, mode, owner, size, inode and ctime are compared with the
     // stat record (resolve --fast): an image whose files some host user can change (its uid
     // owns them on the host too) is refused as soon as they change, not at the next full verify.
-    auto resolved = resolve_root(a.positional[0], a.value("store"), !a.flag("skip-metadata-check"));
+    auto resolved = resolve_root(*settings, a.positional[0], !a.flag("skip-metadata-check"));
     if (!resolved) {
       report(resolved.error());
       return k_setup_failed;
@@ -152,7 +157,6 @@ int run_main(std::span<char* const> argv) {
   }
   o.keep_env = a.values("keep-env");
   o.status_json = a.value("status-json");
-  o.unprivileged = a.flag("unprivileged");
   o.require_limits = a.flag("require-limits");
   o.argv = a.rest;
   if (o.argv.empty()) return usage("no command: put it after '--'");

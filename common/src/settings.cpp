@@ -49,6 +49,22 @@ Result<Settings> load_settings(const std::optional<std::string>& store_override)
     }
     if (auto v = r.boolean("require_signature")) s.require_signature = *v;
     if (auto v = r.string("trusted_keys")) s.trusted_keys = *v;
+    if (const auto* ids = r.table("job_ids")) {
+      TableReader t(diag, *ids, "job_ids");
+      auto start = t.integer("start", true);
+      auto count = t.integer("count", true);
+      auto in_range = [&](const char* key, const std::optional<std::int64_t>& v) -> std::optional<std::uint32_t> {
+        if (!v) return std::nullopt;
+        if (*v <= 0 || *v > 0xFFFFFFFELL) {
+          diag.error(t.key_pos(key), str("'job_ids.", key, "' must be between 1 and 4294967294"));
+          return std::nullopt;
+        }
+        return static_cast<std::uint32_t>(*v);
+      };
+      s.job_ids_start = in_range("start", start);
+      s.job_ids_count = in_range("count", count);
+      t.finish();
+    }
     r.finish();
     TRY(diag.result());
     s.config_file = cfg;

@@ -15,7 +15,6 @@ Result<int> run_build_command(const BuildCommand& cmd) {
   if (::geteuid() != 0) return fail(Errc::permission, "build commands run as root (they install packages in the tree)");
   LaunchPlan p;
   p.mode = LaunchMode::build;
-  p.user_namespace = false;
   p.new_net = !cmd.network;
   p.root = cmd.root;
   p.root_read_only = false;
@@ -44,7 +43,7 @@ Result<int> run_build_command(const BuildCommand& cmd) {
       return fail(Errc::invalid_argument, str("build command bind source ", quote(host), " must be an absolute path"));
     if (*t == "/" || *t == "/proc" || *t == "/dev" || starts_with(*t, "/proc/") || starts_with(*t, "/dev/"))
       return fail(Errc::invalid_argument, str("build command bind target ", *t, " is inside /proc or /dev, or is '/'"));
-    p.sources.push_back({host, {}});
+    p.sources.push_back({host, false, {}});
     p.mounts.push_back({MountOp::Kind::bind, *t, p.sources.size() - 1, true, false});
   }
   const Outcome o = execute(p);

@@ -81,25 +81,36 @@ std::string v1_parent(const Layout& layout, const std::string& controller) {
   return it->second + own->second;
 }
 
-// The v1 hierarchies a job uses: freezer always (to kill a cgroup without racing forks, and to
-// find what a dead launch left), memory when a memory limit or its accounting is asked for, pids
-// and cpu only for their limits. Each hierarchy left out leaves the job where the caller is in it
-// (a batch system's slot keeps limiting and counting it). Without a freezer hierarchy, memory or
-// pids holds the job. Each is given as the directory below which the base `chrootctl` lives.
-std::vector<std::string> v1_mounts_for(const Layout& layout, const Limits& limits) {
+// The v1 hierarchies a job uses: every mounted controller hierarchy, with or without limits, so
+// that the job stays in none of the caller's cgroups and its cgroup namespace is rooted at its
+// own cgroup in each (named hierarchies without a controller, like systemd's, limit nothing and
+// are left alone). The freezer comes first: destroy() kills through it before the other
+// directories are removed. Each is given as the directory below which the base `chrootctl` lives.
+std::vector<std::string> v1_mounts_for(const Layout& layout) {
   std::vector<std::string> out;
-  auto add = [&](const char* controller) {
+  auto add = [&](const std::string& controller) {
     const std::string parent = v1_parent(layout, controller);
     if (!parent.empty() && std::find(out.begin(), out.end(), parent) == out.end()) out.push_back(parent);
   };
-  // The freezer first: destroy() kills through it before the other directories are removed.
   add("freezer");
-  if (limits.memory_max || limits.memory_low || limits.swap_max || limits.memory_accounting) add("memory");
-  if (limits.pids_max) add("pids");
-  if (limits.cpu_shares) add("cpu");
-  if (out.empty()) add("memory");
-  if (out.empty()) add("pids");
+  for (const auto& [controller, mount] : layout.v1_mounts) add(controller);
   return out;
+}
+
+// A new cpuset cgroup starts with no CPUs and no memory nodes, and no task can join it until it
+// has both: it gets its parent's (cgroup.clone_children would do the same, for every cgroup
+// below the parent, which is not ours to change).
+Status init_cpuset(Fs& fs, const std::string& dir) {
+  const std::string parent = dir.substr(0, dir.find_last_of('/'));
+  for (const char* file : {"cpuset.cpus", "cpuset.mems"}) {
+    const std::string mine = join_path(dir, file);
+    if (!fs.exists(mine)) return {};  // not the cpuset hierarchy
+    auto current = TRY(fs.read(mine));
+    if (!trim(current).empty()) continue;
+    const std::string from_parent = TRY(fs.read(join_path(parent, file)));
+    TRY(fs.write(mine, trim(from_parent)));
+  }
+  return {};
 }
 
 std::string v2_dir(const Layout& layout, const std::string& rel) {
@@ -246,7 +257,8 @@ Fs& real_fs() {
 
 std::vector<std::string> JobCgroup::candidate_dirs(const Layout& layout, const Limits& limits, const std::string& name) {
   std::vector<std::string> out;
-  for (const auto& m : v1_mounts_for(layout, limits)) out.push_back(join_path(join_path(m, k_base), name));
+  (void)limits;
+  for (const auto& m : v1_mounts_for(layout)) out.push_back(join_path(join_path(m, k_base), name));
   if (!layout.v2_mount.empty()) {
     const std::string own_base = join_path(v2_dir(layout, layout.v2_own), k_base);
     out.push_back(join_path(own_base, name));
@@ -341,12 +353,13 @@ Result<JobCgroup> JobCgroup::create(Fs& fs, const Layout& layout, const std::str
     TRY(apply(limits.cpu_weight.has_value(), "cpu", "cpu.weight", limits.cpu_weight.value_or(0)));
     TRY(apply(limits.pids_max.has_value(), "pids", "pids.max", limits.pids_max.value_or(0)));
     cg.m_limits_applied = applied;
+    cg.m_limits_set = cg.read_limits(fs);
     return cg;
   }
 
-  const auto mounts = v1_mounts_for(layout, limits);
+  const auto mounts = v1_mounts_for(layout);
   if (mounts.empty()) {
-    notes.push_back("no cgroup hierarchy for jobs was found (neither v2 with memory nor v1 freezer, memory or pids)");
+    notes.push_back("no cgroup hierarchy for jobs was found (neither v2 with memory nor any v1 controller)");
     return cg;
   }
   cg.m_version = Version::v1;
@@ -355,7 +368,8 @@ Result<JobCgroup> JobCgroup::create(Fs& fs, const Layout& layout, const std::str
     const std::string base = join_path(m, k_base);
     const std::string dir = join_path(base, name);
     if (!is_hierarchy_root(layout, m)) cg.m_nested_bases.push_back(base);
-    Status made = make_job_dir(fs, base, dir, [] { return Status(); });
+    Status made = make_job_dir(fs, base, dir, [&] { return init_cpuset(fs, base); });
+    if (made) made = init_cpuset(fs, dir);
     if (made) {
       cg.m_dirs.push_back(dir);
       continue;
@@ -401,6 +415,7 @@ Result<JobCgroup> JobCgroup::create(Fs& fs, const Layout& layout, const std::str
     return tl::unexpected(std::move(st.error()));
   }
   cg.m_limits_applied = applied;
+  cg.m_limits_set = cg.read_limits(fs);
   return cg;
 }
 
@@ -408,19 +423,17 @@ JobCgroup::~JobCgroup() {
   if (m_live) (void)destroy(real_fs());
 }
 
-Result<std::vector<Fd>> JobCgroup::open_procs() const {
-  std::vector<Fd> out;
+Status JobCgroup::attach(Fs& fs, pid_t pid) const {
   for (const auto& d : m_dirs) {
     if (d.find("/launcher.") != std::string::npos) continue;  // the launcher's own leaf, not the job's
-    // v1: "tasks" moves only the writing thread (the child is single-threaded), which the kernel
-    // does without the global threadgroup lock, i.e. without waiting an RCU grace period
+    // v1: "tasks" moves only the given thread (init is single-threaded), which the kernel does
+    // without the global threadgroup lock, i.e. without waiting an RCU grace period
     // (milliseconds) as a write to cgroup.procs does.
-    const bool v1 = m_version == Version::v1;
-    auto fd = sys::open_path(join_path(d, v1 ? "tasks" : "cgroup.procs"), O_WRONLY | O_NOFOLLOW);
-    if (!fd && v1 && fd.error().code() == Errc::not_found) fd = sys::open_path(join_path(d, "cgroup.procs"), O_WRONLY | O_NOFOLLOW);
-    out.push_back(TRY(std::move(fd)));
+    const bool tasks = m_version == Version::v1 && fs.exists(join_path(d, "tasks"));
+    TRY(with_context(fs.write(join_path(d, tasks ? "tasks" : "cgroup.procs"), std::to_string(pid)),
+                     "moving the launch's init into the job's cgroup"));
   }
-  return out;
+  return {};
 }
 
 Result<Fd> JobCgroup::open_dir() const {
@@ -448,6 +461,38 @@ Accounting JobCgroup::read_accounting(Fs& fs) const {
     }
   }
   return a;
+}
+
+LimitValues JobCgroup::read_limits(Fs& fs) const {
+  LimitValues v;
+  // The file in whichever of the job's directories has it; unset for "max", v1's unlimited
+  // (PAGE_COUNTER_MAX pages, about 2^63) and a missing file.
+  auto value = [&](const char* file) -> std::optional<std::uint64_t> {
+    for (const auto& d : m_dirs) {
+      if (d.find("/launcher.") != std::string::npos) continue;
+      auto text = fs.read(join_path(d, file));
+      if (!text) continue;
+      auto n = parse_u64(trim(*text));
+      if (!n || *n >= (std::uint64_t{1} << 62)) return std::nullopt;
+      return n;
+    }
+    return std::nullopt;
+  };
+  if (m_version == Version::v2) {
+    v.memory_max = value("memory.max");
+    v.memory_low = value("memory.low");
+    v.swap_max = value("memory.swap.max");
+    v.cpu_weight = value("cpu.weight");
+    v.pids_max = value("pids.max");
+  } else if (m_version == Version::v1) {
+    v.memory_max = value("memory.limit_in_bytes");
+    v.memory_low = value("memory.soft_limit_in_bytes");
+    if (auto memsw = value("memory.memsw.limit_in_bytes"); memsw && v.memory_max && *memsw >= *v.memory_max)
+      v.swap_max = *memsw - *v.memory_max;
+    v.cpu_shares = value("cpu.shares");
+    v.pids_max = value("pids.max");
+  }
+  return v;
 }
 
 Status JobCgroup::destroy(Fs& fs) {

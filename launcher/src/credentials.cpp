@@ -86,9 +86,9 @@ Result<std::vector<gid_t>> job_groups(const std::string& name, uid_t uid, gid_t 
 }
 }  // namespace
 
-Result<Credentials> resolve_job_user(const std::optional<std::string>& spec, const HostFacts& facts, bool user_namespace) {
+Result<Credentials> resolve_job_user(const std::optional<std::string>& spec, const HostFacts& facts, bool unprivileged) {
   Credentials c;
-  if (user_namespace) {
+  if (unprivileged) {
     // The caller is mapped to itself; there is no other user to become.
     auto self = TRY(lookup({}, true, facts.uid));
     if (!spec && facts.uid == 0)
@@ -131,7 +131,8 @@ Result<Credentials> resolve_job_user(const std::optional<std::string>& spec, con
   c.gid = entry->gid;
   c.name = entry->name;
   c.home = entry->home;
-  c.groups = TRY(job_groups(entry->name, entry->uid, entry->gid, facts));
+  // A job as root has only ids of its own block: none of the host's groups.
+  if (c.uid != 0) c.groups = TRY(job_groups(entry->name, entry->uid, entry->gid, facts));
   return c;
 }
 
@@ -201,6 +202,41 @@ Status restrict_build_capabilities() {
   }
   if (::syscall(SYS_capset, &header, data) != 0) return fail_errno("capset(build set)", errno);
   if (::prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0) return fail_errno("prctl(PR_SET_NO_NEW_PRIVS, 1)", errno);
+  return {};
+}
+
+Status become(InitIds how, uid_t uid, gid_t gid) {
+  if (how == InitIds::keep) return {};
+  // None of the launcher's supplementary groups (host root's) stays with init or its job.
+  if (::setgroups(0, nullptr) != 0) return fail_errno("setgroups(0 groups) in the job's user namespace", errno);
+  if (how == InitIds::root) {
+    // uid 0 of the namespace keeps the namespace's capabilities.
+    if (::setresgid(0, 0, 0) != 0) return fail_errno("setresgid(0) in the job's user namespace", errno);
+    if (::setresuid(0, 0, 0) != 0) return fail_errno("setresuid(0) in the job's user namespace", errno);
+    return {};
+  }
+  // Another uid keeps its capabilities in the namespace only through PR_SET_KEEPCAPS, and then
+  // only in the permitted set: the effective set is raised again from it.
+  if (::prctl(PR_SET_KEEPCAPS, 1, 0, 0, 0) != 0) return fail_errno("prctl(PR_SET_KEEPCAPS, 1)", errno);
+  if (::setresgid(gid, gid, gid) != 0) return fail_errno(str("setresgid(", gid, ") in the job's user namespace"), errno);
+  if (::setresuid(uid, uid, uid) != 0) return fail_errno(str("setresuid(", uid, ") in the job's user namespace"), errno);
+  if (::prctl(PR_SET_KEEPCAPS, 0, 0, 0, 0) != 0) return fail_errno("prctl(PR_SET_KEEPCAPS, 0)", errno);
+  struct __user_cap_header_struct header {_LINUX_CAPABILITY_VERSION_3, 0};
+  struct __user_cap_data_struct data[2] {};
+  if (::syscall(SYS_capget, &header, data) != 0) return fail_errno("capget", errno);
+  for (auto& d : data) d.effective = d.permitted;
+  if (::syscall(SYS_capset, &header, data) != 0) return fail_errno("capset(effective = permitted)", errno);
+  return {};
+}
+
+Status keep_only_kill_capability() {
+  // Init never execs; once the job runs it only waits, forwards signals and, at the end, kills
+  // what is left, which for processes of another uid takes CAP_KILL. Nothing else stays with
+  // it (a mount it could still change, for one).
+  struct __user_cap_header_struct header {_LINUX_CAPABILITY_VERSION_3, 0};
+  struct __user_cap_data_struct data[2] {};
+  data[CAP_KILL / 32].effective = data[CAP_KILL / 32].permitted = 1u << (CAP_KILL % 32);
+  if (::syscall(SYS_capset, &header, data) != 0) return fail_errno("capset(CAP_KILL only)", errno);
   return {};
 }
 

@@ -23,11 +23,19 @@ Status check_plan(const LaunchPlan& plan) {
   return {};
 }
 
+// The root and every source, opened and checked on the host, as the executor does, with the
+// scratch directories made for the job user.
+Result<detail::OpenedSources> open_on_host(const LaunchPlan& plan) {
+  auto opened = TRY(detail::open_sources(plan));
+  TRY(detail::make_scratch_dirs(plan, opened, plan.creds.uid, plan.creds.gid));
+  return opened;
+}
+
 }  // namespace
 
 Status prepare_enter(const LaunchPlan& plan) {
   TRY(check_plan(plan));
-  TRY(detail::open_sources(plan));
+  TRY(open_on_host(plan));
   return {};
 }
 
@@ -38,15 +46,17 @@ Status enter_root(const LaunchPlan& plan) {
   if (TRY(kernel::thread_count()) != 1)
     return fail(Errc::internal, "entering a job root must happen in a single-threaded process (a task just forked)");
   // 1. The root and every source, opened and checked on the host, as the executor does.
-  auto opened = TRY(detail::open_sources(plan));
+  auto opened = TRY(open_on_host(plan));
   detail::ChildHandles h;
   h.image = opened.image.get();
   for (const auto& s : opened.sources) h.sources.push_back(s.get());
-  // 2. A mount namespace of our own; build_new_root first makes "/" a slave, so nothing done
-  //    from here on propagates to the host.
+  // 2. A mount namespace of our own, whose "/" is a slave: nothing done from here on
+  //    propagates to the host.
   TRY(kernel::unshare(CLONE_NEWNS, "CLONE_NEWNS"));
+  TRY(detail::isolate_mounts());
   // 3. The same new root as `chrootctl run`, then pivot_root into it.
-  TRY(detail::build_new_root(plan, h));
+  auto sources = TRY(detail::reopen_sources(plan, h));
+  TRY(detail::build_new_root(plan, sources));
   if (::chdir(plan.cwd.c_str()) != 0)
     return fail_errno(str("chdir(", quote(plan.cwd), ") in the new root"), errno);
   return {};

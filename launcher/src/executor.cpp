@@ -1,6 +1,6 @@
-// The executor: one function, execute(), that lists every step of a launch in order. Each step
-// is a closed operation on data the plan fixed beforehand; the comment on each says why it is
-// safe. The child's side (init, the new root, the job) is in init.cpp and mounts.cpp.
+// The executor: execute() lists every step of a launch in order; each step is a member function
+// of Launch below, a closed operation on data the plan fixed beforehand, with a comment saying
+// why it is safe. The child's side (init, the new root, the job) is in init.cpp and mounts.cpp.
 #include <fcntl.h>
 #include <sched.h>
 #include <signal.h>
@@ -9,14 +9,11 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
-#include <linux/capability.h>
 #include <unistd.h>
 
-#include <atomic>
-#include <cerrno>
-#include <cstdio>
-#include <cstring>
 #include <algorithm>
+#include <cerrno>
+#include <cstring>
 #include <optional>
 
 #include "chrootctl/common/strings.hpp"
@@ -33,8 +30,6 @@ namespace {
 
 using detail::ReportHeader;
 
-constexpr int k_forwarded[] = {SIGTERM, SIGINT, SIGHUP, SIGUSR1, SIGUSR2};
-
 struct Pipe {
   Fd read, write;
   static Result<Pipe> make() {
@@ -44,9 +39,9 @@ struct Pipe {
   }
 };
 
-// The launcher's and the child's ends of a socket pair: the launcher sends with MSG_NOSIGNAL,
-// so a child that has already failed is reported through its report, not by a SIGPIPE that
-// would kill the launcher before it removes the cgroup.
+// The launcher's and the child's ends of a socket pair, for the go-ahead and the detached
+// mounts: the launcher sends with MSG_NOSIGNAL, so a child that has already failed is reported
+// through its report, not by a SIGPIPE that would kill the launcher before it cleans up.
 struct Channel {
   Fd launcher, child;
   static Result<Channel> make() {
@@ -89,65 +84,359 @@ void fill_from_report(Outcome& out, const ReportHeader& h, const std::string& te
   }
 }
 
-// The report stream from the child: messages may arrive several per read, so bytes are
-// collected and complete messages taken off the front.
-struct ReportReader {
-  Fd fd;
-  std::string buffer;
+// The report stream from the child, read once init has exited (all of a launch's reports fit
+// in one page, the least a pipe holds, so init never blocks on them).
+struct Reports {
   std::optional<ReportHeader> last;
   std::string text;
   bool job_started = false;
-  // Reads what is there and handles every complete message; false at EOF.
-  bool read_some() {
-    char buf[4096];
-    const ssize_t n = sys::retry_eintr([&] { return ::read(fd.get(), buf, sizeof buf); });
-    if (n <= 0) {
-      fd.reset();
-      return false;
-    }
+};
+Reports read_reports(int fd) {
+  Reports r;
+  std::string buffer;
+  char buf[4096];
+  while (true) {
+    const ssize_t n = sys::retry_eintr([&] { return ::read(fd, buf, sizeof buf); });
+    if (n <= 0) break;
     buffer.append(buf, static_cast<std::size_t>(n));
-    while (buffer.size() >= sizeof(ReportHeader)) {
-      ReportHeader h{};
-      std::memcpy(&h, buffer.data(), sizeof h);
-      const std::size_t len = std::min<std::size_t>(h.length, detail::k_max_report_text);
-      if (buffer.size() < sizeof h + len) break;
-      if (h.kind == detail::k_job_started) {
-        job_started = true;
-      } else {
-        last = h;
-        text.assign(buffer, sizeof h, len);
-      }
-      buffer.erase(0, sizeof h + len);
-    }
-    return true;
   }
-};
-
-constexpr std::size_t k_init_stack = 1024 * 1024;
-
-struct InitStart {
-  const LaunchPlan* plan;
-  const detail::ChildHandles* h;
-};
-
-int init_entry(void* arg) {
-  const auto* s = static_cast<const InitStart*>(arg);
-  detail::init_main(*s->plan, *s->h);  // never returns
+  while (buffer.size() >= sizeof(ReportHeader)) {
+    ReportHeader h{};
+    std::memcpy(&h, buffer.data(), sizeof h);
+    const std::size_t len = std::min<std::size_t>(h.length, detail::k_max_report_text);
+    if (buffer.size() < sizeof h + len) break;
+    if (h.kind == detail::k_job_started) {
+      r.job_started = true;
+    } else {
+      r.last = h;
+      r.text.assign(buffer, sizeof h, len);
+    }
+    buffer.erase(0, sizeof h + len);
+  }
+  return r;
 }
 
-// Init, sharing this process's memory, was killed while it could have been in the middle of
-// an allocation: nothing on the heap can be trusted. Says so without allocating and exits;
-// the launch record stays, so the next 'chrootctl run' or 'chrootctl cleanup' removes the
-// job's cgroup, as after a SIGKILL of this process.
-[[noreturn]] void exit_without_heap(int signal) {
-  char msg[256];
-  const int n = std::snprintf(msg, sizeof msg,
-                              "chrootctl: the launch's init process was killed by signal %d while it set up or "
-                              "ended the job; its cgroup is left to 'chrootctl cleanup'\n",
-                              signal);
-  if (n > 0) (void)!::write(2, msg, std::min<std::size_t>(static_cast<std::size_t>(n), sizeof msg - 1));
-  ::_exit(125);
-}
+double seconds(const struct timeval& tv) { return static_cast<double>(tv.tv_sec) + static_cast<double>(tv.tv_usec) / 1e6; }
+
+// One launch: the state the steps build up, in the order they make it. Members are destroyed
+// in reverse: the cgroup (killing what is left), then the id block, then the record.
+class Launch {
+public:
+  Launch(const LaunchPlan& plan, const std::function<void(const std::string&)>& warn) : m_plan(plan), m_warn(warn) {
+    m_out.cgroup = "none";
+  }
+
+  // 1. Refuse an installation that would let callers borrow root (setuid), and a caller whose
+  //    other threads could hold locks the cloned child would inherit held.
+  Status check_caller() {
+    if (::getuid() != ::geteuid() || ::getgid() != ::getegid())
+      return fail(Errc::permission, "chrootctl must not be installed setuid or setgid");
+    m_self = TRY(kernel::self_stat());
+    if (m_self.threads != 1) return fail(Errc::internal, "the launcher must be called from a single-threaded process");
+    m_name = new_launch_name(m_self.start_time);
+    return {};
+  }
+
+  // 2. Open the root and every source now, on the host, before any namespace: nothing later
+  //    mounts anything but these pinned objects, whatever happens to the paths meanwhile.
+  Status open_sources() {
+    m_opened = TRY(detail::open_sources(m_plan));
+    return {};
+  }
+
+  // 3. Remove what dead launches left (their records, cgroups and id blocks), so that this
+  //    launch starts from a clean state directory. Only directories named after dead launches,
+  //    under a `chrootctl` base, are touched.
+  Status clean_up_dead_launches() {
+    if (!m_plan.use_cgroup) return {};
+    m_layout = TRY(cgroup::detect_layout());
+    m_state_dir = default_state_dir();
+    (void)cleanup_stale(cgroup::real_fs(), m_layout, m_state_dir, nullptr, /*scan_bases=*/m_state_dir.empty());
+    return {};
+  }
+
+  // 4. The job's ids: mapped (an id block of its own, idmapped mounts) where the kernel and the
+  //    filesystems allow, else only its own ids; a job as root is never run unmapped. Then the
+  //    MOUNT_UNDER_SCRATCH directories, owned by whoever the job's files belong to on disk.
+  Status choose_ids() {
+    if (!m_plan.user_namespace) return {};  // a build command: root in the tree being built
+    IdFacts facts;
+    facts.unprivileged = m_plan.unprivileged;
+    facts.mount_api = !m_plan.unprivileged && kernel::has_mount_api();
+    const auto version = kernel::kernel_version();
+    facts.kernel_major = version.major;
+    facts.kernel_minor = version.minor;
+    facts.image = m_plan.root;
+    facts.image_fs = TRY(kernel::filesystem_type(m_opened.image.get()));
+    facts.root_job = m_plan.creds.uid == 0;
+    for (const auto& op : m_plan.mounts)
+      if (op.kind == MountOp::Kind::bind && !op.read_only)
+        facts.owner_mapped.emplace_back(m_plan.sources[op.source].path,
+                                        TRY(kernel::filesystem_type(m_opened.sources[op.source].get())));
+    const IdDecision decision = TRY(decide_ids(facts));
+    m_mode = decision.mode;
+    m_h.detached = decision.detached;
+    std::uint32_t base = 0;
+    if (m_mode == IdMode::mapped) {
+      if (m_state_dir.empty()) return fail(Errc::internal, "no state directory to claim an id block in");
+      m_block.emplace(TRY(IdBlockClaim::claim(m_state_dir, m_plan.job_ids, m_name)));
+      base = m_block->base();
+    }
+    m_maps = TRY(job_id_maps(m_mode, base, m_plan.creds));
+    const std::uint32_t job_uid = *host_id(m_maps.uid, m_plan.creds.uid);
+    const std::uint32_t job_gid = *host_id(m_maps.gid, m_plan.creds.gid);
+    m_h.init_ids = m_plan.unprivileged ? detail::InitIds::keep
+                   : m_mode == IdMode::mapped ? detail::InitIds::root
+                                              : detail::InitIds::job_user;
+    uid_t disk_uid = job_uid;
+    gid_t disk_gid = job_gid;
+    if (m_plan.creds.uid == 0) {
+      // A job as root runs for its sandbox's owner: what it writes lands on disk as that user.
+      const auto& owner = m_opened.sandbox_owner;
+      if (owner.st_uid == 0)
+        return fail(Errc::permission, str("the sandbox belongs to root; a job as root writes its files as its sandbox's owner, "
+                                          "so the sandbox must belong to the user the job runs for (chown it)"));
+      if (owner.st_gid == 0)
+        return fail(Errc::permission, str("the sandbox has group root; a job as root writes its files with its sandbox's group, "
+                                          "which must not be root (chgrp it)"));
+      m_owner_maps = owner_id_maps(owner.st_uid, owner.st_gid, job_uid, job_gid);
+      disk_uid = owner.st_uid;
+      disk_gid = owner.st_gid;
+    }
+    return detail::make_scratch_dirs(m_plan, m_opened, disk_uid, disk_gid);
+  }
+
+  // 5. The job's cgroup: a record written first (so a SIGKILL at any later point leaves
+  //    something cleanup can find), then a cgroup in every hierarchy with its limits.
+  Status create_cgroup() {
+    if (!m_plan.use_cgroup) return {};
+    if (!m_state_dir.empty()) {
+      auto r = StateRecord::create(m_state_dir, m_name, cgroup::JobCgroup::candidate_dirs(m_layout, m_plan.limits, m_name),
+                                   m_block ? std::optional<std::uint32_t>(m_block->index()) : std::nullopt);
+      if (r)
+        m_record.emplace(std::move(*r));
+      else if (!m_plan.unprivileged)
+        return fail(std::move(r.error()));
+    }
+    std::vector<std::string> notes;
+    m_cg.emplace(TRY(cgroup::JobCgroup::create(cgroup::real_fs(), m_layout, m_name, m_plan.limits, !m_plan.unprivileged, notes)));
+    m_out.cgroup = std::string(cgroup::version_name(m_cg->version()));
+    m_out.limits_applied = m_plan.limits.any() && m_cg->version() != cgroup::Version::none && m_cg->limits_applied();
+    if (m_plan.limits.any() && !m_out.limits_applied) {
+      const std::string why = notes.empty() ? "cgroup limits are not available" : join(notes, "; ");
+      if (m_plan.require_limits) return fail(Errc::unsupported, str("--require-limits: ", why));
+      say(str(why, "; running without ", m_cg->version() == cgroup::Version::none ? "cgroup limits" : "some limits"));
+    }
+    m_out.memory_limit_bytes = m_cg->version() != cgroup::Version::none ? m_plan.limits.memory_max : std::nullopt;
+    return {};
+  }
+
+  // 6. Block the signals to forward, so none is lost between here and the supervision loop.
+  Status block_signals() {
+    sigset_t forwarded;
+    sigemptyset(&forwarded);
+    for (int s : detail::k_forwarded_signals) sigaddset(&forwarded, s);
+    sigaddset(&forwarded, SIGCHLD);
+    if (::sigprocmask(SIG_BLOCK, &forwarded, &m_signals.old) != 0) return fail_errno("sigprocmask(SIG_BLOCK)", errno);
+    m_signals.active = true;
+    m_sfd = Fd(::signalfd(-1, &forwarded, SFD_CLOEXEC));
+    if (!m_sfd) return fail_errno("signalfd", errno);
+    return {};
+  }
+
+  // 7. Init: an ordinary (fork-like) clone into new user, mount, PID, IPC and UTS namespaces
+  //    (and network with --net none). On v2 it is born in the job's cgroup (CLONE_INTO_CGROUP).
+  //    It waits for the go-ahead on the channel before it does anything.
+  Status start_init() {
+    m_report = TRY(Pipe::make());
+    m_channel = TRY(Channel::make());
+    m_lifeline = TRY(Pipe::make());
+    m_h.image = m_opened.image.get();
+    for (const auto& s : m_opened.sources) m_h.sources.push_back(s.get());
+    m_h.detached_count = 1 + static_cast<std::size_t>(std::count_if(m_plan.mounts.begin(), m_plan.mounts.end(), [](const MountOp& op) {
+                               return op.kind == MountOp::Kind::bind;
+                             }));
+    m_h.channel = m_channel.child.get();
+    m_h.report = m_report.write.get();
+    m_h.lifeline = m_lifeline.read.get();
+    m_h.parent_only = {m_report.read.get(), m_lifeline.write.get(), m_channel.launcher.get()};
+    m_h.stdin_fd = m_plan.stdin_fd;
+    m_h.stdout_fd = m_plan.stdout_fd;
+    m_h.stderr_fd = m_plan.stderr_fd;
+    m_h.cgroup_namespace = m_plan.user_namespace;
+    std::uint64_t flags = CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWIPC | CLONE_NEWUTS;
+    if (m_plan.new_net) flags |= CLONE_NEWNET;
+    if (m_plan.user_namespace) flags |= CLONE_NEWUSER;
+    Fd cgroup_dir;
+    if (m_cg && m_cg->version() == cgroup::Version::v2) cgroup_dir = TRY(m_cg->open_dir());
+    m_started_ns = sys::monotonic_ns();
+    auto child = kernel::start_child(flags, cgroup_dir ? cgroup_dir.get() : -1);
+    m_born_in_cgroup = child && cgroup_dir;
+    if (!child && child.error().code() == Errc::unsupported && cgroup_dir) child = kernel::start_child(flags, -1);
+    if (!child) return fail(std::move(child.error()));
+    if (*child == 0) detail::init_main(m_plan, m_h);  // never returns
+    m_init = *child;
+    m_report.write.reset();
+    m_channel.child.reset();
+    m_lifeline.read.reset();
+    return {};
+  }
+
+  // 8. Init into the job's cgroup in every hierarchy, unless it was born there: before the
+  //    go-ahead, so its cgroup namespace is rooted there and the job is born inside.
+  Status join_cgroup() {
+    if (!m_cg || m_cg->version() == cgroup::Version::none || m_born_in_cgroup) return {};
+    return m_cg->attach(cgroup::real_fs(), m_init);
+  }
+
+  // 9. Init's uid_map and gid_map (setgroups denied first by an unprivileged launcher, which
+  //    may only map its own ids).
+  Status map_ids() {
+    if (!m_plan.user_namespace) return {};
+    TRY(detail::write_id_maps(m_init, m_maps, m_plan.unprivileged));
+    m_out.id_mode = m_mode == IdMode::mapped ? "mapped" : "identity";
+    m_out.uid_map = id_map_text(m_maps.uid);
+    m_out.gid_map = id_map_text(m_maps.gid);
+    if (m_block) m_out.id_block = m_block->index();
+    return {};
+  }
+
+  // 10. The go-ahead. With detached mounts it carries them: the image (read-only, nosuid,
+  //     nodev, idmapped with init's own user namespace in mapped mode) and one mount per bind
+  //     (a root job's writable ones idmapped to its sandbox's owner), all private, made here
+  //     by root from the objects opened in step 2 and attached nowhere until init moves them.
+  Status hand_over() {
+    std::vector<Fd> mounts;
+    if (m_h.detached) {
+      detail::DetachedIds ids;
+      Fd job_userns, owner_userns;
+      if (m_mode == IdMode::mapped) {
+        job_userns = TRY(sys::open_path(str("/proc/", m_init, "/ns/user"), O_RDONLY));
+        ids.job_userns = job_userns.get();
+      }
+      if (m_owner_maps) {
+        owner_userns = TRY(kernel::make_user_namespace(id_map_text(m_owner_maps->uid), id_map_text(m_owner_maps->gid)));
+        ids.owner_userns = owner_userns.get();
+      }
+      mounts = TRY(detail::detach_mounts(m_plan, m_opened, ids));
+    }
+    std::vector<int> fds;
+    for (const auto& m : mounts) fds.push_back(m.get());
+    TRY(kernel::send_fds(m_channel.launcher.get(), fds));
+    m_channel.launcher.reset();
+    return {};
+  }
+
+  // 11. Forward each signal to init (which forwards it to the job) until init has exited (it
+  //     only does once every process of the namespace is gone).
+  void supervise() {
+    bool done = false;
+    while (!done) {
+      struct signalfd_siginfo si {};
+      const ssize_t n = ::read(m_sfd.get(), &si, sizeof si);
+      if (n != static_cast<ssize_t>(sizeof si)) {
+        if (n < 0 && errno == EINTR) continue;
+        break;
+      }
+      if (static_cast<int>(si.ssi_signo) == SIGCHLD)
+        done = ::wait4(m_init, &m_init_status, WNOHANG, &m_usage) == m_init;
+      else
+        ::kill(m_init, static_cast<int>(si.ssi_signo));
+    }
+    if (!done) {
+      ::kill(m_init, SIGKILL);
+      (void)sys::retry_eintr([&] { return ::wait4(m_init, &m_init_status, 0, &m_usage); });
+    }
+    m_init = -1;
+  }
+
+  // 12. The outcome from init's reports; accounting and the limits read back from the cgroup,
+  //     then whatever is left in it is killed and it is removed. If that fails, the record and
+  //     the id block stay, so that the next cleanup retries and no other job gets those ids
+  //     while a process of this one may live.
+  Outcome finish() {
+    const Reports reports = read_reports(m_report.read.get());
+    m_out.wall_seconds = static_cast<double>(sys::monotonic_ns() - m_started_ns) / 1e9;
+    m_out.cpu_user_seconds = seconds(m_usage.ru_utime);
+    m_out.cpu_system_seconds = seconds(m_usage.ru_stime);
+    m_out.max_rss_bytes = static_cast<std::uint64_t>(m_usage.ru_maxrss) * 1024;
+    if (reports.last) {
+      fill_from_report(m_out, *reports.last, reports.text);
+    } else if (reports.job_started) {
+      // init itself was killed (by the OOM killer, or SIGKILL from outside) while the job ran;
+      // the kernel took the whole namespace, the job included.
+      m_out.kind = Outcome::Kind::signaled;
+      m_out.code = WIFSIGNALED(m_init_status) ? WTERMSIG(m_init_status) : SIGKILL;
+      m_out.error = str("the launch's init process ended (", WIFSIGNALED(m_init_status) ? "signal " : "status ",
+                        WIFSIGNALED(m_init_status) ? WTERMSIG(m_init_status) : WEXITSTATUS(m_init_status),
+                        ") without reporting the job's status");
+    } else {
+      m_out.kind = Outcome::Kind::setup_failed;
+      m_out.error = WIFSIGNALED(m_init_status)
+                        ? str("the launch's init process was killed by signal ", WTERMSIG(m_init_status), " before the job started")
+                        : str("the launch's init process exited with status ", WEXITSTATUS(m_init_status), " before the job started");
+    }
+    if (m_cg && m_cg->version() != cgroup::Version::none) {
+      const auto acc = m_cg->read_accounting(cgroup::real_fs());
+      m_out.peak_memory_bytes = acc.peak_memory;
+      m_out.oom_kills = acc.oom_kills;
+      m_out.memory_limit_hit = acc.memory_limit_hit;
+      m_out.effective_limits = m_cg->read_limits(cgroup::real_fs());
+      m_out.limits_changed = *m_out.effective_limits != m_cg->limits_set();
+      if (auto r = m_cg->destroy(cgroup::real_fs()); !r) {
+        say(str("the job's cgroup could not be removed (", r.error().what(), "); 'chrootctl cleanup' will retry"));
+        if (m_record) m_record->release();
+        if (m_block) m_block->release();
+      }
+    }
+    return std::move(m_out);
+  }
+
+  // A step failed: init, if it was started, is ended (closing the channel would do, wherever it
+  // waits; SIGKILL makes sure), and the cgroup, id block and record go with this object.
+  Outcome abandon(const Error& e) {
+    if (m_init > 0) {
+      m_channel.launcher.reset();
+      ::kill(m_init, SIGKILL);
+      (void)sys::retry_eintr([&] { return ::waitpid(m_init, nullptr, 0); });
+      m_init = -1;
+    }
+    m_out.kind = Outcome::Kind::setup_failed;
+    m_out.error = e.what();
+    return std::move(m_out);
+  }
+
+private:
+  void say(const std::string& m) {
+    if (m_warn) m_warn(m);
+  }
+
+  const LaunchPlan& m_plan;
+  const std::function<void(const std::string&)>& m_warn;
+  Outcome m_out;
+  kernel::SelfStat m_self{};
+  std::string m_name;
+  detail::OpenedSources m_opened;
+  cgroup::Layout m_layout;
+  std::string m_state_dir;
+  IdMode m_mode = IdMode::identity;
+  IdMaps m_maps;
+  std::optional<IdMaps> m_owner_maps;
+  std::optional<StateRecord> m_record;
+  std::optional<IdBlockClaim> m_block;
+  std::optional<cgroup::JobCgroup> m_cg;
+  SignalGuard m_signals;
+  Fd m_sfd;
+  Pipe m_report;
+  Channel m_channel;
+  Pipe m_lifeline;
+  detail::ChildHandles m_h;
+  bool m_born_in_cgroup = false;
+  std::int64_t m_started_ns = 0;
+  pid_t m_init = -1;
+  int m_init_status = 0;
+  struct rusage m_usage {};
+};
 
 }  // namespace
 
@@ -163,239 +452,24 @@ int Outcome::exit_status() const {
 }
 
 Outcome execute(const LaunchPlan& plan, const std::function<void(const std::string&)>& warn) {
-  Outcome out;
-  out.cgroup = "none";
-  auto setup_failed = [&](const Error& e) {
-    out.kind = Outcome::Kind::setup_failed;
-    out.error = e.what();
-    return out;
+  Launch launch(plan, warn);
+  using Step = Status (Launch::*)();
+  static constexpr Step k_steps[] = {
+      &Launch::check_caller,            // 1. not setuid; single-threaded
+      &Launch::open_sources,            // 2. the root, the sandbox, every bind source
+      &Launch::clean_up_dead_launches,  // 3. records, cgroups and id blocks of dead launches
+      &Launch::choose_ids,              // 4. mapped or identity, an id block, scratch dirs
+      &Launch::create_cgroup,           // 5. the record, then a cgroup in every hierarchy
+      &Launch::block_signals,           // 6. forwarded signals, read from a signalfd
+      &Launch::start_init,              // 7. clone into new namespaces; init waits
+      &Launch::join_cgroup,             // 8. init into the job's cgroup (unless born there)
+      &Launch::map_ids,                 // 9. init's uid_map and gid_map
+      &Launch::hand_over,               // 10. the detached (idmapped) mounts and the go-ahead
   };
-  auto say = [&](const std::string& m) {
-    if (warn) warn(m);
-  };
-#define STEP(...)                                        \
-  ({                                                     \
-    auto step_r_ = (__VA_ARGS__);                        \
-    if (!step_r_) return setup_failed(step_r_.error());  \
-    chrootctl::detail::take_value(std::move(step_r_));   \
-  })
-
-  // 1. Refuse an installation that would let callers borrow root (setuid), and a caller whose
-  //    other threads could hold locks the cloned child would inherit held.
-  if (::getuid() != ::geteuid() || ::getgid() != ::getegid())
-    return setup_failed(Error(Errc::permission, "chrootctl must not be installed setuid or setgid"));
-  const kernel::SelfStat self = STEP(kernel::self_stat());
-  if (self.threads != 1)
-    return setup_failed(Error(Errc::internal, "the launcher must be called from a single-threaded process"));
-
-  // The launch is a relay: this process, then init, then the job, then init and this process
-  // again, each waiting for the one before. On a second, idle CPU the scheduler would wake
-  // some of them there, paying an inter-processor wake-up and cold caches for no parallelism;
-  // so the launch stays on the CPU it started on, and the job gets the caller's CPU set back
-  // before its exec (restored here too when the launch is over).
-  kernel::CpuPin pin;
-
-  // 2. Open the root and every bind source now, on the host, before any namespace: the child
-  //    only ever mounts these pinned objects, whatever happens to the paths meanwhile.
-  auto [image, sources] = STEP(detail::open_sources(plan));
-
-  // 3. The job's cgroup: leftovers of dead launches removed, a record written first (so a
-  //    SIGKILL at any later point leaves something cleanup can find), then the cgroup with its
-  //    limits. Only directories named after this launch, under a `chrootctl` base, are made.
-  std::optional<cgroup::JobCgroup> cg;
-  std::optional<StateRecord> record;
-  if (plan.use_cgroup) {
-    auto layout = STEP(cgroup::detect_layout());
-    const std::string state_dir = default_state_dir();
-    (void)cleanup_stale(cgroup::real_fs(), layout, state_dir, nullptr, /*scan_bases=*/state_dir.empty());
-    const std::string name = new_launch_name(self.start_time);
-    if (!state_dir.empty()) {
-      auto r = StateRecord::create(state_dir, name, cgroup::JobCgroup::candidate_dirs(layout, plan.limits, name));
-      if (r)
-        record.emplace(std::move(*r));
-      else if (!plan.user_namespace)
-        return setup_failed(r.error());
-    }
-    std::vector<std::string> notes;
-    cg.emplace(STEP(cgroup::JobCgroup::create(cgroup::real_fs(), layout, name, plan.limits, !plan.user_namespace, notes)));
-    out.cgroup = std::string(cgroup::version_name(cg->version()));
-    out.limits_applied = plan.limits.any() && cg->version() != cgroup::Version::none && cg->limits_applied();
-    if (plan.limits.any() && !out.limits_applied) {
-      const std::string why = notes.empty() ? "cgroup limits are not available" : join(notes, "; ");
-      if (plan.require_limits) return setup_failed(Error(Errc::unsupported, str("--require-limits: ", why)));
-      say(str(why, "; running without ", cg->version() == cgroup::Version::none ? "cgroup limits" : "some limits"));
-    }
-    out.memory_limit_bytes = cg->version() != cgroup::Version::none ? plan.limits.memory_max : std::nullopt;
-  }
-
-  // 4. Block the signals to forward, so none is lost between here and the supervision loop.
-  SignalGuard signals;
-  sigset_t forwarded;
-  sigemptyset(&forwarded);
-  for (int s : k_forwarded) sigaddset(&forwarded, s);
-  sigaddset(&forwarded, SIGCHLD);
-  if (::sigprocmask(SIG_BLOCK, &forwarded, &signals.old) != 0) return setup_failed(Error(Errc::io, "sigprocmask failed"));
-  signals.active = true;
-  Fd sfd(::signalfd(-1, &forwarded, SFD_CLOEXEC));
-  if (!sfd) return setup_failed(Error(Errc::io, str("signalfd: ", std::strerror(errno))));
-
-  // 5. Pipes: reports (child -> launcher), a channel for the id-mapping go-ahead (user
-  //    namespace only), and a lifeline whose closing tells a child born after our death to
-  //    give up.
-  Pipe report = STEP(Pipe::make());
-  Channel sync = plan.user_namespace ? STEP(Channel::make()) : Channel{};
-  Pipe lifeline = STEP(Pipe::make());
-  detail::ChildHandles h;
-  h.image = image.get();
-  for (const auto& s : sources) h.sources.push_back(s.get());
-  h.report = report.write.get();
-  h.sync = sync.child.get();
-  h.lifeline = lifeline.read.get();
-  h.parent_only = {report.read.get(), lifeline.write.get()};
-  if (sync.launcher) h.parent_only.push_back(sync.launcher.get());
-  h.stdin_fd = plan.stdin_fd;
-  h.stdout_fd = plan.stdout_fd;
-  h.stderr_fd = plan.stderr_fd;
-  std::vector<Fd> procs;
-  Fd cgroup_dir;
-  if (cg && cg->version() == cgroup::Version::v2) cgroup_dir = STEP(cg->open_dir());
-  if (cg && cg->version() == cgroup::Version::v1) procs = STEP(cg->open_procs());
-  kernel::ChildStack init_stack = STEP(kernel::ChildStack::make(k_init_stack));
-  std::atomic<bool> init_heap_quiet{false};
-
-  // 6. The child: new mount, PID, IPC and UTS namespaces (network and user when the plan says).
-  //    On v2 it is born inside the job's cgroup (CLONE_INTO_CGROUP); on v1, or kernels before
-  //    5.7, it writes itself into cgroup.procs before doing anything else.
-  //    Where the kernel layer can (x86-64), init runs in this process's memory: the clone copies
-  //    none of it and init's exit tears none of it down, about a tenth of a launch. From the
-  //    clone until init is reaped this process therefore touches no heap: it closes
-  //    descriptors, writes the id maps from stack buffers, and waits. Init, for its part, keeps
-  //    off the heap while it supervises the job (init_heap_quiet): if it is killed outside that
-  //    stretch (by root, or by the caller of an unprivileged launch), the heap may be
-  //    half-updated, and this process exits at once (exit_without_heap), leaving the cgroup
-  //    and record to the next launch's cleanup, as if it had been killed itself. Sharing the
-  //    memory also shares what the kernel keeps per memory: init's OOM score and non-dumpable
-  //    flag apply to this process too, and init's pages are charged to this process's memory
-  //    cgroup.
-  //    Init does not share the memory when the OOM killer could choose it inside the job's
-  //    cgroup: the kernel kills every process sharing its victim's memory, so this process
-  //    would die with init. That takes a memory limit on the job and an init that cannot ask
-  //    to be spared (oom_score_adj -1000 needs CAP_SYS_RESOURCE, which an unprivileged launch
-  //    never has).
-  h.spare_init_from_oom = !plan.user_namespace && kernel::has_effective_capability(CAP_SYS_RESOURCE);
-  const bool share = !(plan.limits.memory_max || plan.limits.swap_max) || h.spare_init_from_oom;
-  std::uint64_t flags = CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWIPC | CLONE_NEWUTS;
-  if (plan.new_net) flags |= CLONE_NEWNET;
-  if (plan.user_namespace) flags |= CLONE_NEWUSER;
-  InitStart init_start{&plan, &h};
-  h.in_cgroup = static_cast<bool>(cgroup_dir);
-  for (const auto& p : procs) h.cgroup_procs.push_back(p.get());
-  h.heap_quiet = &init_heap_quiet;
-  h.job_cpus = pin.original();
-  h.ignored_signals = self.ignored_signals;
-  const std::int64_t started = sys::monotonic_ns();
-  auto child = kernel::start_child(flags, cgroup_dir ? cgroup_dir.get() : -1, init_stack, init_entry, &init_start, share);
-  if (!child && child.error().code() == Errc::unsupported && cgroup_dir) {
-    procs = STEP(cg->open_procs());
-    h.in_cgroup = false;
-    for (const auto& p : procs) h.cgroup_procs.push_back(p.get());
-    child = kernel::start_child(flags, -1, init_stack, init_entry, &init_start, share);
-  }
-  if (!child) return setup_failed(child.error());
-  const pid_t init = child->pid;
-  // After init has ended: if it shared this memory and was killed off its quiet stretch, the
-  // heap cannot be trusted (see above).
-  auto leave_if_heap_unsafe = [&, shared = child->shares_memory](int status) {
-    if (shared && WIFSIGNALED(status) && !init_heap_quiet.load(std::memory_order_acquire))
-      exit_without_heap(WTERMSIG(status));
-  };
-  // No heap from here until init is reaped (see above).
-  report.write.reset();
-  sync.child.reset();
-  lifeline.read.reset();
-  for (auto& p : procs) p.reset();
-  cgroup_dir.reset();
-
-  // 7. In a user namespace: map the caller to itself (and nothing else), then let the child go.
-  if (plan.user_namespace) {
-    if (const auto failed = detail::map_caller(init, plan.caller_uid, plan.caller_gid)) {
-      // Closing the channel ends init where it waits for the go-ahead, never in the middle
-      // of an allocation (as a SIGKILL could), so the heap stays usable for the error.
-      sync.launcher.reset();
-      int status = 0;
-      ::waitpid(init, &status, 0);
-      leave_if_heap_unsafe(status);
-      return setup_failed(failed.error(init));
-    }
-    (void)sys::retry_eintr([&] { return ::send(sync.launcher.get(), "1", 1, MSG_NOSIGNAL); });
-  }
-
-  // 8. Supervise: forward each signal to init (which forwards it to the job) until init has
-  //    exited (it only does once every process of the namespace is gone). The reports wait in
-  //    their pipe and are read after: reading each as it came would only wake this process
-  //    once more per report. All of a launch's reports (at most job_started and one other
-  //    with its text) fit in one page, the least a pipe holds, so init never blocks on them.
-  ReportReader reports{std::move(report.read), {}, {}, {}};
-  int init_status = 0;
-  struct rusage usage {};
-  bool init_done = false;
-  while (!init_done) {
-    struct signalfd_siginfo si {};
-    const ssize_t n = ::read(sfd.get(), &si, sizeof si);
-    if (n != static_cast<ssize_t>(sizeof si)) {
-      if (n < 0 && errno == EINTR) continue;
-      break;
-    }
-    if (static_cast<int>(si.ssi_signo) == SIGCHLD) {
-      const pid_t r = ::wait4(init, &init_status, WNOHANG, &usage);
-      if (r == init) init_done = true;
-    } else {
-      ::kill(init, static_cast<int>(si.ssi_signo));
-    }
-  }
-  if (!init_done) {
-    ::kill(init, SIGKILL);
-    ::wait4(init, &init_status, 0, &usage);
-  }
-  leave_if_heap_unsafe(init_status);
-  while (reports.fd && reports.read_some()) {
-  }
-  out.wall_seconds = static_cast<double>(sys::monotonic_ns() - started) / 1e9;
-  out.cpu_user_seconds = static_cast<double>(usage.ru_utime.tv_sec) + static_cast<double>(usage.ru_utime.tv_usec) / 1e6;
-  out.cpu_system_seconds = static_cast<double>(usage.ru_stime.tv_sec) + static_cast<double>(usage.ru_stime.tv_usec) / 1e6;
-  out.max_rss_bytes = static_cast<std::uint64_t>(usage.ru_maxrss) * 1024;
-  if (reports.last) {
-    fill_from_report(out, *reports.last, reports.text);
-  } else if (reports.job_started) {
-    // init itself was killed (by the OOM killer, or SIGKILL from outside) while the job ran;
-    // the kernel took the whole namespace, the job included.
-    out.kind = Outcome::Kind::signaled;
-    out.code = WIFSIGNALED(init_status) ? WTERMSIG(init_status) : SIGKILL;
-    out.error = str("the launch's init process ended (", WIFSIGNALED(init_status) ? "signal " : "status ",
-                    WIFSIGNALED(init_status) ? WTERMSIG(init_status) : WEXITSTATUS(init_status),
-                    ") without reporting the job's status");
-  } else {
-    out.kind = Outcome::Kind::setup_failed;
-    out.error = WIFSIGNALED(init_status) ? str("the launch's init process was killed by signal ", WTERMSIG(init_status),
-                                               " before the job started")
-                                         : str("the launch's init process exited with status ", WEXITSTATUS(init_status),
-                                               " before the job started");
-  }
-
-  // 9. Accounting, then whatever is left in the cgroup is killed and the cgroup removed. If that
-  //    fails the record stays, so the next cleanup retries.
-  if (cg && cg->version() != cgroup::Version::none) {
-    const auto acc = cg->read_accounting(cgroup::real_fs());
-    out.peak_memory_bytes = acc.peak_memory;
-    out.oom_kills = acc.oom_kills;
-    out.memory_limit_hit = acc.memory_limit_hit;
-    if (auto r = cg->destroy(cgroup::real_fs()); !r) {
-      say(str("the job's cgroup could not be removed (", r.error().what(), "); 'chrootctl cleanup' will retry"));
-      if (record) record->release();
-    }
-  }
-#undef STEP
-  return out;
+  for (Step step : k_steps)
+    if (auto r = (launch.*step)(); !r) return launch.abandon(r.error());
+  launch.supervise();       // 11. signals to init until it exits
+  return launch.finish();   // 12. reports, accounting, limits read back; the cgroup removed
 }
 
 }  // namespace chrootctl::launcher

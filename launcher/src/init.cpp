@@ -32,17 +32,11 @@ void send_report(int fd, ReportKind kind, int value, const std::string& text) {
 
 namespace {
 
-// Signals the launcher forwards to init, and init to the job.
-constexpr int k_forwarded[] = {SIGTERM, SIGINT, SIGHUP, SIGUSR1, SIGUSR2};
-
 void no_op_handler(int) {}
 
-bool write_small(const char* path, const std::string& value) {
-  const int fd = ::open(path, O_WRONLY | O_CLOEXEC);
-  if (fd < 0) return false;
-  const bool ok = ::write(fd, value.data(), value.size()) == static_cast<ssize_t>(value.size());
-  ::close(fd);
-  return ok;
+Status checked(bool ok, const char* call) {
+  if (!ok) return fail_errno(call, errno);
+  return {};
 }
 
 // Reads one report (header + text) from a pipe; nullopt at EOF.
@@ -67,54 +61,62 @@ std::string env_value(const std::vector<std::string>& env, std::string_view key)
   return {};
 }
 
-// The job, between fork and exec. Never returns: execs, or reports why it could not.
-[[noreturn]] void job_main(const LaunchPlan& plan, const ChildHandles& h, int exec_report, mode_t umask_value) {
-  auto fail_setup = [&](const Error& e) {
-    send_report(exec_report, k_setup_failed, 0, e.what());
-    ::_exit(125);
-  };
-  // No controlling terminal: the caller's terminal cannot be reached (TIOCSTI) nor signal us.
-  if (::setsid() < 0) fail_setup(Error(Errc::io, str("setsid: ", std::strerror(errno))));
-  // The caller's CPU set (the launch ran on one CPU of it).
-  if (h.job_cpus && ::sched_setaffinity(0, sizeof *h.job_cpus, h.job_cpus) != 0)
-    fail_setup(Error(Errc::io, str("sched_setaffinity(the caller's CPU set): ", std::strerror(errno))));
-  // Default dispositions and an empty mask, as a freshly started program expects. The exec
-  // resets every handled signal; only ignored ones (SIG_IGN) would survive it. The launcher
-  // told which of signals 1-31 it ignores; real-time signals are reset whatever they are.
-  for (int sig = 1; sig < NSIG; ++sig)
-    if (sig != SIGKILL && sig != SIGSTOP && (sig > 31 || (h.ignored_signals >> (sig - 1) & 1))) ::signal(sig, SIG_DFL);
-  // Standard streams: the launcher's descriptors (inherited), moved above 2 first so that any
-  // permutation of 0/1/2 works.
+// ---- the job, between fork and exec ----
+
+// Default dispositions and an empty mask, as a freshly started program expects.
+Status reset_signals() {
+  for (int sig = 1; sig < NSIG; ++sig) {
+    if (sig == SIGKILL || sig == SIGSTOP) continue;
+    // Signals 32 and 33 belong to the C library's threads; the kernel refuses nothing here,
+    // but glibc's signal() does (EINVAL), and they hold no disposition a job could inherit.
+    if (::signal(sig, SIG_DFL) == SIG_ERR && errno != EINVAL) return fail_errno(str("signal(", sig, ", SIG_DFL)"), errno);
+  }
+  sigset_t empty;
+  sigemptyset(&empty);
+  return checked(::sigprocmask(SIG_SETMASK, &empty, nullptr) == 0, "sigprocmask(SIG_SETMASK, empty)");
+}
+
+// Standard streams: the launcher's descriptors (inherited), moved above 2 first so that any
+// permutation of 0/1/2 works.
+Status set_stdio(const ChildHandles& h) {
   int fds[3] = {h.stdin_fd, h.stdout_fd, h.stderr_fd};
   for (int& fd : fds) {
     if (fd < 0) continue;
     fd = ::fcntl(fd, F_DUPFD_CLOEXEC, 10);
-    if (fd < 0) fail_setup(Error(Errc::io, str("fcntl(F_DUPFD_CLOEXEC): ", std::strerror(errno))));
+    if (fd < 0) return fail_errno("fcntl(F_DUPFD_CLOEXEC)", errno);
   }
   if (fds[0] < 0) {
     fds[0] = ::open("/dev/null", O_RDONLY | O_CLOEXEC);
-    if (fds[0] < 0) fail_setup(Error(Errc::io, str("open(\"/dev/null\") in the new root: ", std::strerror(errno))));
+    if (fds[0] < 0) return fail_errno("open(\"/dev/null\") in the new root", errno);
   }
   for (int i = 0; i < 3; ++i)
-    if (::dup2(fds[i], i) < 0) fail_setup(Error(Errc::io, str("dup2(", fds[i], ", ", i, "): ", std::strerror(errno))));
+    if (::dup2(fds[i], i) < 0) return fail_errno(str("dup2(", fds[i], ", ", i, ")"), errno);
+  return {};
+}
+
+// Every step of the job's own setup, in order; the first that fails ends the launch (125).
+Status prepare_job(const LaunchPlan& plan, const ChildHandles& h, int exec_report, mode_t umask_value) {
+  // No controlling terminal: the caller's terminal cannot be reached (TIOCSTI) nor signal us.
+  TRY(checked(::setsid() >= 0, "setsid()"));
+  TRY(reset_signals());
+  TRY(set_stdio(h));
   ::umask(umask_value);
   if (plan.drop_privileges) {
-    if (auto r = drop_privileges(plan.creds, !plan.user_namespace); !r)
-      fail_setup(std::move(r.error()).add_context(str("dropping privileges to uid ", plan.creds.uid)));
+    TRY(with_context(drop_privileges(plan.creds, !plan.unprivileged), str("dropping privileges to uid ", plan.creds.uid)));
   } else if (plan.mode == LaunchMode::build) {
-    if (auto r = restrict_build_capabilities(); !r)
-      fail_setup(std::move(r.error()).add_context("restricting the build command's capabilities"));
+    TRY(with_context(restrict_build_capabilities(), "restricting the build command's capabilities"));
   }
-  if (auto r = join_new_session_keyring(); !r) fail_setup(std::move(r.error()));
+  TRY(join_new_session_keyring());
   // As the job user, so a sandbox it may not enter is an error rather than a surprise.
   if (::chdir(plan.cwd.c_str()) != 0)
-    fail_setup(Error(Errc::io, str("chdir(", quote(plan.cwd), ") as uid ", plan.creds.uid, ": ", std::strerror(errno))));
+    return fail_errno(str("chdir(", quote(plan.cwd), ") as uid ", plan.creds.uid), errno);
   // No descriptor of the launcher reaches the job, whatever it left without O_CLOEXEC.
   kernel::close_fds_except({exec_report});
-  sigset_t empty;
-  sigemptyset(&empty);
-  ::sigprocmask(SIG_SETMASK, &empty, nullptr);
+  return {};
+}
 
+// The job's exec. Never returns: execs, or reports why it could not.
+[[noreturn]] void exec_job(const LaunchPlan& plan, int exec_report) {
   std::vector<char*> argv;
   for (const auto& a : plan.argv) argv.push_back(const_cast<char*>(a.c_str()));
   argv.push_back(nullptr);
@@ -153,147 +155,164 @@ std::string env_value(const std::vector<std::string>& env, std::string_view key)
   ::_exit(saved == ENOENT ? 127 : 126);
 }
 
-struct JobStart {
-  const LaunchPlan& plan;
-  const ChildHandles& h;
-  int exec_report;
-  mode_t umask_value;
-  const std::string& oom_adj;
+[[noreturn]] void job_main(const LaunchPlan& plan, const ChildHandles& h, int exec_report, mode_t umask_value) {
+  if (auto r = prepare_job(plan, h, exec_report, umask_value); !r) {
+    send_report(exec_report, k_setup_failed, 0, r.error().what());
+    ::_exit(125);
+  }
+  exec_job(plan, exec_report);
+}
+
+// ---- init's setup, step by step ----
+
+// Waits for the launcher's go-ahead: it comes once the ids are mapped and init is in the job's
+// cgroup, with the detached mounts of the image and sources when there are any.
+Result<RootSources> wait_for_go_ahead(const ChildHandles& h) {
+  RootSources src;
+  src.detached = h.detached;
+  auto fds = TRY(kernel::receive_fds(h.channel, h.detached ? h.detached_count : 0));
+  // The launcher closed the channel instead: it gave up, and reports why itself.
+  if (!fds) ::_exit(125);
+  ::close(h.channel);
+  if (h.detached) {
+    src.image = std::move(fds->front());
+    for (std::size_t i = 1; i < fds->size(); ++i) src.binds.push_back(std::move((*fds)[i]));
+  }
+  return src;
+}
+
+// Dies with the launcher (SIGKILL from the kernel takes the whole PID namespace with it); if the
+// launcher is already gone, stops here. Set after init's ids are final: a change of ids clears
+// the parent-death signal.
+Status tie_to_launcher(const ChildHandles& h) {
+  TRY(checked(::prctl(PR_SET_PDEATHSIG, SIGKILL) == 0, "prctl(PR_SET_PDEATHSIG, SIGKILL)"));
+  struct pollfd p {h.lifeline, POLLIN, 0};
+  if (::poll(&p, 1, 0) > 0 && (p.revents & (POLLHUP | POLLIN))) return fail(Errc::io, "the launcher is gone");
+  return {};
+}
+
+// Handlers (no-ops) for the forwarded signals: the kernel drops signals to a namespace's init
+// that it has no handler for. They stay blocked and are read from a signalfd.
+Result<Fd> watch_signals() {
+  for (int sig : k_forwarded_signals) {
+    struct sigaction sa {};
+    sa.sa_handler = no_op_handler;
+    sa.sa_flags = SA_RESTART;
+    TRY(checked(::sigaction(sig, &sa, nullptr) == 0, "sigaction"));
+  }
+  sigset_t watched;
+  sigemptyset(&watched);
+  for (int sig : k_forwarded_signals) sigaddset(&watched, sig);
+  sigaddset(&watched, SIGCHLD);
+  TRY(checked(::sigprocmask(SIG_BLOCK, &watched, nullptr) == 0, "sigprocmask(SIG_BLOCK)"));
+  const int sfd = ::signalfd(-1, &watched, SFD_CLOEXEC);
+  if (sfd < 0) return fail_errno("signalfd", errno);
+  return Fd(sfd);
+}
+
+struct Started {
+  pid_t job;
+  int exec_pipe;  // read end: EOF once the job has exec'd, or a report of why not
 };
 
-int job_entry(void* arg) {
-  const auto& s = *static_cast<const JobStart*>(arg);
-  if (!s.oom_adj.empty()) (void)write_small("/proc/self/oom_score_adj", s.oom_adj);
-  job_main(s.plan, s.h, s.exec_report, s.umask_value);
+// The job's process: a fork of init, which sets itself up and execs (job_main).
+Result<Started> start_job(const LaunchPlan& plan, const ChildHandles& h, mode_t umask_value) {
+  int exec_pipe[2];
+  if (::pipe2(exec_pipe, O_CLOEXEC) != 0) return fail_errno("pipe2", errno);
+  const pid_t job = TRY(kernel::fork_process());
+  if (job == 0) {
+    ::close(exec_pipe[0]);
+    job_main(plan, h, exec_pipe[1], umask_value);
+  }
+  ::close(exec_pipe[1]);
+  return Started{job, exec_pipe[0]};
+}
+
+// Everything init does before the job runs, in order.
+Result<Started> set_up(const LaunchPlan& plan, const ChildHandles& h, Fd& signals) {
+  RootSources sources = TRY(wait_for_go_ahead(h));
+  // A cgroup namespace rooted at the job's cgroup, which init is already in (born there, or
+  // moved by the launcher before the go-ahead): the job sees "/" and nothing of the host's tree.
+  if (h.cgroup_namespace) TRY(kernel::unshare(CLONE_NEWCGROUP, "CLONE_NEWCGROUP"));
+  TRY(isolate_mounts());
+  // Sources bound by path are found while init still has the ids it was cloned with.
+  if (!sources.detached) {
+    RootSources by_path = TRY(reopen_sources(plan, h));
+    sources.image = std::move(by_path.image);
+    sources.sources = std::move(by_path.sources);
+  }
+  TRY(become(h.init_ids, plan.creds.uid, plan.creds.gid));
+  TRY(tie_to_launcher(h));
+  // Out of the caller's session: a terminal's signals reach only the launcher, which forwards.
+  TRY(checked(::setsid() >= 0, "setsid()"));
+  TRY(checked(::prctl(PR_SET_NAME, "chrootctl-init", 0, 0, 0) == 0, "prctl(PR_SET_NAME)"));
+  // Not dumpable: no process of the job may ptrace init or open its /proc entries.
+  TRY(checked(::prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) == 0, "prctl(PR_SET_DUMPABLE, 0)"));
+  const mode_t umask_value = ::umask(0);
+  signals = TRY(watch_signals());
+  TRY(build_new_root(plan, sources));
+  if (plan.new_net) TRY(loopback_up());
+  Started s = TRY(start_job(plan, h, umask_value));
+  // Init keeps only what it still needs: no descriptor of a host directory or of a cgroup
+  // stays open in the job's PID namespace, and no capability but CAP_KILL.
+  kernel::close_fds_except({h.report, signals.get(), s.exec_pipe});
+  if (plan.user_namespace) TRY(keep_only_kill_capability());
+  return s;
+}
+
+// Forwards signals, reaps every process (orphans are re-parented to init), and returns the wait
+// status of the job's main process once it has ended.
+Result<int> supervise(int signals, pid_t job) {
+  while (true) {
+    struct signalfd_siginfo si {};
+    const ssize_t n = ::read(signals, &si, sizeof si);
+    if (n != static_cast<ssize_t>(sizeof si)) {
+      if (n < 0 && errno == EINTR) continue;
+      return fail_errno("read(signalfd)", n < 0 ? errno : EIO);
+    }
+    if (static_cast<int>(si.ssi_signo) != SIGCHLD) {
+      ::kill(job, static_cast<int>(si.ssi_signo));
+      continue;
+    }
+    int status = 0;
+    pid_t pid;
+    std::optional<int> job_status;
+    while ((pid = ::waitpid(-1, &status, WNOHANG)) > 0)
+      if (pid == job) job_status = status;
+    if (job_status) return *job_status;
+  }
 }
 
 }  // namespace
 
 [[noreturn]] void init_main(const LaunchPlan& plan, const ChildHandles& h) {
+  for (int fd : h.parent_only) ::close(fd);
   auto fail_setup = [&](const Error& e) {
     send_report(h.report, k_setup_failed, 0, e.what());
     ::_exit(125);
   };
-  // 1. Die with the launcher (SIGKILL from the kernel takes the whole PID namespace with us);
-  //    if it is already gone, stop here. The lifeline's write end is the launcher's alone.
-  for (int fd : h.parent_only) ::close(fd);
-  ::prctl(PR_SET_PDEATHSIG, SIGKILL);
-  {
-    struct pollfd p {h.lifeline, POLLIN, 0};
-    if (::poll(&p, 1, 0) > 0 && (p.revents & (POLLHUP | POLLIN))) ::_exit(125);
-  }
-  // 2. Into the job's cgroup before anything else happens, so the job is born inside it.
-  for (int fd : h.cgroup_procs)
-    if (::write(fd, "0", 1) != 1) fail_setup(Error(Errc::io, str("joining the job's cgroup: write(cgroup.procs, \"0\"): ",
-                                                            std::strerror(errno))));
-  // A cgroup namespace rooted at the job's cgroup: the job sees "/" and nothing of the host's tree.
-  if (!h.cgroup_procs.empty() || h.in_cgroup) (void)::unshare(CLONE_NEWCGROUP);
-  // 3. In a user namespace, wait until the launcher has mapped our ids.
-  if (plan.user_namespace) {
-    char c = 0;
-    if (sys::retry_eintr([&] { return ::read(h.sync, &c, 1); }) != 1) ::_exit(125);
-  }
-  // 4. Out of the caller's session: a terminal's signals reach only the launcher, which forwards.
-  ::setsid();
-  ::prctl(PR_SET_NAME, "chrootctl-init", 0, 0, 0);
-  // Not dumpable: no process of the job may ptrace init or open its /proc entries.
-  ::prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
-  // The OOM killer must pick the job, never its init (whose death would end the job unreported
-  // as such); the job gets the caller's setting back. Lowering it takes CAP_SYS_RESOURCE,
-  // which the launcher looked for: without it, nothing is tried.
-  std::string oom_adj;
-  if (h.spare_init_from_oom) {
-    oom_adj = sys::read_file("/proc/self/oom_score_adj", 64).value_or("0\n");
-    if (!write_small("/proc/self/oom_score_adj", "-1000")) oom_adj.clear();
-  }
-  const mode_t umask_value = ::umask(0);
-  // Handlers (no-ops) for the forwarded signals: the kernel drops signals to a namespace's init
-  // that it has no handler for. They stay blocked and are read from a signalfd.
-  for (int sig : k_forwarded) {
-    struct sigaction sa {};
-    sa.sa_handler = no_op_handler;
-    sa.sa_flags = SA_RESTART;
-    ::sigaction(sig, &sa, nullptr);
-  }
-  sigset_t watched;
-  sigemptyset(&watched);
-  for (int sig : k_forwarded) sigaddset(&watched, sig);
-  sigaddset(&watched, SIGCHLD);
-  ::sigprocmask(SIG_BLOCK, &watched, nullptr);
-  const int sfd = ::signalfd(-1, &watched, SFD_CLOEXEC);
-  if (sfd < 0) fail_setup(Error(Errc::io, str("signalfd: ", std::strerror(errno))));
-
-  // 5. The new root, then 6. the network.
-  if (auto r = build_new_root(plan, h); !r) fail_setup(r.error());
-  if (plan.new_net)
-    if (auto r = loopback_up(); !r) fail_setup(r.error());
-
-  // 7. The job's process. It shares init's memory until its execve, and init waits meanwhile
-  //    (posix_spawn's way): no copy of init's page tables to make, none to tear down at the
-  //    exec, and no wake-up between two processes. Its own credentials, descriptors, signal
-  //    handlers and working directory are its own from the start (no CLONE_FS, CLONE_FILES or
-  //    CLONE_SIGHAND), so nothing it changes reaches init.
-  int exec_pipe[2];
-  if (::pipe2(exec_pipe, O_CLOEXEC) != 0) fail_setup(Error(Errc::io, str("pipe2: ", std::strerror(errno))));
-  JobStart start{plan, h, exec_pipe[1], umask_value, oom_adj};
-  auto spawned = kernel::spawn_sharing_memory(job_entry, &start);
-  if (!spawned) fail_setup(spawned.error());
-  const pid_t job = *spawned;
-  ::close(exec_pipe[1]);
-  // Init keeps only what it still needs: no descriptor of a host directory or of a cgroup
-  // stays open in the job's PID namespace.
-  kernel::close_fds_except({h.report, sfd, exec_pipe[0]});
-
+  Fd signals;
+  auto started = set_up(plan, h, signals);
+  if (!started) fail_setup(started.error());
   // The job has exec'd (the pipe's last write end closes with it) or reported why not.
-  const std::optional<Report> exec_failure = read_report(exec_pipe[0]);
-  ::close(exec_pipe[0]);
+  const std::optional<Report> exec_failure = read_report(started->exec_pipe);
+  ::close(started->exec_pipe);
   if (!exec_failure) send_report(h.report, k_job_started, 0, {});
-
-  // 8. Supervise: forward signals, reap every process (orphans are re-parented to us), and
-  //    stop when the job's main process ends. Nothing here touches the heap: the launcher may
-  //    share this memory, and trusts its heap after an abnormal end of init only if init was
-  //    killed in here (heap_quiet).
-  auto heap_quiet = [&](bool quiet) {
-    if (h.heap_quiet) h.heap_quiet->store(quiet, std::memory_order_release);
-  };
-  heap_quiet(true);
-  int job_status = 0;
-  bool job_ended = false;
-  while (!job_ended) {
-    struct signalfd_siginfo si {};
-    const ssize_t n = ::read(sfd, &si, sizeof si);
-    if (n != static_cast<ssize_t>(sizeof si)) {
-      if (n < 0 && errno == EINTR) continue;
-      const int err = n < 0 ? errno : EIO;
-      heap_quiet(false);
-      fail_setup(Error(Errc::io, str("read(signalfd): ", std::strerror(err))));
-    }
-    if (static_cast<int>(si.ssi_signo) == SIGCHLD) {
-      int status = 0;
-      pid_t pid;
-      while ((pid = ::waitpid(-1, &status, WNOHANG)) > 0)
-        if (pid == job) {
-          job_status = status;
-          job_ended = true;
-        }
-    } else {
-      ::kill(job, static_cast<int>(si.ssi_signo));
-    }
-  }
-  heap_quiet(false);
-  // 9. The main process is gone: everything it left behind goes too. Every process left in
-  //    the namespace is init's child (orphans are re-parented here), so with none, nothing
-  //    is left (kill(-1) would walk every process of the host to find out).
+  auto job_status = supervise(signals.get(), started->job);
+  // The main process is gone: everything it left behind goes too. Every process left in the
+  // namespace is init's child (orphans are re-parented here), so with none, nothing is left
+  // (kill(-1) would walk every process of the host to find out).
   int status = 0;
   if (::waitpid(-1, &status, WNOHANG) >= 0) {
     ::kill(-1, SIGKILL);
     while (::waitpid(-1, nullptr, 0) > 0 || errno == EINTR) {
     }
   }
+  if (!job_status) fail_setup(job_status.error());
   if (exec_failure)
     send_report(h.report, static_cast<ReportKind>(exec_failure->header.kind), exec_failure->header.value, exec_failure->text);
   else
-    send_report(h.report, k_job_ended, job_status, {});
+    send_report(h.report, k_job_ended, *job_status, {});
   ::_exit(0);
 }
 

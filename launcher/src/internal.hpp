@@ -1,22 +1,25 @@
 #pragma once
 // Pieces of the launch that the executor calls and that live in their subsystem's file:
-// mounts.cpp (the new root), init.cpp (PID 1 and the job), credentials.cpp (privilege drop),
-// namespaces.cpp (user mapping, loopback).
+// sources.cpp (what the launcher opens), mounts.cpp (the new root), init.cpp (PID 1 and the
+// job), credentials.cpp (privilege drop), namespaces.cpp (id mapping, loopback).
 
-#include <sched.h>
 #include <signal.h>
+#include <sys/stat.h>
 #include <sys/types.h>
 
-#include <atomic>
 #include <cstdint>
 #include <string>
 #include <vector>
 
 #include "chrootctl/common/error.hpp"
 #include "chrootctl/common/fd.hpp"
+#include "chrootctl/launcher/idmap.hpp"
 #include "chrootctl/launcher/launch.hpp"
 
 namespace chrootctl::launcher::detail {
+
+/// The signals the launcher forwards to init, and init to the job.
+inline constexpr int k_forwarded_signals[] = {SIGTERM, SIGINT, SIGHUP, SIGUSR1, SIGUSR2};
 
 // ---- reports from the child to the launcher (one pipe, one message per write) ----
 
@@ -42,69 +45,89 @@ static_assert(2 * sizeof(ReportHeader) + k_max_report_text <= 4096);
 /// Sends a report (truncated to fit one atomic write).
 void send_report(int fd, ReportKind kind, int value, const std::string& text);
 
-// ---- the launcher side ----
+// ---- the launcher side (sources.cpp) ----
 
 /// The image root and every LaunchPlan::sources entry, opened on the host before any namespace
-/// exists (sources.cpp). The root must be a directory other than the host's "/", match
-/// `plan.root_id` if set and, for a job, be owned by root (or the caller in a user namespace)
-/// and unwritable by group and others. A MOUNT_UNDER_SCRATCH source (SANDBOX/tmp) is made
-/// component by component with O_NOFOLLOW, mode 0700, owned by the job user; an existing one
-/// must already belong to that user.
+/// exists. The root must be a directory other than the host's "/", match `plan.root_id` if set
+/// and, for a job, be owned by root (or the caller of an unprivileged launch) and unwritable by
+/// group and others. The sandbox (and the sandbox of each scratch source) is opened with
+/// O_NOFOLLOW and must belong to the job user or root (a job as root: to anyone).
 struct OpenedSources {
-  Fd image;                 ///< O_PATH of the root
-  std::vector<Fd> sources;  ///< same order as plan.sources
+  Fd image;                  ///< O_PATH of the root
+  std::vector<Fd> sources;   ///< same order as plan.sources; a scratch source is its sandbox
+                             ///< until make_scratch_dirs
+  struct stat sandbox_owner {};  ///< the sandbox's stat (LaunchPlan sources marked `sandbox`)
 };
 Result<OpenedSources> open_sources(const LaunchPlan& plan);
 
+/// Makes each MOUNT_UNDER_SCRATCH directory (SANDBOX/tmp, ...) component by component with
+/// O_NOFOLLOW, mode 0700, owned by `uid`:`gid` (an existing one must already belong to `uid`),
+/// and puts its descriptor in place of the sandbox's.
+Status make_scratch_dirs(const LaunchPlan& plan, OpenedSources& opened, uid_t uid, gid_t gid);
+
+/// The user namespaces whose mappings idmapped mounts go through (-1: none).
+struct DetachedIds {
+  int job_userns = -1;    ///< the job's own: the image
+  int owner_userns = -1;  ///< the sandbox owner's ids as the job's: writable sources
+};
+/// The image and every bind operation's source as detached mounts (open_tree clones), with
+/// their attributes set (read-only image; nosuid, nodev; private; idmapped as `ids` says):
+/// the image first, then one per MountOp::Kind::bind of plan.mounts, in order.
+Result<std::vector<Fd>> detach_mounts(const LaunchPlan& plan, const OpenedSources& opened, const DetachedIds& ids);
+
 // ---- the child side ----
 
-/// Descriptors the launcher opened for the child (all O_CLOEXEC).
+/// How init takes on its ids once the launcher has mapped them.
+enum class InitIds {
+  keep,      ///< as cloned (an unprivileged launcher: the caller, mapped to itself; a build)
+  root,      ///< uid and gid 0 of the job's user namespace (mapped mode)
+  job_user,  ///< the job's uid and gid, keeping the namespace's capabilities (identity mode)
+};
+
+/// What the launcher prepared for the child (descriptors are O_CLOEXEC).
 struct ChildHandles {
-  int image = -1;               ///< O_PATH of the image root
-  std::vector<int> sources;     ///< O_PATH of each LaunchPlan::sources entry
-  std::vector<int> cgroup_procs;///< cgroup.procs to write "0" to (empty with CLONE_INTO_CGROUP)
-  bool in_cgroup = false;       ///< born in the job's cgroup (CLONE_INTO_CGROUP)
+  int image = -1;               ///< O_PATH of the image root (reopened by path when not detached)
+  std::vector<int> sources;     ///< O_PATH of each LaunchPlan::sources entry (likewise)
+  bool detached = false;        ///< the image and bind sources arrive as detached mounts
+  std::size_t detached_count = 0;  ///< how many (1 + the bind operations)
+  int channel = -1;             ///< the child's end of a socket pair: the go-ahead (and mounts)
   int report = -1;              ///< write end of the report pipe
-  int sync = -1;                ///< the child's end of a socket pair: one byte once uid_map is set
   int lifeline = -1;            ///< read end of a pipe whose write end only the launcher holds
   int stdin_fd = 0, stdout_fd = 1, stderr_fd = 2;  ///< -1 for stdin: /dev/null of the new root
   std::vector<int> parent_only; ///< the launcher's ends of the pipes, closed first by the child
-  /// Set by init while it stays off the heap (its supervision loop); the launcher, which shares
-  /// init's memory, trusts its own heap after an abnormal end of init only if this was set.
-  std::atomic<bool>* heap_quiet = nullptr;
-  /// Init may lower its OOM score to -1000 (the launcher has CAP_SYS_RESOURCE, no user
-  /// namespace), and the job then restores the caller's.
-  bool spare_init_from_oom = false;
-  /// The caller's CPU set, for the job, when the launch runs pinned to one CPU (else null).
-  const cpu_set_t* job_cpus = nullptr;
-  /// Which of signals 1-31 the launcher ignores (bit N-1 for signal N), which the job would
-  /// inherit: the only dispositions an exec keeps besides the defaults.
-  std::uint64_t ignored_signals = ~std::uint64_t{0};
+  InitIds init_ids = InitIds::keep;
+  bool cgroup_namespace = false;  ///< unshare a cgroup namespace (rooted at the job's cgroup)
+};
+
+/// The image and sources in init's mount namespace: detached mounts to attach, or the objects
+/// the launcher opened, found again by path (and checked to be the same) where init binds them.
+struct RootSources {
+  bool detached = false;
+  Fd image;
+  std::vector<Fd> binds;    ///< detached: one per bind operation of plan.mounts, in order
+  std::vector<Fd> sources;  ///< by path: one per plan.sources entry
 };
 
 /// PID 1 of the new PID namespace. Never returns.
 [[noreturn]] void init_main(const LaunchPlan& plan, const ChildHandles& h);
 
+/// Makes "/" of this (new) mount namespace a slave, so nothing mounted from here on reaches
+/// the host's namespace.
+Status isolate_mounts();
+/// Finds the launcher's objects again by path in this mount namespace (same device and inode).
+Result<RootSources> reopen_sources(const LaunchPlan& plan, const ChildHandles& h);
+
 /// Builds the new root in the calling process's (new, private) mount namespace and pivots into
 /// it. Every target inside the image is resolved with openat2(RESOLVE_IN_ROOT|...) and mounted
 /// through the resolved fd.
-Status build_new_root(const LaunchPlan& plan, const ChildHandles& h);
+Status build_new_root(const LaunchPlan& plan, RootSources& sources);
 
 /// Brings the loopback interface of a new network namespace up.
 Status loopback_up();
 
-/// Which write of map_caller failed (file empty: none did).
-struct IdMapFailure {
-  const char* file = nullptr;
-  char text[64] = {};
-  int err = 0;
-  explicit operator bool() const { return file != nullptr; }
-  /// The error, made only once init is gone (it allocates).
-  [[nodiscard]] Error error(pid_t pid) const;
-};
-/// Writes setgroups ("deny"), uid_map and gid_map of `pid`, mapping the caller to itself.
-/// Allocates nothing (the launcher calls it while init runs in its memory).
-IdMapFailure map_caller(pid_t pid, uid_t uid, gid_t gid);
+/// Writes the id maps of `pid`'s user namespace (and "deny" to its setgroups first when
+/// `deny_setgroups`: an unprivileged writer must).
+Status write_id_maps(pid_t pid, const IdMaps& maps, bool deny_setgroups);
 
 /// Bounding set, ambient set, (uid/gid change), capabilities, no_new_privs.
 Status drop_privileges(const Credentials& creds, bool change_ids);
@@ -112,5 +135,9 @@ Status drop_privileges(const Credentials& creds, bool change_ids);
 Status restrict_build_capabilities();
 /// A new anonymous session keyring, so the job shares no keys with whoever started chrootctl.
 Status join_new_session_keyring();
+/// Init takes on ids of its user namespace (see InitIds).
+Status become(InitIds how, uid_t uid, gid_t gid);
+/// Init keeps only CAP_KILL once the job has started: to signal and kill the job's processes.
+Status keep_only_kill_capability();
 
 }  // namespace chrootctl::launcher::detail

@@ -4,21 +4,29 @@
 #include <fcntl.h>
 #include <sched.h>
 #include <signal.h>
-#include <linux/capability.h>
-#include <sys/mman.h>
 #include <sys/mount.h>
+#include <sys/socket.h>
+#include <sys/statfs.h>
 #include <sys/syscall.h>
+#include <sys/utsname.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
-#include <algorithm>
 #include <utility>
 #include <vector>
 
 #include "chrootctl/common/strings.hpp"
 #include "chrootctl/common/sys.hpp"
 
+#ifndef __NR_open_tree
+#define __NR_open_tree 428
+#endif
+#ifndef __NR_move_mount
+#define __NR_move_mount 429
+#endif
 #ifndef __NR_mount_setattr
 #define __NR_mount_setattr 442
 #endif
@@ -55,6 +63,18 @@ struct CloneArgs {
 };
 constexpr std::uint64_t k_clone_into_cgroup = 0x200000000ULL;
 constexpr unsigned k_at_recursive = 0x8000;
+constexpr unsigned k_open_tree_clone = 1;
+constexpr unsigned k_move_mount_f_empty_path = 0x4;
+constexpr unsigned k_move_mount_t_empty_path = 0x40;
+
+std::string attrs_label(std::uint64_t set) {
+  std::string out;
+  for (const auto& [bit, name] : {std::pair{k_attr_rdonly, "RDONLY"}, std::pair{k_attr_nosuid, "NOSUID"},
+                                  std::pair{k_attr_nodev, "NODEV"}, std::pair{k_attr_noexec, "NOEXEC"},
+                                  std::pair{k_attr_idmap, "IDMAP"}})
+    if (set & bit) out += str(out.empty() ? "" : "|", name);
+  return out.empty() ? "0" : out;
+}
 }  // namespace
 
 std::string fd_path(int fd) { return "/proc/self/fd/" + std::to_string(fd); }
@@ -89,28 +109,55 @@ Status mount(const char* source, const std::string& target, const char* fstype, 
     call += mount_flags_label(flags);
     if (data && *data) call += str(", ", quote(data));
     call += ")";
-    if (err == EPERM) return fail_errno(call, err, "run as root, or use --unprivileged");
+    if (err == EPERM) return fail_errno(call, err, "run as root");
     return fail_errno(call, err);
   }
   return {};
 }
 
-Status mount_setattr(int fd, bool recursive, std::uint64_t attr_set, std::string_view label) {
+Status mount_setattr(int fd, bool recursive, const MountAttrs& attrs, std::string_view label) {
   MountAttr attr{};
-  attr.attr_set = attr_set;
+  attr.attr_set = attrs.set;
+  attr.propagation = attrs.make_private ? MS_PRIVATE : 0;
+  if (attrs.set & k_attr_idmap) attr.userns_fd = static_cast<std::uint64_t>(attrs.userns_fd);
   const unsigned flags = AT_EMPTY_PATH | (recursive ? k_at_recursive : 0u);
   if (sys::retry_eintr([&] { return ::syscall(__NR_mount_setattr, fd, "", flags, &attr, sizeof attr); }) != 0) {
     const int err = errno;
     if (err == ENOSYS) return fail(Errc::unsupported, "mount_setattr is not available (Linux 5.12 or later)");
-    std::string attrs;
-    if (attr_set & k_attr_rdonly) attrs += "RDONLY|";
-    if (attr_set & k_attr_nosuid) attrs += "NOSUID|";
-    if (attr_set & k_attr_nodev) attrs += "NODEV|";
-    if (attr_set & k_attr_noexec) attrs += "NOEXEC|";
-    if (!attrs.empty()) attrs.pop_back();
-    return fail_errno(str("mount_setattr(", quote(label), recursive ? ", AT_RECURSIVE" : "", ", ", attrs, ")"), err);
+    return fail_errno(str("mount_setattr(", quote(label), recursive ? ", AT_RECURSIVE" : "", ", ", attrs_label(attrs.set),
+                          attrs.make_private ? ", MS_PRIVATE" : "", ")"),
+                      err);
   }
   return {};
+}
+
+Result<Fd> open_tree_clone(int dirfd, bool recursive, std::string_view label) {
+  const unsigned flags = AT_EMPTY_PATH | k_open_tree_clone | O_CLOEXEC | (recursive ? k_at_recursive : 0u);
+  const long fd = sys::retry_eintr([&] { return ::syscall(__NR_open_tree, dirfd, "", flags); });
+  if (fd < 0) {
+    const int err = errno;
+    if (err == ENOSYS) return fail(Errc::unsupported, "open_tree is not available (Linux 5.2 or later)");
+    return fail_errno(str("open_tree(", quote(label), ", OPEN_TREE_CLONE", recursive ? "|AT_RECURSIVE" : "", ")"), err);
+  }
+  return Fd(static_cast<int>(fd));
+}
+
+Status move_mount(int from, int to, std::string_view source_label, std::string_view target_label) {
+  const unsigned flags = k_move_mount_f_empty_path | k_move_mount_t_empty_path;
+  if (sys::retry_eintr([&] { return ::syscall(__NR_move_mount, from, "", to, "", flags); }) != 0)
+    return fail_errno(str("move_mount(", quote(source_label), ", ", quote(target_label), ")"), errno);
+  return {};
+}
+
+bool has_mount_api() {
+  // With an invalid descriptor a kernel that has the call fails otherwise than with ENOSYS.
+  // (mount_setattr must be asked to change something: with nothing to do it succeeds at once.)
+  MountAttr attr{};
+  attr.attr_set = k_attr_rdonly;
+  auto present = [](long r) { return r < 0 && errno != ENOSYS; };
+  return present(::syscall(__NR_mount_setattr, -1, "", AT_EMPTY_PATH, &attr, sizeof attr)) &&
+         present(::syscall(__NR_open_tree, -1, "", AT_EMPTY_PATH)) &&
+         present(::syscall(__NR_move_mount, -1, "", -1, "", k_move_mount_f_empty_path));
 }
 
 Status unshare(int flags, std::string_view label) {
@@ -135,68 +182,7 @@ Status pivot_root_here() {
   return {};
 }
 
-Result<ChildStack> ChildStack::make(std::size_t size) {
-  // A guard page below the stack, so an overflow faults instead of writing into other memory.
-  constexpr std::size_t k_guard = 4096;
-  void* area = ::mmap(nullptr, k_guard + size, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
-  if (area == MAP_FAILED) return fail_errno(str("mmap(a child's stack, ", size, " bytes)"), errno);
-  ChildStack s;
-  s.m_area = area;
-  s.m_length = k_guard + size;
-  s.m_base = static_cast<char*>(area) + k_guard;
-  s.m_size = size;
-  if (::mprotect(s.m_base, size, PROT_READ | PROT_WRITE) != 0) return fail_errno("mprotect(a child's stack)", errno);
-  return s;
-}
-
-ChildStack::ChildStack(ChildStack&& other) noexcept
-    : m_area(std::exchange(other.m_area, nullptr)), m_length(other.m_length), m_base(other.m_base), m_size(other.m_size) {}
-
-ChildStack::~ChildStack() {
-  if (m_area) ::munmap(m_area, m_length);
-}
-
-#if defined(__x86_64__)
-// clone3 whose child calls fn(arg) on the stack the arguments name and then exits with its
-// result, as glibc's clone() does for clone(2): after the system call the child's stack is
-// the new one, so no compiled code of the caller may run in it. fn and arg are carried in r8
-// and r9, which the system call preserves; the kernel sets the child's rsp to the (16-byte
-// aligned) top of the stack, so the call leaves it aligned as the ABI requires.
-// Returns the child's pid or -errno.
-extern "C" long chrootctl_clone3_calling(void* args, std::size_t size, int (*fn)(void*), void* arg);
-asm(R"(
-    .pushsection .text
-    .p2align 4
-    .type chrootctl_clone3_calling, @function
-chrootctl_clone3_calling:
-    mov %rdx, %r8
-    mov %rcx, %r9
-    mov $435, %eax
-    syscall
-    test %rax, %rax
-    jnz 1f
-    xor %ebp, %ebp
-    mov %r9, %rdi
-    call *%r8
-    mov %eax, %edi
-    mov $60, %eax
-    syscall
-    hlt
-1:
-    ret
-    .size chrootctl_clone3_calling, .-chrootctl_clone3_calling
-    .popsection
-)");
-#endif
-
-Result<Started> start_child(std::uint64_t flags, int cgroup_fd, const ChildStack& stack, int (*fn)(void*), void* arg,
-                            bool share_memory) {
-#if defined(__x86_64__)
-  const bool shared = share_memory;
-#else
-  const bool shared = false;  // the clone3 trampoline is written for x86-64 only
-  (void)share_memory;
-#endif
+Result<pid_t> start_child(std::uint64_t flags, int cgroup_fd) {
   CloneArgs args{};
   args.flags = flags;
   args.exit_signal = SIGCHLD;
@@ -204,69 +190,25 @@ Result<Started> start_child(std::uint64_t flags, int cgroup_fd, const ChildStack
     args.flags |= k_clone_into_cgroup;
     args.cgroup = static_cast<std::uint64_t>(cgroup_fd);
   }
-  long pid = 0;
-  int err = 0;
-#if defined(__x86_64__)
-  if (shared) {
-    args.flags |= CLONE_VM;
-    args.stack = reinterpret_cast<std::uint64_t>(stack.base());
-    args.stack_size = stack.size();
-    pid = chrootctl_clone3_calling(&args, sizeof args, fn, arg);
-    if (pid >= 0) return Started{static_cast<pid_t>(pid), true};
-    err = static_cast<int>(-pid);
-  }
-#endif
-  if (!shared) {
-    pid = ::syscall(__NR_clone3, &args, sizeof args);
-    if (pid == 0) ::_exit(fn(arg));
-    if (pid > 0) return Started{static_cast<pid_t>(pid), false};
-    err = errno;
-  }
   auto failed = [](std::string call, int e) {
-    return e == EPERM ? fail_errno(std::move(call), e, "run as root, or use --unprivileged") : fail_errno(std::move(call), e);
+    return e == EPERM ? fail_errno(std::move(call), e, "run as root") : fail_errno(std::move(call), e);
   };
+  // No stack: the child goes on on a copy of this one, as after fork(2).
+  const long pid = ::syscall(__NR_clone3, &args, sizeof args);
+  if (pid >= 0) return static_cast<pid_t>(pid);
+  const int err = errno;
   if (err != ENOSYS && err != E2BIG)
     return failed(str("clone3(flags 0x", hex_number(args.flags), cgroup_fd >= 0 ? ", CLONE_INTO_CGROUP" : "", ")"), err);
   if (cgroup_fd >= 0) return fail(Errc::unsupported, "clone3 with CLONE_INTO_CGROUP is not available (Linux 5.7 or later)");
-  // Kernels before 5.3: clone(2).
-  if (shared) {
-    pid = ::clone(fn, stack.base() + stack.size(), static_cast<int>(flags) | CLONE_VM | SIGCHLD, arg);
-    if (pid >= 0) return Started{static_cast<pid_t>(pid), true};
-  } else {
-    pid = ::syscall(SYS_clone, static_cast<unsigned long>(flags) | SIGCHLD, nullptr, nullptr, nullptr, nullptr);
-    if (pid == 0) ::_exit(fn(arg));
-    if (pid > 0) return Started{static_cast<pid_t>(pid), false};
-  }
-  const int clone_err = errno;
-  return failed(str("clone(flags 0x", hex_number(flags), ")"), clone_err);
+  // Kernels before 5.3: clone(2), with the same fork-like semantics.
+  const long old = ::syscall(SYS_clone, static_cast<unsigned long>(flags) | SIGCHLD, nullptr, nullptr, nullptr, nullptr);
+  if (old >= 0) return static_cast<pid_t>(old);
+  return failed(str("clone(flags 0x", hex_number(flags), ")"), errno);
 }
 
-CpuPin::CpuPin() {
-  if (::sched_getaffinity(0, sizeof m_original, &m_original) != 0 || CPU_COUNT(&m_original) < 2) return;
-  const int here = ::sched_getcpu();
-  if (here < 0 || here >= CPU_SETSIZE || !CPU_ISSET(here, &m_original)) return;
-  cpu_set_t one;
-  CPU_ZERO(&one);
-  CPU_SET(here, &one);
-  m_pinned = ::sched_setaffinity(0, sizeof one, &one) == 0;
-}
-
-CpuPin::~CpuPin() {
-  if (m_pinned) ::sched_setaffinity(0, sizeof m_original, &m_original);
-}
-
-bool has_effective_capability(int cap) {
-  struct __user_cap_header_struct header {_LINUX_CAPABILITY_VERSION_3, 0};
-  struct __user_cap_data_struct data[2] {};
-  if (::syscall(SYS_capget, &header, data) != 0 || cap < 0 || cap >= 64) return false;
-  return (data[cap / 32].effective >> (cap % 32)) & 1u;
-}
-
-Result<pid_t> spawn_sharing_memory(int (*fn)(void*), void* arg) {
-  ChildStack stack = TRY(ChildStack::make(256 * 1024));
-  const pid_t pid = ::clone(fn, stack.base() + stack.size(), CLONE_VM | CLONE_VFORK | SIGCHLD, arg);
-  // The child has exec'd or exited by now: its stack is ours again (unmapped on return).
-  if (pid < 0) return fail_errno("clone(CLONE_VM|CLONE_VFORK)", errno);
+Result<pid_t> fork_process() {
+  const pid_t pid = ::fork();
+  if (pid < 0) return fail_errno("fork()", errno);
   return pid;
 }
 
@@ -291,12 +233,11 @@ std::optional<std::uint64_t> process_start_time(pid_t pid) {
 Result<SelfStat> self_stat() {
   auto text = TRY(sys::read_file("/proc/self/stat", 4096));
   const auto fields = stat_fields_from_state(text);
-  if (fields.size() < 31) return fail(Errc::parse, "/proc/self/stat: too few fields");
-  const auto threads = parse_u64(fields[17]);       // field 20
-  const auto start = parse_u64(fields[19]);         // field 22
-  const auto ignored = parse_u64(fields[30]);       // field 33, sigignore
-  if (!threads || !start || !ignored) return fail(Errc::parse, "/proc/self/stat: a field is not a number");
-  return SelfStat{static_cast<long>(*threads), *start, *ignored};
+  if (fields.size() < 20) return fail(Errc::parse, "/proc/self/stat: too few fields");
+  const auto threads = parse_u64(fields[17]);  // field 20
+  const auto start = parse_u64(fields[19]);    // field 22
+  if (!threads || !start) return fail(Errc::parse, "/proc/self/stat: a field is not a number");
+  return SelfStat{static_cast<long>(*threads), *start};
 }
 
 Result<long> thread_count() { return TRY(self_stat()).threads; }
@@ -331,6 +272,114 @@ void close_fds_except(std::vector<int> keep) {
 
 void write_message(int fd, const void* data, std::size_t size) {
   (void)sys::retry_eintr([&] { return ::write(fd, data, size); });
+}
+
+Status send_fds(int sock, const std::vector<int>& fds) {
+  char byte = 1;
+  struct iovec iov {&byte, 1};
+  struct msghdr msg {};
+  msg.msg_iov = &iov;
+  msg.msg_iovlen = 1;
+  std::vector<char> control;
+  if (!fds.empty()) {
+    control.resize(CMSG_SPACE(sizeof(int) * fds.size()));
+    msg.msg_control = control.data();
+    msg.msg_controllen = control.size();
+    cmsghdr* c = CMSG_FIRSTHDR(&msg);
+    if (!c) return fail(Errc::internal, "sendmsg: no room for the descriptors");
+    c->cmsg_level = SOL_SOCKET;
+    c->cmsg_type = SCM_RIGHTS;
+    c->cmsg_len = CMSG_LEN(sizeof(int) * fds.size());
+    std::memcpy(CMSG_DATA(c), fds.data(), sizeof(int) * fds.size());
+  }
+  if (sys::retry_eintr([&] { return ::sendmsg(sock, &msg, MSG_NOSIGNAL); }) != 1)
+    return fail_errno(str("sendmsg(", fds.size(), " descriptors)"), errno);
+  return {};
+}
+
+Result<std::optional<std::vector<Fd>>> receive_fds(int sock, std::size_t count) {
+  char byte = 0;
+  struct iovec iov {&byte, 1};
+  struct msghdr msg {};
+  msg.msg_iov = &iov;
+  msg.msg_iovlen = 1;
+  std::vector<char> control(CMSG_SPACE(sizeof(int) * std::max<std::size_t>(count, 1)));
+  msg.msg_control = control.data();
+  msg.msg_controllen = control.size();
+  const ssize_t n = sys::retry_eintr([&] { return ::recvmsg(sock, &msg, MSG_CMSG_CLOEXEC); });
+  if (n < 0) return fail_errno("recvmsg", errno);
+  std::vector<Fd> out;
+  for (cmsghdr* c = CMSG_FIRSTHDR(&msg); c; c = CMSG_NXTHDR(&msg, c)) {
+    if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS) continue;
+    const std::size_t k = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+    for (std::size_t i = 0; i < k; ++i) {
+      int fd;
+      std::memcpy(&fd, CMSG_DATA(c) + i * sizeof(int), sizeof fd);
+      out.emplace_back(fd);
+    }
+  }
+  if (n == 0) return std::optional<std::vector<Fd>>();
+  if (msg.msg_flags & MSG_CTRUNC) return fail(Errc::io, "recvmsg: descriptors were truncated");
+  if (out.size() != count) return fail(Errc::io, str("recvmsg: expected ", count, " descriptors, got ", out.size()));
+  return std::optional<std::vector<Fd>>(std::move(out));
+}
+
+Result<std::uint64_t> filesystem_type(int fd) {
+  struct statfs sf {};
+  if (sys::retry_eintr([&] { return ::fstatfs(fd, &sf); }) != 0) return fail_errno("fstatfs", errno);
+  return static_cast<std::uint64_t>(sf.f_type);
+}
+
+KernelVersion kernel_version() {
+  struct utsname u {};
+  if (::uname(&u) != 0) return {};
+  KernelVersion v;
+  const auto parts = split(u.release, '.');
+  if (parts.size() >= 2) {
+    auto digits = [](const std::string& s) {
+      std::size_t n = 0;
+      while (n < s.size() && s[n] >= '0' && s[n] <= '9') ++n;
+      return parse_u64(s.substr(0, n)).value_or(0);
+    };
+    v.major = static_cast<int>(digits(parts[0]));
+    v.minor = static_cast<int>(digits(parts[1]));
+  }
+  return v;
+}
+
+Status write_proc_file(pid_t pid, const char* file, std::string_view text) {
+  const std::string path = str("/proc/", pid, "/", file);
+  Fd fd = TRY(sys::open_path(path, O_WRONLY | O_NOFOLLOW));
+  const ssize_t n = sys::retry_eintr([&] { return ::write(fd.get(), text.data(), text.size()); });
+  if (n != static_cast<ssize_t>(text.size()))
+    return fail_errno(str("write(", quote(path), ", ", quote(escape_for_display(text)), ")"), n < 0 ? errno : EIO);
+  return {};
+}
+
+Result<Fd> make_user_namespace(std::string_view uid_map, std::string_view gid_map) {
+  int p[2];
+  if (::pipe2(p, O_CLOEXEC) != 0) return fail_errno("pipe2(O_CLOEXEC)", errno);
+  Fd wait_read(p[0]), wait_write(p[1]);
+  const pid_t pid = TRY(start_child(CLONE_NEWUSER, -1));
+  if (pid == 0) {
+    // The child only holds the namespace until the launcher has opened it: it waits for the
+    // pipe to close, touching nothing else of the copied memory.
+    ::close(p[1]);
+    char c;
+    (void)!::read(p[0], &c, 1);
+    ::_exit(0);
+  }
+  wait_read.reset();
+  auto opened = [&]() -> Result<Fd> {
+    TRY(write_proc_file(pid, "uid_map", uid_map));
+    TRY(write_proc_file(pid, "gid_map", gid_map));
+    return sys::open_path(str("/proc/", pid, "/ns/user"), O_RDONLY);
+  }();
+  wait_write.reset();
+  int status = 0;
+  while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+  }
+  return with_context(std::move(opened), "making a user namespace for an idmapped mount");
 }
 
 }  // namespace chrootctl::launcher::kernel

@@ -5,13 +5,15 @@
 // (the host path, or the path inside the image), never /proc/self/fd/N.
 //
 // Kernel features used, each with the fallback taken when the kernel lacks it:
+//   open_tree, move_mount (5.2) and mount_setattr (5.12) -> the image and sources are bound by
+//                          init from their paths, and the job gets only its own uid mapped
+//   MOUNT_ATTR_IDMAP (5.12, per filesystem) -> as above; a root job is refused
 //   openat2 (5.6)        -> component-by-component O_PATH|O_NOFOLLOW walk (see mounts.cpp)
-//   mount_setattr (5.12) -> MS_REMOUNT|MS_BIND of every submount listed in /proc/self/mountinfo
-//   clone3 + CLONE_INTO_CGROUP (5.7, v2 only) -> clone(2); the child writes itself into cgroup.procs
+//   clone3 + CLONE_INTO_CGROUP (5.7, v2 only) -> clone(2); the launcher writes init's pid into
+//                          the job cgroup before init goes on
 //   close_range (5.9)    -> closing every fd listed in /proc/self/fd
 //   cgroup.kill (5.14)   -> freeze, SIGKILL every pid, thaw, repeat
 
-#include <sched.h>
 #include <sys/types.h>
 
 #include <cstdint>
@@ -40,9 +42,30 @@ inline constexpr std::uint64_t k_attr_rdonly = 0x1;
 inline constexpr std::uint64_t k_attr_nosuid = 0x2;
 inline constexpr std::uint64_t k_attr_nodev = 0x4;
 inline constexpr std::uint64_t k_attr_noexec = 0x8;
+inline constexpr std::uint64_t k_attr_idmap = 0x100000;
 
-/// mount_setattr(fd, "", AT_EMPTY_PATH [| AT_RECURSIVE], attr_set). Errc::unsupported on ENOSYS.
-Status mount_setattr(int fd, bool recursive, std::uint64_t attr_set, std::string_view label);
+/// What mount_setattr sets on a mount (and, with `recursive`, on every mount below it).
+struct MountAttrs {
+  std::uint64_t set = 0;      ///< k_attr_* bits
+  bool make_private = false;  ///< propagation MS_PRIVATE
+  int userns_fd = -1;         ///< with k_attr_idmap: the user namespace whose mapping ids go through
+};
+
+/// mount_setattr(fd, "", AT_EMPTY_PATH [| AT_RECURSIVE], attrs). Errc::unsupported on ENOSYS.
+Status mount_setattr(int fd, bool recursive, const MountAttrs& attrs, std::string_view label);
+
+/// open_tree(dirfd, "", AT_EMPTY_PATH | OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC [| AT_RECURSIVE]):
+/// a detached copy of the mount (tree) at `dirfd`, attached nowhere until move_mount.
+/// Errc::unsupported on ENOSYS.
+Result<Fd> open_tree_clone(int dirfd, bool recursive, std::string_view label);
+
+/// move_mount(from, "", to, "", MOVE_MOUNT_F_EMPTY_PATH|MOVE_MOUNT_T_EMPTY_PATH): attaches the
+/// detached mount `from` on the directory or file `to` (an O_PATH descriptor).
+Status move_mount(int from, int to, std::string_view source_label, std::string_view target_label);
+
+/// True when this kernel has open_tree, move_mount and mount_setattr (Linux 5.12 or later),
+/// found by calling mount_setattr with an invalid descriptor.
+bool has_mount_api();
 
 /// unshare(2); `label` names the flags in errors ("CLONE_NEWNS").
 Status unshare(int flags, std::string_view label);
@@ -50,66 +73,15 @@ Status unshare(int flags, std::string_view label);
 Status umount_detach(const std::string& target, std::string_view label);
 Status pivot_root_here();
 
-/// A stack for a child that shares the caller's memory: mapped with a guard page below it,
-/// unmapped when this is destroyed, which must be after the child has exited (or exec'd).
-class ChildStack {
-public:
-  static Result<ChildStack> make(std::size_t size);
-  ChildStack(ChildStack&& other) noexcept;
-  ChildStack& operator=(ChildStack&&) = delete;
-  ~ChildStack();
-  [[nodiscard]] char* base() const { return m_base; }
-  [[nodiscard]] std::size_t size() const { return m_size; }
+/// Starts a child in the namespaces `flags` asks for, as fork(2) does: the call returns 0 in
+/// the child, which goes on with a copy of the caller's memory, and the child's pid in the
+/// caller. With `cgroup_fd` >= 0 the child is born in that (v2) cgroup (clone3 with
+/// CLONE_INTO_CGROUP); Errc::unsupported when the kernel lacks that (before 5.7), and the
+/// caller retries without it. The caller must be single-threaded (no fork handlers run).
+Result<pid_t> start_child(std::uint64_t flags, int cgroup_fd);
 
-private:
-  ChildStack() = default;
-  void* m_area = nullptr;
-  std::size_t m_length = 0;
-  char* m_base = nullptr;
-  std::size_t m_size = 0;
-};
-
-struct Started {
-  pid_t pid;
-  bool shares_memory;  ///< the child runs in the caller's memory (CLONE_VM)
-};
-
-/// Starts a child in the namespaces `flags` asks for, born in the cgroup `cgroup_fd` names when
-/// it is >= 0 (clone3 with CLONE_INTO_CGROUP), that runs fn(arg), which must end in _exit.
-/// With `share_memory`, on x86-64, the child shares the caller's memory (CLONE_VM) and runs on
-/// `stack`: nothing of the caller's address space is copied at the clone, nor torn down when
-/// the child exits. The caller must then leave the heap alone while the child lives (see
-/// executor.cpp). Otherwise the child is a fork-like copy. Errc::unsupported when clone3 is
-/// missing and `cgroup_fd` was given (the caller retries without it; the child joins its
-/// cgroup itself).
-Result<Started> start_child(std::uint64_t flags, int cgroup_fd, const ChildStack& stack, int (*fn)(void*), void* arg,
-                            bool share_memory);
-
-/// Pins the calling process to the CPU it runs on, for as long as this lives, when its CPU set
-/// has more than one CPU and fits a cpu_set_t.
-class CpuPin {
-public:
-  CpuPin();
-  CpuPin(const CpuPin&) = delete;
-  CpuPin& operator=(const CpuPin&) = delete;
-  ~CpuPin();
-  /// The CPU set to give back, or null when nothing was pinned.
-  [[nodiscard]] const cpu_set_t* original() const { return m_pinned ? &m_original : nullptr; }
-
-private:
-  cpu_set_t m_original{};
-  bool m_pinned = false;
-};
-
-/// True if the calling process has capability `cap` in its effective set.
-bool has_effective_capability(int cap);
-
-/// Starts `fn(arg)` in a child that shares the caller's memory, on a stack of its own, with
-/// the caller suspended until the child execs or exits (clone with CLONE_VM|CLONE_VFORK, as
-/// posix_spawn does): no copy of the caller's page tables, nothing to tear down at the child's
-/// exec. `fn` must end in execve or _exit; the caller must be single-threaded (with no other
-/// thread, nothing else runs in the shared memory meanwhile).
-Result<pid_t> spawn_sharing_memory(int (*fn)(void*), void* arg);
+/// fork(2).
+Result<pid_t> fork_process();
 
 /// The start time of `pid` (field 22 of /proc/PID/stat, clock ticks since boot), or nullopt if
 /// the process does not exist. Together with the pid it names one process for its whole life.
@@ -117,9 +89,8 @@ std::optional<std::uint64_t> process_start_time(pid_t pid);
 
 /// What the launcher needs of /proc/self/stat, read once.
 struct SelfStat {
-  long threads;                  ///< field 20
-  std::uint64_t start_time;      ///< field 22, clock ticks since boot
-  std::uint64_t ignored_signals; ///< field 33: bit N-1 set when signal N (1-31 only) is ignored
+  long threads;              ///< field 20
+  std::uint64_t start_time;  ///< field 22, clock ticks since boot
 };
 Result<SelfStat> self_stat();
 
@@ -131,5 +102,29 @@ void close_fds_except(std::vector<int> keep);
 
 /// Writes a short message to `fd` in one write(2); used between processes of one launch.
 void write_message(int fd, const void* data, std::size_t size);
+
+/// Sends one byte and the descriptors `fds` over the unix socket `sock` (SCM_RIGHTS).
+Status send_fds(int sock, const std::vector<int>& fds);
+/// Receives what send_fds sent: exactly `count` descriptors (O_CLOEXEC); nullopt when the other
+/// end closed the socket without sending.
+Result<std::optional<std::vector<Fd>>> receive_fds(int sock, std::size_t count);
+
+/// The filesystem type (statfs f_type) of the object `fd` refers to.
+Result<std::uint64_t> filesystem_type(int fd);
+
+/// The running kernel's version, from uname(2) ("6.1.0-27-amd64" -> {6, 1}).
+struct KernelVersion {
+  int major = 0;
+  int minor = 0;
+  friend auto operator<=>(const KernelVersion&, const KernelVersion&) = default;
+};
+KernelVersion kernel_version();
+
+/// Writes `text` to /proc/PID/FILE (uid_map, gid_map, setgroups).
+Status write_proc_file(pid_t pid, const char* file, std::string_view text);
+
+/// A user namespace with the given uid_map and gid_map, for an idmapped mount: made by a short
+/// child that only waits, whose namespace stays alive through the returned descriptor.
+Result<Fd> make_user_namespace(std::string_view uid_map, std::string_view gid_map);
 
 }  // namespace chrootctl::launcher::kernel

@@ -157,10 +157,10 @@ Result<Fd> reopen_source(int launcher_fd, const HostSource& s) {
 
 struct Builder {
   const LaunchPlan& plan;
-  const ChildHandles& h;
-  std::vector<Fd> sources;  // reopened in this namespace, same order as plan.sources
+  RootSources& from;
   Fd root;               // O_PATH of the new root's top mount
   int staging_dirs = 0;  // tmpfs areas made for missing mount points
+  std::size_t next_bind = 0;  // detached: the next of src.binds
 
   std::string label(const std::string& inner) const { return inner + " in the image"; }
 
@@ -178,7 +178,7 @@ struct Builder {
   // Sets mount attributes on the mount at `fd` (and its submounts when `recursive`), with
   // mount_setattr where the kernel has it, else a remount of each mount.
   Status set_attrs(int fd, const std::string& inner, bool recursive, std::uint64_t attrs) {
-    auto r = kernel::mount_setattr(fd, recursive, attrs, label(inner));
+    auto r = kernel::mount_setattr(fd, recursive, kernel::MountAttrs{attrs, false, -1}, label(inner));
     if (r || r.error().code() != Errc::unsupported) return r;
     unsigned long flags = 0;
     if (attrs & kernel::k_attr_rdonly) flags |= MS_RDONLY;
@@ -348,7 +348,8 @@ struct Builder {
     for (const auto& n : k_nodes) {
       const std::string inner = op.target + "/" + n.name;
       if (!plan.user_namespace) {
-        // Real device nodes: root may mknod, and this tmpfs is the only mount without nodev.
+        // Real device nodes: root may mknod (a build, the Slurm plugin's root), and this tmpfs is
+        // the only mount without nodev.
         if (::mknodat(d.get(), n.name, S_IFCHR | 0666, makedev(n.major, n.minor)) != 0)
           return fail_errno(str("mknodat(", quote(label(inner)), ", ", n.major, ":", n.minor, ")"), errno);
       } else {
@@ -378,12 +379,19 @@ struct Builder {
   }
 
   Status bind(const MountOp& op) {
-    const int src = sources.at(op.source).get();
     const auto& source = plan.sources.at(op.source);
     const std::string src_label = source.scratch_subdir.empty() ? source.path : source.path + "/" + source.scratch_subdir;
-    auto st = TRY(sys::fstat(src));
+    if (from.detached) {
+      // A detached mount the launcher made, with its attributes (and idmapping) already set.
+      const int m = from.binds.at(next_bind++).get();
+      auto st = TRY(sys::fstat(m));
+      Fd t = TRY(target(op.target, S_ISDIR(st.st_mode)));
+      return kernel::move_mount(m, t.get(), src_label, label(op.target));
+    }
+    const int fd = from.sources.at(op.source).get();
+    auto st = TRY(sys::fstat(fd));
     Fd t = TRY(target(op.target, S_ISDIR(st.st_mode)));
-    TRY(kernel::mount(kernel::fd_path(src).c_str(), kernel::fd_path(t.get()), nullptr, MS_BIND | (op.recursive ? MS_REC : 0),
+    TRY(kernel::mount(kernel::fd_path(fd).c_str(), kernel::fd_path(t.get()), nullptr, MS_BIND | (op.recursive ? MS_REC : 0),
                       nullptr, src_label, label(op.target)));
     Fd top = TRY(open(op.target));
     std::uint64_t attrs = kernel::k_attr_nosuid | kernel::k_attr_nodev;
@@ -403,34 +411,50 @@ struct Builder {
 
 }  // namespace
 
-Status build_new_root(const LaunchPlan& plan, const ChildHandles& h) {
-  Builder b{plan, h, {}, {}};
-  // 1. Nothing mounted from here on can propagate to the host's mount namespace.
-  TRY(kernel::mount(nullptr, "/", nullptr, MS_REC | MS_SLAVE, nullptr, "", "/"));
-  // 1b. The root and every source, reopened in this namespace and checked against the
-  //     launcher's descriptors, before the staging tmpfs hides anything under /tmp.
-  Fd image = TRY(reopen_here(h.image, plan.root, {}));
+Status isolate_mounts() {
+  // Nothing mounted from here on can propagate to the host's mount namespace.
+  return kernel::mount(nullptr, "/", nullptr, MS_REC | MS_SLAVE, nullptr, "", "/");
+}
+
+Result<RootSources> reopen_sources(const LaunchPlan& plan, const ChildHandles& h) {
+  // The root and every source, found again in this namespace and checked against the
+  // launcher's descriptors, before the staging tmpfs hides anything under /tmp.
+  RootSources out;
+  out.image = TRY(reopen_here(h.image, plan.root, {}));
   for (std::size_t i = 0; i < plan.sources.size(); ++i)
-    b.sources.push_back(TRY(with_context(reopen_source(h.sources.at(i), plan.sources[i]),
-                                         [&] { return str("opening ", plan.sources[i].path); })));
-  // 2. A private tmpfs to assemble the root in (it only hides /tmp from this namespace).
+    out.sources.push_back(TRY(with_context(reopen_source(h.sources.at(i), plan.sources[i]),
+                                           [&] { return str("opening ", plan.sources[i].path); })));
+  return out;
+}
+
+Status build_new_root(const LaunchPlan& plan, RootSources& sources) {
+  Builder b{plan, sources, {}};
+  // 1. A private tmpfs to assemble the root in (it only hides /tmp from this namespace).
   TRY(kernel::mount("tmpfs", k_staging, "tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC, "mode=0700,size=1m", "tmpfs", k_staging));
   TRY(sys::mkdir_at(AT_FDCWD, k_new_root, 0755));
-  // 3. The image, with its submounts, through the fd the launcher opened; private, so nothing
-  //    from the host propagates into the job's view either.
-  TRY(kernel::mount(kernel::fd_path(image.get()).c_str(), k_new_root, nullptr, MS_BIND | MS_REC, nullptr, plan.root, k_new_root));
-  TRY(kernel::mount(nullptr, k_new_root, nullptr, MS_REC | MS_PRIVATE, nullptr, "", plan.root));
-  TRY(b.reopen_root());
-  // 4. Read-only, nosuid, nodev everywhere in the image, submounts included. A tree being built
-  //    stays writable but is nosuid and nodev as well: a device node an archive or a package
-  //    brought in is never a way to the host's devices.
-  if (plan.root_read_only)
-    TRY(b.set_attrs(b.root.get(), "/", true, kernel::k_attr_rdonly | kernel::k_attr_nosuid | kernel::k_attr_nodev));
-  else
-    TRY(b.set_attrs(b.root.get(), "/", true, kernel::k_attr_nosuid | kernel::k_attr_nodev));
-  // 5. /proc, /dev, the sandbox, scratch directories and binds, parents first.
+  if (sources.detached) {
+    // 2. The image as the launcher detached it: read-only, nosuid, nodev, private, idmapped.
+    Fd mount_point = TRY(sys::open_path(k_new_root, O_PATH | O_DIRECTORY | O_NOFOLLOW));
+    TRY(kernel::move_mount(sources.image.get(), mount_point.get(), plan.root, k_new_root));
+    TRY(b.reopen_root());
+  } else {
+    // 2. The image, with its submounts, through the fd the launcher opened; private, so nothing
+    //    from the host propagates into the job's view either. Read-only, nosuid, nodev
+    //    everywhere in the image, submounts included. A tree being built stays writable but is
+    //    nosuid and nodev as well: a device node an archive or a package brought in is never a
+    //    way to the host's devices.
+    TRY(kernel::mount(kernel::fd_path(sources.image.get()).c_str(), k_new_root, nullptr, MS_BIND | MS_REC, nullptr, plan.root,
+                      k_new_root));
+    TRY(kernel::mount(nullptr, k_new_root, nullptr, MS_REC | MS_PRIVATE, nullptr, "", plan.root));
+    TRY(b.reopen_root());
+    const std::uint64_t attrs = plan.root_read_only ? kernel::k_attr_rdonly | kernel::k_attr_nosuid | kernel::k_attr_nodev
+                                                    : kernel::k_attr_nosuid | kernel::k_attr_nodev;
+    TRY(b.set_attrs(b.root.get(), "/", true, attrs));
+  }
+  sources.image.reset();
+  // 3. /proc, /dev, the sandbox, scratch directories and binds, parents first.
   for (const auto& op : plan.mounts) TRY(b.perform(op));
-  // 6. Into the new root; the old one (the host's tree) is detached from this namespace.
+  // 4. Into the new root; the old one (the host's tree) is detached from this namespace.
   if (::chdir(k_new_root) != 0) return fail_errno(str("chdir(", quote(k_new_root), ")"), errno);
   TRY(kernel::pivot_root_here());
   TRY(kernel::umount_detach(".", "the old root"));

@@ -72,7 +72,7 @@ void plan_scratch_dirs(LaunchPlan& p, Targets& targets, const std::string& sandb
   for (const auto& d : dirs) {
     auto t = check_into(targets.errors, normalize_inner_path(d, what));
     if (!t || !targets.add(*t, what)) continue;
-    p.sources.push_back({sandbox, t->substr(1)});
+    p.sources.push_back({sandbox, false, t->substr(1)});
     p.mounts.push_back({MountOp::Kind::bind, *t, p.sources.size() - 1, false, false});
   }
 }
@@ -86,7 +86,7 @@ void plan_binds(LaunchPlan& p, Targets& targets, const std::vector<BindSpec>& bi
     }
     auto t = check_into(targets.errors, normalize_inner_path(b.target, "--bind target"));
     if (!t || !targets.add(*t, "--bind target")) continue;
-    p.sources.push_back({absolute(b.source, cwd), {}});
+    p.sources.push_back({absolute(b.source, cwd), false, {}});
     p.mounts.push_back({MountOp::Kind::bind, *t, p.sources.size() - 1, b.read_only, true});
   }
 }
@@ -119,7 +119,9 @@ Result<LaunchPlan> plan_launch(const RunOptions& opts, const HostFacts& facts, c
 
   LaunchPlan p;
   p.mode = LaunchMode::job;
-  p.user_namespace = opts.unprivileged || facts.euid != 0;
+  p.user_namespace = true;
+  p.unprivileged = facts.euid != 0;
+  p.job_ids = opts.job_ids;
   p.caller_uid = facts.uid;
   p.caller_gid = facts.gid;
   p.new_net = opts.net == NetMode::none;
@@ -144,7 +146,7 @@ Result<LaunchPlan> plan_launch(const RunOptions& opts, const HostFacts& facts, c
     if (*s == "/") errors.push_back("--sandbox must not be '/'");
     else sandbox = *s;
   }
-  p.sources.push_back({sandbox, {}});
+  p.sources.push_back({sandbox, true, {}});
   p.cwd = sandbox.empty() ? "/" : sandbox;
 
   p.mounts.push_back({MountOp::Kind::proc, "/proc", 0, false, false});
@@ -246,7 +248,7 @@ Result<LaunchPlan> plan_enter(const EnterOptions& opts) {
   // /dev/shm: shared by the job's tasks on this node (MPI's shared memory), so it is a directory
   // of the job, bound over the tmpfs that the /dev operation makes.
   if (targets.add_unchecked("/dev/shm", "scratch directory")) {
-    p.sources.push_back({job_dir, "dev/shm"});
+    p.sources.push_back({job_dir, false, "dev/shm"});
     p.mounts.push_back({MountOp::Kind::bind, "/dev/shm", p.sources.size() - 1, false, false});
   }
   for (const auto& b : opts.binds)

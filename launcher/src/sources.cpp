@@ -1,5 +1,6 @@
 // Opening what a launch mounts, on the host, before any namespace exists: the image root and
-// every bind source, and the MOUNT_UNDER_SCRATCH directories made in the sandbox. Shared by the
+// every bind source, and the MOUNT_UNDER_SCRATCH directories made in the sandbox; then, once the
+// job's user namespace exists, the detached (idmapped) mounts that init attaches. Shared by the
 // executor (chrootctl run) and enter_root (the Slurm plugin), so both check the same things.
 #include <fcntl.h>
 #include <sys/stat.h>
@@ -10,13 +11,14 @@
 #include "chrootctl/common/strings.hpp"
 #include "chrootctl/common/sys.hpp"
 #include "internal.hpp"
+#include "kernel.hpp"
 
 namespace chrootctl::launcher::detail {
 
 namespace {
 
-// The image root: a directory; for a job, owned by root (or the caller in a user namespace) and
-// writable by no one else, since its contents run as the job.
+// The image root: a directory; for a job, owned by root (or the caller in an unprivileged
+// launch) and writable by no one else, since its contents run as the job.
 Result<Fd> open_root(const LaunchPlan& plan) {
   Fd fd = TRY(with_context(sys::open_path(plan.root, O_PATH | O_DIRECTORY), str("opening the root ", plan.root)));
   auto st = TRY(sys::fstat(fd.get()));
@@ -27,7 +29,7 @@ Result<Fd> open_root(const LaunchPlan& plan) {
   if (st.st_dev == host.st_dev && st.st_ino == host.st_ino)
     return fail(Errc::permission, str("the root ", plan.root, " is the host's own root; refusing to run on the host"));
   if (plan.mode == LaunchMode::job) {
-    const bool owner_ok = st.st_uid == 0 || (plan.user_namespace && st.st_uid == plan.caller_uid);
+    const bool owner_ok = st.st_uid == 0 || (plan.unprivileged && st.st_uid == plan.caller_uid);
     if (!owner_ok) return fail(Errc::permission, str("the root ", plan.root, " is owned by uid ", st.st_uid, ", not by root"));
     if (st.st_mode & 022)
       return fail(Errc::permission,
@@ -36,10 +38,47 @@ Result<Fd> open_root(const LaunchPlan& plan) {
   return fd;
 }
 
+// The sandbox: a real directory (a symlink as its last component is refused; the path is used
+// through this descriptor from here on), owned by the job user or by root, so that a launch
+// never creates its scratch directories in a directory of someone else. A job as root runs for
+// the user who owns its sandbox (whatever that user is), and its files land there as that user.
+Result<Fd> open_sandbox(const LaunchPlan& plan, const std::string& path) {
+  auto fd = sys::open_path(path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW);
+  if (!fd) {
+    const int err = fd.error().sys_errno();
+    if (err == ELOOP || err == ENOTDIR)
+      return fail(Errc::permission, str("the sandbox ", path, " is not a directory (a symlink?); give the real directory"));
+    return fail(std::move(fd.error()).add_context("opening the sandbox"));
+  }
+  auto st = TRY(sys::fstat(fd->get()));
+  const bool root_job = plan.user_namespace && plan.creds.uid == 0;
+  if (!root_job && st.st_uid != 0 && st.st_uid != plan.creds.uid)
+    return fail(Errc::permission, str("the sandbox ", path, " belongs to uid ", st.st_uid, ", neither to the job user (uid ",
+                                      plan.creds.uid, ") nor to root; refusing to use it"));
+  return fd;
+}
+
+}  // namespace
+
+Result<OpenedSources> open_sources(const LaunchPlan& plan) {
+  OpenedSources out;
+  out.image = TRY(open_root(plan));
+  for (const auto& s : plan.sources) {
+    if (s.sandbox || !s.scratch_subdir.empty()) {
+      Fd fd = TRY(open_sandbox(plan, s.path));
+      if (s.sandbox) out.sandbox_owner = TRY(sys::fstat(fd.get()));
+      out.sources.push_back(std::move(fd));
+    } else {
+      out.sources.push_back(TRY(with_context(sys::open_path(s.path, O_PATH), str("opening ", s.path))));
+    }
+  }
+  return out;
+}
+
 // A MOUNT_UNDER_SCRATCH directory (SANDBOX/tmp): made component by component relative to the
 // sandbox fd with O_NOFOLLOW, so a symlink the job left in its sandbox cannot redirect it;
-// created 0700 and owned by the job user; an existing one must already belong to that user.
-Result<Fd> open_scratch_dir(int sandbox, const std::string& sandbox_path, const std::string& subdir, const Credentials& c) {
+// created 0700 and owned by `uid`:`gid`; an existing one must already belong to `uid`.
+Result<Fd> open_scratch_dir(int sandbox, const std::string& sandbox_path, const std::string& subdir, uid_t uid, gid_t gid) {
   Fd cur;  // none yet: the sandbox itself
   std::string shown = sandbox_path;
   const auto parts = split(subdir, '/');
@@ -62,26 +101,53 @@ Result<Fd> open_scratch_dir(int sandbox, const std::string& sandbox_path, const 
     }
     auto st = TRY(sys::fstat(next->get()));
     if (made) {
-      if (::fchown(next->get(), c.uid, c.gid) != 0) return fail_errno(str("fchown(", quote(shown), ", ", c.uid, ")"), errno);
+      if (::fchown(next->get(), uid, gid) != 0) return fail_errno(str("fchown(", quote(shown), ", ", uid, ")"), errno);
       if (::fchmod(next->get(), last ? 0700 : 0755) != 0) return fail_errno(str("fchmod(", quote(shown), ")"), errno);
-    } else if (last && st.st_uid != c.uid) {
-      return fail(Errc::permission, str(shown, " exists and belongs to uid ", st.st_uid, ", not to the job user (uid ", c.uid, ")"));
+    } else if (last && st.st_uid != uid) {
+      return fail(Errc::permission, str(shown, " exists and belongs to uid ", st.st_uid, ", not to the job user (uid ", uid, ")"));
     }
     cur = std::move(*next);
   }
   return cur;
 }
 
-}  // namespace
+Status make_scratch_dirs(const LaunchPlan& plan, OpenedSources& opened, uid_t uid, gid_t gid) {
+  for (std::size_t i = 0; i < plan.sources.size(); ++i) {
+    const auto& s = plan.sources[i];
+    if (s.scratch_subdir.empty()) continue;
+    opened.sources[i] = TRY(open_scratch_dir(opened.sources[i].get(), s.path, s.scratch_subdir, uid, gid));
+  }
+  return {};
+}
 
-Result<OpenedSources> open_sources(const LaunchPlan& plan) {
-  OpenedSources out;
-  out.image = TRY(open_root(plan));
-  for (const auto& s : plan.sources) {
-    Fd fd = TRY(with_context(sys::open_path(s.path, s.scratch_subdir.empty() ? O_PATH : (O_RDONLY | O_DIRECTORY)),
-                             str("opening ", s.path)));
-    if (!s.scratch_subdir.empty()) fd = TRY(open_scratch_dir(fd.get(), s.path, s.scratch_subdir, plan.creds));
-    out.sources.push_back(std::move(fd));
+Result<std::vector<Fd>> detach_mounts(const LaunchPlan& plan, const OpenedSources& opened, const DetachedIds& ids) {
+  std::vector<Fd> out;
+  // The image, with its submounts: read-only, nosuid, nodev, private, and idmapped with the
+  // job's own user namespace when the job has an id block (root-owned files are root's inside).
+  Fd image = TRY(kernel::open_tree_clone(opened.image.get(), true, plan.root));
+  kernel::MountAttrs image_attrs{kernel::k_attr_rdonly | kernel::k_attr_nosuid | kernel::k_attr_nodev, true, -1};
+  if (ids.job_userns >= 0) {
+    image_attrs.set |= kernel::k_attr_idmap;
+    image_attrs.userns_fd = ids.job_userns;
+  }
+  TRY(with_context(kernel::mount_setattr(image.get(), true, image_attrs, plan.root), "mounting the image for the job"));
+  out.push_back(std::move(image));
+  // One detached mount per bind operation, in the order of plan.mounts: nosuid, nodev, private,
+  // read-only on request; a writable one idmapped to the sandbox's owner when the job's ids are
+  // not its owner's (a job as root).
+  for (const auto& op : plan.mounts) {
+    if (op.kind != MountOp::Kind::bind) continue;
+    const auto& s = plan.sources.at(op.source);
+    const std::string label = s.scratch_subdir.empty() ? s.path : s.path + "/" + s.scratch_subdir;
+    Fd m = TRY(kernel::open_tree_clone(opened.sources.at(op.source).get(), op.recursive, label));
+    kernel::MountAttrs attrs{kernel::k_attr_nosuid | kernel::k_attr_nodev, true, -1};
+    if (op.read_only) attrs.set |= kernel::k_attr_rdonly;
+    if (!op.read_only && ids.owner_userns >= 0) {
+      attrs.set |= kernel::k_attr_idmap;
+      attrs.userns_fd = ids.owner_userns;
+    }
+    TRY(with_context(kernel::mount_setattr(m.get(), op.recursive, attrs, label), str("mounting ", label, " for the job")));
+    out.push_back(std::move(m));
   }
   return out;
 }

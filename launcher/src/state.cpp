@@ -1,5 +1,6 @@
 // Launch records and the removal of what dead launches left behind.
 #include <fcntl.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -62,12 +63,13 @@ bool launch_is_live(const LaunchOwner& owner) {
 }
 
 Result<StateRecord> StateRecord::create(const std::string& state_dir, const std::string& name,
-                                        const std::vector<std::string>& cgroup_dirs) {
+                                        const std::vector<std::string>& cgroup_dirs, std::optional<std::uint32_t> id_block) {
   TRY(ensure_private_dir(state_dir));
   const std::string dir = state_dir + "/launches";
   TRY(ensure_private_dir(dir));
   std::string text = str(k_record_magic, "\n");
   for (const auto& d : cgroup_dirs) text += str("cgroup ", escape_bytes(d), "\n");
+  if (id_block) text += str("idblock ", *id_block, "\n");
   const std::string path = dir + "/" + name;
   // /run is a tmpfs: no fsync. A torn record is still recognised by its name.
   Fd fd = TRY(sys::open_path(path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW, 0644));
@@ -79,25 +81,121 @@ StateRecord::~StateRecord() {
   if (!m_path.empty()) ::unlink(m_path.c_str());
 }
 
-std::optional<std::vector<std::string>> parse_state_record(std::string_view text) {
+std::optional<RecordContents> parse_state_record(std::string_view text) {
   const auto lines = split(text, '\n');
   if (lines.empty() || lines[0] != k_record_magic) return std::nullopt;
-  std::vector<std::string> dirs;
+  RecordContents r;
   for (std::size_t i = 1; i < lines.size(); ++i) {
-    if (lines[i].empty()) continue;
-    if (!starts_with(lines[i], "cgroup ")) continue;
-    auto d = unescape_bytes(std::string_view(lines[i]).substr(7));
-    if (d && !d->empty() && (*d)[0] == '/') dirs.push_back(std::move(*d));
+    if (starts_with(lines[i], "cgroup ")) {
+      auto d = unescape_bytes(std::string_view(lines[i]).substr(7));
+      if (d && !d->empty() && (*d)[0] == '/') r.cgroup_dirs.push_back(std::move(*d));
+    } else if (starts_with(lines[i], "idblock ")) {
+      if (auto n = parse_u64(std::string_view(lines[i]).substr(8)); n && *n < 0x10000) r.id_block = static_cast<std::uint32_t>(*n);
+    }
   }
-  return dirs;
+  return r;
+}
+
+// ---- id block claims ----
+
+namespace {
+constexpr const char* k_claims = "idblocks";
+
+// The launch a claim file names (nullopt if it names none).
+std::optional<std::string> claim_owner(int dirfd, const std::string& file) {
+  Fd fd = [&] {
+    auto r = sys::open_at(dirfd, file, O_RDONLY | O_NOFOLLOW);
+    return r ? std::move(*r) : Fd();
+  }();
+  if (!fd) return std::nullopt;
+  char buf[64];
+  const ssize_t n = sys::retry_eintr([&] { return ::read(fd.get(), buf, sizeof buf); });
+  if (n <= 0) return std::nullopt;
+  std::string name(buf, static_cast<std::size_t>(n));
+  if (!parse_launch_name(name)) return std::nullopt;
+  return name;
+}
+
+// A claim is stale when its launch is gone and left no record: a record means the launch's
+// processes may not all be gone yet (its cgroup could not be removed), so its block stays
+// taken until cleanup has removed the record.
+bool claim_is_stale(int dirfd, const std::string& file, const std::string& state_dir, bool (*is_live)(const LaunchOwner&)) {
+  const auto owner_name = claim_owner(dirfd, file);
+  if (!owner_name) return true;  // torn or foreign: the launch died while writing it
+  const auto owner = parse_launch_name(*owner_name);
+  if (is_live(*owner)) return false;
+  return !sys::lstat_path(str(state_dir, "/launches/", *owner_name));
+}
+
+// The flock on STATE_DIR/idblocks/.lock, held while claims are looked at and made.
+Result<Fd> lock_claims(const std::string& dir) {
+  Fd fd = TRY(sys::open_path(dir + "/.lock", O_RDWR | O_CREAT | O_NOFOLLOW, 0600));
+  if (sys::retry_eintr([&] { return ::flock(fd.get(), LOCK_EX); }) != 0) return fail_errno(str("flock(", quote(dir + "/.lock"), ")"), errno);
+  return fd;
+}
+}  // namespace
+
+Result<IdBlockClaim> IdBlockClaim::claim(const std::string& state_dir, const IdRange& range, const std::string& name) {
+  TRY(check_id_range(range));
+  TRY(ensure_private_dir(state_dir));
+  const std::string dir = str(state_dir, "/", k_claims);
+  TRY(ensure_private_dir(dir));
+  Fd lock = TRY(lock_claims(dir));
+  Fd dirfd = TRY(sys::open_path(dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW));
+  const std::uint32_t blocks = range.count / k_id_block_size;
+  std::vector<bool> taken(blocks, false);
+  std::vector<std::string> files;
+  for (const auto& e : TRY(sys::read_dir(dirfd.get(), false))) {
+    auto n = parse_u64(e.name);
+    if (!n || *n >= blocks || std::to_string(*n) != e.name) continue;
+    taken[*n] = true;
+    files.push_back(e.name);
+  }
+  auto first_free = [&]() -> std::optional<std::uint32_t> {
+    for (std::uint32_t i = 0; i < blocks; ++i)
+      if (!taken[i]) return i;
+    return std::nullopt;
+  };
+  auto index = first_free();
+  if (!index) {
+    // Every block is taken: free those of launches that are gone, then look again.
+    for (const auto& f : files)
+      if (claim_is_stale(dirfd.get(), f, state_dir, launch_is_live) && ::unlinkat(dirfd.get(), f.c_str(), 0) == 0)
+        taken[*parse_u64(f)] = false;
+    index = first_free();
+    if (!index)
+      return fail(Errc::busy, str("all ", blocks, " id blocks of the job id range (", range.start, "+", range.count,
+                                  ") are held by running jobs; enlarge job_ids in the configuration"));
+  }
+  const std::string file = std::to_string(*index);
+  Fd fd = TRY(sys::open_at(dirfd.get(), file, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW, 0644));
+  if (auto w = sys::write_all(fd.get(), name); !w) {
+    ::unlinkat(dirfd.get(), file.c_str(), 0);
+    return fail(std::move(w.error()));
+  }
+  return IdBlockClaim(str(dir, "/", file), *index, range.start + *index * k_id_block_size);
+}
+
+IdBlockClaim::~IdBlockClaim() {
+  if (!m_path.empty()) ::unlink(m_path.c_str());
 }
 
 namespace {
 // Records decide what gets removed, so they are read only from a directory nobody else can
 // write to; each names only cgroups below a `chrootctl` base that carry the record's own name.
+// Frees the id block claim `index` if it is held by the launch `name`.
+void free_claim(CleanupReport& rep, const std::string& state_dir, std::uint32_t index, const std::string& name) {
+  const std::string dir = str(state_dir, "/", k_claims);
+  auto dirfd = sys::open_path(dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW);
+  if (!dirfd) return;
+  const std::string file = std::to_string(index);
+  if (claim_owner(dirfd->get(), file) != name) return;
+  if (::unlinkat(dirfd->get(), file.c_str(), 0) == 0) rep.freed_id_blocks.push_back(str(dir, "/", file));
+}
+
 template <class Remove>
-void remove_dead_records(CleanupReport& rep, const std::string& dir, bool (*is_live)(const LaunchOwner&),
-                         Remove&& remove_cgroup) {
+void remove_dead_records(CleanupReport& rep, const std::string& state_dir, const std::string& dir,
+                         bool (*is_live)(const LaunchOwner&), Remove&& remove_cgroup) {
   auto fd = sys::open_path(dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW);
   if (!fd) {
     if (fd.error().sys_errno() != ENOENT) rep.errors.push_back(fd.error().what());
@@ -120,15 +218,21 @@ void remove_dead_records(CleanupReport& rep, const std::string& dir, bool (*is_l
       rep.live.push_back(e.name);
       continue;
     }
-    if (auto text = sys::read_file(dir + "/" + e.name, 1u << 20))
-      if (auto dirs = parse_state_record(*text))
-        for (const auto& d : *dirs) {
-          const auto slash = d.find_last_of('/');
-          const std::string leaf = d.substr(slash + 1);
-          if (!d.substr(0, slash).ends_with("/chrootctl")) continue;
-          if (leaf != e.name && leaf != "launcher." + e.name) continue;
-          remove_cgroup(d);
-        }
+    std::optional<RecordContents> record;
+    if (auto text = sys::read_file(dir + "/" + e.name, 1u << 20)) record = parse_state_record(*text);
+    bool cgroups_gone = true;
+    if (record)
+      for (const auto& d : record->cgroup_dirs) {
+        const auto slash = d.find_last_of('/');
+        const std::string leaf = d.substr(slash + 1);
+        if (!d.substr(0, slash).ends_with("/chrootctl")) continue;
+        if (leaf != e.name && leaf != "launcher." + e.name) continue;
+        if (!remove_cgroup(d)) cgroups_gone = false;
+      }
+    // A record whose cgroup is still there stays, with its id block: processes of the job may
+    // still run under those ids.
+    if (!cgroups_gone) continue;
+    if (record && record->id_block) free_claim(rep, state_dir, *record->id_block, e.name);
     if (::unlinkat(fd->get(), e.name.c_str(), 0) == 0)
       rep.removed_records.push_back(dir + "/" + e.name);
     else if (errno != ENOENT)
@@ -142,10 +246,10 @@ CleanupReport cleanup_stale(cgroup::Fs& fs, const cgroup::Layout& layout, const 
   if (!is_live) is_live = launch_is_live;
   CleanupReport rep;
   auto remove_cgroup = [&](const std::string& dir) {
-    if (!fs.exists(dir)) return;
+    if (!fs.exists(dir)) return true;
     if (auto r = cgroup::destroy_dir(fs, dir); !r) {
       rep.errors.push_back(str("removing cgroup ", dir, ": ", r.error().what()));
-      return;
+      return false;
     }
     rep.removed_cgroups.push_back(dir);
     // Its base, once empty, when it sits inside another cgroup (a batch system's): an empty
@@ -155,12 +259,29 @@ CleanupReport cleanup_stale(cgroup::Fs& fs, const cgroup::Layout& layout, const 
     const std::string above = base.substr(0, base.find_last_of('/'));
     if (base.ends_with("/chrootctl") && !cgroup::is_hierarchy_root(layout, above) && fs.remove_dir_once(base))
       rep.removed_cgroups.push_back(base);
+    return true;
   };
-  // 1. Records of dead launches: their cgroups first, then the record.
-  if (!state_dir.empty()) remove_dead_records(rep, state_dir + "/launches", is_live, remove_cgroup);
+  // 1. Records of dead launches: their cgroups first, then their id block, then the record.
+  if (!state_dir.empty()) remove_dead_records(rep, state_dir, state_dir + "/launches", is_live, remove_cgroup);
   // 2. Job cgroups without a record (the record was lost, or there is no state directory), then
   //    the base directories themselves once empty (rmdir fails while a launch uses one).
   if (!scan_bases) return rep;
+  // 2a. Id block claims of dead launches without a record (killed between claim and record).
+  if (!state_dir.empty()) {
+    const std::string dir = str(state_dir, "/", k_claims);
+    if (auto dirfd = sys::open_path(dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW)) {
+      auto lock = lock_claims(dir);
+      auto entries = sys::read_dir(dirfd->get(), false);
+      if (lock && entries)
+        for (const auto& e : *entries) {
+          if (!parse_u64(e.name)) continue;
+          if (claim_is_stale(dirfd->get(), e.name, state_dir, is_live) && ::unlinkat(dirfd->get(), e.name.c_str(), 0) == 0)
+            rep.freed_id_blocks.push_back(str(dir, "/", e.name));
+        }
+      else
+        rep.errors.push_back(!lock ? lock.error().what() : entries.error().what());
+    }
+  }
   const auto bases = cgroup::base_dirs(fs, layout);
   for (const auto& base : bases) {
     auto subs = fs.subdirs(base);

@@ -100,6 +100,35 @@ std::string status_json(const Outcome& o) {
   w.field("oom_kills", o.oom_kills);
   w.field("cgroup", o.cgroup);
   w.field("limits_applied", o.limits_applied);
+  // The limits the cgroup held when the job ended, as its files said, and whether they differ
+  // from what the launcher wrote (a job cannot change them; this says so if it ever did).
+  w.key("effective_limits");
+  if (o.effective_limits) {
+    const auto& l = *o.effective_limits;
+    w.begin_object();
+    for (const auto& [name, value] : {std::pair{"memory_max_bytes", l.memory_max}, std::pair{"memory_low_bytes", l.memory_low},
+                                      std::pair{"swap_max_bytes", l.swap_max}, std::pair{"cpu_weight", l.cpu_weight},
+                                      std::pair{"cpu_shares", l.cpu_shares}, std::pair{"pids_max", l.pids_max}}) {
+      w.key(name);
+      if (value) w.value(*value); else w.null();
+    }
+    w.end_object();
+  } else {
+    w.null();
+  }
+  w.field("limits_changed", o.limits_changed);
+  w.key("user_namespace");
+  if (!o.id_mode.empty()) {
+    w.begin_object();
+    w.field("mode", o.id_mode);
+    w.field("uid_map", o.uid_map);
+    w.field("gid_map", o.gid_map);
+    w.key("id_block");
+    if (o.id_block) w.value(*o.id_block); else w.null();
+    w.end_object();
+  } else {
+    w.null();
+  }
   w.end_object();
   return w.str();
 }
@@ -109,8 +138,7 @@ Outcome run_job(const RunOptions& opts) {
   Outcome out;
   out.cgroup = "none";
   const HostFacts facts = gather_host_facts();
-  const bool user_namespace = opts.unprivileged || facts.euid != 0;
-  auto creds = resolve_job_user(opts.user, facts, user_namespace);
+  auto creds = resolve_job_user(opts.user, facts, facts.euid != 0);
   if (!creds) {
     out.error = creds.error().what();
   } else if (auto plan = plan_launch(opts, facts, *creds); !plan) {

@@ -176,13 +176,26 @@ inline std::string own_v1_cgroup(const std::string& controller) {
   return {};
 }
 
+/// The v1 controller hierarchies a job gets a cgroup in: those the fixture looks at below.
+inline const std::vector<std::string>& v1_hierarchies() {
+  static const std::vector<std::string> k_all = [] {
+    std::vector<std::string> out;
+    for (const char* h : {"memory", "pids", "freezer", "cpu", "cpuacct"}) {
+      struct stat st {};
+      if (::stat((std::string("/sys/fs/cgroup/") + h + "/cgroup.procs").c_str(), &st) == 0) out.emplace_back(h);
+    }
+    return out;
+  }();
+  return k_all;
+}
+
 /// Job cgroups (named PID.START.N) under every v1 hierarchy's chrootctl base (below this
 /// process's own cgroup) whose name starts with `pid` + "." (the launches of one test's
 /// chrootctl processes are told apart by pid).
 inline std::vector<std::string> job_cgroups_of(pid_t pid) {
   std::vector<std::string> out;
-  for (const char* h : {"memory", "pids", "freezer", "cpu", "cpuacct"}) {
-    const std::string base = std::string("/sys/fs/cgroup/") + h + own_v1_cgroup(h) + "/chrootctl";
+  for (const auto& h : v1_hierarchies()) {
+    const std::string base = "/sys/fs/cgroup/" + h + own_v1_cgroup(h) + "/chrootctl";
     for (const auto& d : subdirs(base))
       if (d.rfind(std::to_string(pid) + ".", 0) == 0) out.push_back(base + "/" + d);
   }

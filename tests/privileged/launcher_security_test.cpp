@@ -205,6 +205,8 @@ TEST_F(LauncherSecurity, SetuidRootBinaryRunsWithTheJobsUid) {
 }
 
 TEST_F(LauncherSecurity, RootJobHasNoCapabilitiesAndReadOnlyProcSys) {
+  // uid 0 of the job's own user namespace is not the host's: /proc/sys belongs to the host's
+  // root, and is bound read-only as well.
   auto r = job("probe status; probe openw /proc/sys/kernel/domainname; probe openw /proc/sys/vm/overcommit_memory; touch /usr/x",
                {"--user", "root"});
   EXPECT_EQ(r.exit_code, 1);
@@ -217,8 +219,8 @@ TEST_F(LauncherSecurity, RootJobHasNoCapabilitiesAndReadOnlyProcSys) {
             "CapBnd:\t0000000000000000\n"
             "CapAmb:\t0000000000000000\n"
             "NoNewPrivs:\t1\n"
-            "Read-only file system\n"
-            "Read-only file system\n");
+            "Permission denied\n"
+            "Permission denied\n");
   EXPECT_EQ(r.err, "touch: /usr/x: Read-only file system\n");
 }
 
@@ -338,9 +340,11 @@ TEST_F(LauncherSecurity, DeviceNodesInTheImageCannotBeOpened) {
   auto r = job("probe open /srv/disk; probe open /srv/zero");
   ASSERT_EQ(r.exit_code, 0) << r.err;
   EXPECT_EQ(r.out, "Permission denied\nPermission denied\n");
-  // Also for a job run as root (uid 0 without capabilities), with a sandbox of its own.
+  // Also for a job run as root (uid 0 of its own user namespace, without capabilities), with
+  // a sandbox of its own (a root job's sandbox belongs to the user it runs for).
   sandbox = path("sandbox-root");
   test::mkdirs(sandbox);
+  ASSERT_EQ(::chown(sandbox.c_str(), 65534, 65534), 0);
   r = job("probe open /srv/disk; probe open /srv/zero", {"--user", "root"});
   ASSERT_EQ(r.exit_code, 0) << r.err;
   EXPECT_EQ(r.out, "Permission denied\nPermission denied\n");
@@ -353,6 +357,7 @@ TEST_F(LauncherSecurity, RemountAndWritesUnderUsrFail) {
     SCOPED_TRACE(user);
     sandbox = path(std::string("sandbox-") + user);
     test::mkdirs(sandbox);
+    ASSERT_EQ(::chown(sandbox.c_str(), 65534, 65534), 0);
     auto r = job("mount -o remount,rw /; echo mount=$?; probe remount; touch /usr/x; echo touch=$?; probe openw /usr/bin/new",
                  {"--user", user});
     ASSERT_EQ(r.exit_code, 0) << r.err;

@@ -315,15 +315,14 @@ TEST_F(CgroupV2Test, WithoutCgroupKillEveryProcessIsKilledWhileFrozen) {
   EXPECT_FALSE(fs.exists(dir));
 }
 
-TEST_F(CgroupV2Test, TheChildJoinsThroughCgroupProcsOrIsClonedIntoTheDirectory) {
+TEST_F(CgroupV2Test, InitJoinsThroughCgroupProcsOrIsClonedIntoTheDirectory) {
   auto fs = make_fs();
   auto job = cg::JobCgroup::create(fs, layout, "3.3.3", Limits{}, true, notes);
   ASSERT_TRUE(job) << job.error().what();
-  auto procs = job->open_procs();
-  ASSERT_TRUE(procs) << procs.error().what();
-  ASSERT_EQ(procs->size(), 1u);
-  EXPECT_EQ(*sys::readlink_at(AT_FDCWD, "/proc/self/fd/" + std::to_string((*procs)[0].get())),
-            cgroot + "/chrootctl/3.3.3/cgroup.procs");
+  fs.writes.clear();
+  ASSERT_TRUE(job->attach(fs, 4242));
+  EXPECT_EQ(fs.writes, std::vector<std::string>{"/chrootctl/3.3.3/cgroup.procs=4242"});
+  test::write_file(cgroot + "/chrootctl/3.3.3/cgroup.procs", "");
   auto dir = job->open_dir();
   ASSERT_TRUE(dir) << dir.error().what();
   EXPECT_EQ(*sys::readlink_at(AT_FDCWD, "/proc/self/fd/" + std::to_string(dir->get())), cgroot + "/chrootctl/3.3.3");
@@ -358,8 +357,8 @@ TEST_F(CgroupV1Test, OneDirectoryPerHierarchyWithLimitsInEach) {
   ASSERT_TRUE(job) << job.error().what();
   EXPECT_EQ(job->version(), cg::Version::v1);
   EXPECT_TRUE(job->limits_applied());
-  EXPECT_EQ(job->dirs(), (std::vector<std::string>{path("v1/freezer/chrootctl/10.20.1"), path("v1/memory/chrootctl/10.20.1"),
-                                                   path("v1/pids/chrootctl/10.20.1"), path("v1/cpu/chrootctl/10.20.1")}));
+  EXPECT_EQ(job->dirs(), (std::vector<std::string>{path("v1/freezer/chrootctl/10.20.1"), path("v1/cpu/chrootctl/10.20.1"),
+                                                   path("v1/memory/chrootctl/10.20.1"), path("v1/pids/chrootctl/10.20.1")}));
   EXPECT_EQ(fs.writes, (std::vector<std::string>{
                            "/memory/chrootctl/10.20.1/memory.limit_in_bytes=1073741824",
                            "/memory/chrootctl/10.20.1/memory.memsw.limit_in_bytes=1073741824",
@@ -367,12 +366,12 @@ TEST_F(CgroupV1Test, OneDirectoryPerHierarchyWithLimitsInEach) {
                            "/cpu/chrootctl/10.20.1/cpu.shares=150",
                            "/pids/chrootctl/10.20.1/pids.max=100",
                        }));
-  // The child joins through "tasks" (moving one thread needs no RCU grace period).
-  auto procs = job->open_procs();
-  ASSERT_TRUE(procs);
-  ASSERT_EQ(procs->size(), 4u);
-  EXPECT_EQ(*sys::readlink_at(AT_FDCWD, "/proc/self/fd/" + std::to_string((*procs)[1].get())),
-            path("v1/memory/chrootctl/10.20.1/tasks"));
+  // Init joins through "tasks" in each hierarchy (moving one thread needs no RCU grace period).
+  fs.writes.clear();
+  ASSERT_TRUE(job->attach(fs, 4242));
+  EXPECT_EQ(fs.writes, (std::vector<std::string>{"/freezer/chrootctl/10.20.1/tasks=4242", "/cpu/chrootctl/10.20.1/tasks=4242",
+                                                 "/memory/chrootctl/10.20.1/tasks=4242", "/pids/chrootctl/10.20.1/tasks=4242"}));
+  for (const auto& d : job->dirs()) test::write_file(d + "/tasks", "");
   ASSERT_TRUE(job->destroy(fs));
   EXPECT_EQ(fs.removed, job->dirs());
   for (const char* c : {"memory", "pids", "freezer", "cpu"}) EXPECT_FALSE(fs.exists(path(std::string("v1/") + c + "/chrootctl/10.20.1")));
@@ -388,8 +387,8 @@ TEST_F(CgroupV1Test, JobsStayInsideTheCallersOwnCgroupAndItsBaseGoesWithTheLastJ
   FakeCgroupFs fs(path("v1"), false);
   auto job = cg::JobCgroup::create(fs, layout, "10.20.2", all_limits(), true, notes);
   ASSERT_TRUE(job) << job.error().what();
-  EXPECT_EQ(job->dirs(), (std::vector<std::string>{path("v1/freezer/chrootctl/10.20.2"), path("v1/memory/slot1/chrootctl/10.20.2"),
-                                                   path("v1/pids/chrootctl/10.20.2"), path("v1/cpu/chrootctl/10.20.2")}));
+  EXPECT_EQ(job->dirs(), (std::vector<std::string>{path("v1/freezer/chrootctl/10.20.2"), path("v1/cpu/chrootctl/10.20.2"),
+                                                   path("v1/memory/slot1/chrootctl/10.20.2"), path("v1/pids/chrootctl/10.20.2")}));
   EXPECT_EQ(cg::JobCgroup::candidate_dirs(layout, all_limits(), "10.20.2"), job->dirs());
   ASSERT_TRUE(job->destroy(fs));
   EXPECT_FALSE(fs.exists(path("v1/memory/slot1/chrootctl"))) << "an empty base inside another cgroup is removed";
@@ -408,7 +407,7 @@ TEST(CgroupLayout, TheCallersV1CgroupsAreReadPerController) {
                           {"cpu", "/"}, {"cpuacct", "/"}, {"memory", "/condor/slot1_1"}, {"pids", "/"}}));
 }
 
-TEST_F(CgroupV1Test, CpuHierarchyOnlyWithCpusAndSwapWithoutMemswIsANote) {
+TEST_F(CgroupV1Test, SwapWithoutMemswIsANote) {
   FakeCgroupFs fs(path("v1"), false);
   fs.with_swap = false;
   Limits l;
@@ -416,40 +415,76 @@ TEST_F(CgroupV1Test, CpuHierarchyOnlyWithCpusAndSwapWithoutMemswIsANote) {
   l.swap_max = 0;
   auto job = cg::JobCgroup::create(fs, layout, "1.1.1", l, true, notes);
   ASSERT_TRUE(job) << job.error().what();
-  EXPECT_EQ(job->dirs(), (std::vector<std::string>{path("v1/freezer/chrootctl/1.1.1"), path("v1/memory/chrootctl/1.1.1")}));
   EXPECT_FALSE(job->limits_applied());
   EXPECT_EQ(notes, std::vector<std::string>{
                        "cgroup v1: memory.memsw.limit_in_bytes is missing (boot with swapaccount=1); swap is not limited"});
   ASSERT_TRUE(job->destroy(fs));
 }
 
-TEST_F(CgroupV1Test, HierarchiesOnlyForWhatTheLaunchAsksFor) {
-  // A plain launch: the freezer alone holds the job (memory and pids stay the caller's).
+TEST_F(CgroupV1Test, EveryHierarchyWithOrWithoutLimits) {
+  // A plain launch is in a cgroup of its own in every hierarchy too: it stays in none of the
+  // caller's, and its cgroup namespace is rooted at its own cgroup in each.
   FakeCgroupFs fs(path("v1"), false);
+  const std::vector<std::string> all{path("v1/freezer/chrootctl/5.5.1"), path("v1/cpu/chrootctl/5.5.1"),
+                                     path("v1/memory/chrootctl/5.5.1"), path("v1/pids/chrootctl/5.5.1")};
   auto plain = cg::JobCgroup::create(fs, layout, "5.5.1", Limits{}, true, notes);
   ASSERT_TRUE(plain) << plain.error().what();
-  EXPECT_EQ(plain->dirs(), std::vector<std::string>{path("v1/freezer/chrootctl/5.5.1")});
+  EXPECT_EQ(plain->dirs(), all);
   EXPECT_EQ(cg::JobCgroup::candidate_dirs(layout, Limits{}, "5.5.1"), plain->dirs());
   EXPECT_TRUE(notes.empty());
-  // Accounting wanted (--status-json): memory too, without a limit written.
-  Limits accounting;
-  accounting.memory_accounting = true;
-  auto counted = cg::JobCgroup::create(fs, layout, "5.5.2", accounting, true, notes);
-  ASSERT_TRUE(counted) << counted.error().what();
-  EXPECT_EQ(counted->dirs(), (std::vector<std::string>{path("v1/freezer/chrootctl/5.5.2"), path("v1/memory/chrootctl/5.5.2")}));
   EXPECT_TRUE(fs.writes.empty());
-  // Only --pids: freezer and pids.
-  Limits pids;
-  pids.pids_max = 7;
-  auto limited = cg::JobCgroup::create(fs, layout, "5.5.3", pids, true, notes);
-  ASSERT_TRUE(limited) << limited.error().what();
-  EXPECT_EQ(limited->dirs(), (std::vector<std::string>{path("v1/freezer/chrootctl/5.5.3"), path("v1/pids/chrootctl/5.5.3")}));
-  // No freezer hierarchy mounted: memory holds a plain launch.
+  // Named hierarchies without a controller (systemd's) are not used.
+  test::mkdirs(path("v1/systemd"));
   layout.v1_mounts.erase("freezer");
   auto no_freezer = cg::JobCgroup::create(fs, layout, "5.5.4", Limits{}, true, notes);
   ASSERT_TRUE(no_freezer) << no_freezer.error().what();
-  EXPECT_EQ(no_freezer->dirs(), std::vector<std::string>{path("v1/memory/chrootctl/5.5.4")});
-  for (auto* job : {&*plain, &*counted, &*limited, &*no_freezer}) ASSERT_TRUE(job->destroy(fs));
+  EXPECT_EQ(no_freezer->dirs(), (std::vector<std::string>{path("v1/cpu/chrootctl/5.5.4"), path("v1/memory/chrootctl/5.5.4"),
+                                                          path("v1/pids/chrootctl/5.5.4")}));
+  for (auto* job : {&*plain, &*no_freezer}) ASSERT_TRUE(job->destroy(fs));
+}
+
+TEST_F(CgroupV1Test, ACpusetCgroupGetsItsParentsCpusAndMemoryNodes) {
+  // A new cpuset cgroup has none, and no task can join it until it has both.
+  test::mkdirs(path("v1/cpuset"));
+  layout.v1_mounts["cpuset"] = path("v1/cpuset");
+  test::write_file(path("v1/cpuset/cpuset.cpus"), "0-3\n");
+  test::write_file(path("v1/cpuset/cpuset.mems"), "0\n");
+  class CpusetFs : public FakeCgroupFs {
+  public:
+    using FakeCgroupFs::FakeCgroupFs;
+    Status make_dir(const std::string& p) override {
+      TRY(FakeCgroupFs::make_dir(p));
+      if (p.find("/cpuset/") != std::string::npos)
+        for (const char* f : {"/cpuset.cpus", "/cpuset.mems"}) test::write_file(p + f, "\n");
+      return {};
+    }
+  } fs(path("v1"), false);
+  auto job = cg::JobCgroup::create(fs, layout, "6.6.1", Limits{}, true, notes);
+  ASSERT_TRUE(job) << job.error().what();
+  EXPECT_EQ(test::read_file(path("v1/cpuset/chrootctl/cpuset.cpus")), "0-3");
+  EXPECT_EQ(test::read_file(path("v1/cpuset/chrootctl/6.6.1/cpuset.cpus")), "0-3");
+  EXPECT_EQ(test::read_file(path("v1/cpuset/chrootctl/6.6.1/cpuset.mems")), "0");
+  ASSERT_TRUE(job->destroy(fs));
+}
+
+TEST_F(CgroupV1Test, TheLimitsAreReadBackAndAChangeShows) {
+  FakeCgroupFs fs(path("v1"), false);
+  auto job = cg::JobCgroup::create(fs, layout, "7.7.1", all_limits(), true, notes);
+  ASSERT_TRUE(job) << job.error().what();
+  // The fake's files hold what was written; memsw is memory plus swap.
+  launcher::LimitValues want;
+  want.memory_max = 1073741824;
+  want.memory_low = 268435456;
+  want.swap_max = 0;
+  want.cpu_shares = 150;
+  want.pids_max = 100;
+  EXPECT_EQ(job->limits_set(), want);
+  EXPECT_EQ(job->read_limits(fs), want);
+  test::write_file(path("v1/pids/chrootctl/7.7.1/pids.max"), "max\n");
+  auto changed = job->read_limits(fs);
+  EXPECT_FALSE(changed.pids_max);
+  EXPECT_NE(changed, job->limits_set());
+  ASSERT_TRUE(job->destroy(fs));
 }
 
 TEST_F(CgroupV1Test, AccountingFromMaxUsageOomControlAndFailcnt) {
@@ -539,7 +574,7 @@ TEST(CgroupLayout, NoUsableHierarchyIsANote) {
   auto job = cg::JobCgroup::create(fs, l, "1.1.1", Limits{}, true, notes);
   ASSERT_TRUE(job);
   EXPECT_EQ(job->version(), cg::Version::none);
-  EXPECT_EQ(notes, std::vector<std::string>{"no cgroup hierarchy for jobs was found (neither v2 with memory nor v1 freezer, memory or pids)"});
+  EXPECT_EQ(notes, std::vector<std::string>{"no cgroup hierarchy for jobs was found (neither v2 with memory nor any v1 controller)"});
 }
 
 }  // namespace

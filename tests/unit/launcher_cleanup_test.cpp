@@ -82,8 +82,17 @@ TEST_F(StateTest, RecordListsCgroupsAndGoesAwayWithItsGuard) {
     EXPECT_EQ(r->path(), state + "/launches/1.2.3");
     const auto text = test::read_file(r->path());
     EXPECT_EQ(text, "chrootctl-launch 1\ncgroup /sys/fs/cgroup/memory/chrootctl/1.2.3\ncgroup /odd\\x20path/x\n");
-    EXPECT_EQ(parse_state_record(text),
-              (std::vector<std::string>{"/sys/fs/cgroup/memory/chrootctl/1.2.3", "/odd path/x"}));
+    auto parsed = parse_state_record(text);
+    ASSERT_TRUE(parsed);
+    EXPECT_EQ(parsed->cgroup_dirs, (std::vector<std::string>{"/sys/fs/cgroup/memory/chrootctl/1.2.3", "/odd path/x"}));
+    EXPECT_FALSE(parsed->id_block);
+  }
+  {
+    auto r = StateRecord::create(state, "1.2.4", {}, 17);
+    ASSERT_TRUE(r) << r.error().what();
+    const auto text = test::read_file(r->path());
+    EXPECT_EQ(text, "chrootctl-launch 1\nidblock 17\n");
+    EXPECT_EQ(parse_state_record(text)->id_block, 17u);
   }
   EXPECT_FALSE(exists(state + "/launches/1.2.3"));
   EXPECT_FALSE(parse_state_record("something else\n"));

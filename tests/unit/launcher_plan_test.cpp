@@ -38,13 +38,15 @@ TEST_F(PlanTest, DefaultLayoutSandboxScratchDirsProcAndDevParentsFirst) {
   auto p = plan();
   ASSERT_TRUE(p) << p.error().what();
   EXPECT_EQ(p->mode, LaunchMode::job);
-  EXPECT_FALSE(p->user_namespace);
+  EXPECT_TRUE(p->user_namespace) << "every job runs in a user namespace of its own";
+  EXPECT_FALSE(p->unprivileged);
   EXPECT_FALSE(p->new_net);
   EXPECT_TRUE(p->root_read_only);
   EXPECT_TRUE(p->drop_privileges);
   EXPECT_EQ(p->root, "/srv/images/el9/root");
   EXPECT_EQ(p->cwd, "/scratch/job1");
-  EXPECT_EQ(p->sources, (std::vector<HostSource>{{"/scratch/job1", ""}, {"/scratch/job1", "tmp"}, {"/scratch/job1", "var/tmp"}}));
+  EXPECT_EQ(p->sources, (std::vector<HostSource>{
+                            {"/scratch/job1", true, ""}, {"/scratch/job1", false, "tmp"}, {"/scratch/job1", false, "var/tmp"}}));
   using K = MountOp::Kind;
   EXPECT_EQ(p->mounts, (std::vector<MountOp>{{K::proc, "/proc", 0, false, false},
                                              {K::dev, "/dev", 0, false, false},
@@ -149,20 +151,22 @@ TEST_F(PlanTest, NoLimitsMeansNoSwapLimitEither) {
   EXPECT_FALSE(p->limits.any());
 }
 
-TEST_F(PlanTest, UnprivilegedWhenNotRootOrAsked) {
+TEST_F(PlanTest, UnprivilegedWhenNotRoot) {
   facts.euid = 1000;
   facts.uid = 1000;
   facts.gid = 100;
   auto p = plan();
   ASSERT_TRUE(p);
   EXPECT_TRUE(p->user_namespace);
+  EXPECT_TRUE(p->unprivileged);
   EXPECT_EQ(p->caller_uid, 1000u);
   EXPECT_EQ(p->caller_gid, 100u);
-  facts.euid = 0;
-  opts.unprivileged = true;
-  p = plan();
-  ASSERT_TRUE(p);
-  EXPECT_TRUE(p->user_namespace);
+}
+
+TEST_F(PlanTest, TheJobIdRangeComesFromTheOptions) {
+  EXPECT_EQ(plan()->job_ids, IdRange{});
+  opts.job_ids = IdRange{200000, 65536 * 4};
+  EXPECT_EQ(plan()->job_ids, (IdRange{200000, 65536 * 4}));
 }
 
 TEST_F(PlanTest, NetNoneAsksForANetworkNamespace) {
@@ -256,17 +260,19 @@ TEST(ResolveJobUser, TheCallerKeepsItsOwnGroupsAndOthersGetTheDatabases) {
   f.euid = 0;
   f.gid = 0;
   f.groups = {4242, 4343};
+  // A job as root has no host groups at all: its ids are a block of its own.
   auto self = resolve_job_user(std::string("root"), f, false);
   ASSERT_TRUE(self) << self.error().what();
-  EXPECT_EQ(self->groups, (std::vector<gid_t>{4242, 4343}));
+  EXPECT_TRUE(self->groups.empty());
   auto other = resolve_job_user(std::string("nobody"), f, false);
   ASSERT_TRUE(other) << other.error().what();
   EXPECT_EQ(other->groups, std::vector<gid_t>{65534});
   // Same uid, another primary group: not the caller's identity, so the database decides.
+  f.uid = 65534;
   f.gid = 4242;
-  auto regrouped = resolve_job_user(std::string("root"), f, false);
+  auto regrouped = resolve_job_user(std::string("nobody"), f, false);
   ASSERT_TRUE(regrouped) << regrouped.error().what();
-  EXPECT_NE(regrouped->groups, (std::vector<gid_t>{4242, 4343}));
+  EXPECT_EQ(regrouped->groups, std::vector<gid_t>{65534});
   // A setuid-root launcher started by nobody, running the job as that caller.
   HostFacts n;
   n.uid = 65534;
@@ -341,8 +347,38 @@ TEST(StatusJson, RecordsOutcomeAndAccounting) {
             "  \"memory_limit_hit\": true,\n"
             "  \"oom_kills\": 1,\n"
             "  \"cgroup\": \"v1\",\n"
-            "  \"limits_applied\": true\n"
+            "  \"limits_applied\": true,\n"
+            "  \"effective_limits\": null,\n"
+            "  \"limits_changed\": false,\n"
+            "  \"user_namespace\": null\n"
             "}\n");
+  // The limits read back at the end, and the job's user namespace.
+  o.effective_limits = LimitValues{};
+  o.effective_limits->memory_max = 1 << 20;
+  o.effective_limits->pids_max = 1;
+  o.limits_changed = true;
+  o.id_mode = "mapped";
+  o.uid_map = "0 1879048192 65536\n";
+  o.gid_map = "0 1879048192 65536\n";
+  o.id_block = 0;
+  const auto with_limits = status_json(o);
+  EXPECT_NE(with_limits.find("  \"effective_limits\": {\n"
+                             "    \"memory_max_bytes\": 1048576,\n"
+                             "    \"memory_low_bytes\": null,\n"
+                             "    \"swap_max_bytes\": null,\n"
+                             "    \"cpu_weight\": null,\n"
+                             "    \"cpu_shares\": null,\n"
+                             "    \"pids_max\": 1\n"
+                             "  },\n"
+                             "  \"limits_changed\": true,\n"
+                             "  \"user_namespace\": {\n"
+                             "    \"mode\": \"mapped\",\n"
+                             "    \"uid_map\": \"0 1879048192 65536\\n\",\n"
+                             "    \"gid_map\": \"0 1879048192 65536\\n\",\n"
+                             "    \"id_block\": 0\n"
+                             "  }\n"),
+            std::string::npos)
+      << with_limits;
   Outcome failed;
   failed.error = "mount target /tmp in the image: /tmp is a symlink";
   const auto text = status_json(failed);

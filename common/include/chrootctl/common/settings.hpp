@@ -18,6 +18,10 @@ struct Settings {
   std::int64_t max_verify_age = 86400;    ///< seconds a full verification stays valid
   bool require_signature = false;         ///< add/resolve/run refuse unsigned images
   std::string trusted_keys = "/etc/chrootctl/trusted.d";
+  /// Host ids for the user namespaces of jobs, 65,536 per running job
+  /// (`job_ids = { start = N, count = M }`); unset: the launcher's default (launcher/idmap.hpp).
+  std::optional<std::uint32_t> job_ids_start;
+  std::optional<std::uint32_t> job_ids_count;
   std::string config_file;                ///< the file read, or empty if none
 };
 

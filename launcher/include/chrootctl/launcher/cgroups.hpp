@@ -92,12 +92,16 @@ public:
   [[nodiscard]] const std::vector<std::string>& dirs() const { return m_dirs; }
   /// True when every requested limit was written.
   [[nodiscard]] bool limits_applied() const { return m_limits_applied; }
-  /// cgroup.procs of every directory, opened for writing: the child writes "0" to each before
-  /// anything else, so the job's code never runs outside its cgroup.
-  Result<std::vector<Fd>> open_procs() const;
+  /// Moves the (single-threaded) process `pid` into the job's cgroup in every hierarchy. The
+  /// launcher does this for init before letting it go on, so the job is born inside.
+  Status attach(Fs& fs, pid_t pid) const;
   /// The v2 directory, for clone3(CLONE_INTO_CGROUP).
   Result<Fd> open_dir() const;
   Accounting read_accounting(Fs& fs) const;
+  /// The limits the cgroup's files hold now.
+  LimitValues read_limits(Fs& fs) const;
+  /// The limits as they were right after they were written (what read_limits gave then).
+  [[nodiscard]] const LimitValues& limits_set() const { return m_limits_set; }
   /// Kills every process left in the cgroup and removes its directories.
   Status destroy(Fs& fs);
 
@@ -107,6 +111,7 @@ private:
   std::vector<std::string> m_dirs;
   std::vector<std::string> m_nested_bases;  ///< bases inside another cgroup, removed when empty
   bool m_limits_applied = false;
+  LimitValues m_limits_set;
   bool m_live = false;
 };
 

@@ -18,6 +18,7 @@
 
 #include "chrootctl/common/error.hpp"
 #include "chrootctl/launcher/cgroups.hpp"
+#include "chrootctl/launcher/idmap.hpp"
 
 namespace chrootctl::launcher {
 
@@ -39,13 +40,41 @@ std::string new_launch_name(std::uint64_t start_time);
 /// True if the launcher that owns `name` is still running (same pid, same start time).
 bool launch_is_live(const LaunchOwner& owner);
 
+/// A block of the site's job id range held by one launch for its user namespace: the file
+/// STATE_DIR/idblocks/INDEX, holding the launch's name, made with O_EXCL under an flock of
+/// STATE_DIR/idblocks/.lock, so that no two running launches ever hold the same block. The
+/// launch record names it too; `cleanup` frees the blocks of dead launches.
+class IdBlockClaim {
+public:
+  /// Claims the lowest free block of `range` for the launch `name`. When every block is taken,
+  /// claims of dead launches that have no record left are freed first.
+  static Result<IdBlockClaim> claim(const std::string& state_dir, const IdRange& range, const std::string& name);
+  IdBlockClaim(IdBlockClaim&& o) noexcept : m_path(std::move(o.m_path)), m_index(o.m_index), m_base(o.m_base) { o.m_path.clear(); }
+  IdBlockClaim& operator=(IdBlockClaim&&) = delete;
+  IdBlockClaim(const IdBlockClaim&) = delete;
+  ~IdBlockClaim();
+  [[nodiscard]] std::uint32_t index() const { return m_index; }
+  /// The first host id of the block.
+  [[nodiscard]] std::uint32_t base() const { return m_base; }
+  /// Keeps the claim on disk (processes of the job may still run; cleanup frees it).
+  void release() { m_path.clear(); }
+
+private:
+  IdBlockClaim(std::string path, std::uint32_t index, std::uint32_t base) : m_path(std::move(path)), m_index(index), m_base(base) {}
+  std::string m_path;
+  std::uint32_t m_index = 0;
+  std::uint32_t m_base = 0;
+};
+
 /// The record of one launch; removed on destruction.
 class StateRecord {
 public:
-  /// Writes STATE_DIR/launches/NAME listing `cgroup_dirs` (creating the directories, mode
-  /// 0755, refusing a state directory that is a symlink or not owned by the caller).
+  /// Writes STATE_DIR/launches/NAME listing `cgroup_dirs` and the id block the launch holds
+  /// (creating the directories, mode 0755, refusing a state directory that is a symlink or not
+  /// owned by the caller).
   static Result<StateRecord> create(const std::string& state_dir, const std::string& name,
-                                    const std::vector<std::string>& cgroup_dirs);
+                                    const std::vector<std::string>& cgroup_dirs,
+                                    std::optional<std::uint32_t> id_block = std::nullopt);
   StateRecord(StateRecord&& o) noexcept : m_path(std::move(o.m_path)) { o.m_path.clear(); }
   StateRecord& operator=(StateRecord&&) = delete;
   StateRecord(const StateRecord&) = delete;
@@ -59,19 +88,26 @@ private:
   std::string m_path;
 };
 
-/// The cgroup directories a record lists (nullopt if it is not a record).
-std::optional<std::vector<std::string>> parse_state_record(std::string_view text);
+/// What a record lists.
+struct RecordContents {
+  std::vector<std::string> cgroup_dirs;
+  std::optional<std::uint32_t> id_block;
+};
+/// Parses a record (nullopt if it is not one).
+std::optional<RecordContents> parse_state_record(std::string_view text);
 
 struct CleanupReport {
   std::vector<std::string> removed_records;
   std::vector<std::string> removed_cgroups;
+  std::vector<std::string> freed_id_blocks;  ///< claim files of dead launches
   std::vector<std::string> live;      ///< launches still running, left alone
   std::vector<std::string> errors;    ///< what could not be removed, and why
 };
 
 /// Removes what dead launches left: records in `state_dir` (may be empty: none) with the
-/// cgroups they list, then, with `scan_bases`, job cgroups found in the base directories of
-/// `layout` that have no record. `is_live` decides about an owner (default: launch_is_live).
+/// cgroups and id blocks they list, then, with `scan_bases`, job cgroups found in the base
+/// directories of `layout` that have no record, and id block claims of dead launches that have
+/// no record. `is_live` decides about an owner (default: launch_is_live).
 /// `chrootctl run` scans records only (a launch writes its record before its cgroup exists);
 /// `chrootctl cleanup` scans both.
 CleanupReport cleanup_stale(cgroup::Fs& fs, const cgroup::Layout& layout, const std::string& state_dir,

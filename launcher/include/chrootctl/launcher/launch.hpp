@@ -3,12 +3,14 @@
 /// pure planner into a plain `LaunchPlan`; the executor carries the plan out in one ordered
 /// sequence of closed steps (see docs/launcher.md and executor.cpp):
 ///
-///   host:  resolve the job user on the host, open every source, create the job's cgroup
-///   clone: new mount, PID, IPC and UTS namespaces (+ network, + user in unprivileged mode)
-///   init:  join the cgroup, build the new root (read-only image, sandbox, scratch dirs, /proc,
+///   host:  resolve the job user on the host, open every source, claim an id block, create the
+///          job's cgroup in every hierarchy
+///   clone: new user, mount, PID, IPC and UTS namespaces (+ network); the launcher maps the
+///          ids and hands init the image and sources as detached (idmapped) mounts
+///   init:  a cgroup namespace, the new root (read-only image, sandbox, scratch dirs, /proc,
 ///          /dev), pivot_root, fork the job, forward signals, reap, report
 ///   job:   setsid, drop every privilege, close every fd, clean environment, exec
-///   host:  wait, read the accounting, kill what is left, remove the cgroup
+///   host:  wait, read the accounting and the limits, kill what is left, remove the cgroup
 
 #include <sys/types.h>
 
@@ -20,6 +22,7 @@
 #include <vector>
 
 #include "chrootctl/common/error.hpp"
+#include "chrootctl/launcher/idmap.hpp"
 
 namespace chrootctl::launcher {
 
@@ -61,8 +64,8 @@ struct RunOptions {
   std::vector<std::pair<std::string, std::string>> env;  ///< --env K=V, in order
   std::vector<std::string> keep_env;                     ///< --keep-env K
   std::optional<std::string> status_json;                ///< --status-json FILE
-  bool unprivileged = false;    ///< --unprivileged: user namespace even when root
   bool require_limits = false;  ///< fail instead of running without cgroup limits
+  IdRange job_ids;              ///< host ids for jobs' user namespaces (config `job_ids`)
   std::vector<std::string> argv;
   /// Where warnings go ("running without limits"); default: stderr with a "chrootctl: warning:" prefix.
   std::function<void(const std::string&)> warn;
@@ -106,6 +109,7 @@ struct MountOp {
 /// A host path the child binds. Opened by the launcher before any namespace exists.
 struct HostSource {
   std::string path;     ///< host path (absolute)
+  bool sandbox = false; ///< the job's sandbox itself (its owner is checked)
   /// Non-empty: a MOUNT_UNDER_SCRATCH directory "tmp", "var/tmp" created (mode 0700, owned by
   /// the job user) under `path`, which is the sandbox; it is the one that is bound.
   std::string scratch_subdir;
@@ -136,9 +140,16 @@ enum class LaunchMode {
 /// mode); the executor does exactly what it says and nothing else.
 struct LaunchPlan {
   LaunchMode mode = LaunchMode::job;
-  bool user_namespace = false;   ///< unprivileged: map the caller to itself
-  uid_t caller_uid = 0;          ///< for the user namespace's uid_map
+  /// The launcher runs without root (an ordinary caller): the job's user namespace can map
+  /// only the caller's own ids, and init binds the sources from their paths. (Every job gets a
+  /// user namespace; a build command gets none.)
+  bool unprivileged = false;
+  /// The job runs in a user namespace of its own: every `chrootctl run`; not a build command,
+  /// nor the root the Slurm plugin enters (the batch system starts that job as its user).
+  bool user_namespace = false;
+  uid_t caller_uid = 0;
   gid_t caller_gid = 0;
+  IdRange job_ids;               ///< where a job's id block comes from
   bool new_net = false;          ///< private network namespace with only loopback
   std::string root;              ///< host path of the new root
   std::optional<RootId> root_id;  ///< the opened root must be this directory
@@ -165,8 +176,10 @@ HostFacts gather_host_facts();
 /// of the image is touched. `spec` is a name or a numeric uid; without it the job runs as the
 /// caller (refused when the caller is root, unless `spec` names root explicitly). A job that
 /// runs as the caller (same uid and gid) keeps the caller's supplementary groups, as a plain
-/// exec would; any other user gets its groups from the host's group database.
-Result<Credentials> resolve_job_user(const std::optional<std::string>& spec, const HostFacts& facts, bool user_namespace);
+/// exec would; any other user gets its groups from the host's group database; a job as root
+/// gets none (its ids are a block of its own, see idmap.hpp). `unprivileged`: the caller is
+/// not root, and the job can only be the caller.
+Result<Credentials> resolve_job_user(const std::optional<std::string>& spec, const HostFacts& facts, bool unprivileged);
 
 /// The pure planner: validates the options and computes the mounts, environment, limits and
 /// namespaces of the launch. No system call is made.
@@ -175,6 +188,18 @@ Result<LaunchPlan> plan_launch(const RunOptions& opts, const HostFacts& facts, c
 /// Normalizes an absolute path inside a root: collapses "//" and ".", refuses "..", relative
 /// paths and NUL bytes. `what` names the path in errors ("--bind target").
 Result<std::string> normalize_inner_path(const std::string& path, const std::string& what);
+
+/// The limits a job's cgroup holds, read back from its files: unset when there is no limit
+/// ("max", or v1's unlimited value) or no such file. v1 swap is memsw minus memory.
+struct LimitValues {
+  std::optional<std::uint64_t> memory_max;
+  std::optional<std::uint64_t> memory_low;
+  std::optional<std::uint64_t> swap_max;
+  std::optional<std::uint64_t> cpu_weight;  ///< v2 cpu.weight
+  std::optional<std::uint64_t> cpu_shares;  ///< v1 cpu.shares
+  std::optional<std::uint64_t> pids_max;
+  friend bool operator==(const LimitValues&, const LimitValues&) = default;
+};
 
 /// How a launch ended, with its accounting.
 struct Outcome {
@@ -198,6 +223,16 @@ struct Outcome {
   std::uint64_t oom_kills = 0;                     ///< processes killed by the OOM killer
   std::string cgroup;                              ///< "v1", "v2" or "none"
   bool limits_applied = false;
+  /// The limits the job's cgroup held when it ended, read back from its files, and whether
+  /// they differ from what the launcher wrote (set only when the job had a cgroup).
+  std::optional<LimitValues> effective_limits;
+  bool limits_changed = false;
+  /// The job's user namespace: "mapped" or "identity" (empty when there was none), its maps
+  /// as written, and the id block it held.
+  std::string id_mode;
+  std::string uid_map;
+  std::string gid_map;
+  std::optional<std::uint32_t> id_block;
 
   /// The exit status chrootctl passes on: the job's code, 128+signal, or 125/126/127.
   [[nodiscard]] int exit_status() const;
