@@ -24,7 +24,8 @@ namespace fx = test::launcher;
 
 // Installs a filter that answers ENOSYS to the system calls Linux 4.18 does not have.
 bool pretend_old_kernel() {
-  const unsigned k_missing[] = {437 /* openat2 */, 442 /* mount_setattr */, 435 /* clone3 */, 436 /* close_range */};
+  const unsigned k_missing[] = {437 /* openat2 */, 442 /* mount_setattr */, 435 /* clone3 */, 436 /* close_range */,
+                                428 /* open_tree */, 429 /* move_mount */};
   std::vector<sock_filter> prog{
       BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, arch)),
       BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, AUDIT_ARCH_X86_64, 1, 0),
@@ -93,6 +94,20 @@ TEST_F(LauncherOldKernel, ImageAndSubmountsStayReadOnlyNosuidWithoutMountSetattr
                        path("old.err") + "\n" + sandbox + "\n");
   EXPECT_EQ(r.err, "touch: /srv/x: Read-only file system\ntouch: /usr/x: Read-only file system\n");
   EXPECT_EQ(test::read_file(sandbox + "/s"), "s\n");
+}
+
+TEST_F(LauncherOldKernel, WithoutIdmappedMountsAUserKeepsItsOwnIdsAndRootIsRefused) {
+  // Only the job's own uid is mapped: the image's root-owned files show as the overflow id.
+  auto r = run_old({"--user", "nobody"}, "read a b c < /proc/self/uid_map; echo $a $b $c; stat -c %u /bin/busybox; probe ids");
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(r.out, "65534 65534 1\n65534\nuid=65534 euid=65534 gid=65534 egid=65534\n");
+  // A job as root is never run unmapped, and never as the host's root.
+  auto root_job = run_old({"--user", "root"}, "echo should-not-run");
+  EXPECT_EQ(root_job.exit_code, 125);
+  EXPECT_EQ(root_job.out, "");
+  EXPECT_EQ(root_job.err, "chrootctl run: a job as root needs idmapped mounts (open_tree and mount_setattr, Linux 5.12 or later); "
+                          "this kernel is " + test::sh("uname -r | cut -d. -f1,2 | tr -d '\n'").out +
+                          " (run the job as another user with --user)\n");
 }
 
 TEST_F(LauncherOldKernel, SymlinkedTargetsAreRefusedByTheWalk) {

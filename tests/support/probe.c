@@ -18,6 +18,76 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+/* Writes `text` to `path`; 0 or -1 with errno. */
+static int write_file(const char* path, const char* text) {
+  int fd = open(path, O_WRONLY);
+  if (fd < 0) return -1;
+  ssize_t n = write(fd, text, strlen(text));
+  int err = errno;
+  close(fd);
+  errno = err;
+  return n == (ssize_t)strlen(text) ? 0 : -1;
+}
+
+/* Every file called `name` below `dir` (the cgroup tree a job can see), written `value`:
+ * one line per file, "RELATIVE-PATH: ok" or the error. */
+static void write_everywhere(const char* dir, const char* rel, const char* name, const char* value) {
+  char path[4096];
+  snprintf(path, sizeof path, "%s%s/%s", dir, rel, name);
+  if (access(path, F_OK) == 0) {
+    int rc = write_file(path, value);
+    printf("%s/%s: %s\n", *rel ? rel + 1 : ".", name, rc == 0 ? "ok" : strerror(errno));
+  }
+  snprintf(path, sizeof path, "%s%s", dir, rel);
+  DIR* d = opendir(path);
+  if (!d) return;
+  struct dirent* e;
+  while ((e = readdir(d))) {
+    if (e->d_type != DT_DIR || e->d_name[0] == '.') continue;
+    char sub[4096];
+    snprintf(sub, sizeof sub, "%s/%s", rel, e->d_name);
+    write_everywhere(dir, sub, name, value);
+  }
+  closedir(d);
+}
+
+/* The cgroup escape of a job run as root: a user namespace (and a cgroup namespace) of its
+ * own, whose capabilities mount cgroupfs there, and every limit it can reach raised or lowered
+ * as whatever host uid it is. Prints what each mount and write did. */
+static int cgroup_escape(const char* base) {
+  if (unshare(CLONE_NEWUSER | CLONE_NEWNS | CLONE_NEWCGROUP) != 0) { printf("unshare: %s\n", strerror(errno)); return 0; }
+  if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) != 0) { printf("private: %s\n", strerror(errno)); return 0; }
+  static const struct { const char* type; const char* options; const char* file; const char* value; } k_tries[] = {
+      {"cgroup2", NULL, "memory.max", "max"},
+      {"cgroup2", NULL, "pids.max", "max"},
+      {"cgroup", "memory", "memory.limit_in_bytes", "1099511627776"},
+      {"cgroup", "pids", "pids.max", "max"},
+  };
+  for (unsigned i = 0; i < sizeof k_tries / sizeof k_tries[0]; ++i) {
+    char dir[4096];
+    snprintf(dir, sizeof dir, "%s/cg%u", base, i);
+    mkdir(dir, 0700);
+    if (mount("none", dir, k_tries[i].type, 0, k_tries[i].options) != 0) {
+      printf("mount %s%s%s: %s\n", k_tries[i].type, k_tries[i].options ? " " : "", k_tries[i].options ? k_tries[i].options : "",
+             strerror(errno));
+      continue;
+    }
+    printf("mount %s%s%s: ok\n", k_tries[i].type, k_tries[i].options ? " " : "", k_tries[i].options ? k_tries[i].options : "");
+    write_everywhere(dir, "", k_tries[i].file, k_tries[i].value);
+    umount(dir);
+  }
+  return 0;
+}
+
+/* add_key, keyctl and request_key without libkeyutils. */
+#define KEY_SPEC_USER_KEYRING (-4)
+#define KEYCTL_GET_PERSISTENT 22
+#define KEYCTL_SEARCH 10
+static long user_or_persistent(const char* which) {
+  if (!strcmp(which, "user")) return KEY_SPEC_USER_KEYRING;
+  return syscall(SYS_keyctl, KEYCTL_GET_PERSISTENT, -1, KEY_SPEC_USER_KEYRING);
+}
+
 static int result(int rc) { if (rc == 0) { puts("ok"); return 0; } printf("%s\n", strerror(errno)); return 0; }
 
 int main(int argc, char** argv) {
@@ -70,6 +140,17 @@ int main(int argc, char** argv) {
     while (fgets(line, sizeof line, f))
       if (!strncmp(line, "Cap", 3) || !strncmp(line, "NoNewPrivs", 10) || !strncmp(line, "Uid", 3) || !strncmp(line, "Gid", 3)) fputs(line, stdout);
     return 0;
+  }
+  if (!strcmp(c, "cgroup-escape")) return cgroup_escape(argv[2]);
+  if (!strcmp(c, "key-add")) {  /* key-add user|persistent DESCRIPTION */
+    long ring = user_or_persistent(argv[2]);
+    if (ring == -1) { printf("%s\n", strerror(errno)); return 0; }
+    return result(syscall(SYS_add_key, "user", argv[3], "secret", 6, ring) < 0 ? -1 : 0);
+  }
+  if (!strcmp(c, "key-find")) {  /* key-find user|persistent DESCRIPTION */
+    long ring = user_or_persistent(argv[2]);
+    if (ring == -1) { printf("%s\n", strerror(errno)); return 0; }
+    return result(syscall(SYS_keyctl, KEYCTL_SEARCH, ring, "user", argv[3], 0) < 0 ? -1 : 0);
   }
   return 2;
 }
