@@ -50,10 +50,12 @@ int run_main(std::span<char* const> argv) {
       "run",
       "NAME|--root DIR --sandbox DIR [OPTIONS] -- CMD [ARGS...]",
       "Run CMD inside a job root: isolated, limited, leaving nothing behind.",
-      "The root is mounted read-only, nosuid and nodev (submounts included) in private mount,\n"
-      "PID, IPC and UTS namespaces; the sandbox appears at its own path (the job's working\n"
-      "directory) and backs the MOUNT_UNDER_SCRATCH directories; /proc is fresh and /dev\n"
-      "minimal. The job runs with no capabilities and no_new_privs, in its own cgroup.\n\n"
+      "The root is mounted read-only, nosuid and nodev (submounts included) in private user,\n"
+      "mount, PID, IPC, UTS and cgroup namespaces; the sandbox appears at its own path (the\n"
+      "job's working directory) and backs the MOUNT_UNDER_SCRATCH directories; /proc is fresh\n"
+      "and /dev minimal. The job runs with no capabilities and no_new_privs, in its own cgroup;\n"
+      "no id in its user namespace maps to the host's root (a job as root gets a block of ids\n"
+      "of its own, and what it writes in its sandbox belongs to the sandbox's owner).\n\n"
       "Exit status: the job's own status, or 128+N when it was killed by signal N;\n"
       "125 chrootctl failed before the job started (the reason is on stderr), 126 the command\n"
       "could not be executed, 127 the command was not found in the root.",
@@ -61,7 +63,7 @@ int run_main(std::span<char* const> argv) {
        store_option(),
        {"skip-metadata-check", 0, false, false, "",
         "do not compare the image's metadata with its stat record before the launch (images on read-only filesystems)"},
-       {"sandbox", 0, true, false, "DIR", "the job's sandbox; appears at the same path inside"},
+       {"sandbox", 0, true, false, "DIR", "the job's sandbox, owned by the job user or root; appears at the same path inside"},
        {"user", 0, true, false, "USER", "run as USER (name or uid, resolved on the host); root needs --user root"},
        {"scratch-path", 0, true, false, "PATH", "also bind the sandbox at PATH inside the root"},
        {"mount-under-scratch", 0, true, false, "DIRS", "comma-separated dirs backed by SANDBOX/DIR (default /tmp,/var/tmp)"},

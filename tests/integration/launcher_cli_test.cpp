@@ -13,7 +13,7 @@ TEST(LauncherCli, RunHelpListsEveryOptionAndTheExitStatuses) {
   EXPECT_EQ(r.exit_code, 0);
   for (const char* o : {"--root DIR", "--sandbox DIR", "--user USER", "--scratch-path PATH", "--mount-under-scratch DIRS",
                         "--bind SRC:DST[:ro]", "--memory SIZE", "--memory-low SIZE", "--swap SIZE", "--cpus N", "--pids N",
-                        "--net host|none", "--env K=V", "--keep-env K", "--status-json FILE", "--unprivileged",
+                        "--net host|none", "--env K=V", "--keep-env K", "--status-json FILE",
                         "--require-limits", "125 chrootctl failed before the job started"})
     EXPECT_NE(r.out.find(o), std::string::npos) << o;
   EXPECT_EQ(r.out.substr(0, 78), "Usage: chrootctl run NAME|--root DIR --sandbox DIR [OPTIONS] -- CMD [ARGS...]\n");
