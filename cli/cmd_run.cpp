@@ -1,11 +1,13 @@
 // chrootctl run NAME|--root DIR --sandbox DIR [options] -- CMD ARGS...
 #include <cmath>
 #include <cstdio>
+#include <cstring>
 #include <optional>
 
 #include "chrootctl/catalogue/resolve.hpp"
 #include "chrootctl/common/settings.hpp"
 #include "chrootctl/common/strings.hpp"
+#include "chrootctl/common/sys.hpp"
 #include "chrootctl/launcher/launch.hpp"
 #include "cli.hpp"
 
@@ -45,6 +47,36 @@ Result<std::uint64_t> parse_size_option(const std::string& name, const std::stri
   return *v;
 }
 
+/// `--env-file FILE`: one K=V per line; empty lines and lines starting with '#' are skipped;
+/// the value is the rest of the line, as is (no quotes, no expansion).
+Result<std::vector<std::pair<std::string, std::string>>> read_env_file(const std::string& path) {
+  const std::string text = TRY(with_context(sys::read_file(path, 1u << 20), "--env-file"));
+  std::vector<std::pair<std::string, std::string>> out;
+  std::size_t number = 0;
+  for (const auto& line : split(text, '\n')) {
+    ++number;
+    if (trim(line).empty() || trim(line)[0] == '#') continue;
+    const auto eq = line.find('=');
+    if (eq == std::string::npos || eq == 0)
+      return fail(Errc::parse, str(path, ":", number, ": expected K=V, got ", quote(escape_for_display(line))));
+    out.emplace_back(line.substr(0, eq), line.substr(eq + 1));
+  }
+  return out;
+}
+
+/// Overwrites the value of every --env K=V on the command line (up to "--") with zero bytes.
+void wipe_env_values(std::span<char* const> argv) {
+  for (std::size_t i = 1; i < argv.size(); ++i) {
+    const std::string_view arg = argv[i];
+    if (arg == "--") break;
+    char* assignment = nullptr;
+    if (arg == "--env" && i + 1 < argv.size()) assignment = argv[++i];
+    else if (starts_with(arg, "--env=")) assignment = argv[i] + 6;
+    if (!assignment) continue;
+    if (char* eq = std::strchr(assignment, '=')) std::memset(eq + 1, 0, std::strlen(eq + 1));
+  }
+}
+
 int run_main(std::span<char* const> argv) {
   const Spec spec{
       "run",
@@ -74,10 +106,13 @@ int run_main(std::span<char* const> argv) {
        {"cpus", 0, true, false, "N", "CPU weight: 100 per CPU (v2 cpu.weight, v1 cpu.shares)"},
        {"pids", 0, true, false, "N", "maximum number of processes and threads"},
        {"net", 0, true, false, "host|none", "share the host's network (default) or only a loopback"},
-       {"env", 0, true, true, "K=V", "set an environment variable"},
+       {"shm", 0, true, false, "SIZE", "size of the private /dev/shm (default: 64M, or --memory if smaller)"},
+       {"env", 0, true, true, "K=V", "set an environment variable (its value is wiped from chrootctl's command line)"},
+       {"env-file", 0, true, true, "FILE", "set the variables of FILE (K=V lines; # comments): for secrets"},
        {"keep-env", 0, true, true, "K", "pass the caller's variable K through"},
        {"status-json", 0, true, false, "FILE", "write the outcome and accounting to FILE (atomically)"},
-       {"require-limits", 0, false, false, "", "fail (125) rather than run without the cgroup limits"}},
+       {"require-limits", 0, false, false, "", "fail (125) rather than run without the cgroup limits"},
+       {"no-pty", 0, false, false, "", "give the job the caller's terminal itself, not a terminal of its own"}},
       0,
       1,
       true};
@@ -99,6 +134,7 @@ int run_main(std::span<char* const> argv) {
   }
   if (settings->job_ids_start) o.job_ids.start = *settings->job_ids_start;
   if (settings->job_ids_count) o.job_ids.count = *settings->job_ids_count;
+  if (settings->shm_size) o.shm_default = *settings->shm_size;
   if (auto given = a.value("root")) {
     o.root = *given;
   } else if (!a.positional.empty()) {
@@ -130,11 +166,12 @@ int run_main(std::span<char* const> argv) {
       return usage(str("--bind ", quote(b), ": expected SRC:DST or SRC:DST:ro"));
     o.binds.push_back({parts[0], parts[1], parts.size() == 3 && parts[2] == "ro"});
   }
-  for (const char* name : {"memory", "memory-low", "swap"}) {
+  for (const char* name : {"memory", "memory-low", "swap", "shm"}) {
     if (auto v = a.value(name)) {
       auto s = parse_size_option(name, *v);
       if (!s) return usage(s.error().message());
-      (std::string_view(name) == "memory" ? o.memory : std::string_view(name) == "swap" ? o.swap : o.memory_low) = *s;
+      const std::string_view n(name);
+      (n == "memory" ? o.memory : n == "swap" ? o.swap : n == "shm" ? o.shm : o.memory_low) = *s;
     }
   }
   if (auto v = a.value("cpus")) {
@@ -152,14 +189,26 @@ int run_main(std::span<char* const> argv) {
     else if (*v == "none") o.net = ln::NetMode::none;
     else return usage(str("--net: ", quote(*v), " (host or none)"));
   }
+  for (const auto& file : a.values("env-file")) {
+    auto vars = read_env_file(file);
+    if (!vars) {
+      report(vars.error());
+      return k_setup_failed;
+    }
+    o.env.insert(o.env.end(), vars->begin(), vars->end());
+  }
   for (const auto& e : a.values("env")) {
     const auto eq = e.find('=');
     if (eq == std::string::npos || eq == 0) return usage(str("--env ", quote(e), ": expected K=V"));
     o.env.emplace_back(e.substr(0, eq), e.substr(eq + 1));
   }
+  // The values were copied: wipe them from this process's command line, which every host user
+  // can read (ps, /proc/PID/cmdline) and which init, a copy of this process, would show the job.
+  wipe_env_values(argv);
   o.keep_env = a.values("keep-env");
   o.status_json = a.value("status-json");
   o.require_limits = a.flag("require-limits");
+  o.no_pty = a.flag("no-pty");
   o.argv = a.rest;
   if (o.argv.empty()) return usage("no command: put it after '--'");
 

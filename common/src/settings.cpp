@@ -49,6 +49,11 @@ Result<Settings> load_settings(const std::optional<std::string>& store_override)
     }
     if (auto v = r.boolean("require_signature")) s.require_signature = *v;
     if (auto v = r.string("trusted_keys")) s.trusted_keys = *v;
+    if (auto v = r.string("shm_size")) {
+      auto bytes = parse_size(*v);
+      if (!bytes || *bytes == 0) diag.error(r.key_pos("shm_size"), str("'shm_size' must be a size like 64M, not ", quote(*v)));
+      else s.shm_size = *bytes;
+    }
     if (const auto* ids = r.table("job_ids")) {
       TableReader t(diag, *ids, "job_ids");
       auto start = t.integer("start", true);

@@ -33,6 +33,7 @@ HostFacts gather_host_facts() {
   }
   char buf[PATH_MAX];
   if (::getcwd(buf, sizeof buf)) f.cwd = buf;
+  f.stdin_tty = ::isatty(0) == 1;
   for (char** e = environ; e && *e; ++e) f.environ.emplace_back(*e);
   return f;
 }

@@ -4,6 +4,7 @@
 #include <fcntl.h>
 #include <sched.h>
 #include <signal.h>
+#include <poll.h>
 #include <sys/resource.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
@@ -23,6 +24,7 @@
 #include "chrootctl/launcher/launch.hpp"
 #include "internal.hpp"
 #include "kernel.hpp"
+#include "terminal.hpp"
 
 namespace chrootctl::launcher {
 
@@ -124,6 +126,8 @@ class Launch {
 public:
   Launch(const LaunchPlan& plan, const std::function<void(const std::string&)>& warn) : m_plan(plan), m_warn(warn) {
     m_out.cgroup = "none";
+    if (std::any_of(plan.mounts.begin(), plan.mounts.end(), [](const MountOp& op) { return op.kind == MountOp::Kind::dev; }))
+      m_out.shm_bytes = plan.shm_bytes;
   }
 
   // 1. Refuse an installation that would let callers borrow root (setuid), and a caller whose
@@ -237,10 +241,29 @@ public:
     sigemptyset(&forwarded);
     for (int s : detail::k_forwarded_signals) sigaddset(&forwarded, s);
     sigaddset(&forwarded, SIGCHLD);
+    if (m_plan.pty) sigaddset(&forwarded, SIGWINCH);
     if (::sigprocmask(SIG_BLOCK, &forwarded, &m_signals.old) != 0) return fail_errno("sigprocmask(SIG_BLOCK)", errno);
     m_signals.active = true;
     m_sfd = Fd(::signalfd(-1, &forwarded, SFD_CLOEXEC));
     if (!m_sfd) return fail_errno("signalfd", errno);
+    return {};
+  }
+
+  // 6b. A job whose standard input is the caller's terminal gets a pseudo-terminal of its own,
+  //     with the caller's modes and size, as its standard streams wherever the caller's were
+  //     that terminal; the launcher relays the two while the job runs.
+  Status open_terminal() {
+    m_h.stdin_fd = m_plan.stdin_fd;
+    m_h.stdout_fd = m_plan.stdout_fd;
+    m_h.stderr_fd = m_plan.stderr_fd;
+    if (!m_plan.pty) return {};
+    const bool out_tty = ::isatty(m_plan.stdout_fd) == 1;
+    const bool err_tty = ::isatty(m_plan.stderr_fd) == 1;
+    m_terminal.emplace(TRY(detail::Terminal::open(m_plan.stdin_fd, out_tty || !err_tty ? m_plan.stdout_fd : m_plan.stderr_fd)));
+    m_h.stdin_fd = m_terminal->slave();
+    if (out_tty) m_h.stdout_fd = m_terminal->slave();
+    if (err_tty) m_h.stderr_fd = m_terminal->slave();
+    m_h.controlling_tty = true;
     return {};
   }
 
@@ -260,9 +283,6 @@ public:
     m_h.report = m_report.write.get();
     m_h.lifeline = m_lifeline.read.get();
     m_h.parent_only = {m_report.read.get(), m_lifeline.write.get(), m_channel.launcher.get()};
-    m_h.stdin_fd = m_plan.stdin_fd;
-    m_h.stdout_fd = m_plan.stdout_fd;
-    m_h.stderr_fd = m_plan.stderr_fd;
     m_h.cgroup_namespace = m_plan.user_namespace;
     std::uint64_t flags = CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWIPC | CLONE_NEWUTS;
     if (m_plan.new_net) flags |= CLONE_NEWNET;
@@ -279,6 +299,7 @@ public:
     m_report.write.reset();
     m_channel.child.reset();
     m_lifeline.read.reset();
+    if (m_terminal) m_terminal->close_slave();  // the job holds it now; its end is the master's EOF
     return {};
   }
 
@@ -324,14 +345,23 @@ public:
     for (const auto& m : mounts) fds.push_back(m.get());
     TRY(kernel::send_fds(m_channel.launcher.get(), fds));
     m_channel.launcher.reset();
+    if (m_terminal) TRY(m_terminal->make_caller_raw());
     return {};
   }
 
   // 11. Forward each signal to init (which forwards it to the job) until init has exited (it
   //     only does once every process of the namespace is gone).
+  //     With a terminal of the job's own, relay it meanwhile.
   void supervise() {
     bool done = false;
     while (!done) {
+      if (m_terminal) {
+        std::vector<pollfd> fds = m_terminal->poll_fds();
+        fds.push_back({m_sfd.get(), POLLIN, 0});
+        if (sys::retry_eintr([&] { return ::poll(fds.data(), fds.size(), -1); }) < 0) break;
+        m_terminal->on_ready(fds);
+        if (!fds.back().revents) continue;
+      }
       struct signalfd_siginfo si {};
       const ssize_t n = ::read(m_sfd.get(), &si, sizeof si);
       if (n != static_cast<ssize_t>(sizeof si)) {
@@ -340,9 +370,12 @@ public:
       }
       if (static_cast<int>(si.ssi_signo) == SIGCHLD)
         done = ::wait4(m_init, &m_init_status, WNOHANG, &m_usage) == m_init;
+      else if (static_cast<int>(si.ssi_signo) == SIGWINCH && m_terminal)
+        m_terminal->resize();
       else
         ::kill(m_init, static_cast<int>(si.ssi_signo));
     }
+    if (m_terminal) m_terminal->drain();
     if (!done) {
       ::kill(m_init, SIGKILL);
       (void)sys::retry_eintr([&] { return ::wait4(m_init, &m_init_status, 0, &m_usage); });
@@ -427,6 +460,7 @@ private:
   std::optional<cgroup::JobCgroup> m_cg;
   SignalGuard m_signals;
   Fd m_sfd;
+  std::optional<detail::Terminal> m_terminal;
   Pipe m_report;
   Channel m_channel;
   Pipe m_lifeline;
@@ -461,6 +495,7 @@ Outcome execute(const LaunchPlan& plan, const std::function<void(const std::stri
       &Launch::choose_ids,              // 4. mapped or identity, an id block, scratch dirs
       &Launch::create_cgroup,           // 5. the record, then a cgroup in every hierarchy
       &Launch::block_signals,           // 6. forwarded signals, read from a signalfd
+      &Launch::open_terminal,           // 6b. the job's own terminal, if the caller is on one
       &Launch::start_init,              // 7. clone into new namespaces; init waits
       &Launch::join_cgroup,             // 8. init into the job's cgroup (unless born there)
       &Launch::map_ids,                 // 9. init's uid_map and gid_map

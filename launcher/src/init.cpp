@@ -5,6 +5,7 @@
 #include <poll.h>
 #include <sched.h>
 #include <signal.h>
+#include <sys/ioctl.h>
 #include <sys/prctl.h>
 #include <sys/signalfd.h>
 #include <sys/stat.h>
@@ -100,6 +101,8 @@ Status prepare_job(const LaunchPlan& plan, const ChildHandles& h, int exec_repor
   TRY(checked(::setsid() >= 0, "setsid()"));
   TRY(reset_signals());
   TRY(set_stdio(h));
+  // Its own terminal, given by the launcher, is its controlling terminal (job control, /dev/tty).
+  if (h.controlling_tty) TRY(checked(::ioctl(0, TIOCSCTTY, 0) == 0, "ioctl(TIOCSCTTY) on the job's terminal"));
   ::umask(umask_value);
   if (plan.drop_privileges) {
     TRY(with_context(drop_privileges(plan.creds, !plan.unprivileged), str("dropping privileges to uid ", plan.creds.uid)));

@@ -371,7 +371,8 @@ struct Builder {
     TRY(kernel::mount("devpts", kernel::fd_path(pts.get()), "devpts", MS_NOSUID | MS_NOEXEC,
                       "newinstance,ptmxmode=0666,mode=0620", "devpts", label(op.target + "/pts")));
     Fd shm = TRY(sys::open_at(d.get(), "shm", O_PATH | O_DIRECTORY | O_NOFOLLOW));
-    TRY(kernel::mount("tmpfs", kernel::fd_path(shm.get()), "tmpfs", MS_NOSUID | MS_NODEV, "mode=1777", "tmpfs",
+    const std::string shm_options = str("mode=1777,size=", plan.shm_bytes);
+    TRY(kernel::mount("tmpfs", kernel::fd_path(shm.get()), "tmpfs", MS_NOSUID | MS_NODEV, shm_options.c_str(), "tmpfs",
                       label(op.target + "/shm")));
     // Nothing may be added to /dev by the job.
     Fd top = TRY(open_in_tree(root.get(), op.target, Symlinks::refuse));

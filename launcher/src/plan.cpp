@@ -130,6 +130,7 @@ Result<LaunchPlan> plan_launch(const RunOptions& opts, const HostFacts& facts, c
   p.creds = creds;
   p.use_cgroup = true;
   p.require_limits = opts.require_limits;
+  p.pty = facts.stdin_tty && !opts.no_pty;
 
   if (opts.root.empty()) errors.push_back("no root given (--root DIR or an image name)");
   else p.root = absolute(opts.root, facts.cwd);
@@ -214,6 +215,10 @@ Result<LaunchPlan> plan_launch(const RunOptions& opts, const HostFacts& facts, c
     }
   }
   if (opts.pids && *opts.pids == 0) errors.push_back("--pids must be more than 0");
+  // /dev/shm counts against the job's memory limit, but without one two jobs could fill the
+  // host's memory through it: bounded either way.
+  if (opts.shm && *opts.shm == 0) errors.push_back("--shm must be more than 0");
+  p.shm_bytes = opts.shm.value_or(opts.memory ? std::min(*opts.memory, opts.shm_default) : opts.shm_default);
   l.pids_max = opts.pids;
   l.memory_accounting = opts.status_json.has_value();
 

@@ -100,6 +100,8 @@ std::string status_json(const Outcome& o) {
   w.field("oom_kills", o.oom_kills);
   w.field("cgroup", o.cgroup);
   w.field("limits_applied", o.limits_applied);
+  w.key("shm_bytes");
+  if (o.shm_bytes) w.value(*o.shm_bytes); else w.null();
   // The limits the cgroup held when the job ended, as its files said, and whether they differ
   // from what the launcher wrote (a job cannot change them; this says so if it ever did).
   w.key("effective_limits");

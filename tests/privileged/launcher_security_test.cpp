@@ -171,9 +171,10 @@ TEST_F(LauncherSecurity, JobCannotInjectIntoTheCallersTerminal) {
   const std::string control = with_terminal({probe, "tiocsti"});
   EXPECT_NE(control.find("ok\r\n"), std::string::npos) << control;
   EXPECT_NE(control.find('X'), std::string::npos) << control;
-  // Through chrootctl it cannot (it has no controlling terminal), nor open /dev/tty.
+  // Given the caller's terminal itself (--no-pty), it cannot (it has no controlling terminal),
+  // nor open /dev/tty. (By default it gets a terminal of its own: LauncherBoundary tests it.)
   std::vector<std::string> a{CHROOTCTL_BIN};
-  for (const auto& x : args({"--user", "nobody"}, {"/bin/sh", "-c", "probe tiocsti; probe open /dev/tty"})) a.push_back(x);
+  for (const auto& x : args({"--user", "nobody", "--no-pty"}, {"/bin/sh", "-c", "probe tiocsti; probe open /dev/tty"})) a.push_back(x);
   const std::string seen = with_terminal(a);
   EXPECT_NE(seen.find("Operation not permitted\r\nNo such device or address\r\n"), std::string::npos) << seen;
   EXPECT_EQ(seen.find('X'), std::string::npos) << "a character was injected: " << seen;

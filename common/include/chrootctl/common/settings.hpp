@@ -22,6 +22,9 @@ struct Settings {
   /// (`job_ids = { start = N, count = M }`); unset: the launcher's default (launcher/idmap.hpp).
   std::optional<std::uint32_t> job_ids_start;
   std::optional<std::uint32_t> job_ids_count;
+  /// Size of a job's /dev/shm when neither --shm nor a smaller --memory says (`shm_size`,
+  /// like "64M"); unset: the launcher's default, 64 MiB.
+  std::optional<std::uint64_t> shm_size;
   std::string config_file;                ///< the file read, or empty if none
 };
 

@@ -47,6 +47,10 @@ struct RootId {
   friend bool operator==(const RootId&, const RootId&) = default;
 };
 
+/// /dev/shm of a job is a tmpfs of at most this many bytes unless --shm or the config says
+/// otherwise, and never more than its memory limit (Docker's default is 64 MiB too).
+inline constexpr std::uint64_t k_default_shm_bytes = 64ull << 20;
+
 struct RunOptions {
   std::string root;                 ///< host path of the job root (verified by the caller)
   std::optional<RootId> root_id;    ///< if set, the opened root must be this directory
@@ -60,11 +64,14 @@ struct RunOptions {
   std::optional<std::uint64_t> swap;        ///< bytes; 0 by default when `memory` is set
   std::optional<std::uint32_t> cpus_centi;  ///< --cpus times 100 (CPU weight/shares)
   std::optional<std::uint64_t> pids;        ///< pids.max
+  std::optional<std::uint64_t> shm;         ///< bytes of /dev/shm (--shm)
+  std::uint64_t shm_default = k_default_shm_bytes;  ///< without --shm: this or --memory, the smaller (config `shm_size`)
   NetMode net = NetMode::host;
   std::vector<std::pair<std::string, std::string>> env;  ///< --env K=V, in order
   std::vector<std::string> keep_env;                     ///< --keep-env K
   std::optional<std::string> status_json;                ///< --status-json FILE
   bool require_limits = false;  ///< fail instead of running without cgroup limits
+  bool no_pty = false;          ///< --no-pty: the caller's terminal itself, not a new one
   IdRange job_ids;              ///< host ids for jobs' user namespaces (config `job_ids`)
   std::vector<std::string> argv;
   /// Where warnings go ("running without limits"); default: stderr with a "chrootctl: warning:" prefix.
@@ -87,6 +94,7 @@ struct HostFacts {
   gid_t gid = 0;
   std::vector<gid_t> groups;         ///< the caller's supplementary groups (getgroups)
   std::string cwd;                   ///< to make relative paths absolute
+  bool stdin_tty = false;            ///< standard input is a terminal
   std::vector<std::string> environ;  ///< the caller's environment, "K=V"
 };
 
@@ -164,6 +172,9 @@ struct LaunchPlan {
   bool use_cgroup = true;        ///< job mode; build mode runs in the caller's cgroup
   Limits limits;
   bool require_limits = false;
+  std::uint64_t shm_bytes = k_default_shm_bytes;  ///< size of the private /dev/shm tmpfs
+  /// The job gets a pseudo-terminal of its own, relayed to the caller's (its stdin is one).
+  bool pty = false;
   int stdin_fd = 0;              ///< -1: /dev/null inside the new root
   int stdout_fd = 1;
   int stderr_fd = 2;
@@ -222,6 +233,7 @@ struct Outcome {
   bool memory_limit_hit = false;                   ///< the cgroup reached its memory limit
   std::uint64_t oom_kills = 0;                     ///< processes killed by the OOM killer
   std::string cgroup;                              ///< "v1", "v2" or "none"
+  std::optional<std::uint64_t> shm_bytes;          ///< size of the job's /dev/shm
   bool limits_applied = false;
   /// The limits the job's cgroup held when it ended, read back from its files, and whether
   /// they differ from what the launcher wrote (set only when the job had a cgroup).
