@@ -423,17 +423,19 @@ JobCgroup::~JobCgroup() {
   if (m_live) (void)destroy(real_fs());
 }
 
-Status JobCgroup::attach(Fs& fs, pid_t pid) const {
+Result<std::vector<Fd>> JobCgroup::open_procs() const {
+  std::vector<Fd> out;
   for (const auto& d : m_dirs) {
     if (d.find("/launcher.") != std::string::npos) continue;  // the launcher's own leaf, not the job's
-    // v1: "tasks" moves only the given thread (init is single-threaded), which the kernel does
+    // v1: "tasks" moves only the writing thread, and a thread that moves itself ("0") is moved
     // without the global threadgroup lock, i.e. without waiting an RCU grace period
-    // (milliseconds) as a write to cgroup.procs does.
-    const bool tasks = m_version == Version::v1 && fs.exists(join_path(d, "tasks"));
-    TRY(with_context(fs.write(join_path(d, tasks ? "tasks" : "cgroup.procs"), std::to_string(pid)),
-                     "moving the launch's init into the job's cgroup"));
+    // (milliseconds) as a write of another pid, or to cgroup.procs, does.
+    const bool v1 = m_version == Version::v1;
+    auto fd = sys::open_path(join_path(d, v1 ? "tasks" : "cgroup.procs"), O_WRONLY | O_NOFOLLOW);
+    if (!fd && v1 && fd.error().code() == Errc::not_found) fd = sys::open_path(join_path(d, "cgroup.procs"), O_WRONLY | O_NOFOLLOW);
+    out.push_back(TRY(std::move(fd)));
   }
-  return {};
+  return out;
 }
 
 Result<Fd> JobCgroup::open_dir() const {

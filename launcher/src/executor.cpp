@@ -268,8 +268,9 @@ public:
   }
 
   // 7. Init: an ordinary (fork-like) clone into new user, mount, PID, IPC and UTS namespaces
-  //    (and network with --net none). On v2 it is born in the job's cgroup (CLONE_INTO_CGROUP).
-  //    It waits for the go-ahead on the channel before it does anything.
+  //    (and network with --net none). On v2 it is born in the job's cgroup (CLONE_INTO_CGROUP);
+  //    otherwise it first moves itself there, through descriptors opened here. Then it waits
+  //    for the go-ahead on the channel before it does anything else.
   Status start_init() {
     m_report = TRY(Pipe::make());
     m_channel = TRY(Channel::make());
@@ -288,11 +289,18 @@ public:
     if (m_plan.new_net) flags |= CLONE_NEWNET;
     if (m_plan.user_namespace) flags |= CLONE_NEWUSER;
     Fd cgroup_dir;
+    std::vector<Fd> procs;
     if (m_cg && m_cg->version() == cgroup::Version::v2) cgroup_dir = TRY(m_cg->open_dir());
+    if (m_cg && m_cg->version() == cgroup::Version::v1) procs = TRY(m_cg->open_procs());
+    for (const auto& p : procs) m_h.cgroup_procs.push_back(p.get());
     m_started_ns = sys::monotonic_ns();
     auto child = kernel::start_child(flags, cgroup_dir ? cgroup_dir.get() : -1);
-    m_born_in_cgroup = child && cgroup_dir;
-    if (!child && child.error().code() == Errc::unsupported && cgroup_dir) child = kernel::start_child(flags, -1);
+    if (!child && child.error().code() == Errc::unsupported && cgroup_dir) {
+      // Before 5.7: init joins through cgroup.procs itself.
+      procs = TRY(m_cg->open_procs());
+      for (const auto& p : procs) m_h.cgroup_procs.push_back(p.get());
+      child = kernel::start_child(flags, -1);
+    }
     if (!child) return fail(std::move(child.error()));
     if (*child == 0) detail::init_main(m_plan, m_h);  // never returns
     m_init = *child;
@@ -303,14 +311,7 @@ public:
     return {};
   }
 
-  // 8. Init into the job's cgroup in every hierarchy, unless it was born there: before the
-  //    go-ahead, so its cgroup namespace is rooted there and the job is born inside.
-  Status join_cgroup() {
-    if (!m_cg || m_cg->version() == cgroup::Version::none || m_born_in_cgroup) return {};
-    return m_cg->attach(cgroup::real_fs(), m_init);
-  }
-
-  // 9. Init's uid_map and gid_map (setgroups denied first by an unprivileged launcher, which
+  // 8. Init's uid_map and gid_map (setgroups denied first by an unprivileged launcher, which
   //    may only map its own ids).
   Status map_ids() {
     if (!m_plan.user_namespace) return {};
@@ -322,10 +323,10 @@ public:
     return {};
   }
 
-  // 10. The go-ahead. With detached mounts it carries them: the image (read-only, nosuid,
-  //     nodev, idmapped with init's own user namespace in mapped mode) and one mount per bind
-  //     (a root job's writable ones idmapped to its sandbox's owner), all private, made here
-  //     by root from the objects opened in step 2 and attached nowhere until init moves them.
+  // 9. The go-ahead. With detached mounts it carries them: the image (read-only, nosuid,
+  //    nodev, idmapped with init's own user namespace in mapped mode) and one mount per bind
+  //    (a root job's writable ones idmapped to its sandbox's owner), all private, made here
+  //    by root from the objects opened in step 2 and attached nowhere until init moves them.
   Status hand_over() {
     std::vector<Fd> mounts;
     if (m_h.detached) {
@@ -349,7 +350,7 @@ public:
     return {};
   }
 
-  // 11. Forward each signal to init (which forwards it to the job) until init has exited (it
+  // 10. Forward each signal to init (which forwards it to the job) until init has exited (it
   //     only does once every process of the namespace is gone).
   //     With a terminal of the job's own, relay it meanwhile.
   void supervise() {
@@ -383,7 +384,7 @@ public:
     m_init = -1;
   }
 
-  // 12. The outcome from init's reports; accounting and the limits read back from the cgroup,
+  // 11. The outcome from init's reports; accounting and the limits read back from the cgroup,
   //     then whatever is left in it is killed and it is removed. If that fails, the record and
   //     the id block stay, so that the next cleanup retries and no other job gets those ids
   //     while a process of this one may live.
@@ -465,7 +466,6 @@ private:
   Channel m_channel;
   Pipe m_lifeline;
   detail::ChildHandles m_h;
-  bool m_born_in_cgroup = false;
   std::int64_t m_started_ns = 0;
   pid_t m_init = -1;
   int m_init_status = 0;
@@ -497,14 +497,13 @@ Outcome execute(const LaunchPlan& plan, const std::function<void(const std::stri
       &Launch::block_signals,           // 6. forwarded signals, read from a signalfd
       &Launch::open_terminal,           // 6b. the job's own terminal, if the caller is on one
       &Launch::start_init,              // 7. clone into new namespaces; init waits
-      &Launch::join_cgroup,             // 8. init into the job's cgroup (unless born there)
-      &Launch::map_ids,                 // 9. init's uid_map and gid_map
-      &Launch::hand_over,               // 10. the detached (idmapped) mounts and the go-ahead
+      &Launch::map_ids,                 // 8. init's uid_map and gid_map
+      &Launch::hand_over,               // 9. the detached (idmapped) mounts and the go-ahead
   };
   for (Step step : k_steps)
     if (auto r = (launch.*step)(); !r) return launch.abandon(r.error());
-  launch.supervise();       // 11. signals to init until it exits
-  return launch.finish();   // 12. reports, accounting, limits read back; the cgroup removed
+  launch.supervise();       // 10. signals to init until it exits
+  return launch.finish();   // 11. reports, accounting, limits read back; the cgroup removed
 }
 
 }  // namespace chrootctl::launcher

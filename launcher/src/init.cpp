@@ -231,11 +231,21 @@ Result<Started> start_job(const LaunchPlan& plan, const ChildHandles& h, mode_t 
   return Started{job, exec_pipe[0]};
 }
 
+// Into the job's cgroup in every hierarchy, unless born there. Init moves itself ("0"): the
+// kernel moves a thread that moves itself without waiting for an RCU grace period.
+Status join_cgroup(const ChildHandles& h) {
+  for (int fd : h.cgroup_procs)
+    if (sys::retry_eintr([&] { return ::write(fd, "0", 1); }) != 1)
+      return fail_errno("joining the job's cgroup: write(tasks, \"0\")", errno);
+  return {};
+}
+
 // Everything init does before the job runs, in order.
 Result<Started> set_up(const LaunchPlan& plan, const ChildHandles& h, Fd& signals) {
+  TRY(join_cgroup(h));
   RootSources sources = TRY(wait_for_go_ahead(h));
-  // A cgroup namespace rooted at the job's cgroup, which init is already in (born there, or
-  // moved by the launcher before the go-ahead): the job sees "/" and nothing of the host's tree.
+  // A cgroup namespace rooted at the job's cgroup, which init is already in: the job sees "/"
+  // and nothing of the host's tree.
   if (h.cgroup_namespace) TRY(kernel::unshare(CLONE_NEWCGROUP, "CLONE_NEWCGROUP"));
   TRY(isolate_mounts());
   // Sources bound by path are found while init still has the ids it was cloned with.

@@ -97,6 +97,7 @@ struct ChildHandles {
   bool controlling_tty = false;  ///< stdin is the job's own pseudo-terminal: make it the job's
   std::vector<int> parent_only; ///< the launcher's ends of the pipes, closed first by the child
   InitIds init_ids = InitIds::keep;
+  std::vector<int> cgroup_procs;  ///< the job cgroup's tasks/cgroup.procs, to write "0" to (empty: born there)
   bool cgroup_namespace = false;  ///< unshare a cgroup namespace (rooted at the job's cgroup)
 };
 

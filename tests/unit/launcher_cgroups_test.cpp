@@ -319,10 +319,11 @@ TEST_F(CgroupV2Test, InitJoinsThroughCgroupProcsOrIsClonedIntoTheDirectory) {
   auto fs = make_fs();
   auto job = cg::JobCgroup::create(fs, layout, "3.3.3", Limits{}, true, notes);
   ASSERT_TRUE(job) << job.error().what();
-  fs.writes.clear();
-  ASSERT_TRUE(job->attach(fs, 4242));
-  EXPECT_EQ(fs.writes, std::vector<std::string>{"/chrootctl/3.3.3/cgroup.procs=4242"});
-  test::write_file(cgroot + "/chrootctl/3.3.3/cgroup.procs", "");
+  auto procs = job->open_procs();
+  ASSERT_TRUE(procs) << procs.error().what();
+  ASSERT_EQ(procs->size(), 1u);
+  EXPECT_EQ(*sys::readlink_at(AT_FDCWD, "/proc/self/fd/" + std::to_string((*procs)[0].get())),
+            cgroot + "/chrootctl/3.3.3/cgroup.procs");
   auto dir = job->open_dir();
   ASSERT_TRUE(dir) << dir.error().what();
   EXPECT_EQ(*sys::readlink_at(AT_FDCWD, "/proc/self/fd/" + std::to_string(dir->get())), cgroot + "/chrootctl/3.3.3");
@@ -366,12 +367,12 @@ TEST_F(CgroupV1Test, OneDirectoryPerHierarchyWithLimitsInEach) {
                            "/cpu/chrootctl/10.20.1/cpu.shares=150",
                            "/pids/chrootctl/10.20.1/pids.max=100",
                        }));
-  // Init joins through "tasks" in each hierarchy (moving one thread needs no RCU grace period).
-  fs.writes.clear();
-  ASSERT_TRUE(job->attach(fs, 4242));
-  EXPECT_EQ(fs.writes, (std::vector<std::string>{"/freezer/chrootctl/10.20.1/tasks=4242", "/cpu/chrootctl/10.20.1/tasks=4242",
-                                                 "/memory/chrootctl/10.20.1/tasks=4242", "/pids/chrootctl/10.20.1/tasks=4242"}));
-  for (const auto& d : job->dirs()) test::write_file(d + "/tasks", "");
+  // Init joins through "tasks" in each hierarchy (a thread moving itself needs no RCU grace period).
+  auto procs = job->open_procs();
+  ASSERT_TRUE(procs);
+  ASSERT_EQ(procs->size(), 4u);
+  EXPECT_EQ(*sys::readlink_at(AT_FDCWD, "/proc/self/fd/" + std::to_string((*procs)[2].get())),
+            path("v1/memory/chrootctl/10.20.1/tasks"));
   ASSERT_TRUE(job->destroy(fs));
   EXPECT_EQ(fs.removed, job->dirs());
   for (const char* c : {"memory", "pids", "freezer", "cpu"}) EXPECT_FALSE(fs.exists(path(std::string("v1/") + c + "/chrootctl/10.20.1")));

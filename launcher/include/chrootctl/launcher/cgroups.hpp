@@ -92,9 +92,10 @@ public:
   [[nodiscard]] const std::vector<std::string>& dirs() const { return m_dirs; }
   /// True when every requested limit was written.
   [[nodiscard]] bool limits_applied() const { return m_limits_applied; }
-  /// Moves the (single-threaded) process `pid` into the job's cgroup in every hierarchy. The
-  /// launcher does this for init before letting it go on, so the job is born inside.
-  Status attach(Fs& fs, pid_t pid) const;
+  /// `tasks` (v1) or `cgroup.procs` of every directory, opened for writing: init writes "0" to
+  /// each before anything else, so the job is born inside (unless init was born there itself,
+  /// with CLONE_INTO_CGROUP).
+  Result<std::vector<Fd>> open_procs() const;
   /// The v2 directory, for clone3(CLONE_INTO_CGROUP).
   Result<Fd> open_dir() const;
   Accounting read_accounting(Fs& fs) const;
