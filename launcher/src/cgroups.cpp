@@ -385,6 +385,8 @@ Result<JobCgroup> JobCgroup::create(Fs& fs, const Layout& layout, const std::str
     const std::string parent = v1_parent(layout, controller);
     return parent.empty() ? std::string() : join_path(join_path(parent, k_base), name);
   };
+  for (const char* controller : {"memory", "cpu", "pids"})
+    if (auto d = dir_of(controller); !d.empty()) cg.m_controller_dirs[controller] = d;
   bool applied = true;
   auto set = [&](const char* controller, const char* file, std::uint64_t value) -> Status {
     const std::string dir = dir_of(controller);
@@ -467,32 +469,35 @@ Accounting JobCgroup::read_accounting(Fs& fs) const {
 
 LimitValues JobCgroup::read_limits(Fs& fs) const {
   LimitValues v;
-  // The file in whichever of the job's directories has it; unset for "max", v1's unlimited
-  // (PAGE_COUNTER_MAX pages, about 2^63) and a missing file.
-  auto value = [&](const char* file) -> std::optional<std::uint64_t> {
-    for (const auto& d : m_dirs) {
-      if (d.find("/launcher.") != std::string::npos) continue;
-      auto text = fs.read(join_path(d, file));
-      if (!text) continue;
-      auto n = parse_u64(trim(*text));
-      if (!n || *n >= (std::uint64_t{1} << 62)) return std::nullopt;
-      return n;
-    }
-    return std::nullopt;
+  // A control file of the job's cgroup: unset for "max", v1's unlimited (PAGE_COUNTER_MAX
+  // pages, about 2^63) and a file that is not there. Only the hierarchy that has it is asked.
+  auto value = [&](const std::string& dir, const char* file) -> std::optional<std::uint64_t> {
+    if (dir.empty()) return std::nullopt;
+    auto text = fs.read(join_path(dir, file));
+    if (!text) return std::nullopt;
+    auto n = parse_u64(trim(*text));
+    if (!n || *n >= (std::uint64_t{1} << 62)) return std::nullopt;
+    return n;
   };
   if (m_version == Version::v2) {
-    v.memory_max = value("memory.max");
-    v.memory_low = value("memory.low");
-    v.swap_max = value("memory.swap.max");
-    v.cpu_weight = value("cpu.weight");
-    v.pids_max = value("pids.max");
+    const std::string& dir = m_dirs.front();
+    v.memory_max = value(dir, "memory.max");
+    v.memory_low = value(dir, "memory.low");
+    v.swap_max = value(dir, "memory.swap.max");
+    v.cpu_weight = value(dir, "cpu.weight");
+    v.pids_max = value(dir, "pids.max");
   } else if (m_version == Version::v1) {
-    v.memory_max = value("memory.limit_in_bytes");
-    v.memory_low = value("memory.soft_limit_in_bytes");
-    if (auto memsw = value("memory.memsw.limit_in_bytes"); memsw && v.memory_max && *memsw >= *v.memory_max)
+    auto dir_of = [&](const char* controller) {
+      auto it = m_controller_dirs.find(controller);
+      return it == m_controller_dirs.end() ? std::string() : it->second;
+    };
+    const std::string memory = dir_of("memory");
+    v.memory_max = value(memory, "memory.limit_in_bytes");
+    v.memory_low = value(memory, "memory.soft_limit_in_bytes");
+    if (auto memsw = value(memory, "memory.memsw.limit_in_bytes"); memsw && v.memory_max && *memsw >= *v.memory_max)
       v.swap_max = *memsw - *v.memory_max;
-    v.cpu_shares = value("cpu.shares");
-    v.pids_max = value("pids.max");
+    v.cpu_shares = value(dir_of("cpu"), "cpu.shares");
+    v.pids_max = value(dir_of("pids"), "pids.max");
   }
   return v;
 }

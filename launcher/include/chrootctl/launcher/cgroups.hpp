@@ -113,6 +113,7 @@ private:
   std::vector<std::string> m_nested_bases;  ///< bases inside another cgroup, removed when empty
   bool m_limits_applied = false;
   LimitValues m_limits_set;
+  std::map<std::string, std::string> m_controller_dirs;  ///< v1: the job's directory of memory, cpu, pids
   bool m_live = false;
 };
 
