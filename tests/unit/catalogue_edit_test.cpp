@@ -244,7 +244,10 @@ TEST_F(CatalogueEdit, AChangeThatWouldNotReadBackIsRefused) {
   });
   ASSERT_FALSE(r);
   EXPECT_EQ(r.error().code(), Errc::internal);
-  EXPECT_EQ(r.error().what().substr(0, 43), "the catalogue would not read back as writte");
+  EXPECT_EQ(r.error().what(), "the catalogue would not read back as written: " + cat::catalogue_path(s) +
+                                  ":10:10: error: 'digest' must be 64 lowercase hex digits\n"
+                                  " 10 | digest = \"not hex\"\n"
+                                  "    |          ^");
   EXPECT_FALSE(test::sh("test -e '" + cat::catalogue_path(s) + "'").exit_code == 0);
 }
 
