@@ -1,7 +1,7 @@
 #pragma once
-// Fixtures for the launcher's privileged tests: a busybox-static job root built at test time, a
-// static probe program compiled at test time (for the checks busybox cannot make), and views of
-// the host's mount table.
+// Fixtures for the launcher's privileged tests: a busybox-static job root built at test time with
+// the static probe program (tests/support/probe.c, for the checks busybox cannot make) in it, and
+// views of the host's mount table.
 
 #include <fcntl.h>
 #include <signal.h>
@@ -24,97 +24,11 @@
 
 namespace chrootctl::test::launcher {
 
-// The probe: one static binary with a subcommand per check. Exit 0 means the check ran; what
-// it found is printed on stdout.
-inline constexpr const char* k_probe_source = R"C(
-#define _GNU_SOURCE
-#include <dirent.h>
-#include <errno.h>
-#include <fcntl.h>
-#include <sched.h>
-#include <signal.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
-#include <sys/ioctl.h>
-#include <sys/mount.h>
-#include <sys/stat.h>
-#include <sys/syscall.h>
-#include <sys/wait.h>
-#include <unistd.h>
-
-static int result(int rc) { if (rc == 0) { puts("ok"); return 0; } printf("%s\n", strerror(errno)); return 0; }
-
-int main(int argc, char** argv) {
-  if (argc < 2) return 2;
-  const char* c = argv[1];
-  if (!strcmp(c, "ids")) { printf("uid=%d euid=%d gid=%d egid=%d\n", getuid(), geteuid(), getgid(), getegid()); return 0; }
-  if (!strcmp(c, "tiocsti")) { char ch = 'X'; return result(ioctl(0, TIOCSTI, &ch)); }
-  if (!strcmp(c, "open")) { int fd = open(argv[2], O_RDONLY); return result(fd < 0 ? -1 : 0); }
-  if (!strcmp(c, "openw")) { int fd = open(argv[2], O_WRONLY | O_CREAT, 0644); return result(fd < 0 ? -1 : 0); }
-  if (!strcmp(c, "chroot")) return result(chroot("/tmp"));
-  if (!strcmp(c, "pivot_root")) return result((int)syscall(SYS_pivot_root, "/tmp", "/tmp"));
-  if (!strcmp(c, "unshare")) return result(unshare(CLONE_NEWNS));
-  if (!strcmp(c, "remount")) return result(mount(NULL, "/", NULL, MS_REMOUNT | MS_BIND, NULL));
-  if (!strcmp(c, "fds")) {
-    DIR* d = opendir("/proc/self/fd");
-    struct dirent* e;
-    while ((e = readdir(d))) {
-      int fd = atoi(e->d_name);
-      if (e->d_name[0] == '.' || fd == dirfd(d)) continue;
-      char buf[4096] = {0};
-      snprintf(buf, sizeof buf, "/proc/self/fd/%d", fd);
-      char target[4096] = {0};
-      readlink(buf, target, sizeof target - 1);
-      printf("%d %s\n", fd, target);
-    }
-    return 0;
-  }
-  if (!strcmp(c, "alloc")) {
-    long mb = atol(argv[2]);
-    for (long i = 0; i < mb; ++i) { char* p = malloc(1 << 20); if (!p) { puts("malloc failed"); return 3; } memset(p, 1, 1 << 20); }
-    puts("allocated");
-    return 0;
-  }
-  if (!strcmp(c, "forks")) {
-    int n = atoi(argv[2]), made = 0;
-    for (int i = 0; i < n; ++i) { pid_t p = fork(); if (p == 0) { pause(); _exit(0); } if (p < 0) break; ++made; }
-    printf("forked %d\n", made);
-    fflush(stdout);
-    return 0;
-  }
-  if (!strcmp(c, "daemon")) {
-    if (fork() == 0) { setsid(); if (fork() == 0) { execl("/bin/sleep", "sleep", argv[2], (char*)0); _exit(1); } _exit(0); }
-    wait(NULL);
-    puts("daemonized");
-    return 0;
-  }
-  if (!strcmp(c, "status")) {  // selected lines of /proc/self/status
-    FILE* f = fopen("/proc/self/status", "r");
-    char line[512];
-    while (fgets(line, sizeof line, f))
-      if (!strncmp(line, "Cap", 3) || !strncmp(line, "NoNewPrivs", 10) || !strncmp(line, "Uid", 3) || !strncmp(line, "Gid", 3)) fputs(line, stdout);
-    return 0;
-  }
-  return 2;
-}
-)C";
-
-/// Path of the probe binary (compiled once per test process into a private directory).
+/// Path of the probe (tests/support/probe.c), a static program with a subcommand per check,
+/// built with the tests.
 inline std::string probe_binary() {
-  static std::string path;
-  if (!path.empty()) return path;
-  char tmpl[] = "/var/tmp/chrootctl-probe.XXXXXX";
-  if (!::mkdtemp(tmpl)) return {};
-  const std::string dir = tmpl;
-  write_file(dir + "/probe.c", k_probe_source);
-  auto r = sh("gcc -static -O1 -o '" + dir + "/probe' '" + dir + "/probe.c' 2>&1");
-  if (r.exit_code != 0) {
-    ADD_FAILURE() << "compiling the probe failed: " << r.out;
-    return {};
-  }
-  path = dir + "/probe";
-  std::atexit([] { (void)sh("rm -rf '" + path.substr(0, path.rfind('/')) + "'"); });
+  const std::string path = CHROOTCTL_TEST_PROBE;
+  if (::access(path.c_str(), X_OK) != 0) ADD_FAILURE() << "the probe " << path << " is missing: build the tests first";
   return path;
 }
 
