@@ -244,14 +244,13 @@ TEST_F(LauncherSecurity, JobDoesNotShareTheCallersSessionKeyring) {
 }
 
 TEST_F(LauncherSecurity, JobUserIsResolvedOnTheHostNeverThroughTheImagesNss) {
-  // A hostile image: nsswitch.conf names an "evil" module whose constructor leaves a mark in the
-  // sandbox (which has the same path inside and outside), and its passwd maps nobody elsewhere.
+  // A hostile image: nsswitch.conf names an "evil" module (tests/support/nss_evil.c) whose
+  // constructor leaves a mark in the sandbox (which has the same path inside and outside), and
+  // its passwd maps nobody elsewhere.
   const std::string lib = root + "/lib/x86_64-linux-gnu";
   test::mkdirs(lib);
-  test::write_file(path("evil.c"), "#include <stdio.h>\n__attribute__((constructor)) static void evil(void) {\n"
-                                   "  FILE* f = fopen(\"" + sandbox + "/nss-ran\", \"w\"); if (f) { fputs(\"ran\", f); fclose(f); }\n}\n"
-                                   "int _nss_evil_getpwnam_r(void) { return 0; }\n");
-  ASSERT_EQ(test::sh("gcc -shared -fPIC -o '" + lib + "/libnss_evil.so.2' '" + path("evil.c") + "' 2>&1").exit_code, 0);
+  ASSERT_EQ(test::sh(std::string("cp '") + CHROOTCTL_TEST_NSS_MODULE + "' '" + lib + "/libnss_evil.so.2'").exit_code, 0);
+  test::write_file(lib + "/libnss_evil.so.2.mark", sandbox + "/nss-ran\n");
   test::write_file(root + "/etc/nsswitch.conf", "passwd: evil files\ngroup: evil files\nshadow: evil files\n");
   test::write_file(root + "/etc/passwd", "root:x:0:0::/:/bin/sh\nnobody:x:4242:4242::/:/bin/sh\n");
   // Control: where NSS does consult this configuration, the module runs.
