@@ -293,7 +293,7 @@ TEST_F(LauncherRun, InitReapsOrphansAndIsFoundByPgrep) {
 }
 
 TEST_F(LauncherRun, StatusJsonIsWrittenForSuccessAndForSetupFailure) {
-  CHROOTCTL_REQUIRE_PRIVILEGE("cgroup-v1");
+  CHROOTCTL_REQUIRE_PRIVILEGE("cgroup");
   const std::string status = path("status.json");
   auto r = job("exit 3", {"--status-json", status, "--memory", "64M", "--cpus", "1.5", "--pids", "50"});
   EXPECT_EQ(r.exit_code, 3);
@@ -303,7 +303,7 @@ TEST_F(LauncherRun, StatusJsonIsWrittenForSuccessAndForSetupFailure) {
                           "d['memory_limit_bytes'], d['memory_limit_hit'], d['oom_kills'], d['peak_memory_bytes'] > 0, "
                           "d['wall_seconds'] > 0, d['cpu_user_seconds'] >= 0, d['max_rss_bytes'] > 0)",
                           status});
-  EXPECT_EQ(check.out, "exited 3 3 None v1 True 67108864 False 0 True True True True\n") << check.err;
+  EXPECT_EQ(check.out, "exited 3 3 None " + test::cgroup_version() + " True 67108864 False 0 True True True True\n") << check.err;
   auto bad = job("true", {"--status-json", status, "--bind", path("missing") + ":/x"});
   EXPECT_EQ(bad.exit_code, 125);
   check = test::run({"python3", "-c", "import json,sys; d=json.load(open(sys.argv[1])); print(d['outcome'], d['exit_status'], d['error'])",
@@ -347,34 +347,45 @@ TEST_F(LauncherRun, InitHoldsNoHostDescriptorsAndIsNotDumpable) {
 }
 
 TEST_F(LauncherRun, CgroupLimitsAreWrittenAndTheCgroupIsGoneAfterwards) {
-  CHROOTCTL_REQUIRE_PRIVILEGE("cgroup-v1");
+  CHROOTCTL_REQUIRE_PRIVILEGE("cgroup");
+  const bool v2 = test::cgroup_version() == "v2";
   fx::Spawned s(m_dir, args({"--memory", "96M", "--memory-low", "32M", "--cpus", "2", "--pids", "64"},
                             {"/bin/sh", "-c", "touch ready; sleep 2"}));
   ASSERT_TRUE(fx::eventually([&] { return fx::exists(sandbox + "/ready"); })) << s.err();
+  // v1: a directory in each of the memory, cpu, pids and freezer hierarchies; v2: one.
   const auto dirs = fx::job_cgroups_of(s.pid());
-  ASSERT_EQ(dirs.size(), 4u) << s.err();
+  ASSERT_EQ(dirs.size(), v2 ? 1u : 4u) << s.err();
   std::map<std::string, std::string> values;
   for (const auto& d : dirs) {
     for (const char* f : {"memory.limit_in_bytes", "memory.memsw.limit_in_bytes", "memory.soft_limit_in_bytes", "cpu.shares",
-                          "pids.max"})
+                          "memory.max", "memory.swap.max", "memory.low", "cpu.weight", "pids.max"})
       if (fx::exists(d + "/" + f)) values[f] = trim(test::read_file(d + "/" + f));
     // init and the job are inside, the launcher is not.
     const auto procs = test::read_file(d + "/cgroup.procs");
     EXPECT_EQ(split(trim(procs), '\n').size(), 2u) << d << ": " << procs;  // init, and sh exec'ing sleep
     EXPECT_EQ(procs.find(std::to_string(s.pid()) + "\n"), std::string::npos);
   }
-  EXPECT_EQ(values, (std::map<std::string, std::string>{{"memory.limit_in_bytes", "100663296"},
-                                                        {"memory.memsw.limit_in_bytes", "100663296"},
-                                                        {"memory.soft_limit_in_bytes", "33554432"},
-                                                        {"cpu.shares", "200"},
-                                                        {"pids.max", "64"}}));
+  // No swap beyond the memory limit; 100 CPU shares or weight per CPU.
+  if (v2) {
+    EXPECT_EQ(values, (std::map<std::string, std::string>{{"memory.max", "100663296"},
+                                                          {"memory.swap.max", "0"},
+                                                          {"memory.low", "33554432"},
+                                                          {"cpu.weight", "200"},
+                                                          {"pids.max", "64"}}));
+  } else {
+    EXPECT_EQ(values, (std::map<std::string, std::string>{{"memory.limit_in_bytes", "100663296"},
+                                                          {"memory.memsw.limit_in_bytes", "100663296"},
+                                                          {"memory.soft_limit_in_bytes", "33554432"},
+                                                          {"cpu.shares", "200"},
+                                                          {"pids.max", "64"}}));
+  }
   EXPECT_EQ(s.wait(), 0) << s.err();
   EXPECT_EQ(fx::job_cgroups_of(s.pid()), std::vector<std::string>{});
   EXPECT_EQ(test::sh("ls /run/chrootctl/launches | grep -c '^" + std::to_string(s.pid()) + "\\.'").out, "0\n");
 }
 
 TEST_F(LauncherRun, WhatAKilledLauncherLeftIsRemovedByCleanupAndByTheNextRun) {
-  CHROOTCTL_REQUIRE_PRIVILEGE("cgroup-v1");
+  CHROOTCTL_REQUIRE_PRIVILEGE("cgroup");
   // A state directory of this test's own: other tests' launches, running in parallel, remove
   // dead launches' leftovers too, but they read only their own records. (A concurrent
   // 'chrootctl cleanup' may still scan the cgroup bases, so who removed a cgroup is not asserted,
@@ -389,11 +400,11 @@ TEST_F(LauncherRun, WhatAKilledLauncherLeftIsRemovedByCleanupAndByTheNextRun) {
                   [&] { ::setenv("CHROOTCTL_STATE_DIR", state.c_str(), 1); });
     ASSERT_TRUE(fx::eventually([&] { return fx::exists(sandbox + "/ready"); })) << s.err();
     const auto dirs = fx::job_cgroups_of(s.pid());
-    ASSERT_EQ(dirs.size(), 2u);  // memory (for --memory) and freezer
+    ASSERT_EQ(dirs.size(), test::cgroup_version() == "v2" ? 1u : 2u);  // v1: memory (for --memory) and freezer
     const std::string name = dirs[0].substr(dirs[0].rfind('/') + 1);
     const std::string record = state + "/launches/" + name;
     ASSERT_TRUE(fx::exists(record));
-    EXPECT_NE(test::read_file(record).find("cgroup " + dirs[1] + "\n"), std::string::npos);
+    for (const auto& d : dirs) EXPECT_NE(test::read_file(record).find("cgroup " + d + "\n"), std::string::npos) << d;
     ::kill(s.pid(), SIGKILL);
     EXPECT_EQ(s.wait(), 137);
     // The kernel takes the job down with its init (which dies with the launcher); the record
@@ -415,13 +426,14 @@ TEST_F(LauncherRun, WhatAKilledLauncherLeftIsRemovedByCleanupAndByTheNextRun) {
 }
 
 TEST_F(LauncherRun, CleanupLeavesLiveLaunchesAlone) {
-  CHROOTCTL_REQUIRE_PRIVILEGE("cgroup-v1");
+  CHROOTCTL_REQUIRE_PRIVILEGE("cgroup");
   fx::Spawned s(m_dir, args({}, {"/bin/sh", "-c", "touch ready; sleep 1; echo still-here"}));
   ASSERT_TRUE(fx::eventually([&] { return fx::exists(sandbox + "/ready"); })) << s.err();
-  // Without limits or --status-json, the freezer hierarchy alone holds the job.
+  // Without limits or --status-json, one directory holds the job: the freezer hierarchy's on v1.
   const auto dirs = fx::job_cgroups_of(s.pid());
   ASSERT_EQ(dirs.size(), 1u);
-  EXPECT_NE(dirs[0].find("/sys/fs/cgroup/freezer/"), std::string::npos) << dirs[0];
+  EXPECT_EQ(dirs[0].rfind(test::cgroup_version() == "v2" ? test::cgroup2_mount() + "/" : "/sys/fs/cgroup/freezer/", 0), 0u)
+      << dirs[0];
   auto c = test::run_chrootctl({"cleanup"});
   EXPECT_EQ(c.exit_code, 0) << c.err;
   for (const auto& d : dirs) EXPECT_TRUE(fx::exists(d)) << d;
@@ -448,7 +460,7 @@ TEST_F(LauncherRun, TheJobKeepsTheCallersOomScoreAndInitIsSparedWhereItCanBe) {
 }
 
 TEST_F(LauncherRun, InitSharesTheLaunchersMemoryUnlessTheOomKillerCouldChooseIt) {
-  CHROOTCTL_REQUIRE_PRIVILEGE("cgroup-v1");
+  CHROOTCTL_REQUIRE_PRIVILEGE("cgroup");
 #if !defined(__x86_64__)
   GTEST_SKIP() << "init shares the launcher's memory on x86-64 only";
 #endif
@@ -469,7 +481,7 @@ TEST_F(LauncherRun, InitSharesTheLaunchersMemoryUnlessTheOomKillerCouldChooseIt)
 }
 
 TEST_F(LauncherRun, InitKilledWhileTheJobRunsIsReportedAndItsCgroupRemoved) {
-  CHROOTCTL_REQUIRE_PRIVILEGE("cgroup-v1");
+  CHROOTCTL_REQUIRE_PRIVILEGE("cgroup");
   // Init may run in the launcher's memory. Killed while it supervises the job (when it keeps
   // off the heap), the launcher carries on as usual: the end is reported, the cgroup removed.
   // (No memory limit: with one, on a host where init cannot be spared by the OOM killer, it
