@@ -45,10 +45,11 @@ test_binary=$build_dir/tests/privileged_tests
 # Kernel modules loaded at boot (with their dependencies): sealed images and overlays.
 modules=(loop dm-mod dm-bufio dm-verity squashfs erofs overlay)
 # Commands the selected tests run outside the job roots (the fixtures, controls and checks),
-# copied from this machine. A test that calls a new command adds it here.
-commands=(sh awk cat chmod chown cp cut date dirname echo env false find getent grep head hostname id kill ln ls
-  mkdir mktemp modprobe mv pgrep printf pwd python3 readlink rm sed setpriv sleep sort stat tail taskset test
-  timeout touch tr true uname unshare wc)
+# copied from this machine, and kmod's modprobe for the guest's init. A test that calls a new
+# command adds it here.
+commands=(sh awk cat chmod chown cp cut echo env false find getent grep head hostname id kill ln ls mkdir mktemp
+  modprobe mv pgrep printf pwd python3 readlink rm sed setpriv sleep sort stat tail taskset test touch tr true
+  unshare wc)
 memory_mb=2048
 cpus=2
 suite_timeout=${CHROOTCTL_VM_SUITE_TIMEOUT:-600}  # seconds, per suite, in the guest
