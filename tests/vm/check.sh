@@ -23,15 +23,23 @@ esac
 fail() {
   echo "$suite: FAILED in the guest: $*"
   if [ "$summary" = 0 ]; then
-    [ -f "$results/$file.xml" ] && grep -o '<testcase name="[^"]*"[^>]*' "$results/$file.xml" |
-      grep -E 'result="(skipped|suppressed)"|status="notrun"' | sed 's/^<testcase name="\([^"]*\)".*/  not run: \1/' || true
-    [ -f "$results/$file.log" ] && { echo "---- $file.log (in $results)"; cat "$results/$file.log"; }
+    if [ -f "$results/$file.xml" ]; then
+      grep -o '<testcase name="[^"]*"[^>]*' "$results/$file.xml" | grep -E 'result="(skipped|suppressed)"|status="notrun"' |
+        sed 's/^<testcase name="\([^"]*\)".*/  not run: \1/' || true
+    fi
+    if [ -f "$results/$file.log" ]; then
+      echo "---- $file.log (in $results)"
+      cat "$results/$file.log"
+    fi
     [ "$status" = ran ] || echo "---- the stage: $status (console.log in $results)"
   fi
   exit 1
 }
 
-[ -f "$results/$file.rc" ] || fail "the guest did not run it ($status)"
+if [ ! -f "$results/$file.rc" ]; then
+  if [ "$status" = ran ]; then fail "the guest did not run it (not selected by tests/vm/suites.txt?)"; fi
+  fail "the guest did not run it: $status"
+fi
 rc=$(cat "$results/$file.rc")
 [ -f "$results/$file.xml" ] || fail "no XML report (exit $rc$([ "$rc" = 124 ] && echo ": timed out"))"
 # The suite's own element: <testsuite name="SUITE" tests="N" failures="N" disabled="N" skipped="N" errors="N" ...>
@@ -42,7 +50,8 @@ tests=$(count tests)
 failures=$(count failures)
 errors=$(count errors)
 skipped=$(count skipped)
-[ "$rc" = 0 ] && [ "${tests:-0}" -gt 0 ] && [ "$failures" = 0 ] && [ "$errors" = 0 ] && [ "${skipped:-0}" = 0 ] ||
+if [ "$rc" != 0 ] || [ "${tests:-0}" -eq 0 ] || [ "$failures" != 0 ] || [ "$errors" != 0 ] || [ "${skipped:-0}" != 0 ]; then
   fail "exit $rc, $tests tests, $failures failed, $errors errors, $skipped skipped"
+fi
 [ "$status" = ran ] || fail "$status"
 echo "$suite: $tests tests passed in the guest ($(sed -n 's/^kernel //p' "$results/guest.txt" 2>/dev/null))"

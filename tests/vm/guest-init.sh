@@ -11,6 +11,7 @@
 bb=/bin/busybox
 export PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
 # VM_TEST_BINARY, VM_SUITES, VM_MODULES, VM_SUITE_TIMEOUT
+# shellcheck source=/dev/null  # written by run.sh
 . /etc/chrootctl-vm.conf
 
 say() { echo "chrootctl-vm: $*" >/dev/console; }
@@ -64,6 +65,7 @@ must $bb mkdir $service
 # ---- the rest of a booted machine: loopback up, a host name, the kernel modules
 must $bb ip link set lo up
 must $bb hostname chrootctl-vm
+# shellcheck disable=SC2086  # a list of names
 must modprobe -a $VM_MODULES
 
 {
@@ -98,5 +100,5 @@ $bb cat "$out/guest.txt" >/dev/console
   done
 ) || finish "failed: could not run the tests in $service"
 
-echo done >"$out/done"
+echo "done" >"$out/done"
 finish "finished"

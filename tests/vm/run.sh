@@ -107,10 +107,10 @@ done
 [ -x /bin/busybox ] || skip "busybox-static is not installed (bash tools/install-deps.sh)"
 # The newest Debian kernel with its initrd and modules.
 kernel=
-for k in $(ls -v /boot/vmlinuz-* 2>/dev/null); do
+while read -r k; do
   v=${k#/boot/vmlinuz-}
   if [ -f "/boot/initrd.img-$v" ] && [ -d "/lib/modules/$v" ]; then kernel=$v; fi
-done
+done < <(printf '%s\n' /boot/vmlinuz-* | sort -V)
 [ -n "$kernel" ] || skip "no kernel with an initrd in /boot (linux-image-amd64; bash tools/install-deps.sh)"
 [ -x "$test_binary" ] || skip "$test_binary is not built"
 mapfile -t suites < <(list_suites)
