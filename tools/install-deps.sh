@@ -16,6 +16,9 @@ packages=(
   # Slurm: the SPANK plugin builds against libslurm-dev; tests and the quick start run a
   # single-node cluster
   munge slurmctld slurmd slurm-client libslurm-dev
+  # the VM stage (tests/vm/run.sh): Debian's stock kernel (and its initrd) under QEMU, a root
+  # filesystem made with mkfs.ext4 -d, results read back with debugfs, modules indexed by depmod
+  qemu-system-x86 linux-image-amd64 e2fsprogs kmod
 )
 
 if [ "$(id -u)" -ne 0 ]; then

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs what the tests need, builds with warnings as errors, and runs the whole suite:
-# unit, integration and privileged tests (ctest labels of the same names).
+# unit, integration and privileged tests, and the VM stage (ctest labels of the same names,
+# and vm; docs/vm.md).
 # CHROOTCTL_REQUIRE_PRIVILEGED=1 turns a skipped privileged test into a failure.
 set -euo pipefail
 here=$(cd "$(dirname "$0")/.." && pwd)

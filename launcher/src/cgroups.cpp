@@ -290,7 +290,9 @@ Result<JobCgroup> JobCgroup::create(Fs& fs, const Layout& layout, const std::str
     const std::string own = v2_dir(layout, layout.v2_own);
     std::string why_not_own;
     if (own == layout.v2_mount) {
-      base_at_root = true;
+      // The caller sits in the root cgroup: only root may make cgroups there.
+      if (privileged) base_at_root = true;
+      else why_not_own = "the caller is in the root cgroup";
     } else if (auto r = enable_controllers(fs, own, wanted)) {
       base = join_path(own, k_base);
     } else {

@@ -5,6 +5,7 @@
 // cgroup, being born in it with clone3(CLONE_INTO_CGROUP), killing everything in it with
 // cgroup.kill and removing it all run against the real kernel. Only chrootctl's own base
 // directory is touched.
+#include <fcntl.h>
 #include <gtest/gtest.h>
 #include <linux/sched.h>
 #include <signal.h>
@@ -69,7 +70,11 @@ TEST(CgroupV2Real, BornInTheJobCgroupAndKilledWithCgroupKill) {
   auto dirfd = job->open_dir();
   ASSERT_TRUE(dirfd) << dirfd.error().what();
   // A child born in the cgroup (never in the parent's first), which starts a grandchild that
-  // escapes its parent by double-forking, as a daemon would.
+  // escapes its parent by double-forking, as a daemon would. The child says when the middle
+  // process is gone and the daemon therefore exists (on a slow machine, such as the VM stage's
+  // emulated one, cgroup.procs can otherwise be read while the middle process still lives).
+  int ready[2];
+  ASSERT_EQ(::pipe2(ready, O_CLOEXEC), 0);
   struct clone_args args {};
   args.flags = CLONE_INTO_CGROUP;
   args.exit_signal = SIGCHLD;
@@ -77,14 +82,23 @@ TEST(CgroupV2Real, BornInTheJobCgroupAndKilledWithCgroupKill) {
   const long pid = ::syscall(SYS_clone3, &args, sizeof args);
   ASSERT_GE(pid, 0) << "clone3(CLONE_INTO_CGROUP): " << std::strerror(errno);
   if (pid == 0) {
-    if (::fork() == 0) {
+    const pid_t middle = ::fork();
+    if (middle == 0) {
+      ::close(ready[0]);
+      ::close(ready[1]);
       ::setsid();
       if (::fork() == 0) ::pause();
       ::_exit(0);
     }
+    ::waitpid(middle, nullptr, 0);
+    (void)!::write(ready[1], "r", 1);
     ::pause();
     ::_exit(0);
   }
+  ::close(ready[1]);
+  char byte = 0;
+  ASSERT_EQ(::read(ready[0], &byte, 1), 1);
+  ::close(ready[0]);
   // Wait until both the child and the daemon are listed in the job's cgroup.
   std::vector<std::string> pids;
   for (int i = 0; i < 200; ++i) {

@@ -90,7 +90,16 @@ inline std::string own_v1_cgroup(const std::string& controller) {
   return {};
 }
 
-/// The v1 controller hierarchies a job gets a cgroup in: those the fixture looks at below.
+/// This process's own cgroup in the v2 hierarchy ("" for the hierarchy's root).
+inline std::string own_v2_cgroup() {
+  std::ifstream in("/proc/self/cgroup");
+  std::string line;
+  while (std::getline(in, line))
+    if (line.rfind("0::", 0) == 0) return line.substr(3) == "/" ? std::string() : line.substr(3);
+  return {};
+}
+
+/// The v1 controller hierarchies that job_cgroups_of looks at (those mounted here).
 inline const std::vector<std::string>& v1_hierarchies() {
   static const std::vector<std::string> k_all = [] {
     std::vector<std::string> out;
@@ -103,16 +112,28 @@ inline const std::vector<std::string>& v1_hierarchies() {
   return k_all;
 }
 
-/// Job cgroups (named PID.START.N) under every v1 hierarchy's chrootctl base (below this
-/// process's own cgroup) whose name starts with `pid` + "." (the launches of one test's
-/// chrootctl processes are told apart by pid).
+/// How many job cgroups job_cgroups_of finds for one launch: a job has one in every hierarchy
+/// (on v2, the one).
+inline std::size_t job_cgroup_count() { return cgroup_version() == "v2" ? 1 : v1_hierarchies().size(); }
+
+/// Job cgroups (named PID.START.N) whose name starts with `pid` + "." (the launches of one
+/// test's chrootctl processes are told apart by pid): on v1, under every hierarchy's chrootctl
+/// base below this process's own cgroup; on v2, under the chrootctl base in this process's own
+/// cgroup or at the root, where the launcher puts them when its own cgroup cannot delegate
+/// controllers (it holds other processes: this test's).
 inline std::vector<std::string> job_cgroups_of(pid_t pid) {
+  std::vector<std::string> bases;
+  if (cgroup_version() == "v2") {
+    const std::string mount = cgroup2_mount();
+    bases.push_back(mount + own_v2_cgroup() + "/chrootctl");
+    if (bases.back() != mount + "/chrootctl") bases.push_back(mount + "/chrootctl");
+  } else {
+    for (const auto& h : v1_hierarchies()) bases.push_back("/sys/fs/cgroup/" + h + own_v1_cgroup(h) + "/chrootctl");
+  }
   std::vector<std::string> out;
-  for (const auto& h : v1_hierarchies()) {
-    const std::string base = "/sys/fs/cgroup/" + h + own_v1_cgroup(h) + "/chrootctl";
+  for (const auto& base : bases)
     for (const auto& d : subdirs(base))
       if (d.rfind(std::to_string(pid) + ".", 0) == 0) out.push_back(base + "/" + d);
-  }
   return out;
 }
 

@@ -291,7 +291,7 @@ TEST_F(LauncherRun, InitReapsOrphansAndIsFoundByPgrep) {
 }
 
 TEST_F(LauncherRun, StatusJsonIsWrittenForSuccessAndForSetupFailure) {
-  CHROOTCTL_REQUIRE_PRIVILEGE("cgroup-v1");
+  CHROOTCTL_REQUIRE_PRIVILEGE("cgroup");
   const std::string status = path("status.json");
   auto r = job("exit 3", {"--status-json", status, "--memory", "64M", "--cpus", "1.5", "--pids", "50"});
   EXPECT_EQ(r.exit_code, 3);
@@ -301,7 +301,7 @@ TEST_F(LauncherRun, StatusJsonIsWrittenForSuccessAndForSetupFailure) {
                           "d['memory_limit_bytes'], d['memory_limit_hit'], d['oom_kills'], d['peak_memory_bytes'] > 0, "
                           "d['wall_seconds'] > 0, d['cpu_user_seconds'] >= 0, d['max_rss_bytes'] > 0)",
                           status});
-  EXPECT_EQ(check.out, "exited 3 3 None v1 True 67108864 False 0 True True True True\n") << check.err;
+  EXPECT_EQ(check.out, "exited 3 3 None " + test::cgroup_version() + " True 67108864 False 0 True True True True\n") << check.err;
   auto bad = job("true", {"--status-json", status, "--bind", path("missing") + ":/x"});
   EXPECT_EQ(bad.exit_code, 125);
   check = test::run({"python3", "-c", "import json,sys; d=json.load(open(sys.argv[1])); print(d['outcome'], d['exit_status'], d['error'])",
@@ -345,34 +345,45 @@ TEST_F(LauncherRun, InitHoldsNoHostDescriptorsAndIsNotDumpable) {
 }
 
 TEST_F(LauncherRun, CgroupLimitsAreWrittenAndTheCgroupIsGoneAfterwards) {
-  CHROOTCTL_REQUIRE_PRIVILEGE("cgroup-v1");
+  CHROOTCTL_REQUIRE_PRIVILEGE("cgroup");
+  const bool v2 = test::cgroup_version() == "v2";
   fx::Spawned s(m_dir, args({"--memory", "96M", "--memory-low", "32M", "--cpus", "2", "--pids", "64"},
                             {"/bin/sh", "-c", "touch ready; sleep 2"}));
   ASSERT_TRUE(fx::eventually([&] { return fx::exists(sandbox + "/ready"); })) << s.err();
+  // v1: a directory in every hierarchy; v2: one.
   const auto dirs = fx::job_cgroups_of(s.pid());
-  ASSERT_EQ(dirs.size(), fx::v1_hierarchies().size()) << s.err();
+  ASSERT_EQ(dirs.size(), fx::job_cgroup_count()) << s.err();
   std::map<std::string, std::string> values;
   for (const auto& d : dirs) {
     for (const char* f : {"memory.limit_in_bytes", "memory.memsw.limit_in_bytes", "memory.soft_limit_in_bytes", "cpu.shares",
-                          "pids.max"})
+                          "memory.max", "memory.swap.max", "memory.low", "cpu.weight", "pids.max"})
       if (fx::exists(d + "/" + f)) values[f] = trim(test::read_file(d + "/" + f));
     // init and the job are inside, the launcher is not.
     const auto procs = test::read_file(d + "/cgroup.procs");
     EXPECT_EQ(split(trim(procs), '\n').size(), 2u) << d << ": " << procs;  // init, and sh exec'ing sleep
     EXPECT_EQ(procs.find(std::to_string(s.pid()) + "\n"), std::string::npos);
   }
-  EXPECT_EQ(values, (std::map<std::string, std::string>{{"memory.limit_in_bytes", "100663296"},
-                                                        {"memory.memsw.limit_in_bytes", "100663296"},
-                                                        {"memory.soft_limit_in_bytes", "33554432"},
-                                                        {"cpu.shares", "200"},
-                                                        {"pids.max", "64"}}));
+  // No swap beyond the memory limit; 100 CPU shares or weight per CPU.
+  if (v2) {
+    EXPECT_EQ(values, (std::map<std::string, std::string>{{"memory.max", "100663296"},
+                                                          {"memory.swap.max", "0"},
+                                                          {"memory.low", "33554432"},
+                                                          {"cpu.weight", "200"},
+                                                          {"pids.max", "64"}}));
+  } else {
+    EXPECT_EQ(values, (std::map<std::string, std::string>{{"memory.limit_in_bytes", "100663296"},
+                                                          {"memory.memsw.limit_in_bytes", "100663296"},
+                                                          {"memory.soft_limit_in_bytes", "33554432"},
+                                                          {"cpu.shares", "200"},
+                                                          {"pids.max", "64"}}));
+  }
   EXPECT_EQ(s.wait(), 0) << s.err();
   EXPECT_EQ(fx::job_cgroups_of(s.pid()), std::vector<std::string>{});
   EXPECT_EQ(test::sh("ls /run/chrootctl/launches | grep -c '^" + std::to_string(s.pid()) + "\\.'").out, "0\n");
 }
 
 TEST_F(LauncherRun, WhatAKilledLauncherLeftIsRemovedByCleanupAndByTheNextRun) {
-  CHROOTCTL_REQUIRE_PRIVILEGE("cgroup-v1");
+  CHROOTCTL_REQUIRE_PRIVILEGE("cgroup");
   // A state directory of this test's own: other tests' launches, running in parallel, remove
   // dead launches' leftovers too, but they read only their own records. (A concurrent
   // 'chrootctl cleanup' may still scan the cgroup bases, so who removed a cgroup is not asserted,
@@ -387,11 +398,11 @@ TEST_F(LauncherRun, WhatAKilledLauncherLeftIsRemovedByCleanupAndByTheNextRun) {
                   [&] { ::setenv("CHROOTCTL_STATE_DIR", state.c_str(), 1); });
     ASSERT_TRUE(fx::eventually([&] { return fx::exists(sandbox + "/ready"); })) << s.err();
     const auto dirs = fx::job_cgroups_of(s.pid());
-    ASSERT_EQ(dirs.size(), fx::v1_hierarchies().size());
+    ASSERT_EQ(dirs.size(), fx::job_cgroup_count());
     const std::string name = dirs[0].substr(dirs[0].rfind('/') + 1);
     const std::string record = state + "/launches/" + name;
     ASSERT_TRUE(fx::exists(record));
-    EXPECT_NE(test::read_file(record).find("cgroup " + dirs[1] + "\n"), std::string::npos);
+    for (const auto& d : dirs) EXPECT_NE(test::read_file(record).find("cgroup " + d + "\n"), std::string::npos) << d;
     ::kill(s.pid(), SIGKILL);
     EXPECT_EQ(s.wait(), 137);
     // The kernel takes the job down with its init (which dies with the launcher); the record
@@ -413,12 +424,12 @@ TEST_F(LauncherRun, WhatAKilledLauncherLeftIsRemovedByCleanupAndByTheNextRun) {
 }
 
 TEST_F(LauncherRun, CleanupLeavesLiveLaunchesAlone) {
-  CHROOTCTL_REQUIRE_PRIVILEGE("cgroup-v1");
+  CHROOTCTL_REQUIRE_PRIVILEGE("cgroup");
   fx::Spawned s(m_dir, args({}, {"/bin/sh", "-c", "touch ready; sleep 1; echo still-here"}));
   ASSERT_TRUE(fx::eventually([&] { return fx::exists(sandbox + "/ready"); })) << s.err();
   // Without limits too, the job has a cgroup of its own in every hierarchy.
   const auto dirs = fx::job_cgroups_of(s.pid());
-  ASSERT_EQ(dirs.size(), fx::v1_hierarchies().size());
+  ASSERT_EQ(dirs.size(), fx::job_cgroup_count());
   auto c = test::run_chrootctl({"cleanup"});
   EXPECT_EQ(c.exit_code, 0) << c.err;
   for (const auto& d : dirs) EXPECT_TRUE(fx::exists(d)) << d;
@@ -436,14 +447,14 @@ TEST_F(LauncherRun, TheJobKeepsTheCallersOomScore) {
 }
 
 TEST_F(LauncherRun, InitKilledWhileTheJobRunsIsReportedAndItsCgroupRemoved) {
-  CHROOTCTL_REQUIRE_PRIVILEGE("cgroup-v1");
+  CHROOTCTL_REQUIRE_PRIVILEGE("cgroup");
   // Killed while it supervises the job, init takes the job with it; the launcher reports the
   // end and removes the cgroup.
   const std::string marker = fx::unique_number();
   fx::Spawned s(m_dir, args({}, {"/bin/sh", "-c", "touch ready; exec sleep " + marker}));
   ASSERT_TRUE(fx::eventually([&] { return fx::exists(sandbox + "/ready"); })) << s.err();
   const auto dirs = fx::job_cgroups_of(s.pid());
-  ASSERT_EQ(dirs.size(), fx::v1_hierarchies().size());
+  ASSERT_EQ(dirs.size(), fx::job_cgroup_count());
   const auto init = test::sh("pgrep -x chrootctl-init -P " + std::to_string(s.pid()));
   ASSERT_EQ(init.exit_code, 0);
   ASSERT_EQ(::kill(static_cast<pid_t>(std::stol(std::string(trim(init.out)))), SIGKILL), 0);

@@ -380,7 +380,7 @@ TEST_F(LauncherSecurity, DoubleForkedDaemonIsKilledWithTheJob) {
 }
 
 TEST_F(LauncherSecurity, MemoryHogIsOomKilledAndReported) {
-  CHROOTCTL_REQUIRE_PRIVILEGE("cgroup-v1");
+  CHROOTCTL_REQUIRE_PRIVILEGE("cgroup");
   const std::string status = path("status.json");
   fx::Spawned s(m_dir, args({"--user", "nobody", "--memory", "32M", "--status-json", status}, {"/bin/probe", "alloc", "256"}));
   EXPECT_EQ(s.wait(), 137) << s.err();
@@ -396,7 +396,7 @@ TEST_F(LauncherSecurity, MemoryHogIsOomKilledAndReported) {
 }
 
 TEST_F(LauncherSecurity, ForksStopAtThePidsLimitAndAllAreCleanedUp) {
-  CHROOTCTL_REQUIRE_PRIVILEGE("cgroup-v1");
+  CHROOTCTL_REQUIRE_PRIVILEGE("cgroup");
   fx::Spawned s(m_dir, args({"--user", "nobody", "--pids", "20"}, {"/bin/probe", "forks", "200"}));
   ASSERT_EQ(s.wait(), 0) << s.err();
   // init and the probe count too: 18 children fit.

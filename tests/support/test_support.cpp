@@ -175,12 +175,46 @@ std::string privilege_missing(const std::string& what) {
                ? ""
                : "mknod of a character device is not permitted here";
   }
+  if (what == "cgroup") {
+    const std::string version = cgroup_version();
+    if (version == "v1") return privilege_missing("cgroup-v1");
+    if (version == "v2")
+      return ::access((cgroup2_mount() + "/cgroup.subtree_control").c_str(), W_OK) == 0 ? "" : "the cgroup2 hierarchy is not writable";
+    return "no cgroup hierarchy with the memory controller (v2 or v1)";
+  }
   if (what == "cgroup-v1") {
     struct stat st {};
     if (::stat("/sys/fs/cgroup/memory/memory.limit_in_bytes", &st) != 0) return "no cgroup v1 memory hierarchy";
     return ::access("/sys/fs/cgroup/memory", W_OK) == 0 ? "" : "cgroup v1 memory hierarchy is not writable";
   }
   return "unknown privilege probe '" + what + "'";
+}
+
+std::string cgroup2_mount() {
+  // mountinfo: "ID PARENT MAJ:MIN ROOT MOUNT-POINT OPTIONS [OPTIONAL...] - FSTYPE SOURCE SUPER-OPTIONS"
+  std::istringstream in(read_file("/proc/self/mountinfo"));
+  std::string line;
+  while (std::getline(in, line)) {
+    std::istringstream fields(line);
+    std::string field, mount_point;
+    for (int i = 0; i < 5 && fields >> field; ++i) mount_point = field;
+    while (fields >> field && field != "-") {
+    }
+    if (fields >> field && field == "cgroup2") return mount_point;
+  }
+  return {};
+}
+
+std::string cgroup_version() {
+  const std::string v2 = cgroup2_mount();
+  if (!v2.empty()) {
+    std::istringstream controllers(read_file(v2 + "/cgroup.controllers"));
+    std::string c;
+    while (controllers >> c)
+      if (c == "memory") return "v2";
+  }
+  struct stat st {};
+  return ::stat("/sys/fs/cgroup/memory/memory.limit_in_bytes", &st) == 0 ? "v1" : "";
 }
 
 }  // namespace chrootctl::test

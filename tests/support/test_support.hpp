@@ -38,8 +38,17 @@ std::string read_file(const std::string& path);
 void mkdirs(const std::string& path, mode_t mode = 0755);
 
 /// Why the privileged operation `what` ("root", "mount-ns", "user-ns", "pid-ns", "cgroup-v1",
-/// "mknod") cannot run here, or "" if it can (probed in a forked child).
+/// "cgroup" (job cgroups with limits, v1 or v2), "mknod") cannot run here, or "" if it can
+/// (probed in a forked child).
 std::string privilege_missing(const std::string& what);
+
+/// Where the cgroup2 hierarchy is mounted ("" if nowhere).
+std::string cgroup2_mount();
+/// The cgroup version the launcher gives jobs here, by its rule: "v2" when the cgroup2 hierarchy
+/// offers the memory controller, else "v1" when a v1 memory hierarchy is mounted, else "".
+/// (One test binary then checks v1 on a v1 host and v2 on a v2 host, such as the VM stage's.)
+std::string cgroup_version();
+
 /// True when CHROOTCTL_REQUIRE_PRIVILEGED=1: a skip for missing privilege becomes a failure.
 bool privileged_required();
 
