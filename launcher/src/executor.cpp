@@ -22,6 +22,7 @@
 #include "chrootctl/launcher/cgroups.hpp"
 #include "chrootctl/launcher/cleanup.hpp"
 #include "chrootctl/launcher/launch.hpp"
+#include "chrootctl/launcher/mountinfo.hpp"
 #include "internal.hpp"
 #include "kernel.hpp"
 #include "terminal.hpp"
@@ -171,7 +172,7 @@ public:
     facts.kernel_major = version.major;
     facts.kernel_minor = version.minor;
     facts.image = m_plan.root;
-    facts.image_fs = TRY(kernel::filesystem_type(m_opened.image.get()));
+    facts.image_filesystems = TRY(image_filesystems());
     facts.root_job = m_plan.creds.uid == 0;
     for (const auto& op : m_plan.mounts)
       if (op.kind == MountOp::Kind::bind && !op.read_only)
@@ -208,6 +209,23 @@ public:
       disk_gid = owner.st_gid;
     }
     return detail::make_scratch_dirs(m_plan, m_opened, disk_uid, disk_gid);
+  }
+
+  // The filesystem type of the image root and of every mount below it, as this namespace's
+  // mount table lists them under the root's real path.
+  Result<std::vector<std::pair<std::string, std::uint64_t>>> image_filesystems() const {
+    std::vector<std::pair<std::string, std::uint64_t>> out{{m_plan.root, TRY(kernel::filesystem_type(m_opened.image.get()))}};
+    const std::string real = TRY(sys::readlink_at(AT_FDCWD, kernel::fd_path(m_opened.image.get())));
+    const std::string table = TRY(sys::read_file("/proc/self/mountinfo"));
+    std::vector<std::string> below;
+    for_each_mount(table, [&](const MountInfoFields& m) {
+      if (m.mount_point.size() > real.size() && path_is_under(m.mount_point, real)) below.push_back(unescape_mountinfo(m.mount_point));
+    });
+    for (const auto& path : below) {
+      Fd fd = TRY(sys::open_path(path, O_PATH | O_NOFOLLOW));
+      out.emplace_back(path, TRY(kernel::filesystem_type(fd.get())));
+    }
+    return out;
   }
 
   // 5. The job's cgroup: a record written first (so a SIGKILL at any later point leaves

@@ -96,9 +96,13 @@ Result<IdDecision> decide_ids(const IdFacts& f) {
     return d;
   }
   d.detached = true;
-  if (auto why = idmap_unsupported(f.image_fs, f.kernel_major, f.kernel_minor)) {
+  for (std::size_t i = 0; i < f.image_filesystems.size(); ++i) {
+    const auto& [path, fs] = f.image_filesystems[i];
+    auto why = idmap_unsupported(fs, f.kernel_major, f.kernel_minor);
+    if (!why) continue;
     if (f.root_job)
-      return fail(Errc::unsupported, str("a job as root needs its image mounted idmapped, and the image ", f.image, " is on ", *why,
+      return fail(Errc::unsupported, str("a job as root needs its image mounted idmapped, and ",
+                                         i == 0 ? str("the image ", f.image) : str("the image's submount ", path), " is on ", *why,
                                          " (run the job as another user with --user)"));
     return d;
   }

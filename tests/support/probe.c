@@ -142,6 +142,7 @@ int main(int argc, char** argv) {
     return 0;
   }
   if (!strcmp(c, "cgroup-escape")) return cgroup_escape(argv[2]);
+  if (!strcmp(c, "write")) return result(write_file(argv[2], argv[3]));
   if (!strcmp(c, "key-add")) {  /* key-add user|persistent DESCRIPTION */
     long ring = user_or_persistent(argv[2]);
     if (ring == -1) { printf("%s\n", strerror(errno)); return 0; }

@@ -110,7 +110,7 @@ protected:
     f.kernel_major = 6;
     f.kernel_minor = 1;
     f.image = "/srv/images/el9/root";
-    f.image_fs = 0xEF53;
+    f.image_filesystems = {{"/srv/images/el9/root", 0xEF53}};
     return f;
   }();
 };
@@ -150,7 +150,7 @@ TEST_F(DecideIds, AnImageOnNfsOrAnOldTmpfsRunsUsersUnmappedAndRefusesRoot) {
   for (const auto& [fs, why] : {std::pair<std::uint64_t, std::string>{0x6969, "nfs cannot be mounted idmapped"},
                                 {0x01021994, "tmpfs can be mounted idmapped from Linux 6.3 on; this kernel is 6.1"},
                                 {0x65735546, "fuse cannot be mounted idmapped"}}) {
-    facts.image_fs = fs;
+    facts.image_filesystems = {{facts.image, fs}};
     facts.root_job = false;
     auto d = decide_ids(facts);
     ASSERT_TRUE(d);
@@ -163,6 +163,21 @@ TEST_F(DecideIds, AnImageOnNfsOrAnOldTmpfsRunsUsersUnmappedAndRefusesRoot) {
               std::string::npos)
         << root.error().what();
   }
+}
+
+TEST_F(DecideIds, TheImagesSubmountsAreIdmappedWithItAllOrNothing) {
+  facts.image_filesystems.push_back({"/srv/images/el9/root/srv", 0x01021994});
+  auto d = decide_ids(facts);
+  ASSERT_TRUE(d);
+  EXPECT_EQ(d->mode, IdMode::identity);
+  facts.root_job = true;
+  auto root = decide_ids(facts);
+  ASSERT_FALSE(root);
+  EXPECT_EQ(root.error().what(), "a job as root needs its image mounted idmapped, and the image's submount /srv/images/el9/root/srv "
+                                 "is on tmpfs can be mounted idmapped from Linux 6.3 on; this kernel is 6.1 (run the job as "
+                                 "another user with --user)");
+  facts.kernel_minor = 3;
+  EXPECT_EQ(decide_ids(facts)->mode, IdMode::mapped);
 }
 
 TEST_F(DecideIds, ARootJobsWritableSourcesMustBeIdmappableToo) {

@@ -74,7 +74,9 @@ struct IdFacts {
   int kernel_major = 0;
   int kernel_minor = 0;
   std::string image;          ///< the image root's path, for messages
-  std::uint64_t image_fs = 0; ///< statfs type of the image root
+  /// statfs type of the image root, then of each mount below it (path, type): the image is
+  /// idmapped with its submounts, all or nothing.
+  std::vector<std::pair<std::string, std::uint64_t>> image_filesystems;
   bool root_job = false;
   /// Writable sources that a job as root gets idmapped to its sandbox's owner: path and type.
   std::vector<std::pair<std::string, std::uint64_t>> owner_mapped;
@@ -85,9 +87,10 @@ struct IdDecision {
   /// can idmap; otherwise init binds them from their paths (unprivileged, or before 5.12).
   bool detached = false;
 };
-/// Mapped where the launcher is root, the kernel has the mount API and the image's filesystem
-/// can be idmapped (and, for a job as root, those of its writable sources too); identity
-/// otherwise, which a job as root is refused (with the filesystem and the kernel it needs).
+/// Mapped where the launcher is root, the kernel has the mount API and the image's filesystems
+/// (its root's and its submounts') can be idmapped (and, for a job as root, those of its
+/// writable sources too); identity otherwise, which a job as root is refused (with the
+/// filesystem and the kernel it needs).
 Result<IdDecision> decide_ids(const IdFacts& facts);
 
 /// The mapping of a root job's idmapped sandbox (and of its scratch directories and read-write
