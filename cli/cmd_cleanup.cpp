@@ -35,6 +35,7 @@ int cleanup_main(std::span<char* const> argv) {
     };
     list("removed_cgroups", rep->removed_cgroups);
     list("removed_records", rep->removed_records);
+    list("freed_id_blocks", rep->freed_id_blocks);
     list("live", rep->live);
     list("errors", rep->errors);
     w.end_object();
@@ -42,9 +43,10 @@ int cleanup_main(std::span<char* const> argv) {
   } else {
     for (const auto& c : rep->removed_cgroups) out(str("removed cgroup ", c, "\n"));
     for (const auto& r : rep->removed_records) out(str("removed record ", r, "\n"));
+    for (const auto& b : rep->freed_id_blocks) out(str("freed id block ", b, "\n"));
     for (const auto& e : rep->errors) std::fprintf(stderr, "chrootctl cleanup: %s\n", e.c_str());
     out(str(rep->removed_cgroups.size(), " cgroups and ", rep->removed_records.size(), " records removed, ",
-            rep->live.size(), " live launches left alone\n"));
+            rep->freed_id_blocks.size(), " id blocks freed, ", rep->live.size(), " live launches left alone\n"));
   }
   return rep->errors.empty() ? k_ok : k_failed_check;
 }

@@ -2,6 +2,10 @@
 #include <cmath>
 #include <cstdio>
 #include <cstring>
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
 #include <optional>
 
 #include "chrootctl/catalogue/resolve.hpp"
@@ -48,17 +52,25 @@ Result<std::uint64_t> parse_size_option(const std::string& name, const std::stri
 }
 
 /// `--env-file FILE`: one K=V per line; empty lines and lines starting with '#' are skipped;
-/// the value is the rest of the line, as is (no quotes, no expansion).
+/// the value is the rest of the line, as is (no quotes, no expansion). The file must be a
+/// regular file (not a symlink) of root's or the caller's, writable by no one else: a launcher
+/// run as root must not pass on what another user put there. Errors never quote a line (it may
+/// hold a secret).
 Result<std::vector<std::pair<std::string, std::string>>> read_env_file(const std::string& path) {
-  const std::string text = TRY(with_context(sys::read_file(path, 1u << 20), "--env-file"));
+  Fd fd = TRY(with_context(sys::open_path(path, O_RDONLY | O_NOFOLLOW), "--env-file"));
+  const auto st = TRY(sys::fstat(fd.get()));
+  if (!S_ISREG(st.st_mode)) return fail(Errc::permission, str("--env-file ", path, ": not a regular file"));
+  if ((st.st_uid != 0 && st.st_uid != ::getuid()) || (st.st_mode & 022))
+    return fail(Errc::permission, str("--env-file ", path, ": owned by uid ", st.st_uid, " with mode ", mode_octal(st.st_mode & 07777),
+                                      "; it must belong to root or to you and be writable by no one else"));
+  const std::string text = TRY(with_context(sys::read_fd(fd.get(), 1u << 20), str("--env-file ", path)));
   std::vector<std::pair<std::string, std::string>> out;
   std::size_t number = 0;
   for (const auto& line : split(text, '\n')) {
     ++number;
     if (trim(line).empty() || trim(line)[0] == '#') continue;
     const auto eq = line.find('=');
-    if (eq == std::string::npos || eq == 0)
-      return fail(Errc::parse, str(path, ":", number, ": expected K=V, got ", quote(escape_for_display(line))));
+    if (eq == std::string::npos || eq == 0) return fail(Errc::parse, str(path, ":", number, ": expected K=V"));
     out.emplace_back(line.substr(0, eq), line.substr(eq + 1));
   }
   return out;
@@ -118,6 +130,10 @@ int run_main(std::span<char* const> argv) {
       true};
   Args a;
   if (auto rc = parse(spec, argv, a)) return *rc == k_ok ? k_ok : k_setup_failed;
+  // The values are copied into `a`: wipe them from this process's command line, which every
+  // host user can read (ps, /proc/PID/cmdline) and which init, a copy of this process, would
+  // show the job.
+  wipe_env_values(argv);
   auto usage = [&](const std::string& m) {
     usage_error(spec, m);
     return k_setup_failed;
@@ -202,9 +218,6 @@ int run_main(std::span<char* const> argv) {
     if (eq == std::string::npos || eq == 0) return usage(str("--env ", quote(e), ": expected K=V"));
     o.env.emplace_back(e.substr(0, eq), e.substr(eq + 1));
   }
-  // The values were copied: wipe them from this process's command line, which every host user
-  // can read (ps, /proc/PID/cmdline) and which init, a copy of this process, would show the job.
-  wipe_env_values(argv);
   o.keep_env = a.values("keep-env");
   o.status_json = a.value("status-json");
   o.require_limits = a.flag("require-limits");

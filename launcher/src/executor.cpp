@@ -183,8 +183,7 @@ public:
     m_h.detached = decision.detached;
     std::uint32_t base = 0;
     if (m_mode == IdMode::mapped) {
-      if (m_state_dir.empty()) return fail(Errc::internal, "no state directory to claim an id block in");
-      m_block.emplace(TRY(IdBlockClaim::claim(m_state_dir, m_plan.job_ids, m_name)));
+      m_block.emplace(TRY(IdBlockClaim::claim(id_claims_dir(m_state_dir), m_state_dir, m_plan.job_ids, m_name)));
       base = m_block->base();
     }
     m_maps = TRY(job_id_maps(m_mode, base, m_plan.creds));
@@ -196,17 +195,25 @@ public:
     uid_t disk_uid = job_uid;
     gid_t disk_gid = job_gid;
     if (m_plan.creds.uid == 0) {
-      // A job as root runs for its sandbox's owner: what it writes lands on disk as that user.
-      const auto& owner = m_opened.sandbox_owner;
-      if (owner.st_uid == 0)
+      // A job as root runs for its sandbox's owner: what it writes lands on disk as that user,
+      // with that user's primary group (not the directory's group, which the user may not be
+      // in: a setgid file would give that group to whoever runs it).
+      const uid_t owner = m_opened.sandbox_owner.st_uid;
+      if (owner == 0)
         return fail(Errc::permission, str("the sandbox belongs to root; a job as root writes its files as its sandbox's owner, "
                                           "so the sandbox must belong to the user the job runs for (chown it)"));
-      if (owner.st_gid == 0)
-        return fail(Errc::permission, str("the sandbox has group root; a job as root writes its files with its sandbox's group, "
-                                          "which must not be root (chgrp it)"));
-      m_owner_maps = owner_id_maps(owner.st_uid, owner.st_gid, job_uid, job_gid);
-      disk_uid = owner.st_uid;
-      disk_gid = owner.st_gid;
+      const auto user = TRY(host_user(owner));
+      if (!user) return fail(Errc::permission, str("the sandbox belongs to uid ", owner, ", which is no user of this host"));
+      if (user->gid == 0)
+        return fail(Errc::permission, str("the sandbox's owner ", user->name, " has group root (gid 0) as its primary group; a job "
+                                          "as root writes its files with that group, which must not be root"));
+      if (m_opened.sandbox_owner.st_gid != user->gid)
+        return fail(Errc::permission, str("the sandbox has group ", m_opened.sandbox_owner.st_gid, ", not its owner ", user->name,
+                                          "'s primary group ", user->gid, "; a job as root writes its files as ", user->name,
+                                          " and its group (chgrp it)"));
+      m_owner_maps = owner_id_maps(owner, user->gid, job_uid, job_gid);
+      disk_uid = owner;
+      disk_gid = user->gid;
     }
     return detail::make_scratch_dirs(m_plan, m_opened, disk_uid, disk_gid);
   }
@@ -219,7 +226,8 @@ public:
     const std::string table = TRY(sys::read_file("/proc/self/mountinfo"));
     std::vector<std::string> below;
     for_each_mount(table, [&](const MountInfoFields& m) {
-      if (m.mount_point.size() > real.size() && path_is_under(m.mount_point, real)) below.push_back(unescape_mountinfo(m.mount_point));
+      std::string point = unescape_mountinfo(m.mount_point);
+      if (point.size() > real.size() && path_is_under(point, real)) below.push_back(std::move(point));
     });
     for (const auto& path : below) {
       Fd fd = TRY(sys::open_path(path, O_PATH | O_NOFOLLOW));
@@ -234,7 +242,7 @@ public:
     if (!m_plan.use_cgroup) return {};
     if (!m_state_dir.empty()) {
       auto r = StateRecord::create(m_state_dir, m_name, cgroup::JobCgroup::candidate_dirs(m_layout, m_plan.limits, m_name),
-                                   m_block ? std::optional<std::uint32_t>(m_block->index()) : std::nullopt);
+                                   m_block ? std::optional<std::uint32_t>(m_block->base()) : std::nullopt);
       if (r)
         m_record.emplace(std::move(*r));
       else if (!m_plan.unprivileged)
@@ -243,6 +251,8 @@ public:
     std::vector<std::string> notes;
     m_cg.emplace(TRY(cgroup::JobCgroup::create(cgroup::real_fs(), m_layout, m_name, m_plan.limits, !m_plan.unprivileged, notes)));
     m_out.cgroup = std::string(cgroup::version_name(m_cg->version()));
+    if (m_cg->version() == cgroup::Version::none && !m_plan.limits.any() && !m_plan.unprivileged)
+      say(str(notes.empty() ? "no cgroup for the job" : join(notes, "; "), "; the job runs in the caller's cgroups"));
     m_out.limits_applied = m_plan.limits.any() && m_cg->version() != cgroup::Version::none && m_cg->limits_applied();
     if (m_plan.limits.any() && !m_out.limits_applied) {
       const std::string why = notes.empty() ? "cgroup limits are not available" : join(notes, "; ");
@@ -267,21 +277,25 @@ public:
     return {};
   }
 
-  // 6b. A job whose standard input is the caller's terminal gets a pseudo-terminal of its own,
-  //     with the caller's modes and size, as its standard streams wherever the caller's were
+  // 6b. A job any of whose standard streams is the caller's terminal gets a pseudo-terminal of
+  //     its own, with the caller's modes and size, as each of its standard streams that was
   //     that terminal; the launcher relays the two while the job runs.
   Status open_terminal() {
     m_h.stdin_fd = m_plan.stdin_fd;
     m_h.stdout_fd = m_plan.stdout_fd;
     m_h.stderr_fd = m_plan.stderr_fd;
     if (!m_plan.pty) return {};
+    const bool in_tty = m_plan.stdin_fd >= 0 && ::isatty(m_plan.stdin_fd) == 1;
     const bool out_tty = ::isatty(m_plan.stdout_fd) == 1;
     const bool err_tty = ::isatty(m_plan.stderr_fd) == 1;
-    m_terminal.emplace(TRY(detail::Terminal::open(m_plan.stdin_fd, out_tty || !err_tty ? m_plan.stdout_fd : m_plan.stderr_fd)));
-    m_h.stdin_fd = m_terminal->slave();
+    if (!in_tty && !out_tty && !err_tty) return {};
+    const int terminal = in_tty ? m_plan.stdin_fd : out_tty ? m_plan.stdout_fd : m_plan.stderr_fd;
+    m_terminal.emplace(TRY(detail::Terminal::open(terminal, in_tty ? m_plan.stdin_fd : -1,
+                                                  out_tty || !err_tty ? m_plan.stdout_fd : m_plan.stderr_fd)));
+    if (in_tty) m_h.stdin_fd = m_terminal->slave();
     if (out_tty) m_h.stdout_fd = m_terminal->slave();
     if (err_tty) m_h.stderr_fd = m_terminal->slave();
-    m_h.controlling_tty = true;
+    m_h.controlling_tty = in_tty ? 0 : out_tty ? 1 : 2;
     return {};
   }
 
@@ -337,7 +351,7 @@ public:
     m_out.id_mode = m_mode == IdMode::mapped ? "mapped" : "identity";
     m_out.uid_map = id_map_text(m_maps.uid);
     m_out.gid_map = id_map_text(m_maps.gid);
-    if (m_block) m_out.id_block = m_block->index();
+    if (m_block) m_out.id_block = m_block->base();
     return {};
   }
 

@@ -102,7 +102,8 @@ Status prepare_job(const LaunchPlan& plan, const ChildHandles& h, int exec_repor
   TRY(reset_signals());
   TRY(set_stdio(h));
   // Its own terminal, given by the launcher, is its controlling terminal (job control, /dev/tty).
-  if (h.controlling_tty) TRY(checked(::ioctl(0, TIOCSCTTY, 0) == 0, "ioctl(TIOCSCTTY) on the job's terminal"));
+  if (h.controlling_tty >= 0)
+    TRY(checked(::ioctl(h.controlling_tty, TIOCSCTTY, 0) == 0, "ioctl(TIOCSCTTY) on the job's terminal"));
   ::umask(umask_value);
   if (plan.drop_privileges) {
     TRY(with_context(drop_privileges(plan.creds, !plan.unprivileged), str("dropping privileges to uid ", plan.creds.uid)));
@@ -242,6 +243,9 @@ Status join_cgroup(const ChildHandles& h) {
 
 // Everything init does before the job runs, in order.
 Result<Started> set_up(const LaunchPlan& plan, const ChildHandles& h, Fd& signals) {
+  // Not dumpable from the start: no process of the job's user may ptrace init or open its /proc
+  // entries (set again below: a change of ids resets it to the system's suid_dumpable).
+  TRY(checked(::prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) == 0, "prctl(PR_SET_DUMPABLE, 0)"));
   TRY(join_cgroup(h));
   RootSources sources = TRY(wait_for_go_ahead(h));
   // A cgroup namespace rooted at the job's cgroup, which init is already in: the job sees "/"
@@ -259,7 +263,6 @@ Result<Started> set_up(const LaunchPlan& plan, const ChildHandles& h, Fd& signal
   // Out of the caller's session: a terminal's signals reach only the launcher, which forwards.
   TRY(checked(::setsid() >= 0, "setsid()"));
   TRY(checked(::prctl(PR_SET_NAME, "chrootctl-init", 0, 0, 0) == 0, "prctl(PR_SET_NAME)"));
-  // Not dumpable: no process of the job may ptrace init or open its /proc entries.
   TRY(checked(::prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) == 0, "prctl(PR_SET_DUMPABLE, 0)"));
   const mode_t umask_value = ::umask(0);
   signals = TRY(watch_signals());

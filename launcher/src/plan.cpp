@@ -130,7 +130,7 @@ Result<LaunchPlan> plan_launch(const RunOptions& opts, const HostFacts& facts, c
   p.creds = creds;
   p.use_cgroup = true;
   p.require_limits = opts.require_limits;
-  p.pty = facts.stdin_tty && !opts.no_pty;
+  p.pty = facts.on_terminal && !opts.no_pty;
 
   if (opts.root.empty()) errors.push_back("no root given (--root DIR or an image name)");
   else p.root = absolute(opts.root, facts.cwd);

@@ -190,19 +190,27 @@ TEST_F(LauncherUserns, ARootJobCannotChangeAnotherJobsCgroup) {
 }
 
 TEST_F(LauncherUserns, ASetuidFileARootJobLeavesBelongsToTheSandboxsOwner) {
-  auto r = job("cp /bin/probe \"$PWD/suid\" && chmod 4755 \"$PWD/suid\" && mkdir -p d && touch d/f /tmp/t && id -u && ls -ln suid",
+  // A sandbox whose group is not its owner's primary group is refused: the job's files would
+  // carry a group its owner need not be in.
+  ASSERT_EQ(::chown(sandbox.c_str(), 65534, 1), 0);
+  auto other_group = job("true", {"--user", "root"});
+  EXPECT_EQ(other_group.exit_code, 125);
+  EXPECT_EQ(other_group.err, "chrootctl run: the sandbox has group 1, not its owner nobody's primary group 65534; a job as root "
+                             "writes its files as nobody and its group (chgrp it)\n");
+  ASSERT_EQ(::chown(sandbox.c_str(), 65534, 65534), 0);
+  auto r = job("cp /bin/probe \"$PWD/suid\" && chmod 6755 \"$PWD/suid\" && mkdir -p d && touch d/f /tmp/t && id -u && ls -ln suid",
                {"--user", "root"});
   ASSERT_EQ(r.exit_code, 0) << r.err;
-  EXPECT_TRUE(starts_with(r.out, "0\n-rwsr-xr-x    1 0        0 ")) << "root inside, owning its file: " << r.out;
-  // On disk: every file the job made is the sandbox owner's (nobody), none the host root's.
+  EXPECT_TRUE(starts_with(r.out, "0\n-rwsr-sr-x    1 0        0 ")) << "root inside, owning its file: " << r.out;
+  // On disk: every file the job made is the sandbox owner's (nobody:nogroup), none the host root's.
   EXPECT_EQ(test::sh("find '" + sandbox + "' ! -uid 65534 -o ! -gid 65534").out, "");
   for (const char* made : {"/suid", "/d/f", "/tmp/t"}) EXPECT_TRUE(fx::exists(sandbox + made)) << made;
   struct stat st {};
   ASSERT_EQ(::stat((sandbox + "/suid").c_str(), &st), 0);
   EXPECT_TRUE(st.st_mode & S_ISUID);
   // Run by another host user, it gives nobody's rights at most, never root's.
-  auto run = test::sh("setpriv --reuid 1 --regid 1 --clear-groups '" + sandbox + "/suid' ids");
-  EXPECT_EQ(run.out, "uid=1 euid=65534 gid=1 egid=1\n") << run.err;
+  auto run = test::sh("setpriv --reuid 2 --regid 2 --clear-groups '" + sandbox + "/suid' ids");
+  EXPECT_EQ(run.out, "uid=2 euid=65534 gid=2 egid=65534\n") << run.err;
 }
 
 TEST_F(LauncherUserns, KeyringsArePrivateBothWays) {

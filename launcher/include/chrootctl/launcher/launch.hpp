@@ -94,7 +94,7 @@ struct HostFacts {
   gid_t gid = 0;
   std::vector<gid_t> groups;         ///< the caller's supplementary groups (getgroups)
   std::string cwd;                   ///< to make relative paths absolute
-  bool stdin_tty = false;            ///< standard input is a terminal
+  bool on_terminal = false;          ///< one of the standard streams is a terminal
   std::vector<std::string> environ;  ///< the caller's environment, "K=V"
 };
 
@@ -173,7 +173,8 @@ struct LaunchPlan {
   Limits limits;
   bool require_limits = false;
   std::uint64_t shm_bytes = k_default_shm_bytes;  ///< size of the private /dev/shm tmpfs
-  /// The job gets a pseudo-terminal of its own, relayed to the caller's (its stdin is one).
+  /// The job gets a pseudo-terminal of its own, relayed to the caller's terminal, in place of
+  /// each standard stream that is that terminal.
   bool pty = false;
   int stdin_fd = 0;              ///< -1: /dev/null inside the new root
   int stdout_fd = 1;
@@ -191,6 +192,10 @@ HostFacts gather_host_facts();
 /// gets none (its ids are a block of its own, see idmap.hpp). `unprivileged`: the caller is
 /// not root, and the job can only be the caller.
 Result<Credentials> resolve_job_user(const std::optional<std::string>& spec, const HostFacts& facts, bool unprivileged);
+
+/// The host's user `uid` (name, primary gid, home; no supplementary groups), or nullopt if the
+/// host's user database has none.
+Result<std::optional<Credentials>> host_user(uid_t uid);
 
 /// The pure planner: validates the options and computes the mounts, environment, limits and
 /// namespaces of the launch. No system call is made.
@@ -240,7 +245,7 @@ struct Outcome {
   std::optional<LimitValues> effective_limits;
   bool limits_changed = false;
   /// The job's user namespace: "mapped" or "identity" (empty when there was none), its maps
-  /// as written, and the id block it held.
+  /// as written, and the first host id of the id block it held.
   std::string id_mode;
   std::string uid_map;
   std::string gid_map;
