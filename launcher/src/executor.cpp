@@ -24,6 +24,7 @@
 #include "chrootctl/launcher/cgroups.hpp"
 #include "chrootctl/launcher/cleanup.hpp"
 #include "chrootctl/launcher/launch.hpp"
+#include "chrootctl/launcher/seccomp_program.hpp"
 #include "internal.hpp"
 #include "kernel.hpp"
 
@@ -165,6 +166,8 @@ int Outcome::exit_status() const {
 Outcome execute(const LaunchPlan& plan, const std::function<void(const std::string&)>& warn) {
   Outcome out;
   out.cgroup = "none";
+  out.seccomp_policy = plan.seccomp.program.empty() ? "none" : plan.seccomp.policy;
+  out.seccomp_digest = plan.seccomp.program.empty() ? std::string() : plan.seccomp.digest;
   auto setup_failed = [&](const Error& e) {
     out.kind = Outcome::Kind::setup_failed;
     out.error = e.what();
@@ -198,6 +201,12 @@ Outcome execute(const LaunchPlan& plan, const std::function<void(const std::stri
   // 2. Open the root and every bind source now, on the host, before any namespace: the child
   //    only ever mounts these pinned objects, whatever happens to the paths meanwhile.
   auto [image, sources] = STEP(detail::open_sources(plan));
+
+  // 2b. The system-call filter the plan names, read and checked now, in the launcher: a job
+  //     never starts without it (the job process installs it last, just before its exec).
+  std::optional<SeccompProgram> filter;
+  if (!plan.seccomp.program.empty())
+    filter.emplace(STEP(read_seccomp_program(plan.seccomp.program, plan.seccomp.policy, plan.seccomp.digest)));
 
   // 3. The job's cgroup: leftovers of dead launches removed, a record written first (so a
   //    SIGKILL at any later point leaves something cleanup can find), then the cgroup with its
@@ -293,6 +302,7 @@ Outcome execute(const LaunchPlan& plan, const std::function<void(const std::stri
   h.heap_quiet = &init_heap_quiet;
   h.job_cpus = pin.original();
   h.ignored_signals = self.ignored_signals;
+  h.seccomp = filter ? &*filter : nullptr;
   const std::int64_t started = sys::monotonic_ns();
   auto child = kernel::start_child(flags, cgroup_dir ? cgroup_dir.get() : -1, init_stack, init_entry, &init_start, share);
   if (!child && child.error().code() == Errc::unsupported && cgroup_dir) {

@@ -121,6 +121,11 @@ std::string env_value(const std::vector<std::string>& env, std::string_view key)
   std::vector<char*> envp;
   for (const auto& e : plan.env) envp.push_back(const_cast<char*>(e.c_str()));
   envp.push_back(nullptr);
+  // The system-call filter, last: after the privilege drop and no_new_privs (which lets an
+  // unprivileged process install it), with nothing left to do but exec. From here on the job's
+  // own code and this exec run under it.
+  if (h.seccomp)
+    if (auto r = install_seccomp_program(*h.seccomp); !r) fail_setup(std::move(r.error()));
   const std::string& file = plan.argv.front();
   if (file.find('/') != std::string::npos) {
     ::execve(file.c_str(), argv.data(), envp.data());

@@ -15,6 +15,7 @@
 #include "chrootctl/common/error.hpp"
 #include "chrootctl/common/fd.hpp"
 #include "chrootctl/launcher/launch.hpp"
+#include "chrootctl/launcher/seccomp_program.hpp"
 
 namespace chrootctl::launcher::detail {
 
@@ -80,6 +81,8 @@ struct ChildHandles {
   /// Which of signals 1-31 the launcher ignores (bit N-1 for signal N), which the job would
   /// inherit: the only dispositions an exec keeps besides the defaults.
   std::uint64_t ignored_signals = ~std::uint64_t{0};
+  /// The job's system-call filter, read and checked by the launcher; null: none.
+  const SeccompProgram* seccomp = nullptr;
 };
 
 /// PID 1 of the new PID namespace. Never returns.

@@ -100,6 +100,9 @@ std::string status_json(const Outcome& o) {
   w.field("oom_kills", o.oom_kills);
   w.field("cgroup", o.cgroup);
   w.field("limits_applied", o.limits_applied);
+  w.field("seccomp_policy", o.seccomp_policy);
+  w.key("seccomp_digest");
+  if (!o.seccomp_digest.empty()) w.value(o.seccomp_digest); else w.null();
   w.end_object();
   return w.str();
 }
@@ -108,6 +111,8 @@ Outcome run_job(const RunOptions& opts) {
   const auto& warn = opts.warn ? opts.warn : std::function<void(const std::string&)>(default_warn);
   Outcome out;
   out.cgroup = "none";
+  out.seccomp_policy = opts.seccomp.program.empty() ? "none" : opts.seccomp.policy;
+  out.seccomp_digest = opts.seccomp.program.empty() ? std::string() : opts.seccomp.digest;
   const HostFacts facts = gather_host_facts();
   const bool user_namespace = opts.unprivileged || facts.euid != 0;
   auto creds = resolve_job_user(opts.user, facts, user_namespace);

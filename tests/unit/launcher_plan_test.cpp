@@ -351,5 +351,21 @@ TEST(StatusJson, RecordsOutcomeAndAccounting) {
   EXPECT_NE(text.find("\"error\": \"mount target /tmp in the image: /tmp is a symlink\""), std::string::npos);
 }
 
+TEST_F(PlanTest, TheSystemCallFilterIsCarriedOverAsChosen) {
+  auto none = plan();
+  ASSERT_TRUE(none);
+  EXPECT_EQ(none->seccomp, SeccompPlan{});
+  opts.seccomp = {"default", std::string(64, 'a'), "/run/chrootctl/seccomp/" + std::string(64, 'a') + ".bpf"};
+  auto p = plan();
+  ASSERT_TRUE(p) << p.error().what();
+  EXPECT_EQ(p->seccomp, opts.seccomp);
+  opts.seccomp.digest = "abc";
+  EXPECT_EQ(error(), "system-call policy digest 'abc' is not 64 hex digits");
+  opts.seccomp = {"default", std::string(64, 'a'), ""};
+  EXPECT_EQ(error(), "system-call policy 'default' has no compiled program");
+  opts.seccomp = {"default", std::string(64, 'a'), "relative.bpf"};
+  EXPECT_EQ(error(), "system-call filter 'relative.bpf' is not an absolute path");
+}
+
 }  // namespace
 }  // namespace chrootctl

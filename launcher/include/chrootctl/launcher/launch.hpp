@@ -7,7 +7,8 @@
 ///   clone: new mount, PID, IPC and UTS namespaces (+ network, + user in unprivileged mode)
 ///   init:  join the cgroup, build the new root (read-only image, sandbox, scratch dirs, /proc,
 ///          /dev), pivot_root, fork the job, forward signals, reap, report
-///   job:   setsid, drop every privilege, close every fd, clean environment, exec
+///   job:   setsid, drop every privilege, close every fd, clean environment, the system-call
+///          filter last, exec
 ///   host:  wait, read the accounting, kill what is left, remove the cgroup
 
 #include <sys/types.h>
@@ -44,6 +45,15 @@ struct RootId {
   friend bool operator==(const RootId&, const RootId&) = default;
 };
 
+/// The job's system-call filter: the policy chosen, its digest and the cached program compiled
+/// from it (seccomp_program.hpp). An empty `program` means no filter (policy "none").
+struct SeccompPlan {
+  std::string policy = "none";  ///< "default", "build", a policy file's path, or "none"
+  std::string digest;           ///< SHA-256 of the policy source, 64 hex digits (empty for none)
+  std::string program;          ///< the compiled program's file (empty for none)
+  friend bool operator==(const SeccompPlan&, const SeccompPlan&) = default;
+};
+
 struct RunOptions {
   std::string root;                 ///< host path of the job root (verified by the caller)
   std::optional<RootId> root_id;    ///< if set, the opened root must be this directory
@@ -63,6 +73,7 @@ struct RunOptions {
   std::optional<std::string> status_json;                ///< --status-json FILE
   bool unprivileged = false;    ///< --unprivileged: user namespace even when root
   bool require_limits = false;  ///< fail instead of running without cgroup limits
+  SeccompPlan seccomp;          ///< chosen and compiled by the caller (cli/seccomp_choice.cpp)
   std::vector<std::string> argv;
   /// Where warnings go ("running without limits"); default: stderr with a "chrootctl: warning:" prefix.
   std::function<void(const std::string&)> warn;
@@ -156,6 +167,9 @@ struct LaunchPlan {
   int stdin_fd = 0;              ///< -1: /dev/null inside the new root
   int stdout_fd = 1;
   int stderr_fd = 2;
+  /// The system-call filter: read and checked by the launcher before the clone, installed in
+  /// the job process last, just before its exec. Empty program: none.
+  SeccompPlan seccomp;
 };
 
 /// Reads uid, gid, cwd and environment of the calling process.
@@ -198,6 +212,8 @@ struct Outcome {
   std::uint64_t oom_kills = 0;                     ///< processes killed by the OOM killer
   std::string cgroup;                              ///< "v1", "v2" or "none"
   bool limits_applied = false;
+  std::string seccomp_policy = "none";             ///< the system-call policy the job ran (or was to run) with
+  std::string seccomp_digest;                      ///< its digest; empty for none
 
   /// The exit status chrootctl passes on: the job's code, 128+signal, or 125/126/127.
   [[nodiscard]] int exit_status() const;
