@@ -17,6 +17,7 @@
 #include "chrootctl/catalogue/condor.hpp"
 #include "chrootctl/catalogue/resolve.hpp"
 #include "chrootctl/common/settings.hpp"
+#include "seccomp_choice.hpp"
 #include "chrootctl/common/strings.hpp"
 #include "chrootctl/common/sys.hpp"
 #include "chrootctl/launcher/launch.hpp"
@@ -154,6 +155,10 @@ int condor_wrapper_main(std::span<char* const> argv) {
   o.argv = a.rest;
   std::optional<std::string> cwd;
   plan_cwd(o, cwd);
+  // The system-call filter: the image's policy, else the site's.
+  auto seccomp = prepare_job_seccomp(*settings, std::nullopt, resolved->seccomp);
+  if (!seccomp) return refuse(str(quote(request->name), ": ", seccomp.error().what()));
+  o.seccomp = seccomp->plan;
 
   // 4. The launch: `chrootctl run --unprivileged`, with the job's working directory.
   const ln::HostFacts facts = ln::gather_host_facts();

@@ -8,6 +8,7 @@
 #include "chrootctl/common/strings.hpp"
 #include "chrootctl/launcher/launch.hpp"
 #include "cli.hpp"
+#include "seccomp_choice.hpp"
 
 namespace chrootctl::cli {
 namespace {
@@ -20,8 +21,7 @@ constexpr int k_setup_failed = 125;
 /// Turns an image NAME into its verified root through the catalogue: refused unless the image
 /// passed a full verification recently, nothing has failed since, the root is still the
 /// directory recorded and (with `fast`, the default) its metadata matches its stat record.
-Result<catalogue::ResolvedRoot> resolve_root(const std::string& name, const std::optional<std::string>& store, bool fast) {
-  auto settings = TRY(load_settings(store));
+Result<catalogue::ResolvedRoot> resolve_root(const Settings& settings, const std::string& name, bool fast) {
   catalogue::ResolveOptions ro;
   ro.fast = fast;
   return catalogue::resolve(settings, name, ro);
@@ -54,7 +54,9 @@ int run_main(std::span<char* const> argv) {
       "The root is mounted read-only, nosuid and nodev (submounts included) in private mount,\n"
       "PID, IPC and UTS namespaces; the sandbox appears at its own path (the job's working\n"
       "directory) and backs the MOUNT_UNDER_SCRATCH directories; /proc is fresh and /dev\n"
-      "minimal. The job runs with no capabilities and no_new_privs, in its own cgroup.\n\n"
+      "minimal. The job runs with no capabilities and no_new_privs, in its own cgroup, under a\n"
+      "system-call filter: the image's policy (add --seccomp), else the site's ([seccomp] in the\n"
+      "configuration), else the built-in default (docs/seccomp.md).\n\n"
       "Exit status: the job's own status, or 128+N when it was killed by signal N;\n"
       "125 chrootctl failed before the job started (the reason is on stderr), 126 the command\n"
       "could not be executed, 127 the command was not found in the root.",
@@ -76,6 +78,8 @@ int run_main(std::span<char* const> argv) {
        {"env", 0, true, true, "K=V", "set an environment variable"},
        {"keep-env", 0, true, true, "K", "pass the caller's variable K through"},
        {"status-json", 0, true, false, "FILE", "write the outcome and accounting to FILE (atomically)"},
+       {"seccomp", 0, true, false, "FILE|default|none",
+        "the system-call policy: a policy file, the built-in default, or none (root only)"},
        {"unprivileged", 0, false, false, "", "use a user namespace even when run as root"},
        {"require-limits", 0, false, false, "", "fail (125) rather than run without the cgroup limits"}},
       0,
@@ -89,22 +93,29 @@ int run_main(std::span<char* const> argv) {
   };
 
   ln::RunOptions o;
+  std::string image_policy;  // the catalogue entry's system-call policy
   if (a.value("root") && !a.positional.empty()) return usage("give either an image NAME or --root DIR, not both");
   if (a.value("root") && (a.value("store") || a.flag("skip-metadata-check")))
     return usage("--store and --skip-metadata-check apply to an image NAME, not to --root");
+  auto settings = load_settings(a.value("store"));
+  if (!settings) {
+    report(settings.error());
+    return k_setup_failed;
+  }
   if (auto given = a.value("root")) {
     o.root = *given;
   } else if (!a.positional.empty()) {
     // By default every file's type, mode, owner, size, inode and ctime are compared with the
     // stat record (resolve --fast): an image whose files some host user can change (its uid
     // owns them on the host too) is refused as soon as they change, not at the next full verify.
-    auto resolved = resolve_root(a.positional[0], a.value("store"), !a.flag("skip-metadata-check"));
+    auto resolved = resolve_root(*settings, a.positional[0], !a.flag("skip-metadata-check"));
     if (!resolved) {
       report(resolved.error());
       return k_setup_failed;
     }
     o.root = resolved->root;
     o.root_id = ln::RootId{resolved->version.identity.dev, resolved->version.identity.ino};
+    image_policy = resolved->seccomp;
   } else {
     return usage("no root: give an image NAME or --root DIR");
   }
@@ -156,6 +167,15 @@ int run_main(std::span<char* const> argv) {
   o.require_limits = a.flag("require-limits");
   o.argv = a.rest;
   if (o.argv.empty()) return usage("no command: put it after '--'");
+  if (auto s = a.value("seccomp"); s && s->empty()) return usage("--seccomp: expected FILE, default or none");
+
+  // The system-call filter: chosen, and compiled if it is not cached yet, before the launch.
+  auto seccomp = prepare_job_seccomp(*settings, a.value("seccomp"), image_policy);
+  if (!seccomp) {
+    std::fprintf(stderr, "chrootctl run: %s\n", seccomp.error().what().c_str());
+    return k_setup_failed;
+  }
+  o.seccomp = seccomp->plan;
 
   const ln::Outcome outcome = ln::run_job(o);
   if (!outcome.error.empty()) std::fprintf(stderr, "chrootctl run: %s\n", outcome.error.c_str());
