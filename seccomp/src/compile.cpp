@@ -132,7 +132,6 @@ Status add_rule(void* ctx, const Abi& abi, const std::string& name, int nr, std:
 
 // The policy's dispositions in one ABI's context.
 Status add_abi_rules(void* ctx, const Abi& abi, const Policy& policy) {
-  const std::uint32_t deny_default = SCMP_ACT_ERRNO(static_cast<std::uint32_t>(policy.errno_value));
   for (const auto& [name, d] : policy.calls) {
     const int in_abi = seccomp_syscall_resolve_name_arch(abi.token, name.c_str());
     // Not a call of this ABI: unknown, or one of libseccomp's placeholders for calls another
@@ -164,8 +163,8 @@ Status add_abi_rules(void* ctx, const Abi& abi, const Policy& policy) {
         // above); the refused values are refused on the direct call by the default action.
         const bool multiplexed = abi.register_bits == 32 && in_abi < 0 && is_i386_multiplexed(name);
         if (e == policy.unknown_errno || multiplexed) break;
-        const std::uint32_t action = d.rule.errno_value ? SCMP_ACT_ERRNO(static_cast<std::uint32_t>(e)) : deny_default;
-        for (const auto& p : s.refused) TRY(add_rule(ctx, abi, name, nr, action, &p, d.rule.arg));
+        for (const auto& p : s.refused)
+          TRY(add_rule(ctx, abi, name, nr, SCMP_ACT_ERRNO(static_cast<std::uint32_t>(e)), &p, d.rule.arg));
         break;
       }
     }

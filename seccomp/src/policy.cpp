@@ -3,7 +3,7 @@
 #include "chrootctl/seccomp/policy.hpp"
 
 #include <algorithm>
-#include <set>
+#include <functional>
 
 #include "chrootctl/common/strings.hpp"
 #include "chrootctl/common/toml.hpp"
@@ -68,7 +68,7 @@ std::vector<std::string> expand(Diagnostics& diag, const toml::node& item, const
 }
 
 // An array of system-call names and groups.
-void read_names(Diagnostics& diag, TableReader& r, const toml::table& t, std::string_view key,
+void read_names(Diagnostics& diag, TableReader& r, std::string_view key,
                 const std::function<void(const toml::node&, const std::string&)>& each, bool groups_allowed = true) {
   const toml::node* n = r.node(key);
   if (!n) return;
@@ -77,7 +77,6 @@ void read_names(Diagnostics& diag, TableReader& r, const toml::table& t, std::st
     diag.error(*n, str(quote(key), " must be an array of system-call names and @groups"));
     return;
   }
-  (void)t;
   for (const auto& item : *arr) {
     const auto* s = item.as_string();
     if (!s) {
@@ -187,7 +186,7 @@ void read_rule(Diagnostics& diag, const TomlDocument& doc, const toml::table& t,
     if (!rule.errno_value) ok = false;
   }
   std::vector<std::pair<const toml::node*, std::string>> names;
-  read_names(diag, r, t, "syscalls", [&](const toml::node& at, const std::string& n) { names.emplace_back(&at, n); }, false);
+  read_names(diag, r, "syscalls", [&](const toml::node& at, const std::string& n) { names.emplace_back(&at, n); }, false);
   if (!t.get("syscalls")) {
     diag.error(t, "missing required key 'rule.syscalls' (an array of system-call names)");
     ok = false;
@@ -231,10 +230,10 @@ void read_policy_table(Policy& p, Diagnostics& diag, const TomlDocument& doc, in
   if (auto v = r.boolean("allow_user_namespaces")) p.allow_user_namespaces = *v;
 
   DocumentCalls calls;
-  read_names(diag, r, doc.table, "allow", [&](const toml::node& at, const std::string& n) {
+  read_names(diag, r, "allow", [&](const toml::node& at, const std::string& n) {
     calls.add(diag, at, n, Disposition{Disposition::Kind::allow, std::nullopt, {}, where(doc, at)}, "allow");
   });
-  read_names(diag, r, doc.table, "deny", [&](const toml::node& at, const std::string& n) {
+  read_names(diag, r, "deny", [&](const toml::node& at, const std::string& n) {
     calls.add(diag, at, n, Disposition{Disposition::Kind::deny, std::nullopt, {}, where(doc, at)}, "deny");
   });
   if (const toml::table* dw = r.table("deny_with")) {
@@ -263,10 +262,10 @@ void read_site_table(Policy& p, Diagnostics& diag, const TomlDocument& doc) {
     if (auto v = read_errno(diag, *e, "seccomp.errno")) p.errno_value = *v;
   if (auto v = r.boolean("allow_user_namespaces")) p.allow_user_namespaces = *v;
   DocumentCalls calls;
-  read_names(diag, r, *t, "allow", [&](const toml::node& at, const std::string& name) {
+  read_names(diag, r, "allow", [&](const toml::node& at, const std::string& name) {
     calls.add(diag, at, name, Disposition{Disposition::Kind::allow, std::nullopt, {}, where(doc, at)}, "seccomp.allow");
   });
-  read_names(diag, r, *t, "deny", [&](const toml::node& at, const std::string& name) {
+  read_names(diag, r, "deny", [&](const toml::node& at, const std::string& name) {
     calls.add(diag, at, name, Disposition{Disposition::Kind::deny, std::nullopt, {}, where(doc, at)}, "seccomp.deny");
   });
   r.finish();
