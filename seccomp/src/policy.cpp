@@ -217,7 +217,10 @@ void read_policy_table(Policy& p, Diagnostics& diag, const TomlDocument& doc, in
                  str("'base' must be a built-in policy (\"default\", \"build\" or \"build-host\"), not ", quote(*base)));
     } else if (depth > 2) {
       diag.error(*doc.table.get("base"), "built-in policies are nested too deeply");
-    } else if (auto st = parse_document(p, {builtin_display_name(*base), std::string(builtin_policy_text(*base)), false}, depth + 1);
+    } else if (auto st = parse_document(p,
+                                        {builtin_display_name(*base), std::string(builtin_policy_text(*base)),
+                                         std::string(builtin_policy_sha256(*base)), false},
+                                        depth + 1);
                !st) {
       diag.error(*doc.table.get("base"), st.error().what());
     }

@@ -15,7 +15,7 @@ namespace chrootctl::seccomp {
 
 namespace {
 
-constexpr int k_source_format = 1;
+constexpr int k_source_format = 2;
 constexpr std::size_t k_max_policy_file = 1u << 20;
 
 // A policy file decides what jobs may call: like the configuration, it must belong to root (or
@@ -47,9 +47,9 @@ Result<std::optional<PolicySource>> load_source(const std::string& choice, const
   PolicySource src;
   src.policy = choice;
   if (const auto text = builtin_policy_text(choice); !text.empty()) {
-    src.documents.push_back({builtin_display_name(choice), std::string(text), false});
+    src.documents.push_back({builtin_display_name(choice), std::string(text), std::string(builtin_policy_sha256(choice)), false});
   } else if (!choice.empty() && choice[0] == '/') {
-    src.documents.push_back({choice, TRY(read_policy_file(choice)), false});
+    src.documents.push_back({choice, TRY(read_policy_file(choice)), {}, false});
   } else {
     return fail(Errc::invalid_argument,
                 str("system-call policy ", quote(choice), ": expected default, none or the absolute path of a policy file"));
@@ -57,7 +57,7 @@ Result<std::optional<PolicySource>> load_source(const std::string& choice, const
   // The site's additions apply to every job policy, whichever was chosen; build commands run
   // the build policy as it is written.
   if (choice != "build" && choice != "build-host" && settings.seccomp.has_additions())
-    src.documents.push_back({settings.config_file, settings.config_text, true});
+    src.documents.push_back({settings.config_file, settings.config_text, {}, true});
   return std::optional<PolicySource>(std::move(src));
 }
 
@@ -65,7 +65,8 @@ std::string canonical_source(const PolicySource& source) {
   std::string out = str("chrootctl seccomp source ", k_source_format, "\n", "libseccomp ", CHROOTCTL_LIBSECCOMP_VERSION, "\n",
                         "arch ", CHROOTCTL_SECCOMP_ARCH, "\n", "policy ", source.policy.size(), "\n", source.policy, "\n");
   for (const auto& d : source.documents)
-    out += str("document ", d.site ? "site" : "policy", " ", d.name.size(), " ", d.text.size(), "\n", d.name, "\n", d.text, "\n");
+    out += str("document ", d.site ? "site" : "policy", " ", d.name.size(), " sha256:",
+               d.text_sha256.empty() ? BuiltinSha256::hex(d.text) : d.text_sha256, "\n", d.name, "\n");
   return out;
 }
 

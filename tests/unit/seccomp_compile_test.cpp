@@ -140,7 +140,7 @@ TEST_F(SeccompDefaultProgram, I386InItsOwnNumberingWithTheMultiplexers) {
 }
 
 TEST(SeccompCompile, DeniedSocketcallOperationsAreDeniedOnI386) {
-  auto p = parse_policy(PolicySource{"t", {{"t.toml", "base = \"default\"\ndeny = [\"socketpair\", \"shmget\"]\n", false}}});
+  auto p = parse_policy(PolicySource{"t", {{"t.toml", "base = \"default\"\ndeny = [\"socketpair\", \"shmget\"]\n", "", false}}});
   ASSERT_TRUE(p) << p.error().what();
   auto prog = compile_policy(*p);
   ASSERT_TRUE(prog) << prog.error().what();
@@ -152,7 +152,7 @@ TEST(SeccompCompile, DeniedSocketcallOperationsAreDeniedOnI386) {
 }
 
 TEST(SeccompCompile, TheSitesErrnoAppliesToDenialsAndOtherArchitectures) {
-  auto p = parse_policy(PolicySource{"t", {{"t.toml", "base = \"default\"\nerrno = \"EHWPOISON\"\n", false}}});
+  auto p = parse_policy(PolicySource{"t", {{"t.toml", "base = \"default\"\nerrno = \"EHWPOISON\"\n", "", false}}});
   ASSERT_TRUE(p);
   auto prog = compile_policy(*p);
   ASSERT_TRUE(prog) << prog.error().what();
@@ -165,7 +165,7 @@ TEST(SeccompCompile, TheSitesErrnoAppliesToDenialsAndOtherArchitectures) {
 
 TEST(SeccompCompile, ADenialWithTheUnknownErrnoNeedsNoRule) {
   // libseccomp refuses a rule whose action is the default one; such a denial is the default.
-  auto p = parse_policy(PolicySource{"t", {{"t.toml", "unknown_errno = \"EPERM\"\nallow = [\"read\"]\ndeny = [\"mount\"]\n", false}}});
+  auto p = parse_policy(PolicySource{"t", {{"t.toml", "unknown_errno = \"EPERM\"\nallow = [\"read\"]\ndeny = [\"mount\"]\n", "", false}}});
   ASSERT_TRUE(p);
   auto prog = compile_policy(*p);
   ASSERT_TRUE(prog) << prog.error().what();
@@ -196,7 +196,7 @@ TEST(SeccompCompile, ArgumentRulesCoverEveryValueOnce) {
       for (std::size_t i = 0; i < values.size(); ++i) text += (i ? ", " : "") + std::to_string(values[i]);
       text += "]\n";
     }
-    auto p = parse_policy(PolicySource{"t", {{"t.toml", text, false}}});
+    auto p = parse_policy(PolicySource{"t", {{"t.toml", text, "", false}}});
     ASSERT_TRUE(p) << p.error().what();
     auto prog = compile_policy(*p);
     ASSERT_TRUE(prog) << prog.error().what();

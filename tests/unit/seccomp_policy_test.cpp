@@ -12,7 +12,7 @@ namespace chrootctl::seccomp {
 namespace {
 
 PolicySource file_source(const std::string& text, const std::string& name = "site.toml") {
-  return PolicySource{name, {{name, text, false}}};
+  return PolicySource{name, {{name, text, "", false}}};
 }
 
 std::string error_of(const PolicySource& src) {
@@ -199,11 +199,11 @@ TEST(SeccompPolicy, ACallInAllowAndInAGroupOfDenyIsAnError) {
 
 TEST(SeccompPolicy, TheSitesAdditionsApplyLastAndAreReportedInTheConfiguration) {
   PolicySource src{"default",
-                   {{builtin_display_name("default"), std::string(builtin_policy_text("default")), false},
+                   {{builtin_display_name("default"), std::string(builtin_policy_text("default")), "", false},
                     {"/etc/chrootctl/config.toml",
                      "store = \"/srv\"\n[seccomp]\nallow = [\"perf_event_open\"]\ndeny = [\"ptrace\", \"process_vm_readv\"]\n"
                      "errno = \"EACCES\"\nallow_user_namespaces = true\n",
-                     true}}};
+                     "", true}}};
   auto p = parse_policy(src);
   ASSERT_TRUE(p) << p.error().what();
   EXPECT_EQ(p->errno_value, EACCES);

@@ -70,9 +70,12 @@ TEST_F(SeccompSourceFiles, DocumentsAndDigests) {
   ASSERT_TRUE(build && *build);
   EXPECT_EQ((*build)->documents.size(), 1u);
 
-  EXPECT_EQ(canonical_source(PolicySource{"p", {{"n", "t", false}, {"c", "xy", true}}}),
-            "chrootctl seccomp source 1\nlibseccomp " CHROOTCTL_TEST_LIBSECCOMP_VERSION "\narch x86_64\npolicy 1\np\n"
-            "document policy 1 1\nn\nt\ndocument site 1 2\nc\nxy\n");
+  EXPECT_EQ(canonical_source(PolicySource{"p", {{"n", "t", "", false}, {"c", "xy", "", true}}}),
+            "chrootctl seccomp source 2\nlibseccomp " CHROOTCTL_TEST_LIBSECCOMP_VERSION "\narch x86_64\npolicy 1\np\n"
+            "document policy 1 sha256:" + BuiltinSha256::hex("t") + "\nn\n"
+            "document site 1 sha256:" + BuiltinSha256::hex("xy") + "\nc\n");
+  for (auto name : k_builtin_policies)
+    EXPECT_EQ(builtin_policy_sha256(name), BuiltinSha256::hex(builtin_policy_text(name))) << name << ": the digest computed by CMake";
 
   auto bad = load_source("strict", s);
   ASSERT_FALSE(bad);

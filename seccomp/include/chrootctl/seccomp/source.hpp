@@ -22,6 +22,8 @@ namespace chrootctl::seccomp {
 inline constexpr std::string_view k_builtin_policies[] = {"default", "build", "build-host"};
 /// The TOML text of a built-in policy (compiled into the binary), or empty for another name.
 std::string_view builtin_policy_text(std::string_view name);
+/// Its SHA-256 (64 hex digits), computed when chrootctl was built, or empty.
+std::string_view builtin_policy_sha256(std::string_view name);
 /// How messages name a built-in policy's text: "built-in policy 'default'".
 std::string builtin_display_name(std::string_view name);
 
@@ -29,6 +31,7 @@ std::string builtin_display_name(std::string_view name);
 struct PolicyDocument {
   std::string name;   ///< for messages: a file's path, or builtin_display_name()
   std::string text;
+  std::string text_sha256;  ///< SHA-256 of `text`; computed by canonical_source when empty
   /// The site configuration: only its [seccomp] table is read, and only what adds to a policy
   /// (allow, deny, errno, allow_user_namespaces).
   bool site = false;
@@ -55,7 +58,9 @@ std::string choose_job_policy(const std::optional<std::string>& requested, const
 Result<std::optional<PolicySource>> load_source(const std::string& choice, const Settings& settings);
 
 /// The bytes a digest covers: a salt (this format's version, the libseccomp version chrootctl
-/// was built with, the architecture), then each document's role, name and text, length-prefixed.
+/// was built with, the architecture), the policy's name, then each document's role, name and
+/// the SHA-256 of its text, length-prefixed. (A built-in policy's text is hashed when chrootctl
+/// is built, so that a launch with it hashes a few hundred bytes, not its text.)
 std::string canonical_source(const PolicySource& source);
 /// SHA-256 of canonical_source, 64 lowercase hex digits: the name of the compiled program.
 std::string policy_digest(const PolicySource& source);
