@@ -199,13 +199,13 @@ int compile_main(std::span<char* const> argv) {
 
 int check_main(std::span<char* const> argv) {
   const Spec spec{"seccomp check",
-                  "[--policy NAME|FILE | FILE]",
+                  "[--policy NAME|FILE | FILE] [--json]",
                   "Check a system-call policy (and the site's additions to it) without installing it.",
                   "Parses the policy and compiles it in memory: every mistake is reported at FILE:LINE:COL\n"
                   "with the line and a caret, and a misspelt system call, group, errno or key gets a\n"
                   "suggestion.\n\n"
                   "Exit status: 0 the policy is valid, 1 it has errors, 2 error.",
-                  {policy_option()},
+                  {policy_option(), json_option()},
                   0,
                   1};
   Args a;
@@ -222,7 +222,7 @@ int check_main(std::span<char* const> argv) {
   auto source = sc::load_source(choice, *settings);
   if (!source) return report(source.error());
   if (!*source) {
-    out("none: no filter\n");
+    out(a.flag("json") ? "{\"policy\": \"none\", \"valid\": true}\n" : "none: no filter\n");
     return k_ok;
   }
   auto policy = sc::parse_policy(**source);
@@ -240,6 +240,20 @@ int check_main(std::span<char* const> argv) {
     allowed += d.kind == sc::Disposition::Kind::allow;
     denied += d.kind == sc::Disposition::Kind::deny;
     checked += d.kind == sc::Disposition::Kind::rule;
+  }
+  if (a.flag("json")) {
+    JsonWriter w;
+    w.begin_object();
+    w.field("policy", (*source)->policy);
+    w.field("valid", true);
+    w.field("digest", sc::policy_digest(**source));
+    w.field("allowed", static_cast<std::uint64_t>(allowed));
+    w.field("denied", static_cast<std::uint64_t>(denied));
+    w.field("argument_checks", static_cast<std::uint64_t>(checked));
+    w.field("instructions", static_cast<std::uint64_t>(program->size()));
+    w.end_object();
+    out(w.str());
+    return k_ok;
   }
   out(str((*source)->policy, ": valid; ", allowed, " calls allowed, ", denied, " denied, ", checked, " with argument checks; ",
           program->size(), " instructions; sha256:", sc::policy_digest(**source), "\n"));
