@@ -323,6 +323,8 @@ TEST(StatusJson, RecordsOutcomeAndAccounting) {
   o.oom_kills = 1;
   o.cgroup = "v1";
   o.limits_applied = true;
+  o.seccomp_policy = "default";
+  o.seccomp_digest = std::string(64, 'a');
   EXPECT_EQ(status_json(o),
             "{\n"
             "  \"version\": 1,\n"
@@ -341,7 +343,9 @@ TEST(StatusJson, RecordsOutcomeAndAccounting) {
             "  \"memory_limit_hit\": true,\n"
             "  \"oom_kills\": 1,\n"
             "  \"cgroup\": \"v1\",\n"
-            "  \"limits_applied\": true\n"
+            "  \"limits_applied\": true,\n"
+            "  \"seccomp_policy\": \"default\",\n"
+            "  \"seccomp_digest\": \"" + std::string(64, 'a') + "\"\n"
             "}\n");
   Outcome failed;
   failed.error = "mount target /tmp in the image: /tmp is a symlink";
