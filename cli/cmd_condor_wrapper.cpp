@@ -17,11 +17,11 @@
 #include "chrootctl/catalogue/condor.hpp"
 #include "chrootctl/catalogue/resolve.hpp"
 #include "chrootctl/common/settings.hpp"
-#include "seccomp_choice.hpp"
 #include "chrootctl/common/strings.hpp"
 #include "chrootctl/common/sys.hpp"
 #include "chrootctl/launcher/launch.hpp"
 #include "cli.hpp"
+#include "seccomp_choice.hpp"
 
 extern char** environ;
 
