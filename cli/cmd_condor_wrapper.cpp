@@ -170,6 +170,9 @@ int condor_wrapper_main(std::span<char* const> argv) {
   const ln::Outcome outcome = ln::execute(*plan, [](const std::string& m) {
     std::fprintf(stderr, "chrootctl condor-wrapper: warning: %s\n", m.c_str());
   });
+  // A private cache of the compiled filter (a job user without a state directory) goes now:
+  // a job killed by a signal ends this process by the same signal, without destructors.
+  seccomp->scratch.reset();
   switch (outcome.kind) {
     case ln::Outcome::Kind::exited:
       return outcome.code;
