@@ -171,4 +171,19 @@ int dispatch(std::span<char* const> argv, const std::string& verb, const char* u
 
 void out(const std::string& text) { std::fwrite(text.data(), 1, text.size(), stdout); }
 
+std::string own_directory() {
+  char self[4096];
+  const ssize_t n = ::readlink("/proc/self/exe", self, sizeof self - 1);
+  if (n <= 0) return "/";
+  const std::string exe(self, static_cast<std::size_t>(n));
+  return exe.substr(0, exe.find_last_of('/') + 1);
+}
+
+std::string full_tool_path() {
+  const std::string dir = own_directory();
+  for (const std::string& candidate : {dir + "../libexec/chrootctl/chrootctl-full", dir + "chrootctl-full"})
+    if (::access(candidate.c_str(), X_OK) == 0) return candidate;
+  return {};
+}
+
 }  // namespace chrootctl::cli

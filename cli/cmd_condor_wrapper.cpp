@@ -21,6 +21,7 @@
 #include "chrootctl/common/sys.hpp"
 #include "chrootctl/launcher/launch.hpp"
 #include "cli.hpp"
+#include "seccomp_choice.hpp"
 
 extern char** environ;
 
@@ -155,6 +156,10 @@ int condor_wrapper_main(std::span<char* const> argv) {
   o.argv = a.rest;
   std::optional<std::string> cwd;
   plan_cwd(o, cwd);
+  // The system-call filter: the image's policy, else the site's.
+  auto seccomp = prepare_job_seccomp(*settings, std::nullopt, resolved->seccomp);
+  if (!seccomp) return refuse(str(quote(request->name), ": ", seccomp.error().what()));
+  o.seccomp = seccomp->plan;
 
   // 4. The launch, as `chrootctl run` makes it, with the job's working directory.
   const ln::HostFacts facts = ln::gather_host_facts();
@@ -166,6 +171,9 @@ int condor_wrapper_main(std::span<char* const> argv) {
   const ln::Outcome outcome = ln::execute(*plan, [](const std::string& m) {
     std::fprintf(stderr, "chrootctl condor-wrapper: warning: %s\n", m.c_str());
   });
+  // A private cache of the compiled filter (a job user without a state directory) goes now:
+  // a job killed by a signal ends this process by the same signal, without destructors.
+  seccomp->scratch.reset();
   switch (outcome.kind) {
     case ln::Outcome::Kind::exited:
       return outcome.code;

@@ -14,6 +14,7 @@
 #include "chrootctl/common/sys.hpp"
 #include "chrootctl/launcher/launch.hpp"
 #include "cli.hpp"
+#include "seccomp_choice.hpp"
 
 namespace chrootctl::cli {
 namespace {
@@ -99,7 +100,9 @@ int run_main(std::span<char* const> argv) {
       "job's working directory) and backs the MOUNT_UNDER_SCRATCH directories; /proc is fresh\n"
       "and /dev minimal. The job runs with no capabilities and no_new_privs, in its own cgroup;\n"
       "no id in its user namespace maps to the host's root (a job as root gets a block of ids\n"
-      "of its own, and what it writes in its sandbox belongs to the sandbox's owner).\n\n"
+      "of its own, and what it writes in its sandbox belongs to the sandbox's owner). It runs\n"
+      "under a system-call filter: the image's policy (add --seccomp), else the site's\n"
+      "([seccomp] in the configuration), else the built-in default (docs/seccomp.md).\n\n"
       "Exit status: the job's own status, or 128+N when it was killed by signal N;\n"
       "125 chrootctl failed before the job started (the reason is on stderr), 126 the command\n"
       "could not be executed, 127 the command was not found in the root.",
@@ -123,6 +126,8 @@ int run_main(std::span<char* const> argv) {
        {"env-file", 0, true, true, "FILE", "set the variables of FILE (K=V lines; # comments): for secrets"},
        {"keep-env", 0, true, true, "K", "pass the caller's variable K through"},
        {"status-json", 0, true, false, "FILE", "write the outcome and accounting to FILE (atomically)"},
+       {"seccomp", 0, true, false, "FILE|default|none",
+        "the system-call policy: a policy file, the built-in default, or none (root only)"},
        {"require-limits", 0, false, false, "", "fail (125) rather than run without the cgroup limits"},
        {"no-pty", 0, false, false, "", "give the job the caller's terminal itself, not a terminal of its own"}},
       0,
@@ -140,6 +145,7 @@ int run_main(std::span<char* const> argv) {
   };
 
   ln::RunOptions o;
+  std::string image_policy;  // the catalogue entry's system-call policy
   if (a.value("root") && !a.positional.empty()) return usage("give either an image NAME or --root DIR, not both");
   if (a.value("root") && (a.value("store") || a.flag("skip-metadata-check")))
     return usage("--store and --skip-metadata-check apply to an image NAME, not to --root");
@@ -164,6 +170,7 @@ int run_main(std::span<char* const> argv) {
     }
     o.root = resolved->root;
     o.root_id = ln::RootId{resolved->version.identity.dev, resolved->version.identity.ino};
+    image_policy = resolved->seccomp;
   } else {
     return usage("no root: give an image NAME or --root DIR");
   }
@@ -224,6 +231,15 @@ int run_main(std::span<char* const> argv) {
   o.no_pty = a.flag("no-pty");
   o.argv = a.rest;
   if (o.argv.empty()) return usage("no command: put it after '--'");
+  if (auto s = a.value("seccomp"); s && s->empty()) return usage("--seccomp: expected FILE, default or none");
+
+  // The system-call filter: chosen, and compiled if it is not cached yet, before the launch.
+  auto seccomp = prepare_job_seccomp(*settings, a.value("seccomp"), image_policy);
+  if (!seccomp) {
+    std::fprintf(stderr, "chrootctl run: %s\n", seccomp.error().what().c_str());
+    return k_setup_failed;
+  }
+  o.seccomp = seccomp->plan;
 
   const ln::Outcome outcome = ln::run_job(o);
   if (!outcome.error.empty()) std::fprintf(stderr, "chrootctl run: %s\n", outcome.error.c_str());

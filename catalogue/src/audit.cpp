@@ -20,7 +20,7 @@ using S = Severity;
 
 // The stable ids. Adding a check means adding it here, to docs/audit.md and to the enum in
 // docs/audit.schema.json (a unit test keeps the three in step).
-constexpr std::array<CheckInfo, 48> k_checks = {{
+constexpr std::array<CheckInfo, 49> k_checks = {{
     // 1. setuid and setgid files
     {"setuid.unlisted", S::medium, "a setuid file runs with its owner's privileges for anyone who can execute it, and is not in the site's allow-list"},
     {"setgid.unlisted", S::low, "a setgid file runs with its group's privileges for anyone who can execute it, and is not in the site's allow-list"},
@@ -80,9 +80,11 @@ constexpr std::array<CheckInfo, 48> k_checks = {{
     {"drift.removed", S::high, "an entry of the manifest is missing: the image changed after it was recorded"},
     {"drift.changed", S::high, "an entry differs from the manifest: the image changed after it was recorded"},
     {"drift.mtime-only", S::info, "only the modification time differs from the manifest"},
+    // 13. the system-call filter
+    {"seccomp.none", S::high, "jobs of this image run without a system-call filter: the kernel's whole surface is open to them"},
 }};
 
-const std::array<CheckInfo, 48>& all_checks() { return k_checks; }
+const std::array<CheckInfo, 49>& all_checks() { return k_checks; }
 
 }  // namespace
 
@@ -164,6 +166,14 @@ Result<Report> audit(const Target& target, const Policy& policy, const Options& 
     r.notes.push_back("no manifest: drift was not checked");
   }
   r.entries = fresh.entries.size();
+  // The catalogue entry's jobs run with no system-call filter (their own policy, or the site's).
+  if (target.seccomp == "none") {
+    Finding f;
+    f.check = "seccomp.none";
+    f.path = "/";
+    f.detail = target.seccomp_origin;
+    findings.push_back(std::move(f));
+  }
 
   auto files = TRY(with_context(TreeFiles::open(target.root), str("opening ", target.root)));
   auto analysis = TRY(with_context(analyse(fresh, files, policy), str("auditing ", target.root)));

@@ -201,6 +201,12 @@ Result<Catalogue> parse(std::string text, const std::string& display_name) {
       Entry e;
       e.name = name;
       if (auto a = r.string_array("aliases")) e.aliases = *a;
+      if (auto x = r.string("seccomp")) {
+        if (*x != "default" && *x != "none" && (x->empty() || (*x)[0] != '/'))
+          diag.error(*t->get("seccomp"), "'seccomp' must be \"default\", \"none\" or the absolute path of a policy file");
+        else
+          e.seccomp = *x;
+      }
       if (const auto* prev = r.table_array("previous")) {
         for (const auto& item : *prev) {
           const auto& pt = *item.as_table();
@@ -249,6 +255,7 @@ std::string serialize(const Catalogue& c) {
     out += "aliases = [";
     for (std::size_t i = 0; i < aliases.size(); ++i) out += str(i ? ", " : "", toml_quote(aliases[i]));
     out += "]\n";
+    if (!e.seccomp.empty()) out += str("seccomp = ", toml_quote(e.seccomp), "\n");
     write_version(out, e.current);
     for (const auto& p : e.previous) {
       out += str("\n[[entry.", toml_quote(e.name), ".previous]]\n");

@@ -70,7 +70,8 @@ std::string summarize(const manifest::DiffResult& d, std::size_t max_lines) {
   return out;
 }
 
-Status record_version(const Settings& s, const std::string& name, Version v, AddResult& result) {
+Status record_version(const Settings& s, const std::string& name, Version v, AddResult& result,
+                      const std::optional<std::string>& seccomp) {
   const std::string image = v.image;
   TRY(edit(s, [&](Catalogue& c) -> Status {
     // The tree was verified outside the lock; make sure the directory recorded is the one verified.
@@ -85,6 +86,7 @@ Status record_version(const Settings& s, const std::string& name, Version v, Add
       Entry fresh_entry;
       fresh_entry.name = name;
       fresh_entry.current = v;
+      if (seccomp) fresh_entry.seccomp = *seccomp;
       result.entry = c.insert(std::move(fresh_entry));
       return {};
     }
@@ -98,6 +100,7 @@ Status record_version(const Settings& s, const std::string& name, Version v, Add
       e->previous.insert(e->previous.begin(), e->current);
       e->current = v;
     }
+    if (seccomp) e->seccomp = *seccomp;
     result.entry = *e;
     return {};
   }));
@@ -173,7 +176,7 @@ Result<AddResult> add(const Settings& s, const std::string& name, const std::str
   AddResult result;
   result.entries = m->entries.size();
   if (sig.state != "signed" && !sig.key_id.empty()) result.notes.push_back(str("registered unsigned: ", sig.reason));
-  TRY(detail::record_version(s, name, v, result));
+  TRY(detail::record_version(s, name, v, result, options.seccomp));
   return result;
 }
 

@@ -115,7 +115,7 @@ Result<ResolvedRoot> resolve_in(const Settings& s, const Catalogue& c, const std
     if (!d) return refused(d.error().what());
     if (d->failed()) return refused(first_lines(manifest::render_text(*d), 5));
   }
-  return ResolvedRoot{name, e->name, v.root, v.image, v};
+  return ResolvedRoot{name, e->name, v.root, v.image, v, e->seccomp};
 }
 
 Result<ResolvedRoot> resolve(const Settings& s, const std::string& name, const ResolveOptions& options) {

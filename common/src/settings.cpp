@@ -49,6 +49,20 @@ Result<Settings> load_settings(const std::optional<std::string>& store_override)
     }
     if (auto v = r.boolean("require_signature")) s.require_signature = *v;
     if (auto v = r.string("trusted_keys")) s.trusted_keys = *v;
+    if (const auto* t = r.table("seccomp")) {
+      TableReader sr(diag, *t, "seccomp");
+      if (auto v = sr.string("policy")) {
+        if (*v != "default" && *v != "none" && (v->empty() || (*v)[0] != '/'))
+          diag.error(*t->get("policy"), "'seccomp.policy' must be \"default\", \"none\" or the absolute path of a policy file");
+        else
+          s.seccomp.policy = *v;
+      }
+      if (auto v = sr.string_array("allow")) s.seccomp.allow = *v;
+      if (auto v = sr.string_array("deny")) s.seccomp.deny = *v;
+      if (auto v = sr.string("errno")) s.seccomp.errno_name = *v;
+      if (auto v = sr.boolean("allow_user_namespaces")) s.seccomp.allow_user_namespaces = *v;
+      sr.finish();
+    }
     if (auto v = r.string("shm_size")) {
       auto bytes = parse_size(*v);
       if (!bytes || *bytes == 0) diag.error(r.key_pos("shm_size"), str("'shm_size' must be a size like 64M, not ", quote(*v)));
@@ -73,6 +87,7 @@ Result<Settings> load_settings(const std::optional<std::string>& store_override)
     r.finish();
     TRY(diag.result());
     s.config_file = cfg;
+    s.config_text = doc.text;
   } else if (env_cfg && *env_cfg) {
     return fail(std::move(st.error()).add_context("reading $CHROOTCTL_CONFIG"));
   }

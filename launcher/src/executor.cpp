@@ -23,6 +23,7 @@
 #include "chrootctl/launcher/cleanup.hpp"
 #include "chrootctl/launcher/launch.hpp"
 #include "chrootctl/launcher/mountinfo.hpp"
+#include "chrootctl/launcher/seccomp_program.hpp"
 #include "internal.hpp"
 #include "kernel.hpp"
 #include "terminal.hpp"
@@ -127,6 +128,8 @@ class Launch {
 public:
   Launch(const LaunchPlan& plan, const std::function<void(const std::string&)>& warn) : m_plan(plan), m_warn(warn) {
     m_out.cgroup = "none";
+    m_out.seccomp_policy = plan.seccomp.program.empty() ? "none" : plan.seccomp.policy;
+    m_out.seccomp_digest = plan.seccomp.program.empty() ? std::string() : plan.seccomp.digest;
     if (std::any_of(plan.mounts.begin(), plan.mounts.end(), [](const MountOp& op) { return op.kind == MountOp::Kind::dev; }))
       m_out.shm_bytes = plan.shm_bytes;
   }
@@ -146,6 +149,15 @@ public:
   //    mounts anything but these pinned objects, whatever happens to the paths meanwhile.
   Status open_sources() {
     m_opened = TRY(detail::open_sources(m_plan));
+    return {};
+  }
+
+  // 2b. The system-call filter the plan names, read and checked now, in the launcher: a job
+  //     never starts without it (the job process installs it last, just before its exec).
+  Status read_filter() {
+    if (m_plan.seccomp.program.empty()) return {};
+    m_filter.emplace(TRY(read_seccomp_program(m_plan.seccomp.program, m_plan.seccomp.policy, m_plan.seccomp.digest)));
+    m_h.seccomp = &*m_filter;
     return {};
   }
 
@@ -483,6 +495,7 @@ private:
   kernel::SelfStat m_self{};
   std::string m_name;
   detail::OpenedSources m_opened;
+  std::optional<SeccompProgram> m_filter;
   cgroup::Layout m_layout;
   std::string m_state_dir;
   IdMode m_mode = IdMode::identity;
@@ -523,6 +536,7 @@ Outcome execute(const LaunchPlan& plan, const std::function<void(const std::stri
   static constexpr Step k_steps[] = {
       &Launch::check_caller,            // 1. not setuid; single-threaded
       &Launch::open_sources,            // 2. the root, the sandbox, every bind source
+      &Launch::read_filter,             // 2b. the system-call filter, read and checked
       &Launch::clean_up_dead_launches,  // 3. records, cgroups and id blocks of dead launches
       &Launch::choose_ids,              // 4. mapped or identity, an id block, scratch dirs
       &Launch::create_cgroup,           // 5. the record, then a cgroup in every hierarchy

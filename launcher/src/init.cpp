@@ -120,13 +120,22 @@ Status prepare_job(const LaunchPlan& plan, const ChildHandles& h, int exec_repor
 }
 
 // The job's exec. Never returns: execs, or reports why it could not.
-[[noreturn]] void exec_job(const LaunchPlan& plan, int exec_report) {
+[[noreturn]] void exec_job(const LaunchPlan& plan, const ChildHandles& h, int exec_report) {
   std::vector<char*> argv;
   for (const auto& a : plan.argv) argv.push_back(const_cast<char*>(a.c_str()));
   argv.push_back(nullptr);
   std::vector<char*> envp;
   for (const auto& e : plan.env) envp.push_back(const_cast<char*>(e.c_str()));
   envp.push_back(nullptr);
+  // The system-call filter, last: after the privilege drop and no_new_privs (which lets an
+  // unprivileged process install it), with nothing left to do but exec. From here on the job's
+  // own code and this exec run under it.
+  if (h.seccomp) {
+    if (auto r = install_seccomp_program(*h.seccomp); !r) {
+      send_report(exec_report, k_setup_failed, 0, r.error().what());
+      ::_exit(125);
+    }
+  }
   const std::string& file = plan.argv.front();
   if (file.find('/') != std::string::npos) {
     ::execve(file.c_str(), argv.data(), envp.data());
@@ -164,7 +173,7 @@ Status prepare_job(const LaunchPlan& plan, const ChildHandles& h, int exec_repor
     send_report(exec_report, k_setup_failed, 0, r.error().what());
     ::_exit(125);
   }
-  exec_job(plan, exec_report);
+  exec_job(plan, h, exec_report);
 }
 
 // ---- init's setup, step by step ----
@@ -243,11 +252,13 @@ Status join_cgroup(const ChildHandles& h) {
 
 // Everything init does before the job runs, in order.
 Result<Started> set_up(const LaunchPlan& plan, const ChildHandles& h, Fd& signals) {
-  // Not dumpable from the start: no process of the job's user may ptrace init or open its /proc
-  // entries (set again below: a change of ids resets it to the system's suid_dumpable).
-  TRY(checked(::prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) == 0, "prctl(PR_SET_DUMPABLE, 0)"));
   TRY(join_cgroup(h));
   RootSources sources = TRY(wait_for_go_ahead(h));
+  // Not dumpable from here (not before: an unprivileged launcher writes this process's id maps
+  // through /proc, which a non-dumpable process's entries refuse it): no process of the job's
+  // user may ptrace init or open its /proc entries. Set again below, after the change of ids,
+  // which resets it to the system's suid_dumpable.
+  TRY(checked(::prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) == 0, "prctl(PR_SET_DUMPABLE, 0)"));
   // A cgroup namespace rooted at the job's cgroup, which init is already in: the job sees "/"
   // and nothing of the host's tree.
   if (h.cgroup_namespace) TRY(kernel::unshare(CLONE_NEWCGROUP, "CLONE_NEWCGROUP"));

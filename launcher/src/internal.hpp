@@ -15,6 +15,7 @@
 #include "chrootctl/common/fd.hpp"
 #include "chrootctl/launcher/idmap.hpp"
 #include "chrootctl/launcher/launch.hpp"
+#include "chrootctl/launcher/seccomp_program.hpp"
 
 namespace chrootctl::launcher::detail {
 
@@ -101,6 +102,8 @@ struct ChildHandles {
   InitIds init_ids = InitIds::keep;
   std::vector<int> cgroup_procs;  ///< the job cgroup's tasks/cgroup.procs, to write "0" to (empty: born there)
   bool cgroup_namespace = false;  ///< unshare a cgroup namespace (rooted at the job's cgroup)
+  /// The job's system-call filter, read and checked by the launcher; null: none.
+  const SeccompProgram* seccomp = nullptr;
 };
 
 /// The image and sources in init's mount namespace: detached mounts to attach, or the objects

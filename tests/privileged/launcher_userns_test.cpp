@@ -146,9 +146,14 @@ TEST_F(LauncherUserns, TheEscapeProbeSeesAHostRootWithoutCapabilitiesRaiseItsLim
 }
 
 TEST_F(LauncherUserns, ARootJobCannotRaiseItsOwnLimitsThroughAnyCgroupfs) {
+  // The default system-call filter refuses the user namespace the attack starts with:
+  auto filtered = job("probe cgroup-escape /tmp", {"--user", "root"});
+  EXPECT_EQ(filtered.out, "unshare: Operation not permitted\n");
+  // without it (--seccomp none, or a site that allows nested namespaces), the user namespace
+  // itself stops the attack.
   const std::string status = path("status.json");
   auto r = job("probe cgroup-escape /tmp; cat /proc/self/cgroup",
-               {"--user", "root", "--memory", "64M", "--pids", "32", "--status-json", status});
+               {"--user", "root", "--seccomp", "none", "--memory", "64M", "--pids", "32", "--status-json", status});
   ASSERT_EQ(r.exit_code, 0) << r.err;
   // It may mount cgroupfs in a namespace of its own, where its own cgroup is the root; no
   // write to a limit goes through, and no other cgroup is in sight.
@@ -176,8 +181,9 @@ TEST_F(LauncherUserns, ARootJobCannotChangeAnotherJobsCgroup) {
   const auto dirs = cgroup_dirs_of(init_of(victim.pid()));
   ASSERT_FALSE(dirs.empty());
   ASSERT_EQ(cgroup_file(dirs, "pids.max"), "64");
-  // The attacker writes pids.max and memory limits everywhere it can see, as root.
-  auto r = job("probe cgroup-escape /tmp", {"--user", "root"});
+  // The attacker writes pids.max and memory limits everywhere it can see, as root (without the
+  // system-call filter, which would stop it at its first step).
+  auto r = job("probe cgroup-escape /tmp", {"--user", "root", "--seccomp", "none"});
   ASSERT_EQ(r.exit_code, 0) << r.err;
   EXPECT_EQ(successful_writes(r.out), std::vector<std::string>{}) << r.out;
   EXPECT_EQ(r.out.find(marker), std::string::npos);
@@ -230,10 +236,12 @@ TEST_F(LauncherUserns, KeyringsArePrivateBothWays) {
     EXPECT_EQ(as_nobody("key-find " + ring + " " + tag + ring + "-host"), "ok\n");
     // A key the host has is not the job's, and one the job adds does not reach the host. (The
     // job's user keyring is its user namespace's own; the persistent keyrings of a user
-    // namespace belong to its host's root, and a job may not use them at all.)
+    // namespace belong to its host's root, and a job may not use them at all.) The default
+    // system-call filter refuses the keyring calls outright; this is the namespace's boundary,
+    // without it.
     auto r = job("probe key-find " + ring + " " + tag + ring + "-host; probe key-add " + ring + " " + tag + ring + "-job; probe key-find " +
                      ring + " " + tag + ring + "-job",
-                 {"--user", "nobody"});
+                 {"--user", "nobody", "--seccomp", "none"});
     ASSERT_EQ(r.exit_code, 0) << r.err;
     const auto lines = split(std::string(trim(r.out)), '\n');
     ASSERT_EQ(lines.size(), 3u) << r.out;

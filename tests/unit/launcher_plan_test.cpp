@@ -329,6 +329,8 @@ TEST(StatusJson, RecordsOutcomeAndAccounting) {
   o.oom_kills = 1;
   o.cgroup = "v1";
   o.limits_applied = true;
+  o.seccomp_policy = "default";
+  o.seccomp_digest = std::string(64, 'a');
   EXPECT_EQ(status_json(o),
             "{\n"
             "  \"version\": 1,\n"
@@ -348,9 +350,12 @@ TEST(StatusJson, RecordsOutcomeAndAccounting) {
             "  \"oom_kills\": 1,\n"
             "  \"cgroup\": \"v1\",\n"
             "  \"limits_applied\": true,\n"
+            "  \"shm_bytes\": null,\n"
             "  \"effective_limits\": null,\n"
             "  \"limits_changed\": false,\n"
-            "  \"user_namespace\": null\n"
+            "  \"user_namespace\": null,\n"
+            "  \"seccomp_policy\": \"default\",\n"
+            "  \"seccomp_digest\": \"" + std::string(64, 'a') + "\"\n"
             "}\n");
   // The limits read back at the end, and the job's user namespace.
   o.effective_limits = LimitValues{};
@@ -376,7 +381,7 @@ TEST(StatusJson, RecordsOutcomeAndAccounting) {
                              "    \"uid_map\": \"0 1879048192 65536\\n\",\n"
                              "    \"gid_map\": \"0 1879048192 65536\\n\",\n"
                              "    \"id_block\": 0\n"
-                             "  }\n"),
+                             "  },\n"),
             std::string::npos)
       << with_limits;
   Outcome failed;
@@ -385,6 +390,22 @@ TEST(StatusJson, RecordsOutcomeAndAccounting) {
   EXPECT_NE(text.find("\"outcome\": \"setup_failed\""), std::string::npos);
   EXPECT_NE(text.find("\"exit_status\": 125"), std::string::npos);
   EXPECT_NE(text.find("\"error\": \"mount target /tmp in the image: /tmp is a symlink\""), std::string::npos);
+}
+
+TEST_F(PlanTest, TheSystemCallFilterIsCarriedOverAsChosen) {
+  auto none = plan();
+  ASSERT_TRUE(none);
+  EXPECT_EQ(none->seccomp, SeccompPlan{});
+  opts.seccomp = {"default", std::string(64, 'a'), "/run/chrootctl/seccomp/" + std::string(64, 'a') + ".bpf"};
+  auto p = plan();
+  ASSERT_TRUE(p) << p.error().what();
+  EXPECT_EQ(p->seccomp, opts.seccomp);
+  opts.seccomp.digest = "abc";
+  EXPECT_EQ(error(), "system-call policy digest 'abc' is not 64 hex digits");
+  opts.seccomp = {"default", std::string(64, 'a'), ""};
+  EXPECT_EQ(error(), "system-call policy 'default' has no compiled program");
+  opts.seccomp = {"default", std::string(64, 'a'), "relative.bpf"};
+  EXPECT_EQ(error(), "system-call filter 'relative.bpf' is not an absolute path");
 }
 
 }  // namespace

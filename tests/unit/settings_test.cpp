@@ -54,5 +54,39 @@ TEST_F(SettingsTest, AConfigOthersCanWriteIsRefused) {
       << s.error().what();
 }
 
+TEST_F(SettingsTest, TheSeccompTableNamesThePolicyAndWhatItAdds) {
+  const std::string cfg = path("config.toml");
+  test::write_file(cfg, "[seccomp]\npolicy = \"none\"\nallow = [\"ptrace\"]\ndeny = [\"@debug\"]\nerrno = \"EACCES\"\n"
+                        "allow_user_namespaces = true\n", 0644);
+  ::setenv("CHROOTCTL_CONFIG", cfg.c_str(), 1);
+  auto s = load_settings();
+  ASSERT_TRUE(s) << s.error().what();
+  EXPECT_EQ(s->seccomp.policy, "none");
+  EXPECT_EQ(s->seccomp.allow, std::vector<std::string>{"ptrace"});
+  EXPECT_EQ(s->seccomp.deny, std::vector<std::string>{"@debug"});
+  EXPECT_EQ(s->seccomp.errno_name, "EACCES");
+  EXPECT_EQ(s->seccomp.allow_user_namespaces, true);
+  EXPECT_TRUE(s->seccomp.has_additions());
+  EXPECT_EQ(s->config_text, test::read_file(cfg));
+
+  test::write_file(cfg, "[seccomp]\npolicy = \"site.toml\"\nerno = \"EPERM\"\n", 0644);
+  auto bad = load_settings();
+  ASSERT_FALSE(bad);
+  EXPECT_EQ(bad.error().what(),
+            cfg + ":2:10: error: 'seccomp.policy' must be \"default\", \"none\" or the absolute path of a policy file\n"
+                  " 2 | policy = \"site.toml\"\n"
+                  "   |          ^\n" +
+                cfg + ":3:1: error: unknown key 'seccomp.erno' (did you mean 'errno'?)\n"
+                      " 3 | erno = \"EPERM\"\n"
+                      "   | ^\n"
+                      "2 errors in " + cfg);
+
+  test::write_file(cfg, "store = \"/srv\"\n", 0644);
+  auto plain = load_settings();
+  ASSERT_TRUE(plain);
+  EXPECT_EQ(plain->seccomp.policy, "default");
+  EXPECT_FALSE(plain->seccomp.has_additions());
+}
+
 }  // namespace
 }  // namespace chrootctl

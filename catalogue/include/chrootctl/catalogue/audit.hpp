@@ -65,6 +65,10 @@ struct Target {
   std::string build_dir;  ///< the build directory, if any
   std::string root;
   std::string manifest;
+  /// The system-call policy the entry's jobs run with ("default", "none" or a policy file;
+  /// empty when the target is not a catalogue entry), and where that was decided.
+  std::string seccomp;
+  std::string seccomp_origin;
 };
 
 /// A build directory BUILD: BUILD/root and BUILD/manifest must exist (root a directory,

@@ -54,6 +54,9 @@ struct Entry {
   Version current;
   std::vector<Version> previous;     ///< newest first; `rollback` makes previous[0] current
   std::vector<std::string> aliases;  ///< other names for this entry, sorted
+  /// The system-call policy its jobs run with (`add --seccomp`): "default", "none" or a policy
+  /// file's absolute path; empty: the site's policy. Kept across new versions.
+  std::string seccomp;
   friend bool operator==(const Entry&, const Entry&) = default;
 };
 

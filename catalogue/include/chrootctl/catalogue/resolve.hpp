@@ -43,6 +43,7 @@ struct ResolvedRoot {
   std::string root;       ///< the verified root directory
   std::string image;      ///< its build directory (manifest, stat record)
   Version version;
+  std::string seccomp;    ///< the entry's system-call policy (empty: the site's)
 };
 
 /// Resolves `name` (an entry or an alias) in the trusted catalogue (load_trusted). Errors:

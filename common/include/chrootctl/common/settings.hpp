@@ -12,6 +12,22 @@
 
 namespace chrootctl {
 
+/// The `[seccomp]` table: the site's system-call policy for jobs (docs/seccomp.md). The names
+/// are checked when the policy is compiled (chrootctl-full), which reports every mistake at
+/// FILE:LINE:COL of the configuration.
+struct SeccompSettings {
+  /// "default" (the built-in job policy), "none" (no filter) or a policy file's absolute path.
+  std::string policy = "default";
+  std::vector<std::string> allow;  ///< system calls and @groups allowed on top of the policy
+  std::vector<std::string> deny;   ///< ... and denied
+  std::string errno_name;          ///< what denied calls return (empty: the policy's own, EPERM)
+  std::optional<bool> allow_user_namespaces;
+  /// The table adds to whichever policy a job runs with (anything but `policy`).
+  [[nodiscard]] bool has_additions() const {
+    return !allow.empty() || !deny.empty() || !errno_name.empty() || allow_user_namespaces.has_value();
+  }
+};
+
 struct Settings {
   std::string store;                      ///< image store; the catalogue is STORE/catalogue.toml
   std::vector<std::string> recipe_dirs;   ///< searched in order for NAME.toml
@@ -26,6 +42,8 @@ struct Settings {
   /// like "64M"); unset: the launcher's default, 64 MiB.
   std::optional<std::uint64_t> shm_size;
   std::string config_file;                ///< the file read, or empty if none
+  std::string config_text;                ///< its text, as read (a system-call policy's source cites it)
+  SeccompSettings seccomp;
 };
 
 /// Default store and recipe directories: the checkout's images/ and recipes/ when the binary
