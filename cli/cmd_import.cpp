@@ -22,9 +22,9 @@ namespace cat = chrootctl::catalogue;
 
 // The builder's archive extraction: every entry created dirfd-relative, never through a
 // symlink, no absolute names or "..", trusted.* and system.* xattrs never set.
-Result<cat::UnpackStats> unpack_with_builder(const std::string& archive, const std::string& dir) {
+Result<cat::UnpackStats> unpack_with_builder(const std::string& archive, const std::string& dir, UnpackCheck& check) {
   auto tree = TRY(builder::TreeWriter::open(dir));
-  auto stats = TRY(builder::extract_archive(archive, tree));
+  auto stats = TRY(builder::extract_archive(archive, tree, {}, {}, &check));
   TRY(tree.finish());
   return cat::UnpackStats{stats.entries, stats.bytes};
 }
@@ -104,7 +104,7 @@ int import_main(std::span<char* const> argv) {
           ")\n"));
   if (r->added.replaced) out(str(r->name, ": build ", r->added.replaced->build_id, " kept for 'chrootctl rollback ", r->name, "'\n"));
   out(str(r->name, " -> ", escape_bytes(v.root), "\n"));
-  for (const auto& n : r->added.notes) std::fprintf(stderr, "chrootctl: note: %s\n", n.c_str());
+  for (const auto& n : r->added.notes) err(str("chrootctl: note: ", n, "\n"));
   return k_ok;
 }
 

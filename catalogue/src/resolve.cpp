@@ -74,7 +74,7 @@ Evaluation evaluate(const Settings& s, const std::string& name, const Version& v
   // image registered as signed stays subject to its signature, so revoking its key (or
   // removing it from the trusted keys) withdraws it even when signatures are not required.
   if (s.require_signature || !v.signer.empty()) {
-    auto sig = judge_image(s, v.image, v.recipe, v.build_id, v.digest, !v.signer.empty());
+    auto sig = judge_image(s, v.image, v.recipe, v.build_id, v.statement_digest(), !v.signer.empty());
     if (!sig.acceptable) return refuse(sig.state, sig.reason);
   }
   auto id = check_root(v.root);

@@ -41,7 +41,12 @@ protected:
       GTEST_SKIP() << "nobody cannot create a user namespace";
     }
     store = path("store");
-    auto b = run_chrootctl({"build", "minimal", "--store", store, "--register", "MINIMAL", "-q"});
+    // The wrapper runs as the job's user: the image must be one unprivileged launchers read
+    // (readable_images), or its build directory stays reachable by root only.
+    config = path("etc/config.toml");
+    test::mkdirs(path("etc"));
+    test::write_file(config, "readable_images = [\"MINIMAL\", \"MINI\"]\n");
+    auto b = run_chrootctl({"build", "minimal", "--store", store, "--register", "MINIMAL", "-q"}, {{"CHROOTCTL_CONFIG", config}});
     ASSERT_EQ(b.exit_code, 0) << b.err;
     auto r = run_chrootctl({"resolve", "MINIMAL", "--store", store});
     ASSERT_EQ(r.exit_code, 0) << r.err;
@@ -49,7 +54,8 @@ protected:
     test::mkdirs(path("condor/config.d"));
     wrapper = path("condor/chrootctl-job-wrapper");
     auto c = run_chrootctl({"condor-config", "--wrapper", "--wrapper-script", wrapper, "--store", store, "-o",
-                            path("condor/config.d/50-chrootctl.conf")});
+                            path("condor/config.d/50-chrootctl.conf")},
+                           {{"CHROOTCTL_CONFIG", config}});
     ASSERT_EQ(c.exit_code, 0) << c.err;
     // HTCondor's EXECUTE directory, not below /tmp: a sandbox there would show inside the job's
     // private /tmp (its mount point is made in SANDBOX/tmp).
@@ -125,7 +131,7 @@ protected:
     EXPECT_FALSE(exists(j.scratch + "/ran")) << "the job ran";
   }
 
-  std::string store, root, wrapper, execute;
+  std::string store, config, root, wrapper, execute;
   int jobs = 0;
   std::vector<std::string> mounts_before;
 };
@@ -153,7 +159,7 @@ TEST_F(BatchCondor, ConfigurationForHTCondor25_5) {
                         "# the job's user with the job's executable and arguments; USER_JOB_WRAPPER cannot pass arguments\n"
                         "# of its own, so this script does.\n"
                         "exec '") +
-                front + "' condor-wrapper --store '" + store + "' -- \"$@\"\n");
+                front + "' condor-wrapper --store '" + store + "' --config '" + config + "' -- \"$@\"\n");
 
   // Aliases are names of their own; an unverified entry is left out with the reason.
   ASSERT_EQ(run_chrootctl({"alias", "MINI", "MINIMAL", "--store", store}).exit_code, 0);
