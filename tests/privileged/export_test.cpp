@@ -302,6 +302,53 @@ TEST_F(ExportImport, ExportRefusesATreeThatChangedSinceItWasVerified) {
   EXPECT_EQ(e.error().what(), "exporting 'EL9' (run 'chrootctl verify EL9'): '/usr/bin/su' changed since it was verified: mode 0755, not 4755");
 }
 
+TEST_F(ExportImport, StripDefusesASignedImageAndItsSignatureStillHolds) {
+  // A node that requires signatures and allows nothing privileged (the builder's defaults).
+  Settings node = other_host("node");
+  node.require_signature = true;
+  auto refused = cat::import_image(node, archive, import_options());
+  ASSERT_FALSE(refused);
+  EXPECT_EQ(refused.error().code(), Errc::permission);
+  EXPECT_FALSE(sys::lstat_path(node.store)) << "refused before anything was written";
+  auto o = import_options();
+  o.strip = true;
+  auto r = cat::import_image(node, archive, o);
+  ASSERT_TRUE(r) << r.error().what();
+  EXPECT_EQ(r->signature_state, "signed");
+  ASSERT_EQ(r->stripped.size(), 3u);
+  const auto& v = r->added.entry.current;
+  EXPECT_EQ(v.signer, key.id);
+  EXPECT_EQ(v.signed_digest, digest_of(dir)) << "the signature covers the manifest the tree was made from";
+  EXPECT_NE(v.digest, digest_of(dir));
+  // resolve (require_signature), a full verification and a re-export all accept it.
+  auto res = cat::resolve(node, "EL9");
+  ASSERT_TRUE(res) << res.error().what();
+  auto ver = cat::verify(node, {"EL9"});
+  ASSERT_TRUE(ver);
+  EXPECT_TRUE((*ver)[0].passed) << (*ver)[0].error;
+  const std::string again = path("again.tar.zst");
+  auto e = cat::export_image(node, "EL9", again);
+  ASSERT_TRUE(e) << e.error().what();
+  Settings third = other_host("third");
+  third.require_signature = true;
+  auto r3 = cat::import_image(third, again, import_options());
+  ASSERT_TRUE(r3) << r3.error().what();
+  EXPECT_EQ(r3->signature_state, "signed");
+  EXPECT_TRUE(r3->stripped.empty()) << "nothing left to strip";
+  // A strip record edited to hide a change of contents breaks the manifest: refused.
+  const std::string mpath = v.image + "/manifest";
+  std::string text = read_file(mpath);
+  const auto at = text.find("#stripped setuid-cleared /usr/bin/su ");
+  ASSERT_NE(at, std::string::npos) << text;
+  text.replace(text.find("sha256=", at) + 7, 8, "00000000");
+  write_file(mpath, text);
+  ver = cat::verify(node, {"EL9"});
+  ASSERT_TRUE(ver);
+  EXPECT_FALSE((*ver)[0].passed);
+  EXPECT_NE((*ver)[0].error.find("the entries do not match the digest on the end line"), std::string::npos) << (*ver)[0].error;
+  EXPECT_FALSE(cat::resolve(node, "EL9"));
+}
+
 TEST_F(ExportImport, GcRemovesAnImportedBuildOnlyWhenNothingReferencesIt) {
   auto r = cat::import_image(host2, archive, import_options());
   ASSERT_TRUE(r) << r.error().what();
