@@ -1,4 +1,5 @@
-// chrootctl import: judge the signature, unpack into staging, verify every entry, then register.
+// chrootctl import: judge the signature and the site's strip policy, unpack into staging holding
+// every entry to the manifest as it is written, then register.
 #include <archive.h>
 #include <archive_entry.h>
 #include <fcntl.h>
@@ -8,21 +9,21 @@
 
 #include <algorithm>
 #include <cerrno>
-#include <memory>
 #include <map>
+#include <memory>
 #include <set>
 #include <unordered_map>
 
-#include "chrootctl/catalogue/export.hpp"
 #include "chrootctl/catalogue/access.hpp"
+#include "chrootctl/catalogue/export.hpp"
 #include "chrootctl/catalogue/safety.hpp"
 #include "chrootctl/catalogue/sign.hpp"
 #include "chrootctl/common/files.hpp"
 #include "chrootctl/common/privilege.hpp"
-#include "chrootctl/common/unpack_check.hpp"
 #include "chrootctl/common/sha256.hpp"
 #include "chrootctl/common/strings.hpp"
 #include "chrootctl/common/sys.hpp"
+#include "chrootctl/common/unpack_check.hpp"
 #include "export_tree.hpp"
 #include "registry_internal.hpp"
 #include "sign_internal.hpp"
