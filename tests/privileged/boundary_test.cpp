@@ -254,9 +254,13 @@ TEST_F(Boundary, ImportChecksEachEntryAsItIsUnpackedAndStopsAtTheFirstMismatch) 
   auto r = ctl({"import", "-q", "--allow-unsigned", big});
   EXPECT_EQ(r.exit_code, 1);
   EXPECT_EQ(r.err, str("chrootctl: error: refusing to import '", big, "': '", big, "': its member 'chrootctl-export.toml' is larger than 64.0 KiB\n"));
-  // The clean archive imports, checked entry by entry.
+  // The clean archive imports, checked entry by entry, where only root can reach it.
   r = ctl({"import", "-q", "--allow-unsigned", hostile("clean")});
   EXPECT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(mode_of(store + "/hostile/h1"), 0700u);
+  auto job = as_nobody("'" + store + "/hostile/h1/root/bin/job'");
+  EXPECT_NE(job.exit_code, 0);
+  EXPECT_EQ(job.out, "");
   // manifest check reads a manifest with a limit: /dev/zero fails at once.
   const auto t0 = std::chrono::steady_clock::now();
   auto z = ctl({"manifest", "check", store + "/hostile/h1/root", "/dev/zero"});
@@ -313,9 +317,12 @@ TEST_F(Boundary, EveryMessageQuotingInputIsTerminalSafe) {
   }
   // Archives: members before root/, the export entry and the manifest hold ESC, BEL, 0xff and
   // (in the manifest) NUL; each is refused before anything of the tree is written.
-  check("a member name", ctl({"import", "-q", "--allow-unsigned", hostile("control")}), "evil\\x1b]0;owned\\x07\\xff");
-  check("the export entry", ctl({"import", "-q", "--allow-unsigned", hostile("control-toml")}), "name = \"\\x1b]0;owned\\x07\\xff\"");
-  check("the manifest", ctl({"import", "-q", "--allow-unsigned", hostile("control-manifest")}), "'/etc/mo\\x1b[2J\\x07\\x00\\xfftd'");
+  const std::vector<std::string> archives = {hostile("control"), hostile("control-toml"), hostile("control-manifest")};
+  const std::string before = everything();
+  check("a member name", ctl({"import", "-q", "--allow-unsigned", archives[0]}), "evil\\x1b]0;owned\\x07\\xff");
+  check("the export entry", ctl({"import", "-q", "--allow-unsigned", archives[1]}), "name = \"\\x1b]0;owned\\x07\\xff\"");
+  check("the manifest", ctl({"import", "-q", "--allow-unsigned", archives[2]}), "'/etc/mo\\x1b[2J\\x07\\x00\\xfftd'");
+  EXPECT_EQ(everything(), before);
   expect_staging_empty();
 }
 
