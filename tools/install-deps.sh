@@ -8,7 +8,7 @@ packages=(
   cmake g++ make pkg-config
   libarchive-dev libssl-dev libtomlplusplus-dev libgtest-dev libexpected-dev
   # tests and the quick start
-  python3 python3-jsonschema mtree-netbsd libcap2-bin attr busybox-static procps util-linux openssl
+  python3 python3-jsonschema mtree-netbsd libcap2-bin attr busybox-static procps util-linux openssl gcc
   mmdebstrap debootstrap
   zstd xz-utils bzip2 libarchive-tools
   # RPM images: dnf bases, rpm databases in audits, and their tests
