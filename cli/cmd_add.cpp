@@ -94,14 +94,14 @@ int add_from_main(const Spec& spec, const Args& a, const std::string& dir) {
   for (const auto& i : *items) {
     all = all && i.added;
     if (!i.added) {
-      std::fprintf(stderr, "chrootctl: %s: %s\n", i.name.c_str(), i.message.c_str());
+      err(str("chrootctl: ", i.name, ": ", i.message, "\n"));
       continue;
     }
     const auto& v = i.result.entry.current;
     out(str(i.name, ": ", i.result.refreshed ? "re-verified" : "added", " build ", v.build_id, " (", i.result.entries, " entries, sha256:", v.digest,
             v.signer.empty() ? std::string(", unsigned") : str(", signed by key ", v.signer), ")\n"));
     out(str(i.name, " -> ", escape_bytes(v.root), "\n"));
-    for (const auto& n : i.result.notes) std::fprintf(stderr, "chrootctl: note: %s: %s\n", i.name.c_str(), n.c_str());
+    for (const auto& n : i.result.notes) err(str("chrootctl: note: ", i.name, ": ", n, "\n"));
   }
   return all ? k_ok : k_failed_check;
 }
@@ -225,7 +225,7 @@ int add_main(std::span<char* const> argv) {
   else
     out(str(name, ": added build ", v.build_id, " (", r->entries, " entries, sha256:", v.digest, ")\n"));
   out(str(name, " -> ", escape_bytes(v.root), "\n"));
-  for (const auto& n : r->notes) std::fprintf(stderr, "chrootctl: note: %s\n", n.c_str());
+  for (const auto& n : r->notes) err(str("chrootctl: note: ", n, "\n"));
   return k_ok;
 }
 

@@ -44,7 +44,7 @@ int cleanup_main(std::span<char* const> argv) {
     for (const auto& c : rep->removed_cgroups) out(str("removed cgroup ", c, "\n"));
     for (const auto& r : rep->removed_records) out(str("removed record ", r, "\n"));
     for (const auto& b : rep->freed_id_blocks) out(str("freed id block ", b, "\n"));
-    for (const auto& e : rep->errors) std::fprintf(stderr, "chrootctl cleanup: %s\n", e.c_str());
+    for (const auto& e : rep->errors) err(str("chrootctl cleanup: ", e, "\n"));
     out(str(rep->removed_cgroups.size(), " cgroups and ", rep->removed_records.size(), " records removed, ",
             rep->freed_id_blocks.size(), " id blocks freed, ", rep->live.size(), " live launches left alone\n"));
   }

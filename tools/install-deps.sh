@@ -10,7 +10,7 @@ packages=(
   # system-call policies: compiled to BPF with libseccomp (chrootctl-full only)
   libseccomp-dev
   # tests and the quick start
-  python3 python3-jsonschema mtree-netbsd libcap2-bin attr busybox-static procps util-linux openssl
+  python3 python3-jsonschema mtree-netbsd libcap2-bin attr busybox-static procps util-linux openssl gcc
   mmdebstrap debootstrap
   zstd xz-utils bzip2 libarchive-tools
   # the seccomp tests' 32-bit static programs (gcc -m32 -static)

@@ -7,7 +7,9 @@
 #include <algorithm>
 #include <array>
 
+#include "chrootctl/catalogue/access.hpp"
 #include "chrootctl/catalogue/audit_checks.hpp"
+#include "chrootctl/catalogue/safety.hpp"
 #include "chrootctl/catalogue/audit_policy.hpp"
 #include "chrootctl/common/strings.hpp"
 #include "chrootctl/common/sys.hpp"
@@ -80,6 +82,9 @@ constexpr std::array<CheckInfo, 49> k_checks = {{
     {"drift.removed", S::high, "an entry of the manifest is missing: the image changed after it was recorded"},
     {"drift.changed", S::high, "an entry differs from the manifest: the image changed after it was recorded"},
     {"drift.mtime-only", S::info, "only the modification time differs from the manifest"},
+    // 12. who can reach the tree on the host
+    {"store.reachable-privileged", S::high,
+     "host users can reach this tree and run or open what it holds outside any job, with its privileges: make it reachable by root only, or strip it"},
     // 13. the system-call filter
     {"seccomp.none", S::high, "jobs of this image run without a system-call filter: the kernel's whole surface is open to them"},
 }};
@@ -179,6 +184,15 @@ Result<Report> audit(const Target& target, const Policy& policy, const Options& 
   auto analysis = TRY(with_context(analyse(fresh, files, policy), str("auditing ", target.root)));
   findings.insert(findings.end(), std::make_move_iterator(analysis.findings.begin()), std::make_move_iterator(analysis.findings.end()));
   r.notes.insert(r.notes.end(), analysis.notes.begin(), analysis.notes.end());
+  // 12. The store's rule (catalogue/access.hpp): a tree host users can reach holds nothing
+  // privileged. What jobs see is not the question here, but what every user of this host can run.
+  auto root = TRY(catalogue::canonical_path(target.root));
+  auto keeper = TRY(with_context(catalogue::root_only_dir(root), str("checking who can reach ", target.root)));
+  if (!keeper) {
+    for (const auto& e : fresh.entries)
+      if (auto what = manifest::privilege_of(e))
+        findings.push_back({"store.reachable-privileged", S::high, e.path, "", str(*what, "; every user of this host can reach ", root), {}, {}});
+  }
   finish(findings, r.ignored, policy);
   r.findings = std::move(findings);
 

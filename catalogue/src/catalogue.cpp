@@ -66,6 +66,10 @@ Version parse_version(Diagnostics& diag, TableReader& r, const toml::table& t, c
     v.digest = *x;
     if (!is_sha256_hex(v.digest)) diag.error(*t.get("digest"), "'digest' must be 64 lowercase hex digits");
   }
+  if (auto x = r.string("signed_digest")) {
+    v.signed_digest = *x;
+    if (!is_sha256_hex(v.signed_digest)) diag.error(*t.get("signed_digest"), "'signed_digest' must be 64 lowercase hex digits");
+  }
   if (auto x = r.string("build_id", true)) v.build_id = *x;
   if (auto x = r.string("recipe")) v.recipe = *x;
   if (auto x = r.string("signer")) v.signer = *x;
@@ -95,6 +99,7 @@ void write_version(std::string& out, const Version& v) {
   out += str("image = ", toml_quote(v.image), "\n");
   out += str("root = ", toml_quote(v.root), "\n");
   out += str("digest = ", toml_quote(v.digest), "\n");
+  if (!v.signed_digest.empty()) out += str("signed_digest = ", toml_quote(v.signed_digest), "\n");
   out += str("build_id = ", toml_quote(v.build_id), "\n");
   out += str("recipe = ", toml_quote(v.recipe), "\n");
   if (!v.signer.empty()) out += str("signer = ", toml_quote(v.signer), "\n");

@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <cerrno>
 
+#include "chrootctl/catalogue/access.hpp"
 #include "chrootctl/catalogue/safety.hpp"
 #include "chrootctl/catalogue/sign.hpp"
 #include "chrootctl/common/files.hpp"
@@ -143,11 +144,14 @@ Result<AddResult> add(const Settings& s, const std::string& name, const std::str
   auto m = detail::load_trusted_manifest(image);
   if (!m) return ctx(m.error());
   const std::string digest = manifest::digest(*m);
+  // A stripped tree's signature covers the manifest it was made from (its parse checked that
+  // the strip records lead back to it).
+  const std::string signed_digest = m->stripped_from;
   auto recipe = recipe_name(image);
   if (!recipe) return ctx(recipe.error());
   // The signature first: it is cheap, and an image this host may not use is not worth hashing.
   const std::string build_id = options.build_id.empty() ? detail::basename_of(image) : options.build_id;
-  const auto sig = judge_image(s, image, *recipe, build_id, digest, false);
+  const auto sig = judge_image(s, image, *recipe, build_id, signed_digest.empty() ? digest : signed_digest, false);
   if (!sig.acceptable) return fail(Errc::permission, str("refusing to add ", quote(image), " as ", quote(name), ": ", sig.reason));
 
   manifest::CreateOptions copts;
@@ -161,11 +165,15 @@ Result<AddResult> add(const Settings& s, const std::string& name, const std::str
     return fail(Errc::mismatch, str("refusing to add ", quote(image), " as ", quote(name), ": its root does not match its manifest (",
                                     detail::count_differences(*d), "):\n", detail::listing(*d)));
   TRY(detail::write_stat_record(image, fresh, digest));
+  // Who may reach the tree (access.hpp): root only, or nothing privileged in it.
+  auto access = settle_access(s, name, image, root, *m);
+  if (!access) return ctx(access.error());
 
   Version v;
   v.image = image;
   v.root = root;
   v.digest = digest;
+  v.signed_digest = signed_digest;
   v.build_id = build_id;
   v.recipe = *recipe;
   v.signer = sig.signer;
@@ -176,6 +184,7 @@ Result<AddResult> add(const Settings& s, const std::string& name, const std::str
   AddResult result;
   result.entries = m->entries.size();
   if (sig.state != "signed" && !sig.key_id.empty()) result.notes.push_back(str("registered unsigned: ", sig.reason));
+  result.notes.insert(result.notes.end(), access->begin(), access->end());
   TRY(detail::record_version(s, name, v, result, options.seccomp));
   return result;
 }

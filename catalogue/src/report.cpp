@@ -40,6 +40,7 @@ void write_json(JsonWriter& w, const Version& v) {
   w.field("image", escape_bytes(v.image));
   w.field("root", escape_bytes(v.root));
   w.field("digest", v.digest);
+  if (!v.signed_digest.empty()) w.field("signed_digest", v.signed_digest);
   w.field("build_id", v.build_id);
   w.field("recipe", v.recipe);
   w.field("signer", v.signer);

@@ -3,6 +3,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdlib>
 
 #include "chrootctl/common/strings.hpp"
@@ -10,6 +11,10 @@
 #include "chrootctl/common/toml.hpp"
 
 namespace chrootctl {
+
+bool Settings::readable(std::string_view name) const {
+  return std::any_of(readable_images.begin(), readable_images.end(), [&](const std::string& n) { return n == "*" || n == name; });
+}
 
 bool running_from_build_tree() {
   char buf[4096];
@@ -82,6 +87,40 @@ Result<Settings> load_settings(const std::optional<std::string>& store_override)
       };
       s.job_ids_start = in_range("start", start);
       s.job_ids_count = in_range("count", count);
+      t.finish();
+    }
+    if (auto v = r.string_array("readable_images")) {
+      const auto* arr = doc.table.get("readable_images")->as_array();
+      for (std::size_t i = 0; i < v->size(); ++i) {
+        const std::string& name = (*v)[i];
+        // The catalogue's name rule (docs/catalogue.md), checked here without the catalogue.
+        const bool ok = name == "*" || (!name.empty() && name.size() <= 64 &&
+                                        std::all_of(name.begin(), name.end(), [](char c) {
+                                          return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+                                                 c == '_' || c == '-' || c == '.' || c == '+';
+                                        }));
+        if (!ok) diag.error(*arr->get(i), str("'readable_images' holds ", quote(name), ", which is not a catalogue name or \"*\""));
+      }
+      s.readable_images = *v;
+    }
+    if (const auto* strip = r.table("strip")) {
+      TableReader t(diag, *strip, "strip");
+      if (auto v = t.string("setuid")) {
+        if (auto p = parse_setuid_policy(*v)) s.import_strip.setuid = *p;
+        else diag.error(*t.node("setuid"), str("'strip.setuid' must be \"remove\", \"clear-bit\" or \"keep\", not ", quote(*v)));
+      }
+      auto paths = [&](const char* key, std::vector<std::string>& out) {
+        auto v = t.string_array(key);
+        if (!v) return;
+        const auto* arr = strip->get(key)->as_array();
+        for (std::size_t i = 0; i < v->size(); ++i)
+          if (auto why = allow_path_problem((*v)[i])) diag.error(*arr->get(i), str("'strip.", key, "' holds ", quote((*v)[i]), ": ", *why));
+        out = *v;
+      };
+      paths("allow_setuid", s.import_strip.allow_setuid);
+      if (auto v = t.boolean("capabilities")) s.import_strip.capabilities = *v;
+      paths("allow_capabilities", s.import_strip.allow_capabilities);
+      if (auto v = t.boolean("devices")) s.import_strip.devices = *v;
       t.finish();
     }
     r.finish();

@@ -38,6 +38,9 @@ struct Version {
   std::string image;     ///< absolute, canonical build directory (STORE/NAME/BUILD-ID)
   std::string root;      ///< absolute, canonical root directory (IMAGE/root for builds)
   std::string digest;    ///< tree digest, 64 lowercase hex digits
+  /// For a tree that `import --strip` changed: the tree digest of the manifest it was made
+  /// from, which its signature covers (manifest::original_digest). Empty otherwise.
+  std::string signed_digest;
   std::string build_id;  ///< the build directory's name
   std::string recipe;    ///< the recipe's `name`, or empty (imported roots)
   std::string signer;    ///< who signed the manifest, or empty
@@ -46,6 +49,8 @@ struct Version {
   std::int64_t failed_at = 0;    ///< last verification that failed (0 = never)
   std::string failure;           ///< why it failed (first lines of the differences)
   RootIdentity identity;
+  /// The tree digest a signature must name: signed_digest, or digest when there is none.
+  [[nodiscard]] const std::string& statement_digest() const { return signed_digest.empty() ? digest : signed_digest; }
   friend bool operator==(const Version&, const Version&) = default;
 };
 

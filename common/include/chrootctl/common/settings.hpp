@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "chrootctl/common/error.hpp"
+#include "chrootctl/common/privilege.hpp"
 
 namespace chrootctl {
 
@@ -41,9 +42,20 @@ struct Settings {
   /// Size of a job's /dev/shm when neither --shm nor a smaller --memory says (`shm_size`,
   /// like "64M"); unset: the launcher's default, 64 MiB.
   std::optional<std::uint64_t> shm_size;
+  /// Catalogue names whose images unprivileged launchers must read (the HTCondor wrapper, a
+  /// user's own `run`); "*" names every image. Such an image must hold no setuid, setgid or
+  /// capability file and no device node; every other image is reachable by root only
+  /// (docs/catalogue.md, "Who can read what").
+  std::vector<std::string> readable_images;
+  /// What import does with setuid and setgid files, file capabilities and device nodes
+  /// ([strip] in the config; the builder's defaults).
+  PrivilegePolicy import_strip;
   std::string config_file;                ///< the file read, or empty if none
   std::string config_text;                ///< its text, as read (a system-call policy's source cites it)
   SeccompSettings seccomp;
+
+  /// True when `name` is in readable_images (or it holds "*").
+  [[nodiscard]] bool readable(std::string_view name) const;
 };
 
 /// Default store and recipe directories: the checkout's images/ and recipes/ when the binary
