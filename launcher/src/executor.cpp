@@ -534,10 +534,15 @@ Outcome execute(const LaunchPlan& plan, const std::function<void(const std::stri
       &Launch::map_ids,                 // 8. init's uid_map and gid_map
       &Launch::hand_over,               // 9. the detached (idmapped) mounts and the go-ahead
   };
+  auto with_user = [&plan](Outcome o) {
+    o.job_uid = plan.creds.uid;
+    o.job_user = plan.creds.name;
+    return o;
+  };
   for (Step step : k_steps)
-    if (auto r = (launch.*step)(); !r) return launch.abandon(r.error());
-  launch.supervise();       // 10. signals to init until it exits
-  return launch.finish();   // 11. reports, accounting, limits read back; the cgroup removed
+    if (auto r = (launch.*step)(); !r) return with_user(launch.abandon(r.error()));
+  launch.supervise();                  // 10. signals to init until it exits
+  return with_user(launch.finish());   // 11. reports, accounting, limits read back; the cgroup removed
 }
 
 }  // namespace chrootctl::launcher
