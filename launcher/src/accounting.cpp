@@ -112,8 +112,10 @@ Result<Fd> open_log(int dirfd, const std::string& name, const std::string& path,
   auto f = sys::open_at(dirfd, name, O_WRONLY | O_APPEND | O_CREAT | O_NOFOLLOW | O_NOCTTY | O_NONBLOCK,
                         euid == 0 ? 0640 : 0600);
   if (!f) {
-    if (f.error().sys_errno() == ELOOP) return fail(Errc::permission, str(path, " is a symlink; refusing to write through it"));
-    return fail(std::move(f.error()));
+    const int err = f.error().sys_errno();
+    if (err == ELOOP) return fail(Errc::permission, str(path, " is a symlink; refusing to write through it"));
+    if (err == ENXIO) return fail(Errc::permission, str(path, " is a FIFO or a device, not a regular file"));
+    return fail_errno(str("open(", quote(path), ", O_WRONLY|O_APPEND|O_CREAT)"), err);
   }
   const auto st = TRY(sys::fstat(f->get()));
   if (!S_ISREG(st.st_mode)) return fail(Errc::permission, str(path, " is not a regular file"));
