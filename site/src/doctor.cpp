@@ -201,7 +201,8 @@ Check check_cgroups() {
     c.verdict = Verdict::error;
     c.summary = "cannot read the cgroup mounts";
     c.meaning = layout.error().what();
-    c.facts = Fact::object({{"version", "none"}, {"controllers", Fact::list({})}, {"job_cgroup_bases", Fact::list({})}});
+    c.facts = Fact::object({{"version", "none"}, {"v2_mount", nullptr}, {"controllers", Fact::list({})}, {"job_cgroup_bases", Fact::list({})},
+                            {"swap_limits", nullptr}});
     return c;
   }
   cg::Fs& fs = cg::real_fs();
@@ -310,7 +311,8 @@ Check check_idmap(const Settings& s, const std::optional<std::string>& sandbox) 
     c.verdict = Verdict::error;
     c.summary = str("cannot examine ", image, sandbox ? str(" or ", *sandbox) : std::string());
     c.meaning = plan.error().what();
-    c.facts = Fact::object({{"store", image}, {"filesystems", Fact::list({})}, {"sandbox", nullptr}, {"user_job", nullptr}, {"root_job", nullptr}});
+    c.facts = Fact::object({{"store", image}, {"filesystems", Fact::list({})}, {"sandbox", nullptr}, {"user_job", nullptr}, {"root_job", nullptr},
+                            {"root_job_refused", nullptr}});
     return c;
   }
   std::vector<Fact> fss;
@@ -458,7 +460,8 @@ Check check_store(const Settings& s) {
     c.required = false;
     c.summary = str(s.store, " does not exist");
     c.meaning = "nothing is registered yet: the first build, add or import makes it";
-    c.facts = Fact::object({{"path", s.store}, {"exists", false}, {"images", Fact::list({})}});
+    c.facts = Fact::object({{"path", s.store}, {"exists", false}, {"owner", nullptr}, {"mode", nullptr}, {"traversable_by", nullptr},
+                            {"readable_images", strings(s.readable_images)}, {"images", Fact::list({})}});
     return c;
   }
   std::vector<std::string> problems, notes;
