@@ -30,6 +30,7 @@ protected:
     sandbox = path("sandbox");
     test::mkdirs(sandbox);
     ASSERT_EQ(::chown(sandbox.c_str(), 65534, 65534), 0);
+    test::mkdirs(path("sandboxes"));
     log_dir = path("log");
     log = log_dir + "/launches.jsonl";
     configure("");
@@ -44,6 +45,13 @@ protected:
     a.insert(a.end(), options.begin(), options.end());
     a.insert(a.end(), {"--", "/bin/sh", "-c", script});
     return test::run_chrootctl(a, {{"CHROOTCTL_CONFIG", config}});
+  }
+  // A shell command that starts `n` launches of JOB at once ($i is 1..n), each with a sandbox
+  // of its own, as batch jobs have: launches sharing one sandbox race to make SANDBOX/tmp.
+  std::string concurrent_runs(int n, const std::string& job) {
+    return str("for i in $(seq 1 ", n, "); do mkdir '", path("sandboxes"), "'/$i && chown 65534:65534 '", path("sandboxes"), "'/$i || exit; done; ",
+               "for i in $(seq 1 ", n, "); do CHROOTCTL_CONFIG='", config, "' '", CHROOTCTL_BIN, "' run --root '", root, "' --sandbox '",
+               path("sandboxes"), "'/$i --user nobody -- ", job, " & done; wait");
   }
   // Every line of `file`, each read as a flat JSON object (a torn or merged line fails here).
   std::vector<FlatObject> lines_of(const std::string& file) {
@@ -105,8 +113,7 @@ TEST_F(AccountingLaunches, ARunIsOneLineWithTheJobItsLimitsAndItsFilter) {
 }
 
 TEST_F(AccountingLaunches, FiftyConcurrentLaunchesWriteFiftyWholeLines) {
-  const std::string cmd = str("for i in $(seq 1 50); do CHROOTCTL_CONFIG='", config, "' '", CHROOTCTL_BIN, "' run --root '", root,
-                              "' --sandbox '", sandbox, "' --user nobody -- /bin/sh -c \"exit $((i % 7))\" & done; wait");
+  const std::string cmd = concurrent_runs(50, "/bin/sh -c \"exit $((i % 7))\"");
   ASSERT_EQ(test::sh(cmd).exit_code, 0);
   const auto lines = lines_of(log);
   ASSERT_EQ(lines.size(), 50u);
@@ -121,8 +128,7 @@ TEST_F(AccountingLaunches, FiftyConcurrentLaunchesWriteFiftyWholeLines) {
 TEST_F(AccountingLaunches, RotationWhileLaunchesWriteLosesAndTearsNothing) {
   // Lines of about 1.3 KiB in files of at most 4 KiB: dozens of rotations among 50 writers.
   configure("max_size = \"4K\"\nkeep = 100\n");
-  const std::string cmd = str("for i in $(seq 1 50); do CHROOTCTL_CONFIG='", config, "' '", CHROOTCTL_BIN, "' run --root '", root,
-                              "' --sandbox '", sandbox, "' --user nobody -- /bin/true & done; wait");
+  const std::string cmd = concurrent_runs(50, "/bin/true");
   ASSERT_EQ(test::sh(cmd).exit_code, 0);
   std::size_t total = 0, files = 0;
   for (const auto& name : fx::subdirs(log_dir)) EXPECT_EQ(name, "users");
