@@ -37,7 +37,8 @@ DESTDIR="$dest" cmake --install "$build" >/dev/null
 echo "== the installed front runs the installed full tool"
 installed="$dest$prefix/bin/chrootctl"
 [ "$("$installed" --version)" = "$("$ctl" --version)" ] || fail "the installed chrootctl says $("$installed" --version)"
-"$installed" doctor --help | head -n 1 | grep -qx 'Usage: chrootctl doctor \[--sandbox DIR\] \[--store DIR\] \[--json\]' ||
+usage=$("$installed" doctor --help)
+grep -qx 'Usage: chrootctl doctor \[--sandbox DIR\] \[--store DIR\] \[--json\]' <<<"${usage%%$'\n'*}" ||
   fail "the installed front did not reach chrootctl-full for doctor --help"
 manpage="$dest$prefix/share/man/man1/chrootctl.1"
 cmp -s "$manpage" "$src/docs/chrootctl.1" || fail "the installed man page is not docs/chrootctl.1"

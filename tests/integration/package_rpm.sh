@@ -42,5 +42,7 @@ requires=$(rpm -qp --requires "$srpm" 2>/dev/null)
 for r in cmake libarchive-devel openssl-devel tomlplusplus-devel expected-devel libseccomp-devel slurm-devel; do
   grep -q "^$r\b" <<<"$requires" || fail "the source rpm does not require $r: $requires"
 done
-rpm -qpl "$srpm" 2>/dev/null | grep -qx "chrootctl-$version.tar.gz" || fail "the source rpm does not hold the tarball"
+# Read whole before grep -q looks (grep stopping early would kill rpm with SIGPIPE: pipefail).
+files=$(rpm -qpl "$srpm" 2>/dev/null)
+grep -qx "chrootctl-$version.tar.gz" <<<"$files" || fail "the source rpm does not hold the tarball: $files"
 echo "PASS: rpmspec -P and rpmbuild -bs accept packaging/chrootctl.spec ($(basename "$srpm"))"
