@@ -13,7 +13,10 @@ std::map<std::string, Verb>& registry() {
   static std::map<std::string, Verb> r;
   return r;
 }
+std::vector<Spec>* g_collector = nullptr;
 }  // namespace
+
+void collect_specs(std::vector<Spec>* into) { g_collector = into; }
 
 Registrar::Registrar(const char* name, const char* summary, Handler handler) { registry()[name] = {summary, handler}; }
 
@@ -58,6 +61,10 @@ int usage_error(const Spec& spec, const std::string& message) {
 }
 
 std::optional<int> parse(const Spec& spec, std::span<char* const> argv, Args& result) {
+  if (g_collector) {
+    g_collector->push_back(spec);
+    return k_ok;
+  }
   bool only_positional = false;
   for (std::size_t i = 1; i < argv.size(); ++i) {
     const std::string arg = argv[i];
@@ -153,6 +160,13 @@ std::optional<int> threads_value(const Spec& spec, const Args& a, unsigned& thre
 
 int dispatch(std::span<char* const> argv, const std::string& verb, const char* usage,
              std::initializer_list<Subcommand> subcommands) {
+  if (g_collector) {
+    for (const auto& s : subcommands) {
+      char* sub[] = {const_cast<char*>(s.name)};
+      (void)s.handler(std::span<char* const>(sub, 1));
+    }
+    return k_ok;
+  }
   if (argv.size() < 2) {
     err(usage);
     return k_error;

@@ -55,6 +55,12 @@ private:
   std::multimap<std::string, std::string> m_values;
 };
 
+/// Collects the option tables of every verb (for `chrootctl completion`): while `into` is set,
+/// parse() records each Spec it is given and stops the verb at once (exit 0), and dispatch()
+/// runs every subcommand so that theirs are recorded too. No verb does anything before it
+/// parses its arguments, so nothing else runs. nullptr stops collecting.
+void collect_specs(std::vector<Spec>* into);
+
 /// Parses argv (argv[0] is the verb). Returns an exit code when the caller should stop now
 /// (--help printed: 0; usage error printed: 2), or nullopt to go on.
 std::optional<int> parse(const Spec& spec, std::span<char* const> argv, Args& out);

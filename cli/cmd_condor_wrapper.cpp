@@ -21,6 +21,7 @@
 #include "chrootctl/common/sys.hpp"
 #include "chrootctl/launcher/launch.hpp"
 #include "cli.hpp"
+#include "launch_accounting.hpp"
 #include "seccomp_choice.hpp"
 
 extern char** environ;
@@ -118,10 +119,10 @@ int condor_wrapper_main(std::span<char* const> argv) {
   if (ad.empty()) return refuse("$_CONDOR_JOB_AD is not set, so whether the job asks for a root is unknown");
   // By the ClassAd file rules, failing closed: a request that cannot be read is refused, never
   // taken for "no request" (catalogue/condor.hpp).
-  auto request = cat::find_request_in_ad_file(ad);
+  std::string ad_text;
+  auto request = cat::find_request_in_ad_file(ad, &ad_text);
   if (!request) return refuse(request.error().what());
   if (!request->present) return exec_unchanged(a.rest);
-  if (!request->problem.empty()) return refuse(cat::describe_request(ad, *request, request->problem));
 
   // 2. The job's environment as the starter made it, before the wrapper's own settings.
   std::vector<std::pair<std::string, std::string>> job_env;
@@ -136,15 +137,28 @@ int condor_wrapper_main(std::span<char* const> argv) {
   ::unsetenv("CHROOTCTL_CONFIG");
   if (auto c = a.value("config")) ::setenv("CHROOTCTL_CONFIG", c->c_str(), 1);
   auto settings = load_settings(a.value("store"));
+  // From here on every outcome, a refusal included, is recorded in the accounting log (once
+  // the configuration that names it could be read), with the job's id from its ad.
+  ln::AccountingRecord record = begin_record("condor-wrapper");
+  record.batch_system = "htcondor";
+  record.batch_job_id = cat::job_id_in_ad(ad_text);
+  record.job_uid = ::getuid();
+  auto refuse_recorded = [&](const std::string& why, int status = k_setup_failed) {
+    if (settings) record_refusal(*settings, record, why);
+    return refuse(why, status);
+  };
+  if (!request->problem.empty()) return refuse_recorded(cat::describe_request(ad, *request, request->problem));
   if (!settings) return refuse(settings.error().what());
+  record.image = request->name;
   auto resolved = cat::resolve(*settings, request->name);
-  if (!resolved) return refuse(cat::describe_request(ad, *request, resolved.error().what()));
+  if (!resolved) return refuse_recorded(cat::describe_request(ad, *request, resolved.error().what()));
+  add_image(record, *resolved);
 
   // 3. The sandbox, as the starter made it.
   ln::RunOptions o;
   o.sandbox = env_or_empty("_CONDOR_SCRATCH_DIR");
   if (o.sandbox.empty() || o.sandbox[0] != '/')
-    return refuse(str("$_CONDOR_SCRATCH_DIR is ", o.sandbox.empty() ? "not set" : str("not absolute (", quote(o.sandbox), ")"),
+    return refuse_recorded(str("$_CONDOR_SCRATCH_DIR is ", o.sandbox.empty() ? "not set" : str("not absolute (", quote(o.sandbox), ")"),
                       ", so there is no sandbox for ", quote(request->name)));
   o.root = resolved->root;
   o.root_id = ln::RootId{resolved->version.identity.dev, resolved->version.identity.ino};
@@ -162,15 +176,15 @@ int condor_wrapper_main(std::span<char* const> argv) {
   plan_cwd(o, cwd);
   // The system-call filter: the image's policy, else the site's.
   auto seccomp = prepare_job_seccomp(*settings, std::nullopt, resolved->seccomp);
-  if (!seccomp) return refuse(str(quote(request->name), ": ", seccomp.error().what()));
+  if (!seccomp) return refuse_recorded(str(quote(request->name), ": ", seccomp.error().what()));
   o.seccomp = seccomp->plan;
 
   // 4. The launch, as `chrootctl run` makes it, with the job's working directory.
   const ln::HostFacts facts = ln::gather_host_facts();
   auto creds = ln::resolve_job_user(o.user, facts, facts.euid != 0);
-  if (!creds) return refuse(creds.error().what());
+  if (!creds) return refuse_recorded(creds.error().what());
   auto plan = ln::plan_launch(o, facts, *creds);
-  if (!plan) return refuse(plan.error().what());
+  if (!plan) return refuse_recorded(plan.error().what());
   if (cwd) plan->cwd = *cwd;
   const ln::Outcome outcome = ln::execute(*plan, [](const std::string& m) {
     err(str("chrootctl condor-wrapper: warning: ", m, "\n"));
@@ -178,6 +192,7 @@ int condor_wrapper_main(std::span<char* const> argv) {
   // A private cache of the compiled filter (a job user without a state directory) goes now:
   // a job killed by a signal ends this process by the same signal, without destructors.
   seccomp->scratch.reset();
+  record_launch(*settings, record, outcome);
   switch (outcome.kind) {
     case ln::Outcome::Kind::exited:
       return outcome.code;

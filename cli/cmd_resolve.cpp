@@ -45,6 +45,14 @@ int resolve_main(std::span<char* const> argv) {
     w.field("digest", r->version.digest);
     w.field("build_id", r->version.build_id);
     w.field("verified_at", r->version.verified_at);
+    w.key("signer");
+    if (r->version.signer.empty()) w.null(); else w.value(r->version.signer);
+    // Where a launch of this image is recorded, for launchers that read no configuration (the
+    // Slurm plugin): null when accounting is off.
+    w.key("accounting_log");
+    if (settings->accounting.enabled) w.value(settings->accounting.path); else w.null();
+    w.field("accounting_max_bytes", settings->accounting.max_bytes);
+    w.field("accounting_keep", settings->accounting.keep);
     w.end_object();
     out(w.str());
   } else {

@@ -14,6 +14,7 @@
 #include "chrootctl/common/sys.hpp"
 #include "chrootctl/launcher/launch.hpp"
 #include "cli.hpp"
+#include "launch_accounting.hpp"
 #include "seccomp_choice.hpp"
 
 namespace chrootctl::cli {
@@ -154,20 +155,27 @@ int run_main(std::span<char* const> argv) {
     report(settings.error());
     return k_setup_failed;
   }
+  // The accounting line is written for every launch from here on, refused ones included.
+  ln::AccountingRecord record = begin_record("run");
+  auto refuse = [&](const Error& e) {
+    report(e);
+    record_refusal(*settings, record, e.what());
+    return k_setup_failed;
+  };
   if (settings->job_ids_start) o.job_ids.start = *settings->job_ids_start;
   if (settings->job_ids_count) o.job_ids.count = *settings->job_ids_count;
   if (settings->shm_size) o.shm_default = *settings->shm_size;
   if (auto given = a.value("root")) {
     o.root = *given;
+    record.root = *given;
   } else if (!a.positional.empty()) {
     // By default every file's type, mode, owner, size, inode and ctime are compared with the
     // stat record (resolve --fast): an image whose files some host user can change (its uid
     // owns them on the host too) is refused as soon as they change, not at the next full verify.
+    record.image = a.positional[0];
     auto resolved = resolve_root(*settings, a.positional[0], !a.flag("skip-metadata-check"));
-    if (!resolved) {
-      report(resolved.error());
-      return k_setup_failed;
-    }
+    if (!resolved) return refuse(resolved.error());
+    add_image(record, *resolved);
     o.root = resolved->root;
     o.root_id = ln::RootId{resolved->version.identity.dev, resolved->version.identity.ino};
     image_policy = resolved->seccomp;
@@ -214,10 +222,7 @@ int run_main(std::span<char* const> argv) {
   }
   for (const auto& file : a.values("env-file")) {
     auto vars = read_env_file(file);
-    if (!vars) {
-      report(vars.error());
-      return k_setup_failed;
-    }
+    if (!vars) return refuse(vars.error());
     o.env.insert(o.env.end(), vars->begin(), vars->end());
   }
   for (const auto& e : a.values("env")) {
@@ -237,12 +242,14 @@ int run_main(std::span<char* const> argv) {
   auto seccomp = prepare_job_seccomp(*settings, a.value("seccomp"), image_policy);
   if (!seccomp) {
     std::fprintf(stderr, "chrootctl run: %s\n", seccomp.error().what().c_str());
+    record_refusal(*settings, record, seccomp.error().what());
     return k_setup_failed;
   }
   o.seccomp = seccomp->plan;
 
   const ln::Outcome outcome = ln::run_job(o);
   if (!outcome.error.empty()) std::fprintf(stderr, "chrootctl run: %s\n", outcome.error.c_str());
+  record_launch(*settings, record, outcome);
   return outcome.exit_status();
 }
 

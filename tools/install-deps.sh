@@ -13,6 +13,9 @@ packages=(
   python3 python3-jsonschema mtree-netbsd libcap2-bin attr busybox-static procps util-linux openssl gcc
   mmdebstrap debootstrap
   zstd xz-utils bzip2 libarchive-tools
+  # packages: the .deb is built, checked with lintian and installed in a fresh root
+  # (tests/privileged/package_deb.sh); the installed man page is rendered (tests/integration/install.sh)
+  dpkg-dev debhelper lintian man-db
   # the seccomp tests' 32-bit static programs (gcc -m32 -static)
   gcc-multilib
   # RPM images: dnf bases, rpm databases in audits, and their tests

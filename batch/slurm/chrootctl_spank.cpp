@@ -16,7 +16,9 @@
 //                                               with the message (it reaches srun's output and
 //                                               the job's stderr) or enters the root
 //                                               (launcher::enter_root).
-//   slurm_spank_exit             slurmstepd     after the step's tasks: removes the step's directory
+//   slurm_spank_task_exit        slurmstepd     each task's wait status, as Slurm collects it
+//   slurm_spank_exit             slurmstepd     after the step's tasks: writes the step's line in
+//                                               the accounting log, removes the step's directory
 //   slurm_spank_job_epilog       slurmd's epilog at job end (no slurm_spank_init there): removes
 //                                               what a killed slurmstepd left of the job
 //
@@ -25,7 +27,9 @@
 // launcher, whose code `chrootctl run` uses for the same layout.
 #include <fcntl.h>
 #include <limits.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -41,6 +45,7 @@ extern "C" {
 
 #include "chrootctl/common/strings.hpp"
 #include "chrootctl/common/sys.hpp"
+#include "chrootctl/launcher/accounting.hpp"
 #include "chrootctl/launcher/enter.hpp"
 #include "resolver.hpp"
 #include "spank_config.hpp"
@@ -75,6 +80,14 @@ struct State {
   std::uint32_t job_id = 0;
   std::uint32_t step_id = 0;
   std::string step_dir_name;           // made by this slurmstepd below jobdirs=, removed at exit
+  // The step's accounting line, written at exit once its tasks are collected:
+  std::optional<cb::ResolvedName> resolved;
+  std::int64_t start_ns = 0;
+  uid_t uid = 0;
+  struct rusage children_before {};    // of what slurmstepd reaped before the tasks (the resolver)
+  std::uint32_t tasks = 0;
+  std::optional<int> first_failure;    // the first task wait status that is not a clean exit 0
+  int last_status = 0;
 };
 State g_state;
 
@@ -155,7 +168,10 @@ Status prepare_step(spank_t sp) {
   std::vector<std::string> scratch = c.scratch;
   if (g_state.scratch) scratch = TRY(cb::parse_scratch_list(*g_state.scratch, "--chroot-scratch"));
 
+  g_state.uid = uid;
   const cb::ResolvedName resolved = TRY(cb::run_resolver(c, name));
+  g_state.resolved = resolved;
+  if (::getrusage(RUSAGE_CHILDREN, &g_state.children_before) != 0) g_state.children_before = {};
   g_state.label = resolved.entry == name ? str(name, " (sha256:", resolved.digest, ")")
                                          : str(name, " (alias of ", resolved.entry, ", sha256:", resolved.digest, ")");
 
@@ -189,6 +205,53 @@ void remove_step_dir() {
     slurm_error("chrootctl: removing %s/%s: %s", g_state.config->jobdirs.c_str(), g_state.step_dir_name.c_str(),
                 r.error().what().c_str());
   g_state.step_dir_name.clear();
+}
+
+double seconds(const struct timeval& tv) { return static_cast<double>(tv.tv_sec) + static_cast<double>(tv.tv_usec) / 1e6; }
+
+// The step's line in the accounting log: its tasks on this node as one launch. CPU time and the
+// largest process come from what slurmstepd reaped (its tasks), less what it had reaped before
+// them (the resolver); limits and peak memory are Slurm's own (its cgroup plugins), not ours.
+void write_accounting() {
+  if (!g_state.wanted || !g_state.resolved || !g_state.resolved->accounting || !g_state.chroot) return;
+  ln::AccountingRecord r;
+  r.via = "slurm";
+  r.start_ns = g_state.start_ns;
+  r.end_ns = ln::wall_clock_ns();
+  r.invoking_uid = ::getuid();
+  r.job_uid = g_state.uid;
+  r.image = *g_state.chroot;
+  r.entry = g_state.resolved->entry;
+  r.build_id = g_state.resolved->build_id;
+  r.tree_digest = g_state.resolved->digest;
+  r.signer = g_state.resolved->signer;
+  r.root = g_state.resolved->root;
+  r.batch_system = "slurm";
+  r.batch_job_id = cb::step_dir_name(g_state.job_id, g_state.step_id);
+  r.tasks = g_state.tasks;
+  ln::Outcome& o = r.outcome;
+  o.cgroup = "none";
+  if (!g_state.refusal.empty()) {
+    o.kind = ln::Outcome::Kind::setup_failed;
+    o.error = g_state.refusal;
+  } else {
+    const int status = g_state.first_failure.value_or(g_state.last_status);
+    if (WIFSIGNALED(status)) {
+      o.kind = ln::Outcome::Kind::signaled;
+      o.code = WTERMSIG(status);
+    } else {
+      o.kind = ln::Outcome::Kind::exited;
+      o.code = WIFEXITED(status) ? WEXITSTATUS(status) : 0;
+    }
+    struct rusage now {};
+    if (::getrusage(RUSAGE_CHILDREN, &now) == 0) {
+      o.cpu_user_seconds = seconds(now.ru_utime) - seconds(g_state.children_before.ru_utime);
+      o.cpu_system_seconds = seconds(now.ru_stime) - seconds(g_state.children_before.ru_stime);
+      o.max_rss_bytes = static_cast<std::uint64_t>(now.ru_maxrss) * 1024;
+    }
+  }
+  if (auto w = ln::append_accounting_line(*g_state.resolved->accounting, ln::accounting_line(r)); !w)
+    slurm_error("chrootctl: job %u: accounting: %s", g_state.job_id, terminal_safe(w.error().what()).c_str());
 }
 
 Status enter_task(spank_t sp) {
@@ -252,6 +315,7 @@ CHROOTCTL_SPANK_EXPORT int slurm_spank_init_post_opt(spank_t sp, int, char**) {
   // The extern step (pam_slurm_adopt) runs no job code of its own.
   if (g_state.step_id == SLURM_EXTERN_CONT) return 0;
   g_state.wanted = true;
+  g_state.start_ns = ln::wall_clock_ns();
   if (auto r = prepare_step(sp); !r) {
     g_state.refusal = str("--chroot=", *g_state.chroot, ": ", r.error().what());
     slurm_error("chrootctl: job %u: %s", g_state.job_id, terminal_safe(g_state.refusal).c_str());
@@ -279,8 +343,21 @@ CHROOTCTL_SPANK_EXPORT int slurm_spank_task_init_privileged(spank_t sp, int, cha
   return 0;
 }
 
+CHROOTCTL_SPANK_EXPORT int slurm_spank_task_exit(spank_t sp, int, char**) {
+  if (!g_state.wanted || spank_context() != S_CTX_REMOTE) return 0;
+  int status = 0;
+  if (!get_item(sp, S_TASK_EXIT_STATUS, &status)) return 0;
+  ++g_state.tasks;
+  g_state.last_status = status;
+  if (!g_state.first_failure && !(WIFEXITED(status) && WEXITSTATUS(status) == 0)) g_state.first_failure = status;
+  return 0;
+}
+
 CHROOTCTL_SPANK_EXPORT int slurm_spank_exit(spank_t, int, char**) {
-  if (spank_context() == S_CTX_REMOTE) remove_step_dir();
+  if (spank_context() == S_CTX_REMOTE) {
+    write_accounting();
+    remove_step_dir();
+  }
   return 0;
 }
 

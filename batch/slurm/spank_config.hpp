@@ -12,7 +12,9 @@
 #include <vector>
 
 #include "chrootctl/common/error.hpp"
+#include "chrootctl/common/json.hpp"
 #include "chrootctl/common/strings.hpp"
+#include "chrootctl/launcher/accounting.hpp"
 #include "chrootctl/launcher/launch.hpp"
 
 namespace chrootctl::batch {
@@ -146,114 +148,25 @@ inline Result<SpankConfig> parse_plugstack_args(const std::vector<std::string>& 
 
 /// What `chrootctl resolve --json NAME` printed, the fields the plugin uses.
 struct ResolvedName {
-  std::string entry;   ///< the entry's name (NAME may be an alias)
-  std::string root;    ///< the verified root (unescaped bytes)
-  std::string digest;  ///< tree digest, for the job's log
+  std::string entry;     ///< the entry's name (NAME may be an alias)
+  std::string root;      ///< the verified root (unescaped bytes)
+  std::string digest;    ///< tree digest, for the job's log
+  std::string build_id;  ///< for the accounting log ("" if not printed)
+  std::string signer;    ///< "" when unsigned
+  /// The site's accounting log, as the configuration the resolver read says (unset: none, or
+  /// accounting disabled).
+  std::optional<launcher::AccountingLog> accounting;
 };
-
-namespace detail {
-// A small reader for the flat JSON object `resolve --json` prints: string, number and literal
-// values only; nested values are an error.
-class FlatJson {
-public:
-  explicit FlatJson(std::string_view text) : m_s(text) {}
-
-  Result<std::vector<std::pair<std::string, std::string>>> object() {
-    std::vector<std::pair<std::string, std::string>> out;
-    space();
-    if (!eat('{')) return bad("expected '{'");
-    space();
-    if (eat('}')) return finish(std::move(out));
-    while (true) {
-      space();
-      auto k = TRY(string());
-      space();
-      if (!eat(':')) return bad("expected ':'");
-      space();
-      std::string v;
-      if (peek() == '"') {
-        v = TRY(string());
-      } else {
-        if (peek() == '{' || peek() == '[') return bad("unexpected value");
-        while (m_i < m_s.size() && m_s[m_i] != ',' && m_s[m_i] != '}' && !is_space(m_s[m_i])) v.push_back(m_s[m_i++]);
-        if (v.empty()) return bad("unexpected value");
-      }
-      out.emplace_back(std::move(k), std::move(v));
-      space();
-      if (eat(',')) continue;
-      if (eat('}')) return finish(std::move(out));
-      return bad("expected ',' or '}'");
-    }
-  }
-
-private:
-  static bool is_space(char c) { return c == ' ' || c == '\n' || c == '\r' || c == '\t'; }
-  char peek() const { return m_i < m_s.size() ? m_s[m_i] : '\0'; }
-  bool eat(char c) {
-    if (peek() != c) return false;
-    ++m_i;
-    return true;
-  }
-  void space() {
-    while (m_i < m_s.size() && is_space(m_s[m_i])) ++m_i;
-  }
-  tl::unexpected<Error> bad(std::string_view why) const {
-    return fail(Errc::parse, str("unreadable output of 'chrootctl resolve --json' at byte ", m_i, ": ", why));
-  }
-  Result<std::vector<std::pair<std::string, std::string>>> finish(std::vector<std::pair<std::string, std::string>> out) {
-    space();
-    if (m_i != m_s.size()) return bad("trailing data");
-    return out;
-  }
-  Result<std::string> string() {
-    if (!eat('"')) return bad("expected a string");
-    std::string out;
-    while (m_i < m_s.size()) {
-      const char c = m_s[m_i++];
-      if (c == '"') return out;
-      if (static_cast<unsigned char>(c) < 0x20) return bad("control byte in a string");
-      if (c != '\\') {
-        out.push_back(c);
-        continue;
-      }
-      const char e = peek();
-      ++m_i;
-      switch (e) {
-        case '"': out.push_back('"'); break;
-        case '\\': out.push_back('\\'); break;
-        case '/': out.push_back('/'); break;
-        case 'n': out.push_back('\n'); break;
-        case 't': out.push_back('\t'); break;
-        case 'r': out.push_back('\r'); break;
-        case 'b': out.push_back('\b'); break;
-        case 'f': out.push_back('\f'); break;
-        case 'u': {
-          if (m_i + 4 > m_s.size()) return bad("short \\u escape");
-          auto v = parse_u64(m_s.substr(m_i, 4), 16);
-          if (!v || *v >= 0x80) return bad("\\u escape outside ASCII");  // escape_bytes output is ASCII
-          out.push_back(static_cast<char>(*v));
-          m_i += 4;
-          break;
-        }
-        default: return bad("unknown escape");
-      }
-    }
-    return bad("unterminated string");
-  }
-
-  std::string_view m_s;
-  std::size_t m_i = 0;
-};
-}  // namespace detail
 
 /// Reads the object printed by `chrootctl resolve --json`: "entry", "root" (escape_bytes form)
-/// and "digest" must be there.
+/// and "digest" must be there; "build_id", "signer" and the accounting log's "accounting_log",
+/// "accounting_max_bytes" and "accounting_keep" are read when present.
 inline Result<ResolvedName> parse_resolve_json(std::string_view text) {
-  auto fields = TRY(detail::FlatJson(text).object());
+  const FlatObject fields = TRY(parse_flat_json_object(text, "output of 'chrootctl resolve --json'"));
   auto get = [&](std::string_view k) -> std::optional<std::string> {
-    for (const auto& [key, v] : fields)
-      if (key == k) return v;
-    return std::nullopt;
+    const FlatValue* v = find_flat(fields, k);
+    if (!v || v->kind == FlatValue::Kind::null) return std::nullopt;
+    return v->text;
   };
   ResolvedName r;
   auto entry = get("entry");
@@ -267,6 +180,15 @@ inline Result<ResolvedName> parse_resolve_json(std::string_view text) {
   r.entry = *entry;
   r.root = *raw;
   r.digest = *digest;
+  r.build_id = get("build_id").value_or("");
+  r.signer = get("signer").value_or("");
+  if (auto log = get("accounting_log")) {
+    const auto max_bytes = parse_u64(get("accounting_max_bytes").value_or(""));
+    const auto keep = parse_u64(get("accounting_keep").value_or(""));
+    if (!is_absolute_clean(*log) || !max_bytes || !keep || *keep > 1000)
+      return fail(Errc::parse, str("'chrootctl resolve --json' printed an accounting log that cannot be used: ", quote(*log)));
+    r.accounting = launcher::AccountingLog{*log, *max_bytes, static_cast<unsigned>(*keep)};
+  }
   return r;
 }
 

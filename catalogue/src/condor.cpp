@@ -478,9 +478,28 @@ ChrootRequest find_request_in_ad(std::string_view text) {
   return found;
 }
 
-Result<ChrootRequest> find_request_in_ad_file(const std::string& file) {
-  const std::string text = TRY(with_context(read_user_file(file), str("reading ", file)));
-  return find_request_in_ad(text);
+Result<ChrootRequest> find_request_in_ad_file(const std::string& file, std::string* text_out) {
+  std::string text = TRY(with_context(read_user_file(file), str("reading ", file)));
+  ChrootRequest r = find_request_in_ad(text);
+  if (text_out) *text_out = std::move(text);
+  return r;
+}
+
+std::string job_id_in_ad(std::string_view text) {
+  std::optional<std::string> cluster, proc;
+  bool twice = false;
+  for (const auto& line : split(text, '\n')) {
+    const std::string_view t = trim(line);
+    const auto eq = t.find('=');
+    if (t.empty() || t[0] == '#' || eq == std::string_view::npos) continue;
+    const std::string_view name = trim(t.substr(0, eq));
+    std::optional<std::string>* slot = iequals(name, "ClusterId") ? &cluster : iequals(name, "ProcId") ? &proc : nullptr;
+    if (!slot) continue;
+    if (slot->has_value()) twice = true;
+    *slot = std::string(trim(t.substr(eq + 1)));
+  }
+  if (twice || !cluster || !proc || !parse_u64(*cluster) || !parse_u64(*proc)) return {};
+  return str(*cluster, ".", *proc);
 }
 
 Result<ChrootRequest> find_request_in(const std::string& file) {

@@ -3,6 +3,8 @@
 #include <cmath>
 #include <cstdio>
 
+#include "chrootctl/common/strings.hpp"
+
 namespace chrootctl {
 
 namespace {
@@ -172,6 +174,176 @@ JsonWriter& JsonWriter::null() {
 std::string JsonWriter::str() const {
   if (m_stack.empty() && !m_out.empty()) return m_out + "\n";
   return m_out;
+}
+
+namespace {
+
+// The reader behind parse_flat_json_object: one pass, no recursion (nothing nests).
+class FlatReader {
+public:
+  FlatReader(std::string_view text, std::string_view what) : m_s(text), m_what(what) {}
+
+  Result<FlatObject> object() {
+    FlatObject out;
+    space();
+    if (!eat('{')) return bad("expected '{'");
+    space();
+    if (eat('}')) return finish(std::move(out));
+    while (true) {
+      space();
+      auto key = TRY(string());
+      if (find_flat(out, key)) return bad(str("duplicate key ", quote(key)));
+      space();
+      if (!eat(':')) return bad("expected ':'");
+      space();
+      FlatValue v = TRY(value());
+      out.emplace_back(std::move(key), std::move(v));
+      space();
+      if (eat(',')) continue;
+      if (eat('}')) return finish(std::move(out));
+      return bad("expected ',' or '}'");
+    }
+  }
+
+private:
+  static bool is_space(char c) { return c == ' ' || c == '\n' || c == '\r' || c == '\t'; }
+  static bool is_digit(char c) { return c >= '0' && c <= '9'; }
+  char peek() const { return m_i < m_s.size() ? m_s[m_i] : '\0'; }
+  bool eat(char c) {
+    if (m_i >= m_s.size() || m_s[m_i] != c) return false;
+    ++m_i;
+    return true;
+  }
+  void space() {
+    while (m_i < m_s.size() && is_space(m_s[m_i])) ++m_i;
+  }
+  tl::unexpected<Error> bad(std::string_view why) const {
+    return fail(Errc::parse, str("unreadable ", m_what, " at byte ", m_i, ": ", why));
+  }
+  Result<FlatObject> finish(FlatObject out) {
+    space();
+    if (m_i != m_s.size()) return bad("trailing data");
+    return out;
+  }
+
+  Result<FlatValue> value() {
+    FlatValue v;
+    const char c = peek();
+    if (c == '"') {
+      v.kind = FlatValue::Kind::string;
+      v.text = TRY(string());
+      return v;
+    }
+    for (const auto& [word, kind] : {std::pair{std::string_view("true"), FlatValue::Kind::boolean},
+                                     std::pair{std::string_view("false"), FlatValue::Kind::boolean},
+                                     std::pair{std::string_view("null"), FlatValue::Kind::null}}) {
+      if (m_s.substr(m_i, word.size()) == word) {
+        m_i += word.size();
+        v.kind = kind;
+        v.text = std::string(word);
+        return v;
+      }
+    }
+    // -?(0|[1-9][0-9]*)(.[0-9]+)?([eE][+-]?[0-9]+)?
+    const std::size_t start = m_i;
+    eat('-');
+    if (eat('0')) {
+    } else if (is_digit(peek())) {
+      while (is_digit(peek())) ++m_i;
+    } else {
+      m_i = start;
+      return bad("unexpected value");
+    }
+    if (eat('.')) {
+      if (!is_digit(peek())) return bad("expected a digit");
+      while (is_digit(peek())) ++m_i;
+    }
+    if (eat('e') || eat('E')) {
+      if (!eat('+')) eat('-');
+      if (!is_digit(peek())) return bad("expected a digit");
+      while (is_digit(peek())) ++m_i;
+    }
+    v.kind = FlatValue::Kind::number;
+    v.text = std::string(m_s.substr(start, m_i - start));
+    return v;
+  }
+
+  static void append_utf8(std::string& out, unsigned cp) {
+    if (cp < 0x80) {
+      out.push_back(static_cast<char>(cp));
+    } else if (cp < 0x800) {
+      out.push_back(static_cast<char>(0xc0 | (cp >> 6)));
+      out.push_back(static_cast<char>(0x80 | (cp & 0x3f)));
+    } else {
+      out.push_back(static_cast<char>(0xe0 | (cp >> 12)));
+      out.push_back(static_cast<char>(0x80 | ((cp >> 6) & 0x3f)));
+      out.push_back(static_cast<char>(0x80 | (cp & 0x3f)));
+    }
+  }
+
+  Result<std::string> string() {
+    if (!eat('"')) return bad("expected a string");
+    std::string out;
+    while (m_i < m_s.size()) {
+      const char c = m_s[m_i];
+      if (c == '"') {
+        ++m_i;
+        return out;
+      }
+      if (static_cast<unsigned char>(c) < 0x20) return bad("control byte in a string");
+      if (static_cast<unsigned char>(c) >= 0x80) {
+        const std::size_t n = utf8_len(m_s, m_i);
+        if (n == 0) return bad("a string that is not UTF-8");
+        out.append(m_s.substr(m_i, n));
+        m_i += n;
+        continue;
+      }
+      ++m_i;
+      if (c != '\\') {
+        out.push_back(c);
+        continue;
+      }
+      const char e = peek();
+      ++m_i;
+      switch (e) {
+        case '"': out.push_back('"'); break;
+        case '\\': out.push_back('\\'); break;
+        case '/': out.push_back('/'); break;
+        case 'n': out.push_back('\n'); break;
+        case 't': out.push_back('\t'); break;
+        case 'r': out.push_back('\r'); break;
+        case 'b': out.push_back('\b'); break;
+        case 'f': out.push_back('\f'); break;
+        case 'u': {
+          if (m_i + 4 > m_s.size()) return bad("short \\u escape");
+          auto v = parse_u64(m_s.substr(m_i, 4), 16);
+          if (!v) return bad("bad \\u escape");
+          if (*v >= 0xd800 && *v <= 0xdfff) return bad("\\u escape of a surrogate");
+          append_utf8(out, static_cast<unsigned>(*v));
+          m_i += 4;
+          break;
+        }
+        default: return bad("unknown escape");
+      }
+    }
+    return bad("unterminated string");
+  }
+
+  std::string_view m_s;
+  std::string_view m_what;
+  std::size_t m_i = 0;
+};
+
+}  // namespace
+
+Result<FlatObject> parse_flat_json_object(std::string_view text, std::string_view what) {
+  return FlatReader(text, what).object();
+}
+
+const FlatValue* find_flat(const FlatObject& object, std::string_view key) {
+  for (const auto& [k, v] : object)
+    if (k == key) return &v;
+  return nullptr;
 }
 
 }  // namespace chrootctl

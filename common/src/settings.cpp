@@ -25,12 +25,18 @@ bool running_from_build_tree() {
   return starts_with(exe, bin + "/");
 }
 
-Result<Settings> load_settings(const std::optional<std::string>& store_override) {
+Settings default_settings() {
   Settings s;
   const bool checkout = running_from_build_tree();
   s.store = checkout ? str(CHROOTCTL_SOURCE_DIR, "/images") : "/var/lib/chrootctl";
   if (checkout) s.recipe_dirs.push_back(str(CHROOTCTL_SOURCE_DIR, "/recipes"));
   s.recipe_dirs.push_back("/etc/chrootctl/recipes");
+  s.accounting.path = checkout ? str(CHROOTCTL_BINARY_DIR, "/accounting/launches.jsonl") : "/var/log/chrootctl/launches.jsonl";
+  return s;
+}
+
+Result<Settings> load_settings(const std::optional<std::string>& store_override) {
+  Settings s = default_settings();
 
   const char* env_cfg = std::getenv("CHROOTCTL_CONFIG");
   const std::string cfg = env_cfg && *env_cfg ? env_cfg : "/etc/chrootctl/config.toml";
@@ -87,6 +93,31 @@ Result<Settings> load_settings(const std::optional<std::string>& store_override)
       };
       s.job_ids_start = in_range("start", start);
       s.job_ids_count = in_range("count", count);
+      t.finish();
+    }
+    if (const auto* acct = r.table("accounting")) {
+      TableReader t(diag, *acct, "accounting");
+      if (auto v = t.boolean("enabled")) s.accounting.enabled = *v;
+      if (auto v = t.string("path")) {
+        // The file's directory holds users/ for unprivileged launchers: a plain, absolute path.
+        const auto parts = split(*v, '/');
+        const bool plain = v->size() > 1 && (*v)[0] == '/' && std::none_of(parts.begin() + 1, parts.end(), [](const std::string& c) {
+          return c.empty() || c == "." || c == "..";
+        });
+        if (!plain)
+          diag.error(*acct->get("path"), "'accounting.path' must be the absolute path of a file, without '.', '..' or '//'");
+        else
+          s.accounting.path = *v;
+      }
+      if (auto v = t.string("max_size")) {
+        auto bytes = parse_size(*v);
+        if (!bytes || *bytes < 4096) diag.error(t.key_pos("max_size"), str("'accounting.max_size' must be a size of at least 4K, like 64M, not ", quote(*v)));
+        else s.accounting.max_bytes = *bytes;
+      }
+      if (auto v = t.integer("keep")) {
+        if (*v < 0 || *v > 1000) diag.error(t.key_pos("keep"), "'accounting.keep' must be a number of files from 0 to 1000");
+        else s.accounting.keep = static_cast<unsigned>(*v);
+      }
       t.finish();
     }
     if (auto v = r.string_array("readable_images")) {

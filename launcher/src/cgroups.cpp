@@ -269,14 +269,37 @@ std::vector<std::string> JobCgroup::candidate_dirs(const Layout& layout, const L
   return out;
 }
 
+std::set<std::string> v2_controllers(Fs& fs, const Layout& layout) {
+  if (layout.v2_mount.empty()) return {};
+  auto c = fs.read(join_path(layout.v2_mount, "cgroup.controllers"));
+  return c ? words(*c) : std::set<std::string>();
+}
+
+Version launch_version(Fs& fs, const Layout& layout) {
+  if (v2_controllers(fs, layout).count("memory")) return Version::v2;
+  return v1_mounts_for(layout).empty() ? Version::none : Version::v1;
+}
+
+std::vector<std::string> base_parents(Fs& fs, const Layout& layout, bool privileged) {
+  switch (launch_version(fs, layout)) {
+    case Version::v1: return v1_mounts_for(layout);
+    case Version::v2: {
+      std::vector<std::string> out;
+      const std::string own = v2_dir(layout, layout.v2_own);
+      if (own != layout.v2_mount) out.push_back(own);
+      if (privileged) out.push_back(layout.v2_mount);
+      return out;
+    }
+    case Version::none: break;
+  }
+  return {};
+}
+
 Result<JobCgroup> JobCgroup::create(Fs& fs, const Layout& layout, const std::string& name, const Limits& limits,
                                     bool privileged, std::vector<std::string>& notes) {
   JobCgroup cg;
   // v2 when the unified hierarchy offers the memory controller; otherwise the v1 hierarchies.
-  std::set<std::string> v2_available;
-  if (!layout.v2_mount.empty()) {
-    if (auto c = fs.read(join_path(layout.v2_mount, "cgroup.controllers"))) v2_available = words(*c);
-  }
+  const std::set<std::string> v2_available = v2_controllers(fs, layout);
   if (v2_available.count("memory")) {
     std::set<std::string> wanted{"memory", "pids"};
     if (limits.cpu_weight) wanted.insert("cpu");

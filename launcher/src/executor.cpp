@@ -21,8 +21,8 @@
 #include "chrootctl/common/sys.hpp"
 #include "chrootctl/launcher/cgroups.hpp"
 #include "chrootctl/launcher/cleanup.hpp"
+#include "chrootctl/launcher/host.hpp"
 #include "chrootctl/launcher/launch.hpp"
-#include "chrootctl/launcher/mountinfo.hpp"
 #include "chrootctl/launcher/seccomp_program.hpp"
 #include "internal.hpp"
 #include "kernel.hpp"
@@ -233,19 +233,7 @@ public:
   // The filesystem type of the image root and of every mount below it, as this namespace's
   // mount table lists them under the root's real path.
   Result<std::vector<std::pair<std::string, std::uint64_t>>> image_filesystems() const {
-    std::vector<std::pair<std::string, std::uint64_t>> out{{m_plan.root, TRY(kernel::filesystem_type(m_opened.image.get()))}};
-    const std::string real = TRY(sys::readlink_at(AT_FDCWD, kernel::fd_path(m_opened.image.get())));
-    const std::string table = TRY(sys::read_file("/proc/self/mountinfo"));
-    std::vector<std::string> below;
-    for_each_mount(table, [&](const MountInfoFields& m) {
-      std::string point = unescape_mountinfo(m.mount_point);
-      if (point.size() > real.size() && path_is_under(point, real)) below.push_back(std::move(point));
-    });
-    for (const auto& path : below) {
-      Fd fd = TRY(sys::open_path(path, O_PATH | O_NOFOLLOW));
-      out.emplace_back(path, TRY(kernel::filesystem_type(fd.get())));
-    }
-    return out;
+    return host::filesystems_below(m_opened.image.get(), m_plan.root);
   }
 
   // 5. The job's cgroup: a record written first (so a SIGKILL at any later point leaves
@@ -546,10 +534,15 @@ Outcome execute(const LaunchPlan& plan, const std::function<void(const std::stri
       &Launch::map_ids,                 // 8. init's uid_map and gid_map
       &Launch::hand_over,               // 9. the detached (idmapped) mounts and the go-ahead
   };
+  auto with_user = [&plan](Outcome o) {
+    o.job_uid = plan.creds.uid;
+    o.job_user = plan.creds.name;
+    return o;
+  };
   for (Step step : k_steps)
-    if (auto r = (launch.*step)(); !r) return launch.abandon(r.error());
-  launch.supervise();       // 10. signals to init until it exits
-  return launch.finish();   // 11. reports, accounting, limits read back; the cgroup removed
+    if (auto r = (launch.*step)(); !r) return with_user(launch.abandon(r.error()));
+  launch.supervise();                  // 10. signals to init until it exits
+  return with_user(launch.finish());   // 11. reports, accounting, limits read back; the cgroup removed
 }
 
 }  // namespace chrootctl::launcher

@@ -36,6 +36,9 @@
 #ifndef __NR_close_range
 #define __NR_close_range 436
 #endif
+#ifndef __NR_openat2
+#define __NR_openat2 437
+#endif
 
 namespace chrootctl::launcher::kernel {
 
@@ -158,6 +161,20 @@ bool has_mount_api() {
   return present(::syscall(__NR_mount_setattr, -1, "", AT_EMPTY_PATH, &attr, sizeof attr)) &&
          present(::syscall(__NR_open_tree, -1, "", AT_EMPTY_PATH)) &&
          present(::syscall(__NR_move_mount, -1, "", -1, "", k_move_mount_f_empty_path));
+}
+
+// Each probe passes arguments the kernel refuses before it acts: EINVAL or EBADF from a kernel
+// that has the call, ENOSYS from one that does not (or a filter that pretends so).
+bool has_openat2() {
+  return ::syscall(__NR_openat2, -1, "", nullptr, 0) < 0 && errno != ENOSYS;  // size 0: EINVAL
+}
+
+bool has_clone3() {
+  return ::syscall(__NR_clone3, nullptr, 0) < 0 && errno != ENOSYS;  // size 0: EINVAL
+}
+
+bool has_close_range() {
+  return ::syscall(__NR_close_range, 2u, 1u, 0u) < 0 && errno != ENOSYS;  // first > last: EINVAL
 }
 
 Status unshare(int flags, std::string_view label) {

@@ -67,6 +67,12 @@ Status move_mount(int from, int to, std::string_view source_label, std::string_v
 /// found by calling mount_setattr with an invalid descriptor.
 bool has_mount_api();
 
+/// True when this kernel has openat2 (5.6), clone3 (5.3), close_range (5.9): probed with
+/// arguments it refuses, so nothing is opened, started or closed.
+bool has_openat2();
+bool has_clone3();
+bool has_close_range();
+
 /// unshare(2); `label` names the flags in errors ("CLONE_NEWNS").
 Status unshare(int flags, std::string_view label);
 

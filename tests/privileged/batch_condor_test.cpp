@@ -14,6 +14,8 @@
 #include <algorithm>
 #include <random>
 
+#include "chrootctl/common/json.hpp"
+#include "chrootctl/common/strings.hpp"
 #include "chrootctl/common/sys.hpp"
 #include "launcher_fixture.hpp"
 #include "test_support.hpp"
@@ -46,7 +48,11 @@ protected:
     // (readable_images), or its build directory stays reachable by root only.
     config = path("etc/config.toml");
     test::mkdirs(path("etc"));
-    test::write_file(config, "readable_images = [\"MINIMAL\", \"MINI\"]\n");
+    // The accounting log in this test's directory; the wrapper, as nobody, writes its lines to
+    // log/users/65534.jsonl (log/users made as systemd-tmpfiles makes it).
+    test::write_file(config, str("readable_images = [\"MINIMAL\", \"MINI\"]\n[accounting]\npath = \"", path("log/launches.jsonl"), "\"\n"));
+    test::mkdirs(path("log/users"));
+    ASSERT_EQ(::chmod(path("log/users").c_str(), 01733), 0);
     auto b = run_chrootctl({"build", "minimal", "--store", store, "--register", "MINIMAL", "-q"}, {{"CHROOTCTL_CONFIG", config}});
     ASSERT_EQ(b.exit_code, 0) << b.err;
     auto r = run_chrootctl({"resolve", "MINIMAL", "--store", store});
@@ -201,6 +207,24 @@ TEST_F(BatchCondor, JobRunsInTheRequestedImageInItsScratchDirectory) {
                        "\n/tmp:\n\n/var/tmp:\n 65534 65534 1\n");
   EXPECT_EQ(r.err, "");
   EXPECT_TRUE(exists(j.scratch + "/ran"));
+  // The launch's accounting line names the job by the ad's ClusterId.ProcId.
+  const std::string mine = path("log/users/65534.jsonl");
+  const std::string text = test::read_file(mine);
+  ASSERT_EQ(std::count(text.begin(), text.end(), '\n'), 1) << text;
+  auto line = parse_flat_json_object(text.substr(0, text.size() - 1), mine);
+  ASSERT_TRUE(line) << line.error().what();
+  auto field = [&](const char* key) {
+    const FlatValue* v = find_flat(*line, key);
+    return !v ? std::string("<absent>") : v->kind == FlatValue::Kind::null ? std::string("null") : v->text;
+  };
+  EXPECT_EQ(field("via"), "condor-wrapper");
+  EXPECT_EQ(field("batch_system"), "htcondor");
+  EXPECT_EQ(field("batch_job_id"), "7.0");
+  EXPECT_EQ(field("image"), "MINIMAL");
+  EXPECT_EQ(field("invoking_uid"), "65534");
+  EXPECT_EQ(field("job_user"), "nobody");
+  EXPECT_EQ(field("exit_status"), "0");
+  EXPECT_EQ(field("root"), root);
   // /tmp of the job is the scratch directory's tmp (MOUNT_UNDER_SCRATCH), never the host's.
   EXPECT_EQ(test::read_file(j.scratch + "/tmp/left-by-job"), "job\n");
   EXPECT_FALSE(exists(j.error_file));

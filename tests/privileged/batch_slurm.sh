@@ -82,6 +82,33 @@ expect "srun --chroot=MINIMAL" "ID=chrootctl-minimal
 $jobs" "$out"
 no_mounts_left "after srun"
 
+echo "== the step's accounting line names the Slurm job and step"
+step=$(as_nobody timeout 60 srun --chroot=MINIMAL sh -c 'echo "$SLURM_JOB_ID.$SLURM_STEP_ID"')
+[[ $step =~ ^[0-9]+\.[0-9]+$ ]] || fail "srun printed '$step', not JOB.STEP"
+# slurmstepd (root) resolves the name, and writes its line to root's log, at the step's end.
+log=$("$ctl" resolve MINIMAL --store "$work/store" --json | python3 -c 'import json, sys; print(json.load(sys.stdin)["accounting_log"])')
+# The log is shared with every other test and job of this build; this step's line is the one
+# with its JOB.STEP and this test's image root (job ids start at 1 in each new cluster).
+python3 - "$log" "$step" "$root" <<'PY' || fail "no right accounting line for step $step in $log (above)"
+import json, sys, time
+log, step, root = sys.argv[1:]
+for _ in range(100):
+    try:
+        lines = [json.loads(l) for l in open(log) if '"batch_job_id":"%s"' % step in l]
+    except FileNotFoundError:
+        lines = []
+    mine = [l for l in lines if l["root"] == root]
+    if mine:
+        break
+    time.sleep(0.1)
+assert len(mine) == 1, mine
+l = mine[0]
+want = {"via": "slurm", "batch_system": "slurm", "image": "MINIMAL", "entry": "MINIMAL", "job_uid": 65534,
+        "job_user": "nobody", "invoking_uid": 0, "tasks": 1, "outcome": "exited", "exit_status": 0}
+wrong = {k: (l.get(k), v) for k, v in want.items() if l.get(k) != v}
+assert not wrong, wrong
+PY
+
 echo "== /tmp, /var/tmp and /dev/shm are private to the job, and empty at the next one"
 secret="secret.$$"
 out=$(as_nobody timeout 60 srun --chroot=MINIMAL sh -c \

@@ -21,6 +21,23 @@ extern char** environ;
 
 namespace chrootctl::test {
 
+namespace {
+// chrootctl run from the build tree records launches in BUILD/accounting (its default from a
+// checkout). An installation gets that directory and its users/ (root's, 1733) from
+// systemd-tmpfiles; here the test binaries make them when they start as root, so that an
+// unprivileged launch by a test finds users/ whichever test runs first, and no test sees a
+// warning that depends on the order the tests ran in.
+const bool g_accounting_dirs = [] {
+  if (::geteuid() != 0) return false;
+  std::string dir = CHROOTCTL_BIN;
+  dir = dir.substr(0, dir.rfind("/cli/")) + "/accounting";
+  if (::mkdir(dir.c_str(), 0755) != 0 && errno != EEXIST) return false;
+  const std::string users = dir + "/users";
+  if (::mkdir(users.c_str(), 01733) != 0 && errno != EEXIST) return false;
+  return ::chmod(users.c_str(), 01733) == 0;
+}();
+}  // namespace
+
 void TempDirTest::SetUp() {
   const char* tmp = std::getenv("TMPDIR");
   std::string tmpl = std::string(tmp && *tmp ? tmp : "/tmp") + "/chrootctl-test.XXXXXX";

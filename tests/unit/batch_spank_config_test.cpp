@@ -113,6 +113,28 @@ TEST(BatchSpankConfig, ResolveJsonThatCannotBeTrusted) {
   EXPECT_EQ(escaped->root, "/r/s");
 }
 
+TEST(BatchSpankConfig, ResolveJsonNamesTheImageAndTheAccountingLog) {
+  auto r = parse_resolve_json(R"({"name": "EL9", "entry": "EL9", "root": "/r", "digest": "d", "build_id": "b1",
+      "signer": "0123456789abcdef", "accounting_log": "/var/log/chrootctl/launches.jsonl",
+      "accounting_max_bytes": 1048576, "accounting_keep": 3})");
+  ASSERT_TRUE(r) << r.error().what();
+  EXPECT_EQ(r->build_id, "b1");
+  EXPECT_EQ(r->signer, "0123456789abcdef");
+  ASSERT_TRUE(r->accounting);
+  EXPECT_EQ(r->accounting->path, "/var/log/chrootctl/launches.jsonl");
+  EXPECT_EQ(r->accounting->max_bytes, 1048576u);
+  EXPECT_EQ(r->accounting->keep, 3u);
+  // Unsigned, accounting off.
+  r = parse_resolve_json(R"({"entry": "EL9", "root": "/r", "digest": "d", "signer": null, "accounting_log": null,
+      "accounting_max_bytes": 1048576, "accounting_keep": 3})");
+  ASSERT_TRUE(r) << r.error().what();
+  EXPECT_EQ(r->signer, "");
+  EXPECT_FALSE(r->accounting);
+  EXPECT_EQ(parse_resolve_json(R"({"entry": "E", "root": "/r", "digest": "d", "accounting_log": "log", "accounting_max_bytes": 1,
+      "accounting_keep": 3})").error().message(),
+            "'chrootctl resolve --json' printed an accounting log that cannot be used: 'log'");
+}
+
 TEST(BatchSpankConfig, StepDirectoryNames) {
   EXPECT_EQ(step_dir_name(42, 0), "42.0");
   EXPECT_EQ(step_dir_name(42, 0xfffffffbu), "42.batch");

@@ -141,5 +141,15 @@ TEST(JobAd, FuzzTheJobRunsOnTheHostOnlyWithoutARequest) {
   EXPECT_GT(rooted, 1000);
 }
 
+TEST(JobAdId, ClusterAndProcFromTheAdForTheAccountingLog) {
+  EXPECT_EQ(cat::job_id_in_ad("ClusterId = 1234\nProcId = 5\nRequestedChroot = \"EL9\"\n"), "1234.5");
+  EXPECT_EQ(cat::job_id_in_ad("clusterid=77\r\n  PROCID =  0 \n"), "77.0");
+  EXPECT_EQ(cat::job_id_in_ad("ClusterId = 1234\n"), "");                              // no ProcId
+  EXPECT_EQ(cat::job_id_in_ad("ClusterId = 1234\nProcId = 5\nProcId = 6\n"), "");    // twice: which one?
+  EXPECT_EQ(cat::job_id_in_ad("ClusterId = \"1234\"\nProcId = 5\n"), "");          // not a plain integer
+  EXPECT_EQ(cat::job_id_in_ad("ClusterId = -1\nProcId = 5\n"), "");
+  EXPECT_EQ(cat::job_id_in_ad("# ClusterId = 1\nProcId = 5\n"), "");
+}
+
 }  // namespace
 }  // namespace chrootctl

@@ -578,5 +578,46 @@ TEST(CgroupLayout, NoUsableHierarchyIsANote) {
   EXPECT_EQ(notes, std::vector<std::string>{"no cgroup hierarchy for jobs was found (neither v2 with memory nor any v1 controller)"});
 }
 
+// ---- where launches put job cgroups (what `chrootctl doctor` reports) ----
+
+TEST_F(CgroupV2Test, BaseParentsAreTheCallersCgroupThenTheRootForRoot) {
+  auto fs = make_fs();
+  test::mkdirs(cgroot + "/slot");
+  layout.v2_own = "/slot";
+  EXPECT_EQ(cg::launch_version(fs, layout), cg::Version::v2);
+  EXPECT_EQ(cg::v2_controllers(fs, layout), (std::set<std::string>{"cpuset", "cpu", "io", "memory", "pids"}));
+  EXPECT_EQ(cg::base_parents(fs, layout, true), (std::vector<std::string>{cgroot + "/slot", cgroot}));
+  EXPECT_EQ(cg::base_parents(fs, layout, false), std::vector<std::string>{cgroot + "/slot"});
+  layout.v2_own = "/";
+  EXPECT_EQ(cg::base_parents(fs, layout, true), std::vector<std::string>{cgroot});
+  EXPECT_TRUE(cg::base_parents(fs, layout, false).empty());
+}
+
+TEST_F(CgroupV2Test, WithoutTheMemoryControllerV1IsUsedIfMountedElseNone) {
+  FakeCgroupFs fs(cgroot, true);
+  fs.populate(cgroot, "cpu pids");
+  EXPECT_EQ(cg::launch_version(fs, layout), cg::Version::none);
+  EXPECT_TRUE(cg::base_parents(fs, layout, true).empty());
+  test::mkdirs(path("v1/freezer"));
+  layout.v1_mounts["freezer"] = path("v1/freezer");
+  EXPECT_EQ(cg::launch_version(fs, layout), cg::Version::v1);
+  EXPECT_EQ(cg::base_parents(fs, layout, true), std::vector<std::string>{path("v1/freezer")});
+}
+
+TEST_F(CgroupV1Test, BaseParentsAreEachHierarchyFreezerFirstInsideTheCallersCgroup) {
+  test::mkdirs(path("v1/memory/slot1"));
+  FakeCgroupFs fs(path("v1"), false);
+  layout.v1_own["memory"] = "/slot1";
+  EXPECT_EQ(cg::launch_version(fs, layout), cg::Version::v1);
+  EXPECT_EQ(cg::base_parents(fs, layout, false), (std::vector<std::string>{path("v1/freezer"), path("v1/cpu"),
+                                                                           path("v1/memory/slot1"), path("v1/pids")}));
+  // What create uses for the same layout.
+  auto job = cg::JobCgroup::create(fs, layout, "10.20.9", {}, true, notes);
+  ASSERT_TRUE(job) << job.error().what();
+  EXPECT_EQ(job->dirs(), (std::vector<std::string>{path("v1/freezer/chrootctl/10.20.9"), path("v1/cpu/chrootctl/10.20.9"),
+                                                   path("v1/memory/slot1/chrootctl/10.20.9"), path("v1/pids/chrootctl/10.20.9")}));
+  ASSERT_TRUE(job->destroy(fs));
+}
+
 }  // namespace
 }  // namespace chrootctl

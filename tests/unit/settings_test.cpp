@@ -3,6 +3,7 @@
 #include <unistd.h>
 
 #include "chrootctl/common/settings.hpp"
+#include "chrootctl/common/strings.hpp"
 #include "test_support.hpp"
 
 namespace chrootctl {
@@ -123,6 +124,40 @@ TEST_F(SettingsTest, ReadableImagesAndTheImportStripPolicy) {
   EXPECT_NE(msg.find(cfg + ":3:10: error: 'strip.setuid' must be \"remove\", \"clear-bit\" or \"keep\", not 'drop'"), std::string::npos) << msg;
   EXPECT_NE(msg.find(cfg + ":4:17: error: 'strip.allow_setuid' holds 'usr/bin/su': it is not an absolute path"), std::string::npos) << msg;
   EXPECT_NE(msg.find(cfg + ":5:1: error: unknown key 'strip.shadow'"), std::string::npos) << msg;
+}
+
+TEST_F(SettingsTest, TheAccountingTableNamesTheLogItsSizeAndRotations) {
+  const std::string cfg = path("config.toml");
+  ::setenv("CHROOTCTL_CONFIG", path("absent.toml").c_str(), 1);
+  EXPECT_FALSE(load_settings());  // $CHROOTCTL_CONFIG must exist
+  test::write_file(cfg, "", 0644);
+  ::setenv("CHROOTCTL_CONFIG", cfg.c_str(), 1);
+  auto d = load_settings();
+  ASSERT_TRUE(d) << d.error().what();
+  EXPECT_TRUE(d->accounting.enabled);
+  EXPECT_EQ(d->accounting.path, default_settings().accounting.path);
+  EXPECT_EQ(d->accounting.max_bytes, 64ull << 20);
+  EXPECT_EQ(d->accounting.keep, 4u);
+  test::write_file(cfg, "[accounting]\nenabled = false\npath = \"/srv/log/launches.jsonl\"\nmax_size = \"1M\"\nkeep = 0\n", 0644);
+  auto s = load_settings();
+  ASSERT_TRUE(s) << s.error().what();
+  EXPECT_FALSE(s->accounting.enabled);
+  EXPECT_EQ(s->accounting.path, "/srv/log/launches.jsonl");
+  EXPECT_EQ(s->accounting.max_bytes, 1ull << 20);
+  EXPECT_EQ(s->accounting.keep, 0u);
+  test::write_file(cfg, "[accounting]\npath = \"/srv/../launches.jsonl\"\nmax_size = \"1K\"\nkeep = 1001\nrotate = true\n", 0644);
+  auto bad = load_settings();
+  ASSERT_FALSE(bad);
+  const std::string msg = bad.error().what();
+  EXPECT_NE(msg.find(cfg + ":2:8: error: 'accounting.path' must be the absolute path of a file, without '.', '..' or '//'"),
+            std::string::npos) << msg;
+  EXPECT_NE(msg.find(cfg + ":3:1: error: 'accounting.max_size' must be a size of at least 4K, like 64M, not '1K'"), std::string::npos) << msg;
+  EXPECT_NE(msg.find(cfg + ":4:1: error: 'accounting.keep' must be a number of files from 0 to 1000"), std::string::npos) << msg;
+  EXPECT_NE(msg.find(cfg + ":5:1: error: unknown key 'accounting.rotate'"), std::string::npos) << msg;
+  for (const char* p : {"\"relative.jsonl\"", "\"/var/log/\"", "\"/\"", "\"/var//log\""}) {
+    test::write_file(cfg, str("[accounting]\npath = ", p, "\n"), 0644);
+    EXPECT_FALSE(load_settings()) << p;
+  }
 }
 
 }  // namespace

@@ -89,7 +89,7 @@ $bb cat "$out/guest.txt" >/dev/console
     start=$($bb date +%s)
     # The environment of a CI job: the tests compare some of it with what a job sees.
     $bb env -i PATH="$PATH" HOME=/root LANG=C.UTF-8 TERM=dumb TMPDIR=/scratch \
-      CHROOTCTL_REQUIRE_PRIVILEGED=1 \
+      CHROOTCTL_REQUIRE_PRIVILEGED=1 CHROOTCTL_TEST_EXPECT_CGROUP=v2 \
       $bb timeout -k 10 "$VM_SUITE_TIMEOUT" "$VM_TEST_BINARY" --gtest_filter="$suite.*" \
       --gtest_output="xml:$out/$file.xml" >"$out/$file.log" 2>&1
     rc=$?

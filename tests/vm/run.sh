@@ -48,7 +48,7 @@ modules=(loop dm-mod dm-bufio dm-verity squashfs erofs overlay)
 # copied from this machine, and kmod's modprobe for the guest's init. A test that calls a new
 # command adds it here.
 commands=(sh awk cat chmod chown cp cut echo env false find getent grep head hostname id kill ln ls mkdir mktemp
-  modprobe mv pgrep printf pwd python3 readlink rm sed setpriv sleep sort stat tail taskset test touch tr true
+  modprobe mount mv pgrep printf pwd python3 readlink rm sed setpriv sleep sort stat tail taskset test touch tr true
   unshare wc)
 memory_mb=2048
 cpus=2
@@ -175,6 +175,22 @@ done
 pystdlib=$(/usr/bin/python3 -c 'import sysconfig; print(sysconfig.get_path("stdlib"))')
 mkdir -p "$stage$pystdlib"
 cp -a "$pystdlib/." "$stage$pystdlib/"
+# Debian's jsonschema module and what it imports (DoctorHost validates doctor's report against
+# docs/doctor.schema.json): every file or package directory of dist-packages it loads.
+/usr/bin/python3 - <<'PY' | while IFS= read -r -d '' f; do mkdir -p "$stage$(dirname "$f")"; cp -a "$f" "$stage$f"; done
+import sys
+before = set(sys.modules)
+import jsonschema
+jsonschema.Draft202012Validator({"type": "object"}).validate({})
+seen = set()
+for name in set(sys.modules) - before:
+    path = getattr(sys.modules[name], "__file__", None) or ""
+    if "/dist-packages/" in path:
+        top = path.split("/dist-packages/")[0] + "/dist-packages/" + path.split("/dist-packages/")[1].split("/")[0]
+        if top not in seen:
+            seen.add(top)
+            sys.stdout.write(top + "\0")
+PY
 
 # The build's programs and libraries, and this checkout, at their paths here.
 while IFS= read -r -d '' f; do

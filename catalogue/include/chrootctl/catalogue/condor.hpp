@@ -145,8 +145,15 @@ ChrootRequest find_request(std::string_view text);
 ///    find_request).
 /// `present` is false only when no line mentions RequestedChroot at all.
 ChrootRequest find_request_in_ad(std::string_view text);
-/// Reads FILE (a regular file of at most 16 MiB) and applies find_request_in_ad.
-Result<ChrootRequest> find_request_in_ad_file(const std::string& file);
+/// Reads FILE (a regular file of at most 16 MiB) and applies find_request_in_ad; the text read
+/// goes to `text_out` if given.
+Result<ChrootRequest> find_request_in_ad_file(const std::string& file, std::string* text_out = nullptr);
+
+/// The job's id, "CLUSTER.PROC", from the ClusterId and ProcId lines of a job ClassAd (by the
+/// ClassAd file rules, as find_request_in_ad); empty unless both are there once, as plain
+/// non-negative integers. For the accounting log: the ad is the job owner's, so it names what
+/// the job claims to be, which HTCondor set when it wrote the ad.
+std::string job_id_in_ad(std::string_view text);
 
 struct LookupResult {
   ChrootRequest request;

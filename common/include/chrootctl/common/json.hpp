@@ -7,7 +7,10 @@
 #include <cstdint>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
+
+#include "chrootctl/common/error.hpp"
 
 namespace chrootctl {
 
@@ -59,5 +62,24 @@ private:
   std::vector<Level> m_stack;
   bool m_after_key = false;
 };
+
+/// One value of a flat JSON object: a string (unescaped), or the text of a number, `true`,
+/// `false` or `null` as written.
+struct FlatValue {
+  enum class Kind { string, number, boolean, null };
+  Kind kind = Kind::null;
+  std::string text;
+};
+using FlatObject = std::vector<std::pair<std::string, FlatValue>>;
+
+/// Reads one JSON object whose values are strings, numbers, booleans or null: the one-line
+/// records chrootctl writes (`resolve --json`, the accounting log), never a nested object or
+/// array. Strings must be UTF-8; `\u` escapes of surrogates are refused, as are control bytes,
+/// a repeated key and anything after the object but white space. Errors read
+/// "unreadable WHAT at byte N: why".
+Result<FlatObject> parse_flat_json_object(std::string_view text, std::string_view what);
+
+/// The value of `key`, or nullptr.
+const FlatValue* find_flat(const FlatObject& object, std::string_view key);
 
 }  // namespace chrootctl

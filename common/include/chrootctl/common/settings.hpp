@@ -29,6 +29,17 @@ struct SeccompSettings {
   }
 };
 
+/// The `[accounting]` table: where launches are recorded (docs/accounting.md). Launchers run as
+/// root append to `path`; others to DIR/users/UID.jsonl beside it (DIR, the directory of
+/// `path`). A file that reaches `max_bytes` is renamed to PATH.1 (PATH.1 to PATH.2, ..., up to
+/// PATH.KEEP) before the next line.
+struct AccountingSettings {
+  bool enabled = true;
+  std::string path;                        ///< absolute; default below (load_settings)
+  std::uint64_t max_bytes = 64ull << 20;   ///< `max_size`, like "64M"
+  unsigned keep = 4;                       ///< rotated files kept
+};
+
 struct Settings {
   std::string store;                      ///< image store; the catalogue is STORE/catalogue.toml
   std::vector<std::string> recipe_dirs;   ///< searched in order for NAME.toml
@@ -53,16 +64,21 @@ struct Settings {
   std::string config_file;                ///< the file read, or empty if none
   std::string config_text;                ///< its text, as read (a system-call policy's source cites it)
   SeccompSettings seccomp;
+  AccountingSettings accounting;
 
   /// True when `name` is in readable_images (or it holds "*").
   [[nodiscard]] bool readable(std::string_view name) const;
 };
 
 /// Default store and recipe directories: the checkout's images/ and recipes/ when the binary
-/// runs from its build tree, otherwise /var/lib/chrootctl and /etc/chrootctl/recipes.
+/// runs from its build tree, otherwise /var/lib/chrootctl and /etc/chrootctl/recipes. The
+/// accounting log's default is BUILD/accounting/launches.jsonl from a build tree, otherwise
+/// /var/log/chrootctl/launches.jsonl.
 /// Precedence for the store: `store_override` (--store), $CHROOTCTL_STORE, `store` in the
 /// config file, the default.
 Result<Settings> load_settings(const std::optional<std::string>& store_override = std::nullopt);
+/// The settings without a configuration file (what load_settings starts from).
+Settings default_settings();
 
 /// True when this binary runs from the build tree of a source checkout.
 bool running_from_build_tree();

@@ -14,6 +14,7 @@
 #include <cstdint>
 #include <map>
 #include <optional>
+#include <set>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -39,6 +40,19 @@ struct Layout {
 Layout parse_layout(std::string_view mountinfo, std::string_view self_cgroup);
 /// Reads them for the calling process.
 Result<Layout> detect_layout();
+
+class Fs;
+
+/// The controllers the cgroup2 hierarchy offers at its root (empty without one).
+std::set<std::string> v2_controllers(Fs& fs, const Layout& layout);
+/// The version launches use here: v2 when the cgroup2 hierarchy offers the memory controller,
+/// else v1 when a v1 controller hierarchy is mounted, else none.
+Version launch_version(Fs& fs, const Layout& layout);
+/// The directories below which launches put their `chrootctl` base, as JobCgroup::create
+/// chooses them: on v1 one per controller hierarchy (the freezer's first), each the caller's
+/// own cgroup in it; on v2 the caller's own cgroup and then, for root, the hierarchy's root
+/// (create uses the first where it can enable the controllers). Nothing is created.
+std::vector<std::string> base_parents(Fs& fs, const Layout& layout, bool privileged);
 
 /// The kernel interface. The real one is cgroupfs; unit tests lay out a tree in a temporary
 /// directory and override make_dir/remove_dir to create and remove the control files the

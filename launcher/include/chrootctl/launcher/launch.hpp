@@ -266,6 +266,9 @@ struct Outcome {
   std::optional<std::uint32_t> id_block;
   std::string seccomp_policy = "none";             ///< the system-call policy the job ran (or was to run) with
   std::string seccomp_digest;                      ///< its digest; empty for none
+  /// The job's user on the host and its name, once resolved (for the accounting log).
+  std::optional<uid_t> job_uid;
+  std::string job_user;
 
   /// The exit status chrootctl passes on: the job's code, 128+signal, or 125/126/127.
   [[nodiscard]] int exit_status() const;
