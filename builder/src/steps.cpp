@@ -29,8 +29,10 @@ Status make_root(const BuildContext& c) {
   return {};
 }
 
+}  // namespace
+
 // Runs a host tool for a step; its output goes to build.log and its last lines into the error.
-Status run_tool(const BuildContext& c, const std::string& step, std::vector<std::string> argv, const std::string& home = {}) {
+Status run_tool(const BuildContext& c, const std::string& step, std::vector<std::string> argv, const std::string& home) {
   HostCommand cmd{contained(std::move(argv)), base_env(c.sde.value_or(0))};
   if (!home.empty())
     for (auto& [k, v] : cmd.env)
@@ -49,6 +51,8 @@ Status run_tool(const BuildContext& c, const std::string& step, std::vector<std:
   }
   return {};
 }
+
+namespace {
 
 Status base_debootstrap(BuildContext& c, const DebootstrapBase& b) {
   if (c.plan.tool == "mmdebstrap") {
