@@ -131,6 +131,16 @@ std::string status_json(const Outcome& o) {
   } else {
     w.null();
   }
+  w.key("sealed");
+  if (o.sealed) {
+    w.begin_object();
+    w.field("image", o.sealed->image);
+    w.field("mount", o.sealed->mount);
+    w.field("verity", o.sealed->verity);
+    w.end_object();
+  } else {
+    w.null();
+  }
   w.end_object();
   return w.str();
 }
@@ -148,6 +158,7 @@ Outcome run_job(const RunOptions& opts) {
   } else {
     out = execute(*plan, warn);
   }
+  if (opts.after_job) opts.after_job(out);
   if (opts.status_json) {
     if (auto r = write_status_file(*opts.status_json, status_json(out)); !r)
       warn(str("cannot write the status file: ", r.error().what()));
