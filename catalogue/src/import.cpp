@@ -193,7 +193,7 @@ Result<ImportResult> import_image(const Settings& given, const std::string& arch
   in.signature_text = h->signature;
   in.signature_label = archive + ":signature";
   in.unsigned_ok = o.allow_unsigned && !given.require_signature;
-  const Statement expected{entry->recipe, entry->build_id, digest, Sha256::hex(h->lock)};
+  const Statement expected = with_sealed(Statement{entry->recipe, entry->build_id, digest, Sha256::hex(h->lock), {}, {}}, m->sealed);
   in.expected = [&]() -> Result<Statement> { return expected; };
   const auto verdict = judge_signature(in);
   if (!verdict.acceptable) {

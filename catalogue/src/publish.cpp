@@ -170,7 +170,7 @@ Result<PublishResult> publish(const Settings& s, const std::string& name, const 
   if (*sig_text) {
     auto sig = parse_signature(**sig_text, v.image + "/signature");
     if (!sig) return ctx(sig.error());
-    const Statement expected{*recipe, v.build_id, digest, Sha256::hex(files["lock"])};
+    const Statement expected = with_sealed(Statement{*recipe, v.build_id, digest, Sha256::hex(files["lock"]), {}, {}}, m->sealed);
     if (!(sig->statement == expected))
       return ctx(Error(Errc::mismatch, str(v.image, "/signature is not for this build (it names build ", sig->statement.build_id,
                                            ", tree digest ", sig->statement.tree_digest, ")")));

@@ -4,6 +4,9 @@
 #include <limits.h>
 #include <stdlib.h>
 #include <sys/stat.h>
+#include <sys/sysmacros.h>
+
+#include <algorithm>
 
 #include <cerrno>
 #include <memory>
@@ -94,6 +97,34 @@ Result<RootIdentity> check_root(const std::string& root) {
   if (root == "/") return fail(Errc::permission, "the host's root directory '/' is never a job root");
   auto st = TRY(check_trusted_dir(root, "root"));
   return identity_of(st);
+}
+
+bool only_root_can_change(const std::string& root) {
+  const auto st = sys::lstat_path(root);
+  if (!st) return false;
+  // A directory above the tree that only root may pass through.
+  for (std::string dir = root; dir.size() > 1;) {
+    dir = dir.substr(0, std::max<std::size_t>(dir.find_last_of('/'), 1));
+    auto d = sys::lstat_path(dir);
+    if (d && S_ISDIR(d->st_mode) && d->st_uid == 0 && (d->st_mode & (S_IXGRP | S_IXOTH)) == 0) return true;
+    if (dir == "/") break;
+  }
+  // A read-only superblock: "MAJ:MIN" is the third field of a mountinfo line, the super options
+  // the third after the " - " separator.
+  const auto table = sys::read_file("/proc/self/mountinfo", 16u << 20);
+  if (!table) return false;
+  const std::string dev = str(major(st->st_dev), ":", minor(st->st_dev));
+  for (const auto& line : split(*table, '\n')) {
+    const auto fields = split(line, ' ');
+    if (fields.size() < 3 || fields[2] != dev) continue;
+    const auto sep = line.find(" - ");
+    if (sep == std::string::npos) continue;
+    const auto tail = split(std::string_view(line).substr(sep + 3), ' ');
+    if (tail.size() < 3) continue;
+    const auto options = split(tail[2], ',');
+    return std::find(options.begin(), options.end(), "ro") != options.end();
+  }
+  return false;
 }
 
 Status check_trusted_file(const struct stat& st, const std::string& path) {

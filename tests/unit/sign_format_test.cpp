@@ -20,7 +20,7 @@ namespace cat = catalogue;
 const std::string k_tree(64, 'a');
 const std::string k_lock(64, 'b');
 
-cat::Statement statement() { return {"el9", "0123456789ab-cdef0123", k_tree, k_lock}; }
+cat::Statement statement() { return {"el9", "0123456789ab-cdef0123", k_tree, k_lock, {}, {}}; }
 
 cat::Key new_key() {
   auto k = cat::generate_key();
