@@ -1,4 +1,6 @@
 // chrootctl run NAME|--root DIR --sandbox DIR [options] -- CMD ARGS...
+#include <unistd.h>
+
 #include <cmath>
 #include <cstdio>
 #include <cstring>
@@ -9,7 +11,9 @@
 #include "chrootctl/common/strings.hpp"
 #include "chrootctl/common/sys.hpp"
 #include "chrootctl/launcher/launch.hpp"
+#include "chrootctl/launcher/sealed.hpp"
 #include "cli.hpp"
+#include "sealed.hpp"
 
 namespace chrootctl::cli {
 namespace {
@@ -77,6 +81,23 @@ void wipe_env_values(std::span<char* const> argv) {
   }
 }
 
+/// The shared mount of a sealed image for this launch: as root, a share held by this process
+/// (mounting the image if no launch on the node has); otherwise the mount a root launch or
+/// `chrootctl mount` made, if any.
+Result<ln::sealed::Share> use_sealed(const Settings& settings, const catalogue::Version& v) {
+  const auto image = sealed_image(v);
+  const auto options = sealed_options(settings);
+  if (::geteuid() != 0) return ln::sealed::Share::existing(image, options);
+  const std::string holder = TRY(ln::sealed::holder_for_self());
+  return ln::sealed::Share::acquire(image, options, sealed_backend(), holder);
+}
+
+/// What dm-verity saw while the job ran, for --status-json.
+ln::SealedStatus sealed_status(const ln::sealed::Share& share, const std::string& image) {
+  auto state = share.verity_state();
+  return {image, share.root(), state ? *state : "unknown"};
+}
+
 int run_main(std::span<char* const> argv) {
   const Spec spec{
       "run",
@@ -124,6 +145,7 @@ int run_main(std::span<char* const> argv) {
   };
 
   ln::RunOptions o;
+  std::optional<ln::sealed::Share> share;  // a sealed image's mount, held while the job runs
   if (a.value("root") && !a.positional.empty()) return usage("give either an image NAME or --root DIR, not both");
   if (a.value("root") && (a.value("store") || a.flag("skip-metadata-check")))
     return usage("--store and --skip-metadata-check apply to an image NAME, not to --root");
@@ -146,8 +168,22 @@ int run_main(std::span<char* const> argv) {
       report(resolved.error());
       return k_setup_failed;
     }
-    o.root = resolved->root;
-    o.root_id = ln::RootId{resolved->version.identity.dev, resolved->version.identity.ino};
+    if (resolved->version.sealed) {
+      // A sealed image: the node's shared mount of it (made now if no launch has it mounted),
+      // held until the job ends; its root is pinned like a directory root's.
+      auto held = use_sealed(*settings, resolved->version);
+      if (!held) {
+        report(held.error());
+        return k_setup_failed;
+      }
+      share.emplace(std::move(*held));
+      o.root = share->root();
+      o.root_id = share->root_id();
+      o.after_job = [&share, image = resolved->version.root](ln::Outcome& out) { out.sealed = sealed_status(*share, image); };
+    } else {
+      o.root = resolved->root;
+      o.root_id = ln::RootId{resolved->version.identity.dev, resolved->version.identity.ino};
+    }
   } else {
     return usage("no root: give an image NAME or --root DIR");
   }
@@ -214,6 +250,14 @@ int run_main(std::span<char* const> argv) {
 
   const ln::Outcome outcome = ln::run_job(o);
   if (!outcome.error.empty()) std::fprintf(stderr, "chrootctl run: %s\n", outcome.error.c_str());
+  if (outcome.sealed && outcome.sealed->verity == "corrupted")
+    std::fprintf(stderr,
+                 "chrootctl run: error: dm-verity found a corrupted block in the sealed image %s: a read of it failed with EIO "
+                 "(the image file was changed on disk; run 'chrootctl verify %s')\n",
+                 outcome.sealed->image.c_str(), a.positional.empty() ? "NAME" : a.positional[0].c_str());
+  if (share) {
+    if (auto r = share->release(); !r) std::fprintf(stderr, "chrootctl run: warning: %s\n", r.error().what().c_str());
+  }
   return outcome.exit_status();
 }
 
