@@ -17,12 +17,22 @@
 
 #include <cerrno>
 #include <cstdio>
+#include <cstdlib>
 
 namespace {
 
 void* libcryptsetup() {
   static void* const handle = [] {
+    // libdevmapper, which libcryptsetup loads, reads DM_DISABLE_UDEV once, when it is loaded:
+    // with it, it makes and removes device nodes itself instead of waiting for udev to confirm
+    // each change. chrootctl needs no node of libdevmapper's (it mounts through one of its own,
+    // docs/sealed.md), and must never wait for a udev that is not running (a stale
+    // /run/udev/control is enough to make libdevmapper wait forever). The variable is set for the
+    // load only.
+    const bool had = std::getenv("DM_DISABLE_UDEV") != nullptr;
+    if (!had) ::setenv("DM_DISABLE_UDEV", "1", 1);
     void* h = ::dlopen("libcryptsetup.so.12", RTLD_NOW | RTLD_LOCAL);
+    if (!had) ::unsetenv("DM_DISABLE_UDEV");
     if (!h) std::fprintf(stderr, "chrootctl: cannot load libcryptsetup (libcryptsetup.so.12): %s\n", ::dlerror());
     return h;
   }();

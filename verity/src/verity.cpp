@@ -2,6 +2,7 @@
 // libcryptsetup lazily, cli/lazy_libcryptsetup.cpp), and what they share with verity_check.cpp.
 #include "chrootctl/verity/verity.hpp"
 
+#include <dlfcn.h>
 #include <fcntl.h>
 #include <libcryptsetup.h>
 #include <sys/stat.h>
@@ -78,7 +79,23 @@ Result<std::string> root_hash_bytes(const std::string& hex) {
 
 using namespace detail;
 
+namespace {
+
+// libdevmapper (under libcryptsetup) waits for udev to confirm each device it makes or removes
+// whenever it believes udev runs, which it judges by /run/udev/control alone: a stale one (an
+// initramfs's, a stopped udevd's) makes it wait forever. chrootctl needs no /dev/mapper node (it
+// mounts through a node of its own), so it switches the waiting off. The front loads
+// libcryptsetup with DM_DISABLE_UDEV set instead (cli/lazy_libcryptsetup.cpp), since there
+// libdevmapper is not in the global scope this looks in.
+void no_udev_sync() {
+  using SetSync = void (*)(int);
+  if (auto set = reinterpret_cast<SetSync>(::dlsym(RTLD_DEFAULT, "dm_udev_set_sync_support"))) set(0);
+}
+
+}  // namespace
+
 Status activate(const std::string& device, const std::string& name, const manifest::Sealed& sealed) {
+  no_udev_sync();
   const std::string root = TRY(root_hash_bytes(sealed.root_hash));
   std::string log;
   Device cd = TRY(open_device(device, log));
@@ -89,6 +106,7 @@ Status activate(const std::string& device, const std::string& name, const manife
 }
 
 Status deactivate(const std::string& name, bool deferred) {
+  no_udev_sync();
   crypt_device* raw = nullptr;
   if (const int r = crypt_init_by_name(&raw, name.c_str()); r < 0) {
     if (r == -ENODEV) return {};

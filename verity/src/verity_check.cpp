@@ -73,8 +73,11 @@ Status verify(const std::string& image, const manifest::Sealed& sealed) {
   TRY(load_checked(cd.get(), image, sealed, CRYPT_VERITY_CHECK_HASH, log));
   // No name: libcryptsetup only checks (every data and hash block, up to the root hash).
   if (const int r = crypt_activate_by_volume_key(cd.get(), nullptr, root.data(), root.size(), 0); r < 0) {
-    if (r == -EPERM)
-      return fail(Errc::mismatch, str(image, " does not match its dm-verity root hash ", sealed.root_hash, " (a block was changed)"));
+    // libcryptsetup: -EPERM when a block does not match its hash, -EFAULT when the tree does not
+    // lead to the root hash.
+    if (r == -EPERM || r == -EFAULT)
+      return fail(Errc::mismatch, str(image, " does not match its dm-verity root hash ", sealed.root_hash, " (", log.empty() ? "a block was changed" : log,
+                                      ")"));
     return fail(Errc::io, explain(str("checking the dm-verity hash tree of ", image), r, log));
   }
   return {};
