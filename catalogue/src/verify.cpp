@@ -67,7 +67,10 @@ Outcome full(const Settings& s, VerifyReport& r, const VerifyOptions& options) {
   }
   if (v.sealed) {
     // The whole file, read once: its SHA-256, and its hash tree against the root hash.
-    if (auto c = check_sealed_contents(v.root, *v.sealed); !c) return {false, c.error().what(), {}, {}};
+    if (auto c = check_sealed_contents(v.root, *v.sealed); !c) {
+      r.error = c.error().what();
+      return {false, r.error, {}, {}};
+    }
     if (!(*id == v.identity))
       r.notes.push_back(str("the image file is a different file from the one recorded (was ", describe(v.identity), ", now ",
                             describe(*id), "); its contents match, so the new one is recorded"));
