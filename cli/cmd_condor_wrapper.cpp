@@ -20,7 +20,9 @@
 #include "chrootctl/common/strings.hpp"
 #include "chrootctl/common/sys.hpp"
 #include "chrootctl/launcher/launch.hpp"
+#include "chrootctl/launcher/sealed.hpp"
 #include "cli.hpp"
+#include "sealed.hpp"
 
 extern char** environ;
 
@@ -141,8 +143,23 @@ int condor_wrapper_main(std::span<char* const> argv) {
   if (o.sandbox.empty() || o.sandbox[0] != '/')
     return refuse(str("$_CONDOR_SCRATCH_DIR is ", o.sandbox.empty() ? "not set" : str("not absolute (", quote(o.sandbox), ")"),
                       ", so there is no sandbox for ", quote(request->name)));
-  o.root = resolved->root;
-  o.root_id = ln::RootId{resolved->version.identity.dev, resolved->version.identity.ino};
+  std::optional<ln::sealed::Share> share;  // a sealed image's mount, while the job runs
+  if (resolved->version.sealed) {
+    // The wrapper runs as the job's user: it uses the image's mount on this node, which the site
+    // keeps ('chrootctl mount NAME' as root); it cannot make one.
+    const auto image = sealed_image(resolved->version);
+    auto holder = ln::sealed::holder_for_self();
+    if (!holder) return refuse(holder.error().what());
+    auto held = ::geteuid() == 0 ? ln::sealed::Share::acquire(image, sealed_options(*settings), sealed_backend(), *holder)
+                                 : ln::sealed::Share::existing(image, sealed_options(*settings));
+    if (!held) return refuse(cat::describe_request(ad, *request, held.error().what()));
+    share.emplace(std::move(*held));
+    o.root = share->root();
+    o.root_id = share->root_id();
+  } else {
+    o.root = resolved->root;
+    o.root_id = ln::RootId{resolved->version.identity.dev, resolved->version.identity.ino};
+  }
   if (settings->job_ids_start) o.job_ids.start = *settings->job_ids_start;
   if (settings->job_ids_count) o.job_ids.count = *settings->job_ids_count;
   if (auto m = a.value("mount-under-scratch")) {
@@ -166,6 +183,12 @@ int condor_wrapper_main(std::span<char* const> argv) {
   const ln::Outcome outcome = ln::execute(*plan, [](const std::string& m) {
     std::fprintf(stderr, "chrootctl condor-wrapper: warning: %s\n", m.c_str());
   });
+  if (share) {
+    if (auto v = share->verity_state(); v && *v == "corrupted")
+      std::fprintf(stderr, "chrootctl condor-wrapper: error: dm-verity found a corrupted block in the sealed image %s: a read of it failed "
+                           "with EIO (the image file was changed on disk)\n", resolved->version.root.c_str());
+    (void)share->release();
+  }
   switch (outcome.kind) {
     case ln::Outcome::Kind::exited:
       return outcome.code;

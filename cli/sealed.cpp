@@ -1,6 +1,8 @@
 // The sealed-image module's backend and options (sealed.hpp).
 #include "sealed.hpp"
 
+#include <unistd.h>
+
 #include "chrootctl/common/sha256.hpp"
 #include "chrootctl/launcher/cleanup.hpp"
 #include "chrootctl/verity/verity.hpp"
@@ -29,5 +31,12 @@ launcher::sealed::Options sealed_options(const Settings& settings) {
 }
 
 launcher::sealed::Image sealed_image(const catalogue::Version& v) { return {v.root, v.sealed.value_or(manifest::Sealed{})}; }
+
+Result<launcher::sealed::Share> mount_for_reading(const Settings& settings, const std::string& file, const manifest::Sealed& sealed) {
+  const launcher::sealed::Image image{file, sealed};
+  if (::geteuid() != 0) return launcher::sealed::Share::existing(image, sealed_options(settings));
+  const std::string holder = TRY(launcher::sealed::holder_for_self());
+  return launcher::sealed::Share::acquire(image, sealed_options(settings), sealed_backend(), holder);
+}
 
 }  // namespace chrootctl::cli

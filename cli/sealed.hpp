@@ -15,4 +15,9 @@ launcher::sealed::Options sealed_options(const Settings& settings);
 /// The image a sealed catalogue version records (its root is the image file).
 launcher::sealed::Image sealed_image(const catalogue::Version& v);
 
+/// The shared mount of a sealed image, to read its tree (audit, diff): as root, a share held by
+/// this process (made if needed, released when the object goes); otherwise the mount a launch or
+/// `chrootctl mount` made, or a refusal saying how to get one.
+Result<launcher::sealed::Share> mount_for_reading(const Settings& settings, const std::string& file, const manifest::Sealed& sealed);
+
 }  // namespace chrootctl::cli

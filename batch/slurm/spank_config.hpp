@@ -147,8 +147,16 @@ inline Result<SpankConfig> parse_plugstack_args(const std::vector<std::string>& 
 /// What `chrootctl resolve --json NAME` printed, the fields the plugin uses.
 struct ResolvedName {
   std::string entry;   ///< the entry's name (NAME may be an alias)
-  std::string root;    ///< the verified root (unescaped bytes)
+  std::string root;    ///< the verified root (unescaped bytes); a sealed image's file
   std::string digest;  ///< tree digest, for the job's log
+  bool sealed = false;  ///< a sealed image: the step mounts it (`chrootctl mount --hold-for`)
+};
+
+/// What `chrootctl mount --json --hold-for PID NAME` printed: the mount's root and its identity.
+struct MountedImage {
+  std::string root;
+  std::uint64_t dev = 0;
+  std::uint64_t ino = 0;
 };
 
 namespace detail {
@@ -267,7 +275,29 @@ inline Result<ResolvedName> parse_resolve_json(std::string_view text) {
   r.entry = *entry;
   r.root = *raw;
   r.digest = *digest;
+  r.sealed = get("sealed") == std::optional<std::string>("true");
   return r;
+}
+
+/// Reads the object printed by `chrootctl mount --json`: "root" (escape_bytes form), "dev" and
+/// "ino" must be there.
+inline Result<MountedImage> parse_mount_json(std::string_view text) {
+  auto fields = TRY(detail::FlatJson(text).object());
+  auto get = [&](std::string_view k) -> std::optional<std::string> {
+    for (const auto& [key, v] : fields)
+      if (key == k) return v;
+    return std::nullopt;
+  };
+  auto root = get("root");
+  auto dev = get("dev");
+  auto ino = get("ino");
+  if (!root || !dev || !ino) return fail(Errc::parse, "unreadable output of 'chrootctl mount --json': \"root\", \"dev\" or \"ino\" is missing");
+  auto raw = unescape_bytes(*root);
+  auto d = parse_u64(*dev);
+  auto n = parse_u64(*ino);
+  if (!raw || !is_absolute_clean(*raw) || !d || !n)
+    return fail(Errc::parse, str("'chrootctl mount --json' printed an unreadable mount: ", quote(*root), " ", *dev, " ", *ino));
+  return MountedImage{*raw, *d, *n};
 }
 
 /// The directory of one job step on a node, below jobdirs=: "JOBID.STEP", with Slurm's
