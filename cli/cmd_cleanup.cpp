@@ -1,6 +1,8 @@
 // chrootctl cleanup [--json]
 #include "chrootctl/common/json.hpp"
 #include "chrootctl/common/strings.hpp"
+#include <unistd.h>
+
 #include "chrootctl/common/settings.hpp"
 #include "chrootctl/launcher/cleanup.hpp"
 #include "chrootctl/launcher/sealed.hpp"
@@ -30,7 +32,7 @@ int cleanup_main(std::span<char* const> argv) {
   auto rep = launcher::cleanup_stale_here();
   if (!rep) return report(rep.error());
   launcher::sealed::ReclaimReport sealed;
-  if (!launcher::default_state_dir().empty()) {
+  if (::geteuid() == 0) {
     auto settings = load_settings();
     if (!settings) return report(settings.error());
     sealed = launcher::sealed::reclaim(sealed_options(*settings), sealed_backend());
@@ -47,6 +49,7 @@ int cleanup_main(std::span<char* const> argv) {
     };
     list("removed_cgroups", rep->removed_cgroups);
     list("removed_records", rep->removed_records);
+    list("freed_id_blocks", rep->freed_id_blocks);
     list("released_sealed_holds", sealed.released);
     list("unmounted_sealed", sealed.unmounted);
     list("live", rep->live);

@@ -131,6 +131,7 @@ int condor_wrapper_main(std::span<char* const> argv) {
   // catalogue or the policy that decide which directory it runs in.
   ::unsetenv("CHROOTCTL_STORE");
   ::unsetenv("CHROOTCTL_CONFIG");
+  ::unsetenv("CHROOTCTL_STATE_DIR");  // nor where the sealed images' mounts are
   if (auto c = a.value("config")) ::setenv("CHROOTCTL_CONFIG", c->c_str(), 1);
   auto settings = load_settings(a.value("store"));
   if (!settings) return refuse(settings.error().what());

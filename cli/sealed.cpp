@@ -4,7 +4,6 @@
 #include <unistd.h>
 
 #include "chrootctl/common/sha256.hpp"
-#include "chrootctl/launcher/cleanup.hpp"
 #include "chrootctl/verity/verity.hpp"
 
 namespace chrootctl::cli {
@@ -24,7 +23,7 @@ launcher::sealed::Backend sealed_backend() {
 
 launcher::sealed::Options sealed_options(const Settings& settings) {
   launcher::sealed::Options o;
-  o.state_dir = launcher::default_state_dir();
+  o.state_dir = launcher::sealed::mounts_state_dir();
   o.keep_mounted = settings.sealed_keep_mounted;
   o.verity = settings.sealed_verity ? launcher::sealed::VerityPolicy::automatic : launcher::sealed::VerityPolicy::never;
   return o;

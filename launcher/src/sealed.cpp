@@ -16,6 +16,7 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <cstdlib>
 #include <utility>
 
 #include "blockdev.hpp"
@@ -272,19 +273,40 @@ Result<State> mount_image(const std::string& dir, const Image& image, const Opti
   return s;
 }
 
-Status release_locked(const std::string& dir, const std::string& holder, const Options& o, const Backend& backend) {
-  if (!holder.empty() && ::unlink(str(dir, "/holders/", holder).c_str()) != 0 && errno != ENOENT)
-    return fail_errno(str("unlink(", quote(str(dir, "/holders/", holder)), ")"), errno);
-  if (!prune_holders(dir, nullptr).empty() || o.keep_mounted) return {};
-  auto s = TRY(read_state(dir));
-  if (s) TRY(teardown(dir, *s, backend));
-  return {};
+// The flock of DIR, and DIR still in place once it is held: the holder before may have removed
+// it (with its last user) while this one waited. nullopt when DIR is gone.
+Result<std::optional<Fd>> lock_dir(const std::string& dir) {
+  auto fd = sys::open_path(dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+  if (!fd) {
+    if (fd.error().sys_errno() == ENOENT) return std::optional<Fd>();
+    return fail(std::move(fd.error()));
+  }
+  TRY(with_context(sys::flock(fd->get(), true), str("locking ", dir)));
+  const auto held = TRY(sys::fstat(fd->get()));
+  const auto now = sys::lstat_path(dir);
+  if (!now || now->st_dev != held.st_dev || now->st_ino != held.st_ino) return std::optional<Fd>();
+  return std::optional<Fd>(std::move(*fd));
 }
 
-Result<Fd> lock_dir(const std::string& dir) {
-  Fd fd = TRY(sys::open_path(dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
-  TRY(with_context(sys::flock(fd.get(), true), str("locking ", dir)));
-  return fd;
+// Once an image is unmounted and nobody holds it, its directory goes (mount point, holders'
+// directory, the directory itself), so that /run keeps nothing of images no longer used. A
+// launch waiting for the lock finds it gone and makes it again.
+void remove_key_dir(const std::string& dir) {
+  (void)::rmdir((dir + "/root").c_str());
+  if (::rmdir((dir + "/holders").c_str()) != 0 && errno != ENOENT) return;  // a holder came meanwhile: keep it all
+  (void)::rmdir(dir.c_str());
+}
+
+// Removes `holder` and unmounts the image once no holder is left, unless the site keeps mounts
+// and `unmount_kept` is false.
+Status release_locked(const std::string& dir, const std::string& holder, const Options& o, const Backend& backend, bool unmount_kept) {
+  if (!holder.empty() && ::unlink(str(dir, "/holders/", holder).c_str()) != 0 && errno != ENOENT)
+    return fail_errno(str("unlink(", quote(str(dir, "/holders/", holder)), ")"), errno);
+  if (!prune_holders(dir, nullptr).empty() || (o.keep_mounted && !unmount_kept)) return {};
+  auto s = TRY(read_state(dir));
+  if (s) TRY(teardown(dir, *s, backend));
+  remove_key_dir(dir);
+  return {};
 }
 
 }  // namespace
@@ -300,6 +322,11 @@ Result<std::string> holder_for(pid_t pid) {
   return str(pid, ".", *start, ".0");
 }
 
+std::string mounts_state_dir() {
+  if (const char* d = std::getenv("CHROOTCTL_STATE_DIR"); d && *d) return d;
+  return "/run/chrootctl";
+}
+
 std::string key_dir(const Options& options, const Image& image) { return str(options.state_dir, "/sealed/", image.sealed.sha256); }
 
 Result<Share> Share::acquire(const Image& image, const Options& options, const Backend& backend, const std::string& holder) {
@@ -309,9 +336,13 @@ Result<Share> Share::acquire(const Image& image, const Options& options, const B
   TRY(ensure_dir(options.state_dir));
   TRY(ensure_dir(options.state_dir + "/sealed"));
   const std::string dir = key_dir(options, image);
-  TRY(ensure_dir(dir));
+  std::optional<Fd> lock;
+  for (int attempt = 0; !lock; ++attempt) {
+    if (attempt == 8) return fail(Errc::busy, str(dir, " keeps being removed by other launches"));
+    TRY(ensure_dir(dir));
+    lock = TRY(lock_dir(dir));
+  }
   TRY(ensure_dir(dir + "/holders"));
-  const Fd lock = TRY(lock_dir(dir));
   (void)prune_holders(dir, nullptr);
   auto state = TRY(read_state(dir));
   if (state && is_mounted(dir, *state)) {
@@ -391,8 +422,9 @@ Share::~Share() { (void)release(); }
 Status Share::release() {
   if (m_holder.empty()) return {};
   const std::string holder = std::exchange(m_holder, std::string());
-  const Fd lock = TRY(lock_dir(m_key_dir));
-  return release_locked(m_key_dir, holder, m_options, m_backend);
+  const auto lock = TRY(lock_dir(m_key_dir));
+  if (!lock) return {};
+  return release_locked(m_key_dir, holder, m_options, m_backend, false);
 }
 
 Result<std::string> Share::verity_state() const {
@@ -403,9 +435,9 @@ Result<std::string> Share::verity_state() const {
 
 Status release_hold(const Image& image, const Options& options, const Backend& backend, const std::string& holder) {
   const std::string dir = key_dir(options, image);
-  if (!sys::lstat_path(dir)) return {};
-  const Fd lock = TRY(lock_dir(dir));
-  return release_locked(dir, holder, options, backend);
+  const auto lock = TRY(lock_dir(dir));
+  if (!lock) return {};
+  return release_locked(dir, holder, options, backend, true);
 }
 
 ReclaimReport reclaim(const Options& options, const Backend& backend) {
@@ -433,14 +465,23 @@ ReclaimReport reclaim(const Options& options, const Backend& backend) {
       rep.errors.push_back(lock.error().what());
       continue;
     }
-    const auto left = prune_holders(dir, &rep.released);
-    if (!left.empty() || options.keep_mounted) {
-      rep.live.push_back(dir);
-      continue;
-    }
+    if (!*lock) continue;  // removed meanwhile
     auto state = read_state(dir);
     if (!state) {
       rep.errors.push_back(state.error().what());
+      continue;
+    }
+    // An image file that is gone or replaced (gc, a rollback's dropped version) is wanted by
+    // nobody any more: its "kept" hold goes too, and so does its mount, whatever the site keeps.
+    bool gone = false;
+    if (*state) {
+      auto st = sys::lstat_path((*state)->file);
+      gone = !st || st->st_dev != (*state)->id.dev || st->st_ino != (*state)->id.ino;
+      if (gone && ::unlink(str(dir, "/holders/", k_kept).c_str()) == 0) rep.released.push_back(str(dir, "/holders/", k_kept));
+    }
+    const auto left = prune_holders(dir, &rep.released);
+    if (!left.empty() || (options.keep_mounted && !gone)) {
+      rep.live.push_back(dir);
       continue;
     }
     if (*state) {
@@ -450,6 +491,7 @@ ReclaimReport reclaim(const Options& options, const Backend& backend) {
       }
       rep.unmounted.push_back(dir);
     }
+    remove_key_dir(dir);
   }
   return rep;
 }

@@ -60,7 +60,7 @@ enum class VerityPolicy {
 };
 
 struct Options {
-  std::string state_dir;       ///< STATE (default_state_dir())
+  std::string state_dir;       ///< STATE (mounts_state_dir())
   bool keep_mounted = false;   ///< config `sealed_keep_mounted`: a mount stays when its last user ends
   VerityPolicy verity = VerityPolicy::automatic;
 };
@@ -109,8 +109,9 @@ private:
   std::string m_dm;
 };
 
-/// Removes `holder` from the users of `image`'s mount and unmounts it when none is left (unless
-/// kept by the options); `chrootctl unmount`. Not an error when it held nothing.
+/// Removes `holder` from the users of `image`'s mount and unmounts it when none is left, even
+/// when the site keeps mounts (`chrootctl unmount`: the site asks for it). Not an error when it
+/// held nothing.
 Status release_hold(const Image& image, const Options& options, const Backend& backend, const std::string& holder);
 
 /// What `reclaim` did.
@@ -120,8 +121,9 @@ struct ReclaimReport {
   std::vector<std::string> live;       ///< mounts left in use
   std::vector<std::string> errors;
 };
-/// `chrootctl cleanup`: in every STATE/sealed/KEY, drops the holders of dead launches and, unless
-/// mounts are kept, unmounts those left without a holder.
+/// `chrootctl cleanup`: in every STATE/sealed/KEY, drops the holders of dead launches (and the
+/// "kept" hold of an image file that is gone or was replaced) and unmounts those left without a
+/// holder (unless mounts are kept and the image file is still there).
 ReclaimReport reclaim(const Options& options, const Backend& backend);
 
 /// The holder name of a launch by the calling process (PID.STARTTIME.N, like a launch record).
@@ -131,6 +133,10 @@ Result<std::string> holder_for_self();
 Result<std::string> holder_for(pid_t pid);
 /// The holder that `chrootctl mount` without --hold-for takes: never stale.
 inline constexpr const char* k_kept_holder = "kept";
+
+/// Where the shared mounts live, whoever launches: they are root's, so a launcher without root
+/// looks for them in root's state directory, /run/chrootctl ($CHROOTCTL_STATE_DIR for tests).
+std::string mounts_state_dir();
 
 /// The key of an image's mount: its file's SHA-256.
 std::string key_dir(const Options& options, const Image& image);
