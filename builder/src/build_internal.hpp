@@ -9,6 +9,7 @@
 #include "chrootctl/builder/build.hpp"
 #include "chrootctl/builder/recipe.hpp"
 #include "chrootctl/common/manifest.hpp"
+#include "chrootctl/launcher/sealed.hpp"
 
 namespace chrootctl::builder::detail {
 
@@ -55,6 +56,10 @@ Status run_tool(const BuildContext& c, const std::string& step, std::vector<std:
 /// SOURCE_DATE_EPOCH, a UUID and a dm-verity salt derived from the tree digest), with a
 /// dm-verity hash tree appended (libcryptsetup); then the tree is removed.
 Result<manifest::Sealed> seal_tree(const BuildContext& c, const std::string& tree_digest);
+/// A share of the shared mount of the sealed image in build directory `image_dir` (an
+/// `image = "NAME"` base), made through the launcher's sealed-image module with dm-verity where
+/// the kernel has it, held by this process until the object goes.
+Result<launcher::sealed::Share> mount_sealed_base(const std::string& image_dir, const manifest::Sealed& sealed);
 
 Status run_base(BuildContext& c);
 Status run_packages(BuildContext& c);

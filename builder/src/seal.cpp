@@ -45,4 +45,16 @@ Result<manifest::Sealed> seal_tree(const BuildContext& c, const std::string& tre
   return s;
 }
 
+Result<launcher::sealed::Share> mount_sealed_base(const std::string& image_dir, const manifest::Sealed& sealed) {
+  launcher::sealed::Backend b;
+  b.sha256_file = [](int fd, const std::string& label) -> Result<std::string> { return TRY(sha256_fd(fd, label, false, UINT64_MAX)).hex; };
+  b.activate = [](const std::string& device, const std::string& name, const manifest::Sealed& s) { return verity::activate(device, name, s); };
+  b.deactivate = [](const std::string& name) { return verity::deactivate(name, true); };
+  launcher::sealed::Options o;
+  o.state_dir = launcher::sealed::mounts_state_dir();
+  const std::string holder = TRY(launcher::sealed::holder_for_self());
+  return with_context(launcher::sealed::Share::acquire({str(image_dir, "/", manifest::k_sealed_file), sealed}, o, b, holder),
+                      str("mounting the sealed base image ", image_dir));
+}
+
 }  // namespace chrootctl::builder::detail
