@@ -124,6 +124,19 @@ TEST_F(DistributeSealed, PublishPutsOneFileOnTheSharedFilesystem) {
   expect_nothing_left();
 }
 
+TEST_F(DistributeSealed, ARecipeDerivesFromASealedImage) {
+  build("base");
+  // image = "base": the builder reads the sealed image through its mount, and checks the copy
+  // against its manifest.
+  test::write_file(path("derived.toml"), "name = \"derived\"\n[base]\nimage = \"base\"\n[[files]]\ndst = \"/etc/derived\"\ncontent = \"yes\\n\"\n");
+  auto b = ctl({"build", path("derived.toml"), "--store", store, "--json"});
+  ASSERT_EQ(b.exit_code, 0) << b.err;
+  const std::string root = json_value(b.out, "root");
+  EXPECT_EQ(read_file(root + "/srv/marker"), marker_text());
+  EXPECT_EQ(read_file(root + "/etc/derived"), "yes\n");
+  expect_nothing_left();
+}
+
 TEST_F(DistributeSealed, AuditDiffRollbackAndGcWorkOnSealedImages) {
   build("ver");
   const std::string first_dir = build_dir, first_image = image;

@@ -348,9 +348,11 @@ TEST(StatusJson, RecordsOutcomeAndAccounting) {
             "  \"oom_kills\": 1,\n"
             "  \"cgroup\": \"v1\",\n"
             "  \"limits_applied\": true,\n"
+            "  \"shm_bytes\": null,\n"
             "  \"effective_limits\": null,\n"
             "  \"limits_changed\": false,\n"
-            "  \"user_namespace\": null\n"
+            "  \"user_namespace\": null,\n"
+            "  \"sealed\": null\n"
             "}\n");
   // The limits read back at the end, and the job's user namespace.
   o.effective_limits = LimitValues{};
@@ -376,9 +378,18 @@ TEST(StatusJson, RecordsOutcomeAndAccounting) {
                              "    \"uid_map\": \"0 1879048192 65536\\n\",\n"
                              "    \"gid_map\": \"0 1879048192 65536\\n\",\n"
                              "    \"id_block\": 0\n"
-                             "  }\n"),
+                             "  },\n"),
             std::string::npos)
       << with_limits;
+  // A sealed image's launch: what dm-verity saw.
+  o.sealed = SealedStatus{"/srv/el9/b1/image.erofs", "/run/chrootctl/sealed/K/root", "corrupted"};
+  EXPECT_NE(status_json(o).find("  \"sealed\": {\n"
+                                "    \"image\": \"/srv/el9/b1/image.erofs\",\n"
+                                "    \"mount\": \"/run/chrootctl/sealed/K/root\",\n"
+                                "    \"verity\": \"corrupted\"\n"
+                                "  }\n}\n"),
+            std::string::npos)
+      << status_json(o);
   Outcome failed;
   failed.error = "mount target /tmp in the image: /tmp is a symlink";
   const auto text = status_json(failed);
