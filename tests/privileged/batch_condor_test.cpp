@@ -211,6 +211,34 @@ TEST_F(BatchCondor, JobRunsInTheRequestedImageInItsScratchDirectory) {
   EXPECT_EQ(r3.err, "touch: /etc/x: Read-only file system\n");
 }
 
+// A sealed image (docs/sealed.md): the wrapper runs as the job's user and cannot mount it, so it
+// runs only while the site keeps it mounted, and is refused with the way out otherwise.
+TEST_F(BatchCondor, ASealedImageRunsWhileTheSiteKeepsItMounted) {
+  CHROOTCTL_REQUIRE_TOOL("mkfs.erofs");
+  auto b = run_chrootctl({"build", "minimal", "--sealed", "--store", store, "--register", "SEALED", "-q"});
+  ASSERT_EQ(b.exit_code, 0) << b.err;
+  auto res = run_chrootctl({"resolve", "SEALED", "--store", store});
+  ASSERT_EQ(res.exit_code, 0) << res.err;
+  const std::string image = res.out.substr(0, res.out.size() - 1);
+  auto refused = make_job("RequestedChroot = \"SEALED\"\n", "touch ran");
+  auto r = start(refused);
+  EXPECT_EQ(r.exit_code, 125) << r.out;
+  EXPECT_NE(r.err.find("RequestedChroot: the sealed image " + image + " is not mounted on this node"), std::string::npos) << r.err;
+  EXPECT_NE(test::read_file(refused.error_file).find("'chrootctl mount NAME' as root), or to publish a directory image"), std::string::npos);
+  EXPECT_FALSE(exists(refused.scratch + "/ran"));
+
+  auto m = run_chrootctl({"mount", "SEALED", "--store", store});
+  ASSERT_EQ(m.exit_code, 0) << m.err;
+  auto j = make_job("RequestedChroot = \"SEALED\"\n", "grep ^ID= /etc/os-release; pwd; touch /etc/x");
+  auto ran = start(j);
+  EXPECT_EQ(ran.exit_code, 1) << ran.err;
+  EXPECT_EQ(ran.out, "ID=chrootctl-minimal\n" + j.scratch + "\n");
+  EXPECT_EQ(ran.err, "touch: /etc/x: Read-only file system\n");
+  auto u = run_chrootctl({"unmount", "SEALED", "--store", store});
+  EXPECT_EQ(u.exit_code, 0) << u.err;
+  EXPECT_EQ(fx::host_mounts_mentioning("/chrootctl/sealed/"), std::vector<std::string>{});
+}
+
 TEST_F(BatchCondor, JobWithoutTheAttributeRunsUnchanged) {
   auto j = make_job("ClusterId = 7\nOwner = \"nobody\"\n# RequestedChroot = \"MINIMAL\"\n",
                     "touch ran; grep ^ID= /etc/os-release; pwd; env | sort; exit 7");
