@@ -356,7 +356,12 @@ Result<Share> Share::acquire(const Image& image, const Options& options, const B
     }
   } else {
     if (state) TRY(with_context(teardown(dir, *state, backend), str("removing what an earlier mount of ", state->file, " left")));
-    state = TRY(mount_image(dir, image, options, backend));
+    auto mounted = mount_image(dir, image, options, backend);
+    if (!mounted) {
+      if (prune_holders(dir, nullptr).empty()) remove_key_dir(dir);
+      return fail(std::move(mounted.error()));
+    }
+    state = std::move(*mounted);
   }
   const std::string holder_path = str(dir, "/holders/", holder);
   Fd h = TRY(sys::open_path(holder_path, O_WRONLY | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0644));
