@@ -9,6 +9,8 @@
 #  - publish DEBIAN12, build a second version that installs one more small package (a recipe
 #    deriving from `image = "DEBIAN12"`), register it as DEBIAN12, sign and publish it: the share
 #    of its files hard-linked to the first version (target: over 95%).
+# With BASELINE=/path/to/another/chrootctl, its `import` of the same archive is timed in the
+# same hyperfine run (before/after a change: target within 1.1x).
 # Prints a markdown table for docs/benchmarks.md. RUNS (default 10) timed runs of each command.
 source "$(dirname "$0")/lib.sh"
 bench_deps zstd
@@ -46,14 +48,21 @@ rm -rf "$work/s2"
 mkdir "$work/t" && tar --zstd -xf "$archive" -C "$work/t" 2>/dev/null
 "$ctl" manifest check -q "$work/t/root" "$work/t/manifest" >/dev/null
 rm -rf "$work/t"
+baseline=()
+if [ -n "${BASELINE:-}" ]; then
+  CHROOTCTL_CONFIG=$work/etc/worker.toml "$BASELINE" import -q --store "$work/s3" "$archive" >/dev/null
+  rm -rf "$work/s3"
+  baseline=(-n import_baseline "CHROOTCTL_CONFIG=$work/etc/worker.toml $BASELINE import -q --store $work/s3 $archive")
+fi
 
 echo "timing import against tar + manifest check ($runs runs each)" >&2
 hyperfine --style none --runs "$runs" --export-json "$work/import.json" \
-  --prepare "rm -rf $work/s2 $work/t; sync" \
+  --prepare "rm -rf $work/s2 $work/s3 $work/t; sync" \
   -n import "CHROOTCTL_CONFIG=$work/etc/worker.toml $ctl import -q --store $work/s2 $archive" \
+  "${baseline[@]}" \
   -n tar_check "mkdir $work/t && tar --zstd -xf $archive -C $work/t 2>/dev/null && $ctl manifest check -q $work/t/root $work/t/manifest" \
   >/dev/null 2>&1
-rm -rf "$work/s2" "$work/t"
+rm -rf "$work/s2" "$work/s3" "$work/t"
 worker import -q --store "$work/s2" "$archive" >/dev/null
 hyperfine --style none --warmup 5 --runs 50 --export-json "$work/resolve.json" \
   "CHROOTCTL_CONFIG=$work/etc/worker.toml $ctl resolve --store $work/s2 DEBIAN12" >/dev/null 2>&1
@@ -83,14 +92,19 @@ print(f"Image: the debian12 recipe ({entries} entries), signed; export {mib} MiB
       f"{runs} runs of each import command, each from an empty destination after `sync`; 50 runs of resolve.\n")
 print("| command | median ms | mean ms | stddev ms |")
 print("|---|---:|---:|---:|")
-rows = [("`chrootctl import FILE` (signature, unpack, verify every file, register)", imp["import"]),
-        ("`tar --zstd -xf FILE` + `chrootctl manifest check ROOT MANIFEST`", imp["tar_check"]),
-        ("`chrootctl resolve NAME` (signed image, require_signature = true)", res)]
+rows = [("`chrootctl import FILE` (signature, unpack, verify every file, register)", imp["import"])]
+if "import_baseline" in imp:
+    rows.append(("`chrootctl import FILE`, BASELINE binary", imp["import_baseline"]))
+rows += [("`tar --zstd -xf FILE` + `chrootctl manifest check ROOT MANIFEST`", imp["tar_check"]),
+         ("`chrootctl resolve NAME` (signed image, require_signature = true)", res)]
 for label, r in rows:
     print(f"| {label} | {ms(r['median']):.1f} | {ms(r['mean']):.1f} | {ms(r['stddev']):.1f} |")
 print()
 ratio = imp["import"]["median"] / imp["tar_check"]["median"]
 print(f"- import vs tar + manifest check: {ratio:.2f}x (target within 1.5x): {'met' if ratio <= 1.5 else 'NOT MET'}")
+if "import_baseline" in imp:
+    b = imp["import"]["median"] / imp["import_baseline"]["median"]
+    print(f"- import vs the BASELINE binary's import, same run: {b:.2f}x (target within 1.1x): {'met' if b <= 1.1 else 'NOT MET'}")
 r = ms(res["median"])
 print(f"- resolve of a signed image: {r:.1f} ms median (target under 5 ms): {'met' if r < 5 else 'NOT MET'}")
 share = pub["files_linked"] / pub["files"]

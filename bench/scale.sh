@@ -8,8 +8,11 @@
 #      name, as before), with the site keeping mounts and without; hyperfine blocks and the
 #      commands taken in turn (bench/interleave.c).
 #   3. A full verify of the sealed 300,000-file image against sha256sum of its image file.
-#   4. Building the sealed debian12 image against its directory build (--rebuild, taken in turn).
-# Prints a markdown section for docs/benchmarks.md. Run as root, on an otherwise idle machine.
+#   4. Building the sealed debian12 image against its directory build (--rebuild, taken in turn,
+#      BUILDS times each, default 3).
+# RUNS (hyperfine runs per launch, default 200) and ROUNDS (launches taken in turn, default 300)
+# shorten it. Prints a markdown section for docs/benchmarks.md. Run as root, on an otherwise
+# idle machine.
 source "$(dirname "$0")/lib.sh"
 bench_deps busybox-static erofs-utils squashfs-tools
 [ "$(id -u)" = 0 ] || { echo "bench/scale.sh: run as root" >&2; exit 1; }
@@ -178,7 +181,7 @@ PY
 image_size=$(stat -c %s "$image")
 
 # ---- 4. debian12: directory build and sealed build, --rebuild, taken in turn.
-for i in 1 2 3; do
+for _ in $(seq "${BUILDS:-3}"); do
   build_json debian12 --rebuild | json 'd["seconds"]' >> "$out/d12_dir"
   build_json debian12 --rebuild --sealed | json '"%s %s" % (d["seconds"], dict(d["step_seconds"]).get("seal", 0))' >> "$out/d12_sealed"
 done
@@ -187,7 +190,8 @@ python3 - "$out" "$entries" "$image_size" "$left" "$loops" "$(uname -r)" <<'PY'
 import json, os, statistics, sys
 out, entries, image_size, left, loops, kernel = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), sys.argv[4], sys.argv[5], sys.argv[6]
 print(f"Trees: the debian12 image and a directory recipe of 300,000 small files ({entries} entries); Linux {kernel}, "
-      "no device-mapper here (sealed images are checked by SHA-256 once per boot, docs/sealed.md); hyperfine -N.\n")
+      f"{os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f} at the end; no device-mapper here (sealed images are checked "
+      f"by SHA-256 once per boot, docs/sealed.md); hyperfine -N, {os.environ.get('RUNS', '200')} runs per launch command.\n")
 print("### EROFS or squashfs\n")
 print("| tree | format | build ms (best of 3) | size MiB | mount+umount ms | cold read ms | warm read ms |")
 print("|---|---|---:|---:|---:|---:|---:|")

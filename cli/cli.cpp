@@ -53,8 +53,7 @@ std::string help_text(const Spec& spec) {
 }
 
 int usage_error(const Spec& spec, const std::string& message) {
-  std::fprintf(stderr, "chrootctl %s: %s\nTry 'chrootctl %s --help'.\n", spec.command.c_str(), message.c_str(),
-               spec.command.c_str());
+  err(str("chrootctl ", spec.command, ": ", message, "\nTry 'chrootctl ", spec.command, " --help'.\n"));
   return k_error;
 }
 
@@ -127,9 +126,9 @@ int report(const Error& e) { return report(e.what()); }
 int report(const std::string& message) {
   // Multi-line diagnostics (recipe errors) already carry their own "error:" prefixes.
   if (message.find(": error: ") != std::string::npos)
-    std::fprintf(stderr, "%s\n", message.c_str());
+    err(message + "\n");
   else
-    std::fprintf(stderr, "chrootctl: error: %s\n", message.c_str());
+    err(str("chrootctl: error: ", message, "\n"));
   return k_error;
 }
 
@@ -155,7 +154,7 @@ std::optional<int> threads_value(const Spec& spec, const Args& a, unsigned& thre
 int dispatch(std::span<char* const> argv, const std::string& verb, const char* usage,
              std::initializer_list<Subcommand> subcommands) {
   if (argv.size() < 2) {
-    std::fputs(usage, stderr);
+    err(usage);
     return k_error;
   }
   const std::string sub = argv[1];
@@ -165,10 +164,33 @@ int dispatch(std::span<char* const> argv, const std::string& verb, const char* u
   }
   for (const auto& s : subcommands)
     if (sub == s.name) return s.handler(argv.subspan(1));
-  std::fprintf(stderr, "chrootctl %s: unknown subcommand %s\n%s", verb.c_str(), quote(sub).c_str(), usage);
+  err(str("chrootctl ", verb, ": unknown subcommand ", quote(sub), "\n", usage));
   return k_error;
 }
 
-void out(const std::string& text) { std::fwrite(text.data(), 1, text.size(), stdout); }
+void out(const std::string& text) {
+  const std::string safe = terminal_safe(text, true);
+  std::fwrite(safe.data(), 1, safe.size(), stdout);
+}
+
+void err(const std::string& text) {
+  const std::string safe = terminal_safe(text, true);
+  std::fwrite(safe.data(), 1, safe.size(), stderr);
+}
+
+std::string own_directory() {
+  char self[4096];
+  const ssize_t n = ::readlink("/proc/self/exe", self, sizeof self - 1);
+  if (n <= 0) return "/";
+  const std::string exe(self, static_cast<std::size_t>(n));
+  return exe.substr(0, exe.find_last_of('/') + 1);
+}
+
+std::string full_tool_path() {
+  const std::string dir = own_directory();
+  for (const std::string& candidate : {dir + "../libexec/chrootctl/chrootctl-full", dir + "chrootctl-full"})
+    if (::access(candidate.c_str(), X_OK) == 0) return candidate;
+  return {};
+}
 
 }  // namespace chrootctl::cli

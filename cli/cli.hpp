@@ -97,8 +97,20 @@ struct Verb {
 };
 const std::map<std::string, Verb>& verbs();
 
-/// Writes text to stdout fully (stdout errors become exit 2 at the end of main).
+/// Writes text to stdout fully (stdout errors become exit 2 at the end of main). Text is
+/// passed through terminal_safe (newlines kept): whatever input a verb quotes, no control
+/// sequence reaches the terminal.
 void out(const std::string& text);
+/// Writes text to stderr, terminal-safe like out(). Every message a verb prints goes through
+/// this (or report()).
+void err(const std::string& text);
+
+/// The directory of the running executable, with a trailing '/' ("/" if unknown).
+std::string own_directory();
+/// chrootctl-full beside this executable: PREFIX/libexec/chrootctl/chrootctl-full for an
+/// installed PREFIX/bin/chrootctl, or the same directory (the build tree, or chrootctl-full
+/// itself). Never searched in PATH. Empty if there is none.
+std::string full_tool_path();
 
 }  // namespace chrootctl::cli
 

@@ -1,6 +1,8 @@
 // chrootctl add NAME BUILD-DIR|RECIPE
 #include <sys/stat.h>
+#include <unistd.h>
 
+#include <cerrno>
 #include <cstdio>
 #include <cstdlib>
 
@@ -17,12 +19,33 @@
 #include "chrootctl/common/settings.hpp"
 #include "chrootctl/common/strings.hpp"
 #include "chrootctl/common/sys.hpp"
+#include "chrootctl/seccomp/compile.hpp"
+#include "chrootctl/seccomp/policy.hpp"
+#include "chrootctl/seccomp/source.hpp"
 #include "cli.hpp"
 
 namespace chrootctl::cli {
 namespace {
 
 namespace cat = chrootctl::catalogue;
+
+// --seccomp FILE|default|none|site: what to record ("" for site), after checking that a policy
+// file parses and compiles, so that no job finds out later.
+Result<std::string> seccomp_choice(const std::string& value, const Settings& settings) {
+  if (value == "site") return std::string();
+  if (value == "default" || value == "none") return value;
+  if (value.empty()) return fail(Errc::invalid_argument, "--seccomp: expected FILE, default, none or site");
+  std::string path = value;
+  if (path[0] != '/') {
+    char cwd[4096];
+    if (!::getcwd(cwd, sizeof cwd)) return fail_errno("getcwd()", errno);
+    path = str(cwd, std::string_view(cwd) == "/" ? "" : "/", path);
+  }
+  auto source = TRY(seccomp::load_source(path, settings));
+  auto policy = TRY(seccomp::parse_policy(*source));
+  TRY(seccomp::compile_policy(policy));
+  return path;
+}
 
 // add --from DIR [NAME...]: every published image named (or all), each verified and judged.
 int add_from_main(const Spec& spec, const Args& a, const std::string& dir) {
@@ -71,14 +94,14 @@ int add_from_main(const Spec& spec, const Args& a, const std::string& dir) {
   for (const auto& i : *items) {
     all = all && i.added;
     if (!i.added) {
-      std::fprintf(stderr, "chrootctl: %s: %s\n", i.name.c_str(), i.message.c_str());
+      err(str("chrootctl: ", i.name, ": ", i.message, "\n"));
       continue;
     }
     const auto& v = i.result.entry.current;
     out(str(i.name, ": ", i.result.refreshed ? "re-verified" : "added", " build ", v.build_id, " (", i.result.entries, " entries, sha256:", v.digest,
             v.signer.empty() ? std::string(", unsigned") : str(", signed by key ", v.signer), ")\n"));
     out(str(i.name, " -> ", escape_bytes(v.root), "\n"));
-    for (const auto& n : i.result.notes) std::fprintf(stderr, "chrootctl: note: %s: %s\n", i.name.c_str(), n.c_str());
+    for (const auto& n : i.result.notes) err(str("chrootctl: note: ", i.name, ": ", n, "\n"));
   }
   return all ? k_ok : k_failed_check;
 }
@@ -86,7 +109,7 @@ int add_from_main(const Spec& spec, const Args& a, const std::string& dir) {
 int add_main(std::span<char* const> argv) {
   const Spec spec{
       "add",
-      "NAME BUILD-DIR|RECIPE | --from DIR [NAME...] [--trusted DIR] [--store DIR] [--json]",
+      "NAME BUILD-DIR|RECIPE [--seccomp FILE|default|none|site] | --from DIR [NAME...] [--trusted DIR] [--store DIR] [--json]",
       "Verify a build directory against its manifest and register it under NAME.",
       "BUILD-DIR is a build directory (STORE/NAME/BUILD-ID, holding root/ and manifest); a\n"
       "RECIPE (a recipe name or PATH.toml) is first built as 'chrootctl build' does. Before\n"
@@ -99,6 +122,9 @@ int add_main(std::span<char* const> argv) {
       "BUILD-DIR/signature is judged first: a valid signature by a trusted key records its key as\n"
       "the signer; a revoked key or a signature that does not verify refuses the image, and so\n"
       "does a missing one when require_signature = true.\n\n"
+      "--seccomp records the system-call policy the image's jobs run with (docs/seccomp.md): a\n"
+      "policy file (checked now), the built-in default, none (audit reports it), or site (the\n"
+      "site's policy, as without a recorded one). Without it an entry keeps what it has.\n\n"
       "--from DIR registers images published with 'chrootctl publish' (every one in\n"
       "DIR/catalogue.d, or the NAMEs given): their manifest, lock, recipe and signature are kept\n"
       "in STORE/NAME/from-BUILD-ID and the published root is verified and run in place.\n\n"
@@ -107,11 +133,15 @@ int add_main(std::span<char* const> argv) {
       {store_option(), json_option(), threads_option(),
        {"from", 0, true, false, "DIR", "register the images published in DIR"},
        trusted_option(),
+       {"seccomp", 0, true, false, "FILE|default|none|site", "the system-call policy of the image's jobs"},
        quiet_option()},
       0, 1000};
   Args a;
   if (auto rc = parse(spec, argv, a)) return *rc;
-  if (auto from = a.value("from")) return add_from_main(spec, a, *from);
+  if (auto from = a.value("from")) {
+    if (a.value("seccomp")) return usage_error(spec, "--seccomp applies to NAME BUILD-DIR, not to --from");
+    return add_from_main(spec, a, *from);
+  }
   if (a.positional.size() != 2) return usage_error(spec, "expected NAME and BUILD-DIR or RECIPE (or --from DIR)");
   const std::string name = a.positional[0];
   const std::string source = a.positional[1];
@@ -121,6 +151,11 @@ int add_main(std::span<char* const> argv) {
   auto settings = load_settings(a.value("store"));
   if (!settings) return report(settings.error());
   if (auto t = a.value("trusted")) settings->trusted_keys = *t;
+  if (auto sc = a.value("seccomp")) {
+    auto choice = seccomp_choice(*sc, *settings);
+    if (!choice) return report(std::move(choice.error()).add_context(str("--seccomp ", quote(*sc))));
+    opts.seccomp = *choice;
+  }
   std::string build_dir = source;
   auto st = sys::stat_path(source);
   if (!st || !S_ISDIR(st->st_mode)) {
@@ -190,7 +225,7 @@ int add_main(std::span<char* const> argv) {
   else
     out(str(name, ": added build ", v.build_id, " (", r->entries, " entries, sha256:", v.digest, ")\n"));
   out(str(name, " -> ", escape_bytes(v.root), "\n"));
-  for (const auto& n : r->notes) std::fprintf(stderr, "chrootctl: note: %s\n", n.c_str());
+  for (const auto& n : r->notes) err(str("chrootctl: note: ", n, "\n"));
   return k_ok;
 }
 

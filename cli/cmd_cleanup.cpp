@@ -1,9 +1,9 @@
 // chrootctl cleanup [--json]
-#include "chrootctl/common/json.hpp"
-#include "chrootctl/common/strings.hpp"
 #include <unistd.h>
 
+#include "chrootctl/common/json.hpp"
 #include "chrootctl/common/settings.hpp"
+#include "chrootctl/common/strings.hpp"
 #include "chrootctl/launcher/cleanup.hpp"
 #include "chrootctl/launcher/sealed.hpp"
 #include "cli.hpp"
@@ -59,11 +59,13 @@ int cleanup_main(std::span<char* const> argv) {
   } else {
     for (const auto& c : rep->removed_cgroups) out(str("removed cgroup ", c, "\n"));
     for (const auto& r : rep->removed_records) out(str("removed record ", r, "\n"));
+    for (const auto& b : rep->freed_id_blocks) out(str("freed id block ", b, "\n"));
     for (const auto& h : sealed.released) out(str("released sealed image hold ", h, "\n"));
     for (const auto& u : sealed.unmounted) out(str("unmounted sealed image ", u, "\n"));
-    for (const auto& e : rep->errors) std::fprintf(stderr, "chrootctl cleanup: %s\n", e.c_str());
-    out(str(rep->removed_cgroups.size(), " cgroups and ", rep->removed_records.size(), " records removed, ", sealed.unmounted.size(),
-            " sealed images unmounted, ", rep->live.size(), " live launches left alone\n"));
+    for (const auto& e : rep->errors) err(str("chrootctl cleanup: ", e, "\n"));
+    out(str(rep->removed_cgroups.size(), " cgroups and ", rep->removed_records.size(), " records removed, ",
+            rep->freed_id_blocks.size(), " id blocks freed, ", sealed.unmounted.size(), " sealed images unmounted, ", rep->live.size(),
+            " live launches left alone\n"));
   }
   return rep->errors.empty() ? k_ok : k_failed_check;
 }

@@ -33,7 +33,7 @@ Result<std::string> front_binary() {
 }
 
 void print_skipped(const std::vector<cat::CondorConfig::Skipped>& skipped) {
-  for (const auto& s : skipped) std::fprintf(stderr, "chrootctl: warning: leaving out %s: %s\n", s.name.c_str(), s.reason.c_str());
+  for (const auto& s : skipped) err(str("chrootctl: warning: leaving out ", s.name, ": ", s.reason, "\n"));
 }
 
 void write_skipped(JsonWriter& w, const std::vector<cat::CondorConfig::Skipped>& skipped) {

@@ -23,6 +23,7 @@
 #include "chrootctl/launcher/sealed.hpp"
 #include "cli.hpp"
 #include "sealed.hpp"
+#include "seccomp_choice.hpp"
 
 extern char** environ;
 
@@ -44,8 +45,10 @@ std::string env_or_empty(const char* name) {
 // wrappers, to $_CONDOR_WRAPPER_ERROR_FILE, whose text the starter puts into the job's hold
 // reason. Best effort: the exit status says it as well.
 int refuse(const std::string& why, int status = k_setup_failed) {
-  const std::string message = str("chrootctl condor-wrapper: error: ", why, "; the job was not started\n");
-  std::fputs(message.c_str(), stderr);
+  // The reason quotes the job ad, which the job's owner wrote: terminal-safe, here and in the
+  // hold reason.
+  const std::string message = str("chrootctl condor-wrapper: error: ", terminal_safe(why), "; the job was not started\n");
+  err(message);
   const std::string file = env_or_empty("_CONDOR_WRAPPER_ERROR_FILE");
   if (!file.empty()) {
     const int fd = ::open(file.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY, 0644);
@@ -115,7 +118,9 @@ int condor_wrapper_main(std::span<char* const> argv) {
   // 1. What the job asks for. Without a job ad nobody can tell, so nothing runs.
   const std::string ad = env_or_empty("_CONDOR_JOB_AD");
   if (ad.empty()) return refuse("$_CONDOR_JOB_AD is not set, so whether the job asks for a root is unknown");
-  auto request = cat::find_request_in(ad);
+  // By the ClassAd file rules, failing closed: a request that cannot be read is refused, never
+  // taken for "no request" (catalogue/condor.hpp).
+  auto request = cat::find_request_in_ad_file(ad);
   if (!request) return refuse(request.error().what());
   if (!request->present) return exec_unchanged(a.rest);
   if (!request->problem.empty()) return refuse(cat::describe_request(ad, *request, request->problem));
@@ -173,6 +178,10 @@ int condor_wrapper_main(std::span<char* const> argv) {
   o.argv = a.rest;
   std::optional<std::string> cwd;
   plan_cwd(o, cwd);
+  // The system-call filter: the image's policy, else the site's.
+  auto seccomp = prepare_job_seccomp(*settings, std::nullopt, resolved->seccomp);
+  if (!seccomp) return refuse(str(quote(request->name), ": ", seccomp.error().what()));
+  o.seccomp = seccomp->plan;
 
   // 4. The launch, as `chrootctl run` makes it, with the job's working directory.
   const ln::HostFacts facts = ln::gather_host_facts();
@@ -182,14 +191,17 @@ int condor_wrapper_main(std::span<char* const> argv) {
   if (!plan) return refuse(plan.error().what());
   if (cwd) plan->cwd = *cwd;
   const ln::Outcome outcome = ln::execute(*plan, [](const std::string& m) {
-    std::fprintf(stderr, "chrootctl condor-wrapper: warning: %s\n", m.c_str());
+    err(str("chrootctl condor-wrapper: warning: ", m, "\n"));
   });
   if (share) {
     if (auto v = share->verity_state(); v && *v == "corrupted")
-      std::fprintf(stderr, "chrootctl condor-wrapper: error: dm-verity found a corrupted block in the sealed image %s: a read of it failed "
-                           "with EIO (the image file was changed on disk)\n", resolved->version.root.c_str());
+      err(str("chrootctl condor-wrapper: error: dm-verity found a corrupted block in the sealed image ", resolved->version.root,
+              ": a read of it failed with EIO (the image file was changed on disk)\n"));
     (void)share->release();
   }
+  // A private cache of the compiled filter (a job user without a state directory) goes now:
+  // a job killed by a signal ends this process by the same signal, without destructors.
+  seccomp->scratch.reset();
   switch (outcome.kind) {
     case ln::Outcome::Kind::exited:
       return outcome.code;

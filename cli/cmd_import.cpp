@@ -22,9 +22,9 @@ namespace cat = chrootctl::catalogue;
 
 // The builder's archive extraction: every entry created dirfd-relative, never through a
 // symlink, no absolute names or "..", trusted.* and system.* xattrs never set.
-Result<cat::UnpackStats> unpack_with_builder(const std::string& archive, const std::string& dir) {
+Result<cat::UnpackStats> unpack_with_builder(const std::string& archive, const std::string& dir, UnpackCheck& check) {
   auto tree = TRY(builder::TreeWriter::open(dir));
-  auto stats = TRY(builder::extract_archive(archive, tree));
+  auto stats = TRY(builder::extract_archive(archive, tree, {}, {}, &check));
   TRY(tree.finish());
   return cat::UnpackStats{stats.entries, stats.bytes};
 }
@@ -32,20 +32,26 @@ Result<cat::UnpackStats> unpack_with_builder(const std::string& archive, const s
 int import_main(std::span<char* const> argv) {
   const Spec spec{
       "import",
-      "FILE [--as NAME] [--allow-unsigned] [--trusted DIR] [--store DIR] [--json]",
+      "FILE [--as NAME] [--allow-unsigned] [--strip] [--trusted DIR] [--store DIR] [--json]",
       "Unpack an exported image, verify it and register it.",
       "The archive's entry, manifest, lock, recipe and signature are read first and the signature\n"
       "is judged against the trusted keys: an archive this host may not use is refused before\n"
-      "anything is written. It is then unpacked into STORE/.staging with the builder's escape\n"
-      "protections, every entry of the tree is verified against the manifest, and only then is it\n"
-      "renamed to STORE/RECIPE/BUILD-ID and registered under the name it was exported with (or\n"
-      "--as NAME). A truncated or damaged archive, a tree that does not match, a revoked key or a\n"
-      "signature that does not verify is refused with the reason, leaving nothing behind.\n\n"
+      "anything is written. So is a tree holding setuid or setgid files, file capabilities or\n"
+      "device nodes that the site's [strip] policy (config.toml) does not allow, unless --strip\n"
+      "is given: then they are written defused (bits cleared, capabilities dropped) or not at all,\n"
+      "and the manifest records each change. The archive is unpacked into STORE/.staging (root\n"
+      "only) with the builder's escape protections, every entry checked against the manifest as\n"
+      "it is written (the first mismatch stops the import), then renamed to\n"
+      "STORE/RECIPE/BUILD-ID, reachable by root only unless NAME is in readable_images, and\n"
+      "registered under the name it was exported with (or --as NAME). A truncated or damaged\n"
+      "archive, a tree that does not match, a revoked key or a signature that does not verify is\n"
+      "refused with the reason, leaving nothing behind.\n\n"
       "An archive without a signature by a trusted key is refused unless --allow-unsigned is\n"
       "given; with require_signature = true in the config it is always refused.\n\n"
       "Exit status: 0 imported, 1 refused, 2 error.",
       {store_option(), json_option(), {"as", 0, true, false, "NAME", "register under NAME instead of the exported name"},
        {"allow-unsigned", 0, false, false, "", "accept an archive without a signature by a trusted key"},
+       {"strip", 0, false, false, "", "defuse or leave out what the site's [strip] policy does not allow, instead of refusing"},
        trusted_option(),
        threads_option(),
        quiet_option()},
@@ -59,6 +65,7 @@ int import_main(std::span<char* const> argv) {
   }
   if (auto rc = threads_value(spec, a, opts.threads)) return *rc;
   opts.allow_unsigned = a.flag("allow-unsigned");
+  opts.strip = a.flag("strip");
   auto settings = load_settings(a.value("store"));
   if (!settings) return report(settings.error());
   if (auto t = a.value("trusted")) settings->trusted_keys = *t;
@@ -93,6 +100,15 @@ int import_main(std::span<char* const> argv) {
     w.field("signer", r->signer);
     w.field("already_present", r->already_present);
     w.field("entries", static_cast<std::uint64_t>(r->added.entries));
+    w.key("stripped").begin_array();
+    for (const auto& c : r->stripped) {
+      w.begin_object();
+      w.field("path", escape_bytes(c.path));
+      w.field("action", c.action);
+      w.field("was", c.detail);
+      w.end_object();
+    }
+    w.end_array();
     w.key("entry");
     cat::write_json(w, r->added.entry, cat::evaluate(*settings, r->name, v, sys::now_unix()));
     w.end_object();
@@ -102,9 +118,10 @@ int import_main(std::span<char* const> argv) {
   out(str(r->name, ": imported build ", v.build_id, " (", r->added.entries, " entries, sha256:", v.digest, ", ",
           r->signer.empty() ? std::string("unsigned") : str("signed by key ", r->signer), r->already_present ? ", already in the store" : "",
           ")\n"));
+  for (const auto& c : r->stripped) out(str(r->name, ": stripped ", escape_bytes(c.path), ": ", c.action, " (was ", c.detail, ")\n"));
   if (r->added.replaced) out(str(r->name, ": build ", r->added.replaced->build_id, " kept for 'chrootctl rollback ", r->name, "'\n"));
   out(str(r->name, " -> ", escape_bytes(v.root), "\n"));
-  for (const auto& n : r->added.notes) std::fprintf(stderr, "chrootctl: note: %s\n", n.c_str());
+  for (const auto& n : r->added.notes) err(str("chrootctl: note: ", n, "\n"));
   return k_ok;
 }
 

@@ -45,7 +45,7 @@ int import_main(std::span<char* const> argv) {
   auto r = cat::import_condor_config(*settings, a.positional[0], opts);
   line.reset();
   if (!r) return report(r.error());
-  for (const auto& w : r->warnings) std::fprintf(stderr, "chrootctl: warning: %s\n", w.c_str());
+  for (const auto& w : r->warnings) err(str("chrootctl: warning: ", w, "\n"));
   bool ok = !r->where.empty();
   for (const auto& i : r->items) ok = ok && (i.imported || opts.dry_run);
   if (a.flag("json")) {
@@ -69,7 +69,7 @@ int import_main(std::span<char* const> argv) {
     w.end_object();
     out(w.str());
   } else {
-    if (r->where.empty()) std::fprintf(stderr, "chrootctl: %s sets no NAMED_CHROOT\n", a.positional[0].c_str());
+    if (r->where.empty()) err(str("chrootctl: ", a.positional[0], " sets no NAMED_CHROOT\n"));
     for (const auto& i : r->items)
       out(str(i.name, "=", i.path, ": ", i.imported ? "imported: " : (opts.dry_run ? "" : "NOT imported: "), i.message, "\n"));
   }

@@ -84,7 +84,7 @@ int list(std::span<char* const> argv) {
     out(w.str());
     return k_ok;
   }
-  if (!t->trusted_dir_exists) std::fprintf(stderr, "chrootctl: warning: %s does not exist: no key is trusted\n", dir.c_str());
+  if (!t->trusted_dir_exists) err(str("chrootctl: warning: ", dir, " does not exist: no key is trusted\n"));
   for (const auto& k : t->trusted) out(str(k.id(), "  ", state(k), "  ", escape_bytes(k.source()), "\n"));
   for (const auto& k : t->revoked) out(str(k.id(), "  revoked  ", escape_bytes(k.source()), "\n"));
   return k_ok;

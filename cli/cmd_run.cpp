@@ -4,6 +4,10 @@
 #include <cmath>
 #include <cstdio>
 #include <cstring>
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
 #include <optional>
 
 #include "chrootctl/catalogue/resolve.hpp"
@@ -14,6 +18,7 @@
 #include "chrootctl/launcher/sealed.hpp"
 #include "cli.hpp"
 #include "sealed.hpp"
+#include "seccomp_choice.hpp"
 
 namespace chrootctl::cli {
 namespace {
@@ -52,17 +57,25 @@ Result<std::uint64_t> parse_size_option(const std::string& name, const std::stri
 }
 
 /// `--env-file FILE`: one K=V per line; empty lines and lines starting with '#' are skipped;
-/// the value is the rest of the line, as is (no quotes, no expansion).
+/// the value is the rest of the line, as is (no quotes, no expansion). The file must be a
+/// regular file (not a symlink) of root's or the caller's, writable by no one else: a launcher
+/// run as root must not pass on what another user put there. Errors never quote a line (it may
+/// hold a secret).
 Result<std::vector<std::pair<std::string, std::string>>> read_env_file(const std::string& path) {
-  const std::string text = TRY(with_context(sys::read_file(path, 1u << 20), "--env-file"));
+  Fd fd = TRY(with_context(sys::open_path(path, O_RDONLY | O_NOFOLLOW), "--env-file"));
+  const auto st = TRY(sys::fstat(fd.get()));
+  if (!S_ISREG(st.st_mode)) return fail(Errc::permission, str("--env-file ", path, ": not a regular file"));
+  if ((st.st_uid != 0 && st.st_uid != ::getuid()) || (st.st_mode & 022))
+    return fail(Errc::permission, str("--env-file ", path, ": owned by uid ", st.st_uid, " with mode ", mode_octal(st.st_mode & 07777),
+                                      "; it must belong to root or to you and be writable by no one else"));
+  const std::string text = TRY(with_context(sys::read_fd(fd.get(), 1u << 20), str("--env-file ", path)));
   std::vector<std::pair<std::string, std::string>> out;
   std::size_t number = 0;
   for (const auto& line : split(text, '\n')) {
     ++number;
     if (trim(line).empty() || trim(line)[0] == '#') continue;
     const auto eq = line.find('=');
-    if (eq == std::string::npos || eq == 0)
-      return fail(Errc::parse, str(path, ":", number, ": expected K=V, got ", quote(escape_for_display(line))));
+    if (eq == std::string::npos || eq == 0) return fail(Errc::parse, str(path, ":", number, ": expected K=V"));
     out.emplace_back(line.substr(0, eq), line.substr(eq + 1));
   }
   return out;
@@ -108,7 +121,9 @@ int run_main(std::span<char* const> argv) {
       "job's working directory) and backs the MOUNT_UNDER_SCRATCH directories; /proc is fresh\n"
       "and /dev minimal. The job runs with no capabilities and no_new_privs, in its own cgroup;\n"
       "no id in its user namespace maps to the host's root (a job as root gets a block of ids\n"
-      "of its own, and what it writes in its sandbox belongs to the sandbox's owner).\n\n"
+      "of its own, and what it writes in its sandbox belongs to the sandbox's owner). It runs\n"
+      "under a system-call filter: the image's policy (add --seccomp), else the site's\n"
+      "([seccomp] in the configuration), else the built-in default (docs/seccomp.md).\n\n"
       "Exit status: the job's own status, or 128+N when it was killed by signal N;\n"
       "125 chrootctl failed before the job started (the reason is on stderr), 126 the command\n"
       "could not be executed, 127 the command was not found in the root.",
@@ -132,6 +147,8 @@ int run_main(std::span<char* const> argv) {
        {"env-file", 0, true, true, "FILE", "set the variables of FILE (K=V lines; # comments): for secrets"},
        {"keep-env", 0, true, true, "K", "pass the caller's variable K through"},
        {"status-json", 0, true, false, "FILE", "write the outcome and accounting to FILE (atomically)"},
+       {"seccomp", 0, true, false, "FILE|default|none",
+        "the system-call policy: a policy file, the built-in default, or none (root only)"},
        {"require-limits", 0, false, false, "", "fail (125) rather than run without the cgroup limits"},
        {"no-pty", 0, false, false, "", "give the job the caller's terminal itself, not a terminal of its own"}},
       0,
@@ -139,6 +156,10 @@ int run_main(std::span<char* const> argv) {
       true};
   Args a;
   if (auto rc = parse(spec, argv, a)) return *rc == k_ok ? k_ok : k_setup_failed;
+  // The values are copied into `a`: wipe them from this process's command line, which every
+  // host user can read (ps, /proc/PID/cmdline) and which init, a copy of this process, would
+  // show the job.
+  wipe_env_values(argv);
   auto usage = [&](const std::string& m) {
     usage_error(spec, m);
     return k_setup_failed;
@@ -146,6 +167,7 @@ int run_main(std::span<char* const> argv) {
 
   ln::RunOptions o;
   std::optional<ln::sealed::Share> share;  // a sealed image's mount, held while the job runs
+  std::string image_policy;                 // the catalogue entry's system-call policy
   if (a.value("root") && !a.positional.empty()) return usage("give either an image NAME or --root DIR, not both");
   if (a.value("root") && (a.value("store") || a.flag("skip-metadata-check")))
     return usage("--store and --skip-metadata-check apply to an image NAME, not to --root");
@@ -184,6 +206,7 @@ int run_main(std::span<char* const> argv) {
       o.root = resolved->root;
       o.root_id = ln::RootId{resolved->version.identity.dev, resolved->version.identity.ino};
     }
+    image_policy = resolved->seccomp;
   } else {
     return usage("no root: give an image NAME or --root DIR");
   }
@@ -238,25 +261,30 @@ int run_main(std::span<char* const> argv) {
     if (eq == std::string::npos || eq == 0) return usage(str("--env ", quote(e), ": expected K=V"));
     o.env.emplace_back(e.substr(0, eq), e.substr(eq + 1));
   }
-  // The values were copied: wipe them from this process's command line, which every host user
-  // can read (ps, /proc/PID/cmdline) and which init, a copy of this process, would show the job.
-  wipe_env_values(argv);
   o.keep_env = a.values("keep-env");
   o.status_json = a.value("status-json");
   o.require_limits = a.flag("require-limits");
   o.no_pty = a.flag("no-pty");
   o.argv = a.rest;
   if (o.argv.empty()) return usage("no command: put it after '--'");
+  if (auto s = a.value("seccomp"); s && s->empty()) return usage("--seccomp: expected FILE, default or none");
+
+  // The system-call filter: chosen, and compiled if it is not cached yet, before the launch.
+  auto seccomp = prepare_job_seccomp(*settings, a.value("seccomp"), image_policy);
+  if (!seccomp) {
+    std::fprintf(stderr, "chrootctl run: %s\n", seccomp.error().what().c_str());
+    return k_setup_failed;
+  }
+  o.seccomp = seccomp->plan;
 
   const ln::Outcome outcome = ln::run_job(o);
   if (!outcome.error.empty()) std::fprintf(stderr, "chrootctl run: %s\n", outcome.error.c_str());
   if (outcome.sealed && outcome.sealed->verity == "corrupted")
-    std::fprintf(stderr,
-                 "chrootctl run: error: dm-verity found a corrupted block in the sealed image %s: a read of it failed with EIO "
-                 "(the image file was changed on disk; run 'chrootctl verify %s')\n",
-                 outcome.sealed->image.c_str(), a.positional.empty() ? "NAME" : a.positional[0].c_str());
+    err(str("chrootctl run: error: dm-verity found a corrupted block in the sealed image ", outcome.sealed->image,
+            ": a read of it failed with EIO (the image file was changed on disk; run 'chrootctl verify ",
+            a.positional.empty() ? std::string("NAME") : a.positional[0], "')\n"));
   if (share) {
-    if (auto r = share->release(); !r) std::fprintf(stderr, "chrootctl run: warning: %s\n", r.error().what().c_str());
+    if (auto r = share->release(); !r) err(str("chrootctl run: warning: ", r.error().what(), "\n"));
   }
   return outcome.exit_status();
 }

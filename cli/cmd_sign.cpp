@@ -75,7 +75,7 @@ int sign_main(std::span<char* const> argv) {
   out(str("signed ", escape_bytes(r->image), " with key ", r->key_id, " (", r->entries, " entries checked, tree sha256:",
           r->statement.tree_digest, ")\n"));
   for (const auto& n : r->recorded) out(str(n, ": signer ", r->key_id, " recorded\n"));
-  for (const auto& n : r->notes) std::fprintf(stderr, "chrootctl: note: %s\n", n.c_str());
+  for (const auto& n : r->notes) err(str("chrootctl: note: ", n, "\n"));
   return k_ok;
 }
 

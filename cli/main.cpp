@@ -30,23 +30,14 @@ void print_usage() {
 // verb is handled by the full tool installed beside it, which it replaces itself with. A job
 // launch thus never loads libarchive (with libxml2 and ICU), which costs milliseconds and MiB.
 [[noreturn]] void exec_full_tool(char** argv) {
-  std::string dir = "/";
-  char self[4096];
-  const ssize_t n = ::readlink("/proc/self/exe", self, sizeof self - 1);
-  if (n > 0) {
-    const std::string exe(self, static_cast<std::size_t>(n));
-    dir = exe.substr(0, exe.find_last_of('/') + 1);
+  const std::string full = chrootctl::cli::full_tool_path();
+  if (full.empty()) {
+    std::fprintf(stderr, "chrootctl: error: the full tool chrootctl-full is not installed next to %s\n",
+                 chrootctl::cli::own_directory().c_str());
+    std::_Exit(2);
   }
-  // Installed: PREFIX/bin/chrootctl and PREFIX/libexec/chrootctl/chrootctl-full; build tree:
-  // both in one directory. Never searched in PATH.
-  for (const std::string& candidate : {dir + "../libexec/chrootctl/chrootctl-full", dir + "chrootctl-full"}) {
-    if (::access(candidate.c_str(), X_OK) == 0) {
-      ::execv(candidate.c_str(), argv);  // argv[0] stays "chrootctl"
-      std::fprintf(stderr, "chrootctl: error: execv('%s'): %s\n", candidate.c_str(), std::strerror(errno));
-      std::_Exit(2);
-    }
-  }
-  std::fprintf(stderr, "chrootctl: error: the full tool chrootctl-full is not installed next to %s\n", dir.c_str());
+  ::execv(full.c_str(), argv);  // argv[0] stays "chrootctl"
+  std::fprintf(stderr, "chrootctl: error: execv('%s'): %s\n", full.c_str(), std::strerror(errno));
   std::_Exit(2);
 }
 #endif

@@ -7,10 +7,14 @@ packages=(
   # build
   cmake g++ make pkg-config
   libarchive-dev libssl-dev libtomlplusplus-dev libgtest-dev libexpected-dev
+  # system-call policies: compiled to BPF with libseccomp (chrootctl-full only)
+  libseccomp-dev
   # tests and the quick start
-  python3 python3-jsonschema mtree-netbsd libcap2-bin attr busybox-static procps util-linux openssl
+  python3 python3-jsonschema mtree-netbsd libcap2-bin attr busybox-static procps util-linux openssl gcc
   mmdebstrap debootstrap
   zstd xz-utils bzip2 libarchive-tools
+  # the seccomp tests' 32-bit static programs (gcc -m32 -static)
+  gcc-multilib
   # RPM images: dnf bases, rpm databases in audits, and their tests
   rpm dnf createrepo-c db5.3-util
   # Slurm: the SPANK plugin builds against libslurm-dev; tests and the quick start run a

@@ -61,6 +61,7 @@ using chrootctl::Result;
 using chrootctl::Status;
 using chrootctl::fail;
 using chrootctl::quote;
+using chrootctl::terminal_safe;
 using chrootctl::str;
 namespace sys = chrootctl::sys;
 
@@ -86,7 +87,8 @@ int on_chroot(int, const char* optarg, int remote) {
   if (!remote) {
     // srun, sbatch, salloc: a name that can never resolve fails before the job is queued.
     if (auto why = cb::invalid_chroot_name(value)) {
-      slurm_error("--chroot=%s: %s", value.c_str(), why->c_str());
+      // The value is the submitter's: printed terminal-safe, like every message quoting input.
+      slurm_error("--chroot=%s: %s", terminal_safe(value).c_str(), terminal_safe(*why).c_str());
       return -1;
     }
   }
@@ -100,7 +102,7 @@ int on_chroot_scratch(int, const char* optarg, int remote) {
   const std::string value = optarg ? optarg : "";
   if (!remote) {
     if (auto s = cb::parse_scratch_list(value, "--chroot-scratch"); !s) {
-      slurm_error("%s", s.error().message().c_str());
+      slurm_error("%s", terminal_safe(s.error().message()).c_str());
       return -1;
     }
   }
@@ -268,7 +270,7 @@ CHROOTCTL_SPANK_EXPORT int slurm_spank_init_post_opt(spank_t sp, int, char**) {
   g_state.wanted = true;
   if (auto r = prepare_step(sp); !r) {
     g_state.refusal = str("--chroot=", *g_state.chroot, ": ", r.error().what());
-    slurm_error("chrootctl: job %u: %s", g_state.job_id, g_state.refusal.c_str());
+    slurm_error("chrootctl: job %u: %s", g_state.job_id, terminal_safe(g_state.refusal).c_str());
     remove_step_dir();
   }
   return 0;
@@ -279,12 +281,12 @@ CHROOTCTL_SPANK_EXPORT int slurm_spank_task_init_privileged(spank_t sp, int, cha
   if (!g_state.refusal.empty() || !g_state.enter) {
     // Printed by the task, whose log reaches srun and the job's error file; the job never runs.
     slurm_error("chrootctl: %s; the job was not started",
-                g_state.refusal.empty() ? "the job root was not prepared" : g_state.refusal.c_str());
+                g_state.refusal.empty() ? "the job root was not prepared" : terminal_safe(g_state.refusal).c_str());
     return -1;
   }
   if (auto r = enter_task(sp); !r) {
-    slurm_error("chrootctl: --chroot=%s: cannot enter %s: %s; the job was not started", g_state.chroot->c_str(),
-                g_state.enter->root.c_str(), r.error().what().c_str());
+    slurm_error("chrootctl: --chroot=%s: cannot enter %s: %s; the job was not started", terminal_safe(*g_state.chroot).c_str(),
+                terminal_safe(g_state.enter->root).c_str(), terminal_safe(r.error().what()).c_str());
     return -1;
   }
   int task = -1;

@@ -77,7 +77,8 @@ Result<std::string> ArchiveReader::finish_hash() {
   return m_sha.hex_final();
 }
 
-Status write_entry_data(struct archive* a, int fd, archive_entry* entry, const std::string& path, std::uint64_t& bytes) {
+Status write_entry_data(struct archive* a, int fd, archive_entry* entry, const std::string& path, std::uint64_t& bytes,
+                        UnpackCheck* check) {
   const void* buf = nullptr;
   std::size_t size = 0;
   la_int64_t offset = 0;
@@ -88,6 +89,11 @@ Status write_entry_data(struct archive* a, int fd, archive_entry* entry, const s
     if (rc != ARCHIVE_OK && rc != ARCHIVE_WARN)
       return fail(Errc::parse, str("reading the data of ", quote(path), ": ", archive_error_string(a)));
     const char* p = static_cast<const char*>(buf);
+    if (check) {
+      if (static_cast<std::uint64_t>(offset) != end)
+        return fail(Errc::mismatch, str(quote(path), " has a hole at byte ", end, " (sparse files are refused)"));
+      TRY(check->data(std::string_view(p, size), static_cast<std::uint64_t>(offset)));
+    }
     std::size_t left = size;
     auto off = static_cast<off_t>(offset);
     while (left > 0) {
@@ -100,8 +106,9 @@ Status write_entry_data(struct archive* a, int fd, archive_entry* entry, const s
     bytes += size;
     end = std::max<std::uint64_t>(end, static_cast<std::uint64_t>(offset) + size);
   }
-  // Sparse files end in a hole that no data block covers.
-  if (archive_entry_size_is_set(entry) && static_cast<std::uint64_t>(archive_entry_size(entry)) > end) {
+  // Sparse files end in a hole that no data block covers. Under a check, the check's end()
+  // refuses a file shorter than it should be instead.
+  if (!check && archive_entry_size_is_set(entry) && static_cast<std::uint64_t>(archive_entry_size(entry)) > end) {
     if (::ftruncate(fd, archive_entry_size(entry)) != 0) return fail_errno(str("ftruncate(", quote(path), ")"), errno);
   }
   return {};
@@ -135,8 +142,22 @@ EntryMeta meta_of(archive_entry* entry) {
   return m;
 }
 
+namespace {
+manifest::Type type_of(archive_entry* entry) {
+  switch (archive_entry_filetype(entry)) {
+    case AE_IFREG: return manifest::Type::file;
+    case AE_IFDIR: return manifest::Type::dir;
+    case AE_IFLNK: return manifest::Type::symlink;
+    case AE_IFCHR: return manifest::Type::chardev;
+    case AE_IFBLK: return manifest::Type::blockdev;
+    case AE_IFIFO: return manifest::Type::fifo;
+    default: return manifest::Type::socket;  // sockets and unknown types, which are never extracted
+  }
+}
+}  // namespace
+
 Result<ExtractStats> extract(const std::string& archive_path, TreeWriter& tree, const std::string& expected_sha256,
-                             const ExtractProgress& progress, bool whiteouts) {
+                             const ExtractProgress& progress, bool whiteouts, UnpackCheck* check) {
   auto fd = TRY(sys::open_path(archive_path, O_RDONLY | O_NOCTTY));
   auto st = TRY(sys::fstat(fd.get()));
   if (!S_ISREG(st.st_mode)) return fail(Errc::invalid_argument, str(quote(archive_path), " is not a regular file"));
@@ -158,6 +179,27 @@ Result<ExtractStats> extract(const std::string& archive_path, TreeWriter& tree, 
     stats.xattrs_skipped += static_cast<std::uint64_t>(meta.xattrs.end() - kept);
     meta.xattrs.erase(kept, meta.xattrs.end());
     stats.newest_mtime = std::max<std::int64_t>(stats.newest_mtime, meta.mtime_sec);
+    if (check) {
+      // Before anything of the entry is written: a refusal stops here.
+      ArchiveEntry ae;
+      ae.path = path;
+      ae.type = type_of(entry);
+      ae.mode = meta.mode;
+      ae.uid = meta.uid;
+      ae.gid = meta.gid;
+      ae.size = archive_entry_size_is_set(entry) && archive_entry_size(entry) > 0 ? static_cast<std::uint64_t>(archive_entry_size(entry)) : 0;
+      ae.sparse = archive_entry_sparse_count(entry) > 0;
+      if (const char* t = archive_entry_symlink(entry)) ae.target = t;
+      ae.rdev_major = static_cast<std::uint32_t>(archive_entry_rdevmajor(entry));
+      ae.rdev_minor = static_cast<std::uint32_t>(archive_entry_rdevminor(entry));
+      if (const char* link = archive_entry_hardlink(entry))
+        ae.hardlink = TRY(with_context(normalize_entry_path(link), [&] { return str("extracting ", archive_path); }));
+      ae.xattrs = meta.xattrs;
+      auto admitted = TRY(with_context(check->begin(ae), [&] { return str("extracting ", archive_path); }));
+      if (admitted.skip) continue;  // its data is skipped by the next header read
+      meta.mode = admitted.mode;
+      meta.xattrs = std::move(admitted.xattrs);
+    }
     auto step = [&]() -> Status {
       if (whiteouts && path != "/") {
         const auto slash = path.find_last_of('/');
@@ -188,8 +230,13 @@ Result<ExtractStats> extract(const std::string& archive_path, TreeWriter& tree, 
         case AE_IFDIR: return tree.make_dir(path, meta);
         case AE_IFREG: {
           auto out = TRY(tree.create_file(path));
-          TRY(write_entry_data(reader.archive(), out.get(), entry, path, stats.bytes));
-          return tree.finish_file(out.get(), path, meta);
+          TRY(write_entry_data(reader.archive(), out.get(), entry, path, stats.bytes, check));
+          TRY(tree.finish_file(out.get(), path, meta));
+          if (check) {
+            const auto written = TRY(sys::fstat(out.get()));
+            TRY(check->end(static_cast<std::uint64_t>(written.st_ino)));
+          }
+          return {};
         }
         case AE_IFLNK: {
           const char* target = archive_entry_symlink(entry);
@@ -218,8 +265,8 @@ Result<ExtractStats> extract(const std::string& archive_path, TreeWriter& tree, 
 }  // namespace detail
 
 Result<ExtractStats> extract_archive(const std::string& archive, TreeWriter& tree, const std::string& expected_sha256,
-                                     const ExtractProgress& progress) {
-  return detail::extract(archive, tree, expected_sha256, progress, false);
+                                     const ExtractProgress& progress, UnpackCheck* check) {
+  return detail::extract(archive, tree, expected_sha256, progress, false, check);
 }
 
 Result<ExtractStats> apply_layer(const std::string& layer, TreeWriter& tree, const ExtractProgress& progress) {

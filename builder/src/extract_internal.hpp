@@ -41,9 +41,12 @@ private:
   std::unique_ptr<struct archive, ArchiveFree> m_archive;
 };
 
-Status write_entry_data(struct archive* a, int fd, archive_entry* entry, const std::string& path, std::uint64_t& bytes);
+/// Writes the data of a regular file entry; with `check`, each block goes to it first, and a
+/// hole (a block that does not start where the last one ended) is refused.
+Status write_entry_data(struct archive* a, int fd, archive_entry* entry, const std::string& path, std::uint64_t& bytes,
+                        UnpackCheck* check = nullptr);
 EntryMeta meta_of(archive_entry* entry);
 Result<ExtractStats> extract(const std::string& archive_path, TreeWriter& tree, const std::string& expected_sha256,
-                             const ExtractProgress& progress, bool whiteouts);
+                             const ExtractProgress& progress, bool whiteouts, UnpackCheck* check = nullptr);
 
 }  // namespace chrootctl::builder::detail

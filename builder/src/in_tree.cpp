@@ -33,7 +33,7 @@ Packages::Manager pick_manager(const BuildContext& c) {
 }
 
 Status in_tree(const BuildContext& c, const std::string& what, std::vector<std::string> argv, bool network) {
-  c.log("# in the tree: " + render_argv(argv));
+  c.log("# in the tree, under the build system-call policy: " + render_argv(argv));
   auto rc = TRY(run_in_tree(c.root, std::move(argv), base_env(c.sde.value_or(0)), network, c.log_fd));
   if (rc != 0) return fail(Errc::io, str(what, " failed inside the tree (exit status ", rc, "); see the output above in build.log"));
   return {};

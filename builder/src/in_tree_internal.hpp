@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "chrootctl/common/error.hpp"
+#include "chrootctl/launcher/launch.hpp"
 
 namespace chrootctl::builder::detail {
 
@@ -13,5 +14,9 @@ namespace chrootctl::builder::detail {
 /// /etc/resolv.conf bound read-only when `network`. Returns the exit status.
 Result<int> run_in_tree(const std::string& root, std::vector<std::string> argv, std::vector<std::pair<std::string, std::string>> env,
                         bool network, int log_fd);
+
+/// The filter of a built-in build policy ("build" for commands in the tree, "build-host" for
+/// the host tools), compiled into root's cache on first use.
+Result<launcher::SeccompPlan> build_filter(const std::string& policy);
 
 }  // namespace chrootctl::builder::detail

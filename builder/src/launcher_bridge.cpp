@@ -6,9 +6,21 @@
 #include "chrootctl/common/strings.hpp"
 #include "chrootctl/common/sys.hpp"
 #include "chrootctl/launcher/build_command.hpp"
+#include "chrootctl/seccomp/compile.hpp"
+#include "chrootctl/seccomp/source.hpp"
 #include "in_tree_internal.hpp"
 
 namespace chrootctl::builder::detail {
+
+Result<launcher::SeccompPlan> build_filter(const std::string& policy) {
+  // The build policies are used as they are written: no site additions (those are for jobs).
+  auto source = TRY(seccomp::load_source(policy, Settings{}));
+  if (!source) return fail(Errc::internal, str("build policy ", quote(policy), " is none"));
+  const std::string dir = seccomp::cache_dir();
+  if (dir.empty()) return fail(Errc::permission, "build commands run as root, whose state directory holds the compiled system-call policy");
+  auto cached = TRY(with_context(seccomp::compile_to_cache(*source, dir), str("compiling the ", policy, " system-call policy")));
+  return launcher::SeccompPlan{policy, cached.digest, cached.path};
+}
 
 Result<int> run_in_tree(const std::string& root, std::vector<std::string> argv, std::vector<std::pair<std::string, std::string>> env,
                         bool network, int log_fd) {
@@ -19,6 +31,8 @@ Result<int> run_in_tree(const std::string& root, std::vector<std::string> argv, 
   cmd.network = network;
   cmd.stdout_fd = log_fd;
   cmd.stderr_fd = log_fd;
+  // The build policy: the command (and everything it starts) runs under its filter.
+  cmd.seccomp = TRY(build_filter("build"));
   // Name resolution for package downloads. The launcher creates a missing target as an empty
   // file to mount on; such a placeholder is removed again so it does not end up in the image.
   bool placeholder = false;

@@ -20,7 +20,7 @@ namespace {
 
 // Fork and exec; the child gets SIGKILL if the builder dies, so no tool outlives a killed build.
 Result<pid_t> spawn(const std::vector<std::string>& argv, const std::vector<std::pair<std::string, std::string>>* env, int out_fd,
-                    int err_fd) {
+                    int err_fd, const launcher::SeccompProgram* filter = nullptr) {
   if (argv.empty()) return fail(Errc::internal, "spawn: empty argv");
   std::vector<std::string> env_strings;
   if (env)
@@ -41,6 +41,13 @@ Result<pid_t> spawn(const std::vector<std::string>& argv, const std::vector<std:
     sigset_t none;
     sigemptyset(&none);
     ::sigprocmask(SIG_SETMASK, &none, nullptr);
+    if (filter) {
+      if (auto r = launcher::install_seccomp_program(*filter); !r) {
+        const std::string msg = str("chrootctl: cannot run ", argv[0], ": ", r.error().what(), "\n");
+        (void)!::write(2, msg.data(), msg.size());
+        ::_exit(127);
+      }
+    }
     if (env) {
       // PATH for the lookup comes from the tool's own environment.
       for (const auto& [k, v] : *env)
@@ -80,7 +87,7 @@ Result<int> run_host(const HostCommand& cmd, int log_fd, const std::function<voi
   int p[2];
   if (::pipe2(p, O_CLOEXEC) != 0) return fail_errno("pipe2()", errno);
   Fd rd(p[0]), wr(p[1]);
-  auto pid = TRY(spawn(cmd.argv, &cmd.env, wr.get(), wr.get()));
+  auto pid = TRY(spawn(cmd.argv, &cmd.env, wr.get(), wr.get(), cmd.filter));
   wr.reset();
   std::string pending;
   char buf[16384];

@@ -8,12 +8,16 @@
 #include <vector>
 
 #include "chrootctl/common/error.hpp"
+#include "chrootctl/launcher/seccomp_program.hpp"
 
 namespace chrootctl::builder::detail {
 
 struct HostCommand {
   std::vector<std::string> argv;                         ///< argv[0] looked up in PATH from `env`
   std::vector<std::pair<std::string, std::string>> env;  ///< the whole environment
+  /// Installed in the child just before its exec (it keeps root's capabilities, so no
+  /// no_new_privs is needed); null: none.
+  const launcher::SeccompProgram* filter = nullptr;
 };
 
 /// Runs `cmd` with stdin from /dev/null and stdout+stderr copied to `log_fd` and, line by

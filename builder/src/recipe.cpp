@@ -359,14 +359,6 @@ std::string base_kind(const Base& b) {
   return std::visit(V{}, b);
 }
 
-std::string_view setuid_policy_name(SetuidPolicy p) {
-  switch (p) {
-    case SetuidPolicy::remove: return "remove";
-    case SetuidPolicy::clear_bit: return "clear-bit";
-    case SetuidPolicy::keep: return "keep";
-  }
-  return "?";
-}
 
 bool valid_recipe_name(std::string_view name) {
   if (name.empty() || name.size() > 64) return false;

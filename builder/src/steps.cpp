@@ -18,6 +18,7 @@
 #include "chrootctl/common/strings.hpp"
 #include "chrootctl/common/sys.hpp"
 #include "chrootctl/launcher/sealed.hpp"
+#include "in_tree_internal.hpp"
 #include "process.hpp"
 
 namespace chrootctl::builder::detail {
@@ -34,10 +35,14 @@ Status make_root(const BuildContext& c) {
 
 // Runs a host tool for a step; its output goes to build.log and its last lines into the error.
 Status run_tool(const BuildContext& c, const std::string& step, std::vector<std::string> argv, const std::string& home) {
-  HostCommand cmd{contained(std::move(argv)), base_env(c.sde.value_or(0))};
+  // The tool, and the package scripts it runs as root, run under the build-host policy.
+  const auto plan = TRY(build_filter("build-host"));
+  const auto filter = TRY(launcher::read_seccomp_program(plan.program, plan.policy, plan.digest));
+  HostCommand cmd{contained(std::move(argv)), base_env(c.sde.value_or(0)), &filter};
   if (!home.empty())
     for (auto& [k, v] : cmd.env)
       if (k == "HOME") v = home;
+  c.log(str("# system-call policy ", plan.policy, " sha256:", plan.digest));
   c.log("$ " + render_argv(cmd.argv));
   std::deque<std::string> tail;
   auto rc = TRY(run_host(cmd, c.log_fd, [&](const std::string& line) {

@@ -28,12 +28,23 @@ Status ensure_dir(const std::string& path, mode_t mode) {
   }
   return fail_errno(str("mkdir(", quote(path), ", ", mode_octal(mode), ")"), errno);
 }
+
+// STORE/.staging and STORE/.locks: a tree being built may hold what must not run on the host
+// (the strip step comes last), so they are root's and 0700 whatever was there before.
+Status ensure_private_dir(const std::string& path) {
+  TRY(ensure_dir(path, 0700));
+  auto fd = TRY(sys::open_path(path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW));
+  auto st = TRY(sys::fstat(fd.get()));
+  if (st.st_uid != ::geteuid()) return fail(Errc::permission, str(quote(path), " is owned by uid ", st.st_uid, ", not ", ::geteuid()));
+  if ((st.st_mode & 07777) != 0700 && ::fchmod(fd.get(), 0700) != 0) return fail_errno(str("fchmod(", quote(path), ", 0700)"), errno);
+  return {};
+}
 }  // namespace
 
 Status prepare_store(const std::string& store) {
   TRY(sys::mkdir_p(store, 0755));
-  TRY(ensure_dir(store + "/.staging", 0700));
-  TRY(ensure_dir(store + "/.locks", 0700));
+  TRY(ensure_private_dir(store + "/.staging"));
+  TRY(ensure_private_dir(store + "/.locks"));
   return {};
 }
 
@@ -95,7 +106,10 @@ Status commit(Staging& staging, const std::string& store, const std::string& nam
   existed = false;
   // Everything written so far reaches the disk before the image appears under its name.
   if (::syncfs(staging.fd.get()) != 0) return fail_errno(str("syncfs(", quote(staging.path), ")"), errno);
-  if (::fchmod(staging.fd.get(), 0755) != 0) return fail_errno(str("fchmod(", quote(staging.path), ", 0755)"), errno);
+  // Reachable by root only (docs/catalogue.md, "Who can read what"): whatever the strip policy
+  // kept is no host user's to run. Registering it under a name in readable_images opens it,
+  // once its tree is known to hold nothing privileged (catalogue/access.hpp).
+  if (::fchmod(staging.fd.get(), 0700) != 0) return fail_errno(str("fchmod(", quote(staging.path), ", 0700)"), errno);
   const std::string parent = str(store, "/", name);
   TRY(ensure_dir(parent, 0755));
   auto pfd = TRY(sys::open_path(parent, O_RDONLY | O_DIRECTORY | O_NOFOLLOW));

@@ -12,6 +12,7 @@
 #include "chrootctl/builder/paths.hpp"
 #include "chrootctl/common/fd.hpp"
 #include "chrootctl/common/json.hpp"
+#include "chrootctl/common/privilege.hpp"
 #include "chrootctl/common/strings.hpp"
 #include "chrootctl/common/sys.hpp"
 
@@ -107,8 +108,6 @@ Result<std::uint64_t> remove_counting(int dirfd, const std::string& name, dev_t 
   return n;
 }
 
-bool contains(const std::vector<std::string>& v, const std::string& s) { return std::find(v.begin(), v.end(), s) != v.end(); }
-
 class Stripper {
 public:
   Stripper(const Strip& p, std::optional<std::int64_t> clamp, StripReport& r, dev_t dev) : m_p(p), m_clamp(clamp), m_r(r), m_dev(dev) {}
@@ -140,34 +139,39 @@ public:
         TRY(clamp(dirfd, e.name, st, child));
         continue;
       }
-      if (S_ISREG(st.st_mode)) {
-        if (st.st_mode & (S_ISUID | S_ISGID)) {
-          const std::string before = mode_octal(st.st_mode & 07777);
-          if (contains(m_p.allow_setuid, child)) {
-            m_r.actions.push_back({StripAction::Kind::setuid_kept, child, str("mode ", before, ", on allow_setuid")});
-          } else if (m_p.setuid == SetuidPolicy::keep) {
-            m_r.actions.push_back({StripAction::Kind::setuid_kept, child, str("mode ", before, ", policy keep")});
-          } else if (m_p.setuid == SetuidPolicy::remove) {
-            TRY(sys::unlink_at(dirfd, e.name));
-            ++m_r.entries_removed;
+      if (S_ISREG(st.st_mode) || S_ISCHR(st.st_mode) || S_ISBLK(st.st_mode)) {
+        // The same decision import makes (common/privilege.hpp).
+        std::optional<std::string> cap;
+        if (S_ISREG(st.st_mode)) cap = TRY(read_capability(dirfd, e.name, child));
+        const auto a = privilege_actions(child, st.st_mode, cap.has_value(), m_p);
+        const std::string before = mode_octal(st.st_mode & 07777);
+        if (a.setuid_kept != PrivilegeActions::Kept::no)
+          m_r.actions.push_back({StripAction::Kind::setuid_kept, child,
+                                 str("mode ", before, a.setuid_kept == PrivilegeActions::Kept::allow_list ? ", on allow_setuid" : ", policy keep")});
+        if (a.remove) {
+          TRY(sys::unlink_at(dirfd, e.name));
+          ++m_r.entries_removed;
+          if (S_ISREG(st.st_mode))
             m_r.actions.push_back({StripAction::Kind::setuid_removed, child, str("mode ", before)});
-            continue;
-          } else {
-            const mode_t mode = st.st_mode & 01777;
-            if (::fchmodat(dirfd, e.name.c_str(), mode, AT_SYMLINK_NOFOLLOW) != 0)
-              return fail_errno(str("fchmodat(", quote(child), ", ", mode_octal(mode), ")"), errno);
-            m_r.actions.push_back({StripAction::Kind::setuid_cleared, child, str(before, " -> ", mode_octal(mode))});
-          }
+          else
+            m_r.actions.push_back({StripAction::Kind::device_removed, child,
+                                   str(S_ISCHR(st.st_mode) ? "c " : "b ", major(st.st_rdev), ",", minor(st.st_rdev))});
+          continue;
         }
-        if (m_p.capabilities) TRY(capability(dirfd, e.name, child));
-      } else if ((S_ISCHR(st.st_mode) || S_ISBLK(st.st_mode)) && m_p.devices) {
-        // Everywhere, /dev included: the launcher gives every job its own minimal /dev, and a
-        // device node left in the store is a live device on the host to whoever can reach it.
-        TRY(sys::unlink_at(dirfd, e.name));
-        ++m_r.entries_removed;
-        m_r.actions.push_back({StripAction::Kind::device_removed, child,
-                               str(S_ISCHR(st.st_mode) ? "c " : "b ", major(st.st_rdev), ",", minor(st.st_rdev))});
-        continue;
+        if (a.clear_setuid) {
+          const mode_t mode = st.st_mode & 01777;
+          if (::fchmodat(dirfd, e.name.c_str(), mode, AT_SYMLINK_NOFOLLOW) != 0)
+            return fail_errno(str("fchmodat(", quote(child), ", ", mode_octal(mode), ")"), errno);
+          m_r.actions.push_back({StripAction::Kind::setuid_cleared, child, str(before, " -> ", mode_octal(mode))});
+        }
+        if (a.capability_kept == PrivilegeActions::Kept::allow_list)
+          m_r.actions.push_back({StripAction::Kind::capability_kept, child, str("security.capability=", *cap, ", on allow_capabilities")});
+        if (a.drop_capability) {
+          const std::string p = str("/proc/self/fd/", dirfd, "/", e.name);
+          if (::lremovexattr(p.c_str(), "security.capability") != 0)
+            return fail_errno(str("removexattr(", quote(child), ", security.capability)"), errno);
+          m_r.actions.push_back({StripAction::Kind::capability_dropped, child, str("security.capability=", *cap)});
+        }
       }
       TRY(clamp(dirfd, e.name, st, child));
     }
@@ -181,23 +185,16 @@ private:
     return std::nullopt;
   }
 
-  Status capability(int dirfd, const std::string& name, const std::string& path) {
+  // The file's security.capability in hex, or nullopt when it has none.
+  Result<std::optional<std::string>> read_capability(int dirfd, const std::string& name, const std::string& path) {
     const std::string p = str("/proc/self/fd/", dirfd, "/", name);
     char buf[256];
     const ssize_t n = ::lgetxattr(p.c_str(), "security.capability", buf, sizeof buf);
     if (n < 0) {
-      if (errno == ENODATA || errno == ENOTSUP) return {};
+      if (errno == ENODATA || errno == ENOTSUP) return std::optional<std::string>();
       return fail_errno(str("getxattr(", quote(path), ", security.capability)"), errno);
     }
-    const std::string value = to_hex(reinterpret_cast<const unsigned char*>(buf), static_cast<std::size_t>(n));
-    if (contains(m_p.allow_capabilities, path)) {
-      m_r.actions.push_back({StripAction::Kind::capability_kept, path, str("security.capability=", value, ", on allow_capabilities")});
-      return {};
-    }
-    if (::lremovexattr(p.c_str(), "security.capability") != 0)
-      return fail_errno(str("removexattr(", quote(path), ", security.capability)"), errno);
-    m_r.actions.push_back({StripAction::Kind::capability_dropped, path, str("security.capability=", value)});
-    return {};
+    return std::optional<std::string>(to_hex(reinterpret_cast<const unsigned char*>(buf), static_cast<std::size_t>(n)));
   }
 
   const Strip& m_p;

@@ -7,7 +7,9 @@
 #include <algorithm>
 #include <array>
 
+#include "chrootctl/catalogue/access.hpp"
 #include "chrootctl/catalogue/audit_checks.hpp"
+#include "chrootctl/catalogue/safety.hpp"
 #include "chrootctl/catalogue/audit_policy.hpp"
 #include "chrootctl/common/strings.hpp"
 #include "chrootctl/common/sys.hpp"
@@ -20,7 +22,7 @@ using S = Severity;
 
 // The stable ids. Adding a check means adding it here, to docs/audit.md and to the enum in
 // docs/audit.schema.json (a unit test keeps the three in step).
-constexpr std::array<CheckInfo, 48> k_checks = {{
+constexpr std::array<CheckInfo, 50> k_checks = {{
     // 1. setuid and setgid files
     {"setuid.unlisted", S::medium, "a setuid file runs with its owner's privileges for anyone who can execute it, and is not in the site's allow-list"},
     {"setgid.unlisted", S::low, "a setgid file runs with its group's privileges for anyone who can execute it, and is not in the site's allow-list"},
@@ -80,9 +82,14 @@ constexpr std::array<CheckInfo, 48> k_checks = {{
     {"drift.removed", S::high, "an entry of the manifest is missing: the image changed after it was recorded"},
     {"drift.changed", S::high, "an entry differs from the manifest: the image changed after it was recorded"},
     {"drift.mtime-only", S::info, "only the modification time differs from the manifest"},
+    // 12. who can reach the tree on the host
+    {"store.reachable-privileged", S::high,
+     "host users can reach this tree and run or open what it holds outside any job, with its privileges: make it reachable by root only, or strip it"},
+    // 13. the system-call filter
+    {"seccomp.none", S::high, "jobs of this image run without a system-call filter: the kernel's whole surface is open to them"},
 }};
 
-const std::array<CheckInfo, 48>& all_checks() { return k_checks; }
+const std::array<CheckInfo, 50>& all_checks() { return k_checks; }
 
 }  // namespace
 
@@ -173,11 +180,28 @@ Result<Report> audit(const Target& target, const Policy& policy, const Options& 
     r.notes.push_back("no manifest: drift was not checked");
   }
   r.entries = fresh.entries.size();
+  // The catalogue entry's jobs run with no system-call filter (their own policy, or the site's).
+  if (target.seccomp == "none") {
+    Finding f;
+    f.check = "seccomp.none";
+    f.path = "/";
+    f.detail = target.seccomp_origin;
+    findings.push_back(std::move(f));
+  }
 
   auto files = TRY(with_context(TreeFiles::open(target.root), str("opening ", target.root)));
   auto analysis = TRY(with_context(analyse(fresh, files, policy), str("auditing ", target.root)));
   findings.insert(findings.end(), std::make_move_iterator(analysis.findings.begin()), std::make_move_iterator(analysis.findings.end()));
   r.notes.insert(r.notes.end(), analysis.notes.begin(), analysis.notes.end());
+  // 12. The store's rule (catalogue/access.hpp): a tree host users can reach holds nothing
+  // privileged. What jobs see is not the question here, but what every user of this host can run.
+  auto root = TRY(catalogue::canonical_path(target.root));
+  auto keeper = TRY(with_context(catalogue::root_only_dir(root), str("checking who can reach ", target.root)));
+  if (!keeper) {
+    for (const auto& e : fresh.entries)
+      if (auto what = manifest::privilege_of(e))
+        findings.push_back({"store.reachable-privileged", S::high, e.path, "", str(*what, "; every user of this host can reach ", root), {}, {}});
+  }
   finish(findings, r.ignored, policy);
   r.findings = std::move(findings);
 

@@ -14,7 +14,7 @@ namespace {
 
 bool is_path(const std::string& arg) { return arg.find('/') != std::string::npos || arg == "." || arg == ".."; }
 
-Target target_of(const catalogue::Entry& e, const std::string& label) {
+Target target_of(const Settings& s, const catalogue::Entry& e, const std::string& label) {
   Target t;
   t.label = label;
   t.name = e.name;
@@ -25,6 +25,14 @@ Target target_of(const catalogue::Entry& e, const std::string& label) {
     t.sealed_file = e.current.root;
     t.sealed = e.current.sealed;
     t.root.clear();  // its mount, made by the caller
+  }
+  if (!e.seccomp.empty()) {
+    t.seccomp = e.seccomp;
+    t.seccomp_origin = str("the catalogue entry's seccomp = ", quote(e.seccomp));
+  } else {
+    t.seccomp = s.seccomp.policy;
+    t.seccomp_origin = str("the site's [seccomp] policy = ", quote(s.seccomp.policy),
+                           s.config_file.empty() ? std::string(" (the default)") : str(" (", s.config_file, ")"));
   }
   return t;
 }
@@ -41,7 +49,7 @@ Result<std::optional<Target>> from_catalogue(const std::string& arg, const std::
     if (auto s = did_you_mean(arg, cat.names())) msg += str(" (did you mean ", quote(*s), "?)");
     return fail(Errc::not_found, std::move(msg));
   }
-  return std::optional<Target>(target_of(*e, arg));
+  return std::optional<Target>(target_of(settings, *e, arg));
 }
 
 }  // namespace
@@ -55,7 +63,7 @@ Result<std::vector<Target>> catalogue_targets(const std::optional<std::string>& 
   auto settings = TRY(load_settings(store));
   auto cat = TRY(with_context(catalogue::load(settings), str("reading the catalogue ", catalogue::catalogue_path(settings))));
   std::vector<Target> out;
-  for (const auto& e : cat.entries) out.push_back(target_of(e, e.name));
+  for (const auto& e : cat.entries) out.push_back(target_of(settings, e, e.name));
   return out;
 }
 

@@ -66,6 +66,10 @@ Version parse_version(Diagnostics& diag, TableReader& r, const toml::table& t, c
     v.digest = *x;
     if (!is_sha256_hex(v.digest)) diag.error(*t.get("digest"), "'digest' must be 64 lowercase hex digits");
   }
+  if (auto x = r.string("signed_digest")) {
+    v.signed_digest = *x;
+    if (!is_sha256_hex(v.signed_digest)) diag.error(*t.get("signed_digest"), "'signed_digest' must be 64 lowercase hex digits");
+  }
   if (auto x = r.string("build_id", true)) v.build_id = *x;
   if (auto x = r.string("recipe")) v.recipe = *x;
   if (auto x = r.string("signer")) v.signer = *x;
@@ -111,6 +115,7 @@ void write_version(std::string& out, const Version& v) {
   out += str("image = ", toml_quote(v.image), "\n");
   out += str("root = ", toml_quote(v.root), "\n");
   out += str("digest = ", toml_quote(v.digest), "\n");
+  if (!v.signed_digest.empty()) out += str("signed_digest = ", toml_quote(v.signed_digest), "\n");
   out += str("build_id = ", toml_quote(v.build_id), "\n");
   out += str("recipe = ", toml_quote(v.recipe), "\n");
   if (!v.signer.empty()) out += str("signer = ", toml_quote(v.signer), "\n");
@@ -221,6 +226,12 @@ Result<Catalogue> parse(std::string text, const std::string& display_name) {
       Entry e;
       e.name = name;
       if (auto a = r.string_array("aliases")) e.aliases = *a;
+      if (auto x = r.string("seccomp")) {
+        if (*x != "default" && *x != "none" && (x->empty() || (*x)[0] != '/'))
+          diag.error(*t->get("seccomp"), "'seccomp' must be \"default\", \"none\" or the absolute path of a policy file");
+        else
+          e.seccomp = *x;
+      }
       if (const auto* prev = r.table_array("previous")) {
         for (const auto& item : *prev) {
           const auto& pt = *item.as_table();
@@ -269,6 +280,7 @@ std::string serialize(const Catalogue& c) {
     out += "aliases = [";
     for (std::size_t i = 0; i < aliases.size(); ++i) out += str(i ? ", " : "", toml_quote(aliases[i]));
     out += "]\n";
+    if (!e.seccomp.empty()) out += str("seccomp = ", toml_quote(e.seccomp), "\n");
     write_version(out, e.current);
     for (const auto& p : e.previous) {
       out += str("\n[[entry.", toml_quote(e.name), ".previous]]\n");

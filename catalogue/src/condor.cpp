@@ -415,6 +415,78 @@ ChrootRequest find_request(std::string_view text) {
   return r;
 }
 
+namespace {
+// Whether a line mentions RequestedChroot: its letters in this order, in any case, once
+// everything but letters is dropped ("Requested Chroot", "REQUESTED\0CHROOT" count).
+bool mentions_request(std::string_view line) {
+  std::string letters;
+  for (char c : line) {
+    const char l = lower(c);
+    if (l >= 'a' && l <= 'z') letters.push_back(l);
+  }
+  return letters.find("requestedchroot") != std::string::npos;
+}
+
+bool identifier(std::string_view s) {
+  if (s.empty() || !((s[0] >= 'A' && s[0] <= 'Z') || (s[0] >= 'a' && s[0] <= 'z') || s[0] == '_')) return false;
+  for (char c : s)
+    if (!((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_')) return false;
+  return true;
+}
+}  // namespace
+
+ChrootRequest find_request_in_ad(std::string_view text) {
+  ChrootRequest found;        // the first assignment that names a root
+  ChrootRequest problem;      // the first reason to refuse
+  std::uint32_t number = 0;
+  for (std::size_t pos = 0; pos < text.size();) {
+    auto nl = text.find('\n', pos);
+    if (nl == std::string_view::npos) nl = text.size();
+    const std::string_view raw = text.substr(pos, nl - pos);
+    pos = nl + 1;
+    ++number;
+    const std::string_view t = trim(raw);
+    if (t.empty() || t[0] == '#') continue;
+    const bool mentions = mentions_request(t);
+    const auto eq = t.find('=');
+    const std::string_view name = eq == std::string_view::npos ? std::string_view() : trim(t.substr(0, eq));
+    const bool parsed = eq != std::string_view::npos && identifier(name);
+    if (!parsed) {
+      if (mentions && !problem.present) {
+        problem.present = true;
+        problem.attribute = "RequestedChroot";
+        problem.line = number;
+        problem.problem = str("the line ", quote(t), " mentions RequestedChroot but is not a ClassAd attribute line ('Name = value')");
+      }
+      continue;
+    }
+    if (!iequals(name, "RequestedChroot")) continue;
+    ChrootRequest r;
+    r.present = true;
+    r.attribute = std::string(name);
+    r.line = number;
+    parse_literal(trim(t.substr(eq + 1)), r);
+    if (!r.problem.empty()) {
+      if (!problem.present) problem = r;
+      continue;
+    }
+    if (!found.present) {
+      found = r;
+    } else if (found.name != r.name && !problem.present) {
+      problem = r;
+      problem.problem = str("RequestedChroot is set twice, to ", quote(found.name), " on line ", found.line, " and to ", quote(r.name),
+                            " on line ", r.line);
+    }
+  }
+  if (problem.present) return problem;
+  return found;
+}
+
+Result<ChrootRequest> find_request_in_ad_file(const std::string& file) {
+  const std::string text = TRY(with_context(read_user_file(file), str("reading ", file)));
+  return find_request_in_ad(text);
+}
+
 Result<ChrootRequest> find_request_in(const std::string& file) {
   const std::string text = TRY(with_context(read_user_file(file), str("reading ", file)));
   return find_request(text);
@@ -424,9 +496,10 @@ std::string describe_request(const std::string& file, const ChrootRequest& reque
   return str(file, ":", request.line, ": ", request.attribute, ": ", what);
 }
 
-Result<LookupResult> lookup(const Settings& s, const std::string& file, const ResolveOptions& options) {
+namespace {
+Result<LookupResult> lookup_request(const Settings& s, const std::string& file, ChrootRequest request, const ResolveOptions& options) {
   LookupResult out;
-  out.request = TRY(find_request_in(file));
+  out.request = std::move(request);
   if (!out.request.present) return out;
   if (!out.request.problem.empty()) {
     out.reason = describe_request(file, out.request, out.request.problem);
@@ -440,6 +513,15 @@ Result<LookupResult> lookup(const Settings& s, const std::string& file, const Re
   if (!is_refusal(r.error())) return fail(std::move(r.error()));
   out.reason = describe_request(file, out.request, r.error().what());
   return out;
+}
+}  // namespace
+
+Result<LookupResult> lookup(const Settings& s, const std::string& file, const ResolveOptions& options) {
+  return lookup_request(s, file, TRY(find_request_in(file)), options);
+}
+
+Result<LookupResult> lookup_ad(const Settings& s, const std::string& file, const ResolveOptions& options) {
+  return lookup_request(s, file, TRY(find_request_in_ad_file(file)), options);
 }
 
 }  // namespace chrootctl::catalogue

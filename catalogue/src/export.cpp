@@ -251,7 +251,8 @@ Result<ExportResult> export_image(const Settings& s, const std::string& name, co
     // The signature travels with the image; make sure it is the one for this build.
     auto sig = parse_signature(**sig_text, v.image + "/signature");
     if (!sig) return ctx(sig.error());
-    const Statement expected = with_sealed(Statement{*recipe, v.build_id, v.digest, Sha256::hex(*lock), {}, {}}, m->sealed);
+    const Statement expected =
+        with_sealed(Statement{*recipe, v.build_id, m->stripped_from.empty() ? v.digest : m->stripped_from, Sha256::hex(*lock), {}, {}}, m->sealed);
     if (!(sig->statement == expected))
       return ctx(Error(Errc::mismatch, str(v.image, "/signature is not for this build (it names build ", sig->statement.build_id,
                                            ", tree digest ", sig->statement.tree_digest, ")")));

@@ -14,6 +14,7 @@
 #include <set>
 #include <vector>
 
+#include "chrootctl/catalogue/access.hpp"
 #include "chrootctl/catalogue/safety.hpp"
 #include "chrootctl/catalogue/sealed.hpp"
 #include "chrootctl/catalogue/sign.hpp"
@@ -172,7 +173,8 @@ Result<PublishResult> publish(const Settings& s, const std::string& name, const 
   if (*sig_text) {
     auto sig = parse_signature(**sig_text, v.image + "/signature");
     if (!sig) return ctx(sig.error());
-    const Statement expected = with_sealed(Statement{*recipe, v.build_id, digest, Sha256::hex(files["lock"]), {}, {}}, m->sealed);
+    const Statement expected = with_sealed(
+        Statement{*recipe, v.build_id, m->stripped_from.empty() ? digest : m->stripped_from, Sha256::hex(files["lock"]), {}, {}}, m->sealed);
     if (!(sig->statement == expected))
       return ctx(Error(Errc::mismatch, str(v.image, "/signature is not for this build (it names build ", sig->statement.build_id,
                                            ", tree digest ", sig->statement.tree_digest, ")")));
@@ -192,6 +194,11 @@ Result<PublishResult> publish(const Settings& s, const std::string& name, const 
     if (e.type == manifest::Type::socket) return ctx(Error(Errc::unsupported, str(quote(e.path), " is a socket, which cannot be published")));
   }
   if (m->entries.empty() || m->entries.front().path != "/") return ctx(Error(Errc::parse, "the manifest has no root entry"));
+  // A published tree is read in place by every node and every user there (access.hpp): it
+  // must hold nothing that would run with privileges on a host.
+  if (auto priv = privileged_entries(*m); !priv.empty())
+    return ctx(Error(Errc::permission, str("a published tree is reachable by every user of every node, and it holds ", list_privileged(priv),
+                                           " (strip them: [strip] in the recipe, or import --strip, and publish that build)")));
 
   TRY(with_context(sys::mkdir_p(dir, 0755), str("creating ", dir)));
   const std::string canon = TRY(canonical_path(dir));

@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <cerrno>
 
+#include "chrootctl/catalogue/access.hpp"
 #include "chrootctl/catalogue/safety.hpp"
 #include "chrootctl/catalogue/sealed.hpp"
 #include "chrootctl/catalogue/sign.hpp"
@@ -71,7 +72,8 @@ std::string summarize(const manifest::DiffResult& d, std::size_t max_lines) {
   return out;
 }
 
-Status record_version(const Settings& s, const std::string& name, Version v, AddResult& result) {
+Status record_version(const Settings& s, const std::string& name, Version v, AddResult& result,
+                      const std::optional<std::string>& seccomp) {
   const std::string image = v.image;
   TRY(edit(s, [&](Catalogue& c) -> Status {
     // The tree was verified outside the lock; make sure the directory recorded is the one verified.
@@ -86,6 +88,7 @@ Status record_version(const Settings& s, const std::string& name, Version v, Add
       Entry fresh_entry;
       fresh_entry.name = name;
       fresh_entry.current = v;
+      if (seccomp) fresh_entry.seccomp = *seccomp;
       result.entry = c.insert(std::move(fresh_entry));
       return {};
     }
@@ -99,6 +102,7 @@ Status record_version(const Settings& s, const std::string& name, Version v, Add
       e->previous.insert(e->previous.begin(), e->current);
       e->current = v;
     }
+    if (seccomp) e->seccomp = *seccomp;
     result.entry = *e;
     return {};
   }));
@@ -142,11 +146,14 @@ Result<AddResult> add(const Settings& s, const std::string& name, const std::str
   auto identity = m->sealed ? check_sealed_file(root) : check_root(root);
   if (!identity) return ctx(identity.error());
   const std::string digest = manifest::digest(*m);
+  // A stripped tree's signature covers the manifest it was made from (its parse checked that
+  // the strip records lead back to it).
+  const std::string signed_digest = m->stripped_from;
   auto recipe = recipe_name(image);
   if (!recipe) return ctx(recipe.error());
   // The signature first: it is cheap, and an image this host may not use is not worth hashing.
   const std::string build_id = options.build_id.empty() ? detail::basename_of(image) : options.build_id;
-  const auto sig = judge_image(s, image, *recipe, build_id, digest, m->sealed, false);
+  const auto sig = judge_image(s, image, *recipe, build_id, signed_digest.empty() ? digest : signed_digest, m->sealed, false);
   if (!sig.acceptable) return fail(Errc::permission, str("refusing to add ", quote(image), " as ", quote(name), ": ", sig.reason));
 
   const std::int64_t started = options.now ? options.now : sys::now_unix();
@@ -166,11 +173,16 @@ Result<AddResult> add(const Settings& s, const std::string& name, const std::str
                                       detail::count_differences(*d), "):\n", detail::listing(*d)));
     TRY(detail::write_stat_record(image, fresh, digest));
   }
+  // Who may reach the tree (access.hpp): root only, or nothing privileged in it. A sealed
+  // image holds nothing privileged on the host; its directory is opened for a readable name.
+  auto access = settle_access(s, name, image, root, *m);
+  if (!access) return ctx(access.error());
 
   Version v;
   v.image = image;
   v.root = root;
   v.digest = digest;
+  v.signed_digest = signed_digest;
   v.build_id = build_id;
   v.recipe = *recipe;
   v.signer = sig.signer;
@@ -182,7 +194,8 @@ Result<AddResult> add(const Settings& s, const std::string& name, const std::str
   AddResult result;
   result.entries = m->entries.size();
   if (sig.state != "signed" && !sig.key_id.empty()) result.notes.push_back(str("registered unsigned: ", sig.reason));
-  TRY(detail::record_version(s, name, v, result));
+  result.notes.insert(result.notes.end(), access->begin(), access->end());
+  TRY(detail::record_version(s, name, v, result, options.seccomp));
   return result;
 }
 

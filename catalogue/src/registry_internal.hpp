@@ -1,6 +1,7 @@
 #pragma once
 // Helpers shared by the catalogue's sources; not part of the public API.
 
+#include <optional>
 #include <string>
 
 #include "chrootctl/catalogue/registry.hpp"
@@ -15,8 +16,10 @@ Result<manifest::Manifest> load_trusted_manifest(const std::string& image);
 /// Rewrites IMAGE/manifest.stat from a fresh walk that matched the manifest with `digest`.
 Status write_stat_record(const std::string& image, const manifest::Manifest& fresh, const std::string& digest);
 /// Records the verified version `v` as the current version of `name` under the lock, after
-/// re-checking that its root is still the directory with `v.identity`.
-Status record_version(const Settings& s, const std::string& name, Version v, AddResult& result);
+/// re-checking that its root is still the directory with `v.identity`. `seccomp`, if set, is
+/// recorded as the entry's system-call policy.
+Status record_version(const Settings& s, const std::string& name, Version v, AddResult& result,
+                      const std::optional<std::string>& seccomp = std::nullopt);
 /// "2 differences" (mtime-only changes are not differences).
 std::string count_differences(const manifest::DiffResult& d);
 /// One line per difference that is more than an mtime change, no trailing newline.

@@ -40,6 +40,7 @@ void write_json(JsonWriter& w, const Version& v) {
   w.field("image", escape_bytes(v.image));
   w.field("root", escape_bytes(v.root));
   w.field("digest", v.digest);
+  if (!v.signed_digest.empty()) w.field("signed_digest", v.signed_digest);
   w.field("build_id", v.build_id);
   w.field("recipe", v.recipe);
   w.field("signer", v.signer);
@@ -78,6 +79,8 @@ void write_json(JsonWriter& w, const Entry& e, const Evaluation& ev) {
   w.field("state", ev.state);
   w.field("usable", ev.usable);
   w.field("reason", ev.reason);
+  w.key("seccomp");
+  if (e.seccomp.empty()) w.null(); else w.value(escape_bytes(e.seccomp));
   w.key("current");
   write_json(w, e.current);
   w.key("previous").begin_array();
@@ -137,6 +140,8 @@ std::string render_show(const Entry& e, const Evaluation& ev, std::int64_t now) 
   std::string out = str("name:      ", e.name, "\n");
   if (!e.aliases.empty()) out += str("aliases:   ", join(e.aliases, ", "), "\n");
   out += str("state:     ", ev.state, ev.usable ? std::string() : str(" (", ev.reason, ")"), "\n");
+  if (!e.seccomp.empty())
+    out += str("seccomp:   ", escape_bytes(e.seccomp), e.seccomp == "none" ? " (jobs run without a system-call filter)" : "", "\n");
   out += version(e.current, "");
   for (std::size_t i = 0; i < e.previous.size(); ++i) {
     out += str("previous ", i + 1, ":\n");

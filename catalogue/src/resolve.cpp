@@ -3,7 +3,9 @@
 
 #include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
+#include <cerrno>
 #include <ctime>
 
 #include "chrootctl/catalogue/safety.hpp"
@@ -70,12 +72,20 @@ Evaluation evaluate(const Settings& s, const std::string& name, const Version& v
     return refuse("expired", str("its last full verification was at ", format_time(v.verified_at), ", ",
                                  format_duration(now - v.verified_at), " ago, longer than max_verify_age (",
                                  format_duration(s.max_verify_age), "); run 'chrootctl verify ", name, "'"));
+  // An image that is not in readable_images is reachable by root only (access.hpp): say so to
+  // an unprivileged launcher, rather than "permission denied" from somewhere on the way.
+  if (::geteuid() != 0) {
+    struct stat st {};
+    if (::lstat(v.root.c_str(), &st) != 0 && errno == EACCES)
+      return refuse("root-only", str("its tree is reachable by root only (uid ", ::geteuid(), " cannot reach ", quote(v.root),
+                                     "); an image unprivileged launchers use must be in readable_images in the site's configuration"));
+  }
   // The signature is checked over its small statement, against the digest the catalogue
   // recorded (the tree was verified against it): two small reads and one Ed25519 check. An
   // image registered as signed stays subject to its signature, so revoking its key (or
   // removing it from the trusted keys) withdraws it even when signatures are not required.
   if (s.require_signature || !v.signer.empty()) {
-    auto sig = judge_image(s, v.image, v.recipe, v.build_id, v.digest, v.sealed, !v.signer.empty());
+    auto sig = judge_image(s, v.image, v.recipe, v.build_id, v.statement_digest(), v.sealed, !v.signer.empty());
     if (!sig.acceptable) return refuse(sig.state, sig.reason);
   }
   auto id = check_version_root(v);
@@ -120,7 +130,7 @@ Result<ResolvedRoot> resolve_in(const Settings& s, const Catalogue& c, const std
     if (!d) return refused(d.error().what());
     if (d->failed()) return refused(first_lines(manifest::render_text(*d), 5));
   }
-  return ResolvedRoot{name, e->name, v.root, v.image, v};
+  return ResolvedRoot{name, e->name, v.root, v.image, v, e->seccomp};
 }
 
 Result<ResolvedRoot> resolve(const Settings& s, const std::string& name, const ResolveOptions& options) {

@@ -11,6 +11,7 @@
 #include <cerrno>
 #include <memory>
 
+#include "chrootctl/catalogue/access.hpp"
 #include "chrootctl/common/strings.hpp"
 #include "chrootctl/common/sys.hpp"
 
@@ -102,13 +103,9 @@ Result<RootIdentity> check_root(const std::string& root) {
 bool only_root_can_change(const std::string& root) {
   const auto st = sys::lstat_path(root);
   if (!st) return false;
-  // A directory above the tree that only root may pass through.
-  for (std::string dir = root; dir.size() > 1;) {
-    dir = dir.substr(0, std::max<std::size_t>(dir.find_last_of('/'), 1));
-    auto d = sys::lstat_path(dir);
-    if (d && S_ISDIR(d->st_mode) && d->st_uid == 0 && (d->st_mode & (S_IXGRP | S_IXOTH)) == 0) return true;
-    if (dir == "/") break;
-  }
+  // A directory on the way to the tree that only root may pass through (the store's rule,
+  // access.hpp: a build directory not in readable_images is one).
+  if (auto by = root_only_dir(root); by && *by) return true;
   // A read-only superblock: "MAJ:MIN" is the third field of a mountinfo line, the super options
   // the third after the " - " separator.
   const auto table = sys::read_file("/proc/self/mountinfo", 16u << 20);

@@ -42,6 +42,9 @@ Result<SignResult> sign_image(const Settings& s, const std::string& target, cons
   const std::string root = m->sealed ? str(image, "/", manifest::k_sealed_file) : image + "/root";
   if (auto r = m->sealed ? check_sealed_file(root) : check_root(root); !r) return ctx(r.error());
   const std::string digest = manifest::digest(*m);
+  // A stripped tree is vouched for through the manifest it was made from: its strip records
+  // lead back to that digest, and they only ever remove privileges (manifest::original_digest).
+  const std::string signed_digest = m->stripped_from.empty() ? digest : m->stripped_from;
   auto recipe_text = detail::read_trusted_file(image + "/recipe.toml");
   if (!recipe_text) return ctx(recipe_text.error());
   if (!*recipe_text) return ctx(Error(Errc::not_found, str("it has no recipe.toml (only builds are signed)")));
@@ -50,7 +53,7 @@ Result<SignResult> sign_image(const Settings& s, const std::string& target, cons
   if (!valid_word(*recipe)) return ctx(Error(Errc::invalid_argument, str(image, "/recipe.toml has no usable 'name' (", quote(*recipe), ")")));
   const std::string build_id = detail::basename_of(image);
   if (!valid_word(build_id)) return ctx(Error(Errc::invalid_argument, str("its name ", quote(build_id), " is not a build id")));
-  auto statement = image_statement(image, *recipe, digest, m->sealed);
+  auto statement = image_statement(image, *recipe, signed_digest, m->sealed);
   if (!statement) return ctx(statement.error());
 
   // Nothing is signed that does not match: the signature vouches for the tree through the digest.
@@ -94,7 +97,7 @@ Result<SignResult> sign_image(const Settings& s, const std::string& target, cons
     for (const auto& p : e.previous) registered = registered || p.image == image;
   }
   if (!registered) return out;
-  auto verdict = judge_image(s, image, *recipe, build_id, digest, m->sealed, false);
+  auto verdict = judge_image(s, image, *recipe, build_id, signed_digest, m->sealed, false);
   const std::string signer = verdict.state == "signed" ? verdict.signer : std::string();
   if (signer.empty()) out.notes.push_back(str("this host does not accept the signature (", verdict.reason, "), so no signer is recorded"));
   TRY(edit(s, [&](Catalogue& c) -> Status {

@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <set>
 
+#include "chrootctl/catalogue/access.hpp"
 #include "chrootctl/catalogue/registry.hpp"
 #include "chrootctl/catalogue/safety.hpp"
 #include "chrootctl/catalogue/sealed.hpp"
@@ -26,7 +27,7 @@ struct Outcome {
 // The signature, judged as resolve judges it; nullopt when it is acceptable (`signer` is then
 // the key id of a valid signature, or empty).
 std::optional<std::string> signature_problem(const Settings& s, const Version& v, std::string& signer) {
-  const auto sig = judge_image(s, v.image, v.recipe, v.build_id, v.digest, v.sealed, !v.signer.empty());
+  const auto sig = judge_image(s, v.image, v.recipe, v.build_id, v.statement_digest(), v.sealed, !v.signer.empty());
   signer = sig.signer;
   if (sig.acceptable) return std::nullopt;
   return str("signature: ", sig.reason);
@@ -34,7 +35,7 @@ std::optional<std::string> signature_problem(const Settings& s, const Version& v
 
 // A full verification: is the root still trusted, is the manifest still the one recorded, and
 // does every entry of the tree match it?
-Outcome full(const Settings& s, VerifyReport& r, const VerifyOptions& options) {
+Outcome full(const Settings& s, VerifyReport& r, const VerifyOptions& options, const std::vector<std::string>& names) {
   const Version& v = r.version;
   auto id = check_version_root(v);
   if (!id) {
@@ -60,6 +61,11 @@ Outcome full(const Settings& s, VerifyReport& r, const VerifyOptions& options) {
     r.error = str(v.image, "/manifest does not describe the ", v.sealed ? "sealed image file" : "directory", " recorded in the catalogue");
     return {false, r.error, {}, {}};
   }
+  if (m->stripped_from != v.signed_digest) {
+    r.error = str(v.image, "/manifest says it was stripped from ", m->stripped_from.empty() ? std::string("nothing") : m->stripped_from,
+                  ", not the ", v.signed_digest.empty() ? std::string("nothing") : v.signed_digest, " recorded in the catalogue");
+    return {false, r.error, {}, {}};
+  }
   std::string signer;
   if (auto why = signature_problem(s, v, signer)) {
     r.error = *why;
@@ -71,6 +77,13 @@ Outcome full(const Settings& s, VerifyReport& r, const VerifyOptions& options) {
       r.error = c.error().what();
       return {false, r.error, {}, {}};
     }
+    // Opened for a readable name, like a tree (it holds nothing privileged on the host).
+    auto access = repair_access(s, names, v.image, v.root, *m);
+    if (!access) {
+      r.error = access.error().what();
+      return {false, r.error, {}, {}};
+    }
+    r.notes.insert(r.notes.end(), access->notes.begin(), access->notes.end());
     if (!(*id == v.identity))
       r.notes.push_back(str("the image file is a different file from the one recorded (was ", describe(v.identity), ", now ",
                             describe(*id), "); its contents match, so the new one is recorded"));
@@ -88,6 +101,17 @@ Outcome full(const Settings& s, VerifyReport& r, const VerifyOptions& options) {
   r.differences = std::move(*d);
   if (r.differences.failed()) return {false, detail::summarize(r.differences, 3), {}, {}};
   if (auto w = detail::write_stat_record(v.image, fresh, v.digest); !w) r.notes.push_back(w.error().what());
+  // Who may reach the tree (access.hpp): repaired where it is the store's to repair.
+  auto access = repair_access(s, names, v.image, v.root, *m);
+  if (!access) {
+    r.error = access.error().what();
+    return {false, r.error, {}, {}};
+  }
+  r.notes.insert(r.notes.end(), access->notes.begin(), access->notes.end());
+  if (access->problem) {
+    r.error = *access->problem;
+    return {false, r.error, {}, {}};
+  }
   if (!(*id == v.identity))
     r.notes.push_back(str("the root is a different directory from the one recorded (was ", describe(v.identity), ", now ",
                           describe(*id), "); its contents match, so the new one is recorded"));
@@ -202,7 +226,14 @@ Result<std::vector<VerifyReport>> verify(const Settings& s, const std::vector<st
       continue;
     }
     const std::int64_t started = options.now ? options.now : sys::now_unix();
-    const Outcome o = options.fast ? fast(s, r) : full(s, r, options);
+    // Every name the image goes by decides whether unprivileged launchers must reach it.
+    std::vector<std::string> image_names;
+    for (const auto& other : c.entries) {
+      if (other.current.image != r.version.image || other.current.root != r.version.root) continue;
+      image_names.push_back(other.name);
+      image_names.insert(image_names.end(), other.aliases.begin(), other.aliases.end());
+    }
+    const Outcome o = options.fast ? fast(s, r) : full(s, r, options, image_names);
     r.passed = o.passed;
     // A fast check that passes says nothing new: only full passes and every failure are recorded.
     if (options.fast && o.passed) {

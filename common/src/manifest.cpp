@@ -161,6 +161,26 @@ void append_entry(std::string& out, const Entry& e, bool with_mtime) {
     append_time(out, e.mtime_sec, e.mtime_nsec);
   }
 }
+// The header: the format line and, for a stripped tree, where it came from and what was
+// changed. All of it enters the digest.
+constexpr std::string_view k_stripped_from = "#stripped-from sha256:";
+constexpr std::string_view k_stripped = "#stripped ";
+
+void append_header(std::string& out, const Manifest& m) {
+  out += k_header;
+  out += '\n';
+  if (m.stripped_from.empty()) return;
+  out += k_stripped_from;
+  out += m.stripped_from;
+  out += '\n';
+  for (const auto& r : m.stripped) {
+    out += k_stripped;
+    out += r.action;
+    out += ' ';
+    append_entry(out, r.original, false);
+    out += '\n';
+  }
+}
 }  // namespace
 
 std::string_view type_name(Type t) {
@@ -228,8 +248,7 @@ Rendered render(const Manifest& m) {
   Rendered r;
   std::string& out = r.text;
   out.reserve(m.entries.size() * 170 + 256);
-  out += k_header;
-  out += '\n';
+  append_header(out, m);
   Sha256 h;
   h.update(out);
   if (m.sealed) {
@@ -261,8 +280,7 @@ std::string digest(const Manifest& m) {
   Sha256 h;
   std::string buf;
   buf.reserve(64 * 1024);
-  buf = k_header;
-  buf += '\n';
+  append_header(buf, m);
   for (const auto& e : m.entries) {
     append_entry(buf, e, false);
     buf += '\n';
@@ -277,6 +295,174 @@ std::string digest(const Manifest& m) {
 
 std::string serialize(const Manifest& m) { return render(m).text; }
 
+namespace {
+constexpr std::string_view k_capability = "security.capability";
+
+bool has_capability(const Entry& e) {
+  return std::any_of(e.xattrs.begin(), e.xattrs.end(), [](const sys::Xattr& x) { return x.name == k_capability; });
+}
+
+bool is_device(const Entry& e) { return e.type == Type::chardev || e.type == Type::blockdev; }
+
+// Why the strip record `r` is not what `now` (the entry in the tree, or nullptr when it was
+// left out) became by its action alone; nullopt when it is.
+std::optional<std::string> bad_record(const StripRecord& r, const Entry* now) {
+  const Entry& o = r.original;
+  const bool setuid_file = o.type == Type::file && (o.mode & 06000);
+  if (!now) {
+    if (r.action == "setuid-removed" && setuid_file) return std::nullopt;
+    if (r.action == "device-removed" && is_device(o)) return std::nullopt;
+    return str("is not in the tree, but its record says ", quote(r.action));
+  }
+  const bool cleared = r.action.find("setuid-cleared") != std::string::npos;
+  const bool dropped = r.action.find("capability-dropped") != std::string::npos;
+  if (!cleared && !dropped) return str("is in the tree, but its record says ", quote(r.action));
+  if (cleared && !setuid_file) return std::string("was not a setuid or setgid file");
+  if (dropped && !has_capability(o)) return std::string("had no file capability");
+  Entry expect = o;
+  if (cleared) expect.mode &= ~06000u;
+  if (dropped) std::erase_if(expect.xattrs, [](const sys::Xattr& x) { return x.name == k_capability; });
+  if (entry_line(expect, false) != entry_line(*now, false)) return str("differs from its record by more than ", quote(r.action));
+  return std::nullopt;
+}
+}  // namespace
+
+Result<std::string> original_digest(const Manifest& m) {
+  if (m.stripped_from.empty()) return digest(m);
+  // The original manifest's digest form, rebuilt in path order: the entries as they are, with
+  // each strip record's original line in place of (or in addition to) its entry.
+  Sha256 h;
+  std::string buf = str(k_header, "\n");
+  auto flush = [&](bool force) {
+    if (force || buf.size() > 60 * 1024) {
+      h.update(buf);
+      buf.clear();
+    }
+  };
+  std::size_t k = 0;
+  for (const auto& e : m.entries) {
+    while (k < m.stripped.size() && m.stripped[k].original.path < e.path) {
+      if (auto why = bad_record(m.stripped[k], nullptr))
+        return fail(Errc::mismatch, str("strip record ", quote(escape_bytes(m.stripped[k].original.path)), " ", *why));
+      append_entry(buf, m.stripped[k].original, false);
+      buf += '\n';
+      ++k;
+    }
+    if (k < m.stripped.size() && m.stripped[k].original.path == e.path) {
+      if (auto why = bad_record(m.stripped[k], &e)) return fail(Errc::mismatch, str("strip record ", quote(escape_bytes(e.path)), " ", *why));
+      append_entry(buf, m.stripped[k].original, false);
+      ++k;
+    } else {
+      append_entry(buf, e, false);
+    }
+    buf += '\n';
+    flush(false);
+  }
+  for (; k < m.stripped.size(); ++k) {
+    if (auto why = bad_record(m.stripped[k], nullptr))
+      return fail(Errc::mismatch, str("strip record ", quote(escape_bytes(m.stripped[k].original.path)), " ", *why));
+    append_entry(buf, m.stripped[k].original, false);
+    buf += '\n';
+  }
+  flush(true);
+  const std::string d = h.hex_final();
+  if (d != m.stripped_from)
+    return fail(Errc::mismatch, str("its strip records lead to tree digest ", d, ", not the ", m.stripped_from, " it says it was made from"));
+  return d;
+}
+
+std::optional<std::string> privilege_of(const Entry& e) {
+  std::vector<std::string> what;
+  if (e.type == Type::file && (e.mode & 04000))
+    what.push_back(str("setuid ", e.uid == 0 ? std::string("root") : str("uid ", e.uid), " (mode ", mode_octal(e.mode), ")"));
+  if (e.type == Type::file && (e.mode & 02000))
+    what.push_back(str("setgid ", e.gid == 0 ? std::string("root") : str("gid ", e.gid), " (mode ", mode_octal(e.mode), ")"));
+  if (e.type == Type::file && has_capability(e)) what.push_back("file capability");
+  if (is_device(e))
+    what.push_back(str(e.type == Type::chardev ? "character" : "block", " device ", e.rdev_major, ",", e.rdev_minor));
+  if (what.empty()) return std::nullopt;
+  return join(what, ", ");
+}
+
+namespace {
+// One entry line (the fields after the path included). With `with_mtime` false the line is the
+// digest form, as in a strip record. Returns why it is not a canonical entry line, or nullopt.
+std::optional<std::string> parse_entry(std::string_view line, bool with_mtime, Entry& e) {
+  const auto tokens = split(line, ' ');
+  auto path = unescape_bytes(tokens[0]);
+  if (!path || !valid_tree_path(*path)) return str("bad path ", quote(tokens[0]));
+  e.path = std::move(*path);
+  bool have_type = false;
+  for (std::size_t i = 1; i < tokens.size(); ++i) {
+    const auto& tok = tokens[i];
+    const auto eq = tok.find('=');
+    if (eq == std::string::npos) return str("bad field ", quote(tok), " (expected key=value)");
+    const std::string_view key = std::string_view(tok).substr(0, eq);
+    const std::string_view val = std::string_view(tok).substr(eq + 1);
+    const std::string bad = str("bad value for ", terminal_safe(key), ": ", quote(val));
+    if (key == "type") {
+      auto t = type_from_char(val);
+      if (!t) return bad;
+      e.type = *t;
+      have_type = true;
+    } else if (key == "mode") {
+      auto v = parse_u64(val, 8);
+      if (!v || *v > 07777) return bad;
+      e.mode = static_cast<std::uint32_t>(*v);
+    } else if (key == "uid" || key == "gid") {
+      auto v = parse_u64(val);
+      if (!v || *v > UINT32_MAX) return bad;
+      (key == "uid" ? e.uid : e.gid) = static_cast<std::uint32_t>(*v);
+    } else if (key == "size") {
+      auto v = parse_u64(val);
+      if (!v) return bad;
+      e.size = *v;
+    } else if (key == "sha256") {
+      if (val != "-" && (val.size() != 64 || !from_hex(val))) return bad;
+      if (val != "-") e.sha256 = std::string(val);
+    } else if (key == "target") {
+      auto v = unescape_bytes(val);
+      if (!v) return bad;
+      e.target = std::move(*v);
+    } else if (key == "rdev") {
+      const auto parts = split(val, ',');
+      if (parts.size() != 2) return bad;
+      auto ma = parse_u64(parts[0]);
+      auto mi = parse_u64(parts[1]);
+      if (!ma || !mi || *ma > UINT32_MAX || *mi > UINT32_MAX) return bad;
+      e.rdev_major = static_cast<std::uint32_t>(*ma);
+      e.rdev_minor = static_cast<std::uint32_t>(*mi);
+    } else if (key == "link") {
+      auto v = unescape_bytes(val);
+      if (!v || !valid_tree_path(*v)) return bad;
+      e.link = std::move(*v);
+    } else if (starts_with(key, "xattr.")) {
+      auto name = unescape_bytes(key.substr(6), k_xattr_name_extra);
+      auto value = base64_decode(val);
+      if (!name || name->empty() || !value) return bad;
+      e.xattrs.push_back({std::move(*name), std::move(*value)});
+    } else if (key == "mtime" && with_mtime) {
+      auto t = parse_time(val);
+      if (!t) return bad;
+      e.mtime_sec = t->first;
+      e.mtime_nsec = t->second;
+    } else {
+      return str("unknown field ", quote(key));
+    }
+  }
+  if (!have_type) return std::string("entry has no type");
+  // Canonical form only: the same entry must serialise to exactly this line. This rejects
+  // reordered or duplicated fields and non-canonical numbers.
+  if (entry_line(e, with_mtime) != line) return std::string("entry is not in canonical form (fields reordered, duplicated or missing)");
+  return std::nullopt;
+}
+
+bool known_strip_action(std::string_view a) {
+  return a == "setuid-removed" || a == "device-removed" || a == "setuid-cleared" || a == "capability-dropped" ||
+         a == "setuid-cleared,capability-dropped";
+}
+}  // namespace
+
 Result<Manifest> parse(std::string_view text, const std::string& filename) {
   auto err = [&](std::size_t line, const std::string& msg) {
     return fail(Errc::parse, str(filename, ":", line, ": ", msg));
@@ -285,6 +471,7 @@ Result<Manifest> parse(std::string_view text, const std::string& filename) {
   std::size_t lineno = 0;
   std::size_t pos = 0;
   bool ended = false;
+  bool in_header = true;
   std::unordered_set<std::string> dirs;
   Sha256 h;
   while (pos < text.size()) {
@@ -306,8 +493,32 @@ Result<Manifest> parse(std::string_view text, const std::string& filename) {
       m.sealed = parse_sealed_line(line);
       if (!m.sealed)
         return err(lineno, "malformed #sealed line (expected '#sealed erofs size=N sha256=HEX hash-offset=N root-hash=HEX salt=HEX')");
+      in_header = false;  // a sealed image is never stripped: no strip records follow
       continue;
     }
+    if (in_header && lineno == 2 && starts_with(line, k_stripped_from)) {
+      const std::string_view d = line.substr(k_stripped_from.size());
+      if (!is_sha256_hex(d)) return err(lineno, "malformed '#stripped-from' line (expected '#stripped-from sha256:HEX')");
+      m.stripped_from = std::string(d);
+      h.update(line);
+      h.update("\n");
+      continue;
+    }
+    if (in_header && !m.stripped_from.empty() && starts_with(line, k_stripped)) {
+      const std::string_view rest = line.substr(k_stripped.size());
+      const auto sp = rest.find(' ');
+      StripRecord r;
+      r.action = std::string(rest.substr(0, sp == std::string_view::npos ? rest.size() : sp));
+      if (!known_strip_action(r.action) || sp == std::string_view::npos) return err(lineno, str("unknown strip action ", quote(r.action)));
+      if (auto why = parse_entry(rest.substr(sp + 1), false, r.original)) return err(lineno, *why);
+      if (!m.stripped.empty() && !(m.stripped.back().original.path < r.original.path))
+        return err(lineno, "strip records are out of order or duplicated");
+      m.stripped.push_back(std::move(r));
+      h.update(line);
+      h.update("\n");
+      continue;
+    }
+    in_header = false;
     if (starts_with(line, k_end)) {
       const auto fields = split(line.substr(k_end.size()), ' ');
       if (fields.size() != 2 || !starts_with(fields[0], "entries=") || !starts_with(fields[1], "sha256="))
@@ -321,79 +532,13 @@ Result<Manifest> parse(std::string_view text, const std::string& filename) {
       ended = true;
       continue;
     }
-    const auto tokens = split(line, ' ');
     Entry e;
-    auto path = unescape_bytes(tokens[0]);
-    if (!path || !valid_tree_path(*path)) return err(lineno, str("bad path ", quote(tokens[0])));
-    e.path = std::move(*path);
-    bool have_type = false;
-    for (std::size_t i = 1; i < tokens.size(); ++i) {
-      const auto& tok = tokens[i];
-      const auto eq = tok.find('=');
-      if (eq == std::string::npos) return err(lineno, str("bad field ", quote(tok), " (expected key=value)"));
-      const std::string_view key = std::string_view(tok).substr(0, eq);
-      const std::string_view val = std::string_view(tok).substr(eq + 1);
-      auto bad = [&] { return err(lineno, str("bad value for ", key, ": ", quote(val))); };
-      if (key == "type") {
-        auto t = type_from_char(val);
-        if (!t) return bad();
-        e.type = *t;
-        have_type = true;
-      } else if (key == "mode") {
-        auto v = parse_u64(val, 8);
-        if (!v || *v > 07777) return bad();
-        e.mode = static_cast<std::uint32_t>(*v);
-      } else if (key == "uid" || key == "gid") {
-        auto v = parse_u64(val);
-        if (!v || *v > UINT32_MAX) return bad();
-        (key == "uid" ? e.uid : e.gid) = static_cast<std::uint32_t>(*v);
-      } else if (key == "size") {
-        auto v = parse_u64(val);
-        if (!v) return bad();
-        e.size = *v;
-      } else if (key == "sha256") {
-        if (val != "-" && (val.size() != 64 || !from_hex(val))) return bad();
-        if (val != "-") e.sha256 = std::string(val);
-      } else if (key == "target") {
-        auto v = unescape_bytes(val);
-        if (!v) return bad();
-        e.target = std::move(*v);
-      } else if (key == "rdev") {
-        const auto parts = split(val, ',');
-        if (parts.size() != 2) return bad();
-        auto ma = parse_u64(parts[0]);
-        auto mi = parse_u64(parts[1]);
-        if (!ma || !mi || *ma > UINT32_MAX || *mi > UINT32_MAX) return bad();
-        e.rdev_major = static_cast<std::uint32_t>(*ma);
-        e.rdev_minor = static_cast<std::uint32_t>(*mi);
-      } else if (key == "link") {
-        auto v = unescape_bytes(val);
-        if (!v || !valid_tree_path(*v)) return bad();
-        e.link = std::move(*v);
-      } else if (starts_with(key, "xattr.")) {
-        auto name = unescape_bytes(key.substr(6), k_xattr_name_extra);
-        auto value = base64_decode(val);
-        if (!name || name->empty() || !value) return bad();
-        e.xattrs.push_back({std::move(*name), std::move(*value)});
-      } else if (key == "mtime") {
-        auto t = parse_time(val);
-        if (!t) return bad();
-        e.mtime_sec = t->first;
-        e.mtime_nsec = t->second;
-      } else {
-        return err(lineno, str("unknown field ", quote(key)));
-      }
-    }
-    if (!have_type) return err(lineno, "entry has no type");
-    // Canonical form only: the same entry must serialise to exactly this line. This rejects
-    // reordered or duplicated fields and non-canonical numbers.
-    const std::string canon = entry_line(e, true);
-    if (canon != line) return err(lineno, "entry is not in canonical form (fields reordered, duplicated or missing)");
+    if (auto why = parse_entry(line, true, e)) return err(lineno, *why);
     if (!m.entries.empty() && !(m.entries.back().path < e.path))
-      return err(lineno, str("entry ", quote(tokens[0]), " is out of order or duplicated"));
+      return err(lineno, str("entry ", quote(escape_bytes(e.path)), " is out of order or duplicated"));
     if (m.entries.empty() && e.path != "/") return err(lineno, "the first entry must be the root '/'");
     if (e.path != "/" && !dirs.count(parent_of(e.path)))
-      return err(lineno, str("entry ", quote(tokens[0]), " has no parent directory entry"));
+      return err(lineno, str("entry ", quote(escape_bytes(e.path)), " has no parent directory entry"));
     if (!e.link.empty() && e.link > e.path) return err(lineno, "hard-link group leader must sort first");
     const std::string digest_line = entry_line(e, false) + "\n";
     h.update(digest_line);
@@ -402,13 +547,40 @@ Result<Manifest> parse(std::string_view text, const std::string& filename) {
   }
   if (lineno == 0) return err(1, "empty file");
   if (!ended) return err(lineno + 1, "truncated: no end line (the manifest is incomplete)");
+  if (!m.stripped_from.empty()) {
+    if (m.stripped.empty()) return err(2, "'#stripped-from' without any '#stripped' record");
+    if (auto o = original_digest(m); !o) return fail(Errc::parse, str(filename, ": ", o.error().message()));
+  }
   return m;
 }
 
 Result<Manifest> load(const std::string& path) {
-  auto text = TRY(with_context(sys::read_file(path, std::size_t{1} << 31), str("reading manifest ", path)));
+  // Pinned with O_PATH first: opening a device can have side effects, and reading one (or an
+  // endless FIFO) must not fill memory. The header is checked before the rest is read.
+  auto pinned = TRY(with_context(sys::open_path(path, O_PATH | O_NOFOLLOW), str("reading manifest ", path)));
+  auto st = TRY(sys::fstat(pinned.get()));
+  if (!S_ISREG(st.st_mode) && !S_ISFIFO(st.st_mode))
+    return fail(Errc::invalid_argument, str("reading manifest ", path, ": not a regular file"));
+  if (S_ISREG(st.st_mode) && static_cast<std::uint64_t>(st.st_size) > k_manifest_limit)
+    return fail(Errc::invalid_argument, str("reading manifest ", path, ": it is ", human_size(static_cast<std::uint64_t>(st.st_size)),
+                                            ", larger than the limit of ", human_size(k_manifest_limit)));
+  auto fd = TRY(with_context(sys::open_path(str("/proc/self/fd/", pinned.get()), O_RDONLY | O_NOCTTY), str("reading manifest ", path)));
+  std::string text(k_header.size() + 1, '\0');
+  std::size_t got = 0;
+  while (got < text.size()) {
+    const ssize_t n = sys::retry_eintr([&] { return ::read(fd.get(), text.data() + got, text.size() - got); });
+    if (n < 0) return fail_errno(str("read(", quote(path), ")"), errno);
+    if (n == 0) break;
+    got += static_cast<std::size_t>(n);
+  }
+  text.resize(got);
+  if (text.size() < k_header.size() + 1 || std::string_view(text).substr(0, k_header.size()) != k_header || text.back() != '\n')
+    return fail(Errc::parse, str(path, ":1: not a chrootctl manifest (expected ", quote(k_header), " on the first line)"));
+  auto rest = TRY(with_context(sys::read_fd(fd.get(), k_manifest_limit - text.size()), str("reading manifest ", path)));
+  text += rest;
   return parse(text, path);
 }
+
 
 Status save(const Manifest& m, const std::string& path) {
   return with_context(write_file_atomic(path, serialize(m), 0644), str("writing manifest ", path));

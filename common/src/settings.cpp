@@ -3,6 +3,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdlib>
 
 #include "chrootctl/common/strings.hpp"
@@ -10,6 +11,10 @@
 #include "chrootctl/common/toml.hpp"
 
 namespace chrootctl {
+
+bool Settings::readable(std::string_view name) const {
+  return std::any_of(readable_images.begin(), readable_images.end(), [&](const std::string& n) { return n == "*" || n == name; });
+}
 
 bool running_from_build_tree() {
   char buf[4096];
@@ -49,6 +54,20 @@ Result<Settings> load_settings(const std::optional<std::string>& store_override)
     }
     if (auto v = r.boolean("require_signature")) s.require_signature = *v;
     if (auto v = r.string("trusted_keys")) s.trusted_keys = *v;
+    if (const auto* t = r.table("seccomp")) {
+      TableReader sr(diag, *t, "seccomp");
+      if (auto v = sr.string("policy")) {
+        if (*v != "default" && *v != "none" && (v->empty() || (*v)[0] != '/'))
+          diag.error(*t->get("policy"), "'seccomp.policy' must be \"default\", \"none\" or the absolute path of a policy file");
+        else
+          s.seccomp.policy = *v;
+      }
+      if (auto v = sr.string_array("allow")) s.seccomp.allow = *v;
+      if (auto v = sr.string_array("deny")) s.seccomp.deny = *v;
+      if (auto v = sr.string("errno")) s.seccomp.errno_name = *v;
+      if (auto v = sr.boolean("allow_user_namespaces")) s.seccomp.allow_user_namespaces = *v;
+      sr.finish();
+    }
     if (auto v = r.string("shm_size")) {
       auto bytes = parse_size(*v);
       if (!bytes || *bytes == 0) diag.error(r.key_pos("shm_size"), str("'shm_size' must be a size like 64M, not ", quote(*v)));
@@ -77,9 +96,44 @@ Result<Settings> load_settings(const std::optional<std::string>& store_override)
       s.job_ids_count = in_range("count", count);
       t.finish();
     }
+    if (auto v = r.string_array("readable_images")) {
+      const auto* arr = doc.table.get("readable_images")->as_array();
+      for (std::size_t i = 0; i < v->size(); ++i) {
+        const std::string& name = (*v)[i];
+        // The catalogue's name rule (docs/catalogue.md), checked here without the catalogue.
+        const bool ok = name == "*" || (!name.empty() && name.size() <= 64 &&
+                                        std::all_of(name.begin(), name.end(), [](char c) {
+                                          return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+                                                 c == '_' || c == '-' || c == '.' || c == '+';
+                                        }));
+        if (!ok) diag.error(*arr->get(i), str("'readable_images' holds ", quote(name), ", which is not a catalogue name or \"*\""));
+      }
+      s.readable_images = *v;
+    }
+    if (const auto* strip = r.table("strip")) {
+      TableReader t(diag, *strip, "strip");
+      if (auto v = t.string("setuid")) {
+        if (auto p = parse_setuid_policy(*v)) s.import_strip.setuid = *p;
+        else diag.error(*t.node("setuid"), str("'strip.setuid' must be \"remove\", \"clear-bit\" or \"keep\", not ", quote(*v)));
+      }
+      auto paths = [&](const char* key, std::vector<std::string>& out) {
+        auto v = t.string_array(key);
+        if (!v) return;
+        const auto* arr = strip->get(key)->as_array();
+        for (std::size_t i = 0; i < v->size(); ++i)
+          if (auto why = allow_path_problem((*v)[i])) diag.error(*arr->get(i), str("'strip.", key, "' holds ", quote((*v)[i]), ": ", *why));
+        out = *v;
+      };
+      paths("allow_setuid", s.import_strip.allow_setuid);
+      if (auto v = t.boolean("capabilities")) s.import_strip.capabilities = *v;
+      paths("allow_capabilities", s.import_strip.allow_capabilities);
+      if (auto v = t.boolean("devices")) s.import_strip.devices = *v;
+      t.finish();
+    }
     r.finish();
     TRY(diag.result());
     s.config_file = cfg;
+    s.config_text = doc.text;
   } else if (env_cfg && *env_cfg) {
     return fail(std::move(st.error()).add_context("reading $CHROOTCTL_CONFIG"));
   }

@@ -99,17 +99,98 @@ std::optional<std::string> unescape_bytes(std::string_view s, std::string_view e
   return out;
 }
 
+namespace {
+// The length of the valid UTF-8 sequence at s[i] and the code point it encodes; 0 when the
+// bytes there are not valid UTF-8 (overlong forms, surrogates and values above U+10FFFF are not).
+std::size_t utf8_sequence(std::string_view s, std::size_t i, char32_t& cp) {
+  const auto c = static_cast<unsigned char>(s[i]);
+  std::size_t n;
+  char32_t min;
+  if (c < 0x80) {
+    cp = c;
+    return 1;
+  }
+  if ((c & 0xe0) == 0xc0) {
+    n = 2;
+    min = 0x80;
+    cp = c & 0x1f;
+  } else if ((c & 0xf0) == 0xe0) {
+    n = 3;
+    min = 0x800;
+    cp = c & 0x0f;
+  } else if ((c & 0xf8) == 0xf0) {
+    n = 4;
+    min = 0x10000;
+    cp = c & 0x07;
+  } else {
+    return 0;
+  }
+  if (s.size() - i < n) return 0;
+  for (std::size_t k = 1; k < n; ++k) {
+    const auto b = static_cast<unsigned char>(s[i + k]);
+    if ((b & 0xc0) != 0x80) return 0;
+    cp = (cp << 6) | (b & 0x3f);
+  }
+  if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff)) return 0;
+  return n;
+}
+
+// Characters a terminal does not simply draw: C1 controls (U+0080..U+009F; U+009B is CSI on
+// some terminals), and the format controls that reorder or hide text (bidi embeddings,
+// overrides and isolates, zero-width characters, line and paragraph separators, BOM).
+bool unsafe_code_point(char32_t cp) {
+  return (cp >= 0x80 && cp <= 0x9f) || cp == 0x061c || (cp >= 0x200b && cp <= 0x200f) || (cp >= 0x2028 && cp <= 0x202e) ||
+         (cp >= 0x2060 && cp <= 0x2069) || cp == 0xfeff;
+}
+
+void append_hex_escape(std::string& out, unsigned char c) {
+  out += "\\x";
+  out.push_back(k_hex[c >> 4]);
+  out.push_back(k_hex[c & 0xf]);
+}
+
+// terminal_safe, with the bytes in `extra` (ASCII) escaped as well.
+void append_terminal_safe(std::string& out, std::string_view s, bool keep_newlines, std::string_view extra) {
+  for (std::size_t i = 0; i < s.size();) {
+    const auto c = static_cast<unsigned char>(s[i]);
+    if (c < 0x80) {
+      const bool plain = (c >= 0x20 && c != 0x7f) || c == '\t' || (keep_newlines && c == '\n');
+      if (plain && extra.find(static_cast<char>(c)) == std::string_view::npos) out.push_back(static_cast<char>(c));
+      else append_hex_escape(out, c);
+      ++i;
+      continue;
+    }
+    char32_t cp = 0;
+    const std::size_t n = utf8_sequence(s, i, cp);
+    if (n == 0) {
+      append_hex_escape(out, c);
+      ++i;
+      continue;
+    }
+    if (unsafe_code_point(cp))
+      for (std::size_t k = 0; k < n; ++k) append_hex_escape(out, static_cast<unsigned char>(s[i + k]));
+    else
+      out.append(s.substr(i, n));
+    i += n;
+  }
+}
+}  // namespace
+
+std::size_t utf8_char_length(std::string_view s, std::size_t i) {
+  char32_t cp = 0;
+  return i < s.size() ? utf8_sequence(s, i, cp) : 0;
+}
+
+std::string terminal_safe(std::string_view text, bool keep_newlines) {
+  std::string out;
+  out.reserve(text.size());
+  append_terminal_safe(out, text, keep_newlines, {});
+  return out;
+}
+
 std::string quote(std::string_view s) {
   std::string out = "'";
-  for (unsigned char c : s) {
-    if (c < 0x20 || c == 0x7f || c == '\'' || c == '\\') {
-      out += "\\x";
-      out.push_back(k_hex[c >> 4]);
-      out.push_back(k_hex[c & 0xf]);
-    } else {
-      out.push_back(static_cast<char>(c));
-    }
-  }
+  append_terminal_safe(out, s, false, "'\\\t");
   out += "'";
   return out;
 }

@@ -32,18 +32,34 @@ SourcePos pos_of(const toml::node& node) {
 }
 
 std::string render_diagnostic(const TomlDocument& doc, SourcePos pos, std::string_view message) {
+  // The file name, the message and the source line all come from input (an archive's member, a
+  // hand-edited catalogue): each is printed terminal-safe, never raw.
+  const std::string name = terminal_safe(doc.name);
   std::string out;
   if (pos.line)
-    out = str(doc.name, ":", pos.line, ":", pos.column, ": error: ", message, "\n");
+    out = str(name, ":", pos.line, ":", pos.column, ": error: ", terminal_safe(message), "\n");
   else
-    out = str(doc.name, ": error: ", message, "\n");
+    out = str(name, ": error: ", terminal_safe(message), "\n");
   if (pos.line) {
     const auto line = source_line(doc.text, pos.line);
     const std::string num = std::to_string(pos.line);
-    // Tabs are kept so the caret lines up under the same column in a terminal.
-    std::string caret;
-    for (std::uint32_t i = 1; i < pos.column && i <= line.size(); ++i) caret += line[i - 1] == '\t' ? '\t' : ' ';
-    out += str(" ", num, " | ", line, "\n");
+    // TOML++ counts columns in characters (code points). Each character is shown
+    // terminal-safe, and the caret goes under the character at the column, whatever width
+    // its escape took; tabs are kept so it lines up in a terminal.
+    std::string shown, caret;
+    std::uint32_t column = 1;
+    for (std::size_t i = 0; i < line.size(); ++column) {
+      const std::size_t n = std::max<std::size_t>(1, utf8_char_length(line, i));
+      const std::string_view raw = line.substr(i, n);
+      const std::string piece = terminal_safe(raw);
+      if (column < pos.column) {
+        if (piece == "\t") caret += '\t';
+        else caret += std::string(piece == raw && n > 1 ? 1 : piece.size(), ' ');
+      }
+      shown += piece;
+      i += n;
+    }
+    out += str(" ", num, " | ", shown, "\n");
     out += str(" ", std::string(num.size(), ' '), " | ", caret, "^\n");
   }
   return out;
@@ -82,7 +98,7 @@ std::string Diagnostics::render() const {
   });
   std::string out;
   for (const auto& it : items) out += render_diagnostic(m_doc, it.pos, it.message);
-  if (items.size() > 1) out += str(items.size(), " errors in ", m_doc.name, "\n");
+  if (items.size() > 1) out += str(items.size(), " errors in ", terminal_safe(m_doc.name), "\n");
   return out;
 }
 

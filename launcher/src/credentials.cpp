@@ -33,7 +33,7 @@ HostFacts gather_host_facts() {
   }
   char buf[PATH_MAX];
   if (::getcwd(buf, sizeof buf)) f.cwd = buf;
-  f.stdin_tty = ::isatty(0) == 1;
+  f.on_terminal = ::isatty(0) == 1 || ::isatty(1) == 1 || ::isatty(2) == 1;
   for (char** e = environ; e && *e; ++e) f.environ.emplace_back(*e);
   return f;
 }
@@ -135,6 +135,17 @@ Result<Credentials> resolve_job_user(const std::optional<std::string>& spec, con
   // A job as root has only ids of its own block: none of the host's groups.
   if (c.uid != 0) c.groups = TRY(job_groups(entry->name, entry->uid, entry->gid, facts));
   return c;
+}
+
+Result<std::optional<Credentials>> host_user(uid_t uid) {
+  auto entry = TRY(lookup({}, true, uid));
+  if (!entry) return std::optional<Credentials>();
+  Credentials c;
+  c.uid = entry->uid;
+  c.gid = entry->gid;
+  c.name = entry->name;
+  c.home = entry->home;
+  return std::optional<Credentials>(std::move(c));
 }
 
 namespace detail {

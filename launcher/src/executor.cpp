@@ -23,6 +23,7 @@
 #include "chrootctl/launcher/cleanup.hpp"
 #include "chrootctl/launcher/launch.hpp"
 #include "chrootctl/launcher/mountinfo.hpp"
+#include "chrootctl/launcher/seccomp_program.hpp"
 #include "internal.hpp"
 #include "kernel.hpp"
 #include "terminal.hpp"
@@ -127,6 +128,8 @@ class Launch {
 public:
   Launch(const LaunchPlan& plan, const std::function<void(const std::string&)>& warn) : m_plan(plan), m_warn(warn) {
     m_out.cgroup = "none";
+    m_out.seccomp_policy = plan.seccomp.program.empty() ? "none" : plan.seccomp.policy;
+    m_out.seccomp_digest = plan.seccomp.program.empty() ? std::string() : plan.seccomp.digest;
     if (std::any_of(plan.mounts.begin(), plan.mounts.end(), [](const MountOp& op) { return op.kind == MountOp::Kind::dev; }))
       m_out.shm_bytes = plan.shm_bytes;
   }
@@ -146,6 +149,15 @@ public:
   //    mounts anything but these pinned objects, whatever happens to the paths meanwhile.
   Status open_sources() {
     m_opened = TRY(detail::open_sources(m_plan));
+    return {};
+  }
+
+  // 2b. The system-call filter the plan names, read and checked now, in the launcher: a job
+  //     never starts without it (the job process installs it last, just before its exec).
+  Status read_filter() {
+    if (m_plan.seccomp.program.empty()) return {};
+    m_filter.emplace(TRY(read_seccomp_program(m_plan.seccomp.program, m_plan.seccomp.policy, m_plan.seccomp.digest)));
+    m_h.seccomp = &*m_filter;
     return {};
   }
 
@@ -183,8 +195,7 @@ public:
     m_h.detached = decision.detached;
     std::uint32_t base = 0;
     if (m_mode == IdMode::mapped) {
-      if (m_state_dir.empty()) return fail(Errc::internal, "no state directory to claim an id block in");
-      m_block.emplace(TRY(IdBlockClaim::claim(m_state_dir, m_plan.job_ids, m_name)));
+      m_block.emplace(TRY(IdBlockClaim::claim(id_claims_dir(m_state_dir), m_state_dir, m_plan.job_ids, m_name)));
       base = m_block->base();
     }
     m_maps = TRY(job_id_maps(m_mode, base, m_plan.creds));
@@ -196,17 +207,25 @@ public:
     uid_t disk_uid = job_uid;
     gid_t disk_gid = job_gid;
     if (m_plan.creds.uid == 0) {
-      // A job as root runs for its sandbox's owner: what it writes lands on disk as that user.
-      const auto& owner = m_opened.sandbox_owner;
-      if (owner.st_uid == 0)
+      // A job as root runs for its sandbox's owner: what it writes lands on disk as that user,
+      // with that user's primary group (not the directory's group, which the user may not be
+      // in: a setgid file would give that group to whoever runs it).
+      const uid_t owner = m_opened.sandbox_owner.st_uid;
+      if (owner == 0)
         return fail(Errc::permission, str("the sandbox belongs to root; a job as root writes its files as its sandbox's owner, "
                                           "so the sandbox must belong to the user the job runs for (chown it)"));
-      if (owner.st_gid == 0)
-        return fail(Errc::permission, str("the sandbox has group root; a job as root writes its files with its sandbox's group, "
-                                          "which must not be root (chgrp it)"));
-      m_owner_maps = owner_id_maps(owner.st_uid, owner.st_gid, job_uid, job_gid);
-      disk_uid = owner.st_uid;
-      disk_gid = owner.st_gid;
+      const auto user = TRY(host_user(owner));
+      if (!user) return fail(Errc::permission, str("the sandbox belongs to uid ", owner, ", which is no user of this host"));
+      if (user->gid == 0)
+        return fail(Errc::permission, str("the sandbox's owner ", user->name, " has group root (gid 0) as its primary group; a job "
+                                          "as root writes its files with that group, which must not be root"));
+      if (m_opened.sandbox_owner.st_gid != user->gid)
+        return fail(Errc::permission, str("the sandbox has group ", m_opened.sandbox_owner.st_gid, ", not its owner ", user->name,
+                                          "'s primary group ", user->gid, "; a job as root writes its files as ", user->name,
+                                          " and its group (chgrp it)"));
+      m_owner_maps = owner_id_maps(owner, user->gid, job_uid, job_gid);
+      disk_uid = owner;
+      disk_gid = user->gid;
     }
     return detail::make_scratch_dirs(m_plan, m_opened, disk_uid, disk_gid);
   }
@@ -219,7 +238,8 @@ public:
     const std::string table = TRY(sys::read_file("/proc/self/mountinfo"));
     std::vector<std::string> below;
     for_each_mount(table, [&](const MountInfoFields& m) {
-      if (m.mount_point.size() > real.size() && path_is_under(m.mount_point, real)) below.push_back(unescape_mountinfo(m.mount_point));
+      std::string point = unescape_mountinfo(m.mount_point);
+      if (point.size() > real.size() && path_is_under(point, real)) below.push_back(std::move(point));
     });
     for (const auto& path : below) {
       Fd fd = TRY(sys::open_path(path, O_PATH | O_NOFOLLOW));
@@ -234,7 +254,7 @@ public:
     if (!m_plan.use_cgroup) return {};
     if (!m_state_dir.empty()) {
       auto r = StateRecord::create(m_state_dir, m_name, cgroup::JobCgroup::candidate_dirs(m_layout, m_plan.limits, m_name),
-                                   m_block ? std::optional<std::uint32_t>(m_block->index()) : std::nullopt);
+                                   m_block ? std::optional<std::uint32_t>(m_block->base()) : std::nullopt);
       if (r)
         m_record.emplace(std::move(*r));
       else if (!m_plan.unprivileged)
@@ -243,6 +263,8 @@ public:
     std::vector<std::string> notes;
     m_cg.emplace(TRY(cgroup::JobCgroup::create(cgroup::real_fs(), m_layout, m_name, m_plan.limits, !m_plan.unprivileged, notes)));
     m_out.cgroup = std::string(cgroup::version_name(m_cg->version()));
+    if (m_cg->version() == cgroup::Version::none && !m_plan.limits.any() && !m_plan.unprivileged)
+      say(str(notes.empty() ? "no cgroup for the job" : join(notes, "; "), "; the job runs in the caller's cgroups"));
     m_out.limits_applied = m_plan.limits.any() && m_cg->version() != cgroup::Version::none && m_cg->limits_applied();
     if (m_plan.limits.any() && !m_out.limits_applied) {
       const std::string why = notes.empty() ? "cgroup limits are not available" : join(notes, "; ");
@@ -267,21 +289,25 @@ public:
     return {};
   }
 
-  // 6b. A job whose standard input is the caller's terminal gets a pseudo-terminal of its own,
-  //     with the caller's modes and size, as its standard streams wherever the caller's were
+  // 6b. A job any of whose standard streams is the caller's terminal gets a pseudo-terminal of
+  //     its own, with the caller's modes and size, as each of its standard streams that was
   //     that terminal; the launcher relays the two while the job runs.
   Status open_terminal() {
     m_h.stdin_fd = m_plan.stdin_fd;
     m_h.stdout_fd = m_plan.stdout_fd;
     m_h.stderr_fd = m_plan.stderr_fd;
     if (!m_plan.pty) return {};
+    const bool in_tty = m_plan.stdin_fd >= 0 && ::isatty(m_plan.stdin_fd) == 1;
     const bool out_tty = ::isatty(m_plan.stdout_fd) == 1;
     const bool err_tty = ::isatty(m_plan.stderr_fd) == 1;
-    m_terminal.emplace(TRY(detail::Terminal::open(m_plan.stdin_fd, out_tty || !err_tty ? m_plan.stdout_fd : m_plan.stderr_fd)));
-    m_h.stdin_fd = m_terminal->slave();
+    if (!in_tty && !out_tty && !err_tty) return {};
+    const int terminal = in_tty ? m_plan.stdin_fd : out_tty ? m_plan.stdout_fd : m_plan.stderr_fd;
+    m_terminal.emplace(TRY(detail::Terminal::open(terminal, in_tty ? m_plan.stdin_fd : -1,
+                                                  out_tty || !err_tty ? m_plan.stdout_fd : m_plan.stderr_fd)));
+    if (in_tty) m_h.stdin_fd = m_terminal->slave();
     if (out_tty) m_h.stdout_fd = m_terminal->slave();
     if (err_tty) m_h.stderr_fd = m_terminal->slave();
-    m_h.controlling_tty = true;
+    m_h.controlling_tty = in_tty ? 0 : out_tty ? 1 : 2;
     return {};
   }
 
@@ -337,7 +363,7 @@ public:
     m_out.id_mode = m_mode == IdMode::mapped ? "mapped" : "identity";
     m_out.uid_map = id_map_text(m_maps.uid);
     m_out.gid_map = id_map_text(m_maps.gid);
-    if (m_block) m_out.id_block = m_block->index();
+    if (m_block) m_out.id_block = m_block->base();
     return {};
   }
 
@@ -469,6 +495,7 @@ private:
   kernel::SelfStat m_self{};
   std::string m_name;
   detail::OpenedSources m_opened;
+  std::optional<SeccompProgram> m_filter;
   cgroup::Layout m_layout;
   std::string m_state_dir;
   IdMode m_mode = IdMode::identity;
@@ -509,6 +536,7 @@ Outcome execute(const LaunchPlan& plan, const std::function<void(const std::stri
   static constexpr Step k_steps[] = {
       &Launch::check_caller,            // 1. not setuid; single-threaded
       &Launch::open_sources,            // 2. the root, the sandbox, every bind source
+      &Launch::read_filter,             // 2b. the system-call filter, read and checked
       &Launch::clean_up_dead_launches,  // 3. records, cgroups and id blocks of dead launches
       &Launch::choose_ids,              // 4. mapped or identity, an id block, scratch dirs
       &Launch::create_cgroup,           // 5. the record, then a cgroup in every hierarchy

@@ -15,11 +15,22 @@ namespace {
 // The kernel takes at most 340 lines per map (UID_GID_MAP_MAX_EXTENTS, Linux 4.15 and later).
 constexpr std::size_t k_max_extents = 340;
 
-// Inside ids 0..65535 to the block, except `identity` ids, which map to themselves; identity
-// ids above 65535 get lines of their own.
+// Consecutive ids as one extent each: [first, first + count).
+std::vector<std::pair<std::uint32_t, std::uint32_t>> runs_of(const std::set<std::uint32_t>& ids) {
+  std::vector<std::pair<std::uint32_t, std::uint32_t>> out;
+  for (std::uint32_t id : ids) {
+    if (!out.empty() && out.back().first + out.back().second == id) ++out.back().second;
+    else out.emplace_back(id, 1);
+  }
+  return out;
+}
+
+// Inside ids 0..65535 to the block, except `identity` ids, which map to themselves (runs of
+// consecutive ids as one line); identity ids above 65535 get lines of their own.
 Result<std::vector<IdExtent>> build_map(IdMode mode, std::uint32_t block_base, const std::set<std::uint32_t>& identity,
                                         const char* what) {
   std::vector<IdExtent> out;
+  const auto runs = runs_of(identity);
   if (mode == IdMode::mapped) {
     for (std::uint32_t id : identity)
       if (id >= block_base && id - block_base < k_id_block_size)
@@ -27,17 +38,21 @@ Result<std::vector<IdExtent>> build_map(IdMode mode, std::uint32_t block_base, c
                                                 block_base + k_id_block_size - 1,
                                                 " claimed for its user namespace; the site's job_ids range must not hold real users"));
     std::uint32_t next = 0;
-    for (std::uint32_t id : identity) {
-      if (id >= k_id_block_size) break;
-      if (id > next) out.push_back({next, block_base + next, id - next});
-      out.push_back({id, id, 1});
-      next = id + 1;
+    for (const auto& [first, count] : runs) {
+      if (first >= k_id_block_size) break;
+      const std::uint32_t inside = std::min(count, k_id_block_size - first);
+      if (first > next) out.push_back({next, block_base + next, first - next});
+      out.push_back({first, first, inside});
+      next = first + inside;
     }
     if (next < k_id_block_size) out.push_back({next, block_base + next, k_id_block_size - next});
-    for (std::uint32_t id : identity)
-      if (id >= k_id_block_size) out.push_back({id, id, 1});
+    for (const auto& [first, count] : runs) {
+      if (first + count <= k_id_block_size) continue;
+      const std::uint32_t start = std::max(first, k_id_block_size);
+      out.push_back({start, start, first + count - start});
+    }
   } else {
-    for (std::uint32_t id : identity) out.push_back({id, id, 1});
+    for (const auto& [first, count] : runs) out.push_back({first, first, count});
   }
   if (out.size() > k_max_extents)
     return fail(Errc::invalid_argument, str("the job's ", what, "s need ", out.size(), " lines in the id map; the kernel takes at most ",
@@ -60,8 +75,11 @@ Status check_id_range(const IdRange& r) {
 }
 
 Result<IdMaps> job_id_maps(IdMode mode, std::uint32_t block_base, const Credentials& c) {
-  if (mode == IdMode::identity && (c.uid == 0 || c.gid == 0))
+  if (mode == IdMode::identity && c.uid == 0)
     return fail(Errc::permission, "a job as root needs its own id block, and this launch can only map the job's own ids");
+  if (mode == IdMode::identity && c.gid == 0)
+    return fail(Errc::permission, str("the job user's group is root (gid 0), which a job may only have in its own id block, and this "
+                                      "launch can only map the job's own ids"));
   std::set<std::uint32_t> uids, gids;
   if (c.uid != 0) uids.insert(c.uid);
   if (c.gid != 0) gids.insert(c.gid);

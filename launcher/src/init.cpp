@@ -102,7 +102,8 @@ Status prepare_job(const LaunchPlan& plan, const ChildHandles& h, int exec_repor
   TRY(reset_signals());
   TRY(set_stdio(h));
   // Its own terminal, given by the launcher, is its controlling terminal (job control, /dev/tty).
-  if (h.controlling_tty) TRY(checked(::ioctl(0, TIOCSCTTY, 0) == 0, "ioctl(TIOCSCTTY) on the job's terminal"));
+  if (h.controlling_tty >= 0)
+    TRY(checked(::ioctl(h.controlling_tty, TIOCSCTTY, 0) == 0, "ioctl(TIOCSCTTY) on the job's terminal"));
   ::umask(umask_value);
   if (plan.drop_privileges) {
     TRY(with_context(drop_privileges(plan.creds, !plan.unprivileged), str("dropping privileges to uid ", plan.creds.uid)));
@@ -119,13 +120,22 @@ Status prepare_job(const LaunchPlan& plan, const ChildHandles& h, int exec_repor
 }
 
 // The job's exec. Never returns: execs, or reports why it could not.
-[[noreturn]] void exec_job(const LaunchPlan& plan, int exec_report) {
+[[noreturn]] void exec_job(const LaunchPlan& plan, const ChildHandles& h, int exec_report) {
   std::vector<char*> argv;
   for (const auto& a : plan.argv) argv.push_back(const_cast<char*>(a.c_str()));
   argv.push_back(nullptr);
   std::vector<char*> envp;
   for (const auto& e : plan.env) envp.push_back(const_cast<char*>(e.c_str()));
   envp.push_back(nullptr);
+  // The system-call filter, last: after the privilege drop and no_new_privs (which lets an
+  // unprivileged process install it), with nothing left to do but exec. From here on the job's
+  // own code and this exec run under it.
+  if (h.seccomp) {
+    if (auto r = install_seccomp_program(*h.seccomp); !r) {
+      send_report(exec_report, k_setup_failed, 0, r.error().what());
+      ::_exit(125);
+    }
+  }
   const std::string& file = plan.argv.front();
   if (file.find('/') != std::string::npos) {
     ::execve(file.c_str(), argv.data(), envp.data());
@@ -163,7 +173,7 @@ Status prepare_job(const LaunchPlan& plan, const ChildHandles& h, int exec_repor
     send_report(exec_report, k_setup_failed, 0, r.error().what());
     ::_exit(125);
   }
-  exec_job(plan, exec_report);
+  exec_job(plan, h, exec_report);
 }
 
 // ---- init's setup, step by step ----
@@ -244,6 +254,11 @@ Status join_cgroup(const ChildHandles& h) {
 Result<Started> set_up(const LaunchPlan& plan, const ChildHandles& h, Fd& signals) {
   TRY(join_cgroup(h));
   RootSources sources = TRY(wait_for_go_ahead(h));
+  // Not dumpable from here (not before: an unprivileged launcher writes this process's id maps
+  // through /proc, which a non-dumpable process's entries refuse it): no process of the job's
+  // user may ptrace init or open its /proc entries. Set again below, after the change of ids,
+  // which resets it to the system's suid_dumpable.
+  TRY(checked(::prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) == 0, "prctl(PR_SET_DUMPABLE, 0)"));
   // A cgroup namespace rooted at the job's cgroup, which init is already in: the job sees "/"
   // and nothing of the host's tree.
   if (h.cgroup_namespace) TRY(kernel::unshare(CLONE_NEWCGROUP, "CLONE_NEWCGROUP"));
@@ -259,7 +274,6 @@ Result<Started> set_up(const LaunchPlan& plan, const ChildHandles& h, Fd& signal
   // Out of the caller's session: a terminal's signals reach only the launcher, which forwards.
   TRY(checked(::setsid() >= 0, "setsid()"));
   TRY(checked(::prctl(PR_SET_NAME, "chrootctl-init", 0, 0, 0) == 0, "prctl(PR_SET_NAME)"));
-  // Not dumpable: no process of the job may ptrace init or open its /proc entries.
   TRY(checked(::prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) == 0, "prctl(PR_SET_DUMPABLE, 0)"));
   const mode_t umask_value = ::umask(0);
   signals = TRY(watch_signals());

@@ -15,6 +15,7 @@
 #include "chrootctl/common/fd.hpp"
 #include "chrootctl/launcher/idmap.hpp"
 #include "chrootctl/launcher/launch.hpp"
+#include "chrootctl/launcher/seccomp_program.hpp"
 
 namespace chrootctl::launcher::detail {
 
@@ -94,11 +95,15 @@ struct ChildHandles {
   int report = -1;              ///< write end of the report pipe
   int lifeline = -1;            ///< read end of a pipe whose write end only the launcher holds
   int stdin_fd = 0, stdout_fd = 1, stderr_fd = 2;  ///< -1 for stdin: /dev/null of the new root
-  bool controlling_tty = false;  ///< stdin is the job's own pseudo-terminal: make it the job's
+  /// Which standard stream (0-2) is the job's own pseudo-terminal, to make it the job's
+  /// controlling terminal; -1: none.
+  int controlling_tty = -1;
   std::vector<int> parent_only; ///< the launcher's ends of the pipes, closed first by the child
   InitIds init_ids = InitIds::keep;
   std::vector<int> cgroup_procs;  ///< the job cgroup's tasks/cgroup.procs, to write "0" to (empty: born there)
   bool cgroup_namespace = false;  ///< unshare a cgroup namespace (rooted at the job's cgroup)
+  /// The job's system-call filter, read and checked by the launcher; null: none.
+  const SeccompProgram* seccomp = nullptr;
 };
 
 /// The image and sources in init's mount namespace: detached mounts to attach, or the objects

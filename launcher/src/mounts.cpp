@@ -371,7 +371,8 @@ struct Builder {
     TRY(kernel::mount("devpts", kernel::fd_path(pts.get()), "devpts", MS_NOSUID | MS_NOEXEC,
                       "newinstance,ptmxmode=0666,mode=0620", "devpts", label(op.target + "/pts")));
     Fd shm = TRY(sys::open_at(d.get(), "shm", O_PATH | O_DIRECTORY | O_NOFOLLOW));
-    const std::string shm_options = str("mode=1777,size=", plan.shm_bytes);
+    // Inodes bounded too (one per page of the size): empty files cost kernel memory, not size.
+    const std::string shm_options = str("mode=1777,size=", plan.shm_bytes, ",nr_inodes=", std::max<std::uint64_t>(plan.shm_bytes / 4096, 1024));
     TRY(kernel::mount("tmpfs", kernel::fd_path(shm.get()), "tmpfs", MS_NOSUID | MS_NODEV, shm_options.c_str(), "tmpfs",
                       label(op.target + "/shm")));
     // Nothing may be added to /dev by the job.

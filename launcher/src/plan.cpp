@@ -130,7 +130,7 @@ Result<LaunchPlan> plan_launch(const RunOptions& opts, const HostFacts& facts, c
   p.creds = creds;
   p.use_cgroup = true;
   p.require_limits = opts.require_limits;
-  p.pty = facts.stdin_tty && !opts.no_pty;
+  p.pty = facts.on_terminal && !opts.no_pty;
 
   if (opts.root.empty()) errors.push_back("no root given (--root DIR or an image name)");
   else p.root = absolute(opts.root, facts.cwd);
@@ -221,6 +221,16 @@ Result<LaunchPlan> plan_launch(const RunOptions& opts, const HostFacts& facts, c
   p.shm_bytes = opts.shm.value_or(opts.memory ? std::min(*opts.memory, opts.shm_default) : opts.shm_default);
   l.pids_max = opts.pids;
   l.memory_accounting = opts.status_json.has_value();
+
+  // The system-call filter, as the caller chose and compiled it.
+  p.seccomp = opts.seccomp;
+  if (!p.seccomp.program.empty()) {
+    if (!is_sha256_hex(p.seccomp.digest)) errors.push_back(str("system-call policy digest ", quote(p.seccomp.digest), " is not 64 hex digits"));
+    if (p.seccomp.policy.empty() || p.seccomp.policy == "none") errors.push_back("a system-call filter without a policy name");
+    if (p.seccomp.program[0] != '/') errors.push_back(str("system-call filter ", quote(p.seccomp.program), " is not an absolute path"));
+  } else if (p.seccomp.policy != "none" || !p.seccomp.digest.empty()) {
+    errors.push_back(str("system-call policy ", quote(p.seccomp.policy), " has no compiled program"));
+  }
 
   if (!errors.empty()) return fail(Errc::invalid_argument, join(errors, "; "));
   return p;

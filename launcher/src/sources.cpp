@@ -38,11 +38,23 @@ Result<Fd> open_root(const LaunchPlan& plan) {
   return fd;
 }
 
+// Directories of the host that are never a job's sandbox, however they are owned: scratch
+// directories made there (tmp, var/tmp) would change the host itself.
+bool is_system_directory(const std::string& real) {
+  static const char* const k_system[] = {"/",     "/bin",  "/boot", "/dev",  "/etc", "/home", "/lib", "/lib32", "/lib64",
+                                         "/libx32", "/opt", "/proc", "/root", "/run",  "/sbin", "/srv", "/sys", "/tmp",
+                                         "/usr",  "/var",  "/var/tmp", "/var/lib", "/usr/local"};
+  for (const char* d : k_system)
+    if (real == d) return true;
+  return false;
+}
+
 // The sandbox: a real directory (a symlink as its last component is refused; the path is used
-// through this descriptor from here on), owned by the job user or by root, so that a launch
-// never creates its scratch directories in a directory of someone else. A job as root runs for
-// the user who owns its sandbox (whatever that user is), and its files land there as that user.
-Result<Fd> open_sandbox(const LaunchPlan& plan, const std::string& path) {
+// through this descriptor from here on: every scratch source shares it), owned by the job user
+// or by root, so that a launch never creates its scratch directories in a directory of someone
+// else; never a system directory of the host, nor anything inside the image. A job as root runs
+// for the user who owns its sandbox, and its files land there as that user.
+Result<Fd> open_sandbox(const LaunchPlan& plan, const std::string& path, const std::string& image_real) {
   auto fd = sys::open_path(path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW);
   if (!fd) {
     const int err = fd.error().sys_errno();
@@ -50,6 +62,11 @@ Result<Fd> open_sandbox(const LaunchPlan& plan, const std::string& path) {
       return fail(Errc::permission, str("the sandbox ", path, " is not a directory (a symlink?); give the real directory"));
     return fail(std::move(fd.error()).add_context("opening the sandbox"));
   }
+  const std::string real = TRY(sys::readlink_at(AT_FDCWD, str("/proc/self/fd/", fd->get())));
+  if (is_system_directory(real))
+    return fail(Errc::permission, str("the sandbox ", path, " is ", real, ", a system directory of the host; give a directory of the job's own"));
+  if (real == image_real || (real.size() > image_real.size() && real.compare(0, image_real.size() + 1, image_real + "/") == 0))
+    return fail(Errc::permission, str("the sandbox ", path, " is inside the image ", plan.root, "; give a directory outside it"));
   auto st = TRY(sys::fstat(fd->get()));
   const bool root_job = plan.user_namespace && plan.creds.uid == 0;
   if (!root_job && st.st_uid != 0 && st.st_uid != plan.creds.uid)
@@ -63,11 +80,17 @@ Result<Fd> open_sandbox(const LaunchPlan& plan, const std::string& path) {
 Result<OpenedSources> open_sources(const LaunchPlan& plan) {
   OpenedSources out;
   out.image = TRY(open_root(plan));
+  const std::string image_real = TRY(sys::readlink_at(AT_FDCWD, str("/proc/self/fd/", out.image.get())));
+  Fd sandbox;  // opened once: the sandbox and each scratch source are this directory
   for (const auto& s : plan.sources) {
     if (s.sandbox || !s.scratch_subdir.empty()) {
-      Fd fd = TRY(open_sandbox(plan, s.path));
-      if (s.sandbox) out.sandbox_owner = TRY(sys::fstat(fd.get()));
-      out.sources.push_back(std::move(fd));
+      if (!sandbox) {
+        sandbox = TRY(open_sandbox(plan, s.path, image_real));
+        out.sandbox_owner = TRY(sys::fstat(sandbox.get()));
+      }
+      const int dup = ::fcntl(sandbox.get(), F_DUPFD_CLOEXEC, 3);
+      if (dup < 0) return fail_errno("fcntl(F_DUPFD_CLOEXEC)", errno);
+      out.sources.emplace_back(dup);
     } else {
       out.sources.push_back(TRY(with_context(sys::open_path(s.path, O_PATH), str("opening ", s.path))));
     }
@@ -101,6 +124,10 @@ Result<Fd> open_scratch_dir(int sandbox, const std::string& sandbox_path, const 
     }
     auto st = TRY(sys::fstat(next->get()));
     if (made) {
+      // What is opened must be the empty directory just made (by this process), not one the
+      // sandbox's owner renamed into its place meanwhile, which fchown would hand over.
+      if (st.st_uid != ::geteuid() || st.st_nlink != 2)
+        return fail(Errc::busy, str(shown, " changed while it was made (uid ", st.st_uid, ", ", st.st_nlink, " links); try again"));
       if (::fchown(next->get(), uid, gid) != 0) return fail_errno(str("fchown(", quote(shown), ", ", uid, ")"), errno);
       if (::fchmod(next->get(), last ? 0700 : 0755) != 0) return fail_errno(str("fchmod(", quote(shown), ")"), errno);
     } else if (last && st.st_uid != uid) {

@@ -90,7 +90,7 @@ std::optional<RecordContents> parse_state_record(std::string_view text) {
       auto d = unescape_bytes(std::string_view(lines[i]).substr(7));
       if (d && !d->empty() && (*d)[0] == '/') r.cgroup_dirs.push_back(std::move(*d));
     } else if (starts_with(lines[i], "idblock ")) {
-      if (auto n = parse_u64(std::string_view(lines[i]).substr(8)); n && *n < 0x10000) r.id_block = static_cast<std::uint32_t>(*n);
+      if (auto n = parse_u64(std::string_view(lines[i]).substr(8)); n && *n <= 0xFFFFFFFFull) r.id_block = static_cast<std::uint32_t>(*n);
     }
   }
   return r;
@@ -99,7 +99,6 @@ std::optional<RecordContents> parse_state_record(std::string_view text) {
 // ---- id block claims ----
 
 namespace {
-constexpr const char* k_claims = "idblocks";
 
 // The launch a claim file names (nullopt if it names none).
 std::optional<std::string> claim_owner(int dirfd, const std::string& file) {
@@ -124,77 +123,102 @@ bool claim_is_stale(int dirfd, const std::string& file, const std::string& state
   if (!owner_name) return true;  // torn or foreign: the launch died while writing it
   const auto owner = parse_launch_name(*owner_name);
   if (is_live(*owner)) return false;
-  return !sys::lstat_path(str(state_dir, "/launches/", *owner_name));
+  return state_dir.empty() || !sys::lstat_path(str(state_dir, "/launches/", *owner_name));
 }
 
-// The flock on STATE_DIR/idblocks/.lock, held while claims are looked at and made.
-Result<Fd> lock_claims(const std::string& dir) {
-  Fd fd = TRY(sys::open_path(dir + "/.lock", O_RDWR | O_CREAT | O_NOFOLLOW, 0600));
-  if (sys::retry_eintr([&] { return ::flock(fd.get(), LOCK_EX); }) != 0) return fail_errno(str("flock(", quote(dir + "/.lock"), ")"), errno);
-  return fd;
+// The claims directory, locked: every look at, creation and removal of a claim happens with
+// the flock of CLAIMS/.lock held, so that what was read is still true when it is acted on.
+struct LockedClaims {
+  Fd lock;
+  Fd dir;
+};
+Result<LockedClaims> lock_claims(const std::string& dir) {
+  LockedClaims c;
+  c.dir = TRY(sys::open_path(dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW));
+  c.lock = TRY(sys::open_at(c.dir.get(), ".lock", O_RDWR | O_CREAT | O_NOFOLLOW, 0600));
+  if (sys::retry_eintr([&] { return ::flock(c.lock.get(), LOCK_EX); }) != 0)
+    return fail_errno(str("flock(", quote(dir + "/.lock"), ")"), errno);
+  return c;
 }
+
+// Removes the claim `file` if `name` holds it (the lock held).
+bool remove_claim_of(const LockedClaims& c, const std::string& file, const std::string& name) {
+  return claim_owner(c.dir.get(), file) == name && ::unlinkat(c.dir.get(), file.c_str(), 0) == 0;
+}
+
+// The first host id of each claimed block (claim files are named by it).
+std::vector<std::pair<std::uint32_t, std::string>> claimed_bases(const std::vector<sys::DirEntry>& entries) {
+  std::vector<std::pair<std::uint32_t, std::string>> out;
+  for (const auto& e : entries)
+    if (auto n = parse_u64(e.name); n && *n <= 0xFFFFFFFFull && std::to_string(*n) == e.name)
+      out.emplace_back(static_cast<std::uint32_t>(*n), e.name);
+  return out;
+}
+
 }  // namespace
 
-Result<IdBlockClaim> IdBlockClaim::claim(const std::string& state_dir, const IdRange& range, const std::string& name) {
+std::string id_claims_dir(const std::string& state_dir) {
+  // Id blocks are the machine's: every root launch claims from one directory, whatever state
+  // directory (or configuration) it was given, so no two can hold overlapping ids.
+  if (::geteuid() == 0) return "/run/chrootctl/idblocks";
+  return state_dir.empty() ? std::string() : state_dir + "/idblocks";
+}
+
+Result<IdBlockClaim> IdBlockClaim::claim(const std::string& claims_dir, const std::string& state_dir, const IdRange& range,
+                                         const std::string& name) {
   TRY(check_id_range(range));
-  TRY(ensure_private_dir(state_dir));
-  const std::string dir = str(state_dir, "/", k_claims);
-  TRY(ensure_private_dir(dir));
-  Fd lock = TRY(lock_claims(dir));
-  Fd dirfd = TRY(sys::open_path(dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW));
-  const std::uint32_t blocks = range.count / k_id_block_size;
-  std::vector<bool> taken(blocks, false);
-  std::vector<std::string> files;
-  for (const auto& e : TRY(sys::read_dir(dirfd.get(), false))) {
-    auto n = parse_u64(e.name);
-    if (!n || *n >= blocks || std::to_string(*n) != e.name) continue;
-    taken[*n] = true;
-    files.push_back(e.name);
-  }
+  const std::string parent = claims_dir.substr(0, claims_dir.find_last_of('/'));
+  TRY(ensure_private_dir(parent));
+  TRY(ensure_private_dir(claims_dir));
+  LockedClaims c = TRY(lock_claims(claims_dir));
+  auto taken = claimed_bases(TRY(sys::read_dir(c.dir.get(), false)));
+  // Blocks are compared as host ids, not as positions in a range: a launch whose range starts
+  // elsewhere (another configuration) never gets ids another running launch holds.
   auto first_free = [&]() -> std::optional<std::uint32_t> {
-    for (std::uint32_t i = 0; i < blocks; ++i)
-      if (!taken[i]) return i;
+    for (std::uint64_t base = range.start; base + k_id_block_size <= std::uint64_t{range.start} + range.count; base += k_id_block_size) {
+      const bool overlaps = std::any_of(taken.begin(), taken.end(), [&](const auto& t) {
+        return t.first < base + k_id_block_size && base < std::uint64_t{t.first} + k_id_block_size;
+      });
+      if (!overlaps) return static_cast<std::uint32_t>(base);
+    }
     return std::nullopt;
   };
-  auto index = first_free();
-  if (!index) {
+  auto base = first_free();
+  if (!base) {
     // Every block is taken: free those of launches that are gone, then look again.
-    for (const auto& f : files)
-      if (claim_is_stale(dirfd.get(), f, state_dir, launch_is_live) && ::unlinkat(dirfd.get(), f.c_str(), 0) == 0)
-        taken[*parse_u64(f)] = false;
-    index = first_free();
-    if (!index)
-      return fail(Errc::busy, str("all ", blocks, " id blocks of the job id range (", range.start, "+", range.count,
-                                  ") are held by running jobs; enlarge job_ids in the configuration"));
+    std::erase_if(taken, [&](const auto& t) {
+      return claim_is_stale(c.dir.get(), t.second, state_dir, launch_is_live) && ::unlinkat(c.dir.get(), t.second.c_str(), 0) == 0;
+    });
+    base = first_free();
+    if (!base)
+      return fail(Errc::busy, str("all ", range.count / k_id_block_size, " id blocks of the job id range (", range.start, "+",
+                                  range.count, ") are held by running jobs; enlarge job_ids in the configuration"));
   }
-  const std::string file = std::to_string(*index);
-  Fd fd = TRY(sys::open_at(dirfd.get(), file, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW, 0644));
+  const std::string file = std::to_string(*base);
+  Fd fd = TRY(sys::open_at(c.dir.get(), file, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW, 0644));
   if (auto w = sys::write_all(fd.get(), name); !w) {
-    ::unlinkat(dirfd.get(), file.c_str(), 0);
+    ::unlinkat(c.dir.get(), file.c_str(), 0);
     return fail(std::move(w.error()));
   }
-  return IdBlockClaim(str(dir, "/", file), *index, range.start + *index * k_id_block_size);
+  return IdBlockClaim(claims_dir, name, *base);
 }
 
 IdBlockClaim::~IdBlockClaim() {
-  if (!m_path.empty()) ::unlink(m_path.c_str());
+  if (m_dir.empty()) return;
+  if (auto c = lock_claims(m_dir)) (void)remove_claim_of(*c, std::to_string(m_base), m_name);
 }
 
 namespace {
 // Records decide what gets removed, so they are read only from a directory nobody else can
 // write to; each names only cgroups below a `chrootctl` base that carry the record's own name.
-// Frees the id block claim `index` if it is held by the launch `name`.
-void free_claim(CleanupReport& rep, const std::string& state_dir, std::uint32_t index, const std::string& name) {
-  const std::string dir = str(state_dir, "/", k_claims);
-  auto dirfd = sys::open_path(dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW);
-  if (!dirfd) return;
-  const std::string file = std::to_string(index);
-  if (claim_owner(dirfd->get(), file) != name) return;
-  if (::unlinkat(dirfd->get(), file.c_str(), 0) == 0) rep.freed_id_blocks.push_back(str(dir, "/", file));
+// Frees the id block claim of base `base` if it is held by the launch `name`.
+void free_claim(CleanupReport& rep, const std::string& claims_dir, std::uint32_t base, const std::string& name) {
+  auto c = lock_claims(claims_dir);
+  if (c && remove_claim_of(*c, std::to_string(base), name)) rep.freed_id_blocks.push_back(str(claims_dir, "/", base));
 }
 
 template <class Remove>
-void remove_dead_records(CleanupReport& rep, const std::string& state_dir, const std::string& dir,
+void remove_dead_records(CleanupReport& rep, const std::string& claims_dir, const std::string& dir,
                          bool (*is_live)(const LaunchOwner&), Remove&& remove_cgroup) {
   auto fd = sys::open_path(dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW);
   if (!fd) {
@@ -232,7 +256,7 @@ void remove_dead_records(CleanupReport& rep, const std::string& state_dir, const
     // A record whose cgroup is still there stays, with its id block: processes of the job may
     // still run under those ids.
     if (!cgroups_gone) continue;
-    if (record && record->id_block) free_claim(rep, state_dir, *record->id_block, e.name);
+    if (record && record->id_block && !claims_dir.empty()) free_claim(rep, claims_dir, *record->id_block, e.name);
     if (::unlinkat(fd->get(), e.name.c_str(), 0) == 0)
       rep.removed_records.push_back(dir + "/" + e.name);
     else if (errno != ENOENT)
@@ -242,7 +266,7 @@ void remove_dead_records(CleanupReport& rep, const std::string& state_dir, const
 }  // namespace
 
 CleanupReport cleanup_stale(cgroup::Fs& fs, const cgroup::Layout& layout, const std::string& state_dir,
-                            bool (*is_live)(const LaunchOwner&), bool scan_bases) {
+                            bool (*is_live)(const LaunchOwner&), bool scan_bases, const std::optional<std::string>& claims_dir_arg) {
   if (!is_live) is_live = launch_is_live;
   CleanupReport rep;
   auto remove_cgroup = [&](const std::string& dir) {
@@ -262,24 +286,23 @@ CleanupReport cleanup_stale(cgroup::Fs& fs, const cgroup::Layout& layout, const 
     return true;
   };
   // 1. Records of dead launches: their cgroups first, then their id block, then the record.
-  if (!state_dir.empty()) remove_dead_records(rep, state_dir, state_dir + "/launches", is_live, remove_cgroup);
+  const std::string claims_dir = claims_dir_arg.value_or(id_claims_dir(state_dir));
+  if (!state_dir.empty()) remove_dead_records(rep, claims_dir, state_dir + "/launches", is_live, remove_cgroup);
   // 2. Job cgroups without a record (the record was lost, or there is no state directory), then
   //    the base directories themselves once empty (rmdir fails while a launch uses one).
   if (!scan_bases) return rep;
   // 2a. Id block claims of dead launches without a record (killed between claim and record).
-  if (!state_dir.empty()) {
-    const std::string dir = str(state_dir, "/", k_claims);
-    if (auto dirfd = sys::open_path(dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW)) {
-      auto lock = lock_claims(dir);
-      auto entries = sys::read_dir(dirfd->get(), false);
-      if (lock && entries)
-        for (const auto& e : *entries) {
-          if (!parse_u64(e.name)) continue;
-          if (claim_is_stale(dirfd->get(), e.name, state_dir, is_live) && ::unlinkat(dirfd->get(), e.name.c_str(), 0) == 0)
-            rep.freed_id_blocks.push_back(str(dir, "/", e.name));
-        }
-      else
-        rep.errors.push_back(!lock ? lock.error().what() : entries.error().what());
+  if (!claims_dir.empty() && sys::lstat_path(claims_dir)) {
+    if (auto c = lock_claims(claims_dir)) {
+      if (auto entries = sys::read_dir(c->dir.get(), false)) {
+        for (const auto& [base, file] : claimed_bases(*entries))
+          if (claim_is_stale(c->dir.get(), file, state_dir, is_live) && ::unlinkat(c->dir.get(), file.c_str(), 0) == 0)
+            rep.freed_id_blocks.push_back(str(claims_dir, "/", file));
+      } else {
+        rep.errors.push_back(entries.error().what());
+      }
+    } else {
+      rep.errors.push_back(c.error().what());
     }
   }
   const auto bases = cgroup::base_dirs(fs, layout);

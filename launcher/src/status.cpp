@@ -141,6 +141,9 @@ std::string status_json(const Outcome& o) {
   } else {
     w.null();
   }
+  w.field("seccomp_policy", o.seccomp_policy);
+  w.key("seccomp_digest");
+  if (!o.seccomp_digest.empty()) w.value(o.seccomp_digest); else w.null();
   w.end_object();
   return w.str();
 }
@@ -149,6 +152,8 @@ Outcome run_job(const RunOptions& opts) {
   const auto& warn = opts.warn ? opts.warn : std::function<void(const std::string&)>(default_warn);
   Outcome out;
   out.cgroup = "none";
+  out.seccomp_policy = opts.seccomp.program.empty() ? "none" : opts.seccomp.policy;
+  out.seccomp_digest = opts.seccomp.program.empty() ? std::string() : opts.seccomp.digest;
   const HostFacts facts = gather_host_facts();
   auto creds = resolve_job_user(opts.user, facts, facts.euid != 0);
   if (!creds) {

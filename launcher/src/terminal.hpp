@@ -2,6 +2,7 @@
 // The job's pseudo-terminal, relayed to the caller's terminal by the launcher (terminal.cpp).
 
 #include <poll.h>
+#include <signal.h>
 #include <termios.h>
 
 #include <string>
@@ -15,13 +16,16 @@ namespace chrootctl::launcher::detail {
 
 class Terminal {
 public:
-  /// A new pseudo-terminal pair with the modes and size of the caller's terminal `caller_in`;
-  /// the job's output is copied to `caller_out`.
-  static Result<Terminal> open(int caller_in, int caller_out);
+  /// A new pseudo-terminal pair with the modes and size of the caller's terminal `terminal`
+  /// (one of the caller's standard streams). Input is read from `caller_in` (-1: the caller's
+  /// standard input is not that terminal, and the job reads it directly); the job's output is
+  /// copied to `caller_out`.
+  static Result<Terminal> open(int terminal, int caller_in, int caller_out);
   Terminal(Terminal&& o) noexcept
-      : m_caller_in(o.m_caller_in), m_caller_out(o.m_caller_out), m_master(std::move(o.m_master)), m_slave(std::move(o.m_slave)),
-        m_saved(o.m_saved), m_raw(std::exchange(o.m_raw, false)), m_pending(std::move(o.m_pending)),
-        m_caller_open(o.m_caller_open), m_master_open(o.m_master_open) {}
+      : m_terminal(o.m_terminal), m_caller_in(o.m_caller_in), m_caller_out(o.m_caller_out), m_master(std::move(o.m_master)),
+        m_slave(std::move(o.m_slave)), m_saved(o.m_saved), m_raw(std::exchange(o.m_raw, false)),
+        m_old_sigpipe(std::exchange(o.m_old_sigpipe, SIG_ERR)), m_input(std::move(o.m_input)), m_output(std::move(o.m_output)),
+        m_caller_open(o.m_caller_open), m_caller_out_open(o.m_caller_out_open), m_master_open(o.m_master_open) {}
   Terminal& operator=(Terminal&&) = delete;
   Terminal(const Terminal&) = delete;
   ~Terminal();  // the caller's terminal gets its modes back
@@ -42,17 +46,24 @@ public:
 
 private:
   Terminal() = default;
-  void flush_input();
-  void copy_output();
+  void write_input();
+  void read_output();
+  void write_output();
 
+  int m_terminal = -1;
   int m_caller_in = -1;
   int m_caller_out = -1;
   Fd m_master;
   Fd m_slave;
   struct termios m_saved {};
   bool m_raw = false;
-  std::string m_pending;  // input read from the caller, not yet taken by the job's terminal
+  sighandler_t m_old_sigpipe = SIG_ERR;  // restored by the destructor
+  // Bytes read but not yet written, each way: one chunk at most, so that the supervision loop
+  // gets back to its signals after every step whatever the job or the caller's terminal do.
+  std::string m_input;
+  std::string m_output;
   bool m_caller_open = true;
+  bool m_caller_out_open = true;
   bool m_master_open = true;
 };
 

@@ -67,7 +67,12 @@ TEST_F(ManifestCli, ErrorsExitTwoWithAClearMessage) {
   auto missing = run_chrootctl({"manifest", "check", root, path("nope.txt")});
   EXPECT_EQ(missing.exit_code, 2);
   EXPECT_EQ(missing.err, "chrootctl: error: reading manifest " + path("nope.txt") + ": open('" + path("nope.txt") +
-                             "', O_RDONLY|O_NOFOLLOW): No such file or directory\n");
+                             "', O_PATH|O_NOFOLLOW): No such file or directory\n");
+
+  // A device is refused at once, before anything is read from it (issue 18).
+  auto zero = run_chrootctl({"manifest", "check", root, "/dev/zero"});
+  EXPECT_EQ(zero.exit_code, 2);
+  EXPECT_EQ(zero.err, "chrootctl: error: reading manifest /dev/zero: not a regular file\n");
 
   test::write_file(manifest, "#chrootctl-manifest 1\n/ type=d mode=0755 uid=0 gid=0 mtime=0.000000000\n");
   auto truncated = run_chrootctl({"manifest", "check", root, manifest});

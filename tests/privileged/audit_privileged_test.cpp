@@ -247,7 +247,10 @@ TEST_F(AuditPrivileged, SeededImageReportsEachFindingOnceWithItsSeverity) {
   EXPECT_EQ(validate(r.out), "valid\n") << r.out;
   EXPECT_EQ(findings(r.out), want);
 
-  // Every check id is seeded (the malformed capability where the kernel keeps one).
+  // Every check id is seeded (the malformed capability where the kernel keeps one), but
+  // seccomp.none, which is about a catalogue entry, not a tree (seccomp_images_test.cpp).
+  // store.reachable-privileged: the seeded tree lies in the test's 0700 directory, which keeps
+  // host users out (boundary_test.cpp opens one and sees it reported).
   std::set<std::string> seen;
   for (std::size_t p = 0; p < want.size();) {
     const auto nl = want.find('\n', p);
@@ -255,7 +258,7 @@ TEST_F(AuditPrivileged, SeededImageReportsEachFindingOnceWithItsSeverity) {
     p = nl + 1;
   }
   for (const auto& c : audit::checks())
-    if (c.id != "capability.malformed" || malformed_stored) {
+    if ((c.id != "capability.malformed" || malformed_stored) && c.id != "seccomp.none" && c.id != "store.reachable-privileged") {
       EXPECT_TRUE(seen.count(std::string(c.id))) << c.id;
     }
 

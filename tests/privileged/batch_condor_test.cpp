@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <random>
 
 #include "chrootctl/common/sys.hpp"
 #include "launcher_fixture.hpp"
@@ -41,7 +42,12 @@ protected:
       GTEST_SKIP() << "nobody cannot create a user namespace";
     }
     store = path("store");
-    auto b = run_chrootctl({"build", "minimal", "--store", store, "--register", "MINIMAL", "-q"});
+    // The wrapper runs as the job's user: the image must be one unprivileged launchers read
+    // (readable_images), or its build directory stays reachable by root only.
+    config = path("etc/config.toml");
+    test::mkdirs(path("etc"));
+    test::write_file(config, "readable_images = [\"MINIMAL\", \"MINI\", \"SEALED\"]\n");
+    auto b = run_chrootctl({"build", "minimal", "--store", store, "--register", "MINIMAL", "-q"}, {{"CHROOTCTL_CONFIG", config}});
     ASSERT_EQ(b.exit_code, 0) << b.err;
     auto r = run_chrootctl({"resolve", "MINIMAL", "--store", store});
     ASSERT_EQ(r.exit_code, 0) << r.err;
@@ -49,7 +55,8 @@ protected:
     test::mkdirs(path("condor/config.d"));
     wrapper = path("condor/chrootctl-job-wrapper");
     auto c = run_chrootctl({"condor-config", "--wrapper", "--wrapper-script", wrapper, "--store", store, "-o",
-                            path("condor/config.d/50-chrootctl.conf")});
+                            path("condor/config.d/50-chrootctl.conf")},
+                           {{"CHROOTCTL_CONFIG", config}});
     ASSERT_EQ(c.exit_code, 0) << c.err;
     // HTCondor's EXECUTE directory, not below /tmp: a sandbox there would show inside the job's
     // private /tmp (its mount point is made in SANDBOX/tmp).
@@ -125,7 +132,7 @@ protected:
     EXPECT_FALSE(exists(j.scratch + "/ran")) << "the job ran";
   }
 
-  std::string store, root, wrapper, execute;
+  std::string store, config, root, wrapper, execute;
   int jobs = 0;
   std::vector<std::string> mounts_before;
 };
@@ -153,7 +160,7 @@ TEST_F(BatchCondor, ConfigurationForHTCondor25_5) {
                         "# the job's user with the job's executable and arguments; USER_JOB_WRAPPER cannot pass arguments\n"
                         "# of its own, so this script does.\n"
                         "exec '") +
-                front + "' condor-wrapper --store '" + store + "' -- \"$@\"\n");
+                front + "' condor-wrapper --store '" + store + "' --config '" + config + "' -- \"$@\"\n");
 
   // Aliases are names of their own; an unverified entry is left out with the reason.
   ASSERT_EQ(run_chrootctl({"alias", "MINI", "MINIMAL", "--store", store}).exit_code, 0);
@@ -212,10 +219,11 @@ TEST_F(BatchCondor, JobRunsInTheRequestedImageInItsScratchDirectory) {
 }
 
 // A sealed image (docs/sealed.md): the wrapper runs as the job's user and cannot mount it, so it
-// runs only while the site keeps it mounted, and is refused with the way out otherwise.
+// runs only while the site keeps it mounted, and is refused with the way out otherwise. Like a
+// directory image, it is in readable_images, so its build directory is opened.
 TEST_F(BatchCondor, ASealedImageRunsWhileTheSiteKeepsItMounted) {
   CHROOTCTL_REQUIRE_TOOL("mkfs.erofs");
-  auto b = run_chrootctl({"build", "minimal", "--sealed", "--store", store, "--register", "SEALED", "-q"});
+  auto b = run_chrootctl({"build", "minimal", "--sealed", "--store", store, "--register", "SEALED", "-q"}, {{"CHROOTCTL_CONFIG", config}});
   ASSERT_EQ(b.exit_code, 0) << b.err;
   auto res = run_chrootctl({"resolve", "SEALED", "--store", store});
   ASSERT_EQ(res.exit_code, 0) << res.err;
@@ -365,6 +373,63 @@ TEST_F(BatchCondor, JobOnASharedFileSystemStartsInItsInitialDirectory) {
   ASSERT_EQ(r.exit_code, 0) << r.err;
   EXPECT_EQ(r.out, iwd + "\nID=chrootctl-minimal\n");
   EXPECT_EQ(test::read_file(iwd + "/out.txt"), "result\n");
+}
+
+// Hostile job ads (issue 18, point 5), run through the wrapper as the starter would: random
+// attributes, a RequestedChroot put at a random line and broken in a random way (or not), or
+// none. The job writes where it ran; it must run on the host only when the ad asks for no root,
+// and in the image when the request is sound; every other ad is refused, nothing run.
+TEST_F(BatchCondor, HostileAdsNeverRunTheJobOnTheHost) {
+  std::mt19937 rng(1811);
+  auto pick = [&](std::size_t n) { return static_cast<std::size_t>(rng() % n); };
+  const std::vector<std::string> noise = {"ClusterId = 7", "Owner = \"nobody\"", "Cmd = \"/bin/job\" \\", "# a comment \\", "",
+                                          "Environment = \"A=1 B=2\"", "Requirements = (Memory > 1024) && \\", "\x01junk \xff"};
+  const std::vector<std::pair<std::string, bool>> requests = {
+      {"RequestedChroot = \"MINIMAL\"", true},  {"requestedCHROOT=\"MINIMAL\"", true},   {"+RequestedChroot = \"MINIMAL\"", false},
+      {"RequestedChroot = MINIMAL", false},      {"RequestedChroot \"MINIMAL\"", false}, {"RequestedChroot = \"MINIMAL\" \\", false},
+      {"Requested Chroot = \"MINIMAL\"", false}, {"RequestedChroot = \"\"", false},      {"RequestedChroot = \"MINIMAL\" || true", false},
+      {"My.RequestedChroot = \"MINIMAL\"", false}, {"RequestedChroot = \"\x1b]0;owned\x07\"", false}};
+  const std::string host_id = test::sh("grep ^ID= /etc/os-release").out;
+  int on_host = 0, in_image = 0, refused = 0;
+  for (int i = 0; i < 36; ++i) {
+    std::vector<std::string> lines;
+    for (std::size_t n = pick(6); n > 0; --n) lines.push_back(noise[pick(noise.size())]);
+    int kind = -1;  // -1: no request
+    if (i % 6 != 0) {
+      kind = static_cast<int>(pick(requests.size()));
+      lines.insert(lines.begin() + static_cast<std::ptrdiff_t>(pick(lines.size() + 1)), requests[static_cast<std::size_t>(kind)].first);
+      // Now and then a second, different request: refused as well.
+      if (requests[static_cast<std::size_t>(kind)].second && pick(4) == 0) {
+        lines.push_back("RequestedChroot = \"MINI\"");
+        kind = 2;  // any refusal
+      }
+    }
+    std::string ad;
+    for (const auto& l : lines) ad += l + "\n";
+    SCOPED_TRACE(ad);
+    auto j = make_job(ad, "grep ^ID= /etc/os-release; touch ran");
+    auto r = start(j);
+    if (kind < 0) {
+      EXPECT_EQ(r.exit_code, 0) << r.err;
+      EXPECT_EQ(r.out, host_id);
+      ++on_host;
+    } else if (requests[static_cast<std::size_t>(kind)].second) {
+      EXPECT_EQ(r.exit_code, 0) << r.err;
+      EXPECT_EQ(r.out, "ID=chrootctl-minimal\n");
+      ++in_image;
+    } else {
+      EXPECT_EQ(r.exit_code, 125) << r.out << r.err;
+      EXPECT_EQ(r.out, "");
+      EXPECT_FALSE(exists(j.scratch + "/ran")) << "the job ran";
+      // The reason quotes the ad, terminal-safe, in the job's stderr and the hold reason.
+      const std::string hold = test::read_file(j.error_file);
+      for (unsigned char c : r.err + hold) EXPECT_TRUE((c >= 0x20 && c < 0x7f) || c == '\n') << r.err;
+      ++refused;
+    }
+  }
+  EXPECT_GT(on_host, 0);
+  EXPECT_GT(in_image, 0);
+  EXPECT_GT(refused, 0);
 }
 
 }  // namespace

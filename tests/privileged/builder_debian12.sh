@@ -33,6 +33,8 @@ report = json.load(open(f"{a['path']}/strip-report"))
 assert report["summary"]["setuid-removed"] > 0, report["summary"]
 lock = open(f"{a['path']}/lock").read()
 assert 'kind = "tool"\nname = "mmdebstrap"' in lock, lock[:800]
+log = open(f"{a['path']}/build.log").read()
+assert "# system-call policy build-host sha256:" in log, "mmdebstrap ran under the build-host policy"
 assert '[[package]]\nname = "bash"' in lock
 print("debian12 reproducible:", a["build_id"], a["tree_digest"], a["entries"], "entries")
 PY
@@ -60,6 +62,8 @@ assert not os.path.exists(f"{root}/etc/resolv.conf"), "the resolv.conf mount poi
 assert os.listdir(f"{root}/var/lib/apt/lists") in ([], ["partial"]), os.listdir(f"{root}/var/lib/apt/lists")
 lock = open(f"{d['path']}/lock").read()
 assert '[[package]]\nname = "less"' in lock
+log = open(f"{d['path']}/build.log").read()
+assert "# in the tree, under the build system-call policy: apt-get install" in log, log[-2000:]
 assert 'name = "e2fsprogs"' not in lock
 print("debian12-less:", d["build_id"])
 PY

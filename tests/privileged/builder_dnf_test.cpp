@@ -73,6 +73,9 @@ TEST_F(BuilderDnf, InstallrootFromALocalRepositoryWithASetuidPackage) {
   EXPECT_NE(lock.find("kind = \"dnf-repo\"\nname = \"local file://" + path("repo") + "\"\ndigest = \"sha256:"), std::string::npos) << lock;
   const std::string log = test::read_file(b->build_dir + "/build.log");
   EXPECT_NE(log.find("$ unshare --mount --propagation private --pid --fork --kill-child -- dnf -y --noplugins"), std::string::npos) << log;
+  // dnf, and the rpm scriptlets it runs as root, ran under the build-host system-call policy.
+  EXPECT_NE(log.find("# system-call policy build-host sha256:"), std::string::npos) << log;
+  EXPECT_LT(log.find("# system-call policy build-host sha256:"), log.find("$ unshare --mount")) << log;
 
   // The repository's state is an input: unchanged, the build is cached; a new repodata, rebuilt.
   auto again = build(*recipe, o);

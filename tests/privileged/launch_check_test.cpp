@@ -28,7 +28,9 @@ protected:
     config = path("config.toml");
   }
   std::map<std::string, std::string> env(const std::string& check) {
-    test::write_file(config, "launch_check = \"" + check + "\"\n", 0644);
+    // MIN is readable (docs/catalogue.md, "Who can read what"): its build directory is open, so
+    // in the open store every host user can reach its tree; the closed store keeps them out.
+    test::write_file(config, "launch_check = \"" + check + "\"\nreadable_images = [\"MIN\"]\n", 0644);
     return {{"CHROOTCTL_CONFIG", config}, {"CHROOTCTL_STATE_DIR", path("state")}};
   }
   // Builds the minimal image into STORE, registers it as MIN, and changes the ctime of one of

@@ -23,11 +23,7 @@ namespace fx = test::launcher;
 class LauncherBoundary : public fx::BusyboxRootTest {
 protected:
   std::vector<std::string> args(const std::vector<std::string>& options, const std::vector<std::string>& cmd) {
-    std::vector<std::string> a{"run", "--root", root, "--sandbox", sandbox, "--user", "nobody"};
-    a.insert(a.end(), options.begin(), options.end());
-    a.push_back("--");
-    a.insert(a.end(), cmd.begin(), cmd.end());
-    return a;
+    return run_args("nobody", options, cmd);
   }
   test::CommandResult job(const std::string& script, const std::vector<std::string>& options = {}) {
     return test::run_chrootctl(args(options, {"/bin/sh", "-c", script}));
@@ -80,7 +76,13 @@ TEST_F(LauncherBoundary, EnvValuesReachTheJobButNoCommandLine) {
   test::write_file(file, "OK=1\nnot an assignment\n");
   auto bad = test::run_chrootctl(args({"--env-file", file}, {"/bin/true"}));
   EXPECT_EQ(bad.exit_code, 125);
-  EXPECT_EQ(bad.err, "chrootctl: error: " + file + ":2: expected K=V, got 'not an assignment'\n");
+  EXPECT_EQ(bad.err, "chrootctl: error: " + file + ":2: expected K=V\n");
+  // A file another user could write is not read.
+  ASSERT_EQ(::chmod(file.c_str(), 0666), 0);
+  auto loose = test::run_chrootctl(args({"--env-file", file}, {"/bin/true"}));
+  EXPECT_EQ(loose.exit_code, 125);
+  EXPECT_EQ(loose.err, "chrootctl: error: --env-file " + file +
+                           ": owned by uid 0 with mode 0666; it must belong to root or to you and be writable by no one else\n");
 }
 
 TEST_F(LauncherBoundary, TheSandboxMustBeARealDirectoryOfTheJobUserOrRoot) {
@@ -106,6 +108,17 @@ TEST_F(LauncherBoundary, TheSandboxMustBeARealDirectoryOfTheJobUserOrRoot) {
   EXPECT_EQ(r.err, "chrootctl run: the sandbox " + other +
                        " belongs to uid 1, neither to the job user (uid 65534) nor to root; refusing to use it\n");
   EXPECT_FALSE(fx::exists(other + "/tmp"));
+  // A system directory of the host, or a directory inside the image, however owned.
+  sandbox = "/etc";
+  r = job("true");
+  EXPECT_EQ(r.exit_code, 125);
+  EXPECT_EQ(r.err, "chrootctl run: the sandbox /etc is /etc, a system directory of the host; give a directory of the job's own\n");
+  EXPECT_FALSE(fx::exists("/etc/var/tmp"));
+  sandbox = root + "/srv";
+  r = job("true");
+  EXPECT_EQ(r.exit_code, 125);
+  EXPECT_EQ(r.err, "chrootctl run: the sandbox " + root + "/srv is inside the image " + root + "; give a directory outside it\n");
+  EXPECT_FALSE(fx::exists(root + "/srv/tmp"));
   // Root's own directory is fine: its scratch directories are made for the job user.
   const std::string roots = path("roots");
   test::mkdirs(roots);
@@ -126,7 +139,7 @@ struct OnTerminal {
   struct termios after {};  // the terminal's modes once chrootctl has exited
   int injected = -1;        // bytes waiting in the terminal's input queue afterwards
 };
-OnTerminal on_terminal(const std::vector<std::string>& argv) {
+OnTerminal on_terminal(const std::vector<std::string>& argv, bool stdin_too = true) {
   OnTerminal r;
   int master = -1, slave = -1;
   char name[256];
@@ -136,6 +149,7 @@ OnTerminal on_terminal(const std::vector<std::string>& argv) {
     ::setsid();
     ::ioctl(slave, TIOCSCTTY, 0);
     for (int fd = 0; fd < 3; ++fd) ::dup2(slave, fd);
+    if (!stdin_too) ::dup2(::open("/dev/null", O_RDONLY), 0);
     std::vector<std::string> all;
     if (argv.front().front() != '/') all.emplace_back(CHROOTCTL_BIN);
     all.insert(all.end(), argv.begin(), argv.end());
@@ -178,7 +192,9 @@ TEST_F(LauncherBoundary, OnATerminalTheJobGetsOneOfItsOwnAndWhatItDoesThereStays
   EXPECT_EQ(control.injected, 1);
   // The job: a terminal (its controlling one), whose echo it turns off, into whose input it
   // injects, and whose foreground process group it takes; none of it reaches the caller's.
-  auto r = on_terminal(args({}, {"/bin/sh", "-c",
+  // (Without the system-call filter, which would refuse TIOCSTI itself: this is the terminal's
+  // own boundary.)
+  auto r = on_terminal(args({"--seccomp", "none"}, {"/bin/sh", "-c",
                                  "test -t 0 && test -t 1 && echo job-on-a-terminal; stty -echo; probe tiocsti; probe open /dev/tty; "
                                  "echo done"}));
   EXPECT_EQ(r.status, 0) << r.seen;
@@ -187,9 +203,16 @@ TEST_F(LauncherBoundary, OnATerminalTheJobGetsOneOfItsOwnAndWhatItDoesThereStays
   EXPECT_TRUE(r.after.c_lflag & ECHO) << "the job's stty -echo stayed on the caller's terminal";
   EXPECT_TRUE(r.after.c_lflag & ICANON) << "the caller's terminal was left raw";
   EXPECT_EQ(r.injected, 0) << "something was injected into the caller's terminal";
+  // Standard input elsewhere (a batch system's /dev/null), output on the terminal: the job still
+  // gets a terminal of its own for its output, and what it does to it stays there.
+  auto out_only = on_terminal(args({}, {"/bin/sh", "-c", "test -t 0 || test -t 1 && echo output-on-a-terminal; stty -echo <&1"}),
+                              false);
+  EXPECT_EQ(out_only.status, 0) << out_only.seen;
+  EXPECT_NE(out_only.seen.find("output-on-a-terminal"), std::string::npos) << out_only.seen;
+  EXPECT_TRUE(out_only.after.c_lflag & ECHO) << "the job's stty -echo through its output stayed on the caller's terminal";
   // With --no-pty the job gets the caller's terminal itself (no controlling terminal, so no
   // TIOCSTI), and a mode change it makes stays: the escape the default closes.
-  auto direct = on_terminal(args({"--no-pty"}, {"/bin/sh", "-c", "stty -echo; probe tiocsti"}));
+  auto direct = on_terminal(args({"--no-pty", "--seccomp", "none"}, {"/bin/sh", "-c", "stty -echo; probe tiocsti"}));
   EXPECT_EQ(direct.status, 0) << direct.seen;
   EXPECT_NE(direct.seen.find("Operation not permitted"), std::string::npos) << direct.seen;
   EXPECT_FALSE(direct.after.c_lflag & ECHO);

@@ -146,9 +146,14 @@ TEST_F(LauncherUserns, TheEscapeProbeSeesAHostRootWithoutCapabilitiesRaiseItsLim
 }
 
 TEST_F(LauncherUserns, ARootJobCannotRaiseItsOwnLimitsThroughAnyCgroupfs) {
+  // The default system-call filter refuses the user namespace the attack starts with:
+  auto filtered = job("probe cgroup-escape /tmp", {"--user", "root"});
+  EXPECT_EQ(filtered.out, "unshare: Operation not permitted\n");
+  // without it (--seccomp none, or a site that allows nested namespaces), the user namespace
+  // itself stops the attack.
   const std::string status = path("status.json");
   auto r = job("probe cgroup-escape /tmp; cat /proc/self/cgroup",
-               {"--user", "root", "--memory", "64M", "--pids", "32", "--status-json", status});
+               {"--user", "root", "--seccomp", "none", "--memory", "64M", "--pids", "32", "--status-json", status});
   ASSERT_EQ(r.exit_code, 0) << r.err;
   // It may mount cgroupfs in a namespace of its own, where its own cgroup is the root; no
   // write to a limit goes through, and no other cgroup is in sight.
@@ -176,8 +181,9 @@ TEST_F(LauncherUserns, ARootJobCannotChangeAnotherJobsCgroup) {
   const auto dirs = cgroup_dirs_of(init_of(victim.pid()));
   ASSERT_FALSE(dirs.empty());
   ASSERT_EQ(cgroup_file(dirs, "pids.max"), "64");
-  // The attacker writes pids.max and memory limits everywhere it can see, as root.
-  auto r = job("probe cgroup-escape /tmp", {"--user", "root"});
+  // The attacker writes pids.max and memory limits everywhere it can see, as root (without the
+  // system-call filter, which would stop it at its first step).
+  auto r = job("probe cgroup-escape /tmp", {"--user", "root", "--seccomp", "none"});
   ASSERT_EQ(r.exit_code, 0) << r.err;
   EXPECT_EQ(successful_writes(r.out), std::vector<std::string>{}) << r.out;
   EXPECT_EQ(r.out.find(marker), std::string::npos);
@@ -190,19 +196,27 @@ TEST_F(LauncherUserns, ARootJobCannotChangeAnotherJobsCgroup) {
 }
 
 TEST_F(LauncherUserns, ASetuidFileARootJobLeavesBelongsToTheSandboxsOwner) {
-  auto r = job("cp /bin/probe \"$PWD/suid\" && chmod 4755 \"$PWD/suid\" && mkdir -p d && touch d/f /tmp/t && id -u && ls -ln suid",
+  // A sandbox whose group is not its owner's primary group is refused: the job's files would
+  // carry a group its owner need not be in.
+  ASSERT_EQ(::chown(sandbox.c_str(), 65534, 1), 0);
+  auto other_group = job("true", {"--user", "root"});
+  EXPECT_EQ(other_group.exit_code, 125);
+  EXPECT_EQ(other_group.err, "chrootctl run: the sandbox has group 1, not its owner nobody's primary group 65534; a job as root "
+                             "writes its files as nobody and its group (chgrp it)\n");
+  ASSERT_EQ(::chown(sandbox.c_str(), 65534, 65534), 0);
+  auto r = job("cp /bin/probe \"$PWD/suid\" && chmod 6755 \"$PWD/suid\" && mkdir -p d && touch d/f /tmp/t && id -u && ls -ln suid",
                {"--user", "root"});
   ASSERT_EQ(r.exit_code, 0) << r.err;
-  EXPECT_TRUE(starts_with(r.out, "0\n-rwsr-xr-x    1 0        0 ")) << "root inside, owning its file: " << r.out;
-  // On disk: every file the job made is the sandbox owner's (nobody), none the host root's.
+  EXPECT_TRUE(starts_with(r.out, "0\n-rwsr-sr-x    1 0        0 ")) << "root inside, owning its file: " << r.out;
+  // On disk: every file the job made is the sandbox owner's (nobody:nogroup), none the host root's.
   EXPECT_EQ(test::sh("find '" + sandbox + "' ! -uid 65534 -o ! -gid 65534").out, "");
   for (const char* made : {"/suid", "/d/f", "/tmp/t"}) EXPECT_TRUE(fx::exists(sandbox + made)) << made;
   struct stat st {};
   ASSERT_EQ(::stat((sandbox + "/suid").c_str(), &st), 0);
   EXPECT_TRUE(st.st_mode & S_ISUID);
   // Run by another host user, it gives nobody's rights at most, never root's.
-  auto run = test::sh("setpriv --reuid 1 --regid 1 --clear-groups '" + sandbox + "/suid' ids");
-  EXPECT_EQ(run.out, "uid=1 euid=65534 gid=1 egid=1\n") << run.err;
+  auto run = test::sh("setpriv --reuid 2 --regid 2 --clear-groups '" + sandbox + "/suid' ids");
+  EXPECT_EQ(run.out, "uid=2 euid=65534 gid=2 egid=65534\n") << run.err;
 }
 
 TEST_F(LauncherUserns, KeyringsArePrivateBothWays) {
@@ -222,10 +236,12 @@ TEST_F(LauncherUserns, KeyringsArePrivateBothWays) {
     EXPECT_EQ(as_nobody("key-find " + ring + " " + tag + ring + "-host"), "ok\n");
     // A key the host has is not the job's, and one the job adds does not reach the host. (The
     // job's user keyring is its user namespace's own; the persistent keyrings of a user
-    // namespace belong to its host's root, and a job may not use them at all.)
+    // namespace belong to its host's root, and a job may not use them at all.) The default
+    // system-call filter refuses the keyring calls outright; this is the namespace's boundary,
+    // without it.
     auto r = job("probe key-find " + ring + " " + tag + ring + "-host; probe key-add " + ring + " " + tag + ring + "-job; probe key-find " +
                      ring + " " + tag + ring + "-job",
-                 {"--user", "nobody"});
+                 {"--user", "nobody", "--seccomp", "none"});
     ASSERT_EQ(r.exit_code, 0) << r.err;
     const auto lines = split(std::string(trim(r.out)), '\n');
     ASSERT_EQ(lines.size(), 3u) << r.out;

@@ -19,8 +19,9 @@ protected:
     trust(key);
     pub = path("pub");
   }
+  // Published trees are read by every user of every node: nothing privileged in them.
   std::string signed_build(const std::string& id, const std::string& hosts) {
-    const std::string dir = make_build("el9", id, hosts);
+    const std::string dir = make_build("el9", id, hosts, true, false);
     sign(dir, key);
     add("EL9", dir);
     return dir;
@@ -108,7 +109,7 @@ TEST_F(Publish, ASecondVersionHardLinksEveryIdenticalFileAndCopiesTheChangedOne)
 }
 
 TEST_F(Publish, UnsignedImagesAndChangedTreesAreNotPublishedAndLeaveNothing) {
-  const std::string dir = make_build("el9", "b1");
+  const std::string dir = make_build("el9", "b1", "127.0.0.1 localhost\n", true, false);
   add("EL9", dir);
   auto r = cat::publish(s, "EL9", pub);
   ASSERT_FALSE(r);

@@ -47,9 +47,12 @@ protected:
 
   /// STORE/RECIPE/ID as the builder makes it: root/, manifest, manifest.stat, recipe.toml, lock.
   /// `hosts` varies the tree between versions; `rich` adds hard links, a device, a FIFO,
-  /// xattrs, a file capability, a setuid file, files owned by others and awkward names.
+  /// xattrs, a file capability, a setuid file, files owned by others and awkward names. Without
+  /// `privileged`, the rich tree has the same files but nothing that gives privileges on a host
+  /// (su without its setuid bit, ping without its capability, no device node), as a tree to
+  /// publish must be.
   std::string make_build(const std::string& recipe, const std::string& id, const std::string& hosts = "127.0.0.1 localhost\n",
-                         bool rich = true) {
+                         bool rich = true, bool privileged = true) {
     const std::string dir = str(s.store, "/", recipe, "/", id);
     const std::string r = dir + "/root";
     mkdirs(r + "/etc");
@@ -63,9 +66,13 @@ protected:
     if (rich) {
       EXPECT_EQ(::link((r + "/usr/bin/job").c_str(), (r + "/usr/bin/job-again").c_str()), 0);
       write_file(r + "/usr/bin/ping", "ping binary\n", 0755);
-      EXPECT_EQ(::setxattr((r + "/usr/bin/ping").c_str(), "security.capability", k_cap_net_raw, sizeof k_cap_net_raw, 0), 0);
+      if (privileged) {
+        EXPECT_EQ(::setxattr((r + "/usr/bin/ping").c_str(), "security.capability", k_cap_net_raw, sizeof k_cap_net_raw, 0), 0);
+      }
       write_file(r + "/usr/bin/su", "su binary\n", 0755);
-      EXPECT_EQ(::chmod((r + "/usr/bin/su").c_str(), 04755), 0);
+      if (privileged) {
+        EXPECT_EQ(::chmod((r + "/usr/bin/su").c_str(), 04755), 0);
+      }
       write_file(r + "/etc/shadow", "root:*:19000:0:99999:7:::\n", 0640);
       EXPECT_EQ(::chown((r + "/etc/shadow").c_str(), 0, 42), 0);
       mkdirs(r + "/home/user");
@@ -73,7 +80,9 @@ protected:
       EXPECT_EQ(::chown((r + "/home/user/notes").c_str(), 1000, 1000), 0);
       EXPECT_EQ(::chown((r + "/home/user").c_str(), 1000, 1000), 0);
       EXPECT_EQ(::setxattr((r + "/etc/hosts").c_str(), "user.origin", "test", 4, 0), 0);
-      EXPECT_EQ(::mknod((r + "/dev/null").c_str(), S_IFCHR | 0666, makedev(1, 3)), 0);
+      if (privileged) {
+        EXPECT_EQ(::mknod((r + "/dev/null").c_str(), S_IFCHR | 0666, makedev(1, 3)), 0);
+      }
       EXPECT_EQ(::mkfifo((r + "/dev/initctl").c_str(), 0600), 0);
       EXPECT_EQ(::symlink("../etc/hosts", (r + "/usr/hosts-link").c_str()), 0);
       write_file(r + "/usr/lib/a name with spaces\nand a newline\xff", "odd\n");
@@ -125,9 +134,9 @@ protected:
   }
 
   /// What the command line passes to import: the builder's extraction.
-  static Result<cat::UnpackStats> unpack(const std::string& archive, const std::string& dir) {
+  static Result<cat::UnpackStats> unpack(const std::string& archive, const std::string& dir, UnpackCheck& check) {
     auto tree = TRY(builder::TreeWriter::open(dir));
-    auto st = TRY(builder::extract_archive(archive, tree));
+    auto st = TRY(builder::extract_archive(archive, tree, {}, {}, &check));
     TRY(tree.finish());
     return cat::UnpackStats{st.entries, st.bytes};
   }

@@ -292,11 +292,13 @@ TEST(AuditChecks, SeededImageReportsEachFindingExactlyOnce) {
   auto s = seeded();
   const auto findings = run_checks(s.img, s.policy);
   EXPECT_EQ(as_wants(findings), s.want);
-  // Every check of groups 1-10 is exercised by the seeded image.
+  // Every check of groups 1-10 is exercised by the seeded image (drift and store.* look at the
+  // disk: audit_privileged_test.cpp and boundary_test.cpp; seccomp.none needs a catalogue
+  // entry: tests/privileged/seccomp_images_test.cpp).
   std::set<std::string> seen;
   for (const auto& f : findings) seen.insert(f.check);
   for (const auto& c : checks())
-    if (!starts_with(c.id, "drift.")) {
+    if (!starts_with(c.id, "drift.") && !starts_with(c.id, "store.") && c.id != "seccomp.none") {
       EXPECT_TRUE(seen.count(std::string(c.id))) << c.id << " is not seeded";
     }
 }

@@ -40,6 +40,7 @@ cat::Catalogue sample() {
   sl.current.recipe = "";
   sl.current.signer = "site-key";
   sl.current.image = "/srv/odd path/\xc3\xa9t\xc3\xa9";
+  sl.seccomp = "/etc/chrootctl/seccomp/sl6.toml";
   c.insert(sl);
   return c;
 }
@@ -312,6 +313,27 @@ TEST(CatalogueFormatting, TimesAndDurations) {
   EXPECT_EQ(cat::format_duration(125), "2m 5s");
   EXPECT_EQ(cat::format_duration(7500), "2h 5m");
   EXPECT_EQ(cat::format_duration(90000), "1d 1h");
+}
+
+TEST(CatalogueFormat, AnEntryRecordsItsSystemCallPolicy) {
+  cat::Catalogue c;
+  cat::Entry e;
+  e.name = "EL5";
+  e.current = version("b1");
+  e.seccomp = "none";
+  c.insert(e);
+  const std::string text = cat::serialize(c);
+  EXPECT_NE(text.find("[entry.\"EL5\"]\naliases = []\nseccomp = \"none\"\nimage = "), std::string::npos) << text;
+  auto back = cat::parse(text, "catalogue.toml");
+  ASSERT_TRUE(back) << back.error().what();
+  EXPECT_EQ(back->entries[0].seccomp, "none");
+  std::string bad = text;
+  bad.replace(bad.find("seccomp = \"none\""), 16, "seccomp = \"off\"");
+  auto refused = cat::parse(bad, "catalogue.toml");
+  ASSERT_FALSE(refused);
+  EXPECT_NE(refused.error().what().find(":8:11: error: 'seccomp' must be \"default\", \"none\" or the absolute path of a policy file"),
+            std::string::npos)
+      << refused.error().what();
 }
 
 }  // namespace

@@ -42,6 +42,16 @@ TEST(IdMaps, AUserKeepsItsOwnIdsAndTheRestOfItsIdSpaceIsTheBlock) {
     for (const auto& e : *map) EXPECT_FALSE(e.outside == 0) << "an inside id maps to host id 0";
 }
 
+TEST(IdMaps, ConsecutiveGroupsShareOneLine) {
+  // Sites with directory services give users hundreds of groups, often numbered in runs.
+  auto m = job_id_maps(IdMode::mapped, k_base, user(1000, 100, {101, 102, 70000, 70001}));
+  ASSERT_TRUE(m) << m.error().what();
+  EXPECT_EQ(m->gid, (std::vector<IdExtent>{{0, k_base, 100}, {100, 100, 3}, {103, k_base + 103, 65433}, {70000, 70000, 2}}));
+  auto identity = job_id_maps(IdMode::identity, 0, user(1000, 100, {101, 102}));
+  ASSERT_TRUE(identity);
+  EXPECT_EQ(id_map_text(identity->gid), "100 100 3\n");
+}
+
 TEST(IdMaps, IdsAboveTheIdSpaceGetLinesOfTheirOwn) {
   auto m = job_id_maps(IdMode::mapped, k_base, user(70000, 65534));
   ASSERT_TRUE(m) << m.error().what();
@@ -57,6 +67,10 @@ TEST(IdMaps, IdentityMapsOnlyTheJobsOwnIdsAndRefusesRoot) {
   auto root = job_id_maps(IdMode::identity, 0, user(0, 0));
   ASSERT_FALSE(root);
   EXPECT_EQ(root.error().what(), "a job as root needs its own id block, and this launch can only map the job's own ids");
+  auto group_root = job_id_maps(IdMode::identity, 0, user(5, 0));
+  ASSERT_FALSE(group_root);
+  EXPECT_EQ(group_root.error().what(), "the job user's group is root (gid 0), which a job may only have in its own id block, and "
+                                       "this launch can only map the job's own ids");
 }
 
 TEST(IdMaps, AJobIdInsideTheBlockIsRefused) {

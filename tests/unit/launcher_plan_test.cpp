@@ -329,6 +329,8 @@ TEST(StatusJson, RecordsOutcomeAndAccounting) {
   o.oom_kills = 1;
   o.cgroup = "v1";
   o.limits_applied = true;
+  o.seccomp_policy = "default";
+  o.seccomp_digest = std::string(64, 'a');
   EXPECT_EQ(status_json(o),
             "{\n"
             "  \"version\": 1,\n"
@@ -352,7 +354,9 @@ TEST(StatusJson, RecordsOutcomeAndAccounting) {
             "  \"effective_limits\": null,\n"
             "  \"limits_changed\": false,\n"
             "  \"user_namespace\": null,\n"
-            "  \"sealed\": null\n"
+            "  \"sealed\": null,\n"
+            "  \"seccomp_policy\": \"default\",\n"
+            "  \"seccomp_digest\": \"" + std::string(64, 'a') + "\"\n"
             "}\n");
   // The limits read back at the end, and the job's user namespace.
   o.effective_limits = LimitValues{};
@@ -387,7 +391,8 @@ TEST(StatusJson, RecordsOutcomeAndAccounting) {
                                 "    \"image\": \"/srv/el9/b1/image.erofs\",\n"
                                 "    \"mount\": \"/run/chrootctl/sealed/K/root\",\n"
                                 "    \"verity\": \"corrupted\"\n"
-                                "  }\n}\n"),
+                                "  },\n"
+                                "  \"seccomp_policy\": \"default\",\n"),
             std::string::npos)
       << status_json(o);
   Outcome failed;
@@ -396,6 +401,22 @@ TEST(StatusJson, RecordsOutcomeAndAccounting) {
   EXPECT_NE(text.find("\"outcome\": \"setup_failed\""), std::string::npos);
   EXPECT_NE(text.find("\"exit_status\": 125"), std::string::npos);
   EXPECT_NE(text.find("\"error\": \"mount target /tmp in the image: /tmp is a symlink\""), std::string::npos);
+}
+
+TEST_F(PlanTest, TheSystemCallFilterIsCarriedOverAsChosen) {
+  auto none = plan();
+  ASSERT_TRUE(none);
+  EXPECT_EQ(none->seccomp, SeccompPlan{});
+  opts.seccomp = {"default", std::string(64, 'a'), "/run/chrootctl/seccomp/" + std::string(64, 'a') + ".bpf"};
+  auto p = plan();
+  ASSERT_TRUE(p) << p.error().what();
+  EXPECT_EQ(p->seccomp, opts.seccomp);
+  opts.seccomp.digest = "abc";
+  EXPECT_EQ(error(), "system-call policy digest 'abc' is not 64 hex digits");
+  opts.seccomp = {"default", std::string(64, 'a'), ""};
+  EXPECT_EQ(error(), "system-call policy 'default' has no compiled program");
+  opts.seccomp = {"default", std::string(64, 'a'), "relative.bpf"};
+  EXPECT_EQ(error(), "system-call filter 'relative.bpf' is not an absolute path");
 }
 
 }  // namespace

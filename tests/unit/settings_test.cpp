@@ -76,5 +76,76 @@ TEST_F(SettingsTest, AConfigOthersCanWriteIsRefused) {
       << s.error().what();
 }
 
+TEST_F(SettingsTest, TheSeccompTableNamesThePolicyAndWhatItAdds) {
+  const std::string cfg = path("config.toml");
+  test::write_file(cfg, "[seccomp]\npolicy = \"none\"\nallow = [\"ptrace\"]\ndeny = [\"@debug\"]\nerrno = \"EACCES\"\n"
+                        "allow_user_namespaces = true\n", 0644);
+  ::setenv("CHROOTCTL_CONFIG", cfg.c_str(), 1);
+  auto s = load_settings();
+  ASSERT_TRUE(s) << s.error().what();
+  EXPECT_EQ(s->seccomp.policy, "none");
+  EXPECT_EQ(s->seccomp.allow, std::vector<std::string>{"ptrace"});
+  EXPECT_EQ(s->seccomp.deny, std::vector<std::string>{"@debug"});
+  EXPECT_EQ(s->seccomp.errno_name, "EACCES");
+  EXPECT_EQ(s->seccomp.allow_user_namespaces, true);
+  EXPECT_TRUE(s->seccomp.has_additions());
+  EXPECT_EQ(s->config_text, test::read_file(cfg));
+
+  test::write_file(cfg, "[seccomp]\npolicy = \"site.toml\"\nerno = \"EPERM\"\n", 0644);
+  auto bad = load_settings();
+  ASSERT_FALSE(bad);
+  EXPECT_EQ(bad.error().what(),
+            cfg + ":2:10: error: 'seccomp.policy' must be \"default\", \"none\" or the absolute path of a policy file\n"
+                  " 2 | policy = \"site.toml\"\n"
+                  "   |          ^\n" +
+                cfg + ":3:1: error: unknown key 'seccomp.erno' (did you mean 'errno'?)\n"
+                      " 3 | erno = \"EPERM\"\n"
+                      "   | ^\n"
+                      "2 errors in " + cfg);
+
+  test::write_file(cfg, "store = \"/srv\"\n", 0644);
+  auto plain = load_settings();
+  ASSERT_TRUE(plain);
+  EXPECT_EQ(plain->seccomp.policy, "default");
+  EXPECT_FALSE(plain->seccomp.has_additions());
+}
+
+TEST_F(SettingsTest, ReadableImagesAndTheImportStripPolicy) {
+  const std::string cfg = path("config.toml");
+  ::setenv("CHROOTCTL_CONFIG", cfg.c_str(), 1);
+  test::write_file(cfg, "", 0644);
+  auto d = load_settings();
+  ASSERT_TRUE(d) << d.error().what();
+  EXPECT_FALSE(d->readable("EL9"));
+  // The builder's defaults.
+  EXPECT_EQ(d->import_strip.setuid, SetuidPolicy::clear_bit);
+  EXPECT_TRUE(d->import_strip.capabilities);
+  EXPECT_TRUE(d->import_strip.devices);
+  test::write_file(cfg,
+                   "readable_images = [\"EL9\", \"DEBIAN12\"]\n[strip]\nsetuid = \"remove\"\nallow_setuid = [\"/usr/bin/ping\"]\n"
+                   "capabilities = false\nallow_capabilities = [\"/usr/bin/arping\"]\ndevices = false\n",
+                   0644);
+  auto s = load_settings();
+  ASSERT_TRUE(s) << s.error().what();
+  EXPECT_TRUE(s->readable("EL9"));
+  EXPECT_FALSE(s->readable("el9")) << "names are case-sensitive";
+  EXPECT_EQ(s->import_strip.setuid, SetuidPolicy::remove);
+  EXPECT_EQ(s->import_strip.allow_setuid, std::vector<std::string>{"/usr/bin/ping"});
+  EXPECT_FALSE(s->import_strip.capabilities);
+  EXPECT_EQ(s->import_strip.allow_capabilities, std::vector<std::string>{"/usr/bin/arping"});
+  EXPECT_FALSE(s->import_strip.devices);
+  test::write_file(cfg, "readable_images = [\"*\"]\n", 0644);
+  EXPECT_TRUE(load_settings()->readable("ANY"));
+  // Every mistake at once, each at its place.
+  test::write_file(cfg, "readable_images = [\"no/slash\"]\n[strip]\nsetuid = \"drop\"\nallow_setuid = [\"usr/bin/su\"]\nshadow = true\n", 0644);
+  auto bad = load_settings();
+  ASSERT_FALSE(bad);
+  const std::string msg = bad.error().what();
+  EXPECT_NE(msg.find(cfg + ":1:20: error: 'readable_images' holds 'no/slash', which is not a catalogue name or \"*\""), std::string::npos) << msg;
+  EXPECT_NE(msg.find(cfg + ":3:10: error: 'strip.setuid' must be \"remove\", \"clear-bit\" or \"keep\", not 'drop'"), std::string::npos) << msg;
+  EXPECT_NE(msg.find(cfg + ":4:17: error: 'strip.allow_setuid' holds 'usr/bin/su': it is not an absolute path"), std::string::npos) << msg;
+  EXPECT_NE(msg.find(cfg + ":5:1: error: unknown key 'strip.shadow'"), std::string::npos) << msg;
+}
+
 }  // namespace
 }  // namespace chrootctl

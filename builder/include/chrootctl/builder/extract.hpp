@@ -9,6 +9,7 @@
 
 #include "chrootctl/builder/tree_writer.hpp"
 #include "chrootctl/common/error.hpp"
+#include "chrootctl/common/unpack_check.hpp"
 
 namespace chrootctl::builder {
 
@@ -30,8 +31,13 @@ using ExtractProgress = std::function<void(const ExtractStats&)>;
 /// as it is read, so what is checked against `expected_sha256` (if not empty) is exactly what
 /// was extracted; a mismatch is an error (Errc::mismatch) after extraction, and the caller
 /// throws the tree away. Does not call finish() on the writer.
+///
+/// With `check`, every entry is put to it before anything of it is written (common/
+/// unpack_check.hpp): it may refuse the entry, which stops the extraction at once, leave it out,
+/// or change its mode and attributes; a regular file's data passes through it block by block
+/// before each block is written. A file with holes is then refused rather than written sparse.
 Result<ExtractStats> extract_archive(const std::string& archive, TreeWriter& tree, const std::string& expected_sha256 = {},
-                                     const ExtractProgress& progress = {});
+                                     const ExtractProgress& progress = {}, UnpackCheck* check = nullptr);
 
 /// Applies one OCI/Docker layer: like extract_archive, plus whiteouts: `.wh.NAME` removes NAME
 /// from lower layers and `.wh..wh..opq` empties its directory of lower-layer entries.

@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "chrootctl/common/error.hpp"
+#include "chrootctl/common/privilege.hpp"
 #include "chrootctl/common/toml.hpp"
 
 namespace chrootctl::builder {
@@ -89,15 +90,12 @@ struct Packages {
   std::vector<std::string> remove;
 };
 
-enum class SetuidPolicy { remove, clear_bit, keep };
-std::string_view setuid_policy_name(SetuidPolicy p);
+// The privilege keys (setuid, allow_setuid, capabilities, allow_capabilities, devices) are the
+// PrivilegePolicy that import applies too (common/privilege.hpp).
+using chrootctl::SetuidPolicy;
+using chrootctl::setuid_policy_name;
 
-struct Strip {
-  SetuidPolicy setuid = SetuidPolicy::clear_bit;
-  std::vector<std::string> allow_setuid;        ///< exact paths kept whatever the policy
-  bool capabilities = true;                     ///< drop security.capability
-  std::vector<std::string> allow_capabilities;  ///< exact paths that keep theirs
-  bool devices = true;                          ///< remove every device node (jobs get their own /dev)
+struct Strip : PrivilegePolicy {
   bool shadow = true;                           ///< replace password hashes in /etc/shadow, /etc/gshadow
   std::vector<std::string> remove;              ///< path globs (`*`, `?`, `[...]`, `**`)
 };

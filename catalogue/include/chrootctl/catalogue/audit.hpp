@@ -69,6 +69,10 @@ struct Target {
   /// caller has mounted it (the CLI does, through the launcher's shared mount).
   std::string sealed_file;
   std::optional<manifest::Sealed> sealed;
+  /// The system-call policy the entry's jobs run with ("default", "none" or a policy file;
+  /// empty when the target is not a catalogue entry), and where that was decided.
+  std::string seccomp;
+  std::string seccomp_origin;
 };
 
 /// A build directory BUILD: BUILD/root and BUILD/manifest must exist (root a directory,

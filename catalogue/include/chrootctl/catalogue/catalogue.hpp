@@ -41,6 +41,9 @@ struct Version {
   std::string image;     ///< absolute, canonical build directory (STORE/NAME/BUILD-ID)
   std::string root;      ///< absolute, canonical root directory (IMAGE/root for builds), or the sealed image file
   std::string digest;    ///< tree digest, 64 lowercase hex digits
+  /// For a tree that `import --strip` changed: the tree digest of the manifest it was made
+  /// from, which its signature covers (manifest::original_digest). Empty otherwise.
+  std::string signed_digest;
   std::string build_id;  ///< the build directory's name
   std::string recipe;    ///< the recipe's `name`, or empty (imported roots)
   std::string signer;    ///< who signed the manifest, or empty
@@ -50,6 +53,8 @@ struct Version {
   std::string failure;           ///< why it failed (first lines of the differences)
   RootIdentity identity;
   std::optional<manifest::Sealed> sealed;  ///< a sealed image: its manifest's #sealed line
+  /// The tree digest a signature must name: signed_digest, or digest when there is none.
+  [[nodiscard]] const std::string& statement_digest() const { return signed_digest.empty() ? digest : signed_digest; }
   friend bool operator==(const Version&, const Version&) = default;
 };
 
@@ -58,6 +63,9 @@ struct Entry {
   Version current;
   std::vector<Version> previous;     ///< newest first; `rollback` makes previous[0] current
   std::vector<std::string> aliases;  ///< other names for this entry, sorted
+  /// The system-call policy its jobs run with (`add --seccomp`): "default", "none" or a policy
+  /// file's absolute path; empty: the site's policy. Kept across new versions.
+  std::string seccomp;
   friend bool operator==(const Entry&, const Entry&) = default;
 };
 

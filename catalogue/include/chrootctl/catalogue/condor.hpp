@@ -134,6 +134,20 @@ struct ChrootRequest {
 /// with a `problem`, never "no request": such a job must not fall back to the host's root.
 ChrootRequest find_request(std::string_view text);
 
+/// Finds RequestedChroot in a job ClassAd file ($_CONDOR_JOB_AD, what the HTCondor wrapper
+/// reads) by the ClassAd file rules: one `Name = value` per line, attribute names matched in any
+/// case, no continuation lines; blank lines and `#` comment lines are skipped. It fails closed,
+/// for a job must never run on the host because its request was not understood:
+///  * a line that mentions RequestedChroot (its letters, in any case, whatever lies between
+///    them) but is not a `Name = value` line is a request with a `problem`;
+///  * RequestedChroot assigned twice with different values is a request with a `problem`;
+///  * a value that is not a plain string literal is a request with a `problem` (as in
+///    find_request).
+/// `present` is false only when no line mentions RequestedChroot at all.
+ChrootRequest find_request_in_ad(std::string_view text);
+/// Reads FILE (a regular file of at most 16 MiB) and applies find_request_in_ad.
+Result<ChrootRequest> find_request_in_ad_file(const std::string& file);
+
 struct LookupResult {
   ChrootRequest request;
   std::optional<ResolvedRoot> resolved;  ///< set when the request resolves to a verified root
@@ -150,5 +164,7 @@ std::string describe_request(const std::string& file, const ChrootRequest& reque
 /// catalogue cannot be read; a missing request, an invalid one and one that does not resolve are
 /// all reported in the result.
 Result<LookupResult> lookup(const Settings& s, const std::string& file, const ResolveOptions& options = {});
+/// lookup of a job ClassAd file, read by find_request_in_ad.
+Result<LookupResult> lookup_ad(const Settings& s, const std::string& file, const ResolveOptions& options = {});
 
 }  // namespace chrootctl::catalogue

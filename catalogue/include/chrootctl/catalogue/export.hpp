@@ -23,7 +23,9 @@
 #include "chrootctl/catalogue/registry.hpp"
 #include "chrootctl/common/error.hpp"
 #include "chrootctl/common/manifest.hpp"
+#include "chrootctl/common/privilege.hpp"
 #include "chrootctl/common/settings.hpp"
+#include "chrootctl/common/unpack_check.hpp"
 
 namespace chrootctl::catalogue {
 
@@ -76,7 +78,24 @@ struct UnpackStats {
 /// library does not link the builder; the command line passes the builder's extraction
 /// (TreeWriter + extract_archive), so imports get exactly the protections of the builder's
 /// archive base.
-using Unpacker = std::function<Result<UnpackStats>(const std::string& archive, const std::string& dir)>;
+/// Every entry goes through `check` before it is written (common/unpack_check.hpp).
+using Unpacker = std::function<Result<UnpackStats>(const std::string& archive, const std::string& dir, UnpackCheck& check)>;
+
+/// What import --strip changed in one entry.
+struct StrippedEntry {
+  std::string path;
+  std::string action;  ///< "setuid-cleared", "setuid-removed", "capability-dropped", "device-removed", ...
+  std::string detail;  ///< what the entry was ("setuid root (mode 4755)")
+};
+/// The site's privilege policy applied to a manifest: what the tree will be (entries changed or
+/// left out, with strip records leading back to the signed manifest), and every change.
+struct StripPlan {
+  manifest::Manifest result;
+  std::vector<StrippedEntry> changes;  ///< in path order; empty when the policy changes nothing
+};
+/// Decides, from the manifest alone, what `policy` does to each entry (the builder's decision,
+/// common/privilege.hpp). Members of one hard-link group treated differently are refused.
+Result<StripPlan> plan_import_strip(const manifest::Manifest& m, const PrivilegePolicy& policy);
 
 struct ImportOptions {
   std::string as;               ///< catalogue name (default: the name in the archive)
@@ -84,6 +103,11 @@ struct ImportOptions {
   /// host does not trust). Never accepted: a signature that does not verify or does not match
   /// the archive, a revoked key, or anything unsigned when require_signature is set.
   bool allow_unsigned = false;
+  /// Apply the site's strip policy ([strip] in the config) to what it does not allow: clear
+  /// setuid and setgid bits (or leave such files out), drop file capabilities, leave device
+  /// nodes out, recording each change in the manifest's header. Without it such an archive is
+  /// refused before anything is written.
+  bool strip = false;
   Unpacker unpack;              ///< required
   unsigned threads = 0;         ///< hashing threads for the check of the tree
   manifest::ProgressFn progress;
@@ -98,6 +122,7 @@ struct ImportResult {
   std::string signer;
   std::string signature_note;   ///< why it is unsigned, if it is
   bool already_present = false; ///< the build was in the store already: it was verified and registered
+  std::vector<StrippedEntry> stripped;  ///< what --strip changed
   UnpackStats unpacked;
   AddResult added;
 };

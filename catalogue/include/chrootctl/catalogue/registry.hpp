@@ -29,6 +29,9 @@ struct AddOptions {
   unsigned threads = 0;            ///< hashing threads; 0 = one per CPU
   manifest::ProgressFn progress;   ///< progress of the verification walk
   std::int64_t now = 0;            ///< unix seconds; 0 = the current time
+  /// The system-call policy to record for the entry ("default", "none" or a policy file's
+  /// absolute path; empty: back to the site's policy). Unset: an existing entry keeps its own.
+  std::optional<std::string> seccomp;
 };
 
 struct AddResult {

@@ -19,7 +19,8 @@ namespace chrootctl::catalogue {
 
 /// What list, show and resolve say about a version. `usable` is the only thing that matters to
 /// a launcher; `state` is one word for people and scripts: verified, unverified, failed, expired,
-/// changed, untrusted, unsigned, revoked, bad-signature.
+/// changed, untrusted, unsigned, revoked, bad-signature, root-only (an unprivileged caller cannot
+/// reach the tree: it is not in readable_images).
 struct Evaluation {
   bool usable = false;
   std::string state;
@@ -43,6 +44,7 @@ struct ResolvedRoot {
   std::string root;       ///< the verified root directory
   std::string image;      ///< its build directory (manifest, stat record)
   Version version;
+  std::string seccomp;    ///< the entry's system-call policy (empty: the site's)
 };
 
 /// Resolves `name` (an entry or an alias) in the trusted catalogue (load_trusted). Errors:

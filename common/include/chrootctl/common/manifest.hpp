@@ -79,12 +79,30 @@ std::optional<Sealed> parse_sealed_line(std::string_view line);
 /// image.
 Result<std::optional<Sealed>> read_sealed(const std::string& manifest_path);
 
+/// One entry that `import --strip` changed or left out, as it was in the manifest the image
+/// was signed with (docs/manifest.md, "Stripped manifests").
+struct StripRecord {
+  /// What was done: "setuid-removed" or "device-removed" (the entry is not in the tree), or
+  /// "setuid-cleared", "capability-dropped" or both joined by ',' (it is, changed).
+  std::string action;
+  Entry original;  ///< mtime is not recorded
+};
+
 struct Manifest {
-  std::vector<Entry> entries;  ///< sorted by path bytes, unique
+  std::vector<Entry> entries;    ///< sorted by path bytes, unique
   std::optional<Sealed> sealed;  ///< the image file, for a sealed build
+  /// For a tree that import stripped: the tree digest of the manifest it was made from (the one
+  /// its signature covers), and every entry that was changed or left out, sorted by path.
+  /// Both are empty for a tree recorded as it is. A sealed image is never stripped.
+  std::string stripped_from;
+  std::vector<StripRecord> stripped;
+
   /// Finds an entry by raw path, or nullptr.
   [[nodiscard]] const Entry* find(std::string_view path) const;
 };
+
+/// The largest manifest `load` and `parse` accept (a tree of several million entries fits).
+inline constexpr std::size_t k_manifest_limit = std::size_t{512} << 20;
 
 /// Progress of a long walk, for a terminal display.
 struct Progress {
@@ -120,9 +138,25 @@ std::string digest(const Manifest& m);
 std::string entry_line(const Entry& e, bool with_mtime = true);
 
 /// Parses canonical text; errors name `filename:LINE`. Truncation, reordering and edits that
-/// break the end line's digest are errors.
+/// break the end line's digest are errors, and so is a stripped manifest whose records do not
+/// lead back to the digest it names (original_digest).
 Result<Manifest> parse(std::string_view text, const std::string& filename);
+/// Reads and parses a manifest file: a regular file (a FIFO is read too) of at most
+/// k_manifest_limit bytes that starts with the header line. A device, a larger file or other
+/// bytes are refused before more is read.
 Result<Manifest> load(const std::string& path);
+
+/// The tree digest a signature of this image covers: digest(m) for a manifest of a tree as it
+/// is; for a stripped one, the digest of the manifest it was made from, rebuilt from its strip
+/// records after checking that each record differs from its entry only by what its action
+/// removes (a setuid or setgid bit, a file capability, the whole setuid file or device node).
+/// Errc::mismatch says which record does not hold.
+Result<std::string> original_digest(const Manifest& m);
+
+/// Whether an entry can give privileges to whoever runs or opens it on the host: a setuid or
+/// setgid regular file, a file with a security.capability attribute, a character or block
+/// device. nullopt, or what it is ("setuid root (mode 4755)", "character device 1,3", ...).
+std::optional<std::string> privilege_of(const Entry& e);
 /// Writes atomically (temp file, fsync, rename).
 Status save(const Manifest& m, const std::string& path);
 

@@ -9,8 +9,25 @@
 #include <vector>
 
 #include "chrootctl/common/error.hpp"
+#include "chrootctl/common/privilege.hpp"
 
 namespace chrootctl {
+
+/// The `[seccomp]` table: the site's system-call policy for jobs (docs/seccomp.md). The names
+/// are checked when the policy is compiled (chrootctl-full), which reports every mistake at
+/// FILE:LINE:COL of the configuration.
+struct SeccompSettings {
+  /// "default" (the built-in job policy), "none" (no filter) or a policy file's absolute path.
+  std::string policy = "default";
+  std::vector<std::string> allow;  ///< system calls and @groups allowed on top of the policy
+  std::vector<std::string> deny;   ///< ... and denied
+  std::string errno_name;          ///< what denied calls return (empty: the policy's own, EPERM)
+  std::optional<bool> allow_user_namespaces;
+  /// The table adds to whichever policy a job runs with (anything but `policy`).
+  [[nodiscard]] bool has_additions() const {
+    return !allow.empty() || !deny.empty() || !errno_name.empty() || allow_user_namespaces.has_value();
+  }
+};
 
 struct Settings {
   std::string store;                      ///< image store; the catalogue is STORE/catalogue.toml
@@ -36,7 +53,20 @@ struct Settings {
   /// store that only root can traverse (docs/catalogue.md); others keep the metadata check.
   enum class LaunchCheck { metadata, periodic };
   LaunchCheck launch_check = LaunchCheck::metadata;
+  /// Catalogue names whose images unprivileged launchers must read (the HTCondor wrapper, a
+  /// user's own `run`); "*" names every image. Such an image must hold no setuid, setgid or
+  /// capability file and no device node; every other image is reachable by root only
+  /// (docs/catalogue.md, "Who can read what").
+  std::vector<std::string> readable_images;
+  /// What import does with setuid and setgid files, file capabilities and device nodes
+  /// ([strip] in the config; the builder's defaults).
+  PrivilegePolicy import_strip;
   std::string config_file;                ///< the file read, or empty if none
+  std::string config_text;                ///< its text, as read (a system-call policy's source cites it)
+  SeccompSettings seccomp;
+
+  /// True when `name` is in readable_images (or it holds "*").
+  [[nodiscard]] bool readable(std::string_view name) const;
 };
 
 /// Default store and recipe directories: the checkout's images/ and recipes/ when the binary

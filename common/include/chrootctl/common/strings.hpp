@@ -62,7 +62,20 @@ std::string escape_for_display(std::string_view raw);
 /// escape that escape_bytes would not have written, or a raw byte it never emits.
 std::optional<std::string> unescape_bytes(std::string_view escaped, std::string_view extra = {});
 
-/// Quotes a string for display in messages: 'like this', with control bytes escaped.
+/// Text that came from input (a file, an archive, a name, a path, a tool's output), made safe
+/// to print on a terminal: printable ASCII and valid UTF-8 characters are kept; every byte of a
+/// control character (C0 except tab, DEL, C1), of a Unicode format or bidi control (which can
+/// reorder what is shown), and every byte that is not valid UTF-8 becomes `\xHH`. A newline is
+/// kept only with `keep_newlines` (multi-line messages). Text that is already safe comes back
+/// unchanged, so it can be applied again at the point of printing.
+std::string terminal_safe(std::string_view text, bool keep_newlines = false);
+
+/// The length of the valid UTF-8 sequence starting at s[i] (1 for ASCII), or 0 when the bytes
+/// there are not valid UTF-8.
+std::size_t utf8_char_length(std::string_view s, std::size_t i);
+
+/// Quotes a string for display in messages: 'like this', escaped as terminal_safe (newlines
+/// included), and the quote and backslash as `\x27` and `\x5c`.
 std::string quote(std::string_view s);
 
 std::string to_hex(const unsigned char* data, std::size_t n);

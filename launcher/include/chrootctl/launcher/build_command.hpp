@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "chrootctl/common/error.hpp"
+#include "chrootctl/launcher/launch.hpp"
 
 namespace chrootctl::launcher {
 
@@ -25,6 +26,9 @@ struct BuildCommand {
   bool network = true;           ///< share the host's network namespace (package downloads)
   int stdout_fd = 1;             ///< where the command's output goes (e.g. build.log)
   int stderr_fd = 2;
+  /// The build policy's system-call filter (compiled by the builder), installed last, just
+  /// before the command's exec. Empty program: none.
+  SeccompPlan seccomp;
 };
 
 /// Runs `cmd` and returns its exit status: the command's code, or 128+signal. An error means the

@@ -40,29 +40,34 @@ std::string new_launch_name(std::uint64_t start_time);
 /// True if the launcher that owns `name` is still running (same pid, same start time).
 bool launch_is_live(const LaunchOwner& owner);
 
-/// A block of the site's job id range held by one launch for its user namespace: the file
-/// STATE_DIR/idblocks/INDEX, holding the launch's name, made with O_EXCL under an flock of
-/// STATE_DIR/idblocks/.lock, so that no two running launches ever hold the same block. The
-/// launch record names it too; `cleanup` frees the blocks of dead launches.
+/// Where id block claims live: /run/chrootctl/idblocks for root, whatever the state directory
+/// (id blocks are the machine's); STATE_DIR/idblocks otherwise.
+std::string id_claims_dir(const std::string& state_dir);
+
+/// A block of host ids held by one launch for its user namespace: the file CLAIMS/BASE (BASE,
+/// the block's first host id), holding the launch's name, made with O_EXCL under an flock of
+/// CLAIMS/.lock, under which every claim is also looked at and removed. No two running launches
+/// ever hold overlapping blocks, whatever ranges they were configured with. The launch record
+/// names the block; `cleanup` frees the blocks of dead launches.
 class IdBlockClaim {
 public:
   /// Claims the lowest free block of `range` for the launch `name`. When every block is taken,
-  /// claims of dead launches that have no record left are freed first.
-  static Result<IdBlockClaim> claim(const std::string& state_dir, const IdRange& range, const std::string& name);
-  IdBlockClaim(IdBlockClaim&& o) noexcept : m_path(std::move(o.m_path)), m_index(o.m_index), m_base(o.m_base) { o.m_path.clear(); }
+  /// claims of dead launches that have no record in `state_dir` are freed first.
+  static Result<IdBlockClaim> claim(const std::string& claims_dir, const std::string& state_dir, const IdRange& range,
+                                    const std::string& name);
+  IdBlockClaim(IdBlockClaim&& o) noexcept : m_dir(std::move(o.m_dir)), m_name(std::move(o.m_name)), m_base(o.m_base) { o.m_dir.clear(); }
   IdBlockClaim& operator=(IdBlockClaim&&) = delete;
   IdBlockClaim(const IdBlockClaim&) = delete;
   ~IdBlockClaim();
-  [[nodiscard]] std::uint32_t index() const { return m_index; }
   /// The first host id of the block.
   [[nodiscard]] std::uint32_t base() const { return m_base; }
   /// Keeps the claim on disk (processes of the job may still run; cleanup frees it).
-  void release() { m_path.clear(); }
+  void release() { m_dir.clear(); }
 
 private:
-  IdBlockClaim(std::string path, std::uint32_t index, std::uint32_t base) : m_path(std::move(path)), m_index(index), m_base(base) {}
-  std::string m_path;
-  std::uint32_t m_index = 0;
+  IdBlockClaim(std::string dir, std::string name, std::uint32_t base) : m_dir(std::move(dir)), m_name(std::move(name)), m_base(base) {}
+  std::string m_dir;
+  std::string m_name;
   std::uint32_t m_base = 0;
 };
 
@@ -91,7 +96,7 @@ private:
 /// What a record lists.
 struct RecordContents {
   std::vector<std::string> cgroup_dirs;
-  std::optional<std::uint32_t> id_block;
+  std::optional<std::uint32_t> id_block;  ///< the first host id of the launch's id block
 };
 /// Parses a record (nullopt if it is not one).
 std::optional<RecordContents> parse_state_record(std::string_view text);
@@ -110,8 +115,10 @@ struct CleanupReport {
 /// no record. `is_live` decides about an owner (default: launch_is_live).
 /// `chrootctl run` scans records only (a launch writes its record before its cgroup exists);
 /// `chrootctl cleanup` scans both.
+/// `claims_dir`: where id block claims are (default: id_claims_dir(state_dir)).
 CleanupReport cleanup_stale(cgroup::Fs& fs, const cgroup::Layout& layout, const std::string& state_dir,
-                            bool (*is_live)(const LaunchOwner&) = nullptr, bool scan_bases = true);
+                            bool (*is_live)(const LaunchOwner&) = nullptr, bool scan_bases = true,
+                            const std::optional<std::string>& claims_dir = std::nullopt);
 
 /// cleanup_stale for this machine: the detected layout and the default state directory.
 Result<CleanupReport> cleanup_stale_here();

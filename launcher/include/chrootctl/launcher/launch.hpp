@@ -9,7 +9,8 @@
 ///          ids and hands init the image and sources as detached (idmapped) mounts
 ///   init:  a cgroup namespace, the new root (read-only image, sandbox, scratch dirs, /proc,
 ///          /dev), pivot_root, fork the job, forward signals, reap, report
-///   job:   setsid, drop every privilege, close every fd, clean environment, exec
+///   job:   setsid, drop every privilege, close every fd, clean environment, the system-call
+///          filter last, exec
 ///   host:  wait, read the accounting and the limits, kill what is left, remove the cgroup
 
 #include <sys/types.h>
@@ -47,6 +48,15 @@ struct RootId {
   friend bool operator==(const RootId&, const RootId&) = default;
 };
 
+/// The job's system-call filter: the policy chosen, its digest and the cached program compiled
+/// from it (seccomp_program.hpp). An empty `program` means no filter (policy "none").
+struct SeccompPlan {
+  std::string policy = "none";  ///< "default", "build", a policy file's path, or "none"
+  std::string digest;           ///< SHA-256 of the policy source, 64 hex digits (empty for none)
+  std::string program;          ///< the compiled program's file (empty for none)
+  friend bool operator==(const SeccompPlan&, const SeccompPlan&) = default;
+};
+
 /// /dev/shm of a job is a tmpfs of at most this many bytes unless --shm or the config says
 /// otherwise, and never more than its memory limit (Docker's default is 64 MiB too).
 inline constexpr std::uint64_t k_default_shm_bytes = 64ull << 20;
@@ -75,6 +85,7 @@ struct RunOptions {
   bool require_limits = false;  ///< fail instead of running without cgroup limits
   bool no_pty = false;          ///< --no-pty: the caller's terminal itself, not a new one
   IdRange job_ids;              ///< host ids for jobs' user namespaces (config `job_ids`)
+  SeccompPlan seccomp;          ///< chosen and compiled by the caller (cli/seccomp_choice.cpp)
   std::vector<std::string> argv;
   /// Where warnings go ("running without limits"); default: stderr with a "chrootctl: warning:" prefix.
   std::function<void(const std::string&)> warn;
@@ -99,7 +110,7 @@ struct HostFacts {
   gid_t gid = 0;
   std::vector<gid_t> groups;         ///< the caller's supplementary groups (getgroups)
   std::string cwd;                   ///< to make relative paths absolute
-  bool stdin_tty = false;            ///< standard input is a terminal
+  bool on_terminal = false;          ///< one of the standard streams is a terminal
   std::vector<std::string> environ;  ///< the caller's environment, "K=V"
 };
 
@@ -178,11 +189,15 @@ struct LaunchPlan {
   Limits limits;
   bool require_limits = false;
   std::uint64_t shm_bytes = k_default_shm_bytes;  ///< size of the private /dev/shm tmpfs
-  /// The job gets a pseudo-terminal of its own, relayed to the caller's (its stdin is one).
+  /// The job gets a pseudo-terminal of its own, relayed to the caller's terminal, in place of
+  /// each standard stream that is that terminal.
   bool pty = false;
   int stdin_fd = 0;              ///< -1: /dev/null inside the new root
   int stdout_fd = 1;
   int stderr_fd = 2;
+  /// The system-call filter: read and checked by the launcher before the clone, installed in
+  /// the job process last, just before its exec. Empty program: none.
+  SeccompPlan seccomp;
 };
 
 /// Reads uid, gid, cwd and environment of the calling process.
@@ -196,6 +211,10 @@ HostFacts gather_host_facts();
 /// gets none (its ids are a block of its own, see idmap.hpp). `unprivileged`: the caller is
 /// not root, and the job can only be the caller.
 Result<Credentials> resolve_job_user(const std::optional<std::string>& spec, const HostFacts& facts, bool unprivileged);
+
+/// The host's user `uid` (name, primary gid, home; no supplementary groups), or nullopt if the
+/// host's user database has none.
+Result<std::optional<Credentials>> host_user(uid_t uid);
 
 /// The pure planner: validates the options and computes the mounts, environment, limits and
 /// namespaces of the launch. No system call is made.
@@ -256,12 +275,14 @@ struct Outcome {
   std::optional<LimitValues> effective_limits;
   bool limits_changed = false;
   /// The job's user namespace: "mapped" or "identity" (empty when there was none), its maps
-  /// as written, and the id block it held.
+  /// as written, and the first host id of the id block it held.
   std::string id_mode;
   std::string uid_map;
   std::string gid_map;
   std::optional<std::uint32_t> id_block;
   std::optional<SealedStatus> sealed;  ///< set for a sealed image (RunOptions::after_job)
+  std::string seccomp_policy = "none";             ///< the system-call policy the job ran (or was to run) with
+  std::string seccomp_digest;                      ///< its digest; empty for none
 
   /// The exit status chrootctl passes on: the job's code, 128+signal, or 125/126/127.
   [[nodiscard]] int exit_status() const;
