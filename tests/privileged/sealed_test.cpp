@@ -117,13 +117,17 @@ TEST_F(SealedImage, RunsByNameLikeADirectoryRootAndLeavesNothing) {
 TEST_F(SealedImage, TwentyConcurrentLaunchesShareOneMountAndLeaveNone) {
   build("shared");
   std::vector<pid_t> pids;
+  // Each job waits for SANDBOX/go (at most 60 s), so that all twenty run at once however slowly
+  // a loaded machine starts them.
+  const std::string wait_go = "i=0; while [ ! -e '" + sandbox + "/go' ] && [ $i -lt 600 ]; do sleep 0.1; i=$((i+1)); done";
   for (int i = 0; i < 20; ++i)
-    pids.push_back(spawn({"run", "shared", "--store", store, "--sandbox", sandbox, "--user", "nobody", "--", "/bin/sleep", "3"}));
+    pids.push_back(spawn({"run", "shared", "--store", store, "--sandbox", sandbox, "--user", "nobody", "--", "/bin/sh", "-c", wait_go}));
   // Every launch holds the mount while its job runs: twenty holders, one mount.
-  EXPECT_TRUE(wait_until([&] { return holders() == 20; }, 30)) << holders() << " holders";
+  EXPECT_TRUE(wait_until([&] { return holders() == 20; }, 50)) << holders() << " holders";
   EXPECT_EQ(mounts_under(state).size(), 1u);
   EXPECT_EQ(loops_backed_by(image).size(), 1u);
   EXPECT_EQ(chrootctl_dm_devices().size(), have_device_mapper() ? 1u : 0u);
+  test::write_file(sandbox + "/go", "");
   for (pid_t p : pids) {
     int st = 0;
     ASSERT_EQ(::waitpid(p, &st, 0), p);
