@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Job launch against bubblewrap, in one run, on the same roots: a busybox-static tree and the
-# debian12 image. Every chrootctl launch has its own user namespace (an id block, the image
+# debian12 image, and the same two sealed (run by name, their mounts kept). Every chrootctl
+# launch has its own user namespace (an id block, the image
 # idmapped), a cgroup in every hierarchy with a cgroup namespace, and a launch record; bwrap
 # gets a user namespace too (--unshare-user --unshare-pid --unshare-ipc --unshare-uts). Measures
 # the median launch of /bin/true as nobody and as root (whose sandbox is idmapped to its owner),
@@ -8,10 +9,16 @@
 # launcher processes, launch records, id blocks), and the peak RSS of chrootctl. Prints a
 # markdown section for docs/benchmarks.md. Run as root.
 source "$(dirname "$0")/lib.sh"
-bench_deps busybox-static
+bench_deps busybox-static erofs-utils
 [ "$(id -u)" = 0 ] || { echo "bench/launch.sh: run as root" >&2; exit 1; }
 out=$(mktemp -d /tmp/chrootctl-bench-launch.XXXXXX)
-trap 'rm -rf "$out"' EXIT
+# The sealed images' mounts go with the rest (unmount, then cleanup), also on failure.
+release() {
+  for n in BBS D12S; do CHROOTCTL_CONFIG=$out/keep.toml "$ctl" unmount "$n" --store "$out/sealed-store" >/dev/null 2>&1 || true; done
+  "$ctl" cleanup >/dev/null 2>&1 || true
+  rm -rf "$out"
+}
+trap release EXIT
 
 # The busybox root, rebuilt when busybox changes.
 busybox_root() {
@@ -58,6 +65,20 @@ bb=$(busybox_root)
 # the Debian archive).
 mb=$("$ctl" build debian12 --store "$cache/debian12-store" -q --json |
   python3 -c 'import json,sys; print(json.load(sys.stdin)["root"])')
+# The same two images sealed (docs/sealed.md), registered in a catalogue of their own and run by
+# name, with the site keeping their mounts (`sealed_keep_mounted`, `chrootctl mount`): a launch
+# then only takes its share of the node's mount.
+sstore=$out/sealed-store
+mkdir -p "$sstore"
+echo "sealed_keep_mounted = true" > "$out/keep.toml"
+sealed() {  # NAME RECIPE: build sealed, register, mount
+  local dir
+  dir=$("$ctl" build "$2" --sealed --store "$cache/debian12-store" -q --json | python3 -c 'import json,sys; print(json.load(sys.stdin)["path"])')
+  CHROOTCTL_CONFIG=$out/keep.toml "$ctl" add "$1" "$dir" --store "$sstore" >/dev/null
+  CHROOTCTL_CONFIG=$out/keep.toml "$ctl" mount "$1" --store "$sstore" >/dev/null
+}
+sealed BBS minimal
+sealed D12S debian12
 before=$(leftovers "$bb|$mb")
 bwrap_args="--unshare-user --unshare-pid --unshare-ipc --unshare-uts"
 for r in bb mb; do
@@ -67,6 +88,8 @@ for r in bb mb; do
   hf "${r}_limits" "$ctl run --root $root --sandbox $sandbox --user nobody --memory 1G --cpus 1 --pids 512 -- /bin/true"
   hf "${r}_bwrap" "bwrap $bwrap_args --bind $root / --proc /proc --dev /dev --tmpfs /tmp /bin/true"
 done
+CHROOTCTL_CONFIG=$out/keep.toml hf bb_sealed "$ctl run BBS --store $sstore --sandbox $sandbox --user nobody -- /bin/true"
+CHROOTCTL_CONFIG=$out/keep.toml hf mb_sealed "$ctl run D12S --store $sstore --sandbox $sandbox --user nobody -- /bin/true"
 
 # The launches and bwrap taken in turn (bench/interleave.c), so that the machine's drift between
 # hyperfine's blocks does not fall on one of them only.
@@ -91,13 +114,17 @@ done
 wait
 after_conc=$(leftovers "$bb|$mb")
 
+for n in BBS D12S; do CHROOTCTL_CONFIG=$out/keep.toml "$ctl" unmount "$n" --store "$sstore" >/dev/null; done
+"$ctl" cleanup >/dev/null
+sealed_left=$(grep -c "/chrootctl/sealed/" /proc/self/mountinfo || true)
+
 rss_front=$(/usr/bin/time -f %M "$ctl" run --root "$mb" --sandbox "$sandbox" --user nobody -- /bin/true 2>&1 >/dev/null | tail -1)
 rss_full=$(/usr/bin/time -f %M "$(dirname "$ctl")/chrootctl-full" run --root "$mb" --sandbox "$sandbox" --user nobody -- /bin/true 2>&1 >/dev/null | tail -1)
 # shellcheck disable=SC2086
 rss_bwrap=$(/usr/bin/time -f %M bwrap $bwrap_args --bind "$mb" / --proc /proc --dev /dev --tmpfs /tmp /bin/true 2>&1 >/dev/null | tail -1)
 cg=$(awk '$3=="cgroup2"{v2=1} $3=="cgroup"{v1=1} END{print (v1?"v1":"") (v2?"+v2":"")}' /proc/mounts)
 
-python3 - "$out/results" "$out/interleaved" "$before" "$after_seq" "$after_conc" "$seq_s" "$rss_front" "$rss_full" "$rss_bwrap" "$cg" "$(uname -r)" <<'PY'
+python3 - "$out/results" "$out/interleaved" "$before" "$after_seq" "$after_conc" "$seq_s" "$rss_front" "$rss_full" "$rss_bwrap" "$cg" "$(uname -r)" "$sealed_left" <<'PY'
 import os, sys
 rows = {l.split()[0]: [float(x) for x in l.split()[1:]] for l in open(sys.argv[1])}
 inter = {l.split()[0]: [float(x) for x in l.split()[1:]] for l in open(sys.argv[2])}
@@ -112,6 +139,7 @@ print("|---|---|---:|---:|---:|")
 names = [("run", "`chrootctl run --root ROOT --sandbox S --user nobody -- /bin/true`"),
          ("root", "`chrootctl run --root ROOT --sandbox S --user root -- /bin/true` (sandbox idmapped to its owner)"),
          ("limits", "as nobody, with `--memory 1G --cpus 1 --pids 512`"),
+         ("sealed", "the same image sealed, by name: `chrootctl run NAME --sandbox S --user nobody -- /bin/true` (the site keeps its mount)"),
          ("bwrap", "`bwrap --unshare-user --unshare-pid --unshare-ipc --unshare-uts --bind ROOT / --proc /proc --dev /dev --tmpfs /tmp /bin/true`")]
 for r, label in (("bb", "busybox"), ("mb", "debian12 image")):
     for k, cmd in names:
@@ -122,7 +150,7 @@ print()
 for r, label in (("bb", "busybox"), ("mb", "debian12")):
     b = rows[f"{r}_bwrap"][1]
     print(f"- {label}: chrootctl run as nobody {rows[f'{r}_run'][1]/b:.2f}x bwrap's median (target: at most 1.25x); "
-          f"as root {rows[f'{r}_root'][1]/b:.2f}x")
+          f"as root {rows[f'{r}_root'][1]/b:.2f}x; the sealed image by name {rows[f'{r}_sealed'][1]/b:.2f}x (target: at most 1.25x)")
 for r, label in (("bb", "busybox"), ("mb", "debian12")):
     n_med, n_mean, s_med, s_mean, b_med, b_mean = inter[r]
     print(f"- {label}, the three taken in turn ({os.environ.get('ROUNDS', '300')} rounds), median: chrootctl as nobody "
@@ -131,6 +159,7 @@ def left(a): return (f"{a[0]-before[0]} mounts, {a[1]-before[1]} job cgroups, {a
                      f"{a[4]-before[4]} id blocks")
 print(f"- 200 sequential launches ({seq_ms/1000:.1f} s, {seq_ms/200:.1f} ms each, busybox, --memory 256M) left {left(after_seq)}")
 print(f"- 20 concurrent launches (debian12, 0.5 s jobs) left {left(after_conc)}")
+print(f"- the sealed images' mounts, after 'chrootctl unmount' and cleanup: {sys.argv[12]} left")
 print(f"- peak RSS (launcher, init and job): chrootctl {rss_front/1024:.1f} MiB (the full tool, chrootctl-full, would be "
       f"{rss_full/1024:.1f} MiB), bwrap {rss_bwrap/1024:.1f} MiB (target under 8 MiB)")
 PY

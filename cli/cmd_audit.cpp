@@ -4,7 +4,10 @@
 #include "chrootctl/catalogue/audit_target.hpp"
 #include "chrootctl/common/progress.hpp"
 #include "chrootctl/common/strings.hpp"
+#include "chrootctl/common/settings.hpp"
+#include "chrootctl/launcher/sealed.hpp"
 #include "cli.hpp"
+#include "sealed.hpp"
 
 namespace chrootctl::cli {
 namespace {
@@ -70,7 +73,21 @@ int audit_main(std::span<char* const> argv) {
       opts.progress = [&line](const manifest::Progress& p) {
         line.update(str(p.entries, " entries, ", p.files_hashed, " files hashed, ", human_size(p.bytes_hashed)));
       };
-      auto r = audit::audit(*target, *policy, opts);
+      // A sealed image is audited through its mount (docs/sealed.md).
+      std::optional<launcher::sealed::Share> mount;
+      Result<audit::Report> r = fail(Errc::internal, "not audited");
+      if (target->sealed) {
+        auto settings = load_settings(a.value("store"));
+        auto m = settings ? mount_for_reading(*settings, target->sealed_file, *target->sealed)
+                          : Result<launcher::sealed::Share>(fail(std::move(settings.error())));
+        if (m) {
+          mount.emplace(std::move(*m));
+          target->root = mount->root();
+        } else {
+          r = fail(std::move(m.error()).add_context(str("auditing the sealed image ", target->label)));
+        }
+      }
+      if (!target->sealed || mount) r = audit::audit(*target, *policy, opts);
       opts.progress = nullptr;
       if (r) {
         line.done(str(r->entries, " entries"));

@@ -20,10 +20,13 @@ namespace {
 int build_main(std::span<char* const> argv) {
   const Spec spec{
       "build",
-      "NAME|PATH.toml [--store DIR] [--register CATALOGUE-NAME] [--rebuild] [--json]",
+      "NAME|PATH.toml [--store DIR] [--sealed] [--register CATALOGUE-NAME] [--rebuild] [--json]",
       "Build the recipe NAME (recipes/NAME.toml) or PATH.toml into a stripped, checksummed image.",
       "The image goes to STORE/NAME/BUILD-ID/ with root/, manifest, manifest.stat, recipe.toml,\n"
-      "lock, build.log and strip-report (docs/recipes.md). When every input recorded in the lock\n"
+      "lock, build.log and strip-report (docs/recipes.md); a sealed image (--sealed, or the\n"
+      "recipe's [output] format = \"sealed\") has image.erofs, a read-only EROFS image of the\n"
+      "tree with a dm-verity hash tree, instead of root/ and manifest.stat (docs/sealed.md).\n"
+      "When every input recorded in the lock\n"
       "is unchanged, the existing image is reused and the same build id printed. SOURCE_DATE_EPOCH\n"
       "in the environment overrides the recipe's (and the default taken from its inputs).\n"
       "--register NAME then verifies the image and registers it in the catalogue as 'chrootctl\n"
@@ -33,6 +36,7 @@ int build_main(std::span<char* const> argv) {
       {store_option(),
        {"register", 0, true, false, "CATALOGUE-NAME", "register the image in the catalogue under this name"},
        {"rebuild", 0, false, false, "", "build even if an image with the same inputs exists"},
+       {"sealed", 0, false, false, "", "make a sealed image: one EROFS image file with a dm-verity hash tree"},
        json_option(),
        quiet_option()},
       1, 1};
@@ -55,6 +59,7 @@ int build_main(std::span<char* const> argv) {
   if (!recipe) return report(recipe.error());
   opts.store = settings->store;
   opts.rebuild = a.flag("rebuild");
+  if (a.flag("sealed")) opts.output = builder::Output::Format::sealed;
   // `image = "NAME"` derives from the catalogue's current build of NAME; a name the catalogue
   // does not know falls back to the store's latest build of the recipe NAME.
   opts.resolve_image = [&](const std::string& name) -> Result<std::string> {
@@ -101,6 +106,18 @@ int build_main(std::span<char* const> argv) {
     w.field("tree_digest", "sha256:" + r->tree_digest);
     w.field("path", r->build_dir);
     w.field("root", r->root);
+    w.key("sealed");
+    if (r->sealed) {
+      w.begin_object();
+      w.field("format", r->sealed->format);
+      w.field("file", r->root);
+      w.field("size", r->sealed->size);
+      w.field("sha256", r->sealed->sha256);
+      w.field("root_hash", r->sealed->root_hash);
+      w.end_object();
+    } else {
+      w.null();
+    }
     w.field("input_key", "sha256:" + r->input_key);
     w.field("cached", r->cached);
     w.field("source_date_epoch", r->source_date_epoch);
@@ -115,6 +132,8 @@ int build_main(std::span<char* const> argv) {
   } else {
     out(str("build_id ", r->build_id, "\n", "tree_digest sha256:", r->tree_digest, "\n", "path ", r->build_dir, "\n", "cached ",
             r->cached ? "yes" : "no", "\n"));
+    if (r->sealed)
+      out(str("sealed ", r->root, "\n", "sealed_sha256 sha256:", r->sealed->sha256, "\n", "verity_root_hash ", r->sealed->root_hash, "\n"));
     if (added) out(str("registered ", *reg, " -> ", escape_bytes(added->entry.current.root), "\n"));
   }
   return k_ok;

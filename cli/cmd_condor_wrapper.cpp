@@ -20,8 +20,10 @@
 #include "chrootctl/common/strings.hpp"
 #include "chrootctl/common/sys.hpp"
 #include "chrootctl/launcher/launch.hpp"
+#include "chrootctl/launcher/sealed.hpp"
 #include "cli.hpp"
 #include "launch_accounting.hpp"
+#include "sealed.hpp"
 #include "seccomp_choice.hpp"
 
 extern char** environ;
@@ -135,6 +137,7 @@ int condor_wrapper_main(std::span<char* const> argv) {
   // catalogue or the policy that decide which directory it runs in.
   ::unsetenv("CHROOTCTL_STORE");
   ::unsetenv("CHROOTCTL_CONFIG");
+  ::unsetenv("CHROOTCTL_STATE_DIR");  // nor where the sealed images' mounts are
   if (auto c = a.value("config")) ::setenv("CHROOTCTL_CONFIG", c->c_str(), 1);
   auto settings = load_settings(a.value("store"));
   // From here on every outcome, a refusal included, is recorded in the accounting log (once
@@ -160,8 +163,23 @@ int condor_wrapper_main(std::span<char* const> argv) {
   if (o.sandbox.empty() || o.sandbox[0] != '/')
     return refuse_recorded(str("$_CONDOR_SCRATCH_DIR is ", o.sandbox.empty() ? "not set" : str("not absolute (", quote(o.sandbox), ")"),
                       ", so there is no sandbox for ", quote(request->name)));
-  o.root = resolved->root;
-  o.root_id = ln::RootId{resolved->version.identity.dev, resolved->version.identity.ino};
+  std::optional<ln::sealed::Share> share;  // a sealed image's mount, while the job runs
+  if (resolved->version.sealed) {
+    // The wrapper runs as the job's user: it uses the image's mount on this node, which the site
+    // keeps ('chrootctl mount NAME' as root); it cannot make one.
+    const auto image = sealed_image(resolved->version);
+    auto holder = ln::sealed::holder_for_self();
+    if (!holder) return refuse_recorded(holder.error().what());
+    auto held = ::geteuid() == 0 ? ln::sealed::Share::acquire(image, sealed_options(*settings), sealed_backend(), *holder)
+                                 : ln::sealed::Share::existing(image, sealed_options(*settings));
+    if (!held) return refuse_recorded(cat::describe_request(ad, *request, held.error().what()));
+    share.emplace(std::move(*held));
+    o.root = share->root();
+    o.root_id = share->root_id();
+  } else {
+    o.root = resolved->root;
+    o.root_id = ln::RootId{resolved->version.identity.dev, resolved->version.identity.ino};
+  }
   if (settings->job_ids_start) o.job_ids.start = *settings->job_ids_start;
   if (settings->job_ids_count) o.job_ids.count = *settings->job_ids_count;
   if (auto m = a.value("mount-under-scratch")) {
@@ -189,6 +207,12 @@ int condor_wrapper_main(std::span<char* const> argv) {
   const ln::Outcome outcome = ln::execute(*plan, [](const std::string& m) {
     err(str("chrootctl condor-wrapper: warning: ", m, "\n"));
   });
+  if (share) {
+    if (auto v = share->verity_state(); v && *v == "corrupted")
+      err(str("chrootctl condor-wrapper: error: dm-verity found a corrupted block in the sealed image ", resolved->version.root,
+              ": a read of it failed with EIO (the image file was changed on disk)\n"));
+    (void)share->release();
+  }
   // A private cache of the compiled filter (a job user without a state directory) goes now:
   // a job killed by a signal ends this process by the same signal, without destructors.
   seccomp->scratch.reset();

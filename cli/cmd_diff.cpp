@@ -2,7 +2,10 @@
 #include "chrootctl/catalogue/audit_diff.hpp"
 #include "chrootctl/catalogue/audit_target.hpp"
 #include "chrootctl/common/strings.hpp"
+#include "chrootctl/common/settings.hpp"
+#include "chrootctl/launcher/sealed.hpp"
 #include "cli.hpp"
+#include "sealed.hpp"
 
 namespace chrootctl::cli {
 namespace {
@@ -26,6 +29,18 @@ int diff_main(std::span<char* const> argv) {
   if (!before) return report(before.error());
   auto after = audit::resolve_side(a.positional[1], a.value("store"));
   if (!after) return report(after.error());
+  // Sealed images are read through their mounts, for their packages (docs/sealed.md); without
+  // one (no root and not mounted) the manifests alone are compared.
+  std::vector<launcher::sealed::Share> mounts;
+  for (audit::DiffSide* side : {&*before, &*after}) {
+    if (!side->sealed) continue;
+    auto settings = load_settings(a.value("store"));
+    if (!settings) return report(settings.error());
+    if (auto m = mount_for_reading(*settings, side->sealed_file, *side->sealed)) {
+      mounts.push_back(std::move(*m));
+      side->root = mounts.back().root();
+    }
+  }
   auto d = audit::diff_images(*before, *after);
   if (!d) return report(d.error());
   out(a.flag("json") ? audit::render_json(*d) : audit::render_text(*d));

@@ -20,7 +20,8 @@ int resolve_main(std::span<char* const> argv) {
       "directory that was verified (device, inode, owner, mode), owned by root and unwritable\n"
       "by anyone else along its whole path. --fast also compares the metadata of every entry\n"
       "with the stat record (manifest check --fast). Names are case-sensitive; 'root' never\n"
-      "resolves.\n\n"
+      "resolves. A sealed image's root is its image file (docs/sealed.md), checked as a whole:\n"
+      "--fast adds nothing for it.\n\n"
       "Exit status: 0 verified (the root is printed), 1 unknown or not verified, 2 error.",
       {store_option(), json_option(), {"fast", 0, false, false, "", "also run the metadata check of every entry"}},
       1, 1};
@@ -53,6 +54,8 @@ int resolve_main(std::span<char* const> argv) {
     if (settings->accounting.enabled) w.value(settings->accounting.path); else w.null();
     w.field("accounting_max_bytes", settings->accounting.max_bytes);
     w.field("accounting_keep", settings->accounting.keep);
+    // A sealed image's root is its image file; launches mount it ('chrootctl mount').
+    w.field("sealed", r->version.sealed.has_value());
     w.end_object();
     out(w.str());
   } else {

@@ -1,4 +1,6 @@
 // chrootctl run NAME|--root DIR --sandbox DIR [options] -- CMD ARGS...
+#include <unistd.h>
+
 #include <cmath>
 #include <cstdio>
 #include <cstring>
@@ -13,8 +15,10 @@
 #include "chrootctl/common/strings.hpp"
 #include "chrootctl/common/sys.hpp"
 #include "chrootctl/launcher/launch.hpp"
+#include "chrootctl/launcher/sealed.hpp"
 #include "cli.hpp"
 #include "launch_accounting.hpp"
+#include "sealed.hpp"
 #include "seccomp_choice.hpp"
 
 namespace chrootctl::cli {
@@ -91,6 +95,23 @@ void wipe_env_values(std::span<char* const> argv) {
   }
 }
 
+/// The shared mount of a sealed image for this launch: as root, a share held by this process
+/// (mounting the image if no launch on the node has); otherwise the mount a root launch or
+/// `chrootctl mount` made, if any.
+Result<ln::sealed::Share> use_sealed(const Settings& settings, const catalogue::Version& v) {
+  const auto image = sealed_image(v);
+  const auto options = sealed_options(settings);
+  if (::geteuid() != 0) return ln::sealed::Share::existing(image, options);
+  const std::string holder = TRY(ln::sealed::holder_for_self());
+  return ln::sealed::Share::acquire(image, options, sealed_backend(), holder);
+}
+
+/// What dm-verity saw while the job ran, for --status-json.
+ln::SealedStatus sealed_status(const ln::sealed::Share& share, const std::string& image) {
+  auto state = share.verity_state();
+  return {image, share.root(), state ? *state : "unknown"};
+}
+
 int run_main(std::span<char* const> argv) {
   const Spec spec{
       "run",
@@ -146,7 +167,8 @@ int run_main(std::span<char* const> argv) {
   };
 
   ln::RunOptions o;
-  std::string image_policy;  // the catalogue entry's system-call policy
+  std::optional<ln::sealed::Share> share;  // a sealed image's mount, held while the job runs
+  std::string image_policy;                 // the catalogue entry's system-call policy
   if (a.value("root") && !a.positional.empty()) return usage("give either an image NAME or --root DIR, not both");
   if (a.value("root") && (a.value("store") || a.flag("skip-metadata-check")))
     return usage("--store and --skip-metadata-check apply to an image NAME, not to --root");
@@ -176,8 +198,19 @@ int run_main(std::span<char* const> argv) {
     auto resolved = resolve_root(*settings, a.positional[0], !a.flag("skip-metadata-check"));
     if (!resolved) return refuse(resolved.error());
     add_image(record, *resolved);
-    o.root = resolved->root;
-    o.root_id = ln::RootId{resolved->version.identity.dev, resolved->version.identity.ino};
+    if (resolved->version.sealed) {
+      // A sealed image: the node's shared mount of it (made now if no launch has it mounted),
+      // held until the job ends; its root is pinned like a directory root's.
+      auto held = use_sealed(*settings, resolved->version);
+      if (!held) return refuse(held.error());
+      share.emplace(std::move(*held));
+      o.root = share->root();
+      o.root_id = share->root_id();
+      o.after_job = [&share, image = resolved->version.root](ln::Outcome& out) { out.sealed = sealed_status(*share, image); };
+    } else {
+      o.root = resolved->root;
+      o.root_id = ln::RootId{resolved->version.identity.dev, resolved->version.identity.ino};
+    }
     image_policy = resolved->seccomp;
   } else {
     return usage("no root: give an image NAME or --root DIR");
@@ -250,6 +283,13 @@ int run_main(std::span<char* const> argv) {
   const ln::Outcome outcome = ln::run_job(o);
   if (!outcome.error.empty()) std::fprintf(stderr, "chrootctl run: %s\n", outcome.error.c_str());
   record_launch(*settings, record, outcome);
+  if (outcome.sealed && outcome.sealed->verity == "corrupted")
+    err(str("chrootctl run: error: dm-verity found a corrupted block in the sealed image ", outcome.sealed->image,
+            ": a read of it failed with EIO (the image file was changed on disk; run 'chrootctl verify ",
+            a.positional.empty() ? std::string("NAME") : a.positional[0], "')\n"));
+  if (share) {
+    if (auto r = share->release(); !r) err(str("chrootctl run: warning: ", r.error().what(), "\n"));
+  }
   return outcome.exit_status();
 }
 

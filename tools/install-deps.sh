@@ -26,6 +26,9 @@ packages=(
   # the VM stage (tests/vm/run.sh): Debian's stock kernel (and its initrd) under QEMU, a root
   # filesystem made with mkfs.ext4 -d, results read back with debugfs, modules indexed by depmod
   qemu-system-x86 linux-image-amd64 e2fsprogs kmod
+  # sealed images: the image file (mkfs.erofs, mksquashfs for the format comparison), its
+  # dm-verity hash tree and activation (libcryptsetup), manual checks (veritysetup)
+  erofs-utils squashfs-tools libcryptsetup-dev cryptsetup-bin
 )
 
 if [ "$(id -u)" -ne 0 ]; then

@@ -16,9 +16,12 @@
 //                                               with the message (it reaches srun's output and
 //                                               the job's stderr) or enters the root
 //                                               (launcher::enter_root).
+//                                               A sealed image is mounted for the step with
+//                                               `chrootctl mount --hold-for SLURMSTEPD`.
 //   slurm_spank_task_exit        slurmstepd     each task's wait status, as Slurm collects it
 //   slurm_spank_exit             slurmstepd     after the step's tasks: writes the step's line in
 //                                               the accounting log, removes the step's directory
+//                                               and releases the sealed image's mount
 //   slurm_spank_job_epilog       slurmd's epilog at job end (no slurm_spank_init there): removes
 //                                               what a killed slurmstepd left of the job
 //
@@ -88,6 +91,7 @@ struct State {
   std::uint32_t tasks = 0;
   std::optional<int> first_failure;    // the first task wait status that is not a clean exit 0
   int last_status = 0;
+  bool mounted = false;                // this slurmstepd holds a sealed image's mount (released at exit)
 };
 State g_state;
 
@@ -174,13 +178,25 @@ Status prepare_step(spank_t sp) {
   if (::getrusage(RUSAGE_CHILDREN, &g_state.children_before) != 0) g_state.children_before = {};
   g_state.label = resolved.entry == name ? str(name, " (sha256:", resolved.digest, ")")
                                          : str(name, " (alias of ", resolved.entry, ", sha256:", resolved.digest, ")");
+  std::string root = resolved.root;
+  std::optional<ln::RootId> root_id;
+  if (resolved.sealed) {
+    // A sealed image: the node's shared mount of it, held for this slurmstepd until the step
+    // ends (slurm_spank_exit), or, if slurmstepd is killed, until cleanup or the next launch
+    // finds it gone (docs/sealed.md).
+    const cb::MountedImage m = TRY(cb::run_mount(c, name, ::getpid()));
+    g_state.mounted = true;
+    root = m.root;
+    root_id = ln::RootId{m.dev, m.ino};
+  }
 
   const std::string dir_name = cb::step_dir_name(g_state.job_id, g_state.step_id);
   const std::string dir = TRY(make_step_dir(c, dir_name));
   g_state.step_dir_name = dir_name;
 
   ln::EnterOptions o;
-  o.root = resolved.root;
+  o.root = root;
+  o.root_id = root_id;
   o.job_dir = dir;
   o.mount_under_scratch = scratch;
   o.binds = c.binds;
@@ -354,9 +370,13 @@ CHROOTCTL_SPANK_EXPORT int slurm_spank_task_exit(spank_t sp, int, char**) {
 }
 
 CHROOTCTL_SPANK_EXPORT int slurm_spank_exit(spank_t, int, char**) {
-  if (spank_context() == S_CTX_REMOTE) {
-    write_accounting();
-    remove_step_dir();
+  if (spank_context() != S_CTX_REMOTE) return 0;
+  write_accounting();
+  remove_step_dir();
+  if (g_state.mounted && g_state.config && g_state.chroot) {
+    if (auto r = cb::run_unmount(*g_state.config, *g_state.chroot, ::getpid()); !r)
+      slurm_error("chrootctl: job %u: releasing the mount of %s: %s", g_state.job_id, g_state.chroot->c_str(), r.error().what().c_str());
+    g_state.mounted = false;
   }
   return 0;
 }

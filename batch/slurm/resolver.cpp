@@ -1,4 +1,4 @@
-// `chrootctl resolve --json NAME`, run from slurmstepd with posix_spawn (which glibc implements
+// `chrootctl resolve --json NAME` (and `mount`/`unmount` of a sealed image), run from slurmstepd with posix_spawn (which glibc implements
 // with CLONE_VM|CLONE_VFORK: nothing of the multi-threaded parent runs in the child).
 #include "resolver.hpp"
 
@@ -52,10 +52,15 @@ std::string last_line(std::string text) {
 
 }  // namespace
 
-Result<ResolvedName> run_resolver(const SpankConfig& config, const std::string& name) {
+namespace {
+
+// Runs `chrootctl VERB ARGS... NAME` and returns what it printed on stdout (exit 0); a refusal
+// (exit 1) is Errc::mismatch with chrootctl's own message.
+Result<std::string> run_verb(const SpankConfig& config, const std::string& verb, std::vector<std::string> verb_args,
+                             const std::string& name) {
   if (auto why = invalid_chroot_name(name)) return fail(Errc::invalid_argument, *why);
-  std::vector<std::string> args{config.chrootctl, "resolve", "--json"};
-  if (config.fast) args.push_back("--fast");
+  std::vector<std::string> args{config.chrootctl, verb};
+  args.insert(args.end(), verb_args.begin(), verb_args.end());
   if (config.store) {
     args.push_back("--store");
     args.push_back(*config.store);
@@ -126,7 +131,7 @@ Result<ResolvedName> run_resolver(const SpankConfig& config, const std::string& 
   while (::waitpid(pid, &status, 0) < 0) {
     if (errno != EINTR) return fail_errno(str("waitpid(", pid, ") for the resolver"), errno);
   }
-  const std::string shown = str(config.chrootctl, " resolve");
+  const std::string shown = str(config.chrootctl, " ", verb);
   if (timed_out) return fail(Errc::io, str(shown, " did not answer within ", config.timeout_seconds, " s (timeout= in plugstack.conf)"));
   if (WIFSIGNALED(status)) return fail(Errc::io, str(shown, " was killed by signal ", WTERMSIG(status)));
   const int code = WEXITSTATUS(status);
@@ -137,7 +142,24 @@ Result<ResolvedName> run_resolver(const SpankConfig& config, const std::string& 
   if (code == 1) return fail(Errc::mismatch, message.empty() ? str(quote(name), " was refused") : message);
   if (code != 0)
     return fail(Errc::io, str(shown, " failed (exit status ", code, ")", message.empty() ? "" : ": ", message));
-  return parse_resolve_json(out);
+  return out;
+}
+
+}  // namespace
+
+Result<ResolvedName> run_resolver(const SpankConfig& config, const std::string& name) {
+  std::vector<std::string> args{"--json"};
+  if (config.fast) args.push_back("--fast");
+  return parse_resolve_json(TRY(run_verb(config, "resolve", args, name)));
+}
+
+Result<MountedImage> run_mount(const SpankConfig& config, const std::string& name, pid_t holder) {
+  return parse_mount_json(TRY(run_verb(config, "mount", {"--json", "--hold-for", std::to_string(holder)}, name)));
+}
+
+Status run_unmount(const SpankConfig& config, const std::string& name, pid_t holder) {
+  TRY(run_verb(config, "unmount", {"--hold-for", std::to_string(holder)}, name));
+  return {};
 }
 
 }  // namespace chrootctl::batch

@@ -149,13 +149,21 @@ inline Result<SpankConfig> parse_plugstack_args(const std::vector<std::string>& 
 /// What `chrootctl resolve --json NAME` printed, the fields the plugin uses.
 struct ResolvedName {
   std::string entry;     ///< the entry's name (NAME may be an alias)
-  std::string root;      ///< the verified root (unescaped bytes)
+  std::string root;      ///< the verified root (unescaped bytes); a sealed image's file
   std::string digest;    ///< tree digest, for the job's log
   std::string build_id;  ///< for the accounting log ("" if not printed)
   std::string signer;    ///< "" when unsigned
+  bool sealed = false;   ///< a sealed image: the step mounts it (`chrootctl mount --hold-for`)
   /// The site's accounting log, as the configuration the resolver read says (unset: none, or
   /// accounting disabled).
   std::optional<launcher::AccountingLog> accounting;
+};
+
+/// What `chrootctl mount --json --hold-for PID NAME` printed: the mount's root and its identity.
+struct MountedImage {
+  std::string root;
+  std::uint64_t dev = 0;
+  std::uint64_t ino = 0;
 };
 
 /// Reads the object printed by `chrootctl resolve --json`: "entry", "root" (escape_bytes form)
@@ -189,7 +197,29 @@ inline Result<ResolvedName> parse_resolve_json(std::string_view text) {
       return fail(Errc::parse, str("'chrootctl resolve --json' printed an accounting log that cannot be used: ", quote(*log)));
     r.accounting = launcher::AccountingLog{*log, *max_bytes, static_cast<unsigned>(*keep)};
   }
+  if (const FlatValue* v = find_flat(fields, "sealed")) r.sealed = v->kind == FlatValue::Kind::boolean && v->text == "true";
   return r;
+}
+
+/// Reads the object printed by `chrootctl mount --json`: "root" (escape_bytes form), "dev" and
+/// "ino" must be there.
+inline Result<MountedImage> parse_mount_json(std::string_view text) {
+  const FlatObject fields = TRY(parse_flat_json_object(text, "output of 'chrootctl mount --json'"));
+  auto get = [&](std::string_view k) -> std::optional<std::string> {
+    const FlatValue* v = find_flat(fields, k);
+    if (!v || v->kind == FlatValue::Kind::null) return std::nullopt;
+    return v->text;
+  };
+  auto root = get("root");
+  auto dev = get("dev");
+  auto ino = get("ino");
+  if (!root || !dev || !ino) return fail(Errc::parse, "unreadable output of 'chrootctl mount --json': \"root\", \"dev\" or \"ino\" is missing");
+  auto raw = unescape_bytes(*root);
+  auto d = parse_u64(*dev);
+  auto n = parse_u64(*ino);
+  if (!raw || !is_absolute_clean(*raw) || !d || !n)
+    return fail(Errc::parse, str("'chrootctl mount --json' printed an unreadable mount: ", quote(*root), " ", *dev, " ", *ino));
+  return MountedImage{*raw, *d, *n};
 }
 
 /// The directory of one job step on a node, below jobdirs=: "JOBID.STEP", with Slurm's

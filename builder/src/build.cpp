@@ -24,6 +24,7 @@
 #include "chrootctl/common/strings.hpp"
 #include "chrootctl/common/sys.hpp"
 #include "chrootctl/common/toml.hpp"
+#include "chrootctl/verity/verity.hpp"
 #include "process.hpp"
 #include "store_internal.hpp"
 
@@ -248,6 +249,14 @@ Status gather_inputs(BuildContext& c) {
   }
   if (!r.packages.install.empty() || !r.packages.remove.empty() || !r.run.commands.empty())
     c.inputs.push_back({"tool", "chrootctl-launcher", "build-command-1"});
+  if (c.sealed) {
+    // The image file is made by these tools: another version may lay it out differently.
+    if (find_in_path("mkfs.erofs").empty())
+      return fail(Errc::not_found, "a sealed build needs mkfs.erofs, which is not installed on this host (apt-get install erofs-utils)");
+    c.inputs.push_back({"output", "sealed", "erofs"});
+    c.inputs.push_back({"tool", "erofs-utils", tool_version("erofs-utils")});
+    c.inputs.push_back({"tool", "libcryptsetup", verity::library_version()});
+  }
   return {};
 }
 
@@ -258,6 +267,10 @@ std::string lock_text(const BuildContext& c, const BuildResult& res) {
   t += str("build_id = ", toml_quote(res.build_id), "\n");
   t += str("input_key = ", toml_quote("sha256:" + res.input_key), "\n");
   t += str("tree_digest = ", toml_quote("sha256:" + res.tree_digest), "\n");
+  if (res.sealed) {
+    t += str("sealed_sha256 = ", toml_quote("sha256:" + res.sealed->sha256), "\n");
+    t += str("sealed_root_hash = ", toml_quote("sha256:" + res.sealed->root_hash), "\n");
+  }
   t += str("source_date_epoch = ", res.source_date_epoch, "\n");
   t += str("source_date_epoch_from = ", toml_quote(c.sde_origin), "\n");
   t += str("base = ", toml_quote(base_kind(c.recipe.base)), "\n");
@@ -291,6 +304,7 @@ Result<BuildResult> build(const Recipe& recipe, const BuildOptions& options) {
   using namespace detail;
   BuildContext c{recipe, options, 0, {}, {}, {}, {}, {}, -1, {}, std::nullopt, "none (0)"};
   c.started_ns = sys::monotonic_ns();
+  c.sealed = options.output.value_or(recipe.output.format) == Output::Format::sealed;
   if (!valid_recipe_name(recipe.name)) return fail(Errc::invalid_argument, str("bad recipe name ", quote(recipe.name)));
   TRY(prepare_store(options.store));
   auto build_lock = TRY(lock_recipe(options.store, recipe.name, options.status));
@@ -305,8 +319,9 @@ Result<BuildResult> build(const Recipe& recipe, const BuildOptions& options) {
       res.cached = true;
       res.build_id = *id;
       res.build_dir = str(options.store, "/", recipe.name, "/", *id);
-      res.root = res.build_dir + "/root";
       res.tree_digest = TRY(manifest::read_digest(res.build_dir + "/manifest"));
+      res.sealed = TRY(manifest::read_sealed(res.build_dir + "/manifest"));
+      res.root = res.build_dir + (res.sealed ? str("/", manifest::k_sealed_file) : std::string("/root"));
       if (auto sde = lock_value(res.build_dir + "/lock", "source_date_epoch"))
         res.source_date_epoch = static_cast<std::int64_t>(parse_u64(*sde).value_or(0));
       TRY(set_latest(options.store, recipe.name, *id));
@@ -365,8 +380,16 @@ Result<BuildResult> build(const Recipe& recipe, const BuildOptions& options) {
     res.entries = m.entries.size();
     res.source_date_epoch = c.sde.value_or(0);
     res.build_id = str(res.input_key.substr(0, 12), "-", res.tree_digest.substr(0, 8));
+    if (c.sealed) {
+      // The stat record describes a tree on this host's disk; a sealed build keeps no tree.
+      c.step("seal: EROFS image file and dm-verity hash tree");
+      m.sealed = TRY(seal_tree(c, res.tree_digest));
+      res.sealed = m.sealed;
+      rendered.manifest = manifest::render(m);
+      if (rendered.manifest.digest != res.tree_digest) return fail(Errc::internal, "the tree digest changed when the image was sealed");
+    }
     TRY(write_in(staging.fd.get(), "manifest", rendered.manifest.text, 0644));
-    TRY(write_in(staging.fd.get(), "manifest.stat", rendered.stat, 0644));
+    if (!c.sealed) TRY(write_in(staging.fd.get(), "manifest.stat", rendered.stat, 0644));
     TRY(write_in(staging.fd.get(), "recipe.toml", recipe.text, 0644));
     TRY(write_in(staging.fd.get(), "lock", lock_text(c, res), 0644));
     c.step(str("commit: ", m.entries.size(), " entries, tree sha256:", res.tree_digest, ", build id ", res.build_id));
@@ -393,7 +416,7 @@ Result<BuildResult> build(const Recipe& recipe, const BuildOptions& options) {
     else it->second += secs;
   }
   res.build_dir = str(options.store, "/", recipe.name, "/", res.build_id);
-  res.root = res.build_dir + "/root";
+  res.root = res.build_dir + (res.sealed ? str("/", manifest::k_sealed_file) : std::string("/root"));
   if (existed) {
     // Same inputs and the same tree as an image already in the store: keep that one (it may
     // be registered and in use) and drop this build.

@@ -8,6 +8,8 @@
 
 #include "chrootctl/builder/build.hpp"
 #include "chrootctl/builder/recipe.hpp"
+#include "chrootctl/common/manifest.hpp"
+#include "chrootctl/launcher/sealed.hpp"
 
 namespace chrootctl::builder::detail {
 
@@ -34,6 +36,7 @@ struct BuildContext {
   mutable std::vector<std::pair<std::string, std::int64_t>> step_starts;  ///< step name, monotonic ns
   std::optional<std::int64_t> sde;
   std::string sde_origin = "none (0)";
+  bool sealed = false;  ///< the build makes a sealed image (docs/sealed.md)
 
   /// A line in build.log.
   void log(const std::string& line) const;
@@ -44,6 +47,19 @@ struct BuildContext {
   /// An error pointing at the recipe's [base] source.
   Error at_base(const std::string& message, Errc code) const;
 };
+
+/// Runs a host tool for a step (contained: its own mount and PID namespaces); its output goes to
+/// build.log and its last lines into the error.
+Status run_tool(const BuildContext& c, const std::string& step, std::vector<std::string> argv, const std::string& home = {});
+
+/// The seal step of a sealed build: STAGING/image.erofs from the tree (mkfs.erofs, reproducibly:
+/// SOURCE_DATE_EPOCH, a UUID and a dm-verity salt derived from the tree digest), with a
+/// dm-verity hash tree appended (libcryptsetup); then the tree is removed.
+Result<manifest::Sealed> seal_tree(const BuildContext& c, const std::string& tree_digest);
+/// A share of the shared mount of the sealed image in build directory `image_dir` (an
+/// `image = "NAME"` base), made through the launcher's sealed-image module with dm-verity where
+/// the kernel has it, held by this process until the object goes.
+Result<launcher::sealed::Share> mount_sealed_base(const std::string& image_dir, const manifest::Sealed& sealed);
 
 Status run_base(BuildContext& c);
 Status run_packages(BuildContext& c);

@@ -50,6 +50,7 @@ public:
       for (const auto& item : *f) parse_file(*item.as_table(), r.files);
     }
     if (const auto* x = top.table("run")) parse_run(*x, r.run);
+    if (const auto* o = top.table("output")) parse_output(*o, r.output);
     top.finish();
   }
 
@@ -316,6 +317,17 @@ private:
     }
     t.finish();
     files.push_back(std::move(f));
+  }
+
+  void parse_output(const toml::table& tbl, Output& o) {
+    TableReader t(m_diag, tbl, "output");
+    if (auto v = t.string("format")) {
+      o.pos = pos_of(*t.node("format"));
+      if (*v == "directory") o.format = Output::Format::directory;
+      else if (*v == "sealed") o.format = Output::Format::sealed;
+      else m_diag.error(*t.node("format"), str("'output.format' must be \"directory\" or \"sealed\", not ", quote(*v)));
+    }
+    t.finish();
   }
 
   void parse_run(const toml::table& tbl, Run& r) {

@@ -17,6 +17,7 @@
 #include "chrootctl/common/sha256.hpp"
 #include "chrootctl/common/strings.hpp"
 #include "chrootctl/common/sys.hpp"
+#include "chrootctl/launcher/sealed.hpp"
 #include "in_tree_internal.hpp"
 #include "process.hpp"
 
@@ -30,8 +31,10 @@ Status make_root(const BuildContext& c) {
   return {};
 }
 
+}  // namespace
+
 // Runs a host tool for a step; its output goes to build.log and its last lines into the error.
-Status run_tool(const BuildContext& c, const std::string& step, std::vector<std::string> argv, const std::string& home = {}) {
+Status run_tool(const BuildContext& c, const std::string& step, std::vector<std::string> argv, const std::string& home) {
   // The tool, and the package scripts it runs as root, run under the build-host policy.
   const auto plan = TRY(build_filter("build-host"));
   const auto filter = TRY(launcher::read_seccomp_program(plan.program, plan.policy, plan.digest));
@@ -54,6 +57,8 @@ Status run_tool(const BuildContext& c, const std::string& step, std::vector<std:
   }
   return {};
 }
+
+namespace {
 
 Status base_debootstrap(BuildContext& c, const DebootstrapBase& b) {
   if (c.plan.tool == "mmdebstrap") {
@@ -164,7 +169,15 @@ Status run_base(BuildContext& c) {
     TRY(make_root(c));
     c.step(str("base: image ", i->name, " (", c.plan.image_dir, ")"));
     auto tree = TRY(TreeWriter::open(c.root));
-    TRY(copy_tree(c.plan.image_dir + "/root", tree, [&](const CopyStats& s) { c.progress(str("base: ", s.entries, " entries copied")); }));
+    // A sealed base image is read through its shared mount, as a launch would mount it
+    // (docs/sealed.md); the copy is verified against its manifest below either way.
+    std::optional<launcher::sealed::Share> mounted;
+    std::string source = c.plan.image_dir + "/root";
+    if (auto sealed = TRY(manifest::read_sealed(c.plan.image_dir + "/manifest"))) {
+      mounted.emplace(TRY(mount_sealed_base(c.plan.image_dir, *sealed)));
+      source = mounted->root();
+    }
+    TRY(copy_tree(source, tree, [&](const CopyStats& s) { c.progress(str("base: ", s.entries, " entries copied")); }));
     // The copy is what this build stands on, so the copy is what is verified against the base
     // image's manifest (a full check, every file hashed): nothing can change between check and use.
     c.step("base: verifying the copy against the base image's manifest");

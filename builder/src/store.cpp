@@ -12,6 +12,7 @@
 
 #include "chrootctl/builder/build.hpp"
 #include "chrootctl/common/files.hpp"
+#include "chrootctl/common/manifest.hpp"
 #include "chrootctl/common/strings.hpp"
 #include "chrootctl/common/sys.hpp"
 #include "chrootctl/common/toml.hpp"
@@ -164,7 +165,10 @@ bool complete_image(const std::string& build_dir) {
     if (!st || !S_ISREG(st->st_mode)) return false;
   }
   auto st = sys::lstat_path(build_dir + "/root");
-  return st && S_ISDIR(st->st_mode);
+  if (st && S_ISDIR(st->st_mode)) return true;
+  // A sealed build: its image file instead of the tree.
+  auto image = sys::lstat_path(str(build_dir, "/", manifest::k_sealed_file));
+  return image && S_ISREG(image->st_mode);
 }
 
 Result<std::optional<std::string>> find_cached(const std::string& store, const std::string& name, const std::string& key) {

@@ -70,12 +70,14 @@ std::string list_privileged(const std::vector<std::string>& entries, std::size_t
 Result<Exposure> exposure(const std::string& root, const manifest::Manifest& m) {
   Exposure x;
   x.root_only_by = TRY(root_only_dir(root));
-  x.privileged = privileged_entries(m);
+  // A sealed image's entries exist only inside its mount, which is nosuid and nodev, and no
+  // hard link reaches into it: nothing of it gives privileges on the host.
+  if (!m.sealed) x.privileged = privileged_entries(m);
   return x;
 }
 
 bool in_store(const std::string& store, const std::string& image, const std::string& root) {
-  if (root != image + "/root") return false;
+  if (root != image + "/root" && root != str(image, "/", manifest::k_sealed_file)) return false;
   const std::string recipe_dir = parent_of(image);
   return recipe_dir != "/" && parent_of(recipe_dir) == store;
 }

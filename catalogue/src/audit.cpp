@@ -142,6 +142,13 @@ Result<Target> target_from_build_dir(const std::string& dir) {
   auto st = sys::stat_path(dir);
   if (!st) return fail(std::move(st.error()).add_context(str("auditing ", dir)));
   if (!S_ISDIR(st->st_mode)) return fail(Errc::invalid_argument, str(dir, " is not a build directory (expected a directory holding root/ and manifest)"));
+  if (auto ist = sys::lstat_path(str(dir, "/", manifest::k_sealed_file)); ist && S_ISREG(ist->st_mode)) {
+    t.sealed = TRY(manifest::read_sealed(t.manifest));
+    if (!t.sealed) return fail(Errc::invalid_argument, str(t.manifest, " has no #sealed line for ", dir, "/", manifest::k_sealed_file));
+    t.sealed_file = str(dir, "/", manifest::k_sealed_file);
+    t.root.clear();
+    return t;
+  }
   auto rst = sys::stat_path(t.root);
   if (!rst || !S_ISDIR(rst->st_mode))
     return fail(Errc::invalid_argument, str(dir, " is not a build directory: ", t.root, " is missing or not a directory"));
@@ -152,6 +159,8 @@ Result<Target> target_from_build_dir(const std::string& dir) {
 }
 
 Result<Report> audit(const Target& target, const Policy& policy, const Options& options) {
+  if (target.root.empty())
+    return fail(Errc::invalid_argument, str(target.label, " is a sealed image: it is audited through its mount, which was not made"));
   Report r;
   r.target = target;
   manifest::CreateOptions copts;

@@ -125,6 +125,10 @@ Result<DiffSide> side_from_path(const std::string& arg) {
     return fail(Errc::invalid_argument, str(quote(arg), " is a directory without a manifest: not a build directory"));
   side.manifest = arg + "/manifest";
   if (auto r = sys::stat_path(arg + "/root"); r && S_ISDIR(r->st_mode)) side.root = arg + "/root";
+  if (auto i = sys::lstat_path(str(arg, "/", manifest::k_sealed_file)); i && S_ISREG(i->st_mode)) {
+    side.sealed = TRY(manifest::read_sealed(side.manifest));
+    if (side.sealed) side.sealed_file = str(arg, "/", manifest::k_sealed_file);
+  }
   return side;
 }
 

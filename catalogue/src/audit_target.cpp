@@ -21,6 +21,11 @@ Target target_of(const Settings& s, const catalogue::Entry& e, const std::string
   t.build_dir = e.current.image;
   t.root = e.current.root;
   t.manifest = e.current.image + "/manifest";
+  if (e.current.sealed) {
+    t.sealed_file = e.current.root;
+    t.sealed = e.current.sealed;
+    t.root.clear();  // its mount, made by the caller
+  }
   if (!e.seccomp.empty()) {
     t.seccomp = e.seccomp;
     t.seccomp_origin = str("the catalogue entry's seccomp = ", quote(e.seccomp));
@@ -63,7 +68,7 @@ Result<std::vector<Target>> catalogue_targets(const std::optional<std::string>& 
 }
 
 Result<DiffSide> resolve_side(const std::string& arg, const std::optional<std::string>& store) {
-  if (auto t = TRY(from_catalogue(arg, store))) return DiffSide{t->label, t->manifest, t->root};
+  if (auto t = TRY(from_catalogue(arg, store))) return DiffSide{t->label, t->manifest, t->root, t->sealed_file, t->sealed};
   return side_from_path(arg);
 }
 

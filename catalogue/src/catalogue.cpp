@@ -92,6 +92,22 @@ Version parse_version(Diagnostics& diag, TableReader& r, const toml::table& t, c
     }
     ir.finish();
   }
+  if (const auto* sealed = r.table("sealed")) {
+    TableReader sr(diag, *sealed, "sealed");
+    manifest::Sealed m;
+    if (auto x = sr.string("format", true)) m.format = *x;
+    if (auto x = non_negative(sr, *sealed, "size", true, "sealed")) m.size = *x;
+    if (auto x = sr.string("sha256", true)) m.sha256 = *x;
+    if (auto x = non_negative(sr, *sealed, "hash_offset", true, "sealed")) m.hash_offset = *x;
+    if (auto x = sr.string("root_hash", true)) m.root_hash = *x;
+    if (auto x = sr.string("salt", true)) m.salt = *x;
+    sr.finish();
+    // The same rules as the manifest's #sealed line, which this records.
+    if (!manifest::parse_sealed_line(manifest::sealed_line(m)))
+      diag.error(*t.get("sealed"), "'sealed' is not a valid sealed image record (format erofs, sizes, 64-hex-digit digests)");
+    else
+      v.sealed = std::move(m);
+  }
   return v;
 }
 
@@ -111,6 +127,10 @@ void write_version(std::string& out, const Version& v) {
   }
   out += str("identity = { dev = ", v.identity.dev, ", ino = ", v.identity.ino, ", uid = ", v.identity.uid,
              ", gid = ", v.identity.gid, ", mode = \"", mode_octal(v.identity.mode), "\" }\n");
+  if (v.sealed)
+    out += str("sealed = { format = ", toml_quote(v.sealed->format), ", size = ", v.sealed->size, ", sha256 = ", toml_quote(v.sealed->sha256),
+               ", hash_offset = ", v.sealed->hash_offset, ", root_hash = ", toml_quote(v.sealed->root_hash),
+               ", salt = ", toml_quote(v.sealed->salt), " }\n");
 }
 
 }  // namespace

@@ -156,7 +156,11 @@ void usable_names(const Settings& s, const Catalogue& c, std::int64_t now, PathO
     auto ev = evaluate(s, e.name, e.current, now);
     std::vector<std::string> names{e.name};
     names.insert(names.end(), e.aliases.begin(), e.aliases.end());
-    const std::string path_problem = path_ok(e.current.root);
+    // HTCondor chroots into a directory itself; a sealed image is a file, mounted by chrootctl.
+    const std::string path_problem =
+        e.current.sealed ? str("it is a sealed image (", e.current.root, "), which HTCondor cannot chroot into; use the job wrapper "
+                               "(condor-config --wrapper) and keep it mounted on the workers ('chrootctl mount ", e.name, "')")
+                         : path_ok(e.current.root);
     for (const auto& n : names) {
       if (!ev.usable)
         skipped.push_back({n, ev.reason});

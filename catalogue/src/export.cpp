@@ -12,8 +12,10 @@
 #include <map>
 #include <memory>
 #include <thread>
+#include <vector>
 
 #include "chrootctl/catalogue/safety.hpp"
+#include "chrootctl/catalogue/sealed.hpp"
 #include "chrootctl/catalogue/sign.hpp"
 #include "chrootctl/common/sha256.hpp"
 #include "chrootctl/common/strings.hpp"
@@ -121,6 +123,46 @@ EntryPtr header_of(const manifest::Entry& e) {
   return a;
 }
 
+// The tree of a directory image, entry by entry in manifest order, each compared with its
+// manifest line as it is packed.
+Status export_tree(Writer& w, const manifest::Manifest& m, const Version& v, const std::string& name, ExportResult& out,
+                   const ExportOptions& options) {
+  auto reader = TRY(detail::TreeReader::open(v.root));
+  std::map<std::string, std::pair<dev_t, ino_t>> leaders;  // hard-link groups: first path -> inode
+  for (const auto& e : m.entries) {
+    auto hdr = header_of(e);
+    auto step = [&]() -> Status {
+      if (e.path == "/") {
+        TRY(reader.check_root_entry(e));
+        return w.header(hdr.get());
+      }
+      if (e.type != manifest::Type::file) {
+        TRY(reader.check_other(e));
+        return w.header(hdr.get());
+      }
+      auto fd = TRY(reader.open_file(e));
+      auto st = TRY(sys::fstat(fd.get()));
+      if (!e.link.empty() && e.link != e.path) {
+        auto it = leaders.find(e.link);
+        if (it == leaders.end() || it->second != std::make_pair(st.st_dev, st.st_ino))
+          return fail(Errc::mismatch, str(quote(e.path), " changed since it was verified: it is no longer a hard link to ", quote(e.link)));
+        archive_entry_copy_hardlink(hdr.get(), ("root" + e.link).c_str());
+        archive_entry_set_size(hdr.get(), 0);
+        return w.header(hdr.get());
+      }
+      if (!e.link.empty()) leaders[e.path] = {st.st_dev, st.st_ino};
+      TRY(w.header(hdr.get()));
+      TRY(detail::stream_checked(fd.get(), e, v.root + e.path, [&](const char* p, std::size_t n) { return w.data(p, n); }));
+      out.bytes += e.size;
+      return {};
+    };
+    if (auto r = step(); !r) return fail(std::move(r.error()).add_context(str("exporting ", quote(name), " (run 'chrootctl verify ", name, "')")));
+    ++out.entries;
+    if (options.progress && out.entries % 256 == 0) options.progress(out.entries, out.bytes);
+  }
+  return {};
+}
+
 std::string parent_dir(const std::string& path) {
   const auto slash = path.find_last_of('/');
   if (slash == std::string::npos) return ".";
@@ -185,10 +227,10 @@ Result<ExportResult> export_image(const Settings& s, const std::string& name, co
   out.image = v.image;
   out.digest = v.digest;
   auto ctx = [&](Error e) { return fail(std::move(e).add_context(str("refusing to export ", quote(name)))); };
-  if (v.root != v.image + "/root")
+  if (v.root != (v.sealed ? str(v.image, "/", manifest::k_sealed_file) : v.image + "/root"))
     return ctx(Error(Errc::invalid_argument, str("its root ", quote(v.root), " is not inside its build directory (only builds are exported)")));
   if (auto d = check_trusted_dir(v.image, "build directory"); !d) return ctx(d.error());
-  if (auto r = check_root(v.root); !r) return ctx(r.error());
+  if (auto r = check_version_root(v); !r) return ctx(r.error());
   auto m = detail::load_trusted_manifest(v.image);
   if (!m) return ctx(m.error());
   const std::string manifest_text = manifest::serialize(*m);
@@ -209,13 +251,17 @@ Result<ExportResult> export_image(const Settings& s, const std::string& name, co
     // The signature travels with the image; make sure it is the one for this build.
     auto sig = parse_signature(**sig_text, v.image + "/signature");
     if (!sig) return ctx(sig.error());
-    const Statement expected{*recipe, v.build_id, m->stripped_from.empty() ? v.digest : m->stripped_from, Sha256::hex(*lock)};
+    const Statement expected =
+        with_sealed(Statement{*recipe, v.build_id, m->stripped_from.empty() ? v.digest : m->stripped_from, Sha256::hex(*lock), {}, {}}, m->sealed);
     if (!(sig->statement == expected))
       return ctx(Error(Errc::mismatch, str(v.image, "/signature is not for this build (it names build ", sig->statement.build_id,
                                            ", tree digest ", sig->statement.tree_digest, ")")));
     out.signer = sig->key_id;
   }
+  if (m->sealed != v.sealed)
+    return ctx(Error(Errc::mismatch, str(v.image, "/manifest does not describe the image file recorded in the catalogue")));
   for (const auto& e : m->entries) {
+    if (v.sealed) break;  // the image file travels as is, whatever its tree holds
     if (auto p = detail::check_entry_path(e.path); !p) return ctx(p.error());
     if (e.type == manifest::Type::socket) return ctx(Error(Errc::unsupported, str(quote(e.path), " is a socket, which an archive cannot hold")));
     for (const auto& x : e.xattrs)
@@ -259,38 +305,43 @@ Result<ExportResult> export_image(const Settings& s, const std::string& name, co
   TRY(w.member("recipe.toml", *recipe_text, now));
   if (*sig_text) TRY(w.member("signature", **sig_text, now));
 
-  auto reader = TRY(detail::TreeReader::open(v.root));
-  std::map<std::string, std::pair<dev_t, ino_t>> leaders;  // hard-link groups: first path -> inode
-  for (const auto& e : m->entries) {
-    auto hdr = header_of(e);
-    auto step = [&]() -> Status {
-      if (e.path == "/") {
-        TRY(reader.check_root_entry(e));
-        return w.header(hdr.get());
-      }
-      if (e.type != manifest::Type::file) {
-        TRY(reader.check_other(e));
-        return w.header(hdr.get());
-      }
-      auto fd = TRY(reader.open_file(e));
-      auto st = TRY(sys::fstat(fd.get()));
-      if (!e.link.empty() && e.link != e.path) {
-        auto it = leaders.find(e.link);
-        if (it == leaders.end() || it->second != std::make_pair(st.st_dev, st.st_ino))
-          return fail(Errc::mismatch, str(quote(e.path), " changed since it was verified: it is no longer a hard link to ", quote(e.link)));
-        archive_entry_copy_hardlink(hdr.get(), ("root" + e.link).c_str());
-        archive_entry_set_size(hdr.get(), 0);
-        return w.header(hdr.get());
-      }
-      if (!e.link.empty()) leaders[e.path] = {st.st_dev, st.st_ino};
-      TRY(w.header(hdr.get()));
-      TRY(detail::stream_checked(fd.get(), e, v.root + e.path, [&](const char* p, std::size_t n) { return w.data(p, n); }));
-      out.bytes += e.size;
-      return {};
-    };
-    if (auto r = step(); !r) return fail(std::move(r.error()).add_context(str("exporting ", quote(name), " (run 'chrootctl verify ", entry->name, "')")));
-    ++out.entries;
-    if (options.progress && out.entries % 256 == 0) options.progress(out.entries, out.bytes);
+  if (v.sealed) {
+    // The image file as is, its SHA-256 checked as it is read: a file changed since it was
+    // verified is refused, never exported.
+    auto fd = TRY(with_context(sys::open_path(v.root, O_RDONLY | O_NOFOLLOW | O_NOCTTY), str("exporting ", quote(name))));
+    auto st = TRY(sys::fstat(fd.get()));
+    if (static_cast<std::uint64_t>(st.st_size) != v.sealed->size)
+      return ctx(Error(Errc::mismatch, str(v.root, " has ", st.st_size, " bytes, not the recorded ", v.sealed->size, " (run 'chrootctl verify ",
+                                           entry->name, "')")));
+    EntryPtr e(archive_entry_new());
+    archive_entry_set_pathname(e.get(), manifest::k_sealed_file);
+    archive_entry_set_filetype(e.get(), AE_IFREG);
+    archive_entry_set_perm(e.get(), 0644);
+    archive_entry_set_uid(e.get(), 0);
+    archive_entry_set_gid(e.get(), 0);
+    archive_entry_set_size(e.get(), static_cast<la_int64_t>(v.sealed->size));
+    archive_entry_set_mtime(e.get(), now, 0);
+    TRY(w.header(e.get()));
+    Sha256 h;
+    std::vector<char> buf(1u << 20);
+    std::uint64_t done = 0;
+    while (done < v.sealed->size) {
+      const ssize_t n = sys::retry_eintr([&] { return ::read(fd.get(), buf.data(), buf.size()); });
+      if (n < 0) return fail_errno(str("read(", quote(v.root), ")"), errno);
+      if (n == 0) return ctx(Error(Errc::mismatch, str(v.root, " ended after ", done, " bytes")));
+      const auto len = std::min<std::uint64_t>(static_cast<std::uint64_t>(n), v.sealed->size - done);
+      h.update(buf.data(), len);
+      TRY(w.data(buf.data(), len));
+      done += len;
+      if (options.progress) options.progress(1, done);
+    }
+    if (const std::string got = h.hex_final(); got != v.sealed->sha256)
+      return ctx(Error(Errc::mismatch, str(v.root, " has SHA-256 ", got, ", not the recorded ", v.sealed->sha256, " (run 'chrootctl verify ",
+                                           entry->name, "')")));
+    out.entries = m->entries.size();
+    out.bytes = done;
+  } else {
+    TRY(export_tree(w, *m, v, entry->name, out, options));
   }
   if (archive_write_close(a.get()) != ARCHIVE_OK) return w.error("finishing");
   a.reset();

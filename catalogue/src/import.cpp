@@ -13,10 +13,12 @@
 #include <memory>
 #include <set>
 #include <unordered_map>
+#include <vector>
 
 #include "chrootctl/catalogue/access.hpp"
 #include "chrootctl/catalogue/export.hpp"
 #include "chrootctl/catalogue/safety.hpp"
+#include "chrootctl/catalogue/sealed.hpp"
 #include "chrootctl/catalogue/sign.hpp"
 #include "chrootctl/common/files.hpp"
 #include "chrootctl/common/privilege.hpp"
@@ -24,6 +26,7 @@
 #include "chrootctl/common/strings.hpp"
 #include "chrootctl/common/sys.hpp"
 #include "chrootctl/common/unpack_check.hpp"
+#include "chrootctl/verity/verity.hpp"
 #include "export_tree.hpp"
 #include "registry_internal.hpp"
 #include "sign_internal.hpp"
@@ -48,6 +51,7 @@ struct Header {
   std::string lock;
   std::string recipe;
   std::optional<std::string> signature;
+  bool sealed = false;  ///< the archive's image is a sealed image file (image.erofs), not root/
 };
 
 Result<Header> read_header(const std::string& path) {
@@ -74,6 +78,10 @@ Result<Header> read_header(const std::string& path) {
     const char* raw = archive_entry_pathname(e);
     const std::string name = raw ? raw : "";
     if (name == "root" || name.starts_with("root/")) break;
+    if (name == manifest::k_sealed_file) {
+      h.sealed = true;
+      break;
+    }
     if (first && name != k_entry_member) return bad(str("not a chrootctl export (its first member is ", quote(name), ", not ", k_entry_member, ")"));
     first = false;
     std::string* dest = nullptr;
@@ -101,8 +109,74 @@ Result<Header> read_header(const std::string& path) {
     if (sig_slot) h.signature = std::move(*sig_slot);
   }
   for (const char* need : {k_entry_member, "manifest", "lock", "recipe.toml"})
-    if (!seen.count(need)) return bad(str("it has no ", need, " before root/"));
+    if (!seen.count(need)) return bad(str("it has no ", need, " before ", h.sealed ? manifest::k_sealed_file : "root/"));
   return h;
+}
+
+// A sealed image's file: read from the archive again (the members before it must be the ones
+// judged) into STAGING/image.erofs, its size and SHA-256 checked as it is written, then its
+// dm-verity hash tree checked against the root hash (libcryptsetup, in userspace). Nothing else
+// is written before that.
+Status unpack_sealed(const std::string& path, const Header& h, const manifest::Sealed& sealed, int staging_fd, const std::string& staging) {
+  auto fd = TRY(sys::open_path(path, O_RDONLY | O_NOCTTY));
+  std::unique_ptr<struct archive, ReadFree> a(archive_read_new());
+  if (!a) throw std::bad_alloc();
+  archive_read_support_filter_zstd(a.get());
+  archive_read_support_filter_none(a.get());
+  archive_read_support_format_tar(a.get());
+  auto bad = [&](const std::string& why) { return fail(Errc::mismatch, str(quote(path), ": ", why)); };
+  if (archive_read_open_fd(a.get(), fd.get(), 1u << 20) != ARCHIVE_OK) return bad(archive_error_string(a.get()));
+  const std::map<std::string, std::string> judged{{k_entry_member, h.entry}, {"manifest", h.manifest}, {"lock", h.lock},
+                                                  {"recipe.toml", h.recipe}, {"signature", h.signature.value_or("")}};
+  archive_entry* e = nullptr;
+  Sha256 sha;
+  bool image_done = false;
+  while (true) {
+    const int rc = archive_read_next_header(a.get(), &e);
+    if (rc == ARCHIVE_EOF) break;
+    if (rc != ARCHIVE_OK && rc != ARCHIVE_WARN) return bad(archive_error_string(a.get()));
+    const char* raw = archive_entry_pathname(e);
+    const std::string name = raw ? raw : "";
+    if (image_done) return bad(str("unexpected member ", quote(name), " after ", manifest::k_sealed_file));
+    if (archive_entry_filetype(e) != AE_IFREG || archive_entry_hardlink(e)) return bad(str("its member ", quote(name), " is not a regular file"));
+    if (name != manifest::k_sealed_file) {
+      auto it = judged.find(name);
+      if (it == judged.end() || (name == "signature" && !h.signature)) return bad(str("unexpected member ", quote(name)));
+      if (static_cast<std::uint64_t>(archive_entry_size(e)) != it->second.size())
+        return bad(str("it holds two different ", quote(name), " members"));
+      std::string text(it->second.size(), '\0');
+      std::size_t got = 0;
+      while (got < text.size()) {
+        const la_ssize_t n = archive_read_data(a.get(), text.data() + got, text.size() - got);
+        if (n <= 0) return bad(str("reading ", name, ": ", n < 0 ? archive_error_string(a.get()) : "unexpected end of the archive"));
+        got += static_cast<std::size_t>(n);
+      }
+      if (text != it->second) return bad(str("it holds two different ", quote(name), " members"));
+      continue;
+    }
+    if (archive_entry_size(e) < 0 || static_cast<std::uint64_t>(archive_entry_size(e)) != sealed.size)
+      return bad(str("its ", manifest::k_sealed_file, " has ", archive_entry_size(e), " bytes, not the ", sealed.size, " its manifest records"));
+    Fd out = TRY(sys::open_at(staging_fd, manifest::k_sealed_file, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644));
+    std::vector<char> buf(1u << 20);
+    std::uint64_t done = 0;
+    while (true) {
+      const la_ssize_t n = archive_read_data(a.get(), buf.data(), buf.size());
+      if (n < 0) return bad(str("reading ", manifest::k_sealed_file, ": ", archive_error_string(a.get())));
+      if (n == 0) break;
+      sha.update(buf.data(), static_cast<std::size_t>(n));
+      TRY(sys::write_all(out.get(), std::string_view(buf.data(), static_cast<std::size_t>(n))));
+      done += static_cast<std::uint64_t>(n);
+    }
+    if (done != sealed.size) return bad(str("its ", manifest::k_sealed_file, " ended after ", done, " bytes (truncated)"));
+    if (const std::string got = sha.hex_final(); got != sealed.sha256)
+      return fail(Errc::mismatch, str("its ", manifest::k_sealed_file, " has SHA-256 ", got, ", not the ", sealed.sha256, " its manifest records"));
+    TRY(sys::fsync(out.get()));
+    image_done = true;
+  }
+  if (!image_done) return bad(str("it holds no ", manifest::k_sealed_file, " (truncated)"));
+  const std::string file = staging + "/" + manifest::k_sealed_file;
+  TRY(with_context(verity::verify(file, sealed), str("checking ", manifest::k_sealed_file, " from ", path)));
+  return {};
 }
 
 // A staging directory STORE/.staging/import.XXXXXX, made and flock-held the way the builder
@@ -398,6 +472,9 @@ Result<ImportResult> import_image(const Settings& given, const std::string& arch
   if (!entry) return refuse(entry.error());
   auto m = manifest::parse(h->manifest, archive + ":manifest");
   if (!m) return refuse(m.error());
+  if (m->sealed.has_value() != h->sealed)
+    return refuse(Error(Errc::mismatch, h->sealed ? str("it holds ", manifest::k_sealed_file, " but its manifest describes a directory image")
+                                                  : "its manifest describes a sealed image but it holds root/"));
   const std::string digest = manifest::digest(*m);
   if (digest != entry->digest)
     return refuse(Error(Errc::mismatch, str("its manifest has tree digest ", digest, ", not the ", entry->digest, " its entry names")));
@@ -415,7 +492,7 @@ Result<ImportResult> import_image(const Settings& given, const std::string& arch
   in.signature_text = h->signature;
   in.signature_label = archive + ":signature";
   in.unsigned_ok = o.allow_unsigned && !given.require_signature;
-  const Statement expected{entry->recipe, entry->build_id, signed_digest, Sha256::hex(h->lock)};
+  const Statement expected = with_sealed(Statement{entry->recipe, entry->build_id, signed_digest, Sha256::hex(h->lock), {}, {}}, m->sealed);
   in.expected = [&]() -> Result<Statement> { return expected; };
   const auto verdict = judge_signature(in);
   if (!verdict.acceptable) {
@@ -438,7 +515,9 @@ Result<ImportResult> import_image(const Settings& given, const std::string& arch
 
   // 2. The site's privilege policy ([strip] in the config), decided from the manifest before
   // anything is written: refused by default, defused with --strip.
-  auto plan = plan_import_strip(*m, given.import_strip);
+  // A sealed image's files exist only inside its mount, which is nosuid and nodev, and its file
+  // travels as is: the policy, made for trees on the host's filesystem, has nothing to defuse.
+  auto plan = m->sealed ? Result<StripPlan>(StripPlan{*m, {}}) : plan_import_strip(*m, given.import_strip);
   if (!plan) return refuse(plan.error());
   const std::string config = given.config_file.empty() ? std::string("the configuration") : given.config_file;
   if (!plan->changes.empty() && !o.strip) {
@@ -452,7 +531,7 @@ Result<ImportResult> import_image(const Settings& given, const std::string& arch
   const manifest::Manifest& tree = plan->result;  // what the tree will be
   const std::string tree_digest = manifest::digest(tree);
   // An image unprivileged launchers read must hold nothing privileged at all (access.hpp).
-  if (given.readable(out.name)) {
+  if (given.readable(out.name) && !m->sealed) {
     if (auto left = privileged_entries(tree); !left.empty())
       return refuse(Error(Errc::permission, str(quote(out.name), " is in readable_images in ", config,
                                                 ": unprivileged launchers read its tree, so it must hold no setuid, setgid or capability "
@@ -493,6 +572,57 @@ Result<ImportResult> import_image(const Settings& given, const std::string& arch
     return out;
   };
   if (sys::lstat_path(dest)) return register_existing();
+
+  if (m->sealed) {
+    // 4. The image file alone first, checked (SHA-256 and root hash) before anything else is
+    //    written; then the small files beside it; then into place (root-only unless the name is
+    //    readable, as for a tree) and registered.
+    auto staging = TRY(make_staging(s.store));
+    status(str("unpacking and checking ", manifest::k_sealed_file, " (", human_size(m->sealed->size), ")"));
+    const std::int64_t started = o.now ? o.now : sys::now_unix();
+    if (auto u = unpack_sealed(archive, *h, *m->sealed, staging.fd.get(), staging.path); !u) return refuse(u.error());
+    const auto staged = TRY(sys::lstat_at(staging.fd.get(), manifest::k_sealed_file));
+    for (const auto& [name, text] : std::vector<std::pair<std::string, std::optional<std::string>>>{
+             {"manifest", h->manifest}, {"lock", h->lock}, {"recipe.toml", h->recipe}, {"signature", h->signature}}) {
+      if (!text) continue;
+      Fd f = TRY(sys::open_at(staging.fd.get(), name, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644));
+      TRY(sys::write_all(f.get(), *text));
+    }
+    const mode_t mode = given.readable(out.name) ? 0755 : 0700;
+    if (::fchmod(staging.fd.get(), mode) != 0) return fail_errno(str("fchmod(", quote(staging.path), ", ", mode_octal(mode), ")"), errno);
+    if (::mkdir(parent.c_str(), 0755) != 0 && errno != EEXIST) return fail_errno(str("mkdir(", quote(parent), ", 0755)"), errno);
+    auto pfd = TRY(sys::open_path(parent, O_RDONLY | O_DIRECTORY | O_NOFOLLOW));
+    if (::syncfs(staging.fd.get()) != 0) return fail_errno(str("syncfs(", quote(staging.path), ")"), errno);
+    auto moved = sys::rename_at(AT_FDCWD, staging.path, pfd.get(), entry->build_id, RENAME_NOREPLACE);
+    if (!moved) {
+      if (moved.error().sys_errno() == EEXIST) return register_existing();
+      return fail(moved.error());
+    }
+    staging.path = dest;
+    TRY(sys::fsync(pfd.get()));
+    const std::string file = str(dest, "/", manifest::k_sealed_file);
+    auto identity = check_sealed_file(file);
+    if (!identity) return refuse(identity.error());
+    if (identity->dev != static_cast<std::uint64_t>(staged.st_dev) || identity->ino != static_cast<std::uint64_t>(staged.st_ino))
+      return refuse(Error(Errc::mismatch, str(quote(file), " is not the file that was checked")));
+    Version v;
+    v.image = dest;
+    v.root = file;
+    v.digest = digest;
+    v.build_id = entry->build_id;
+    v.recipe = entry->recipe;
+    v.signer = verdict.signer;
+    v.added_at = started;
+    v.verified_at = started;
+    v.identity = *identity;
+    v.sealed = m->sealed;
+    out.added.entries = m->entries.size();
+    if (verdict.state != "signed") out.added.notes.push_back(str("registered unsigned: ", verdict.reason));
+    TRY(detail::record_version(s, out.name, v, out.added));
+    staging.path.clear();
+    out.image = dest;
+    return out;
+  }
 
   // 4. Unpack into a staging directory that only root can reach, every entry held to the
   // manifest as it is written (ImportCheck), with the builder's protections.

@@ -12,9 +12,11 @@
 #include <map>
 #include <memory>
 #include <set>
+#include <vector>
 
 #include "chrootctl/catalogue/access.hpp"
 #include "chrootctl/catalogue/safety.hpp"
+#include "chrootctl/catalogue/sealed.hpp"
 #include "chrootctl/catalogue/sign.hpp"
 #include "chrootctl/common/files.hpp"
 #include "chrootctl/common/sha256.hpp"
@@ -73,7 +75,7 @@ Result<Published> index_published(const std::string& dir) {
       auto text = detail::read_trusted_file(bdir + "/manifest", 512u << 20);
       if (!text || !*text) continue;  // not a published build, or not one to trust: never linked to
       auto m = manifest::parse(**text, bdir + "/manifest");
-      if (!m) continue;
+      if (!m || m->sealed) continue;  // a sealed build has no tree to link to
       Published::Build build{bdir + "/root", std::move(*m), nullptr};
       const std::size_t index = p.builds.size();
       for (std::size_t i = 0; i < build.m.entries.size(); ++i) {
@@ -148,10 +150,10 @@ Result<PublishResult> publish(const Settings& s, const std::string& name, const 
   if (!entry) return fail(c.not_found(name, catalogue_path(s)));
   const Version& v = entry->current;
   auto ctx = [&](Error e) { return fail(std::move(e).add_context(str("refusing to publish ", quote(name)))); };
-  if (v.root != v.image + "/root")
+  if (v.root != (v.sealed ? str(v.image, "/", manifest::k_sealed_file) : v.image + "/root"))
     return ctx(Error(Errc::invalid_argument, str("its root ", quote(v.root), " is not inside its build directory (only builds are published)")));
   if (auto d = check_trusted_dir(v.image, "build directory"); !d) return ctx(d.error());
-  if (auto r = check_root(v.root); !r) return ctx(r.error());
+  if (auto r = check_version_root(v); !r) return ctx(r.error());
   auto m = detail::load_trusted_manifest(v.image);
   if (!m) return ctx(m.error());
   const std::string digest = manifest::digest(*m);
@@ -171,7 +173,8 @@ Result<PublishResult> publish(const Settings& s, const std::string& name, const 
   if (*sig_text) {
     auto sig = parse_signature(**sig_text, v.image + "/signature");
     if (!sig) return ctx(sig.error());
-    const Statement expected{*recipe, v.build_id, m->stripped_from.empty() ? digest : m->stripped_from, Sha256::hex(files["lock"])};
+    const Statement expected = with_sealed(
+        Statement{*recipe, v.build_id, m->stripped_from.empty() ? digest : m->stripped_from, Sha256::hex(files["lock"]), {}, {}}, m->sealed);
     if (!(sig->statement == expected))
       return ctx(Error(Errc::mismatch, str(v.image, "/signature is not for this build (it names build ", sig->statement.build_id,
                                            ", tree digest ", sig->statement.tree_digest, ")")));
@@ -183,7 +186,10 @@ Result<PublishResult> publish(const Settings& s, const std::string& name, const 
   }
   if (!valid_word(*recipe) || !valid_word(v.build_id))
     return ctx(Error(Errc::invalid_argument, str("its recipe name ", quote(*recipe), " or build id ", quote(v.build_id), " cannot be published")));
+  if (m->sealed != v.sealed)
+    return ctx(Error(Errc::mismatch, str(v.image, "/manifest does not describe the image file recorded in the catalogue")));
   for (const auto& e : m->entries) {
+    if (v.sealed) break;  // published as one file, whatever its tree holds
     if (auto p = detail::check_entry_path(e.path); !p) return ctx(p.error());
     if (e.type == manifest::Type::socket) return ctx(Error(Errc::unsupported, str(quote(e.path), " is a socket, which cannot be published")));
   }
@@ -224,6 +230,53 @@ Result<PublishResult> publish(const Settings& s, const std::string& name, const 
       return ctx(Error(Errc::exists, str(quote(out.published), " exists with tree digest ", *existing, ", not ", digest)));
     TRY(write_fragment());
     out.already_published = true;
+    return out;
+  }
+
+  if (v.sealed) {
+    // One file: the image file, copied as is and its SHA-256 checked as it is copied, beside
+    // the small files; a worker's launch then costs the shared filesystem one file, not one
+    // metadata request per entry.
+    TempTree tmp;
+    std::string tmpl = str(canon, "/", published_dir_name(entry->name), "XXXXXX");
+    if (::mkdtemp(tmpl.data()) == nullptr) return fail_errno(str("mkdtemp(", quote(tmpl), ")"), errno);
+    tmp.path = tmpl;
+    status(str("publishing the image file (", human_size(v.sealed->size), ") into ", tmp.path));
+    {
+      auto src = TRY(sys::open_path(v.root, O_RDONLY | O_NOFOLLOW | O_NOCTTY));
+      auto dst = TRY(sys::open_path(str(tmp.path, "/", manifest::k_sealed_file), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644));
+      Sha256 h;
+      std::vector<char> buf(1u << 20);
+      std::uint64_t done = 0;
+      while (true) {
+        const ssize_t n = sys::retry_eintr([&] { return ::read(src.get(), buf.data(), buf.size()); });
+        if (n < 0) return fail_errno(str("read(", quote(v.root), ")"), errno);
+        if (n == 0) break;
+        h.update(buf.data(), static_cast<std::size_t>(n));
+        TRY(sys::write_all(dst.get(), std::string_view(buf.data(), static_cast<std::size_t>(n))));
+        done += static_cast<std::uint64_t>(n);
+      }
+      const std::string got = h.hex_final();
+      if (done != v.sealed->size || got != v.sealed->sha256)
+        return ctx(Error(Errc::mismatch, str(v.root, " changed since it was verified (", done, " bytes, SHA-256 ", got, "; recorded ", v.sealed->size,
+                                             " bytes, ", v.sealed->sha256, "); run 'chrootctl verify ", entry->name, "'")));
+      if (::fchmod(dst.get(), 0644) != 0) return fail_errno(str("fchmod(", quote(tmp.path), "/image.erofs, 0644)"), errno);
+      out.bytes_copied = done;
+      out.files = 1;
+    }
+    for (const auto& [f, text] : files) TRY(write_file_atomic(str(tmp.path, "/", f), text, 0644));
+    if (::chmod(tmp.path.c_str(), 0755) != 0) return fail_errno(str("chmod(", quote(tmp.path), ", 0755)"), errno);
+    {
+      auto tfd = TRY(sys::open_path(tmp.path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW));
+      if (::syncfs(tfd.get()) != 0) return fail_errno(str("syncfs(", quote(tmp.path), ")"), errno);
+    }
+    const std::string parent = str(canon, "/", entry->name);
+    if (::mkdir(parent.c_str(), 0755) != 0 && errno != EEXIST) return fail_errno(str("mkdir(", quote(parent), ", 0755)"), errno);
+    auto pfd = TRY(sys::open_path(parent, O_RDONLY | O_DIRECTORY | O_NOFOLLOW));
+    TRY(sys::rename_at(AT_FDCWD, tmp.path, pfd.get(), v.build_id, RENAME_NOREPLACE));
+    tmp.path.clear();
+    TRY(sys::fsync(pfd.get()));
+    TRY(write_fragment());
     return out;
   }
 

@@ -26,10 +26,10 @@ constexpr const char* k_local_prefix = "from-";
 // Copies the published build's small files into STORE/NAME/from-BUILD-ID (made under a dot name
 // and renamed, so gc and readers never see half of it) and returns that directory.
 Result<std::string> local_copy(const std::string& store, const Fragment& f, const std::string& published,
-                               const std::map<std::string, std::string>& files) {
+                               const std::map<std::string, std::string>& files, const std::string& root) {
   const std::string parent = str(store, "/", f.name);
   const std::string dest = str(parent, "/", k_local_prefix, f.build_id);
-  const std::string source = published + "/root\n";
+  const std::string source = root + "\n";
   if (::mkdir(parent.c_str(), 0755) != 0 && errno != EEXIST) return fail_errno(str("mkdir(", quote(parent), ", 0755)"), errno);
   auto pfd = TRY(sys::open_path(parent, O_RDONLY | O_DIRECTORY | O_NOFOLLOW));
   auto write_all_files = [&](const std::string& dir) -> Status {
@@ -78,10 +78,12 @@ Result<AddResult> add_one(const Settings& s, const std::string& canon, const std
   TRY(with_context(sys::mkdir_p(s.store, 0755), str("creating the store ", s.store)));
   const std::string store = TRY(canonical_path(s.store));
   TRY(with_context(check_owned_dir(store, ::geteuid()), "refusing to register into the store"));
-  if (o.status) o.status(str(f.name, ": verifying ", published, "/root"));
-  const std::string local = TRY(local_copy(store, f, published, files));
+  // A sealed build is published as its image file, which jobs then run from (mounted).
+  const std::string root = m.sealed ? str(published, "/", manifest::k_sealed_file) : published + "/root";
+  if (o.status) o.status(str(f.name, ": verifying ", root));
+  const std::string local = TRY(local_copy(store, f, published, files, root));
   AddOptions ao;
-  ao.root = published + "/root";
+  ao.root = root;
   ao.build_id = f.build_id;
   ao.threads = o.threads;
   ao.progress = o.progress;

@@ -8,6 +8,7 @@
 
 #include "chrootctl/catalogue/access.hpp"
 #include "chrootctl/catalogue/safety.hpp"
+#include "chrootctl/catalogue/sealed.hpp"
 #include "chrootctl/catalogue/sign.hpp"
 #include "chrootctl/common/files.hpp"
 #include "chrootctl/common/strings.hpp"
@@ -76,7 +77,7 @@ Status record_version(const Settings& s, const std::string& name, Version v, Add
   const std::string image = v.image;
   TRY(edit(s, [&](Catalogue& c) -> Status {
     // The tree was verified outside the lock; make sure the directory recorded is the one verified.
-    auto now_id = check_root(v.root);
+    auto now_id = check_version_root(v);
     if (!now_id) return fail(std::move(now_id.error()).add_context(str("refusing to add ", quote(image), " as ", quote(name))));
     if (!(*now_id == v.identity))
       return fail(Errc::mismatch, str("refusing to add ", quote(image), ": its root was replaced while it was being verified"));
@@ -131,7 +132,10 @@ Result<AddResult> add(const Settings& s, const std::string& name, const std::str
   const std::string image = TRY(with_context(canonical_path(build_dir), str("adding ", quote(name))));
   auto ctx = [&](Error e) { return fail(std::move(e).add_context(str("refusing to add ", quote(image), " as ", quote(name)))); };
   if (auto d = check_trusted_dir(image, "build directory"); !d) return ctx(d.error());
-  std::string root = image + "/root";
+  auto m = detail::load_trusted_manifest(image);
+  if (!m) return ctx(m.error());
+  // A sealed build's root is its image file (docs/sealed.md).
+  std::string root = m->sealed ? str(image, "/", manifest::k_sealed_file) : image + "/root";
   if (!options.root.empty()) {
     auto r = canonical_path(options.root);
     if (!r) return ctx(r.error());
@@ -139,10 +143,8 @@ Result<AddResult> add(const Settings& s, const std::string& name, const std::str
   }
   if (auto p = check_plain_path(image); !p) return ctx(p.error());
   if (auto p = check_plain_path(root); !p) return ctx(p.error());
-  auto identity = check_root(root);
+  auto identity = m->sealed ? check_sealed_file(root) : check_root(root);
   if (!identity) return ctx(identity.error());
-  auto m = detail::load_trusted_manifest(image);
-  if (!m) return ctx(m.error());
   const std::string digest = manifest::digest(*m);
   // A stripped tree's signature covers the manifest it was made from (its parse checked that
   // the strip records lead back to it).
@@ -151,21 +153,28 @@ Result<AddResult> add(const Settings& s, const std::string& name, const std::str
   if (!recipe) return ctx(recipe.error());
   // The signature first: it is cheap, and an image this host may not use is not worth hashing.
   const std::string build_id = options.build_id.empty() ? detail::basename_of(image) : options.build_id;
-  const auto sig = judge_image(s, image, *recipe, build_id, signed_digest.empty() ? digest : signed_digest, false);
+  const auto sig = judge_image(s, image, *recipe, build_id, signed_digest.empty() ? digest : signed_digest, m->sealed, false);
   if (!sig.acceptable) return fail(Errc::permission, str("refusing to add ", quote(image), " as ", quote(name), ": ", sig.reason));
 
-  manifest::CreateOptions copts;
-  copts.threads = options.threads;
-  copts.progress = options.progress;
   const std::int64_t started = options.now ? options.now : sys::now_unix();
-  manifest::Manifest fresh;
-  auto d = manifest::check(root, *m, copts, &fresh);
-  if (!d) return ctx(d.error());
-  if (d->failed())
-    return fail(Errc::mismatch, str("refusing to add ", quote(image), " as ", quote(name), ": its root does not match its manifest (",
-                                    detail::count_differences(*d), "):\n", detail::listing(*d)));
-  TRY(detail::write_stat_record(image, fresh, digest));
-  // Who may reach the tree (access.hpp): root only, or nothing privileged in it.
+  if (m->sealed) {
+    // One file: its SHA-256 and its dm-verity hash tree, against the manifest's #sealed line.
+    if (auto c = check_sealed_contents(root, *m->sealed); !c)
+      return fail(Errc::mismatch, str("refusing to add ", quote(image), " as ", quote(name), ": ", c.error().what()));
+  } else {
+    manifest::CreateOptions copts;
+    copts.threads = options.threads;
+    copts.progress = options.progress;
+    manifest::Manifest fresh;
+    auto d = manifest::check(root, *m, copts, &fresh);
+    if (!d) return ctx(d.error());
+    if (d->failed())
+      return fail(Errc::mismatch, str("refusing to add ", quote(image), " as ", quote(name), ": its root does not match its manifest (",
+                                      detail::count_differences(*d), "):\n", detail::listing(*d)));
+    TRY(detail::write_stat_record(image, fresh, digest));
+  }
+  // Who may reach the tree (access.hpp): root only, or nothing privileged in it. A sealed
+  // image holds nothing privileged on the host; its directory is opened for a readable name.
   auto access = settle_access(s, name, image, root, *m);
   if (!access) return ctx(access.error());
 
@@ -180,6 +189,7 @@ Result<AddResult> add(const Settings& s, const std::string& name, const std::str
   v.added_at = started;
   v.verified_at = started;
   v.identity = *identity;
+  v.sealed = m->sealed;
 
   AddResult result;
   result.entries = m->entries.size();

@@ -56,6 +56,17 @@ void write_json(JsonWriter& w, const Version& v) {
   w.field("gid", v.identity.gid);
   w.field("mode", mode_octal(v.identity.mode));
   w.end_object();
+  w.key("sealed");
+  if (v.sealed) {
+    w.begin_object();
+    w.field("format", v.sealed->format);
+    w.field("size", v.sealed->size);
+    w.field("sha256", v.sealed->sha256);
+    w.field("root_hash", v.sealed->root_hash);
+    w.end_object();
+  } else {
+    w.null();
+  }
   w.end_object();
 }
 
@@ -121,6 +132,9 @@ std::string render_show(const Entry& e, const Evaluation& ev, std::int64_t now) 
     out += str(indent, "verified:  ", format_time(v.verified_at), v.verified_at ? str(" (", age(v.verified_at, now), ")") : "", "\n");
     if (v.failed_at) out += str(indent, "failed:    ", format_time(v.failed_at), ": ", v.failure, "\n");
     out += str(indent, "identity:  ", describe(v.identity), "\n");
+    if (v.sealed)
+      out += str(indent, "sealed:    ", v.sealed->format, ", ", human_size(v.sealed->size), ", sha256:", v.sealed->sha256, ", verity root hash ",
+                 v.sealed->root_hash, "\n");
     return out;
   };
   std::string out = str("name:      ", e.name, "\n");

@@ -9,6 +9,7 @@
 #include <ctime>
 
 #include "chrootctl/catalogue/safety.hpp"
+#include "chrootctl/catalogue/sealed.hpp"
 #include "chrootctl/catalogue/sign.hpp"
 #include "chrootctl/common/manifest.hpp"
 #include "chrootctl/common/strings.hpp"
@@ -84,13 +85,13 @@ Evaluation evaluate(const Settings& s, const std::string& name, const Version& v
   // image registered as signed stays subject to its signature, so revoking its key (or
   // removing it from the trusted keys) withdraws it even when signatures are not required.
   if (s.require_signature || !v.signer.empty()) {
-    auto sig = judge_image(s, v.image, v.recipe, v.build_id, v.statement_digest(), !v.signer.empty());
+    auto sig = judge_image(s, v.image, v.recipe, v.build_id, v.statement_digest(), v.sealed, !v.signer.empty());
     if (!sig.acceptable) return refuse(sig.state, sig.reason);
   }
-  auto id = check_root(v.root);
+  auto id = check_version_root(v);
   if (!id) return refuse("untrusted", id.error().what());
   if (!(*id == v.identity))
-    return refuse("changed", str("its root ", quote(v.root), " is not the directory that was verified (recorded ",
+    return refuse("changed", str("its root ", quote(v.root), " is not the ", v.sealed ? "image file" : "directory", " that was verified (recorded ",
                                  describe(v.identity), ", now ", describe(*id), "); run 'chrootctl verify ", name, "'"));
   return {true, "verified", ""};
 }
@@ -104,7 +105,11 @@ Result<ResolvedRoot> resolve_in(const Settings& s, const Catalogue& c, const std
   const std::string label = e->name == name ? quote(name) : str(quote(name), " (alias of ", quote(e->name), ")");
   auto ev = evaluate(s, e->name, v, now);
   if (!ev.usable) return fail(Errc::mismatch, str(label, " is not usable: ", ev.reason));
-  if (options.fast) {
+  // A sealed image has no per-file check: the kernel checks every block it reads (dm-verity), or
+  // the launch checks the file's SHA-256 when it mounts it (docs/sealed.md). A directory image
+  // whose site relies on the periodic full verification skips it where nobody but root can
+  // change the tree (Settings::launch_check).
+  if (options.fast && !v.sealed && !(s.launch_check == Settings::LaunchCheck::periodic && only_root_can_change(v.root))) {
     // The stat record is trusted by the fast check, so it must be as protected as the root.
     const std::string manifest_path = v.image + "/manifest";
     const std::string stat_path = manifest::stat_path_for(manifest_path);

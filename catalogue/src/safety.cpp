@@ -4,10 +4,14 @@
 #include <limits.h>
 #include <stdlib.h>
 #include <sys/stat.h>
+#include <sys/sysmacros.h>
+
+#include <algorithm>
 
 #include <cerrno>
 #include <memory>
 
+#include "chrootctl/catalogue/access.hpp"
 #include "chrootctl/common/strings.hpp"
 #include "chrootctl/common/sys.hpp"
 
@@ -94,6 +98,30 @@ Result<RootIdentity> check_root(const std::string& root) {
   if (root == "/") return fail(Errc::permission, "the host's root directory '/' is never a job root");
   auto st = TRY(check_trusted_dir(root, "root"));
   return identity_of(st);
+}
+
+bool only_root_can_change(const std::string& root) {
+  const auto st = sys::lstat_path(root);
+  if (!st) return false;
+  // A directory on the way to the tree that only root may pass through (the store's rule,
+  // access.hpp: a build directory not in readable_images is one).
+  if (auto by = root_only_dir(root); by && *by) return true;
+  // A read-only superblock: "MAJ:MIN" is the third field of a mountinfo line, the super options
+  // the third after the " - " separator.
+  const auto table = sys::read_file("/proc/self/mountinfo", 16u << 20);
+  if (!table) return false;
+  const std::string dev = str(major(st->st_dev), ":", minor(st->st_dev));
+  for (const auto& line : split(*table, '\n')) {
+    const auto fields = split(line, ' ');
+    if (fields.size() < 3 || fields[2] != dev) continue;
+    const auto sep = line.find(" - ");
+    if (sep == std::string::npos) continue;
+    const auto tail = split(std::string_view(line).substr(sep + 3), ' ');
+    if (tail.size() < 3) continue;
+    const auto options = split(tail[2], ',');
+    return std::find(options.begin(), options.end(), "ro") != options.end();
+  }
+  return false;
 }
 
 Status check_trusted_file(const struct stat& st, const std::string& path) {

@@ -26,6 +26,7 @@ namespace chrootctl::catalogue {
 namespace {
 
 constexpr const char* k_statement_header = "chrootctl-image-statement 1\n";
+constexpr const char* k_statement_header_sealed = "chrootctl-image-statement 2\n";
 constexpr const char* k_signature_header = "#chrootctl-signature 1\n";
 constexpr const char* k_statement_marker = "#statement\n";
 constexpr std::size_t k_signature_bytes = 64;
@@ -326,15 +327,28 @@ bool valid_word(std::string_view s) {
 }
 
 std::string render_statement(const Statement& st) {
-  return str(k_statement_header, "recipe ", st.recipe, "\nbuild-id ", st.build_id, "\ntree-digest sha256:", st.tree_digest,
-             "\nlock-digest sha256:", st.lock_digest, "\n");
+  const bool sealed = !st.sealed_sha256.empty();
+  std::string t = str(sealed ? k_statement_header_sealed : k_statement_header, "recipe ", st.recipe, "\nbuild-id ", st.build_id,
+                      "\ntree-digest sha256:", st.tree_digest, "\nlock-digest sha256:", st.lock_digest, "\n");
+  if (sealed) t += str("image-sha256 sha256:", st.sealed_sha256, "\nverity-root-hash sha256:", st.root_hash, "\n");
+  return t;
+}
+
+Statement with_sealed(Statement st, const std::optional<manifest::Sealed>& sealed) {
+  st.sealed_sha256 = sealed ? sealed->sha256 : "";
+  st.root_hash = sealed ? sealed->root_hash : "";
+  return st;
 }
 
 Result<Statement> parse_statement(std::string_view text, const std::string& label) {
   auto bad = [&](const std::string& why) { return fail(Errc::parse, str(label, ": not a chrootctl image statement: ", why)); };
   auto lines = lines_of(text);
-  if (!lines || lines->size() != 5) return bad("expected five lines");
-  if (str((*lines)[0], "\n") != k_statement_header) return bad(str("the first line must be ", quote(std::string_view(k_statement_header, 27))));
+  if (!lines || lines->empty()) return bad("expected five lines");
+  const bool sealed = str((*lines)[0], "\n") == k_statement_header_sealed;
+  if (!sealed && str((*lines)[0], "\n") != k_statement_header)
+    return bad(str("the first line must be ", quote(std::string_view(k_statement_header, 27)), " or ",
+                   quote(std::string_view(k_statement_header_sealed, 27))));
+  if (lines->size() != (sealed ? 7u : 5u)) return bad(sealed ? "expected seven lines" : "expected five lines");
   Statement st;
   auto recipe = field((*lines)[1], "recipe");
   auto build = field((*lines)[2], "build-id");
@@ -348,6 +362,14 @@ Result<Statement> parse_statement(std::string_view text, const std::string& labe
   st.build_id = *build;
   st.tree_digest = tree->substr(7);
   st.lock_digest = lock->substr(7);
+  if (sealed) {
+    auto image = field((*lines)[5], "image-sha256");
+    auto root = field((*lines)[6], "verity-root-hash");
+    if (!image || !image->starts_with("sha256:") || !is_sha256_hex(image->substr(7))) return bad("line 6 must be 'image-sha256 sha256:HEX'");
+    if (!root || !root->starts_with("sha256:") || !is_sha256_hex(root->substr(7))) return bad("line 7 must be 'verity-root-hash sha256:HEX'");
+    st.sealed_sha256 = image->substr(7);
+    st.root_hash = root->substr(7);
+  }
   return st;
 }
 
@@ -477,16 +499,22 @@ SignatureVerdict judge_signature(const JudgeInput& in) {
   if (got.lock_digest != expected->lock_digest) return mismatch("lock digest", got.lock_digest, expected->lock_digest);
   if (got.build_id != expected->build_id) return mismatch("build id", got.build_id, expected->build_id);
   if (got.recipe != expected->recipe) return mismatch("recipe", got.recipe, expected->recipe);
+  if (got.sealed_sha256 != expected->sealed_sha256)
+    return mismatch("sealed image file", got.sealed_sha256.empty() ? "(none)" : "sha256:" + got.sealed_sha256,
+                    expected->sealed_sha256.empty() ? "(none)" : "sha256:" + expected->sealed_sha256);
+  if (got.root_hash != expected->root_hash) return mismatch("dm-verity root hash", got.root_hash, expected->root_hash);
   v.acceptable = true;
   v.state = "signed";
   v.signer = signer->id();
   return v;
 }
 
-Result<Statement> image_statement(const std::string& image, const std::string& recipe, const std::string& tree_digest) {
+Result<Statement> image_statement(const std::string& image, const std::string& recipe, const std::string& tree_digest,
+                                  const std::optional<manifest::Sealed>& sealed) {
   const std::string lock = TRY(detail::read_required_file(image + "/lock"));
   const auto slash = image.find_last_of('/');
-  return Statement{recipe, slash == std::string::npos ? image : image.substr(slash + 1), tree_digest, Sha256::hex(lock)};
+  return with_sealed(Statement{recipe, slash == std::string::npos ? image : image.substr(slash + 1), tree_digest, Sha256::hex(lock), {}, {}},
+                     sealed);
 }
 
 Result<std::optional<std::string>> read_image_signature(const std::string& image) {
@@ -494,14 +522,15 @@ Result<std::optional<std::string>> read_image_signature(const std::string& image
 }
 
 SignatureVerdict judge_image(const Settings& s, const std::string& image, const std::string& recipe, const std::string& build_id,
-                             const std::string& tree_digest, bool was_signed, const TrustStore* trust) {
+                             const std::string& tree_digest, const std::optional<manifest::Sealed>& sealed, bool was_signed,
+                             const TrustStore* trust) {
   JudgeInput in;
   in.settings = &s;
   in.signature_label = image + "/signature";
   in.trust = trust;
   in.unsigned_ok = !s.require_signature && !was_signed;
   in.expected = [&]() -> Result<Statement> {
-    auto st = TRY(image_statement(image, recipe, tree_digest));
+    auto st = TRY(image_statement(image, recipe, tree_digest, sealed));
     st.build_id = build_id;  // the catalogue's record, which is the directory's name when it was added
     return st;
   };

@@ -5,6 +5,7 @@
 
 #include "chrootctl/catalogue/registry.hpp"
 #include "chrootctl/catalogue/safety.hpp"
+#include "chrootctl/catalogue/sealed.hpp"
 #include "chrootctl/catalogue/sign.hpp"
 #include "chrootctl/common/files.hpp"
 #include "chrootctl/common/strings.hpp"
@@ -35,10 +36,11 @@ Result<SignResult> sign_image(const Settings& s, const std::string& target, cons
   auto ctx = [&](Error e) { return fail(std::move(e).add_context(str("refusing to sign ", quote(image)))); };
   // Only what nobody but root can change is worth a signature.
   if (auto d = check_trusted_dir(image, "build directory"); !d) return ctx(d.error());
-  const std::string root = image + "/root";
-  if (auto r = check_root(root); !r) return ctx(r.error());
   auto m = detail::load_trusted_manifest(image);
   if (!m) return ctx(m.error());
+  // A sealed build is its image file (docs/sealed.md).
+  const std::string root = m->sealed ? str(image, "/", manifest::k_sealed_file) : image + "/root";
+  if (auto r = m->sealed ? check_sealed_file(root) : check_root(root); !r) return ctx(r.error());
   const std::string digest = manifest::digest(*m);
   // A stripped tree is vouched for through the manifest it was made from: its strip records
   // lead back to that digest, and they only ever remove privileges (manifest::original_digest).
@@ -51,18 +53,23 @@ Result<SignResult> sign_image(const Settings& s, const std::string& target, cons
   if (!valid_word(*recipe)) return ctx(Error(Errc::invalid_argument, str(image, "/recipe.toml has no usable 'name' (", quote(*recipe), ")")));
   const std::string build_id = detail::basename_of(image);
   if (!valid_word(build_id)) return ctx(Error(Errc::invalid_argument, str("its name ", quote(build_id), " is not a build id")));
-  auto statement = image_statement(image, *recipe, signed_digest);
+  auto statement = image_statement(image, *recipe, signed_digest, m->sealed);
   if (!statement) return ctx(statement.error());
 
   // Nothing is signed that does not match: the signature vouches for the tree through the digest.
-  manifest::CreateOptions copts;
-  copts.threads = options.threads;
-  copts.progress = options.progress;
-  auto d = manifest::check(root, *m, copts);
-  if (!d) return ctx(d.error());
-  if (d->failed())
-    return fail(Errc::mismatch, str("refusing to sign ", quote(image), ": its root does not match its manifest (", detail::count_differences(*d),
-                                    "):\n", detail::listing(*d)));
+  if (m->sealed) {
+    if (auto c = check_sealed_contents(root, *m->sealed); !c)
+      return fail(Errc::mismatch, str("refusing to sign ", quote(image), ": ", c.error().what()));
+  } else {
+    manifest::CreateOptions copts;
+    copts.threads = options.threads;
+    copts.progress = options.progress;
+    auto d = manifest::check(root, *m, copts);
+    if (!d) return ctx(d.error());
+    if (d->failed())
+      return fail(Errc::mismatch, str("refusing to sign ", quote(image), ": its root does not match its manifest (", detail::count_differences(*d),
+                                      "):\n", detail::listing(*d)));
+  }
   out.entries = m->entries.size();
 
   Signature sig;
@@ -90,7 +97,7 @@ Result<SignResult> sign_image(const Settings& s, const std::string& target, cons
     for (const auto& p : e.previous) registered = registered || p.image == image;
   }
   if (!registered) return out;
-  auto verdict = judge_image(s, image, *recipe, build_id, signed_digest, false);
+  auto verdict = judge_image(s, image, *recipe, build_id, signed_digest, m->sealed, false);
   const std::string signer = verdict.state == "signed" ? verdict.signer : std::string();
   if (signer.empty()) out.notes.push_back(str("this host does not accept the signature (", verdict.reason, "), so no signer is recorded"));
   TRY(edit(s, [&](Catalogue& c) -> Status {

@@ -7,6 +7,7 @@
 #include "chrootctl/catalogue/access.hpp"
 #include "chrootctl/catalogue/registry.hpp"
 #include "chrootctl/catalogue/safety.hpp"
+#include "chrootctl/catalogue/sealed.hpp"
 #include "chrootctl/catalogue/sign.hpp"
 #include "chrootctl/common/strings.hpp"
 #include "chrootctl/common/sys.hpp"
@@ -26,7 +27,7 @@ struct Outcome {
 // The signature, judged as resolve judges it; nullopt when it is acceptable (`signer` is then
 // the key id of a valid signature, or empty).
 std::optional<std::string> signature_problem(const Settings& s, const Version& v, std::string& signer) {
-  const auto sig = judge_image(s, v.image, v.recipe, v.build_id, v.statement_digest(), !v.signer.empty());
+  const auto sig = judge_image(s, v.image, v.recipe, v.build_id, v.statement_digest(), v.sealed, !v.signer.empty());
   signer = sig.signer;
   if (sig.acceptable) return std::nullopt;
   return str("signature: ", sig.reason);
@@ -36,7 +37,7 @@ std::optional<std::string> signature_problem(const Settings& s, const Version& v
 // does every entry of the tree match it?
 Outcome full(const Settings& s, VerifyReport& r, const VerifyOptions& options, const std::vector<std::string>& names) {
   const Version& v = r.version;
-  auto id = check_root(v.root);
+  auto id = check_version_root(v);
   if (!id) {
     r.error = id.error().what();
     return {false, r.error, {}, {}};
@@ -56,6 +57,10 @@ Outcome full(const Settings& s, VerifyReport& r, const VerifyOptions& options, c
     r.error = str(v.image, "/manifest has tree digest ", digest, ", not the ", v.digest, " recorded in the catalogue");
     return {false, r.error, {}, {}};
   }
+  if (m->sealed != v.sealed) {
+    r.error = str(v.image, "/manifest does not describe the ", v.sealed ? "sealed image file" : "directory", " recorded in the catalogue");
+    return {false, r.error, {}, {}};
+  }
   if (m->stripped_from != v.signed_digest) {
     r.error = str(v.image, "/manifest says it was stripped from ", m->stripped_from.empty() ? std::string("nothing") : m->stripped_from,
                   ", not the ", v.signed_digest.empty() ? std::string("nothing") : v.signed_digest, " recorded in the catalogue");
@@ -65,6 +70,24 @@ Outcome full(const Settings& s, VerifyReport& r, const VerifyOptions& options, c
   if (auto why = signature_problem(s, v, signer)) {
     r.error = *why;
     return {false, r.error, {}, {}};
+  }
+  if (v.sealed) {
+    // The whole file, read once: its SHA-256, and its hash tree against the root hash.
+    if (auto c = check_sealed_contents(v.root, *v.sealed); !c) {
+      r.error = c.error().what();
+      return {false, r.error, {}, {}};
+    }
+    // Opened for a readable name, like a tree (it holds nothing privileged on the host).
+    auto access = repair_access(s, names, v.image, v.root, *m);
+    if (!access) {
+      r.error = access.error().what();
+      return {false, r.error, {}, {}};
+    }
+    r.notes.insert(r.notes.end(), access->notes.begin(), access->notes.end());
+    if (!(*id == v.identity))
+      r.notes.push_back(str("the image file is a different file from the one recorded (was ", describe(v.identity), ", now ",
+                            describe(*id), "); its contents match, so the new one is recorded"));
+    return {true, "", *id, signer};
   }
   manifest::CreateOptions copts;
   copts.threads = options.threads;
@@ -99,15 +122,32 @@ Outcome full(const Settings& s, VerifyReport& r, const VerifyOptions& options, c
 // have written it.
 Outcome fast(const Settings& s, VerifyReport& r) {
   const Version& v = r.version;
-  auto id = check_root(v.root);
+  auto id = check_version_root(v);
   if (!id) {
     r.error = id.error().what();
     return {false, r.error, {}, {}};
   }
   if (!(*id == v.identity)) {
-    r.error = str("its root ", quote(v.root), " is not the directory that was verified (recorded ", describe(v.identity), ", now ",
-                  describe(*id), ")");
+    r.error = str("its root ", quote(v.root), " is not the ", v.sealed ? "image file" : "directory", " that was verified (recorded ",
+                  describe(v.identity), ", now ", describe(*id), ")");
     return {false, r.error, {}, {}};
+  }
+  if (v.sealed) {
+    // One file with an unchanged identity: a write would have changed its ctime, and so the
+    // identity. (No stat record: there is no tree on this host's disk.)
+    if (s.require_signature || !v.signer.empty()) {
+      std::string signer;
+      if (auto why = signature_problem(s, v, signer)) {
+        r.error = *why;
+        return {false, r.error, {}, {}};
+      }
+    }
+    auto st = sys::lstat_path(v.root);
+    if (st && st->st_ctim.tv_sec > v.verified_at) {
+      r.error = str("the image file ", v.root, " was changed (ctime ", format_time(st->st_ctim.tv_sec), ") after its last verification");
+      return {false, r.error, {}, {}};
+    }
+    return {true, "", {}, {}};
   }
   if (auto d = check_trusted_dir(v.image, "image directory"); !d) {
     r.error = d.error().what();

@@ -28,6 +28,7 @@ namespace chrootctl::manifest {
 namespace {
 constexpr std::string_view k_header = "#chrootctl-manifest 1";
 constexpr std::string_view k_end = "#end ";
+constexpr std::string_view k_sealed = "#sealed ";
 // '=' separates an xattr name from its value, so it is escaped inside names.
 constexpr std::string_view k_xattr_name_extra = "=";
 
@@ -208,13 +209,53 @@ std::string entry_line(const Entry& e, bool with_mtime) {
   return out;
 }
 
+bool valid_sealed_format(std::string_view format) { return format == "erofs"; }
+
+std::string sealed_line(const Sealed& s) {
+  return str(k_sealed, s.format, " size=", s.size, " sha256=", s.sha256, " hash-offset=", s.hash_offset, " root-hash=", s.root_hash,
+             " salt=", s.salt);
+}
+
+std::optional<Sealed> parse_sealed_line(std::string_view line) {
+  if (!starts_with(line, k_sealed)) return std::nullopt;
+  const auto fields = split(line.substr(k_sealed.size()), ' ');
+  if (fields.size() != 6) return std::nullopt;
+  Sealed s;
+  s.format = fields[0];
+  auto value = [&](std::size_t i, std::string_view key) -> std::optional<std::string_view> {
+    const std::string_view f = fields[i];
+    if (!starts_with(f, key) || f.size() <= key.size() || f[key.size()] != '=') return std::nullopt;
+    return f.substr(key.size() + 1);
+  };
+  auto hex64 = [](std::optional<std::string_view> v) {
+    return v && v->size() == 64 && std::all_of(v->begin(), v->end(), [](char c) { return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'); });
+  };
+  const auto size = value(1, "size"), sha = value(2, "sha256"), offset = value(3, "hash-offset"), root = value(4, "root-hash"),
+             salt = value(5, "salt");
+  if (!valid_sealed_format(s.format) || !size || !offset || !hex64(sha) || !hex64(root) || !hex64(salt)) return std::nullopt;
+  const auto n = parse_u64(*size), o = parse_u64(*offset);
+  if (!n || !o || *o == 0 || *o % 4096 != 0 || *o >= *n) return std::nullopt;
+  s.size = *n;
+  s.hash_offset = *o;
+  s.sha256 = std::string(*sha);
+  s.root_hash = std::string(*root);
+  s.salt = std::string(*salt);
+  if (sealed_line(s) != line) return std::nullopt;  // canonical numbers only
+  return s;
+}
+
 Rendered render(const Manifest& m) {
   Rendered r;
   std::string& out = r.text;
-  out.reserve(m.entries.size() * 170 + 128);
+  out.reserve(m.entries.size() * 170 + 256);
   append_header(out, m);
   Sha256 h;
   h.update(out);
+  if (m.sealed) {
+    // Not part of the digest: the tree digest is the tree's, sealed or not.
+    out += sealed_line(*m.sealed);
+    out += '\n';
+  }
   for (const auto& e : m.entries) {
     const std::size_t start = out.size();
     append_entry(out, e, false);
@@ -446,6 +487,13 @@ Result<Manifest> parse(std::string_view text, const std::string& filename) {
         return err(1, str("not a chrootctl manifest (expected ", quote(k_header), " on the first line)"));
       h.update(line);
       h.update("\n");
+      continue;
+    }
+    if (lineno == 2 && starts_with(line, k_sealed)) {
+      m.sealed = parse_sealed_line(line);
+      if (!m.sealed)
+        return err(lineno, "malformed #sealed line (expected '#sealed erofs size=N sha256=HEX hash-offset=N root-hash=HEX salt=HEX')");
+      in_header = false;  // a sealed image is never stripped: no strip records follow
       continue;
     }
     if (in_header && lineno == 2 && starts_with(line, k_stripped_from)) {
@@ -706,6 +754,23 @@ Result<StatRecord> load_stat(const std::string& path) {
   if (addr == MAP_FAILED) return fail_errno(str("mmap(", path, ")"), errno);
   auto mapping = std::make_shared<const Mapping>(addr, size);
   return parse_stat_in(std::string_view(static_cast<const char*>(addr), size), std::move(mapping), path);
+}
+
+Result<std::optional<Sealed>> read_sealed(const std::string& manifest_path) {
+  auto fd = TRY(sys::open_path(manifest_path, O_RDONLY | O_NOCTTY));
+  std::string head(1024, '\0');
+  const ssize_t n = sys::retry_eintr([&] { return ::pread(fd.get(), head.data(), head.size(), 0); });
+  if (n < 0) return fail_errno(str("pread(", quote(manifest_path), ")"), errno);
+  head.resize(static_cast<std::size_t>(n));
+  const auto first = head.find('\n');
+  if (first == std::string::npos || std::string_view(head).substr(0, first) != k_header)
+    return fail(Errc::parse, str(manifest_path, ":1: not a chrootctl manifest (expected ", quote(k_header), " on the first line)"));
+  const auto second = head.find('\n', first + 1);
+  const std::string_view line = std::string_view(head).substr(first + 1, second == std::string::npos ? std::string::npos : second - first - 1);
+  if (!starts_with(line, k_sealed)) return std::optional<Sealed>();
+  auto s = parse_sealed_line(line);
+  if (!s || second == std::string::npos) return fail(Errc::parse, str(manifest_path, ":2: malformed #sealed line"));
+  return std::optional<Sealed>(std::move(*s));
 }
 
 Result<std::string> read_digest(const std::string& manifest_path) {

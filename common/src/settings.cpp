@@ -79,6 +79,13 @@ Result<Settings> load_settings(const std::optional<std::string>& store_override)
       if (!bytes || *bytes == 0) diag.error(r.key_pos("shm_size"), str("'shm_size' must be a size like 64M, not ", quote(*v)));
       else s.shm_size = *bytes;
     }
+    if (auto v = r.boolean("sealed_keep_mounted")) s.sealed_keep_mounted = *v;
+    if (auto v = r.boolean("sealed_verity")) s.sealed_verity = *v;
+    if (auto v = r.string("launch_check")) {
+      if (*v == "metadata") s.launch_check = Settings::LaunchCheck::metadata;
+      else if (*v == "periodic") s.launch_check = Settings::LaunchCheck::periodic;
+      else diag.error(r.key_pos("launch_check"), str("'launch_check' must be \"metadata\" or \"periodic\", not ", quote(*v)));
+    }
     if (const auto* ids = r.table("job_ids")) {
       TableReader t(diag, *ids, "job_ids");
       auto start = t.integer("start", true);

@@ -138,10 +138,12 @@ IdMaps owner_id_maps(uid_t owner_uid, gid_t owner_gid, std::uint32_t job_host_ui
 
 const std::vector<IdmapFilesystem>& idmap_filesystems() {
   // From each filesystem's FS_ALLOW_IDMAP in Linux: ext4, xfs and FAT with the feature itself.
+  // EROFS (sealed images) since 5.19 ("erofs: support idmapped mounts"); checked against the
+  // kernel itself by tests/privileged/idmap_erofs_test.cpp, on 6.18 and in the VM stage on 6.1.
   static const std::vector<IdmapFilesystem> k_known{
       {0xEF53, "ext4", 5, 12},      {0x58465342, "xfs", 5, 12},   {0x4d44, "vfat", 5, 12},
       {0x9123683E, "btrfs", 5, 15}, {0xF2F52010, "f2fs", 5, 18},  {0x794c7630, "overlay", 5, 19},
-      {0x73717368, "squashfs", 6, 2}, {0x01021994, "tmpfs", 6, 3},
+      {0xE0F5E1E2, "erofs", 5, 19}, {0x73717368, "squashfs", 6, 2}, {0x01021994, "tmpfs", 6, 3},
   };
   return k_known;
 }
@@ -153,7 +155,7 @@ std::string filesystem_name(std::uint64_t magic) {
     std::uint64_t magic;
     const char* name;
   } k_others[] = {{0x6969, "nfs"},         {0x65735546, "fuse"},    {0xFF534D42, "cifs"},  {0xFE534D42, "smb2"},
-                  {0x01021997, "9p"},      {0xE0F5E1E2, "erofs"},   {0x00C36400, "ceph"},  {0x47504653, "gpfs"},
+                  {0x01021997, "9p"},      {0x00C36400, "ceph"},  {0x47504653, "gpfs"},
                   {0x0BD00BD0, "lustre"},  {0x6A656A63, "fakeowner"}, {0x2FC12FC1, "zfs"}, {0x62656572, "sysfs"},
                   {0x9FA0, "proc"}};
   for (const auto& o : k_others)
@@ -168,7 +170,7 @@ std::optional<std::string> idmap_unsupported(std::uint64_t magic, int major, int
     return str(f.name, " can be mounted idmapped from Linux ", f.major, ".", f.minor, " on; this kernel is ", major, ".", minor);
   }
   return str(filesystem_name(magic), " cannot be mounted idmapped (idmapped mounts need ext4, xfs, btrfs, f2fs, vfat, "
-                                     "overlay, squashfs or tmpfs, and Linux 5.12 or later)");
+                                     "overlay, erofs, squashfs or tmpfs, and Linux 5.12 or later)");
 }
 
 }  // namespace chrootctl::launcher

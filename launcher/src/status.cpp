@@ -131,6 +131,16 @@ std::string status_json(const Outcome& o) {
   } else {
     w.null();
   }
+  w.key("sealed");
+  if (o.sealed) {
+    w.begin_object();
+    w.field("image", o.sealed->image);
+    w.field("mount", o.sealed->mount);
+    w.field("verity", o.sealed->verity);
+    w.end_object();
+  } else {
+    w.null();
+  }
   w.field("seccomp_policy", o.seccomp_policy);
   w.key("seccomp_digest");
   if (!o.seccomp_digest.empty()) w.value(o.seccomp_digest); else w.null();
@@ -153,6 +163,7 @@ Outcome run_job(const RunOptions& opts) {
   } else {
     out = execute(*plan, warn);
   }
+  if (opts.after_job) opts.after_job(out);
   if (opts.status_json) {
     if (auto r = write_status_file(*opts.status_json, status_json(out)); !r)
       warn(str("cannot write the status file: ", r.error().what()));

@@ -127,7 +127,7 @@ TEST_F(BuilderCli, UsageErrors) {
   EXPECT_NE(sde.err.find("SOURCE_DATE_EPOCH='yesterday' is not a number of seconds"), std::string::npos) << sde.err;
   auto help = run_chrootctl({"build", "--help"});
   EXPECT_EQ(help.exit_code, 0);
-  EXPECT_NE(help.out.find("Usage: chrootctl build NAME|PATH.toml [--store DIR] [--register CATALOGUE-NAME] [--rebuild] [--json]"),
+  EXPECT_NE(help.out.find("Usage: chrootctl build NAME|PATH.toml [--store DIR] [--sealed] [--register CATALOGUE-NAME] [--rebuild] [--json]"),
             std::string::npos);
 }
 

@@ -18,9 +18,9 @@ if [ -n "$bad" ]; then
   echo "$bad" >&2
   exit 1
 fi
-exported=$(nm -D --defined-only "$ctl" | awk '{print $3}' | grep -E '^(EVP_|BIO_|PEM_|ERR_|OPENSSL_)' || true)
+exported=$(nm -D --defined-only "$ctl" | awk '{print $3}' | grep -E '^(EVP_|BIO_|PEM_|ERR_|OPENSSL_|crypt_)' || true)
 if [ -n "$exported" ]; then
-  echo "$ctl exports OpenSSL names:" >&2
+  echo "$ctl exports OpenSSL or libcryptsetup names:" >&2
   echo "$exported" >&2
   exit 1
 fi

@@ -50,7 +50,7 @@ protected:
     test::mkdirs(path("etc"));
     // The accounting log in this test's directory; the wrapper, as nobody, writes its lines to
     // log/users/65534.jsonl (log/users made as systemd-tmpfiles makes it).
-    test::write_file(config, str("readable_images = [\"MINIMAL\", \"MINI\"]\n[accounting]\npath = \"", path("log/launches.jsonl"), "\"\n"));
+    test::write_file(config, str("readable_images = [\"MINIMAL\", \"MINI\", \"SEALED\"]\n[accounting]\npath = \"", path("log/launches.jsonl"), "\"\n"));
     test::mkdirs(path("log/users"));
     ASSERT_EQ(::chmod(path("log/users").c_str(), 01733), 0);
     auto b = run_chrootctl({"build", "minimal", "--store", store, "--register", "MINIMAL", "-q"}, {{"CHROOTCTL_CONFIG", config}});
@@ -240,6 +240,35 @@ TEST_F(BatchCondor, JobRunsInTheRequestedImageInItsScratchDirectory) {
   auto r3 = start(ro);
   EXPECT_EQ(r3.exit_code, 1);
   EXPECT_EQ(r3.err, "touch: /etc/x: Read-only file system\n");
+}
+
+// A sealed image (docs/sealed.md): the wrapper runs as the job's user and cannot mount it, so it
+// runs only while the site keeps it mounted, and is refused with the way out otherwise. Like a
+// directory image, it is in readable_images, so its build directory is opened.
+TEST_F(BatchCondor, ASealedImageRunsWhileTheSiteKeepsItMounted) {
+  CHROOTCTL_REQUIRE_TOOL("mkfs.erofs");
+  auto b = run_chrootctl({"build", "minimal", "--sealed", "--store", store, "--register", "SEALED", "-q"}, {{"CHROOTCTL_CONFIG", config}});
+  ASSERT_EQ(b.exit_code, 0) << b.err;
+  auto res = run_chrootctl({"resolve", "SEALED", "--store", store});
+  ASSERT_EQ(res.exit_code, 0) << res.err;
+  const std::string image = res.out.substr(0, res.out.size() - 1);
+  auto refused = make_job("RequestedChroot = \"SEALED\"\n", "touch ran");
+  auto r = start(refused);
+  EXPECT_EQ(r.exit_code, 125) << r.out;
+  EXPECT_NE(r.err.find("RequestedChroot: the sealed image " + image + " is not mounted on this node"), std::string::npos) << r.err;
+  EXPECT_NE(test::read_file(refused.error_file).find("'chrootctl mount NAME' as root), or to publish a directory image"), std::string::npos);
+  EXPECT_FALSE(exists(refused.scratch + "/ran"));
+
+  auto m = run_chrootctl({"mount", "SEALED", "--store", store});
+  ASSERT_EQ(m.exit_code, 0) << m.err;
+  auto j = make_job("RequestedChroot = \"SEALED\"\n", "grep ^ID= /etc/os-release; pwd; touch /etc/x");
+  auto ran = start(j);
+  EXPECT_EQ(ran.exit_code, 1) << ran.err;
+  EXPECT_EQ(ran.out, "ID=chrootctl-minimal\n" + j.scratch + "\n");
+  EXPECT_EQ(ran.err, "touch: /etc/x: Read-only file system\n");
+  auto u = run_chrootctl({"unmount", "SEALED", "--store", store});
+  EXPECT_EQ(u.exit_code, 0) << u.err;
+  EXPECT_EQ(fx::host_mounts_mentioning("/chrootctl/sealed/"), std::vector<std::string>{});
 }
 
 TEST_F(BatchCondor, JobWithoutTheAttributeRunsUnchanged) {

@@ -6,6 +6,7 @@
 #   - /tmp, /var/tmp and /dev/shm are private to a job and empty at the next one;
 #   - a job array of 20 tasks runs concurrently in the image, and leaves no mount behind in the
 #     host's namespace nor in slurmd's, and no per-job directory;
+#   - a sealed image (docs/sealed.md) is mounted for a step and unmounted after it;
 #   - --chroot=UNKNOWN fails the job with a message naming UNKNOWN and never runs it (srun and
 #     sbatch); a job without --chroot runs on the host as before.
 # Needs root, the munge, slurmctld, slurmd and slurm-client packages, busybox-static, and the
@@ -171,6 +172,21 @@ done
 [ ! -e "$cluster/jobdirs/$held.7" ] || fail "the epilog of job $held left $cluster/jobdirs/$held.7"
 [ -d "$cluster/jobdirs/$((held + 1000)).0" ] || fail "the epilog of job $held removed another job's directory"
 rmdir "$cluster/jobdirs/$((held + 1000)).0"
+
+echo "== a sealed image: mounted for the step by slurmstepd, released when it ends"
+"$ctl" build minimal --sealed --store "$work/store" --register SEALED -q > /dev/null
+sha=$(sha256sum "$("$ctl" resolve SEALED --store "$work/store")" | cut -c1-64)
+# The job's / is the EROFS image (mountinfo: the filesystem type after " - ").
+out=$(as_nobody timeout 60 srun --chroot=SEALED sh -c 'grep ^ID= /etc/os-release; grep " / / " /proc/self/mountinfo | grep -c " - erofs "; pwd')
+expect "srun --chroot=SEALED" "ID=chrootctl-minimal
+1
+$jobs" "$out"
+no_mounts_left "after the sealed image's step"
+for _ in $(seq 1 100); do
+  grep -q "/chrootctl/sealed/$sha/" /proc/self/mountinfo || break
+  sleep 0.1
+done
+if grep "/chrootctl/sealed/$sha/" /proc/self/mountinfo; then fail "the sealed image stayed mounted after its step (above)"; fi
 
 echo "== --chroot=UNKNOWN fails the job with a message naming UNKNOWN"
 set +e

@@ -122,8 +122,8 @@ TEST(AuditDiff, TextPutsPrivilegeChangesFirst) {
   a.packages = {{"bash", "5.2-1", "amd64"}};
   b.packages = {{"bash", "5.2-2", "amd64"}};
   auto d = compare_images(old_tree(), new_tree(), &a, &b);
-  d.old_side = {"v1", "v1/manifest", "v1/root"};
-  d.new_side = {"v2", "v2/manifest", "v2/root"};
+  d.old_side = {"v1", "v1/manifest", "v1/root", {}, {}};
+  d.new_side = {"v2", "v2/manifest", "v2/root", {}, {}};
   const std::string text = render_text(d);
   EXPECT_EQ(text.substr(0, text.find("\nentries")),
             "diff v1 -> v2\n"

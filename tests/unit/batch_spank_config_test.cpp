@@ -135,6 +135,25 @@ TEST(BatchSpankConfig, ResolveJsonNamesTheImageAndTheAccountingLog) {
             "'chrootctl resolve --json' printed an accounting log that cannot be used: 'log'");
 }
 
+TEST(BatchSpankConfig, SealedImagesAreMountedForTheStep) {
+  auto r = parse_resolve_json(R"({"name": "EL9", "entry": "EL9", "root": "/srv/el9/b1/image.erofs", "digest": "d", "sealed": true})");
+  ASSERT_TRUE(r) << r.error().what();
+  EXPECT_TRUE(r->sealed);
+  EXPECT_FALSE(parse_resolve_json(R"({"entry": "EL9", "root": "/srv/el9/b1/root", "digest": "d", "sealed": false})")->sealed);
+  EXPECT_FALSE(parse_resolve_json(R"({"entry": "EL9", "root": "/srv/el9/b1/root", "digest": "d"})")->sealed);
+  auto m = parse_mount_json(R"({"name": "EL9", "root": "/run/chrootctl/sealed/ab\\x20c/root", "dev": 64768, "ino": 36, "verity": "none"})");
+  ASSERT_TRUE(m) << m.error().what();
+  EXPECT_EQ(m->root, "/run/chrootctl/sealed/ab c/root");
+  EXPECT_EQ(m->dev, 64768u);
+  EXPECT_EQ(m->ino, 36u);
+  EXPECT_EQ(parse_mount_json(R"({"root": "/r", "dev": 1})").error().message(),
+            "unreadable output of 'chrootctl mount --json': \"root\", \"dev\" or \"ino\" is missing");
+  EXPECT_EQ(parse_mount_json(R"({"root": "r", "dev": 1, "ino": 2})").error().message(),
+            "'chrootctl mount --json' printed an unreadable mount: 'r' 1 2");
+  EXPECT_EQ(parse_mount_json(R"({"root": "/r", "dev": "x", "ino": 2})").error().message(),
+            "'chrootctl mount --json' printed an unreadable mount: '/r' x 2");
+}
+
 TEST(BatchSpankConfig, StepDirectoryNames) {
   EXPECT_EQ(step_dir_name(42, 0), "42.0");
   EXPECT_EQ(step_dir_name(42, 0xfffffffbu), "42.batch");

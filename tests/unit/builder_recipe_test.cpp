@@ -147,6 +147,20 @@ TEST(BuilderRecipe, BadValuesNameTheirLineAndColumn) {
   EXPECT_NE(e.find(" 5 | setuid = \"clearbit\"\n   |          ^\n"), std::string::npos) << e;
 }
 
+TEST(BuilderRecipe, OutputIsADirectoryOrSealed) {
+  auto d = parse("name = \"x\"\n[base]\nscratch = true\n");
+  ASSERT_TRUE(d) << d.error().what();
+  EXPECT_EQ(d->output.format, Output::Format::directory);
+  auto s = parse("name = \"x\"\n[base]\nscratch = true\n[output]\nformat = \"sealed\"\n");
+  ASSERT_TRUE(s) << s.error().what();
+  EXPECT_EQ(s->output.format, Output::Format::sealed);
+  auto bad = parse("name = \"x\"\n[base]\nscratch = true\n[output]\nformat = \"squashfs\"\n");
+  ASSERT_FALSE(bad);
+  EXPECT_NE(bad.error().what().find("recipes/x.toml:5:10: error: 'output.format' must be \"directory\" or \"sealed\", not 'squashfs'"),
+            std::string::npos)
+      << bad.error().what();
+}
+
 TEST(BuilderRecipe, ExactlyOneBase) {
   EXPECT_EQ(errors("name = \"x\"\n[base]\nimage = \"a\"\nscratch = true\n"),
             "recipes/x.toml:4:1: error: [base] has more than one source ('image' and 'scratch'); a recipe has exactly one\n"

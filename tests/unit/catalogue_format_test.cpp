@@ -99,6 +99,38 @@ TEST(CatalogueFormat, CanonicalText) {
             "identity = { dev = 2049, ino = 131075, uid = 0, gid = 0, mode = \"0755\" }\n");
 }
 
+TEST(CatalogueFormat, ASealedVersionRecordsItsImageFile) {
+  cat::Catalogue c;
+  cat::Entry e;
+  e.name = "EL9";
+  e.current = version("b1");
+  e.current.root = "/srv/images/el9/b1/image.erofs";
+  manifest::Sealed s;
+  s.format = "erofs";
+  s.size = 8192;
+  s.sha256 = std::string(64, 'c');
+  s.hash_offset = 4096;
+  s.root_hash = std::string(64, 'd');
+  s.salt = std::string(64, 'e');
+  e.current.sealed = s;
+  c.insert(e);
+  const std::string text = cat::serialize(c);
+  EXPECT_NE(text.find("root = \"/srv/images/el9/b1/image.erofs\"\n"), std::string::npos) << text;
+  EXPECT_NE(text.find("sealed = { format = \"erofs\", size = 8192, sha256 = \"" + std::string(64, 'c') + "\", hash_offset = 4096, root_hash = \"" +
+                      std::string(64, 'd') + "\", salt = \"" + std::string(64, 'e') + "\" }\n"),
+            std::string::npos)
+      << text;
+  auto back = cat::parse(text, "catalogue.toml");
+  ASSERT_TRUE(back) << back.error().what();
+  EXPECT_EQ(back->entries, c.entries);
+  // A record that the manifest's rules refuse is refused here too.
+  std::string bad = text;
+  bad.replace(bad.find("hash_offset = 4096"), 18, "hash_offset = 4097");
+  auto r = cat::parse(bad, "catalogue.toml");
+  ASSERT_FALSE(r);
+  EXPECT_NE(r.error().what().find("'sealed' is not a valid sealed image record"), std::string::npos) << r.error().what();
+}
+
 TEST(CatalogueFormat, LookupByNameAndAlias) {
   const auto c = sample();
   ASSERT_NE(c.find("EL9"), nullptr);

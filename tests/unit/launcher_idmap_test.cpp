@@ -109,9 +109,12 @@ TEST(IdmapFilesystems, ByTypeAndKernelVersion) {
   EXPECT_EQ(*idmap_unsupported(0x01021994, 6, 1), "tmpfs can be mounted idmapped from Linux 6.3 on; this kernel is 6.1");
   EXPECT_FALSE(idmap_unsupported(0x01021994, 6, 3));
   EXPECT_EQ(*idmap_unsupported(0x73717368, 6, 1), "squashfs can be mounted idmapped from Linux 6.2 on; this kernel is 6.1");
+  // Sealed images: EROFS idmaps on Debian 12's 6.1, not on a 5.14 kernel.
+  EXPECT_FALSE(idmap_unsupported(0xE0F5E1E2, 6, 1));
+  EXPECT_EQ(*idmap_unsupported(0xE0F5E1E2, 5, 14), "erofs can be mounted idmapped from Linux 5.19 on; this kernel is 5.14");
   EXPECT_EQ(*idmap_unsupported(0x6969, 6, 18),
-            "nfs cannot be mounted idmapped (idmapped mounts need ext4, xfs, btrfs, f2fs, vfat, overlay, squashfs or tmpfs, "
-            "and Linux 5.12 or later)");
+            "nfs cannot be mounted idmapped (idmapped mounts need ext4, xfs, btrfs, f2fs, vfat, overlay, erofs, squashfs or "
+            "tmpfs, and Linux 5.12 or later)");
   EXPECT_EQ(filesystem_name(0x65735546), "fuse");
   EXPECT_EQ(filesystem_name(0x12345678), "filesystem type 0x12345678");
 }
@@ -201,7 +204,7 @@ TEST_F(DecideIds, ARootJobsWritableSourcesMustBeIdmappableToo) {
   ASSERT_FALSE(d);
   EXPECT_EQ(d.error().what(),
             "a job as root writes to /home/alice/out through an idmapped mount, and it is on nfs cannot be mounted idmapped "
-            "(idmapped mounts need ext4, xfs, btrfs, f2fs, vfat, overlay, squashfs or tmpfs, and Linux 5.12 or later)");
+            "(idmapped mounts need ext4, xfs, btrfs, f2fs, vfat, overlay, erofs, squashfs or tmpfs, and Linux 5.12 or later)");
   facts.root_job = false;
   EXPECT_EQ(decide_ids(facts)->mode, IdMode::mapped) << "a user's job writes as itself: no idmap needed";
 }

@@ -354,6 +354,7 @@ TEST(StatusJson, RecordsOutcomeAndAccounting) {
             "  \"effective_limits\": null,\n"
             "  \"limits_changed\": false,\n"
             "  \"user_namespace\": null,\n"
+            "  \"sealed\": null,\n"
             "  \"seccomp_policy\": \"default\",\n"
             "  \"seccomp_digest\": \"" + std::string(64, 'a') + "\"\n"
             "}\n");
@@ -384,6 +385,16 @@ TEST(StatusJson, RecordsOutcomeAndAccounting) {
                              "  },\n"),
             std::string::npos)
       << with_limits;
+  // A sealed image's launch: what dm-verity saw.
+  o.sealed = SealedStatus{"/srv/el9/b1/image.erofs", "/run/chrootctl/sealed/K/root", "corrupted"};
+  EXPECT_NE(status_json(o).find("  \"sealed\": {\n"
+                                "    \"image\": \"/srv/el9/b1/image.erofs\",\n"
+                                "    \"mount\": \"/run/chrootctl/sealed/K/root\",\n"
+                                "    \"verity\": \"corrupted\"\n"
+                                "  },\n"
+                                "  \"seccomp_policy\": \"default\",\n"),
+            std::string::npos)
+      << status_json(o);
   Outcome failed;
   failed.error = "mount target /tmp in the image: /tmp is a symlink";
   const auto text = status_json(failed);

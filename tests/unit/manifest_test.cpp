@@ -459,5 +459,61 @@ TEST_F(ManifestTest, StatRecordRejectsDamage) {
   EXPECT_EQ(mf::parse_stat("nonsense", "s").error().what(), "s: not a chrootctl stat record (too short)");
 }
 
+
+// The #sealed line of a sealed build (docs/manifest.md): second line, strict, outside the digest.
+TEST_F(ManifestTest, TheSealedLineIsCanonicalAndOutsideTheDigest) {
+  auto m = make();
+  const std::string plain = mf::serialize(m);
+  const std::string digest = mf::digest(m);
+  mf::Sealed s;
+  s.format = "erofs";
+  s.size = 2015232;
+  s.sha256 = std::string(64, 'a');
+  s.hash_offset = 1990656;
+  s.root_hash = std::string(64, 'b');
+  s.salt = std::string(64, 'c');
+  m.sealed = s;
+  const std::string text = mf::serialize(m);
+  const std::string line = "#sealed erofs size=2015232 sha256=" + std::string(64, 'a') + " hash-offset=1990656 root-hash=" +
+                           std::string(64, 'b') + " salt=" + std::string(64, 'c');
+  EXPECT_EQ(text, "#chrootctl-manifest 1\n" + line + "\n" + plain.substr(plain.find('\n') + 1));
+  EXPECT_EQ(mf::render(m).digest, digest) << "the tree digest is the tree's, sealed or not";
+  auto back = mf::parse(text, "m");
+  ASSERT_TRUE(back) << back.error().what();
+  ASSERT_TRUE(back->sealed);
+  EXPECT_EQ(*back->sealed, s);
+  EXPECT_EQ(mf::digest(*back), digest);
+  const std::string file = root + "/../sealed.manifest";
+  test::write_file(file, text);
+  auto read = mf::read_sealed(file);
+  ASSERT_TRUE(read) << read.error().what();
+  EXPECT_EQ(read->value_or(mf::Sealed{}), s);
+  test::write_file(file, plain);
+  EXPECT_FALSE(mf::read_sealed(file).value());
+
+  auto refused = [&](const std::string& bad) {
+    std::string t = text;
+    t.replace(t.find(line), line.size(), bad);
+    auto r = mf::parse(t, "m");
+    return r ? std::string("parsed") : r.error().what();
+  };
+  const std::string why = "m:2: malformed #sealed line (expected '#sealed erofs size=N sha256=HEX hash-offset=N root-hash=HEX salt=HEX')";
+  EXPECT_EQ(refused(line + " extra=1"), why);
+  EXPECT_EQ(refused(std::string(line).replace(8, 5, "squashfs")), why) << "only EROFS";
+  EXPECT_EQ(refused(std::string(line).replace(line.find("size=2015232"), 12, "size=02015232")), why) << "canonical numbers";
+  EXPECT_EQ(refused(std::string(line).replace(line.find("hash-offset=1990656"), 19, "hash-offset=1990657")), why) << "whole blocks";
+  EXPECT_EQ(refused(std::string(line).replace(line.find("hash-offset=1990656"), 19, "hash-offset=3000000")), why) << "below the size";
+  std::string upper = line;
+  upper[upper.find("sha256=") + 7] = 'A';
+  EXPECT_EQ(refused(upper), why) << "lowercase hex";
+  // Anywhere but the second line it is no entry either.
+  std::string third = text;
+  third.erase(third.find(line), line.size() + 1);
+  third.insert(third.find('\n', third.find('\n') + 1) + 1, line + "\n");
+  auto r = mf::parse(third, "m");
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().what(), "m:3: bad path '#sealed'");
+}
+
 }  // namespace
 }  // namespace chrootctl

@@ -33,6 +33,28 @@ TEST_F(SettingsTest, ReadsTheConfigAndTheOverridesInOrder) {
   EXPECT_EQ(load_settings(std::string("/x"))->store, "/x");
 }
 
+TEST_F(SettingsTest, SealedImagesAndTheLaunchCheck) {
+  const std::string cfg = path("config.toml");
+  test::write_file(cfg, "", 0644);
+  ::setenv("CHROOTCTL_CONFIG", cfg.c_str(), 1);
+  auto d = load_settings();
+  ASSERT_TRUE(d) << d.error().what();
+  EXPECT_TRUE(d->sealed_verity);
+  EXPECT_FALSE(d->sealed_keep_mounted);
+  EXPECT_EQ(d->launch_check, Settings::LaunchCheck::metadata);
+  test::write_file(cfg, "sealed_verity = false\nsealed_keep_mounted = true\nlaunch_check = \"periodic\"\n", 0644);
+  auto s = load_settings();
+  ASSERT_TRUE(s) << s.error().what();
+  EXPECT_FALSE(s->sealed_verity);
+  EXPECT_TRUE(s->sealed_keep_mounted);
+  EXPECT_EQ(s->launch_check, Settings::LaunchCheck::periodic);
+  test::write_file(cfg, "launch_check = \"never\"\n", 0644);
+  auto bad = load_settings();
+  ASSERT_FALSE(bad);
+  EXPECT_NE(bad.error().what().find(cfg + ":1:1: error: 'launch_check' must be \"metadata\" or \"periodic\", not 'never'"), std::string::npos)
+      << bad.error().what();
+}
+
 TEST_F(SettingsTest, MistakesNameTheirPlace) {
   const std::string cfg = path("config.toml");
   test::write_file(cfg, "stroe = \"/srv\"\n", 0644);

@@ -20,7 +20,18 @@ namespace cat = catalogue;
 const std::string k_tree(64, 'a');
 const std::string k_lock(64, 'b');
 
-cat::Statement statement() { return {"el9", "0123456789ab-cdef0123", k_tree, k_lock}; }
+cat::Statement statement() { return {"el9", "0123456789ab-cdef0123", k_tree, k_lock, {}, {}}; }
+
+std::optional<manifest::Sealed> mf_sealed(const std::string& sha256, const std::string& root_hash) {
+  manifest::Sealed s;
+  s.format = "erofs";
+  s.size = 8192;
+  s.sha256 = sha256;
+  s.hash_offset = 4096;
+  s.root_hash = root_hash;
+  s.salt = std::string(64, 'e');
+  return s;
+}
 
 cat::Key new_key() {
   auto k = cat::generate_key();
@@ -44,6 +55,26 @@ TEST(SignStatement, CanonicalBytesRoundTrip) {
   auto back = cat::parse_statement(text, "s");
   ASSERT_TRUE(back) << back.error().what();
   EXPECT_EQ(*back, statement());
+}
+
+TEST(SignStatement, ASealedImagesStatementNamesItsFileAndRootHash) {
+  const std::string image(64, 'c'), root(64, 'd');
+  const cat::Statement st = cat::with_sealed(statement(), mf_sealed(image, root));
+  const std::string text = cat::render_statement(st);
+  EXPECT_EQ(text, str("chrootctl-image-statement 2\nrecipe el9\nbuild-id 0123456789ab-cdef0123\ntree-digest sha256:", k_tree,
+                      "\nlock-digest sha256:", k_lock, "\nimage-sha256 sha256:", image, "\nverity-root-hash sha256:", root, "\n"));
+  auto back = cat::parse_statement(text, "s");
+  ASSERT_TRUE(back) << back.error().what();
+  EXPECT_EQ(*back, st);
+  // Version 1 with seven lines, version 2 with five: refused.
+  std::string v1 = text;
+  v1.replace(v1.find(" 2\n"), 3, " 1\n");
+  EXPECT_EQ(cat::parse_statement(v1, "s").error().what(), "s: not a chrootctl image statement: expected five lines");
+  const std::string v2 = str("chrootctl-image-statement 2\n", cat::render_statement(statement()).substr(28));
+  EXPECT_EQ(cat::parse_statement(v2, "s").error().what(), "s: not a chrootctl image statement: expected seven lines");
+  std::string bad = text;
+  bad.replace(bad.find("verity-root-hash"), 16, "verity-root-hask");
+  EXPECT_EQ(cat::parse_statement(bad, "s").error().what(), "s: not a chrootctl image statement: line 7 must be 'verity-root-hash sha256:HEX'");
 }
 
 TEST(SignStatement, AnythingButTheCanonicalFormIsRefused) {

@@ -49,7 +49,7 @@ modules=(loop dm-mod dm-bufio dm-verity squashfs erofs overlay)
 # command adds it here.
 commands=(sh awk cat chmod chown cp cut echo env false find getent grep head hostname id kill ln ls mkdir mktemp
   modprobe mount mv pgrep printf pwd python3 readlink rm sed setpriv sleep sort stat tail taskset test touch tr true
-  unshare wc)
+  unshare wc mkfs.erofs sha256sum)
 memory_mb=2048
 cpus=2
 suite_timeout=${CHROOTCTL_VM_SUITE_TIMEOUT:-600}  # seconds, per suite, in the guest

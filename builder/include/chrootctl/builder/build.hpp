@@ -2,6 +2,7 @@
 /// `chrootctl build`: turns a recipe into an image in the store (layout in docs/recipes.md):
 ///
 ///   STORE/NAME/BUILD-ID/{root/, manifest, manifest.stat, recipe.toml, lock, build.log, strip-report}
+///   STORE/NAME/BUILD-ID/{image.erofs, manifest, recipe.toml, lock, build.log, strip-report}   (sealed)
 ///   STORE/NAME/latest -> BUILD-ID
 ///
 /// A build runs in STORE/.staging/NAME.XXXXXX (held by an flock while the build lives) and is
@@ -22,6 +23,7 @@
 
 #include "chrootctl/builder/recipe.hpp"
 #include "chrootctl/common/error.hpp"
+#include "chrootctl/common/manifest.hpp"
 
 namespace chrootctl::builder {
 
@@ -45,14 +47,17 @@ struct BuildOptions {
   /// Called often inside a step ("mmdebstrap: I: extracting archives..."), for a terminal display.
   std::function<void(const std::string&)> progress;
   unsigned threads = 0;            ///< manifest hashing threads (0 = one per CPU)
+  /// `build --sealed`: overrides the recipe's [output] format.
+  std::optional<Output::Format> output;
 };
 
 struct BuildResult {
   std::string name;
   std::string build_id;
   std::string build_dir;    ///< STORE/NAME/BUILD-ID
-  std::string root;         ///< build_dir + "/root"
+  std::string root;         ///< build_dir + "/root", or the sealed image file build_dir + "/image.erofs"
   std::string tree_digest;  ///< hex SHA-256 from the manifest's end line
+  std::optional<manifest::Sealed> sealed;  ///< a sealed build: its image file (the manifest's #sealed line)
   std::string input_key;    ///< hex SHA-256 of the inputs
   std::int64_t source_date_epoch = 0;
   bool cached = false;      ///< an existing image was reused (no work done)
@@ -60,7 +65,7 @@ struct BuildResult {
   std::uint64_t strip_actions = 0;
   double seconds = 0;
   /// Wall time of each step ("base", "packages", "files", "layout", "run", "strip", "manifest",
-  /// "commit"), in the order they ran; empty for a cached build.
+  /// "seal", "commit"), in the order they ran; empty for a cached build.
   std::vector<std::pair<std::string, double>> step_seconds;
 };
 

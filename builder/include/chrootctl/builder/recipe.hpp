@@ -120,6 +120,15 @@ struct Run {
   bool network = false;
 };
 
+/// `[output]`: what a build makes (docs/recipes.md). A directory image is the tree itself; a
+/// sealed image is one read-only EROFS image file of it with a dm-verity hash tree
+/// (docs/sealed.md), and no tree.
+struct Output {
+  enum class Format { directory, sealed };
+  Format format = Format::directory;
+  SourcePos pos;
+};
+
 struct Recipe {
   std::string name;
   std::string description;
@@ -130,6 +139,7 @@ struct Recipe {
   Layout layout;
   std::vector<FileSpec> files;
   Run run;
+  Output output;
 
   // Where it came from.
   std::string path;          ///< host path of the recipe file

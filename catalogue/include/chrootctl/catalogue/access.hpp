@@ -31,7 +31,8 @@ std::vector<std::string> privileged_entries(const manifest::Manifest& m);
 /// "3 entries: 'a' (...), 'b' (...), 'c' (...)", at most `max` listed.
 std::string list_privileged(const std::vector<std::string>& entries, std::size_t max = 5);
 
-/// How the rule stands for one tree.
+/// How the rule stands for one tree. A sealed image (m.sealed) holds nothing privileged on the
+/// host: its entries exist only inside its nosuid, nodev mount.
 struct Exposure {
   std::optional<std::string> root_only_by;  ///< the directory that keeps host users out, if any
   std::vector<std::string> privileged;      ///< privileged_entries of its manifest
@@ -40,7 +41,8 @@ struct Exposure {
 Result<Exposure> exposure(const std::string& root, const manifest::Manifest& m);
 
 /// True when `image` is a build directory of the store (STORE/RECIPE/BUILD-ID) whose tree is
-/// IMAGE/root: its mode is chrootctl's to set. `store` is canonical.
+/// IMAGE/root (or, sealed, IMAGE/image.erofs): its mode is chrootctl's to set. `store` is
+/// canonical.
 bool in_store(const std::string& store, const std::string& image, const std::string& root);
 
 /// Applies the rule to an image about to be registered (`add`, `import`) under a name whose

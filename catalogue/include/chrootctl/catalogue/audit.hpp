@@ -63,8 +63,12 @@ struct Target {
   std::string label;      ///< as the user named it (catalogue name or path)
   std::string name;       ///< catalogue name, if it came from the catalogue
   std::string build_dir;  ///< the build directory, if any
-  std::string root;
+  std::string root;       ///< the tree walked; for a sealed image, its mount (set by the caller)
   std::string manifest;
+  /// A sealed image (docs/sealed.md): its image file and #sealed line. `root` is empty until the
+  /// caller has mounted it (the CLI does, through the launcher's shared mount).
+  std::string sealed_file;
+  std::optional<manifest::Sealed> sealed;
   /// The system-call policy the entry's jobs run with ("default", "none" or a policy file;
   /// empty when the target is not a catalogue entry), and where that was decided.
   std::string seccomp;
@@ -72,7 +76,8 @@ struct Target {
 };
 
 /// A build directory BUILD: BUILD/root and BUILD/manifest must exist (root a directory,
-/// manifest a regular file). Errors name the missing part.
+/// manifest a regular file), or, for a sealed build, BUILD/image.erofs and a manifest with its
+/// #sealed line. Errors name the missing part.
 Result<Target> target_from_build_dir(const std::string& dir);
 
 struct Options {

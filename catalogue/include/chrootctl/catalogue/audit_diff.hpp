@@ -19,7 +19,9 @@ namespace chrootctl::audit {
 struct DiffSide {
   std::string label;     ///< as the user named it
   std::string manifest;  ///< path of the manifest file
-  std::string root;      ///< empty for a bare manifest
+  std::string root;      ///< empty for a bare manifest (and for a sealed image until its caller mounts it)
+  std::string sealed_file;                ///< a sealed image's file
+  std::optional<manifest::Sealed> sealed;  ///< and its #sealed line
 };
 
 /// A regular file is a bare manifest; a directory holding a `manifest` file is a build

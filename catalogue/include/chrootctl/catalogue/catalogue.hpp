@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "chrootctl/common/error.hpp"
+#include "chrootctl/common/manifest.hpp"
 #include "chrootctl/common/settings.hpp"
 
 namespace chrootctl::catalogue {
@@ -33,10 +34,12 @@ struct RootIdentity {
 std::string describe(const RootIdentity& id);
 
 /// One registered image version: a build directory (holding `manifest` and `manifest.stat`) and
-/// the root it describes, with the outcome of its verifications.
+/// the root it describes, with the outcome of its verifications. A sealed version's root is its
+/// image file (IMAGE/image.erofs), mounted at launch (docs/sealed.md); `identity` is then the
+/// file's.
 struct Version {
   std::string image;     ///< absolute, canonical build directory (STORE/NAME/BUILD-ID)
-  std::string root;      ///< absolute, canonical root directory (IMAGE/root for builds)
+  std::string root;      ///< absolute, canonical root directory (IMAGE/root for builds), or the sealed image file
   std::string digest;    ///< tree digest, 64 lowercase hex digits
   /// For a tree that `import --strip` changed: the tree digest of the manifest it was made
   /// from, which its signature covers (manifest::original_digest). Empty otherwise.
@@ -49,6 +52,7 @@ struct Version {
   std::int64_t failed_at = 0;    ///< last verification that failed (0 = never)
   std::string failure;           ///< why it failed (first lines of the differences)
   RootIdentity identity;
+  std::optional<manifest::Sealed> sealed;  ///< a sealed image: its manifest's #sealed line
   /// The tree digest a signature must name: signed_digest, or digest when there is none.
   [[nodiscard]] const std::string& statement_digest() const { return signed_digest.empty() ? digest : signed_digest; }
   friend bool operator==(const Version&, const Version&) = default;

@@ -41,6 +41,14 @@ Status check_owned_dir(const std::string& path, uid_t owner);
 /// "/" is always refused.
 Result<RootIdentity> check_root(const std::string& root);
 
+/// Whether nobody but root can change the files of the tree at `root` whoever owns them, so that
+/// a site may rely on its periodic full verification instead of a metadata check before each
+/// launch (Settings::launch_check = periodic): true when its filesystem is read-only (the
+/// superblock itself, not only this mount: /proc/self/mountinfo's super options say "ro"), or
+/// when a directory above it is root's and closed to everyone else (no search permission for
+/// group or others), so no other user can reach the tree.
+bool only_root_can_change(const std::string& root);
+
 /// The identity of an lstat result.
 RootIdentity identity_of(const struct stat& st);
 

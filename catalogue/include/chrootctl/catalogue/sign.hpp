@@ -92,10 +92,16 @@ struct Statement {
   std::string build_id;     ///< the build directory's name
   std::string tree_digest;  ///< the manifest's tree digest
   std::string lock_digest;  ///< SHA-256 of the build's `lock` file, byte for byte
+  /// A sealed image (statement version 2): its image file's SHA-256 and dm-verity root hash.
+  std::string sealed_sha256;
+  std::string root_hash;
   friend bool operator==(const Statement&, const Statement&) = default;
 };
-/// The canonical bytes that are signed (five lines, each ending in "\n"; see docs/signing.md).
+/// The canonical bytes that are signed (five lines, seven for a sealed image, each ending in
+/// "\n"; see docs/signing.md).
 std::string render_statement(const Statement& st);
+/// Fills the sealed fields of `st` from a manifest's #sealed line (none: left empty).
+Statement with_sealed(Statement st, const std::optional<manifest::Sealed>& sealed);
 /// Accepts only the canonical form.
 Result<Statement> parse_statement(std::string_view text, const std::string& label);
 
@@ -173,15 +179,18 @@ SignatureVerdict judge_signature(const JudgeInput& in);
 /// The statement an image directory must carry: `recipe`, the directory's name as build id,
 /// `tree_digest`, and the SHA-256 of IMAGE/lock (a root-owned regular file nobody else can
 /// write).
-Result<Statement> image_statement(const std::string& image, const std::string& recipe, const std::string& tree_digest);
+Result<Statement> image_statement(const std::string& image, const std::string& recipe, const std::string& tree_digest,
+                                  const std::optional<manifest::Sealed>& sealed);
 /// Reads IMAGE/signature (nullopt when there is none) after checking that it is a regular file
 /// owned by root and unwritable by group and others.
 Result<std::optional<std::string>> read_image_signature(const std::string& image);
 
 /// judge_signature for a registered image directory: what resolve and verify ask. `was_signed`
 /// is true when the catalogue recorded a signer (such an image must stay signed).
+/// `sealed` is the image file's record for a sealed image (its statement must name it).
 SignatureVerdict judge_image(const Settings& s, const std::string& image, const std::string& recipe, const std::string& build_id,
-                             const std::string& tree_digest, bool was_signed, const TrustStore* trust = nullptr);
+                             const std::string& tree_digest, const std::optional<manifest::Sealed>& sealed, bool was_signed,
+                             const TrustStore* trust = nullptr);
 
 // ---- signing ----
 

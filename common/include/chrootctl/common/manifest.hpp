@@ -54,6 +54,31 @@ struct Entry {
   std::uint64_t nlink = 0;
 };
 
+/// The image file of a sealed build (docs/manifest.md, "Sealed images"): one read-only
+/// filesystem image of the tree with a dm-verity hash tree appended. Recorded on the manifest's
+/// second line; not part of the tree digest, which is the tree's whether it is sealed or not.
+/// The lock and the signature cover it (docs/signing.md).
+struct Sealed {
+  std::string format;             ///< the filesystem of the image: "erofs"
+  std::uint64_t size = 0;         ///< bytes of the whole image file
+  std::string sha256;             ///< of the whole image file, 64 lowercase hex digits
+  std::uint64_t hash_offset = 0;  ///< where the verity superblock and hash tree start (a multiple of 4096); the filesystem is before it
+  std::string root_hash;          ///< dm-verity root hash (SHA-256 tree of 4096-byte blocks), 64 hex digits
+  std::string salt;               ///< dm-verity salt, 64 hex digits
+  friend bool operator==(const Sealed&, const Sealed&) = default;
+};
+/// The image file's name in a sealed build directory (beside `manifest`, `lock`, ...).
+inline constexpr const char* k_sealed_file = "image.erofs";
+/// The formats a sealed image may have.
+bool valid_sealed_format(std::string_view format);
+/// The `#sealed ...` line (without its newline).
+std::string sealed_line(const Sealed& s);
+/// Parses a `#sealed ...` line strictly (canonical form only); nullopt if it is not one.
+std::optional<Sealed> parse_sealed_line(std::string_view line);
+/// Reads only the `#sealed` line of a manifest (cheap): nullopt for the manifest of a directory
+/// image.
+Result<std::optional<Sealed>> read_sealed(const std::string& manifest_path);
+
 /// One entry that `import --strip` changed or left out, as it was in the manifest the image
 /// was signed with (docs/manifest.md, "Stripped manifests").
 struct StripRecord {
@@ -64,12 +89,14 @@ struct StripRecord {
 };
 
 struct Manifest {
-  std::vector<Entry> entries;  ///< sorted by path bytes, unique
+  std::vector<Entry> entries;    ///< sorted by path bytes, unique
+  std::optional<Sealed> sealed;  ///< the image file, for a sealed build
   /// For a tree that import stripped: the tree digest of the manifest it was made from (the one
   /// its signature covers), and every entry that was changed or left out, sorted by path.
-  /// Both are empty for a tree recorded as it is.
+  /// Both are empty for a tree recorded as it is. A sealed image is never stripped.
   std::string stripped_from;
   std::vector<StripRecord> stripped;
+
   /// Finds an entry by raw path, or nullptr.
   [[nodiscard]] const Entry* find(std::string_view path) const;
 };

@@ -53,6 +53,17 @@ struct Settings {
   /// Size of a job's /dev/shm when neither --shm nor a smaller --memory says (`shm_size`,
   /// like "64M"); unset: the launcher's default, 64 MiB.
   std::optional<std::uint64_t> shm_size;
+  /// Sealed images (docs/sealed.md): keep an image's shared mount when its last launch ends
+  /// (`sealed_keep_mounted`), and use dm-verity where the kernel has device-mapper
+  /// (`sealed_verity`; false: check the image file's SHA-256 once per boot instead).
+  bool sealed_keep_mounted = false;
+  bool sealed_verity = true;
+  /// Directory images: what `run NAME` checks before each launch (`launch_check`): `metadata`
+  /// compares every entry with the stat record; `periodic` relies on the last full verification
+  /// (within max_verify_age) alone, and applies only to images on a read-only filesystem or in a
+  /// store that only root can traverse (docs/catalogue.md); others keep the metadata check.
+  enum class LaunchCheck { metadata, periodic };
+  LaunchCheck launch_check = LaunchCheck::metadata;
   /// Catalogue names whose images unprivileged launchers must read (the HTCondor wrapper, a
   /// user's own `run`); "*" names every image. Such an image must hold no setuid, setgid or
   /// capability file and no device node; every other image is reachable by root only

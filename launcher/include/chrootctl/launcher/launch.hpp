@@ -61,6 +61,8 @@ struct SeccompPlan {
 /// otherwise, and never more than its memory limit (Docker's default is 64 MiB too).
 inline constexpr std::uint64_t k_default_shm_bytes = 64ull << 20;
 
+struct Outcome;
+
 struct RunOptions {
   std::string root;                 ///< host path of the job root (verified by the caller)
   std::optional<RootId> root_id;    ///< if set, the opened root must be this directory
@@ -87,6 +89,9 @@ struct RunOptions {
   std::vector<std::string> argv;
   /// Where warnings go ("running without limits"); default: stderr with a "chrootctl: warning:" prefix.
   std::function<void(const std::string&)> warn;
+  /// Called by run_job once the job has ended (or failed to start), before --status-json is
+  /// written: a sealed image's launch adds what dm-verity saw (Outcome::sealed).
+  std::function<void(Outcome&)> after_job;
 };
 
 /// The job user, resolved on the host (never through the image's NSS).
@@ -231,6 +236,17 @@ struct LimitValues {
   friend bool operator==(const LimitValues&, const LimitValues&) = default;
 };
 
+/// A sealed image's part in a launch (docs/sealed.md).
+struct SealedStatus {
+  std::string image;   ///< the image file
+  std::string mount;   ///< the shared mount the job's root came from
+  /// "verified": dm-verity found no corrupted block so far; "corrupted": a block read since the
+  /// image was mounted did not match its hash tree and the read failed with EIO; "none": no
+  /// dm-verity (the file's SHA-256 was checked when it was mounted); "unknown": the state could
+  /// not be read.
+  std::string verity;
+};
+
 /// How a launch ended, with its accounting.
 struct Outcome {
   enum class Kind {
@@ -264,6 +280,7 @@ struct Outcome {
   std::string uid_map;
   std::string gid_map;
   std::optional<std::uint32_t> id_block;
+  std::optional<SealedStatus> sealed;  ///< set for a sealed image (RunOptions::after_job)
   std::string seccomp_policy = "none";             ///< the system-call policy the job ran (or was to run) with
   std::string seccomp_digest;                      ///< its digest; empty for none
   /// The job's user on the host and its name, once resolved (for the accounting log).
