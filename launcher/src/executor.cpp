@@ -233,7 +233,8 @@ public:
   // The filesystem type of the image root and of every mount below it, as this namespace's
   // mount table lists them under the root's real path.
   Result<std::vector<std::pair<std::string, std::uint64_t>>> image_filesystems() const {
-    std::vector<std::pair<std::string, std::uint64_t>> out{{m_plan.root, TRY(kernel::filesystem_type(m_opened.image.get()))}};
+    const std::uint64_t root_type = TRY(kernel::filesystem_type(m_opened.image.get()));
+    std::vector<std::pair<std::string, std::uint64_t>> out{{m_plan.root, root_type}};
     const std::string real = TRY(sys::readlink_at(AT_FDCWD, kernel::fd_path(m_opened.image.get())));
     const std::string table = TRY(sys::read_file("/proc/self/mountinfo"));
     std::vector<std::string> below;
