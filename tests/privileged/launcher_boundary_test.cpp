@@ -23,11 +23,7 @@ namespace fx = test::launcher;
 class LauncherBoundary : public fx::BusyboxRootTest {
 protected:
   std::vector<std::string> args(const std::vector<std::string>& options, const std::vector<std::string>& cmd) {
-    std::vector<std::string> a{"run", "--root", root, "--sandbox", sandbox, "--user", "nobody"};
-    a.insert(a.end(), options.begin(), options.end());
-    a.push_back("--");
-    a.insert(a.end(), cmd.begin(), cmd.end());
-    return a;
+    return run_args("nobody", options, cmd);
   }
   test::CommandResult job(const std::string& script, const std::vector<std::string>& options = {}) {
     return test::run_chrootctl(args(options, {"/bin/sh", "-c", script}));

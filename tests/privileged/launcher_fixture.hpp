@@ -235,6 +235,16 @@ protected:
     }
     TempDirTest::TearDown();
   }
+  /// `run --root ROOT --sandbox SANDBOX [--user USER] OPTIONS -- CMD` (no --user when empty).
+  std::vector<std::string> run_args(const std::string& user, const std::vector<std::string>& options,
+                                    const std::vector<std::string>& cmd) const {
+    std::vector<std::string> a{"run", "--root", root, "--sandbox", sandbox};
+    if (!user.empty()) a.insert(a.end(), {"--user", user});
+    a.insert(a.end(), options.begin(), options.end());
+    a.push_back("--");
+    a.insert(a.end(), cmd.begin(), cmd.end());
+    return a;
+  }
   std::string root, sandbox;
   std::vector<std::string> mounts_before;
 };

@@ -24,11 +24,7 @@ namespace fx = test::launcher;
 class LauncherSecurity : public fx::BusyboxRootTest {
 protected:
   std::vector<std::string> args(const std::vector<std::string>& options, const std::vector<std::string>& cmd) {
-    std::vector<std::string> a{"run", "--root", root, "--sandbox", sandbox};
-    a.insert(a.end(), options.begin(), options.end());
-    a.push_back("--");
-    a.insert(a.end(), cmd.begin(), cmd.end());
-    return a;
+    return run_args("", options, cmd);
   }
   test::CommandResult run(const std::vector<std::string>& options, const std::vector<std::string>& cmd) {
     return test::run_chrootctl(args(options, cmd));

@@ -57,19 +57,24 @@ vm_timeout=${CHROOTCTL_VM_TIMEOUT:-840}           # seconds, the whole boot: the
 
 # ---- the suites suites.txt selects, from the test binary's own list
 list_suites() {
-  local patterns=() line suite pattern
+  local patterns=() excluded=() line suite pattern
   while read -r line; do
     line=${line%%#*}
     line=${line//[[:space:]]/}
-    if [ -n "$line" ]; then patterns+=("$line"); fi
+    if [ -z "$line" ]; then continue; fi
+    if [ "${line:0:1}" = '!' ]; then excluded+=("${line:1}"); else patterns+=("$line"); fi
   done <"$here/suites.txt"
   # --gtest_list_tests prints each suite as "Suite." (or "Instance/Suite.  # TypeParam = ...")
   # followed by its tests, indented.
   "$test_binary" --gtest_list_tests | while IFS= read -r line; do
     [[ $line =~ ^([A-Za-z0-9_/]+)\.(\ |$) ]] || continue
     suite=${BASH_REMATCH[1]}
-    for pattern in "${patterns[@]}"; do
+    for pattern in "${excluded[@]}"; do
       # shellcheck disable=SC2053  # the patterns are globs
+      if [[ $suite == $pattern || ${suite##*/} == $pattern ]]; then continue 2; fi
+    done
+    for pattern in "${patterns[@]}"; do
+      # shellcheck disable=SC2053
       if [[ $suite == $pattern || ${suite##*/} == $pattern ]]; then
         echo "$suite"
         break
