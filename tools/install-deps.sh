@@ -23,6 +23,8 @@ packages=(
   # the VM stage (tests/vm/run.sh): Debian's stock kernel (and its initrd) under QEMU, a root
   # filesystem made with mkfs.ext4 -d, results read back with debugfs, modules indexed by depmod
   qemu-system-x86 linux-image-amd64 e2fsprogs kmod
+  # the sanitizer and fuzzing stage (tools/sanitize.sh): clang, its sanitizer runtimes and libFuzzer
+  clang libclang-rt-dev
 )
 
 if [ "$(id -u)" -ne 0 ]; then
