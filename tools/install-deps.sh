@@ -29,6 +29,8 @@ packages=(
   # sealed images: the image file (mkfs.erofs, mksquashfs for the format comparison), its
   # dm-verity hash tree and activation (libcryptsetup), manual checks (veritysetup)
   erofs-utils squashfs-tools libcryptsetup-dev cryptsetup-bin
+  # the sanitizer and fuzzing stage (tools/sanitize.sh): clang, its sanitizer runtimes and libFuzzer
+  clang libclang-rt-dev
 )
 
 if [ "$(id -u)" -ne 0 ]; then

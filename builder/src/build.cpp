@@ -178,10 +178,19 @@ Status gather_dnf(BuildContext& c, const DnfBase& b) {
       if (e.name.ends_with(".repo")) names.push_back(e.name);
     std::sort(names.begin(), names.end());
     if (names.empty()) return fail(c.at_base(str("reposdir ", quote(b.reposdir), " has no .repo files"), Errc::not_found));
-    for (const auto& n : names) c.inputs.push_back({"dnf-repofile", b.reposdir + "/" + n, "sha256:" + TRY(file_sha256(b.reposdir + "/" + n))});
+    for (const auto& n : names) {
+      const std::string sha256 = TRY(file_sha256(b.reposdir + "/" + n));
+      c.inputs.push_back({"dnf-repofile", b.reposdir + "/" + n, "sha256:" + sha256});
+    }
   }
-  for (const auto& k : b.gpgkeys)
-    c.inputs.push_back({"gpgkey", k, k.find("://") == std::string::npos ? "sha256:" + TRY(file_sha256(k)) : "url"});
+  for (const auto& k : b.gpgkeys) {
+    std::string hash = "url";
+    if (k.find("://") == std::string::npos) {
+      const std::string sha256 = TRY(file_sha256(k));
+      hash = "sha256:" + sha256;
+    }
+    c.inputs.push_back({"gpgkey", k, hash});
+  }
   return {};
 }
 
@@ -241,7 +250,8 @@ Status gather_inputs(BuildContext& c) {
       return fail(Error(Errc::not_found, e.message()));
     }
     newest_file = std::max<std::int64_t>(newest_file, st->st_mtim.tv_sec);
-    c.inputs.push_back({"file", *f.src, "sha256:" + TRY(file_sha256(*f.src))});
+    const std::string sha256 = TRY(file_sha256(*f.src));
+    c.inputs.push_back({"file", *f.src, "sha256:" + sha256});
   }
   if (std::holds_alternative<ScratchBase>(r.base) && newest_file > 0) {
     c.plan.sde_default = newest_file;

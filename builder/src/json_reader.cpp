@@ -67,7 +67,7 @@ private:
         if (m_p >= m_t.size() || m_t[m_p] != ':') return error("expected ':'");
         ++m_p;
         auto v = TRY(value(depth + 1));
-        j.o.emplace_back(std::move(k), std::move(v));
+        j.o.push_back({std::move(k), std::move(v)});
         ws();
         if (m_p < m_t.size() && m_t[m_p] == ',') {
           ++m_p;

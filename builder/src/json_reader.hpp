@@ -5,7 +5,6 @@
 #include <optional>
 #include <string>
 #include <string_view>
-#include <utility>
 #include <vector>
 
 #include "chrootctl/common/error.hpp"
@@ -14,17 +13,25 @@ namespace chrootctl::builder::detail {
 
 struct Json {
   enum class Kind { null, boolean, number, string, array, object };
+  struct Member;
   Kind kind = Kind::null;
   bool b = false;
   double n = 0;
   std::string s;
   std::vector<Json> a;
-  std::vector<std::pair<std::string, Json>> o;
+  // Not std::pair<std::string, Json>: a pair of a type still incomplete here is not valid C++
+  // (GCC accepts it, clang with libstdc++ does not); a vector of one is.
+  std::vector<Member> o;
 
   /// Member of an object, or nullptr.
   [[nodiscard]] const Json* get(std::string_view key) const;
   /// Member that is a string, or nullopt.
   [[nodiscard]] std::optional<std::string> str(std::string_view key) const;
+};
+
+struct Json::Member {
+  std::string key;
+  Json value;
 };
 
 /// Parses one JSON document; errors name `label` and the byte offset.

@@ -667,8 +667,10 @@ Result<StatRecord> parse_stat_in(std::string_view data, std::shared_ptr<const vo
   if (data.size() < sizeof h) return bad("not a chrootctl stat record (too short)");
   std::memcpy(&h, data.data(), sizeof h);
   if (std::memcmp(h.magic, k_stat_magic, sizeof h.magic) != 0) return bad("not a chrootctl stat record");
-  if (h.count > data.size() / sizeof(StatFileItem) ||
-      data.size() != sizeof h + h.count * sizeof(StatFileItem) + h.paths_size)
+  // Compared without a sum that could wrap around: a paths_size near 2^64 would otherwise make
+  // the sizes add up to a record shorter than its items.
+  if (h.count > data.size() / sizeof(StatFileItem) || sizeof h + h.count * sizeof(StatFileItem) > data.size() ||
+      h.paths_size != data.size() - sizeof h - h.count * sizeof(StatFileItem))
     return bad("truncated or damaged (sizes do not add up)");
   StatRecord r;
   r.storage = std::move(storage);

@@ -49,7 +49,8 @@ Result<std::optional<PolicySource>> load_source(const std::string& choice, const
   if (const auto text = builtin_policy_text(choice); !text.empty()) {
     src.documents.push_back({builtin_display_name(choice), std::string(text), std::string(builtin_policy_sha256(choice)), false});
   } else if (!choice.empty() && choice[0] == '/') {
-    src.documents.push_back({choice, TRY(read_policy_file(choice)), {}, false});
+    std::string file_text = TRY(read_policy_file(choice));
+    src.documents.push_back({choice, std::move(file_text), {}, false});
   } else {
     return fail(Errc::invalid_argument,
                 str("system-call policy ", quote(choice), ": expected default, none or the absolute path of a policy file"));

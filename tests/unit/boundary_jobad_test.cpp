@@ -30,6 +30,16 @@ TEST(JobAd, ClassAdFileRulesNoContinuationLines) {
   EXPECT_EQ(r.name, "EL9") << "names in any case; the same value twice is one request";
 }
 
+// HTCondor's ads name attributes in the values of others (AutoClusterAttrs lists those that
+// matchmaking used): such a value is no request, and the job has none.
+TEST(JobAd, AnotherAttributesValueNamingRequestedChrootIsNoRequest) {
+  auto r = cat::find_request_in_ad("AutoClusterAttrs = \"JobUniverse,RequestedChroot,RequestMemory\"\nArgs = \"--requested-chroot x\"\n");
+  EXPECT_FALSE(r.present) << r.problem;
+  r = cat::find_request_in_ad("AutoClusterAttrs = \"JobUniverse,RequestedChroot\"\nRequestedChroot = \"EL9\"\n");
+  EXPECT_EQ(r.name, "EL9");
+  EXPECT_EQ(r.line, 2u);
+}
+
 TEST(JobAd, UnreadableOrConflictingRequestsAreRefused) {
   auto problem = [](const std::string& ad) {
     auto r = cat::find_request_in_ad(ad);

@@ -128,8 +128,20 @@ TEST_F(CatalogueEdit, WriterKilledAtAnyMomentLeavesTheOldOrTheNewFile) {
   // file would fail to parse or mix generations.
   constexpr int k_entries = 150;
   std::mt19937 rng(12345);
-  int generations_seen = 0;
-  std::set<std::string> seen_states;
+  int killed_mid_write = 0;
+  // Reads the file without the lock: it must hold no entries or one whole generation; returns
+  // that generation's prefix ("G3x17"), or "".
+  auto whole_generation = [&](const std::string& when) -> std::string {
+    auto c = cat::load(s);
+    EXPECT_TRUE(c) << when << ": " << c.error().what();
+    if (!c) return "?";
+    EXPECT_TRUE(c->entries.empty() || c->entries.size() == static_cast<std::size_t>(k_entries)) << when << ": " << c->entries.size();
+    if (c->entries.empty()) return "";
+    const std::string& first = c->entries.front().name;
+    const std::string gen = first.substr(0, first.find('_'));
+    for (const auto& e : c->entries) EXPECT_EQ(e.name.substr(0, e.name.find('_')), gen) << when;
+    return gen;
+  };
   for (int round = 0; round < 40; ++round) {
     const pid_t pid = ::fork();
     ASSERT_GE(pid, 0);
@@ -142,28 +154,27 @@ TEST_F(CatalogueEdit, WriterKilledAtAnyMomentLeavesTheOldOrTheNewFile) {
         });
       }
     }
-    // Read without the lock while the writer runs, then kill it at a random moment.
+    const std::string when = str("round ", round);
+    // Once the writer has replaced the file (a sanitizer build or a busy machine may take
+    // longer than the window below for that), read while it writes on, then kill it at a
+    // random moment.
+    const std::string mine = str("G", round, "x");
+    const auto give_up = std::chrono::steady_clock::now() + std::chrono::seconds(60);
+    bool wrote = false;
+    while (!wrote && !::testing::Test::HasFailure() && std::chrono::steady_clock::now() < give_up)
+      wrote = whole_generation(when).starts_with(mine);
     const auto deadline = std::chrono::steady_clock::now() + std::chrono::microseconds(rng() % 30000);
-    do {
-      auto c = cat::load(s);
-      ASSERT_TRUE(c) << "round " << round << ": " << c.error().what();
-      ASSERT_TRUE(c->entries.empty() || c->entries.size() == static_cast<std::size_t>(k_entries)) << c->entries.size();
-      if (!c->entries.empty()) {
-        const std::string& first = c->entries.front().name;
-        const std::string gen = first.substr(0, first.find('_'));
-        for (const auto& e : c->entries) ASSERT_EQ(e.name.substr(0, e.name.find('_')), gen);
-        seen_states.insert(gen);
-      }
-    } while (std::chrono::steady_clock::now() < deadline);
+    while (wrote && !::testing::Test::HasFailure() && std::chrono::steady_clock::now() < deadline) (void)whole_generation(when);
     ASSERT_EQ(::kill(pid, SIGKILL), 0);
     EXPECT_EQ(wait_child(pid), 128 + SIGKILL);
-    auto c = cat::load(s);
-    ASSERT_TRUE(c) << "after SIGKILL in round " << round << ": " << c.error().what();
-    ASSERT_TRUE(c->entries.empty() || c->entries.size() == static_cast<std::size_t>(k_entries));
-    generations_seen += c->entries.empty() ? 0 : 1;
+    ASSERT_TRUE(wrote) << when << ": the writer wrote nothing in 60 seconds";
+    ASSERT_FALSE(::testing::Test::HasFailure());
+    EXPECT_TRUE(whole_generation(str("after SIGKILL in round ", round)).starts_with(mine));
+    auto listing = test::sh("ls -A '" + s.store + "'");
+    if (listing.out.find(".catalogue.toml.tmp.") != std::string::npos) ++killed_mid_write;
   }
-  EXPECT_GT(generations_seen, 0);
-  EXPECT_GT(seen_states.size(), 1u);
+  // Some of the kills came while a new file was being written, beside the old one.
+  EXPECT_GT(killed_mid_write, 0);
   // Temporary files of killed writers are removed by the next writer, under the lock.
   ASSERT_TRUE(cat::edit(s, [](cat::Catalogue&) -> Status { return {}; }));
   auto listing = test::sh("ls -A '" + s.store + "'");

@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cstring>
 
 #include "chrootctl/common/manifest.hpp"
 #include "chrootctl/common/sha256.hpp"
@@ -513,6 +514,20 @@ TEST_F(ManifestTest, TheSealedLineIsCanonicalAndOutsideTheDigest) {
   auto r = mf::parse(third, "m");
   ASSERT_FALSE(r);
   EXPECT_EQ(r.error().what(), "m:3: bad path '#sealed'");
+}
+
+// A header whose item count and path-table size add up to the record's size only by wrapping
+// around 2^64: the items would end past the record. Parsing threw std::out_of_range.
+TEST(StatRecord, SizesThatAddUpOnlyByOverflowingAreDamage) {
+  std::string record(88 + 56, '\0');
+  std::memcpy(record.data(), "CCSTAT02", 8);
+  const std::uint64_t count = 2;                          // 88 + 2 * 56 = 200 bytes, more than there are
+  const std::uint64_t paths_size = std::uint64_t{0} - 56;  // 200 + paths_size wraps to 144
+  std::memcpy(record.data() + 72, &count, 8);
+  std::memcpy(record.data() + 80, &paths_size, 8);
+  auto r = mf::parse_stat(record, "s");
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().what(), "s: truncated or damaged (sizes do not add up)");
 }
 
 }  // namespace

@@ -143,7 +143,8 @@ ChrootRequest find_request(std::string_view text);
 ///  * RequestedChroot assigned twice with different values is a request with a `problem`;
 ///  * a value that is not a plain string literal is a request with a `problem` (as in
 ///    find_request).
-/// `present` is false only when no line mentions RequestedChroot at all.
+/// `present` is false only when no line mentions RequestedChroot except in the value of another
+/// attribute (HTCondor's own ads list attribute names in values, as AutoClusterAttrs does).
 ChrootRequest find_request_in_ad(std::string_view text);
 /// Reads FILE (a regular file of at most 16 MiB) and applies find_request_in_ad; the text read
 /// goes to `text_out` if given.

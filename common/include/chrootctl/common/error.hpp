@@ -99,6 +99,10 @@ inline void take_value(tl::expected<void, Error>&&) {}
 
 /// Evaluates a Result expression; on error returns it from the enclosing function, otherwise
 /// yields the value. Works for Result<void> too (yields void).
+/// Use it as a statement or a whole initializer (`auto x = TRY(...)`), never inside a braced
+/// list after other members (`{name, TRY(...)}`): clang (14) skips the destructors of the members
+/// already built when the error return leaves the statement expression, which LeakSanitizer
+/// reports as a leak.
 #define CHROOTCTL_TRY(...)                                                         \
   __extension__({                                                                  \
     auto&& chrootctl_try_r_ = (__VA_ARGS__);                                       \
