@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstdio>
 
 #include "chrootctl/common/strings.hpp"
 #include "chrootctl/common/sys.hpp"
@@ -98,9 +99,41 @@ Result<OpenedSources> open_sources(const LaunchPlan& plan) {
   return out;
 }
 
+namespace {
+
+// Makes the directory `name` in `at`, owned by `uid`:`gid` with `mode`, as one step a concurrent
+// launch can observe: it is made under a name of this launch's own, handed to the job user there,
+// and renamed into place only if nothing is there yet. A launch beside it then finds either no
+// directory or the finished one, never a root-owned one on its way to the job user (which it
+// would refuse). Losing that race is not an error: the winner's directory is used.
+Status make_owned_dir(int at, const std::string& name, const std::string& shown, mode_t mode, uid_t uid, gid_t gid) {
+  static unsigned counter = 0;
+  const std::string temp = str(".", name, ".chrootctl-", ::getpid(), "-", ++counter);
+  if (::mkdirat(at, temp.c_str(), 0700) != 0) return fail_errno(str("mkdirat(", quote(shown), ", as ", quote(temp), ")"), errno);
+  auto made = sys::open_at(at, temp, O_RDONLY | O_DIRECTORY | O_NOFOLLOW);
+  if (!made) return fail(std::move(made.error()));
+  auto st = TRY(sys::fstat(made->get()));
+  // What is opened must be the empty directory just made (by this process), not one the
+  // sandbox's owner renamed into its place meanwhile, which fchown would hand over.
+  if (st.st_uid != ::geteuid() || st.st_nlink != 2)
+    return fail(Errc::busy, str(shown, " changed while it was made (uid ", st.st_uid, ", ", st.st_nlink, " links); try again"));
+  if (::fchown(made->get(), uid, gid) != 0) return fail_errno(str("fchown(", quote(shown), ", ", uid, ")"), errno);
+  if (::fchmod(made->get(), mode) != 0) return fail_errno(str("fchmod(", quote(shown), ")"), errno);
+  if (::renameat2(at, temp.c_str(), at, name.c_str(), RENAME_NOREPLACE) == 0) return {};
+  const int err = errno;
+  // Another launch made it first (the caller opens and checks theirs); ours goes. If the owner
+  // moved ours away meanwhile, what is left under the temporary name is theirs, owned by them.
+  (void)::unlinkat(at, temp.c_str(), AT_REMOVEDIR);
+  if (err == EEXIST) return {};
+  return fail_errno(str("renameat2(", quote(temp), ", ", quote(shown), ", RENAME_NOREPLACE)"), err);
+}
+
+}  // namespace
+
 // A MOUNT_UNDER_SCRATCH directory (SANDBOX/tmp): made component by component relative to the
 // sandbox fd with O_NOFOLLOW, so a symlink the job left in its sandbox cannot redirect it;
-// created 0700 and owned by `uid`:`gid`; an existing one must already belong to `uid`.
+// created 0700 (0755 above the last) and owned by `uid`:`gid`; an existing one must already
+// belong to `uid`.
 Result<Fd> open_scratch_dir(int sandbox, const std::string& sandbox_path, const std::string& subdir, uid_t uid, gid_t gid) {
   Fd cur;  // none yet: the sandbox itself
   std::string shown = sandbox_path;
@@ -110,11 +143,9 @@ Result<Fd> open_scratch_dir(int sandbox, const std::string& sandbox_path, const 
     const int at = cur ? cur.get() : sandbox;
     shown += "/" + parts[i];
     // Opened first (it exists at every launch but the first), made only when missing.
-    bool made = false;
     auto next = sys::open_at(at, parts[i], O_RDONLY | O_DIRECTORY | O_NOFOLLOW);
     if (!next && next.error().sys_errno() == ENOENT) {
-      made = ::mkdirat(at, parts[i].c_str(), last ? 0700 : 0755) == 0;
-      if (!made && errno != EEXIST) return fail_errno(str("mkdirat(", quote(shown), ")"), errno);
+      TRY(make_owned_dir(at, parts[i], shown, last ? 0700 : 0755, uid, gid));
       next = sys::open_at(at, parts[i], O_RDONLY | O_DIRECTORY | O_NOFOLLOW);
     }
     if (!next) {
@@ -123,16 +154,8 @@ Result<Fd> open_scratch_dir(int sandbox, const std::string& sandbox_path, const 
       return fail(std::move(next.error()));
     }
     auto st = TRY(sys::fstat(next->get()));
-    if (made) {
-      // What is opened must be the empty directory just made (by this process), not one the
-      // sandbox's owner renamed into its place meanwhile, which fchown would hand over.
-      if (st.st_uid != ::geteuid() || st.st_nlink != 2)
-        return fail(Errc::busy, str(shown, " changed while it was made (uid ", st.st_uid, ", ", st.st_nlink, " links); try again"));
-      if (::fchown(next->get(), uid, gid) != 0) return fail_errno(str("fchown(", quote(shown), ", ", uid, ")"), errno);
-      if (::fchmod(next->get(), last ? 0700 : 0755) != 0) return fail_errno(str("fchmod(", quote(shown), ")"), errno);
-    } else if (last && st.st_uid != uid) {
+    if (last && st.st_uid != uid)
       return fail(Errc::permission, str(shown, " exists and belongs to uid ", st.st_uid, ", not to the job user (uid ", uid, ")"));
-    }
     cur = std::move(*next);
   }
   return cur;

@@ -478,5 +478,32 @@ TEST_F(LauncherRun, ConcurrentLaunchesLeaveNothingBehind) {
   }
 }
 
+// Jobs of one user may share a sandbox, and the first launches into a new one race to make its
+// scratch directories (SANDBOX/tmp, SANDBOX/var/tmp). A launch must never see such a directory
+// half made (root's, not yet the job user's) and refuse it: each round starts from an empty
+// sandbox and runs its launches at once.
+TEST_F(LauncherRun, ConcurrentLaunchesShareANewSandbox) {
+  for (int round = 0; round < 5; ++round) {
+    const std::string sb = path("shared" + std::to_string(round));
+    test::mkdirs(sb);
+    ASSERT_EQ(::chown(sb.c_str(), 65534, 65534), 0);
+    std::vector<std::unique_ptr<fx::Spawned>> runs;
+    for (int i = 0; i < 6; ++i)
+      runs.push_back(std::make_unique<fx::Spawned>(
+          m_dir, std::vector<std::string>{"run", "--root", root, "--sandbox", sb, "--user", "nobody", "--", "/bin/sh", "-c",
+                                          "echo " + std::to_string(i) + " > /tmp/" + std::to_string(i) + " && echo ok"}));
+    for (auto& r : runs) {
+      EXPECT_EQ(r->wait(), 0) << r->err();
+      EXPECT_EQ(r->out(), "ok\n") << r->err();
+    }
+    struct stat st {};
+    ASSERT_EQ(::lstat((sb + "/tmp").c_str(), &st), 0);
+    EXPECT_EQ(st.st_uid, 65534u);
+    EXPECT_EQ(st.st_mode & 07777, 0700u);
+    // Nothing is left under a launch's temporary name.
+    EXPECT_EQ(test::sh("ls -A '" + sb + "' | sort | tr '\\n' ' '").out, "tmp var ");
+  }
+}
+
 }  // namespace
 }  // namespace chrootctl
