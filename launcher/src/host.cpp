@@ -114,7 +114,10 @@ Seccomp seccomp() {
 }
 
 Result<std::vector<std::pair<std::string, std::uint64_t>>> filesystems_below(int fd, const std::string& path) {
-  std::vector<std::pair<std::string, std::uint64_t>> out{{path, TRY(kernel::filesystem_type(fd))}};
+  // Not TRY inside the braced list: clang leaks its built members when it returns early there
+  // (common/error.hpp).
+  const std::uint64_t root_type = TRY(kernel::filesystem_type(fd));
+  std::vector<std::pair<std::string, std::uint64_t>> out{{path, root_type}};
   const std::string real = TRY(sys::readlink_at(AT_FDCWD, kernel::fd_path(fd)));
   const std::string table = TRY(sys::read_file("/proc/self/mountinfo"));
   std::vector<std::string> below;
@@ -145,7 +148,8 @@ Result<IdPlan> id_plan(const std::string& image, const std::optional<std::string
   facts.root_job = true;
   if (sandbox) {
     Fd sandbox_fd = TRY(sys::open_path(*sandbox, O_PATH | O_DIRECTORY));
-    plan.sandbox_filesystem = std::pair{*sandbox, TRY(kernel::filesystem_type(sandbox_fd.get()))};
+    const std::uint64_t sandbox_type = TRY(kernel::filesystem_type(sandbox_fd.get()));
+    plan.sandbox_filesystem = std::pair{*sandbox, sandbox_type};
     facts.owner_mapped.push_back(*plan.sandbox_filesystem);
   }
   plan.root_job = decide_ids(facts);
