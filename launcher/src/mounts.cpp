@@ -36,8 +36,7 @@ Result<Fd> walk(int rootfd, const std::string& path) {
   const auto comps = components(path);
   for (std::size_t i = 0; i < comps.size(); ++i) {
     const auto& c = comps[i];
-    if (c == "." || c == "..")
-      return fail(Errc::invalid_argument, str(quote(path), ": '", c, "' is not allowed in a path inside the root"));
+    if (c == "." || c == "..") return fail(Errc::invalid_argument, str(quote(path), ": '", c, "' is not allowed in a path inside the root"));
     so_far += "/" + c;
     auto next = sys::open_at(cur.get(), c, O_PATH | O_NOFOLLOW);
     if (!next) {
@@ -47,8 +46,8 @@ Result<Fd> walk(int rootfd, const std::string& path) {
     auto st = TRY(sys::fstat(next->get()));
     if (S_ISLNK(st.st_mode)) {
       auto target = sys::readlink_at(next->get(), "");
-      return fail(Errc::permission, str(so_far, " is a symlink (to ", quote(target ? *target : std::string("?")),
-                                        "); refusing to resolve a path through it"));
+      return fail(Errc::permission,
+                  str(so_far, " is a symlink (to ", quote(target ? *target : std::string("?")), "); refusing to resolve a path through it"));
     }
     if (i + 1 < comps.size() && !S_ISDIR(st.st_mode)) return fail(Errc::invalid_argument, str(so_far, " is not a directory"));
     cur = std::move(*next);
@@ -80,8 +79,7 @@ Result<ExistingPrefix> deepest_existing(int rootfd, const std::string& path) {
   ExistingPrefix p{TRY(sys::open_at(rootfd, ".", O_PATH | O_DIRECTORY)), "/"};
   std::string so_far;
   for (const auto& c : components(path)) {
-    if (c == "." || c == "..")
-      return fail(Errc::invalid_argument, str(quote(path), ": '", c, "' is not allowed in a path inside the root"));
+    if (c == "." || c == "..") return fail(Errc::invalid_argument, str(quote(path), ": '", c, "' is not allowed in a path inside the root"));
     const std::string candidate = so_far + "/" + c;
     auto next = sys::open_at(p.fd.get(), c, O_PATH | O_NOFOLLOW);
     if (!next) {
@@ -91,8 +89,8 @@ Result<ExistingPrefix> deepest_existing(int rootfd, const std::string& path) {
     auto st = TRY(sys::fstat(next->get()));
     if (S_ISLNK(st.st_mode)) {
       auto target = sys::readlink_at(next->get(), "");
-      return fail(Errc::permission, str(candidate, " is a symlink (to ", quote(target ? *target : std::string("?")),
-                                        "); refusing to resolve a path through it"));
+      return fail(Errc::permission,
+                  str(candidate, " is a symlink (to ", quote(target ? *target : std::string("?")), "); refusing to resolve a path through it"));
     }
     if (!S_ISDIR(st.st_mode)) break;
     p.fd = std::move(*next);
@@ -111,9 +109,7 @@ namespace {
 constexpr const char* k_staging = "/tmp";
 constexpr const char* k_new_root = "/tmp/root";
 
-std::string inner_join(const std::string& dir, const std::string& name) {
-  return dir == "/" ? "/" + name : dir + "/" + name;
-}
+std::string inner_join(const std::string& dir, const std::string& name) { return dir == "/" ? "/" + name : dir + "/" + name; }
 
 unsigned long preserved_flags(int fd) {
   // In a user namespace the kernel locks a bind mount's atime and noexec flags; a remount must
@@ -150,16 +146,15 @@ Result<Fd> reopen_source(int launcher_fd, const HostSource& s) {
   if (!s.scratch_subdir.empty() || S_ISDIR(want.st_mode)) return reopen_here(launcher_fd, s.path, s.scratch_subdir);
   Fd fd = TRY(sys::open_path(s.path, O_PATH));
   auto got = TRY(sys::fstat(fd.get()));
-  if (got.st_dev != want.st_dev || got.st_ino != want.st_ino)
-    return fail(Errc::busy, str(s.path, " was replaced while the job was being set up"));
+  if (got.st_dev != want.st_dev || got.st_ino != want.st_ino) return fail(Errc::busy, str(s.path, " was replaced while the job was being set up"));
   return fd;
 }
 
 struct Builder {
   const LaunchPlan& plan;
   RootSources& from;
-  Fd root;               // O_PATH of the new root's top mount
-  int staging_dirs = 0;  // tmpfs areas made for missing mount points
+  Fd root;                    // O_PATH of the new root's top mount
+  int staging_dirs = 0;       // tmpfs areas made for missing mount points
   std::size_t next_bind = 0;  // detached: the next of src.binds
 
   std::string label(const std::string& inner) const { return inner + " in the image"; }
@@ -185,8 +180,7 @@ struct Builder {
     if (attrs & kernel::k_attr_nosuid) flags |= MS_NOSUID;
     if (attrs & kernel::k_attr_nodev) flags |= MS_NODEV;
     if (attrs & kernel::k_attr_noexec) flags |= MS_NOEXEC;
-    TRY(kernel::mount(nullptr, kernel::fd_path(fd), nullptr, MS_REMOUNT | MS_BIND | flags | preserved_flags(fd), nullptr,
-                      "", label(inner)));
+    TRY(kernel::mount(nullptr, kernel::fd_path(fd), nullptr, MS_REMOUNT | MS_BIND | flags | preserved_flags(fd), nullptr, "", label(inner)));
     if (!recursive) return {};
     // Every submount below, as /proc/self/mountinfo lists it, reopened inside the new root.
     const std::string here = TRY(sys::readlink_at(AT_FDCWD, kernel::fd_path(fd)));
@@ -195,8 +189,8 @@ struct Builder {
       if (m.mount_point == here || !path_is_under(m.mount_point, here)) continue;
       const std::string sub_inner = m.mount_point.substr(prefix == "/" ? 0 : prefix.size());
       auto sub = TRY(open_in_tree(root.get(), sub_inner, Symlinks::refuse));
-      TRY(kernel::mount(nullptr, kernel::fd_path(sub.get()), nullptr,
-                        MS_REMOUNT | MS_BIND | flags | preserved_flags(sub.get()), nullptr, "", label(sub_inner)));
+      TRY(kernel::mount(nullptr, kernel::fd_path(sub.get()), nullptr, MS_REMOUNT | MS_BIND | flags | preserved_flags(sub.get()), nullptr, "",
+                        label(sub_inner)));
     }
     return {};
   }
@@ -213,8 +207,7 @@ struct Builder {
     }
     if (!fd) return fd;
     auto st = TRY(sys::fstat(fd->get()));
-    if (want_dir && !S_ISDIR(st.st_mode))
-      return fail(Errc::invalid_argument, str("mount target ", label(inner), " is not a directory"));
+    if (want_dir && !S_ISDIR(st.st_mode)) return fail(Errc::invalid_argument, str("mount target ", label(inner), " is not a directory"));
     if (!want_dir && S_ISDIR(st.st_mode))
       return fail(Errc::invalid_argument, str("mount target ", label(inner), " is a directory, but the source is not"));
     return fd;
@@ -228,7 +221,9 @@ struct Builder {
       const auto have = components(prefix.path);
       missing.assign(all.begin() + static_cast<long>(have.size()), all.end());
     }
-    if (missing.empty()) return fail(Errc::invalid_argument, str("mount target ", label(inner), " is not a directory"));
+    // Nothing missing: another launch sharing this scratch directory made the path meanwhile
+    // (target() opens it again and checks its type).
+    if (missing.empty()) return {};
     struct statvfs sv {};
     if (::fstatvfs(prefix.fd.get(), &sv) != 0) return fail_errno(str("fstatvfs(", quote(label(prefix.path)), ")"), errno);
     if (!(sv.f_flag & ST_RDONLY)) {
@@ -239,16 +234,17 @@ struct Builder {
     return mirror(std::move(prefix), missing, want_dir);
   }
 
-  Status create_chain(int dirfd, const std::string& base, const std::vector<std::string>& names, bool want_dir,
-                      uid_t uid, gid_t gid) {
+  Status create_chain(int dirfd, const std::string& base, const std::vector<std::string>& names, bool want_dir, uid_t uid, gid_t gid) {
     Fd cur = TRY(sys::open_at(dirfd, ".", O_PATH | O_DIRECTORY));
     std::string path = base == "/" ? "" : base;
     for (std::size_t i = 0; i < names.size(); ++i) {
       path += "/" + names[i];
       const bool last = i + 1 == names.size();
       if (last && !want_dir) {
-        Fd f = TRY(sys::open_at(cur.get(), names[i], O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_NOCTTY, 0644));
-        if (::fchown(f.get(), uid, gid) != 0) return fail_errno(str("fchown(", quote(label(path)), ")"), errno);
+        auto f = sys::open_at(cur.get(), names[i], O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_NOCTTY, 0644);
+        if (!f && f.error().sys_errno() == EEXIST) return {};  // made by a concurrent launch; target() checks it
+        if (!f) return fail(std::move(f.error()));
+        if (::fchown(f->get(), uid, gid) != 0) return fail_errno(str("fchown(", quote(label(path)), ")"), errno);
         return {};
       }
       auto made = sys::mkdir_at(cur.get(), names[i], 0755);
@@ -318,8 +314,7 @@ struct Builder {
 
   Status proc(const MountOp& op) {
     Fd t = TRY(target(op.target, true));
-    TRY(kernel::mount("proc", kernel::fd_path(t.get()), "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, nullptr, "proc",
-                      label(op.target)));
+    TRY(kernel::mount("proc", kernel::fd_path(t.get()), "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, nullptr, "proc", label(op.target)));
     if (plan.mode != LaunchMode::job || plan.creds.uid != 0) return {};
     // A job run as root keeps uid 0 without capabilities; root-owned 0644 files under these
     // would still be writable to it, so they are read-only (as Docker and bubblewrap do).
@@ -327,8 +322,8 @@ struct Builder {
       const std::string inner = op.target + "/" + sub;
       auto fd = open_in_tree(root.get(), inner, Symlinks::refuse);
       if (!fd) continue;
-      TRY(kernel::mount(kernel::fd_path(fd->get()).c_str(), kernel::fd_path(fd->get()), nullptr, MS_BIND | MS_REC, nullptr,
-                        label(inner), label(inner)));
+      TRY(kernel::mount(kernel::fd_path(fd->get()).c_str(), kernel::fd_path(fd->get()), nullptr, MS_BIND | MS_REC, nullptr, label(inner),
+                        label(inner)));
       Fd top = TRY(open_in_tree(root.get(), inner, Symlinks::refuse));
       TRY(set_attrs(top.get(), inner, true, kernel::k_attr_rdonly | kernel::k_attr_nosuid | kernel::k_attr_nodev));
     }
@@ -337,8 +332,8 @@ struct Builder {
 
   Status dev(const MountOp& op) {
     Fd t = TRY(target(op.target, true));
-    TRY(kernel::mount("tmpfs", kernel::fd_path(t.get()), "tmpfs", MS_NOSUID | MS_NOEXEC, "mode=0755,size=64k,nr_inodes=64",
-                      "tmpfs", label(op.target)));
+    TRY(kernel::mount("tmpfs", kernel::fd_path(t.get()), "tmpfs", MS_NOSUID | MS_NOEXEC, "mode=0755,size=64k,nr_inodes=64", "tmpfs",
+                      label(op.target)));
     Fd mounted = TRY(open_in_tree(root.get(), op.target, Symlinks::refuse));
     Fd d = TRY(sys::open_at(mounted.get(), ".", O_RDONLY | O_DIRECTORY));
     static const struct {
@@ -359,22 +354,20 @@ struct Builder {
         TRY(kernel::mount(host.c_str(), kernel::fd_path(f.get()), nullptr, MS_BIND, nullptr, host, label(inner)));
       }
     }
-    for (const auto& [name, to] : {std::pair{"fd", "/proc/self/fd"}, std::pair{"stdin", "/proc/self/fd/0"},
-                                   std::pair{"stdout", "/proc/self/fd/1"}, std::pair{"stderr", "/proc/self/fd/2"},
-                                   std::pair{"ptmx", "pts/ptmx"}}) {
+    for (const auto& [name, to] : {std::pair{"fd", "/proc/self/fd"}, std::pair{"stdin", "/proc/self/fd/0"}, std::pair{"stdout", "/proc/self/fd/1"},
+                                   std::pair{"stderr", "/proc/self/fd/2"}, std::pair{"ptmx", "pts/ptmx"}}) {
       if (::symlinkat(to, d.get(), name) != 0)
         return fail_errno(str("symlinkat(", quote(to), ", ", quote(label(op.target + "/" + name)), ")"), errno);
     }
     TRY(sys::mkdir_at(d.get(), "pts", 0755));
     TRY(sys::mkdir_at(d.get(), "shm", 01777));
     Fd pts = TRY(sys::open_at(d.get(), "pts", O_PATH | O_DIRECTORY | O_NOFOLLOW));
-    TRY(kernel::mount("devpts", kernel::fd_path(pts.get()), "devpts", MS_NOSUID | MS_NOEXEC,
-                      "newinstance,ptmxmode=0666,mode=0620", "devpts", label(op.target + "/pts")));
+    TRY(kernel::mount("devpts", kernel::fd_path(pts.get()), "devpts", MS_NOSUID | MS_NOEXEC, "newinstance,ptmxmode=0666,mode=0620", "devpts",
+                      label(op.target + "/pts")));
     Fd shm = TRY(sys::open_at(d.get(), "shm", O_PATH | O_DIRECTORY | O_NOFOLLOW));
     // Inodes bounded too (one per page of the size): empty files cost kernel memory, not size.
     const std::string shm_options = str("mode=1777,size=", plan.shm_bytes, ",nr_inodes=", std::max<std::uint64_t>(plan.shm_bytes / 4096, 1024));
-    TRY(kernel::mount("tmpfs", kernel::fd_path(shm.get()), "tmpfs", MS_NOSUID | MS_NODEV, shm_options.c_str(), "tmpfs",
-                      label(op.target + "/shm")));
+    TRY(kernel::mount("tmpfs", kernel::fd_path(shm.get()), "tmpfs", MS_NOSUID | MS_NODEV, shm_options.c_str(), "tmpfs", label(op.target + "/shm")));
     // Nothing may be added to /dev by the job.
     Fd top = TRY(open_in_tree(root.get(), op.target, Symlinks::refuse));
     return set_attrs(top.get(), op.target, false, kernel::k_attr_rdonly | kernel::k_attr_nosuid | kernel::k_attr_noexec);
@@ -393,8 +386,8 @@ struct Builder {
     const int fd = from.sources.at(op.source).get();
     auto st = TRY(sys::fstat(fd));
     Fd t = TRY(target(op.target, S_ISDIR(st.st_mode)));
-    TRY(kernel::mount(kernel::fd_path(fd).c_str(), kernel::fd_path(t.get()), nullptr, MS_BIND | (op.recursive ? MS_REC : 0),
-                      nullptr, src_label, label(op.target)));
+    TRY(kernel::mount(kernel::fd_path(fd).c_str(), kernel::fd_path(t.get()), nullptr, MS_BIND | (op.recursive ? MS_REC : 0), nullptr, src_label,
+                      label(op.target)));
     Fd top = TRY(open(op.target));
     std::uint64_t attrs = kernel::k_attr_nosuid | kernel::k_attr_nodev;
     if (op.read_only) attrs |= kernel::k_attr_rdonly;
@@ -403,9 +396,12 @@ struct Builder {
 
   Status perform(const MountOp& op) {
     switch (op.kind) {
-      case MountOp::Kind::proc: return proc(op);
-      case MountOp::Kind::dev: return dev(op);
-      case MountOp::Kind::bind: return bind(op);
+      case MountOp::Kind::proc:
+        return proc(op);
+      case MountOp::Kind::dev:
+        return dev(op);
+      case MountOp::Kind::bind:
+        return bind(op);
     }
     return fail(Errc::internal, "unknown mount operation");
   }
@@ -424,8 +420,7 @@ Result<RootSources> reopen_sources(const LaunchPlan& plan, const ChildHandles& h
   RootSources out;
   out.image = TRY(reopen_here(h.image, plan.root, {}));
   for (std::size_t i = 0; i < plan.sources.size(); ++i)
-    out.sources.push_back(TRY(with_context(reopen_source(h.sources.at(i), plan.sources[i]),
-                                           [&] { return str("opening ", plan.sources[i].path); })));
+    out.sources.push_back(TRY(with_context(reopen_source(h.sources.at(i), plan.sources[i]), [&] { return str("opening ", plan.sources[i].path); })));
   return out;
 }
 
@@ -445,12 +440,11 @@ Status build_new_root(const LaunchPlan& plan, RootSources& sources) {
     //    everywhere in the image, submounts included. A tree being built stays writable but is
     //    nosuid and nodev as well: a device node an archive or a package brought in is never a
     //    way to the host's devices.
-    TRY(kernel::mount(kernel::fd_path(sources.image.get()).c_str(), k_new_root, nullptr, MS_BIND | MS_REC, nullptr, plan.root,
-                      k_new_root));
+    TRY(kernel::mount(kernel::fd_path(sources.image.get()).c_str(), k_new_root, nullptr, MS_BIND | MS_REC, nullptr, plan.root, k_new_root));
     TRY(kernel::mount(nullptr, k_new_root, nullptr, MS_REC | MS_PRIVATE, nullptr, "", plan.root));
     TRY(b.reopen_root());
-    const std::uint64_t attrs = plan.root_read_only ? kernel::k_attr_rdonly | kernel::k_attr_nosuid | kernel::k_attr_nodev
-                                                    : kernel::k_attr_nosuid | kernel::k_attr_nodev;
+    const std::uint64_t attrs =
+        plan.root_read_only ? kernel::k_attr_rdonly | kernel::k_attr_nosuid | kernel::k_attr_nodev : kernel::k_attr_nosuid | kernel::k_attr_nodev;
     TRY(b.set_attrs(b.root.get(), "/", true, attrs));
   }
   sources.image.reset();
