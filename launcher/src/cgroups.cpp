@@ -23,7 +23,9 @@ namespace {
 constexpr const char* k_base = "chrootctl";
 
 void sleep_ms(long ms) {
-  struct timespec ts {ms / 1000, (ms % 1000) * 1000000L};
+  struct timespec ts {
+    ms / 1000, (ms % 1000) * 1000000L
+  };
   while (::nanosleep(&ts, &ts) != 0 && errno == EINTR) {
   }
 }
@@ -155,9 +157,12 @@ Status make_job_dir(Fs& fs, const std::string& base, const std::string& dir, Pre
 
 std::string_view version_name(Version v) {
   switch (v) {
-    case Version::v1: return "v1";
-    case Version::v2: return "v2";
-    case Version::none: break;
+    case Version::v1:
+      return "v1";
+    case Version::v2:
+      return "v2";
+    case Version::none:
+      break;
   }
   return "none";
 }
@@ -173,8 +178,8 @@ Layout parse_layout(std::string_view mountinfo, std::string_view self_cgroup) {
     } else if (m.fstype == "cgroup") {
       const std::string mount_point = unescape_mountinfo(m.mount_point);
       for (const auto& opt : split(m.super_options, ',')) {
-        if (opt == "rw" || opt == "ro" || starts_with(opt, "name=") || starts_with(opt, "release_agent=") ||
-            opt == "clone_children" || opt == "noprefix" || opt == "xattr")
+        if (opt == "rw" || opt == "ro" || starts_with(opt, "name=") || starts_with(opt, "release_agent=") || opt == "clone_children" ||
+            opt == "noprefix" || opt == "xattr")
           continue;
         l.v1_mounts.emplace(opt, mount_point);
       }
@@ -282,7 +287,8 @@ Version launch_version(Fs& fs, const Layout& layout) {
 
 std::vector<std::string> base_parents(Fs& fs, const Layout& layout, bool privileged) {
   switch (launch_version(fs, layout)) {
-    case Version::v1: return v1_mounts_for(layout);
+    case Version::v1:
+      return v1_mounts_for(layout);
     case Version::v2: {
       std::vector<std::string> out;
       const std::string own = v2_dir(layout, layout.v2_own);
@@ -290,13 +296,14 @@ std::vector<std::string> base_parents(Fs& fs, const Layout& layout, bool privile
       if (privileged) out.push_back(layout.v2_mount);
       return out;
     }
-    case Version::none: break;
+    case Version::none:
+      break;
   }
   return {};
 }
 
-Result<JobCgroup> JobCgroup::create(Fs& fs, const Layout& layout, const std::string& name, const Limits& limits,
-                                    bool privileged, std::vector<std::string>& notes) {
+Result<JobCgroup> JobCgroup::create(Fs& fs, const Layout& layout, const std::string& name, const Limits& limits, bool privileged,
+                                    std::vector<std::string>& notes) {
   JobCgroup cg;
   // v2 when the unified hierarchy offers the memory controller; otherwise the v1 hierarchies.
   const std::set<std::string> v2_available = v2_controllers(fs, layout);
@@ -346,8 +353,8 @@ Result<JobCgroup> JobCgroup::create(Fs& fs, const Layout& layout, const std::str
       base = join_path(layout.v2_mount, k_base);
     }
     if (base.empty()) {
-      notes.push_back(str("cgroup v2: cannot create job cgroups under ", own, " (", why_not_own,
-                          "); it must be delegated to you and hold no other process"));
+      notes.push_back(
+          str("cgroup v2: cannot create job cgroups under ", own, " (", why_not_own, "); it must be delegated to you and hold no other process"));
       return cg;
     }
     const std::string dir = join_path(base, name);
@@ -393,10 +400,15 @@ Result<JobCgroup> JobCgroup::create(Fs& fs, const Layout& layout, const std::str
     const std::string base = join_path(m, k_base);
     const std::string dir = join_path(base, name);
     if (!is_hierarchy_root(layout, m)) cg.m_nested_bases.push_back(base);
-    Status made = make_job_dir(fs, base, dir, [&] { return init_cpuset(fs, base); });
-    if (made) made = init_cpuset(fs, dir);
+    // Only the cpuset hierarchy needs its directories filled in, and only the memory hierarchy
+    // is read at the end: no probing of the others for files they cannot have (each probe of
+    // cgroupfs costs a lookup, at every launch).
+    const bool cpuset = m == v1_parent(layout, "cpuset");
+    Status made = make_job_dir(fs, base, dir, [&]() -> Status { return cpuset ? init_cpuset(fs, base) : Status{}; });
+    if (made && cpuset) made = init_cpuset(fs, dir);
     if (made) {
       cg.m_dirs.push_back(dir);
+      if (m == v1_parent(layout, "memory")) cg.m_v1_memory_dir = dir;
       continue;
     }
     (void)cg.destroy(fs);
@@ -480,13 +492,12 @@ Accounting JobCgroup::read_accounting(Fs& fs) const {
       a.memory_limit_hit = keyed_value(*t, "max").value_or(0) > 0 || a.oom_kills > 0;
     }
   } else if (m_version == Version::v1) {
-    for (const auto& dir : m_dirs) {
-      if (!fs.exists(join_path(dir, "memory.max_usage_in_bytes"))) continue;
+    if (!m_v1_memory_dir.empty()) {
+      const std::string& dir = m_v1_memory_dir;
       if (auto t = fs.read(join_path(dir, "memory.max_usage_in_bytes"))) a.peak_memory = parse_u64(trim(*t));
       if (auto t = fs.read(join_path(dir, "memory.oom_control"))) a.oom_kills = keyed_value(*t, "oom_kill").value_or(0);
       if (auto t = fs.read(join_path(dir, "memory.failcnt"))) a.memory_limit_hit = parse_u64(trim(*t)).value_or(0) > 0;
       a.memory_limit_hit = a.memory_limit_hit || a.oom_kills > 0;
-      break;  // the memory hierarchy's directory
     }
   }
   return a;

@@ -30,10 +30,10 @@ std::string_view version_name(Version v);
 
 /// The cgroup mounts of this machine and the caller's place in them.
 struct Layout {
-  std::string v2_mount;                           ///< cgroup2 mount point, empty if none
-  std::string v2_own = "/";                       ///< the caller's v2 cgroup ("0::" line)
-  std::map<std::string, std::string> v1_mounts;   ///< controller -> mount point
-  std::map<std::string, std::string> v1_own;      ///< controller -> the caller's cgroup in it ("/" if absent)
+  std::string v2_mount;                          ///< cgroup2 mount point, empty if none
+  std::string v2_own = "/";                      ///< the caller's v2 cgroup ("0::" line)
+  std::map<std::string, std::string> v1_mounts;  ///< controller -> mount point
+  std::map<std::string, std::string> v1_own;     ///< controller -> the caller's cgroup in it ("/" if absent)
 };
 
 /// Parses /proc/self/mountinfo and /proc/self/cgroup (pure).
@@ -58,7 +58,7 @@ std::vector<std::string> base_parents(Fs& fs, const Layout& layout, bool privile
 /// directory and override make_dir/remove_dir to create and remove the control files the
 /// kernel would.
 class Fs {
-public:
+ public:
   virtual ~Fs() = default;
   /// mkdir(path, 0755). Errc::exists if it is already there.
   virtual Status make_dir(const std::string& path);
@@ -86,12 +86,12 @@ struct Accounting {
 
 /// One job's cgroup (one directory per v1 hierarchy, or one v2 directory).
 class JobCgroup {
-public:
+ public:
   /// Creates the job's cgroup `name` and writes `limits`. `privileged` allows the v2 fallback to
   /// the root cgroup. When no usable hierarchy exists the result has version none and a note
   /// says why; `notes` also collects limits that could not be applied (swap without memsw).
-  static Result<JobCgroup> create(Fs& fs, const Layout& layout, const std::string& name, const Limits& limits,
-                                  bool privileged, std::vector<std::string>& notes);
+  static Result<JobCgroup> create(Fs& fs, const Layout& layout, const std::string& name, const Limits& limits, bool privileged,
+                                  std::vector<std::string>& notes);
   /// Every directory a launch named `name` may create (for the state record, which is written
   /// before the cgroup exists so that a launcher killed at any point leaves a record behind).
   static std::vector<std::string> candidate_dirs(const Layout& layout, const Limits& limits, const std::string& name);
@@ -120,11 +120,12 @@ public:
   /// Kills every process left in the cgroup and removes its directories.
   Status destroy(Fs& fs);
 
-private:
+ private:
   JobCgroup() = default;
   Version m_version = Version::none;
   std::vector<std::string> m_dirs;
   std::vector<std::string> m_nested_bases;  ///< bases inside another cgroup, removed when empty
+  std::string m_v1_memory_dir;              ///< v1: the job's directory in the memory hierarchy, if mounted
   bool m_limits_applied = false;
   LimitValues m_limits_set;
   std::map<std::string, std::string> m_controller_dirs;  ///< v1: the job's directory of memory, cpu, pids
