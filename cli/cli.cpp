@@ -102,8 +102,7 @@ std::optional<int> parse(const Spec& spec, std::span<char* const> argv, Args& re
           if (auto s = did_you_mean(name, names)) msg += str(" (did you mean '--", *s, "'?)");
         return usage_error(spec, msg);
       }
-      if (!opt->repeatable && result.flag(opt->name))
-        return usage_error(spec, str("option '--", opt->name, "' given more than once"));
+      if (!opt->repeatable && result.flag(opt->name)) return usage_error(spec, str("option '--", opt->name, "' given more than once"));
       if (opt->has_value) {
         std::string v;
         if (inline_value) {
@@ -132,16 +131,12 @@ int report(const Error& e) { return report(e.what()); }
 
 int report(const std::string& message) {
   // Multi-line diagnostics (recipe errors) already carry their own "error:" prefixes.
-  if (message.find(": error: ") != std::string::npos)
-    err(message + "\n");
-  else
-    err(str("chrootctl: error: ", message, "\n"));
+  if (message.find(": error: ") != std::string::npos) err(message + "\n");
+  else err(str("chrootctl: error: ", message, "\n"));
   return k_error;
 }
 
-Option store_option() {
-  return {"store", 0, true, false, "DIR", "image store and catalogue directory (default: from config)"};
-}
+Option store_option() { return {"store", 0, true, false, "DIR", "image store and catalogue directory (default: from config)"}; }
 Option json_option() { return {"json", 0, false, false, "", "print machine-readable JSON"}; }
 Option threads_option() { return {"threads", 0, true, false, "N", "hashing threads (default: one per CPU)"}; }
 Option quiet_option() { return {"quiet", 'q', false, false, "", "no progress display"}; }
@@ -158,8 +153,7 @@ std::optional<int> threads_value(const Spec& spec, const Args& a, unsigned& thre
   return std::nullopt;
 }
 
-int dispatch(std::span<char* const> argv, const std::string& verb, const char* usage,
-             std::initializer_list<Subcommand> subcommands) {
+int dispatch(std::span<char* const> argv, const std::string& verb, const char* usage, std::initializer_list<Subcommand> subcommands) {
   if (g_collector) {
     for (const auto& s : subcommands) {
       char* sub[] = {const_cast<char*>(s.name)};

@@ -23,11 +23,11 @@ enum Exit : int {
 };
 
 struct Option {
-  std::string name;         ///< long name without dashes
+  std::string name;  ///< long name without dashes
   char short_name = 0;
   bool has_value = false;
   bool repeatable = false;
-  std::string metavar;      ///< shown in help, e.g. "DIR"
+  std::string metavar;  ///< shown in help, e.g. "DIR"
   std::string help;
 };
 
@@ -39,18 +39,18 @@ struct Spec {
   std::vector<Option> options;
   std::size_t min_positional = 0;
   std::size_t max_positional = 0;
-  bool dashdash = false;    ///< collects everything after "--" as `rest`
+  bool dashdash = false;  ///< collects everything after "--" as `rest`
 };
 
 class Args {
-public:
+ public:
   [[nodiscard]] bool flag(const std::string& name) const { return m_values.count(name) > 0; }
   [[nodiscard]] std::optional<std::string> value(const std::string& name) const;
   [[nodiscard]] std::vector<std::string> values(const std::string& name) const;
   std::vector<std::string> positional;
   std::vector<std::string> rest;
 
-private:
+ private:
   friend std::optional<int> parse(const Spec&, std::span<char* const>, Args&);
   std::multimap<std::string, std::string> m_values;
 };
@@ -92,8 +92,7 @@ struct Subcommand {
   const char* name;
   Handler handler;
 };
-int dispatch(std::span<char* const> argv, const std::string& verb, const char* usage,
-             std::initializer_list<Subcommand> subcommands);
+int dispatch(std::span<char* const> argv, const std::string& verb, const char* usage, std::initializer_list<Subcommand> subcommands);
 struct Registrar {
   Registrar(const char* name, const char* summary, Handler handler);
 };
@@ -121,4 +120,4 @@ std::string full_tool_path();
 }  // namespace chrootctl::cli
 
 #define CHROOTCTL_VERB(name, summary, fn) \
-  static const ::chrootctl::cli::Registrar chrootctl_verb_registrar_{name, summary, fn}
+  static const ::chrootctl::cli::Registrar chrootctl_verb_registrar_ { name, summary, fn }

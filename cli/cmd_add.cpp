@@ -12,8 +12,8 @@
 #include "chrootctl/builder/recipe.hpp"
 #include "chrootctl/catalogue/publish.hpp"
 #include "chrootctl/catalogue/registry.hpp"
-#include "chrootctl/catalogue/resolve.hpp"
 #include "chrootctl/catalogue/report.hpp"
+#include "chrootctl/catalogue/resolve.hpp"
 #include "chrootctl/common/json.hpp"
 #include "chrootctl/common/progress.hpp"
 #include "chrootctl/common/settings.hpp"
@@ -107,35 +107,37 @@ int add_from_main(const Spec& spec, const Args& a, const std::string& dir) {
 }
 
 int add_main(std::span<char* const> argv) {
-  const Spec spec{
-      "add",
-      "NAME BUILD-DIR|RECIPE [--seccomp FILE|default|none|site] | --from DIR [NAME...] [--trusted DIR] [--store DIR] [--json]",
-      "Verify a build directory against its manifest and register it under NAME.",
-      "BUILD-DIR is a build directory (STORE/NAME/BUILD-ID, holding root/ and manifest); a\n"
-      "RECIPE (a recipe name or PATH.toml) is first built as 'chrootctl build' does. Before\n"
-      "anything is recorded, the root and every directory above it must be owned by root and not\n"
-      "writable by group or others (a sticky directory such as /tmp is accepted above it), and\n"
-      "the whole tree is re-hashed and compared with the manifest; the stat record for\n"
-      "'resolve --fast' is rewritten from that walk. If NAME exists, the new build becomes\n"
-      "current and the old one is kept for 'chrootctl rollback'. NAME is case-sensitive; 'root'\n"
-      "is reserved.\n\n"
-      "BUILD-DIR/signature is judged first: a valid signature by a trusted key records its key as\n"
-      "the signer; a revoked key or a signature that does not verify refuses the image, and so\n"
-      "does a missing one when require_signature = true.\n\n"
-      "--seccomp records the system-call policy the image's jobs run with (docs/seccomp.md): a\n"
-      "policy file (checked now), the built-in default, none (audit reports it), or site (the\n"
-      "site's policy, as without a recorded one). Without it an entry keeps what it has.\n\n"
-      "--from DIR registers images published with 'chrootctl publish' (every one in\n"
-      "DIR/catalogue.d, or the NAMEs given): their manifest, lock, recipe and signature are kept\n"
-      "in STORE/NAME/from-BUILD-ID and the published root is verified and run in place.\n\n"
-      "Exit status: 0 registered, 1 refused (the tree does not match its manifest, or an owner\n"
-      "or permission check failed, or a signature was refused), 2 error.",
-      {store_option(), json_option(), threads_option(),
-       {"from", 0, true, false, "DIR", "register the images published in DIR"},
-       trusted_option(),
-       {"seccomp", 0, true, false, "FILE|default|none|site", "the system-call policy of the image's jobs"},
-       quiet_option()},
-      0, 1000};
+  const Spec spec{"add",
+                  "NAME BUILD-DIR|RECIPE [--seccomp FILE|default|none|site] | --from DIR [NAME...] [--trusted DIR] [--store DIR] [--json]",
+                  "Verify a build directory against its manifest and register it under NAME.",
+                  "BUILD-DIR is a build directory (STORE/NAME/BUILD-ID, holding root/ and manifest); a\n"
+                  "RECIPE (a recipe name or PATH.toml) is first built as 'chrootctl build' does. Before\n"
+                  "anything is recorded, the root and every directory above it must be owned by root and not\n"
+                  "writable by group or others (a sticky directory such as /tmp is accepted above it), and\n"
+                  "the whole tree is re-hashed and compared with the manifest; the stat record for\n"
+                  "'resolve --fast' is rewritten from that walk. If NAME exists, the new build becomes\n"
+                  "current and the old one is kept for 'chrootctl rollback'. NAME is case-sensitive; 'root'\n"
+                  "is reserved.\n\n"
+                  "BUILD-DIR/signature is judged first: a valid signature by a trusted key records its key as\n"
+                  "the signer; a revoked key or a signature that does not verify refuses the image, and so\n"
+                  "does a missing one when require_signature = true.\n\n"
+                  "--seccomp records the system-call policy the image's jobs run with (docs/seccomp.md): a\n"
+                  "policy file (checked now), the built-in default, none (audit reports it), or site (the\n"
+                  "site's policy, as without a recorded one). Without it an entry keeps what it has.\n\n"
+                  "--from DIR registers images published with 'chrootctl publish' (every one in\n"
+                  "DIR/catalogue.d, or the NAMEs given): their manifest, lock, recipe and signature are kept\n"
+                  "in STORE/NAME/from-BUILD-ID and the published root is verified and run in place.\n\n"
+                  "Exit status: 0 registered, 1 refused (the tree does not match its manifest, or an owner\n"
+                  "or permission check failed, or a signature was refused), 2 error.",
+                  {store_option(),
+                   json_option(),
+                   threads_option(),
+                   {"from", 0, true, false, "DIR", "register the images published in DIR"},
+                   trusted_option(),
+                   {"seccomp", 0, true, false, "FILE|default|none|site", "the system-call policy of the image's jobs"},
+                   quiet_option()},
+                  0,
+                  1000};
   Args a;
   if (auto rc = parse(spec, argv, a)) return *rc;
   if (auto from = a.value("from")) {
@@ -217,13 +219,11 @@ int add_main(std::span<char* const> argv) {
     out(w.str());
     return k_ok;
   }
-  if (r->refreshed)
-    out(str(name, ": build ", v.build_id, " re-verified (", r->entries, " entries, sha256:", v.digest, ")\n"));
+  if (r->refreshed) out(str(name, ": build ", v.build_id, " re-verified (", r->entries, " entries, sha256:", v.digest, ")\n"));
   else if (r->replaced)
-    out(str(name, ": build ", v.build_id, " is now current (", r->entries, " entries, sha256:", v.digest, "); build ",
-            r->replaced->build_id, " kept for 'chrootctl rollback ", name, "'\n"));
-  else
-    out(str(name, ": added build ", v.build_id, " (", r->entries, " entries, sha256:", v.digest, ")\n"));
+    out(str(name, ": build ", v.build_id, " is now current (", r->entries, " entries, sha256:", v.digest, "); build ", r->replaced->build_id,
+            " kept for 'chrootctl rollback ", name, "'\n"));
+  else out(str(name, ": added build ", v.build_id, " (", r->entries, " entries, sha256:", v.digest, ")\n"));
   out(str(name, " -> ", escape_bytes(v.root), "\n"));
   for (const auto& n : r->notes) err(str("chrootctl: note: ", n, "\n"));
   return k_ok;

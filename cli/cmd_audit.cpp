@@ -3,8 +3,8 @@
 #include "chrootctl/catalogue/audit_policy.hpp"
 #include "chrootctl/catalogue/audit_target.hpp"
 #include "chrootctl/common/progress.hpp"
-#include "chrootctl/common/strings.hpp"
 #include "chrootctl/common/settings.hpp"
+#include "chrootctl/common/strings.hpp"
 #include "chrootctl/launcher/sealed.hpp"
 #include "cli.hpp"
 #include "sealed.hpp"
@@ -13,27 +13,26 @@ namespace chrootctl::cli {
 namespace {
 
 int audit_main(std::span<char* const> argv) {
-  const Spec spec{
-      "audit",
-      "NAME|BUILD-DIR...|--all [--policy FILE] [--json] [--severity LEVEL]",
-      "Audit images for what could hurt the site, and gate a rollout on the answer.",
-      "Checks setuid and setgid files, file capabilities, writable paths, device nodes, owners,\n"
-      "accounts, secrets, build-host leftovers, execution hooks, symlinks and drift from the\n"
-      "manifest, and lists the installed packages (docs/audit.md lists every check).\n"
-      "Each argument is a catalogue name or a build directory (holding root/ and manifest); --all audits\n"
-      "every catalogue entry. The policy is FILE, else $CHROOTCTL_AUDIT_POLICY, else\n"
-      "/etc/chrootctl/audit.toml if it exists, else the built-in policy (docs/audit.md).\n"
-      "Exit status: 0 no finding at or above the --severity gate (default: low), 1 findings at or\n"
-      "above it, 2 error.",
-      {{"all", 0, false, false, "", "audit every image in the catalogue"},
-       {"policy", 0, true, false, "FILE", "site policy (default: /etc/chrootctl/audit.toml)"},
-       {"severity", 0, true, false, "LEVEL", "gate: info, low (default), medium or high"},
-       json_option(),
-       store_option(),
-       threads_option(),
-       quiet_option()},
-      0,
-      1024};
+  const Spec spec{"audit",
+                  "NAME|BUILD-DIR...|--all [--policy FILE] [--json] [--severity LEVEL]",
+                  "Audit images for what could hurt the site, and gate a rollout on the answer.",
+                  "Checks setuid and setgid files, file capabilities, writable paths, device nodes, owners,\n"
+                  "accounts, secrets, build-host leftovers, execution hooks, symlinks and drift from the\n"
+                  "manifest, and lists the installed packages (docs/audit.md lists every check).\n"
+                  "Each argument is a catalogue name or a build directory (holding root/ and manifest); --all audits\n"
+                  "every catalogue entry. The policy is FILE, else $CHROOTCTL_AUDIT_POLICY, else\n"
+                  "/etc/chrootctl/audit.toml if it exists, else the built-in policy (docs/audit.md).\n"
+                  "Exit status: 0 no finding at or above the --severity gate (default: low), 1 findings at or\n"
+                  "above it, 2 error.",
+                  {{"all", 0, false, false, "", "audit every image in the catalogue"},
+                   {"policy", 0, true, false, "FILE", "site policy (default: /etc/chrootctl/audit.toml)"},
+                   {"severity", 0, true, false, "LEVEL", "gate: info, low (default), medium or high"},
+                   json_option(),
+                   store_option(),
+                   threads_option(),
+                   quiet_option()},
+                  0,
+                  1024};
   Args a;
   if (auto rc = parse(spec, argv, a)) return *rc;
   const bool all = a.flag("all");

@@ -18,28 +18,28 @@ namespace chrootctl::cli {
 namespace {
 
 int build_main(std::span<char* const> argv) {
-  const Spec spec{
-      "build",
-      "NAME|PATH.toml [--store DIR] [--sealed] [--register CATALOGUE-NAME] [--rebuild] [--json]",
-      "Build the recipe NAME (recipes/NAME.toml) or PATH.toml into a stripped, checksummed image.",
-      "The image goes to STORE/NAME/BUILD-ID/ with root/, manifest, manifest.stat, recipe.toml,\n"
-      "lock, build.log and strip-report (docs/recipes.md); a sealed image (--sealed, or the\n"
-      "recipe's [output] format = \"sealed\") has image.erofs, a read-only EROFS image of the\n"
-      "tree with a dm-verity hash tree, instead of root/ and manifest.stat (docs/sealed.md).\n"
-      "When every input recorded in the lock\n"
-      "is unchanged, the existing image is reused and the same build id printed. SOURCE_DATE_EPOCH\n"
-      "in the environment overrides the recipe's (and the default taken from its inputs).\n"
-      "--register NAME then verifies the image and registers it in the catalogue as 'chrootctl\n"
-      "add NAME BUILD-DIR' does.\n"
-      "Exit status: 0 built or reused (and registered), 1 built but refused by the catalogue's\n"
-      "checks, 2 error (recipe errors name recipes/NAME.toml:LINE:COL).",
-      {store_option(),
-       {"register", 0, true, false, "CATALOGUE-NAME", "register the image in the catalogue under this name"},
-       {"rebuild", 0, false, false, "", "build even if an image with the same inputs exists"},
-       {"sealed", 0, false, false, "", "make a sealed image: one EROFS image file with a dm-verity hash tree"},
-       json_option(),
-       quiet_option()},
-      1, 1};
+  const Spec spec{"build",
+                  "NAME|PATH.toml [--store DIR] [--sealed] [--register CATALOGUE-NAME] [--rebuild] [--json]",
+                  "Build the recipe NAME (recipes/NAME.toml) or PATH.toml into a stripped, checksummed image.",
+                  "The image goes to STORE/NAME/BUILD-ID/ with root/, manifest, manifest.stat, recipe.toml,\n"
+                  "lock, build.log and strip-report (docs/recipes.md); a sealed image (--sealed, or the\n"
+                  "recipe's [output] format = \"sealed\") has image.erofs, a read-only EROFS image of the\n"
+                  "tree with a dm-verity hash tree, instead of root/ and manifest.stat (docs/sealed.md).\n"
+                  "When every input recorded in the lock\n"
+                  "is unchanged, the existing image is reused and the same build id printed. SOURCE_DATE_EPOCH\n"
+                  "in the environment overrides the recipe's (and the default taken from its inputs).\n"
+                  "--register NAME then verifies the image and registers it in the catalogue as 'chrootctl\n"
+                  "add NAME BUILD-DIR' does.\n"
+                  "Exit status: 0 built or reused (and registered), 1 built but refused by the catalogue's\n"
+                  "checks, 2 error (recipe errors name recipes/NAME.toml:LINE:COL).",
+                  {store_option(),
+                   {"register", 0, true, false, "CATALOGUE-NAME", "register the image in the catalogue under this name"},
+                   {"rebuild", 0, false, false, "", "build even if an image with the same inputs exists"},
+                   {"sealed", 0, false, false, "", "make a sealed image: one EROFS image file with a dm-verity hash tree"},
+                   json_option(),
+                   quiet_option()},
+                  1,
+                  1};
   Args a;
   if (auto rc = parse(spec, argv, a)) return *rc;
   const auto reg = a.value("register");

@@ -13,20 +13,19 @@ namespace chrootctl::cli {
 namespace {
 
 int cleanup_main(std::span<char* const> argv) {
-  const Spec spec{
-      "cleanup",
-      "[--json]",
-      "Remove what killed launches left: job cgroups, launch records, sealed image mounts.",
-      "A launch records itself under /run/chrootctl/launches before it creates its cgroup.\n"
-      "Records and job cgroups whose launcher (pid and start time) is gone are removed, after\n"
-      "their processes are killed; those of running launches are left alone. 'chrootctl run'\n"
-      "does the same before every launch. The holds of dead launchers on the shared mounts of\n"
-      "sealed images (/run/chrootctl/sealed) are released, and a mount no launch holds any more\n"
-      "is unmounted, its dm-verity and loop devices removed (unless sealed_keep_mounted is set).\n\n"
-      "Exit status: 0 everything stale was removed, 1 something could not be removed, 2 error.",
-      {json_option()},
-      0,
-      0};
+  const Spec spec{"cleanup",
+                  "[--json]",
+                  "Remove what killed launches left: job cgroups, launch records, sealed image mounts.",
+                  "A launch records itself under /run/chrootctl/launches before it creates its cgroup.\n"
+                  "Records and job cgroups whose launcher (pid and start time) is gone are removed, after\n"
+                  "their processes are killed; those of running launches are left alone. 'chrootctl run'\n"
+                  "does the same before every launch. The holds of dead launchers on the shared mounts of\n"
+                  "sealed images (/run/chrootctl/sealed) are released, and a mount no launch holds any more\n"
+                  "is unmounted, its dm-verity and loop devices removed (unless sealed_keep_mounted is set).\n\n"
+                  "Exit status: 0 everything stale was removed, 1 something could not be removed, 2 error.",
+                  {json_option()},
+                  0,
+                  0};
   Args a;
   if (auto rc = parse(spec, argv, a)) return *rc;
   auto rep = launcher::cleanup_stale_here();
@@ -63,9 +62,8 @@ int cleanup_main(std::span<char* const> argv) {
     for (const auto& h : sealed.released) out(str("released sealed image hold ", h, "\n"));
     for (const auto& u : sealed.unmounted) out(str("unmounted sealed image ", u, "\n"));
     for (const auto& e : rep->errors) err(str("chrootctl cleanup: ", e, "\n"));
-    out(str(rep->removed_cgroups.size(), " cgroups and ", rep->removed_records.size(), " records removed, ",
-            rep->freed_id_blocks.size(), " id blocks freed, ", sealed.unmounted.size(), " sealed images unmounted, ", rep->live.size(),
-            " live launches left alone\n"));
+    out(str(rep->removed_cgroups.size(), " cgroups and ", rep->removed_records.size(), " records removed, ", rep->freed_id_blocks.size(),
+            " id blocks freed, ", sealed.unmounted.size(), " sealed images unmounted, ", rep->live.size(), " live launches left alone\n"));
   }
   return rep->errors.empty() ? k_ok : k_failed_check;
 }

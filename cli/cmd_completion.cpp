@@ -26,8 +26,7 @@ ValueKind value_kind(const std::string& metavar) {
   for (const auto& alt : split(metavar, '|')) {
     if (alt.find("DIR") != std::string::npos) k.dirs = true;
     else if (alt.find("FILE") != std::string::npos || alt.find("PATH") != std::string::npos || alt == "KEY") k.files = true;
-    else if (!alt.empty() && std::all_of(alt.begin(), alt.end(), [](char c) { return (c >= 'a' && c <= 'z') || c == '-'; }))
-      k.words.push_back(alt);
+    else if (!alt.empty() && std::all_of(alt.begin(), alt.end(), [](char c) { return (c >= 'a' && c <= 'z') || c == '-'; })) k.words.push_back(alt);
   }
   return k;
 }
@@ -55,26 +54,34 @@ std::string bash_script(const std::vector<Spec>& specs) {
       "  local cur=${COMP_WORDS[COMP_CWORD]} prev=${COMP_WORDS[COMP_CWORD-1]} i\n"
       "  COMPREPLY=()\n"
       "  if [ \"$COMP_CWORD\" -eq 1 ]; then\n"
-      "    COMPREPLY=($(compgen -W " + sq(join(names, " ") + " --help --version") + " -- \"$cur\"))\n"
+      "    COMPREPLY=($(compgen -W " +
+      sq(join(names, " ") + " --help --version") +
+      " -- \"$cur\"))\n"
       "    return\n"
       "  fi\n"
       "  local cmd=${COMP_WORDS[1]} first=2\n"
       "  if [ \"$cmd\" = help ]; then\n"
-      "    [ \"$COMP_CWORD\" -eq 2 ] && COMPREPLY=($(compgen -W " + sq(join(std::vector<std::string>(names.begin() + 1, names.end()), " ")) + " -- \"$cur\"))\n"
+      "    [ \"$COMP_CWORD\" -eq 2 ] && COMPREPLY=($(compgen -W " +
+      sq(join(std::vector<std::string>(names.begin() + 1, names.end()), " ")) +
+      " -- \"$cur\"))\n"
       "    return\n"
       "  fi\n"
       "  case \"$cmd\" in\n";
   for (const auto& [verb, subs] : subcommands) {
-    out += str("    ", verb, ")\n"
+    out += str("    ", verb,
+               ")\n"
                "      if [ \"$COMP_CWORD\" -eq 2 ]; then\n"
-               "        COMPREPLY=($(compgen -W ", sq(join(subs, " ") + " --help"), " -- \"$cur\"))\n"
+               "        COMPREPLY=($(compgen -W ",
+               sq(join(subs, " ") + " --help"),
+               " -- \"$cur\"))\n"
                "        return\n"
                "      fi\n"
                "      cmd=\"$cmd ${COMP_WORDS[2]}\"; first=3;;\n");
   }
-  out += "  esac\n"
-         "  local opts='' dirs='' files='' values='' words='' dashdash=''\n"
-         "  case \"$cmd\" in\n";
+  out +=
+      "  esac\n"
+      "  local opts='' dirs='' files='' values='' words='' dashdash=''\n"
+      "  case \"$cmd\" in\n";
   for (const auto& s : specs) {
     std::vector<std::string> opts, dirs, files, values;
     std::vector<std::string> word_cases;
@@ -92,8 +99,7 @@ std::string bash_script(const std::vector<Spec>& specs) {
       }
     }
     opts.push_back("--help");
-    out += str("    ", sq(s.command), ")\n",
-               "      opts=", sq(join(opts, " ")), " dirs=", sq(join(dirs, " ")), " files=", sq(join(files, " ")),
+    out += str("    ", sq(s.command), ")\n", "      opts=", sq(join(opts, " ")), " dirs=", sq(join(dirs, " ")), " files=", sq(join(files, " ")),
                " values=", sq(join(values, " ")), s.dashdash ? " dashdash=1" : "", "\n");
     if (!word_cases.empty()) {
       out += "      case \"$prev\" in\n";
@@ -103,26 +109,27 @@ std::string bash_script(const std::vector<Spec>& specs) {
       out += "      ;;\n";
     }
   }
-  out += "    *) return;;\n"
-         "  esac\n"
-         "  if [ -n \"$dashdash\" ]; then\n"
-         "    for ((i = first; i < COMP_CWORD; i++)); do\n"
-         "      if [ \"${COMP_WORDS[i]}\" = -- ]; then\n"
-         "        [ $((i + 1)) -eq \"$COMP_CWORD\" ] && COMPREPLY=($(compgen -c -- \"$cur\")) || COMPREPLY=($(compgen -f -- \"$cur\"))\n"
-         "        return\n"
-         "      fi\n"
-         "    done\n"
-         "  fi\n"
-         "  case \" $dirs \" in *\" $prev \"*) COMPREPLY=($(compgen -d -- \"$cur\")); return;; esac\n"
-         "  case \" $files \" in *\" $prev \"*) COMPREPLY=($(compgen -f -W \"$words\" -- \"$cur\")); return;; esac\n"
-         "  case \" $values \" in *\" $prev \"*) [ -n \"$words\" ] && COMPREPLY=($(compgen -W \"$words\" -- \"$cur\")); return;; esac\n"
-         "  if [[ $cur == -* ]]; then\n"
-         "    COMPREPLY=($(compgen -W \"$opts\" -- \"$cur\"))\n"
-         "  else\n"
-         "    COMPREPLY=($(compgen -f -- \"$cur\"))\n"
-         "  fi\n"
-         "}\n"
-         "complete -F _chrootctl chrootctl\n";
+  out +=
+      "    *) return;;\n"
+      "  esac\n"
+      "  if [ -n \"$dashdash\" ]; then\n"
+      "    for ((i = first; i < COMP_CWORD; i++)); do\n"
+      "      if [ \"${COMP_WORDS[i]}\" = -- ]; then\n"
+      "        [ $((i + 1)) -eq \"$COMP_CWORD\" ] && COMPREPLY=($(compgen -c -- \"$cur\")) || COMPREPLY=($(compgen -f -- \"$cur\"))\n"
+      "        return\n"
+      "      fi\n"
+      "    done\n"
+      "  fi\n"
+      "  case \" $dirs \" in *\" $prev \"*) COMPREPLY=($(compgen -d -- \"$cur\")); return;; esac\n"
+      "  case \" $files \" in *\" $prev \"*) COMPREPLY=($(compgen -f -W \"$words\" -- \"$cur\")); return;; esac\n"
+      "  case \" $values \" in *\" $prev \"*) [ -n \"$words\" ] && COMPREPLY=($(compgen -W \"$words\" -- \"$cur\")); return;; esac\n"
+      "  if [[ $cur == -* ]]; then\n"
+      "    COMPREPLY=($(compgen -W \"$opts\" -- \"$cur\"))\n"
+      "  else\n"
+      "    COMPREPLY=($(compgen -f -- \"$cur\"))\n"
+      "  fi\n"
+      "}\n"
+      "complete -F _chrootctl chrootctl\n";
   return out;
 }
 

@@ -78,33 +78,34 @@ int wrapper_main(const Args& a, const Settings& settings) {
 }
 
 int condor_config_main(std::span<char* const> argv) {
-  const Spec spec{
-      "condor-config",
-      "[--wrapper --wrapper-script FILE] [-o FILE] [--store DIR] [--json]",
-      "Print the HTCondor configuration for the verified catalogue entries.",
-      "HTCondor 25.0 LTS and older: 'NAMED_CHROOT = NAME=/path/root, NAME2=/path2/root', ready for\n"
-      "/etc/condor/config.d/.\n\n"
-      "HTCondor 25.5 and later (--wrapper): USER_JOB_WRAPPER runs every job through\n"
-      "'chrootctl condor-wrapper', which starts a job whose ad sets RequestedChroot in that root and\n"
-      "any other job unchanged; 'NamedChroot = \"NAME, NAME2\"' with STARTD_ATTRS lets jobs match\n"
-      "with requirements = stringListMember(\"NAME\", NamedChroot). USER_JOB_WRAPPER takes one\n"
-      "executable and no arguments, so --wrapper-script FILE is written (mode 0755): a two-line\n"
-      "script that runs this chrootctl's condor-wrapper with this store.\n\n"
-      "-o writes the configuration atomically, so HTCondor never reads half a file. Entries that\n"
-      "are not verified now are left out with a warning on stderr; aliases are listed as names of\n"
-      "their own. 'root' is never listed.\n\n"
-      "Exit status: 0 written (even if some entries were left out), 2 error.",
-      {store_option(),
-       json_option(),
-       {"output", 'o', true, false, "FILE", "write to FILE (atomically) instead of stdout"},
-       {"wrapper", 0, false, false, "", "print the configuration for HTCondor 25.5 and later (USER_JOB_WRAPPER)"},
-       {"wrapper-script", 0, true, false, "FILE", "with --wrapper: write the USER_JOB_WRAPPER script to FILE"}},
-      0, 0};
+  const Spec spec{"condor-config",
+                  "[--wrapper --wrapper-script FILE] [-o FILE] [--store DIR] [--json]",
+                  "Print the HTCondor configuration for the verified catalogue entries.",
+                  "HTCondor 25.0 LTS and older: 'NAMED_CHROOT = NAME=/path/root, NAME2=/path2/root', ready for\n"
+                  "/etc/condor/config.d/.\n\n"
+                  "HTCondor 25.5 and later (--wrapper): USER_JOB_WRAPPER runs every job through\n"
+                  "'chrootctl condor-wrapper', which starts a job whose ad sets RequestedChroot in that root and\n"
+                  "any other job unchanged; 'NamedChroot = \"NAME, NAME2\"' with STARTD_ATTRS lets jobs match\n"
+                  "with requirements = stringListMember(\"NAME\", NamedChroot). USER_JOB_WRAPPER takes one\n"
+                  "executable and no arguments, so --wrapper-script FILE is written (mode 0755): a two-line\n"
+                  "script that runs this chrootctl's condor-wrapper with this store.\n\n"
+                  "-o writes the configuration atomically, so HTCondor never reads half a file. Entries that\n"
+                  "are not verified now are left out with a warning on stderr; aliases are listed as names of\n"
+                  "their own. 'root' is never listed.\n\n"
+                  "Exit status: 0 written (even if some entries were left out), 2 error.",
+                  {store_option(),
+                   json_option(),
+                   {"output", 'o', true, false, "FILE", "write to FILE (atomically) instead of stdout"},
+                   {"wrapper", 0, false, false, "", "print the configuration for HTCondor 25.5 and later (USER_JOB_WRAPPER)"},
+                   {"wrapper-script", 0, true, false, "FILE", "with --wrapper: write the USER_JOB_WRAPPER script to FILE"}},
+                  0,
+                  0};
   Args a;
   if (auto rc = parse(spec, argv, a)) return *rc;
   if (a.flag("wrapper") && !a.value("wrapper-script"))
-    return usage_error(spec, "--wrapper needs --wrapper-script FILE (USER_JOB_WRAPPER names one executable and takes no "
-                             "arguments, so chrootctl writes a script there that runs 'chrootctl condor-wrapper')");
+    return usage_error(spec,
+                       "--wrapper needs --wrapper-script FILE (USER_JOB_WRAPPER names one executable and takes no "
+                       "arguments, so chrootctl writes a script there that runs 'chrootctl condor-wrapper')");
   if (!a.flag("wrapper") && a.value("wrapper-script")) return usage_error(spec, "--wrapper-script goes with --wrapper");
   auto settings = load_settings(a.value("store"));
   if (!settings) return report(settings.error());

@@ -90,28 +90,27 @@ void plan_cwd(ln::RunOptions& o, std::optional<std::string>& cwd) {
 }
 
 int condor_wrapper_main(std::span<char* const> argv) {
-  const Spec spec{
-      "condor-wrapper",
-      "[--store DIR] [--config FILE] [--mount-under-scratch DIRS] -- JOB [ARGS...]",
-      "HTCondor's USER_JOB_WRAPPER: run a job in the root its ad asks for, or unchanged.",
-      "Run by HTCondor's starter as the job's user (USER_JOB_WRAPPER, through the script that\n"
-      "'chrootctl condor-config --wrapper' writes). It reads RequestedChroot from the job ad\n"
-      "$_CONDOR_JOB_AD. Without it, the job is exec'd unchanged. With it, the name is resolved\n"
-      "through the catalogue and the job runs in that root as 'chrootctl run' would run it\n"
-      "(a user namespace mapping the user to itself): the image read-only, the sandbox\n"
-      "$_CONDOR_SCRATCH_DIR at its own path and as the working directory, the MOUNT_UNDER_SCRATCH\n"
-      "directories backed by it, the job's environment passed on. An unknown, unverified, empty\n"
-      "or non-string name, or 'root', fails the job: the reason goes to its stderr and to\n"
-      "$_CONDOR_WRAPPER_ERROR_FILE (HTCondor then holds the job), and it never runs on the host.\n"
-      "$CHROOTCTL_STORE and $CHROOTCTL_CONFIG of the job are ignored: --store and --config say.\n\n"
-      "Exit status: the job's own status (a job killed by a signal kills the wrapper with it);\n"
-      "125 the job was refused or could not be set up, 126 it could not be executed, 127 not found.",
-      {store_option(),
-       {"config", 0, true, false, "FILE", "chrootctl's configuration file (default /etc/chrootctl/config.toml)"},
-       {"mount-under-scratch", 0, true, false, "DIRS", "comma-separated dirs backed by SANDBOX/DIR (default /tmp,/var/tmp)"}},
-      0,
-      0,
-      true};
+  const Spec spec{"condor-wrapper",
+                  "[--store DIR] [--config FILE] [--mount-under-scratch DIRS] -- JOB [ARGS...]",
+                  "HTCondor's USER_JOB_WRAPPER: run a job in the root its ad asks for, or unchanged.",
+                  "Run by HTCondor's starter as the job's user (USER_JOB_WRAPPER, through the script that\n"
+                  "'chrootctl condor-config --wrapper' writes). It reads RequestedChroot from the job ad\n"
+                  "$_CONDOR_JOB_AD. Without it, the job is exec'd unchanged. With it, the name is resolved\n"
+                  "through the catalogue and the job runs in that root as 'chrootctl run' would run it\n"
+                  "(a user namespace mapping the user to itself): the image read-only, the sandbox\n"
+                  "$_CONDOR_SCRATCH_DIR at its own path and as the working directory, the MOUNT_UNDER_SCRATCH\n"
+                  "directories backed by it, the job's environment passed on. An unknown, unverified, empty\n"
+                  "or non-string name, or 'root', fails the job: the reason goes to its stderr and to\n"
+                  "$_CONDOR_WRAPPER_ERROR_FILE (HTCondor then holds the job), and it never runs on the host.\n"
+                  "$CHROOTCTL_STORE and $CHROOTCTL_CONFIG of the job are ignored: --store and --config say.\n\n"
+                  "Exit status: the job's own status (a job killed by a signal kills the wrapper with it);\n"
+                  "125 the job was refused or could not be set up, 126 it could not be executed, 127 not found.",
+                  {store_option(),
+                   {"config", 0, true, false, "FILE", "chrootctl's configuration file (default /etc/chrootctl/config.toml)"},
+                   {"mount-under-scratch", 0, true, false, "DIRS", "comma-separated dirs backed by SANDBOX/DIR (default /tmp,/var/tmp)"}},
+                  0,
+                  0,
+                  true};
   Args a;
   if (auto rc = parse(spec, argv, a)) return *rc == k_ok ? k_ok : refuse("bad command line (see above)");
   if (a.rest.empty() || a.rest.front().empty()) return refuse("no job command after '--'");
@@ -162,7 +161,7 @@ int condor_wrapper_main(std::span<char* const> argv) {
   o.sandbox = env_or_empty("_CONDOR_SCRATCH_DIR");
   if (o.sandbox.empty() || o.sandbox[0] != '/')
     return refuse_recorded(str("$_CONDOR_SCRATCH_DIR is ", o.sandbox.empty() ? "not set" : str("not absolute (", quote(o.sandbox), ")"),
-                      ", so there is no sandbox for ", quote(request->name)));
+                               ", so there is no sandbox for ", quote(request->name)));
   std::optional<ln::sealed::Share> share;  // a sealed image's mount, while the job runs
   if (resolved->version.sealed) {
     // The wrapper runs as the job's user: it uses the image's mount on this node, which the site
@@ -204,9 +203,7 @@ int condor_wrapper_main(std::span<char* const> argv) {
   auto plan = ln::plan_launch(o, facts, *creds);
   if (!plan) return refuse_recorded(plan.error().what());
   if (cwd) plan->cwd = *cwd;
-  const ln::Outcome outcome = ln::execute(*plan, [](const std::string& m) {
-    err(str("chrootctl condor-wrapper: warning: ", m, "\n"));
-  });
+  const ln::Outcome outcome = ln::execute(*plan, [](const std::string& m) { err(str("chrootctl condor-wrapper: warning: ", m, "\n")); });
   if (share) {
     if (auto v = share->verity_state(); v && *v == "corrupted")
       err(str("chrootctl condor-wrapper: error: dm-verity found a corrupted block in the sealed image ", resolved->version.root,
@@ -224,7 +221,9 @@ int condor_wrapper_main(std::span<char* const> argv) {
       // The starter tells "exited with 137" from "killed by signal 9": die of the same signal
       // (no core dump of the wrapper), and exit 128+N only if that does not happen.
       std::fflush(stdout);
-      struct rlimit none {0, 0};
+      struct rlimit none {
+        0, 0
+      };
       ::setrlimit(RLIMIT_CORE, &none);
       ::signal(outcome.code, SIG_DFL);
       sigset_t set;

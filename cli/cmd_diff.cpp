@@ -1,8 +1,8 @@
 // chrootctl diff OLD NEW [--json]
 #include "chrootctl/catalogue/audit_diff.hpp"
 #include "chrootctl/catalogue/audit_target.hpp"
-#include "chrootctl/common/strings.hpp"
 #include "chrootctl/common/settings.hpp"
+#include "chrootctl/common/strings.hpp"
 #include "chrootctl/launcher/sealed.hpp"
 #include "cli.hpp"
 #include "sealed.hpp"
@@ -11,18 +11,17 @@ namespace chrootctl::cli {
 namespace {
 
 int diff_main(std::span<char* const> argv) {
-  const Spec spec{
-      "diff",
-      "OLD NEW [--json]",
-      "Show what changed between two images, setuid and capability changes first.",
-      "Lists setuid, setgid and capability changes, then entries added, removed and changed by\n"
-      "field, then packages added, removed and changed in version.\n"
-      "OLD and NEW are each a catalogue name, a build directory or a manifest file. Packages are\n"
-      "compared when both sides have an image root (a bare manifest has none).\n"
-      "Exit status: 0 no difference (mtime-only changes aside), 1 differences, 2 error.",
-      {json_option(), store_option()},
-      2,
-      2};
+  const Spec spec{"diff",
+                  "OLD NEW [--json]",
+                  "Show what changed between two images, setuid and capability changes first.",
+                  "Lists setuid, setgid and capability changes, then entries added, removed and changed by\n"
+                  "field, then packages added, removed and changed in version.\n"
+                  "OLD and NEW are each a catalogue name, a build directory or a manifest file. Packages are\n"
+                  "compared when both sides have an image root (a bare manifest has none).\n"
+                  "Exit status: 0 no difference (mtime-only changes aside), 1 differences, 2 error.",
+                  {json_option(), store_option()},
+                  2,
+                  2};
   Args a;
   if (auto rc = parse(spec, argv, a)) return *rc;
   auto before = audit::resolve_side(a.positional[0], a.value("store"));

@@ -10,29 +10,28 @@ namespace chrootctl::cli {
 namespace {
 
 int doctor_main(std::span<char* const> argv) {
-  const Spec spec{
-      "doctor",
-      "[--sandbox DIR] [--store DIR] [--json]",
-      "Report what this host offers chrootctl, and whether the configuration can be met.",
-      "Checks the kernel, the cgroup hierarchies and controllers a launch would use, user\n"
-      "namespaces, idmapped mounts on the store's filesystems (and on --sandbox DIR's),\n"
-      "openat2, mount_setattr, clone3 and close_range, the system-call filter and the policy\n"
-      "jobs get, loop devices and dm-verity, who can reach the store and its images, the\n"
-      "trusted keys, the job id range (against the host's users, groups, /etc/subuid and\n"
-      "/etc/subgid), the accounting log, and Slurm's plugstack.conf and HTCondor's job wrapper.\n"
-      "Each check gets a verdict: ok; degraded (it works with less, and the report says what that\n"
-      "means for jobs); missing; or error (present, but misconfigured or unsafe). Run it as\n"
-      "root to see what root's launches do. It changes nothing on the host: namespaces and\n"
-      "filters are tried in short-lived child processes.\n\n"
-      "Exit status: 0 everything the configuration asks for is available, 1 something it asks\n"
-      "for is not (the final line names it), 2 error.",
-      {{"sandbox", 0, true, false, "DIR", "also judge idmapped mounts for a job sandbox in DIR"},
-       store_option(),
-       json_option(),
-       {"slurm-plugstack", 0, true, false, "FILE", "Slurm's plugstack.conf (default /etc/slurm/plugstack.conf)"},
-       {"condor-config", 0, true, false, "DIR", "HTCondor's configuration directory (default /etc/condor)"}},
-      0,
-      0};
+  const Spec spec{"doctor",
+                  "[--sandbox DIR] [--store DIR] [--json]",
+                  "Report what this host offers chrootctl, and whether the configuration can be met.",
+                  "Checks the kernel, the cgroup hierarchies and controllers a launch would use, user\n"
+                  "namespaces, idmapped mounts on the store's filesystems (and on --sandbox DIR's),\n"
+                  "openat2, mount_setattr, clone3 and close_range, the system-call filter and the policy\n"
+                  "jobs get, loop devices and dm-verity, who can reach the store and its images, the\n"
+                  "trusted keys, the job id range (against the host's users, groups, /etc/subuid and\n"
+                  "/etc/subgid), the accounting log, and Slurm's plugstack.conf and HTCondor's job wrapper.\n"
+                  "Each check gets a verdict: ok; degraded (it works with less, and the report says what that\n"
+                  "means for jobs); missing; or error (present, but misconfigured or unsafe). Run it as\n"
+                  "root to see what root's launches do. It changes nothing on the host: namespaces and\n"
+                  "filters are tried in short-lived child processes.\n\n"
+                  "Exit status: 0 everything the configuration asks for is available, 1 something it asks\n"
+                  "for is not (the final line names it), 2 error.",
+                  {{"sandbox", 0, true, false, "DIR", "also judge idmapped mounts for a job sandbox in DIR"},
+                   store_option(),
+                   json_option(),
+                   {"slurm-plugstack", 0, true, false, "FILE", "Slurm's plugstack.conf (default /etc/slurm/plugstack.conf)"},
+                   {"condor-config", 0, true, false, "DIR", "HTCondor's configuration directory (default /etc/condor)"}},
+                  0,
+                  0};
   Args a;
   if (auto rc = parse(spec, argv, a)) return *rc;
   std::optional<Error> config_error;

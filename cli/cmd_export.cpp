@@ -14,22 +14,24 @@ namespace {
 namespace cat = chrootctl::catalogue;
 
 int export_main(std::span<char* const> argv) {
-  const Spec spec{
-      "export",
-      "NAME -o FILE.tar.zst [--level N] [--store DIR] [--json]",
-      "Pack a registered image into one file for another host.",
-      "Writes a tar archive (pax, zstd) holding the catalogue entry, the manifest, the lock, the\n"
-      "recipe, the signature (when the image is signed) and root/ with its owners, modes, hard\n"
-      "links, devices, FIFOs and xattrs (docs/signing.md). The tree is read in manifest order and\n"
-      "every entry is compared with the manifest as it is packed, contents by SHA-256: a tree that\n"
-      "changed since it was verified is refused. The archive is written beside FILE and renamed\n"
-      "into place when complete. 'chrootctl import FILE' unpacks it on another host.\n\n"
-      "Exit status: 0 written, 1 refused (the tree does not match its manifest, or an owner or\n"
-      "permission check failed), 2 error.",
-      {store_option(), json_option(), {"output", 'o', true, false, "FILE", "the archive to write (required)"},
-       {"level", 0, true, false, "N", "zstd compression level, 1-19 (default 3)"},
-       quiet_option()},
-      1, 1};
+  const Spec spec{"export",
+                  "NAME -o FILE.tar.zst [--level N] [--store DIR] [--json]",
+                  "Pack a registered image into one file for another host.",
+                  "Writes a tar archive (pax, zstd) holding the catalogue entry, the manifest, the lock, the\n"
+                  "recipe, the signature (when the image is signed) and root/ with its owners, modes, hard\n"
+                  "links, devices, FIFOs and xattrs (docs/signing.md). The tree is read in manifest order and\n"
+                  "every entry is compared with the manifest as it is packed, contents by SHA-256: a tree that\n"
+                  "changed since it was verified is refused. The archive is written beside FILE and renamed\n"
+                  "into place when complete. 'chrootctl import FILE' unpacks it on another host.\n\n"
+                  "Exit status: 0 written, 1 refused (the tree does not match its manifest, or an owner or\n"
+                  "permission check failed), 2 error.",
+                  {store_option(),
+                   json_option(),
+                   {"output", 'o', true, false, "FILE", "the archive to write (required)"},
+                   {"level", 0, true, false, "N", "zstd compression level, 1-19 (default 3)"},
+                   quiet_option()},
+                  1,
+                  1};
   Args a;
   if (auto rc = parse(spec, argv, a)) return *rc;
   auto output = a.value("output");

@@ -16,11 +16,24 @@ std::optional<std::int64_t> parse_duration(const std::string& s) {
   std::int64_t unit = 1;
   std::string digits = s;
   switch (s.back()) {
-    case 's': unit = 1; digits.pop_back(); break;
-    case 'm': unit = 60; digits.pop_back(); break;
-    case 'h': unit = 3600; digits.pop_back(); break;
-    case 'd': unit = 86400; digits.pop_back(); break;
-    default: break;
+    case 's':
+      unit = 1;
+      digits.pop_back();
+      break;
+    case 'm':
+      unit = 60;
+      digits.pop_back();
+      break;
+    case 'h':
+      unit = 3600;
+      digits.pop_back();
+      break;
+    case 'd':
+      unit = 86400;
+      digits.pop_back();
+      break;
+    default:
+      break;
   }
   auto n = parse_u64(digits);
   if (!n || *n > static_cast<std::uint64_t>(INT64_MAX / unit)) return std::nullopt;
@@ -28,20 +41,22 @@ std::optional<std::int64_t> parse_duration(const std::string& s) {
 }
 
 int gc_main(std::span<char* const> argv) {
-  const Spec spec{
-      "gc",
-      "[--dry-run] [--keep N] [--min-age DURATION] [--store DIR] [--json]",
-      "Delete build directories in the store that no catalogue entry refers to.",
-      "A build directory is STORE/NAME/BUILD-ID holding a manifest; it is kept while the current\n"
-      "or a previous version of any entry refers to it, or while it was modified less than\n"
-      "--min-age ago (default 1h: a build not registered yet). --keep N first drops all but the\n"
-      "N newest previous versions of every entry (a running job may still use one: choose N\n"
-      "with care). Deletion never crosses a mount point and never leaves the store.\n\n"
-      "Exit status: 0 done, 2 error (some directories could not be removed).",
-      {store_option(), json_option(), {"dry-run", 'n', false, false, "", "only list what would be removed"},
-       {"keep", 0, true, false, "N", "keep at most N previous versions per entry"},
-       {"min-age", 0, true, false, "DURATION", "spare directories modified more recently (e.g. 30m, 2h, 1d; default 1h)"}},
-      0, 0};
+  const Spec spec{"gc",
+                  "[--dry-run] [--keep N] [--min-age DURATION] [--store DIR] [--json]",
+                  "Delete build directories in the store that no catalogue entry refers to.",
+                  "A build directory is STORE/NAME/BUILD-ID holding a manifest; it is kept while the current\n"
+                  "or a previous version of any entry refers to it, or while it was modified less than\n"
+                  "--min-age ago (default 1h: a build not registered yet). --keep N first drops all but the\n"
+                  "N newest previous versions of every entry (a running job may still use one: choose N\n"
+                  "with care). Deletion never crosses a mount point and never leaves the store.\n\n"
+                  "Exit status: 0 done, 2 error (some directories could not be removed).",
+                  {store_option(),
+                   json_option(),
+                   {"dry-run", 'n', false, false, "", "only list what would be removed"},
+                   {"keep", 0, true, false, "N", "keep at most N previous versions per entry"},
+                   {"min-age", 0, true, false, "DURATION", "spare directories modified more recently (e.g. 30m, 2h, 1d; default 1h)"}},
+                  0,
+                  0};
   Args a;
   if (auto rc = parse(spec, argv, a)) return *rc;
   cat::GcOptions opts;

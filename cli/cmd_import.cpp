@@ -6,8 +6,8 @@
 #include "chrootctl/builder/extract.hpp"
 #include "chrootctl/builder/tree_writer.hpp"
 #include "chrootctl/catalogue/export.hpp"
-#include "chrootctl/catalogue/resolve.hpp"
 #include "chrootctl/catalogue/report.hpp"
+#include "chrootctl/catalogue/resolve.hpp"
 #include "chrootctl/common/json.hpp"
 #include "chrootctl/common/progress.hpp"
 #include "chrootctl/common/settings.hpp"
@@ -30,32 +30,34 @@ Result<cat::UnpackStats> unpack_with_builder(const std::string& archive, const s
 }
 
 int import_main(std::span<char* const> argv) {
-  const Spec spec{
-      "import",
-      "FILE [--as NAME] [--allow-unsigned] [--strip] [--trusted DIR] [--store DIR] [--json]",
-      "Unpack an exported image, verify it and register it.",
-      "The archive's entry, manifest, lock, recipe and signature are read first and the signature\n"
-      "is judged against the trusted keys: an archive this host may not use is refused before\n"
-      "anything is written. So is a tree holding setuid or setgid files, file capabilities or\n"
-      "device nodes that the site's [strip] policy (config.toml) does not allow, unless --strip\n"
-      "is given: then they are written defused (bits cleared, capabilities dropped) or not at all,\n"
-      "and the manifest records each change. The archive is unpacked into STORE/.staging (root\n"
-      "only) with the builder's escape protections, every entry checked against the manifest as\n"
-      "it is written (the first mismatch stops the import), then renamed to\n"
-      "STORE/RECIPE/BUILD-ID, reachable by root only unless NAME is in readable_images, and\n"
-      "registered under the name it was exported with (or --as NAME). A truncated or damaged\n"
-      "archive, a tree that does not match, a revoked key or a signature that does not verify is\n"
-      "refused with the reason, leaving nothing behind.\n\n"
-      "An archive without a signature by a trusted key is refused unless --allow-unsigned is\n"
-      "given; with require_signature = true in the config it is always refused.\n\n"
-      "Exit status: 0 imported, 1 refused, 2 error.",
-      {store_option(), json_option(), {"as", 0, true, false, "NAME", "register under NAME instead of the exported name"},
-       {"allow-unsigned", 0, false, false, "", "accept an archive without a signature by a trusted key"},
-       {"strip", 0, false, false, "", "defuse or leave out what the site's [strip] policy does not allow, instead of refusing"},
-       trusted_option(),
-       threads_option(),
-       quiet_option()},
-      1, 1};
+  const Spec spec{"import",
+                  "FILE [--as NAME] [--allow-unsigned] [--strip] [--trusted DIR] [--store DIR] [--json]",
+                  "Unpack an exported image, verify it and register it.",
+                  "The archive's entry, manifest, lock, recipe and signature are read first and the signature\n"
+                  "is judged against the trusted keys: an archive this host may not use is refused before\n"
+                  "anything is written. So is a tree holding setuid or setgid files, file capabilities or\n"
+                  "device nodes that the site's [strip] policy (config.toml) does not allow, unless --strip\n"
+                  "is given: then they are written defused (bits cleared, capabilities dropped) or not at all,\n"
+                  "and the manifest records each change. The archive is unpacked into STORE/.staging (root\n"
+                  "only) with the builder's escape protections, every entry checked against the manifest as\n"
+                  "it is written (the first mismatch stops the import), then renamed to\n"
+                  "STORE/RECIPE/BUILD-ID, reachable by root only unless NAME is in readable_images, and\n"
+                  "registered under the name it was exported with (or --as NAME). A truncated or damaged\n"
+                  "archive, a tree that does not match, a revoked key or a signature that does not verify is\n"
+                  "refused with the reason, leaving nothing behind.\n\n"
+                  "An archive without a signature by a trusted key is refused unless --allow-unsigned is\n"
+                  "given; with require_signature = true in the config it is always refused.\n\n"
+                  "Exit status: 0 imported, 1 refused, 2 error.",
+                  {store_option(),
+                   json_option(),
+                   {"as", 0, true, false, "NAME", "register under NAME instead of the exported name"},
+                   {"allow-unsigned", 0, false, false, "", "accept an archive without a signature by a trusted key"},
+                   {"strip", 0, false, false, "", "defuse or leave out what the site's [strip] policy does not allow, instead of refusing"},
+                   trusted_option(),
+                   threads_option(),
+                   quiet_option()},
+                  1,
+                  1};
   Args a;
   if (auto rc = parse(spec, argv, a)) return *rc;
   cat::ImportOptions opts;
@@ -116,8 +118,7 @@ int import_main(std::span<char* const> argv) {
     return k_ok;
   }
   out(str(r->name, ": imported build ", v.build_id, " (", r->added.entries, " entries, sha256:", v.digest, ", ",
-          r->signer.empty() ? std::string("unsigned") : str("signed by key ", r->signer), r->already_present ? ", already in the store" : "",
-          ")\n"));
+          r->signer.empty() ? std::string("unsigned") : str("signed by key ", r->signer), r->already_present ? ", already in the store" : "", ")\n"));
   for (const auto& c : r->stripped) out(str(r->name, ": stripped ", escape_bytes(c.path), ": ", c.action, " (was ", c.detail, ")\n"));
   if (r->added.replaced) out(str(r->name, ": build ", r->added.replaced->build_id, " kept for 'chrootctl rollback ", r->name, "'\n"));
   out(str(r->name, " -> ", escape_bytes(v.root), "\n"));

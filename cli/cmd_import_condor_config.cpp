@@ -16,21 +16,20 @@ namespace {
 namespace cat = chrootctl::catalogue;
 
 int import_main(std::span<char* const> argv) {
-  const Spec spec{
-      "import-condor-config",
-      "FILE [--dry-run] [--store DIR] [--json]",
-      "Register the roots named by NAMED_CHROOT in an HTCondor configuration file.",
-      "NAMED_CHROOT is read with HTCondor's rules: the last assignment wins (STARTER.NAMED_CHROOT\n"
-      "over NAMED_CHROOT), tokens are split on commas and white space, each is NAME=PATH, and a\n"
-      "token with no '=' or no path is skipped with a warning naming it. 'root' (the host's /)\n"
-      "is skipped. Each root is manifested in place (not copied) into a new build directory\n"
-      "STORE/NAME/import-TIME and registered as by 'chrootctl add', with the same ownership and\n"
-      "permission checks.\n\n"
-      "Exit status: 0 every root was imported, 1 some root was not (or FILE sets no NAMED_CHROOT),\n"
-      "2 error.",
-      {store_option(), json_option(), {"dry-run", 'n', false, false, "", "only show what would be imported"},
-       quiet_option()},
-      1, 1};
+  const Spec spec{"import-condor-config",
+                  "FILE [--dry-run] [--store DIR] [--json]",
+                  "Register the roots named by NAMED_CHROOT in an HTCondor configuration file.",
+                  "NAMED_CHROOT is read with HTCondor's rules: the last assignment wins (STARTER.NAMED_CHROOT\n"
+                  "over NAMED_CHROOT), tokens are split on commas and white space, each is NAME=PATH, and a\n"
+                  "token with no '=' or no path is skipped with a warning naming it. 'root' (the host's /)\n"
+                  "is skipped. Each root is manifested in place (not copied) into a new build directory\n"
+                  "STORE/NAME/import-TIME and registered as by 'chrootctl add', with the same ownership and\n"
+                  "permission checks.\n\n"
+                  "Exit status: 0 every root was imported, 1 some root was not (or FILE sets no NAMED_CHROOT),\n"
+                  "2 error.",
+                  {store_option(), json_option(), {"dry-run", 'n', false, false, "", "only show what would be imported"}, quiet_option()},
+                  1,
+                  1};
   Args a;
   if (auto rc = parse(spec, argv, a)) return *rc;
   auto settings = load_settings(a.value("store"));

@@ -13,18 +13,18 @@ namespace {
 namespace cat = chrootctl::catalogue;
 
 int generate(std::span<char* const> argv) {
-  const Spec spec{
-      "key generate",
-      "--out DIR",
-      "Make an Ed25519 key pair for signing images.",
-      "Writes DIR/KEYID.key (the private key, PEM, mode 0600) and DIR/KEYID.pub (the public key),\n"
-      "creating DIR with mode 0700 if needed; nothing is overwritten. KEYID is the first 16 hex\n"
-      "digits of the SHA-256 of the raw public key. Keep the private key on the image host only;\n"
-      "copy KEYID.pub into /etc/chrootctl/trusted.d/ (root-owned, mode 0644) on every node that\n"
-      "should run images signed with it.\n\n"
-      "Exit status: 0 written, 2 error.",
-      {{"out", 'o', true, false, "DIR", "directory for the key files (required)"}},
-      0, 0};
+  const Spec spec{"key generate",
+                  "--out DIR",
+                  "Make an Ed25519 key pair for signing images.",
+                  "Writes DIR/KEYID.key (the private key, PEM, mode 0600) and DIR/KEYID.pub (the public key),\n"
+                  "creating DIR with mode 0700 if needed; nothing is overwritten. KEYID is the first 16 hex\n"
+                  "digits of the SHA-256 of the raw public key. Keep the private key on the image host only;\n"
+                  "copy KEYID.pub into /etc/chrootctl/trusted.d/ (root-owned, mode 0644) on every node that\n"
+                  "should run images signed with it.\n\n"
+                  "Exit status: 0 written, 2 error.",
+                  {{"out", 'o', true, false, "DIR", "directory for the key files (required)"}},
+                  0,
+                  0};
   Args a;
   if (auto rc = parse(spec, argv, a)) return *rc;
   auto dir = a.value("out");
@@ -48,17 +48,17 @@ int id(std::span<char* const> argv) {
 }
 
 int list(std::span<char* const> argv) {
-  const Spec spec{
-      "key list",
-      "[--trusted DIR] [--json]",
-      "List the trusted and the revoked signing keys.",
-      "Trusted keys are the *.pub files in the trusted directory; revoked keys are the *.pub files\n"
-      "in revoked.d beside it. A revoked key refuses every image it signed, even if it is still\n"
-      "trusted. Both directories and every key file must be owned by root and not writable by\n"
-      "group or others.\n\n"
-      "Exit status: 0 listed, 2 error (a directory or key file is not safe to trust).",
-      {trusted_option(), json_option()},
-      0, 0};
+  const Spec spec{"key list",
+                  "[--trusted DIR] [--json]",
+                  "List the trusted and the revoked signing keys.",
+                  "Trusted keys are the *.pub files in the trusted directory; revoked keys are the *.pub files\n"
+                  "in revoked.d beside it. A revoked key refuses every image it signed, even if it is still\n"
+                  "trusted. Both directories and every key file must be owned by root and not writable by\n"
+                  "group or others.\n\n"
+                  "Exit status: 0 listed, 2 error (a directory or key file is not safe to trust).",
+                  {trusted_option(), json_option()},
+                  0,
+                  0};
   Args a;
   if (auto rc = parse(spec, argv, a)) return *rc;
   auto settings = load_settings();

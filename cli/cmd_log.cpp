@@ -9,26 +9,25 @@ namespace chrootctl::cli {
 namespace {
 
 int log_main(std::span<char* const> argv) {
-  const Spec spec{
-      "log",
-      "[--since TIME] [--image NAME] [--json]",
-      "Show the launches recorded in the accounting log.",
-      "Each launch by 'run', 'condor-wrapper' or the Slurm plugin appends one line to the\n"
-      "accounting log ([accounting] path in the configuration, default\n"
-      "/var/log/chrootctl/launches.jsonl): when, who, which image (build id, tree digest,\n"
-      "signer), the batch job, the limits, the outcome, peak memory, CPU time, the system-call\n"
-      "policy and the id mapping. Root's log and its rotated files are read, then the lines of\n"
-      "launches by other users (DIR/users/UID.jsonl, their own reports, marked as such). A user\n"
-      "other than root sees only their own.\n\n"
-      "TIME is a UTC time (2026-11-23T12:00:00Z), a date (2026-11-23), @SECONDS since the epoch,\n"
-      "or an age: 90s, 15m, 2h, 7d. NAME matches the name a job asked for or its catalogue entry.\n\n"
-      "Exit status: 0 printed, 1 printed, but some lines or files could not be read (named on\n"
-      "stderr), 2 error.",
-      {{"since", 0, true, false, "TIME", "only launches that started at TIME or later"},
-       {"image", 0, true, false, "NAME", "only launches of image NAME"},
-       json_option()},
-      0,
-      0};
+  const Spec spec{"log",
+                  "[--since TIME] [--image NAME] [--json]",
+                  "Show the launches recorded in the accounting log.",
+                  "Each launch by 'run', 'condor-wrapper' or the Slurm plugin appends one line to the\n"
+                  "accounting log ([accounting] path in the configuration, default\n"
+                  "/var/log/chrootctl/launches.jsonl): when, who, which image (build id, tree digest,\n"
+                  "signer), the batch job, the limits, the outcome, peak memory, CPU time, the system-call\n"
+                  "policy and the id mapping. Root's log and its rotated files are read, then the lines of\n"
+                  "launches by other users (DIR/users/UID.jsonl, their own reports, marked as such). A user\n"
+                  "other than root sees only their own.\n\n"
+                  "TIME is a UTC time (2026-11-23T12:00:00Z), a date (2026-11-23), @SECONDS since the epoch,\n"
+                  "or an age: 90s, 15m, 2h, 7d. NAME matches the name a job asked for or its catalogue entry.\n\n"
+                  "Exit status: 0 printed, 1 printed, but some lines or files could not be read (named on\n"
+                  "stderr), 2 error.",
+                  {{"since", 0, true, false, "TIME", "only launches that started at TIME or later"},
+                   {"image", 0, true, false, "NAME", "only launches of image NAME"},
+                   json_option()},
+                  0,
+                  0};
   Args a;
   if (auto rc = parse(spec, argv, a)) return *rc;
   auto settings = load_settings();

@@ -13,24 +13,26 @@ namespace cat = chrootctl::catalogue;
 constexpr int k_no_request = 3;
 
 int lookup_main(std::span<char* const> argv) {
-  const Spec spec{
-      "lookup",
-      "FILE [--job-ad] [--fast] [--store DIR] [--json]",
-      "Find the root a job asks for in an HTCondor submit file or job ClassAd, and resolve it.",
-      "FILE is a submit file (+RequestedChroot = \"NAME\", My.RequestedChroot = \"NAME\") or a\n"
-      "job ClassAd such as $_CONDOR_JOB_AD (RequestedChroot = \"NAME\"). Attribute names are\n"
-      "case-insensitive, the value is used exactly; comments, blank lines and continuation\n"
-      "lines are understood and the last assignment wins. Prints 'NAME ROOT'. A value that is\n"
-      "not a plain string literal, an empty name or 'root' is refused: a job is never sent to\n"
-      "the host's root.\n\n"
-      "--job-ad reads FILE as HTCondor's job wrapper does: by the ClassAd file rules (one\n"
-      "attribute per line, no continuation lines), refusing a line that mentions\n"
-      "RequestedChroot but cannot be read, and two different RequestedChroot values.\n\n"
-      "Exit status: 0 the name resolves to a verified root, 1 it is unknown, not verified or\n"
-      "invalid, 2 error, 3 the file requests no root.",
-      {store_option(), json_option(), {"fast", 0, false, false, "", "also run the metadata check (as resolve --fast)"},
-       {"job-ad", 0, false, false, "", "FILE is a job ClassAd: ClassAd file rules, fail-closed (as condor-wrapper reads it)"}},
-      1, 1};
+  const Spec spec{"lookup",
+                  "FILE [--job-ad] [--fast] [--store DIR] [--json]",
+                  "Find the root a job asks for in an HTCondor submit file or job ClassAd, and resolve it.",
+                  "FILE is a submit file (+RequestedChroot = \"NAME\", My.RequestedChroot = \"NAME\") or a\n"
+                  "job ClassAd such as $_CONDOR_JOB_AD (RequestedChroot = \"NAME\"). Attribute names are\n"
+                  "case-insensitive, the value is used exactly; comments, blank lines and continuation\n"
+                  "lines are understood and the last assignment wins. Prints 'NAME ROOT'. A value that is\n"
+                  "not a plain string literal, an empty name or 'root' is refused: a job is never sent to\n"
+                  "the host's root.\n\n"
+                  "--job-ad reads FILE as HTCondor's job wrapper does: by the ClassAd file rules (one\n"
+                  "attribute per line, no continuation lines), refusing a line that mentions\n"
+                  "RequestedChroot but cannot be read, and two different RequestedChroot values.\n\n"
+                  "Exit status: 0 the name resolves to a verified root, 1 it is unknown, not verified or\n"
+                  "invalid, 2 error, 3 the file requests no root.",
+                  {store_option(),
+                   json_option(),
+                   {"fast", 0, false, false, "", "also run the metadata check (as resolve --fast)"},
+                   {"job-ad", 0, false, false, "", "FILE is a job ClassAd: ClassAd file rules, fail-closed (as condor-wrapper reads it)"}},
+                  1,
+                  1};
   Args a;
   if (auto rc = parse(spec, argv, a)) return *rc;
   auto settings = load_settings(a.value("store"));

@@ -15,24 +15,22 @@ namespace {
 namespace mf = chrootctl::manifest;
 
 mf::ProgressFn progress_for(ProgressLine& line) {
-  return [&line](const mf::Progress& p) {
-    line.update(str(p.entries, " entries, ", p.files_hashed, " files hashed, ", human_size(p.bytes_hashed)));
-  };
+  return [&line](const mf::Progress& p) { line.update(str(p.entries, " entries, ", p.files_hashed, " files hashed, ", human_size(p.bytes_hashed))); };
 }
 
 int create(std::span<char* const> argv) {
-  const Spec spec{
-      "manifest create",
-      "ROOT [-o FILE] [--format native|mtree]",
-      "Record every entry of the tree ROOT in a checksummed manifest and print its tree digest.",
-      "The native manifest (docs/manifest.md) is written to FILE, with its stat record for\n"
-      "'check --fast' in FILE.stat; without -o it goes to stdout and the digest to stderr.\n"
-      "--format mtree writes a NetBSD mtree(8) spec instead: mtree -p ROOT -f FILE verifies it.",
-      {{"output", 'o', true, false, "FILE", "write the manifest to FILE (atomically)"},
-       {"format", 0, true, false, "FORMAT", "native (default) or mtree"},
-       threads_option(),
-       quiet_option()},
-      1, 1};
+  const Spec spec{"manifest create",
+                  "ROOT [-o FILE] [--format native|mtree]",
+                  "Record every entry of the tree ROOT in a checksummed manifest and print its tree digest.",
+                  "The native manifest (docs/manifest.md) is written to FILE, with its stat record for\n"
+                  "'check --fast' in FILE.stat; without -o it goes to stdout and the digest to stderr.\n"
+                  "--format mtree writes a NetBSD mtree(8) spec instead: mtree -p ROOT -f FILE verifies it.",
+                  {{"output", 'o', true, false, "FILE", "write the manifest to FILE (atomically)"},
+                   {"format", 0, true, false, "FORMAT", "native (default) or mtree"},
+                   threads_option(),
+                   quiet_option()},
+                  1,
+                  1};
   Args a;
   if (auto rc = parse(spec, argv, a)) return *rc;
   const std::string format = a.value("format").value_or("native");
@@ -56,8 +54,7 @@ int create(std::span<char* const> argv) {
     Status stat_written, written;
     {
       Thread stat_writer, text_writer([&] { written = write_file_atomic(*output, text); });
-      if (with_stat)
-        stat_writer = Thread([&] { stat_written = write_file_atomic(mf::stat_path_for(*output), rendered.stat); });
+      if (with_stat) stat_writer = Thread([&] { stat_written = write_file_atomic(mf::stat_path_for(*output), rendered.stat); });
       // The entries are freed while the writers wait for the disk, not after.
       auto freed = std::move(m->entries);
     }
@@ -70,8 +67,8 @@ int create(std::span<char* const> argv) {
   return k_ok;
 }
 
-int print_result(const mf::DiffResult& d, bool json, const std::string& a_label, const std::string& b_label,
-                 std::size_t entries, const std::string& what) {
+int print_result(const mf::DiffResult& d, bool json, const std::string& a_label, const std::string& b_label, std::size_t entries,
+                 const std::string& what) {
   const bool failed = d.failed();
   if (json) {
     JsonWriter w;
@@ -89,28 +86,26 @@ int print_result(const mf::DiffResult& d, bool json, const std::string& a_label,
     std::size_t mtime_only = 0;
     for (const auto& x : d.differences) mtime_only += x.kind == mf::Difference::Kind::mtime_only;
     const std::size_t real = d.differences.size() - mtime_only;
-    if (!failed)
-      out(str(what, ": match (", entries, " entries", mtime_only ? str(", ", mtime_only, " mtime-only changes") : "", ")\n"));
+    if (!failed) out(str(what, ": match (", entries, " entries", mtime_only ? str(", ", mtime_only, " mtime-only changes") : "", ")\n"));
     else
-      out(str(what, ": ", real, real == 1 ? " difference" : " differences",
-              mtime_only ? str(" and ", mtime_only, " mtime-only changes") : "", "\n"));
+      out(str(what, ": ", real, real == 1 ? " difference" : " differences", mtime_only ? str(" and ", mtime_only, " mtime-only changes") : "", "\n"));
   }
   return failed ? k_failed_check : k_ok;
 }
 
 int check(std::span<char* const> argv) {
-  const Spec spec{
-      "manifest check",
-      "ROOT MANIFEST [--fast] [--json]",
-      "Check the tree ROOT against MANIFEST; list every difference by path and field.",
-      "Exit status: 0 the tree matches, 1 it does not, 2 error. A change of mtime alone is\n"
-      "reported but is not a failure. --fast compares metadata only (type, mode, owner, size,\n"
-      "xattrs, inode, ctime) against the stat record MANIFEST.stat, without reading contents.",
-      {{"fast", 0, false, false, "", "metadata only, against MANIFEST.stat"},
-       {"record-stat", 0, false, false, "", "after a full check that passes, rewrite MANIFEST.stat"},
-       json_option(),
-       quiet_option()},
-      2, 2};
+  const Spec spec{"manifest check",
+                  "ROOT MANIFEST [--fast] [--json]",
+                  "Check the tree ROOT against MANIFEST; list every difference by path and field.",
+                  "Exit status: 0 the tree matches, 1 it does not, 2 error. A change of mtime alone is\n"
+                  "reported but is not a failure. --fast compares metadata only (type, mode, owner, size,\n"
+                  "xattrs, inode, ctime) against the stat record MANIFEST.stat, without reading contents.",
+                  {{"fast", 0, false, false, "", "metadata only, against MANIFEST.stat"},
+                   {"record-stat", 0, false, false, "", "after a full check that passes, rewrite MANIFEST.stat"},
+                   json_option(),
+                   quiet_option()},
+                  2,
+                  2};
   Args a;
   if (auto rc = parse(spec, argv, a)) return *rc;
   const std::string root = a.positional[0];
@@ -145,8 +140,7 @@ int check(std::span<char* const> argv) {
     d = std::move(*r);
     if (a.flag("record-stat") && !d.failed()) {
       // The fresh walk's metadata is what the stat record must describe, keyed to the recorded digest.
-      if (auto w = write_file_atomic(mf::stat_path_for(path), mf::serialize_stat(fresh, mf::digest(*m))); !w)
-        return report(w.error());
+      if (auto w = write_file_atomic(mf::stat_path_for(path), mf::serialize_stat(fresh, mf::digest(*m))); !w) return report(w.error());
     }
   }
   return print_result(d, a.flag("json"), path, root, entries, root);

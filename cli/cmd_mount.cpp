@@ -51,9 +51,7 @@ int mount_main(std::span<char* const> argv) {
       "'chrootctl run') can run a sealed image only while it is mounted. Needs root.\n"
       "Prints the mounted root.\n\n"
       "Exit status: 0 mounted, 1 NAME is unknown, not verified or not a sealed image, 2 error.",
-      {store_option(),
-       {"hold-for", 0, true, false, "PID", "hold it for the process PID, until it ends, instead of until 'unmount'"},
-       json_option()},
+      {store_option(), {"hold-for", 0, true, false, "PID", "hold it for the process PID, until it ends, instead of until 'unmount'"}, json_option()},
       1,
       1};
   Args a;

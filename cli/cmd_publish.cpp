@@ -14,25 +14,27 @@ namespace {
 namespace cat = chrootctl::catalogue;
 
 int publish_main(std::span<char* const> argv) {
-  const Spec spec{
-      "publish",
-      "NAME DIR [--copy] [--allow-unsigned] [--store DIR] [--json]",
-      "Publish a registered image to a shared filesystem or a CVMFS repository.",
-      "Writes DIR/NAME/BUILD-ID/{root,manifest,lock,recipe.toml,signature} and the catalogue\n"
-      "fragment DIR/catalogue.d/NAME.toml. The build is written to a temporary directory in DIR,\n"
-      "checked in full against its manifest and renamed into place, so readers see all of it or\n"
-      "nothing. Files identical to those of builds published earlier (same SHA-256, size, mode,\n"
-      "owner and xattrs) are hard-linked to them; --copy copies every file instead (use it for\n"
-      "CVMFS, which stores identical contents once by itself and refuses hard links across\n"
-      "directories). Worker nodes register published images with 'chrootctl add --from DIR'.\n"
-      "An image without a signature is refused unless --allow-unsigned is given.\n\n"
-      "Exit status: 0 published, 1 refused (unsigned, or the tree does not match its manifest),\n"
-      "2 error.",
-      {store_option(), json_option(), {"copy", 0, false, false, "", "copy every file; never hard-link to earlier builds"},
-       {"allow-unsigned", 0, false, false, "", "publish an image that has no signature"},
-       threads_option(),
-       quiet_option()},
-      2, 2};
+  const Spec spec{"publish",
+                  "NAME DIR [--copy] [--allow-unsigned] [--store DIR] [--json]",
+                  "Publish a registered image to a shared filesystem or a CVMFS repository.",
+                  "Writes DIR/NAME/BUILD-ID/{root,manifest,lock,recipe.toml,signature} and the catalogue\n"
+                  "fragment DIR/catalogue.d/NAME.toml. The build is written to a temporary directory in DIR,\n"
+                  "checked in full against its manifest and renamed into place, so readers see all of it or\n"
+                  "nothing. Files identical to those of builds published earlier (same SHA-256, size, mode,\n"
+                  "owner and xattrs) are hard-linked to them; --copy copies every file instead (use it for\n"
+                  "CVMFS, which stores identical contents once by itself and refuses hard links across\n"
+                  "directories). Worker nodes register published images with 'chrootctl add --from DIR'.\n"
+                  "An image without a signature is refused unless --allow-unsigned is given.\n\n"
+                  "Exit status: 0 published, 1 refused (unsigned, or the tree does not match its manifest),\n"
+                  "2 error.",
+                  {store_option(),
+                   json_option(),
+                   {"copy", 0, false, false, "", "copy every file; never hard-link to earlier builds"},
+                   {"allow-unsigned", 0, false, false, "", "publish an image that has no signature"},
+                   threads_option(),
+                   quiet_option()},
+                  2,
+                  2};
   Args a;
   if (auto rc = parse(spec, argv, a)) return *rc;
   cat::PublishOptions opts;

@@ -11,20 +11,20 @@ namespace {
 namespace cat = chrootctl::catalogue;
 
 int resolve_main(std::span<char* const> argv) {
-  const Spec spec{
-      "resolve",
-      "NAME [--fast] [--store DIR] [--json]",
-      "Print the verified root directory of NAME, or refuse and say why.",
-      "The root is printed only if the image's last full verification passed within\n"
-      "max_verify_age (default 24 h), no verification failed since, and the root is still the\n"
-      "directory that was verified (device, inode, owner, mode), owned by root and unwritable\n"
-      "by anyone else along its whole path. --fast also compares the metadata of every entry\n"
-      "with the stat record (manifest check --fast). Names are case-sensitive; 'root' never\n"
-      "resolves. A sealed image's root is its image file (docs/sealed.md), checked as a whole:\n"
-      "--fast adds nothing for it.\n\n"
-      "Exit status: 0 verified (the root is printed), 1 unknown or not verified, 2 error.",
-      {store_option(), json_option(), {"fast", 0, false, false, "", "also run the metadata check of every entry"}},
-      1, 1};
+  const Spec spec{"resolve",
+                  "NAME [--fast] [--store DIR] [--json]",
+                  "Print the verified root directory of NAME, or refuse and say why.",
+                  "The root is printed only if the image's last full verification passed within\n"
+                  "max_verify_age (default 24 h), no verification failed since, and the root is still the\n"
+                  "directory that was verified (device, inode, owner, mode), owned by root and unwritable\n"
+                  "by anyone else along its whole path. --fast also compares the metadata of every entry\n"
+                  "with the stat record (manifest check --fast). Names are case-sensitive; 'root' never\n"
+                  "resolves. A sealed image's root is its image file (docs/sealed.md), checked as a whole:\n"
+                  "--fast adds nothing for it.\n\n"
+                  "Exit status: 0 verified (the root is printed), 1 unknown or not verified, 2 error.",
+                  {store_option(), json_option(), {"fast", 0, false, false, "", "also run the metadata check of every entry"}},
+                  1,
+                  1};
   Args a;
   if (auto rc = parse(spec, argv, a)) return *rc;
   auto settings = load_settings(a.value("store"));
@@ -47,11 +47,13 @@ int resolve_main(std::span<char* const> argv) {
     w.field("build_id", r->version.build_id);
     w.field("verified_at", r->version.verified_at);
     w.key("signer");
-    if (r->version.signer.empty()) w.null(); else w.value(r->version.signer);
+    if (r->version.signer.empty()) w.null();
+    else w.value(r->version.signer);
     // Where a launch of this image is recorded, for launchers that read no configuration (the
     // Slurm plugin): null when accounting is off.
     w.key("accounting_log");
-    if (settings->accounting.enabled) w.value(settings->accounting.path); else w.null();
+    if (settings->accounting.enabled) w.value(settings->accounting.path);
+    else w.null();
     w.field("accounting_max_bytes", settings->accounting.max_bytes);
     w.field("accounting_keep", settings->accounting.keep);
     // A sealed image's root is its image file; launches mount it ('chrootctl mount').

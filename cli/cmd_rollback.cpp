@@ -13,17 +13,17 @@ namespace {
 namespace cat = chrootctl::catalogue;
 
 int rollback_main(std::span<char* const> argv) {
-  const Spec spec{
-      "rollback",
-      "NAME [--to BUILD-ID] [--store DIR] [--json]",
-      "Make the previous version of NAME current again.",
-      "The current version (and, with --to, every version newer than BUILD-ID) is dropped from\n"
-      "the catalogue; its build directory stays on disk until 'chrootctl gc'. The version rolled\n"
-      "back to keeps its own verification record: if that is older than max_verify_age, run\n"
-      "'chrootctl verify NAME' before jobs can use it.\n\n"
-      "Exit status: 0 rolled back, 1 NAME is unknown or has no such previous version, 2 error.",
-      {store_option(), json_option(), {"to", 0, true, false, "BUILD-ID", "roll back to this previous build"}},
-      1, 1};
+  const Spec spec{"rollback",
+                  "NAME [--to BUILD-ID] [--store DIR] [--json]",
+                  "Make the previous version of NAME current again.",
+                  "The current version (and, with --to, every version newer than BUILD-ID) is dropped from\n"
+                  "the catalogue; its build directory stays on disk until 'chrootctl gc'. The version rolled\n"
+                  "back to keeps its own verification record: if that is older than max_verify_age, run\n"
+                  "'chrootctl verify NAME' before jobs can use it.\n\n"
+                  "Exit status: 0 rolled back, 1 NAME is unknown or has no such previous version, 2 error.",
+                  {store_option(), json_option(), {"to", 0, true, false, "BUILD-ID", "roll back to this previous build"}},
+                  1,
+                  1};
   Args a;
   if (auto rc = parse(spec, argv, a)) return *rc;
   auto settings = load_settings(a.value("store"));

@@ -148,8 +148,7 @@ int run_main(std::span<char* const> argv) {
        {"env-file", 0, true, true, "FILE", "set the variables of FILE (K=V lines; # comments): for secrets"},
        {"keep-env", 0, true, true, "K", "pass the caller's variable K through"},
        {"status-json", 0, true, false, "FILE", "write the outcome and accounting to FILE (atomically)"},
-       {"seccomp", 0, true, false, "FILE|default|none",
-        "the system-call policy: a policy file, the built-in default, or none (root only)"},
+       {"seccomp", 0, true, false, "FILE|default|none", "the system-call policy: a policy file, the built-in default, or none (root only)"},
        {"require-limits", 0, false, false, "", "fail (125) rather than run without the cgroup limits"},
        {"no-pty", 0, false, false, "", "give the job the caller's terminal itself, not a terminal of its own"}},
       0,
@@ -168,7 +167,7 @@ int run_main(std::span<char* const> argv) {
 
   ln::RunOptions o;
   std::optional<ln::sealed::Share> share;  // a sealed image's mount, held while the job runs
-  std::string image_policy;                 // the catalogue entry's system-call policy
+  std::string image_policy;                // the catalogue entry's system-call policy
   if (a.value("root") && !a.positional.empty()) return usage("give either an image NAME or --root DIR, not both");
   if (a.value("root") && (a.value("store") || a.flag("skip-metadata-check")))
     return usage("--store and --skip-metadata-check apply to an image NAME, not to --root");

@@ -20,7 +20,11 @@ namespace {
 namespace sc = chrootctl::seccomp;
 
 Option policy_option() {
-  return {"policy", 0, true, false, "NAME|FILE",
+  return {"policy",
+          0,
+          true,
+          false,
+          "NAME|FILE",
           "a built-in policy (default: jobs; build: build commands; build-host: a build's host tools), or a "
           "policy file (default: the one jobs run with, from the configuration)"};
 }
@@ -43,8 +47,12 @@ std::string rule_text(const sc::ArgRule& r, const sc::Policy& p) {
   const std::string refused = sc::errno_label(r.errno_value.value_or(p.errno_value));
   std::string s = str("argument ", r.arg, r.width == 32 ? " (low 32 bits)" : "", ": ");
   switch (r.kind) {
-    case sc::ArgRule::Kind::allow_values: s += str("only ", hexes(r.values), " allowed; other values ", refused); break;
-    case sc::ArgRule::Kind::deny_values: s += str(hexes(r.values), " denied (", refused, "); other values allowed"); break;
+    case sc::ArgRule::Kind::allow_values:
+      s += str("only ", hexes(r.values), " allowed; other values ", refused);
+      break;
+    case sc::ArgRule::Kind::deny_values:
+      s += str(hexes(r.values), " denied (", refused, "); other values allowed");
+      break;
     case sc::ArgRule::Kind::allow_if_clear:
       s += str("allowed only with none of the bits 0x", hex_number(r.mask), " set; otherwise ", refused);
       break;
@@ -72,8 +80,12 @@ void show_text(const sc::Policy& p, const std::string& digest, const std::string
   std::vector<std::string> rules;
   for (const auto& [name, d] : p.calls) {
     switch (d.kind) {
-      case sc::Disposition::Kind::allow: allowed.push_back(name); break;
-      case sc::Disposition::Kind::deny: denied[d.errno_value.value_or(p.errno_value)].push_back(name); break;
+      case sc::Disposition::Kind::allow:
+        allowed.push_back(name);
+        break;
+      case sc::Disposition::Kind::deny:
+        denied[d.errno_value.value_or(p.errno_value)].push_back(name);
+        break;
       case sc::Disposition::Kind::rule:
         rules.push_back(str("  ", name, ": ", rule_text(d.rule, p),
                             sc::is_i386_multiplexed(name) ? " (through i386's socketcall or ipc: not checked)" : "", "\n"));
@@ -101,9 +113,11 @@ void show_json(const sc::Policy& p, const std::string& digest, const std::string
   w.field("description", p.description);
   w.field("digest", digest);
   w.key("program");
-  if (program.empty()) w.null(); else w.value(program);
+  if (program.empty()) w.null();
+  else w.value(program);
   w.key("instructions");
-  if (program.empty()) w.null(); else w.value(static_cast<std::uint64_t>(instructions));
+  if (program.empty()) w.null();
+  else w.value(static_cast<std::uint64_t>(instructions));
   w.field("errno", sc::errno_label(p.errno_value));
   w.field("unknown_errno", sc::errno_label(p.unknown_errno));
   w.field("allow_user_namespaces", p.allow_user_namespaces);
@@ -111,7 +125,9 @@ void show_json(const sc::Policy& p, const std::string& digest, const std::string
   for (const auto& [name, d] : p.calls) {
     w.key(name).begin_object();
     switch (d.kind) {
-      case sc::Disposition::Kind::allow: w.field("action", "allow"); break;
+      case sc::Disposition::Kind::allow:
+        w.field("action", "allow");
+        break;
       case sc::Disposition::Kind::deny:
         w.field("action", "deny");
         w.field("errno", sc::errno_label(d.errno_value.value_or(p.errno_value)));
@@ -121,9 +137,9 @@ void show_json(const sc::Policy& p, const std::string& digest, const std::string
         w.field("action", "rule");
         w.field("arg", static_cast<std::uint64_t>(r.arg));
         w.field("width", static_cast<std::uint64_t>(r.width));
-        const char* kind = r.kind == sc::ArgRule::Kind::allow_values   ? "allow_values"
+        const char* kind = r.kind == sc::ArgRule::Kind::allow_values  ? "allow_values"
                            : r.kind == sc::ArgRule::Kind::deny_values ? "deny_values"
-                                                                       : "allow_if_clear";
+                                                                      : "allow_if_clear";
         w.field("kind", kind);
         if (r.kind == sc::ArgRule::Kind::allow_if_clear) {
           w.field("mask", r.mask);
@@ -171,8 +187,8 @@ int compile_main(std::span<char* const> argv) {
   if (!*source) return report("the policy is 'none': there is nothing to compile");
   const std::string digest = sc::policy_digest(**source);
   if (auto expected = a.value("expect-digest"); expected && *expected != digest)
-    return report(str("the policy ", quote((*source)->policy), " changed while the launch was prepared (its digest is now ", digest,
-                      ", not ", *expected, "); start it again"));
+    return report(str("the policy ", quote((*source)->policy), " changed while the launch was prepared (its digest is now ", digest, ", not ",
+                      *expected, "); start it again"));
   const std::string dir = a.value("cache-dir").value_or(sc::cache_dir());
   if (dir.empty()) return report("there is no state directory ($XDG_RUNTIME_DIR is not set): give --cache-dir DIR");
   auto cached = sc::compile_to_cache(**source, dir);
@@ -255,8 +271,8 @@ int check_main(std::span<char* const> argv) {
     out(w.str());
     return k_ok;
   }
-  out(str((*source)->policy, ": valid; ", allowed, " calls allowed, ", denied, " denied, ", checked, " with argument checks; ",
-          program->size(), " instructions; sha256:", sc::policy_digest(**source), "\n"));
+  out(str((*source)->policy, ": valid; ", allowed, " calls allowed, ", denied, " denied, ", checked, " with argument checks; ", program->size(),
+          " instructions; sha256:", sc::policy_digest(**source), "\n"));
   return k_ok;
 }
 

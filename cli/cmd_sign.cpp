@@ -14,23 +14,25 @@ namespace {
 namespace cat = chrootctl::catalogue;
 
 int sign_main(std::span<char* const> argv) {
-  const Spec spec{
-      "sign",
-      "NAME|BUILD-DIR --key KEY [--trusted DIR] [--store DIR] [--json]",
-      "Sign an image's tree digest and lock with an Ed25519 key.",
-      "NAME is a catalogue name (its current version is signed); a build directory must be given\n"
-      "with a '/' (./DIR). The whole tree is first checked against its manifest: nothing is\n"
-      "signed that does not match. The signature covers a statement of the recipe name, the\n"
-      "build id, the tree digest and the SHA-256 of the lock (docs/signing.md) and is written to\n"
-      "BUILD-DIR/signature. Catalogue versions of the image record the key as their signer when\n"
-      "this host trusts it (--trusted, or trusted_keys in the config).\n\n"
-      "Exit status: 0 signed, 1 refused (the tree does not match its manifest, or an owner or\n"
-      "permission check failed), 2 error.",
-      {store_option(), json_option(), {"key", 'k', true, false, "KEY", "the private key file (required; mode 0600)"},
-       trusted_option(),
-       threads_option(),
-       quiet_option()},
-      1, 1};
+  const Spec spec{"sign",
+                  "NAME|BUILD-DIR --key KEY [--trusted DIR] [--store DIR] [--json]",
+                  "Sign an image's tree digest and lock with an Ed25519 key.",
+                  "NAME is a catalogue name (its current version is signed); a build directory must be given\n"
+                  "with a '/' (./DIR). The whole tree is first checked against its manifest: nothing is\n"
+                  "signed that does not match. The signature covers a statement of the recipe name, the\n"
+                  "build id, the tree digest and the SHA-256 of the lock (docs/signing.md) and is written to\n"
+                  "BUILD-DIR/signature. Catalogue versions of the image record the key as their signer when\n"
+                  "this host trusts it (--trusted, or trusted_keys in the config).\n\n"
+                  "Exit status: 0 signed, 1 refused (the tree does not match its manifest, or an owner or\n"
+                  "permission check failed), 2 error.",
+                  {store_option(),
+                   json_option(),
+                   {"key", 'k', true, false, "KEY", "the private key file (required; mode 0600)"},
+                   trusted_option(),
+                   threads_option(),
+                   quiet_option()},
+                  1,
+                  1};
   Args a;
   if (auto rc = parse(spec, argv, a)) return *rc;
   auto key = a.value("key");
@@ -72,8 +74,8 @@ int sign_main(std::span<char* const> argv) {
     out(w.str());
     return k_ok;
   }
-  out(str("signed ", escape_bytes(r->image), " with key ", r->key_id, " (", r->entries, " entries checked, tree sha256:",
-          r->statement.tree_digest, ")\n"));
+  out(str("signed ", escape_bytes(r->image), " with key ", r->key_id, " (", r->entries, " entries checked, tree sha256:", r->statement.tree_digest,
+          ")\n"));
   for (const auto& n : r->recorded) out(str(n, ": signer ", r->key_id, " recorded\n"));
   for (const auto& n : r->notes) err(str("chrootctl: note: ", n, "\n"));
   return k_ok;

@@ -17,18 +17,17 @@ namespace cat = chrootctl::catalogue;
 namespace sl = chrootctl::launcher::sealed;
 
 int unmount_main(std::span<char* const> argv) {
-  const Spec spec{
-      "unmount",
-      "NAME [--hold-for PID] [--store DIR]",
-      "Release the hold 'chrootctl mount' took on the sealed image NAME.",
-      "Without --hold-for, the hold of 'chrootctl mount NAME'; with it, PID's. The image is\n"
-      "unmounted once no launch uses it (unless sealed_keep_mounted is set); a running job keeps\n"
-      "its own copy of the mount until it ends. Needs root.\n\n"
-      "Exit status: 0 released (or nothing was held), 1 NAME is unknown or not a sealed image,\n"
-      "2 error.",
-      {store_option(), {"hold-for", 0, true, false, "PID", "release the hold of the process PID instead of 'mount''s own"}},
-      1,
-      1};
+  const Spec spec{"unmount",
+                  "NAME [--hold-for PID] [--store DIR]",
+                  "Release the hold 'chrootctl mount' took on the sealed image NAME.",
+                  "Without --hold-for, the hold of 'chrootctl mount NAME'; with it, PID's. The image is\n"
+                  "unmounted once no launch uses it (unless sealed_keep_mounted is set); a running job keeps\n"
+                  "its own copy of the mount until it ends. Needs root.\n\n"
+                  "Exit status: 0 released (or nothing was held), 1 NAME is unknown or not a sealed image,\n"
+                  "2 error.",
+                  {store_option(), {"hold-for", 0, true, false, "PID", "release the hold of the process PID instead of 'mount''s own"}},
+                  1,
+                  1};
   Args a;
   if (auto rc = parse(spec, argv, a)) return *rc;
   if (::geteuid() != 0) return report("unmounting a sealed image needs root");

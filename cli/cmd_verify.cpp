@@ -15,22 +15,24 @@ namespace {
 namespace cat = chrootctl::catalogue;
 
 int verify_main(std::span<char* const> argv) {
-  const Spec spec{
-      "verify",
-      "NAME...|--all [--fast] [--store DIR] [--json]",
-      "Re-check images against their manifests, list every difference and record the result.",
-      "A full verification re-hashes the whole tree. When it passes, the image may be resolved\n"
-      "for another max_verify_age (default 24 h) and its stat record is rewritten. Any failure\n"
-      "(a difference, a root no longer owned by root or writable by others, a changed manifest)\n"
-      "is recorded and makes the image unusable until a full verification passes again.\n"
-      "--fast compares only metadata (type, mode, owner, size, inode, ctime) with the stat\n"
-      "record; it records failures but a pass does not renew the verification.\n\n"
-      "Exit status: 0 every image passed, 1 some failed (or a NAME is unknown), 2 error.",
-      {store_option(), json_option(), {"all", 0, false, false, "", "verify every entry"},
-       {"fast", 0, false, false, "", "metadata only, against the stat record"},
-       threads_option(),
-       quiet_option()},
-      0, 1000};
+  const Spec spec{"verify",
+                  "NAME...|--all [--fast] [--store DIR] [--json]",
+                  "Re-check images against their manifests, list every difference and record the result.",
+                  "A full verification re-hashes the whole tree. When it passes, the image may be resolved\n"
+                  "for another max_verify_age (default 24 h) and its stat record is rewritten. Any failure\n"
+                  "(a difference, a root no longer owned by root or writable by others, a changed manifest)\n"
+                  "is recorded and makes the image unusable until a full verification passes again.\n"
+                  "--fast compares only metadata (type, mode, owner, size, inode, ctime) with the stat\n"
+                  "record; it records failures but a pass does not renew the verification.\n\n"
+                  "Exit status: 0 every image passed, 1 some failed (or a NAME is unknown), 2 error.",
+                  {store_option(),
+                   json_option(),
+                   {"all", 0, false, false, "", "verify every entry"},
+                   {"fast", 0, false, false, "", "metadata only, against the stat record"},
+                   threads_option(),
+                   quiet_option()},
+                  0,
+                  1000};
   Args a;
   if (auto rc = parse(spec, argv, a)) return *rc;
   if (a.flag("all") == !a.positional.empty()) return usage_error(spec, "give either NAME... or --all");

@@ -48,21 +48,20 @@ F lookup(const char* name) {
 
 // Defines NAME with its OpenSSL prototype PARAMS; forwards ARGS, or returns FAILED when
 // libcrypto or the symbol is missing.
-#define CHROOTCTL_FORWARD(RET, NAME, PARAMS, ARGS, FAILED)                \
-  extern "C" RET NAME PARAMS {                                            \
-    static const auto real = lookup<decltype(&::NAME)>(#NAME);            \
-    if (!real) return FAILED;                                             \
-    return real ARGS;                                                     \
+#define CHROOTCTL_FORWARD(RET, NAME, PARAMS, ARGS, FAILED)     \
+  extern "C" RET NAME PARAMS {                                 \
+    static const auto real = lookup<decltype(&::NAME)>(#NAME); \
+    if (!real) return FAILED;                                  \
+    return real ARGS;                                          \
   }
-#define CHROOTCTL_FORWARD_VOID(NAME, PARAMS, ARGS)                        \
-  extern "C" void NAME PARAMS {                                           \
-    static const auto real = lookup<decltype(&::NAME)>(#NAME);            \
-    if (real) real ARGS;                                                  \
+#define CHROOTCTL_FORWARD_VOID(NAME, PARAMS, ARGS)             \
+  extern "C" void NAME PARAMS {                                \
+    static const auto real = lookup<decltype(&::NAME)>(#NAME); \
+    if (real) real ARGS;                                       \
   }
 
 // Digests (SHA-256 of files and manifests).
-CHROOTCTL_FORWARD(EVP_MD*, EVP_MD_fetch, (OSSL_LIB_CTX * ctx, const char* algorithm, const char* properties),
-                  (ctx, algorithm, properties), nullptr)
+CHROOTCTL_FORWARD(EVP_MD*, EVP_MD_fetch, (OSSL_LIB_CTX * ctx, const char* algorithm, const char* properties), (ctx, algorithm, properties), nullptr)
 CHROOTCTL_FORWARD(const EVP_MD*, EVP_sha256, (void), (), nullptr)
 CHROOTCTL_FORWARD(EVP_MD_CTX*, EVP_MD_CTX_new, (void), (), nullptr)
 CHROOTCTL_FORWARD_VOID(EVP_MD_CTX_free, (EVP_MD_CTX * ctx), (ctx))
@@ -71,10 +70,8 @@ CHROOTCTL_FORWARD(int, EVP_DigestUpdate, (EVP_MD_CTX * ctx, const void* d, size_
 CHROOTCTL_FORWARD(int, EVP_DigestFinal_ex, (EVP_MD_CTX * ctx, unsigned char* md, unsigned int* s), (ctx, md, s), 0)
 
 // Ed25519 keys and signatures.
-CHROOTCTL_FORWARD(EVP_PKEY*, EVP_PKEY_new_raw_public_key, (int type, ENGINE* e, const unsigned char* pub, size_t len),
-                  (type, e, pub, len), nullptr)
-CHROOTCTL_FORWARD(int, EVP_PKEY_get_raw_public_key, (const EVP_PKEY* pkey, unsigned char* pub, size_t* len),
-                  (pkey, pub, len), 0)
+CHROOTCTL_FORWARD(EVP_PKEY*, EVP_PKEY_new_raw_public_key, (int type, ENGINE* e, const unsigned char* pub, size_t len), (type, e, pub, len), nullptr)
+CHROOTCTL_FORWARD(int, EVP_PKEY_get_raw_public_key, (const EVP_PKEY* pkey, unsigned char* pub, size_t* len), (pkey, pub, len), 0)
 CHROOTCTL_FORWARD(int, EVP_PKEY_get_base_id, (const EVP_PKEY* pkey), (pkey), 0)
 CHROOTCTL_FORWARD_VOID(EVP_PKEY_free, (EVP_PKEY * pkey), (pkey))
 CHROOTCTL_FORWARD(EVP_PKEY_CTX*, EVP_PKEY_CTX_new_from_name, (OSSL_LIB_CTX * libctx, const char* name, const char* propquery),
@@ -82,17 +79,13 @@ CHROOTCTL_FORWARD(EVP_PKEY_CTX*, EVP_PKEY_CTX_new_from_name, (OSSL_LIB_CTX * lib
 CHROOTCTL_FORWARD_VOID(EVP_PKEY_CTX_free, (EVP_PKEY_CTX * ctx), (ctx))
 CHROOTCTL_FORWARD(int, EVP_PKEY_keygen_init, (EVP_PKEY_CTX * ctx), (ctx), 0)
 CHROOTCTL_FORWARD(int, EVP_PKEY_generate, (EVP_PKEY_CTX * ctx, EVP_PKEY** ppkey), (ctx, ppkey), 0)
-CHROOTCTL_FORWARD(int, EVP_DigestSignInit,
-                  (EVP_MD_CTX * ctx, EVP_PKEY_CTX** pctx, const EVP_MD* type, ENGINE* e, EVP_PKEY* pkey),
+CHROOTCTL_FORWARD(int, EVP_DigestSignInit, (EVP_MD_CTX * ctx, EVP_PKEY_CTX** pctx, const EVP_MD* type, ENGINE* e, EVP_PKEY* pkey),
                   (ctx, pctx, type, e, pkey), 0)
-CHROOTCTL_FORWARD(int, EVP_DigestSign,
-                  (EVP_MD_CTX * ctx, unsigned char* sigret, size_t* siglen, const unsigned char* tbs, size_t tbslen),
+CHROOTCTL_FORWARD(int, EVP_DigestSign, (EVP_MD_CTX * ctx, unsigned char* sigret, size_t* siglen, const unsigned char* tbs, size_t tbslen),
                   (ctx, sigret, siglen, tbs, tbslen), 0)
-CHROOTCTL_FORWARD(int, EVP_DigestVerifyInit,
-                  (EVP_MD_CTX * ctx, EVP_PKEY_CTX** pctx, const EVP_MD* type, ENGINE* e, EVP_PKEY* pkey),
+CHROOTCTL_FORWARD(int, EVP_DigestVerifyInit, (EVP_MD_CTX * ctx, EVP_PKEY_CTX** pctx, const EVP_MD* type, ENGINE* e, EVP_PKEY* pkey),
                   (ctx, pctx, type, e, pkey), 0)
-CHROOTCTL_FORWARD(int, EVP_DigestVerify,
-                  (EVP_MD_CTX * ctx, const unsigned char* sigret, size_t siglen, const unsigned char* tbs, size_t tbslen),
+CHROOTCTL_FORWARD(int, EVP_DigestVerify, (EVP_MD_CTX * ctx, const unsigned char* sigret, size_t siglen, const unsigned char* tbs, size_t tbslen),
                   (ctx, sigret, siglen, tbs, tbslen), 0)
 
 // PEM key files.
@@ -102,14 +95,11 @@ CHROOTCTL_FORWARD(BIO*, BIO_new, (const BIO_METHOD* type), (type), nullptr)
 CHROOTCTL_FORWARD(BIO*, BIO_new_mem_buf, (const void* buf, int len), (buf, len), nullptr)
 CHROOTCTL_FORWARD(long, BIO_ctrl, (BIO * bp, int cmd, long larg, void* parg), (bp, cmd, larg, parg), 0)
 CHROOTCTL_FORWARD(int, BIO_free, (BIO * a), (a), 0)
-CHROOTCTL_FORWARD(EVP_PKEY*, PEM_read_bio_PUBKEY, (BIO * bp, EVP_PKEY** x, pem_password_cb* cb, void* u),
-                  (bp, x, cb, u), nullptr)
-CHROOTCTL_FORWARD(EVP_PKEY*, PEM_read_bio_PrivateKey, (BIO * bp, EVP_PKEY** x, pem_password_cb* cb, void* u),
-                  (bp, x, cb, u), nullptr)
+CHROOTCTL_FORWARD(EVP_PKEY*, PEM_read_bio_PUBKEY, (BIO * bp, EVP_PKEY** x, pem_password_cb* cb, void* u), (bp, x, cb, u), nullptr)
+CHROOTCTL_FORWARD(EVP_PKEY*, PEM_read_bio_PrivateKey, (BIO * bp, EVP_PKEY** x, pem_password_cb* cb, void* u), (bp, x, cb, u), nullptr)
 CHROOTCTL_FORWARD(int, PEM_write_bio_PUBKEY, (BIO * bp, const EVP_PKEY* x), (bp, x), 0)
 CHROOTCTL_FORWARD(int, PEM_write_bio_PrivateKey,
-                  (BIO * bp, const EVP_PKEY* x, const EVP_CIPHER* enc, const unsigned char* kstr, int klen,
-                   pem_password_cb* cb, void* u),
+                  (BIO * bp, const EVP_PKEY* x, const EVP_CIPHER* enc, const unsigned char* kstr, int klen, pem_password_cb* cb, void* u),
                   (bp, x, enc, kstr, klen, cb, u), 0)
 
 // Errors and memory.
@@ -117,15 +107,11 @@ CHROOTCTL_FORWARD(unsigned long, ERR_get_error, (void), (), 0)
 CHROOTCTL_FORWARD_VOID(ERR_clear_error, (void), ())
 extern "C" void ERR_error_string_n(unsigned long e, char* buf, size_t len) {
   static const auto real = lookup<decltype(&::ERR_error_string_n)>("ERR_error_string_n");
-  if (real)
-    real(e, buf, len);
-  else if (len > 0)
-    std::snprintf(buf, len, "OpenSSL (libcrypto.so.3) is not available");
+  if (real) real(e, buf, len);
+  else if (len > 0) std::snprintf(buf, len, "OpenSSL (libcrypto.so.3) is not available");
 }
 extern "C" void OPENSSL_cleanse(void* ptr, size_t len) {
   static const auto real = lookup<decltype(&::OPENSSL_cleanse)>("OPENSSL_cleanse");
-  if (real)
-    real(ptr, len);
-  else
-    ::explicit_bzero(ptr, len);  // secrets are wiped either way
+  if (real) real(ptr, len);
+  else ::explicit_bzero(ptr, len);  // secrets are wiped either way
 }

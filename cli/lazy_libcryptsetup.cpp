@@ -57,12 +57,11 @@ F lookup(const char* name, const char* version = "CRYPTSETUP_2.0") {
     return real ARGS;                                          \
   }
 
-CHROOTCTL_FORWARD(int, crypt_init_data_device, (struct crypt_device * *cd, const char* device, const char* data_device),
-                  (cd, device, data_device), -ENOSYS)
+CHROOTCTL_FORWARD(int, crypt_init_data_device, (struct crypt_device * *cd, const char* device, const char* data_device), (cd, device, data_device),
+                  -ENOSYS)
 CHROOTCTL_FORWARD(int, crypt_init_by_name, (struct crypt_device * *cd, const char* name), (cd, name), -ENOSYS)
 CHROOTCTL_FORWARD(int, crypt_metadata_locking, (struct crypt_device * cd, int enable), (cd, enable), -ENOSYS)
-CHROOTCTL_FORWARD(int, crypt_load, (struct crypt_device * cd, const char* requested_type, void* params), (cd, requested_type, params),
-                  -ENOSYS)
+CHROOTCTL_FORWARD(int, crypt_load, (struct crypt_device * cd, const char* requested_type, void* params), (cd, requested_type, params), -ENOSYS)
 CHROOTCTL_FORWARD(int, crypt_get_verity_info, (struct crypt_device * cd, struct crypt_params_verity* vp), (cd, vp), -ENOSYS)
 CHROOTCTL_FORWARD(int, crypt_activate_by_volume_key,
                   (struct crypt_device * cd, const char* name, const char* volume_key, size_t volume_key_size, uint32_t flags),
@@ -81,8 +80,7 @@ extern "C" int crypt_format(struct crypt_device* cd, const char* type, const cha
   return real(cd, type, cipher, cipher_mode, uuid, volume_key, volume_key_size, params);
 }
 CHROOTCTL_FORWARD(int, crypt_volume_key_get,
-                  (struct crypt_device * cd, int keyslot, char* volume_key, size_t* volume_key_size, const char* passphrase,
-                   size_t passphrase_size),
+                  (struct crypt_device * cd, int keyslot, char* volume_key, size_t* volume_key_size, const char* passphrase, size_t passphrase_size),
                   (cd, keyslot, volume_key, volume_key_size, passphrase, passphrase_size), -ENOSYS)
 
 extern "C" void crypt_set_log_callback(struct crypt_device* cd, void (*log)(int level, const char* msg, void* usrptr), void* usrptr) {

@@ -7,8 +7,8 @@
 #include <cstring>
 #include <span>
 
-#include "cli.hpp"
 #include "chrootctl/common/strings.hpp"
+#include "cli.hpp"
 
 namespace {
 void print_usage() {
@@ -19,8 +19,7 @@ void print_usage() {
       "register them under friendly names, audit them, and run jobs inside them.\n\nVerbs:\n";
   std::size_t width = 0;
   for (const auto& [name, verb] : cli::verbs()) width = std::max(width, name.size());
-  for (const auto& [name, verb] : cli::verbs())
-    text += str("  ", name, std::string(width - name.size() + 2, ' '), verb.summary, "\n");
+  for (const auto& [name, verb] : cli::verbs()) text += str("  ", name, std::string(width - name.size() + 2, ' '), verb.summary, "\n");
   text += "\nRun 'chrootctl VERB --help' for a verb's options; 'man chrootctl' for exit codes.\n";
   cli::out(text);
 }
@@ -32,8 +31,7 @@ void print_usage() {
 [[noreturn]] void exec_full_tool(char** argv) {
   const std::string full = chrootctl::cli::full_tool_path();
   if (full.empty()) {
-    std::fprintf(stderr, "chrootctl: error: the full tool chrootctl-full is not installed next to %s\n",
-                 chrootctl::cli::own_directory().c_str());
+    std::fprintf(stderr, "chrootctl: error: the full tool chrootctl-full is not installed next to %s\n", chrootctl::cli::own_directory().c_str());
     std::_Exit(2);
   }
   ::execv(full.c_str(), argv);  // argv[0] stays "chrootctl"

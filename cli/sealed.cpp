@@ -14,9 +14,7 @@ launcher::sealed::Backend sealed_backend() {
     auto h = TRY(sha256_fd(fd, label, false, UINT64_MAX));
     return h.hex;
   };
-  b.activate = [](const std::string& device, const std::string& name, const manifest::Sealed& s) {
-    return verity::activate(device, name, s);
-  };
+  b.activate = [](const std::string& device, const std::string& name, const manifest::Sealed& s) { return verity::activate(device, name, s); };
   b.deactivate = [](const std::string& name) { return verity::deactivate(name, true); };
   return b;
 }

@@ -21,10 +21,9 @@ namespace {
 Status run_compiler(const std::string& policy, const std::string& digest, const std::string& dir) {
   const std::string full = full_tool_path();
   if (full.empty())
-    return fail(Errc::not_found, str("the system-call policy ", quote(policy), " is not compiled yet, and chrootctl-full, which compiles it, is not installed next to ",
-                                     own_directory()));
-  std::vector<std::string> args = {"chrootctl",    "seccomp", "compile", "--policy", policy, "--expect-digest",
-                                   digest,         "--cache-dir", dir,   "--quiet"};
+    return fail(Errc::not_found, str("the system-call policy ", quote(policy),
+                                     " is not compiled yet, and chrootctl-full, which compiles it, is not installed next to ", own_directory()));
+  std::vector<std::string> args = {"chrootctl", "seccomp", "compile", "--policy", policy, "--expect-digest", digest, "--cache-dir", dir, "--quiet"};
   std::vector<char*> argv;
   for (auto& a : args) argv.push_back(a.data());
   argv.push_back(nullptr);
@@ -44,8 +43,7 @@ Status run_compiler(const std::string& policy, const std::string& digest, const 
 
 }  // namespace
 
-Result<JobSeccomp> prepare_job_seccomp(const Settings& settings, const std::optional<std::string>& requested,
-                                       const std::string& image_policy) {
+Result<JobSeccomp> prepare_job_seccomp(const Settings& settings, const std::optional<std::string>& requested, const std::string& image_policy) {
   std::optional<std::string> asked = requested;
   if (asked && *asked == "none" && ::getuid() != 0)
     return fail(Errc::permission, "--seccomp none: only root may run a job without a system-call filter");

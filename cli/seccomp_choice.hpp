@@ -22,7 +22,6 @@ struct JobSeccomp {
 /// else `image_policy`, the catalogue entry's; else the site's), hashes its source and finds the
 /// program compiled from it in the cache; on a miss, runs `chrootctl-full seccomp compile` once
 /// to put it there. Errors name the policy; the compiler's own messages go to stderr.
-Result<JobSeccomp> prepare_job_seccomp(const Settings& settings, const std::optional<std::string>& requested,
-                                       const std::string& image_policy);
+Result<JobSeccomp> prepare_job_seccomp(const Settings& settings, const std::optional<std::string>& requested, const std::string& image_policy);
 
 }  // namespace chrootctl::cli

@@ -11,9 +11,8 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   if (!e) return 0;
   auto again = catalogue::parse_export_entry(catalogue::render_export_entry(*e), "fuzz");
   fuzz::require(again.has_value(), "an export entry that parses renders to text that parses");
-  fuzz::require(again->name == e->name && again->recipe == e->recipe && again->build_id == e->build_id &&
-                    again->digest == e->digest && again->signer == e->signer && again->aliases == e->aliases &&
-                    again->exported_at == e->exported_at,
+  fuzz::require(again->name == e->name && again->recipe == e->recipe && again->build_id == e->build_id && again->digest == e->digest &&
+                    again->signer == e->signer && again->aliases == e->aliases && again->exported_at == e->exported_at,
                 "an export entry reads back as it was rendered");
   return 0;
 }

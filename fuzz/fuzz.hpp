@@ -10,9 +10,7 @@
 
 namespace chrootctl::fuzz {
 
-inline std::string_view text_of(const std::uint8_t* data, std::size_t size) {
-  return {reinterpret_cast<const char*>(data), size};
-}
+inline std::string_view text_of(const std::uint8_t* data, std::size_t size) { return {reinterpret_cast<const char*>(data), size}; }
 
 /// Aborts, naming the property, when `ok` is false.
 inline void require(bool ok, const char* property) {

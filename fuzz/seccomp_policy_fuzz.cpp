@@ -103,7 +103,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   // A site's additions ([seccomp] in config.toml): only an input that has the table, since
   // without one this is the default policy, compiled again.
   if (text.find("seccomp") != std::string::npos)
-    check(PolicySource{"default", {{builtin_display_name("default"), std::string(builtin_policy_text("default")), "", false},
-                                   {"config.toml", text, "", true}}});
+    check(PolicySource{"default",
+                       {{builtin_display_name("default"), std::string(builtin_policy_text("default")), "", false}, {"config.toml", text, "", true}}});
   return 0;
 }

@@ -151,7 +151,7 @@ int main(int argc, char** argv) {
   root_only.entries = {m.entries[0]};
 
   catalogue::ExportEntry exported{"EL9", "el9", "b3", std::string(64, 'a'), "", {}, 1700000000};
-  catalogue::ExportEntry exported_signed{"SL6.x86_64+gpu", "sl6", "import-20261123T120530Z", std::string(64, 'c'), "site-key",
+  catalogue::ExportEntry exported_signed{"SL6.x86_64+gpu",   "sl6",     "import-20261123T120530Z", std::string(64, 'c'), "site-key",
                                          {"SL6", "sl6-gpu"}, 1700000000};
   catalogue::Catalogue empty;
 

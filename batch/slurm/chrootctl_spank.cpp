@@ -61,13 +61,13 @@ namespace cb = chrootctl::batch;
 namespace ln = chrootctl::launcher;
 using chrootctl::Errc;
 using chrootctl::Error;
+using chrootctl::fail;
 using chrootctl::Fd;
+using chrootctl::quote;
 using chrootctl::Result;
 using chrootctl::Status;
-using chrootctl::fail;
-using chrootctl::quote;
-using chrootctl::terminal_safe;
 using chrootctl::str;
+using chrootctl::terminal_safe;
 namespace sys = chrootctl::sys;
 
 // The plugin's state in one process (srun, sbatch, or one slurmstepd and its forked tasks).
@@ -76,22 +76,22 @@ struct State {
   std::optional<std::string> chroot;   // --chroot value
   std::optional<std::string> scratch;  // --chroot-scratch value
   // slurmstepd, from init_post_opt on:
-  bool wanted = false;                 // this step asked for a root
-  std::string refusal;                 // why its tasks must not start (reported by each task)
+  bool wanted = false;  // this step asked for a root
+  std::string refusal;  // why its tasks must not start (reported by each task)
   std::optional<ln::EnterOptions> enter;
-  std::string label;                   // "EL9 (sha256:...)" for logs
+  std::string label;  // "EL9 (sha256:...)" for logs
   std::uint32_t job_id = 0;
   std::uint32_t step_id = 0;
-  std::string step_dir_name;           // made by this slurmstepd below jobdirs=, removed at exit
+  std::string step_dir_name;  // made by this slurmstepd below jobdirs=, removed at exit
   // The step's accounting line, written at exit once its tasks are collected:
   std::optional<cb::ResolvedName> resolved;
   std::int64_t start_ns = 0;
   uid_t uid = 0;
-  struct rusage children_before {};    // of what slurmstepd reaped before the tasks (the resolver)
+  struct rusage children_before {};  // of what slurmstepd reaped before the tasks (the resolver)
   std::uint32_t tasks = 0;
-  std::optional<int> first_failure;    // the first task wait status that is not a clean exit 0
+  std::optional<int> first_failure;  // the first task wait status that is not a clean exit 0
   int last_status = 0;
-  bool mounted = false;                // this slurmstepd holds a sealed image's mount (released at exit)
+  bool mounted = false;  // this slurmstepd holds a sealed image's mount (released at exit)
 };
 State g_state;
 
@@ -127,8 +127,7 @@ struct spank_option g_options[] = {
     {const_cast<char*>("chroot"), const_cast<char*>("NAME"),
      const_cast<char*>("Run the job in the verified job root NAME of the chrootctl catalogue."), 1, 0, on_chroot},
     {const_cast<char*>("chroot-scratch"), const_cast<char*>("DIRS"),
-     const_cast<char*>("Comma-separated directories private to the job in its root (default /tmp,/var/tmp)."), 1, 0,
-     on_chroot_scratch},
+     const_cast<char*>("Comma-separated directories private to the job in its root (default /tmp,/var/tmp)."), 1, 0, on_chroot_scratch},
 };
 
 template <class T>
@@ -144,8 +143,8 @@ Result<std::string> make_step_dir(const cb::SpankConfig& c, const std::string& n
   Fd base = TRY(sys::open_dir(c.jobdirs));
   auto st = TRY(sys::fstat(base.get()));
   if (st.st_uid != 0 || (st.st_mode & 022))
-    return fail(Errc::permission, str("jobdirs=", c.jobdirs, " must be owned by root and not writable by group or others (owner uid ",
-                                      st.st_uid, ", mode ", chrootctl::mode_octal(st.st_mode & 07777), ")"));
+    return fail(Errc::permission, str("jobdirs=", c.jobdirs, " must be owned by root and not writable by group or others (owner uid ", st.st_uid,
+                                      ", mode ", chrootctl::mode_octal(st.st_mode & 07777), ")"));
   auto made = sys::mkdir_at(base.get(), name, 0755);
   if (!made && made.error().sys_errno() == EEXIST) {
     TRY(sys::remove_tree_at(base.get(), name));
@@ -164,8 +163,7 @@ Status prepare_step(spank_t sp) {
   if (auto why = cb::invalid_chroot_name(name)) return fail(Errc::invalid_argument, *why);
   uid_t uid = 0;
   gid_t gid = 0;
-  if (!get_item(sp, S_JOB_UID, &uid) || !get_item(sp, S_JOB_GID, &gid))
-    return fail(Errc::internal, "cannot read the job's uid and gid from Slurm");
+  if (!get_item(sp, S_JOB_UID, &uid) || !get_item(sp, S_JOB_GID, &gid)) return fail(Errc::internal, "cannot read the job's uid and gid from Slurm");
   // Without a PID namespace a root job could leave the root through /proc/PID/root of a host
   // process: the root would be no boundary at all, so it is not offered.
   if (uid == 0) return fail(Errc::permission, "jobs of root are not run in job roots (root could leave them through /proc)");
@@ -213,13 +211,11 @@ void remove_step_dir() {
   if (g_state.step_dir_name.empty() || !g_state.config) return;
   auto base = sys::open_dir(g_state.config->jobdirs);
   if (!base) {
-    slurm_error("chrootctl: removing %s/%s: %s", g_state.config->jobdirs.c_str(), g_state.step_dir_name.c_str(),
-                base.error().what().c_str());
+    slurm_error("chrootctl: removing %s/%s: %s", g_state.config->jobdirs.c_str(), g_state.step_dir_name.c_str(), base.error().what().c_str());
     return;
   }
   if (auto r = sys::remove_tree_at(base->get(), g_state.step_dir_name); !r)
-    slurm_error("chrootctl: removing %s/%s: %s", g_state.config->jobdirs.c_str(), g_state.step_dir_name.c_str(),
-                r.error().what().c_str());
+    slurm_error("chrootctl: removing %s/%s: %s", g_state.config->jobdirs.c_str(), g_state.step_dir_name.c_str(), r.error().what().c_str());
   g_state.step_dir_name.clear();
 }
 
@@ -406,8 +402,7 @@ CHROOTCTL_SPANK_EXPORT int slurm_spank_job_epilog(spank_t sp, int ac, char** av)
   for (const auto& e : *entries) {
     if (!cb::is_step_dir_of(e.name, job)) continue;
     if (auto r = sys::remove_tree_at(base->get(), e.name); !r)
-      slurm_error("chrootctl: job %u epilog: removing %s/%s: %s", job, g_state.config->jobdirs.c_str(), e.name.c_str(),
-                  r.error().what().c_str());
+      slurm_error("chrootctl: job %u epilog: removing %s/%s: %s", job, g_state.config->jobdirs.c_str(), e.name.c_str(), r.error().what().c_str());
   }
   return 0;
 }

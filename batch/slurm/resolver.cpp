@@ -56,8 +56,7 @@ namespace {
 
 // Runs `chrootctl VERB ARGS... NAME` and returns what it printed on stdout (exit 0); a refusal
 // (exit 1) is Errc::mismatch with chrootctl's own message.
-Result<std::string> run_verb(const SpankConfig& config, const std::string& verb, std::vector<std::string> verb_args,
-                             const std::string& name) {
+Result<std::string> run_verb(const SpankConfig& config, const std::string& verb, std::vector<std::string> verb_args, const std::string& name) {
   if (auto why = invalid_chroot_name(name)) return fail(Errc::invalid_argument, *why);
   std::vector<std::string> args{config.chrootctl, verb};
   args.insert(args.end(), verb_args.begin(), verb_args.end());
@@ -137,11 +136,9 @@ Result<std::string> run_verb(const SpankConfig& config, const std::string& verb,
   const int code = WEXITSTATUS(status);
   // Its message: "chrootctl: error: 'X' is not in the catalogue ...".
   std::string message = last_line(err);
-  if (const std::string prefix = "chrootctl: error: "; message.compare(0, prefix.size(), prefix) == 0)
-    message.erase(0, prefix.size());
+  if (const std::string prefix = "chrootctl: error: "; message.compare(0, prefix.size(), prefix) == 0) message.erase(0, prefix.size());
   if (code == 1) return fail(Errc::mismatch, message.empty() ? str(quote(name), " was refused") : message);
-  if (code != 0)
-    return fail(Errc::io, str(shown, " failed (exit status ", code, ")", message.empty() ? "" : ": ", message));
+  if (code != 0) return fail(Errc::io, str(shown, " failed (exit status ", code, ")", message.empty() ? "" : ": ", message));
   return out;
 }
 

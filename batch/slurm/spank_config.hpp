@@ -23,14 +23,14 @@ namespace chrootctl::batch {
 ///   required /usr/lib/chrootctl/chrootctl_spank.so chrootctl=/usr/bin/chrootctl [store=DIR]
 ///       [config=FILE] [jobdirs=DIR] [scratch=DIRS] [bind=SRC[:DST][:ro]]... [fast] [timeout=SECONDS]
 struct SpankConfig {
-  std::string chrootctl;                 ///< the chrootctl binary (absolute); never searched in PATH
-  std::optional<std::string> store;      ///< passed as --store
-  std::optional<std::string> config;     ///< passed as $CHROOTCTL_CONFIG
-  std::string jobdirs = "/var/spool/chrootctl/slurm";  ///< per-step directories (private /tmp, ...)
+  std::string chrootctl;                                 ///< the chrootctl binary (absolute); never searched in PATH
+  std::optional<std::string> store;                      ///< passed as --store
+  std::optional<std::string> config;                     ///< passed as $CHROOTCTL_CONFIG
+  std::string jobdirs = "/var/spool/chrootctl/slurm";    ///< per-step directories (private /tmp, ...)
   std::vector<std::string> scratch{"/tmp", "/var/tmp"};  ///< default of --chroot-scratch
-  std::vector<launcher::BindSpec> binds;  ///< site binds into every root (/cvmfs, /home, ...)
-  bool fast = false;                     ///< resolve --fast: also the metadata check of the image
-  unsigned timeout_seconds = 60;         ///< for the resolver
+  std::vector<launcher::BindSpec> binds;                 ///< site binds into every root (/cvmfs, /home, ...)
+  bool fast = false;                                     ///< resolve --fast: also the metadata check of the image
+  unsigned timeout_seconds = 60;                         ///< for the resolver
 };
 
 inline bool is_absolute_clean(std::string_view p) {
@@ -67,8 +67,7 @@ inline Result<std::vector<std::string>> parse_scratch_list(std::string_view text
     const std::string d(trim(raw));
     if (d.empty()) continue;
     if (!is_absolute_clean(d)) return fail(Errc::invalid_argument, str(what, ": ", quote(d), " is not an absolute path without '.' or '..'"));
-    if (d.find_first_not_of('/') == std::string::npos)
-      return fail(Errc::invalid_argument, str(what, ": '/' cannot be a scratch directory"));
+    if (d.find_first_not_of('/') == std::string::npos) return fail(Errc::invalid_argument, str(what, ": '/' cannot be a scratch directory"));
     out.push_back(d);
   }
   if (out.size() > 16) return fail(Errc::invalid_argument, str(what, ": more than 16 directories"));
@@ -83,8 +82,7 @@ inline Result<launcher::BindSpec> parse_bind(std::string_view text) {
     b.read_only = true;
     parts.pop_back();
   }
-  if (parts.empty() || parts.size() > 2)
-    return fail(Errc::invalid_argument, str("bind=", text, ": expected SRC, SRC:DST or SRC:DST:ro"));
+  if (parts.empty() || parts.size() > 2) return fail(Errc::invalid_argument, str("bind=", text, ": expected SRC, SRC:DST or SRC:DST:ro"));
   b.source = parts[0];
   b.target = parts.size() == 2 ? parts[1] : parts[0];
   if (!is_absolute_clean(b.source) || !is_absolute_clean(b.target))
@@ -104,10 +102,8 @@ inline Result<SpankConfig> parse_plugstack_args(const std::vector<std::string>& 
     const std::string value = eq == std::string::npos ? std::string() : a.substr(eq + 1);
     const bool has_value = eq != std::string::npos;
     auto need_path = [&](std::string& dst) {
-      if (!has_value || !is_absolute_clean(value))
-        errors.push_back(str(key, "= needs an absolute path (got ", quote(a), ")"));
-      else
-        dst = value;
+      if (!has_value || !is_absolute_clean(value)) errors.push_back(str(key, "= needs an absolute path (got ", quote(a), ")"));
+      else dst = value;
     };
     if (key == "chrootctl") {
       need_path(c.chrootctl);
@@ -137,8 +133,7 @@ inline Result<SpankConfig> parse_plugstack_args(const std::vector<std::string>& 
       if (!n || *n == 0 || *n > 3600) errors.push_back(str("timeout=", value, ": expected seconds, 1 to 3600"));
       else c.timeout_seconds = static_cast<unsigned>(*n);
     } else {
-      errors.push_back(str("unknown argument ", quote(a),
-                           " (known: chrootctl= store= config= jobdirs= scratch= bind= fast timeout=)"));
+      errors.push_back(str("unknown argument ", quote(a), " (known: chrootctl= store= config= jobdirs= scratch= bind= fast timeout=)"));
     }
   }
   if (!have_binary) errors.push_back("chrootctl=PATH is required (the chrootctl binary; it is never searched in PATH)");
@@ -227,10 +222,14 @@ inline Result<MountedImage> parse_mount_json(std::string_view text) {
 /// nothing a job can choose.
 inline std::string step_dir_name(std::uint32_t job_id, std::uint32_t step_id) {
   switch (step_id) {
-    case 0xfffffffbu: return str(job_id, ".batch");        // SLURM_BATCH_SCRIPT
-    case 0xfffffffau: return str(job_id, ".interactive");  // SLURM_INTERACTIVE_STEP
-    case 0xfffffffcu: return str(job_id, ".extern");       // SLURM_EXTERN_CONT
-    default: return str(job_id, ".", step_id);
+    case 0xfffffffbu:
+      return str(job_id, ".batch");  // SLURM_BATCH_SCRIPT
+    case 0xfffffffau:
+      return str(job_id, ".interactive");  // SLURM_INTERACTIVE_STEP
+    case 0xfffffffcu:
+      return str(job_id, ".extern");  // SLURM_EXTERN_CONT
+    default:
+      return str(job_id, ".", step_id);
   }
 }
 

@@ -124,9 +124,9 @@ Status gather_debootstrap(BuildContext& c, const DebootstrapBase& b) {
   } else {
     c.plan.apt_sources = apt_sources_for_suite(host_apt_sources(), b.suite);
     if (c.plan.apt_sources.empty())
-      return fail(c.at_base(str("the host's apt sources have no entry for suite ", quote(b.suite),
-                                "; name a mirror in the recipe (mirror = \"http://HOST/debian\")"),
-                            Errc::not_found));
+      return fail(c.at_base(
+          str("the host's apt sources have no entry for suite ", quote(b.suite), "; name a mirror in the recipe (mirror = \"http://HOST/debian\")"),
+          Errc::not_found));
     c.inputs.push_back({"apt-sources", "host", "sha256:" + Sha256::hex(c.plan.apt_sources)});
     c.plan.mirror = first_mirror_for_suite(c.plan.apt_sources, b.suite);
   }
@@ -202,7 +202,8 @@ Status gather_inputs(BuildContext& c) {
   if (const auto* a = std::get_if<ArchiveBase>(&r.base)) {
     auto st = sys::stat_path(a->path);
     if (!st) {
-      return fail(c.at_base(str("base archive ", quote(a->path), " does not exist. This recipe builds from a rootfs tarball that "
+      return fail(c.at_base(str("base archive ", quote(a->path),
+                                " does not exist. This recipe builds from a rootfs tarball that "
                                 "your site provides; make it as recipes/README.md describes, put it at that path and pin its "
                                 "sha256 in the recipe"),
                             Errc::not_found));
@@ -381,9 +382,7 @@ Result<BuildResult> build(const Recipe& recipe, const BuildOptions& options) {
     c.step("manifest: hashing the tree");
     manifest::CreateOptions mo;
     mo.threads = options.threads;
-    mo.progress = [&](const manifest::Progress& p) {
-      c.progress(str("manifest: ", p.entries, " entries, ", human_size(p.bytes_hashed)));
-    };
+    mo.progress = [&](const manifest::Progress& p) { c.progress(str("manifest: ", p.entries, " entries, ", human_size(p.bytes_hashed))); };
     auto m = TRY(manifest::create(c.root, mo));
     auto rendered = manifest::render_with_stat(m);
     res.tree_digest = rendered.manifest.digest;
@@ -431,8 +430,7 @@ Result<BuildResult> build(const Recipe& recipe, const BuildOptions& options) {
     // Same inputs and the same tree as an image already in the store: keep that one (it may
     // be registered and in use) and drop this build.
     const auto digest = TRY(manifest::read_digest(res.build_dir + "/manifest"));
-    if (digest != res.tree_digest)
-      return fail(Errc::exists, str(res.build_dir, " exists with tree digest ", digest, ", not ", res.tree_digest));
+    if (digest != res.tree_digest) return fail(Errc::exists, str(res.build_dir, " exists with tree digest ", digest, ", not ", res.tree_digest));
     TRY(set_latest(options.store, recipe.name, res.build_id));
   }
   res.seconds = static_cast<double>(sys::monotonic_ns() - c.started_ns) / 1e9;

@@ -54,7 +54,7 @@ Status copy_data(int in, int out, std::uint64_t size, const std::string& label) 
 }
 
 class Copier {
-public:
+ public:
   Copier(TreeWriter& tree, const std::function<void(const CopyStats&)>& progress) : m_tree(tree), m_progress(progress) {}
 
   Status dir(int dirfd, const std::string& path, dev_t dev, const std::string& source) {
@@ -109,7 +109,7 @@ public:
 
   CopyStats stats() const { return m_stats; }
 
-private:
+ private:
   TreeWriter& m_tree;
   const std::function<void(const CopyStats&)>& m_progress;
   CopyStats m_stats;

@@ -61,8 +61,8 @@ Result<bool> ArchiveReader::next(archive_entry** entry) {
   const int rc = archive_read_next_header(m_archive.get(), entry);
   if (rc == ARCHIVE_EOF) return false;
   if (rc == ARCHIVE_OK || rc == ARCHIVE_WARN) return true;
-  return fail(Errc::parse, str(quote(m_label), ": ", archive_error_string(m_archive.get()),
-                               m_errno ? str(" (", sys::errno_name(m_errno), ")") : std::string()));
+  return fail(Errc::parse,
+              str(quote(m_label), ": ", archive_error_string(m_archive.get()), m_errno ? str(" (", sys::errno_name(m_errno), ")") : std::string()));
 }
 
 Result<std::string> ArchiveReader::finish_hash() {
@@ -77,8 +77,7 @@ Result<std::string> ArchiveReader::finish_hash() {
   return m_sha.hex_final();
 }
 
-Status write_entry_data(struct archive* a, int fd, archive_entry* entry, const std::string& path, std::uint64_t& bytes,
-                        UnpackCheck* check) {
+Status write_entry_data(struct archive* a, int fd, archive_entry* entry, const std::string& path, std::uint64_t& bytes, UnpackCheck* check) {
   const void* buf = nullptr;
   std::size_t size = 0;
   la_int64_t offset = 0;
@@ -86,8 +85,7 @@ Status write_entry_data(struct archive* a, int fd, archive_entry* entry, const s
   while (true) {
     const int rc = archive_read_data_block(a, &buf, &size, &offset);
     if (rc == ARCHIVE_EOF) break;
-    if (rc != ARCHIVE_OK && rc != ARCHIVE_WARN)
-      return fail(Errc::parse, str("reading the data of ", quote(path), ": ", archive_error_string(a)));
+    if (rc != ARCHIVE_OK && rc != ARCHIVE_WARN) return fail(Errc::parse, str("reading the data of ", quote(path), ": ", archive_error_string(a)));
     const char* p = static_cast<const char*>(buf);
     if (check) {
       if (static_cast<std::uint64_t>(offset) != end)
@@ -145,19 +143,26 @@ EntryMeta meta_of(archive_entry* entry) {
 namespace {
 manifest::Type type_of(archive_entry* entry) {
   switch (archive_entry_filetype(entry)) {
-    case AE_IFREG: return manifest::Type::file;
-    case AE_IFDIR: return manifest::Type::dir;
-    case AE_IFLNK: return manifest::Type::symlink;
-    case AE_IFCHR: return manifest::Type::chardev;
-    case AE_IFBLK: return manifest::Type::blockdev;
-    case AE_IFIFO: return manifest::Type::fifo;
-    default: return manifest::Type::socket;  // sockets and unknown types, which are never extracted
+    case AE_IFREG:
+      return manifest::Type::file;
+    case AE_IFDIR:
+      return manifest::Type::dir;
+    case AE_IFLNK:
+      return manifest::Type::symlink;
+    case AE_IFCHR:
+      return manifest::Type::chardev;
+    case AE_IFBLK:
+      return manifest::Type::blockdev;
+    case AE_IFIFO:
+      return manifest::Type::fifo;
+    default:
+      return manifest::Type::socket;  // sockets and unknown types, which are never extracted
   }
 }
 }  // namespace
 
-Result<ExtractStats> extract(const std::string& archive_path, TreeWriter& tree, const std::string& expected_sha256,
-                             const ExtractProgress& progress, bool whiteouts, UnpackCheck* check) {
+Result<ExtractStats> extract(const std::string& archive_path, TreeWriter& tree, const std::string& expected_sha256, const ExtractProgress& progress,
+                             bool whiteouts, UnpackCheck* check) {
   auto fd = TRY(sys::open_path(archive_path, O_RDONLY | O_NOCTTY));
   auto st = TRY(sys::fstat(fd.get()));
   if (!S_ISREG(st.st_mode)) return fail(Errc::invalid_argument, str(quote(archive_path), " is not a regular file"));
@@ -214,8 +219,7 @@ Result<ExtractStats> extract(const std::string& archive_path, TreeWriter& tree, 
           ++stats.whiteouts;
           const std::string name = base.substr(4);
           // ".wh." + "." or ".." would name the layer's directory or its parent (outside the tree).
-          if (name == "." || name == "..")
-            return fail(Errc::permission, str("whiteout ", quote(path), " names ", quote(name), ", not an entry"));
+          if (name == "." || name == "..") return fail(Errc::permission, str("whiteout ", quote(path), " names ", quote(name), ", not an entry"));
           const std::string victim = str(dir == "/" ? "" : dir, "/", name);
           if (base.size() == 4 || created.count(victim)) return {};
           return tree.remove(victim);
@@ -227,7 +231,8 @@ Result<ExtractStats> extract(const std::string& archive_path, TreeWriter& tree, 
         return tree.make_hardlink(path, target);
       }
       switch (archive_entry_filetype(entry)) {
-        case AE_IFDIR: return tree.make_dir(path, meta);
+        case AE_IFDIR:
+          return tree.make_dir(path, meta);
         case AE_IFREG: {
           auto out = TRY(tree.create_file(path));
           TRY(write_entry_data(reader.archive(), out.get(), entry, path, stats.bytes, check));
@@ -247,7 +252,8 @@ Result<ExtractStats> extract(const std::string& archive_path, TreeWriter& tree, 
         case AE_IFBLK:
           return tree.make_node(path, archive_entry_filetype(entry) == AE_IFCHR ? S_IFCHR : S_IFBLK,
                                 makedev(archive_entry_rdevmajor(entry), archive_entry_rdevminor(entry)), meta);
-        case AE_IFIFO: return tree.make_node(path, S_IFIFO, 0, meta);
+        case AE_IFIFO:
+          return tree.make_node(path, S_IFIFO, 0, meta);
         default:
           return fail(Errc::unsupported, str("entry ", quote(path), " has a type that cannot be extracted (socket or unknown)"));
       }

@@ -20,7 +20,7 @@ struct ArchiveFree {
 };
 
 class ArchiveReader {
-public:
+ public:
   explicit ArchiveReader(Fd fd);
   /// Opens the archive for reading (every compression filter, tar formats only).
   Status open(const std::string& label);
@@ -28,9 +28,11 @@ public:
   Result<bool> next(archive_entry** entry);
   /// Reads what is left of the file and returns the SHA-256 of all of it.
   Result<std::string> finish_hash();
-  struct archive* archive() { return m_archive.get(); }
+  struct archive* archive() {
+    return m_archive.get();
+  }
 
-private:
+ private:
   static la_ssize_t read_cb(struct archive* a, void* self, const void** buff);
   Fd m_fd;
   std::vector<char> m_buf;
@@ -43,10 +45,9 @@ private:
 
 /// Writes the data of a regular file entry; with `check`, each block goes to it first, and a
 /// hole (a block that does not start where the last one ended) is refused.
-Status write_entry_data(struct archive* a, int fd, archive_entry* entry, const std::string& path, std::uint64_t& bytes,
-                        UnpackCheck* check = nullptr);
+Status write_entry_data(struct archive* a, int fd, archive_entry* entry, const std::string& path, std::uint64_t& bytes, UnpackCheck* check = nullptr);
 EntryMeta meta_of(archive_entry* entry);
-Result<ExtractStats> extract(const std::string& archive_path, TreeWriter& tree, const std::string& expected_sha256,
-                             const ExtractProgress& progress, bool whiteouts, UnpackCheck* check = nullptr);
+Result<ExtractStats> extract(const std::string& archive_path, TreeWriter& tree, const std::string& expected_sha256, const ExtractProgress& progress,
+                             bool whiteouts, UnpackCheck* check = nullptr);
 
 }  // namespace chrootctl::builder::detail

@@ -12,8 +12,8 @@ namespace chrootctl::builder::detail {
 
 /// Runs argv inside `root` (see launcher::run_build_command): output to `log_fd`, the host's
 /// /etc/resolv.conf bound read-only when `network`. Returns the exit status.
-Result<int> run_in_tree(const std::string& root, std::vector<std::string> argv, std::vector<std::pair<std::string, std::string>> env,
-                        bool network, int log_fd);
+Result<int> run_in_tree(const std::string& root, std::vector<std::string> argv, std::vector<std::pair<std::string, std::string>> env, bool network,
+                        int log_fd);
 
 /// The filter of a built-in build policy ("build" for commands in the tree, "build-host" for
 /// the host tools), compiled into root's cache on first use.

@@ -22,7 +22,7 @@ std::optional<std::string> Json::str(std::string_view key) const {
 namespace {
 
 class Reader {
-public:
+ public:
   Reader(std::string_view t, const std::string& label) : m_t(t), m_label(label) {}
 
   Result<Json> document() {
@@ -32,7 +32,7 @@ public:
     return v;
   }
 
-private:
+ private:
   tl::unexpected<Error> error(const std::string& what) const {
     return fail(Errc::parse, chrootctl::str(m_label, ": invalid JSON at byte ", m_p, ": ", what));
   }
@@ -171,14 +171,30 @@ private:
       if (m_p >= m_t.size()) return error("unterminated escape");
       const char e = m_t[m_p++];
       switch (e) {
-        case '"': out.push_back('"'); break;
-        case '\\': out.push_back('\\'); break;
-        case '/': out.push_back('/'); break;
-        case 'b': out.push_back('\b'); break;
-        case 'f': out.push_back('\f'); break;
-        case 'n': out.push_back('\n'); break;
-        case 'r': out.push_back('\r'); break;
-        case 't': out.push_back('\t'); break;
+        case '"':
+          out.push_back('"');
+          break;
+        case '\\':
+          out.push_back('\\');
+          break;
+        case '/':
+          out.push_back('/');
+          break;
+        case 'b':
+          out.push_back('\b');
+          break;
+        case 'f':
+          out.push_back('\f');
+          break;
+        case 'n':
+          out.push_back('\n');
+          break;
+        case 'r':
+          out.push_back('\r');
+          break;
+        case 't':
+          out.push_back('\t');
+          break;
         case 'u': {
           std::uint32_t cp = TRY(hex4());
           if (cp >= 0xd800 && cp < 0xdc00 && m_t.substr(m_p, 2) == "\\u") {
@@ -190,7 +206,8 @@ private:
           utf8(out, cp);
           break;
         }
-        default: return error("bad escape");
+        default:
+          return error("bad escape");
       }
     }
   }

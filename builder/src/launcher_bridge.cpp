@@ -22,8 +22,8 @@ Result<launcher::SeccompPlan> build_filter(const std::string& policy) {
   return launcher::SeccompPlan{policy, cached.digest, cached.path};
 }
 
-Result<int> run_in_tree(const std::string& root, std::vector<std::string> argv, std::vector<std::pair<std::string, std::string>> env,
-                        bool network, int log_fd) {
+Result<int> run_in_tree(const std::string& root, std::vector<std::string> argv, std::vector<std::pair<std::string, std::string>> env, bool network,
+                        int log_fd) {
   launcher::BuildCommand cmd;
   cmd.root = root;
   cmd.argv = std::move(argv);

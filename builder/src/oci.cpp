@@ -26,7 +26,7 @@ struct Member {
 };
 
 class Blobs {
-public:
+ public:
   Blobs(std::string tarball, std::string scratch) : m_tarball(std::move(tarball)), m_scratch(std::move(scratch)) {}
 
   // Reads the whole tarball once: every regular member is spooled to the scratch directory and
@@ -113,7 +113,7 @@ public:
   bool has(const std::string& rel) { return find(rel) != nullptr; }
   const std::string& tarball() const { return m_tarball; }
 
-private:
+ private:
   std::string m_tarball, m_scratch;
   std::map<std::string, Member> m_members;
 };
@@ -156,8 +156,8 @@ Result<std::vector<std::string>> oci_layers(Blobs& blobs, const std::string& ima
     return fail(Errc::not_found, str(quote(blobs.tarball()), " has no image ", quote(image), " (it has: ", join(names, ", "), ")"));
   if (!pick) {
     if (manifests->a.size() > 1)
-      return fail(Errc::invalid_argument, str(quote(blobs.tarball()), " holds several images (", join(names, ", "),
-                                              "); name one with image = \"...\" in the recipe"));
+      return fail(Errc::invalid_argument,
+                  str(quote(blobs.tarball()), " holds several images (", join(names, ", "), "); name one with image = \"...\" in the recipe"));
     pick = &manifests->a[0];
   }
   chosen = names[static_cast<std::size_t>(pick - manifests->a.data())];
@@ -213,8 +213,8 @@ Result<std::vector<std::string>> docker_layers(Blobs& blobs, const std::string& 
     return fail(Errc::not_found, str(quote(blobs.tarball()), " has no image ", quote(image), " (it has: ", join(names, ", "), ")"));
   if (!pick) {
     if (manifest.a.size() > 1)
-      return fail(Errc::invalid_argument, str(quote(blobs.tarball()), " holds several images (", join(names, ", "),
-                                              "); name one with image = \"...\" in the recipe"));
+      return fail(Errc::invalid_argument,
+                  str(quote(blobs.tarball()), " holds several images (", join(names, ", "), "); name one with image = \"...\" in the recipe"));
     pick = &manifest.a[0];
   }
   chosen = names[static_cast<std::size_t>(pick - manifest.a.data())];
@@ -230,8 +230,8 @@ Result<std::vector<std::string>> docker_layers(Blobs& blobs, const std::string& 
 
 }  // namespace
 
-Result<OciResult> extract_oci(const std::string& tarball, const std::string& expected_sha256, const std::string& image,
-                              const std::string& scratch, TreeWriter& tree, const ExtractProgress& progress) {
+Result<OciResult> extract_oci(const std::string& tarball, const std::string& expected_sha256, const std::string& image, const std::string& scratch,
+                              TreeWriter& tree, const ExtractProgress& progress) {
   Blobs blobs(tarball, scratch);
   OciResult result;
   result.sha256 = TRY(blobs.spool());

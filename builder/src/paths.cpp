@@ -69,8 +69,6 @@ std::optional<std::string> glob_problem(std::string_view pattern) {
   return std::nullopt;
 }
 
-bool glob_match(std::string_view pattern, std::string_view path) {
-  return match_from(components_of(pattern), 0, components_of(path), 0);
-}
+bool glob_match(std::string_view pattern, std::string_view path) { return match_from(components_of(pattern), 0, components_of(path), 0); }
 
 }  // namespace chrootctl::builder

@@ -19,8 +19,8 @@ namespace chrootctl::builder::detail {
 namespace {
 
 // Fork and exec; the child gets SIGKILL if the builder dies, so no tool outlives a killed build.
-Result<pid_t> spawn(const std::vector<std::string>& argv, const std::vector<std::pair<std::string, std::string>>* env, int out_fd,
-                    int err_fd, const launcher::SeccompProgram* filter = nullptr) {
+Result<pid_t> spawn(const std::vector<std::string>& argv, const std::vector<std::pair<std::string, std::string>>* env, int out_fd, int err_fd,
+                    const launcher::SeccompProgram* filter = nullptr) {
   if (argv.empty()) return fail(Errc::internal, "spawn: empty argv");
   std::vector<std::string> env_strings;
   if (env)

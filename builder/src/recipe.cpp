@@ -26,15 +26,15 @@ bool plain_word(std::string_view s) {
 }
 
 class Parser {
-public:
+ public:
   Parser(const TomlDocument& doc, Diagnostics& diag, std::string dir) : m_doc(doc), m_diag(diag), m_dir(std::move(dir)) {}
 
   void parse(Recipe& r) {
     TableReader top(m_diag, m_doc.table);
     if (auto v = top.string("name", true)) {
       if (!valid_recipe_name(*v))
-        m_diag.error(*top.node("name"), str("recipe name ", quote(*v),
-                                            " must be 1-64 characters of a-z, 0-9, '.', '_' and '-', starting with a letter or digit"));
+        m_diag.error(*top.node("name"),
+                     str("recipe name ", quote(*v), " must be 1-64 characters of a-z, 0-9, '.', '_' and '-', starting with a letter or digit"));
       r.name = *v;
     }
     if (auto v = top.string("description")) r.description = *v;
@@ -54,7 +54,7 @@ public:
     top.finish();
   }
 
-private:
+ private:
   // A path inside the tree: absolute, no empty, "." or ".." components, no trailing slash.
   bool tree_path(const toml::node& node, const std::string& key, const std::string& p) {
     if (auto why = tree_path_problem(p)) {
@@ -80,8 +80,8 @@ private:
     const auto* arr = tbl.get(key)->as_array();
     for (std::size_t i = 0; i < v->size(); ++i) {
       if (!plain_word((*v)[i]))
-        m_diag.error(*arr->get(i), str("'", ctx, ".", key, "' item ", quote((*v)[i]),
-                                       " is not a plain name (no spaces, commas, quotes or leading '-')"));
+        m_diag.error(*arr->get(i),
+                     str("'", ctx, ".", key, "' item ", quote((*v)[i]), " is not a plain name (no spaces, commas, quotes or leading '-')"));
     }
     out = *v;
   }
@@ -106,10 +106,8 @@ private:
           if (auto v = s.string("image")) image = *v;
         }
         s.finish();
-        if (k == "archive")
-          r.base = ArchiveBase{resolve_host_path(m_dir, path.value_or("")), sha.value_or(""), pos};
-        else
-          r.base = OciBase{resolve_host_path(m_dir, path.value_or("")), sha.value_or(""), image, pos};
+        if (k == "archive") r.base = ArchiveBase{resolve_host_path(m_dir, path.value_or("")), sha.value_or(""), pos};
+        else r.base = OciBase{resolve_host_path(m_dir, path.value_or("")), sha.value_or(""), image, pos};
       } else if (k == "mmdebstrap" || k == "debootstrap") {
         const auto* sub = t.table(k);
         if (!sub) continue;
@@ -122,7 +120,8 @@ private:
           d.suite = *v;
         }
         if (auto v = s.string("variant")) {
-          static const std::vector<std::string> variants = {"minbase", "buildd", "required", "important", "standard", "essential", "apt", "custom", "extract"};
+          static const std::vector<std::string> variants = {"minbase",   "buildd", "required", "important", "standard",
+                                                            "essential", "apt",    "custom",   "extract"};
           if (std::find(variants.begin(), variants.end(), *v) == variants.end()) {
             std::string msg = str("unknown variant ", quote(*v));
             if (auto dm = did_you_mean(*v, variants)) msg += str(" (did you mean ", quote(*dm), "?)");
@@ -154,8 +153,7 @@ private:
         if (const auto* repos = s.table("repos")) {
           for (const auto& [id, url] : *repos) {
             const std::string sid(id.str());
-            if (!plain_word(sid) || sid.find('=') != std::string::npos)
-              m_diag.error(url, str("repo id ", quote(sid), " is not a plain name"));
+            if (!plain_word(sid) || sid.find('=') != std::string::npos) m_diag.error(url, str("repo id ", quote(sid), " is not a plain name"));
             if (const auto* u = url.as_string()) {
               if (u->get().find("://") == std::string::npos || !plain_word(u->get()))
                 m_diag.error(url, str("repo ", quote(sid), " must be a URL (file://, http:// or https://) without spaces"));
@@ -168,8 +166,7 @@ private:
         if (auto v = s.string("reposdir")) d.reposdir = resolve_host_path(m_dir, *v);
         if (d.repos.empty() && d.reposdir.empty() && sub->contains("releasever"))
           m_diag.error(*sub, "'base.dnf' needs 'repos' (id = URL) or 'reposdir' (a directory of .repo files)");
-        if (!d.repos.empty() && !d.reposdir.empty())
-          m_diag.error(*s.node("reposdir"), "'base.dnf' takes 'repos' or 'reposdir', not both");
+        if (!d.repos.empty() && !d.reposdir.empty()) m_diag.error(*s.node("reposdir"), "'base.dnf' takes 'repos' or 'reposdir', not both");
         if (auto v = s.boolean("gpgcheck")) d.gpgcheck = *v;
         if (auto v = s.string_array("gpgkeys")) {
           for (auto& key : *v) d.gpgkeys.push_back(key.find("://") == std::string::npos ? resolve_host_path(m_dir, key) : key);
@@ -212,8 +209,8 @@ private:
     if (present.empty()) {
       m_diag.error(tbl, "[base] needs exactly one source: archive, oci, mmdebstrap, debootstrap, dnf, image, directory or scratch");
     } else if (present.size() > 1) {
-      m_diag.error(t.key_pos(present[1]), str("[base] has more than one source (", quote(present[0]), " and ", quote(present[1]),
-                                              "); a recipe has exactly one"));
+      m_diag.error(t.key_pos(present[1]),
+                   str("[base] has more than one source (", quote(present[0]), " and ", quote(present[1]), "); a recipe has exactly one"));
     }
     t.finish();
   }
@@ -306,8 +303,7 @@ private:
       auto m = parse_u64(*v, 8);
       if (v->empty() || v->size() > 4 || !m || *m > 07777)
         m_diag.error(*t.node("mode"), str("'files.mode' must be octal like \"0644\", not ", quote(*v)));
-      else
-        f.mode = static_cast<std::uint32_t>(*m);
+      else f.mode = static_cast<std::uint32_t>(*m);
     }
     for (const char* key : {"uid", "gid"}) {
       if (auto v = t.integer(key)) {
@@ -348,9 +344,7 @@ std::string base_kind(const Base& b) {
   struct V {
     std::string operator()(const ArchiveBase&) const { return "archive"; }
     std::string operator()(const OciBase&) const { return "oci"; }
-    std::string operator()(const DebootstrapBase& d) const {
-      return d.tool == DebootstrapBase::Tool::mmdebstrap ? "mmdebstrap" : "debootstrap";
-    }
+    std::string operator()(const DebootstrapBase& d) const { return d.tool == DebootstrapBase::Tool::mmdebstrap ? "mmdebstrap" : "debootstrap"; }
     std::string operator()(const DnfBase&) const { return "dnf"; }
     std::string operator()(const ImageBase&) const { return "image"; }
     std::string operator()(const DirectoryBase&) const { return "directory"; }
@@ -358,7 +352,6 @@ std::string base_kind(const Base& b) {
   };
   return std::visit(V{}, b);
 }
-
 
 bool valid_recipe_name(std::string_view name) {
   if (name.empty() || name.size() > 64) return false;
@@ -412,8 +405,8 @@ Result<Recipe> find_recipe(const std::string& name_or_path, const std::vector<st
     if (r.name != name_or_path) {
       SourcePos pos{1, 1};
       if (const auto* n = r.doc.table.get("name")) pos = pos_of(*n);
-      return fail(recipe_error(r, pos, str("recipe ", quote(shown), " is named ", quote(r.name), "; a recipe found by name must say name = \"",
-                                           name_or_path, "\"")));
+      return fail(recipe_error(
+          r, pos, str("recipe ", quote(shown), " is named ", quote(r.name), "; a recipe found by name must say name = \"", name_or_path, "\"")));
     }
     return r;
   }

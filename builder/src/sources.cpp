@@ -39,13 +39,8 @@ std::vector<std::string> debootstrap_argv(const DebootstrapBase& b, const std::s
 }
 
 std::string dnf_config(const DnfBase& b, const std::string& reposdir) {
-  return str("[main]\n",
-             "gpgcheck=", b.gpgcheck ? 1 : 0, "\n",
-             "install_weak_deps=", b.install_weak_deps ? "True" : "False", "\n",
-             "best=True\n",
-             "skip_if_unavailable=False\n",
-             "keepcache=False\n",
-             "reposdir=", reposdir, "\n");
+  return str("[main]\n", "gpgcheck=", b.gpgcheck ? 1 : 0, "\n", "install_weak_deps=", b.install_weak_deps ? "True" : "False", "\n", "best=True\n",
+             "skip_if_unavailable=False\n", "keepcache=False\n", "reposdir=", reposdir, "\n");
 }
 
 std::string rpm_macros() { return "%_dbpath /var/lib/rpm\n"; }

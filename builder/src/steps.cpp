@@ -88,8 +88,9 @@ Result<std::string> prepare_dnf(const BuildContext& c, const DnfBase& b, const s
   const std::string dir = c.staging + "/dnf";
   TRY(sys::mkdir_p(dir + "/home", 0700));
   TRY(sys::mkdir_p(dir + "/repos.d", 0700));
-  for (const auto& [name, text] : {std::pair<std::string, std::string>{dir + "/dnf.conf", dnf_config(b, reposdir.empty() ? dir + "/repos.d" : reposdir)},
-                                   {dir + "/home/.rpmmacros", rpm_macros()}}) {
+  for (const auto& [name, text] :
+       {std::pair<std::string, std::string>{dir + "/dnf.conf", dnf_config(b, reposdir.empty() ? dir + "/repos.d" : reposdir)},
+        {dir + "/home/.rpmmacros", rpm_macros()}}) {
     auto fd = TRY(sys::open_path(name, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW, 0644));
     TRY(sys::write_all(fd.get(), text));
   }
@@ -132,9 +133,8 @@ Status run_base(BuildContext& c) {
     TRY(make_root(c));
     c.step(str("base: extracting ", a->path));
     auto tree = TRY(TreeWriter::open(c.root));
-    auto stats = extract_archive(a->path, tree, a->sha256, [&](const ExtractStats& s) {
-      c.progress(str("base: ", s.entries, " entries, ", human_size(s.bytes)));
-    });
+    auto stats = extract_archive(a->path, tree, a->sha256,
+                                 [&](const ExtractStats& s) { c.progress(str("base: ", s.entries, " entries, ", human_size(s.bytes))); });
     if (!stats) return fail(c.at_base(stats.error().what(), stats.error().code()));
     TRY(tree.finish());
     c.log(str("extracted ", stats->entries, " entries, ", stats->bytes, " bytes"));
@@ -148,9 +148,8 @@ Status run_base(BuildContext& c) {
     const std::string scratch = c.staging + "/oci";
     TRY(sys::mkdir_p(scratch, 0700));
     auto tree = TRY(TreeWriter::open(c.root));
-    auto res = extract_oci(o->path, o->sha256, o->image, scratch, tree, [&](const ExtractStats& s) {
-      c.progress(str("base: ", s.entries, " entries, ", human_size(s.bytes)));
-    });
+    auto res = extract_oci(o->path, o->sha256, o->image, scratch, tree,
+                           [&](const ExtractStats& s) { c.progress(str("base: ", s.entries, " entries, ", human_size(s.bytes))); });
     if (!res) return fail(c.at_base(res.error().what(), res.error().code()));
     c.log(str("image ", res->image, ": ", res->layers.size(), " layers: ", join(res->layers, ", ")));
     TRY(sys::remove_tree(scratch));
@@ -186,8 +185,8 @@ Status run_base(BuildContext& c) {
     if (diff.failed()) {
       std::string text = manifest::render_text(diff);
       if (text.size() > 2000) text = text.substr(0, 2000) + "...\n";
-      return fail(c.at_base(str("base image ", quote(i->name), " does not match its manifest ", c.plan.image_dir, "/manifest:\n", text),
-                            Errc::mismatch));
+      return fail(
+          c.at_base(str("base image ", quote(i->name), " does not match its manifest ", c.plan.image_dir, "/manifest:\n", text), Errc::mismatch));
     }
     return {};
   }
@@ -237,7 +236,8 @@ Status run_files_and_layout(BuildContext& c) {
     };
     if (auto s = step(); !s) return fail(Error(s.error().code(), recipe_error(r, f.pos, s.error().what()).message()));
   }
-  if (!r.layout.mkdir.empty() || !r.layout.symlinks.empty()) c.step(str("layout: ", r.layout.mkdir.size(), " directories, ", r.layout.symlinks.size(), " symlinks"));
+  if (!r.layout.mkdir.empty() || !r.layout.symlinks.empty())
+    c.step(str("layout: ", r.layout.mkdir.size(), " directories, ", r.layout.symlinks.size(), " symlinks"));
   for (const auto& d : r.layout.mkdir) {
     if (d == "/") continue;
     auto parent = TRY(tree.open_parent(d));
@@ -245,7 +245,8 @@ Status run_files_and_layout(BuildContext& c) {
     auto st = sys::lstat_at(parent.get(), name);
     if (st) {
       if (!S_ISDIR(st->st_mode))
-        return fail(Errc::exists, str("layout: ", quote(d), " exists in the tree and is not a directory", S_ISLNK(st->st_mode) ? " (a symlink)" : ""));
+        return fail(Errc::exists,
+                    str("layout: ", quote(d), " exists in the tree and is not a directory", S_ISLNK(st->st_mode) ? " (a symlink)" : ""));
       continue;
     }
     const bool sticky = d == "/tmp" || d == "/var/tmp" || d == "/dev/shm";
@@ -258,7 +259,8 @@ Status run_files_and_layout(BuildContext& c) {
   for (const auto& [path, target] : r.layout.symlinks) {
     auto parent = TRY(tree.open_parent(path));
     auto st = sys::lstat_at(parent.get(), path.substr(path.find_last_of('/') + 1));
-    if (st && S_ISDIR(st->st_mode)) return fail(Errc::exists, str("layout: ", quote(path), " is a directory in the tree; refusing to replace it with a symlink"));
+    if (st && S_ISDIR(st->st_mode))
+      return fail(Errc::exists, str("layout: ", quote(path), " is a directory in the tree; refusing to replace it with a symlink"));
     EntryMeta meta;
     meta.mode = 0777;
     meta.mtime_sec = when;

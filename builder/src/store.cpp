@@ -135,7 +135,8 @@ Status set_latest(const std::string& store, const std::string& name, const std::
   if (cur && *cur == build_id) return {};
   const std::string tmp = str(".latest.", ::getpid());
   (void)::unlinkat(pfd.get(), tmp.c_str(), 0);
-  if (::symlinkat(build_id.c_str(), pfd.get(), tmp.c_str()) != 0) return fail_errno(str("symlinkat(", quote(build_id), ", ", quote(parent + "/" + tmp), ")"), errno);
+  if (::symlinkat(build_id.c_str(), pfd.get(), tmp.c_str()) != 0)
+    return fail_errno(str("symlinkat(", quote(build_id), ", ", quote(parent + "/" + tmp), ")"), errno);
   TRY(sys::rename_at(pfd.get(), tmp, pfd.get(), "latest"));
   return sys::fsync(pfd.get());
 }

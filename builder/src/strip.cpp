@@ -20,14 +20,22 @@ namespace chrootctl::builder {
 
 std::string_view action_name(StripAction::Kind k) {
   switch (k) {
-    case StripAction::Kind::removed: return "removed";
-    case StripAction::Kind::setuid_removed: return "setuid-removed";
-    case StripAction::Kind::setuid_cleared: return "setuid-cleared";
-    case StripAction::Kind::setuid_kept: return "setuid-kept";
-    case StripAction::Kind::capability_dropped: return "capability-dropped";
-    case StripAction::Kind::capability_kept: return "capability-kept";
-    case StripAction::Kind::device_removed: return "device-removed";
-    case StripAction::Kind::password_locked: return "password-locked";
+    case StripAction::Kind::removed:
+      return "removed";
+    case StripAction::Kind::setuid_removed:
+      return "setuid-removed";
+    case StripAction::Kind::setuid_cleared:
+      return "setuid-cleared";
+    case StripAction::Kind::setuid_kept:
+      return "setuid-kept";
+    case StripAction::Kind::capability_dropped:
+      return "capability-dropped";
+    case StripAction::Kind::capability_kept:
+      return "capability-kept";
+    case StripAction::Kind::device_removed:
+      return "device-removed";
+    case StripAction::Kind::password_locked:
+      return "password-locked";
   }
   return "?";
 }
@@ -70,9 +78,9 @@ std::string StripReport::json(const Strip& policy) const {
   w.end_array();
   w.end_object();
   w.key("summary").begin_object();
-  for (auto k : {StripAction::Kind::removed, StripAction::Kind::setuid_removed, StripAction::Kind::setuid_cleared,
-                 StripAction::Kind::setuid_kept, StripAction::Kind::capability_dropped, StripAction::Kind::capability_kept,
-                 StripAction::Kind::device_removed, StripAction::Kind::password_locked}) {
+  for (auto k : {StripAction::Kind::removed, StripAction::Kind::setuid_removed, StripAction::Kind::setuid_cleared, StripAction::Kind::setuid_kept,
+                 StripAction::Kind::capability_dropped, StripAction::Kind::capability_kept, StripAction::Kind::device_removed,
+                 StripAction::Kind::password_locked}) {
     w.field(action_name(k), static_cast<std::uint64_t>(std::count_if(actions.begin(), actions.end(), [&](const auto& a) { return a.kind == k; })));
   }
   w.field("entries_removed", entries_removed);
@@ -109,7 +117,7 @@ Result<std::uint64_t> remove_counting(int dirfd, const std::string& name, dev_t 
 }
 
 class Stripper {
-public:
+ public:
   Stripper(const Strip& p, std::optional<std::int64_t> clamp, StripReport& r, dev_t dev) : m_p(p), m_clamp(clamp), m_r(r), m_dev(dev) {}
 
   Status clamp(int dirfd, const std::string& name, const struct stat& st, const std::string& path) {
@@ -151,11 +159,10 @@ public:
         if (a.remove) {
           TRY(sys::unlink_at(dirfd, e.name));
           ++m_r.entries_removed;
-          if (S_ISREG(st.st_mode))
-            m_r.actions.push_back({StripAction::Kind::setuid_removed, child, str("mode ", before)});
+          if (S_ISREG(st.st_mode)) m_r.actions.push_back({StripAction::Kind::setuid_removed, child, str("mode ", before)});
           else
-            m_r.actions.push_back({StripAction::Kind::device_removed, child,
-                                   str(S_ISCHR(st.st_mode) ? "c " : "b ", major(st.st_rdev), ",", minor(st.st_rdev))});
+            m_r.actions.push_back(
+                {StripAction::Kind::device_removed, child, str(S_ISCHR(st.st_mode) ? "c " : "b ", major(st.st_rdev), ",", minor(st.st_rdev))});
           continue;
         }
         if (a.clear_setuid) {
@@ -178,7 +185,7 @@ public:
     return {};
   }
 
-private:
+ private:
   std::optional<std::string> matching_glob(const std::string& path) const {
     for (const auto& g : m_p.remove)
       if (glob_match(g, path)) return g;

@@ -82,8 +82,7 @@ Result<Fd> TreeWriter::open_parent(std::string_view path, bool create) {
     walked += "/" + comp;
     int fd = sys::retry_eintr([&] { return ::openat(cur.get(), comp.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC); });
     if (fd < 0 && errno == ENOENT && create) {
-      if (::mkdirat(cur.get(), comp.c_str(), 0755) != 0 && errno != EEXIST)
-        return fail_errno(str("mkdirat(", quote(walked), ", 0755)"), errno);
+      if (::mkdirat(cur.get(), comp.c_str(), 0755) != 0 && errno != EEXIST) return fail_errno(str("mkdirat(", quote(walked), ", 0755)"), errno);
       fd = sys::retry_eintr([&] { return ::openat(cur.get(), comp.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC); });
     }
     if (fd < 0) {
@@ -92,8 +91,7 @@ Result<Fd> TreeWriter::open_parent(std::string_view path, bool create) {
         auto st = sys::lstat_at(cur.get(), comp);
         const bool link = st && S_ISLNK(st->st_mode);
         return fail(Errc::permission, str("refusing ", quote(path), ": ", quote(walked),
-                                          link ? " is a symlink (nothing is written through a symlink inside the tree)"
-                                               : " is not a directory"));
+                                          link ? " is a symlink (nothing is written through a symlink inside the tree)" : " is not a directory"));
       }
       return fail_errno(str("openat(", quote(walked), ", O_DIRECTORY|O_NOFOLLOW)"), err);
     }
@@ -151,8 +149,7 @@ Status TreeWriter::make_dir(std::string_view path, const EntryMeta& meta) {
     auto parent = TRY(open_parent(path));
     const auto name = split_last(path).second;
     TRY(clear_for(parent.get(), name, true, path));
-    if (::mkdirat(parent.get(), name.c_str(), 0700) != 0 && errno != EEXIST)
-      return fail_errno(str("mkdirat(", quote(path), ", 0700)"), errno);
+    if (::mkdirat(parent.get(), name.c_str(), 0700) != 0 && errno != EEXIST) return fail_errno(str("mkdirat(", quote(path), ", 0700)"), errno);
   }
   m_dirs.emplace_back(std::string(path), meta);
   return {};
@@ -163,8 +160,8 @@ Result<Fd> TreeWriter::create_file(std::string_view path) {
   auto parent = TRY(open_parent(path));
   const auto name = split_last(path).second;
   TRY(clear_for(parent.get(), name, false, path));
-  const int fd = sys::retry_eintr(
-      [&] { return ::openat(parent.get(), name.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY, 0600); });
+  const int fd =
+      sys::retry_eintr([&] { return ::openat(parent.get(), name.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY, 0600); });
   if (fd < 0) return fail_errno(str("openat(", quote(path), ", O_WRONLY|O_CREAT|O_EXCL|O_NOFOLLOW)"), errno);
   return Fd(fd);
 }
@@ -212,8 +209,11 @@ Status TreeWriter::make_node(std::string_view path, mode_t type, dev_t rdev, con
   const auto name = split_last(path).second;
   TRY(clear_for(parent.get(), name, false, path));
   if (::mknodat(parent.get(), name.c_str(), type | 0600, type == S_IFIFO ? 0 : rdev) != 0)
-    return fail_errno(str("mknodat(", quote(path), ", ", type == S_IFCHR ? "S_IFCHR" : type == S_IFBLK ? "S_IFBLK" : "S_IFIFO", ", ",
-                          major(rdev), ":", minor(rdev), ")"),
+    return fail_errno(str("mknodat(", quote(path), ", ",
+                          type == S_IFCHR   ? "S_IFCHR"
+                          : type == S_IFBLK ? "S_IFBLK"
+                                            : "S_IFIFO",
+                          ", ", major(rdev), ":", minor(rdev), ")"),
                       errno);
   return apply_meta_at(parent.get(), name, path, meta, false);
 }

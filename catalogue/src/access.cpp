@@ -82,19 +82,18 @@ bool in_store(const std::string& store, const std::string& image, const std::str
   return recipe_dir != "/" && parent_of(recipe_dir) == store;
 }
 
-Result<std::vector<std::string>> settle_access(const Settings& s, const std::string& name, const std::string& image,
-                                               const std::string& root, const manifest::Manifest& m) {
+Result<std::vector<std::string>> settle_access(const Settings& s, const std::string& name, const std::string& image, const std::string& root,
+                                               const manifest::Manifest& m) {
   std::vector<std::string> notes;
   const std::string store = TRY(canonical_path(s.store));
   const bool ours = in_store(store, image, root);
   auto x = TRY(exposure(root, m));
   if (s.readable(name)) {
     if (!x.privileged.empty())
-      return fail(Errc::permission,
-                  str(quote(name), " is in readable_images in ", config_label(s),
-                      ": unprivileged launchers read its tree, so it must hold no setuid, setgid or capability file and no device "
-                      "node, but it holds ",
-                      list_privileged(x.privileged), " (strip them: [strip] in the recipe, or import --strip)"));
+      return fail(Errc::permission, str(quote(name), " is in readable_images in ", config_label(s),
+                                        ": unprivileged launchers read its tree, so it must hold no setuid, setgid or capability file and no device "
+                                        "node, but it holds ",
+                                        list_privileged(x.privileged), " (strip them: [strip] in the recipe, or import --strip)"));
     if (ours) {
       TRY(set_image_mode(image, 0755));
       x.root_only_by = TRY(root_only_dir(root));
@@ -114,8 +113,8 @@ Result<std::vector<std::string>> settle_access(const Settings& s, const std::str
   return notes;
 }
 
-Result<AccessRepair> repair_access(const Settings& s, const std::vector<std::string>& names, const std::string& image,
-                                   const std::string& root, const manifest::Manifest& m) {
+Result<AccessRepair> repair_access(const Settings& s, const std::vector<std::string>& names, const std::string& image, const std::string& root,
+                                   const manifest::Manifest& m) {
   AccessRepair out;
   const std::string store = TRY(canonical_path(s.store));
   const bool ours = in_store(store, image, root);
@@ -130,8 +129,8 @@ Result<AccessRepair> repair_access(const Settings& s, const std::vector<std::str
       return out;
     }
     TRY(set_image_mode(image, 0700));
-    out.notes.push_back(str("host users could reach ", quote(root), ", which holds ", list_privileged(x.privileged),
-                            "; ", quote(image), " was made reachable by root only (0700)",
+    out.notes.push_back(str("host users could reach ", quote(root), ", which holds ", list_privileged(x.privileged), "; ", quote(image),
+                            " was made reachable by root only (0700)",
                             readable_name.empty() ? std::string()
                                                   : str(", so unprivileged launchers cannot use ", quote(readable_name),
                                                         " (it is in readable_images) until it holds nothing privileged")));

@@ -9,8 +9,8 @@
 
 #include "chrootctl/catalogue/access.hpp"
 #include "chrootctl/catalogue/audit_checks.hpp"
-#include "chrootctl/catalogue/safety.hpp"
 #include "chrootctl/catalogue/audit_policy.hpp"
+#include "chrootctl/catalogue/safety.hpp"
 #include "chrootctl/common/strings.hpp"
 #include "chrootctl/common/sys.hpp"
 
@@ -24,13 +24,16 @@ using S = Severity;
 // docs/audit.schema.json (a unit test keeps the three in step).
 constexpr std::array<CheckInfo, 50> k_checks = {{
     // 1. setuid and setgid files
-    {"setuid.unlisted", S::medium, "a setuid file runs with its owner's privileges for anyone who can execute it, and is not in the site's allow-list"},
+    {"setuid.unlisted", S::medium,
+     "a setuid file runs with its owner's privileges for anyone who can execute it, and is not in the site's allow-list"},
     {"setgid.unlisted", S::low, "a setgid file runs with its group's privileges for anyone who can execute it, and is not in the site's allow-list"},
-    {"setuid.allowlist-mismatch", S::high, "the allow-list accepts this setuid/setgid path only with other contents: the program was replaced or updated"},
+    {"setuid.allowlist-mismatch", S::high,
+     "the allow-list accepts this setuid/setgid path only with other contents: the program was replaced or updated"},
     {"setuid.unexpected-location", S::high, "setuid/setgid programs belong to the distribution, not to /home, /tmp, /var, /opt or /usr/local"},
     {"setuid.not-root-owned", S::high, "a setuid program owned by another user gives that user's identity to everyone who runs it"},
     {"setuid.script", S::high, "a setuid/setgid script can be subverted through its interpreter and environment"},
-    {"setuid.hardlinked", S::medium, "an extra hard link keeps a privileged program alive after the package replaces it, vulnerable version included"},
+    {"setuid.hardlinked", S::medium,
+     "an extra hard link keeps a privileged program alive after the package replaces it, vulnerable version included"},
     // 2. file capabilities
     {"capability.file", S::medium, "file capabilities give a program part of root's power whoever runs it, and it is not in the site's allow-list"},
     {"capability.allowlist-mismatch", S::high, "the allow-list accepts capabilities on this path only with other contents or other capabilities"},
@@ -84,7 +87,8 @@ constexpr std::array<CheckInfo, 50> k_checks = {{
     {"drift.mtime-only", S::info, "only the modification time differs from the manifest"},
     // 12. who can reach the tree on the host
     {"store.reachable-privileged", S::high,
-     "host users can reach this tree and run or open what it holds outside any job, with its privileges: make it reachable by root only, or strip it"},
+     "host users can reach this tree and run or open what it holds outside any job, with its privileges: make it reachable by root only, or strip "
+     "it"},
     // 13. the system-call filter
     {"seccomp.none", S::high, "jobs of this image run without a system-call filter: the kernel's whole surface is open to them"},
 }};
@@ -95,10 +99,14 @@ const std::array<CheckInfo, 50>& all_checks() { return k_checks; }
 
 std::string_view severity_name(Severity s) {
   switch (s) {
-    case Severity::info: return "info";
-    case Severity::low: return "low";
-    case Severity::medium: return "medium";
-    case Severity::high: return "high";
+    case Severity::info:
+      return "info";
+    case Severity::low:
+      return "low";
+    case Severity::medium:
+      return "medium";
+    case Severity::high:
+      return "high";
   }
   return "info";
 }
@@ -141,7 +149,8 @@ Result<Target> target_from_build_dir(const std::string& dir) {
   t.manifest = dir + "/manifest";
   auto st = sys::stat_path(dir);
   if (!st) return fail(std::move(st.error()).add_context(str("auditing ", dir)));
-  if (!S_ISDIR(st->st_mode)) return fail(Errc::invalid_argument, str(dir, " is not a build directory (expected a directory holding root/ and manifest)"));
+  if (!S_ISDIR(st->st_mode))
+    return fail(Errc::invalid_argument, str(dir, " is not a build directory (expected a directory holding root/ and manifest)"));
   if (auto ist = sys::lstat_path(str(dir, "/", manifest::k_sealed_file)); ist && S_ISREG(ist->st_mode)) {
     t.sealed = TRY(manifest::read_sealed(t.manifest));
     if (!t.sealed) return fail(Errc::invalid_argument, str(t.manifest, " has no #sealed line for ", dir, "/", manifest::k_sealed_file));
@@ -216,16 +225,18 @@ std::string summary_line(const Report& r) {
   std::string s = str(printable(r.target.label), ": ", r.count(S::high), " high, ", r.count(S::medium), " medium, ", r.count(S::low), " low, ",
                       r.count(S::info), " info");
   if (!r.ignored.empty()) s += str(" (", r.ignored.size(), " ignored by policy)");
-  if (!r.drift_checked)
-    s += "; drift not checked";
-  else if (r.drift_differences == 0)
-    s += "; matches its manifest";
-  else
-    s += str("; ", r.drift_differences, r.drift_differences == 1 ? " difference" : " differences", " from its manifest");
+  if (!r.drift_checked) s += "; drift not checked";
+  else if (r.drift_differences == 0) s += "; matches its manifest";
+  else s += str("; ", r.drift_differences, r.drift_differences == 1 ? " difference" : " differences", " from its manifest");
   switch (r.packages.source) {
-    case PackageList::Source::none: s += "; no package database"; break;
-    case PackageList::Source::unknown: s += "; packages unknown"; break;
-    default: s += str("; ", r.packages.packages.size(), " packages (", source_name(r.packages.source), ")");
+    case PackageList::Source::none:
+      s += "; no package database";
+      break;
+    case PackageList::Source::unknown:
+      s += "; packages unknown";
+      break;
+    default:
+      s += str("; ", r.packages.packages.size(), " packages (", source_name(r.packages.source), ")");
   }
   return s + "\n";
 }
@@ -281,10 +292,8 @@ void write_caps(JsonWriter& w, const FileCaps& c) {
   for (const auto& n : cap_names(c.inheritable)) w.value(n);
   w.end_array();
   w.key("rootid");
-  if (c.rootid)
-    w.value(static_cast<std::uint64_t>(*c.rootid));
-  else
-    w.null();
+  if (c.rootid) w.value(static_cast<std::uint64_t>(*c.rootid));
+  else w.null();
   w.field("text", caps_text(c));
   w.end_object();
 }
@@ -295,10 +304,8 @@ void write_finding(JsonWriter& w, const Finding& f, bool ignored) {
   w.field("severity", severity_name(f.severity));
   w.field("path", escape_bytes(f.path));
   w.key("account");
-  if (f.account.empty())
-    w.null();
-  else
-    w.value(f.account);
+  if (f.account.empty()) w.null();
+  else w.value(f.account);
   w.field("detail", f.detail);
   const auto* c = find_check(f.check);
   w.field("reason", c ? c->reason : "");
@@ -324,10 +331,8 @@ void write_report(JsonWriter& w, const std::string& label, const Report& r, Seve
   w.field("target", label);
   auto opt = [&](std::string_view k, const std::string& v) {
     w.key(k);
-    if (v.empty())
-      w.null();
-    else
-      w.value(v);
+    if (v.empty()) w.null();
+    else w.value(v);
   };
   opt("name", r.target.name);
   opt("build_dir", r.target.build_dir);
@@ -378,10 +383,8 @@ std::string render_json(const std::vector<ImageResult>& images, Severity gate, c
   w.field("version", 1);
   w.field("gate", severity_name(gate));
   w.key("policy");
-  if (policy_source.empty())
-    w.null();
-  else
-    w.value(policy_source);
+  if (policy_source.empty()) w.null();
+  else w.value(policy_source);
   std::array<std::uint64_t, 4> totals{};
   std::uint64_t errors = 0, ignored = 0;
   bool failed = false;

@@ -97,13 +97,12 @@ std::vector<ShadowEntry> parse_shadow(std::string_view text, const std::string& 
 bool usable_password_hash(std::string_view field) {
   if (field.empty() || field[0] == '!' || field[0] == '*') return false;
   auto crypt_chars = [](std::string_view s) {
-    return std::all_of(s.begin(), s.end(), [](char c) {
-      return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '.' || c == '/';
-    });
+    return std::all_of(s.begin(), s.end(),
+                       [](char c) { return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '.' || c == '/'; });
   };
   if (field[0] == '$') return field.size() > 3 && field.find('$', 1) != std::string_view::npos;  // $id$[params$]salt$hash
-  if (field.size() == 13) return crypt_chars(field);                                        // traditional DES
-  if (field.size() == 20 && field[0] == '_') return crypt_chars(field.substr(1));             // BSDi extended DES
+  if (field.size() == 13) return crypt_chars(field);                                             // traditional DES
+  if (field.size() == 20 && field[0] == '_') return crypt_chars(field.substr(1));                // BSDi extended DES
   return false;
 }
 

@@ -28,23 +28,53 @@ constexpr std::size_t k_size_3 = k_size_2 + 4;   // XATTR_CAPS_SZ_3
 
 // Capability numbers 0..40 (CAP_LAST_CAP on Linux 6.x is CAP_CHECKPOINT_RESTORE = 40).
 constexpr std::array<std::string_view, 41> k_names = {
-    "cap_chown",           "cap_dac_override",  "cap_dac_read_search", "cap_fowner",
-    "cap_fsetid",          "cap_kill",          "cap_setgid",          "cap_setuid",
-    "cap_setpcap",         "cap_linux_immutable", "cap_net_bind_service", "cap_net_broadcast",
-    "cap_net_admin",       "cap_net_raw",       "cap_ipc_lock",        "cap_ipc_owner",
-    "cap_sys_module",      "cap_sys_rawio",     "cap_sys_chroot",      "cap_sys_ptrace",
-    "cap_sys_pacct",       "cap_sys_admin",     "cap_sys_boot",        "cap_sys_nice",
-    "cap_sys_resource",    "cap_sys_time",      "cap_sys_tty_config",  "cap_mknod",
-    "cap_lease",           "cap_audit_write",   "cap_audit_control",   "cap_setfcap",
-    "cap_mac_override",    "cap_mac_admin",     "cap_syslog",          "cap_wake_alarm",
-    "cap_block_suspend",   "cap_audit_read",    "cap_perfmon",         "cap_bpf",
+    "cap_chown",
+    "cap_dac_override",
+    "cap_dac_read_search",
+    "cap_fowner",
+    "cap_fsetid",
+    "cap_kill",
+    "cap_setgid",
+    "cap_setuid",
+    "cap_setpcap",
+    "cap_linux_immutable",
+    "cap_net_bind_service",
+    "cap_net_broadcast",
+    "cap_net_admin",
+    "cap_net_raw",
+    "cap_ipc_lock",
+    "cap_ipc_owner",
+    "cap_sys_module",
+    "cap_sys_rawio",
+    "cap_sys_chroot",
+    "cap_sys_ptrace",
+    "cap_sys_pacct",
+    "cap_sys_admin",
+    "cap_sys_boot",
+    "cap_sys_nice",
+    "cap_sys_resource",
+    "cap_sys_time",
+    "cap_sys_tty_config",
+    "cap_mknod",
+    "cap_lease",
+    "cap_audit_write",
+    "cap_audit_control",
+    "cap_setfcap",
+    "cap_mac_override",
+    "cap_mac_admin",
+    "cap_syslog",
+    "cap_wake_alarm",
+    "cap_block_suspend",
+    "cap_audit_read",
+    "cap_perfmon",
+    "cap_bpf",
     "cap_checkpoint_restore",
 };
 
 std::uint32_t le32(std::string_view raw, std::size_t offset) {
   const auto* p = reinterpret_cast<const unsigned char*>(raw.data()) + offset;
-  return static_cast<std::uint32_t>(p[0]) | static_cast<std::uint32_t>(p[1]) << 8 |
-         static_cast<std::uint32_t>(p[2]) << 16 | static_cast<std::uint32_t>(p[3]) << 24;
+  return static_cast<std::uint32_t>(p[0]) | static_cast<std::uint32_t>(p[1]) << 8 | static_cast<std::uint32_t>(p[2]) << 16 |
+         static_cast<std::uint32_t>(p[3]) << 24;
 }
 
 }  // namespace
@@ -58,9 +88,19 @@ Result<FileCaps> decode_caps(std::string_view raw) {
   std::size_t words = 2;
   std::size_t expected = 0;
   switch (revision) {
-    case k_revision_1: caps.version = 1; words = 1; expected = k_size_1; break;
-    case k_revision_2: caps.version = 2; expected = k_size_2; break;
-    case k_revision_3: caps.version = 3; expected = k_size_3; break;
+    case k_revision_1:
+      caps.version = 1;
+      words = 1;
+      expected = k_size_1;
+      break;
+    case k_revision_2:
+      caps.version = 2;
+      expected = k_size_2;
+      break;
+    case k_revision_3:
+      caps.version = 3;
+      expected = k_size_3;
+      break;
     default:
       return fail(Errc::parse, str("security.capability has unknown revision 0x", to_hex(reinterpret_cast<const unsigned char*>(raw.data()) + 3, 1)));
   }

@@ -55,9 +55,7 @@ Result<TreeFiles> TreeFiles::open(const std::string& root) {
 
 Status TreeFiles::scan(const Entry& e, const std::function<bool(std::string_view)>& sink) {
   const std::string label = quote(escape_bytes(e.path));
-  auto changed = [&] {
-    return Error(Errc::mismatch, str(label, " changed while it was being audited (is something modifying the tree?)"));
-  };
+  auto changed = [&] { return Error(Errc::mismatch, str(label, " changed while it was being audited (is something modifying the tree?)")); };
   if (e.path.size() < 2 || e.path[0] != '/') return fail(Errc::internal, str("not a file path: ", label));
   // The walk saw no symlink on the way to this entry, so RESOLVE_NO_SYMLINKS refuses only a
   // tree that changed since; RESOLVE_IN_ROOT keeps even that inside the root.
@@ -109,9 +107,7 @@ bool at_or_under(std::string_view p, std::string_view dir) {
 }
 bool under(std::string_view p, std::string_view dir) { return p.size() > dir.size() && at_or_under(p, dir); }
 
-bool ends_with(std::string_view s, std::string_view suffix) {
-  return s.size() >= suffix.size() && s.substr(s.size() - suffix.size()) == suffix;
-}
+bool ends_with(std::string_view s, std::string_view suffix) { return s.size() >= suffix.size() && s.substr(s.size() - suffix.size()) == suffix; }
 
 const sys::Xattr* find_xattr(const Entry& e, std::string_view name) {
   for (const auto& x : e.xattrs)
@@ -121,13 +117,20 @@ const sys::Xattr* find_xattr(const Entry& e, std::string_view name) {
 
 std::string type_word(Type t) {
   switch (t) {
-    case Type::chardev: return "char device";
-    case Type::blockdev: return "block device";
-    case Type::fifo: return "FIFO";
-    case Type::socket: return "socket";
-    case Type::file: return "file";
-    case Type::dir: return "directory";
-    case Type::symlink: return "symlink";
+    case Type::chardev:
+      return "char device";
+    case Type::blockdev:
+      return "block device";
+    case Type::fifo:
+      return "FIFO";
+    case Type::socket:
+      return "socket";
+    case Type::file:
+      return "file";
+    case Type::dir:
+      return "directory";
+    case Type::symlink:
+      return "symlink";
   }
   return "entry";
 }
@@ -137,14 +140,30 @@ std::string type_word(Type t) {
 constexpr std::array<std::string_view, 5> k_unexpected_setuid_dirs = {"/home", "/tmp", "/var", "/opt", "/usr/local"};
 
 constexpr std::array<std::string_view, 20> k_exec_roots = {
-    "/bin",           "/sbin",           "/lib",          "/lib32",          "/lib64",
-    "/libx32",        "/usr/bin",        "/usr/sbin",     "/usr/lib",        "/usr/lib32",
-    "/usr/lib64",     "/usr/libx32",     "/usr/libexec",  "/usr/games",      "/usr/local/bin",
-    "/usr/local/sbin", "/usr/local/lib", "/usr/local/lib64", "/usr/local/libexec", "/usr/local/games",
+    "/bin",
+    "/sbin",
+    "/lib",
+    "/lib32",
+    "/lib64",
+    "/libx32",
+    "/usr/bin",
+    "/usr/sbin",
+    "/usr/lib",
+    "/usr/lib32",
+    "/usr/lib64",
+    "/usr/libx32",
+    "/usr/libexec",
+    "/usr/games",
+    "/usr/local/bin",
+    "/usr/local/sbin",
+    "/usr/local/lib",
+    "/usr/local/lib64",
+    "/usr/local/libexec",
+    "/usr/local/games",
 };
 
 constexpr std::array<std::string_view, 10> k_history_files = {
-    ".bash_history", ".zsh_history", ".sh_history",    ".ash_history",  ".history",
+    ".bash_history",   ".zsh_history",   ".sh_history",   ".ash_history",    ".history",
     ".python_history", ".mysql_history", ".psql_history", ".sqlite_history", ".node_repl_history",
 };
 
@@ -173,7 +192,7 @@ constexpr std::size_t k_config_file_limit = 16u << 20;
 /// A private-key block ("-----BEGIN ... PRIVATE KEY-----", PEM, OpenSSH or PGP), looked for in
 /// a stream: the window keeps enough of the previous chunk for a marker split across chunks.
 class KeyScanner {
-public:
+ public:
   bool feed(std::string_view chunk) {
     m_window.append(chunk);
     std::size_t from = 0;
@@ -194,7 +213,7 @@ public:
   }
   [[nodiscard]] const std::string& label() const { return m_label; }  ///< "RSA PRIVATE KEY"; empty if none
 
-private:
+ private:
   static constexpr std::string_view k_marker = "PRIVATE KEY";
   static constexpr std::size_t k_keep = 64;
   std::string m_window;
@@ -202,9 +221,8 @@ private:
 };
 
 class Checker {
-public:
-  Checker(const manifest::Manifest& tree, FileSource& files, const Policy& policy)
-      : m_tree(tree), m_files(files), m_policy(policy) {}
+ public:
+  Checker(const manifest::Manifest& tree, FileSource& files, const Policy& policy) : m_tree(tree), m_files(files), m_policy(policy) {}
 
   Result<Analysis> run() {
     TRY(load_accounts());
@@ -215,7 +233,7 @@ public:
     return std::move(m_out);
   }
 
-private:
+ private:
   Finding& add(std::string_view check, const std::string& path, std::string detail, std::string account = {}) {
     Finding& f = m_out.findings.emplace_back();
     f.check = std::string(check);
@@ -250,8 +268,8 @@ private:
       return std::optional<std::string>();
     }
     if (e->type != Type::file) {
-      m_out.notes.push_back(str(path, " is a ", type_word(e->type),
-                                e->type == Type::symlink ? str(" to ", quote(escape_bytes(e->target))) : "", ", not a regular file: not read"));
+      m_out.notes.push_back(str(path, " is a ", type_word(e->type), e->type == Type::symlink ? str(" to ", quote(escape_bytes(e->target))) : "",
+                                ", not a regular file: not read"));
       return std::optional<std::string>();
     }
     return std::optional<std::string>(TRY(m_files.whole(*e, k_account_file_limit)));
@@ -272,12 +290,10 @@ private:
     for (const auto& g : groups) m_group_names.emplace(g.gid, g.name);
 
     auto allowed_uid = [&](const std::string& name, std::uint32_t uid) {
-      return std::any_of(m_policy.accounts.begin(), m_policy.accounts.end(),
-                         [&](const AccountAllow& a) { return a.name == name && a.uid == uid; });
+      return std::any_of(m_policy.accounts.begin(), m_policy.accounts.end(), [&](const AccountAllow& a) { return a.name == name && a.uid == uid; });
     };
     auto allowed_password = [&](const std::string& name) {
-      return std::any_of(m_policy.accounts.begin(), m_policy.accounts.end(),
-                         [&](const AccountAllow& a) { return a.name == name && a.password; });
+      return std::any_of(m_policy.accounts.begin(), m_policy.accounts.end(), [&](const AccountAllow& a) { return a.name == name && a.password; });
     };
 
     std::map<std::string, unsigned> names;
@@ -286,16 +302,21 @@ private:
       if (auto [it, fresh] = names.emplace(p.name, p.line); !fresh)
         add("account.duplicate-name", "/etc/passwd", str("account ", quote(p.name), " on line ", p.line, " is also on line ", it->second), p.name);
       if (p.uid == 0 && p.name != "root") {
-        if (!allowed_uid(p.name, 0)) add("account.extra-uid0", "/etc/passwd", str("account ", quote(p.name), " has uid 0 (line ", p.line, ")"), p.name);
+        if (!allowed_uid(p.name, 0))
+          add("account.extra-uid0", "/etc/passwd", str("account ", quote(p.name), " has uid 0 (line ", p.line, ")"), p.name);
       } else if (auto [it, fresh] = uids.emplace(p.uid, &p); !fresh && p.uid != 0) {
         if (!allowed_uid(p.name, p.uid))
           add("account.duplicate-uid", "/etc/passwd",
-              str("account ", quote(p.name), " (line ", p.line, ") has uid ", p.uid, ", like ", quote(it->second->name), " (line ", it->second->line, ")"), p.name);
+              str("account ", quote(p.name), " (line ", p.line, ") has uid ", p.uid, ", like ", quote(it->second->name), " (line ", it->second->line,
+                  ")"),
+              p.name);
       }
       if (p.password.empty())
-        add("account.empty-password", "/etc/passwd", str("account ", quote(p.name), " has an empty password field (line ", p.line, "): no password is needed"), p.name);
+        add("account.empty-password", "/etc/passwd",
+            str("account ", quote(p.name), " has an empty password field (line ", p.line, "): no password is needed"), p.name);
       else if (usable_password_hash(p.password) && !allowed_password(p.name))
-        add("account.password-hash", "/etc/passwd", str("account ", quote(p.name), " has a password hash in /etc/passwd (line ", p.line, ")"), p.name);
+        add("account.password-hash", "/etc/passwd", str("account ", quote(p.name), " has a password hash in /etc/passwd (line ", p.line, ")"),
+            p.name);
     }
     std::map<std::string, unsigned> group_names;
     std::map<std::uint32_t, const GroupEntry*> gids;
@@ -304,14 +325,17 @@ private:
         add("account.duplicate-name", "/etc/group", str("group ", quote(g.name), " on line ", g.line, " is also on line ", it->second), g.name);
       else if (auto [jt, gfresh] = gids.emplace(g.gid, &g); !gfresh)
         add("account.duplicate-gid", "/etc/group",
-            str("group ", quote(g.name), " (line ", g.line, ") has gid ", g.gid, ", like ", quote(jt->second->name), " (line ", jt->second->line, ")"), g.name);
+            str("group ", quote(g.name), " (line ", g.line, ") has gid ", g.gid, ", like ", quote(jt->second->name), " (line ", jt->second->line,
+                ")"),
+            g.name);
     }
     for (const auto* file : {"/etc/shadow", "/etc/gshadow"}) {
       const bool is_shadow = std::string_view(file) == "/etc/shadow";
       for (const auto& s : is_shadow ? shadow : gshadow) {
         const std::string what = is_shadow ? "account" : "group";
         if (s.hash.empty())
-          add("account.empty-password", file, str(what, " ", quote(s.name), " has an empty password (line ", s.line, "): no password is needed"), s.name);
+          add("account.empty-password", file, str(what, " ", quote(s.name), " has an empty password (line ", s.line, "): no password is needed"),
+              s.name);
         else if (usable_password_hash(s.hash) && !(is_shadow && allowed_password(s.name)))
           add("account.password-hash", file, str(what, " ", quote(s.name), " has a usable password hash (line ", s.line, ")"), s.name);
       }
@@ -340,13 +364,21 @@ private:
     check_ownership(index);
     if (const auto* cap = find_xattr(e, "security.capability")) check_capability(e, *cap);
     switch (e.type) {
-      case Type::file: TRY(check_file(e)); break;
-      case Type::dir: check_dir(e); break;
-      case Type::symlink: check_symlink(e); break;
+      case Type::file:
+        TRY(check_file(e));
+        break;
+      case Type::dir:
+        check_dir(e);
+        break;
+      case Type::symlink:
+        check_symlink(e);
+        break;
       case Type::chardev:
       case Type::blockdev:
       case Type::fifo:
-      case Type::socket: check_special(e); break;
+      case Type::socket:
+        check_special(e);
+        break;
     }
     if (e.path == "/usr/sbin/policy-rc.d")
       add("leftover.policy-rc-d", e.path, str(type_word(e.type), " left by the build: it stops packages from starting services"));
@@ -402,7 +434,10 @@ private:
         add("setuid.script", e.path, str(what, ", interpreter ", quote(line)));
       }
     }
-    if (e.nlink > 1) add("setuid.hardlinked", e.path, str(what, ", ", e.nlink, " hard links", e.link.empty() ? " (the others outside the tree)" : str(" (group ", quote(escape_bytes(e.link)), ")")));
+    if (e.nlink > 1)
+      add("setuid.hardlinked", e.path,
+          str(what, ", ", e.nlink, " hard links",
+              e.link.empty() ? " (the others outside the tree)" : str(" (group ", quote(escape_bytes(e.link)), ")")));
     return {};
   }
 
@@ -414,8 +449,7 @@ private:
       add("capability.malformed", e.path, str(caps.error().message(), " (base64 ", base64_encode(x.value), ")"));
       return;
     }
-    auto allow = std::find_if(m_policy.capabilities.begin(), m_policy.capabilities.end(),
-                              [&](const CapabilityAllow& a) { return a.path == e.path; });
+    auto allow = std::find_if(m_policy.capabilities.begin(), m_policy.capabilities.end(), [&](const CapabilityAllow& a) { return a.path == e.path; });
     Finding* f = nullptr;
     if (allow == m_policy.capabilities.end()) {
       f = &add("capability.file", e.path, caps_text(*caps));
@@ -440,10 +474,8 @@ private:
     if ((e.mode & 0002) && !(e.mode & 01000))
       add("world-writable.dir-no-sticky", e.path, str("mode ", mode_octal(e.mode), ": anyone can delete or replace what others put here"));
     if (is_exec_dir(e.path)) {
-      if (e.mode & 0002)
-        add("world-writable.path-dir", e.path, str("mode ", mode_octal(e.mode)));
-      else if (e.mode & 0020)
-        add("group-writable.path-dir", e.path, str("mode ", mode_octal(e.mode), ", writable by group ", group_label(e.gid)));
+      if (e.mode & 0002) add("world-writable.path-dir", e.path, str("mode ", mode_octal(e.mode)));
+      else if (e.mode & 0020) add("group-writable.path-dir", e.path, str("mode ", mode_octal(e.mode), ", writable by group ", group_label(e.gid)));
     }
   }
 
@@ -491,8 +523,7 @@ private:
     if (!m_known_uids.count(e.uid))
       owner_finding(index, 1, "owner.unknown-uid", e.uid, false,
                     str("uid ", e.uid, m_have_passwd ? " has no account in /etc/passwd" : " (the image has no /etc/passwd)"));
-    if (!m_known_gids.count(e.gid))
-      owner_finding(index, 2, "owner.unknown-gid", e.gid, true, str("gid ", e.gid, " has no group in /etc/group"));
+    if (!m_known_gids.count(e.gid)) owner_finding(index, 2, "owner.unknown-gid", e.gid, true, str("gid ", e.gid, " has no group in /etc/group"));
   }
 
   void finish_ownership() {
@@ -552,7 +583,8 @@ private:
       if (!id.empty() && id != "uninitialized")
         add("leftover.machine-id", e.path, str("machine id ", quote(printable(id)), ": every job root from this image shares it"));
     }
-    if (e.path == "/etc/resolv.conf" && e.size > 0) add("leftover.resolv-conf", e.path, str(e.size, " bytes from the build host's resolver configuration"));
+    if (e.path == "/etc/resolv.conf" && e.size > 0)
+      add("leftover.resolv-conf", e.path, str(e.size, " bytes from the build host's resolver configuration"));
     if (e.path == "/etc/hostname" && e.size > 0) {
       const auto text = TRY(m_files.head(e, 256));
       add("leftover.hostname", e.path, str("hostname ", quote(printable(trim(text)))));
@@ -646,9 +678,7 @@ bool is_exec_dir(std::string_view path) {
   return false;
 }
 
-Result<Analysis> analyse(const manifest::Manifest& tree, FileSource& files, const Policy& policy) {
-  return Checker(tree, files, policy).run();
-}
+Result<Analysis> analyse(const manifest::Manifest& tree, FileSource& files, const Policy& policy) { return Checker(tree, files, policy).run(); }
 
 std::vector<Finding> drift_findings(const manifest::DiffResult& d) {
   using K = manifest::Difference::Kind;
@@ -657,10 +687,20 @@ std::vector<Finding> drift_findings(const manifest::DiffResult& d) {
     Finding f;
     f.path = x.path;
     switch (x.kind) {
-      case K::added: f.check = "drift.added"; f.detail = "in the tree, not in the manifest"; break;
-      case K::removed: f.check = "drift.removed"; f.detail = "in the manifest, missing from the tree"; break;
-      case K::changed: f.check = "drift.changed"; break;
-      case K::mtime_only: f.check = "drift.mtime-only"; break;
+      case K::added:
+        f.check = "drift.added";
+        f.detail = "in the tree, not in the manifest";
+        break;
+      case K::removed:
+        f.check = "drift.removed";
+        f.detail = "in the manifest, missing from the tree";
+        break;
+      case K::changed:
+        f.check = "drift.changed";
+        break;
+      case K::mtime_only:
+        f.check = "drift.mtime-only";
+        break;
     }
     std::vector<std::string> parts;
     for (const auto& c : x.fields) parts.push_back(str(c.field, " ", c.old_value, " -> ", c.new_value));

@@ -62,17 +62,23 @@ std::vector<std::string> privilege_changes(const Entry& a, const Entry& b) {
 
 std::string_view kind_word(PrivilegeChange::Kind k) {
   switch (k) {
-    case PrivilegeChange::Kind::added: return "added";
-    case PrivilegeChange::Kind::removed: return "removed";
-    case PrivilegeChange::Kind::changed: return "changed";
+    case PrivilegeChange::Kind::added:
+      return "added";
+    case PrivilegeChange::Kind::removed:
+      return "removed";
+    case PrivilegeChange::Kind::changed:
+      return "changed";
   }
   return "changed";
 }
 std::string_view kind_word(PackageChange::Kind k) {
   switch (k) {
-    case PackageChange::Kind::added: return "added";
-    case PackageChange::Kind::removed: return "removed";
-    case PackageChange::Kind::changed: return "changed";
+    case PackageChange::Kind::added:
+      return "added";
+    case PackageChange::Kind::removed:
+      return "removed";
+    case PackageChange::Kind::changed:
+      return "changed";
   }
   return "changed";
 }
@@ -109,8 +115,7 @@ bool ImageDiff::differs() const { return !privileged.empty() || !entries.differe
 Result<DiffSide> side_from_path(const std::string& arg) {
   auto st = sys::stat_path(arg);
   if (!st) {
-    if (st.error().sys_errno() == ENOENT)
-      return fail(Errc::not_found, str(quote(arg), " is not a catalogue name, a build directory or a manifest"));
+    if (st.error().sys_errno() == ENOENT) return fail(Errc::not_found, str(quote(arg), " is not a catalogue name, a build directory or a manifest"));
     return fail(std::move(st.error()));
   }
   DiffSide side;
@@ -121,8 +126,7 @@ Result<DiffSide> side_from_path(const std::string& arg) {
   }
   if (!S_ISDIR(st->st_mode)) return fail(Errc::invalid_argument, str(quote(arg), " is neither a manifest nor a build directory"));
   auto m = sys::lstat_path(arg + "/manifest");
-  if (!m || !S_ISREG(m->st_mode))
-    return fail(Errc::invalid_argument, str(quote(arg), " is a directory without a manifest: not a build directory"));
+  if (!m || !S_ISREG(m->st_mode)) return fail(Errc::invalid_argument, str(quote(arg), " is a directory without a manifest: not a build directory"));
   side.manifest = arg + "/manifest";
   if (auto r = sys::stat_path(arg + "/root"); r && S_ISDIR(r->st_mode)) side.root = arg + "/root";
   if (auto i = sys::lstat_path(str(arg, "/", manifest::k_sealed_file)); i && S_ISREG(i->st_mode)) {
@@ -137,10 +141,8 @@ ImageDiff compare_images(const manifest::Manifest& before, const manifest::Manif
   ImageDiff d;
   auto all = manifest::diff(before, after);
   for (auto& x : all.differences) {
-    if (x.kind == manifest::Difference::Kind::mtime_only)
-      ++d.mtime_only;
-    else
-      d.entries.differences.push_back(std::move(x));
+    if (x.kind == manifest::Difference::Kind::mtime_only) ++d.mtime_only;
+    else d.entries.differences.push_back(std::move(x));
   }
   const auto& a = before.entries;
   const auto& b = after.entries;
@@ -236,8 +238,12 @@ std::string render_text(const ImageDiff& d) {
     for (const auto& p : d.packages) {
       const std::string arch = p.arch.empty() ? "" : str(" (", printable(p.arch), ")");
       switch (p.kind) {
-        case PackageChange::Kind::added: out += str("  added ", printable(p.name), " ", printable(p.new_version), arch, "\n"); break;
-        case PackageChange::Kind::removed: out += str("  removed ", printable(p.name), " ", printable(p.old_version), arch, "\n"); break;
+        case PackageChange::Kind::added:
+          out += str("  added ", printable(p.name), " ", printable(p.new_version), arch, "\n");
+          break;
+        case PackageChange::Kind::removed:
+          out += str("  removed ", printable(p.name), " ", printable(p.old_version), arch, "\n");
+          break;
         case PackageChange::Kind::changed:
           out += str("  changed ", printable(p.name), " ", printable(p.old_version), " -> ", printable(p.new_version), arch, "\n");
           break;
@@ -248,10 +254,8 @@ std::string render_text(const ImageDiff& d) {
   }
   out += str("\n", printable(d.old_side.label), " -> ", printable(d.new_side.label), ": ", d.privileged.size(), " privilege ",
              d.privileged.size() == 1 ? "change" : "changes", ", ", added, " added, ", removed, " removed, ", changed, " changed");
-  if (d.packages_available)
-    out += str("; packages ", padded, " added, ", premoved, " removed, ", pchanged, " changed");
-  else
-    out += "; packages not compared";
+  if (d.packages_available) out += str("; packages ", padded, " added, ", premoved, " removed, ", pchanged, " changed");
+  else out += "; packages not compared";
   return out + "\n";
 }
 
@@ -262,10 +266,8 @@ void write_side(JsonWriter& w, const DiffSide& s) {
   w.field("label", s.label);
   w.field("manifest", s.manifest);
   w.key("root");
-  if (s.root.empty())
-    w.null();
-  else
-    w.value(s.root);
+  if (s.root.empty()) w.null();
+  else w.value(s.root);
   w.end_object();
 }
 
@@ -280,15 +282,11 @@ void write_state(JsonWriter& w, const std::optional<Entry>& e) {
   w.field("uid", static_cast<std::uint64_t>(e->uid));
   w.field("gid", static_cast<std::uint64_t>(e->gid));
   w.key("sha256");
-  if (e->sha256.empty())
-    w.null();
-  else
-    w.value(e->sha256);
+  if (e->sha256.empty()) w.null();
+  else w.value(e->sha256);
   w.key("capabilities");
-  if (caps_xattr(*e))
-    w.value(caps_of(*e));
-  else
-    w.null();
+  if (caps_xattr(*e)) w.value(caps_of(*e));
+  else w.null();
   w.end_object();
 }
 
@@ -325,10 +323,8 @@ std::string render_json(const ImageDiff& d) {
   w.key("packages").begin_object();
   w.field("available", d.packages_available);
   w.key("note");
-  if (d.packages_note.empty())
-    w.null();
-  else
-    w.value(d.packages_note);
+  if (d.packages_note.empty()) w.null();
+  else w.value(d.packages_note);
   w.key("changes").begin_array();
   for (const auto& p : d.packages) {
     w.begin_object();
@@ -336,15 +332,11 @@ std::string render_json(const ImageDiff& d) {
     w.field("name", p.name);
     w.field("arch", p.arch);
     w.key("old_version");
-    if (p.old_version.empty())
-      w.null();
-    else
-      w.value(p.old_version);
+    if (p.old_version.empty()) w.null();
+    else w.value(p.old_version);
     w.key("new_version");
-    if (p.new_version.empty())
-      w.null();
-    else
-      w.value(p.new_version);
+    if (p.new_version.empty()) w.null();
+    else w.value(p.new_version);
     w.end_object();
   }
   w.end_array();

@@ -26,10 +26,14 @@ namespace chrootctl::audit {
 
 std::string_view source_name(PackageList::Source s) {
   switch (s) {
-    case PackageList::Source::none: return "none";
-    case PackageList::Source::dpkg: return "dpkg";
-    case PackageList::Source::rpm: return "rpm";
-    case PackageList::Source::unknown: return "unknown";
+    case PackageList::Source::none:
+      return "none";
+    case PackageList::Source::dpkg:
+      return "dpkg";
+    case PackageList::Source::rpm:
+      return "rpm";
+    case PackageList::Source::unknown:
+      return "unknown";
   }
   return "none";
 }
@@ -37,13 +41,14 @@ std::string_view source_name(PackageList::Source s) {
 namespace {
 
 void sort_packages(std::vector<Package>& v) {
-  std::sort(v.begin(), v.end(), [](const Package& a, const Package& b) { return std::tie(a.name, a.arch, a.version) < std::tie(b.name, b.arch, b.version); });
+  std::sort(v.begin(), v.end(),
+            [](const Package& a, const Package& b) { return std::tie(a.name, a.arch, a.version) < std::tie(b.name, b.arch, b.version); });
 }
 
 // Package states in which the package's files are on disk (dpkg-query(1), "Status").
 bool files_present(std::string_view state) {
-  return state == "installed" || state == "unpacked" || state == "half-installed" || state == "half-configured" ||
-         state == "triggers-awaited" || state == "triggers-pending";
+  return state == "installed" || state == "unpacked" || state == "half-installed" || state == "half-configured" || state == "triggers-awaited" ||
+         state == "triggers-pending";
 }
 
 }  // namespace
@@ -172,8 +177,7 @@ Result<ChildResult> run_unprivileged(const std::vector<std::string>& argv, const
   if (pid == 0) {
     // Child: only async-signal-safe calls from here to exec.
     if (::dup2(devnull.get(), 0) < 0 || ::dup2(out_w.get(), 1) < 0 || ::dup2(err_w.get(), 2) < 0) ::_exit(126);
-    if (drop && (::setgroups(0, nullptr) != 0 || ::setresgid(id, id, id) != 0 || ::setresuid(id, id, id) != 0))
-      ::_exit(126);
+    if (drop && (::setgroups(0, nullptr) != 0 || ::setresgid(id, id, id) != 0 || ::setresuid(id, id, id) != 0)) ::_exit(126);
     if (::prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0 || ::prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) != 0) ::_exit(126);
     if (::chdir(cwd.c_str()) != 0) ::_exit(126);
     ::execve(args[0], args.data(), envp.data());
@@ -300,7 +304,13 @@ Result<PackageList> read_rpm(int rootfd) {
       auto wfd = TRY(sys::open_path(work.path(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW));
       if (::fchown(wfd.get(), *id, *id) != 0) return fail_errno(str("fchown(", quote(work.path()), ", ", *id, ", ", *id, ")"), errno);
     }
-    const std::vector<std::string> argv = {rpm, "--dbpath", work.path(), "--define", "_db_backend " + backend, "-qa", "--qf",
+    const std::vector<std::string> argv = {rpm,
+                                           "--dbpath",
+                                           work.path(),
+                                           "--define",
+                                           "_db_backend " + backend,
+                                           "-qa",
+                                           "--qf",
                                            "%{NAME}\\t%|EPOCH?{%{EPOCH}:}:{}|%{VERSION}-%{RELEASE}\\t%{ARCH}\\n"};
     const std::vector<std::string> env = {"PATH=/usr/bin:/bin", "LC_ALL=C", "HOME=" + work.path()};
     auto r = TRY(run_unprivileged(argv, env, work.path(), id.value_or(0)));

@@ -30,7 +30,7 @@ bool normal_absolute(std::string_view p) {
 }
 
 class PolicyParser {
-public:
+ public:
   explicit PolicyParser(const TomlDocument& doc) : m_doc(doc), m_diag(doc) {}
 
   Result<Policy> run() {
@@ -61,7 +61,7 @@ public:
     return p;
   }
 
-private:
+ private:
   // Reads every table of the array `key` of `parent`; `context` names the array in messages
   // ("allow.setuid" gives "allow.setuid[2].path").
   template <class F>
@@ -201,8 +201,8 @@ private:
     for (const auto& [k, v] : tbl) {
       const std::string key(k.str());
       const auto& src = k.source();
-      const SourcePos kpos = src.begin.line ? SourcePos{static_cast<std::uint32_t>(src.begin.line), static_cast<std::uint32_t>(src.begin.column)}
-                                            : pos_of(v);
+      const SourcePos kpos =
+          src.begin.line ? SourcePos{static_cast<std::uint32_t>(src.begin.line), static_cast<std::uint32_t>(src.begin.column)} : pos_of(v);
       if (!find_check(key)) {
         std::string msg = str("unknown check ", quote(key));
         if (auto s = did_you_mean(key, check_ids())) msg += str(" (did you mean ", quote(*s), "?)");
@@ -306,9 +306,8 @@ const Ignore* Policy::ignore_for(const Finding& f) const {
 std::vector<DeviceAllow> builtin_devices() {
   using manifest::Type;
   return {
-      {"/dev/console", Type::chardev, 5, 1}, {"/dev/full", Type::chardev, 1, 7},
-      {"/dev/null", Type::chardev, 1, 3},    {"/dev/ptmx", Type::chardev, 5, 2},
-      {"/dev/random", Type::chardev, 1, 8},  {"/dev/tty", Type::chardev, 5, 0},
+      {"/dev/console", Type::chardev, 5, 1}, {"/dev/full", Type::chardev, 1, 7},   {"/dev/null", Type::chardev, 1, 3},
+      {"/dev/ptmx", Type::chardev, 5, 2},    {"/dev/random", Type::chardev, 1, 8}, {"/dev/tty", Type::chardev, 5, 0},
       {"/dev/urandom", Type::chardev, 1, 9}, {"/dev/zero", Type::chardev, 1, 5},
   };
 }
@@ -331,7 +330,8 @@ Result<Policy> load_policy(const std::string& path) {
     return fail(Errc::permission, str("audit policy ", path, " is owned by uid ", st.st_uid,
                                       ", not by root or you: whoever owns it can hide findings (chown root ", path, ")"));
   if (st.st_mode & (S_IWGRP | S_IWOTH))
-    return fail(Errc::permission, str("audit policy ", path, " is writable by group or others: whoever can write it can hide findings (chmod go-w ", path, ")"));
+    return fail(Errc::permission,
+                str("audit policy ", path, " is writable by group or others: whoever can write it can hide findings (chmod go-w ", path, ")"));
   auto text = TRY(with_context(sys::read_fd(fd.get(), 16u << 20), str("reading audit policy ", path)));
   auto doc = TRY(parse_toml(std::move(text), path));
   return parse_policy(doc);

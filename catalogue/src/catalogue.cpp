@@ -36,8 +36,7 @@ bool ascii_iequals(std::string_view a, std::string_view b) {
   return true;
 }
 
-std::optional<std::uint64_t> non_negative(TableReader& r, const toml::table& t, std::string_view key, bool required,
-                                          const std::string& ctx) {
+std::optional<std::uint64_t> non_negative(TableReader& r, const toml::table& t, std::string_view key, bool required, const std::string& ctx) {
   auto v = r.integer(key, required);
   if (!v) return std::nullopt;
   if (*v < 0) {
@@ -85,10 +84,8 @@ Version parse_version(Diagnostics& diag, TableReader& r, const toml::table& t, c
     if (auto x = non_negative(ir, *id, "gid", true, "identity")) v.identity.gid = static_cast<std::uint32_t>(*x);
     if (auto x = ir.string("mode", true)) {
       auto m = parse_u64(*x, 8);
-      if (x->size() != 4 || !m || *m > 07777)
-        diag.error(*id->get("mode"), "'identity.mode' must be four octal digits, like \"0755\"");
-      else
-        v.identity.mode = static_cast<std::uint32_t>(*m);
+      if (x->size() != 4 || !m || *m > 07777) diag.error(*id->get("mode"), "'identity.mode' must be four octal digits, like \"0755\"");
+      else v.identity.mode = static_cast<std::uint32_t>(*m);
     }
     ir.finish();
   }
@@ -105,8 +102,7 @@ Version parse_version(Diagnostics& diag, TableReader& r, const toml::table& t, c
     // The same rules as the manifest's #sealed line, which this records.
     if (!manifest::parse_sealed_line(manifest::sealed_line(m)))
       diag.error(*t.get("sealed"), "'sealed' is not a valid sealed image record (format erofs, sizes, 64-hex-digit digests)");
-    else
-      v.sealed = std::move(m);
+    else v.sealed = std::move(m);
   }
   return v;
 }
@@ -125,19 +121,19 @@ void write_version(std::string& out, const Version& v) {
     out += str("failed_at = ", v.failed_at, "\n");
     out += str("failure = ", toml_quote(v.failure), "\n");
   }
-  out += str("identity = { dev = ", v.identity.dev, ", ino = ", v.identity.ino, ", uid = ", v.identity.uid,
-             ", gid = ", v.identity.gid, ", mode = \"", mode_octal(v.identity.mode), "\" }\n");
+  out += str("identity = { dev = ", v.identity.dev, ", ino = ", v.identity.ino, ", uid = ", v.identity.uid, ", gid = ", v.identity.gid, ", mode = \"",
+             mode_octal(v.identity.mode), "\" }\n");
   if (v.sealed)
     out += str("sealed = { format = ", toml_quote(v.sealed->format), ", size = ", v.sealed->size, ", sha256 = ", toml_quote(v.sealed->sha256),
-               ", hash_offset = ", v.sealed->hash_offset, ", root_hash = ", toml_quote(v.sealed->root_hash),
-               ", salt = ", toml_quote(v.sealed->salt), " }\n");
+               ", hash_offset = ", v.sealed->hash_offset, ", root_hash = ", toml_quote(v.sealed->root_hash), ", salt = ", toml_quote(v.sealed->salt),
+               " }\n");
 }
 
 }  // namespace
 
 std::string describe(const RootIdentity& id) {
-  return str("dev ", major(static_cast<dev_t>(id.dev)), ":", minor(static_cast<dev_t>(id.dev)), " ino ", id.ino, " uid ", id.uid,
-             " gid ", id.gid, " mode ", mode_octal(id.mode));
+  return str("dev ", major(static_cast<dev_t>(id.dev)), ":", minor(static_cast<dev_t>(id.dev)), " ino ", id.ino, " uid ", id.uid, " gid ", id.gid,
+             " mode ", mode_octal(id.mode));
 }
 
 const Entry* Catalogue::find(std::string_view name) const {
@@ -193,8 +189,7 @@ std::optional<std::string> invalid_name(std::string_view name) {
   auto alnum = [](char c) { return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9'); };
   if (!alnum(name[0])) return str(quote(name), " must start with a letter or a digit");
   for (char c : name)
-    if (!alnum(c) && c != '_' && c != '-' && c != '.' && c != '+')
-      return str(quote(name), " may hold only letters, digits, '_', '-', '.' and '+'");
+    if (!alnum(c) && c != '_' && c != '-' && c != '.' && c != '+') return str(quote(name), " may hold only letters, digits, '_', '-', '.' and '+'");
   return std::nullopt;
 }
 
@@ -214,8 +209,8 @@ Result<Catalogue> parse(std::string text, const std::string& display_name) {
     for (const auto& [key, node] : *entries) {
       const std::string name(key.str());
       const auto& ks = key.source();
-      const SourcePos kpos = ks.begin.line ? SourcePos{static_cast<std::uint32_t>(ks.begin.line), static_cast<std::uint32_t>(ks.begin.column)}
-                                           : pos_of(node);
+      const SourcePos kpos =
+          ks.begin.line ? SourcePos{static_cast<std::uint32_t>(ks.begin.line), static_cast<std::uint32_t>(ks.begin.column)} : pos_of(node);
       if (auto why = invalid_name(name)) diag.error(kpos, str("bad entry name: ", *why));
       const auto* t = node.as_table();
       if (!t) {
@@ -229,8 +224,7 @@ Result<Catalogue> parse(std::string text, const std::string& display_name) {
       if (auto x = r.string("seccomp")) {
         if (*x != "default" && *x != "none" && (x->empty() || (*x)[0] != '/'))
           diag.error(*t->get("seccomp"), "'seccomp' must be \"default\", \"none\" or the absolute path of a policy file");
-        else
-          e.seccomp = *x;
+        else e.seccomp = *x;
       }
       if (const auto* prev = r.table_array("previous")) {
         for (const auto& item : *prev) {
@@ -254,10 +248,8 @@ Result<Catalogue> parse(std::string text, const std::string& display_name) {
       for (std::size_t i = 0; i < e.aliases.size(); ++i) {
         const auto& alias = e.aliases[i];
         const toml::node& where = arr && i < arr->size() ? *arr->get(i) : static_cast<const toml::node&>(t);
-        if (auto why = invalid_name(alias))
-          diag.error(where, str("bad alias: ", *why));
-        else if (!seen.insert(alias).second)
-          diag.error(where, str("alias ", quote(alias), " is already the name of an entry or another alias"));
+        if (auto why = invalid_name(alias)) diag.error(where, str("bad alias: ", *why));
+        else if (!seen.insert(alias).second) diag.error(where, str("alias ", quote(alias), " is already the name of an entry or another alias"));
       }
       std::sort(e.aliases.begin(), e.aliases.end());
     }
@@ -356,8 +348,7 @@ Status edit(const Settings& given, const std::function<Status(Catalogue&)>& chan
   const std::string text = serialize(cat);
   // Never write what the next reader could not parse.
   if (auto again = parse(text, catalogue_path(s)); !again || !(again->entries == cat.entries))
-    return fail(Errc::internal, str("the catalogue would not read back as written",
-                                    again ? std::string() : str(": ", again.error().what())));
+    return fail(Errc::internal, str("the catalogue would not read back as written", again ? std::string() : str(": ", again.error().what())));
   return with_context(write_file_atomic(catalogue_path(s), text, 0644), str("writing the catalogue ", catalogue_path(s)));
 }
 

@@ -109,21 +109,15 @@ NamedChrootValue parse_named_chroot(std::string_view value) {
   auto flush = [&] {
     if (token.empty()) return;
     const auto eq = token.find('=');
-    if (eq == std::string::npos)
-      out.warnings.push_back(str("skipping ", quote(token), " in NAMED_CHROOT: no '=' (expected NAME=PATH)"));
-    else if (eq == 0)
-      out.warnings.push_back(str("skipping ", quote(token), " in NAMED_CHROOT: no name before '='"));
-    else if (eq + 1 == token.size())
-      out.warnings.push_back(str("skipping ", quote(token), " in NAMED_CHROOT: no path after '='"));
-    else
-      out.entries.push_back({token.substr(0, eq), token.substr(eq + 1)});
+    if (eq == std::string::npos) out.warnings.push_back(str("skipping ", quote(token), " in NAMED_CHROOT: no '=' (expected NAME=PATH)"));
+    else if (eq == 0) out.warnings.push_back(str("skipping ", quote(token), " in NAMED_CHROOT: no name before '='"));
+    else if (eq + 1 == token.size()) out.warnings.push_back(str("skipping ", quote(token), " in NAMED_CHROOT: no path after '='"));
+    else out.entries.push_back({token.substr(0, eq), token.substr(eq + 1)});
     token.clear();
   };
   for (char c : value) {
-    if (c == ',' || is_space(c) || c == '\n')
-      flush();
-    else
-      token.push_back(c);
+    if (c == ',' || is_space(c) || c == '\n') flush();
+    else token.push_back(c);
   }
   flush();
   return out;
@@ -157,17 +151,15 @@ void usable_names(const Settings& s, const Catalogue& c, std::int64_t now, PathO
     std::vector<std::string> names{e.name};
     names.insert(names.end(), e.aliases.begin(), e.aliases.end());
     // HTCondor chroots into a directory itself; a sealed image is a file, mounted by chrootctl.
-    const std::string path_problem =
-        e.current.sealed ? str("it is a sealed image (", e.current.root, "), which HTCondor cannot chroot into; use the job wrapper "
-                               "(condor-config --wrapper) and keep it mounted on the workers ('chrootctl mount ", e.name, "')")
-                         : path_ok(e.current.root);
+    const std::string path_problem = e.current.sealed ? str("it is a sealed image (", e.current.root,
+                                                            "), which HTCondor cannot chroot into; use the job wrapper "
+                                                            "(condor-config --wrapper) and keep it mounted on the workers ('chrootctl mount ",
+                                                            e.name, "')")
+                                                      : path_ok(e.current.root);
     for (const auto& n : names) {
-      if (!ev.usable)
-        skipped.push_back({n, ev.reason});
-      else if (!path_problem.empty())
-        skipped.push_back({n, path_problem});
-      else
-        included.push_back({n, e.current.root});
+      if (!ev.usable) skipped.push_back({n, ev.reason});
+      else if (!path_problem.empty()) skipped.push_back({n, path_problem});
+      else included.push_back({n, e.current.root});
     }
   }
   std::sort(included.begin(), included.end(), [](const NamedChroot& a, const NamedChroot& b) { return a.name < b.name; });
@@ -192,24 +184,19 @@ Result<CondorConfig> condor_config(const Settings& s, std::int64_t now) {
   usable_names(
       s, c, now,
       [](const std::string& root) {
-        const bool representable = std::none_of(root.begin(), root.end(), [](char ch) {
-          return ch == ',' || is_space(ch) || ch == '\n' || ch == '#';
-        });
-        return representable ? std::string()
-                             : str("its root ", quote(root), " holds white space, ',' or '#', which NAMED_CHROOT cannot express");
+        const bool representable =
+            std::none_of(root.begin(), root.end(), [](char ch) { return ch == ',' || is_space(ch) || ch == '\n' || ch == '#'; });
+        return representable ? std::string() : str("its root ", quote(root), " holds white space, ',' or '#', which NAMED_CHROOT cannot express");
       },
       out.included, out.skipped);
   out.text = str("# Written by 'chrootctl condor-config' from ", catalogue_path(s), ".\n",
-                 "# Only verified images are listed. Names are case-sensitive; 'root' (the host's /) is never listed.\n",
-                 "NAMED_CHROOT =");
-  for (std::size_t i = 0; i < out.included.size(); ++i)
-    out.text += str(i ? ", " : " ", out.included[i].name, "=", out.included[i].path);
+                 "# Only verified images are listed. Names are case-sensitive; 'root' (the host's /) is never listed.\n", "NAMED_CHROOT =");
+  for (std::size_t i = 0; i < out.included.size(); ++i) out.text += str(i ? ", " : " ", out.included[i].name, "=", out.included[i].path);
   out.text += "\n";
   return out;
 }
 
-Result<WrapperConfig> condor_wrapper_config(const Settings& s, const std::string& chrootctl, const std::string& script_path,
-                                            std::int64_t now) {
+Result<WrapperConfig> condor_wrapper_config(const Settings& s, const std::string& chrootctl, const std::string& script_path, std::int64_t now) {
   TRY(check_config_path(chrootctl, "the chrootctl binary"));
   TRY(check_config_path(script_path, "the wrapper script"));
   TRY(check_config_path(s.store, "the store"));
@@ -218,23 +205,20 @@ Result<WrapperConfig> condor_wrapper_config(const Settings& s, const std::string
   if (!now) now = sys::now_unix();
   WrapperConfig out;
   // Names only: the roots never appear in HTCondor's configuration.
-  usable_names(s, c, now, [](const std::string&) { return std::string(); }, out.included, out.skipped);
+  usable_names(
+      s, c, now, [](const std::string&) { return std::string(); }, out.included, out.skipped);
   for (std::size_t i = 0; i < out.included.size(); ++i) out.named_chroot += str(i ? ", " : "", out.included[i].name);
-  out.text = str(
-      "# Written by 'chrootctl condor-config --wrapper' from ", catalogue_path(s), ".\n",
-      "# For HTCondor 25.5 and later, which have no NAMED_CHROOT. Every job starts through chrootctl's job\n",
-      "# wrapper: a job whose ad sets RequestedChroot runs in that verified root (in a user namespace, as its\n",
-      "# user); a job without it runs unchanged; an unknown, unverified or invalid name fails the job and\n",
-      "# never runs it on the host. USER_JOB_WRAPPER takes one executable and no arguments, hence the script.\n",
-      "USER_JOB_WRAPPER = ", script_path, "\n",
-      "# The names that resolve now, for matchmaking: requirements = stringListMember(\"EL9\", NamedChroot)\n",
-      "NamedChroot = \"", out.named_chroot, "\"\n",
-      "STARTD_ATTRS = $(STARTD_ATTRS) NamedChroot\n");
-  out.script = str("#!/bin/sh\n",
-                   "# HTCondor's USER_JOB_WRAPPER, written by 'chrootctl condor-config --wrapper'. HTCondor runs it as\n",
+  out.text = str("# Written by 'chrootctl condor-config --wrapper' from ", catalogue_path(s), ".\n",
+                 "# For HTCondor 25.5 and later, which have no NAMED_CHROOT. Every job starts through chrootctl's job\n",
+                 "# wrapper: a job whose ad sets RequestedChroot runs in that verified root (in a user namespace, as its\n",
+                 "# user); a job without it runs unchanged; an unknown, unverified or invalid name fails the job and\n",
+                 "# never runs it on the host. USER_JOB_WRAPPER takes one executable and no arguments, hence the script.\n",
+                 "USER_JOB_WRAPPER = ", script_path, "\n",
+                 "# The names that resolve now, for matchmaking: requirements = stringListMember(\"EL9\", NamedChroot)\n", "NamedChroot = \"",
+                 out.named_chroot, "\"\n", "STARTD_ATTRS = $(STARTD_ATTRS) NamedChroot\n");
+  out.script = str("#!/bin/sh\n", "# HTCondor's USER_JOB_WRAPPER, written by 'chrootctl condor-config --wrapper'. HTCondor runs it as\n",
                    "# the job's user with the job's executable and arguments; USER_JOB_WRAPPER cannot pass arguments\n",
-                   "# of its own, so this script does.\n",
-                   "exec '", chrootctl, "' condor-wrapper --store '", s.store, "'",
+                   "# of its own, so this script does.\n", "exec '", chrootctl, "' condor-wrapper --store '", s.store, "'",
                    s.config_file.empty() ? std::string() : str(" --config '", s.config_file, "'"), " -- \"$@\"\n");
   return out;
 }
@@ -401,10 +385,8 @@ ChrootRequest find_request(std::string_view text) {
     if (!a) continue;
     const std::string& attr = a->first;
     std::string_view bare = attr;
-    if (starts_with(bare, "+"))
-      bare.remove_prefix(1);
-    else if (bare.size() > 3 && iequals(bare.substr(0, 3), "my."))
-      bare.remove_prefix(3);
+    if (starts_with(bare, "+")) bare.remove_prefix(1);
+    else if (bare.size() > 3 && iequals(bare.substr(0, 3), "my.")) bare.remove_prefix(3);
     if (!iequals(bare, "RequestedChroot")) continue;
     r = ChrootRequest{};
     r.present = true;
@@ -436,8 +418,8 @@ bool identifier(std::string_view s) {
 }  // namespace
 
 ChrootRequest find_request_in_ad(std::string_view text) {
-  ChrootRequest found;        // the first assignment that names a root
-  ChrootRequest problem;      // the first reason to refuse
+  ChrootRequest found;    // the first assignment that names a root
+  ChrootRequest problem;  // the first reason to refuse
   std::uint32_t number = 0;
   for (std::size_t pos = 0; pos < text.size();) {
     auto nl = text.find('\n', pos);
@@ -474,8 +456,8 @@ ChrootRequest find_request_in_ad(std::string_view text) {
       found = r;
     } else if (found.name != r.name && !problem.present) {
       problem = r;
-      problem.problem = str("RequestedChroot is set twice, to ", quote(found.name), " on line ", found.line, " and to ", quote(r.name),
-                            " on line ", r.line);
+      problem.problem =
+          str("RequestedChroot is set twice, to ", quote(found.name), " on line ", found.line, " and to ", quote(r.name), " on line ", r.line);
     }
   }
   if (problem.present) return problem;

@@ -49,7 +49,7 @@ struct TempOutput {
 };
 
 class Writer {
-public:
+ public:
   Writer(struct archive* a, std::string label) : m_a(a), m_label(std::move(label)) {}
 
   Status header(archive_entry* e) {
@@ -85,7 +85,7 @@ public:
                       err > 0 ? err : 0));
   }
 
-private:
+ private:
   struct archive* m_a;
   std::string m_label;
 };
@@ -106,7 +106,9 @@ EntryPtr header_of(const manifest::Entry& e) {
       archive_entry_set_filetype(a.get(), AE_IFREG);
       archive_entry_set_size(a.get(), static_cast<la_int64_t>(e.size));
       break;
-    case manifest::Type::dir: archive_entry_set_filetype(a.get(), AE_IFDIR); break;
+    case manifest::Type::dir:
+      archive_entry_set_filetype(a.get(), AE_IFDIR);
+      break;
     case manifest::Type::symlink:
       archive_entry_set_filetype(a.get(), AE_IFLNK);
       archive_entry_copy_symlink(a.get(), e.target.c_str());
@@ -117,8 +119,11 @@ EntryPtr header_of(const manifest::Entry& e) {
       archive_entry_set_rdevmajor(a.get(), e.rdev_major);
       archive_entry_set_rdevminor(a.get(), e.rdev_minor);
       break;
-    case manifest::Type::fifo: archive_entry_set_filetype(a.get(), AE_IFIFO); break;
-    case manifest::Type::socket: break;  // refused before packing starts
+    case manifest::Type::fifo:
+      archive_entry_set_filetype(a.get(), AE_IFIFO);
+      break;
+    case manifest::Type::socket:
+      break;  // refused before packing starts
   }
   return a;
 }
@@ -235,8 +240,8 @@ Result<ExportResult> export_image(const Settings& s, const std::string& name, co
   if (!m) return ctx(m.error());
   const std::string manifest_text = manifest::serialize(*m);
   if (manifest::digest(*m) != v.digest)
-    return ctx(Error(Errc::mismatch, str(v.image, "/manifest has tree digest ", manifest::digest(*m), ", not the ", v.digest,
-                                         " recorded in the catalogue")));
+    return ctx(Error(Errc::mismatch,
+                     str(v.image, "/manifest has tree digest ", manifest::digest(*m), ", not the ", v.digest, " recorded in the catalogue")));
   auto lock = detail::read_required_file(v.image + "/lock");
   if (!lock) return ctx(lock.error());
   auto recipe_text = detail::read_required_file(v.image + "/recipe.toml");
@@ -254,12 +259,11 @@ Result<ExportResult> export_image(const Settings& s, const std::string& name, co
     const Statement expected =
         with_sealed(Statement{*recipe, v.build_id, m->stripped_from.empty() ? v.digest : m->stripped_from, Sha256::hex(*lock), {}, {}}, m->sealed);
     if (!(sig->statement == expected))
-      return ctx(Error(Errc::mismatch, str(v.image, "/signature is not for this build (it names build ", sig->statement.build_id,
-                                           ", tree digest ", sig->statement.tree_digest, ")")));
+      return ctx(Error(Errc::mismatch, str(v.image, "/signature is not for this build (it names build ", sig->statement.build_id, ", tree digest ",
+                                           sig->statement.tree_digest, ")")));
     out.signer = sig->key_id;
   }
-  if (m->sealed != v.sealed)
-    return ctx(Error(Errc::mismatch, str(v.image, "/manifest does not describe the image file recorded in the catalogue")));
+  if (m->sealed != v.sealed) return ctx(Error(Errc::mismatch, str(v.image, "/manifest does not describe the image file recorded in the catalogue")));
   for (const auto& e : m->entries) {
     if (v.sealed) break;  // the image file travels as is, whatever its tree holds
     if (auto p = detail::check_entry_path(e.path); !p) return ctx(p.error());
@@ -311,8 +315,8 @@ Result<ExportResult> export_image(const Settings& s, const std::string& name, co
     auto fd = TRY(with_context(sys::open_path(v.root, O_RDONLY | O_NOFOLLOW | O_NOCTTY), str("exporting ", quote(name))));
     auto st = TRY(sys::fstat(fd.get()));
     if (static_cast<std::uint64_t>(st.st_size) != v.sealed->size)
-      return ctx(Error(Errc::mismatch, str(v.root, " has ", st.st_size, " bytes, not the recorded ", v.sealed->size, " (run 'chrootctl verify ",
-                                           entry->name, "')")));
+      return ctx(Error(Errc::mismatch,
+                       str(v.root, " has ", st.st_size, " bytes, not the recorded ", v.sealed->size, " (run 'chrootctl verify ", entry->name, "')")));
     EntryPtr e(archive_entry_new());
     archive_entry_set_pathname(e.get(), manifest::k_sealed_file);
     archive_entry_set_filetype(e.get(), AE_IFREG);
@@ -336,8 +340,8 @@ Result<ExportResult> export_image(const Settings& s, const std::string& name, co
       if (options.progress) options.progress(1, done);
     }
     if (const std::string got = h.hex_final(); got != v.sealed->sha256)
-      return ctx(Error(Errc::mismatch, str(v.root, " has SHA-256 ", got, ", not the recorded ", v.sealed->sha256, " (run 'chrootctl verify ",
-                                           entry->name, "')")));
+      return ctx(Error(Errc::mismatch,
+                       str(v.root, " has SHA-256 ", got, ", not the recorded ", v.sealed->sha256, " (run 'chrootctl verify ", entry->name, "')")));
     out.entries = m->entries.size();
     out.bytes = done;
   } else {

@@ -153,8 +153,7 @@ Status TreeReader::check_root_entry(const manifest::Entry& e) {
   return compare_xattrs(e, xattrs);
 }
 
-Status stream_checked_impl(int fd, const manifest::Entry& e, const std::string& label,
-                           const std::function<Status(const char*, std::size_t)>& sink) {
+Status stream_checked_impl(int fd, const manifest::Entry& e, const std::string& label, const std::function<Status(const char*, std::size_t)>& sink) {
   std::vector<char> buf(k_chunk);
   Sha256 sha;
   std::uint64_t total = 0;
@@ -232,7 +231,8 @@ Status TreeCopier::link_to(const manifest::Entry& e, int fd) {
   const std::string src = str("/proc/self/fd/", fd);
   if (::linkat(AT_FDCWD, src.c_str(), pfd, name.c_str(), AT_SYMLINK_FOLLOW) != 0) {
     const int err = errno;
-    if (err == EXDEV || err == EMLINK) return fail(Errc::unsupported, str("cannot hard-link ", quote(m_root_path + e.path), ": ", sys::errno_name(err)));
+    if (err == EXDEV || err == EMLINK)
+      return fail(Errc::unsupported, str("cannot hard-link ", quote(m_root_path + e.path), ": ", sys::errno_name(err)));
     return fail_errno(str("linkat(", src, ", ", quote(m_root_path + e.path), ")"), err);
   }
   return {};
@@ -252,10 +252,19 @@ Status TreeCopier::make_node(const manifest::Entry& e) {
   mode_t type = 0;
   dev_t rdev = 0;
   switch (e.type) {
-    case manifest::Type::chardev: type = S_IFCHR; rdev = makedev(e.rdev_major, e.rdev_minor); break;
-    case manifest::Type::blockdev: type = S_IFBLK; rdev = makedev(e.rdev_major, e.rdev_minor); break;
-    case manifest::Type::fifo: type = S_IFIFO; break;
-    default: return fail(Errc::unsupported, str(quote(e.path), " is a ", manifest::type_name(e.type), ", which cannot be copied"));
+    case manifest::Type::chardev:
+      type = S_IFCHR;
+      rdev = makedev(e.rdev_major, e.rdev_minor);
+      break;
+    case manifest::Type::blockdev:
+      type = S_IFBLK;
+      rdev = makedev(e.rdev_major, e.rdev_minor);
+      break;
+    case manifest::Type::fifo:
+      type = S_IFIFO;
+      break;
+    default:
+      return fail(Errc::unsupported, str(quote(e.path), " is a ", manifest::type_name(e.type), ", which cannot be copied"));
   }
   if (::mknodat(pfd, name.c_str(), type | 0600, rdev) != 0) return fail_errno(str("mknodat(", quote(m_root_path + e.path), ")"), errno);
   return apply_meta(pfd, name, e, false);

@@ -31,7 +31,7 @@ Status check_entry_path(std::string_view path);
 
 /// Opens entries of one tree by their manifest paths.
 class TreeReader {
-public:
+ public:
   static Result<TreeReader> open(const std::string& root);
   [[nodiscard]] const std::string& root() const { return m_root_path; }
   /// The directory holding `path` (not "/"), reached without following symlinks; cached for
@@ -46,7 +46,7 @@ public:
   /// Checks the tree's own root directory ("/").
   Status check_root_entry(const manifest::Entry& e);
 
-private:
+ private:
   TreeReader(Fd root, std::string path) : m_root(std::move(root)), m_root_path(std::move(path)) {}
   Fd m_root;
   std::string m_root_path;
@@ -63,8 +63,7 @@ std::string compare_meta(const manifest::Entry& e, const struct stat& st);
 template <class Sink>
 Status stream_checked(int fd, const manifest::Entry& e, const std::string& label, Sink&& sink);
 
-Status stream_checked_impl(int fd, const manifest::Entry& e, const std::string& label,
-                           const std::function<Status(const char*, std::size_t)>& sink);
+Status stream_checked_impl(int fd, const manifest::Entry& e, const std::string& label, const std::function<Status(const char*, std::size_t)>& sink);
 template <class Sink>
 Status stream_checked(int fd, const manifest::Entry& e, const std::string& label, Sink&& sink) {
   return stream_checked_impl(fd, e, label, std::function<Status(const char*, std::size_t)>(std::forward<Sink>(sink)));
@@ -74,7 +73,7 @@ Status stream_checked(int fd, const manifest::Entry& e, const std::string& label
 /// Directories are created 0700 and get their metadata from finish(), deepest first, so their
 /// mode never blocks writing their contents.
 class TreeCopier {
-public:
+ public:
   /// `dest` must be an existing, empty directory: it becomes the copy's "/".
   static Result<TreeCopier> open(const std::string& dest);
   Result<int> parent(std::string_view path);
@@ -93,7 +92,7 @@ public:
   /// Applies the directories' metadata, deepest first.
   Status finish();
 
-private:
+ private:
   TreeCopier(Fd root, std::string path) : m_root(std::move(root)), m_root_path(std::move(path)) {}
   Status apply_meta(int parent, const std::string& name, const manifest::Entry& e, bool is_symlink);
   Fd m_root;

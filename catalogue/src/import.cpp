@@ -37,8 +37,8 @@ namespace {
 
 constexpr const char* k_entry_member = "chrootctl-export.toml";
 // Every member read into memory has a limit; a member over it is refused before it is read.
-constexpr std::size_t k_entry_limit = 64u << 10;      // chrootctl-export.toml, signature
-constexpr std::size_t k_text_limit = 16u << 20;       // lock, recipe.toml
+constexpr std::size_t k_entry_limit = 64u << 10;  // chrootctl-export.toml, signature
+constexpr std::size_t k_text_limit = 16u << 20;   // lock, recipe.toml
 
 struct ReadFree {
   void operator()(struct archive* a) const { archive_read_free(a); }
@@ -94,8 +94,7 @@ Result<Header> read_header(const std::string& path) {
     else if (name == "signature") dest = &sig_slot.emplace(), limit = k_entry_limit;
     else return bad(str("unexpected member ", quote(name), " before root/"));
     if (!seen.insert(name).second) return bad(str("it holds ", quote(name), " twice"));
-    if (archive_entry_filetype(e) != AE_IFREG || archive_entry_hardlink(e))
-      return bad(str("its member ", quote(name), " is not a regular file"));
+    if (archive_entry_filetype(e) != AE_IFREG || archive_entry_hardlink(e)) return bad(str("its member ", quote(name), " is not a regular file"));
     if (archive_entry_size(e) < 0 || static_cast<std::uint64_t>(archive_entry_size(e)) > limit)
       return bad(str("its member ", quote(name), " is larger than ", human_size(limit)));
     dest->resize(static_cast<std::size_t>(archive_entry_size(e)));
@@ -126,8 +125,8 @@ Status unpack_sealed(const std::string& path, const Header& h, const manifest::S
   archive_read_support_format_tar(a.get());
   auto bad = [&](const std::string& why) { return fail(Errc::mismatch, str(quote(path), ": ", why)); };
   if (archive_read_open_fd(a.get(), fd.get(), 1u << 20) != ARCHIVE_OK) return bad(archive_error_string(a.get()));
-  const std::map<std::string, std::string> judged{{k_entry_member, h.entry}, {"manifest", h.manifest}, {"lock", h.lock},
-                                                  {"recipe.toml", h.recipe}, {"signature", h.signature.value_or("")}};
+  const std::map<std::string, std::string> judged{
+      {k_entry_member, h.entry}, {"manifest", h.manifest}, {"lock", h.lock}, {"recipe.toml", h.recipe}, {"signature", h.signature.value_or("")}};
   archive_entry* e = nullptr;
   Sha256 sha;
   bool image_done = false;
@@ -142,8 +141,7 @@ Status unpack_sealed(const std::string& path, const Header& h, const manifest::S
     if (name != manifest::k_sealed_file) {
       auto it = judged.find(name);
       if (it == judged.end() || (name == "signature" && !h.signature)) return bad(str("unexpected member ", quote(name)));
-      if (static_cast<std::uint64_t>(archive_entry_size(e)) != it->second.size())
-        return bad(str("it holds two different ", quote(name), " members"));
+      if (static_cast<std::uint64_t>(archive_entry_size(e)) != it->second.size()) return bad(str("it holds two different ", quote(name), " members"));
       std::string text(it->second.size(), '\0');
       std::size_t got = 0;
       while (got < text.size()) {
@@ -254,7 +252,7 @@ Status check_top_level(const Staging& st, const Header& h) {
 // byte for byte those read first. With a strip policy, privileged entries are written
 // defused, or not at all, as plan_import_strip decided.
 class ImportCheck final : public UnpackCheck {
-public:
+ public:
   ImportCheck(const Header& h, const manifest::Manifest& m, const PrivilegePolicy* strip)
       : m_header(h), m_m(m), m_strip(strip), m_seen(m.entries.size(), 0), m_skipped(m.entries.size(), 0) {}
 
@@ -272,8 +270,7 @@ public:
       if (offset != m_bytes || m_bytes + block.size() > m_member->size() || m_member->compare(m_bytes, block.size(), block) != 0)
         return refuse(m_label, "differs from the member read before it was judged");
     } else if (m_file) {
-      if (m_bytes + block.size() > m_file->size)
-        return refuse(m_label, str("holds more than the ", m_file->size, " bytes its manifest line gives"));
+      if (m_bytes + block.size() > m_file->size) return refuse(m_label, str("holds more than the ", m_file->size, " bytes its manifest line gives"));
       m_sha.update(block.data(), block.size());
     } else {
       return fail(Errc::internal, "import: data for an entry that has none");
@@ -309,7 +306,7 @@ public:
   /// The SHA-256 of every regular file written, by inode.
   [[nodiscard]] const std::unordered_map<std::uint64_t, std::string>& hashes() const { return m_hashes; }
 
-private:
+ private:
   static tl::unexpected<Error> refuse(std::string_view path, const std::string& what) {
     return fail(Errc::mismatch, str("the archive's ", quote(escape_bytes(path)), " ", what));
   }
@@ -355,8 +352,7 @@ private:
     auto differs = [&](const std::string& what) { return refuse(path, str(what, " (its manifest line says otherwise)")); };
     if (e.type != want->type) return differs(str("is a ", manifest::type_name(e.type), ", not a ", manifest::type_name(want->type)));
     if (e.mode != want->mode) return differs(str("has mode ", mode_octal(e.mode), ", not ", mode_octal(want->mode)));
-    if (e.uid != want->uid || e.gid != want->gid)
-      return differs(str("is owned by ", e.uid, ":", e.gid, ", not ", want->uid, ":", want->gid));
+    if (e.uid != want->uid || e.gid != want->gid) return differs(str("is owned by ", e.uid, ":", e.gid, ", not ", want->uid, ":", want->gid));
     if (want->type == manifest::Type::file) {
       if (e.sparse) return refuse(path, "is a sparse file (holes are refused before anything is written)");
       if (e.size != want->size) return differs(str("is ", e.size, " bytes, not ", want->size));
@@ -499,9 +495,9 @@ Result<ImportResult> import_image(const Settings& given, const std::string& arch
     std::string why = verdict.reason;
     if (verdict.state == "unsigned") {
       if (given.require_signature)
-        why += str(verdict.key_id.empty() ? " and" : ";", " require_signature is set", given.config_file.empty() ? std::string() : str(" in ", given.config_file));
-      else
-        why += " (import it with --allow-unsigned to accept it unsigned)";
+        why += str(verdict.key_id.empty() ? " and" : ";", " require_signature is set",
+                   given.config_file.empty() ? std::string() : str(" in ", given.config_file));
+      else why += " (import it with --allow-unsigned to accept it unsigned)";
     }
     return refuse(Error(Errc::permission, why));
   }
@@ -536,8 +532,7 @@ Result<ImportResult> import_image(const Settings& given, const std::string& arch
       return refuse(Error(Errc::permission, str(quote(out.name), " is in readable_images in ", config,
                                                 ": unprivileged launchers read its tree, so it must hold no setuid, setgid or capability "
                                                 "file and no device node, but it ",
-                                                o.strip ? "still " : "", "holds ", list_privileged(left), " (allowed by [strip] of ", config,
-                                                ")")));
+                                                o.strip ? "still " : "", "holds ", list_privileged(left), " (allowed by [strip] of ", config, ")")));
   }
   out.stripped = plan->changes;
 
@@ -549,8 +544,8 @@ Result<ImportResult> import_image(const Settings& given, const std::string& arch
   {
     auto c = TRY(load(s));
     if (const Entry* owner = c.alias_target(out.name))
-      return refuse(Error(Errc::exists, str(quote(out.name), " is an alias of ", quote(owner->name), "; remove the alias first (chrootctl remove ",
-                                            out.name, ")")));
+      return refuse(Error(
+          Errc::exists, str(quote(out.name), " is an alias of ", quote(owner->name), "; remove the alias first (chrootctl remove ", out.name, ")")));
   }
   const std::string parent = str(s.store, "/", entry->recipe);
   const std::string dest = str(parent, "/", entry->build_id);

@@ -131,8 +131,7 @@ Result<Fragment> parse_fragment(std::string text, const std::string& label) {
   }
   if (auto v = r.string("digest", true)) {
     f.digest = *v;
-    if (!is_sha256_hex(f.digest))
-      diag.error(*doc.table.get("digest"), "'digest' must be 64 lowercase hex digits");
+    if (!is_sha256_hex(f.digest)) diag.error(*doc.table.get("digest"), "'digest' must be 64 lowercase hex digits");
   }
   if (auto v = r.string("signer")) f.signer = *v;
   if (auto v = r.integer("published_at", true)) f.published_at = *v;
@@ -176,18 +175,17 @@ Result<PublishResult> publish(const Settings& s, const std::string& name, const 
     const Statement expected = with_sealed(
         Statement{*recipe, v.build_id, m->stripped_from.empty() ? digest : m->stripped_from, Sha256::hex(files["lock"]), {}, {}}, m->sealed);
     if (!(sig->statement == expected))
-      return ctx(Error(Errc::mismatch, str(v.image, "/signature is not for this build (it names build ", sig->statement.build_id,
-                                           ", tree digest ", sig->statement.tree_digest, ")")));
+      return ctx(Error(Errc::mismatch, str(v.image, "/signature is not for this build (it names build ", sig->statement.build_id, ", tree digest ",
+                                           sig->statement.tree_digest, ")")));
     files["signature"] = **sig_text;
     out.signer = sig->key_id;
   } else if (!o.allow_unsigned) {
-    return ctx(Error(Errc::permission, str("it is not signed (sign it with 'chrootctl sign ", entry->name,
-                                           " --key KEY', or publish it with --allow-unsigned)")));
+    return ctx(Error(Errc::permission,
+                     str("it is not signed (sign it with 'chrootctl sign ", entry->name, " --key KEY', or publish it with --allow-unsigned)")));
   }
   if (!valid_word(*recipe) || !valid_word(v.build_id))
     return ctx(Error(Errc::invalid_argument, str("its recipe name ", quote(*recipe), " or build id ", quote(v.build_id), " cannot be published")));
-  if (m->sealed != v.sealed)
-    return ctx(Error(Errc::mismatch, str(v.image, "/manifest does not describe the image file recorded in the catalogue")));
+  if (m->sealed != v.sealed) return ctx(Error(Errc::mismatch, str(v.image, "/manifest does not describe the image file recorded in the catalogue")));
   for (const auto& e : m->entries) {
     if (v.sealed) break;  // published as one file, whatever its tree holds
     if (auto p = detail::check_entry_path(e.path); !p) return ctx(p.error());
@@ -226,8 +224,7 @@ Result<PublishResult> publish(const Settings& s, const std::string& name, const 
   if (sys::lstat_path(out.published)) {
     auto existing = manifest::read_digest(out.published + "/manifest");
     if (!existing) return ctx(std::move(existing.error()).add_context(str(quote(out.published), " exists")));
-    if (*existing != digest)
-      return ctx(Error(Errc::exists, str(quote(out.published), " exists with tree digest ", *existing, ", not ", digest)));
+    if (*existing != digest) return ctx(Error(Errc::exists, str(quote(out.published), " exists with tree digest ", *existing, ", not ", digest)));
     TRY(write_fragment());
     out.already_published = true;
     return out;
@@ -295,7 +292,7 @@ Result<PublishResult> publish(const Settings& s, const std::string& name, const 
   TRY(sys::mkdir_p(troot, 0700));
   auto copier = TRY(detail::TreeCopier::open(troot));
   auto reader = TRY(detail::TreeReader::open(v.root));
-  std::set<std::pair<dev_t, ino_t>> used;                       // inodes of earlier builds already linked to
+  std::set<std::pair<dev_t, ino_t>> used;                      // inodes of earlier builds already linked to
   std::map<std::string, std::pair<dev_t, ino_t>> src_leaders;  // hard-link groups of the image
   status(str("publishing ", m->entries.size(), " entries into ", tmp.path));
 
@@ -345,8 +342,10 @@ Result<PublishResult> publish(const Settings& s, const std::string& name, const 
         case manifest::Type::fifo:
           TRY(reader.check_other(e));
           return copier.make_node(e);
-        case manifest::Type::socket: return fail(Errc::unsupported, "socket");
-        case manifest::Type::file: break;
+        case manifest::Type::socket:
+          return fail(Errc::unsupported, "socket");
+        case manifest::Type::file:
+          break;
       }
       if (!e.link.empty() && e.link != e.path) {
         auto fd = TRY(reader.open_file(e));
@@ -369,7 +368,8 @@ Result<PublishResult> publish(const Settings& s, const std::string& name, const 
       }
       auto src = TRY(reader.open_file(e));
       auto dst = TRY(copier.create_file(e));
-      TRY(detail::stream_checked(src.get(), e, v.root + e.path, [&](const char* p, std::size_t n) { return sys::write_all(dst.get(), std::string_view(p, n)); }));
+      TRY(detail::stream_checked(src.get(), e, v.root + e.path,
+                                 [&](const char* p, std::size_t n) { return sys::write_all(dst.get(), std::string_view(p, n)); }));
       TRY(copier.finish_file(dst.get(), e));
       out.bytes_copied += e.size;
       return {};
@@ -386,7 +386,8 @@ Result<PublishResult> publish(const Settings& s, const std::string& name, const 
   auto d = manifest::check(troot, *m, copts);
   if (!d) return ctx(d.error());
   if (d->failed())
-    return ctx(Error(Errc::mismatch, str("the published copy does not match the manifest (", detail::count_differences(*d), "):\n", detail::listing(*d))));
+    return ctx(
+        Error(Errc::mismatch, str("the published copy does not match the manifest (", detail::count_differences(*d), "):\n", detail::listing(*d))));
   for (const auto& [f, text] : files) TRY(write_file_atomic(str(tmp.path, "/", f), text, 0644));
   if (::chmod(tmp.path.c_str(), 0755) != 0) return fail_errno(str("chmod(", quote(tmp.path), ", 0755)"), errno);
   {

@@ -41,8 +41,7 @@ Result<std::string> local_copy(const std::string& store, const Fragment& f, cons
     // but only for the same published root and tree.
     auto src = detail::read_trusted_file(dest + "/source");
     if (!src) return fail(src.error());
-    if (!*src || **src != source)
-      return fail(Errc::exists, str(quote(dest), " exists and does not hold the build published at ", quote(published)));
+    if (!*src || **src != source) return fail(Errc::exists, str(quote(dest), " exists and does not hold the build published at ", quote(published)));
     auto existing = manifest::read_digest(dest + "/manifest");
     if (!existing) return fail(existing.error());
     if (*existing != f.digest) return fail(Errc::exists, str(quote(dest), " holds tree digest ", *existing, ", not ", f.digest));
@@ -93,8 +92,7 @@ Result<AddResult> add_one(const Settings& s, const std::string& canon, const std
 
 }  // namespace
 
-Result<std::vector<AddFromItem>> add_from(const Settings& s, const std::string& dir, const std::vector<std::string>& names,
-                                          const AddFromOptions& o) {
+Result<std::vector<AddFromItem>> add_from(const Settings& s, const std::string& dir, const std::vector<std::string>& names, const AddFromOptions& o) {
   const std::string canon = TRY(canonical_path(dir));
   const std::string fragments = str(canon, "/catalogue.d");
   std::vector<std::string> stems;

@@ -72,8 +72,7 @@ std::string summarize(const manifest::DiffResult& d, std::size_t max_lines) {
   return out;
 }
 
-Status record_version(const Settings& s, const std::string& name, Version v, AddResult& result,
-                      const std::optional<std::string>& seccomp) {
+Status record_version(const Settings& s, const std::string& name, Version v, AddResult& result, const std::optional<std::string>& seccomp) {
   const std::string image = v.image;
   TRY(edit(s, [&](Catalogue& c) -> Status {
     // The tree was verified outside the lock; make sure the directory recorded is the one verified.
@@ -236,8 +235,7 @@ Result<std::string> alias(const Settings& s, const std::string& new_name, const 
         entry_name = e->name;
         return {};
       }
-      if (!force)
-        return fail(Errc::exists, str(quote(new_name), " is already an alias of ", quote(owner->name), " (use --force to move it)"));
+      if (!force) return fail(Errc::exists, str(quote(new_name), " is already an alias of ", quote(owner->name), " (use --force to move it)"));
       std::erase(owner->aliases, new_name);
     }
     e->aliases.push_back(new_name);
@@ -260,7 +258,8 @@ Result<RollbackResult> rollback(const Settings& s, const std::string& name, cons
       if (it == e->previous.end()) {
         std::vector<std::string> ids;
         for (const auto& v : e->previous) ids.push_back(v.build_id);
-        return fail(Errc::not_found, str(quote(e->name), " has no previous version with build id ", quote(*to), " (previous: ", join(ids, ", "), ")"));
+        return fail(Errc::not_found,
+                    str(quote(e->name), " has no previous version with build id ", quote(*to), " (previous: ", join(ids, ", "), ")"));
       }
       index = static_cast<std::size_t>(it - e->previous.begin());
     }

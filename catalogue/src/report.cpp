@@ -80,7 +80,8 @@ void write_json(JsonWriter& w, const Entry& e, const Evaluation& ev) {
   w.field("usable", ev.usable);
   w.field("reason", ev.reason);
   w.key("seccomp");
-  if (e.seccomp.empty()) w.null(); else w.value(escape_bytes(e.seccomp));
+  if (e.seccomp.empty()) w.null();
+  else w.value(escape_bytes(e.seccomp));
   w.key("current");
   write_json(w, e.current);
   w.key("previous").begin_array();
@@ -113,8 +114,8 @@ std::string render_list(const Settings& s, const Catalogue& c, std::int64_t now)
   std::vector<std::vector<std::string>> rows{{"NAME", "STATE", "VERIFIED", "BUILD", "DIGEST", "ROOT"}};
   for (const auto& e : c.entries) {
     const auto ev = evaluate(s, e.name, e.current, now);
-    rows.push_back({e.name, ev.state, age(e.current.verified_at, now), e.current.build_id, e.current.digest.substr(0, 12),
-                    escape_bytes(e.current.root)});
+    rows.push_back(
+        {e.name, ev.state, age(e.current.verified_at, now), e.current.build_id, e.current.digest.substr(0, 12), escape_bytes(e.current.root)});
     for (const auto& a : e.aliases) rows.push_back({a, "-> " + e.name, "", "", "", ""});
   }
   return table(rows);

@@ -69,9 +69,8 @@ Evaluation evaluate(const Settings& s, const std::string& name, const Version& v
     return refuse("expired", str("its last verification is recorded at ", format_time(v.verified_at),
                                  ", in the future (was the clock changed?); run 'chrootctl verify ", name, "'"));
   if (now - v.verified_at > s.max_verify_age)
-    return refuse("expired", str("its last full verification was at ", format_time(v.verified_at), ", ",
-                                 format_duration(now - v.verified_at), " ago, longer than max_verify_age (",
-                                 format_duration(s.max_verify_age), "); run 'chrootctl verify ", name, "'"));
+    return refuse("expired", str("its last full verification was at ", format_time(v.verified_at), ", ", format_duration(now - v.verified_at),
+                                 " ago, longer than max_verify_age (", format_duration(s.max_verify_age), "); run 'chrootctl verify ", name, "'"));
   // An image that is not in readable_images is reachable by root only (access.hpp): say so to
   // an unprivileged launcher, rather than "permission denied" from somewhere on the way.
   if (::geteuid() != 0) {
@@ -139,9 +138,7 @@ Result<ResolvedRoot> resolve(const Settings& s, const std::string& name, const R
   return resolve_in(s, c, name, options);
 }
 
-bool is_refusal(const Error& e) {
-  return e.code() == Errc::mismatch || e.code() == Errc::not_found || e.code() == Errc::invalid_argument;
-}
+bool is_refusal(const Error& e) { return e.code() == Errc::mismatch || e.code() == Errc::not_found || e.code() == Errc::invalid_argument; }
 
 Result<std::string> image_dir(const Settings& s, const std::string& name) {
   auto c = TRY(load(s));

@@ -27,13 +27,14 @@ Status check_component(const struct stat& st, bool final, const std::string& lab
   if (S_ISLNK(st.st_mode)) return fail(Errc::permission, str(label, " is a symbolic link"));
   if (!S_ISDIR(st.st_mode)) return fail(Errc::permission, str(label, " is not a directory"));
   if (st.st_uid != 0 && st.st_uid != owner)
-    return fail(Errc::permission, str(label, " is owned by uid ", st.st_uid, owner == 0 ? std::string(", not root") : str(", not root or uid ", owner)));
+    return fail(Errc::permission,
+                str(label, " is owned by uid ", st.st_uid, owner == 0 ? std::string(", not root") : str(", not root or uid ", owner)));
   if (st.st_mode & (S_IWGRP | S_IWOTH)) {
     // In a sticky directory nobody but the owner of an entry (root, checked one level down)
     // can rename, remove or replace it, so other users' write access cannot swap our path.
     if (!final && (st.st_mode & S_ISVTX)) return {};
-    return fail(Errc::permission, str(label, " is writable by ", (st.st_mode & S_IWOTH) ? "others" : "group", " (mode ",
-                                      mode_of(st), (final ? "" : ", no sticky bit"), ")"));
+    return fail(Errc::permission, str(label, " is writable by ", (st.st_mode & S_IWOTH) ? "others" : "group", " (mode ", mode_of(st),
+                                      (final ? "" : ", no sticky bit"), ")"));
   }
   return {};
 }
@@ -49,8 +50,7 @@ Result<std::string> canonical_path(const std::string& path) {
 
 Status check_plain_path(const std::string& path) {
   for (unsigned char c : path)
-    if (c < 0x20 || c == 0x7f)
-      return fail(Errc::invalid_argument, str(quote(path), " holds a control character; roots must have printable paths"));
+    if (c < 0x20 || c == 0x7f) return fail(Errc::invalid_argument, str(quote(path), " holds a control character; roots must have printable paths"));
   return {};
 }
 
@@ -128,8 +128,7 @@ Status check_trusted_file(const struct stat& st, const std::string& path) {
   if (!S_ISREG(st.st_mode)) return fail(Errc::permission, str(quote(path), " is not a regular file"));
   if (st.st_uid != 0) return fail(Errc::permission, str(quote(path), " is owned by uid ", st.st_uid, ", not root"));
   if (st.st_mode & (S_IWGRP | S_IWOTH))
-    return fail(Errc::permission, str(quote(path), " is writable by ", (st.st_mode & S_IWOTH) ? "others" : "group", " (mode ",
-                                      mode_of(st), ")"));
+    return fail(Errc::permission, str(quote(path), " is writable by ", (st.st_mode & S_IWOTH) ? "others" : "group", " (mode ", mode_of(st), ")"));
   return {};
 }
 

@@ -63,8 +63,7 @@ struct Wipe {
 };
 
 bool is_key_id(std::string_view s) {
-  return s.size() == k_key_id_digits &&
-         std::all_of(s.begin(), s.end(), [](char c) { return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'); });
+  return s.size() == k_key_id_digits && std::all_of(s.begin(), s.end(), [](char c) { return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'); });
 }
 
 // Splits text into lines that each ended in '\n'; nullopt if the text does not end in one.
@@ -222,8 +221,7 @@ Result<std::string> Key::sign(std::string_view message) const {
     return fail(Errc::internal, str("EVP_DigestSignInit: ", openssl_error()));
   unsigned char sig[k_signature_bytes];
   std::size_t len = sizeof sig;
-  if (EVP_DigestSign(ctx.get(), sig, &len, reinterpret_cast<const unsigned char*>(message.data()), message.size()) != 1 ||
-      len != k_signature_bytes)
+  if (EVP_DigestSign(ctx.get(), sig, &len, reinterpret_cast<const unsigned char*>(message.data()), message.size()) != 1 || len != k_signature_bytes)
     return fail(Errc::internal, str("EVP_DigestSign: ", openssl_error()));
   return std::string(reinterpret_cast<const char*>(sig), len);
 }
@@ -274,8 +272,8 @@ Result<Key> load_private_key(const std::string& path) {
   if (st.st_uid != me)
     return fail(Errc::permission, str("private key ", quote(path), " is owned by uid ", st.st_uid, ", not by the user signing (uid ", me, ")"));
   if (st.st_mode & 077)
-    return fail(Errc::permission, str("private key ", quote(path), " is accessible by group or others (mode ", mode_octal(st.st_mode & 07777),
-                                      "); make it mode 0600"));
+    return fail(Errc::permission,
+                str("private key ", quote(path), " is accessible by group or others (mode ", mode_octal(st.st_mode & 07777), "); make it mode 0600"));
   auto text = TRY(with_context(sys::read_fd(fd->get(), 64u << 10), str("reading the private key ", path)));
   Wipe wipe{text};
   return parse_key(text, path, true);
@@ -374,8 +372,8 @@ Result<Statement> parse_statement(std::string_view text, const std::string& labe
 }
 
 std::string render_signature(const Signature& sig) {
-  return str(k_signature_header, "key-id ", sig.key_id, "\nalgorithm ed25519\nsignature ", base64_encode(sig.value), "\n",
-             k_statement_marker, sig.statement_text);
+  return str(k_signature_header, "key-id ", sig.key_id, "\nalgorithm ed25519\nsignature ", base64_encode(sig.value), "\n", k_statement_marker,
+             sig.statement_text);
 }
 
 Result<Signature> parse_signature(std::string_view text, const std::string& label) {
@@ -485,8 +483,8 @@ SignatureVerdict judge_signature(const JudgeInput& in) {
   if (!signer) {
     if (!candidates.empty())
       return no("bad-signature", str("its signature by key ", sig->key_id, " does not verify (", in.signature_label, " was altered)"));
-    v.untrusted_because = trust->trusted_dir_exists ? str("it is not one of the trusted keys in ", trust->trusted_dir)
-                                                    : str(trust->trusted_dir, " does not exist");
+    v.untrusted_because =
+        trust->trusted_dir_exists ? str("it is not one of the trusted keys in ", trust->trusted_dir) : str(trust->trusted_dir, " does not exist");
     return unsigned_verdict(str("it is signed by key ", sig->key_id, ", which is not trusted here: ", v.untrusted_because));
   }
   auto expected = in.expected();
@@ -513,8 +511,7 @@ Result<Statement> image_statement(const std::string& image, const std::string& r
                                   const std::optional<manifest::Sealed>& sealed) {
   const std::string lock = TRY(detail::read_required_file(image + "/lock"));
   const auto slash = image.find_last_of('/');
-  return with_sealed(Statement{recipe, slash == std::string::npos ? image : image.substr(slash + 1), tree_digest, Sha256::hex(lock), {}, {}},
-                     sealed);
+  return with_sealed(Statement{recipe, slash == std::string::npos ? image : image.substr(slash + 1), tree_digest, Sha256::hex(lock), {}, {}}, sealed);
 }
 
 Result<std::optional<std::string>> read_image_signature(const std::string& image) {
@@ -545,14 +542,10 @@ SignatureVerdict judge_image(const Settings& s, const std::string& image, const 
   auto v = judge_signature(in);
   if (v.state == "unsigned" && !v.acceptable) {
     const std::string where = s.config_file.empty() ? std::string() : str(" in ", s.config_file);
-    if (s.require_signature && !in.signature_text)
-      v.reason = str("it is not signed and require_signature is set", where);
-    else if (s.require_signature)
-      v.reason += str("; require_signature is set", where);
-    else if (!in.signature_text)
-      v.reason = str("it was registered as signed, but ", in.signature_label, " is gone");
-    else
-      v.reason = str("it was registered as signed, but its key ", v.key_id, " is no longer trusted here: ", v.untrusted_because);
+    if (s.require_signature && !in.signature_text) v.reason = str("it is not signed and require_signature is set", where);
+    else if (s.require_signature) v.reason += str("; require_signature is set", where);
+    else if (!in.signature_text) v.reason = str("it was registered as signed, but ", in.signature_label, " is gone");
+    else v.reason = str("it was registered as signed, but its key ", v.key_id, " is no longer trusted here: ", v.untrusted_because);
   }
   return v;
 }

@@ -25,8 +25,8 @@ Result<SignResult> sign_image(const Settings& s, const std::string& target, cons
     auto c = TRY(load(s));
     const Entry* e = c.find_any(target);
     if (!e) {
-      std::string msg = str(quote(target), " is not in the catalogue ", catalogue_path(s), " (a build directory must be given with a '/', e.g. ./",
-                            target, ")");
+      std::string msg =
+          str(quote(target), " is not in the catalogue ", catalogue_path(s), " (a build directory must be given with a '/', e.g. ./", target, ")");
       if (auto dym = c.suggest(target)) msg += str("; did you mean ", quote(*dym), "?");
       return fail(Errc::not_found, std::move(msg));
     }

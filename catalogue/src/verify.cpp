@@ -19,7 +19,7 @@ namespace {
 
 struct Outcome {
   bool passed = false;
-  std::string failure;  // recorded when !passed
+  std::string failure;                   // recorded when !passed
   std::optional<RootIdentity> identity;  // the root's identity after a full pass
   std::optional<std::string> signer;     // the signer after a full pass ("" for none)
 };
@@ -62,8 +62,8 @@ Outcome full(const Settings& s, VerifyReport& r, const VerifyOptions& options, c
     return {false, r.error, {}, {}};
   }
   if (m->stripped_from != v.signed_digest) {
-    r.error = str(v.image, "/manifest says it was stripped from ", m->stripped_from.empty() ? std::string("nothing") : m->stripped_from,
-                  ", not the ", v.signed_digest.empty() ? std::string("nothing") : v.signed_digest, " recorded in the catalogue");
+    r.error = str(v.image, "/manifest says it was stripped from ", m->stripped_from.empty() ? std::string("nothing") : m->stripped_from, ", not the ",
+                  v.signed_digest.empty() ? std::string("nothing") : v.signed_digest, " recorded in the catalogue");
     return {false, r.error, {}, {}};
   }
   std::string signer;
@@ -85,8 +85,8 @@ Outcome full(const Settings& s, VerifyReport& r, const VerifyOptions& options, c
     }
     r.notes.insert(r.notes.end(), access->notes.begin(), access->notes.end());
     if (!(*id == v.identity))
-      r.notes.push_back(str("the image file is a different file from the one recorded (was ", describe(v.identity), ", now ",
-                            describe(*id), "); its contents match, so the new one is recorded"));
+      r.notes.push_back(str("the image file is a different file from the one recorded (was ", describe(v.identity), ", now ", describe(*id),
+                            "); its contents match, so the new one is recorded"));
     return {true, "", *id, signer};
   }
   manifest::CreateOptions copts;
@@ -113,8 +113,8 @@ Outcome full(const Settings& s, VerifyReport& r, const VerifyOptions& options, c
     return {false, r.error, {}, {}};
   }
   if (!(*id == v.identity))
-    r.notes.push_back(str("the root is a different directory from the one recorded (was ", describe(v.identity), ", now ",
-                          describe(*id), "); its contents match, so the new one is recorded"));
+    r.notes.push_back(str("the root is a different directory from the one recorded (was ", describe(v.identity), ", now ", describe(*id),
+                          "); its contents match, so the new one is recorded"));
   return {true, "", *id, signer};
 }
 
@@ -213,9 +213,8 @@ Result<std::vector<VerifyReport>> verify(const Settings& s, const std::vector<st
     r.fast = options.fast;
     if (!done.insert({r.version.image, r.version.root}).second) {
       // Another entry has the same image: verified once, recorded for both below.
-      auto it = std::find_if(reports.begin(), reports.end(), [&](const VerifyReport& x) {
-        return x.version.image == r.version.image && x.version.root == r.version.root;
-      });
+      auto it = std::find_if(reports.begin(), reports.end(),
+                             [&](const VerifyReport& x) { return x.version.image == r.version.image && x.version.root == r.version.root; });
       r.passed = it->passed;
       r.error = it->error;
       r.differences = it->differences;
@@ -248,8 +247,7 @@ Result<std::vector<VerifyReport>> verify(const Settings& s, const std::vector<st
           if (o.passed) {
             // A failure recorded after this verification began may describe a change it missed.
             if (ver.failed_at > started) {
-              r.notes.push_back(str("a failure was recorded at ", format_time(ver.failed_at),
-                                    ", after this verification started; it stands"));
+              r.notes.push_back(str("a failure was recorded at ", format_time(ver.failed_at), ", after this verification started; it stands"));
               return;
             }
             ver.verified_at = started;

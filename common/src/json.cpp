@@ -51,13 +51,27 @@ std::string JsonWriter::escape(std::string_view s) {
       continue;
     }
     switch (c) {
-      case '"': out += "\\\""; break;
-      case '\\': out += "\\\\"; break;
-      case '\n': out += "\\n"; break;
-      case '\t': out += "\\t"; break;
-      case '\r': out += "\\r"; break;
-      case '\b': out += "\\b"; break;
-      case '\f': out += "\\f"; break;
+      case '"':
+        out += "\\\"";
+        break;
+      case '\\':
+        out += "\\\\";
+        break;
+      case '\n':
+        out += "\\n";
+        break;
+      case '\t':
+        out += "\\t";
+        break;
+      case '\r':
+        out += "\\r";
+        break;
+      case '\b':
+        out += "\\b";
+        break;
+      case '\f':
+        out += "\\f";
+        break;
       default:
         if (c < 0x20 || c == 0x7f) {
           char buf[8];
@@ -180,7 +194,7 @@ namespace {
 
 // The reader behind parse_flat_json_object: one pass, no recursion (nothing nests).
 class FlatReader {
-public:
+ public:
   FlatReader(std::string_view text, std::string_view what) : m_s(text), m_what(what) {}
 
   Result<FlatObject> object() {
@@ -205,7 +219,7 @@ public:
     }
   }
 
-private:
+ private:
   static bool is_space(char c) { return c == ' ' || c == '\n' || c == '\r' || c == '\t'; }
   static bool is_digit(char c) { return c >= '0' && c <= '9'; }
   char peek() const { return m_i < m_s.size() ? m_s[m_i] : '\0'; }
@@ -217,9 +231,7 @@ private:
   void space() {
     while (m_i < m_s.size() && is_space(m_s[m_i])) ++m_i;
   }
-  tl::unexpected<Error> bad(std::string_view why) const {
-    return fail(Errc::parse, str("unreadable ", m_what, " at byte ", m_i, ": ", why));
-  }
+  tl::unexpected<Error> bad(std::string_view why) const { return fail(Errc::parse, str("unreadable ", m_what, " at byte ", m_i, ": ", why)); }
   Result<FlatObject> finish(FlatObject out) {
     space();
     if (m_i != m_s.size()) return bad("trailing data");
@@ -234,9 +246,9 @@ private:
       v.text = TRY(string());
       return v;
     }
-    for (const auto& [word, kind] : {std::pair{std::string_view("true"), FlatValue::Kind::boolean},
-                                     std::pair{std::string_view("false"), FlatValue::Kind::boolean},
-                                     std::pair{std::string_view("null"), FlatValue::Kind::null}}) {
+    for (const auto& [word, kind] :
+         {std::pair{std::string_view("true"), FlatValue::Kind::boolean}, std::pair{std::string_view("false"), FlatValue::Kind::boolean},
+          std::pair{std::string_view("null"), FlatValue::Kind::null}}) {
       if (m_s.substr(m_i, word.size()) == word) {
         m_i += word.size();
         v.kind = kind;
@@ -306,14 +318,30 @@ private:
       const char e = peek();
       ++m_i;
       switch (e) {
-        case '"': out.push_back('"'); break;
-        case '\\': out.push_back('\\'); break;
-        case '/': out.push_back('/'); break;
-        case 'n': out.push_back('\n'); break;
-        case 't': out.push_back('\t'); break;
-        case 'r': out.push_back('\r'); break;
-        case 'b': out.push_back('\b'); break;
-        case 'f': out.push_back('\f'); break;
+        case '"':
+          out.push_back('"');
+          break;
+        case '\\':
+          out.push_back('\\');
+          break;
+        case '/':
+          out.push_back('/');
+          break;
+        case 'n':
+          out.push_back('\n');
+          break;
+        case 't':
+          out.push_back('\t');
+          break;
+        case 'r':
+          out.push_back('\r');
+          break;
+        case 'b':
+          out.push_back('\b');
+          break;
+        case 'f':
+          out.push_back('\f');
+          break;
         case 'u': {
           if (m_i + 4 > m_s.size()) return bad("short \\u escape");
           auto v = parse_u64(m_s.substr(m_i, 4), 16);
@@ -323,7 +351,8 @@ private:
           m_i += 4;
           break;
         }
-        default: return bad("unknown escape");
+        default:
+          return bad("unknown escape");
       }
     }
     return bad("unterminated string");
@@ -336,9 +365,7 @@ private:
 
 }  // namespace
 
-Result<FlatObject> parse_flat_json_object(std::string_view text, std::string_view what) {
-  return FlatReader(text, what).object();
-}
+Result<FlatObject> parse_flat_json_object(std::string_view text, std::string_view what) { return FlatReader(text, what).object(); }
 
 const FlatValue* find_flat(const FlatObject& object, std::string_view key) {
   for (const auto& [k, v] : object)

@@ -10,18 +10,18 @@
 #include <algorithm>
 #include <bit>
 #include <charconv>
-#include <cstring>
 #include <cinttypes>
 #include <cstddef>
 #include <cstdio>
+#include <cstring>
 #include <unordered_map>
 #include <unordered_set>
 
 #include "chrootctl/common/files.hpp"
-#include "chrootctl/common/thread.hpp"
-#include "manifest_internal.hpp"
 #include "chrootctl/common/sha256.hpp"
 #include "chrootctl/common/strings.hpp"
+#include "chrootctl/common/thread.hpp"
+#include "manifest_internal.hpp"
 
 namespace chrootctl::manifest {
 
@@ -50,21 +50,28 @@ std::optional<std::pair<std::int64_t, std::uint32_t>> parse_time(std::string_vie
   const auto sec = parse_u64(secs);
   const auto nsec = parse_u64(s.substr(dot + 1));
   if (!sec || !nsec || *sec > static_cast<std::uint64_t>(INT64_MAX)) return std::nullopt;
-  return std::make_pair(neg ? -static_cast<std::int64_t>(*sec) : static_cast<std::int64_t>(*sec),
-                        static_cast<std::uint32_t>(*nsec));
+  return std::make_pair(neg ? -static_cast<std::int64_t>(*sec) : static_cast<std::int64_t>(*sec), static_cast<std::uint32_t>(*nsec));
 }
 
 std::optional<Type> type_from_char(std::string_view s) {
   if (s.size() != 1) return std::nullopt;
   switch (s[0]) {
-    case 'f': return Type::file;
-    case 'd': return Type::dir;
-    case 'l': return Type::symlink;
-    case 'c': return Type::chardev;
-    case 'b': return Type::blockdev;
-    case 'p': return Type::fifo;
-    case 's': return Type::socket;
-    default: return std::nullopt;
+    case 'f':
+      return Type::file;
+    case 'd':
+      return Type::dir;
+    case 'l':
+      return Type::symlink;
+    case 'c':
+      return Type::chardev;
+    case 'b':
+      return Type::blockdev;
+    case 'p':
+      return Type::fifo;
+    case 's':
+      return Type::socket;
+    default:
+      return std::nullopt;
   }
 }
 
@@ -119,8 +126,8 @@ void append_entry(std::string& out, const Entry& e, bool with_mtime) {
   out.push_back(static_cast<char>(e.type));
   out += " mode=";
   const unsigned m = e.mode & 07777;
-  const char mode[4] = {static_cast<char>('0' + ((m >> 9) & 7)), static_cast<char>('0' + ((m >> 6) & 7)),
-                        static_cast<char>('0' + ((m >> 3) & 7)), static_cast<char>('0' + (m & 7))};
+  const char mode[4] = {static_cast<char>('0' + ((m >> 9) & 7)), static_cast<char>('0' + ((m >> 6) & 7)), static_cast<char>('0' + ((m >> 3) & 7)),
+                        static_cast<char>('0' + (m & 7))};
   out.append(mode, 4);
   out += " uid=";
   append_uint(out, e.uid);
@@ -144,7 +151,8 @@ void append_entry(std::string& out, const Entry& e, bool with_mtime) {
       out += ',';
       append_uint(out, e.rdev_minor);
       break;
-    default: break;
+    default:
+      break;
   }
   if (!e.link.empty()) {
     out += " link=";
@@ -185,20 +193,26 @@ void append_header(std::string& out, const Manifest& m) {
 
 std::string_view type_name(Type t) {
   switch (t) {
-    case Type::file: return "file";
-    case Type::dir: return "directory";
-    case Type::symlink: return "symlink";
-    case Type::chardev: return "character device";
-    case Type::blockdev: return "block device";
-    case Type::fifo: return "fifo";
-    case Type::socket: return "socket";
+    case Type::file:
+      return "file";
+    case Type::dir:
+      return "directory";
+    case Type::symlink:
+      return "symlink";
+    case Type::chardev:
+      return "character device";
+    case Type::blockdev:
+      return "block device";
+    case Type::fifo:
+      return "fifo";
+    case Type::socket:
+      return "socket";
   }
   return "?";
 }
 
 const Entry* Manifest::find(std::string_view path) const {
-  auto it = std::lower_bound(entries.begin(), entries.end(), path,
-                             [](const Entry& e, std::string_view p) { return std::string_view(e.path) < p; });
+  auto it = std::lower_bound(entries.begin(), entries.end(), path, [](const Entry& e, std::string_view p) { return std::string_view(e.path) < p; });
   if (it == entries.end() || it->path != path) return nullptr;
   return &*it;
 }
@@ -378,8 +392,7 @@ std::optional<std::string> privilege_of(const Entry& e) {
   if (e.type == Type::file && (e.mode & 02000))
     what.push_back(str("setgid ", e.gid == 0 ? std::string("root") : str("gid ", e.gid), " (mode ", mode_octal(e.mode), ")"));
   if (e.type == Type::file && has_capability(e)) what.push_back("file capability");
-  if (is_device(e))
-    what.push_back(str(e.type == Type::chardev ? "character" : "block", " device ", e.rdev_major, ",", e.rdev_minor));
+  if (is_device(e)) what.push_back(str(e.type == Type::chardev ? "character" : "block", " device ", e.rdev_major, ",", e.rdev_minor));
   if (what.empty()) return std::nullopt;
   return join(what, ", ");
 }
@@ -464,9 +477,7 @@ bool known_strip_action(std::string_view a) {
 }  // namespace
 
 Result<Manifest> parse(std::string_view text, const std::string& filename) {
-  auto err = [&](std::size_t line, const std::string& msg) {
-    return fail(Errc::parse, str(filename, ":", line, ": ", msg));
-  };
+  auto err = [&](std::size_t line, const std::string& msg) { return fail(Errc::parse, str(filename, ":", line, ": ", msg)); };
   Manifest m;
   std::size_t lineno = 0;
   std::size_t pos = 0;
@@ -476,23 +487,20 @@ Result<Manifest> parse(std::string_view text, const std::string& filename) {
   Sha256 h;
   while (pos < text.size()) {
     const auto nl = text.find('\n', pos);
-    if (nl == std::string_view::npos)
-      return err(lineno + 1, "truncated: the last line has no newline (the manifest is incomplete)");
+    if (nl == std::string_view::npos) return err(lineno + 1, "truncated: the last line has no newline (the manifest is incomplete)");
     const std::string_view line = text.substr(pos, nl - pos);
     pos = nl + 1;
     ++lineno;
     if (ended) return err(lineno, "unexpected text after the end line");
     if (lineno == 1) {
-      if (line != k_header)
-        return err(1, str("not a chrootctl manifest (expected ", quote(k_header), " on the first line)"));
+      if (line != k_header) return err(1, str("not a chrootctl manifest (expected ", quote(k_header), " on the first line)"));
       h.update(line);
       h.update("\n");
       continue;
     }
     if (lineno == 2 && starts_with(line, k_sealed)) {
       m.sealed = parse_sealed_line(line);
-      if (!m.sealed)
-        return err(lineno, "malformed #sealed line (expected '#sealed erofs size=N sha256=HEX hash-offset=N root-hash=HEX salt=HEX')");
+      if (!m.sealed) return err(lineno, "malformed #sealed line (expected '#sealed erofs size=N sha256=HEX hash-offset=N root-hash=HEX salt=HEX')");
       in_header = false;  // a sealed image is never stripped: no strip records follow
       continue;
     }
@@ -525,8 +533,8 @@ Result<Manifest> parse(std::string_view text, const std::string& filename) {
         return err(lineno, "malformed end line (expected '#end entries=N sha256=HEX')");
       const auto count = parse_u64(std::string_view(fields[0]).substr(8));
       if (!count || *count != m.entries.size())
-        return err(lineno, str("the end line says ", fields[0].substr(8), " entries but the manifest has ",
-                               m.entries.size(), " (lines were added or removed)"));
+        return err(lineno, str("the end line says ", fields[0].substr(8), " entries but the manifest has ", m.entries.size(),
+                               " (lines were added or removed)"));
       if (fields[1].substr(7) != h.hex_final())
         return err(lineno, "the entries do not match the digest on the end line (the manifest was edited or damaged)");
       ended = true;
@@ -559,8 +567,7 @@ Result<Manifest> load(const std::string& path) {
   // endless FIFO) must not fill memory. The header is checked before the rest is read.
   auto pinned = TRY(with_context(sys::open_path(path, O_PATH | O_NOFOLLOW), str("reading manifest ", path)));
   auto st = TRY(sys::fstat(pinned.get()));
-  if (!S_ISREG(st.st_mode) && !S_ISFIFO(st.st_mode))
-    return fail(Errc::invalid_argument, str("reading manifest ", path, ": not a regular file"));
+  if (!S_ISREG(st.st_mode) && !S_ISFIFO(st.st_mode)) return fail(Errc::invalid_argument, str("reading manifest ", path, ": not a regular file"));
   if (S_ISREG(st.st_mode) && static_cast<std::uint64_t>(st.st_size) > k_manifest_limit)
     return fail(Errc::invalid_argument, str("reading manifest ", path, ": it is ", human_size(static_cast<std::uint64_t>(st.st_size)),
                                             ", larger than the limit of ", human_size(k_manifest_limit)));
@@ -580,7 +587,6 @@ Result<Manifest> load(const std::string& path) {
   text += rest;
   return parse(text, path);
 }
-
 
 Status save(const Manifest& m, const std::string& path) {
   return with_context(write_file_atomic(path, serialize(m), 0644), str("writing manifest ", path));
@@ -815,19 +821,32 @@ std::string to_mtree(const Manifest& m) {
   for (const auto& e : m.entries) {
     out += e.path == "/" ? std::string(".") : "." + mtree_name(e.path);
     switch (e.type) {
-      case Type::file: out += " type=file"; break;
-      case Type::dir: out += " type=dir"; break;
-      case Type::symlink: out += " type=link"; break;
-      case Type::chardev: out += " type=char"; break;
-      case Type::blockdev: out += " type=block"; break;
-      case Type::fifo: out += " type=fifo"; break;
-      case Type::socket: out += " type=socket"; break;
+      case Type::file:
+        out += " type=file";
+        break;
+      case Type::dir:
+        out += " type=dir";
+        break;
+      case Type::symlink:
+        out += " type=link";
+        break;
+      case Type::chardev:
+        out += " type=char";
+        break;
+      case Type::blockdev:
+        out += " type=block";
+        break;
+      case Type::fifo:
+        out += " type=fifo";
+        break;
+      case Type::socket:
+        out += " type=socket";
+        break;
     }
     out += str(" uid=", e.uid, " gid=", e.gid, " mode=", mode_octal(e.mode));
     if (e.type == Type::file) out += str(" size=", e.size, " sha256=", e.sha256);
     if (e.type == Type::symlink) out += " link=" + mtree_name(e.target);
-    if (e.type == Type::chardev || e.type == Type::blockdev)
-      out += str(" device=linux,", e.rdev_major, ",", e.rdev_minor);
+    if (e.type == Type::chardev || e.type == Type::blockdev) out += str(" device=linux,", e.rdev_major, ",", e.rdev_minor);
     out += " time=" + time_text(e.mtime_sec, e.mtime_nsec);
     out += '\n';
   }
@@ -838,17 +857,20 @@ std::string to_mtree(const Manifest& m) {
 
 std::string_view kind_name(Difference::Kind k) {
   switch (k) {
-    case Difference::Kind::added: return "added";
-    case Difference::Kind::removed: return "removed";
-    case Difference::Kind::changed: return "changed";
-    case Difference::Kind::mtime_only: return "mtime-only";
+    case Difference::Kind::added:
+      return "added";
+    case Difference::Kind::removed:
+      return "removed";
+    case Difference::Kind::changed:
+      return "changed";
+    case Difference::Kind::mtime_only:
+      return "mtime-only";
   }
   return "?";
 }
 
 bool DiffResult::failed() const {
-  return std::any_of(differences.begin(), differences.end(),
-                     [](const Difference& d) { return d.kind != Difference::Kind::mtime_only; });
+  return std::any_of(differences.begin(), differences.end(), [](const Difference& d) { return d.kind != Difference::Kind::mtime_only; });
 }
 
 namespace {
@@ -861,9 +883,7 @@ std::string describe(const Entry& e) {
 }
 
 void compare_entry(const Entry& a, const Entry& b, const CompareOptions& opt, std::vector<FieldChange>& out) {
-  auto add = [&](std::string field, std::string o, std::string n) {
-    out.push_back({std::move(field), std::move(o), std::move(n)});
-  };
+  auto add = [&](std::string field, std::string o, std::string n) { out.push_back({std::move(field), std::move(o), std::move(n)}); };
   if (a.type != b.type) {
     add("type", describe(a), describe(b));
     return;  // other fields of a different kind of entry say nothing more
@@ -924,9 +944,9 @@ DiffResult diff_with(const Manifest& expected, const Manifest& actual, const Com
       if (!fields.empty()) {
         r.differences.push_back({Difference::Kind::changed, a[i].path, std::move(fields)});
       } else if (opt.content && (a[i].mtime_sec != b[j].mtime_sec || a[i].mtime_nsec != b[j].mtime_nsec)) {
-        r.differences.push_back({Difference::Kind::mtime_only, a[i].path,
-                                 {{"mtime", time_text(a[i].mtime_sec, a[i].mtime_nsec),
-                                   time_text(b[j].mtime_sec, b[j].mtime_nsec)}}});
+        r.differences.push_back({Difference::Kind::mtime_only,
+                                 a[i].path,
+                                 {{"mtime", time_text(a[i].mtime_sec, a[i].mtime_nsec), time_text(b[j].mtime_sec, b[j].mtime_nsec)}}});
       }
       ++i;
       ++j;
@@ -937,8 +957,7 @@ DiffResult diff_with(const Manifest& expected, const Manifest& actual, const Com
 
 DiffResult diff(const Manifest& expected, const Manifest& actual) { return diff_with(expected, actual, {}); }
 
-Result<DiffResult> check(const std::string& root, const Manifest& expected, const CreateOptions& options,
-                         Manifest* actual) {
+Result<DiffResult> check(const std::string& root, const Manifest& expected, const CreateOptions& options, Manifest* actual) {
   auto fresh = TRY(create(root, options));
   auto r = diff_with(expected, fresh, {});
   if (actual) *actual = std::move(fresh);

@@ -20,22 +20,28 @@ namespace {
 
 bool type_matches(Type t, mode_t m) {
   switch (t) {
-    case Type::file: return S_ISREG(m);
-    case Type::dir: return S_ISDIR(m);
-    case Type::symlink: return S_ISLNK(m);
-    case Type::chardev: return S_ISCHR(m);
-    case Type::blockdev: return S_ISBLK(m);
-    case Type::fifo: return S_ISFIFO(m);
-    case Type::socket: return S_ISSOCK(m);
+    case Type::file:
+      return S_ISREG(m);
+    case Type::dir:
+      return S_ISDIR(m);
+    case Type::symlink:
+      return S_ISLNK(m);
+    case Type::chardev:
+      return S_ISCHR(m);
+    case Type::blockdev:
+      return S_ISBLK(m);
+    case Type::fifo:
+      return S_ISFIFO(m);
+    case Type::socket:
+      return S_ISSOCK(m);
   }
   return false;
 }
 
 bool unchanged(const StatRecord::Item& e, const struct stat& st) {
-  return type_matches(e.type, st.st_mode) && e.mode == (st.st_mode & 07777) && e.uid == st.st_uid &&
-         e.gid == st.st_gid && (e.type != Type::file || e.size == static_cast<std::uint64_t>(st.st_size)) &&
-         e.dev == st.st_dev && e.ino == st.st_ino && e.ctime_sec == st.st_ctim.tv_sec &&
-         e.ctime_nsec == static_cast<std::uint32_t>(st.st_ctim.tv_nsec);
+  return type_matches(e.type, st.st_mode) && e.mode == (st.st_mode & 07777) && e.uid == st.st_uid && e.gid == st.st_gid &&
+         (e.type != Type::file || e.size == static_cast<std::uint64_t>(st.st_size)) && e.dev == st.st_dev && e.ino == st.st_ino &&
+         e.ctime_sec == st.st_ctim.tv_sec && e.ctime_nsec == static_cast<std::uint32_t>(st.st_ctim.tv_nsec);
 }
 
 }  // namespace
@@ -43,8 +49,7 @@ bool unchanged(const StatRecord::Item& e, const struct stat& st) {
 Result<DiffResult> check_fast(const std::string& root, const StatRecord& record, unsigned threads) {
   auto rootfd = TRY(sys::open_path(root, O_RDONLY | O_DIRECTORY | O_NOCTTY));
   const auto& items = record.items;
-  if (items.empty() || std::string_view(record.relative_path(items.front())) != ".")
-    return fail(Errc::parse, "the stat record has no root entry");
+  if (items.empty() || std::string_view(record.relative_path(items.front())) != ".") return fail(Errc::parse, "the stat record has no root entry");
 
   // Every entry is stat'ed relative to its parent directory, which is opened (O_PATH, O_NOFOLLOW)
   // relative to its own parent: one short lookup per entry, never through a symlink. Entries
@@ -110,8 +115,7 @@ Result<DiffResult> check_fast(const std::string& root, const StatRecord& record,
       if (fds[d] >= 0) return fds[d];
       const int pfd = self(self, parent[d]);
       if (pfd < 0) return -1;
-      const int fd = ::openat(pfd, record.relative_path(items[d]) + name_offset[d],
-                              O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+      const int fd = ::openat(pfd, record.relative_path(items[d]) + name_offset[d], O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
       if (fd < 0) return -1;
       struct stat dst {};
       if (::fstat(fd, &dst) != 0 || !unchanged(items[d], dst)) {
@@ -136,8 +140,7 @@ Result<DiffResult> check_fast(const std::string& root, const StatRecord& record,
         if (it.type == Type::dir && last_child[i] != 0) {
           // Checked as it is opened, for its children.
           if (open_dir(open_dir, static_cast<std::uint32_t>(i)) < 0) differs.store(true);
-        } else if (::fstatat(pfd, record.relative_path(it) + name_offset[i], &st, AT_SYMLINK_NOFOLLOW | AT_NO_AUTOMOUNT) != 0 ||
-                   !unchanged(it, st)) {
+        } else if (::fstatat(pfd, record.relative_path(it) + name_offset[i], &st, AT_SYMLINK_NOFOLLOW | AT_NO_AUTOMOUNT) != 0 || !unchanged(it, st)) {
           differs.store(true);
         }
         const std::uint32_t p = parent[i];

@@ -5,8 +5,8 @@
 namespace chrootctl::manifest {
 
 struct CompareOptions {
-  bool content = true;   ///< sha256, link target, xattrs, hard-link groups
-  bool stat = false;     ///< device, inode and ctime
+  bool content = true;  ///< sha256, link target, xattrs, hard-link groups
+  bool stat = false;    ///< device, inode and ctime
 };
 DiffResult diff_with(const Manifest& expected, const Manifest& actual, const CompareOptions& opt);
 

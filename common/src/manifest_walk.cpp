@@ -68,9 +68,7 @@ void fill_from_stat(Entry& e, const struct stat& st) {
 
 bool same_file(const struct stat& a, const struct stat& b) { return a.st_dev == b.st_dev && a.st_ino == b.st_ino; }
 
-std::string child_path(const std::string& dir, const std::string& name) {
-  return dir == "/" ? "/" + name : dir + "/" + name;
-}
+std::string child_path(const std::string& dir, const std::string& name) { return dir == "/" ? "/" + name : dir + "/" + name; }
 
 Error changed_during_walk(const std::string& path) {
   return Error(Errc::mismatch, str(quote(escape_bytes(path)), " changed while the tree was being walked (is something modifying it?)"));
@@ -88,7 +86,7 @@ struct Job {
 };
 
 class Walker {
-public:
+ public:
   explicit Walker(const CreateOptions& o) : m_opts(o) {}
 
   Result<Manifest> run(const std::string& root) {
@@ -128,12 +126,11 @@ public:
     return m;
   }
 
-private:
+ private:
   // Walks one directory. The walker only reads directories and opens subdirectories; every
   // other entry becomes a job (stat, open, hash) on the pool.
   Status walk_dir(DirRef dir, const std::string& dir_path, int depth) {
-    auto names = TRY(with_context(sys::read_dir(dir->get(), false),
-                                  [&] { return str("reading directory ", quote(escape_bytes(dir_path))); }));
+    auto names = TRY(with_context(sys::read_dir(dir->get(), false), [&] { return str("reading directory ", quote(escape_bytes(dir_path))); }));
     for (auto& d : names) {
       if (m_failed.load(std::memory_order_relaxed)) return {};
       Entry& e = m_entries.emplace_back();
@@ -149,14 +146,29 @@ private:
       }
       std::optional<Type> type;
       switch (dtype) {
-        case DT_DIR: type = Type::dir; break;
-        case DT_REG: type = Type::file; break;
-        case DT_LNK: type = Type::symlink; break;
-        case DT_CHR: type = Type::chardev; break;
-        case DT_BLK: type = Type::blockdev; break;
-        case DT_FIFO: type = Type::fifo; break;
-        case DT_SOCK: type = Type::socket; break;
-        default: return fail(Errc::unsupported, str(quote(escape_bytes(e.path)), ": unknown file type"));
+        case DT_DIR:
+          type = Type::dir;
+          break;
+        case DT_REG:
+          type = Type::file;
+          break;
+        case DT_LNK:
+          type = Type::symlink;
+          break;
+        case DT_CHR:
+          type = Type::chardev;
+          break;
+        case DT_BLK:
+          type = Type::blockdev;
+          break;
+        case DT_FIFO:
+          type = Type::fifo;
+          break;
+        case DT_SOCK:
+          type = Type::socket;
+          break;
+        default:
+          return fail(Errc::unsupported, str(quote(escape_bytes(e.path)), ": unknown file type"));
       }
       e.type = *type;
       if (e.type == Type::dir) {
@@ -260,8 +272,7 @@ private:
       }
       if (type_of(st->st_mode) != e.type) return fail(changed_during_walk(e.path));
       fill_from_stat(e, *st);
-      if (e.type == Type::symlink)
-        e.target = TRY(with_context(sys::readlink_at(dirfd, job.name), [&] { return str("reading link ", label()); }));
+      if (e.type == Type::symlink) e.target = TRY(with_context(sys::readlink_at(dirfd, job.name), [&] { return str("reading link ", label()); }));
       // Devices, FIFOs and sockets are never opened: opening one can have side effects.
       e.xattrs = TRY(with_context(sys::xattrs_at(dirfd, job.name), [&] { return str("reading attributes of ", label()); }));
       return {};
@@ -322,7 +333,7 @@ private:
       if (e.type != Type::dir && e.nlink > 1) groups[{e.dev, e.ino}].push_back(i);
     }
     for (auto& [key, members] : groups) {
-      if (members.size() < 2) continue;  // other links are outside the tree
+      if (members.size() < 2) continue;                            // other links are outside the tree
       const std::string leader = m.entries[members.front()].path;  // entries are sorted
       for (auto i : members) m.entries[i].link = leader;
     }

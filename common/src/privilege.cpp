@@ -10,9 +10,12 @@ namespace chrootctl {
 
 std::string_view setuid_policy_name(SetuidPolicy p) {
   switch (p) {
-    case SetuidPolicy::remove: return "remove";
-    case SetuidPolicy::clear_bit: return "clear-bit";
-    case SetuidPolicy::keep: return "keep";
+    case SetuidPolicy::remove:
+      return "remove";
+    case SetuidPolicy::clear_bit:
+      return "clear-bit";
+    case SetuidPolicy::keep:
+      return "keep";
   }
   return "?";
 }
@@ -25,9 +28,7 @@ std::optional<SetuidPolicy> parse_setuid_policy(std::string_view name) {
 }
 
 namespace {
-bool listed(const std::vector<std::string>& list, std::string_view path) {
-  return std::find(list.begin(), list.end(), path) != list.end();
-}
+bool listed(const std::vector<std::string>& list, std::string_view path) { return std::find(list.begin(), list.end(), path) != list.end(); }
 }  // namespace
 
 PrivilegeActions privilege_actions(std::string_view path, mode_t st_mode, bool has_capability, const PrivilegePolicy& p) {
@@ -56,13 +57,27 @@ PrivilegeActions privilege_actions(std::string_view path, mode_t st_mode, bool h
 PrivilegeActions privilege_actions(const manifest::Entry& e, const PrivilegePolicy& policy) {
   mode_t type = 0;
   switch (e.type) {
-    case manifest::Type::file: type = S_IFREG; break;
-    case manifest::Type::dir: type = S_IFDIR; break;
-    case manifest::Type::symlink: type = S_IFLNK; break;
-    case manifest::Type::chardev: type = S_IFCHR; break;
-    case manifest::Type::blockdev: type = S_IFBLK; break;
-    case manifest::Type::fifo: type = S_IFIFO; break;
-    case manifest::Type::socket: type = S_IFSOCK; break;
+    case manifest::Type::file:
+      type = S_IFREG;
+      break;
+    case manifest::Type::dir:
+      type = S_IFDIR;
+      break;
+    case manifest::Type::symlink:
+      type = S_IFLNK;
+      break;
+    case manifest::Type::chardev:
+      type = S_IFCHR;
+      break;
+    case manifest::Type::blockdev:
+      type = S_IFBLK;
+      break;
+    case manifest::Type::fifo:
+      type = S_IFIFO;
+      break;
+    case manifest::Type::socket:
+      type = S_IFSOCK;
+      break;
   }
   const bool cap = std::any_of(e.xattrs.begin(), e.xattrs.end(), [](const sys::Xattr& x) { return x.name == "security.capability"; });
   return privilege_actions(e.path, type | (e.mode & 07777), cap, policy);

@@ -10,14 +10,13 @@
 namespace chrootctl {
 
 namespace {
-constexpr std::int64_t k_tty_interval_ns = 100'000'000;     // 10 redraws a second
+constexpr std::int64_t k_tty_interval_ns = 100'000'000;      // 10 redraws a second
 constexpr std::int64_t k_plain_interval_ns = 5'000'000'000;  // one log line every 5 s
 }  // namespace
 
 // The label and status quote input (file names, a build tool's output): terminal-safe, and a
 // status is one line.
-ProgressLine::ProgressLine(std::string label, bool quiet)
-    : m_label(terminal_safe(label)), m_quiet(quiet), m_tty(::isatty(STDERR_FILENO) == 1) {
+ProgressLine::ProgressLine(std::string label, bool quiet) : m_label(terminal_safe(label)), m_quiet(quiet), m_tty(::isatty(STDERR_FILENO) == 1) {
   m_last = sys::monotonic_ns();
 }
 

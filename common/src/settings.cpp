@@ -44,11 +44,10 @@ Result<Settings> load_settings(const std::optional<std::string>& store_override)
   if (st) {
     // Whoever can write the configuration decides the store and the signature policy: it must
     // belong to root (or the user running chrootctl) and be writable by no one else.
-    if (!S_ISREG(st->st_mode))
-      return fail(Errc::permission, str("configuration ", cfg, " is not a regular file"));
+    if (!S_ISREG(st->st_mode)) return fail(Errc::permission, str("configuration ", cfg, " is not a regular file"));
     if ((st->st_uid != 0 && st->st_uid != ::geteuid()) || (st->st_mode & 022))
-      return fail(Errc::permission, str("refusing configuration ", cfg, ": owned by uid ", st->st_uid, " with mode ",
-                                        mode_octal(st->st_mode & 07777), " (it must belong to root and be writable by no one else)"));
+      return fail(Errc::permission, str("refusing configuration ", cfg, ": owned by uid ", st->st_uid, " with mode ", mode_octal(st->st_mode & 07777),
+                                        " (it must belong to root and be writable by no one else)"));
     auto doc = TRY(load_toml(cfg));
     Diagnostics diag(doc);
     TableReader r(diag, doc.table);
@@ -65,8 +64,7 @@ Result<Settings> load_settings(const std::optional<std::string>& store_override)
       if (auto v = sr.string("policy")) {
         if (*v != "default" && *v != "none" && (v->empty() || (*v)[0] != '/'))
           diag.error(*t->get("policy"), "'seccomp.policy' must be \"default\", \"none\" or the absolute path of a policy file");
-        else
-          s.seccomp.policy = *v;
+        else s.seccomp.policy = *v;
       }
       if (auto v = sr.string_array("allow")) s.seccomp.allow = *v;
       if (auto v = sr.string_array("deny")) s.seccomp.deny = *v;
@@ -108,17 +106,15 @@ Result<Settings> load_settings(const std::optional<std::string>& store_override)
       if (auto v = t.string("path")) {
         // The file's directory holds users/ for unprivileged launchers: a plain, absolute path.
         const auto parts = split(*v, '/');
-        const bool plain = v->size() > 1 && (*v)[0] == '/' && std::none_of(parts.begin() + 1, parts.end(), [](const std::string& c) {
-          return c.empty() || c == "." || c == "..";
-        });
-        if (!plain)
-          diag.error(*acct->get("path"), "'accounting.path' must be the absolute path of a file, without '.', '..' or '//'");
-        else
-          s.accounting.path = *v;
+        const bool plain = v->size() > 1 && (*v)[0] == '/' &&
+                           std::none_of(parts.begin() + 1, parts.end(), [](const std::string& c) { return c.empty() || c == "." || c == ".."; });
+        if (!plain) diag.error(*acct->get("path"), "'accounting.path' must be the absolute path of a file, without '.', '..' or '//'");
+        else s.accounting.path = *v;
       }
       if (auto v = t.string("max_size")) {
         auto bytes = parse_size(*v);
-        if (!bytes || *bytes < 4096) diag.error(t.key_pos("max_size"), str("'accounting.max_size' must be a size of at least 4K, like 64M, not ", quote(*v)));
+        if (!bytes || *bytes < 4096)
+          diag.error(t.key_pos("max_size"), str("'accounting.max_size' must be a size of at least 4K, like 64M, not ", quote(*v)));
         else s.accounting.max_bytes = *bytes;
       }
       if (auto v = t.integer("keep")) {
@@ -132,11 +128,10 @@ Result<Settings> load_settings(const std::optional<std::string>& store_override)
       for (std::size_t i = 0; i < v->size(); ++i) {
         const std::string& name = (*v)[i];
         // The catalogue's name rule (docs/catalogue.md), checked here without the catalogue.
-        const bool ok = name == "*" || (!name.empty() && name.size() <= 64 &&
-                                        std::all_of(name.begin(), name.end(), [](char c) {
-                                          return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-                                                 c == '_' || c == '-' || c == '.' || c == '+';
-                                        }));
+        const bool ok =
+            name == "*" || (!name.empty() && name.size() <= 64 && std::all_of(name.begin(), name.end(), [](char c) {
+              return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' || c == '-' || c == '.' || c == '+';
+            }));
         if (!ok) diag.error(*arr->get(i), str("'readable_images' holds ", quote(name), ", which is not a catalogue name or \"*\""));
       }
       s.readable_images = *v;

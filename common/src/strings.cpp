@@ -1,9 +1,9 @@
 #include "chrootctl/common/strings.hpp"
 
 #include <algorithm>
+#include <cctype>
 #include <charconv>
 #include <cmath>
-#include <cctype>
 #include <cstdio>
 #include <cstring>
 
@@ -85,8 +85,7 @@ std::optional<std::string> unescape_bytes(std::string_view s, std::string_view e
       if (hi < 0 || lo < 0) return std::nullopt;
       const auto byte = static_cast<unsigned char>(hi * 16 + lo);
       // Canonical form only: a byte that needs no escape must not be escaped, and hex is lowercase.
-      if (plain_byte(byte, extra) || std::isupper(static_cast<unsigned char>(s[i + 2])) ||
-          std::isupper(static_cast<unsigned char>(s[i + 3])))
+      if (plain_byte(byte, extra) || std::isupper(static_cast<unsigned char>(s[i + 2])) || std::isupper(static_cast<unsigned char>(s[i + 3])))
         return std::nullopt;
       out.push_back(static_cast<char>(byte));
       i += 3;
@@ -169,8 +168,7 @@ void append_terminal_safe(std::string& out, std::string_view s, bool keep_newlin
     }
     if (unsafe_code_point(cp))
       for (std::size_t k = 0; k < n; ++k) append_hex_escape(out, static_cast<unsigned char>(s[i + k]));
-    else
-      out.append(s.substr(i, n));
+    else out.append(s.substr(i, n));
     i += n;
   }
 }

@@ -32,9 +32,15 @@ std::string flags_label(int flags) {
     }
   };
   switch (flags & O_ACCMODE) {
-    case O_RDONLY: out = "O_RDONLY"; break;
-    case O_WRONLY: out = "O_WRONLY"; break;
-    case O_RDWR: out = "O_RDWR"; break;
+    case O_RDONLY:
+      out = "O_RDONLY";
+      break;
+    case O_WRONLY:
+      out = "O_WRONLY";
+      break;
+    case O_RDWR:
+      out = "O_RDWR";
+      break;
   }
   if ((flags & O_PATH) == O_PATH) out = "O_PATH";
   add(O_CREAT, "O_CREAT");
@@ -60,9 +66,7 @@ Result<Fd> open_path(const std::string& path, int flags, mode_t mode) {
   return Fd(fd);
 }
 
-Result<Fd> open_dir_at(int dirfd, const std::string& name) {
-  return open_at(dirfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW);
-}
+Result<Fd> open_dir_at(int dirfd, const std::string& name) { return open_at(dirfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW); }
 
 Result<Fd> open_dir(const std::string& path) { return open_path(path, O_RDONLY | O_DIRECTORY); }
 
@@ -74,10 +78,8 @@ Result<Fd> open_in_root(int rootfd, const std::string& path, int flags, bool no_
   const long fd = retry_eintr([&] { return ::syscall(SYS_openat2, rootfd, path.c_str(), &how, sizeof how); });
   if (fd < 0) {
     const int err = errno;
-    if (err == ENOSYS)
-      return fail(Errc::unsupported, "openat2 is not available on this kernel (Linux 5.6 or later is required)");
-    return fail_errno(str("openat2(", dir_label(rootfd), ", ", quote(path), ", RESOLVE_IN_ROOT",
-                          no_symlinks ? "|RESOLVE_NO_SYMLINKS" : "", ")"),
+    if (err == ENOSYS) return fail(Errc::unsupported, "openat2 is not available on this kernel (Linux 5.6 or later is required)");
+    return fail_errno(str("openat2(", dir_label(rootfd), ", ", quote(path), ", RESOLVE_IN_ROOT", no_symlinks ? "|RESOLVE_NO_SYMLINKS" : "", ")"),
                       err);
   }
   return Fd(static_cast<int>(fd));
@@ -163,8 +165,7 @@ Status mkdir_p(const std::string& path, mode_t mode) {
     cur = path.substr(0, next == std::string::npos ? path.size() : next);
     pos = next == std::string::npos ? path.size() + 1 : next + 1;
     if (cur.empty()) continue;
-    if (::mkdir(cur.c_str(), mode) != 0 && errno != EEXIST)
-      return fail_errno(str("mkdir(", quote(cur), ", ", mode_octal(mode), ")"), errno);
+    if (::mkdir(cur.c_str(), mode) != 0 && errno != EEXIST) return fail_errno(str("mkdir(", quote(cur), ", ", mode_octal(mode), ")"), errno);
   }
   struct stat st {};
   if (::stat(path.c_str(), &st) != 0) return fail_errno(str("stat(", quote(path), ")"), errno);
@@ -228,8 +229,7 @@ Status remove_children(int dirfd, dev_t dev, const std::string& label) {
   for (const auto& e : entries) {
     auto st = TRY(lstat_at(dirfd, e.name));
     if (S_ISDIR(st.st_mode)) {
-      if (st.st_dev != dev)
-        return fail(Errc::permission, str("refusing to remove ", quote(label + "/" + e.name), ": it is a mount point"));
+      if (st.st_dev != dev) return fail(Errc::permission, str("refusing to remove ", quote(label + "/" + e.name), ": it is a mount point"));
       auto child = TRY(open_dir_at(dirfd, e.name));
       TRY(remove_children(child.get(), dev, label + "/" + e.name));
       TRY(unlink_at(dirfd, e.name, AT_REMOVEDIR));

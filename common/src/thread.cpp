@@ -56,8 +56,7 @@ Thread::Thread(std::function<void()> fn) {
   m_started = true;
 }
 
-Thread::Thread(Thread&& other) noexcept
-    : m_thread(other.m_thread), m_started(std::exchange(other.m_started, false)) {}
+Thread::Thread(Thread&& other) noexcept : m_thread(other.m_thread), m_started(std::exchange(other.m_started, false)) {}
 
 Thread& Thread::operator=(Thread&& other) noexcept {
   if (this != &other) {

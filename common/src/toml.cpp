@@ -47,10 +47,8 @@ std::string render_diagnostic(const TomlDocument& doc, SourcePos pos, std::strin
   // hand-edited catalogue): each is printed terminal-safe, never raw.
   const std::string name = terminal_safe(doc.name);
   std::string out;
-  if (pos.line)
-    out = str(name, ":", pos.line, ":", pos.column, ": error: ", terminal_safe(message), "\n");
-  else
-    out = str(name, ": error: ", terminal_safe(message), "\n");
+  if (pos.line) out = str(name, ":", pos.line, ":", pos.column, ": error: ", terminal_safe(message), "\n");
+  else out = str(name, ": error: ", terminal_safe(message), "\n");
   if (pos.line) {
     const auto line = source_line(doc.text, pos.line);
     const std::string num = std::to_string(pos.line);
@@ -104,9 +102,8 @@ void Diagnostics::error(const toml::node& node, std::string message) { error(pos
 
 std::string Diagnostics::render() const {
   auto items = m_items;
-  std::stable_sort(items.begin(), items.end(), [](const Item& a, const Item& b) {
-    return std::tie(a.pos.line, a.pos.column) < std::tie(b.pos.line, b.pos.column);
-  });
+  std::stable_sort(items.begin(), items.end(),
+                   [](const Item& a, const Item& b) { return std::tie(a.pos.line, a.pos.column) < std::tie(b.pos.line, b.pos.column); });
   std::string out;
   for (const auto& it : items) out += render_diagnostic(m_doc, it.pos, it.message);
   if (items.size() > 1) out += str(items.size(), " errors in ", terminal_safe(m_doc.name), "\n");
@@ -123,9 +120,7 @@ Status Diagnostics::result() const {
 TableReader::TableReader(Diagnostics& diag, const toml::table& table, std::string context)
     : m_diag(diag), m_table(table), m_context(std::move(context)) {}
 
-std::string TableReader::qualified(std::string_view key) const {
-  return m_context.empty() ? std::string(key) : str(m_context, ".", key);
-}
+std::string TableReader::qualified(std::string_view key) const { return m_context.empty() ? std::string(key) : str(m_context, ".", key); }
 
 bool TableReader::has(std::string_view key) const { return m_table.contains(key); }
 
@@ -230,8 +225,7 @@ void TableReader::finish() {
     std::string msg = str("unknown key ", quote(qualified(key)));
     if (auto s = did_you_mean(key, m_known)) msg += str(" (did you mean ", quote(*s), "?)");
     const auto& src = k.source();
-    SourcePos pos = src.begin.line ? SourcePos{static_cast<std::uint32_t>(src.begin.line), static_cast<std::uint32_t>(src.begin.column)}
-                                   : pos_of(v);
+    SourcePos pos = src.begin.line ? SourcePos{static_cast<std::uint32_t>(src.begin.line), static_cast<std::uint32_t>(src.begin.column)} : pos_of(v);
     m_diag.error(pos, std::move(msg));
   }
 }
@@ -240,11 +234,21 @@ std::string toml_quote(std::string_view s) {
   std::string out = "\"";
   for (unsigned char c : s) {
     switch (c) {
-      case '"': out += "\\\""; break;
-      case '\\': out += "\\\\"; break;
-      case '\n': out += "\\n"; break;
-      case '\t': out += "\\t"; break;
-      case '\r': out += "\\r"; break;
+      case '"':
+        out += "\\\"";
+        break;
+      case '\\':
+        out += "\\\\";
+        break;
+      case '\n':
+        out += "\\n";
+        break;
+      case '\t':
+        out += "\\t";
+        break;
+      case '\r':
+        out += "\\r";
+        break;
       default:
         if (c < 0x20 || c == 0x7f) {
           char buf[12];

@@ -22,11 +22,16 @@ namespace {
 
 std::string_view outcome_name(Outcome::Kind k) {
   switch (k) {
-    case Outcome::Kind::exited: return "exited";
-    case Outcome::Kind::signaled: return "signaled";
-    case Outcome::Kind::setup_failed: return "setup_failed";
-    case Outcome::Kind::not_executable: return "not_executable";
-    case Outcome::Kind::not_found: return "not_found";
+    case Outcome::Kind::exited:
+      return "exited";
+    case Outcome::Kind::signaled:
+      return "signaled";
+    case Outcome::Kind::setup_failed:
+      return "setup_failed";
+    case Outcome::Kind::not_executable:
+      return "not_executable";
+    case Outcome::Kind::not_found:
+      return "not_found";
   }
   return "setup_failed";
 }
@@ -77,8 +82,8 @@ Result<Fd> open_root_log_dir(const std::string& dir) {
   Fd d = TRY(sys::open_path(dir, O_RDONLY | O_DIRECTORY));
   const auto st = TRY(sys::fstat(d.get()));
   if (st.st_uid != 0 || (st.st_mode & 022))
-    return fail(Errc::permission, str("the accounting directory ", dir, " is owned by uid ", st.st_uid, " with mode ",
-                                      mode_octal(st.st_mode & 07777), "; it must belong to root and be writable by no one else"));
+    return fail(Errc::permission, str("the accounting directory ", dir, " is owned by uid ", st.st_uid, " with mode ", mode_octal(st.st_mode & 07777),
+                                      "; it must belong to root and be writable by no one else"));
   // Where launchers of other users write their lines: root's, sticky, writable and searchable
   // by everyone, readable by no one else (no user can list or remove another's file).
   if (::mkdirat(d.get(), "users", 01733) == 0) {
@@ -96,21 +101,21 @@ Result<Fd> open_users_dir(const std::string& dir) {
   auto d = sys::open_path(dir, O_PATH | O_DIRECTORY | O_NOFOLLOW);
   if (!d) {
     if (d.error().sys_errno() == ENOENT)
-      return fail(Errc::not_found, str("the accounting directory ", dir, " does not exist (root's first launch or "
+      return fail(Errc::not_found, str("the accounting directory ", dir,
+                                       " does not exist (root's first launch or "
                                        "systemd-tmpfiles makes it)"));
     return fail(std::move(d.error()));
   }
   const auto st = TRY(sys::fstat(d->get()));
   if (st.st_uid != 0 || !(st.st_mode & S_ISVTX))
-    return fail(Errc::permission, str("the accounting directory ", dir, " is owned by uid ", st.st_uid, " with mode ",
-                                      mode_octal(st.st_mode & 07777), "; it must belong to root and be sticky (1733)"));
+    return fail(Errc::permission, str("the accounting directory ", dir, " is owned by uid ", st.st_uid, " with mode ", mode_octal(st.st_mode & 07777),
+                                      "; it must belong to root and be sticky (1733)"));
   return std::move(*d);
 }
 
 Result<Fd> open_log(int dirfd, const std::string& name, const std::string& path, uid_t euid) {
   // O_NONBLOCK: a FIFO planted under the name must not hang the launcher (ENXIO without a reader).
-  auto f = sys::open_at(dirfd, name, O_WRONLY | O_APPEND | O_CREAT | O_NOFOLLOW | O_NOCTTY | O_NONBLOCK,
-                        euid == 0 ? 0640 : 0600);
+  auto f = sys::open_at(dirfd, name, O_WRONLY | O_APPEND | O_CREAT | O_NOFOLLOW | O_NOCTTY | O_NONBLOCK, euid == 0 ? 0640 : 0600);
   if (!f) {
     const int err = f.error().sys_errno();
     if (err == ELOOP) return fail(Errc::permission, str(path, " is a symlink; refusing to write through it"));
@@ -120,8 +125,8 @@ Result<Fd> open_log(int dirfd, const std::string& name, const std::string& path,
   const auto st = TRY(sys::fstat(f->get()));
   if (!S_ISREG(st.st_mode)) return fail(Errc::permission, str(path, " is not a regular file"));
   if (st.st_uid != euid || st.st_nlink != 1 || (st.st_mode & 022))
-    return fail(Errc::permission, str(path, " is owned by uid ", st.st_uid, " with mode ", mode_octal(st.st_mode & 07777), " and ",
-                                      st.st_nlink, " links; it must be a file of uid ", euid, " with one link, writable by no one else"));
+    return fail(Errc::permission, str(path, " is owned by uid ", st.st_uid, " with mode ", mode_octal(st.st_mode & 07777), " and ", st.st_nlink,
+                                      " links; it must be a file of uid ", euid, " with one link, writable by no one else"));
   return std::move(*f);
 }
 
@@ -154,11 +159,13 @@ std::string accounting_line(const AccountingRecord& r) {
   JsonWriter w(false);
   auto text = [&](std::string_view key, const std::string& v) {
     w.key(key);
-    if (v.empty()) w.null(); else w.value(v);
+    if (v.empty()) w.null();
+    else w.value(v);
   };
   auto number = [&](std::string_view key, const std::optional<std::uint64_t>& v) {
     w.key(key);
-    if (v) w.value(*v); else w.null();
+    if (v) w.value(*v);
+    else w.null();
   };
   w.begin_object();
   w.field("version", 1);
@@ -183,9 +190,11 @@ std::string accounting_line(const AccountingRecord& r) {
   w.field("outcome", outcome_name(o.kind));
   w.field("exit_status", o.exit_status());
   w.key("exit_code");
-  if (o.kind == Outcome::Kind::exited) w.value(o.code); else w.null();
+  if (o.kind == Outcome::Kind::exited) w.value(o.code);
+  else w.null();
   w.key("signal");
-  if (o.kind == Outcome::Kind::signaled) w.value(o.code); else w.null();
+  if (o.kind == Outcome::Kind::signaled) w.value(o.code);
+  else w.null();
   text("error", o.error);
   w.field("cgroup", o.cgroup);
   w.field("limits_applied", o.limits_applied);

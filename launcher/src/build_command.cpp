@@ -36,8 +36,8 @@ Result<int> run_build_command(const BuildCommand& cmd) {
   p.stderr_fd = cmd.stderr_fd;
   p.seccomp = cmd.seccomp;
   if (!p.seccomp.program.empty() && (!is_sha256_hex(p.seccomp.digest) || p.seccomp.program[0] != '/'))
-    return fail(Errc::invalid_argument, str("build command: system-call filter ", quote(p.seccomp.program), " of policy ",
-                                            quote(p.seccomp.policy), " is not an absolute path with a digest"));
+    return fail(Errc::invalid_argument, str("build command: system-call filter ", quote(p.seccomp.program), " of policy ", quote(p.seccomp.policy),
+                                            " is not an absolute path with a digest"));
   p.mounts.push_back({MountOp::Kind::proc, "/proc", 0, false, false});
   p.mounts.push_back({MountOp::Kind::dev, "/dev", 0, false, false});
   for (const auto& [host, inner] : cmd.binds) {

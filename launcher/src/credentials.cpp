@@ -54,13 +54,11 @@ Result<std::optional<PasswdEntry>> lookup(const std::string& spec, bool by_uid, 
   std::vector<char> buf(16384);
   int rc = 0;
   while (true) {
-    rc = by_uid ? ::getpwuid_r(uid, &pw, buf.data(), buf.size(), &found)
-                : ::getpwnam_r(spec.c_str(), &pw, buf.data(), buf.size(), &found);
+    rc = by_uid ? ::getpwuid_r(uid, &pw, buf.data(), buf.size(), &found) : ::getpwnam_r(spec.c_str(), &pw, buf.data(), buf.size(), &found);
     if (rc != ERANGE || buf.size() > (1u << 22)) break;
     buf.resize(buf.size() * 2);
   }
-  if (rc != 0 && rc != ENOENT && rc != ESRCH)
-    return fail_errno(by_uid ? str("getpwuid_r(", uid, ")") : str("getpwnam_r(", quote(spec), ")"), rc);
+  if (rc != 0 && rc != ENOENT && rc != ESRCH) return fail_errno(by_uid ? str("getpwuid_r(", uid, ")") : str("getpwnam_r(", quote(spec), ")"), rc);
   if (!found) return std::optional<PasswdEntry>();
   return std::optional<PasswdEntry>(PasswdEntry{pw.pw_uid, pw.pw_gid, pw.pw_name, pw.pw_dir ? pw.pw_dir : "/"});
 }
@@ -92,15 +90,12 @@ Result<Credentials> resolve_job_user(const std::optional<std::string>& spec, con
   if (unprivileged) {
     // The caller is mapped to itself; there is no other user to become.
     auto self = TRY(lookup({}, true, facts.uid));
-    if (!spec && facts.uid == 0)
-      return fail(Errc::invalid_argument,
-                  "the job would run as root: pass --user root to run it as root on purpose");
+    if (!spec && facts.uid == 0) return fail(Errc::invalid_argument, "the job would run as root: pass --user root to run it as root on purpose");
     if (spec) {
       const auto n = parse_u64(*spec);
       const bool is_self = (n && *n == facts.uid) || (self && self->name == *spec);
       if (!is_self)
-        return fail(Errc::permission,
-                    str("--user ", quote(*spec), ": an unprivileged launch runs the job as the caller (uid ", facts.uid, ")"));
+        return fail(Errc::permission, str("--user ", quote(*spec), ": an unprivileged launch runs the job as the caller (uid ", facts.uid, ")"));
     }
     c.uid = facts.uid;
     c.gid = facts.gid;
@@ -110,8 +105,7 @@ Result<Credentials> resolve_job_user(const std::optional<std::string>& spec, con
   }
   if (!spec) {
     if (facts.uid == 0)
-      return fail(Errc::invalid_argument,
-                  "the job would run as root: pass --user USER (or --user root to run it as root on purpose)");
+      return fail(Errc::invalid_argument, "the job would run as root: pass --user USER (or --user root to run it as root on purpose)");
     auto self = TRY(lookup({}, true, facts.uid));
     if (!self) return fail(Errc::not_found, str("uid ", facts.uid, " is not in the host's user database"));
     c.uid = self->uid;
@@ -123,11 +117,9 @@ Result<Credentials> resolve_job_user(const std::optional<std::string>& spec, con
   }
   if (spec->empty()) return fail(Errc::invalid_argument, "--user: empty user name");
   const auto n = parse_u64(*spec);
-  if (n && *n >= static_cast<std::uint64_t>(static_cast<uid_t>(-1)))
-    return fail(Errc::invalid_argument, str("--user ", *spec, ": not a valid uid"));
+  if (n && *n >= static_cast<std::uint64_t>(static_cast<uid_t>(-1))) return fail(Errc::invalid_argument, str("--user ", *spec, ": not a valid uid"));
   auto entry = TRY(lookup(*spec, n.has_value(), n ? static_cast<uid_t>(*n) : 0));
-  if (!entry)
-    return fail(Errc::not_found, str("--user ", quote(*spec), ": no such user in the host's user database"));
+  if (!entry) return fail(Errc::not_found, str("--user ", quote(*spec), ": no such user in the host's user database"));
   c.uid = entry->uid;
   c.gid = entry->gid;
   c.name = entry->name;
@@ -163,20 +155,20 @@ Status drop_privileges(const Credentials& c, bool change_ids) {
     return fail_errno("prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL)", errno);
   // uid 0 keeps no implicit capabilities across exec, and cannot undo that.
   if (c.uid == 0 &&
-      ::prctl(PR_SET_SECUREBITS, SECBIT_NOROOT | SECBIT_NOROOT_LOCKED | SECBIT_NO_SETUID_FIXUP |
-                                     SECBIT_NO_SETUID_FIXUP_LOCKED | SECBIT_KEEP_CAPS_LOCKED,
-              0, 0, 0) != 0)
+      ::prctl(PR_SET_SECUREBITS,
+              SECBIT_NOROOT | SECBIT_NOROOT_LOCKED | SECBIT_NO_SETUID_FIXUP | SECBIT_NO_SETUID_FIXUP_LOCKED | SECBIT_KEEP_CAPS_LOCKED, 0, 0, 0) != 0)
     return fail_errno("prctl(PR_SET_SECUREBITS, NOROOT|NO_SETUID_FIXUP, locked)", errno);
   if (change_ids) {
-    if (::setgroups(c.groups.size(), c.groups.data()) != 0)
-      return fail_errno(str("setgroups(", c.groups.size(), " groups)"), errno);
+    if (::setgroups(c.groups.size(), c.groups.data()) != 0) return fail_errno(str("setgroups(", c.groups.size(), " groups)"), errno);
     if (::setresgid(c.gid, c.gid, c.gid) != 0) return fail_errno(str("setresgid(", c.gid, ")"), errno);
     if (::setresuid(c.uid, c.uid, c.uid) != 0) return fail_errno(str("setresuid(", c.uid, ")"), errno);
   }
   // Empty effective, permitted and inheritable sets (a no-op for a non-root uid, whose sets the
   // kernel already cleared; needed for uid 0 and inside a user namespace).
-  struct __user_cap_header_struct header {_LINUX_CAPABILITY_VERSION_3, 0};
-  struct __user_cap_data_struct data[2] {};
+  struct __user_cap_header_struct header {
+    _LINUX_CAPABILITY_VERSION_3, 0
+  };
+  struct __user_cap_data_struct data[2]{};
   if (::syscall(SYS_capset, &header, data) != 0) return fail_errno("capset(all empty)", errno);
   // No exec can grant privileges again: setuid bits and file capabilities are ignored.
   if (::prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0) return fail_errno("prctl(PR_SET_NO_NEW_PRIVS, 1)", errno);
@@ -190,7 +182,7 @@ Status restrict_build_capabilities() {
   // CAP_DAC_READ_SEARCH (open_by_handle_at opens any inode of the filesystem), CAP_SYS_MODULE,
   // CAP_SYS_RAWIO, CAP_SYS_PTRACE, CAP_NET_ADMIN on the host's network, CAP_BPF, CAP_SYS_BOOT,
   // CAP_SYS_TIME and the rest. Dropped from the bounding set first, so no exec brings them back.
-  constexpr int k_keep[] = {CAP_CHOWN,  CAP_DAC_OVERRIDE,     CAP_FOWNER,      CAP_FSETID,  CAP_KILL,   CAP_SETGID,
+  constexpr int k_keep[] = {CAP_CHOWN,  CAP_DAC_OVERRIDE,     CAP_FOWNER,     CAP_FSETID,      CAP_KILL,   CAP_SETGID,
                             CAP_SETUID, CAP_NET_BIND_SERVICE, CAP_SYS_CHROOT, CAP_AUDIT_WRITE, CAP_SETFCAP};
   auto kept = [&](int cap) {
     for (int k : k_keep)
@@ -206,8 +198,10 @@ Status restrict_build_capabilities() {
   }
   if (::prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0) != 0 && errno != EINVAL)
     return fail_errno("prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL)", errno);
-  struct __user_cap_header_struct header {_LINUX_CAPABILITY_VERSION_3, 0};
-  struct __user_cap_data_struct data[2] {};
+  struct __user_cap_header_struct header {
+    _LINUX_CAPABILITY_VERSION_3, 0
+  };
+  struct __user_cap_data_struct data[2]{};
   for (int k : k_keep) {
     data[k / 32].effective |= 1u << (k % 32);
     data[k / 32].permitted |= 1u << (k % 32);
@@ -233,8 +227,10 @@ Status become(InitIds how, uid_t uid, gid_t gid) {
   if (::setresgid(gid, gid, gid) != 0) return fail_errno(str("setresgid(", gid, ") in the job's user namespace"), errno);
   if (::setresuid(uid, uid, uid) != 0) return fail_errno(str("setresuid(", uid, ") in the job's user namespace"), errno);
   if (::prctl(PR_SET_KEEPCAPS, 0, 0, 0, 0) != 0) return fail_errno("prctl(PR_SET_KEEPCAPS, 0)", errno);
-  struct __user_cap_header_struct header {_LINUX_CAPABILITY_VERSION_3, 0};
-  struct __user_cap_data_struct data[2] {};
+  struct __user_cap_header_struct header {
+    _LINUX_CAPABILITY_VERSION_3, 0
+  };
+  struct __user_cap_data_struct data[2]{};
   if (::syscall(SYS_capget, &header, data) != 0) return fail_errno("capget", errno);
   for (auto& d : data) d.effective = d.permitted;
   if (::syscall(SYS_capset, &header, data) != 0) return fail_errno("capset(effective = permitted)", errno);
@@ -245,8 +241,10 @@ Status keep_only_kill_capability() {
   // Init never execs; once the job runs it only waits, forwards signals and, at the end, kills
   // what is left, which for processes of another uid takes CAP_KILL. Nothing else stays with
   // it (a mount it could still change, for one).
-  struct __user_cap_header_struct header {_LINUX_CAPABILITY_VERSION_3, 0};
-  struct __user_cap_data_struct data[2] {};
+  struct __user_cap_header_struct header {
+    _LINUX_CAPABILITY_VERSION_3, 0
+  };
+  struct __user_cap_data_struct data[2]{};
   data[CAP_KILL / 32].effective = data[CAP_KILL / 32].permitted = 1u << (CAP_KILL % 32);
   if (::syscall(SYS_capset, &header, data) != 0) return fail_errno("capset(CAP_KILL only)", errno);
   return {};

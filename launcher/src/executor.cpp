@@ -2,9 +2,9 @@
 // of Launch below, a closed operation on data the plan fixed beforehand, with a comment saying
 // why it is safe. The child's side (init, the new root, the job) is in init.cpp and mounts.cpp.
 #include <fcntl.h>
+#include <poll.h>
 #include <sched.h>
 #include <signal.h>
-#include <poll.h>
 #include <sys/resource.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
@@ -50,8 +50,7 @@ struct Channel {
   Fd launcher, child;
   static Result<Channel> make() {
     int s[2];
-    if (::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, s) != 0)
-      return fail_errno("socketpair(AF_UNIX, SOCK_STREAM|SOCK_CLOEXEC)", errno);
+    if (::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, s) != 0) return fail_errno("socketpair(AF_UNIX, SOCK_STREAM|SOCK_CLOEXEC)", errno);
     return Channel{Fd(s[0]), Fd(s[1])};
   }
 };
@@ -125,7 +124,7 @@ double seconds(const struct timeval& tv) { return static_cast<double>(tv.tv_sec)
 // One launch: the state the steps build up, in the order they make it. Members are destroyed
 // in reverse: the cgroup (killing what is left), then the id block, then the record.
 class Launch {
-public:
+ public:
   Launch(const LaunchPlan& plan, const std::function<void(const std::string&)>& warn) : m_plan(plan), m_warn(warn) {
     m_out.cgroup = "none";
     m_out.seccomp_policy = plan.seccomp.program.empty() ? "none" : plan.seccomp.policy;
@@ -137,8 +136,7 @@ public:
   // 1. Refuse an installation that would let callers borrow root (setuid), and a caller whose
   //    other threads could hold locks the cloned child would inherit held.
   Status check_caller() {
-    if (::getuid() != ::geteuid() || ::getgid() != ::getegid())
-      return fail(Errc::permission, "chrootctl must not be installed setuid or setgid");
+    if (::getuid() != ::geteuid() || ::getgid() != ::getegid()) return fail(Errc::permission, "chrootctl must not be installed setuid or setgid");
     m_self = TRY(kernel::self_stat());
     if (m_self.threads != 1) return fail(Errc::internal, "the launcher must be called from a single-threaded process");
     m_name = new_launch_name(m_self.start_time);
@@ -188,8 +186,7 @@ public:
     facts.root_job = m_plan.creds.uid == 0;
     for (const auto& op : m_plan.mounts)
       if (op.kind == MountOp::Kind::bind && !op.read_only)
-        facts.owner_mapped.emplace_back(m_plan.sources[op.source].path,
-                                        TRY(kernel::filesystem_type(m_opened.sources[op.source].get())));
+        facts.owner_mapped.emplace_back(m_plan.sources[op.source].path, TRY(kernel::filesystem_type(m_opened.sources[op.source].get())));
     const IdDecision decision = TRY(decide_ids(facts));
     m_mode = decision.mode;
     m_h.detached = decision.detached;
@@ -201,9 +198,7 @@ public:
     m_maps = TRY(job_id_maps(m_mode, base, m_plan.creds));
     const std::uint32_t job_uid = *host_id(m_maps.uid, m_plan.creds.uid);
     const std::uint32_t job_gid = *host_id(m_maps.gid, m_plan.creds.gid);
-    m_h.init_ids = m_plan.unprivileged ? detail::InitIds::keep
-                   : m_mode == IdMode::mapped ? detail::InitIds::root
-                                              : detail::InitIds::job_user;
+    m_h.init_ids = m_plan.unprivileged ? detail::InitIds::keep : m_mode == IdMode::mapped ? detail::InitIds::root : detail::InitIds::job_user;
     uid_t disk_uid = job_uid;
     gid_t disk_gid = job_gid;
     if (m_plan.creds.uid == 0) {
@@ -217,12 +212,13 @@ public:
       const auto user = TRY(host_user(owner));
       if (!user) return fail(Errc::permission, str("the sandbox belongs to uid ", owner, ", which is no user of this host"));
       if (user->gid == 0)
-        return fail(Errc::permission, str("the sandbox's owner ", user->name, " has group root (gid 0) as its primary group; a job "
+        return fail(Errc::permission, str("the sandbox's owner ", user->name,
+                                          " has group root (gid 0) as its primary group; a job "
                                           "as root writes its files with that group, which must not be root"));
       if (m_opened.sandbox_owner.st_gid != user->gid)
-        return fail(Errc::permission, str("the sandbox has group ", m_opened.sandbox_owner.st_gid, ", not its owner ", user->name,
-                                          "'s primary group ", user->gid, "; a job as root writes its files as ", user->name,
-                                          " and its group (chgrp it)"));
+        return fail(Errc::permission,
+                    str("the sandbox has group ", m_opened.sandbox_owner.st_gid, ", not its owner ", user->name, "'s primary group ", user->gid,
+                        "; a job as root writes its files as ", user->name, " and its group (chgrp it)"));
       m_owner_maps = owner_id_maps(owner, user->gid, job_uid, job_gid);
       disk_uid = owner;
       disk_gid = user->gid;
@@ -243,10 +239,8 @@ public:
     if (!m_state_dir.empty()) {
       auto r = StateRecord::create(m_state_dir, m_name, cgroup::JobCgroup::candidate_dirs(m_layout, m_plan.limits, m_name),
                                    m_block ? std::optional<std::uint32_t>(m_block->base()) : std::nullopt);
-      if (r)
-        m_record.emplace(std::move(*r));
-      else if (!m_plan.unprivileged)
-        return fail(std::move(r.error()));
+      if (r) m_record.emplace(std::move(*r));
+      else if (!m_plan.unprivileged) return fail(std::move(r.error()));
     }
     std::vector<std::string> notes;
     m_cg.emplace(TRY(cgroup::JobCgroup::create(cgroup::real_fs(), m_layout, m_name, m_plan.limits, !m_plan.unprivileged, notes)));
@@ -290,8 +284,8 @@ public:
     const bool err_tty = ::isatty(m_plan.stderr_fd) == 1;
     if (!in_tty && !out_tty && !err_tty) return {};
     const int terminal = in_tty ? m_plan.stdin_fd : out_tty ? m_plan.stdout_fd : m_plan.stderr_fd;
-    m_terminal.emplace(TRY(detail::Terminal::open(terminal, in_tty ? m_plan.stdin_fd : -1,
-                                                  out_tty || !err_tty ? m_plan.stdout_fd : m_plan.stderr_fd)));
+    m_terminal.emplace(
+        TRY(detail::Terminal::open(terminal, in_tty ? m_plan.stdin_fd : -1, out_tty || !err_tty ? m_plan.stdout_fd : m_plan.stderr_fd)));
     if (in_tty) m_h.stdin_fd = m_terminal->slave();
     if (out_tty) m_h.stdout_fd = m_terminal->slave();
     if (err_tty) m_h.stderr_fd = m_terminal->slave();
@@ -309,9 +303,8 @@ public:
     m_lifeline = TRY(Pipe::make());
     m_h.image = m_opened.image.get();
     for (const auto& s : m_opened.sources) m_h.sources.push_back(s.get());
-    m_h.detached_count = 1 + static_cast<std::size_t>(std::count_if(m_plan.mounts.begin(), m_plan.mounts.end(), [](const MountOp& op) {
-                               return op.kind == MountOp::Kind::bind;
-                             }));
+    m_h.detached_count = 1 + static_cast<std::size_t>(std::count_if(m_plan.mounts.begin(), m_plan.mounts.end(),
+                                                                    [](const MountOp& op) { return op.kind == MountOp::Kind::bind; }));
     m_h.channel = m_channel.child.get();
     m_h.report = m_report.write.get();
     m_h.lifeline = m_lifeline.read.get();
@@ -401,12 +394,9 @@ public:
         if (n < 0 && errno == EINTR) continue;
         break;
       }
-      if (static_cast<int>(si.ssi_signo) == SIGCHLD)
-        done = ::wait4(m_init, &m_init_status, WNOHANG, &m_usage) == m_init;
-      else if (static_cast<int>(si.ssi_signo) == SIGWINCH && m_terminal)
-        m_terminal->resize();
-      else
-        ::kill(m_init, static_cast<int>(si.ssi_signo));
+      if (static_cast<int>(si.ssi_signo) == SIGCHLD) done = ::wait4(m_init, &m_init_status, WNOHANG, &m_usage) == m_init;
+      else if (static_cast<int>(si.ssi_signo) == SIGWINCH && m_terminal) m_terminal->resize();
+      else ::kill(m_init, static_cast<int>(si.ssi_signo));
     }
     if (m_terminal) m_terminal->drain();
     if (!done) {
@@ -434,8 +424,7 @@ public:
       m_out.kind = Outcome::Kind::signaled;
       m_out.code = WIFSIGNALED(m_init_status) ? WTERMSIG(m_init_status) : SIGKILL;
       m_out.error = str("the launch's init process ended (", WIFSIGNALED(m_init_status) ? "signal " : "status ",
-                        WIFSIGNALED(m_init_status) ? WTERMSIG(m_init_status) : WEXITSTATUS(m_init_status),
-                        ") without reporting the job's status");
+                        WIFSIGNALED(m_init_status) ? WTERMSIG(m_init_status) : WEXITSTATUS(m_init_status), ") without reporting the job's status");
     } else {
       m_out.kind = Outcome::Kind::setup_failed;
       m_out.error = WIFSIGNALED(m_init_status)
@@ -472,7 +461,7 @@ public:
     return std::move(m_out);
   }
 
-private:
+ private:
   void say(const std::string& m) {
     if (m_warn) m_warn(m);
   }
@@ -509,11 +498,16 @@ private:
 
 int Outcome::exit_status() const {
   switch (kind) {
-    case Kind::exited: return code;
-    case Kind::signaled: return 128 + code;
-    case Kind::setup_failed: return 125;
-    case Kind::not_executable: return 126;
-    case Kind::not_found: return 127;
+    case Kind::exited:
+      return code;
+    case Kind::signaled:
+      return 128 + code;
+    case Kind::setup_failed:
+      return 125;
+    case Kind::not_executable:
+      return 126;
+    case Kind::not_found:
+      return 127;
   }
   return 125;
 }
@@ -541,8 +535,8 @@ Outcome execute(const LaunchPlan& plan, const std::function<void(const std::stri
   };
   for (Step step : k_steps)
     if (auto r = (launch.*step)(); !r) return with_user(launch.abandon(r.error()));
-  launch.supervise();                  // 10. signals to init until it exits
-  return with_user(launch.finish());   // 11. reports, accounting, limits read back; the cgroup removed
+  launch.supervise();                 // 10. signals to init until it exits
+  return with_user(launch.finish());  // 11. reports, accounting, limits read back; the cgroup removed
 }
 
 }  // namespace chrootctl::launcher

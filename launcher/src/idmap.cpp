@@ -27,16 +27,15 @@ std::vector<std::pair<std::uint32_t, std::uint32_t>> runs_of(const std::set<std:
 
 // Inside ids 0..65535 to the block, except `identity` ids, which map to themselves (runs of
 // consecutive ids as one line); identity ids above 65535 get lines of their own.
-Result<std::vector<IdExtent>> build_map(IdMode mode, std::uint32_t block_base, const std::set<std::uint32_t>& identity,
-                                        const char* what) {
+Result<std::vector<IdExtent>> build_map(IdMode mode, std::uint32_t block_base, const std::set<std::uint32_t>& identity, const char* what) {
   std::vector<IdExtent> out;
   const auto runs = runs_of(identity);
   if (mode == IdMode::mapped) {
     for (std::uint32_t id : identity)
       if (id >= block_base && id - block_base < k_id_block_size)
-        return fail(Errc::invalid_argument, str("the job's ", what, " ", id, " lies in the id block ", block_base, "-",
-                                                block_base + k_id_block_size - 1,
-                                                " claimed for its user namespace; the site's job_ids range must not hold real users"));
+        return fail(Errc::invalid_argument,
+                    str("the job's ", what, " ", id, " lies in the id block ", block_base, "-", block_base + k_id_block_size - 1,
+                        " claimed for its user namespace; the site's job_ids range must not hold real users"));
     std::uint32_t next = 0;
     for (const auto& [first, count] : runs) {
       if (first >= k_id_block_size) break;
@@ -67,10 +66,9 @@ Status check_id_range(const IdRange& r) {
   if (r.count == 0 || r.count % k_id_block_size != 0)
     return fail(Errc::invalid_argument, str("job_ids: count ", r.count, " must be a positive multiple of ", k_id_block_size));
   if (r.start < k_id_block_size)
-    return fail(Errc::invalid_argument, str("job_ids: start ", r.start, " must be at least ", k_id_block_size,
-                                            " (the range is for ids no host user has)"));
-  if (end > 0xFFFFFFFFull)
-    return fail(Errc::invalid_argument, str("job_ids: the range ", r.start, "+", r.count, " goes past 4294967294"));
+    return fail(Errc::invalid_argument,
+                str("job_ids: start ", r.start, " must be at least ", k_id_block_size, " (the range is for ids no host user has)"));
+  if (end > 0xFFFFFFFFull) return fail(Errc::invalid_argument, str("job_ids: the range ", r.start, "+", r.count, " goes past 4294967294"));
   return {};
 }
 
@@ -109,8 +107,8 @@ Result<IdDecision> decide_ids(const IdFacts& f) {
   if (!f.mount_api) {
     if (f.root_job)
       return fail(Errc::unsupported, str("a job as root needs idmapped mounts (open_tree and mount_setattr, Linux 5.12 or later); "
-                                         "this kernel is ", f.kernel_major, ".", f.kernel_minor,
-                                         " (run the job as another user with --user)"));
+                                         "this kernel is ",
+                                         f.kernel_major, ".", f.kernel_minor, " (run the job as another user with --user)"));
     return d;
   }
   d.detached = true;
@@ -141,8 +139,8 @@ const std::vector<IdmapFilesystem>& idmap_filesystems() {
   // EROFS (sealed images) since 5.19 ("erofs: support idmapped mounts"); checked against the
   // kernel itself by tests/privileged/idmap_erofs_test.cpp, on 6.18 and in the VM stage on 6.1.
   static const std::vector<IdmapFilesystem> k_known{
-      {0xEF53, "ext4", 5, 12},      {0x58465342, "xfs", 5, 12},   {0x4d44, "vfat", 5, 12},
-      {0x9123683E, "btrfs", 5, 15}, {0xF2F52010, "f2fs", 5, 18},  {0x794c7630, "overlay", 5, 19},
+      {0xEF53, "ext4", 5, 12},      {0x58465342, "xfs", 5, 12},     {0x4d44, "vfat", 5, 12},
+      {0x9123683E, "btrfs", 5, 15}, {0xF2F52010, "f2fs", 5, 18},    {0x794c7630, "overlay", 5, 19},
       {0xE0F5E1E2, "erofs", 5, 19}, {0x73717368, "squashfs", 6, 2}, {0x01021994, "tmpfs", 6, 3},
   };
   return k_known;
@@ -154,10 +152,9 @@ std::string filesystem_name(std::uint64_t magic) {
   static const struct {
     std::uint64_t magic;
     const char* name;
-  } k_others[] = {{0x6969, "nfs"},         {0x65735546, "fuse"},    {0xFF534D42, "cifs"},  {0xFE534D42, "smb2"},
-                  {0x01021997, "9p"},      {0x00C36400, "ceph"},  {0x47504653, "gpfs"},
-                  {0x0BD00BD0, "lustre"},  {0x6A656A63, "fakeowner"}, {0x2FC12FC1, "zfs"}, {0x62656572, "sysfs"},
-                  {0x9FA0, "proc"}};
+  } k_others[] = {{0x6969, "nfs"},           {0x65735546, "fuse"}, {0xFF534D42, "cifs"},  {0xFE534D42, "smb2"},
+                  {0x01021997, "9p"},        {0x00C36400, "ceph"}, {0x47504653, "gpfs"},  {0x0BD00BD0, "lustre"},
+                  {0x6A656A63, "fakeowner"}, {0x2FC12FC1, "zfs"},  {0x62656572, "sysfs"}, {0x9FA0, "proc"}};
   for (const auto& o : k_others)
     if (o.magic == magic) return o.name;
   return str("filesystem type 0x", hex_number(magic));
@@ -169,8 +166,9 @@ std::optional<std::string> idmap_unsupported(std::uint64_t magic, int major, int
     if (major > f.major || (major == f.major && minor >= f.minor)) return std::nullopt;
     return str(f.name, " can be mounted idmapped from Linux ", f.major, ".", f.minor, " on; this kernel is ", major, ".", minor);
   }
-  return str(filesystem_name(magic), " cannot be mounted idmapped (idmapped mounts need ext4, xfs, btrfs, f2fs, vfat, "
-                                     "overlay, erofs, squashfs or tmpfs, and Linux 5.12 or later)");
+  return str(filesystem_name(magic),
+             " cannot be mounted idmapped (idmapped mounts need ext4, xfs, btrfs, f2fs, vfat, "
+             "overlay, erofs, squashfs or tmpfs, and Linux 5.12 or later)");
 }
 
 }  // namespace chrootctl::launcher

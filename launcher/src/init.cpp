@@ -102,8 +102,7 @@ Status prepare_job(const LaunchPlan& plan, const ChildHandles& h, int exec_repor
   TRY(reset_signals());
   TRY(set_stdio(h));
   // Its own terminal, given by the launcher, is its controlling terminal (job control, /dev/tty).
-  if (h.controlling_tty >= 0)
-    TRY(checked(::ioctl(h.controlling_tty, TIOCSCTTY, 0) == 0, "ioctl(TIOCSCTTY) on the job's terminal"));
+  if (h.controlling_tty >= 0) TRY(checked(::ioctl(h.controlling_tty, TIOCSCTTY, 0) == 0, "ioctl(TIOCSCTTY) on the job's terminal"));
   ::umask(umask_value);
   if (plan.drop_privileges) {
     TRY(with_context(drop_privileges(plan.creds, !plan.unprivileged), str("dropping privileges to uid ", plan.creds.uid)));
@@ -112,8 +111,7 @@ Status prepare_job(const LaunchPlan& plan, const ChildHandles& h, int exec_repor
   }
   TRY(join_new_session_keyring());
   // As the job user, so a sandbox it may not enter is an error rather than a surprise.
-  if (::chdir(plan.cwd.c_str()) != 0)
-    return fail_errno(str("chdir(", quote(plan.cwd), ") as uid ", plan.creds.uid), errno);
+  if (::chdir(plan.cwd.c_str()) != 0) return fail_errno(str("chdir(", quote(plan.cwd), ") as uid ", plan.creds.uid), errno);
   // No descriptor of the launcher reaches the job, whatever it left without O_CLOEXEC.
   kernel::close_fds_except({exec_report});
   return {};
@@ -161,10 +159,8 @@ Status prepare_job(const LaunchPlan& plan, const ChildHandles& h, int exec_repor
       break;
     }
   }
-  if (saved == ENOENT)
-    send_report(exec_report, k_exec_failed, ENOENT, str("command ", quote(file), " not found in the root (PATH=", path, ")"));
-  else
-    send_report(exec_report, k_exec_failed, saved, str("execve(", quote(where), ") in the root: ", std::strerror(saved)));
+  if (saved == ENOENT) send_report(exec_report, k_exec_failed, ENOENT, str("command ", quote(file), " not found in the root (PATH=", path, ")"));
+  else send_report(exec_report, k_exec_failed, saved, str("execve(", quote(where), ") in the root: ", std::strerror(saved)));
   ::_exit(saved == ENOENT ? 127 : 126);
 }
 
@@ -199,7 +195,9 @@ Result<RootSources> wait_for_go_ahead(const ChildHandles& h) {
 // the parent-death signal.
 Status tie_to_launcher(const ChildHandles& h) {
   TRY(checked(::prctl(PR_SET_PDEATHSIG, SIGKILL) == 0, "prctl(PR_SET_PDEATHSIG, SIGKILL)"));
-  struct pollfd p {h.lifeline, POLLIN, 0};
+  struct pollfd p {
+    h.lifeline, POLLIN, 0
+  };
   if (::poll(&p, 1, 0) > 0 && (p.revents & (POLLHUP | POLLIN))) return fail(Errc::io, "the launcher is gone");
   return {};
 }
@@ -245,8 +243,7 @@ Result<Started> start_job(const LaunchPlan& plan, const ChildHandles& h, mode_t 
 // kernel moves a thread that moves itself without waiting for an RCU grace period.
 Status join_cgroup(const ChildHandles& h) {
   for (int fd : h.cgroup_procs)
-    if (sys::retry_eintr([&] { return ::write(fd, "0", 1); }) != 1)
-      return fail_errno("joining the job's cgroup: write(tasks, \"0\")", errno);
+    if (sys::retry_eintr([&] { return ::write(fd, "0", 1); }) != 1) return fail_errno("joining the job's cgroup: write(tasks, \"0\")", errno);
   return {};
 }
 
@@ -336,10 +333,8 @@ Result<int> supervise(int signals, pid_t job) {
     }
   }
   if (!job_status) fail_setup(job_status.error());
-  if (exec_failure)
-    send_report(h.report, static_cast<ReportKind>(exec_failure->header.kind), exec_failure->header.value, exec_failure->text);
-  else
-    send_report(h.report, k_job_ended, *job_status, {});
+  if (exec_failure) send_report(h.report, static_cast<ReportKind>(exec_failure->header.kind), exec_failure->header.value, exec_failure->text);
+  else send_report(h.report, k_job_ended, *job_status, {});
   ::_exit(0);
 }
 

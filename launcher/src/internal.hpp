@@ -29,8 +29,8 @@ inline constexpr int k_forwarded_signals[] = {SIGTERM, SIGINT, SIGHUP, SIGUSR1, 
 /// whole or not at all.
 struct ReportHeader {
   std::uint32_t kind;
-  std::int32_t value;   ///< wait status (job_ended), errno (exec_failed), 0 otherwise
-  std::uint32_t length; ///< bytes of message text that follow
+  std::int32_t value;    ///< wait status (job_ended), errno (exec_failed), 0 otherwise
+  std::uint32_t length;  ///< bytes of message text that follow
 };
 enum ReportKind : std::uint32_t {
   k_setup_failed = 1,  ///< the new root or the job's credentials could not be set up (125)
@@ -54,9 +54,9 @@ void send_report(int fd, ReportKind kind, int value, const std::string& text);
 /// group and others. The sandbox (and the sandbox of each scratch source) is opened with
 /// O_NOFOLLOW and must belong to the job user or root (a job as root: to anyone).
 struct OpenedSources {
-  Fd image;                  ///< O_PATH of the root
-  std::vector<Fd> sources;   ///< same order as plan.sources; a scratch source is its sandbox
-                             ///< until make_scratch_dirs
+  Fd image;                      ///< O_PATH of the root
+  std::vector<Fd> sources;       ///< same order as plan.sources; a scratch source is its sandbox
+                                 ///< until make_scratch_dirs
   struct stat sandbox_owner {};  ///< the sandbox's stat (LaunchPlan sources marked `sandbox`)
 };
 Result<OpenedSources> open_sources(const LaunchPlan& plan);
@@ -87,18 +87,18 @@ enum class InitIds {
 
 /// What the launcher prepared for the child (descriptors are O_CLOEXEC).
 struct ChildHandles {
-  int image = -1;               ///< O_PATH of the image root (reopened by path when not detached)
-  std::vector<int> sources;     ///< O_PATH of each LaunchPlan::sources entry (likewise)
-  bool detached = false;        ///< the image and bind sources arrive as detached mounts
-  std::size_t detached_count = 0;  ///< how many (1 + the bind operations)
-  int channel = -1;             ///< the child's end of a socket pair: the go-ahead (and mounts)
-  int report = -1;              ///< write end of the report pipe
-  int lifeline = -1;            ///< read end of a pipe whose write end only the launcher holds
+  int image = -1;                                  ///< O_PATH of the image root (reopened by path when not detached)
+  std::vector<int> sources;                        ///< O_PATH of each LaunchPlan::sources entry (likewise)
+  bool detached = false;                           ///< the image and bind sources arrive as detached mounts
+  std::size_t detached_count = 0;                  ///< how many (1 + the bind operations)
+  int channel = -1;                                ///< the child's end of a socket pair: the go-ahead (and mounts)
+  int report = -1;                                 ///< write end of the report pipe
+  int lifeline = -1;                               ///< read end of a pipe whose write end only the launcher holds
   int stdin_fd = 0, stdout_fd = 1, stderr_fd = 2;  ///< -1 for stdin: /dev/null of the new root
   /// Which standard stream (0-2) is the job's own pseudo-terminal, to make it the job's
   /// controlling terminal; -1: none.
   int controlling_tty = -1;
-  std::vector<int> parent_only; ///< the launcher's ends of the pipes, closed first by the child
+  std::vector<int> parent_only;  ///< the launcher's ends of the pipes, closed first by the child
   InitIds init_ids = InitIds::keep;
   std::vector<int> cgroup_procs;  ///< the job cgroup's tasks/cgroup.procs, to write "0" to (empty: born there)
   bool cgroup_namespace = false;  ///< unshare a cgroup namespace (rooted at the job's cgroup)

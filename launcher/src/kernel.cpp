@@ -72,9 +72,8 @@ constexpr unsigned k_move_mount_t_empty_path = 0x40;
 
 std::string attrs_label(std::uint64_t set) {
   std::string out;
-  for (const auto& [bit, name] : {std::pair{k_attr_rdonly, "RDONLY"}, std::pair{k_attr_nosuid, "NOSUID"},
-                                  std::pair{k_attr_nodev, "NODEV"}, std::pair{k_attr_noexec, "NOEXEC"},
-                                  std::pair{k_attr_idmap, "IDMAP"}})
+  for (const auto& [bit, name] : {std::pair{k_attr_rdonly, "RDONLY"}, std::pair{k_attr_nosuid, "NOSUID"}, std::pair{k_attr_nodev, "NODEV"},
+                                  std::pair{k_attr_noexec, "NOEXEC"}, std::pair{k_attr_idmap, "IDMAP"}})
     if (set & bit) out += str(out.empty() ? "" : "|", name);
   return out.empty() ? "0" : out;
 }
@@ -86,10 +85,9 @@ std::string mount_flags_label(unsigned long flags) {
   static const struct {
     unsigned long bit;
     const char* name;
-  } k_names[] = {{MS_RDONLY, "MS_RDONLY"},   {MS_NOSUID, "MS_NOSUID"},   {MS_NODEV, "MS_NODEV"},
-                 {MS_NOEXEC, "MS_NOEXEC"},   {MS_REMOUNT, "MS_REMOUNT"}, {MS_BIND, "MS_BIND"},
-                 {MS_MOVE, "MS_MOVE"},       {MS_REC, "MS_REC"},         {MS_PRIVATE, "MS_PRIVATE"},
-                 {MS_SLAVE, "MS_SLAVE"},     {MS_SHARED, "MS_SHARED"},   {MS_NOATIME, "MS_NOATIME"},
+  } k_names[] = {{MS_RDONLY, "MS_RDONLY"},         {MS_NOSUID, "MS_NOSUID"},    {MS_NODEV, "MS_NODEV"},   {MS_NOEXEC, "MS_NOEXEC"},
+                 {MS_REMOUNT, "MS_REMOUNT"},       {MS_BIND, "MS_BIND"},        {MS_MOVE, "MS_MOVE"},     {MS_REC, "MS_REC"},
+                 {MS_PRIVATE, "MS_PRIVATE"},       {MS_SLAVE, "MS_SLAVE"},      {MS_SHARED, "MS_SHARED"}, {MS_NOATIME, "MS_NOATIME"},
                  {MS_NODIRATIME, "MS_NODIRATIME"}, {MS_RELATIME, "MS_RELATIME"}};
   std::string out;
   for (const auto& n : k_names) {
@@ -103,8 +101,8 @@ std::string mount_flags_label(unsigned long flags) {
   return out.empty() ? "0" : out;
 }
 
-Status mount(const char* source, const std::string& target, const char* fstype, unsigned long flags, const char* data,
-             std::string_view source_label, std::string_view target_label) {
+Status mount(const char* source, const std::string& target, const char* fstype, unsigned long flags, const char* data, std::string_view source_label,
+             std::string_view target_label) {
   if (sys::retry_eintr([&] { return ::mount(source, target.c_str(), fstype, flags, data); }) != 0) {
     const int err = errno;
     std::string call = str("mount(", quote(source_label), ", ", quote(target_label), ", ");
@@ -159,8 +157,7 @@ bool has_mount_api() {
   attr.attr_set = k_attr_rdonly;
   auto present = [](long r) { return r < 0 && errno != ENOSYS; };
   return present(::syscall(__NR_mount_setattr, -1, "", AT_EMPTY_PATH, &attr, sizeof attr)) &&
-         present(::syscall(__NR_open_tree, -1, "", AT_EMPTY_PATH)) &&
-         present(::syscall(__NR_move_mount, -1, "", -1, "", k_move_mount_f_empty_path));
+         present(::syscall(__NR_open_tree, -1, "", AT_EMPTY_PATH)) && present(::syscall(__NR_move_mount, -1, "", -1, "", k_move_mount_f_empty_path));
 }
 
 // Each probe passes arguments the kernel refuses before it acts: EINVAL or EBADF from a kernel
@@ -207,9 +204,7 @@ Result<pid_t> start_child(std::uint64_t flags, int cgroup_fd) {
     args.flags |= k_clone_into_cgroup;
     args.cgroup = static_cast<std::uint64_t>(cgroup_fd);
   }
-  auto failed = [](std::string call, int e) {
-    return e == EPERM ? fail_errno(std::move(call), e, "run as root") : fail_errno(std::move(call), e);
-  };
+  auto failed = [](std::string call, int e) { return e == EPERM ? fail_errno(std::move(call), e, "run as root") : fail_errno(std::move(call), e); };
   // No stack: the child goes on on a copy of this one, as after fork(2).
   const long pid = ::syscall(__NR_clone3, &args, sizeof args);
   if (pid >= 0) return static_cast<pid_t>(pid);
@@ -293,7 +288,9 @@ void write_message(int fd, const void* data, std::size_t size) {
 
 Status send_fds(int sock, const std::vector<int>& fds) {
   char byte = 1;
-  struct iovec iov {&byte, 1};
+  struct iovec iov {
+    &byte, 1
+  };
   struct msghdr msg {};
   msg.msg_iov = &iov;
   msg.msg_iovlen = 1;
@@ -316,7 +313,9 @@ Status send_fds(int sock, const std::vector<int>& fds) {
 
 Result<std::optional<std::vector<Fd>>> receive_fds(int sock, std::size_t count) {
   char byte = 0;
-  struct iovec iov {&byte, 1};
+  struct iovec iov {
+    &byte, 1
+  };
   struct msghdr msg {};
   msg.msg_iov = &iov;
   msg.msg_iovlen = 1;

@@ -34,8 +34,8 @@ std::string fd_path(int fd);
 std::string mount_flags_label(unsigned long flags);
 
 /// mount(2). `source_label` and `target_label` name the paths in errors.
-Status mount(const char* source, const std::string& target, const char* fstype, unsigned long flags,
-             const char* data, std::string_view source_label, std::string_view target_label);
+Status mount(const char* source, const std::string& target, const char* fstype, unsigned long flags, const char* data, std::string_view source_label,
+             std::string_view target_label);
 
 /// Mount attributes for mount_setattr(2) (values from linux/mount.h).
 inline constexpr std::uint64_t k_attr_rdonly = 0x1;

@@ -13,9 +13,7 @@ namespace {
 
 constexpr const char* k_default_path = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 
-std::size_t depth(const std::string& p) {
-  return p == "/" ? 0 : static_cast<std::size_t>(std::count(p.begin(), p.end(), '/'));
-}
+std::size_t depth(const std::string& p) { return p == "/" ? 0 : static_cast<std::size_t>(std::count(p.begin(), p.end(), '/')); }
 
 bool is_under(const std::string& path, const std::string& dir) {
   return path == dir || (path.size() > dir.size() && path.compare(0, dir.size(), dir) == 0 && path[dir.size()] == '/');
@@ -67,8 +65,7 @@ R check_into(std::vector<std::string>& errors, R&& r) {
 }
 
 // The MOUNT_UNDER_SCRATCH directories: each DIR backed by SANDBOX/DIR (made by the launcher).
-void plan_scratch_dirs(LaunchPlan& p, Targets& targets, const std::string& sandbox, const std::vector<std::string>& dirs,
-                       const std::string& what) {
+void plan_scratch_dirs(LaunchPlan& p, Targets& targets, const std::string& sandbox, const std::vector<std::string>& dirs, const std::string& what) {
   for (const auto& d : dirs) {
     auto t = check_into(targets.errors, normalize_inner_path(d, what));
     if (!t || !targets.add(*t, what)) continue;
@@ -163,11 +160,10 @@ Result<LaunchPlan> plan_launch(const RunOptions& opts, const HostFacts& facts, c
   parents_first(p.mounts);
 
   // A clean environment: the basics, then --keep-env from the caller, then --env.
-  std::vector<std::pair<std::string, std::string>> env{
-      {"PATH", k_default_path}, {"HOME", creds.home.empty() ? "/" : creds.home},
-      {"USER", creds.name},     {"LOGNAME", creds.name},
-      {"TMPDIR", "/tmp"},       {"TMP", "/tmp"},
-      {"TEMP", "/tmp"}};
+  std::vector<std::pair<std::string, std::string>> env{{"PATH", k_default_path}, {"HOME", creds.home.empty() ? "/" : creds.home},
+                                                       {"USER", creds.name},     {"LOGNAME", creds.name},
+                                                       {"TMPDIR", "/tmp"},       {"TMP", "/tmp"},
+                                                       {"TEMP", "/tmp"}};
   auto set_env = [&](const std::string& k, const std::string& v) {
     for (auto& kv : env)
       if (kv.first == k) {

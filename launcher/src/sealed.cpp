@@ -42,8 +42,7 @@ struct FileId {
   friend bool operator==(const FileId&, const FileId&) = default;
 };
 FileId file_id(const struct stat& st) {
-  return {st.st_dev, st.st_ino, static_cast<std::uint64_t>(st.st_size), st.st_mtim.tv_sec, st.st_ctim.tv_sec,
-          st.st_mtim.tv_nsec, st.st_ctim.tv_nsec};
+  return {st.st_dev, st.st_ino, static_cast<std::uint64_t>(st.st_size), st.st_mtim.tv_sec, st.st_ctim.tv_sec, st.st_mtim.tv_nsec, st.st_ctim.tv_nsec};
 }
 std::string file_id_text(const FileId& f) {
   return str(f.dev, " ", f.ino, " ", f.size, " ", f.mtime_sec, ".", f.mtime_nsec, " ", f.ctime_sec, ".", f.ctime_nsec);
@@ -67,8 +66,8 @@ std::optional<FileId> parse_file_id(std::string_view text) {
   return f;
 }
 std::string describe(const FileId& f) {
-  return str("device ", major(f.dev), ":", minor(f.dev), ", inode ", f.ino, ", ", f.size, " bytes, mtime ", f.mtime_sec, ".",
-             f.mtime_nsec, ", ctime ", f.ctime_sec, ".", f.ctime_nsec);
+  return str("device ", major(f.dev), ":", minor(f.dev), ", inode ", f.ino, ", ", f.size, " bytes, mtime ", f.mtime_sec, ".", f.mtime_nsec,
+             ", ctime ", f.ctime_sec, ".", f.ctime_nsec);
 }
 
 // The record of an image's mount, STATE/sealed/KEY/state.
@@ -79,8 +78,8 @@ struct State {
   std::optional<RootId> mounted;  // the mount's root, once it is mounted
 };
 std::string render_state(const State& s) {
-  std::string t = str(k_state_magic, "\n", "file ", escape_bytes(s.file), "\n", "file-id ", file_id_text(s.id), "\n", "dm ",
-                      s.dm.empty() ? "-" : s.dm, "\n");
+  std::string t =
+      str(k_state_magic, "\n", "file ", escape_bytes(s.file), "\n", "file-id ", file_id_text(s.id), "\n", "dm ", s.dm.empty() ? "-" : s.dm, "\n");
   if (s.mounted) t += str("mounted ", s.mounted->dev, " ", s.mounted->ino, "\n");
   return t;
 }
@@ -126,8 +125,7 @@ Status ensure_dir(const std::string& dir) {
   const auto st = TRY(sys::lstat_path(dir));
   if (!S_ISDIR(st.st_mode)) return fail(Errc::permission, str(dir, " is not a directory"));
   if (st.st_uid != ::geteuid()) return fail(Errc::permission, str(dir, " is owned by uid ", st.st_uid, ", not by uid ", ::geteuid()));
-  if (st.st_mode & 022)
-    return fail(Errc::permission, str(dir, " is writable by group or others (mode ", mode_octal(st.st_mode & 07777), ")"));
+  if (st.st_mode & 022) return fail(Errc::permission, str(dir, " is writable by group or others (mode ", mode_octal(st.st_mode & 07777), ")"));
   return {};
 }
 
@@ -191,7 +189,8 @@ std::vector<std::string> prune_holders(const std::string& dir, std::vector<std::
 // (removed once its last user, the mount or a job's copy of it, is gone), the device node and
 // the state itself. The loop device detaches itself when the last of them lets it go.
 Status teardown(const std::string& dir, const State& s, const Backend& backend) {
-  struct stat root {}, here {};
+  struct stat root {
+  }, here{};
   if (::lstat((dir + "/root").c_str(), &root) == 0 && ::lstat(dir.c_str(), &here) == 0 && root.st_dev != here.st_dev)
     TRY(kernel::umount_detach(dir + "/root", dir + "/root"));
   if (!s.dm.empty()) TRY(with_context(backend.deactivate(s.dm), str("unmounting ", s.file)));
@@ -228,8 +227,8 @@ Result<std::pair<Fd, FileId>> open_image(const Image& image) {
   const auto st = TRY(sys::fstat(fd.get()));
   if (!S_ISREG(st.st_mode)) return fail(Errc::permission, str("the sealed image ", image.file, " is not a regular file"));
   if (st.st_uid != 0 || (st.st_mode & 022))
-    return fail(Errc::permission, str("the sealed image ", image.file, " is not root's, or is writable by others (uid ", st.st_uid,
-                                      ", mode ", mode_octal(st.st_mode & 07777), ")"));
+    return fail(Errc::permission, str("the sealed image ", image.file, " is not root's, or is writable by others (uid ", st.st_uid, ", mode ",
+                                      mode_octal(st.st_mode & 07777), ")"));
   if (static_cast<std::uint64_t>(st.st_size) != image.sealed.size)
     return fail(Errc::mismatch, str("the sealed image ", image.file, " has ", st.st_size, " bytes, not the recorded ", image.sealed.size,
                                     " (run 'chrootctl verify')"));
@@ -350,9 +349,8 @@ Result<Share> Share::acquire(const Image& image, const Options& options, const B
     if (state->dm.empty()) {
       auto st = sys::stat_path(state->file);
       if (!st || file_id(*st) != state->id)
-        return fail(Errc::mismatch, str("the sealed image ", state->file, " changed since it was checked and mounted (was ",
-                                        describe(state->id), st ? str(", now ", describe(file_id(*st))) : str(""),
-                                        "); run 'chrootctl verify'"));
+        return fail(Errc::mismatch, str("the sealed image ", state->file, " changed since it was checked and mounted (was ", describe(state->id),
+                                        st ? str(", now ", describe(file_id(*st))) : str(""), "); run 'chrootctl verify'"));
     }
   } else {
     if (state) TRY(with_context(teardown(dir, *state, backend), str("removing what an earlier mount of ", state->file, " left")));
@@ -399,7 +397,8 @@ Result<Share> Share::existing(const Image& image, const Options& options) {
   if ((*state)->dm.empty()) {
     auto fst = sys::stat_path((*state)->file);
     if (!fst || file_id(*fst) != (*state)->id)
-      return fail(Errc::mismatch, str("the sealed image ", (*state)->file, " changed since it was checked and mounted; ask the site to run "
+      return fail(Errc::mismatch, str("the sealed image ", (*state)->file,
+                                      " changed since it was checked and mounted; ask the site to run "
                                       "'chrootctl verify'"));
   }
   Share s;

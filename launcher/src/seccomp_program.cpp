@@ -28,8 +28,7 @@ Status check_owner(const struct stat& st, const std::string& what) {
   const uid_t me = ::geteuid();
   const bool owner_ok = st.st_uid == 0 || (me != 0 && st.st_uid == me);
   if (!owner_ok)
-    return fail(Errc::permission, str(what, " is owned by uid ", st.st_uid, ", not by root",
-                                      me == 0 ? std::string() : str(" or uid ", me)));
+    return fail(Errc::permission, str(what, " is owned by uid ", st.st_uid, ", not by root", me == 0 ? std::string() : str(" or uid ", me)));
   if (st.st_mode & (S_IWGRP | S_IWOTH))
     return fail(Errc::permission, str(what, " is writable by group or others (mode ", mode_octal(st.st_mode & 07777), ")"));
   return {};
@@ -68,8 +67,7 @@ Result<SeccompProgram> read_seccomp_program(const std::string& path, const std::
   if (!S_ISREG(st.st_mode)) return refuse("not a regular file");
   if (auto ok = check_owner(st, "the file"); !ok) return refuse(ok.error().message());
   const auto size = static_cast<std::uint64_t>(st.st_size);
-  if (size < sizeof(SeccompFileHeader) + sizeof(sock_filter) || size > k_max_file ||
-      (size - sizeof(SeccompFileHeader)) % sizeof(sock_filter) != 0)
+  if (size < sizeof(SeccompFileHeader) + sizeof(sock_filter) || size > k_max_file || (size - sizeof(SeccompFileHeader)) % sizeof(sock_filter) != 0)
     return refuse(str("its size (", size, " bytes) is not a header and 1 to ", k_seccomp_max_instructions, " instructions"));
   const std::string bytes = TRY(sys::read_fd(fd.get(), k_max_file));
   if (bytes.size() != size) return refuse(str("read ", bytes.size(), " bytes of ", size, " (the file changed while it was read)"));
@@ -80,8 +78,7 @@ Result<SeccompProgram> read_seccomp_program(const std::string& path, const std::
   if (h.format != k_seccomp_format) return refuse(str("format ", h.format, ", this chrootctl reads format ", k_seccomp_format));
   if (native_audit_arch() == 0) return refuse("chrootctl has no system-call filter for this architecture");
   if (h.audit_arch != native_audit_arch())
-    return refuse(str("compiled for audit architecture 0x", hex_number(h.audit_arch), ", this machine is 0x",
-                      hex_number(native_audit_arch())));
+    return refuse(str("compiled for audit architecture 0x", hex_number(h.audit_arch), ", this machine is 0x", hex_number(native_audit_arch())));
   const std::uint64_t count = (size - sizeof h) / sizeof(sock_filter);
   if (h.instructions != count) return refuse(str("the header counts ", h.instructions, " instructions, the file holds ", count));
   if (h.reserved != 0) return refuse("the header's reserved field is not 0");
@@ -101,11 +98,10 @@ Status install_seccomp_program(const SeccompProgram& program) {
   prog.len = static_cast<unsigned short>(program.instructions.size());
   prog.filter = const_cast<sock_filter*>(program.instructions.data());
   if (program.instructions.empty() || program.instructions.size() > k_seccomp_max_instructions)
-    return fail(Errc::invalid_argument, str("system-call filter of policy ", quote(program.policy), ": ",
-                                            program.instructions.size(), " instructions"));
+    return fail(Errc::invalid_argument,
+                str("system-call filter of policy ", quote(program.policy), ": ", program.instructions.size(), " instructions"));
   if (::syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, 0, &prog) != 0)
-    return fail_errno(str("seccomp(SECCOMP_SET_MODE_FILTER, policy ", quote(program.policy), " sha256:", program.digest, ")"),
-                      errno);
+    return fail_errno(str("seccomp(SECCOMP_SET_MODE_FILTER, policy ", quote(program.policy), " sha256:", program.digest, ")"), errno);
   return {};
 }
 

@@ -33,8 +33,7 @@ Result<Fd> open_root(const LaunchPlan& plan) {
     const bool owner_ok = st.st_uid == 0 || (plan.unprivileged && st.st_uid == plan.caller_uid);
     if (!owner_ok) return fail(Errc::permission, str("the root ", plan.root, " is owned by uid ", st.st_uid, ", not by root"));
     if (st.st_mode & 022)
-      return fail(Errc::permission,
-                  str("the root ", plan.root, " is writable by group or others (mode ", mode_octal(st.st_mode & 07777), ")"));
+      return fail(Errc::permission, str("the root ", plan.root, " is writable by group or others (mode ", mode_octal(st.st_mode & 07777), ")"));
   }
   return fd;
 }
@@ -42,9 +41,9 @@ Result<Fd> open_root(const LaunchPlan& plan) {
 // Directories of the host that are never a job's sandbox, however they are owned: scratch
 // directories made there (tmp, var/tmp) would change the host itself.
 bool is_system_directory(const std::string& real) {
-  static const char* const k_system[] = {"/",     "/bin",  "/boot", "/dev",  "/etc", "/home", "/lib", "/lib32", "/lib64",
-                                         "/libx32", "/opt", "/proc", "/root", "/run",  "/sbin", "/srv", "/sys", "/tmp",
-                                         "/usr",  "/var",  "/var/tmp", "/var/lib", "/usr/local"};
+  static const char* const k_system[] = {"/",      "/bin",    "/boot", "/dev",  "/etc",     "/home",    "/lib",      "/lib32",
+                                         "/lib64", "/libx32", "/opt",  "/proc", "/root",    "/run",     "/sbin",     "/srv",
+                                         "/sys",   "/tmp",    "/usr",  "/var",  "/var/tmp", "/var/lib", "/usr/local"};
   for (const char* d : k_system)
     if (real == d) return true;
   return false;
@@ -71,8 +70,8 @@ Result<Fd> open_sandbox(const LaunchPlan& plan, const std::string& path, const s
   auto st = TRY(sys::fstat(fd->get()));
   const bool root_job = plan.user_namespace && plan.creds.uid == 0;
   if (!root_job && st.st_uid != 0 && st.st_uid != plan.creds.uid)
-    return fail(Errc::permission, str("the sandbox ", path, " belongs to uid ", st.st_uid, ", neither to the job user (uid ",
-                                      plan.creds.uid, ") nor to root; refusing to use it"));
+    return fail(Errc::permission, str("the sandbox ", path, " belongs to uid ", st.st_uid, ", neither to the job user (uid ", plan.creds.uid,
+                                      ") nor to root; refusing to use it"));
   return fd;
 }
 

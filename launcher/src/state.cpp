@@ -24,8 +24,7 @@ constexpr const char* k_record_magic = "chrootctl-launch 1";
 // make cleanup remove a live job's cgroup.
 Status ensure_private_dir(const std::string& dir) {
   auto existing = sys::lstat_path(dir);
-  if (!existing && ::mkdir(dir.c_str(), 0755) != 0 && errno != EEXIST)
-    return fail_errno(str("mkdir(", quote(dir), ", 0755)"), errno);
+  if (!existing && ::mkdir(dir.c_str(), 0755) != 0 && errno != EEXIST) return fail_errno(str("mkdir(", quote(dir), ", 0755)"), errno);
   auto st = existing ? *existing : TRY(sys::lstat_path(dir));
   if (!S_ISDIR(st.st_mode)) return fail(Errc::permission, str(dir, " is not a directory"));
   if (st.st_uid != ::geteuid()) return fail(Errc::permission, str(dir, " is owned by uid ", st.st_uid, ", not by uid ", ::geteuid()));
@@ -62,8 +61,8 @@ bool launch_is_live(const LaunchOwner& owner) {
   return start && *start == owner.start_time;
 }
 
-Result<StateRecord> StateRecord::create(const std::string& state_dir, const std::string& name,
-                                        const std::vector<std::string>& cgroup_dirs, std::optional<std::uint32_t> id_block) {
+Result<StateRecord> StateRecord::create(const std::string& state_dir, const std::string& name, const std::vector<std::string>& cgroup_dirs,
+                                        std::optional<std::uint32_t> id_block) {
   TRY(ensure_private_dir(state_dir));
   const std::string dir = state_dir + "/launches";
   TRY(ensure_private_dir(dir));
@@ -136,8 +135,7 @@ Result<LockedClaims> lock_claims(const std::string& dir) {
   LockedClaims c;
   c.dir = TRY(sys::open_path(dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW));
   c.lock = TRY(sys::open_at(c.dir.get(), ".lock", O_RDWR | O_CREAT | O_NOFOLLOW, 0600));
-  if (sys::retry_eintr([&] { return ::flock(c.lock.get(), LOCK_EX); }) != 0)
-    return fail_errno(str("flock(", quote(dir + "/.lock"), ")"), errno);
+  if (sys::retry_eintr([&] { return ::flock(c.lock.get(), LOCK_EX); }) != 0) return fail_errno(str("flock(", quote(dir + "/.lock"), ")"), errno);
   return c;
 }
 
@@ -164,8 +162,7 @@ std::string id_claims_dir(const std::string& state_dir) {
   return state_dir.empty() ? std::string() : state_dir + "/idblocks";
 }
 
-Result<IdBlockClaim> IdBlockClaim::claim(const std::string& claims_dir, const std::string& state_dir, const IdRange& range,
-                                         const std::string& name) {
+Result<IdBlockClaim> IdBlockClaim::claim(const std::string& claims_dir, const std::string& state_dir, const IdRange& range, const std::string& name) {
   TRY(check_id_range(range));
   const std::string parent = claims_dir.substr(0, claims_dir.find_last_of('/'));
   TRY(ensure_private_dir(parent));
@@ -191,8 +188,8 @@ Result<IdBlockClaim> IdBlockClaim::claim(const std::string& claims_dir, const st
     });
     base = first_free();
     if (!base)
-      return fail(Errc::busy, str("all ", range.count / k_id_block_size, " id blocks of the job id range (", range.start, "+",
-                                  range.count, ") are held by running jobs; enlarge job_ids in the configuration"));
+      return fail(Errc::busy, str("all ", range.count / k_id_block_size, " id blocks of the job id range (", range.start, "+", range.count,
+                                  ") are held by running jobs; enlarge job_ids in the configuration"));
   }
   const std::string file = std::to_string(*base);
   Fd fd = TRY(sys::open_at(c.dir.get(), file, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW, 0644));
@@ -218,8 +215,8 @@ void free_claim(CleanupReport& rep, const std::string& claims_dir, std::uint32_t
 }
 
 template <class Remove>
-void remove_dead_records(CleanupReport& rep, const std::string& claims_dir, const std::string& dir,
-                         bool (*is_live)(const LaunchOwner&), Remove&& remove_cgroup) {
+void remove_dead_records(CleanupReport& rep, const std::string& claims_dir, const std::string& dir, bool (*is_live)(const LaunchOwner&),
+                         Remove&& remove_cgroup) {
   auto fd = sys::open_path(dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW);
   if (!fd) {
     if (fd.error().sys_errno() != ENOENT) rep.errors.push_back(fd.error().what());
@@ -257,16 +254,14 @@ void remove_dead_records(CleanupReport& rep, const std::string& claims_dir, cons
     // still run under those ids.
     if (!cgroups_gone) continue;
     if (record && record->id_block && !claims_dir.empty()) free_claim(rep, claims_dir, *record->id_block, e.name);
-    if (::unlinkat(fd->get(), e.name.c_str(), 0) == 0)
-      rep.removed_records.push_back(dir + "/" + e.name);
-    else if (errno != ENOENT)
-      rep.errors.push_back(str("unlink(", quote(dir + "/" + e.name), "): ", sys::errno_name(errno)));
+    if (::unlinkat(fd->get(), e.name.c_str(), 0) == 0) rep.removed_records.push_back(dir + "/" + e.name);
+    else if (errno != ENOENT) rep.errors.push_back(str("unlink(", quote(dir + "/" + e.name), "): ", sys::errno_name(errno)));
   }
 }
 }  // namespace
 
-CleanupReport cleanup_stale(cgroup::Fs& fs, const cgroup::Layout& layout, const std::string& state_dir,
-                            bool (*is_live)(const LaunchOwner&), bool scan_bases, const std::optional<std::string>& claims_dir_arg) {
+CleanupReport cleanup_stale(cgroup::Fs& fs, const cgroup::Layout& layout, const std::string& state_dir, bool (*is_live)(const LaunchOwner&),
+                            bool scan_bases, const std::optional<std::string>& claims_dir_arg) {
   if (!is_live) is_live = launch_is_live;
   CleanupReport rep;
   auto remove_cgroup = [&](const std::string& dir) {
@@ -281,8 +276,7 @@ CleanupReport cleanup_stale(cgroup::Fs& fs, const cgroup::Layout& layout, const 
     // are handled below.
     const std::string base = dir.substr(0, dir.find_last_of('/'));
     const std::string above = base.substr(0, base.find_last_of('/'));
-    if (base.ends_with("/chrootctl") && !cgroup::is_hierarchy_root(layout, above) && fs.remove_dir_once(base))
-      rep.removed_cgroups.push_back(base);
+    if (base.ends_with("/chrootctl") && !cgroup::is_hierarchy_root(layout, above) && fs.remove_dir_once(base)) rep.removed_cgroups.push_back(base);
     return true;
   };
   // 1. Records of dead launches: their cgroups first, then their id block, then the record.

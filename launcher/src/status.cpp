@@ -8,9 +8,9 @@
 #include <sys/random.h>
 #include <unistd.h>
 
-#include "chrootctl/common/sys.hpp"
 #include "chrootctl/common/json.hpp"
 #include "chrootctl/common/strings.hpp"
+#include "chrootctl/common/sys.hpp"
 #include "chrootctl/launcher/launch.hpp"
 
 namespace chrootctl::launcher {
@@ -18,11 +18,16 @@ namespace chrootctl::launcher {
 namespace {
 std::string_view kind_name(Outcome::Kind k) {
   switch (k) {
-    case Outcome::Kind::exited: return "exited";
-    case Outcome::Kind::signaled: return "signaled";
-    case Outcome::Kind::setup_failed: return "setup_failed";
-    case Outcome::Kind::not_executable: return "not_executable";
-    case Outcome::Kind::not_found: return "not_found";
+    case Outcome::Kind::exited:
+      return "exited";
+    case Outcome::Kind::signaled:
+      return "signaled";
+    case Outcome::Kind::setup_failed:
+      return "setup_failed";
+    case Outcome::Kind::not_executable:
+      return "not_executable";
+    case Outcome::Kind::not_found:
+      return "not_found";
   }
   return "setup_failed";
 }
@@ -81,38 +86,46 @@ std::string status_json(const Outcome& o) {
   w.field("outcome", kind_name(o.kind));
   w.field("exit_status", o.exit_status());
   w.key("exit_code");
-  if (o.kind == Outcome::Kind::exited) w.value(o.code); else w.null();
+  if (o.kind == Outcome::Kind::exited) w.value(o.code);
+  else w.null();
   w.key("signal");
-  if (o.kind == Outcome::Kind::signaled) w.value(o.code); else w.null();
+  if (o.kind == Outcome::Kind::signaled) w.value(o.code);
+  else w.null();
   w.key("signal_name");
-  if (o.kind == Outcome::Kind::signaled && sigabbrev_np(o.code)) w.value(str("SIG", sigabbrev_np(o.code))); else w.null();
+  if (o.kind == Outcome::Kind::signaled && sigabbrev_np(o.code)) w.value(str("SIG", sigabbrev_np(o.code)));
+  else w.null();
   w.key("error");
-  if (!o.error.empty()) w.value(o.error); else w.null();
+  if (!o.error.empty()) w.value(o.error);
+  else w.null();
   w.field("wall_seconds", o.wall_seconds);
   w.field("cpu_user_seconds", o.cpu_user_seconds);
   w.field("cpu_system_seconds", o.cpu_system_seconds);
   w.field("max_rss_bytes", o.max_rss_bytes);
   w.key("peak_memory_bytes");
-  if (o.peak_memory_bytes) w.value(*o.peak_memory_bytes); else w.null();
+  if (o.peak_memory_bytes) w.value(*o.peak_memory_bytes);
+  else w.null();
   w.key("memory_limit_bytes");
-  if (o.memory_limit_bytes) w.value(*o.memory_limit_bytes); else w.null();
+  if (o.memory_limit_bytes) w.value(*o.memory_limit_bytes);
+  else w.null();
   w.field("memory_limit_hit", o.memory_limit_hit);
   w.field("oom_kills", o.oom_kills);
   w.field("cgroup", o.cgroup);
   w.field("limits_applied", o.limits_applied);
   w.key("shm_bytes");
-  if (o.shm_bytes) w.value(*o.shm_bytes); else w.null();
+  if (o.shm_bytes) w.value(*o.shm_bytes);
+  else w.null();
   // The limits the cgroup held when the job ended, as its files said, and whether they differ
   // from what the launcher wrote (a job cannot change them; this says so if it ever did).
   w.key("effective_limits");
   if (o.effective_limits) {
     const auto& l = *o.effective_limits;
     w.begin_object();
-    for (const auto& [name, value] : {std::pair{"memory_max_bytes", l.memory_max}, std::pair{"memory_low_bytes", l.memory_low},
-                                      std::pair{"swap_max_bytes", l.swap_max}, std::pair{"cpu_weight", l.cpu_weight},
-                                      std::pair{"cpu_shares", l.cpu_shares}, std::pair{"pids_max", l.pids_max}}) {
+    for (const auto& [name, value] :
+         {std::pair{"memory_max_bytes", l.memory_max}, std::pair{"memory_low_bytes", l.memory_low}, std::pair{"swap_max_bytes", l.swap_max},
+          std::pair{"cpu_weight", l.cpu_weight}, std::pair{"cpu_shares", l.cpu_shares}, std::pair{"pids_max", l.pids_max}}) {
       w.key(name);
-      if (value) w.value(*value); else w.null();
+      if (value) w.value(*value);
+      else w.null();
     }
     w.end_object();
   } else {
@@ -126,7 +139,8 @@ std::string status_json(const Outcome& o) {
     w.field("uid_map", o.uid_map);
     w.field("gid_map", o.gid_map);
     w.key("id_block");
-    if (o.id_block) w.value(*o.id_block); else w.null();
+    if (o.id_block) w.value(*o.id_block);
+    else w.null();
     w.end_object();
   } else {
     w.null();
@@ -143,7 +157,8 @@ std::string status_json(const Outcome& o) {
   }
   w.field("seccomp_policy", o.seccomp_policy);
   w.key("seccomp_digest");
-  if (!o.seccomp_digest.empty()) w.value(o.seccomp_digest); else w.null();
+  if (!o.seccomp_digest.empty()) w.value(o.seccomp_digest);
+  else w.null();
   w.end_object();
   return w.str();
 }
@@ -165,8 +180,7 @@ Outcome run_job(const RunOptions& opts) {
   }
   if (opts.after_job) opts.after_job(out);
   if (opts.status_json) {
-    if (auto r = write_status_file(*opts.status_json, status_json(out)); !r)
-      warn(str("cannot write the status file: ", r.error().what()));
+    if (auto r = write_status_file(*opts.status_json, status_json(out)); !r) warn(str("cannot write the status file: ", r.error().what()));
   }
   return out;
 }

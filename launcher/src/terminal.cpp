@@ -127,7 +127,9 @@ void Terminal::drain() {
   while (m_master_open && m_caller_out_open) {
     if (m_output.empty()) read_output();
     if (m_output.empty()) return;
-    struct pollfd p {m_caller_out, POLLOUT, 0};
+    struct pollfd p {
+      m_caller_out, POLLOUT, 0
+    };
     if (::poll(&p, 1, 1000) <= 0) return;
     write_output();
   }

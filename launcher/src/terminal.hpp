@@ -15,17 +15,26 @@
 namespace chrootctl::launcher::detail {
 
 class Terminal {
-public:
+ public:
   /// A new pseudo-terminal pair with the modes and size of the caller's terminal `terminal`
   /// (one of the caller's standard streams). Input is read from `caller_in` (-1: the caller's
   /// standard input is not that terminal, and the job reads it directly); the job's output is
   /// copied to `caller_out`.
   static Result<Terminal> open(int terminal, int caller_in, int caller_out);
   Terminal(Terminal&& o) noexcept
-      : m_terminal(o.m_terminal), m_caller_in(o.m_caller_in), m_caller_out(o.m_caller_out), m_master(std::move(o.m_master)),
-        m_slave(std::move(o.m_slave)), m_saved(o.m_saved), m_raw(std::exchange(o.m_raw, false)),
-        m_old_sigpipe(std::exchange(o.m_old_sigpipe, SIG_ERR)), m_input(std::move(o.m_input)), m_output(std::move(o.m_output)),
-        m_caller_open(o.m_caller_open), m_caller_out_open(o.m_caller_out_open), m_master_open(o.m_master_open) {}
+      : m_terminal(o.m_terminal),
+        m_caller_in(o.m_caller_in),
+        m_caller_out(o.m_caller_out),
+        m_master(std::move(o.m_master)),
+        m_slave(std::move(o.m_slave)),
+        m_saved(o.m_saved),
+        m_raw(std::exchange(o.m_raw, false)),
+        m_old_sigpipe(std::exchange(o.m_old_sigpipe, SIG_ERR)),
+        m_input(std::move(o.m_input)),
+        m_output(std::move(o.m_output)),
+        m_caller_open(o.m_caller_open),
+        m_caller_out_open(o.m_caller_out_open),
+        m_master_open(o.m_master_open) {}
   Terminal& operator=(Terminal&&) = delete;
   Terminal(const Terminal&) = delete;
   ~Terminal();  // the caller's terminal gets its modes back
@@ -44,7 +53,7 @@ public:
   /// The job's last output, once it has ended.
   void drain();
 
-private:
+ private:
   Terminal() = default;
   void write_input();
   void read_output();

@@ -54,8 +54,7 @@ std::uint64_t width_mask(unsigned bits) { return bits >= 64 ? ~std::uint64_t{0} 
 // The values of `bits` bits that are not in `values` (all of which share `prefix` above bit
 // `bits - depth`), as patterns: walking the bits from the top, each branch that no value takes
 // is one pattern covering all its values. At most bits * values.size() patterns.
-void complement(const std::vector<std::uint64_t>& values, unsigned bits, unsigned depth, std::uint64_t prefix,
-                std::vector<Pattern>& out) {
+void complement(const std::vector<std::uint64_t>& values, unsigned bits, unsigned depth, std::uint64_t prefix, std::vector<Pattern>& out) {
   if (depth == bits) return;  // exactly one of the values
   const unsigned bit = bits - 1 - depth;
   const std::uint64_t mask = width_mask(bits) & ~((std::uint64_t{1} << bit) - 1);  // bits `bit` and above
@@ -64,10 +63,8 @@ void complement(const std::vector<std::uint64_t>& values, unsigned bits, unsigne
     for (auto v : values)
       if (((v >> bit) & 1) == b) taking.push_back(v);
     const std::uint64_t branch = prefix | (b << bit);
-    if (taking.empty())
-      out.push_back({mask, branch});
-    else
-      complement(taking, bits, depth + 1, branch, out);
+    if (taking.empty()) out.push_back({mask, branch});
+    else complement(taking, bits, depth + 1, branch, out);
   }
 }
 
@@ -114,8 +111,7 @@ Split split_rule(const ArgRule& rule, unsigned register_bits) {
   return s;
 }
 
-Status add_rule(void* ctx, const Abi& abi, const std::string& name, int nr, std::uint32_t action, const Pattern* p,
-                unsigned arg) {
+Status add_rule(void* ctx, const Abi& abi, const std::string& name, int nr, std::uint32_t action, const Pattern* p, unsigned arg) {
   int rc;
   if (p) {
     const scmp_arg_cmp cmp{arg, SCMP_CMP_MASKED_EQ, p->mask, p->value};
@@ -163,8 +159,7 @@ Status add_abi_rules(void* ctx, const Abi& abi, const Policy& policy) {
         // above); the refused values are refused on the direct call by the default action.
         const bool multiplexed = abi.register_bits == 32 && in_abi < 0 && is_i386_multiplexed(name);
         if (e == policy.unknown_errno || multiplexed) break;
-        for (const auto& p : s.refused)
-          TRY(add_rule(ctx, abi, name, nr, SCMP_ACT_ERRNO(static_cast<std::uint32_t>(e)), &p, d.rule.arg));
+        for (const auto& p : s.refused) TRY(add_rule(ctx, abi, name, nr, SCMP_ACT_ERRNO(static_cast<std::uint32_t>(e)), &p, d.rule.arg));
         break;
       }
     }
@@ -214,8 +209,8 @@ Result<std::vector<sock_filter>> compile_policy(const Policy& policy) {
     return fail(Errc::internal, str("libseccomp exported ", bytes.size(), " bytes, not a whole program"));
   const std::size_t count = bytes.size() / sizeof(sock_filter);
   if (count > launcher::k_seccomp_max_instructions)
-    return fail(Errc::invalid_argument, str("policy ", quote(policy.name), " compiles to more than the kernel's ",
-                                            launcher::k_seccomp_max_instructions, " instructions"));
+    return fail(Errc::invalid_argument,
+                str("policy ", quote(policy.name), " compiles to more than the kernel's ", launcher::k_seccomp_max_instructions, " instructions"));
   std::vector<sock_filter> program(count);
   std::memcpy(program.data(), bytes.data(), bytes.size());
   return program;
@@ -228,9 +223,7 @@ std::uint32_t run_program(const std::vector<sock_filter>& program, const struct 
   for (std::size_t pc = 0; pc < program.size(); ++pc) {
     const sock_filter& f = program[pc];
     const std::uint32_t src = BPF_SRC(f.code) == BPF_X ? x : f.k;
-    auto jump = [&](bool taken) {
-      pc += taken ? f.jt : f.jf;
-    };
+    auto jump = [&](bool taken) { pc += taken ? f.jt : f.jf; };
     switch (BPF_CLASS(f.code)) {
       case BPF_LD:
         if (f.code == (BPF_LD | BPF_W | BPF_ABS) && f.k % 4 == 0 && f.k + 4 <= sizeof data) std::memcpy(&a, raw + f.k, 4);
@@ -255,28 +248,64 @@ std::uint32_t run_program(const std::vector<sock_filter>& program, const struct 
         break;
       case BPF_ALU:
         switch (BPF_OP(f.code)) {
-          case BPF_ADD: a += src; break;
-          case BPF_SUB: a -= src; break;
-          case BPF_MUL: a *= src; break;
-          case BPF_DIV: if (src == 0) return SECCOMP_RET_KILL_PROCESS; a /= src; break;
-          case BPF_MOD: if (src == 0) return SECCOMP_RET_KILL_PROCESS; a %= src; break;
-          case BPF_AND: a &= src; break;
-          case BPF_OR: a |= src; break;
-          case BPF_XOR: a ^= src; break;
-          case BPF_LSH: a = src < 32 ? a << src : 0; break;
-          case BPF_RSH: a = src < 32 ? a >> src : 0; break;
-          case BPF_NEG: a = 0 - a; break;
-          default: return SECCOMP_RET_KILL_PROCESS;
+          case BPF_ADD:
+            a += src;
+            break;
+          case BPF_SUB:
+            a -= src;
+            break;
+          case BPF_MUL:
+            a *= src;
+            break;
+          case BPF_DIV:
+            if (src == 0) return SECCOMP_RET_KILL_PROCESS;
+            a /= src;
+            break;
+          case BPF_MOD:
+            if (src == 0) return SECCOMP_RET_KILL_PROCESS;
+            a %= src;
+            break;
+          case BPF_AND:
+            a &= src;
+            break;
+          case BPF_OR:
+            a |= src;
+            break;
+          case BPF_XOR:
+            a ^= src;
+            break;
+          case BPF_LSH:
+            a = src < 32 ? a << src : 0;
+            break;
+          case BPF_RSH:
+            a = src < 32 ? a >> src : 0;
+            break;
+          case BPF_NEG:
+            a = 0 - a;
+            break;
+          default:
+            return SECCOMP_RET_KILL_PROCESS;
         }
         break;
       case BPF_JMP:
         switch (BPF_OP(f.code)) {
-          case BPF_JA: pc += f.k; break;
-          case BPF_JEQ: jump(a == src); break;
-          case BPF_JGT: jump(a > src); break;
-          case BPF_JGE: jump(a >= src); break;
-          case BPF_JSET: jump((a & src) != 0); break;
-          default: return SECCOMP_RET_KILL_PROCESS;
+          case BPF_JA:
+            pc += f.k;
+            break;
+          case BPF_JEQ:
+            jump(a == src);
+            break;
+          case BPF_JGT:
+            jump(a > src);
+            break;
+          case BPF_JGE:
+            jump(a >= src);
+            break;
+          case BPF_JSET:
+            jump((a & src) != 0);
+            break;
+          default:
+            return SECCOMP_RET_KILL_PROCESS;
         }
         break;
       case BPF_RET:
@@ -317,11 +346,10 @@ Result<Fd> open_cache_dir(const std::string& dir) {
   const uid_t me = ::geteuid();
   if (st.st_uid != me && st.st_uid != 0)
     return fail(Errc::permission, str("the system-call filter cache ", dir, " is owned by uid ", st.st_uid, ", not by uid ", me));
-  if (me == 0 && st.st_uid != 0)
-    return fail(Errc::permission, str("the system-call filter cache ", dir, " is not owned by root"));
+  if (me == 0 && st.st_uid != 0) return fail(Errc::permission, str("the system-call filter cache ", dir, " is not owned by root"));
   if (st.st_mode & (S_IWGRP | S_IWOTH))
-    return fail(Errc::permission, str("the system-call filter cache ", dir, " is writable by group or others (mode ",
-                                      mode_octal(st.st_mode & 07777), ")"));
+    return fail(Errc::permission,
+                str("the system-call filter cache ", dir, " is writable by group or others (mode ", mode_octal(st.st_mode & 07777), ")"));
   return d;
 }
 

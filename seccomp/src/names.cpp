@@ -16,11 +16,10 @@ namespace chrootctl::seccomp {
 namespace {
 
 // i386's socketcall operations (SYS_SOCKET ... SYS_SENDMMSG) and ipc operations.
-constexpr std::string_view k_multiplexed[] = {
-    "socket",  "bind",     "connect",  "listen",     "accept",     "getsockname", "getpeername", "socketpair",
-    "send",    "recv",     "sendto",   "recvfrom",   "shutdown",   "setsockopt",  "getsockopt",  "sendmsg",
-    "recvmsg", "accept4",  "recvmmsg", "sendmmsg",   "semop",      "semget",      "semctl",      "semtimedop",
-    "msgsnd",  "msgrcv",   "msgget",   "msgctl",     "shmat",      "shmdt",       "shmget",      "shmctl"};
+constexpr std::string_view k_multiplexed[] = {"socket",  "bind",    "connect",  "listen",   "accept",   "getsockname", "getpeername", "socketpair",
+                                              "send",    "recv",    "sendto",   "recvfrom", "shutdown", "setsockopt",  "getsockopt",  "sendmsg",
+                                              "recvmsg", "accept4", "recvmmsg", "sendmmsg", "semop",    "semget",      "semctl",      "semtimedop",
+                                              "msgsnd",  "msgrcv",  "msgget",   "msgctl",   "shmat",    "shmdt",       "shmget",      "shmctl"};
 
 }  // namespace
 
@@ -28,38 +27,40 @@ const std::vector<Group>& groups() {
   // The x86 members of systemd's groups of the same names (and @io-uring and @namespaces, which
   // systemd has not); libseccomp knows every one (tests/unit/seccomp_policy_test.cpp checks).
   static const std::vector<Group> k_groups = {
-      {"@aio", "asynchronous I/O, io_uring included",
-       {"io_cancel", "io_destroy", "io_getevents", "io_pgetevents", "io_pgetevents_time64", "io_setup", "io_submit",
-        "io_uring_enter", "io_uring_register", "io_uring_setup"}},
-      {"@basic-io", "reading, writing, seeking and closing descriptors",
-       {"_llseek", "close", "close_range", "dup", "dup2", "dup3", "lseek", "pread64", "preadv", "preadv2", "pwrite64",
-        "pwritev", "pwritev2", "read", "readv", "write", "writev"}},
-      {"@chown", "changing the owner of files",
-       {"chown", "chown32", "fchown", "fchown32", "fchownat", "lchown", "lchown32"}},
-      {"@clock", "setting the system clock",
+      {"@aio",
+       "asynchronous I/O, io_uring included",
+       {"io_cancel", "io_destroy", "io_getevents", "io_pgetevents", "io_pgetevents_time64", "io_setup", "io_submit", "io_uring_enter",
+        "io_uring_register", "io_uring_setup"}},
+      {"@basic-io",
+       "reading, writing, seeking and closing descriptors",
+       {"_llseek", "close", "close_range", "dup", "dup2", "dup3", "lseek", "pread64", "preadv", "preadv2", "pwrite64", "pwritev", "pwritev2", "read",
+        "readv", "write", "writev"}},
+      {"@chown", "changing the owner of files", {"chown", "chown32", "fchown", "fchown32", "fchownat", "lchown", "lchown32"}},
+      {"@clock",
+       "setting the system clock",
        {"adjtimex", "clock_adjtime", "clock_adjtime64", "clock_settime", "clock_settime64", "settimeofday", "stime"}},
       {"@cpu-emulation", "CPU emulation", {"modify_ldt", "vm86", "vm86old"}},
-      {"@debug", "debugging, tracing and performance monitoring",
+      {"@debug",
+       "debugging, tracing and performance monitoring",
        {"lookup_dcookie", "perf_event_open", "pidfd_getfd", "ptrace", "process_vm_readv", "process_vm_writev"}},
       {"@io-uring", "io_uring", {"io_uring_enter", "io_uring_register", "io_uring_setup"}},
       {"@keyring", "the kernel's key rings", {"add_key", "keyctl", "request_key"}},
       {"@memlock", "locking memory", {"mlock", "mlock2", "mlockall", "munlock", "munlockall"}},
       {"@module", "loading and unloading kernel modules", {"delete_module", "finit_module", "init_module"}},
-      {"@mount", "mounting, unmounting and changing the root",
-       {"chroot", "fsconfig", "fsmount", "fsopen", "fspick", "mount", "mount_setattr", "move_mount", "open_tree",
-        "pivot_root", "umount", "umount2"}},
-      {"@namespaces", "joining and making namespaces (clone and unshare are checked by flag in the default policy)",
-       {"setns", "unshare"}},
-      {"@obsolete", "obsolete or unimplemented calls",
-       {"_sysctl", "afs_syscall", "bdflush", "break", "create_module", "ftime", "get_kernel_syms", "getpmsg", "gtty", "idle",
-        "lock", "mpx", "prof", "profil", "putpmsg", "query_module", "security", "sgetmask", "ssetmask", "stime", "stty",
-        "sysfs", "tuxcall", "ulimit", "uselib", "ustat", "vserver"}},
+      {"@mount",
+       "mounting, unmounting and changing the root",
+       {"chroot", "fsconfig", "fsmount", "fsopen", "fspick", "mount", "mount_setattr", "move_mount", "open_tree", "pivot_root", "umount", "umount2"}},
+      {"@namespaces", "joining and making namespaces (clone and unshare are checked by flag in the default policy)", {"setns", "unshare"}},
+      {"@obsolete",
+       "obsolete or unimplemented calls",
+       {"_sysctl",  "afs_syscall", "bdflush", "break", "create_module", "ftime",   "get_kernel_syms", "getpmsg",  "gtty",
+        "idle",     "lock",        "mpx",     "prof",  "profil",        "putpmsg", "query_module",    "security", "sgetmask",
+        "ssetmask", "stime",       "stty",    "sysfs", "tuxcall",       "ulimit",  "uselib",          "ustat",    "vserver"}},
       {"@pkey", "memory protection keys", {"pkey_alloc", "pkey_free", "pkey_mprotect"}},
       {"@raw-io", "raw I/O ports", {"ioperm", "iopl"}},
       {"@reboot", "rebooting and kexec", {"kexec_file_load", "kexec_load", "reboot"}},
       {"@swap", "enabling and disabling swap", {"swapoff", "swapon"}},
-      {"@sync", "flushing files to storage",
-       {"fdatasync", "fsync", "msync", "sync", "sync_file_range", "syncfs"}},
+      {"@sync", "flushing files to storage", {"fdatasync", "fsync", "msync", "sync", "sync_file_range", "syncfs"}},
   };
   return k_groups;
 }

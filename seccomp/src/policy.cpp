@@ -30,10 +30,8 @@ struct DocumentCalls {
     auto [it, inserted] = calls.try_emplace(name, Entry{d, list});
     if (inserted) return;
     if (it->second.list == list && list != "[[rule]]") return;
-    if (list == "[[rule]]" && it->second.list == "[[rule]]")
-      diag.error(at, str(quote(name), " has two [[rule]]s; put its checks in one"));
-    else
-      diag.error(at, str(quote(name), " is in ", list, " and in ", it->second.list, " (a call may be named once per policy file)"));
+    if (list == "[[rule]]" && it->second.list == "[[rule]]") diag.error(at, str(quote(name), " has two [[rule]]s; put its checks in one"));
+    else diag.error(at, str(quote(name), " is in ", list, " and in ", it->second.list, " (a call may be named once per policy file)"));
   }
 };
 
@@ -68,8 +66,8 @@ std::vector<std::string> expand(Diagnostics& diag, const toml::node& item, const
 }
 
 // An array of system-call names and groups.
-void read_names(Diagnostics& diag, TableReader& r, std::string_view key,
-                const std::function<void(const toml::node&, const std::string&)>& each, bool groups_allowed = true) {
+void read_names(Diagnostics& diag, TableReader& r, std::string_view key, const std::function<void(const toml::node&, const std::string&)>& each,
+                bool groups_allowed = true) {
   const toml::node* n = r.node(key);
   if (!n) return;
   const toml::array* arr = n->as_array();
@@ -160,10 +158,8 @@ void read_rule(Diagnostics& diag, const TomlDocument& doc, const toml::table& t,
       ok = false;
     } else {
       for (const auto& item : *arr) {
-        if (auto v = read_value(diag, item, rule.width, str("every item of 'rule.", key, "'")))
-          rule.values.push_back(*v);
-        else
-          ok = false;
+        if (auto v = read_value(diag, item, rule.width, str("every item of 'rule.", key, "'"))) rule.values.push_back(*v);
+        else ok = false;
       }
       std::sort(rule.values.begin(), rule.values.end());
       rule.values.erase(std::unique(rule.values.begin(), rule.values.end()), rule.values.end());
@@ -186,7 +182,8 @@ void read_rule(Diagnostics& diag, const TomlDocument& doc, const toml::table& t,
     if (!rule.errno_value) ok = false;
   }
   std::vector<std::pair<const toml::node*, std::string>> names;
-  read_names(diag, r, "syscalls", [&](const toml::node& at, const std::string& n) { names.emplace_back(&at, n); }, false);
+  read_names(
+      diag, r, "syscalls", [&](const toml::node& at, const std::string& n) { names.emplace_back(&at, n); }, false);
   if (!t.get("syscalls")) {
     diag.error(t, "missing required key 'rule.syscalls' (an array of system-call names)");
     ok = false;
@@ -213,14 +210,12 @@ void read_policy_table(Policy& p, Diagnostics& diag, const TomlDocument& doc, in
   TableReader r(diag, doc.table);
   if (auto base = r.string("base")) {
     if (builtin_policy_text(*base).empty()) {
-      diag.error(*doc.table.get("base"),
-                 str("'base' must be a built-in policy (\"default\", \"build\" or \"build-host\"), not ", quote(*base)));
+      diag.error(*doc.table.get("base"), str("'base' must be a built-in policy (\"default\", \"build\" or \"build-host\"), not ", quote(*base)));
     } else if (depth > 2) {
       diag.error(*doc.table.get("base"), "built-in policies are nested too deeply");
-    } else if (auto st = parse_document(p,
-                                        {builtin_display_name(*base), std::string(builtin_policy_text(*base)),
-                                         std::string(builtin_policy_sha256(*base)), false},
-                                        depth + 1);
+    } else if (auto st = parse_document(
+                   p, {builtin_display_name(*base), std::string(builtin_policy_text(*base)), std::string(builtin_policy_sha256(*base)), false},
+                   depth + 1);
                !st) {
       diag.error(*doc.table.get("base"), st.error().what());
     }
@@ -278,10 +273,8 @@ void read_site_table(Policy& p, Diagnostics& diag, const TomlDocument& doc) {
 Status parse_document(Policy& p, const PolicyDocument& d, int depth) {
   auto doc = TRY(parse_toml(d.text, d.name));
   Diagnostics diag(doc);
-  if (d.site)
-    read_site_table(p, diag, doc);
-  else
-    read_policy_table(p, diag, doc, depth);
+  if (d.site) read_site_table(p, diag, doc);
+  else read_policy_table(p, diag, doc, depth);
   return diag.result();
 }
 

@@ -26,8 +26,7 @@ Result<std::string> read_policy_file(const std::string& path) {
   if (!S_ISREG(st.st_mode)) return fail(Errc::permission, str("system-call policy ", path, " is not a regular file"));
   if ((st.st_uid != 0 && st.st_uid != ::geteuid()) || (st.st_mode & (S_IWGRP | S_IWOTH)))
     return fail(Errc::permission, str("refusing system-call policy ", path, ": owned by uid ", st.st_uid, " with mode ",
-                                      mode_octal(st.st_mode & 07777),
-                                      " (it must belong to root and be writable by no one else)"));
+                                      mode_octal(st.st_mode & 07777), " (it must belong to root and be writable by no one else)"));
   return with_context(sys::read_fd(fd.get(), k_max_policy_file), str("reading system-call policy ", path));
 }
 
@@ -35,8 +34,7 @@ Result<std::string> read_policy_file(const std::string& path) {
 
 std::string builtin_display_name(std::string_view name) { return str("built-in policy ", quote(name)); }
 
-std::string choose_job_policy(const std::optional<std::string>& requested, const std::string& image_policy,
-                              const Settings& settings) {
+std::string choose_job_policy(const std::optional<std::string>& requested, const std::string& image_policy, const Settings& settings) {
   if (requested) return *requested;
   if (!image_policy.empty()) return image_policy;
   return settings.seccomp.policy.empty() ? std::string("default") : settings.seccomp.policy;
@@ -52,8 +50,7 @@ Result<std::optional<PolicySource>> load_source(const std::string& choice, const
     std::string file_text = TRY(read_policy_file(choice));
     src.documents.push_back({choice, std::move(file_text), {}, false});
   } else {
-    return fail(Errc::invalid_argument,
-                str("system-call policy ", quote(choice), ": expected default, none or the absolute path of a policy file"));
+    return fail(Errc::invalid_argument, str("system-call policy ", quote(choice), ": expected default, none or the absolute path of a policy file"));
   }
   // The site's additions apply to every job policy, whichever was chosen; build commands run
   // the build policy as it is written.
@@ -63,11 +60,11 @@ Result<std::optional<PolicySource>> load_source(const std::string& choice, const
 }
 
 std::string canonical_source(const PolicySource& source) {
-  std::string out = str("chrootctl seccomp source ", k_source_format, "\n", "libseccomp ", CHROOTCTL_LIBSECCOMP_VERSION, "\n",
-                        "arch ", CHROOTCTL_SECCOMP_ARCH, "\n", "policy ", source.policy.size(), "\n", source.policy, "\n");
+  std::string out = str("chrootctl seccomp source ", k_source_format, "\n", "libseccomp ", CHROOTCTL_LIBSECCOMP_VERSION, "\n", "arch ",
+                        CHROOTCTL_SECCOMP_ARCH, "\n", "policy ", source.policy.size(), "\n", source.policy, "\n");
   for (const auto& d : source.documents)
-    out += str("document ", d.site ? "site" : "policy", " ", d.name.size(), " sha256:",
-               d.text_sha256.empty() ? BuiltinSha256::hex(d.text) : d.text_sha256, "\n", d.name, "\n");
+    out += str("document ", d.site ? "site" : "policy", " ", d.name.size(),
+               " sha256:", d.text_sha256.empty() ? BuiltinSha256::hex(d.text) : d.text_sha256, "\n", d.name, "\n");
   return out;
 }
 

@@ -165,11 +165,20 @@ std::optional<std::int64_t> parse_since(std::string_view text, std::int64_t now_
   const char unit = t.back();
   std::int64_t scale = 0;
   switch (unit) {
-    case 's': scale = 1; break;
-    case 'm': scale = 60; break;
-    case 'h': scale = 3600; break;
-    case 'd': scale = 86400; break;
-    default: return std::nullopt;
+    case 's':
+      scale = 1;
+      break;
+    case 'm':
+      scale = 60;
+      break;
+    case 'h':
+      scale = 3600;
+      break;
+    case 'd':
+      scale = 86400;
+      break;
+    default:
+      return std::nullopt;
   }
   auto n = parse_u64(t.substr(0, t.size() - 1));
   if (!n || *n > 100ull * 365 * 86400) return std::nullopt;
@@ -180,8 +189,7 @@ Result<LogRecord> parse_log_line(std::string_view line) {
   LogRecord r;
   r.fields = TRY(parse_flat_json_object(line, "accounting line"));
   const FlatValue* version = find_flat(r.fields, "version");
-  if (!version || version->kind != FlatValue::Kind::number || version->text != "1")
-    return fail(Errc::parse, "not an accounting line of version 1");
+  if (!version || version->kind != FlatValue::Kind::number || version->text != "1") return fail(Errc::parse, "not an accounting line of version 1");
   const std::string* start = text_field(r.fields, "start");
   auto t = start ? parse_utc_time(*start) : std::nullopt;
   if (!t) return fail(Errc::parse, "the line has no readable \"start\" time");
@@ -245,8 +253,8 @@ std::string log_text(const LogRead& read) {
     std::string user = cell(o, "job_user");
     if (user == "-") user = cell(o, "job_uid");
     if (r.source == "user") user += " (own report)";
-    rows.push_back({start, cell(o, "via"), user, image, cell(o, "batch_job_id"), exit, ms_cell(o, "wall_ms"), cpu,
-                    peak ? human_size(*peak) : std::string("-")});
+    rows.push_back(
+        {start, cell(o, "via"), user, image, cell(o, "batch_job_id"), exit, ms_cell(o, "wall_ms"), cpu, peak ? human_size(*peak) : std::string("-")});
   }
   std::vector<std::size_t> width(rows[0].size(), 0);
   for (const auto& row : rows)
@@ -278,9 +286,15 @@ std::string log_json(const LogRead& read) {
     for (const auto& [k, v] : r.fields) {
       w.key(k);
       switch (v.kind) {
-        case FlatValue::Kind::string: w.value(v.text); break;
-        case FlatValue::Kind::boolean: w.value(v.text == "true"); break;
-        case FlatValue::Kind::null: w.null(); break;
+        case FlatValue::Kind::string:
+          w.value(v.text);
+          break;
+        case FlatValue::Kind::boolean:
+          w.value(v.text == "true");
+          break;
+        case FlatValue::Kind::null:
+          w.null();
+          break;
         case FlatValue::Kind::number: {
           // Numbers are written back as they were read: integers as integers, others as text.
           if (auto n = parse_u64(v.text)) w.value(*n);

@@ -60,10 +60,14 @@ const Fact* Fact::get(std::string_view key) const {
 
 std::string_view verdict_name(Verdict v) {
   switch (v) {
-    case Verdict::ok: return "ok";
-    case Verdict::degraded: return "degraded";
-    case Verdict::missing: return "missing";
-    case Verdict::error: return "error";
+    case Verdict::ok:
+      return "ok";
+    case Verdict::degraded:
+      return "degraded";
+    case Verdict::missing:
+      return "missing";
+    case Verdict::error:
+      return "error";
   }
   return "error";
 }
@@ -201,7 +205,10 @@ Check check_cgroups() {
     c.verdict = Verdict::error;
     c.summary = "cannot read the cgroup mounts";
     c.meaning = layout.error().what();
-    c.facts = Fact::object({{"version", "none"}, {"v2_mount", nullptr}, {"controllers", Fact::list({})}, {"job_cgroup_bases", Fact::list({})},
+    c.facts = Fact::object({{"version", "none"},
+                            {"v2_mount", nullptr},
+                            {"controllers", Fact::list({})},
+                            {"job_cgroup_bases", Fact::list({})},
                             {"swap_limits", nullptr}});
     return c;
   }
@@ -217,8 +224,8 @@ Check check_cgroups() {
     const auto offered = cg::v2_controllers(fs, *layout);
     for (const char* name : wanted_v2) {
       (offered.count(name) ? present : absent).push_back(name);
-      controllers.push_back(Fact::object({{"name", name}, {"available", offered.count(name) > 0}, {"mount", layout->v2_mount},
-                                          {"own", layout->v2_own}}));
+      controllers.push_back(
+          Fact::object({{"name", name}, {"available", offered.count(name) > 0}, {"mount", layout->v2_mount}, {"own", layout->v2_own}}));
     }
     if (layout->v2_own != "/") swap = exists(str(layout->v2_mount, layout->v2_own, "/memory.swap.max"));
   } else if (version == cg::Version::v1) {
@@ -232,8 +239,7 @@ Check check_cgroups() {
                                           {"mount", have ? Fact(m->second) : Fact()},
                                           {"own", have && own != layout->v1_own.end() ? Fact(own->second) : Fact()}}));
     }
-    if (auto m = layout->v1_mounts.find("memory"); m != layout->v1_mounts.end())
-      swap = exists(m->second + "/memory.memsw.limit_in_bytes");
+    if (auto m = layout->v1_mounts.find("memory"); m != layout->v1_mounts.end()) swap = exists(m->second + "/memory.memsw.limit_in_bytes");
   }
   std::vector<std::string> bases;
   for (const auto& p : parents) bases.push_back(p + "/chrootctl");
@@ -249,8 +255,7 @@ Check check_cgroups() {
     return c;
   }
   std::string where = bases.empty() ? std::string("(none: not delegated to this user)") : bases[0];
-  if (bases.size() > 1)
-    where += version == cg::Version::v1 ? str(" and ", bases.size() - 1, " other hierarchies") : str(", else ", bases[1]);
+  if (bases.size() > 1) where += version == cg::Version::v1 ? str(" and ", bases.size() - 1, " other hierarchies") : str(", else ", bases[1]);
   c.summary = str(cg::version_name(version), ": ", join(present, ", "), "; job cgroups under ", where);
   std::vector<std::string> lacks;
   for (const auto& a : absent) {
@@ -259,8 +264,9 @@ Check check_cgroups() {
     if (a == "cpu") lacks.push_back("--cpus is not enforced");
     if (a == "freezer") lacks.push_back("processes a job leaves behind are killed without freezing them first");
   }
-  if (swap && !*swap) lacks.push_back(version == cg::Version::v1 ? "--swap is not enforced (boot with swapaccount=1)"
-                                                                  : "--swap is not enforced (swap accounting is off)");
+  if (swap && !*swap)
+    lacks.push_back(version == cg::Version::v1 ? "--swap is not enforced (boot with swapaccount=1)"
+                                               : "--swap is not enforced (swap accounting is off)");
   if (bases.empty()) lacks.push_back("this user cannot create job cgroups: jobs run without limits");
   if (!lacks.empty()) {
     c.verdict = Verdict::degraded;
@@ -290,8 +296,9 @@ Check check_user_namespaces(const Settings& s) {
     c.verdict = Verdict::degraded;
     c.required = !s.readable_images.empty();
     c.summary = str("root can create user namespaces, other users cannot (", u.user_error, "); ", limit);
-    c.meaning = "only root can launch jobs: the HTCondor wrapper and users' own 'chrootctl run' fail"
-                " (allow unprivileged user namespaces: kernel.unprivileged_userns_clone = 1, or the AppArmor restriction off)";
+    c.meaning =
+        "only root can launch jobs: the HTCondor wrapper and users' own 'chrootctl run' fail"
+        " (allow unprivileged user namespaces: kernel.unprivileged_userns_clone = 1, or the AppArmor restriction off)";
     return c;
   }
   c.summary = str(u.as_user ? "root and other users can create user namespaces" : "this user can create user namespaces", "; ", limit);
@@ -311,7 +318,11 @@ Check check_idmap(const Settings& s, const std::optional<std::string>& sandbox) 
     c.verdict = Verdict::error;
     c.summary = str("cannot examine ", image, sandbox ? str(" or ", *sandbox) : std::string());
     c.meaning = plan.error().what();
-    c.facts = Fact::object({{"store", image}, {"filesystems", Fact::list({})}, {"sandbox", nullptr}, {"user_job", nullptr}, {"root_job", nullptr},
+    c.facts = Fact::object({{"store", image},
+                            {"filesystems", Fact::list({})},
+                            {"sandbox", nullptr},
+                            {"user_job", nullptr},
+                            {"root_job", nullptr},
                             {"root_job_refused", nullptr}});
     return c;
   }
@@ -325,18 +336,19 @@ Check check_idmap(const Settings& s, const std::optional<std::string>& sandbox) 
   c.facts = Fact::object({{"store", image},
                           {"filesystems", Fact::list(std::move(fss))},
                           {"sandbox", plan->sandbox_filesystem ? Fact::object({{"path", plan->sandbox_filesystem->first},
-                                                                              {"type", ln::filesystem_name(plan->sandbox_filesystem->second)}})
+                                                                               {"type", ln::filesystem_name(plan->sandbox_filesystem->second)}})
                                                                : Fact()},
                           {"user_job", mode(plan->user_job)},
                           {"root_job", mode(plan->root_job)},
                           {"root_job_refused", plan->root_job ? Fact() : Fact(plan->root_job.error().what())}});
-  c.summary = str("store ", image, " on ", join(names, ", "),
-                  plan->sandbox_filesystem ? str(", sandbox on ", ln::filesystem_name(plan->sandbox_filesystem->second)) : std::string(),
-                  ": a user's job ", decision_text(plan->user_job), ", a job as root ",
-                  plan->root_job ? decision_text(plan->root_job) : std::string("refused"));
+  c.summary =
+      str("store ", image, " on ", join(names, ", "),
+          plan->sandbox_filesystem ? str(", sandbox on ", ln::filesystem_name(plan->sandbox_filesystem->second)) : std::string(), ": a user's job ",
+          decision_text(plan->user_job), ", a job as root ", plan->root_job ? decision_text(plan->root_job) : std::string("refused"));
   if (::geteuid() != 0) {
     c.verdict = Verdict::degraded;
-    c.meaning = "doctor ran without root, as a launch by this user would: only the user's own ids are mapped; run it as root to see what root's launches do";
+    c.meaning =
+        "doctor ran without root, as a launch by this user would: only the user's own ids are mapped; run it as root to see what root's launches do";
     return c;
   }
   std::vector<std::string> m;
@@ -439,8 +451,7 @@ Check check_verity() {
   const bool control = ::stat("/dev/mapper/control", &st) == 0 && S_ISCHR(st.st_mode);
   const std::string release = ln::host::kernel().release;
   const bool loaded = exists("/sys/module/dm_verity");
-  const bool module = kernel_lists_module(release, "modules.dep", "dm-verity.ko") ||
-                      kernel_lists_module(release, "modules.builtin", "dm-verity.ko");
+  const bool module = kernel_lists_module(release, "modules.dep", "dm-verity.ko") || kernel_lists_module(release, "modules.builtin", "dm-verity.ko");
   c.facts = Fact::object({{"device_mapper", control}, {"loaded", loaded}, {"module", module}});
   if (control && (loaded || module)) {
     c.summary = loaded ? "device-mapper with the verity target" : "device-mapper; the verity target is a module the kernel loads on first use";
@@ -460,12 +471,18 @@ Check check_store(const Settings& s) {
     c.required = false;
     c.summary = str(s.store, " does not exist");
     c.meaning = "nothing is registered yet: the first build, add or import makes it";
-    c.facts = Fact::object({{"path", s.store}, {"exists", false}, {"owner", nullptr}, {"mode", nullptr}, {"traversable_by", nullptr},
-                            {"readable_images", strings(s.readable_images)}, {"images", Fact::list({})}});
+    c.facts = Fact::object({{"path", s.store},
+                            {"exists", false},
+                            {"owner", nullptr},
+                            {"mode", nullptr},
+                            {"traversable_by", nullptr},
+                            {"readable_images", strings(s.readable_images)},
+                            {"images", Fact::list({})}});
     return c;
   }
   std::vector<std::string> problems, notes;
-  if (st->st_uid != 0 || (st->st_mode & 022)) problems.push_back(str(s.store, " is ", owner_and_mode(*st), ": it must belong to root and be writable by no one else"));
+  if (st->st_uid != 0 || (st->st_mode & 022))
+    problems.push_back(str(s.store, " is ", owner_and_mode(*st), ": it must belong to root and be writable by no one else"));
   auto keeper = catalogue::root_only_dir(s.store);
   const bool everyone = keeper && !*keeper;
   std::vector<Fact> images;
@@ -489,13 +506,16 @@ Check check_store(const Settings& s) {
         if (!s.readable(e.name)) notes.push_back(str(e.name, " is reachable by every user but not in readable_images"));
       } else if (exp) {
         ++root_only;
-        if (s.readable(e.name)) notes.push_back(str(e.name, " is in readable_images but only root can reach it (", **exp, "): 'chrootctl verify ", e.name, "' opens it"));
+        if (s.readable(e.name))
+          notes.push_back(str(e.name, " is in readable_images but only root can reach it (", **exp, "): 'chrootctl verify ", e.name, "' opens it"));
       } else {
         notes.push_back(str(e.name, ": ", exp.error().what()));
       }
       images.push_back(Fact::object({{"name", e.name},
                                      {"image", v.image},
-                                     {"reachable_by", exp && *exp ? Fact("root") : exp ? Fact("everyone") : Fact()},
+                                     {"reachable_by", exp && *exp ? Fact("root")
+                                                      : exp       ? Fact("everyone")
+                                                                  : Fact()},
                                      {"readable_images", s.readable(e.name)},
                                      {"privileged_entries", static_cast<std::uint64_t>(privileged.size())},
                                      {"breaks_rule", breaks}}));
@@ -505,7 +525,9 @@ Check check_store(const Settings& s) {
                           {"exists", true},
                           {"owner", static_cast<std::uint64_t>(st->st_uid)},
                           {"mode", mode_octal(st->st_mode & 07777)},
-                          {"traversable_by", everyone ? Fact("everyone") : keeper ? Fact("root") : Fact()},
+                          {"traversable_by", everyone ? Fact("everyone")
+                                             : keeper ? Fact("root")
+                                                      : Fact()},
                           {"readable_images", strings(s.readable_images)},
                           {"images", Fact::list(std::move(images))}});
   const std::size_t count = cat ? cat->entries.size() : 0;
@@ -529,8 +551,8 @@ Check check_trusted_keys(const Settings& s) {
     c.summary = str("cannot read the trusted keys in ", s.trusted_keys);
     c.meaning = str(store.error().what(), "; signed images are refused until this is fixed");
     c.required = true;
-    c.facts = Fact::object({{"directory", s.trusted_keys}, {"keys", Fact::list({})}, {"revoked", Fact::list({})},
-                            {"require_signature", s.require_signature}});
+    c.facts = Fact::object(
+        {{"directory", s.trusted_keys}, {"keys", Fact::list({})}, {"revoked", Fact::list({})}, {"require_signature", s.require_signature}});
     return c;
   }
   std::vector<Fact> keys, revoked;
@@ -540,7 +562,9 @@ Check check_trusted_keys(const Settings& s) {
     ids.push_back(k.id());
   }
   for (const auto& k : store->revoked) revoked.push_back(Fact::object({{"id", k.id()}, {"file", k.source()}}));
-  c.facts = Fact::object({{"directory", s.trusted_keys}, {"keys", Fact::list(std::move(keys))}, {"revoked", Fact::list(std::move(revoked))},
+  c.facts = Fact::object({{"directory", s.trusted_keys},
+                          {"keys", Fact::list(std::move(keys))},
+                          {"revoked", Fact::list(std::move(revoked))},
                           {"require_signature", s.require_signature}});
   c.summary = ids.empty() ? str("no trusted key in ", s.trusted_keys, s.require_signature ? "" : " (signatures are not required)")
                           : str(ids.size(), ids.size() == 1 ? " trusted key (" : " trusted keys (", join(ids, ", "), ") in ", s.trusted_keys,
@@ -573,11 +597,13 @@ Check check_job_ids(const Settings& s, const DoctorOptions& o) {
   if (o.passwd_file == "/etc/passwd") {
     ::setpwent();
     while (const passwd* p = ::getpwent())
-      if (p->pw_uid >= range.start && p->pw_uid < end) users.push_back({str("user ", p->pw_name, " (uid ", p->pw_uid, ") of the user database"), p->pw_uid, 1});
+      if (p->pw_uid >= range.start && p->pw_uid < end)
+        users.push_back({str("user ", p->pw_name, " (uid ", p->pw_uid, ") of the user database"), p->pw_uid, 1});
     ::endpwent();
     ::setgrent();
     while (const group* g = ::getgrent())
-      if (g->gr_gid >= range.start && g->gr_gid < end) groups.push_back({str("group ", g->gr_name, " (gid ", g->gr_gid, ") of the group database"), g->gr_gid, 1});
+      if (g->gr_gid >= range.start && g->gr_gid < end)
+        groups.push_back({str("group ", g->gr_name, " (gid ", g->gr_gid, ") of the group database"), g->gr_gid, 1});
     ::endgrent();
   }
   std::vector<std::string> overlaps = id_overlaps(range.start, range.count, users);
@@ -650,8 +676,9 @@ Check check_accounting(const Settings& s) {
     // Not a failure: root's first launch (or systemd-tmpfiles at boot) makes it.
     c.verdict = Verdict::degraded;
     c.required = false;
-    c.meaning = str(dir, "/users is missing: launches by users other than root are not recorded until root's first launch or "
-                         "systemd-tmpfiles makes it");
+    c.meaning = str(dir,
+                    "/users is missing: launches by users other than root are not recorded until root's first launch or "
+                    "systemd-tmpfiles makes it");
   }
   return c;
 }
@@ -704,7 +731,8 @@ Check check_htcondor(const DoctorOptions& o) {
   if (!wrapper && !named.found) {
     c.verdict = Verdict::missing;
     c.summary = str("no USER_JOB_WRAPPER or NAMED_CHROOT in ", o.condor_config_dir);
-    c.meaning = "HTCondor jobs that ask for a root (+RequestedChroot) are not run by chrootctl: 'chrootctl condor-config --wrapper' writes the configuration";
+    c.meaning =
+        "HTCondor jobs that ask for a root (+RequestedChroot) are not run by chrootctl: 'chrootctl condor-config --wrapper' writes the configuration";
     return c;
   }
   if (problem) {
@@ -761,8 +789,8 @@ Check check_slurm(const DoctorOptions& o) {
     if (!plugin_ok) problems.push_back(str(l.where, ": the plugin ", l.plugin, " does not exist"));
     if (!args) problems.push_back(str(l.where, ": ", args.error().message()));
     else if (::access(args->chrootctl.c_str(), X_OK) != 0) problems.push_back(str(l.where, ": chrootctl=", args->chrootctl, " is not executable"));
-    found.push_back(Fact::object({{"where", l.where}, {"kind", l.kind}, {"plugin", l.plugin}, {"plugin_exists", plugin_ok},
-                                  {"arguments", strings(l.arguments)}}));
+    found.push_back(Fact::object(
+        {{"where", l.where}, {"kind", l.kind}, {"plugin", l.plugin}, {"plugin_exists", plugin_ok}, {"arguments", strings(l.arguments)}}));
   }
   c.facts = Fact::object({{"plugstack", o.slurm_plugstack}, {"files", strings(read)}, {"lines", Fact::list(std::move(found))}});
   if (lines.empty()) {
@@ -794,8 +822,8 @@ Report run_doctor(const Settings& s, const std::optional<Error>& config_error, c
   r.checks.push_back(check_cgroups());
   r.checks.push_back(check_user_namespaces(s));
   r.checks.push_back(check_idmap(s, o.sandbox));
-  r.checks.push_back(check_syscall("openat2", calls.openat2, "5.6",
-                                   "mount targets are resolved by a component-by-component walk that refuses every symlink"));
+  r.checks.push_back(
+      check_syscall("openat2", calls.openat2, "5.6", "mount targets are resolved by a component-by-component walk that refuses every symlink"));
   r.checks.push_back(check_syscall("mount_setattr", calls.mount_api, "5.12",
                                    "no detached or idmapped mounts: jobs run with their own ids only, jobs as root are refused, "
                                    "and init binds the image and sources by path"));
@@ -819,10 +847,18 @@ namespace {
 
 void write_fact(JsonWriter& w, const Fact& f) {
   switch (f.kind()) {
-    case Fact::Kind::null: w.null(); break;
-    case Fact::Kind::boolean: w.value(f.boolean()); break;
-    case Fact::Kind::integer: w.value(f.integer()); break;
-    case Fact::Kind::text: w.value(f.text()); break;
+    case Fact::Kind::null:
+      w.null();
+      break;
+    case Fact::Kind::boolean:
+      w.value(f.boolean());
+      break;
+    case Fact::Kind::integer:
+      w.value(f.integer());
+      break;
+    case Fact::Kind::text:
+      w.value(f.text());
+      break;
     case Fact::Kind::list:
       w.begin_array();
       for (const auto& i : f.items()) write_fact(w, i);
@@ -857,7 +893,8 @@ std::string report_json(const Report& r, std::string_view version) {
   w.field("version", 1);
   w.field("chrootctl", version);
   w.key("config_file");
-  if (r.config_file.empty()) w.null(); else w.value(r.config_file);
+  if (r.config_file.empty()) w.null();
+  else w.value(r.config_file);
   w.key("checks");
   w.begin_array();
   for (const auto& c : r.checks) {
@@ -867,7 +904,8 @@ std::string report_json(const Report& r, std::string_view version) {
     w.field("required", c.required);
     w.field("summary", c.summary);
     w.key("meaning");
-    if (c.meaning.empty()) w.null(); else w.value(c.meaning);
+    if (c.meaning.empty()) w.null();
+    else w.value(c.meaning);
     w.key("facts");
     write_fact(w, c.facts);
     w.end_object();

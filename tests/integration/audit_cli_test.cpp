@@ -33,7 +33,7 @@ print("\n".join(sorted(rows)))
 )PY";
 
 class AuditCli : public test::TempDirTest {
-protected:
+ protected:
   void SetUp() override {
     TempDirTest::SetUp();
     build = path("b");
@@ -44,8 +44,7 @@ protected:
     test::write_file(empty_policy, "", 0644);
     if (::getuid() != 0) {
       // Everything an ordinary user creates is theirs: keep the reports the same as root's.
-      test::write_file(empty_policy,
-                       "[[ignore]]\ncheck = \"owner.non-root\"\nreason = \"the test runs as an ordinary user\"\n", 0644);
+      test::write_file(empty_policy, "[[ignore]]\ncheck = \"owner.non-root\"\nreason = \"the test runs as an ordinary user\"\n", 0644);
     }
   }
 
@@ -92,7 +91,8 @@ TEST_F(AuditCli, TextReportIsGroupedBySeverityWithASummaryLine) {
   EXPECT_EQ(r.exit_code, 1) << r.err;
   EXPECT_EQ(r.err, "");
   std::string want =
-      "audit of " + build + " (" + root + "): 8 entries\n"
+      "audit of " + build + " (" + root +
+      "): 8 entries\n"
       "\n"
       "high (1)\n"
       "  world-writable.dir-no-sticky: in a world-writable directory without the sticky bit anyone can delete or replace anyone's files\n"
@@ -128,7 +128,7 @@ TEST_F(AuditCli, SeverityGatesTheExitStatus) {
   EXPECT_EQ(audit({build, "--severity", "medium"}).exit_code, 1);
   ASSERT_EQ(::chmod((root + "/etc/motd").c_str(), 0644), 0);
   create_manifest(build);
-  EXPECT_EQ(audit({build}).exit_code, 0);                         // info does not fail the default gate
+  EXPECT_EQ(audit({build}).exit_code, 0);  // info does not fail the default gate
   EXPECT_EQ(audit({build, "--severity", "info"}).exit_code, 1);
   auto bad = audit({build, "--severity", "critical"});
   EXPECT_EQ(bad.exit_code, 2);
@@ -143,10 +143,11 @@ TEST_F(AuditCli, JsonValidatesAgainstTheDocumentedSchema) {
             "symlink.absolute /etc/localtime info\n"
             "world-writable.dir-no-sticky /srv/drop high\n"
             "world-writable.file /etc/motd medium\n");
-  auto py = test::run({"python3", "-c",
-                       "import json,sys; d=json.load(sys.stdin); i=d['images'][0];"
-                       "print(d['gate'], d['summary']['failed'], i['entries'], i['drift'], i['counts'], i['packages']['source'], i['tree_digest'] is not None)"},
-                      r.out);
+  auto py = test::run(
+      {"python3", "-c",
+       "import json,sys; d=json.load(sys.stdin); i=d['images'][0];"
+       "print(d['gate'], d['summary']['failed'], i['entries'], i['drift'], i['counts'], i['packages']['source'], i['tree_digest'] is not None)"},
+      r.out);
   EXPECT_EQ(py.out, "low True 8 {'checked': True, 'differences': 0} {'high': 1, 'medium': 1, 'low': 0, 'info': 1} none True\n") << py.err;
 
   // An image that cannot be audited is an entry with its error; the others are still reported.
@@ -181,7 +182,10 @@ TEST_F(AuditCli, DriftFromTheManifestIsAHighFinding) {
 
 TEST_F(AuditCli, AllowListEntrySuppressesExactlyThatFinding) {
   test::mkdirs(root + "/usr/bin");
-  test::write_file(root + "/usr/bin/tool", "\x7f" "ELF tool", 04755);
+  test::write_file(root + "/usr/bin/tool",
+                   "\x7f"
+                   "ELF tool",
+                   04755);
   ASSERT_EQ(::mkfifo((root + "/srv/fifo").c_str(), 0644), 0);
   create_manifest(build);
   const std::string all = findings(audit({build, "--json"}).out);
@@ -221,17 +225,20 @@ TEST_F(AuditCli, PolicyMistakesAreReportedWithLineAndColumn) {
   auto r = audit({build, "--policy", p});
   EXPECT_EQ(r.exit_code, 2);
   EXPECT_EQ(r.out, "");
-  EXPECT_EQ(r.err,
-            p + ":1:1: error: missing required key 'allow.setuid[1].sha256' (a string)\n"
-            " 1 | [[allow.setuid]]\n"
-            "   | ^\n" +
-            p + ":3:1: error: unknown key 'allow.setuid[1].sha265' (did you mean 'sha256'?)\n"
-            " 3 | sha265 = \"x\"\n"
-            "   | ^\n" +
-            p + ":5:1: error: unknown check 'setuid.unlistd' (did you mean 'setuid.unlisted'?)\n"
-            " 5 | \"setuid.unlistd\" = \"high\"\n"
-            "   | ^\n"
-            "3 errors in " + p + "\n");
+  EXPECT_EQ(r.err, p +
+                       ":1:1: error: missing required key 'allow.setuid[1].sha256' (a string)\n"
+                       " 1 | [[allow.setuid]]\n"
+                       "   | ^\n" +
+                       p +
+                       ":3:1: error: unknown key 'allow.setuid[1].sha265' (did you mean 'sha256'?)\n"
+                       " 3 | sha265 = \"x\"\n"
+                       "   | ^\n" +
+                       p +
+                       ":5:1: error: unknown check 'setuid.unlistd' (did you mean 'setuid.unlisted'?)\n"
+                       " 5 | \"setuid.unlistd\" = \"high\"\n"
+                       "   | ^\n"
+                       "3 errors in " +
+                       p + "\n");
 }
 
 TEST_F(AuditCli, UsageAndTargetErrors) {
@@ -248,8 +255,8 @@ TEST_F(AuditCli, UsageAndTargetErrors) {
                         " is missing or not a regular file\n");
   auto name = audit({"no-such-image", "--store", path("store")});
   EXPECT_EQ(name.exit_code, 2);
-  EXPECT_EQ(name.err, "chrootctl: error: 'no-such-image' is not in the catalogue " + path("store") +
-                          "/catalogue.toml and is not a build directory\n");
+  EXPECT_EQ(name.err,
+            "chrootctl: error: 'no-such-image' is not in the catalogue " + path("store") + "/catalogue.toml and is not a build directory\n");
 }
 
 TEST_F(AuditCli, PackagesFromDpkgStatusAreListedAndDiffed) {
@@ -264,7 +271,10 @@ TEST_F(AuditCli, PackagesFromDpkgStatusAreListedAndDiffed) {
                    "Package: bash\nStatus: install ok installed\nVersion: 5.2.15-2+b7\nArchitecture: amd64\n\n"
                    "Package: sudo\nStatus: install ok installed\nVersion: 1.9.13p3-1\nArchitecture: amd64\n");
   test::mkdirs(other + "/root/usr/bin");
-  test::write_file(other + "/root/usr/bin/sudo", "\x7f" "ELF sudo", 04755);
+  test::write_file(other + "/root/usr/bin/sudo",
+                   "\x7f"
+                   "ELF sudo",
+                   04755);
   test::write_file(other + "/root/etc/motd", "hello!\n", 0644);
   create_manifest(build);
   create_manifest(other);
@@ -284,8 +294,9 @@ TEST_F(AuditCli, PackagesFromDpkgStatusAreListedAndDiffed) {
                        "  added sudo 1.9.13p3-1 (amd64)\n"),
             std::string::npos)
       << d.out;
-  EXPECT_NE(d.out.find("\n" + build + " -> " + other + ": 1 privilege change, 3 added, 0 removed, 2 changed; packages 1 added, 1 removed, 1 changed\n"),
-            std::string::npos)
+  EXPECT_NE(
+      d.out.find("\n" + build + " -> " + other + ": 1 privilege change, 3 added, 0 removed, 2 changed; packages 1 added, 1 removed, 1 changed\n"),
+      std::string::npos)
       << d.out;
 
   auto j = run_chrootctl({"diff", "--json", build, other});
@@ -295,8 +306,9 @@ TEST_F(AuditCli, PackagesFromDpkgStatusAreListedAndDiffed) {
   // A bare manifest has no root: no package diff, and the output says so.
   auto bare = run_chrootctl({"diff", build + "/manifest", other});
   EXPECT_EQ(bare.exit_code, 1);
-  EXPECT_NE(bare.out.find("\npackages: package diff not available: " + build + "/manifest is a bare manifest (no image root to read packages from)\n"),
-            std::string::npos)
+  EXPECT_NE(
+      bare.out.find("\npackages: package diff not available: " + build + "/manifest is a bare manifest (no image root to read packages from)\n"),
+      std::string::npos)
       << bare.out;
   EXPECT_EQ(validate(run_chrootctl({"diff", "--json", build + "/manifest", other}).out, "diff"), "valid\n");
 

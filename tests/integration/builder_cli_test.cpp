@@ -11,7 +11,7 @@ namespace {
 using test::run_chrootctl;
 
 class BuilderCli : public test::TempDirTest {
-protected:
+ protected:
   void SetUp() override {
     TempDirTest::SetUp();
     store = path("store");
@@ -52,9 +52,9 @@ TEST_F(BuilderCli, BuildsMinimalPrintsIdAndDigestThenReusesIt) {
   auto j = run_chrootctl({"build", "minimal", "--store", store, "--json"});
   ASSERT_EQ(j.exit_code, 0) << j.err;
   EXPECT_EQ(j.err, "") << "--json prints no progress";
-  auto py = test::run({"python3", "-c",
-                       "import json,sys; d=json.load(sys.stdin); print(d['name'], d['build_id'], d['cached'], d['tree_digest'][:7], d['path'])"},
-                      j.out);
+  auto py = test::run(
+      {"python3", "-c", "import json,sys; d=json.load(sys.stdin); print(d['name'], d['build_id'], d['cached'], d['tree_digest'][:7], d['path'])"},
+      j.out);
   EXPECT_EQ(py.out, "minimal " + id + " True sha256: " + store + "/minimal/" + id + "\n") << py.err << j.out;
 }
 
@@ -76,13 +76,15 @@ TEST_F(BuilderCli, RecipeErrorsAreReportedTogetherWithTheirPlace) {
   test::write_file(file, "name = \"bad\"\n[base]\nscratch = true\n[strip]\nsetuid = \"remov\"\n[layuot]\nmkdir = [\"/tmp\"]\n");
   auto r = run_chrootctl({"build", file, "--store", store});
   EXPECT_EQ(r.exit_code, 2);
-  EXPECT_EQ(r.err, file + ":5:10: error: 'strip.setuid' must be \"remove\", \"clear-bit\" or \"keep\", not 'remov' (did you mean 'remove'?)\n"
-                          " 5 | setuid = \"remov\"\n"
-                          "   |          ^\n" +
-                       file + ":6:2: error: unknown key 'layuot' (did you mean 'layout'?)\n"
-                              " 6 | [layuot]\n"
-                              "   |  ^\n"
-                              "2 errors in " +
+  EXPECT_EQ(r.err, file +
+                       ":5:10: error: 'strip.setuid' must be \"remove\", \"clear-bit\" or \"keep\", not 'remov' (did you mean 'remove'?)\n"
+                       " 5 | setuid = \"remov\"\n"
+                       "   |          ^\n" +
+                       file +
+                       ":6:2: error: unknown key 'layuot' (did you mean 'layout'?)\n"
+                       " 6 | [layuot]\n"
+                       "   |  ^\n"
+                       "2 errors in " +
                        file + "\n");
 }
 

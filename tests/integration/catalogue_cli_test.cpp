@@ -12,7 +12,7 @@ namespace {
 using test::run_chrootctl;
 
 class CatalogueCli : public test::TempDirTest {
-protected:
+ protected:
   void SetUp() override {
     TempDirTest::SetUp();
     store = path("store");
@@ -25,15 +25,14 @@ protected:
 };
 
 TEST_F(CatalogueCli, EveryVerbHasHelp) {
-  for (const char* verb : {"add", "remove", "list", "show", "resolve", "verify", "rollback", "alias", "gc", "condor-config",
-                           "import-condor-config", "lookup"}) {
+  for (const char* verb :
+       {"add", "remove", "list", "show", "resolve", "verify", "rollback", "alias", "gc", "condor-config", "import-condor-config", "lookup"}) {
     auto r = run_chrootctl({verb, "--help"});
     EXPECT_EQ(r.exit_code, 0) << verb << r.err;
     EXPECT_EQ(r.out.substr(0, 17 + std::string(verb).size()), std::string("Usage: chrootctl ") + verb) << r.out;
     EXPECT_NE(r.out.find("Exit status:"), std::string::npos) << verb;
   }
-  for (const char* verb : {"list", "show", "resolve", "verify", "gc", "condor-config", "import-condor-config", "lookup", "add",
-                           "remove", "rollback"})
+  for (const char* verb : {"list", "show", "resolve", "verify", "gc", "condor-config", "import-condor-config", "lookup", "add", "remove", "rollback"})
     EXPECT_NE(run_chrootctl({verb, "--help"}).out.find("--json"), std::string::npos) << verb;
 }
 
@@ -88,9 +87,14 @@ TEST_F(CatalogueCli, DamagedCatalogueIsReportedWithLineAndColumnAndNeverOverwrit
       "aliases = []\n"
       "image = \"/srv/el9/b1\n";
   test::write_file(store + "/catalogue.toml", damaged);
-  for (std::vector<std::string> args : std::vector<std::vector<std::string>>{
-           {"list"}, {"show", "EL9"}, {"remove", "EL9"}, {"alias", "X", "EL9"}, {"rollback", "EL9"}, {"verify", "--all"},
-           {"gc"}}) {  // resolve, lookup and condor-config first want a root-owned store: tests/privileged
+  for (std::vector<std::string> args :
+       std::vector<std::vector<std::string>>{{"list"},
+                                             {"show", "EL9"},
+                                             {"remove", "EL9"},
+                                             {"alias", "X", "EL9"},
+                                             {"rollback", "EL9"},
+                                             {"verify", "--all"},
+                                             {"gc"}}) {  // resolve, lookup and condor-config first want a root-owned store: tests/privileged
     auto r = ctl(args);
     EXPECT_EQ(r.exit_code, 2) << args[0] << ": " << r.out << r.err;
     EXPECT_EQ(r.err.substr(0, r.err.find(" error: ")), store + "/catalogue.toml:5:21:") << args[0] << ": " << r.err;

@@ -11,10 +11,9 @@ namespace {
 TEST(LauncherCli, RunHelpListsEveryOptionAndTheExitStatuses) {
   auto r = test::run_chrootctl({"run", "--help"});
   EXPECT_EQ(r.exit_code, 0);
-  for (const char* o : {"--root DIR", "--sandbox DIR", "--user USER", "--scratch-path PATH", "--mount-under-scratch DIRS",
-                        "--bind SRC:DST[:ro]", "--memory SIZE", "--memory-low SIZE", "--swap SIZE", "--cpus N", "--pids N",
-                        "--net host|none", "--env K=V", "--keep-env K", "--status-json FILE",
-                        "--require-limits", "125 chrootctl failed before the job started"})
+  for (const char* o : {"--root DIR", "--sandbox DIR", "--user USER", "--scratch-path PATH", "--mount-under-scratch DIRS", "--bind SRC:DST[:ro]",
+                        "--memory SIZE", "--memory-low SIZE", "--swap SIZE", "--cpus N", "--pids N", "--net host|none", "--env K=V", "--keep-env K",
+                        "--status-json FILE", "--require-limits", "125 chrootctl failed before the job started"})
     EXPECT_NE(r.out.find(o), std::string::npos) << o;
   EXPECT_EQ(r.out.substr(0, 78), "Usage: chrootctl run NAME|--root DIR --sandbox DIR [OPTIONS] -- CMD [ARGS...]\n");
 }
@@ -31,12 +30,10 @@ TEST(LauncherCli, UsageErrorsExit125WithTheReason) {
       {{"run", "--root", "/r", "--sandbox", "/s", "--cpus", "two", "--", "true"},
        "chrootctl run: --cpus: 'two' is not a number of CPUs (like 2 or 0.5)\n"},
       {{"run", "--root", "/r", "--sandbox", "/s", "--net", "bridge", "--", "true"}, "chrootctl run: --net: 'bridge' (host or none)\n"},
-      {{"run", "--root", "/r", "--sandbox", "/s", "--bind", "/a", "--", "true"},
-       "chrootctl run: --bind '/a': expected SRC:DST or SRC:DST:ro\n"},
+      {{"run", "--root", "/r", "--sandbox", "/s", "--bind", "/a", "--", "true"}, "chrootctl run: --bind '/a': expected SRC:DST or SRC:DST:ro\n"},
       {{"run", "--root", "/r", "--sandbox", "/s", "--env", "=x", "--", "true"}, "chrootctl run: --env '=x': expected K=V\n"},
       {{"run", "--root", "/r", "--sandbox", "/s", "--pids", "-1", "--", "true"}, "chrootctl run: --pids: '-1' is not a number\n"},
-      {{"run", "--root", "/r", "EL9", "--sandbox", "/s", "--", "true"},
-       "chrootctl run: give either an image NAME or --root DIR, not both\n"},
+      {{"run", "--root", "/r", "EL9", "--sandbox", "/s", "--", "true"}, "chrootctl run: give either an image NAME or --root DIR, not both\n"},
       {{"run", "--rot", "/r"}, "chrootctl run: unknown option '--rot' (did you mean '--root'?)\n"},
   };
   for (const auto& c : cases) {

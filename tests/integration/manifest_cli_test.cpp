@@ -11,7 +11,7 @@ namespace {
 using test::run_chrootctl;
 
 class ManifestCli : public test::TempDirTest {
-protected:
+ protected:
   void SetUp() override {
     TempDirTest::SetUp();
     root = path("root");
@@ -92,8 +92,7 @@ TEST_F(ManifestCli, UnreadableEntryIsAnErrorForAnOrdinaryUser) {
   CHROOTCTL_REQUIRE_TOOL("setpriv");
   ASSERT_EQ(::chmod(m_dir.c_str(), 0755), 0);
   ASSERT_EQ(::chmod((root + "/etc/hosts").c_str(), 0), 0);
-  auto r = test::run({"setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", CHROOTCTL_BIN, "manifest", "create",
-                      "-q", root});
+  auto r = test::run({"setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", CHROOTCTL_BIN, "manifest", "create", "-q", root});
   EXPECT_EQ(r.exit_code, 2) << r.out;
   // The descriptor number in the message depends on the hashing thread.
   const std::string head = "chrootctl: error: walking " + root + ": reading '/etc/hosts': openat(fd ";

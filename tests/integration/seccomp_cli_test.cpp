@@ -8,7 +8,7 @@ namespace chrootctl {
 namespace {
 
 class SeccompCli : public test::TempDirTest {
-protected:
+ protected:
   void SetUp() override {
     TempDirTest::SetUp();
     test::write_file(path("config.toml"), "", 0644);
@@ -24,13 +24,16 @@ TEST_F(SeccompCli, CheckReportsEveryMistakeAtItsPlace) {
   auto r = ctl({"seccomp", "check", f});
   EXPECT_EQ(r.exit_code, 1);
   EXPECT_EQ(r.out, "");
-  EXPECT_EQ(r.err, f + ":2:10: error: unknown system call 'perf_event_opn' (did you mean 'perf_event_open'?)\n"
+  EXPECT_EQ(r.err, f +
+                       ":2:10: error: unknown system call 'perf_event_opn' (did you mean 'perf_event_open'?)\n"
                        " 2 | allow = [\"perf_event_opn\"]\n"
                        "   |          ^\n" +
-                       f + ":3:9: error: unknown group '@keyrings' (did you mean '@keyring'?)\n"
-                           " 3 | deny = [\"@keyrings\"]\n"
-                           "   |         ^\n"
-                           "2 errors in " + f + "\n");
+                       f +
+                       ":3:9: error: unknown group '@keyrings' (did you mean '@keyring'?)\n"
+                       " 3 | deny = [\"@keyrings\"]\n"
+                       "   |         ^\n"
+                       "2 errors in " +
+                       f + "\n");
   test::write_file(f, "base = \"default\"\nallow = [\"perf_event_open\"]\n", 0644);
   r = ctl({"seccomp", "check", f, "--json"});
   EXPECT_EQ(r.exit_code, 0) << r.err;
@@ -42,9 +45,10 @@ TEST_F(SeccompCli, TheSitesAdditionsAreCheckedInTheConfiguration) {
   test::write_file(path("config.toml"), "[seccomp]\nallow = [\"ptrace\"]\nerrno = \"EPRM\"\n", 0644);
   auto r = ctl({"seccomp", "check"});
   EXPECT_EQ(r.exit_code, 1);
-  EXPECT_EQ(r.err, path("config.toml") + ":3:9: error: unknown errno 'EPRM' (did you mean 'EPERM'?)\n"
-                                         " 3 | errno = \"EPRM\"\n"
-                                         "   |         ^\n");
+  EXPECT_EQ(r.err, path("config.toml") +
+                       ":3:9: error: unknown errno 'EPRM' (did you mean 'EPERM'?)\n"
+                       " 3 | errno = \"EPRM\"\n"
+                       "   |         ^\n");
 }
 
 TEST_F(SeccompCli, CompileWritesTheProgramOnce) {
@@ -63,8 +67,8 @@ TEST_F(SeccompCli, CompileWritesTheProgramOnce) {
   EXPECT_NE(again.out.find("already compiled"), std::string::npos) << again.out;
   auto wrong = ctl({"seccomp", "compile", "--policy", "default", "--cache-dir", dir, "--expect-digest", std::string(64, '0')});
   EXPECT_EQ(wrong.exit_code, 2);
-  EXPECT_EQ(wrong.err, "chrootctl: error: the policy 'default' changed while the launch was prepared (its digest is now " + digest +
-                           ", not " + std::string(64, '0') + "); start it again\n");
+  EXPECT_EQ(wrong.err, "chrootctl: error: the policy 'default' changed while the launch was prepared (its digest is now " + digest + ", not " +
+                           std::string(64, '0') + "); start it again\n");
   // show names the program compiled for the policy jobs run with, once it is in the cache.
   auto show = ctl({"seccomp", "show", "--json"});
   EXPECT_EQ(show.exit_code, 0);
@@ -75,11 +79,11 @@ TEST_F(SeccompCli, CompileWritesTheProgramOnce) {
 TEST_F(SeccompCli, ShowListsThePolicyCallByCall) {
   auto r = ctl({"seccomp", "show", "--policy", "default"});
   ASSERT_EQ(r.exit_code, 0) << r.err;
-  for (const char* line : {"policy:           default (chrootctl default job policy)\n", "program:          not compiled yet\n",
-                           "denied calls:     EPERM\n", "other calls:      ENOSYS (every call the policy does not name)\n",
-                           "denied with ENOSYS (1):\n    clone3\n",
-                           "  ioctl: argument 1 (low 32 bits): 0x5412, 0x541c denied (EPERM); other values allowed\n",
-                           "  clone: argument 0 (low 32 bits): allowed only with none of the bits 0x7e020000 set; otherwise EPERM\n"})
+  for (const char* line :
+       {"policy:           default (chrootctl default job policy)\n", "program:          not compiled yet\n", "denied calls:     EPERM\n",
+        "other calls:      ENOSYS (every call the policy does not name)\n", "denied with ENOSYS (1):\n    clone3\n",
+        "  ioctl: argument 1 (low 32 bits): 0x5412, 0x541c denied (EPERM); other values allowed\n",
+        "  clone: argument 0 (low 32 bits): allowed only with none of the bits 0x7e020000 set; otherwise EPERM\n"})
     EXPECT_NE(r.out.find(line), std::string::npos) << line << r.out;
   r = ctl({"seccomp", "show", "--policy", "none"});
   EXPECT_EQ(r.out, "policy:           none (jobs run without a system-call filter)\n");

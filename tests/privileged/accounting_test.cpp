@@ -18,7 +18,7 @@ namespace {
 namespace fx = test::launcher;
 
 class AccountingLaunches : public test::TempDirTest {
-protected:
+ protected:
   void SetUp() override {
     TempDirTest::SetUp();
     CHROOTCTL_REQUIRE_PRIVILEGE("root");
@@ -152,8 +152,7 @@ TEST_F(AccountingLaunches, RotationWhileLaunchesWriteLosesAndTearsNothing) {
   const std::size_t per_file = 4096 / line_size;
   ASSERT_GE(per_file, 1u);
   for (std::size_t i = 0; i < 3 * per_file; ++i) ASSERT_EQ(run({}, "true").exit_code, 0);
-  EXPECT_TRUE(test::sh("test -e '" + log + ".2' && ! test -e '" + log + ".3'").exit_code == 0)
-      << test::sh("ls -l '" + log_dir + "'").out;
+  EXPECT_TRUE(test::sh("test -e '" + log + ".2' && ! test -e '" + log + ".3'").exit_code == 0) << test::sh("ls -l '" + log_dir + "'").out;
   EXPECT_EQ(lines_of(log).size(), 1u);
   EXPECT_EQ(lines_of(log + ".1").size(), per_file);
   EXPECT_EQ(lines_of(log + ".2").size(), per_file);
@@ -206,8 +205,25 @@ TEST_F(AccountingLaunches, OtherUsersWriteTheirOwnFileWhichLogReadsAsTheirReport
     GTEST_SKIP() << "nobody cannot create a user namespace";
   }
   auto as_nobody = [&](const std::string& script) {
-    return test::run({"setpriv", "--reuid", "65534", "--regid", "65534", "--clear-groups", "env", "-i", "PATH=/usr/bin:/bin",
-                      "CHROOTCTL_CONFIG=" + config, CHROOTCTL_BIN, "run", "--root", root, "--sandbox", sandbox, "--", "/bin/sh", "-c",
+    return test::run({"setpriv",
+                      "--reuid",
+                      "65534",
+                      "--regid",
+                      "65534",
+                      "--clear-groups",
+                      "env",
+                      "-i",
+                      "PATH=/usr/bin:/bin",
+                      "CHROOTCTL_CONFIG=" + config,
+                      CHROOTCTL_BIN,
+                      "run",
+                      "--root",
+                      root,
+                      "--sandbox",
+                      sandbox,
+                      "--",
+                      "/bin/sh",
+                      "-c",
                       script});
   };
   auto r = as_nobody("exit 6");
@@ -234,20 +250,24 @@ TEST_F(AccountingLaunches, OtherUsersWriteTheirOwnFileWhichLogReadsAsTheirReport
   EXPECT_NE(text.out.find("nobody (own report)"), std::string::npos) << text.out;
   EXPECT_NE(text.out.find("\n2 launches\n"), std::string::npos) << text.out;
   // nobody reads only its own lines; root's log is root's.
-  auto theirs = test::run({"setpriv", "--reuid", "65534", "--regid", "65534", "--clear-groups", "env", "CHROOTCTL_CONFIG=" + config,
-                           CHROOTCTL_BIN, "log"});
+  auto theirs =
+      test::run({"setpriv", "--reuid", "65534", "--regid", "65534", "--clear-groups", "env", "CHROOTCTL_CONFIG=" + config, CHROOTCTL_BIN, "log"});
   EXPECT_EQ(theirs.exit_code, 0) << theirs.err;
   EXPECT_NE(theirs.out.find("\n1 launch\n"), std::string::npos) << theirs.out;
-  EXPECT_EQ(theirs.err, "chrootctl log: note: only root reads " + log + "\nchrootctl log: note: the launches of other users are read by "
-                        "root only; yours are in " + log_dir + "/users/65534.jsonl\n");
+  EXPECT_EQ(theirs.err, "chrootctl log: note: only root reads " + log +
+                            "\nchrootctl log: note: the launches of other users are read by "
+                            "root only; yours are in " +
+                            log_dir + "/users/65534.jsonl\n");
 
   // A line naming someone else, and a file of the wrong owner, are not taken for theirs.
   ASSERT_EQ(test::sh("sed 's/\"invoking_uid\":65534/\"invoking_uid\":0/' '" + mine + "' >> '" + mine + "'").exit_code, 0);
   test::write_file(log_dir + "/users/1000.jsonl", test::read_file(mine));
   auto checked = test::run_chrootctl({"log"}, {{"CHROOTCTL_CONFIG", config}});
   EXPECT_EQ(checked.exit_code, 1);
-  EXPECT_EQ(checked.err, "chrootctl log: " + log_dir + "/users/1000.jsonl belongs to uid 0, not 1000: skipped\n"
-                         "chrootctl log: " + mine + ":2: the line names another invoking_uid than the file's owner 65534: skipped\n");
+  EXPECT_EQ(checked.err, "chrootctl log: " + log_dir +
+                             "/users/1000.jsonl belongs to uid 0, not 1000: skipped\n"
+                             "chrootctl log: " +
+                             mine + ":2: the line names another invoking_uid than the file's owner 65534: skipped\n");
   EXPECT_NE(checked.out.find("\n2 launches\n"), std::string::npos) << checked.out;
   ASSERT_EQ(::unlink((log_dir + "/users/1000.jsonl").c_str()), 0);
 
@@ -295,8 +315,9 @@ TEST_F(AccountingLaunches, LogSelectsByImageAndTime) {
   EXPECT_NE(future.out.find("\n0 launches\n"), std::string::npos) << future.out;
   auto bad = test::run_chrootctl({"log", "--since", "yesterday"}, {{"CHROOTCTL_CONFIG", config}});
   EXPECT_EQ(bad.exit_code, 2);
-  EXPECT_EQ(bad.err, "chrootctl log: --since 'yesterday': expected a UTC time, a date, @SECONDS or an age like 2h\n"
-                     "Try 'chrootctl log --help'.\n");
+  EXPECT_EQ(bad.err,
+            "chrootctl log: --since 'yesterday': expected a UTC time, a date, @SECONDS or an age like 2h\n"
+            "Try 'chrootctl log --help'.\n");
 }
 
 }  // namespace

@@ -48,7 +48,7 @@ std::string le32(std::uint32_t v) {
 }
 
 class AuditPrivileged : public test::TempDirTest {
-protected:
+ protected:
   std::string validate(const std::string& json) {
     auto v = test::run({"python3", "-c", k_validate, test::source_dir() + "/docs/audit.schema.json"}, json);
     return v.out + v.err;
@@ -79,7 +79,8 @@ protected:
   /// the policy (allow-lists that keep each seeded case to its own check) to `policy`.
   std::string seed(const std::string& build, const std::string& policy) {
     m_root = build + "/root";
-    for (const char* d : {"", "/dev", "/etc", "/home", "/opt", "/root", "/run", "/srv", "/usr", "/usr/bin", "/usr/lib", "/usr/local", "/usr/sbin", "/var"})
+    for (const char* d :
+         {"", "/dev", "/etc", "/home", "/opt", "/root", "/run", "/srv", "/usr", "/usr/bin", "/usr/lib", "/usr/local", "/usr/sbin", "/var"})
       dir(d);
     dir("/root", 0700);
     dir("/tmp", 01777);
@@ -100,36 +101,63 @@ protected:
     auto allow_setuid = [&](const std::string& rel, const std::string& digest) {
       allow += "[[allow.setuid]]\npath = \"" + rel + "\"\nsha256 = \"" + digest + "\"\n";
     };
-    file("/usr/bin/su", "\x7f" "ELF su", 04755);
+    file("/usr/bin/su",
+         "\x7f"
+         "ELF su",
+         04755);
     w.push_back("setuid.unlisted /usr/bin/su medium");
-    file("/usr/bin/wall", "\x7f" "ELF wall", 02755, 0, 50);
+    file("/usr/bin/wall",
+         "\x7f"
+         "ELF wall",
+         02755, 0, 50);
     w.push_back("setgid.unlisted /usr/bin/wall low");
-    file("/usr/bin/passwd", "\x7f" "ELF passwd", 04755);
+    file("/usr/bin/passwd",
+         "\x7f"
+         "ELF passwd",
+         04755);
     allow_setuid("/usr/bin/passwd", std::string(64, '0'));
     w.push_back("setuid.allowlist-mismatch /usr/bin/passwd high");
     dir("/opt/vendor");
-    file("/opt/vendor/tool", "\x7f" "ELF tool", 04755);
+    file("/opt/vendor/tool",
+         "\x7f"
+         "ELF tool",
+         04755);
     allow_setuid("/opt/vendor/tool", sha("/opt/vendor/tool"));
     w.push_back("setuid.unexpected-location /opt/vendor/tool high");
-    file("/usr/bin/mine", "\x7f" "ELF mine", 04755, 1000, 1000);
+    file("/usr/bin/mine",
+         "\x7f"
+         "ELF mine",
+         04755, 1000, 1000);
     allow_setuid("/usr/bin/mine", sha("/usr/bin/mine"));
     w.insert(w.end(), {"setuid.not-root-owned /usr/bin/mine high", "owner.non-root /usr/bin/mine low"});
     file("/usr/bin/backup", "#!/bin/sh\nexec tar -c /\n", 04755);
     allow_setuid("/usr/bin/backup", sha("/usr/bin/backup"));
     w.push_back("setuid.script /usr/bin/backup high");
-    file("/usr/bin/linked", "\x7f" "ELF linked", 04755);
+    file("/usr/bin/linked",
+         "\x7f"
+         "ELF linked",
+         04755);
     allow_setuid("/usr/bin/linked", sha("/usr/bin/linked"));
     EXPECT_EQ(::link((m_root + "/usr/bin/linked").c_str(), path("outside-link").c_str()), 0);
     w.push_back("setuid.hardlinked /usr/bin/linked medium");
     // 2. capabilities: v2 as setcap writes it, v3 with a namespace root, and garbage
-    file("/usr/bin/ping", "\x7f" "ELF ping", 0755);
+    file("/usr/bin/ping",
+         "\x7f"
+         "ELF ping",
+         0755);
     EXPECT_EQ(test::sh("setcap cap_net_raw+ep " + m_root + "/usr/bin/ping").exit_code, 0);
     w.push_back("capability.file /usr/bin/ping medium");
-    file("/usr/bin/arping", "\x7f" "ELF arping", 0755);
+    file("/usr/bin/arping",
+         "\x7f"
+         "ELF arping",
+         0755);
     EXPECT_EQ(test::sh("setcap -n 1000 cap_net_raw+ep " + m_root + "/usr/bin/arping").exit_code, 0);
     allow += "[[allow.capability]]\npath = \"/usr/bin/arping\"\nsha256 = \"" + sha("/usr/bin/arping") + "\"\ncapabilities = [\"cap_net_admin\"]\n";
     w.push_back("capability.allowlist-mismatch /usr/bin/arping high");
-    file("/usr/bin/odd", "\x7f" "ELF odd", 0755);
+    file("/usr/bin/odd",
+         "\x7f"
+         "ELF odd",
+         0755);
     const std::string bad = le32(0x02000000u) + le32(1) + le32(0);  // revision 2 with a revision 1 size
     // Linux refuses malformed values (EINVAL); on a kernel that stores one, it must be reported.
     (void)::lsetxattr((m_root + "/usr/bin/odd").c_str(), "security.capability", bad.data(), bad.size(), 0);
@@ -185,7 +213,10 @@ protected:
     w.push_back("leftover.hostname /etc/hostname low");
     file("/usr/sbin/policy-rc.d", "#!/bin/sh\nexit 101\n", 0755);
     w.push_back("leftover.policy-rc-d /usr/sbin/policy-rc.d medium");
-    file("/usr/bin/qemu-aarch64-static", "\x7f" "ELF qemu", 0755);
+    file("/usr/bin/qemu-aarch64-static",
+         "\x7f"
+         "ELF qemu",
+         0755);
     w.push_back("leftover.qemu-static /usr/bin/qemu-aarch64-static medium");
     // 9. hooks
     file("/etc/ld.so.preload", "/lib/libevil.so\n");
@@ -207,8 +238,8 @@ protected:
     file("/srv/added", "new\n");
     EXPECT_EQ(::unlink((m_root + "/srv/removed").c_str()), 0);
     test::write_file(m_root + "/srv/changed", "after!\n");
-    w.insert(w.end(), {"drift.added /srv/added high", "drift.removed /srv/removed high", "drift.changed /srv/changed high",
-                       "drift.mtime-only /srv info"});
+    w.insert(w.end(),
+             {"drift.added /srv/added high", "drift.removed /srv/removed high", "drift.changed /srv/changed high", "drift.mtime-only /srv info"});
     test::write_file(policy, allow, 0600);
     std::sort(w.begin(), w.end());
     std::string out;
@@ -343,7 +374,8 @@ TEST_F(AuditPrivileged, CatalogueNamesAndAll) {
   }
   auto one = run_chrootctl({"audit", "-q", "alpha", "--store", store});
   EXPECT_EQ(one.exit_code, 0) << one.out << one.err;
-  EXPECT_EQ(one.out, "audit of alpha (" + store + "/alpha/1/root): 6 entries\n\nalpha: 0 high, 0 medium, 0 low, 0 info; matches its manifest; no package database\n");
+  EXPECT_EQ(one.out, "audit of alpha (" + store +
+                         "/alpha/1/root): 6 entries\n\nalpha: 0 high, 0 medium, 0 low, 0 info; matches its manifest; no package database\n");
 
   auto all = run_chrootctl({"audit", "-q", "--all", "--store", store});
   EXPECT_EQ(all.exit_code, 1) << all.err;
@@ -356,7 +388,8 @@ TEST_F(AuditPrivileged, CatalogueNamesAndAll) {
 
   auto unknown = run_chrootctl({"audit", "-q", "alpah", "--store", store});
   EXPECT_EQ(unknown.exit_code, 2);
-  EXPECT_EQ(unknown.err, "chrootctl: error: 'alpah' is not in the catalogue " + store + "/catalogue.toml and is not a build directory (did you mean 'alpha'?)\n");
+  EXPECT_EQ(unknown.err,
+            "chrootctl: error: 'alpah' is not in the catalogue " + store + "/catalogue.toml and is not a build directory (did you mean 'alpha'?)\n");
 
   auto d = run_chrootctl({"diff", "alpha", "beta", "--store", store});
   EXPECT_EQ(d.exit_code, 1) << d.err;
@@ -391,9 +424,8 @@ TEST_F(AuditPrivileged, PackagesFromAnRpmDatabase) {
 
   auto r = run_chrootctl({"audit", "-q", "--json", "--policy", empty_policy(), build});
   EXPECT_EQ(validate(r.out), "valid\n") << r.out;
-  auto py = test::run({"python3", "-c",
-                       "import json,sys; p=json.load(sys.stdin)['images'][0]['packages']; print(p['source'], p['database'], p['list'])"},
-                      r.out);
+  auto py = test::run(
+      {"python3", "-c", "import json,sys; p=json.load(sys.stdin)['images'][0]['packages']; print(p['source'], p['database'], p['list'])"}, r.out);
   EXPECT_EQ(py.out, "rpm /var/lib/rpm/rpmdb.sqlite [{'name': 'chrootctl-hello', 'version': '4:1.2-3', 'arch': 'noarch'}]\n") << r.out;
   // rpm ran on a copy: the image still matches its manifest, and no copy is left behind.
   auto check = run_chrootctl({"manifest", "check", "-q", root, build + "/manifest"});
@@ -414,7 +446,8 @@ TEST_F(AuditPrivileged, PackagesFromAnRpmDatabase) {
   ASSERT_EQ(run_chrootctl({"manifest", "create", "-q", root, "-o", build + "/manifest"}).exit_code, 0);
   auto broken = run_chrootctl({"audit", "-q", "--policy", empty_policy(), build});
   EXPECT_EQ(broken.exit_code, 0) << broken.err;
-  EXPECT_NE(broken.out.find("  packages unknown: rpm could not read /var/lib/rpm/rpmdb.sqlite (exited with status 1: "), std::string::npos) << broken.out;
+  EXPECT_NE(broken.out.find("  packages unknown: rpm could not read /var/lib/rpm/rpmdb.sqlite (exited with status 1: "), std::string::npos)
+      << broken.out;
 }
 
 // rpm parses the image's database without privileges: under a transient uid and gid no other
@@ -478,7 +511,8 @@ out = ["VERSION=3", "format=bytevalue", "type=hash", "HEADER=END"]
 for k, v in [(0, struct.pack("<I", max(h for h, _ in rows)))] + [(h, bytes(b)) for h, b in rows]:
     out += [" " + struct.pack("<I", k).hex(), " " + v.hex()]
 print("\n".join(out + ["DATA=END"]))
-)PY", staging + "/var/lib/rpm/rpmdb.sqlite"});
+)PY",
+                         staging + "/var/lib/rpm/rpmdb.sqlite"});
   ASSERT_EQ(dump.exit_code, 0) << dump.err;
   test::write_file(path("load.txt"), dump.out);
   auto load = test::run({"db5.3_load", "-f", path("load.txt"), root + "/var/lib/rpm/Packages"});
@@ -487,9 +521,8 @@ print("\n".join(out + ["DATA=END"]))
 
   auto r = run_chrootctl({"audit", "-q", "--json", "--policy", empty_policy(), build});
   EXPECT_EQ(validate(r.out), "valid\n") << r.out;
-  auto py = test::run({"python3", "-c",
-                       "import json,sys; p=json.load(sys.stdin)['images'][0]['packages']; print(p['source'], p['database'], p['list'])"},
-                      r.out);
+  auto py = test::run(
+      {"python3", "-c", "import json,sys; p=json.load(sys.stdin)['images'][0]['packages']; print(p['source'], p['database'], p['list'])"}, r.out);
   EXPECT_EQ(py.out, "rpm /var/lib/rpm/Packages [{'name': 'chrootctl-old', 'version': '0.9-1.el5', 'arch': 'noarch'}]\n") << r.out;
   EXPECT_EQ(run_chrootctl({"manifest", "check", "-q", root, build + "/manifest"}).exit_code, 0);
 }

@@ -29,7 +29,7 @@ using test::run_chrootctl;
 constexpr uid_t k_nobody = 65534;
 
 class BatchCondor : public test::TempDirTest {
-protected:
+ protected:
   void SetUp() override {
     TempDirTest::SetUp();
     CHROOTCTL_REQUIRE_PRIVILEGE("root");
@@ -50,7 +50,8 @@ protected:
     test::mkdirs(path("etc"));
     // The accounting log in this test's directory; the wrapper, as nobody, writes its lines to
     // log/users/65534.jsonl (log/users made as systemd-tmpfiles makes it).
-    test::write_file(config, str("readable_images = [\"MINIMAL\", \"MINI\", \"SEALED\"]\n[accounting]\npath = \"", path("log/launches.jsonl"), "\"\n"));
+    test::write_file(config,
+                     str("readable_images = [\"MINIMAL\", \"MINI\", \"SEALED\"]\n[accounting]\npath = \"", path("log/launches.jsonl"), "\"\n"));
     test::mkdirs(path("log/users"));
     ASSERT_EQ(::chmod(path("log/users").c_str(), 01733), 0);
     auto b = run_chrootctl({"build", "minimal", "--store", store, "--register", "MINIMAL", "-q"}, {{"CHROOTCTL_CONFIG", config}});
@@ -60,9 +61,9 @@ protected:
     root = r.out.substr(0, r.out.size() - 1);
     test::mkdirs(path("condor/config.d"));
     wrapper = path("condor/chrootctl-job-wrapper");
-    auto c = run_chrootctl({"condor-config", "--wrapper", "--wrapper-script", wrapper, "--store", store, "-o",
-                            path("condor/config.d/50-chrootctl.conf")},
-                           {{"CHROOTCTL_CONFIG", config}});
+    auto c =
+        run_chrootctl({"condor-config", "--wrapper", "--wrapper-script", wrapper, "--store", store, "-o", path("condor/config.d/50-chrootctl.conf")},
+                      {{"CHROOTCTL_CONFIG", config}});
     ASSERT_EQ(c.exit_code, 0) << c.err;
     // HTCondor's EXECUTE directory, not below /tmp: a sandbox there would show inside the job's
     // private /tmp (its mount point is made in SANDBOX/tmp).
@@ -102,9 +103,17 @@ protected:
     return j;
   }
   // The starter's environment for the job, and the wrapper's command line.
-  std::vector<std::string> starter_argv(const Job& j, const std::vector<std::string>& job_args,
-                                        const std::vector<std::string>& extra_env = {}, const std::string& cwd = {}) {
-    std::vector<std::string> a{"setpriv", "--reuid", "65534", "--regid", "65534", "--clear-groups", "env", "-i", "-C",
+  std::vector<std::string> starter_argv(const Job& j, const std::vector<std::string>& job_args, const std::vector<std::string>& extra_env = {},
+                                        const std::string& cwd = {}) {
+    std::vector<std::string> a{"setpriv",
+                               "--reuid",
+                               "65534",
+                               "--regid",
+                               "65534",
+                               "--clear-groups",
+                               "env",
+                               "-i",
+                               "-C",
                                cwd.empty() ? j.scratch : cwd,
                                "PATH=/usr/bin:/bin",
                                "_CONDOR_JOB_AD=" + j.ad,
@@ -121,8 +130,7 @@ protected:
     a.insert(a.end(), job_args.begin(), job_args.end());
     return a;
   }
-  test::CommandResult start(const Job& j, const std::vector<std::string>& job_args = {},
-                            const std::vector<std::string>& extra_env = {}) {
+  test::CommandResult start(const Job& j, const std::vector<std::string>& job_args = {}, const std::vector<std::string>& extra_env = {}) {
     return test::run(starter_argv(j, job_args, extra_env));
   }
   bool exists(const std::string& p) {
@@ -145,15 +153,18 @@ protected:
 
 TEST_F(BatchCondor, ConfigurationForHTCondor25_5) {
   EXPECT_EQ(test::read_file(path("condor/config.d/50-chrootctl.conf")),
-            "# Written by 'chrootctl condor-config --wrapper' from " + store + "/catalogue.toml.\n"
-            "# For HTCondor 25.5 and later, which have no NAMED_CHROOT. Every job starts through chrootctl's job\n"
-            "# wrapper: a job whose ad sets RequestedChroot runs in that verified root (in a user namespace, as its\n"
-            "# user); a job without it runs unchanged; an unknown, unverified or invalid name fails the job and\n"
-            "# never runs it on the host. USER_JOB_WRAPPER takes one executable and no arguments, hence the script.\n"
-            "USER_JOB_WRAPPER = " + wrapper + "\n"
-            "# The names that resolve now, for matchmaking: requirements = stringListMember(\"EL9\", NamedChroot)\n"
-            "NamedChroot = \"MINIMAL\"\n"
-            "STARTD_ATTRS = $(STARTD_ATTRS) NamedChroot\n");
+            "# Written by 'chrootctl condor-config --wrapper' from " + store +
+                "/catalogue.toml.\n"
+                "# For HTCondor 25.5 and later, which have no NAMED_CHROOT. Every job starts through chrootctl's job\n"
+                "# wrapper: a job whose ad sets RequestedChroot runs in that verified root (in a user namespace, as its\n"
+                "# user); a job without it runs unchanged; an unknown, unverified or invalid name fails the job and\n"
+                "# never runs it on the host. USER_JOB_WRAPPER takes one executable and no arguments, hence the script.\n"
+                "USER_JOB_WRAPPER = " +
+                wrapper +
+                "\n"
+                "# The names that resolve now, for matchmaking: requirements = stringListMember(\"EL9\", NamedChroot)\n"
+                "NamedChroot = \"MINIMAL\"\n"
+                "STARTD_ATTRS = $(STARTD_ATTRS) NamedChroot\n");
   struct stat st {};
   ASSERT_EQ(::stat(wrapper.c_str(), &st), 0);
   EXPECT_EQ(st.st_mode & 07777, 0755u);
@@ -278,17 +289,18 @@ TEST_F(BatchCondor, JobWithoutTheAttributeRunsUnchanged) {
   EXPECT_EQ(r.exit_code, 7) << r.err;
   std::string host_id = test::sh("grep ^ID= /etc/os-release").out;
   // The host's root, the scratch directory, and exactly the environment the starter made.
-  EXPECT_EQ(r.out, host_id + j.scratch + "\n" + "CHROOTCTL_STORE=/nonexistent\nJOBVAR=from the submit file\nPATH=/usr/bin:/bin\nPWD=" +
-                       j.scratch + "\nTMPDIR=" + j.scratch + "\n_CONDOR_JOB_AD=" + j.ad + "\n_CONDOR_JOB_IWD=" + j.scratch +
-                       "\n_CONDOR_MACHINE_AD=" + j.scratch + "/.machine.ad\n_CONDOR_SCRATCH_DIR=" + j.scratch +
-                       "\n_CONDOR_SLOT=slot1_1\n_CONDOR_WRAPPER_ERROR_FILE=" + j.error_file + "\n");
+  EXPECT_EQ(r.out, host_id + j.scratch + "\n" + "CHROOTCTL_STORE=/nonexistent\nJOBVAR=from the submit file\nPATH=/usr/bin:/bin\nPWD=" + j.scratch +
+                       "\nTMPDIR=" + j.scratch + "\n_CONDOR_JOB_AD=" + j.ad + "\n_CONDOR_JOB_IWD=" + j.scratch + "\n_CONDOR_MACHINE_AD=" + j.scratch +
+                       "/.machine.ad\n_CONDOR_SCRATCH_DIR=" + j.scratch + "\n_CONDOR_SLOT=slot1_1\n_CONDOR_WRAPPER_ERROR_FILE=" + j.error_file +
+                       "\n");
   EXPECT_FALSE(exists(j.error_file));
 }
 
 TEST_F(BatchCondor, UnknownNameFailsTheJobAndNeverRunsIt) {
   auto j = make_job("RequestedChroot = \"MINIMUM\"\n", "touch ran");
-  expect_refused(j, start(j), j.ad + ":1: RequestedChroot: 'MINIMUM' is not in the catalogue " + store +
-                                  "/catalogue.toml (did you mean 'MINIMAL'? names are case-sensitive)");
+  expect_refused(j, start(j),
+                 j.ad + ":1: RequestedChroot: 'MINIMUM' is not in the catalogue " + store +
+                     "/catalogue.toml (did you mean 'MINIMAL'? names are case-sensitive)");
 }
 
 TEST_F(BatchCondor, RootEmptyAndNonStringRequestsAreRefusals) {
@@ -380,8 +392,9 @@ TEST_F(BatchCondor, ExitCodesAndSignalsOfTheJobPassThrough) {
     return a;
   }());
   EXPECT_EQ(r.exit_code, 127);
-  EXPECT_EQ(r.err, "chrootctl condor-wrapper: error: 'MINIMAL': execve('/usr/bin/python3') in the root: No such file or directory; "
-                   "the job was not started\n");
+  EXPECT_EQ(r.err,
+            "chrootctl condor-wrapper: error: 'MINIMAL': execve('/usr/bin/python3') in the root: No such file or directory; "
+            "the job was not started\n");
   EXPECT_EQ(test::read_file(missing.error_file),
             "'MINIMAL': execve('/usr/bin/python3') in the root: No such file or directory; the job was not started\n");
 }
@@ -406,13 +419,21 @@ TEST_F(BatchCondor, JobOnASharedFileSystemStartsInItsInitialDirectory) {
 TEST_F(BatchCondor, HostileAdsNeverRunTheJobOnTheHost) {
   std::mt19937 rng(1811);
   auto pick = [&](std::size_t n) { return static_cast<std::size_t>(rng() % n); };
-  const std::vector<std::string> noise = {"ClusterId = 7", "Owner = \"nobody\"", "Cmd = \"/bin/job\" \\", "# a comment \\", "",
-                                          "Environment = \"A=1 B=2\"", "Requirements = (Memory > 1024) && \\", "\x01junk \xff"};
+  const std::vector<std::string> noise = {"ClusterId = 7",
+                                          "Owner = \"nobody\"",
+                                          "Cmd = \"/bin/job\" \\",
+                                          "# a comment \\",
+                                          "",
+                                          "Environment = \"A=1 B=2\"",
+                                          "Requirements = (Memory > 1024) && \\",
+                                          "\x01junk \xff"};
   const std::vector<std::pair<std::string, bool>> requests = {
-      {"RequestedChroot = \"MINIMAL\"", true},  {"requestedCHROOT=\"MINIMAL\"", true},   {"+RequestedChroot = \"MINIMAL\"", false},
-      {"RequestedChroot = MINIMAL", false},      {"RequestedChroot \"MINIMAL\"", false}, {"RequestedChroot = \"MINIMAL\" \\", false},
-      {"Requested Chroot = \"MINIMAL\"", false}, {"RequestedChroot = \"\"", false},      {"RequestedChroot = \"MINIMAL\" || true", false},
-      {"My.RequestedChroot = \"MINIMAL\"", false}, {"RequestedChroot = \"\x1b]0;owned\x07\"", false}};
+      {"RequestedChroot = \"MINIMAL\"", true},          {"requestedCHROOT=\"MINIMAL\"", true},
+      {"+RequestedChroot = \"MINIMAL\"", false},        {"RequestedChroot = MINIMAL", false},
+      {"RequestedChroot \"MINIMAL\"", false},           {"RequestedChroot = \"MINIMAL\" \\", false},
+      {"Requested Chroot = \"MINIMAL\"", false},        {"RequestedChroot = \"\"", false},
+      {"RequestedChroot = \"MINIMAL\" || true", false}, {"My.RequestedChroot = \"MINIMAL\"", false},
+      {"RequestedChroot = \"\x1b]0;owned\x07\"", false}};
   const std::string host_id = test::sh("grep ^ID= /etc/os-release").out;
   int on_host = 0, in_image = 0, refused = 0;
   for (int i = 0; i < 36; ++i) {

@@ -24,7 +24,7 @@ namespace fx = test::launcher;
 namespace ln = launcher;
 
 class BatchEnter : public test::TempDirTest {
-protected:
+ protected:
   void SetUp() override {
     TempDirTest::SetUp();
     CHROOTCTL_REQUIRE_PRIVILEGE("root");
@@ -61,8 +61,7 @@ protected:
 
   // Plans, prepares (as slurmstepd does once per step) and enters in a forked child, then runs
   // `inside` there; returns "error: ..." or what `inside` reported.
-  std::string enter_and(const ln::EnterOptions& o, const std::function<std::string()>& inside,
-                        const std::function<void()>& before = {}) {
+  std::string enter_and(const ln::EnterOptions& o, const std::function<std::string()>& inside, const std::function<void()>& before = {}) {
     auto plan = ln::plan_enter(o);
     if (!plan) return "error: " + plan.error().what();
     if (auto r = ln::prepare_enter(*plan); !r) return "error: " + r.error().what();
@@ -123,14 +122,16 @@ TEST_F(BatchEnter, TheLayoutOfRunInTheCallingProcess) {
             "marker image\n"
             "write /etc Read-only file system\n"
             "root ro nosuid nodev\n"
-            "cwd " + work + "\n"
-            "write out ok\n"
-            "write /tmp/t ok\n"
-            "write /var/tmp/t ok\n"
-            "write /dev/shm/t ok\n"
-            "/dev/null 1:3\n"
-            "/proc/self is us yes\n"
-            "host checkout No such file or directory\n");
+            "cwd " +
+                work +
+                "\n"
+                "write out ok\n"
+                "write /tmp/t ok\n"
+                "write /var/tmp/t ok\n"
+                "write /dev/shm/t ok\n"
+                "/dev/null 1:3\n"
+                "/proc/self is us yes\n"
+                "host checkout No such file or directory\n");
   // The working directory is the host's; the scratch directories are the job's, on the host,
   // made by prepare_enter: mode 0700, owned by the job user.
   EXPECT_EQ(test::read_file(work + "/out"), "x");
@@ -146,8 +147,7 @@ TEST_F(BatchEnter, TheLayoutOfRunInTheCallingProcess) {
 
 TEST_F(BatchEnter, TasksOfAStepShareTheirScratchDirectories) {
   auto o = options();
-  EXPECT_EQ(enter_and(o, [] { return std::string(::open("/dev/shm/seg", O_WRONLY | O_CREAT | O_CLOEXEC, 0600) >= 0 ? "made" : "failed"); }),
-            "made");
+  EXPECT_EQ(enter_and(o, [] { return std::string(::open("/dev/shm/seg", O_WRONLY | O_CREAT | O_CLOEXEC, 0600) >= 0 ? "made" : "failed"); }), "made");
   EXPECT_EQ(enter_and(o, [] { return std::string(::access("/dev/shm/seg", F_OK) == 0 ? "seen" : "missing"); }), "seen");
 }
 
@@ -173,8 +173,7 @@ TEST_F(BatchEnter, OnlyASingleThreadedProcessEnters) {
 
 TEST_F(BatchEnter, PrepareChecksTheRootAndTheScratchDirectories) {
   ASSERT_EQ(::chown(root.c_str(), 1000, 1000), 0);
-  EXPECT_EQ(enter_and(options(), [] { return std::string("entered"); }),
-            "error: the root " + root + " is owned by uid 1000, not by root");
+  EXPECT_EQ(enter_and(options(), [] { return std::string("entered"); }), "error: the root " + root + " is owned by uid 1000, not by root");
   ASSERT_EQ(::chown(root.c_str(), 0, 0), 0);
 
   // A scratch directory someone else made is not the job's.

@@ -21,7 +21,7 @@ namespace {
 using test::CommandResult;
 
 class Boundary : public test::TempDirTest {
-protected:
+ protected:
   void SetUp() override {
     TempDirTest::SetUp();
     CHROOTCTL_REQUIRE_PRIVILEGE("root");
@@ -60,8 +60,9 @@ protected:
   /// Everything in the test directory but the store's staging and lock directories, which a
   /// refused import may have made (and must leave empty).
   std::string everything() {
-    return test::sh("cd '" + m_dir + "' && find . -mindepth 1 ! -path './store/.staging' ! -path './store/.locks' ! -path './store/.locks/*' "
-                                     "-printf '%p %m %s\\n' | LC_ALL=C sort")
+    return test::sh("cd '" + m_dir +
+                    "' && find . -mindepth 1 ! -path './store/.staging' ! -path './store/.locks' ! -path './store/.locks/*' "
+                    "-printf '%p %m %s\\n' | LC_ALL=C sort")
         .out;
   }
   void expect_staging_empty() { EXPECT_EQ(test::sh("ls -A '" + store + "/.staging' 2>/dev/null").out, ""); }
@@ -105,8 +106,8 @@ TEST_F(Boundary, StoreTreesAreRootOnlyUnlessReadableAndReadableOnesHoldNothingPr
   EXPECT_EQ(run.out, "") << "nobody ran the setuid program";
   EXPECT_NE(run.err.find("Permission denied"), std::string::npos) << run.err;
   // resolve as nobody says why, instead of "permission denied" from somewhere on the way.
-  auto res = test::run({"setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", CHROOTCTL_BIN, "resolve", "KEEP", "--store", store},
-                       {}, {{"CHROOTCTL_CONFIG", config}});
+  auto res = test::run({"setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", CHROOTCTL_BIN, "resolve", "KEEP", "--store", store}, {},
+                       {{"CHROOTCTL_CONFIG", config}});
   EXPECT_EQ(res.exit_code, 1);
   EXPECT_EQ(res.err, str("chrootctl: error: 'KEEP' is not usable: its tree is reachable by root only (uid 65534 cannot reach '", image,
                          "/root'); an image unprivileged launchers use must be in readable_images in the site's configuration\n"));
@@ -230,8 +231,9 @@ TEST_F(Boundary, ImportChecksEachEntryAsItIsUnpackedAndStopsAtTheFirstMismatch) 
       {"extra-big", "the archive's '/aaa-extra' is not in its manifest"},
       {"oversize", "the archive's '/etc/motd' is 1073741824 bytes, not 6 (its manifest line says otherwise)"},
       {"sparse", "the archive's '/big' is a sparse file (holes are refused before anything is written)"},
-      {"mismatch", "the archive's '/etc/motd' has sha256 0655937a5582c55b9ac610ed7ce474ed9be0a0fbefe9afcba31b36040be5530b, not the "
-                   "5891b5b522d5df086d0ff0b110fbd9d21bb4fc7163af34d08286a2e846f6be03 its manifest line gives"},
+      {"mismatch",
+       "the archive's '/etc/motd' has sha256 0655937a5582c55b9ac610ed7ce474ed9be0a0fbefe9afcba31b36040be5530b, not the "
+       "5891b5b522d5df086d0ff0b110fbd9d21bb4fc7163af34d08286a2e846f6be03 its manifest line gives"},
   };
   for (const auto& c : cases) {
     SCOPED_TRACE(c.scenario);
@@ -253,7 +255,8 @@ TEST_F(Boundary, ImportChecksEachEntryAsItIsUnpackedAndStopsAtTheFirstMismatch) 
   const std::string big = hostile("big-member");
   auto r = ctl({"import", "-q", "--allow-unsigned", big});
   EXPECT_EQ(r.exit_code, 1);
-  EXPECT_EQ(r.err, str("chrootctl: error: refusing to import '", big, "': '", big, "': its member 'chrootctl-export.toml' is larger than 64.0 KiB\n"));
+  EXPECT_EQ(r.err,
+            str("chrootctl: error: refusing to import '", big, "': '", big, "': its member 'chrootctl-export.toml' is larger than 64.0 KiB\n"));
   // The clean archive imports, checked entry by entry, where only root can reach it.
   r = ctl({"import", "-q", "--allow-unsigned", hostile("clean")});
   EXPECT_EQ(r.exit_code, 0) << r.err;
@@ -267,8 +270,8 @@ TEST_F(Boundary, ImportChecksEachEntryAsItIsUnpackedAndStopsAtTheFirstMismatch) 
   EXPECT_LT(std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count(), 1.0);
   EXPECT_EQ(z.exit_code, 2);
   EXPECT_EQ(z.err, "chrootctl: error: reading manifest /dev/zero: not a regular file\n");
-  auto fifo = test::sh("mkfifo '" + path("fifo") + "' && (head -c 100000000 /dev/zero > '" + path("fifo") + "' &) && '" CHROOTCTL_BIN
-                       "' manifest check '" + store + "/hostile/h1/root' '" + path("fifo") + "'");
+  auto fifo = test::sh("mkfifo '" + path("fifo") + "' && (head -c 100000000 /dev/zero > '" + path("fifo") +
+                       "' &) && '" CHROOTCTL_BIN "' manifest check '" + store + "/hostile/h1/root' '" + path("fifo") + "'");
   EXPECT_EQ(fifo.exit_code, 2);
   EXPECT_EQ(fifo.err, str("chrootctl: error: ", path("fifo"), ":1: not a chrootctl manifest (expected '#chrootctl-manifest 1' on the first line)\n"));
 }

@@ -12,19 +12,19 @@
 #include <chrono>
 #include <thread>
 
+#include "builder_fixtures.hpp"
 #include "chrootctl/builder/build.hpp"
 #include "chrootctl/builder/recipe.hpp"
 #include "chrootctl/common/manifest.hpp"
 #include "chrootctl/common/strings.hpp"
 #include "chrootctl/common/toml.hpp"
-#include "builder_fixtures.hpp"
 #include "test_support.hpp"
 
 namespace chrootctl::builder {
 namespace {
 
 class BuilderBuild : public test::TempDirTest {
-protected:
+ protected:
   void SetUp() override {
     TempDirTest::SetUp();
     store = path("store");
@@ -70,9 +70,10 @@ protected:
 TEST_F(BuilderBuild, DirectoryBaseMakesACompleteImageAndIsCached) {
   CHROOTCTL_REQUIRE_PRIVILEGE("root");
   const std::string src = make_source_tree(path("src"));
-  auto r = recipe("dirbase", "[base]\ndirectory = \"" + src + "\"\n[strip]\nsetuid = \"clear-bit\"\nremove = [\"/data/f1*\"]\n"
-                             "[layout]\nmkdir = [\"/tmp\", \"/cvmfs\"]\n[layout.symlinks]\n\"/bin\" = \"usr/bin\"\n"
-                             "[[files]]\ndst = \"/etc/krb5.conf\"\ncontent = \"[libdefaults]\\n\"\nmode = \"0640\"\ngid = 42\n");
+  auto r = recipe("dirbase", "[base]\ndirectory = \"" + src +
+                                 "\"\n[strip]\nsetuid = \"clear-bit\"\nremove = [\"/data/f1*\"]\n"
+                                 "[layout]\nmkdir = [\"/tmp\", \"/cvmfs\"]\n[layout.symlinks]\n\"/bin\" = \"usr/bin\"\n"
+                                 "[[files]]\ndst = \"/etc/krb5.conf\"\ncontent = \"[libdefaults]\\n\"\nmode = \"0640\"\ngid = 42\n");
   auto b = build_it(r);
   ASSERT_TRUE(b) << b.error().what();
   EXPECT_FALSE(b->cached);
@@ -173,10 +174,10 @@ TEST_F(BuilderBuild, DirectoryBaseMakesACompleteImageAndIsCached) {
 TEST_F(BuilderBuild, ArchiveBaseIsPinnedAndDatesDefaultToItsNewestEntry) {
   CHROOTCTL_REQUIRE_PRIVILEGE("root");
   const std::string tarball = path("rootfs.tar.gz");
-  fixtures::write_tar(tarball,
-                      {{".", 'd', "", 0755}, {"bin", 'd', "", 0755}, {"bin/sh", 'f', "#!sh", 0755}, {"etc", 'd', "", 0755},
-                       {"etc/os-release", 'f', "ID=centos\n"}},
-                      "gzip");
+  fixtures::write_tar(
+      tarball,
+      {{".", 'd', "", 0755}, {"bin", 'd', "", 0755}, {"bin/sh", 'f', "#!sh", 0755}, {"etc", 'd', "", 0755}, {"etc/os-release", 'f', "ID=centos\n"}},
+      "gzip");
   const std::string sha = fixtures::file_sha256(tarball);
   auto bad = recipe("arch", "[base]\narchive = { path = \"rootfs.tar.gz\", sha256 = \"" + std::string(64, 'e') + "\" }\n");
   auto f = build_it(bad);
@@ -241,12 +242,11 @@ TEST_F(BuilderBuild, ImageBaseIsVerifiedAgainstItsManifest) {
   // A resolver given by the caller (the catalogue, later) decides what "base" is.
   BuildOptions o;
   o.store = store;
-  o.resolve_image = [&](const std::string& name) -> Result<std::string> {
-    return fail(Errc::not_found, "no catalogue entry " + quote(name));
-  };
+  o.resolve_image = [&](const std::string& name) -> Result<std::string> { return fail(Errc::not_found, "no catalogue entry " + quote(name)); };
   auto unresolved = build(derived_recipe, o);
   ASSERT_FALSE(unresolved);
-  EXPECT_EQ(unresolved.error().what(), "recipes/derived.toml:3:1: error: base image 'base': no catalogue entry 'base'\n 3 | image = \"base\"\n   | ^");
+  EXPECT_EQ(unresolved.error().what(),
+            "recipes/derived.toml:3:1: error: base image 'base': no catalogue entry 'base'\n 3 | image = \"base\"\n   | ^");
 }
 
 TEST_F(BuilderBuild, MinimalIsReproducibleAcrossStores) {

@@ -13,7 +13,7 @@ namespace chrootctl::builder {
 namespace {
 
 class BuilderDnf : public test::TempDirTest {
-protected:
+ protected:
   void make_repo() {
     test::mkdirs(path("top/SPECS"));
     test::mkdirs(path("repo"));
@@ -44,8 +44,9 @@ TEST_F(BuilderDnf, InstallrootFromALocalRepositoryWithASetuidPackage) {
   make_repo();
   if (HasFatalFailure()) return;
   const std::string file = path("rpmtest.toml");
-  test::write_file(file, "name = \"rpmtest\"\n[base]\ndnf = { releasever = \"9\", gpgcheck = false, packages = [\"ccfoo\"], repos = { local = \"file://" +
-                             path("repo") + "\" } }\n[strip]\nsetuid = \"clear-bit\"\nremove = [\"/var/log/**\"]\n");
+  test::write_file(file,
+                   "name = \"rpmtest\"\n[base]\ndnf = { releasever = \"9\", gpgcheck = false, packages = [\"ccfoo\"], repos = { local = \"file://" +
+                       path("repo") + "\" } }\n[strip]\nsetuid = \"clear-bit\"\nremove = [\"/var/log/**\"]\n");
   auto recipe = load_recipe(file);
   ASSERT_TRUE(recipe) << recipe.error().what();
   BuildOptions o;

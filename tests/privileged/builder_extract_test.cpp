@@ -5,11 +5,11 @@
 #include <sys/xattr.h>
 #include <unistd.h>
 
+#include "builder_fixtures.hpp"
 #include "chrootctl/builder/extract.hpp"
 #include "chrootctl/builder/strip.hpp"
 #include "chrootctl/builder/tree_writer.hpp"
 #include "chrootctl/common/strings.hpp"
-#include "builder_fixtures.hpp"
 #include "test_support.hpp"
 
 namespace chrootctl::builder {
@@ -21,7 +21,7 @@ using fixtures::TarEntry;
 const std::string k_cap("\x01\x00\x00\x02\x00\x20\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00", 20);
 
 class BuilderExtract : public test::TempDirTest {
-protected:
+ protected:
   void SetUp() override {
     TempDirTest::SetUp();
     root = path("root");
@@ -53,24 +53,24 @@ TEST_F(BuilderExtract, KeepsOwnersModesSetuidLinksDevicesAndXattrs) {
   for (const std::string filter : {"", "gzip", "xz", "zstd", "bzip2"}) {
     SCOPED_TRACE("filter " + filter);
     test::sh("rm -rf '" + root + "' && mkdir '" + root + "'");
-    auto r = extract({{".", 'd', "", 0755},
-                      {"usr", 'd', "", 0755},
-                      {"usr/bin", 'd', "", 0711, 0, 0},
-                      {"usr/bin/su", 'f', "su binary", 04755},
-                      {"usr/bin/wall", 'f', "wall", 02755, 0, 5},
-                      {"usr/bin/ping", 'f', "ping", 0755, 0, 0, 0, 0,
-                       {{"security.capability", k_cap}, {"user.note", "hi"}, {"trusted.overlay.redirect", "/etc"}}},
-                      {"usr/bin/ping6", 'h', "usr/bin/ping"},
-                      {"home", 'd', "", 0755},
-                      {"home/u", 'd', "", 0700, 1234, 5678},
-                      {"home/u/f", 'f', "data", 0640, 1234, 5678},
-                      {"bin", 'l', "usr/bin"},
-                      {"dev", 'd', "", 0755},
-                      {"dev/null", 'c', "", 0666, 0, 0, 1, 3},
-                      {"dev/loop0", 'b', "", 0660, 0, 6, 7, 0},
-                      {"run", 'd', "", 0755},
-                      {"run/fifo", 'p', "", 0600}},
-                     filter);
+    auto r = extract(
+        {{".", 'd', "", 0755},
+         {"usr", 'd', "", 0755},
+         {"usr/bin", 'd', "", 0711, 0, 0},
+         {"usr/bin/su", 'f', "su binary", 04755},
+         {"usr/bin/wall", 'f', "wall", 02755, 0, 5},
+         {"usr/bin/ping", 'f', "ping", 0755, 0, 0, 0, 0, {{"security.capability", k_cap}, {"user.note", "hi"}, {"trusted.overlay.redirect", "/etc"}}},
+         {"usr/bin/ping6", 'h', "usr/bin/ping"},
+         {"home", 'd', "", 0755},
+         {"home/u", 'd', "", 0700, 1234, 5678},
+         {"home/u/f", 'f', "data", 0640, 1234, 5678},
+         {"bin", 'l', "usr/bin"},
+         {"dev", 'd', "", 0755},
+         {"dev/null", 'c', "", 0666, 0, 0, 1, 3},
+         {"dev/loop0", 'b', "", 0660, 0, 6, 7, 0},
+         {"run", 'd', "", 0755},
+         {"run/fifo", 'p', "", 0600}},
+        filter);
     ASSERT_TRUE(r) << r.error().what();
     EXPECT_EQ(r->entries, 16u);
     EXPECT_EQ(r->newest_mtime, 1700000000);
@@ -95,7 +95,8 @@ TEST_F(BuilderExtract, KeepsOwnersModesSetuidLinksDevicesAndXattrs) {
     ASSERT_EQ(::getxattr((root + "/usr/bin/ping").c_str(), "user.note", cap, sizeof cap), 2);
     EXPECT_LT(::getxattr((root + "/usr/bin/ping").c_str(), "trusted.overlay.redirect", cap, sizeof cap), 0) << "trusted.* is not restored";
     EXPECT_EQ(r->xattrs_skipped, 1u);
-    struct stat a {}, b {};
+    struct stat a {
+    }, b{};
     ASSERT_EQ(::lstat((root + "/usr/bin/ping").c_str(), &a), 0);
     ASSERT_EQ(::lstat((root + "/usr/bin/ping6").c_str(), &b), 0);
     EXPECT_EQ(a.st_ino, b.st_ino) << "hard link";
@@ -119,7 +120,8 @@ TEST_F(BuilderExtract, RefusesAbsoluteNames) {
   CHROOTCTL_REQUIRE_PRIVILEGE("root");
   auto r = extract({{"etc", 'd', "", 0755}, {outside + "/evil", 'f', "owned"}});
   ASSERT_FALSE(r);
-  EXPECT_EQ(r.error().what(), str("extracting ", path("a.tar"), ": refusing entry '", outside, "/evil': absolute path (entries must stay inside the root)"));
+  EXPECT_EQ(r.error().what(),
+            str("extracting ", path("a.tar"), ": refusing entry '", outside, "/evil': absolute path (entries must stay inside the root)"));
   EXPECT_FALSE(exists(outside + "/evil"));
 }
 
@@ -127,8 +129,8 @@ TEST_F(BuilderExtract, RefusesDotDot) {
   CHROOTCTL_REQUIRE_PRIVILEGE("root");
   auto r = extract({{"etc/../../outside/evil", 'f', "owned"}});
   ASSERT_FALSE(r);
-  EXPECT_EQ(r.error().what(), str("extracting ", path("a.tar"),
-                                  ": refusing entry 'etc/../../outside/evil': '..' component (entries must stay inside the root)"));
+  EXPECT_EQ(r.error().what(),
+            str("extracting ", path("a.tar"), ": refusing entry 'etc/../../outside/evil': '..' component (entries must stay inside the root)"));
   EXPECT_FALSE(exists(outside + "/evil"));
 }
 
@@ -167,13 +169,14 @@ TEST_F(BuilderExtract, RefusesHardLinksThatLeaveTheTree) {
   test::write_file(outside + "/secret", "secret");
   auto r = extract({{"h", 'h', "../outside/secret"}});
   ASSERT_FALSE(r);
-  EXPECT_EQ(r.error().what(), str("extracting ", path("a.tar"),
-                                  ": refusing entry '../outside/secret': '..' component (entries must stay inside the root)"));
+  EXPECT_EQ(r.error().what(),
+            str("extracting ", path("a.tar"), ": refusing entry '../outside/secret': '..' component (entries must stay inside the root)"));
   test::sh("rm -rf '" + root + "' && mkdir '" + root + "'");
   auto through = extract({{"escape", 'l', outside}, {"h", 'h', "escape/secret"}});
   ASSERT_FALSE(through);
-  EXPECT_EQ(through.error().what(), str("extracting ", path("a.tar"),
-                                        ": refusing '/escape/secret': '/escape' is a symlink (nothing is written through a symlink inside the tree)"));
+  EXPECT_EQ(through.error().what(),
+            str("extracting ", path("a.tar"),
+                ": refusing '/escape/secret': '/escape' is a symlink (nothing is written through a symlink inside the tree)"));
   struct stat st {};
   ASSERT_EQ(::lstat((outside + "/secret").c_str(), &st), 0);
   EXPECT_EQ(st.st_nlink, 1u);
@@ -206,11 +209,7 @@ std::vector<std::vector<TarEntry>> whiteout_layers() {
            {"usr", 'd', "", 0755},
            {"usr/bin", 'd', "", 0755},
            {"usr/bin/tool", 'f', "v1", 04755}},
-          {{"etc/.wh.a", 'f', ""},
-           {"opt/.wh..wh..opq", 'f', ""},
-           {"opt/new", 'f', "new"},
-           {"usr/bin/tool", 'f', "v2", 0755},
-           {"etc/c", 'f', "c"}}};
+          {{"etc/.wh.a", 'f', ""}, {"opt/.wh..wh..opq", 'f', ""}, {"opt/new", 'f', "new"}, {"usr/bin/tool", 'f', "v2", 0755}, {"etc/c", 'f', "c"}}};
 }
 
 void expect_merged(const std::string& root) {

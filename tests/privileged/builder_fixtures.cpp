@@ -32,7 +32,9 @@ void write_tar(const std::string& path, const std::vector<TarEntry>& entries, co
     archive_entry_set_gid(ae, e.gid);
     archive_entry_set_mtime(ae, e.mtime, 0);
     switch (e.type) {
-      case 'd': archive_entry_set_filetype(ae, AE_IFDIR); break;
+      case 'd':
+        archive_entry_set_filetype(ae, AE_IFDIR);
+        break;
       case 'l':
         archive_entry_set_filetype(ae, AE_IFLNK);
         archive_entry_set_symlink(ae, e.data.c_str());
@@ -47,7 +49,9 @@ void write_tar(const std::string& path, const std::vector<TarEntry>& entries, co
         archive_entry_set_rdevmajor(ae, e.maj);
         archive_entry_set_rdevminor(ae, e.min);
         break;
-      case 'p': archive_entry_set_filetype(ae, AE_IFIFO); break;
+      case 'p':
+        archive_entry_set_filetype(ae, AE_IFIFO);
+        break;
       default:
         archive_entry_set_filetype(ae, AE_IFREG);
         archive_entry_set_size(ae, static_cast<la_int64_t>(e.data.size()));
@@ -71,8 +75,7 @@ std::string file_sha256(const std::string& path) {
 }
 
 // A docker-save tarball with the given layers (each written as LAYERDIR/layer.tar).
-void write_docker_save(const std::string& out, const std::string& work, const std::vector<std::vector<TarEntry>>& layers,
-                       const std::string& tag) {
+void write_docker_save(const std::string& out, const std::string& work, const std::vector<std::vector<TarEntry>>& layers, const std::string& tag) {
   std::vector<TarEntry> outer;
   std::vector<std::string> names;
   for (std::size_t i = 0; i < layers.size(); ++i) {
@@ -89,8 +92,7 @@ void write_docker_save(const std::string& out, const std::string& work, const st
 }
 
 // An OCI image layout tarball; layers gzip-compressed; `ref` names the image in index.json.
-void write_oci_layout(const std::string& out, const std::string& work, const std::vector<std::vector<TarEntry>>& layers,
-                      const std::string& ref) {
+void write_oci_layout(const std::string& out, const std::string& work, const std::vector<std::vector<TarEntry>>& layers, const std::string& ref) {
   std::vector<TarEntry> outer;
   outer.push_back({"oci-layout", 'f', "{\"imageLayoutVersion\":\"1.0.0\"}"});
   outer.push_back({"blobs", 'd', "", 0755});
@@ -102,20 +104,21 @@ void write_oci_layout(const std::string& out, const std::string& work, const std
     const std::string data = test::read_file(lp);
     const std::string hex = Sha256::hex(data);
     outer.push_back({"blobs/sha256/" + hex, 'f', data});
-    descs.push_back(str("{\"mediaType\":\"application/vnd.oci.image.layer.v1.tar+gzip\",\"digest\":\"sha256:", hex, "\",\"size\":", data.size(), "}"));
+    descs.push_back(
+        str("{\"mediaType\":\"application/vnd.oci.image.layer.v1.tar+gzip\",\"digest\":\"sha256:", hex, "\",\"size\":", data.size(), "}"));
   }
   const std::string config = "{\"architecture\":\"amd64\",\"os\":\"linux\",\"rootfs\":{\"type\":\"layers\",\"diff_ids\":[]}}";
   const std::string config_hex = Sha256::hex(config);
   outer.push_back({"blobs/sha256/" + config_hex, 'f', config});
-  const std::string manifest = str("{\"schemaVersion\":2,\"mediaType\":\"application/vnd.oci.image.manifest.v1+json\",\"config\":{\"mediaType\":"
-                                   "\"application/vnd.oci.image.config.v1+json\",\"digest\":\"sha256:",
-                                   config_hex, "\",\"size\":", config.size(), "},\"layers\":[", join(descs, ","), "]}");
+  const std::string manifest =
+      str("{\"schemaVersion\":2,\"mediaType\":\"application/vnd.oci.image.manifest.v1+json\",\"config\":{\"mediaType\":"
+          "\"application/vnd.oci.image.config.v1+json\",\"digest\":\"sha256:",
+          config_hex, "\",\"size\":", config.size(), "},\"layers\":[", join(descs, ","), "]}");
   const std::string manifest_hex = Sha256::hex(manifest);
   outer.push_back({"blobs/sha256/" + manifest_hex, 'f', manifest});
   outer.push_back({"index.json", 'f',
                    str("{\"schemaVersion\":2,\"manifests\":[{\"mediaType\":\"application/vnd.oci.image.manifest.v1+json\",\"digest\":\"sha256:",
-                       manifest_hex, "\",\"size\":", manifest.size(), ",\"annotations\":{\"org.opencontainers.image.ref.name\":\"", ref,
-                       "\"}}]}")});
+                       manifest_hex, "\",\"size\":", manifest.size(), ",\"annotations\":{\"org.opencontainers.image.ref.name\":\"", ref, "\"}}]}")});
   write_tar(out, outer, "");
 }
 

@@ -13,7 +13,7 @@ namespace chrootctl::builder {
 namespace {
 
 class BuilderInTree : public test::TempDirTest {
-protected:
+ protected:
   Result<BuildResult> build_named(const std::string& name, const std::string& body) {
     const std::string file = path(name + ".toml");
     test::write_file(file, "name = \"" + name + "\"\n" + body);

@@ -16,7 +16,7 @@ namespace {
 const std::string k_cap("\x01\x00\x00\x02\x00\x20\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00", 20);
 
 class BuilderStrip : public test::TempDirTest {
-protected:
+ protected:
   void SetUp() override {
     TempDirTest::SetUp();
     root = path("root");
@@ -106,8 +106,7 @@ TEST_F(BuilderStrip, RemovePolicyWithAllowListCapabilitiesDevicesGlobsAndShadow)
   EXPECT_NE(log.find("strip: device-removed /opt/sda (b 8,0)\n"), std::string::npos) << log;
   EXPECT_NE(log.find("strip: setuid-removed /usr/bin/passwd (mode 4755)\n"), std::string::npos) << log;
   EXPECT_NE(log.find("strip: setuid-kept /usr/bin/su (mode 4755, on allow_setuid)\n"), std::string::npos) << log;
-  EXPECT_NE(log.find("strip: capability-dropped /usr/bin/ping (security.capability=0100000200200000000000000000000000000000)\n"),
-            std::string::npos)
+  EXPECT_NE(log.find("strip: capability-dropped /usr/bin/ping (security.capability=0100000200200000000000000000000000000000)\n"), std::string::npos)
       << log;
 
   // The JSON report, read by an independent parser.

@@ -23,7 +23,7 @@ namespace cat = catalogue;
 namespace mf = manifest;
 
 class CatalogueCliImages : public test::TempDirTest {
-protected:
+ protected:
   void SetUp() override {
     TempDirTest::SetUp();
     CHROOTCTL_REQUIRE_PRIVILEGE("root");
@@ -107,8 +107,9 @@ TEST_F(CatalogueCliImages, AddResolveListShowLookupAndCondorConfig) {
   EXPECT_EQ(conf.substr(conf.rfind("NAMED_CHROOT")), str("NAMED_CHROOT = EL9=", dir, "/root, RHEL9=", dir, "/root\n"));
   auto cj = ctl({"condor-config", "--json"});
   EXPECT_EQ(cj.exit_code, 0);
-  py = test::run({"python3", "-c", "import json,sys; d=json.load(sys.stdin); print(d['named_chroot']); print([i['name'] for i in d['included']], d['skipped'])"},
-                 cj.out);
+  py = test::run(
+      {"python3", "-c", "import json,sys; d=json.load(sys.stdin); print(d['named_chroot']); print([i['name'] for i in d['included']], d['skipped'])"},
+      cj.out);
   EXPECT_EQ(py.out, str("NAMED_CHROOT = EL9=", dir, "/root, RHEL9=", dir, "/root\n['EL9', 'RHEL9'] []\n")) << cj.out << py.err;
 }
 
@@ -120,8 +121,8 @@ TEST_F(CatalogueCliImages, VerifyListsDifferencesAndTheImageStaysUnusableUntilIt
   EXPECT_EQ(v.exit_code, 1);
   EXPECT_NE(v.out.find("EL9: changed /etc/hosts sha256 "), std::string::npos) << v.out;
   EXPECT_NE(v.out.find("EL9: changed /etc/hosts size 20 -> 18\n"), std::string::npos) << v.out;
-  EXPECT_NE(v.out.find("EL9: full verification FAILED: 1 difference\nEL9: marked unusable until 'chrootctl verify EL9' passes\n"),
-            std::string::npos) << v.out;
+  EXPECT_NE(v.out.find("EL9: full verification FAILED: 1 difference\nEL9: marked unusable until 'chrootctl verify EL9' passes\n"), std::string::npos)
+      << v.out;
 
   auto r = ctl({"resolve", "EL9"});
   EXPECT_EQ(r.exit_code, 1);
@@ -143,8 +144,9 @@ TEST_F(CatalogueCliImages, VerifyListsDifferencesAndTheImageStaysUnusableUntilIt
   test::write_file(dir + "/root/etc/hosts", "127.0.0.1 localhost\n");
   auto vj = ctl({"verify", "--json", "--all"});
   EXPECT_EQ(vj.exit_code, 0) << vj.out << vj.err;
-  py = test::run({"python3", "-c", "import json,sys; d=json.load(sys.stdin); i=d['images'][0]; print(d['passed'], i['name'], i['recorded'], i['entries'])"},
-                 vj.out);
+  py = test::run(
+      {"python3", "-c", "import json,sys; d=json.load(sys.stdin); i=d['images'][0]; print(d['passed'], i['name'], i['recorded'], i['entries'])"},
+      vj.out);
   EXPECT_EQ(py.out, "True EL9 True 3\n") << vj.out;
   EXPECT_EQ(ctl({"resolve", "--fast", "EL9"}).exit_code, 0);
   auto vf = ctl({"verify", "--fast", "EL9"});
@@ -166,13 +168,12 @@ TEST_F(CatalogueCliImages, AddRefusalsExitOne) {
                        "added /etc/extra\n"));
   auto missing = ctl({"add", "-q", "EL9", path("nope")});
   EXPECT_EQ(missing.exit_code, 2);
-  EXPECT_EQ(missing.err, str("chrootctl: error: adding 'EL9': '", path("nope"), "' is not a directory, so it was taken for a recipe: '",
-                             path("nope"), "' is neither a recipe name nor a path ending in .toml\n"));
+  EXPECT_EQ(missing.err, str("chrootctl: error: adding 'EL9': '", path("nope"), "' is not a directory, so it was taken for a recipe: '", path("nope"),
+                             "' is neither a recipe name nor a path ending in .toml\n"));
 }
 
 TEST_F(CatalogueCliImages, AddFromARecipeBuildsThenRegisters) {
-  test::write_file(path("tiny.toml"),
-                   "name = \"tiny\"\n[base]\nscratch = true\n[[files]]\ndst = \"/etc/os-release\"\ncontent = \"ID=tiny\\n\"\n");
+  test::write_file(path("tiny.toml"), "name = \"tiny\"\n[base]\nscratch = true\n[[files]]\ndst = \"/etc/os-release\"\ncontent = \"ID=tiny\\n\"\n");
   auto a = ctl({"add", "-q", "TINY", path("tiny.toml")});
   ASSERT_EQ(a.exit_code, 0) << a.out << a.err;
   auto r = ctl({"resolve", "TINY"});
@@ -183,8 +184,7 @@ TEST_F(CatalogueCliImages, AddFromARecipeBuildsThenRegisters) {
   EXPECT_EQ(a.out.substr(0, a.out.find(" (")), "TINY: added build " + root.substr(store.size() + 6, root.size() - store.size() - 11));
 
   // A recipe deriving from a catalogue name starts from that name's verified root.
-  test::write_file(path("derived.toml"),
-                   "name = \"derived\"\n[base]\nimage = \"TINY\"\n[[files]]\ndst = \"/etc/motd\"\ncontent = \"hi\\n\"\n");
+  test::write_file(path("derived.toml"), "name = \"derived\"\n[base]\nimage = \"TINY\"\n[[files]]\ndst = \"/etc/motd\"\ncontent = \"hi\\n\"\n");
   auto d = ctl({"add", "-q", "DERIVED", path("derived.toml")});
   ASSERT_EQ(d.exit_code, 0) << d.out << d.err;
   auto dr = ctl({"resolve", "DERIVED"});
@@ -196,7 +196,8 @@ TEST_F(CatalogueCliImages, AddFromARecipeBuildsThenRegisters) {
   auto bad = ctl({"add", "-q", "BAD", path("bad-base.toml")});
   EXPECT_EQ(bad.exit_code, 2);
   EXPECT_NE(bad.err.find("'tiny' is not in the catalogue " + store + "/catalogue.toml (did you mean 'TINY'? names are case-sensitive)"),
-            std::string::npos) << bad.err;
+            std::string::npos)
+      << bad.err;
 }
 
 TEST_F(CatalogueCliImages, RollbackAndGc) {
@@ -233,8 +234,8 @@ TEST_F(CatalogueCliImages, TwentyProcessesAddingAndRemovingAtOnceLoseNoUpdate) {
   // Ten adds and ten removes of different names, all started together.
   std::string script = "cd '" + m_dir + "' || exit 1\n";
   for (int i = 0; i < 10; ++i) {
-    script += str("( '", CHROOTCTL_BIN, "' add -q --store '", store, "' NEW", i, " '", dir, "' >/dev/null 2>add", i, ".err; echo $? >add", i,
-                  ".rc ) & ");
+    script +=
+        str("( '", CHROOTCTL_BIN, "' add -q --store '", store, "' NEW", i, " '", dir, "' >/dev/null 2>add", i, ".err; echo $? >add", i, ".rc ) & ");
     script += str("( '", CHROOTCTL_BIN, "' remove --store '", store, "' OLD", i, " >/dev/null 2>rm", i, ".err; echo $? >rm", i, ".rc ) & ");
   }
   script += "wait";
@@ -294,9 +295,13 @@ TEST_F(CatalogueCliImages, DamagedCatalogueStopsEveryVerbAndIsKept) {
   test::write_file(store + "/catalogue.toml", text);
   const std::string pos = str(store, "/catalogue.toml:", 1 + std::count(text.begin(), text.begin() + static_cast<long>(at), '\n'), ":15:");
   test::write_file(path("job.ad"), "RequestedChroot = \"EL9\"\n");
-  for (std::vector<std::string> args : std::vector<std::vector<std::string>>{
-           {"resolve", "EL9"}, {"lookup", path("job.ad")}, {"condor-config"}, {"add", "-q", "EL9", dir}, {"add", "-q", "EL10", dir},
-           {"verify", "EL9"}, {"list"}}) {
+  for (std::vector<std::string> args : std::vector<std::vector<std::string>>{{"resolve", "EL9"},
+                                                                             {"lookup", path("job.ad")},
+                                                                             {"condor-config"},
+                                                                             {"add", "-q", "EL9", dir},
+                                                                             {"add", "-q", "EL10", dir},
+                                                                             {"verify", "EL9"},
+                                                                             {"list"}}) {
     auto r = ctl(args);
     EXPECT_EQ(r.exit_code, 2) << args[0] << r.out << r.err;
     EXPECT_EQ(r.err.substr(0, r.err.find(" error: ")), pos) << args[0] << ": " << r.err;

@@ -23,7 +23,7 @@ namespace cat = catalogue;
 namespace mf = manifest;
 
 class CatalogueImages : public test::TempDirTest {
-protected:
+ protected:
   void SetUp() override {
     TempDirTest::SetUp();
     CHROOTCTL_REQUIRE_PRIVILEGE("root");
@@ -105,8 +105,7 @@ TEST_F(CatalogueImages, AddRecordsTheVerifiedImageAndResolveHandsOutItsRoot) {
   auto f = cat::resolve(s, "EL9", fast);
   ASSERT_TRUE(f) << f.error().what();
   EXPECT_EQ(cat::image_dir(s, "EL9").value(), dir);
-  EXPECT_EQ(resolve_error("el9"), str("'el9' is not in the catalogue ", s.store,
-                                      "/catalogue.toml (did you mean 'EL9'? names are case-sensitive)"));
+  EXPECT_EQ(resolve_error("el9"), str("'el9' is not in the catalogue ", s.store, "/catalogue.toml (did you mean 'EL9'? names are case-sensitive)"));
 }
 
 TEST_F(CatalogueImages, AddRefusesATreeThatDoesNotMatchItsManifestAndListsEveryDifference) {
@@ -161,8 +160,7 @@ TEST_F(CatalogueImages, AddRefusesASymlinkedRootAndABuildDirectoryOthersCanWrite
   const std::string dir = make_build("el9", "b1");
   ASSERT_EQ(::rename((dir + "/root").c_str(), (dir + "/real").c_str()), 0);
   ASSERT_EQ(::symlink("real", (dir + "/root").c_str()), 0);
-  EXPECT_EQ(add_error("EL9", dir, Errc::permission),
-            str("refusing to add '", dir, "' as 'EL9': root '", dir, "/root' is a symbolic link"));
+  EXPECT_EQ(add_error("EL9", dir, Errc::permission), str("refusing to add '", dir, "' as 'EL9': root '", dir, "/root' is a symbolic link"));
   const std::string dir2 = make_build("el9", "b2");
   ASSERT_EQ(::chmod(dir2.c_str(), 0770), 0);
   EXPECT_EQ(add_error("EL9", dir2, Errc::permission),
@@ -243,8 +241,7 @@ TEST_F(CatalogueImages, ResolveRefusesARootThatWasReplacedEvenWithTheSameContent
   struct stat st {};
   ASSERT_EQ(::lstat((dir + "/root").c_str(), &st), 0);
   EXPECT_EQ(resolve_error("EL9"), str("'EL9' is not usable: its root '", dir, "/root' is not the directory that was verified (recorded ",
-                                      cat::describe(recorded), ", now ", cat::describe(cat::identity_of(st)),
-                                      "); run 'chrootctl verify EL9'"));
+                                      cat::describe(recorded), ", now ", cat::describe(cat::identity_of(st)), "); run 'chrootctl verify EL9'"));
   // A full verification proves the contents and records the new directory.
   auto v = cat::verify(s, {"EL9"});
   ASSERT_TRUE(v) << v.error().what();
@@ -375,9 +372,8 @@ TEST_F(CatalogueImages, RootNeverRewritesACatalogueAnotherUserCouldHavePlanted) 
   add("EL9", dir);
   ASSERT_EQ(::chown(cat::catalogue_path(s).c_str(), 65534, 65534), 0);
   const std::string before = test::read_file(cat::catalogue_path(s));
-  EXPECT_EQ(add_error("EL10", dir, Errc::permission),
-            str("refusing to edit the catalogue: '", cat::catalogue_path(s),
-                "' is not a regular file owned by root and unwritable by group and others"));
+  EXPECT_EQ(add_error("EL10", dir, Errc::permission), str("refusing to edit the catalogue: '", cat::catalogue_path(s),
+                                                          "' is not a regular file owned by root and unwritable by group and others"));
   EXPECT_EQ(resolve_error("EL9"), str("refusing to trust the catalogue: '", cat::catalogue_path(s), "' is owned by uid 65534, not root"));
   EXPECT_EQ(test::read_file(cat::catalogue_path(s)), before);
   ASSERT_EQ(::chown(cat::catalogue_path(s).c_str(), 0, 0), 0);
@@ -452,8 +448,8 @@ TEST_F(CatalogueImages, GcRemovesOnlyOldUnreferencedBuildDirectories) {
   const std::string b3 = make_build("el9", "b3", "10.0.0.3 localhost\n");
   const std::string orphan_old = make_build("el9", "orphan-old");
   const std::string orphan_new = make_build("el9", "orphan-new");
-  test::mkdirs(s.store + "/el9/.staging-1/root");           // a build in progress
-  test::mkdirs(s.store + "/el9/no-manifest/root");          // not a complete build directory
+  test::mkdirs(s.store + "/el9/.staging-1/root");   // a build in progress
+  test::mkdirs(s.store + "/el9/no-manifest/root");  // not a complete build directory
   const std::string latest = make_build("el9", "latest-build");
   ASSERT_EQ(::symlink("latest-build", (s.store + "/el9/latest").c_str()), 0);  // the builder's newest
   add("EL9", b1);
@@ -500,10 +496,11 @@ TEST_F(CatalogueImages, ImportCondorConfigManifestsRootsInPlaceAndRegistersThem)
   test::mkdirs(path("chroots/bad"));
   ASSERT_EQ(::chmod(path("chroots/bad").c_str(), 0777), 0);
   const std::string cfg = path("condor_config.local");
-  test::write_file(cfg, str("# old worker config\n"
-                            "NAMED_CHROOT = OLD=/nowhere\n"
-                            "NAMED_CHROOT = RHEL5=", path("chroots/rhel5"), ", SL6=", path("chroots/sl6"), " \\\n",
-                            "   BROKEN, root=/, EMPTY=, BAD=", path("chroots/bad"), "\n"));
+  test::write_file(cfg,
+                   str("# old worker config\n"
+                       "NAMED_CHROOT = OLD=/nowhere\n"
+                       "NAMED_CHROOT = RHEL5=",
+                       path("chroots/rhel5"), ", SL6=", path("chroots/sl6"), " \\\n", "   BROKEN, root=/, EMPTY=, BAD=", path("chroots/bad"), "\n"));
   auto r = cat::import_condor_config(s, cfg);
   ASSERT_TRUE(r) << r.error().what();
   EXPECT_EQ(r->where, cfg + ":3");
@@ -516,8 +513,8 @@ TEST_F(CatalogueImages, ImportCondorConfigManifestsRootsInPlaceAndRegistersThem)
   EXPECT_TRUE(r->items[0].imported) << r->items[0].message;
   EXPECT_TRUE(r->items[1].imported) << r->items[1].message;
   EXPECT_FALSE(r->items[2].imported);
-  EXPECT_EQ(r->items[2].message, str("refusing to import '", path("chroots/bad"), "': root '", path("chroots/bad"),
-                                     "' is writable by others (mode 0777)"));
+  EXPECT_EQ(r->items[2].message,
+            str("refusing to import '", path("chroots/bad"), "': root '", path("chroots/bad"), "' is writable by others (mode 0777)"));
   auto res = cat::resolve(s, "RHEL5");
   ASSERT_TRUE(res) << res.error().what();
   EXPECT_EQ(res->root, path("chroots/rhel5"));
@@ -582,7 +579,8 @@ TEST_F(CatalogueImages, LookupResolvesTheRequestOfASubmitFile) {
   auto root = cat::lookup(s, path("job.ad"));
   ASSERT_TRUE(root);
   EXPECT_FALSE(root->resolved);
-  EXPECT_EQ(root->reason, str(path("job.ad"), ":1: RequestedChroot: cannot resolve 'root': 'root' is reserved: HTCondor maps 'root' "
+  EXPECT_EQ(root->reason, str(path("job.ad"),
+                              ":1: RequestedChroot: cannot resolve 'root': 'root' is reserved: HTCondor maps 'root' "
                               "to the host's /, and chrootctl never runs a job there"));
   test::write_file(path("none.ad"), "Cmd = \"/bin/job\"\n");
   auto none = cat::lookup(s, path("none.ad"));

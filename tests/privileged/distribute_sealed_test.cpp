@@ -15,7 +15,7 @@ using namespace test::sealed;
 using test::read_file;
 
 class DistributeSealed : public SealedFixture {
-protected:
+ protected:
   void SetUp() override {
     SealedFixture::SetUp();
     if (HasFatalFailure()) return;
@@ -80,7 +80,8 @@ TEST_F(DistributeSealed, ImportChecksTheImageFileBeforeItWritesAnythingElse) {
     EXPECT_NE(test::sh("test -e '" + store2 + "/catalogue.toml'").exit_code, 0) << "the catalogue was written";
   };
   // One byte of the image file changed in the archive: its SHA-256 is not the manifest's.
-  ASSERT_EQ(test::sh("cd '" + m_dir + "' && mkdir x && cd x && zstd -q -d -c ../bad.tar.zst | tar -xf - && "
+  ASSERT_EQ(test::sh("cd '" + m_dir +
+                     "' && mkdir x && cd x && zstd -q -d -c ../bad.tar.zst | tar -xf - && "
                      "printf 'Z' | dd of=image.erofs bs=1 seek=5000 conv=notrunc status=none && "
                      "tar --format=pax -cf - chrootctl-export.toml manifest lock recipe.toml image.erofs | zstd -q -o ../flipped.tar.zst")
                 .exit_code,
@@ -91,8 +92,11 @@ TEST_F(DistributeSealed, ImportChecksTheImageFileBeforeItWritesAnythingElse) {
   nothing_left();
   // The manifest (unsigned) names another root hash: the file is whole, its hash tree is not
   // that root's, and libcryptsetup's check refuses it.
-  ASSERT_EQ(test::sh("cd '" + m_dir + "/x' && zstd -q -d -c ../bad.tar.zst | tar -xf - && "
-                     "sed -i '2s/root-hash=[0-9a-f]*/root-hash=" + std::string(64, '0') + "/' manifest && "
+  ASSERT_EQ(test::sh("cd '" + m_dir +
+                     "/x' && zstd -q -d -c ../bad.tar.zst | tar -xf - && "
+                     "sed -i '2s/root-hash=[0-9a-f]*/root-hash=" +
+                     std::string(64, '0') +
+                     "/' manifest && "
                      "tar --format=pax -cf - chrootctl-export.toml manifest lock recipe.toml image.erofs | zstd -q -o ../roothash.tar.zst")
                 .exit_code,
             0);

@@ -44,7 +44,7 @@ print("exit", doc["exit_status"], ",".join(doc["failed_required"]) or "-")
 )PY";
 
 class DoctorHost : public test::TempDirTest {
-protected:
+ protected:
   void SetUp() override {
     TempDirTest::SetUp();
     CHROOTCTL_REQUIRE_PRIVILEGE("root");
@@ -62,8 +62,7 @@ protected:
   }
   // doctor --json ARGS, checked against the schema: the lines k_check prints, and doctor's own
   // exit status, which must be the one the report states.
-  std::map<std::string, std::string> doctor(const std::vector<std::string>& args, int* status = nullptr,
-                                            const std::string& prefix = {}) {
+  std::map<std::string, std::string> doctor(const std::vector<std::string>& args, int* status = nullptr, const std::string& prefix = {}) {
     std::string cmd = prefix + " env CHROOTCTL_CONFIG='" + config + "' '" + CHROOTCTL_BIN + "' doctor --json";
     for (const auto& a : args) cmd += " '" + a + "'";
     auto r = test::sh(cmd + " > '" + path("doctor.json") + "'");
@@ -142,8 +141,8 @@ TEST_F(DoctorHost, AJobIdRangeSomeoneHasIsAnError) {
     GTEST_SKIP() << "/etc/subuid does not exist";
   }
   test::write_file(path("subuid"), "someone:1879100000:65536\n");
-  const std::string prefix = "unshare -m --propagation private sh -c \"mount --bind '" + path("subuid") +
-                             "' /etc/subuid && exec \\\"\\$0\\\" \\\"\\$@\\\"\"";
+  const std::string prefix =
+      "unshare -m --propagation private sh -c \"mount --bind '" + path("subuid") + "' /etc/subuid && exec \\\"\\$0\\\" \\\"\\$@\\\"\"";
   int status = 0;
   auto d = doctor({}, &status, prefix);
   EXPECT_EQ(d["job-ids"], "error required");
@@ -186,8 +185,8 @@ TEST_F(DoctorHost, PolicyNoneIsDegradedAndSlurmsLineIsJudged) {
   EXPECT_EQ(status, 0);
   auto text = test::run_chrootctl({"doctor", "--slurm-plugstack", path("plugstack.conf")}, {{"CHROOTCTL_CONFIG", config}});
   EXPECT_NE(text.out.find("error     slurm            optional " + path("nowhere/chrootctl_spank.so") + " (" + path("plugstack.conf") +
-                          ":1)\n                           " + path("plugstack.conf") + ":1: the plugin " +
-                          path("nowhere/chrootctl_spank.so") + " does not exist\n"),
+                          ":1)\n                           " + path("plugstack.conf") + ":1: the plugin " + path("nowhere/chrootctl_spank.so") +
+                          " does not exist\n"),
             std::string::npos)
       << text.out;
 }
@@ -210,7 +209,9 @@ TEST_F(DoctorHost, OnAnOldKernelTheFallbacksAreNamed) {
       prog.push_back(BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | (ENOSYS & SECCOMP_RET_DATA)));
     }
     prog.push_back(BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW));
-    struct sock_fprog fprog {static_cast<unsigned short>(prog.size()), prog.data()};
+    struct sock_fprog fprog {
+      static_cast<unsigned short>(prog.size()), prog.data()
+    };
     if (::prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0 || ::prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &fprog) != 0) ::_exit(90);
     ::_exit(test::sh("CHROOTCTL_CONFIG='" + config + "' '" + CHROOTCTL_BIN + "' doctor > '" + path("old.txt") + "'").exit_code);
   }

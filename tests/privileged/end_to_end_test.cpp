@@ -11,7 +11,7 @@ namespace {
 using test::run_chrootctl;
 
 class EndToEnd : public test::TempDirTest {
-protected:
+ protected:
   void SetUp() override {
     TempDirTest::SetUp();
     ASSERT_EQ(::chmod(m_dir.c_str(), 0755), 0);  // the catalogue refuses roots below writable dirs
@@ -37,8 +37,8 @@ TEST_F(EndToEnd, BuildRegisterAndRunByName) {
   EXPECT_EQ(r.out, "65534\n" + sandbox + "\nscratch\n");
   EXPECT_EQ(test::read_file(sandbox + "/tmp/x"), "scratch\n");  // /tmp is backed by the sandbox
 
-  auto skip = run_chrootctl({"run", "MINIMAL", "--store", store, "--skip-metadata-check", "--sandbox", sandbox, "--user",
-                             "nobody", "--", "/bin/true"});
+  auto skip =
+      run_chrootctl({"run", "MINIMAL", "--store", store, "--skip-metadata-check", "--sandbox", sandbox, "--user", "nobody", "--", "/bin/true"});
   EXPECT_EQ(skip.exit_code, 0) << skip.err;
 
   // A file of the image changed on the host (as a host user owning it could): the next launch

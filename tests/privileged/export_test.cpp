@@ -11,7 +11,7 @@ namespace chrootctl::test::sign {
 namespace {
 
 class ExportImport : public SignedImages {
-protected:
+ protected:
   void SetUp() override {
     SignedImages::SetUp();
     if (IsSkipped()) return;
@@ -48,7 +48,8 @@ protected:
   /// Rewrites the archive's tar stream with a python snippet given `t` (the raw tar bytes).
   std::string rewrite(const std::string& name, const std::string& python) {
     const std::string out = path(name);
-    auto r = sh(str("zstd -q -d -c '", archive, "' > '", path("x.tar"), "' && python3 - '", path("x.tar"), "' <<'PY'\nimport sys\np = sys.argv[1]\n"
+    auto r = sh(str("zstd -q -d -c '", archive, "' > '", path("x.tar"), "' && python3 - '", path("x.tar"),
+                    "' <<'PY'\nimport sys\np = sys.argv[1]\n"
                     "t = bytearray(open(p, 'rb').read())\n",
                     python, "\nopen(p, 'wb').write(t)\nPY\nzstd -q -f '", path("x.tar"), "' -o '", out, "'"));
     EXPECT_EQ(r.exit_code, 0) << r.err;
@@ -79,8 +80,9 @@ TEST_F(ExportImport, ExportPacksTheEntryManifestLockRecipeSignatureAndTheTreeInO
   auto hard = sh(str("zstd -q -d -c '", archive, "' | tar -tvf - 2>/dev/null | grep '^h' | awk '{print $6, $7, $8, $9}'"));
   EXPECT_EQ(hard.out, "root/usr/bin/job-again link to root/usr/bin/job\n");
   auto entry = sh(str("zstd -q -d -c '", archive, "' | tar -xOf - chrootctl-export.toml"));
-  EXPECT_NE(entry.out.find(str("name = \"EL9\"\nrecipe = \"el9\"\nbuild_id = \"b1\"\ndigest = \"", digest_of(dir), "\"\nsigner = \"", key.id, "\"\n")),
-            std::string::npos)
+  EXPECT_NE(
+      entry.out.find(str("name = \"EL9\"\nrecipe = \"el9\"\nbuild_id = \"b1\"\ndigest = \"", digest_of(dir), "\"\nsigner = \"", key.id, "\"\n")),
+      std::string::npos)
       << entry.out;
   struct stat st {};
   ASSERT_EQ(::stat(archive.c_str(), &st), 0);
@@ -112,7 +114,8 @@ TEST_F(ExportImport, ImportReproducesTheTreeExactlyAndRegistersItSigned) {
   EXPECT_EQ(read_file(dest + "/lock"), read_file(dir + "/lock"));
   EXPECT_FALSE(sys::lstat_path(dest + "/chrootctl-export.toml"));
   EXPECT_EQ(sh(str("getcap '", dest, "/root/usr/bin/ping'")).out, str(dest, "/root/usr/bin/ping cap_net_raw=ep\n"));
-  struct stat a {}, b {};
+  struct stat a {
+  }, b{};
   ASSERT_EQ(::stat((dest + "/root/usr/bin/job").c_str(), &a), 0);
   ASSERT_EQ(::stat((dest + "/root/usr/bin/job-again").c_str(), &b), 0);
   EXPECT_EQ(a.st_ino, b.st_ino);
@@ -181,8 +184,9 @@ TEST_F(ExportImport, ADamagedCompressedStreamIsRefusedAndLeavesNothing) {
   struct stat st {};
   ASSERT_EQ(::stat(archive.c_str(), &st), 0);
   const std::string bad = path("damaged.tar.zst");
-  ASSERT_EQ(sh(str("cp '", archive, "' '", bad, "' && printf '\\377' | dd of='", bad, "' bs=1 seek=", st.st_size - 40,
-                   " conv=notrunc status=none")).exit_code, 0);
+  ASSERT_EQ(sh(str("cp '", archive, "' '", bad, "' && printf '\\377' | dd of='", bad, "' bs=1 seek=", st.st_size - 40, " conv=notrunc status=none"))
+                .exit_code,
+            0);
   auto r = cat::import_image(host2, bad, import_options());
   ASSERT_FALSE(r);
   // What libarchive reports depends on where in the stream the damage lands (the archive's
@@ -210,8 +214,8 @@ TEST_F(ExportImport, AnUnsignedArchiveIsRefusedUnlessAllowedAndNeverUnderRequire
   required.config_file = "/etc/chrootctl/config.toml";
   auto r = cat::import_image(required, unsigned_archive, import_options(true));
   ASSERT_FALSE(r);
-  EXPECT_EQ(r.error().what(), str("refusing to import '", unsigned_archive,
-                                  "': it is not signed and require_signature is set in /etc/chrootctl/config.toml"));
+  EXPECT_EQ(r.error().what(),
+            str("refusing to import '", unsigned_archive, "': it is not signed and require_signature is set in /etc/chrootctl/config.toml"));
   EXPECT_FALSE(sys::lstat_path(host2.store));
   auto ok = cat::import_image(host2, unsigned_archive, import_options(true));
   ASSERT_TRUE(ok) << ok.error().what();
@@ -251,10 +255,13 @@ TEST_F(ExportImport, EscapesAndStrayMembersAreRefusedAndLeaveNothing) {
   const std::string outside = path("outside");
   mkdirs(outside);
   // A symlink planted in the tree, then a file written through it.
-  const std::string through_link = repack("link.tar.zst", "    if m.name.startswith('root'):\n        break\n    copy(m)",
-                                           str("d = tarfile.TarInfo('root'); d.type = tarfile.DIRTYPE; d.mode = 0o755; dst.addfile(d)\n"
-                                               "l = tarfile.TarInfo('root/escape'); l.type = tarfile.SYMTYPE; l.linkname = '", outside, "'; dst.addfile(l)\n"
-                                               "f = tarfile.TarInfo('root/escape/evil'); data = b'pwned\\n'; f.size = len(data); dst.addfile(f, io.BytesIO(data))"));
+  const std::string through_link =
+      repack("link.tar.zst", "    if m.name.startswith('root'):\n        break\n    copy(m)",
+             str("d = tarfile.TarInfo('root'); d.type = tarfile.DIRTYPE; d.mode = 0o755; dst.addfile(d)\n"
+                 "l = tarfile.TarInfo('root/escape'); l.type = tarfile.SYMTYPE; l.linkname = '",
+                 outside,
+                 "'; dst.addfile(l)\n"
+                 "f = tarfile.TarInfo('root/escape/evil'); data = b'pwned\\n'; f.size = len(data); dst.addfile(f, io.BytesIO(data))"));
   // The symlink is not in the manifest: refused before it is written (the builder's own
   // refusal to write through a symlink is tested in builder_extract_test.cpp).
   std::string err = import_error(through_link, import_options(), Errc::mismatch);
@@ -262,8 +269,9 @@ TEST_F(ExportImport, EscapesAndStrayMembersAreRefusedAndLeaveNothing) {
   EXPECT_EQ(listing(outside), "") << "nothing may be written outside the staging directory";
   expect_nothing_left();
 
-  const std::string dotdot = repack("dotdot.tar.zst", "    copy(m)",
-                                    "f = tarfile.TarInfo('root/../../evil'); data = b'pwned\\n'; f.size = len(data); dst.addfile(f, io.BytesIO(data))");
+  const std::string dotdot =
+      repack("dotdot.tar.zst", "    copy(m)",
+             "f = tarfile.TarInfo('root/../../evil'); data = b'pwned\\n'; f.size = len(data); dst.addfile(f, io.BytesIO(data))");
   err = import_error(dotdot, import_options(), Errc::permission);
   EXPECT_NE(err.find("refusing entry 'root/../../evil': '..' component (entries must stay inside the root)"), std::string::npos) << err;
   EXPECT_FALSE(sys::lstat_path(host2.store + "/evil"));
@@ -292,8 +300,8 @@ TEST_F(ExportImport, ExportRefusesATreeThatChangedSinceItWasVerified) {
   EXPECT_EQ(e.error().code(), Errc::mismatch);
   const std::string want = sh(str("python3 -c \"import hashlib; print(hashlib.sha256(b'x'*200000+b'end\\\\n').hexdigest(), end='')\"")).out;
   const std::string got = sh(str("sha256sum '", dir, "/root/usr/lib/libbig.so' | cut -c1-64 | tr -d '\\n'")).out;
-  EXPECT_EQ(e.error().what(), str("exporting 'EL9' (run 'chrootctl verify EL9'): '/usr/lib/libbig.so' changed since it was verified: sha256 ", got,
-                                  ", not ", want));
+  EXPECT_EQ(e.error().what(),
+            str("exporting 'EL9' (run 'chrootctl verify EL9'): '/usr/lib/libbig.so' changed since it was verified: sha256 ", got, ", not ", want));
   EXPECT_FALSE(sys::lstat_path(out));
   EXPECT_EQ(sh(str("ls -a '", path(""), "' | grep -c '^\\.changed'")).out, "0\n") << "no temporary file is left";
   ASSERT_EQ(::chmod((dir + "/root/usr/bin/su").c_str(), 0755), 0);

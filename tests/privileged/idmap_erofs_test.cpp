@@ -2,8 +2,8 @@
 // says from which Linux version; this asks the kernel itself (open_tree + mount_setattr with
 // MOUNT_ATTR_IDMAP on a loop-mounted image) and checks that the two agree, here (Linux 6.18)
 // and in the VM stage (Debian's 6.1).
-#include <gtest/gtest.h>
 #include <fcntl.h>
+#include <gtest/gtest.h>
 #include <linux/mount.h>
 #include <sched.h>
 #include <sys/mount.h>
@@ -90,10 +90,8 @@ TEST_F(IdmapErofs, TheKernelAgreesWithTheLaunchersTable) {
   int major = 0, minor = 0;
   std::sscanf(u.release, "%d.%d", &major, &minor);
   const auto why = launcher::idmap_unsupported(k_erofs_magic, major, minor);
-  if (answer == "idmapped")
-    EXPECT_FALSE(why) << "Linux " << u.release << " mounts EROFS idmapped, but the table says: " << *why;
-  else
-    EXPECT_TRUE(why) << "Linux " << u.release << " refuses an idmapped EROFS mount (" << answer << "), but the table allows it";
+  if (answer == "idmapped") EXPECT_FALSE(why) << "Linux " << u.release << " mounts EROFS idmapped, but the table says: " << *why;
+  else EXPECT_TRUE(why) << "Linux " << u.release << " refuses an idmapped EROFS mount (" << answer << "), but the table allows it";
 }
 
 }  // namespace

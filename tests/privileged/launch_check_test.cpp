@@ -12,7 +12,7 @@ namespace chrootctl {
 namespace {
 
 class LaunchCheck : public test::TempDirTest {
-protected:
+ protected:
   void SetUp() override {
     TempDirTest::SetUp();
     CHROOTCTL_REQUIRE_PRIVILEGE("root");

@@ -3,9 +3,9 @@
 // terminal behind a pseudo-terminal of the job's own.
 #include <fcntl.h>
 #include <poll.h>
-#include <sys/ioctl.h>
 #include <pty.h>
 #include <signal.h>
+#include <sys/ioctl.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <termios.h>
@@ -21,7 +21,7 @@ namespace {
 namespace fx = test::launcher;
 
 class LauncherBoundary : public fx::BusyboxRootTest {
-protected:
+ protected:
   std::vector<std::string> args(const std::vector<std::string>& options, const std::vector<std::string>& cmd) {
     return run_args("nobody", options, cmd);
   }
@@ -43,8 +43,7 @@ TEST_F(LauncherBoundary, DevShmIsBoundedByDefaultByTheMemoryLimitAndByShm) {
     auto r = job("df -k /dev/shm | tail -1 | tr -s ' ' | cut -d' ' -f2", options);
     ASSERT_EQ(r.exit_code, 0) << r.err;
     EXPECT_EQ(r.out, c.kib + "\n");
-    EXPECT_NE(test::read_file(status).find(str("\"shm_bytes\": ", std::stoull(c.kib) * 1024, ",")), std::string::npos)
-        << test::read_file(status);
+    EXPECT_NE(test::read_file(status).find(str("\"shm_bytes\": ", std::stoull(c.kib) * 1024, ",")), std::string::npos) << test::read_file(status);
   }
   // Writing past the size fails (without a memory limit, so nothing else stops it).
   auto full = job("dd if=/dev/zero of=/dev/shm/fill bs=1M count=16 2>&1 | grep -o 'No space left on device'", {"--shm", "4M"});
@@ -105,8 +104,8 @@ TEST_F(LauncherBoundary, TheSandboxMustBeARealDirectoryOfTheJobUserOrRoot) {
   sandbox = other;
   r = job("true");
   EXPECT_EQ(r.exit_code, 125);
-  EXPECT_EQ(r.err, "chrootctl run: the sandbox " + other +
-                       " belongs to uid 1, neither to the job user (uid 65534) nor to root; refusing to use it\n");
+  EXPECT_EQ(r.err,
+            "chrootctl run: the sandbox " + other + " belongs to uid 1, neither to the job user (uid 65534) nor to root; refusing to use it\n");
   EXPECT_FALSE(fx::exists(other + "/tmp"));
   // A system directory of the host, or a directory inside the image, however owned.
   sandbox = "/etc";
@@ -161,7 +160,9 @@ OnTerminal on_terminal(const std::vector<std::string>& argv, bool stdin_too = tr
   }
   char buf[4096];
   while (true) {
-    struct pollfd p {master, POLLIN, 0};
+    struct pollfd p {
+      master, POLLIN, 0
+    };
     if (::poll(&p, 1, 100) > 0) {
       const ssize_t n = ::read(master, buf, sizeof buf);
       if (n > 0) r.seen.append(buf, static_cast<std::size_t>(n));
@@ -194,9 +195,10 @@ TEST_F(LauncherBoundary, OnATerminalTheJobGetsOneOfItsOwnAndWhatItDoesThereStays
   // injects, and whose foreground process group it takes; none of it reaches the caller's.
   // (Without the system-call filter, which would refuse TIOCSTI itself: this is the terminal's
   // own boundary.)
-  auto r = on_terminal(args({"--seccomp", "none"}, {"/bin/sh", "-c",
-                                 "test -t 0 && test -t 1 && echo job-on-a-terminal; stty -echo; probe tiocsti; probe open /dev/tty; "
-                                 "echo done"}));
+  auto r =
+      on_terminal(args({"--seccomp", "none"}, {"/bin/sh", "-c",
+                                               "test -t 0 && test -t 1 && echo job-on-a-terminal; stty -echo; probe tiocsti; probe open /dev/tty; "
+                                               "echo done"}));
   EXPECT_EQ(r.status, 0) << r.seen;
   EXPECT_NE(r.seen.find("job-on-a-terminal"), std::string::npos) << r.seen;
   EXPECT_NE(r.seen.find("ok\r\nok\r\ndone"), std::string::npos) << "TIOCSTI and /dev/tty on its own terminal: " << r.seen;
@@ -205,8 +207,7 @@ TEST_F(LauncherBoundary, OnATerminalTheJobGetsOneOfItsOwnAndWhatItDoesThereStays
   EXPECT_EQ(r.injected, 0) << "something was injected into the caller's terminal";
   // Standard input elsewhere (a batch system's /dev/null), output on the terminal: the job still
   // gets a terminal of its own for its output, and what it does to it stays there.
-  auto out_only = on_terminal(args({}, {"/bin/sh", "-c", "test -t 0 || test -t 1 && echo output-on-a-terminal; stty -echo <&1"}),
-                              false);
+  auto out_only = on_terminal(args({}, {"/bin/sh", "-c", "test -t 0 || test -t 1 && echo output-on-a-terminal; stty -echo <&1"}), false);
   EXPECT_EQ(out_only.status, 0) << out_only.seen;
   EXPECT_NE(out_only.seen.find("output-on-a-terminal"), std::string::npos) << out_only.seen;
   EXPECT_TRUE(out_only.after.c_lflag & ECHO) << "the job's stty -echo through its output stayed on the caller's terminal";

@@ -17,7 +17,7 @@ using launcher::run_build_command;
 namespace fx = test::launcher;
 
 class BuildCommandTest : public test::TempDirTest {
-protected:
+ protected:
   void SetUp() override {
     TempDirTest::SetUp();
     root = path("tree");
@@ -50,8 +50,8 @@ protected:
 
 TEST_F(BuildCommandTest, RunsAsRootWithAPackageManagersCapabilitiesInAWritableTree) {
   CHROOTCTL_REQUIRE_PRIVILEGE("mount-ns");
-  auto rc = run_build_command(command(
-      "id -u; grep -E '^(CapEff|CapPrm|CapBnd|CapAmb|NoNewPrivs)' /proc/self/status; echo made > /etc/created; chown 1:1 /etc/created"));
+  auto rc = run_build_command(
+      command("id -u; grep -E '^(CapEff|CapPrm|CapBnd|CapAmb|NoNewPrivs)' /proc/self/status; echo made > /etc/created; chown 1:1 /etc/created"));
   ASSERT_TRUE(rc) << rc.error().what();
   EXPECT_EQ(*rc, 0);
   // chown, dac_override, fowner, fsetid, kill, setgid, setuid, net_bind_service, sys_chroot,
@@ -72,9 +72,9 @@ TEST_F(BuildCommandTest, DeviceNodesAreNeitherMadeNorOpenedAndMountsAreRefused) 
   // A device node the tree brought in (an archive can carry one): the tree is nodev.
   test::mkdirs(root + "/opt");
   ASSERT_EQ(::mknod((root + "/opt/zero").c_str(), S_IFCHR | 0666, makedev(1, 5)), 0);
-  auto rc = run_build_command(command(
-      "head -c1 /opt/zero >/dev/null 2>&1 && echo opened; mknod /opt/null c 1 3 2>/dev/null && echo made;"
-      " mount -t tmpfs none /mnt 2>/dev/null && echo mounted; echo done"));
+  auto rc =
+      run_build_command(command("head -c1 /opt/zero >/dev/null 2>&1 && echo opened; mknod /opt/null c 1 3 2>/dev/null && echo made;"
+                                " mount -t tmpfs none /mnt 2>/dev/null && echo mounted; echo done"));
   ASSERT_TRUE(rc) << rc.error().what();
   EXPECT_EQ(output(), "done\n");
   struct stat st {};

@@ -29,7 +29,7 @@ namespace {
 namespace cg = launcher::cgroup;
 
 class ControllerlessV2 : public cg::Fs {
-public:
+ public:
   Result<std::string> read(const std::string& path) override {
     if (path.ends_with("/cgroup.controllers")) return std::string("memory pids\n");
     return Fs::read(path);

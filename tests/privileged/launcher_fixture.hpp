@@ -34,12 +34,12 @@ inline std::string probe_binary() {
 
 /// A busybox-static job root at `root`, root-owned, mode 0755, with the probe in /bin.
 inline void make_busybox_root(const std::string& root) {
-  for (const char* d : {"", "/bin", "/tmp", "/var", "/var/tmp", "/proc", "/dev", "/etc", "/usr", "/usr/bin", "/srv", "/root"})
-    mkdirs(root + d, 0755);
+  for (const char* d : {"", "/bin", "/tmp", "/var", "/var/tmp", "/proc", "/dev", "/etc", "/usr", "/usr/bin", "/srv", "/root"}) mkdirs(root + d, 0755);
   ASSERT_EQ(sh("cp /bin/busybox '" + root + "/bin/busybox'").exit_code, 0);
-  for (const char* a : {"sh", "ls", "cat", "id", "echo", "mount", "umount", "touch", "true", "false", "sleep", "ps", "grep",
-                        "kill", "hostname", "chroot", "pivot_root", "mkdir", "rm", "head", "wc", "stat", "readlink",
-                        "env", "pwd", "test", "seq", "ln", "tr", "sort", "dd", "printf", "cut", "tail", "ifconfig", "find", "xargs", "sed"})
+  for (const char* a :
+       {"sh",   "ls",       "cat",    "id",         "echo",  "mount",  "umount", "touch", "true",     "false",    "sleep", "ps",  "grep",
+        "kill", "hostname", "chroot", "pivot_root", "mkdir", "rm",     "head",   "wc",    "stat",     "readlink", "env",   "pwd", "test",
+        "seq",  "ln",       "tr",     "sort",       "dd",    "printf", "cut",    "tail",  "ifconfig", "find",     "xargs", "sed"})
     ASSERT_EQ(::symlink("busybox", (root + "/bin/" + a).c_str()), 0) << a;
   const std::string probe = probe_binary();
   ASSERT_FALSE(probe.empty());
@@ -140,7 +140,7 @@ inline std::vector<std::string> job_cgroups_of(pid_t pid) {
 /// A chrootctl process started by a test, so the test knows its pid (to signal it, kill it,
 /// or find the cgroups named after it). Output goes to files in `dir`.
 class Spawned {
-public:
+ public:
   /// Starts CHROOTCTL_BIN with `args`. `in_child` runs in the child before exec (extra fds,
   /// a terminal, dropping to another user).
   Spawned(const std::string& dir, const std::vector<std::string>& args, const std::function<void()>& in_child = {})
@@ -188,7 +188,7 @@ public:
   const std::string& err_path() const { return m_err; }
   std::string err() const { return read_file(m_err); }
 
-private:
+ private:
   static int& counter() {
     static int n = 0;
     return n;
@@ -202,7 +202,9 @@ private:
 inline bool eventually(const std::function<bool()>& pred, double seconds = 10) {
   for (int i = 0; i < static_cast<int>(seconds * 100); ++i) {
     if (pred()) return true;
-    struct timespec ts {0, 10 * 1000 * 1000};
+    struct timespec ts {
+      0, 10 * 1000 * 1000
+    };
     ::nanosleep(&ts, nullptr);
   }
   return pred();
@@ -216,7 +218,7 @@ inline bool exists(const std::string& p) {
 /// A busybox root at path("root") and a sandbox owned by nobody at path("sandbox"); fails the
 /// test if any mount mentioning the test's directory is left in the host's namespace.
 class BusyboxRootTest : public TempDirTest {
-protected:
+ protected:
   void SetUp() override {
     TempDirTest::SetUp();
     CHROOTCTL_REQUIRE_PRIVILEGE("root");
@@ -236,8 +238,7 @@ protected:
     TempDirTest::TearDown();
   }
   /// `run --root ROOT --sandbox SANDBOX [--user USER] OPTIONS -- CMD` (no --user when empty).
-  std::vector<std::string> run_args(const std::string& user, const std::vector<std::string>& options,
-                                    const std::vector<std::string>& cmd) const {
+  std::vector<std::string> run_args(const std::string& user, const std::vector<std::string>& options, const std::vector<std::string>& cmd) const {
     std::vector<std::string> a{"run", "--root", root, "--sandbox", sandbox};
     if (!user.empty()) a.insert(a.end(), {"--user", user});
     a.insert(a.end(), options.begin(), options.end());

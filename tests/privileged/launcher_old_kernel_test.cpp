@@ -25,8 +25,8 @@ namespace fx = test::launcher;
 
 // Installs a filter that answers ENOSYS to the system calls Linux 4.18 does not have.
 bool pretend_old_kernel() {
-  const unsigned k_missing[] = {437 /* openat2 */, 442 /* mount_setattr */, 435 /* clone3 */, 436 /* close_range */,
-                                428 /* open_tree */, 429 /* move_mount */};
+  const unsigned k_missing[] = {437 /* openat2 */,     442 /* mount_setattr */, 435 /* clone3 */,
+                                436 /* close_range */, 428 /* open_tree */,     429 /* move_mount */};
   std::vector<sock_filter> prog{
       BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, arch)),
       BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, AUDIT_ARCH_X86_64, 1, 0),
@@ -38,12 +38,14 @@ bool pretend_old_kernel() {
     prog.push_back(BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | (ENOSYS & SECCOMP_RET_DATA)));
   }
   prog.push_back(BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW));
-  struct sock_fprog fprog {static_cast<unsigned short>(prog.size()), prog.data()};
+  struct sock_fprog fprog {
+    static_cast<unsigned short>(prog.size()), prog.data()
+  };
   return ::prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &fprog) == 0;
 }
 
 class LauncherOldKernel : public test::TempDirTest {
-protected:
+ protected:
   void SetUp() override {
     TempDirTest::SetUp();
     CHROOTCTL_REQUIRE_PRIVILEGE("root");
@@ -63,8 +65,7 @@ protected:
       if (::unshare(CLONE_NEWNS) != 0 || ::mount(nullptr, "/", nullptr, MS_REC | MS_PRIVATE, nullptr) != 0 ||
           ::mount("tmpfs", (root + "/srv").c_str(), "tmpfs", 0, "mode=0755") != 0)
         ::_exit(90);
-      if (test::sh("cp '" + root + "/bin/probe' '" + root + "/srv/suid' && chmod 4755 '" + root + "/srv/suid'").exit_code != 0)
-        ::_exit(91);
+      if (test::sh("cp '" + root + "/bin/probe' '" + root + "/srv/suid' && chmod 4755 '" + root + "/srv/suid'").exit_code != 0) ::_exit(91);
       if (!pretend_old_kernel()) ::_exit(92);
       // The filter is in place: check that it answers as an old kernel would.
       if (::syscall(437, -1, "", nullptr, 0) != -1 || errno != ENOSYS) ::_exit(93);
@@ -91,8 +92,8 @@ TEST_F(LauncherOldKernel, ImageAndSubmountsStayReadOnlyNosuidWithoutMountSetattr
                    "/srv/suid ids; touch /srv/x /usr/x; mount -o remount,rw /srv 2>/dev/null || echo no-remount; "
                    "probe fds; echo s > /scratch/s; pwd");
   EXPECT_EQ(r.exit_code, 0) << r.err;
-  EXPECT_EQ(r.out, "uid=65534 euid=65534 gid=65534 egid=65534\nno-remount\n0 /dev/null\n1 " + path("old.out") + "\n2 " +
-                       path("old.err") + "\n" + sandbox + "\n");
+  EXPECT_EQ(r.out, "uid=65534 euid=65534 gid=65534 egid=65534\nno-remount\n0 /dev/null\n1 " + path("old.out") + "\n2 " + path("old.err") + "\n" +
+                       sandbox + "\n");
   EXPECT_EQ(r.err, "touch: /srv/x: Read-only file system\ntouch: /usr/x: Read-only file system\n");
   EXPECT_EQ(test::read_file(sandbox + "/s"), "s\n");
 }
@@ -110,8 +111,10 @@ TEST_F(LauncherOldKernel, WithoutIdmappedMountsAUserKeepsItsOwnIdsAndRootIsRefus
   ASSERT_EQ(::uname(&u), 0);
   const std::string release = u.release;
   const std::string version = release.substr(0, release.find('.', release.find('.') + 1));
-  EXPECT_EQ(root_job.err, "chrootctl run: a job as root needs idmapped mounts (open_tree and mount_setattr, Linux 5.12 or later); "
-                          "this kernel is " + version + " (run the job as another user with --user)\n");
+  EXPECT_EQ(root_job.err,
+            "chrootctl run: a job as root needs idmapped mounts (open_tree and mount_setattr, Linux 5.12 or later); "
+            "this kernel is " +
+                version + " (run the job as another user with --user)\n");
 }
 
 TEST_F(LauncherOldKernel, SymlinkedTargetsAreRefusedByTheWalk) {
@@ -120,8 +123,9 @@ TEST_F(LauncherOldKernel, SymlinkedTargetsAreRefusedByTheWalk) {
   auto r = run_old({"--user", "nobody"}, "echo should-not-run");
   EXPECT_EQ(r.exit_code, 125);
   EXPECT_EQ(r.out, "");
-  EXPECT_EQ(r.err, "chrootctl run: mount target /tmp in the image: /tmp is a symlink (to '/etc'); refusing to resolve a path "
-                   "through it\n");
+  EXPECT_EQ(r.err,
+            "chrootctl run: mount target /tmp in the image: /tmp is a symlink (to '/etc'); refusing to resolve a path "
+            "through it\n");
 }
 
 }  // namespace

@@ -22,7 +22,7 @@ namespace {
 namespace fx = test::launcher;
 
 class LauncherRun : public fx::BusyboxRootTest {
-protected:
+ protected:
   std::vector<std::string> args(const std::vector<std::string>& options, const std::vector<std::string>& cmd) {
     return run_args("nobody", options, cmd);
   }
@@ -60,8 +60,7 @@ TEST_F(LauncherRun, TheJobHasItsUsersGroupsFromTheHost) {
     const std::string sb = path("sb-" + user);
     test::mkdirs(sb);
     ASSERT_EQ(test::sh("chown '" + user + "' '" + sb + "'").exit_code, 0);
-    auto r = test::run_chrootctl({"run", "--root", root, "--sandbox", sb, "--user", user, "--", "/bin/grep", "^Groups:",
-                                      "/proc/self/status"});
+    auto r = test::run_chrootctl({"run", "--root", root, "--sandbox", sb, "--user", user, "--", "/bin/grep", "^Groups:", "/proc/self/status"});
     ASSERT_EQ(r.exit_code, 0) << r.err;
     const auto host = test::sh("id -G '" + user + "'");
     ASSERT_EQ(host.exit_code, 0);
@@ -76,8 +75,8 @@ TEST_F(LauncherRun, AJobAsRootHasNoHostGroupsAndAUsersJobItsOwn) {
   // are; a job of another user gets that user's groups only.
   CHROOTCTL_REQUIRE_TOOL("setpriv");
   auto groups_in_job = [&](const std::string& caller_groups, const std::string& user, const std::string& sandbox_dir) {
-    std::vector<std::string> a{"setpriv", "--groups", caller_groups, CHROOTCTL_BIN, "run", "--root", root, "--sandbox",
-                               sandbox_dir, "--user", user, "--", "/bin/grep", "^Groups:", "/proc/self/status"};
+    std::vector<std::string> a{"setpriv", "--groups", caller_groups, CHROOTCTL_BIN, "run",      "--root",           root, "--sandbox", sandbox_dir,
+                               "--user",  user,       "--",          "/bin/grep",   "^Groups:", "/proc/self/status"};
     auto r = test::run(a);
     EXPECT_EQ(r.exit_code, 0) << r.err;
     return sorted_group_ids(r.out);
@@ -127,12 +126,11 @@ TEST_F(LauncherRun, ChrootctlsOwnFailuresAre125To127) {
   EXPECT_EQ(not_exec.err, "chrootctl run: execve('/etc/passwd') in the root: Permission denied\n");
   auto bad_root = test::run_chrootctl({"run", "--root", path("nope"), "--sandbox", sandbox, "--user", "nobody", "--", "true"});
   EXPECT_EQ(bad_root.exit_code, 125);
-  EXPECT_EQ(bad_root.err, "chrootctl run: opening the root " + path("nope") + ": open('" + path("nope") +
-                              "', O_PATH|O_DIRECTORY): No such file or directory\n");
+  EXPECT_EQ(bad_root.err,
+            "chrootctl run: opening the root " + path("nope") + ": open('" + path("nope") + "', O_PATH|O_DIRECTORY): No such file or directory\n");
   auto as_root = test::run_chrootctl({"run", "--root", root, "--sandbox", sandbox, "--", "true"});
   EXPECT_EQ(as_root.exit_code, 125);
-  EXPECT_EQ(as_root.err,
-            "chrootctl run: the job would run as root: pass --user USER (or --user root to run it as root on purpose)\n");
+  EXPECT_EQ(as_root.err, "chrootctl run: the job would run as root: pass --user USER (or --user root to run it as root on purpose)\n");
   auto usage = test::run_chrootctl({"run", "--root", root, "--sandbox", sandbox, "--memory", "lots", "--", "true"});
   EXPECT_EQ(usage.exit_code, 125);
   EXPECT_EQ(usage.err, "chrootctl run: --memory: 'lots' is not a size (like 512M or 2G)\nTry 'chrootctl run --help'.\n");
@@ -155,13 +153,13 @@ TEST_F(LauncherRun, SignalsToChrootctlReachTheJob) {
     const char* name;
     int code;
   };
-  for (const Case& c : {Case{SIGTERM, "TERM", 11}, Case{SIGINT, "INT", 12}, Case{SIGHUP, "HUP", 13}, Case{SIGUSR1, "USR1", 14},
-                        Case{SIGUSR2, "USR2", 15}}) {
+  for (const Case& c :
+       {Case{SIGTERM, "TERM", 11}, Case{SIGINT, "INT", 12}, Case{SIGHUP, "HUP", 13}, Case{SIGUSR1, "USR1", 14}, Case{SIGUSR2, "USR2", 15}}) {
     SCOPED_TRACE(c.name);
     ::unlink((sandbox + "/ready").c_str());
-    fx::Spawned s(m_dir, args({}, {"/bin/sh", "-c",
-                                   str("trap 'echo got ", c.name, "; exit ", c.code, "' ", c.name,
-                                       "; touch ready; while true; do sleep 0.05; done")}));
+    fx::Spawned s(m_dir,
+                  args({}, {"/bin/sh", "-c",
+                            str("trap 'echo got ", c.name, "; exit ", c.code, "' ", c.name, "; touch ready; while true; do sleep 0.05; done")}));
     ASSERT_TRUE(fx::eventually([&] { return fx::exists(sandbox + "/ready"); })) << s.err();
     ::kill(s.pid(), c.sig);
     EXPECT_EQ(s.wait(), c.code) << s.err();
@@ -180,9 +178,10 @@ TEST_F(LauncherRun, SignalsToChrootctlReachTheJob) {
 }
 
 TEST_F(LauncherRun, SandboxScratchDirsAndEnvironment) {
-  auto r = job("pwd; echo $TMPDIR $TMP $TEMP $HOME $USER; echo a > /tmp/a; echo b > /var/tmp/b; echo s > /scratch/s; "
-               "echo m > /dev/shm/m; ls /dev/shm; echo $FOO $LANG",
-               {"--scratch-path", "/scratch", "--env", "FOO=bar", "--keep-env", "LANG"});
+  auto r =
+      job("pwd; echo $TMPDIR $TMP $TEMP $HOME $USER; echo a > /tmp/a; echo b > /var/tmp/b; echo s > /scratch/s; "
+          "echo m > /dev/shm/m; ls /dev/shm; echo $FOO $LANG",
+          {"--scratch-path", "/scratch", "--env", "FOO=bar", "--keep-env", "LANG"});
   ASSERT_EQ(r.exit_code, 0) << r.err;
   EXPECT_EQ(r.out, sandbox + "\n/tmp /tmp /tmp /nonexistent nobody\nm\nbar C.UTF-8\n");
   EXPECT_EQ(test::read_file(sandbox + "/tmp/a"), "a\n");
@@ -237,8 +236,8 @@ TEST_F(LauncherRun, SubmountsOfTheImageAreReadOnlyNosuidNodevToo) {
         ::mount("tmpfs", (root + "/srv").c_str(), "tmpfs", 0, "mode=0755") != 0)
       why = "setup failed";
     test::sh("cp '" + root + "/bin/probe' '" + root + "/srv/suid' && chmod 4755 '" + root + "/srv/suid'");
-    auto r = test::run_chrootctl({"run", "--root", root, "--sandbox", sandbox, "--user", "nobody", "--", "/bin/sh", "-c",
-                                  "/srv/suid ids; touch /srv/x"});
+    auto r =
+        test::run_chrootctl({"run", "--root", root, "--sandbox", sandbox, "--user", "nobody", "--", "/bin/sh", "-c", "/srv/suid ids; touch /srv/x"});
     if (why.empty() && r.out != "uid=65534 euid=65534 gid=65534 egid=65534\n") why = "suid: " + r.out + r.err;
     if (why.empty() && r.err != "touch: /srv/x: Read-only file system\n") why = "touch: " + r.err;
     test::write_file(report, why);
@@ -276,7 +275,8 @@ TEST_F(LauncherRun, InitReapsOrphansAndIsFoundByPgrep) {
   const std::string marker = fx::unique_number();
   fx::Spawned s(m_dir, args({"--env", "MARK=" + marker}, {"/bin/sh", "-c",
                                                           "(sleep 0.1 &); sleep 0.5; cut -d' ' -f3 /proc/[0-9]*/stat | "
-                                                          "grep -c Z; touch ready; sleep 1; echo " + marker}));
+                                                          "grep -c Z; touch ready; sleep 1; echo " +
+                                                              marker}));
   ASSERT_TRUE(fx::eventually([&] { return fx::exists(sandbox + "/ready"); })) << s.err();
   // The launcher and its init, by the command line they share.
   auto found = test::sh("pgrep -f 'chrootctl (run|init).*echo " + marker + "'");
@@ -300,10 +300,8 @@ TEST_F(LauncherRun, StatusJsonIsWrittenForSuccessAndForSetupFailure) {
   EXPECT_EQ(check.out, "exited 3 3 None " + test::cgroup_version() + " True 67108864 False 0 True True True True\n") << check.err;
   auto bad = job("true", {"--status-json", status, "--bind", path("missing") + ":/x"});
   EXPECT_EQ(bad.exit_code, 125);
-  check = test::run({"python3", "-c", "import json,sys; d=json.load(open(sys.argv[1])); print(d['outcome'], d['exit_status'], d['error'])",
-                     status});
-  EXPECT_EQ(check.out, "setup_failed 125 opening " + path("missing") + ": open('" + path("missing") +
-                           "', O_PATH): No such file or directory\n");
+  check = test::run({"python3", "-c", "import json,sys; d=json.load(open(sys.argv[1])); print(d['outcome'], d['exit_status'], d['error'])", status});
+  EXPECT_EQ(check.out, "setup_failed 125 opening " + path("missing") + ": open('" + path("missing") + "', O_PATH): No such file or directory\n");
 }
 
 TEST_F(LauncherRun, StatusFileIsNeverWrittenThroughASymlinkTheJobPlanted) {
@@ -314,8 +312,10 @@ TEST_F(LauncherRun, StatusFileIsNeverWrittenThroughASymlinkTheJobPlanted) {
   test::write_file(victim + "/status.json", "precious\n");
   auto r = job("ln -s " + victim + " out; ln -s " + victim + "/status.json status.json", {"--status-json", sandbox + "/out/status.json"});
   EXPECT_EQ(r.exit_code, 0);
-  EXPECT_EQ(r.err, "chrootctl: warning: cannot write the status file: " + sandbox + "/out is a symlink or not a directory; "
-                   "refusing to write " + sandbox + "/out/status.json through it\n");
+  EXPECT_EQ(r.err, "chrootctl: warning: cannot write the status file: " + sandbox +
+                       "/out is a symlink or not a directory; "
+                       "refusing to write " +
+                       sandbox + "/out/status.json through it\n");
   r = job("true", {"--status-json", sandbox + "/status.json"});
   EXPECT_EQ(r.exit_code, 0) << r.err;
   EXPECT_EQ(test::read_file(victim + "/status.json"), "precious\n");
@@ -343,16 +343,15 @@ TEST_F(LauncherRun, InitHoldsNoHostDescriptorsAndIsNotDumpable) {
 TEST_F(LauncherRun, CgroupLimitsAreWrittenAndTheCgroupIsGoneAfterwards) {
   CHROOTCTL_REQUIRE_PRIVILEGE("cgroup");
   const bool v2 = test::cgroup_version() == "v2";
-  fx::Spawned s(m_dir, args({"--memory", "96M", "--memory-low", "32M", "--cpus", "2", "--pids", "64"},
-                            {"/bin/sh", "-c", "touch ready; sleep 2"}));
+  fx::Spawned s(m_dir, args({"--memory", "96M", "--memory-low", "32M", "--cpus", "2", "--pids", "64"}, {"/bin/sh", "-c", "touch ready; sleep 2"}));
   ASSERT_TRUE(fx::eventually([&] { return fx::exists(sandbox + "/ready"); })) << s.err();
   // v1: a directory in every hierarchy; v2: one.
   const auto dirs = fx::job_cgroups_of(s.pid());
   ASSERT_EQ(dirs.size(), fx::job_cgroup_count()) << s.err();
   std::map<std::string, std::string> values;
   for (const auto& d : dirs) {
-    for (const char* f : {"memory.limit_in_bytes", "memory.memsw.limit_in_bytes", "memory.soft_limit_in_bytes", "cpu.shares",
-                          "memory.max", "memory.swap.max", "memory.low", "cpu.weight", "pids.max"})
+    for (const char* f : {"memory.limit_in_bytes", "memory.memsw.limit_in_bytes", "memory.soft_limit_in_bytes", "cpu.shares", "memory.max",
+                          "memory.swap.max", "memory.low", "cpu.weight", "pids.max"})
       if (fx::exists(d + "/" + f)) values[f] = trim(test::read_file(d + "/" + f));
     // init and the job are inside, the launcher is not.
     const auto procs = test::read_file(d + "/cgroup.procs");
@@ -361,11 +360,9 @@ TEST_F(LauncherRun, CgroupLimitsAreWrittenAndTheCgroupIsGoneAfterwards) {
   }
   // No swap beyond the memory limit; 100 CPU shares or weight per CPU.
   if (v2) {
-    EXPECT_EQ(values, (std::map<std::string, std::string>{{"memory.max", "100663296"},
-                                                          {"memory.swap.max", "0"},
-                                                          {"memory.low", "33554432"},
-                                                          {"cpu.weight", "200"},
-                                                          {"pids.max", "64"}}));
+    EXPECT_EQ(values,
+              (std::map<std::string, std::string>{
+                  {"memory.max", "100663296"}, {"memory.swap.max", "0"}, {"memory.low", "33554432"}, {"cpu.weight", "200"}, {"pids.max", "64"}}));
   } else {
     EXPECT_EQ(values, (std::map<std::string, std::string>{{"memory.limit_in_bytes", "100663296"},
                                                           {"memory.memsw.limit_in_bytes", "100663296"},
@@ -455,8 +452,7 @@ TEST_F(LauncherRun, InitKilledWhileTheJobRunsIsReportedAndItsCgroupRemoved) {
   ASSERT_EQ(init.exit_code, 0);
   ASSERT_EQ(::kill(static_cast<pid_t>(std::stol(std::string(trim(init.out)))), SIGKILL), 0);
   EXPECT_EQ(s.wait(), 137);
-  EXPECT_NE(s.err().find("the launch's init process ended (signal 9) without reporting the job's status"), std::string::npos)
-      << s.err();
+  EXPECT_NE(s.err().find("the launch's init process ended (signal 9) without reporting the job's status"), std::string::npos) << s.err();
   EXPECT_TRUE(fx::eventually([&] { return test::sh("pgrep -f 'slee[p] " + marker + "'").exit_code != 0; }));
   for (const auto& d : dirs) EXPECT_FALSE(fx::exists(d)) << d;
 }
@@ -467,9 +463,9 @@ TEST_F(LauncherRun, ConcurrentLaunchesLeaveNothingBehind) {
     const std::string sb = path("sb" + std::to_string(i));
     test::mkdirs(sb);
     ASSERT_EQ(::chown(sb.c_str(), 65534, 65534), 0);
-    runs.push_back(std::make_unique<fx::Spawned>(
-        m_dir, std::vector<std::string>{"run", "--root", root, "--sandbox", sb, "--user", "nobody", "--memory", "64M", "--",
-                                        "/bin/sh", "-c", "echo " + std::to_string(i)}));
+    runs.push_back(
+        std::make_unique<fx::Spawned>(m_dir, std::vector<std::string>{"run", "--root", root, "--sandbox", sb, "--user", "nobody", "--memory", "64M",
+                                                                      "--", "/bin/sh", "-c", "echo " + std::to_string(i)}));
   }
   for (int i = 0; i < 8; ++i) {
     EXPECT_EQ(runs[static_cast<std::size_t>(i)]->wait(), 0) << runs[static_cast<std::size_t>(i)]->err();

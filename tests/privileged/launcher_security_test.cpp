@@ -22,10 +22,8 @@ namespace {
 namespace fx = test::launcher;
 
 class LauncherSecurity : public fx::BusyboxRootTest {
-protected:
-  std::vector<std::string> args(const std::vector<std::string>& options, const std::vector<std::string>& cmd) {
-    return run_args("", options, cmd);
-  }
+ protected:
+  std::vector<std::string> args(const std::vector<std::string>& options, const std::vector<std::string>& cmd) { return run_args("", options, cmd); }
   test::CommandResult run(const std::vector<std::string>& options, const std::vector<std::string>& cmd) {
     return test::run_chrootctl(args(options, cmd));
   }
@@ -45,11 +43,8 @@ TEST_F(LauncherSecurity, SymlinkedTargetsAreRefusedAbsoluteOrRelative) {
     std::vector<std::string> options;
   };
   const std::vector<Case> cases = {
-      {"/tmp", outside, {}},
-      {"/tmp", "../../../../../../../../" + outside.substr(1), {}},
-      {"/var/tmp", outside, {}},
-      {"/proc", outside, {}},
-      {"/dev", "../../../../../../../../" + outside.substr(1), {}},
+      {"/tmp", outside, {}},  {"/tmp", "../../../../../../../../" + outside.substr(1), {}}, {"/var/tmp", outside, {}},
+      {"/proc", outside, {}}, {"/dev", "../../../../../../../../" + outside.substr(1), {}},
   };
   for (const auto& c : cases) {
     SCOPED_TRACE(c.target + " -> " + c.link);
@@ -58,8 +53,8 @@ TEST_F(LauncherSecurity, SymlinkedTargetsAreRefusedAbsoluteOrRelative) {
     auto r = job("echo should-not-run", {"--user", "nobody"});
     EXPECT_EQ(r.exit_code, 125);
     EXPECT_EQ(r.out, "");
-    EXPECT_EQ(r.err, "chrootctl run: mount target " + c.target + " in the image: " + c.target + " is a symlink (to " +
-                         quote(c.link) + "); refusing to resolve a path through it\n");
+    EXPECT_EQ(r.err, "chrootctl run: mount target " + c.target + " in the image: " + c.target + " is a symlink (to " + quote(c.link) +
+                         "); refusing to resolve a path through it\n");
     EXPECT_EQ(fx::host_mounts_mentioning(m_dir), mounts_before);
     EXPECT_EQ(test::sh("ls -A '" + outside + "'").out, "");
     ASSERT_EQ(::unlink((root + c.target).c_str()), 0);
@@ -105,17 +100,17 @@ TEST_F(LauncherSecurity, ProcShowsOnlyTheJobsPidNamespace) {
   auto r = job("echo /proc/[0-9]*; cat /proc/1/comm; probe open /proc/" + me + "/root; ls /proc/" + me + " 2>&1 | head -1");
   ASSERT_EQ(r.exit_code, 0) << r.err;
   // init (1), the shell (2); the probe and ls came and went.
-  EXPECT_EQ(r.out, "/proc/1 /proc/2\nchrootctl-init\nNo such file or directory\nls: /proc/" + me +
-                       ": No such file or directory\n");
+  EXPECT_EQ(r.out, "/proc/1 /proc/2\nchrootctl-init\nNo such file or directory\nls: /proc/" + me + ": No such file or directory\n");
 }
 
 // 3. No descriptor of the launcher reaches the job; cwd and root are inside; no escape calls.
 
 TEST_F(LauncherSecurity, InheritedDescriptorsCwdRootAndEscapeCalls) {
   const std::string host_dir = m_dir;
-  fx::Spawned s(m_dir, args({"--user", "nobody"}, {"/bin/sh", "-c",
-                                                  "probe fds; readlink /proc/self/cwd; readlink /proc/self/root; probe chroot; "
-                                                  "probe pivot_root; probe unshare"}),
+  fx::Spawned s(m_dir,
+                args({"--user", "nobody"}, {"/bin/sh", "-c",
+                                            "probe fds; readlink /proc/self/cwd; readlink /proc/self/root; probe chroot; "
+                                            "probe pivot_root; probe unshare"}),
                 [&] {
                   // Extra descriptors without O_CLOEXEC: a host directory and a socket.
                   const int d = ::open(host_dir.c_str(), O_RDONLY | O_DIRECTORY);
@@ -180,8 +175,9 @@ TEST_F(LauncherSecurity, JobCannotInjectIntoTheCallersTerminal) {
 // 5. setuid is inert, capabilities are gone, the user comes from the host.
 
 TEST_F(LauncherSecurity, SetuidRootBinaryRunsWithTheJobsUid) {
-  ASSERT_EQ(test::sh("cp '" + root + "/bin/probe' '" + root + "/bin/suid-probe' && chown 0:0 '" + root +
-                     "/bin/suid-probe' && chmod 4755 '" + root + "/bin/suid-probe'").exit_code,
+  ASSERT_EQ(test::sh("cp '" + root + "/bin/probe' '" + root + "/bin/suid-probe' && chown 0:0 '" + root + "/bin/suid-probe' && chmod 4755 '" + root +
+                     "/bin/suid-probe'")
+                .exit_code,
             0);
   // Control: on the host, nobody running it becomes root.
   chmod(m_dir.c_str(), 0755);
@@ -204,8 +200,7 @@ TEST_F(LauncherSecurity, SetuidRootBinaryRunsWithTheJobsUid) {
 TEST_F(LauncherSecurity, RootJobHasNoCapabilitiesAndReadOnlyProcSys) {
   // uid 0 of the job's own user namespace is not the host's: /proc/sys belongs to the host's
   // root, and is bound read-only as well.
-  auto r = job("probe status; probe openw /proc/sys/kernel/domainname; probe openw /proc/sys/vm/overcommit_memory; touch /usr/x",
-               {"--user", "root"});
+  auto r = job("probe status; probe openw /proc/sys/kernel/domainname; probe openw /proc/sys/vm/overcommit_memory; touch /usr/x", {"--user", "root"});
   EXPECT_EQ(r.exit_code, 1);
   EXPECT_EQ(r.out,
             "Uid:\t0\t0\t0\t0\n"
@@ -327,12 +322,11 @@ TEST_F(LauncherSecurity, DeviceNodesInTheImageCannotBeOpened) {
   // root open its disk at all (this development VM does not: EPERM even for /dev/vda). The job's
   // answer is EACCES either way, from nodev, which the kernel checks first.
   const std::string disk_control = test::sh("'" + root + "/bin/probe' open '" + root + "/srv/disk'").out;
-  if (test::sh("'" + root + "/bin/probe' open /dev/block/" + std::to_string(major(st.st_dev)) + ":" +
-               std::to_string(minor(st.st_dev))).out == "ok\n") {
+  if (test::sh("'" + root + "/bin/probe' open /dev/block/" + std::to_string(major(st.st_dev)) + ":" + std::to_string(minor(st.st_dev))).out ==
+      "ok\n") {
     EXPECT_EQ(disk_control, "ok\n");
   }
-  EXPECT_EQ(test::sh("setpriv --reuid 65534 --regid 65534 --clear-groups '" + root + "/bin/probe' open '" + root + "/srv/zero'").out,
-            "ok\n");
+  EXPECT_EQ(test::sh("setpriv --reuid 65534 --regid 65534 --clear-groups '" + root + "/bin/probe' open '" + root + "/srv/zero'").out, "ok\n");
   auto r = job("probe open /srv/disk; probe open /srv/zero");
   ASSERT_EQ(r.exit_code, 0) << r.err;
   EXPECT_EQ(r.out, "Permission denied\nPermission denied\n");
@@ -354,8 +348,7 @@ TEST_F(LauncherSecurity, RemountAndWritesUnderUsrFail) {
     sandbox = path(std::string("sandbox-") + user);
     test::mkdirs(sandbox);
     ASSERT_EQ(::chown(sandbox.c_str(), 65534, 65534), 0);
-    auto r = job("mount -o remount,rw /; echo mount=$?; probe remount; touch /usr/x; echo touch=$?; probe openw /usr/bin/new",
-                 {"--user", user});
+    auto r = job("mount -o remount,rw /; echo mount=$?; probe remount; touch /usr/x; echo touch=$?; probe openw /usr/bin/new", {"--user", user});
     ASSERT_EQ(r.exit_code, 0) << r.err;
     EXPECT_EQ(r.out, "mount=1\nOperation not permitted\ntouch=1\nRead-only file system\n");
     EXPECT_EQ(r.err, "mount: permission denied (are you root?)\ntouch: /usr/x: Read-only file system\n");

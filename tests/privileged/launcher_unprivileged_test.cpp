@@ -15,7 +15,7 @@ namespace {
 namespace fx = test::launcher;
 
 class LauncherUnprivileged : public test::TempDirTest {
-protected:
+ protected:
   void SetUp() override {
     TempDirTest::SetUp();
     CHROOTCTL_REQUIRE_PRIVILEGE("root");
@@ -40,8 +40,8 @@ protected:
   }
   // chrootctl run as nobody, with a clean environment.
   test::CommandResult as_nobody(const std::vector<std::string>& options, const std::string& script) {
-    std::vector<std::string> a{"setpriv", "--reuid", "65534", "--regid", "65534", "--clear-groups", "env", "-i", "PATH=/usr/bin:/bin",
-                               CHROOTCTL_BIN, "run", "--root", root, "--sandbox", sandbox};
+    std::vector<std::string> a{"setpriv",     "--reuid", "65534",  "--regid", "65534",     "--clear-groups", "env", "-i", "PATH=/usr/bin:/bin",
+                               CHROOTCTL_BIN, "run",     "--root", root,      "--sandbox", sandbox};
     a.insert(a.end(), options.begin(), options.end());
     a.insert(a.end(), {"--", "/bin/sh", "-c", script});
     return test::run(a);
@@ -52,8 +52,9 @@ protected:
 
 TEST_F(LauncherUnprivileged, SameLayoutInAUserNamespaceMappingTheCallerToItself) {
   ASSERT_EQ(test::sh("cp '" + root + "/bin/probe' '" + root + "/bin/suid-probe' && chmod 4755 '" + root + "/bin/suid-probe'").exit_code, 0);
-  auto r = as_nobody({}, "probe ids; cat /proc/self/uid_map | tr -s ' '; echo /proc/[0-9]*; pwd; echo x > /dev/null && echo null-ok; "
-                         "echo t > /tmp/t; suid-probe ids; touch /usr/x; probe status | grep -E 'CapEff|NoNewPrivs'");
+  auto r = as_nobody({},
+                     "probe ids; cat /proc/self/uid_map | tr -s ' '; echo /proc/[0-9]*; pwd; echo x > /dev/null && echo null-ok; "
+                     "echo t > /tmp/t; suid-probe ids; touch /usr/x; probe status | grep -E 'CapEff|NoNewPrivs'");
   EXPECT_EQ(r.exit_code, 0) << r.err;
   EXPECT_EQ(r.out,
             "uid=65534 euid=65534 gid=65534 egid=65534\n"

@@ -25,14 +25,13 @@ namespace fx = test::launcher;
 namespace cg = launcher::cgroup;
 
 class LauncherUserns : public fx::BusyboxRootTest {
-protected:
+ protected:
   void SetUp() override {
     BusyboxRootTest::SetUp();
     // Host users other than root must reach the sandbox (to run what a job left there).
     ASSERT_EQ(::chmod(m_dir.c_str(), 0755), 0);
   }
-  std::vector<std::string> args(const std::vector<std::string>& options, const std::vector<std::string>& cmd,
-                                const std::string& sb = {}) {
+  std::vector<std::string> args(const std::vector<std::string>& options, const std::vector<std::string>& cmd, const std::string& sb = {}) {
     std::vector<std::string> a{"run", "--root", root, "--sandbox", sb.empty() ? sandbox : sb};
     a.insert(a.end(), options.begin(), options.end());
     a.push_back("--");
@@ -91,8 +90,10 @@ std::string probe_as_uncapable_root(const std::string& dir, const std::vector<st
     test::write_file(dir + "/cgroup.procs", std::to_string(::getpid()));
     for (int cap = 0; cap <= 63; ++cap)
       if (::prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) != 0 && errno == EINVAL) break;
-    struct __user_cap_header_struct h {_LINUX_CAPABILITY_VERSION_3, 0};
-    struct __user_cap_data_struct d[2] {};
+    struct __user_cap_header_struct h {
+      _LINUX_CAPABILITY_VERSION_3, 0
+    };
+    struct __user_cap_data_struct d[2]{};
     if (::syscall(SYS_capset, &h, d) != 0) ::_exit(90);
     const int fd = ::open(out.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
     ::dup2(fd, 1);
@@ -175,8 +176,8 @@ TEST_F(LauncherUserns, ARootJobCannotRaiseItsOwnLimitsThroughAnyCgroupfs) {
 
 TEST_F(LauncherUserns, ARootJobCannotChangeAnotherJobsCgroup) {
   const std::string marker = fx::unique_number();
-  fx::Spawned victim(m_dir, args({"--user", "nobody", "--pids", "64", "--memory", "96M"},
-                                 {"/bin/sh", "-c", "touch ready; exec sleep " + marker}, new_sandbox("victim")));
+  fx::Spawned victim(m_dir, args({"--user", "nobody", "--pids", "64", "--memory", "96M"}, {"/bin/sh", "-c", "touch ready; exec sleep " + marker},
+                                 new_sandbox("victim")));
   ASSERT_TRUE(fx::eventually([&] { return fx::exists(path("victim/ready")); })) << victim.err();
   const auto dirs = cgroup_dirs_of(init_of(victim.pid()));
   ASSERT_FALSE(dirs.empty());
@@ -188,8 +189,8 @@ TEST_F(LauncherUserns, ARootJobCannotChangeAnotherJobsCgroup) {
   EXPECT_EQ(successful_writes(r.out), std::vector<std::string>{}) << r.out;
   EXPECT_EQ(r.out.find(marker), std::string::npos);
   EXPECT_EQ(cgroup_file(dirs, "pids.max"), "64");
-  const std::string memory = cgroup_file(dirs, "memory.max") != "(none)" ? cgroup_file(dirs, "memory.max")
-                                                                          : cgroup_file(dirs, "memory.limit_in_bytes");
+  const std::string memory =
+      cgroup_file(dirs, "memory.max") != "(none)" ? cgroup_file(dirs, "memory.max") : cgroup_file(dirs, "memory.limit_in_bytes");
   EXPECT_EQ(memory, "100663296");
   ::kill(victim.pid(), SIGTERM);
   EXPECT_EQ(victim.wait(), 143);
@@ -201,11 +202,12 @@ TEST_F(LauncherUserns, ASetuidFileARootJobLeavesBelongsToTheSandboxsOwner) {
   ASSERT_EQ(::chown(sandbox.c_str(), 65534, 1), 0);
   auto other_group = job("true", {"--user", "root"});
   EXPECT_EQ(other_group.exit_code, 125);
-  EXPECT_EQ(other_group.err, "chrootctl run: the sandbox has group 1, not its owner nobody's primary group 65534; a job as root "
-                             "writes its files as nobody and its group (chgrp it)\n");
+  EXPECT_EQ(other_group.err,
+            "chrootctl run: the sandbox has group 1, not its owner nobody's primary group 65534; a job as root "
+            "writes its files as nobody and its group (chgrp it)\n");
   ASSERT_EQ(::chown(sandbox.c_str(), 65534, 65534), 0);
-  auto r = job("cp /bin/probe \"$PWD/suid\" && chmod 6755 \"$PWD/suid\" && mkdir -p d && touch d/f /tmp/t && id -u && ls -ln suid",
-               {"--user", "root"});
+  auto r =
+      job("cp /bin/probe \"$PWD/suid\" && chmod 6755 \"$PWD/suid\" && mkdir -p d && touch d/f /tmp/t && id -u && ls -ln suid", {"--user", "root"});
   ASSERT_EQ(r.exit_code, 0) << r.err;
   EXPECT_TRUE(starts_with(r.out, "0\n-rwsr-sr-x    1 0        0 ")) << "root inside, owning its file: " << r.out;
   // On disk: every file the job made is the sandbox owner's (nobody:nogroup), none the host root's.
@@ -239,8 +241,8 @@ TEST_F(LauncherUserns, KeyringsArePrivateBothWays) {
     // namespace belong to its host's root, and a job may not use them at all.) The default
     // system-call filter refuses the keyring calls outright; this is the namespace's boundary,
     // without it.
-    auto r = job("probe key-find " + ring + " " + tag + ring + "-host; probe key-add " + ring + " " + tag + ring + "-job; probe key-find " +
-                     ring + " " + tag + ring + "-job",
+    auto r = job("probe key-find " + ring + " " + tag + ring + "-host; probe key-add " + ring + " " + tag + ring + "-job; probe key-find " + ring +
+                     " " + tag + ring + "-job",
                  {"--user", "nobody", "--seccomp", "none"});
     ASSERT_EQ(r.exit_code, 0) << r.err;
     const auto lines = split(std::string(trim(r.out)), '\n');
@@ -305,8 +307,9 @@ TEST_F(LauncherUserns, ARootJobsSandboxMustBelongToTheUserItRunsFor) {
   test::mkdirs(sb);
   auto r = test::run_chrootctl(args({"--user", "root"}, {"/bin/true"}, sb));
   EXPECT_EQ(r.exit_code, 125);
-  EXPECT_EQ(r.err, "chrootctl run: the sandbox belongs to root; a job as root writes its files as its sandbox's owner, so the "
-                   "sandbox must belong to the user the job runs for (chown it)\n");
+  EXPECT_EQ(r.err,
+            "chrootctl run: the sandbox belongs to root; a job as root writes its files as its sandbox's owner, so the "
+            "sandbox must belong to the user the job runs for (chown it)\n");
   EXPECT_FALSE(fx::exists(sb + "/tmp")) << "nothing is made in a sandbox that is refused";
 }
 

@@ -13,7 +13,7 @@ namespace {
 namespace mf = manifest;
 
 class ManifestRootChanges : public test::TempDirTest {
-protected:
+ protected:
   void SetUp() override {
     TempDirTest::SetUp();
     root = path("root");

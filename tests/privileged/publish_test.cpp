@@ -11,7 +11,7 @@ namespace chrootctl::test::sign {
 namespace {
 
 class Publish : public SignedImages {
-protected:
+ protected:
   void SetUp() override {
     SignedImages::SetUp();
     if (IsSkipped()) return;
@@ -49,7 +49,8 @@ TEST_F(Publish, APublishedBuildIsACheckedCopyWithItsFilesAndFragment) {
   EXPECT_FALSE(r.already_published);
   EXPECT_EQ(r.files_linked, 0u);
   EXPECT_EQ(r.files, 9u);  // job and job-again are one group
-  EXPECT_EQ(sh(str("cd '", pub, "' && ls -a . EL9/b1")).out, ".:\n.\n..\nEL9\ncatalogue.d\n\nEL9/b1:\n.\n..\nlock\nmanifest\nrecipe.toml\nroot\nsignature\n");
+  EXPECT_EQ(sh(str("cd '", pub, "' && ls -a . EL9/b1")).out,
+            ".:\n.\n..\nEL9\ncatalogue.d\n\nEL9/b1:\n.\n..\nlock\nmanifest\nrecipe.toml\nroot\nsignature\n");
   auto m = mf::create(pub + "/EL9/b1/root");
   ASSERT_TRUE(m) << m.error().what();
   EXPECT_EQ(mf::digest(*m), digest_of(b1));
@@ -57,7 +58,8 @@ TEST_F(Publish, APublishedBuildIsACheckedCopyWithItsFilesAndFragment) {
   const std::string frag = read_file(r.fragment);
   EXPECT_EQ(frag.substr(0, frag.find("published_at")),
             str("# chrootctl published image (docs/signing.md): chrootctl add --from DIR EL9\nformat = 1\nname = \"EL9\"\nimage = \"EL9/b1\"\n"
-                "build_id = \"b1\"\nrecipe = \"el9\"\ndigest = \"", digest_of(b1), "\"\nsigner = \"", key.id, "\"\n"));
+                "build_id = \"b1\"\nrecipe = \"el9\"\ndigest = \"",
+                digest_of(b1), "\"\nsigner = \"", key.id, "\"\n"));
   EXPECT_EQ(inode(pub + "/EL9/b1/root/usr/bin/job"), inode(pub + "/EL9/b1/root/usr/bin/job-again"));
   // Publishing it again changes nothing but the fragment.
   auto again = publish();
@@ -114,7 +116,8 @@ TEST_F(Publish, UnsignedImagesAndChangedTreesAreNotPublishedAndLeaveNothing) {
   auto r = cat::publish(s, "EL9", pub);
   ASSERT_FALSE(r);
   EXPECT_EQ(r.error().code(), Errc::permission);
-  EXPECT_EQ(r.error().what(), "refusing to publish 'EL9': it is not signed (sign it with 'chrootctl sign EL9 --key KEY', or publish it with --allow-unsigned)");
+  EXPECT_EQ(r.error().what(),
+            "refusing to publish 'EL9': it is not signed (sign it with 'chrootctl sign EL9 --key KEY', or publish it with --allow-unsigned)");
   EXPECT_FALSE(sys::lstat_path(pub));
   cat::PublishOptions allow;
   allow.allow_unsigned = true;
@@ -199,9 +202,9 @@ TEST_F(Publish, WorkersRefuseUntrustedTamperedAndMisdirectedPublications) {
   auto items = cat::add_from(worker, pub, {});
   ASSERT_TRUE(items);
   EXPECT_FALSE((*items)[0].added);
-  EXPECT_EQ((*items)[0].message, str("refusing to add '", worker.store, "/EL9/from-b1' as 'EL9': it is signed by key ", key.id,
-                                     ", which is not trusted here: it is not one of the trusted keys in ", worker.trusted_keys,
-                                     "; require_signature is set"));
+  EXPECT_EQ((*items)[0].message,
+            str("refusing to add '", worker.store, "/EL9/from-b1' as 'EL9': it is signed by key ", key.id,
+                ", which is not trusted here: it is not one of the trusted keys in ", worker.trusted_keys, "; require_signature is set"));
   EXPECT_FALSE(sys::lstat_path(cat::catalogue_path(worker)));
   worker.trusted_keys = trusted;
   // One byte changed in a published file: the worker finds it.
@@ -210,13 +213,15 @@ TEST_F(Publish, WorkersRefuseUntrustedTamperedAndMisdirectedPublications) {
   ASSERT_TRUE(items);
   EXPECT_FALSE((*items)[0].added);
   const std::string msg = (*items)[0].message;
-  EXPECT_EQ(msg.substr(0, msg.find('\n')), str("refusing to add '", worker.store, "/EL9/from-b1' as 'EL9': its root does not match its manifest (1 difference):"));
+  EXPECT_EQ(msg.substr(0, msg.find('\n')),
+            str("refusing to add '", worker.store, "/EL9/from-b1' as 'EL9': its root does not match its manifest (1 difference):"));
   EXPECT_NE(msg.find("\nchanged /etc/hosts sha256 "), std::string::npos) << msg;
   write_file(pub + "/EL9/b1/root/etc/hosts", "127.0.0.1 localhost\n");
   ASSERT_EQ(::setxattr((pub + "/EL9/b1/root/etc/hosts").c_str(), "user.origin", "test", 4, 0), 0);
   // A fragment that points elsewhere is refused by its parser.
   write_file(pub + "/catalogue.d/EVIL.toml", str("format = 1\nname = \"EVIL\"\nimage = \"../store/el9/b1\"\nbuild_id = \"b1\"\nrecipe = \"el9\"\n"
-                                                 "digest = \"", std::string(64, '0'), "\"\npublished_at = 1\n"));
+                                                 "digest = \"",
+                                                 std::string(64, '0'), "\"\npublished_at = 1\n"));
   items = cat::add_from(worker, pub, {});
   ASSERT_TRUE(items) << items.error().what();
   ASSERT_EQ(items->size(), 2u);

@@ -38,12 +38,17 @@ inline std::string sealed_recipe(const std::string& name, const std::string& mar
   std::string symlinks;
   for (const char* a : {"sh", "cat", "id", "stat", "sleep", "ls", "true", "false", "head", "echo", "touch", "wc"})
     symlinks += "\"/bin/" + std::string(a) + "\" = \"busybox\"\n";
-  return "name = \"" + name + "\"\nsource_date_epoch = 1700000000\n[base]\nscratch = true\n[output]\nformat = \"sealed\"\n"
+  return "name = \"" + name +
+         "\"\nsource_date_epoch = 1700000000\n[base]\nscratch = true\n[output]\nformat = \"sealed\"\n"
          "[[files]]\nsrc = \"/bin/busybox\"\ndst = \"/bin/busybox\"\nmode = \"0755\"\n"
-         "[[files]]\nsrc = \"" CHROOTCTL_TEST_PROBE "\"\ndst = \"/bin/probe\"\nmode = \"0755\"\n"
+         "[[files]]\nsrc = \"" CHROOTCTL_TEST_PROBE
+         "\"\ndst = \"/bin/probe\"\nmode = \"0755\"\n"
          "[[files]]\ndst = \"/etc/passwd\"\ncontent = \"root:x:0:0:root:/root:/bin/sh\\nnobody:x:65534:65534:nobody:/:/bin/sh\\n\"\n"
-         "[[files]]\nsrc = \"" + marker_path + "\"\ndst = \"/srv/marker\"\nmode = \"0644\"\n"
-         "[layout]\nmkdir = [\"/tmp\", \"/var/tmp\", \"/proc\", \"/dev\", \"/root\"]\n[layout.symlinks]\n" + symlinks;
+         "[[files]]\nsrc = \"" +
+         marker_path +
+         "\"\ndst = \"/srv/marker\"\nmode = \"0644\"\n"
+         "[layout]\nmkdir = [\"/tmp\", \"/var/tmp\", \"/proc\", \"/dev\", \"/root\"]\n[layout.symlinks]\n" +
+         symlinks;
 }
 
 /// A value of a flat JSON object printed by chrootctl ("key": value): the text of the value,
@@ -130,7 +135,7 @@ inline long flip_byte_of(const std::string& file, const std::string& text) {
 
 /// A sealed image built and registered in a store of the test's own.
 class SealedFixture : public TempDirTest {
-protected:
+ protected:
   void SetUp() override {
     TempDirTest::SetUp();
     ASSERT_EQ(::chmod(m_dir.c_str(), 0755), 0);  // the catalogue refuses images below writable dirs; nobody reaches the mount

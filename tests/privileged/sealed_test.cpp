@@ -30,7 +30,7 @@ bool erofs_idmappable() {
 }
 
 class SealedImage : public SealedFixture {
-protected:
+ protected:
   void SetUp() override {
     SealedFixture::SetUp();
     if (HasFatalFailure()) return;
@@ -88,8 +88,8 @@ TEST_F(SealedImage, TheMountedImageMatchesTheManifestExactly) {
 TEST_F(SealedImage, RunsByNameLikeADirectoryRootAndLeavesNothing) {
   build("plain");
   const std::string status = path("status.json");
-  auto r = ctl({"run", "plain", "--store", store, "--sandbox", sandbox, "--user", "nobody", "--status-json", status, "--", "/bin/sh",
-                "-c", "id -u; head -c 30 /srv/marker; echo; stat -c '%u %a' /bin/busybox; touch /srv/x 2>/dev/null || echo read-only"});
+  auto r = ctl({"run", "plain", "--store", store, "--sandbox", sandbox, "--user", "nobody", "--status-json", status, "--", "/bin/sh", "-c",
+                "id -u; head -c 30 /srv/marker; echo; stat -c '%u %a' /bin/busybox; touch /srv/x 2>/dev/null || echo read-only"});
   ASSERT_EQ(r.exit_code, 0) << r.err;
   const std::string owner = erofs_idmappable() ? "0" : "65534";  // identity mode shows root's files as the overflow id
   EXPECT_EQ(r.out, "65534\nchrootctl sealed marker line 0\n" + owner + " 755\nread-only\n");
@@ -100,15 +100,14 @@ TEST_F(SealedImage, RunsByNameLikeADirectoryRootAndLeavesNothing) {
   expect_nothing_left();
 
   // A job as root: in its own id block where the kernel can idmap the image, else refused.
-  auto root = ctl({"run", "plain", "--store", store, "--sandbox", sandbox, "--user", "root", "--", "/bin/sh", "-c",
-                   "id -u; stat -c %u /bin/busybox"});
+  auto root =
+      ctl({"run", "plain", "--store", store, "--sandbox", sandbox, "--user", "root", "--", "/bin/sh", "-c", "id -u; stat -c %u /bin/busybox"});
   if (erofs_idmappable()) {
     EXPECT_EQ(root.exit_code, 0) << root.err;
     EXPECT_EQ(root.out, "0\n0\n");
   } else {
     EXPECT_EQ(root.exit_code, 125) << root.out;
-    EXPECT_NE(root.err.find("a job as root needs its image mounted idmapped, and the image " + key_dir() + "/root is on erofs"),
-              std::string::npos)
+    EXPECT_NE(root.err.find("a job as root needs its image mounted idmapped, and the image " + key_dir() + "/root is on erofs"), std::string::npos)
         << root.err;
   }
   expect_nothing_left();

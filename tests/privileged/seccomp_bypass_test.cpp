@@ -34,26 +34,64 @@ constexpr const char* k_marker = "EHWPOISON";
 // name -> what the default policy answers ("DENIED": the policy's errno).
 const std::vector<std::pair<std::string, std::string>>& expected_64() {
   static const std::vector<std::pair<std::string, std::string>> k = {
-      {"keyctl", "DENIED"},         {"add_key", "DENIED"},          {"request_key", "DENIED"},
-      {"bpf", "DENIED"},            {"perf_event_open", "DENIED"},  {"userfaultfd", "DENIED"},
-      {"io_uring_setup", "DENIED"}, {"io_uring_enter", "DENIED"},   {"io_uring_register", "DENIED"},
-      {"kexec_load", "DENIED"},     {"kexec_file_load", "DENIED"},  {"init_module", "DENIED"},
-      {"finit_module", "DENIED"},   {"delete_module", "DENIED"},    {"open_by_handle_at", "DENIED"},
-      {"mount", "DENIED"},          {"umount2", "DENIED"},          {"pivot_root", "DENIED"},
-      {"move_mount", "DENIED"},     {"open_tree", "DENIED"},        {"fsopen", "DENIED"},
-      {"fsconfig", "DENIED"},       {"fsmount", "DENIED"},          {"fspick", "DENIED"},
-      {"mount_setattr", "DENIED"},  {"setns", "DENIED"},            {"unshare_user", "DENIED"},
-      {"unshare_mount", "DENIED"},  {"clone_user", "DENIED"},       {"acct", "DENIED"},
-      {"swapon", "DENIED"},         {"swapoff", "DENIED"},          {"reboot", "DENIED"},
-      {"settimeofday", "DENIED"},   {"clock_settime", "DENIED"},    {"adjtimex", "DENIED"},
-      {"syslog", "DENIED"},         {"quotactl", "DENIED"},         {"iopl", "DENIED"},
-      {"ioperm", "DENIED"},         {"lookup_dcookie", "DENIED"},   {"vhangup", "DENIED"},
-      {"uselib", "DENIED"},         {"personality_bsd", "DENIED"},  {"personality_norandom", "DENIED"},
-      {"tiocsti", "DENIED"},        {"tioclinux", "DENIED"},        {"tiocsti_high", "DENIED"},
-      {"x32_getpid", "DENIED"},     {"clone3", "ENOSYS"},           {"socket_vsock", "EAFNOSUPPORT"},
+      {"keyctl", "DENIED"},
+      {"add_key", "DENIED"},
+      {"request_key", "DENIED"},
+      {"bpf", "DENIED"},
+      {"perf_event_open", "DENIED"},
+      {"userfaultfd", "DENIED"},
+      {"io_uring_setup", "DENIED"},
+      {"io_uring_enter", "DENIED"},
+      {"io_uring_register", "DENIED"},
+      {"kexec_load", "DENIED"},
+      {"kexec_file_load", "DENIED"},
+      {"init_module", "DENIED"},
+      {"finit_module", "DENIED"},
+      {"delete_module", "DENIED"},
+      {"open_by_handle_at", "DENIED"},
+      {"mount", "DENIED"},
+      {"umount2", "DENIED"},
+      {"pivot_root", "DENIED"},
+      {"move_mount", "DENIED"},
+      {"open_tree", "DENIED"},
+      {"fsopen", "DENIED"},
+      {"fsconfig", "DENIED"},
+      {"fsmount", "DENIED"},
+      {"fspick", "DENIED"},
+      {"mount_setattr", "DENIED"},
+      {"setns", "DENIED"},
+      {"unshare_user", "DENIED"},
+      {"unshare_mount", "DENIED"},
+      {"clone_user", "DENIED"},
+      {"acct", "DENIED"},
+      {"swapon", "DENIED"},
+      {"swapoff", "DENIED"},
+      {"reboot", "DENIED"},
+      {"settimeofday", "DENIED"},
+      {"clock_settime", "DENIED"},
+      {"adjtimex", "DENIED"},
+      {"syslog", "DENIED"},
+      {"quotactl", "DENIED"},
+      {"iopl", "DENIED"},
+      {"ioperm", "DENIED"},
+      {"lookup_dcookie", "DENIED"},
+      {"vhangup", "DENIED"},
+      {"uselib", "DENIED"},
+      {"personality_bsd", "DENIED"},
+      {"personality_norandom", "DENIED"},
+      {"tiocsti", "DENIED"},
+      {"tioclinux", "DENIED"},
+      {"tiocsti_high", "DENIED"},
+      {"x32_getpid", "DENIED"},
+      {"clone3", "ENOSYS"},
+      {"socket_vsock", "EAFNOSUPPORT"},
       {"socket_vsock_high", "EAFNOSUPPORT"},
-      {"unshare_files", "ok"},      {"clone_plain", "ok"},          {"personality_query", "ok"},
-      {"tcgets", "ENOTTY"},         {"socket_unix", "ok"},          {"getppid", "ok"},
+      {"unshare_files", "ok"},
+      {"clone_plain", "ok"},
+      {"personality_query", "ok"},
+      {"tcgets", "ENOTTY"},
+      {"socket_unix", "ok"},
+      {"getppid", "ok"},
   };
   return k;
 }
@@ -101,7 +139,7 @@ std::string host_vsock() {
 }
 
 class SeccompBypass : public fx::BusyboxRootTest {
-protected:
+ protected:
   void SetUp() override {
     BusyboxRootTest::SetUp();
     if (HasFatalFailure() || IsSkipped()) return;
@@ -115,8 +153,7 @@ protected:
     marker_config = path("marker.toml");
     test::write_file(marker_config, str("[seccomp]\nerrno = \"", k_marker, "\"\n"), 0644);
   }
-  test::CommandResult run(const std::vector<std::string>& options, const std::vector<std::string>& cmd,
-                          const std::string& config = "") {
+  test::CommandResult run(const std::vector<std::string>& options, const std::vector<std::string>& cmd, const std::string& config = "") {
     std::vector<std::string> a{"run", "--root", root, "--sandbox", sandbox, "--user", "nobody"};
     a.insert(a.end(), options.begin(), options.end());
     a.push_back("--");
@@ -128,8 +165,8 @@ protected:
   }
   // Runs `probe all` under the default policy (answering `denied` for its denials) and
   // compares every answer with `expected`.
-  void check_default(const std::string& probe, const std::vector<std::pair<std::string, std::string>>& expected,
-                     const std::string& config, const std::string& denied) {
+  void check_default(const std::string& probe, const std::vector<std::pair<std::string, std::string>>& expected, const std::string& config,
+                     const std::string& denied) {
     auto r = run({}, {"/bin/" + probe, "all"}, config);
     ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
     const auto got = parse_results(r.out);
@@ -276,8 +313,8 @@ TEST_F(SeccompBypass, TheStatusRecordNamesThePolicyAndItsDigest) {
 }
 
 TEST_F(SeccompBypass, NoneIsForRootOnly) {
-  auto r = test::run({"setpriv", "--reuid", "65534", "--regid", "65534", "--clear-groups", CHROOTCTL_BIN, "run", "--root", root,
-                      "--sandbox", sandbox, "--seccomp", "none", "--", "/bin/true"});
+  auto r = test::run({"setpriv", "--reuid", "65534", "--regid", "65534", "--clear-groups", CHROOTCTL_BIN, "run", "--root", root, "--sandbox", sandbox,
+                      "--seccomp", "none", "--", "/bin/true"});
   EXPECT_EQ(r.exit_code, 125);
   EXPECT_EQ(r.err, "chrootctl run: --seccomp none: only root may run a job without a system-call filter\n");
 }
@@ -302,8 +339,8 @@ TEST_F(SeccompBypass, ACachedProgramSomeoneElseCouldHaveWrittenIsRefused) {
   ASSERT_EQ(::rename((dir + "/" + other_digest + ".bpf").c_str(), program.c_str()), 0);
   r = run({}, {"/bin/true"});
   EXPECT_EQ(r.exit_code, 125);
-  EXPECT_EQ(r.err, "chrootctl run: system-call filter " + program + " (policy 'default'): it was compiled from the policy sha256:" +
-                       other_digest + ", not sha256:" + digest + "\n");
+  EXPECT_EQ(r.err, "chrootctl run: system-call filter " + program + " (policy 'default'): it was compiled from the policy sha256:" + other_digest +
+                       ", not sha256:" + digest + "\n");
 }
 
 TEST_F(SeccompBypass, AMistakeInTheSitesPolicyStopsTheLaunch) {
@@ -312,11 +349,12 @@ TEST_F(SeccompBypass, AMistakeInTheSitesPolicyStopsTheLaunch) {
   auto r = run({}, {"/bin/true"}, cfg);
   EXPECT_EQ(r.exit_code, 125);
   EXPECT_EQ(r.out, "");
-  EXPECT_EQ(r.err, cfg + ":2:9: error: unknown system call 'ptrase' (did you mean 'ptrace'?)\n"
-                   " 2 | deny = [\"ptrase\"]\n"
-                   "   |         ^\n"
-                   "chrootctl run: the system-call policy 'default' could not be compiled (chrootctl-full seccomp compile exited "
-                   "with status 1)\n");
+  EXPECT_EQ(r.err, cfg +
+                       ":2:9: error: unknown system call 'ptrase' (did you mean 'ptrace'?)\n"
+                       " 2 | deny = [\"ptrase\"]\n"
+                       "   |         ^\n"
+                       "chrootctl run: the system-call policy 'default' could not be compiled (chrootctl-full seccomp compile exited "
+                       "with status 1)\n");
 }
 
 }  // namespace

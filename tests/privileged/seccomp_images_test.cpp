@@ -26,7 +26,7 @@ std::string json_string(const std::string& json, const std::string& key) {
 }
 
 class SeccompCatalogue : public test::TempDirTest {
-protected:
+ protected:
   void SetUp() override {
     TempDirTest::SetUp();
     CHROOTCTL_REQUIRE_PRIVILEGE("root");
@@ -74,9 +74,10 @@ TEST_F(SeccompCatalogue, AnImagesPolicyIsRecordedShownAuditedAndOverridden) {
   test::write_file(bad, "base = \"default\"\ndeny = [\"getppidd\"]\n", 0644);
   auto a = ctl({"add", "-q", "IMG", build, "--seccomp", bad});
   EXPECT_EQ(a.exit_code, 2);
-  EXPECT_EQ(a.err, "--seccomp '" + bad + "': " + bad + ":2:9: error: unknown system call 'getppidd' (did you mean 'getppid'?)\n"
-                   " 2 | deny = [\"getppidd\"]\n"
-                   "   |         ^\n");
+  EXPECT_EQ(a.err, "--seccomp '" + bad + "': " + bad +
+                       ":2:9: error: unknown system call 'getppidd' (did you mean 'getppid'?)\n"
+                       " 2 | deny = [\"getppidd\"]\n"
+                       "   |         ^\n");
 
   const std::string policy = path("img.toml");
   test::write_file(policy, "base = \"default\"\ndeny = [\"getppid\"]\n", 0644);
@@ -161,9 +162,10 @@ TEST_F(SeccompDebian12, EverydayToolsRunUnderTheDefaultPolicy) {
   ASSERT_EQ(b.exit_code, 0) << b.err;
   std::string log = test::read_file(json_string(b.out, "path") + "/build.log");
   EXPECT_NE(log.find("# system-call policy build-host sha256:"), std::string::npos) << "mmdebstrap ran under the build-host policy";
-  test::write_file(path("debian12-py.toml"), "name = \"debian12-py\"\n[base]\nimage = \"debian12\"\n[packages]\ninstall = [\"python3\"]\n"
-                                             "[run]\ncommands = [\"grep -E '^Seccomp' /proc/self/status > /etc/build-seccomp\"]\n"
-                                             "[strip]\nremove = [\"/var/log/**\", \"/var/cache/ldconfig/aux-cache\"]\n");
+  test::write_file(path("debian12-py.toml"),
+                   "name = \"debian12-py\"\n[base]\nimage = \"debian12\"\n[packages]\ninstall = [\"python3\"]\n"
+                   "[run]\ncommands = [\"grep -E '^Seccomp' /proc/self/status > /etc/build-seccomp\"]\n"
+                   "[strip]\nremove = [\"/var/log/**\", \"/var/cache/ldconfig/aux-cache\"]\n");
   b = test::run_chrootctl({"build", path("debian12-py.toml"), "--store", store, "--json"});
   ASSERT_EQ(b.exit_code, 0) << b.err;
   const std::string root = json_string(b.out, "root");
@@ -176,8 +178,8 @@ TEST_F(SeccompDebian12, EverydayToolsRunUnderTheDefaultPolicy) {
   ASSERT_EQ(::chown(sandbox.c_str(), 65534, 65534), 0);
   ASSERT_EQ(test::sh(str("cp '", CHROOTCTL_SECCOMP_THREADS, "' '", sandbox, "/threads' && chmod 0755 '", sandbox, "/threads'")).exit_code, 0);
   auto job = [&](const std::string& script) {
-    return test::run_chrootctl({"run", "--root", root, "--sandbox", sandbox, "--user", "nobody", "--status-json",
-                                path("status.json"), "--", "/bin/bash", "-c", script});
+    return test::run_chrootctl(
+        {"run", "--root", root, "--sandbox", sandbox, "--user", "nobody", "--status-json", path("status.json"), "--", "/bin/bash", "-c", script});
   };
   auto r = job("apt-get --version | head -1 | cut -d' ' -f1");
   ASSERT_EQ(r.exit_code, 0) << r.err;
@@ -185,7 +187,8 @@ TEST_F(SeccompDebian12, EverydayToolsRunUnderTheDefaultPolicy) {
   EXPECT_EQ(json_string(test::read_file(path("status.json")), "seccomp_policy"), "default");
   r = job("grep -E '^Seccomp' /proc/self/status");
   EXPECT_EQ(r.out, "Seccomp:\t2\nSeccomp_filters:\t1\n");
-  r = job("cd /tmp && seq 1 2000 > data && tar czf data.tgz data && rm data && tar xzf data.tgz && wc -l < data && "
+  r =
+      job("cd /tmp && seq 1 2000 > data && tar czf data.tgz data && rm data && tar xzf data.tgz && wc -l < data && "
           "gzip -9 data && gzip -t data.gz && gzip -dc data.gz | tail -1 && "
           "perl -e 'print \"perl \", scalar(@{[1..3]}), \"\\n\"' && sort -r data.gz >/dev/null; echo sort $?");
   ASSERT_EQ(r.exit_code, 0) << r.err;

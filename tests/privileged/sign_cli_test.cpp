@@ -10,7 +10,7 @@ namespace chrootctl::test::sign {
 namespace {
 
 class SignCli : public SignedImages {
-protected:
+ protected:
   CommandResult ctl(std::vector<std::string> args, bool require_signature = false) {
     args.insert(args.begin() + 1, {"--store", s.store});
     return run_chrootctl(args, {{"CHROOTCTL_CONFIG", write_config(require_signature)}});
@@ -79,8 +79,8 @@ TEST_F(SignCli, SignThenRequireSignatureAtResolveAndRun) {
   trust(key);
   auto sg = ctl({"sign", "-q", "EL9", "--key", key.private_file});
   ASSERT_EQ(sg.exit_code, 0) << sg.err;
-  EXPECT_EQ(sg.out, str("signed ", dir, " with key ", key.id, " (", entries_of(dir), " entries checked, tree sha256:", digest_of(dir), ")\nEL9: signer ", key.id,
-                        " recorded\n"));
+  EXPECT_EQ(sg.out, str("signed ", dir, " with key ", key.id, " (", entries_of(dir), " entries checked, tree sha256:", digest_of(dir),
+                        ")\nEL9: signer ", key.id, " recorded\n"));
   r = ctl({"resolve", "EL9"}, true);
   EXPECT_EQ(r.exit_code, 0) << r.err;
   EXPECT_EQ(r.out, dir + "/root\n");
@@ -91,7 +91,8 @@ TEST_F(SignCli, SignThenRequireSignatureAtResolveAndRun) {
   revoke(key);
   r = ctl({"resolve", "EL9"});
   EXPECT_EQ(r.exit_code, 1);
-  EXPECT_EQ(r.err, str("chrootctl: error: 'EL9' is not usable: it is signed by key ", key.id, ", which is revoked (", revoked, "/", key.id, ".pub)\n"));
+  EXPECT_EQ(r.err,
+            str("chrootctl: error: 'EL9' is not usable: it is signed by key ", key.id, ", which is revoked (", revoked, "/", key.id, ".pub)\n"));
   run = ctl({"run", "EL9", "--sandbox", path("sandbox"), "--", "/usr/bin/job"});
   EXPECT_EQ(run.exit_code, 125);
   EXPECT_EQ(run.err, r.err);
@@ -117,28 +118,32 @@ TEST_F(SignCli, ExportImportAndTheirRefusals) {
   const std::string archive = path("el9.tar.zst");
   auto e = ctl({"export", "-q", "EL9", "-o", archive});
   ASSERT_EQ(e.exit_code, 0) << e.err;
-  EXPECT_EQ(e.out.substr(0, e.out.find(" to ")), str("EL9: exported ", entries_of(dir), " entries (", human_size(bytes_of(dir)), ", sha256:", digest_of(dir), ")"));
+  EXPECT_EQ(e.out.substr(0, e.out.find(" to ")),
+            str("EL9: exported ", entries_of(dir), " entries (", human_size(bytes_of(dir)), ", sha256:", digest_of(dir), ")"));
   EXPECT_NE(e.out.find(str(", signed by key ", key.id, ")\n")), std::string::npos) << e.out;
 
   const std::string store2 = path("store2");
   auto i = ctl_store(store2, {"import", "-q", archive, "--as", "WORKER9"}, true);
   ASSERT_EQ(i.exit_code, 0) << i.err;
-  EXPECT_EQ(i.out, str("WORKER9: imported build b1 (", entries_of(dir), " entries, sha256:", digest_of(dir), ", signed by key ", key.id, ")\nWORKER9 -> ", store2,
-                       "/el9/b1/root\n"));
+  EXPECT_EQ(i.out, str("WORKER9: imported build b1 (", entries_of(dir), " entries, sha256:", digest_of(dir), ", signed by key ", key.id,
+                       ")\nWORKER9 -> ", store2, "/el9/b1/root\n"));
   EXPECT_EQ(i.err, "");
   auto r = ctl_store(store2, {"resolve", "--fast", "WORKER9"}, true);
   EXPECT_EQ(r.exit_code, 0) << r.err;
   EXPECT_EQ(r.out, store2 + "/el9/b1/root\n");
 
   // One byte flipped in one file: exit 1 with the difference, nothing left.
-  ASSERT_EQ(sh(str("zstd -q -d -c '", archive, "' > '", path("x.tar"), "' && python3 -c \"import sys; p=sys.argv[1]; t=bytearray(open(p,'rb').read()); "
-                   "i=t.index(b'127.0.0.1 localhost'); t[i]=48; open(p,'wb').write(t)\" '", path("x.tar"), "' && zstd -q '", path("x.tar"), "' -o '",
-                   path("bad.tar.zst"), "'")).exit_code, 0);
+  ASSERT_EQ(sh(str("zstd -q -d -c '", archive, "' > '", path("x.tar"),
+                   "' && python3 -c \"import sys; p=sys.argv[1]; t=bytearray(open(p,'rb').read()); "
+                   "i=t.index(b'127.0.0.1 localhost'); t[i]=48; open(p,'wb').write(t)\" '",
+                   path("x.tar"), "' && zstd -q '", path("x.tar"), "' -o '", path("bad.tar.zst"), "'"))
+                .exit_code,
+            0);
   const std::string store3 = path("store3");
   i = ctl_store(store3, {"import", "-q", path("bad.tar.zst")});
   EXPECT_EQ(i.exit_code, 1);
   EXPECT_EQ(i.err.substr(0, i.err.find(" has sha256 ")), str("chrootctl: error: refusing to import '", path("bad.tar.zst"), "': extracting ",
-                                                           path("bad.tar.zst"), ": the archive's '/etc/hosts'"));
+                                                             path("bad.tar.zst"), ": the archive's '/etc/hosts'"));
   EXPECT_EQ(sh(str("cd '", store3, "' && find . -mindepth 1 | LC_ALL=C sort")).out, "./.locks\n./.locks/staging.lock\n./.staging\n");
 
   // Unsigned: refused without --allow-unsigned, accepted with it, never under require_signature.
@@ -147,7 +152,8 @@ TEST_F(SignCli, ExportImportAndTheirRefusals) {
   ASSERT_EQ(ctl({"export", "-q", "SL7", "-o", path("sl7.tar.zst")}).exit_code, 0);
   i = ctl_store(store3, {"import", "-q", path("sl7.tar.zst")});
   EXPECT_EQ(i.exit_code, 1);
-  EXPECT_EQ(i.err, str("chrootctl: error: refusing to import '", path("sl7.tar.zst"), "': it is not signed (import it with --allow-unsigned to accept it unsigned)\n"));
+  EXPECT_EQ(i.err, str("chrootctl: error: refusing to import '", path("sl7.tar.zst"),
+                       "': it is not signed (import it with --allow-unsigned to accept it unsigned)\n"));
   i = ctl_store(store3, {"import", "-q", "--allow-unsigned", path("sl7.tar.zst")}, true);
   EXPECT_EQ(i.exit_code, 1);
   EXPECT_EQ(i.err, str("chrootctl: error: refusing to import '", path("sl7.tar.zst"), "': it is not signed and require_signature is set in ",
@@ -172,12 +178,14 @@ TEST_F(SignCli, PublishAndAddFrom) {
   const std::string pub = path("pub");
   auto p = ctl({"publish", "-q", "EL9", pub});
   EXPECT_EQ(p.exit_code, 1);
-  EXPECT_EQ(p.err, "chrootctl: error: refusing to publish 'EL9': it is not signed (sign it with 'chrootctl sign EL9 --key KEY', or publish it with --allow-unsigned)\n");
+  EXPECT_EQ(p.err,
+            "chrootctl: error: refusing to publish 'EL9': it is not signed (sign it with 'chrootctl sign EL9 --key KEY', or publish it with "
+            "--allow-unsigned)\n");
   ASSERT_EQ(ctl({"sign", "-q", "EL9", "--key", key.private_file}).exit_code, 0);
   p = ctl({"publish", "-q", "EL9", pub});
   ASSERT_EQ(p.exit_code, 0) << p.err;
-  EXPECT_EQ(p.out, str("EL9: published build b1 at ", pub, "/EL9/b1 (", entries_of(dir), " entries; 0 of 9 files hard-linked to earlier builds, ", human_size(bytes_of(dir)),
-                       " copied)\nEL9: ", pub, "/catalogue.d/EL9.toml names it\n"));
+  EXPECT_EQ(p.out, str("EL9: published build b1 at ", pub, "/EL9/b1 (", entries_of(dir), " entries; 0 of 9 files hard-linked to earlier builds, ",
+                       human_size(bytes_of(dir)), " copied)\nEL9: ", pub, "/catalogue.d/EL9.toml names it\n"));
   const std::string b2 = make_build("el9", "b2", "10.0.0.2 localhost\n", true, false);
   ASSERT_EQ(ctl({"sign", "-q", b2, "--key", key.private_file}).exit_code, 0);
   ASSERT_EQ(ctl({"add", "-q", "EL9", b2}).exit_code, 0);
@@ -188,7 +196,8 @@ TEST_F(SignCli, PublishAndAddFrom) {
   const std::string worker = path("worker");
   auto a = ctl_store(worker, {"add", "-q", "--from", pub}, true);
   ASSERT_EQ(a.exit_code, 0) << a.err;
-  EXPECT_EQ(a.out, str("EL9: added build b2 (", entries_of(b2), " entries, sha256:", digest_of(b2), ", signed by key ", key.id, ")\nEL9 -> ", pub, "/EL9/b2/root\n"));
+  EXPECT_EQ(a.out, str("EL9: added build b2 (", entries_of(b2), " entries, sha256:", digest_of(b2), ", signed by key ", key.id, ")\nEL9 -> ", pub,
+                       "/EL9/b2/root\n"));
   auto r = ctl_store(worker, {"resolve", "EL9"}, true);
   EXPECT_EQ(r.exit_code, 0) << r.err;
   EXPECT_EQ(r.out, pub + "/EL9/b2/root\n");

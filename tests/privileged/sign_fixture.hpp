@@ -33,7 +33,7 @@ namespace cat = catalogue;
 namespace mf = manifest;
 
 class SignedImages : public TempDirTest {
-protected:
+ protected:
   void SetUp() override {
     TempDirTest::SetUp();
     CHROOTCTL_REQUIRE_PRIVILEGE("root");
@@ -51,8 +51,8 @@ protected:
   /// `privileged`, the rich tree has the same files but nothing that gives privileges on a host
   /// (su without its setuid bit, ping without its capability, no device node), as a tree to
   /// publish must be.
-  std::string make_build(const std::string& recipe, const std::string& id, const std::string& hosts = "127.0.0.1 localhost\n",
-                         bool rich = true, bool privileged = true) {
+  std::string make_build(const std::string& recipe, const std::string& id, const std::string& hosts = "127.0.0.1 localhost\n", bool rich = true,
+                         bool privileged = true) {
     const std::string dir = str(s.store, "/", recipe, "/", id);
     const std::string r = dir + "/root";
     mkdirs(r + "/etc");
@@ -153,9 +153,7 @@ protected:
     return o;
   }
   /// Everything under `dir` (relative paths, sorted), to show that nothing was left behind.
-  std::string listing(const std::string& dir) {
-    return sh(str("cd '", dir, "' 2>/dev/null && find . -mindepth 1 | LC_ALL=C sort")).out;
-  }
+  std::string listing(const std::string& dir) { return sh(str("cd '", dir, "' 2>/dev/null && find . -mindepth 1 | LC_ALL=C sort")).out; }
   /// A config file for the command line: trusted keys and the signature policy.
   std::string write_config(bool require_signature) {
     const std::string cfg = path(require_signature ? "etc/config-required.toml" : "etc/config.toml");

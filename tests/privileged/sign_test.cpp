@@ -22,9 +22,8 @@ TEST_F(SignedImages, SignWritesTheStatementAndRecordsATrustedSigner) {
   EXPECT_TRUE(r.notes.empty());
   const std::string text = read_file(dir + "/signature");
   const std::string lock_digest = sh(str("sha256sum '", dir, "/lock' | cut -c1-64")).out;
-  EXPECT_EQ(text.substr(text.find("#statement\n")),
-            str("#statement\nchrootctl-image-statement 1\nrecipe el9\nbuild-id b1\ntree-digest sha256:", digest_of(dir),
-                "\nlock-digest sha256:", lock_digest));
+  EXPECT_EQ(text.substr(text.find("#statement\n")), str("#statement\nchrootctl-image-statement 1\nrecipe el9\nbuild-id b1\ntree-digest sha256:",
+                                                        digest_of(dir), "\nlock-digest sha256:", lock_digest));
   struct stat st {};
   ASSERT_EQ(::stat((dir + "/signature").c_str(), &st), 0);
   EXPECT_EQ(st.st_mode & 07777, 0644u);
@@ -39,8 +38,8 @@ TEST_F(SignedImages, SignWritesTheStatementAndRecordsATrustedSigner) {
   write_file(path("statement"), text.substr(text.find("#statement\n") + 11));
   const std::string b64 = text.substr(text.find("\nsignature ") + 11, 88);
   ASSERT_EQ(sh(str("echo '", b64, "' | base64 -d > '", path("sig.bin"), "'")).exit_code, 0);
-  auto v = sh(str("openssl pkeyutl -verify -pubin -inkey '", key.public_file, "' -rawin -in '", path("statement"), "' -sigfile '",
-                  path("sig.bin"), "'"));
+  auto v =
+      sh(str("openssl pkeyutl -verify -pubin -inkey '", key.public_file, "' -rawin -in '", path("statement"), "' -sigfile '", path("sig.bin"), "'"));
   EXPECT_EQ(v.out, "Signature Verified Successfully\n") << v.err;
 }
 
@@ -79,13 +78,13 @@ TEST_F(SignedImages, RequireSignatureRefusesUnsignedImagesAtAddAndResolve) {
   Settings required = s;
   required.require_signature = true;
   required.config_file = "/etc/chrootctl/config.toml";
-  EXPECT_EQ(resolve_error("EL9", required),
-            "'EL9' is not usable: it is not signed and require_signature is set in /etc/chrootctl/config.toml");
+  EXPECT_EQ(resolve_error("EL9", required), "'EL9' is not usable: it is not signed and require_signature is set in /etc/chrootctl/config.toml");
   const std::string dir2 = make_build("el9", "b2", "10.0.0.2 localhost\n");
   auto a = cat::add(required, "EL9", dir2);
   ASSERT_FALSE(a);
   EXPECT_EQ(a.error().code(), Errc::permission);
-  EXPECT_EQ(a.error().what(), str("refusing to add '", dir2, "' as 'EL9': it is not signed and require_signature is set in /etc/chrootctl/config.toml"));
+  EXPECT_EQ(a.error().what(),
+            str("refusing to add '", dir2, "' as 'EL9': it is not signed and require_signature is set in /etc/chrootctl/config.toml"));
   // Signed by a key this host does not trust: still refused, saying so.
   const auto stranger = make_key();
   sign(dir2, stranger);
@@ -113,7 +112,8 @@ TEST_F(SignedImages, ARevokedKeyInvalidatesEveryImageItSignedEvenWithoutRequireS
   ASSERT_TRUE(cat::resolve(s, "EL9"));
   revoke(key);
   for (const char* name : {"EL9", "SL7"})
-    EXPECT_EQ(resolve_error(name, s), str("'", name, "' is not usable: it is signed by key ", key.id, ", which is revoked (", revoked, "/", key.id, ".pub)"));
+    EXPECT_EQ(resolve_error(name, s),
+              str("'", name, "' is not usable: it is signed by key ", key.id, ", which is revoked (", revoked, "/", key.id, ".pub)"));
   const auto c = load(s);
   EXPECT_EQ(cat::evaluate(s, "EL9", c.find("EL9")->current, sys::now_unix()).state, "revoked");
   // A new add refuses it, and a full verification records the failure.
@@ -121,8 +121,8 @@ TEST_F(SignedImages, ARevokedKeyInvalidatesEveryImageItSignedEvenWithoutRequireS
   sign(b3, key);
   auto a = cat::add(s, "EL9", b3);
   ASSERT_FALSE(a);
-  EXPECT_EQ(a.error().what(), str("refusing to add '", b3, "' as 'EL9': it is signed by key ", key.id, ", which is revoked (", revoked, "/",
-                                  key.id, ".pub)"));
+  EXPECT_EQ(a.error().what(),
+            str("refusing to add '", b3, "' as 'EL9': it is signed by key ", key.id, ", which is revoked (", revoked, "/", key.id, ".pub)"));
   auto v = cat::verify(s, {"EL9"});
   ASSERT_TRUE(v) << v.error().what();
   EXPECT_FALSE((*v)[0].passed);
@@ -164,8 +164,7 @@ TEST_F(SignedImages, AnAlteredSignatureOrLockIsRefusedAndResolveNeverReadsTheTre
   const std::string old_lock = sh(str("sha256sum '", dir, "/lock' | cut -c1-64 | tr -d '\\n'")).out;
   write_file(dir + "/lock", read_file(dir + "/lock") + "# edited\n");
   const std::string new_lock = sh(str("sha256sum '", dir, "/lock' | cut -c1-64 | tr -d '\\n'")).out;
-  EXPECT_EQ(resolve_error("EL9", s),
-            str("'EL9' is not usable: its signature by key ", key.id, " is for lock digest ", old_lock, ", not ", new_lock));
+  EXPECT_EQ(resolve_error("EL9", s), str("'EL9' is not usable: its signature by key ", key.id, " is for lock digest ", old_lock, ", not ", new_lock));
   write_file(dir + "/lock", read_file(dir + "/lock").substr(0, read_file(dir + "/lock").size() - 9));
   ASSERT_TRUE(cat::resolve(s, "EL9"));
   // A signature file anyone may rewrite is not trusted.

@@ -13,7 +13,7 @@ using namespace test::sealed;
 using test::read_file;
 
 class VerityImage : public SealedFixture {
-protected:
+ protected:
   void SetUp() override {
     SealedFixture::SetUp();
     if (HasFatalFailure()) return;
@@ -47,8 +47,8 @@ TEST_F(VerityImage, AFlippedByteFailsTheReadThatTouchesItWithEio) {
 TEST_F(VerityImage, AnIntactImageReportsVerified) {
   build("intact");
   const std::string status = path("status.json");
-  auto r = ctl({"run", "intact", "--store", store, "--sandbox", sandbox, "--user", "nobody", "--status-json", status, "--", "/bin/sh",
-                "-c", "cat /srv/marker | wc -c"});
+  auto r = ctl({"run", "intact", "--store", store, "--sandbox", sandbox, "--user", "nobody", "--status-json", status, "--", "/bin/sh", "-c",
+                "cat /srv/marker | wc -c"});
   ASSERT_EQ(r.exit_code, 0) << r.err;
   EXPECT_EQ(r.out, "16384\n");
   EXPECT_EQ(json_value(read_file(status), "verity"), "verified");

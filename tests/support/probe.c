@@ -55,9 +55,20 @@ static void write_everywhere(const char* dir, const char* rel, const char* name,
  * own, whose capabilities mount cgroupfs there, and every limit it can reach raised or lowered
  * as whatever host uid it is. Prints what each mount and write did. */
 static int cgroup_escape(const char* base) {
-  if (unshare(CLONE_NEWUSER | CLONE_NEWNS | CLONE_NEWCGROUP) != 0) { printf("unshare: %s\n", strerror(errno)); return 0; }
-  if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) != 0) { printf("private: %s\n", strerror(errno)); return 0; }
-  static const struct { const char* type; const char* options; const char* file; const char* value; } k_tries[] = {
+  if (unshare(CLONE_NEWUSER | CLONE_NEWNS | CLONE_NEWCGROUP) != 0) {
+    printf("unshare: %s\n", strerror(errno));
+    return 0;
+  }
+  if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) != 0) {
+    printf("private: %s\n", strerror(errno));
+    return 0;
+  }
+  static const struct {
+    const char* type;
+    const char* options;
+    const char* file;
+    const char* value;
+  } k_tries[] = {
       {"cgroup2", NULL, "memory.max", "max"},
       {"cgroup2", NULL, "pids.max", "max"},
       {"cgroup", "memory", "memory.limit_in_bytes", "1099511627776"},
@@ -68,8 +79,7 @@ static int cgroup_escape(const char* base) {
     snprintf(dir, sizeof dir, "%s/cg%u", base, i);
     mkdir(dir, 0700);
     if (mount("none", dir, k_tries[i].type, 0, k_tries[i].options) != 0) {
-      printf("mount %s%s%s: %s\n", k_tries[i].type, k_tries[i].options ? " " : "", k_tries[i].options ? k_tries[i].options : "",
-             strerror(errno));
+      printf("mount %s%s%s: %s\n", k_tries[i].type, k_tries[i].options ? " " : "", k_tries[i].options ? k_tries[i].options : "", strerror(errno));
       continue;
     }
     printf("mount %s%s%s: ok\n", k_tries[i].type, k_tries[i].options ? " " : "", k_tries[i].options ? k_tries[i].options : "");
@@ -88,15 +98,34 @@ static long user_or_persistent(const char* which) {
   return syscall(SYS_keyctl, KEYCTL_GET_PERSISTENT, -1, KEY_SPEC_USER_KEYRING);
 }
 
-static int result(int rc) { if (rc == 0) { puts("ok"); return 0; } printf("%s\n", strerror(errno)); return 0; }
+static int result(int rc) {
+  if (rc == 0) {
+    puts("ok");
+    return 0;
+  }
+  printf("%s\n", strerror(errno));
+  return 0;
+}
 
 int main(int argc, char** argv) {
   if (argc < 2) return 2;
   const char* c = argv[1];
-  if (!strcmp(c, "ids")) { printf("uid=%d euid=%d gid=%d egid=%d\n", getuid(), geteuid(), getgid(), getegid()); return 0; }
-  if (!strcmp(c, "tiocsti")) { char ch = 'X'; return result(ioctl(0, TIOCSTI, &ch)); }
-  if (!strcmp(c, "open")) { int fd = open(argv[2], O_RDONLY); return result(fd < 0 ? -1 : 0); }
-  if (!strcmp(c, "openw")) { int fd = open(argv[2], O_WRONLY | O_CREAT, 0644); return result(fd < 0 ? -1 : 0); }
+  if (!strcmp(c, "ids")) {
+    printf("uid=%d euid=%d gid=%d egid=%d\n", getuid(), geteuid(), getgid(), getegid());
+    return 0;
+  }
+  if (!strcmp(c, "tiocsti")) {
+    char ch = 'X';
+    return result(ioctl(0, TIOCSTI, &ch));
+  }
+  if (!strcmp(c, "open")) {
+    int fd = open(argv[2], O_RDONLY);
+    return result(fd < 0 ? -1 : 0);
+  }
+  if (!strcmp(c, "openw")) {
+    int fd = open(argv[2], O_WRONLY | O_CREAT, 0644);
+    return result(fd < 0 ? -1 : 0);
+  }
   if (!strcmp(c, "chroot")) return result(chroot("/tmp"));
   if (!strcmp(c, "pivot_root")) return result((int)syscall(SYS_pivot_root, "/tmp", "/tmp"));
   if (!strcmp(c, "unshare")) return result(unshare(CLONE_NEWNS));
@@ -117,19 +146,41 @@ int main(int argc, char** argv) {
   }
   if (!strcmp(c, "alloc")) {
     long mb = atol(argv[2]);
-    for (long i = 0; i < mb; ++i) { char* p = malloc(1 << 20); if (!p) { puts("malloc failed"); return 3; } memset(p, 1, 1 << 20); }
+    for (long i = 0; i < mb; ++i) {
+      char* p = malloc(1 << 20);
+      if (!p) {
+        puts("malloc failed");
+        return 3;
+      }
+      memset(p, 1, 1 << 20);
+    }
     puts("allocated");
     return 0;
   }
   if (!strcmp(c, "forks")) {
     int n = atoi(argv[2]), made = 0;
-    for (int i = 0; i < n; ++i) { pid_t p = fork(); if (p == 0) { pause(); _exit(0); } if (p < 0) break; ++made; }
+    for (int i = 0; i < n; ++i) {
+      pid_t p = fork();
+      if (p == 0) {
+        pause();
+        _exit(0);
+      }
+      if (p < 0) break;
+      ++made;
+    }
     printf("forked %d\n", made);
     fflush(stdout);
     return 0;
   }
   if (!strcmp(c, "daemon")) {
-    if (fork() == 0) { setsid(); if (fork() == 0) { execl("/bin/sleep", "sleep", argv[2], (char*)0); _exit(1); } _exit(0); }
+    if (fork() == 0) {
+      setsid();
+      if (fork() == 0) {
+        execl("/bin/sleep", "sleep", argv[2], (char*)0);
+        _exit(1);
+      }
+      _exit(0);
+    }
     wait(NULL);
     puts("daemonized");
     return 0;
@@ -143,14 +194,20 @@ int main(int argc, char** argv) {
   }
   if (!strcmp(c, "cgroup-escape")) return cgroup_escape(argv[2]);
   if (!strcmp(c, "write")) return result(write_file(argv[2], argv[3]));
-  if (!strcmp(c, "key-add")) {  /* key-add user|persistent DESCRIPTION */
+  if (!strcmp(c, "key-add")) { /* key-add user|persistent DESCRIPTION */
     long ring = user_or_persistent(argv[2]);
-    if (ring == -1) { printf("%s\n", strerror(errno)); return 0; }
+    if (ring == -1) {
+      printf("%s\n", strerror(errno));
+      return 0;
+    }
     return result(syscall(SYS_add_key, "user", argv[3], "secret", 6, ring) < 0 ? -1 : 0);
   }
-  if (!strcmp(c, "key-find")) {  /* key-find user|persistent DESCRIPTION */
+  if (!strcmp(c, "key-find")) { /* key-find user|persistent DESCRIPTION */
     long ring = user_or_persistent(argv[2]);
-    if (ring == -1) { printf("%s\n", strerror(errno)); return 0; }
+    if (ring == -1) {
+      printf("%s\n", strerror(errno));
+      return 0;
+    }
     return result(syscall(SYS_keyctl, KEYCTL_SEARCH, ring, "user", argv[3], 0) < 0 ? -1 : 0);
   }
   return 2;

@@ -53,8 +53,7 @@ void TempDirTest::TearDown() {
   EXPECT_TRUE(r) << (r ? "" : r.error().what());
 }
 
-CommandResult run(const std::vector<std::string>& argv, const std::string& input,
-                  const std::map<std::string, std::string>& env) {
+CommandResult run(const std::vector<std::string>& argv, const std::string& input, const std::map<std::string, std::string>& env) {
   int in[2], outp[2], errp[2];
   if (::pipe2(in, O_CLOEXEC) || ::pipe2(outp, O_CLOEXEC) || ::pipe2(errp, O_CLOEXEC)) std::abort();
   const pid_t pid = ::fork();
@@ -169,26 +168,24 @@ std::string privilege_missing(const std::string& what) {
   if (what == "root") return ::geteuid() == 0 ? "" : "needs root (euid 0)";
   if (what == "mount-ns")
     return probe_in_child([] {
-             return ::unshare(CLONE_NEWNS) == 0 && ::mount(nullptr, "/", nullptr, MS_REC | MS_PRIVATE, nullptr) == 0 &&
-                    ::mount("tmpfs", "/mnt", "tmpfs", 0, "size=1m") == 0;
-           })
+      return ::unshare(CLONE_NEWNS) == 0 && ::mount(nullptr, "/", nullptr, MS_REC | MS_PRIVATE, nullptr) == 0 &&
+             ::mount("tmpfs", "/mnt", "tmpfs", 0, "size=1m") == 0;
+    })
                ? ""
                : "cannot create a mount namespace and mount tmpfs (needs CAP_SYS_ADMIN)";
-  if (what == "user-ns")
-    return probe_in_child([] { return ::unshare(CLONE_NEWUSER) == 0; }) ? "" : "cannot create a user namespace";
-  if (what == "pid-ns")
-    return probe_in_child([] { return ::unshare(CLONE_NEWPID) == 0; }) ? "" : "cannot create a PID namespace";
+  if (what == "user-ns") return probe_in_child([] { return ::unshare(CLONE_NEWUSER) == 0; }) ? "" : "cannot create a user namespace";
+  if (what == "pid-ns") return probe_in_child([] { return ::unshare(CLONE_NEWPID) == 0; }) ? "" : "cannot create a PID namespace";
   if (what == "mknod") {
     if (::geteuid() != 0) return "needs root to create device nodes";
     return probe_in_child([] {
-             char tmpl[] = "/tmp/chrootctl-mknod.XXXXXX";
-             if (!::mkdtemp(tmpl)) return false;
-             const std::string node = std::string(tmpl) + "/null";
-             const bool ok = ::mknod(node.c_str(), S_IFCHR | 0600, makedev(1, 3)) == 0;
-             ::unlink(node.c_str());
-             ::rmdir(tmpl);
-             return ok;
-           })
+      char tmpl[] = "/tmp/chrootctl-mknod.XXXXXX";
+      if (!::mkdtemp(tmpl)) return false;
+      const std::string node = std::string(tmpl) + "/null";
+      const bool ok = ::mknod(node.c_str(), S_IFCHR | 0600, makedev(1, 3)) == 0;
+      ::unlink(node.c_str());
+      ::rmdir(tmpl);
+      return ok;
+    })
                ? ""
                : "mknod of a character device is not permitted here";
   }

@@ -12,7 +12,7 @@ namespace chrootctl::test {
 
 /// A fresh directory per test (mode 0700 under $TMPDIR or /tmp), removed afterwards.
 class TempDirTest : public ::testing::Test {
-protected:
+ protected:
   void SetUp() override;
   void TearDown() override;
   std::string path(const std::string& rel) const { return m_dir + "/" + rel; }
@@ -26,8 +26,7 @@ struct CommandResult {
 };
 
 /// Runs argv (no shell), feeding `input` on stdin; captures stdout and stderr.
-CommandResult run(const std::vector<std::string>& argv, const std::string& input = {},
-                  const std::map<std::string, std::string>& env = {});
+CommandResult run(const std::vector<std::string>& argv, const std::string& input = {}, const std::map<std::string, std::string>& env = {});
 /// Runs the chrootctl binary built with the tests.
 CommandResult run_chrootctl(const std::vector<std::string>& args, const std::map<std::string, std::string>& env = {});
 /// Runs a shell command line with /bin/sh -c.
@@ -58,20 +57,20 @@ std::string source_dir();
 }  // namespace chrootctl::test
 
 /// Skips the test (or fails it under CHROOTCTL_REQUIRE_PRIVILEGED=1) when `what` is not possible.
-#define CHROOTCTL_REQUIRE_PRIVILEGE(what)                                   \
-  do {                                                                      \
+#define CHROOTCTL_REQUIRE_PRIVILEGE(what)                                          \
+  do {                                                                             \
     const std::string chrootctl_why_ = ::chrootctl::test::privilege_missing(what); \
-    if (!chrootctl_why_.empty()) {                                          \
-      if (::chrootctl::test::privileged_required()) FAIL() << chrootctl_why_; \
-      GTEST_SKIP() << chrootctl_why_;                                       \
-    }                                                                       \
+    if (!chrootctl_why_.empty()) {                                                 \
+      if (::chrootctl::test::privileged_required()) FAIL() << chrootctl_why_;      \
+      GTEST_SKIP() << chrootctl_why_;                                              \
+    }                                                                              \
   } while (0)
 
 /// Skips (or fails under CHROOTCTL_REQUIRE_PRIVILEGED=1) when a host tool is missing.
-#define CHROOTCTL_REQUIRE_TOOL(tool)                                                         \
-  do {                                                                                       \
-    if (::chrootctl::test::sh("command -v " tool " >/dev/null").exit_code != 0) {          \
-      if (::chrootctl::test::privileged_required()) FAIL() << tool " is not installed";   \
-      GTEST_SKIP() << tool " is not installed";                                             \
-    }                                                                                        \
+#define CHROOTCTL_REQUIRE_TOOL(tool)                                                    \
+  do {                                                                                  \
+    if (::chrootctl::test::sh("command -v " tool " >/dev/null").exit_code != 0) {       \
+      if (::chrootctl::test::privileged_required()) FAIL() << tool " is not installed"; \
+      GTEST_SKIP() << tool " is not installed";                                         \
+    }                                                                                   \
   } while (0)

@@ -14,7 +14,7 @@ ln::AccountingRecord sample() {
   r.via = "condor-wrapper";
   r.start_ns = 1795436557123000000;  // 2026-11-23T12:22:37.123Z
   r.end_ns = r.start_ns + 2500000000;
-  r.invoking_uid = 4242424;          // no such user: no name
+  r.invoking_uid = 4242424;  // no such user: no name
   r.job_uid = 4242424;
   r.image = "EL9";
   r.entry = "EL9";

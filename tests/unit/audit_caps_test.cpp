@@ -60,12 +60,9 @@ TEST(AuditCaps, DecodesRevision1) {
 TEST(AuditCaps, RejectsMalformedValues) {
   EXPECT_EQ(decode_caps("ab").error().message(), "security.capability value of 2 bytes is too short");
   EXPECT_EQ(decode_caps(le32(0x05000000u) + std::string(16, '\0')).error().message(), "security.capability has unknown revision 0x05");
-  EXPECT_EQ(decode_caps(le32(0x02000000u) + std::string(12, '\0')).error().message(),
-            "security.capability revision 2 must be 20 bytes, not 16");
-  EXPECT_EQ(decode_caps(le32(0x03000000u) + std::string(16, '\0')).error().message(),
-            "security.capability revision 3 must be 24 bytes, not 20");
-  EXPECT_EQ(decode_caps(le32(0x02000010u) + std::string(16, '\0')).error().message(),
-            "security.capability has unknown flag bits 0x000010");
+  EXPECT_EQ(decode_caps(le32(0x02000000u) + std::string(12, '\0')).error().message(), "security.capability revision 2 must be 20 bytes, not 16");
+  EXPECT_EQ(decode_caps(le32(0x03000000u) + std::string(16, '\0')).error().message(), "security.capability revision 3 must be 24 bytes, not 20");
+  EXPECT_EQ(decode_caps(le32(0x02000010u) + std::string(16, '\0')).error().message(), "security.capability has unknown flag bits 0x000010");
 }
 
 TEST(AuditCaps, NamesAndNumbers) {

@@ -30,7 +30,7 @@ std::string caps_v2(std::uint64_t permitted) {
 
 /// An image in memory: entries and the contents of its files.
 class Image {
-public:
+ public:
   Image() { dir("/"); }
   Entry& dir(const std::string& p, std::uint32_t mode = 0755, std::uint32_t uid = 0, std::uint32_t gid = 0) {
     return add(p, Type::dir, mode, uid, gid);
@@ -65,7 +65,7 @@ public:
     m_files.erase(p);
   }
 
-private:
+ private:
   Entry& add(const std::string& p, Type t, std::uint32_t mode, std::uint32_t uid, std::uint32_t gid) {
     Entry& e = m_entries[p];
     e = Entry{};
@@ -85,8 +85,8 @@ const std::string k_key_pem = "-----BEGIN RSA PRIVATE KEY-----\nMIIEowIBAAKCAQEA
 /// A clean base: accounts, a few directories, allowed devices.
 Image base_image() {
   Image img;
-  for (const char* d : {"/dev", "/etc", "/home", "/opt", "/root", "/run", "/srv", "/usr", "/usr/bin", "/usr/lib", "/usr/local",
-                        "/usr/local/bin", "/usr/sbin", "/var"})
+  for (const char* d : {"/dev", "/etc", "/home", "/opt", "/root", "/run", "/srv", "/usr", "/usr/bin", "/usr/lib", "/usr/local", "/usr/local/bin",
+                        "/usr/sbin", "/var"})
     img.dir(d);
   img.dir("/tmp", 01777);
   img.dir("/root", 0700);
@@ -104,9 +104,7 @@ struct Want {
   std::string path;
   std::string account;
   Severity severity;
-  friend bool operator<(const Want& a, const Want& b) {
-    return std::tie(a.check, a.path, a.account) < std::tie(b.check, b.path, b.account);
-  }
+  friend bool operator<(const Want& a, const Want& b) { return std::tie(a.check, a.path, a.account) < std::tie(b.check, b.path, b.account); }
   friend bool operator==(const Want& a, const Want& b) {
     return a.check == b.check && a.path == b.path && a.account == b.account && a.severity == b.severity;
   }
@@ -160,12 +158,12 @@ Seeded seeded() {
   // 6. accounts
   img.file("/etc/passwd",
            "root:x:0:0:root:/root:/bin/bash\n"
-           "toor:x:0:0::/root:/bin/sh\n"              // extra uid 0
+           "toor:x:0:0::/root:/bin/sh\n"  // extra uid 0
            "alice:x:1000:1000::/home/alice:/bin/sh\n"
-           "bob:x:1000:1000::/home/bob:/bin/sh\n"     // duplicate uid
-           "alice:x:1001:1000::/:/bin/sh\n"           // duplicate name
-           "carol::1002:1000::/:/bin/sh\n");          // empty password field
-  img.file("/etc/group", "root:x:0:\nshadow:x:42:\nusers:x:1000:\nstaff:x:50:\ndupg:x:1000:\n");  // duplicate gid
+           "bob:x:1000:1000::/home/bob:/bin/sh\n"                                                        // duplicate uid
+           "alice:x:1001:1000::/:/bin/sh\n"                                                              // duplicate name
+           "carol::1002:1000::/:/bin/sh\n");                                                             // empty password field
+  img.file("/etc/group", "root:x:0:\nshadow:x:42:\nusers:x:1000:\nstaff:x:50:\ndupg:x:1000:\n");         // duplicate gid
   img.file("/etc/shadow", "root:*:1::::::\nalice:$6$salt$hashhashhash:1::::::\ndave::1::::::\n", 0644);  // mode, hash, empty
   w.push_back({"account.extra-uid0", "/etc/passwd", "toor", S::high});
   w.push_back({"account.duplicate-uid", "/etc/passwd", "bob", S::medium});
@@ -176,35 +174,64 @@ Seeded seeded() {
   w.push_back({"account.empty-password", "/etc/shadow", "dave", S::high});
   w.push_back({"account.shadow-mode", "/etc/shadow", "", S::medium});
   // 1. setuid and setgid
-  img.file("/usr/bin/su", std::string("\x7f" "ELF su"), 04755);
+  img.file("/usr/bin/su",
+           std::string("\x7f"
+                       "ELF su"),
+           04755);
   w.push_back({"setuid.unlisted", "/usr/bin/su", "", S::medium});
-  img.file("/usr/bin/wall", "\x7f" "ELF wall", 02755, 0, 50);
+  img.file("/usr/bin/wall",
+           "\x7f"
+           "ELF wall",
+           02755, 0, 50);
   w.push_back({"setgid.unlisted", "/usr/bin/wall", "", S::low});
-  img.file("/usr/bin/passwd", "\x7f" "ELF passwd", 04755);
+  img.file("/usr/bin/passwd",
+           "\x7f"
+           "ELF passwd",
+           04755);
   p.setuid.push_back({"/usr/bin/passwd", std::string(64, '0')});
   w.push_back({"setuid.allowlist-mismatch", "/usr/bin/passwd", "", S::high});
-  const auto& tool = img.file("/opt/tool", "\x7f" "ELF tool", 04755);
+  const auto& tool = img.file("/opt/tool",
+                              "\x7f"
+                              "ELF tool",
+                              04755);
   p.setuid.push_back({"/opt/tool", tool.sha256});
   w.push_back({"setuid.unexpected-location", "/opt/tool", "", S::high});
-  const auto& mine = img.file("/usr/bin/mine", "\x7f" "ELF mine", 04755, 1000, 1000);
+  const auto& mine = img.file("/usr/bin/mine",
+                              "\x7f"
+                              "ELF mine",
+                              04755, 1000, 1000);
   p.setuid.push_back({"/usr/bin/mine", mine.sha256});
   w.push_back({"setuid.not-root-owned", "/usr/bin/mine", "", S::high});
   w.push_back({"owner.non-root", "/usr/bin/mine", "", S::low});
   const auto& script = img.file("/usr/bin/backup", "#!/bin/sh\nrm -rf /\n", 04755);
   p.setuid.push_back({"/usr/bin/backup", script.sha256});
   w.push_back({"setuid.script", "/usr/bin/backup", "", S::high});
-  auto& linked = img.file("/usr/bin/linked", "\x7f" "ELF linked", 04755);
+  auto& linked = img.file("/usr/bin/linked",
+                          "\x7f"
+                          "ELF linked",
+                          04755);
   linked.nlink = 2;
   p.setuid.push_back({"/usr/bin/linked", linked.sha256});
   w.push_back({"setuid.hardlinked", "/usr/bin/linked", "", S::medium});
   // 2. capabilities
-  img.file("/usr/bin/ping", "\x7f" "ELF ping", 0755).xattrs = {{"security.capability", caps_v2(1ull << 13)}};
+  img.file("/usr/bin/ping",
+           "\x7f"
+           "ELF ping",
+           0755)
+      .xattrs = {{"security.capability", caps_v2(1ull << 13)}};
   w.push_back({"capability.file", "/usr/bin/ping", "", S::medium});
-  auto& arping = img.file("/usr/bin/arping", "\x7f" "ELF arping", 0755);
+  auto& arping = img.file("/usr/bin/arping",
+                          "\x7f"
+                          "ELF arping",
+                          0755);
   arping.xattrs = {{"security.capability", caps_v2(1ull << 13)}};
   p.capabilities.push_back({"/usr/bin/arping", arping.sha256, std::vector<std::string>{"cap_net_admin"}});
   w.push_back({"capability.allowlist-mismatch", "/usr/bin/arping", "", S::high});
-  img.file("/usr/bin/odd", "\x7f" "ELF odd", 0755).xattrs = {{"security.capability", "garbage"}};
+  img.file("/usr/bin/odd",
+           "\x7f"
+           "ELF odd",
+           0755)
+      .xattrs = {{"security.capability", "garbage"}};
   w.push_back({"capability.malformed", "/usr/bin/odd", "", S::high});
   // 3. writable
   img.file("/etc/motd", "hello\n", 0666);
@@ -261,7 +288,10 @@ Seeded seeded() {
   w.push_back({"leftover.hostname", "/etc/hostname", "", S::low});
   img.file("/usr/sbin/policy-rc.d", "#!/bin/sh\nexit 101\n", 0755);
   w.push_back({"leftover.policy-rc-d", "/usr/sbin/policy-rc.d", "", S::medium});
-  img.file("/usr/bin/qemu-aarch64-static", "\x7f" "ELF qemu", 0755);
+  img.file("/usr/bin/qemu-aarch64-static",
+           "\x7f"
+           "ELF qemu",
+           0755);
   w.push_back({"leftover.qemu-static", "/usr/bin/qemu-aarch64-static", "", S::medium});
   // 9. hooks
   img.file("/etc/ld.so.preload", "/lib/libevil.so\n");
@@ -313,7 +343,8 @@ TEST(AuditChecks, DetailsSayWhatWasFound) {
   EXPECT_EQ(detail("setuid.script", "/usr/bin/backup"), "setuid uid 0 (root), interpreter '#!/bin/sh'");
   EXPECT_EQ(detail("setuid.unexpected-location", "/opt/tool"), "setuid uid 0 (root) under /opt");
   EXPECT_EQ(detail("setuid.not-root-owned", "/usr/bin/mine"), "setuid to uid 1000 (alice)");
-  EXPECT_EQ(detail("setgid.unlisted", "/usr/bin/wall"), "setgid gid 50 (staff), mode 2755, sha256 " + Sha256::hex("\x7f" "ELF wall"));
+  EXPECT_EQ(detail("setgid.unlisted", "/usr/bin/wall"), "setgid gid 50 (staff), mode 2755, sha256 " + Sha256::hex("\x7f"
+                                                                                                                  "ELF wall"));
   EXPECT_EQ(detail("setuid.hardlinked", "/usr/bin/linked"), "setuid uid 0 (root), 2 hard links (the others outside the tree)");
   EXPECT_EQ(detail("capability.file", "/usr/bin/ping"), "cap_net_raw=ep");
   EXPECT_EQ(detail("capability.allowlist-mismatch", "/usr/bin/arping"), "capabilities cap_net_raw=ep but the allow-list has cap_net_admin");
@@ -348,7 +379,8 @@ TEST(AuditChecks, AllowListEntrySuppressesExactlyThatFinding) {
   };
   {
     auto p = s.policy;
-    p.setuid.push_back({"/usr/bin/su", Sha256::hex("\x7f" "ELF su")});
+    p.setuid.push_back({"/usr/bin/su", Sha256::hex("\x7f"
+                                                   "ELF su")});
     EXPECT_EQ(as_wants(run_checks(s.img, p)), without("setuid.unlisted", "/usr/bin/su", ""));
   }
   {
@@ -362,7 +394,10 @@ TEST(AuditChecks, AllowListEntrySuppressesExactlyThatFinding) {
   }
   {
     auto p = s.policy;
-    p.capabilities.push_back({"/usr/bin/ping", Sha256::hex("\x7f" "ELF ping"), std::nullopt});
+    p.capabilities.push_back({"/usr/bin/ping",
+                              Sha256::hex("\x7f"
+                                          "ELF ping"),
+                              std::nullopt});
     EXPECT_EQ(as_wants(run_checks(s.img, p)), without("capability.file", "/usr/bin/ping", ""));
   }
   {
@@ -418,8 +453,9 @@ TEST(AuditChecks, MissingAndSymlinkedAccountFilesAreNotes) {
   img.file("/etc/data", "x", 0644, 0, 7);
   std::vector<std::string> notes;
   auto f = run_checks(img, default_policy(), nullptr, &notes);
-  EXPECT_EQ(notes, (std::vector<std::string>{"/etc/group does not exist", "/etc/shadow is a symlink to '/host/etc/shadow', not a regular file: not read",
-                                             "/etc/gshadow does not exist"}));
+  EXPECT_EQ(notes,
+            (std::vector<std::string>{"/etc/group does not exist", "/etc/shadow is a symlink to '/host/etc/shadow', not a regular file: not read",
+                                      "/etc/gshadow does not exist"}));
   // With no /etc/group every gid but 0 is unknown.
   std::vector<Want> want = {{"owner.unknown-gid", "/etc/data", "", Severity::medium}, {"symlink.absolute", "/etc/shadow", "", Severity::info}};
   std::sort(want.begin(), want.end());
@@ -451,7 +487,8 @@ TEST(AuditChecks, SudoersCommentsContinuationsAndUidReferences) {
            "#includedir /etc/sudoers.d\n"
            "#1000 ALL=(ALL) \\\n"
            "   NOPASSWD: /usr/bin/true\n"
-           "%admin ALL=(ALL) ALL\n", 0440);
+           "%admin ALL=(ALL) ALL\n",
+           0440);
   img.file("/etc/sudoers.d/README", "# NOPASSWD: examples in the manual\n", 0440);
   auto f = run_checks(img, default_policy());
   ASSERT_EQ(f.size(), 1u);

@@ -32,7 +32,9 @@ const std::string k_raw_caps = std::string("\x01\x00\x00\x02\x00\x20\x00\x00\x00
 
 manifest::Manifest old_tree() {
   manifest::Manifest m;
-  m.entries = {dir("/"), dir("/usr"), dir("/usr/bin"),
+  m.entries = {dir("/"),
+               dir("/usr"),
+               dir("/usr/bin"),
                file("/usr/bin/gone", 04755, A),
                file("/usr/bin/passwd", 04755, A),
                file("/usr/bin/ping", 0755, A),
@@ -46,7 +48,9 @@ manifest::Manifest old_tree() {
 
 manifest::Manifest new_tree() {
   manifest::Manifest m;
-  m.entries = {dir("/"), dir("/usr"), dir("/usr/bin"),
+  m.entries = {dir("/"),
+               dir("/usr"),
+               dir("/usr/bin"),
                file("/usr/bin/newsuid", 04755, A, 1000),
                file("/usr/bin/passwd", 04755, B),
                file("/usr/bin/ping", 0755, A),
@@ -131,15 +135,16 @@ TEST(AuditDiff, TextPutsPrivilegeChangesFirst) {
             "setuid, setgid and capability changes (5)\n"
             "  removed /usr/bin/gone: setuid uid 0\n"
             "  added /usr/bin/newsuid: setuid uid 1000\n"
-            "  changed /usr/bin/passwd: contents changed (sha256 " + A + " -> " + B + ")\n"
-            "  changed /usr/bin/ping: capabilities cap_net_raw=ep -> -\n"
-            "  changed /usr/bin/su: setuid removed\n");
+            "  changed /usr/bin/passwd: contents changed (sha256 " +
+                A + " -> " + B +
+                ")\n"
+                "  changed /usr/bin/ping: capabilities cap_net_raw=ep -> -\n"
+                "  changed /usr/bin/su: setuid removed\n");
   EXPECT_NE(text.find("\nentries: 1 added, 1 removed, 4 changed\n"), std::string::npos) << text;
   EXPECT_NE(text.find("  changed /usr/bin/plain mode 0755 -> 0644\n"), std::string::npos) << text;
   EXPECT_NE(text.find("  changed /usr/bin/ping xattr:security.capability AQAAAgAgAAAAAAAAAAAAAAAAAAA= -> -\n"), std::string::npos) << text;
   EXPECT_NE(text.find("\npackages: 0 added, 0 removed, 1 changed version\n  changed bash 5.2-1 -> 5.2-2 (amd64)\n"), std::string::npos) << text;
-  EXPECT_NE(text.find("\nv1 -> v2: 5 privilege changes, 1 added, 1 removed, 4 changed; packages 0 added, 0 removed, 1 changed\n"),
-            std::string::npos)
+  EXPECT_NE(text.find("\nv1 -> v2: 5 privilege changes, 1 added, 1 removed, 4 changed; packages 0 added, 0 removed, 1 changed\n"), std::string::npos)
       << text;
 }
 

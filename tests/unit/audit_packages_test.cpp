@@ -36,9 +36,8 @@ const char* k_status =
 TEST(AuditPackages, ParsesDpkgStatus) {
   auto p = parse_dpkg_status(k_status, "status");
   ASSERT_TRUE(p) << p.error().what();
-  EXPECT_EQ(*p, (std::vector<Package>{{"base-files", "12.4+deb12u5", "amd64"},
-                                      {"libc6", "2.36-9+deb12u4", "amd64"},
-                                      {"libc6", "2.36-9+deb12u4", "i386"}}));
+  EXPECT_EQ(
+      *p, (std::vector<Package>{{"base-files", "12.4+deb12u5", "amd64"}, {"libc6", "2.36-9+deb12u4", "amd64"}, {"libc6", "2.36-9+deb12u4", "i386"}}));
 }
 
 TEST(AuditPackages, DpkgStatusErrorsNameTheLine) {
@@ -55,7 +54,8 @@ TEST(AuditPackages, DpkgStatusErrorsNameTheLine) {
 TEST(AuditPackages, ParsesRpmQueryOutput) {
   auto p = parse_rpm_query("bash\t5.1.8-9.el9\tx86_64\ngpg-pubkey\t8483c65d-5ccc5b19\t(none)\nkernel\t1:5.14.0-1\tx86_64\n");
   ASSERT_TRUE(p) << p.error().what();
-  EXPECT_EQ(*p, (std::vector<Package>{{"bash", "5.1.8-9.el9", "x86_64"}, {"gpg-pubkey", "8483c65d-5ccc5b19", ""}, {"kernel", "1:5.14.0-1", "x86_64"}}));
+  EXPECT_EQ(*p,
+            (std::vector<Package>{{"bash", "5.1.8-9.el9", "x86_64"}, {"gpg-pubkey", "8483c65d-5ccc5b19", ""}, {"kernel", "1:5.14.0-1", "x86_64"}}));
   EXPECT_EQ(parse_rpm_query("bash 5.1\n").error().message(), "rpm output line 1: expected NAME, VERSION and ARCH separated by tabs: 'bash 5.1'");
 }
 

@@ -29,10 +29,14 @@ TEST(AuditPolicy, ParsesEverySection) {
       "builtin_devices = true\n"
       "[[allow.setuid]]\n"
       "path = \"/usr/bin/passwd\"\n"
-      "sha256 = \"" + k_sha + "\"\n"
+      "sha256 = \"" +
+      k_sha +
+      "\"\n"
       "[[allow.capability]]\n"
       "path = \"/usr/bin/ping\"\n"
-      "sha256 = \"" + k_sha + "\"\n"
+      "sha256 = \"" +
+      k_sha +
+      "\"\n"
       "capabilities = [\"CAP_NET_RAW\"]\n"
       "[[allow.device]]\n"
       "path = \"/dev/fuse\"\n"
@@ -102,28 +106,28 @@ TEST(AuditPolicy, UnknownKeyHasLineColumnAndSuggestion) {
 
 TEST(AuditPolicy, EveryMistakeIsReportedAtOnce) {
   const std::string msg = error_of(
-      "[[allow.setuid]]\n"                         // 1
-      "path = \"usr/bin/su\"\n"                    // 2
-      "sha256 = \"ABC\"\n"                         // 3
-      "[[allow.device]]\n"                         // 4
-      "path = \"/dev/sda\"\n"                      // 5
-      "type = \"disk\"\n"                          // 6
-      "[[allow.device]]\n"                         // 7
-      "path = \"/run/fifo\"\n"                     // 8
-      "type = \"fifo\"\n"                          // 9
-      "major = 1\n"                                // 10
-      "[severity]\n"                               // 11
-      "\"setuid.unlistd\" = \"high\"\n"            // 12
-      "\"setuid.script\" = \"critical\"\n"         // 13
-      "[[ignore]]\n"                               // 14
-      "check = \"owner.non-root\"\n"               // 15
-      "reason = \"   \"\n"                         // 16
-      "[[ignore]]\n"                               // 17
-      "check = \"owner.nonroot\"\n"                // 18
-      "path = \"var/x\"\n"                         // 19
-      "reason = \"x\"\n"                           // 20
-      "[[allow.account]]\n"                        // 21
-      "name = \"svc\"\n");                         // 22
+      "[[allow.setuid]]\n"                  // 1
+      "path = \"usr/bin/su\"\n"             // 2
+      "sha256 = \"ABC\"\n"                  // 3
+      "[[allow.device]]\n"                  // 4
+      "path = \"/dev/sda\"\n"               // 5
+      "type = \"disk\"\n"                   // 6
+      "[[allow.device]]\n"                  // 7
+      "path = \"/run/fifo\"\n"              // 8
+      "type = \"fifo\"\n"                   // 9
+      "major = 1\n"                         // 10
+      "[severity]\n"                        // 11
+      "\"setuid.unlistd\" = \"high\"\n"     // 12
+      "\"setuid.script\" = \"critical\"\n"  // 13
+      "[[ignore]]\n"                        // 14
+      "check = \"owner.non-root\"\n"        // 15
+      "reason = \"   \"\n"                  // 16
+      "[[ignore]]\n"                        // 17
+      "check = \"owner.nonroot\"\n"         // 18
+      "path = \"var/x\"\n"                  // 19
+      "reason = \"x\"\n"                    // 20
+      "[[allow.account]]\n"                 // 21
+      "name = \"svc\"\n");                  // 22
   for (const char* want : {
            "audit.toml:2:1: error: path must be an absolute path without '.', '..', '//' or a trailing '/' ('usr/bin/su')\n",
            "audit.toml:3:1: error: sha256 must be 64 lowercase hex digits ('ABC')\n",
@@ -174,15 +178,16 @@ TEST_F(AuditPolicyFile, RefusesAPolicyOthersCanWrite) {
   test::write_file(f, "[severity]\n\"symlink.absolute\" = \"high\"\n", 0666);
   auto p = load_policy(f);
   ASSERT_FALSE(p);
-  EXPECT_EQ(p.error().message(), "audit policy " + f + " is writable by group or others: whoever can write it can hide findings (chmod go-w " + f + ")");
+  EXPECT_EQ(p.error().message(),
+            "audit policy " + f + " is writable by group or others: whoever can write it can hide findings (chmod go-w " + f + ")");
   ASSERT_EQ(::chmod(f.c_str(), 0644), 0);
   auto ok = load_policy(f);
   ASSERT_TRUE(ok) << ok.error().what();
   EXPECT_EQ(ok->severity_of("symlink.absolute"), Severity::high);
   auto missing = load_policy(path("nope.toml"));
   ASSERT_FALSE(missing);
-  EXPECT_EQ(missing.error().what(), "reading audit policy " + path("nope.toml") + ": open('" + path("nope.toml") +
-                                        "', O_RDONLY|O_NOFOLLOW): No such file or directory");
+  EXPECT_EQ(missing.error().what(),
+            "reading audit policy " + path("nope.toml") + ": open('" + path("nope.toml") + "', O_RDONLY|O_NOFOLLOW): No such file or directory");
 }
 
 TEST_F(AuditPolicyFile, ExplicitPathThenEnvironment) {

@@ -11,8 +11,12 @@ std::string show(const LaunchPlan& p) {
   for (const auto& m : p.mounts) {
     out += m.target + " ";
     switch (m.kind) {
-      case MountOp::Kind::proc: out += "proc"; break;
-      case MountOp::Kind::dev: out += "dev"; break;
+      case MountOp::Kind::proc:
+        out += "proc";
+        break;
+      case MountOp::Kind::dev:
+        out += "dev";
+        break;
       case MountOp::Kind::bind: {
         const auto& s = p.sources.at(m.source);
         out += "<- " + s.path + (s.scratch_subdir.empty() ? "" : "/" + s.scratch_subdir);

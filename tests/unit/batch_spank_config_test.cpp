@@ -24,8 +24,7 @@ TEST(BatchSpankConfig, PlugstackArgumentsWithDefaults) {
 
 TEST(BatchSpankConfig, EveryPlugstackArgument) {
   auto c = parse_plugstack_args({"chrootctl=/opt/c/bin/chrootctl", "store=/srv/images", "config=/etc/c.toml", "jobdirs=/local/jobs",
-                                 "scratch=/tmp,/scratch", "bind=/cvmfs:/cvmfs:ro", "bind=/home", "bind=/data:/mnt/data", "fast",
-                                 "timeout=5"});
+                                 "scratch=/tmp,/scratch", "bind=/cvmfs:/cvmfs:ro", "bind=/home", "bind=/data:/mnt/data", "fast", "timeout=5"});
   ASSERT_TRUE(c) << c.error().what();
   EXPECT_EQ(*c->store, "/srv/images");
   EXPECT_EQ(*c->config, "/etc/c.toml");
@@ -64,11 +63,9 @@ TEST(BatchSpankConfig, ChrootNamesFollowTheCatalogueRules) {
 }
 
 TEST(BatchSpankConfig, ScratchLists) {
-  EXPECT_EQ(*parse_scratch_list("/tmp, /var/tmp,,/scratch/x", "--chroot-scratch"),
-            (std::vector<std::string>{"/tmp", "/var/tmp", "/scratch/x"}));
+  EXPECT_EQ(*parse_scratch_list("/tmp, /var/tmp,,/scratch/x", "--chroot-scratch"), (std::vector<std::string>{"/tmp", "/var/tmp", "/scratch/x"}));
   EXPECT_TRUE(parse_scratch_list("", "--chroot-scratch")->empty());
-  EXPECT_EQ(parse_scratch_list("tmp", "--chroot-scratch").error().message(),
-            "--chroot-scratch: 'tmp' is not an absolute path without '.' or '..'");
+  EXPECT_EQ(parse_scratch_list("tmp", "--chroot-scratch").error().message(), "--chroot-scratch: 'tmp' is not an absolute path without '.' or '..'");
   EXPECT_EQ(parse_scratch_list("/tmp/../etc", "--chroot-scratch").error().message(),
             "--chroot-scratch: '/tmp/../etc' is not an absolute path without '.' or '..'");
   EXPECT_EQ(parse_scratch_list("/tmp,/", "--chroot-scratch").error().message(), "--chroot-scratch: '/' cannot be a scratch directory");
@@ -131,7 +128,9 @@ TEST(BatchSpankConfig, ResolveJsonNamesTheImageAndTheAccountingLog) {
   EXPECT_EQ(r->signer, "");
   EXPECT_FALSE(r->accounting);
   EXPECT_EQ(parse_resolve_json(R"({"entry": "E", "root": "/r", "digest": "d", "accounting_log": "log", "accounting_max_bytes": 1,
-      "accounting_keep": 3})").error().message(),
+      "accounting_keep": 3})")
+                .error()
+                .message(),
             "'chrootctl resolve --json' printed an accounting log that cannot be used: 'log'");
 }
 

@@ -47,8 +47,7 @@ TEST(JobAd, UnreadableOrConflictingRequestsAreRefused) {
     EXPECT_NE(r.problem, "") << ad;
     return r.problem;
   };
-  EXPECT_EQ(problem("RequestedChroot = \"A\"\nRequestedChroot = \"B\"\n"),
-            "RequestedChroot is set twice, to 'A' on line 1 and to 'B' on line 2");
+  EXPECT_EQ(problem("RequestedChroot = \"A\"\nRequestedChroot = \"B\"\n"), "RequestedChroot is set twice, to 'A' on line 1 and to 'B' on line 2");
   EXPECT_EQ(problem("+RequestedChroot = \"A\"\n"),
             "the line '+RequestedChroot = \"A\"' mentions RequestedChroot but is not a ClassAd attribute line ('Name = value')");
   EXPECT_NE(problem("My.RequestedChroot = \"A\"\n").find("is not a ClassAd attribute line"), std::string::npos);
@@ -68,16 +67,22 @@ TEST(JobAd, FuzzTheJobRunsOnTheHostOnlyWithoutARequest) {
   std::mt19937 rng(20261123);
   auto pick = [&](std::size_t n) { return static_cast<std::size_t>(rng() % n); };
   const std::vector<std::string> names = {"Cmd", "Owner", "Iwd", "JobUniverse", "RequestMemory", "Environment", "Requirements", "x_1"};
-  const std::vector<std::string> values = {"\"/bin/job\"", "5", "true", "\"a b\\\" c\"", "(Target.Memory > 2048) && (Arch == \"X86_64\")",
-                                           "undefined", "{ 1, 2 }", "\"\\\\\""};
+  const std::vector<std::string> values = {"\"/bin/job\"", "5",        "true",    "\"a b\\\" c\"", "(Target.Memory > 2048) && (Arch == \"X86_64\")",
+                                           "undefined",    "{ 1, 2 }", "\"\\\\\""};
   auto noise_line = [&]() -> std::string {
     switch (pick(8)) {
-      case 0: return "";
-      case 1: return "# a comment \\";
-      case 2: return names[pick(names.size())] + " = " + values[pick(values.size())] + " \\";  // a continuation that is none
-      case 3: return std::string(1, static_cast<char>(1 + pick(31))) + "junk";
-      case 4: return "\xff\xfe not utf-8";
-      default: return names[pick(names.size())] + (pick(2) ? " = " : "=") + values[pick(values.size())];
+      case 0:
+        return "";
+      case 1:
+        return "# a comment \\";
+      case 2:
+        return names[pick(names.size())] + " = " + values[pick(values.size())] + " \\";  // a continuation that is none
+      case 3:
+        return std::string(1, static_cast<char>(1 + pick(31))) + "junk";
+      case 4:
+        return "\xff\xfe not utf-8";
+      default:
+        return names[pick(names.size())] + (pick(2) ? " = " : "=") + values[pick(values.size())];
     }
   };
   auto casing = [&](std::string s) {
@@ -89,20 +94,35 @@ TEST(JobAd, FuzzTheJobRunsOnTheHostOnlyWithoutARequest) {
     const std::string attr = casing("RequestedChroot");
     broken = true;
     switch (pick(16)) {
-      case 0: return "+" + attr + " = \"EL9\"";
-      case 1: return "My." + attr + " = \"EL9\"";
-      case 2: return attr + " = EL9";
-      case 3: return attr + " \"EL9\"";
-      case 4: return attr + " = \"EL9\" \\";
-      case 5: return attr + " = \"EL9";
-      case 6: return attr + " == \"EL9\"";
-      case 7: return "Requested Chroot = \"EL9\"";
-      case 8: return std::string("Requested\0Chroot = \"EL9\"", 24);
-      case 9: return "'" + attr + "' = \"EL9\"";
-      case 10: return attr + " = \"\"";
-      case 11: return attr + " = \"EL9\" || true";
-      case 12: return "\t" + attr + "\t=\t\"E\\L9\"";
-      default: broken = false; return (pick(2) ? "  " : "") + attr + (pick(2) ? " = " : "=") + "\"EL9\"" + (pick(2) ? " \r" : "");
+      case 0:
+        return "+" + attr + " = \"EL9\"";
+      case 1:
+        return "My." + attr + " = \"EL9\"";
+      case 2:
+        return attr + " = EL9";
+      case 3:
+        return attr + " \"EL9\"";
+      case 4:
+        return attr + " = \"EL9\" \\";
+      case 5:
+        return attr + " = \"EL9";
+      case 6:
+        return attr + " == \"EL9\"";
+      case 7:
+        return "Requested Chroot = \"EL9\"";
+      case 8:
+        return std::string("Requested\0Chroot = \"EL9\"", 24);
+      case 9:
+        return "'" + attr + "' = \"EL9\"";
+      case 10:
+        return attr + " = \"\"";
+      case 11:
+        return attr + " = \"EL9\" || true";
+      case 12:
+        return "\t" + attr + "\t=\t\"E\\L9\"";
+      default:
+        broken = false;
+        return (pick(2) ? "  " : "") + attr + (pick(2) ? " = " : "=") + "\"EL9\"" + (pick(2) ? " \r" : "");
     }
   };
   int host_runs = 0, refused = 0, rooted = 0;
@@ -134,8 +154,8 @@ TEST(JobAd, FuzzTheJobRunsOnTheHostOnlyWithoutARequest) {
       continue;
     }
     ASSERT_TRUE(r.present) << "the job would run on the host:\n" << ad;
-    const bool conflicting = std::find(wanted.begin(), wanted.end(), "RHEL5") != wanted.end() &&
-                             std::find(wanted.begin(), wanted.end(), "EL9") != wanted.end();
+    const bool conflicting =
+        std::find(wanted.begin(), wanted.end(), "RHEL5") != wanted.end() && std::find(wanted.begin(), wanted.end(), "EL9") != wanted.end();
     if (any_broken || conflicting) {
       EXPECT_NE(r.problem, "") << ad;
       ++refused;
@@ -154,8 +174,8 @@ TEST(JobAd, FuzzTheJobRunsOnTheHostOnlyWithoutARequest) {
 TEST(JobAdId, ClusterAndProcFromTheAdForTheAccountingLog) {
   EXPECT_EQ(cat::job_id_in_ad("ClusterId = 1234\nProcId = 5\nRequestedChroot = \"EL9\"\n"), "1234.5");
   EXPECT_EQ(cat::job_id_in_ad("clusterid=77\r\n  PROCID =  0 \n"), "77.0");
-  EXPECT_EQ(cat::job_id_in_ad("ClusterId = 1234\n"), "");                              // no ProcId
-  EXPECT_EQ(cat::job_id_in_ad("ClusterId = 1234\nProcId = 5\nProcId = 6\n"), "");    // twice: which one?
+  EXPECT_EQ(cat::job_id_in_ad("ClusterId = 1234\n"), "");                          // no ProcId
+  EXPECT_EQ(cat::job_id_in_ad("ClusterId = 1234\nProcId = 5\nProcId = 6\n"), "");  // twice: which one?
   EXPECT_EQ(cat::job_id_in_ad("ClusterId = \"1234\"\nProcId = 5\n"), "");          // not a plain integer
   EXPECT_EQ(cat::job_id_in_ad("ClusterId = -1\nProcId = 5\n"), "");
   EXPECT_EQ(cat::job_id_in_ad("# ClusterId = 1\nProcId = 5\n"), "");

@@ -4,7 +4,6 @@
 #include <gtest/gtest.h>
 #include <sys/stat.h>
 
-
 #include "chrootctl/catalogue/export.hpp"
 #include "chrootctl/common/manifest.hpp"
 #include "chrootctl/common/privilege.hpp"
@@ -26,8 +25,14 @@ TEST(TerminalSafe, ControlBytesAndInvalidUtf8AreEscapedValidTextIsKept) {
   EXPECT_EQ(terminal_safe(std::string("a\0b", 3)), "a\\x00b");
   EXPECT_EQ(terminal_safe("\xff\xfe"), "\\xff\\xfe");
   EXPECT_EQ(terminal_safe("caf\xc3\xa9 \xe2\x9c\x93"), "caf\xc3\xa9 \xe2\x9c\x93") << "valid UTF-8 is shown as it is";
-  EXPECT_EQ(terminal_safe("\xc2\x9b" "31m"), "\\xc2\\x9b31m") << "C1 CSI encoded in UTF-8";
-  EXPECT_EQ(terminal_safe("\xe2\x80\xae" "txt.exe"), "\\xe2\\x80\\xaetxt.exe") << "a right-to-left override";
+  EXPECT_EQ(terminal_safe("\xc2\x9b"
+                          "31m"),
+            "\\xc2\\x9b31m")
+      << "C1 CSI encoded in UTF-8";
+  EXPECT_EQ(terminal_safe("\xe2\x80\xae"
+                          "txt.exe"),
+            "\\xe2\\x80\\xaetxt.exe")
+      << "a right-to-left override";
   EXPECT_EQ(terminal_safe("\xc0\xaf"), "\\xc0\\xaf") << "an overlong form";
   EXPECT_EQ(terminal_safe("\xed\xa0\x80"), "\\xed\\xa0\\x80") << "a surrogate";
   EXPECT_EQ(terminal_safe("a\nb\r"), "a\\x0ab\\x0d");
@@ -209,8 +214,9 @@ TEST(StripRecords, HardLinksTreatedDifferentlyAreRefused) {
   p.allow_setuid = {"/usr/su2"};
   auto plan = cat::plan_import_strip(m, p);
   ASSERT_FALSE(plan);
-  EXPECT_EQ(plan.error().what(), "'/usr/su' and '/usr/su2' are hard links to one file, but the strip policy treats them differently "
-                                 "(list every path of the group on the allow-list, or none)");
+  EXPECT_EQ(plan.error().what(),
+            "'/usr/su' and '/usr/su2' are hard links to one file, but the strip policy treats them differently "
+            "(list every path of the group on the allow-list, or none)");
 }
 
 }  // namespace

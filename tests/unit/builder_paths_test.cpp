@@ -44,8 +44,7 @@ TEST(BuilderPaths, ArchiveEntryNames) {
   EXPECT_EQ(*normalize_entry_path("etc//x/"), "/etc/x");
   EXPECT_EQ(*normalize_entry_path("."), "/");
   EXPECT_EQ(*normalize_entry_path("./"), "/");
-  EXPECT_EQ(normalize_entry_path("/etc/passwd").error().what(),
-            "refusing entry '/etc/passwd': absolute path (entries must stay inside the root)");
+  EXPECT_EQ(normalize_entry_path("/etc/passwd").error().what(), "refusing entry '/etc/passwd': absolute path (entries must stay inside the root)");
   EXPECT_EQ(normalize_entry_path("a/../../etc/passwd").error().what(),
             "refusing entry 'a/../../etc/passwd': '..' component (entries must stay inside the root)");
   EXPECT_EQ(normalize_entry_path("..").error().what(), "refusing entry '..': '..' component (entries must stay inside the root)");

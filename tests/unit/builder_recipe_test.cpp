@@ -50,10 +50,21 @@ TEST(BuilderRecipe, El9ProducesThisDnfCommandLine) {
   EXPECT_EQ(d.reposdir, "/etc/chrootctl/repos/el9");
   EXPECT_TRUE(d.gpgcheck);
   const auto argv = dnf_argv(d, "/store/.staging/el9.X/root", "/store/.staging/el9.X/dnf/dnf.conf", "install", d.packages);
-  const std::vector<std::string> expected = {
-      "dnf", "-y", "--noplugins", "--config=/store/.staging/el9.X/dnf/dnf.conf", "--installroot=/store/.staging/el9.X/root",
-      "--releasever=9", "install", "bash", "coreutils-single",
-      "glibc-minimal-langpack", "rocky-release", "findutils", "tar", "gzip", "which"};
+  const std::vector<std::string> expected = {"dnf",
+                                             "-y",
+                                             "--noplugins",
+                                             "--config=/store/.staging/el9.X/dnf/dnf.conf",
+                                             "--installroot=/store/.staging/el9.X/root",
+                                             "--releasever=9",
+                                             "install",
+                                             "bash",
+                                             "coreutils-single",
+                                             "glibc-minimal-langpack",
+                                             "rocky-release",
+                                             "findutils",
+                                             "tar",
+                                             "gzip",
+                                             "which"};
   EXPECT_EQ(argv, expected);
   EXPECT_EQ(rpm_macros(), "%_dbpath /var/lib/rpm\n");
   EXPECT_EQ(dnf_config(d, d.reposdir),
@@ -72,12 +83,20 @@ TEST(BuilderRecipe, DnfReposOnTheCommandLine) {
   ASSERT_TRUE(r) << r.error().what();
   const auto& d = std::get<DnfBase>(r->base);
   const auto argv = dnf_argv(d, "/r", "/c", "install", {"bash"});
-  const std::vector<std::string> expected = {"dnf", "-y", "--noplugins", "--config=/c", "--installroot=/r", "--releasever=9",
+  const std::vector<std::string> expected = {"dnf",
+                                             "-y",
+                                             "--noplugins",
+                                             "--config=/c",
+                                             "--installroot=/r",
+                                             "--releasever=9",
                                              "--repofrompath=appstream,https://mirror.example.org/9/AppStream/x86_64/os/",
                                              "--setopt=appstream.gpgcheck=1",
                                              "--setopt=appstream.gpgkey=file:///srv/recipes/keys/RPM-GPG-KEY",
-                                             "--repofrompath=baseos,file:///srv/repo/baseos", "--setopt=baseos.gpgcheck=1",
-                                             "--setopt=baseos.gpgkey=file:///srv/recipes/keys/RPM-GPG-KEY", "install", "bash"};
+                                             "--repofrompath=baseos,file:///srv/repo/baseos",
+                                             "--setopt=baseos.gpgcheck=1",
+                                             "--setopt=baseos.gpgkey=file:///srv/recipes/keys/RPM-GPG-KEY",
+                                             "install",
+                                             "bash"};
   EXPECT_EQ(argv, expected);
 }
 
@@ -94,7 +113,8 @@ TEST(BuilderRecipe, EveryBaseKind) {
   auto d = parse("name = \"d\"\n[base]\ndirectory = \"/srv/tree\"\n");
   ASSERT_TRUE(d);
   EXPECT_EQ(std::get<DirectoryBase>(d->base).path, "/srv/tree");
-  auto db = parse("name = \"db\"\n[base]\ndebootstrap = { suite = \"bookworm\", mirror = \"http://deb.example.org/debian\", packages = [\"less\"] }\n");
+  auto db =
+      parse("name = \"db\"\n[base]\ndebootstrap = { suite = \"bookworm\", mirror = \"http://deb.example.org/debian\", packages = [\"less\"] }\n");
   ASSERT_TRUE(db) << db.error().what();
   const auto& dd = std::get<DebootstrapBase>(db->base);
   EXPECT_EQ(dd.tool, DebootstrapBase::Tool::debootstrap);
@@ -103,10 +123,13 @@ TEST(BuilderRecipe, EveryBaseKind) {
 }
 
 TEST(BuilderRecipe, MmdebstrapCommandLine) {
-  auto r = parse("name = \"d\"\n[base]\nmmdebstrap = { suite = \"bookworm\", variant = \"minbase\", packages = [\"python3\", \"less\"], components = [\"main\", \"contrib\"] }\n");
+  auto r = parse(
+      "name = \"d\"\n[base]\nmmdebstrap = { suite = \"bookworm\", variant = \"minbase\", packages = [\"python3\", \"less\"], components = [\"main\", "
+      "\"contrib\"] }\n");
   ASSERT_TRUE(r) << r.error().what();
-  const std::vector<std::string> expected = {"mmdebstrap", "--mode=root", "--format=directory", "--variant=minbase", "--include=python3,less",
-                                             "--components=main,contrib", "--", "bookworm", "/s/root", "/s/apt.sources"};
+  const std::vector<std::string> expected = {
+      "mmdebstrap", "--mode=root", "--format=directory", "--variant=minbase", "--include=python3,less", "--components=main,contrib", "--",
+      "bookworm",   "/s/root",     "/s/apt.sources"};
   EXPECT_EQ(mmdebstrap_argv(std::get<DebootstrapBase>(r->base), "/s/root", "/s/apt.sources"), expected);
 }
 
@@ -133,12 +156,16 @@ TEST(BuilderRecipe, BadValuesNameTheirLineAndColumn) {
       "dst = \"/etc/../shadow\"\n"
       "mode = \"0999\"\n");
   EXPECT_NE(e.find("recipes/x.toml:1:8: error: recipe name 'Bad Name' must be 1-64 characters"), std::string::npos) << e;
-  EXPECT_NE(e.find("recipes/x.toml:3:38: error: 'base.archive.sha256' must be 64 lowercase hex digits (the output of sha256sum)"),
-            std::string::npos) << e;
-  EXPECT_NE(e.find("recipes/x.toml:5:10: error: 'strip.setuid' must be \"remove\", \"clear-bit\" or \"keep\", not 'clearbit' (did you mean 'clear-bit'?)"),
-            std::string::npos) << e;
-  EXPECT_NE(e.find("recipes/x.toml:6:11: error: 'strip.remove' pattern 'usr/share/doc': must be an absolute path inside the tree (starting with '/')"),
-            std::string::npos) << e;
+  EXPECT_NE(e.find("recipes/x.toml:3:38: error: 'base.archive.sha256' must be 64 lowercase hex digits (the output of sha256sum)"), std::string::npos)
+      << e;
+  EXPECT_NE(
+      e.find("recipes/x.toml:5:10: error: 'strip.setuid' must be \"remove\", \"clear-bit\" or \"keep\", not 'clearbit' (did you mean 'clear-bit'?)"),
+      std::string::npos)
+      << e;
+  EXPECT_NE(
+      e.find("recipes/x.toml:6:11: error: 'strip.remove' pattern 'usr/share/doc': must be an absolute path inside the tree (starting with '/')"),
+      std::string::npos)
+      << e;
   EXPECT_NE(e.find("recipes/x.toml:6:28: error: 'strip.remove' pattern '/a/b**': '**' must be a whole path component"), std::string::npos) << e;
   EXPECT_NE(e.find("recipes/x.toml:8:7: error: 'files.dst': must not contain '.' or '..' components"), std::string::npos) << e;
   EXPECT_NE(e.find("recipes/x.toml:9:8: error: 'files.mode' must be octal like \"0644\", not '0999'"), std::string::npos) << e;

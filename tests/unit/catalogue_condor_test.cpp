@@ -71,8 +71,8 @@ TEST(CondorLines, ContinuationsCommentsAndLineNumbers) {
 cat::ChrootRequest req(const std::string& text) { return cat::find_request(text); }
 
 TEST(CondorRequest, SubmitFileForms) {
-  for (const char* attr : {"+RequestedChroot", "+requestedchroot", "My.RequestedChroot", "MY.RequestedChroot",
-                           "my.REQUESTEDCHROOT", "RequestedChroot"}) {
+  for (const char* attr :
+       {"+RequestedChroot", "+requestedchroot", "My.RequestedChroot", "MY.RequestedChroot", "my.REQUESTEDCHROOT", "RequestedChroot"}) {
     auto r = req(std::string("executable = /bin/job\n") + attr + " = \"RHEL5\"\nqueue\n");
     EXPECT_TRUE(r.present) << attr;
     EXPECT_EQ(r.name, "RHEL5") << attr;
@@ -132,7 +132,8 @@ TEST(CondorRequest, BadValuesAreProblemsNeverNoRequest) {
       {"+RequestedChroot =", "it has no value"},
       {"+RequestedChroot = \"\"", "it asks for an empty name"},
       {"+RequestedChroot = \"RHEL5", "its value '\"RHEL5' is an unterminated string"},
-      {"+RequestedChroot = \"RHEL5\" + \"x\"", "its value '\"RHEL5\" + \"x\"' is not a plain string literal (HTCondor would evaluate it as an expression)"},
+      {"+RequestedChroot = \"RHEL5\" + \"x\"",
+       "its value '\"RHEL5\" + \"x\"' is not a plain string literal (HTCondor would evaluate it as an expression)"},
       {"+RequestedChroot = \"$(chroot)\"", "its value '$(chroot)' uses a submit macro; look up the job ClassAd ($_CONDOR_JOB_AD) instead"},
       {"+RequestedChroot = \"a\\nb\"", "its value '\"a\\x5cnb\"' holds an escape sequence, which no catalogue name has"},
   };

@@ -53,7 +53,7 @@ int wait_child(pid_t pid) {
 }
 
 class CatalogueEdit : public test::TempDirTest {
-protected:
+ protected:
   void SetUp() override {
     TempDirTest::SetUp();
     s.store = path("store");
@@ -102,14 +102,8 @@ TEST_F(CatalogueEdit, TwentyProcessesAddingAndRemovingDifferentNamesLoseNoUpdate
                      return {};
                    }).has_value();
         // Half of the processes also remove one of the names that existed before, and one of their own.
-        if (p >= 10 && k == 0)
-          ok = ok && cat::edit(s, [&](cat::Catalogue& c) -> Status {
-                       return erase(c, str("OLD", p - 10));
-                     }).has_value();
-        if (p >= 10 && k == 5)
-          ok = ok && cat::edit(s, [&](cat::Catalogue& c) -> Status {
-                       return erase(c, str("P", p, "_0"));
-                     }).has_value();
+        if (p >= 10 && k == 0) ok = ok && cat::edit(s, [&](cat::Catalogue& c) -> Status { return erase(c, str("OLD", p - 10)); }).has_value();
+        if (p >= 10 && k == 5) ok = ok && cat::edit(s, [&](cat::Catalogue& c) -> Status { return erase(c, str("P", p, "_0")); }).has_value();
       }
       ::_exit(ok ? 0 : 1);
     }
@@ -161,8 +155,7 @@ TEST_F(CatalogueEdit, WriterKilledAtAnyMomentLeavesTheOldOrTheNewFile) {
     const std::string mine = str("G", round, "x");
     const auto give_up = std::chrono::steady_clock::now() + std::chrono::seconds(60);
     bool wrote = false;
-    while (!wrote && !::testing::Test::HasFailure() && std::chrono::steady_clock::now() < give_up)
-      wrote = whole_generation(when).starts_with(mine);
+    while (!wrote && !::testing::Test::HasFailure() && std::chrono::steady_clock::now() < give_up) wrote = whole_generation(when).starts_with(mine);
     const auto deadline = std::chrono::steady_clock::now() + std::chrono::microseconds(rng() % 30000);
     while (wrote && !::testing::Test::HasFailure() && std::chrono::steady_clock::now() < deadline) (void)whole_generation(when);
     ASSERT_EQ(::kill(pid, SIGKILL), 0);

@@ -52,10 +52,8 @@ TEST(CatalogueNames, ValidNames) {
 
 TEST(CatalogueNames, InvalidNamesSayWhy) {
   EXPECT_EQ(cat::invalid_name(""), "a name must not be empty");
-  EXPECT_EQ(cat::invalid_name("root"),
-            "'root' is reserved: HTCondor maps 'root' to the host's /, and chrootctl never runs a job there");
-  EXPECT_EQ(cat::invalid_name("ROOT"),
-            "'ROOT' is reserved: HTCondor maps 'root' to the host's /, and chrootctl never runs a job there");
+  EXPECT_EQ(cat::invalid_name("root"), "'root' is reserved: HTCondor maps 'root' to the host's /, and chrootctl never runs a job there");
+  EXPECT_EQ(cat::invalid_name("ROOT"), "'ROOT' is reserved: HTCondor maps 'root' to the host's /, and chrootctl never runs a job there");
   EXPECT_EQ(cat::invalid_name("-el9"), "'-el9' must start with a letter or a digit");
   EXPECT_EQ(cat::invalid_name("el 9"), "'el 9' may hold only letters, digits, '_', '-', '.' and '+'");
   EXPECT_EQ(cat::invalid_name("a=b"), "'a=b' may hold only letters, digits, '_', '-', '.' and '+'");
@@ -91,12 +89,14 @@ TEST(CatalogueFormat, CanonicalText) {
             "aliases = [\"RHEL9\"]\n"
             "image = \"/srv/images/el9/b1\"\n"
             "root = \"/srv/images/el9/b1/root\"\n"
-            "digest = \"" + std::string(64, 'a') + "\"\n"
-            "build_id = \"b1\"\n"
-            "recipe = \"el9\"\n"
-            "added_at = 1700000000\n"
-            "verified_at = 1700000100\n"
-            "identity = { dev = 2049, ino = 131075, uid = 0, gid = 0, mode = \"0755\" }\n");
+            "digest = \"" +
+                std::string(64, 'a') +
+                "\"\n"
+                "build_id = \"b1\"\n"
+                "recipe = \"el9\"\n"
+                "added_at = 1700000000\n"
+                "verified_at = 1700000100\n"
+                "identity = { dev = 2049, ino = 131075, uid = 0, gid = 0, mode = \"0755\" }\n");
 }
 
 TEST(CatalogueFormat, ASealedVersionRecordsItsImageFile) {
@@ -194,14 +194,13 @@ TEST(CatalogueDamage, SemanticErrorsAreAllReportedWithPositions) {
       std::string(k_good_version);
   const std::string err = parse_error(text);
   EXPECT_NE(err.find("/store/catalogue.toml:3:8: error: bad entry name: 'root' is reserved"), std::string::npos) << err;
-  EXPECT_NE(err.find("/store/catalogue.toml:4:12: error: alias 'EL9' is already the name of an entry or another alias"),
-            std::string::npos) << err;
+  EXPECT_NE(err.find("/store/catalogue.toml:4:12: error: alias 'EL9' is already the name of an entry or another alias"), std::string::npos) << err;
   EXPECT_NE(err.find("/store/catalogue.toml:4:19: error: bad alias: 'bad name' may hold only letters"), std::string::npos) << err;
   EXPECT_NE(err.find("/store/catalogue.toml:5:9: error: 'image' must be an absolute path"), std::string::npos) << err;
   EXPECT_NE(err.find("/store/catalogue.toml:7:10: error: 'digest' must be 64 lowercase hex digits"), std::string::npos) << err;
   EXPECT_NE(err.find("/store/catalogue.toml:10:12: error: 'entry.root.added_at' must not be negative"), std::string::npos) << err;
-  EXPECT_NE(err.find("/store/catalogue.toml:12:1: error: unknown key 'entry.root.verifed_at' (did you mean 'verified_at'?)"),
-            std::string::npos) << err;
+  EXPECT_NE(err.find("/store/catalogue.toml:12:1: error: unknown key 'entry.root.verifed_at' (did you mean 'verified_at'?)"), std::string::npos)
+      << err;
   EXPECT_NE(err.find("/store/catalogue.toml:13:57: error: 'identity.mode' must be four octal digits"), std::string::npos) << err;
   EXPECT_NE(err.find("8 errors in /store/catalogue.toml"), std::string::npos) << err;
 }
@@ -302,8 +301,7 @@ TEST(CatalogueResolve, RefusesReservedAndUnknownNamesWithoutTouchingTheHost) {
   auto u = cat::resolve_in(settings(), c, "el9");
   ASSERT_FALSE(u);
   EXPECT_EQ(u.error().code(), Errc::not_found);
-  EXPECT_EQ(u.error().what(),
-            "'el9' is not in the catalogue /nonexistent-store/catalogue.toml (did you mean 'EL9'? names are case-sensitive)");
+  EXPECT_EQ(u.error().what(), "'el9' is not in the catalogue /nonexistent-store/catalogue.toml (did you mean 'EL9'? names are case-sensitive)");
 }
 
 TEST(CatalogueFormatting, TimesAndDurations) {

@@ -27,14 +27,14 @@ using launcher::Limits;
 std::string slurp(const std::string& p) { return test::read_file(p); }
 
 class FakeCgroupFs : public cg::Fs {
-public:
+ public:
   FakeCgroupFs(std::string root, bool v2) : m_root(std::move(root)), m_v2(v2) {}
 
   void populate(const std::string& dir, const std::string& controllers) {
     std::vector<std::string> files;
     if (m_v2) {
       files = {"cgroup.procs", "cgroup.subtree_control", "cgroup.events", "cgroup.freeze", "memory.max", "memory.low",
-               "memory.peak", "memory.events", "cpu.weight", "cpu.stat", "pids.max"};
+               "memory.peak",  "memory.events",          "cpu.weight",    "cpu.stat",      "pids.max"};
       if (with_swap) files.push_back("memory.swap.max");
       if (with_kill) files.push_back("cgroup.kill");
       test::write_file(dir + "/cgroup.controllers", controllers);
@@ -42,8 +42,8 @@ public:
       // Each v1 hierarchy has the files of its own controller only.
       files = {"cgroup.procs", "tasks"};
       if (dir.find("/memory/") != std::string::npos) {
-        for (const char* f : {"memory.limit_in_bytes", "memory.soft_limit_in_bytes", "memory.max_usage_in_bytes",
-                              "memory.failcnt", "memory.oom_control"})
+        for (const char* f :
+             {"memory.limit_in_bytes", "memory.soft_limit_in_bytes", "memory.max_usage_in_bytes", "memory.failcnt", "memory.oom_control"})
           files.push_back(f);
         if (with_swap) files.push_back("memory.memsw.limit_in_bytes");
       }
@@ -69,8 +69,7 @@ public:
   }
   Status remove_dir(const std::string& path) override {
     removed.push_back(path);
-    if (auto procs = read(path + "/cgroup.procs"); procs && !procs->empty())
-      return fail_errno(str("rmdir(", quote(path), ")"), EBUSY);
+    if (auto procs = read(path + "/cgroup.procs"); procs && !procs->empty()) return fail_errno(str("rmdir(", quote(path), ")"), EBUSY);
     auto dir = sys::open_dir(path);
     if (!dir) return tl::unexpected(dir.error());
     auto entries = sys::read_dir(dir->get());
@@ -88,8 +87,7 @@ public:
     const std::string dir = path.substr(0, path.rfind('/'));
     const std::string file = path.substr(path.rfind('/') + 1);
     if (file == "cgroup.subtree_control") {
-      if (dir != m_root && !slurp(dir + "/cgroup.procs").empty())
-        return fail_errno(str("write(", quote(path), ", ", quote(value), ")"), EBUSY);
+      if (dir != m_root && !slurp(dir + "/cgroup.procs").empty()) return fail_errno(str("write(", quote(path), ", ", quote(value), ")"), EBUSY);
       std::set<std::string> on;
       for (const auto& w : split(slurp(path), ' '))
         if (!w.empty()) on.insert(w);
@@ -148,7 +146,7 @@ public:
   std::set<std::string> fake_pids{"4242", "4343"};  // pids that exist only in this fake
   std::vector<std::string> made, removed, writes;
 
-private:
+ private:
   std::string m_root;
   bool m_v2;
 };
@@ -167,7 +165,7 @@ Limits all_limits() {
 // ---- v2 ----
 
 class CgroupV2Test : public test::TempDirTest {
-protected:
+ protected:
   void SetUp() override {
     TempDirTest::SetUp();
     cgroot = path("cg");
@@ -217,8 +215,7 @@ TEST_F(CgroupV2Test, OnlyMissingControllersAreEnabledAndCpuOnlyWhenAsked) {
   l.memory_max = 64 << 20;
   auto job = cg::JobCgroup::create(fs, layout, "1.2.3", l, true, notes);
   ASSERT_TRUE(job) << job.error().what();
-  EXPECT_EQ(fs.writes, (std::vector<std::string>{"/chrootctl/cgroup.subtree_control=+memory +pids",
-                                                 "/chrootctl/1.2.3/memory.max=67108864"}));
+  EXPECT_EQ(fs.writes, (std::vector<std::string>{"/chrootctl/cgroup.subtree_control=+memory +pids", "/chrootctl/1.2.3/memory.max=67108864"}));
 }
 
 TEST_F(CgroupV2Test, DelegatedCgroupHoldingOnlyTheLauncherIsUsedAfterMovingIntoALeaf) {
@@ -322,8 +319,7 @@ TEST_F(CgroupV2Test, InitJoinsThroughCgroupProcsOrIsClonedIntoTheDirectory) {
   auto procs = job->open_procs();
   ASSERT_TRUE(procs) << procs.error().what();
   ASSERT_EQ(procs->size(), 1u);
-  EXPECT_EQ(*sys::readlink_at(AT_FDCWD, "/proc/self/fd/" + std::to_string((*procs)[0].get())),
-            cgroot + "/chrootctl/3.3.3/cgroup.procs");
+  EXPECT_EQ(*sys::readlink_at(AT_FDCWD, "/proc/self/fd/" + std::to_string((*procs)[0].get())), cgroot + "/chrootctl/3.3.3/cgroup.procs");
   auto dir = job->open_dir();
   ASSERT_TRUE(dir) << dir.error().what();
   EXPECT_EQ(*sys::readlink_at(AT_FDCWD, "/proc/self/fd/" + std::to_string(dir->get())), cgroot + "/chrootctl/3.3.3");
@@ -333,14 +329,13 @@ TEST_F(CgroupV2Test, InitJoinsThroughCgroupProcsOrIsClonedIntoTheDirectory) {
 TEST_F(CgroupV2Test, CandidateDirectoriesCoverTheCallersCgroupAndTheRoot) {
   layout.v2_own = "/a/b";
   EXPECT_EQ(cg::JobCgroup::candidate_dirs(layout, Limits{}, "1.2.3"),
-            (std::vector<std::string>{cgroot + "/a/b/chrootctl/1.2.3", cgroot + "/a/b/chrootctl/launcher.1.2.3",
-                                      cgroot + "/chrootctl/1.2.3"}));
+            (std::vector<std::string>{cgroot + "/a/b/chrootctl/1.2.3", cgroot + "/a/b/chrootctl/launcher.1.2.3", cgroot + "/chrootctl/1.2.3"}));
 }
 
 // ---- v1 ----
 
 class CgroupV1Test : public test::TempDirTest {
-protected:
+ protected:
   void SetUp() override {
     TempDirTest::SetUp();
     for (const char* c : {"memory", "pids", "freezer", "cpu"}) {
@@ -371,8 +366,7 @@ TEST_F(CgroupV1Test, OneDirectoryPerHierarchyWithLimitsInEach) {
   auto procs = job->open_procs();
   ASSERT_TRUE(procs);
   ASSERT_EQ(procs->size(), 4u);
-  EXPECT_EQ(*sys::readlink_at(AT_FDCWD, "/proc/self/fd/" + std::to_string((*procs)[2].get())),
-            path("v1/memory/chrootctl/10.20.1/tasks"));
+  EXPECT_EQ(*sys::readlink_at(AT_FDCWD, "/proc/self/fd/" + std::to_string((*procs)[2].get())), path("v1/memory/chrootctl/10.20.1/tasks"));
   ASSERT_TRUE(job->destroy(fs));
   EXPECT_EQ(fs.removed, job->dirs());
   for (const char* c : {"memory", "pids", "freezer", "cpu"}) EXPECT_FALSE(fs.exists(path(std::string("v1/") + c + "/chrootctl/10.20.1")));
@@ -402,10 +396,10 @@ TEST(CgroupLayout, TheCallersV1CgroupsAreReadPerController) {
       "32 31 0:29 / /sys/fs/cgroup/cpu,cpuacct rw,nosuid - cgroup cgroup rw,cpu,cpuacct\n"
       "35 31 0:32 / /sys/fs/cgroup/memory rw,relatime - cgroup cgroup rw,memory\n"
       "40 31 0:37 / /sys/fs/cgroup/systemd rw,relatime - cgroup cgroup rw,xattr,name=systemd\n";
-  auto l = cg::parse_layout(mi, "9:name=systemd:/user.slice\n4:memory:/condor/slot1_1\n2:cpu,cpuacct:/\n"
-                                "7:pids:/gone (deleted)\n0::/\n");
-  EXPECT_EQ(l.v1_own, (std::map<std::string, std::string>{
-                          {"cpu", "/"}, {"cpuacct", "/"}, {"memory", "/condor/slot1_1"}, {"pids", "/"}}));
+  auto l = cg::parse_layout(mi,
+                            "9:name=systemd:/user.slice\n4:memory:/condor/slot1_1\n2:cpu,cpuacct:/\n"
+                            "7:pids:/gone (deleted)\n0::/\n");
+  EXPECT_EQ(l.v1_own, (std::map<std::string, std::string>{{"cpu", "/"}, {"cpuacct", "/"}, {"memory", "/condor/slot1_1"}, {"pids", "/"}}));
 }
 
 TEST_F(CgroupV1Test, SwapWithoutMemswIsANote) {
@@ -417,8 +411,7 @@ TEST_F(CgroupV1Test, SwapWithoutMemswIsANote) {
   auto job = cg::JobCgroup::create(fs, layout, "1.1.1", l, true, notes);
   ASSERT_TRUE(job) << job.error().what();
   EXPECT_FALSE(job->limits_applied());
-  EXPECT_EQ(notes, std::vector<std::string>{
-                       "cgroup v1: memory.memsw.limit_in_bytes is missing (boot with swapaccount=1); swap is not limited"});
+  EXPECT_EQ(notes, std::vector<std::string>{"cgroup v1: memory.memsw.limit_in_bytes is missing (boot with swapaccount=1); swap is not limited"});
   ASSERT_TRUE(job->destroy(fs));
 }
 
@@ -426,8 +419,8 @@ TEST_F(CgroupV1Test, EveryHierarchyWithOrWithoutLimits) {
   // A plain launch is in a cgroup of its own in every hierarchy too: it stays in none of the
   // caller's, and its cgroup namespace is rooted at its own cgroup in each.
   FakeCgroupFs fs(path("v1"), false);
-  const std::vector<std::string> all{path("v1/freezer/chrootctl/5.5.1"), path("v1/cpu/chrootctl/5.5.1"),
-                                     path("v1/memory/chrootctl/5.5.1"), path("v1/pids/chrootctl/5.5.1")};
+  const std::vector<std::string> all{path("v1/freezer/chrootctl/5.5.1"), path("v1/cpu/chrootctl/5.5.1"), path("v1/memory/chrootctl/5.5.1"),
+                                     path("v1/pids/chrootctl/5.5.1")};
   auto plain = cg::JobCgroup::create(fs, layout, "5.5.1", Limits{}, true, notes);
   ASSERT_TRUE(plain) << plain.error().what();
   EXPECT_EQ(plain->dirs(), all);
@@ -439,8 +432,8 @@ TEST_F(CgroupV1Test, EveryHierarchyWithOrWithoutLimits) {
   layout.v1_mounts.erase("freezer");
   auto no_freezer = cg::JobCgroup::create(fs, layout, "5.5.4", Limits{}, true, notes);
   ASSERT_TRUE(no_freezer) << no_freezer.error().what();
-  EXPECT_EQ(no_freezer->dirs(), (std::vector<std::string>{path("v1/cpu/chrootctl/5.5.4"), path("v1/memory/chrootctl/5.5.4"),
-                                                          path("v1/pids/chrootctl/5.5.4")}));
+  EXPECT_EQ(no_freezer->dirs(),
+            (std::vector<std::string>{path("v1/cpu/chrootctl/5.5.4"), path("v1/memory/chrootctl/5.5.4"), path("v1/pids/chrootctl/5.5.4")}));
   for (auto* job : {&*plain, &*no_freezer}) ASSERT_TRUE(job->destroy(fs));
 }
 
@@ -451,7 +444,7 @@ TEST_F(CgroupV1Test, ACpusetCgroupGetsItsParentsCpusAndMemoryNodes) {
   test::write_file(path("v1/cpuset/cpuset.cpus"), "0-3\n");
   test::write_file(path("v1/cpuset/cpuset.mems"), "0\n");
   class CpusetFs : public FakeCgroupFs {
-  public:
+   public:
     using FakeCgroupFs::FakeCgroupFs;
     Status make_dir(const std::string& p) override {
       TRY(FakeCgroupFs::make_dir(p));
@@ -512,8 +505,7 @@ TEST_F(CgroupV1Test, UnprivilegedCallerWithoutAccessRunsWithoutACgroup) {
   ASSERT_TRUE(job) << job.error().what();
   EXPECT_EQ(job->version(), cg::Version::none);
   ASSERT_EQ(notes.size(), 1u);
-  EXPECT_EQ(notes[0], "cgroup v1 is not delegated to unprivileged users (mkdir('" + path("v1/freezer/chrootctl") +
-                          "', 0755): Permission denied)");
+  EXPECT_EQ(notes[0], "cgroup v1 is not delegated to unprivileged users (mkdir('" + path("v1/freezer/chrootctl") + "', 0755): Permission denied)");
   // Privileged, the same failure is an error.
   notes.clear();
   auto err = cg::JobCgroup::create(fs, layout, "3.3.4", all_limits(), true, notes);
@@ -609,8 +601,8 @@ TEST_F(CgroupV1Test, BaseParentsAreEachHierarchyFreezerFirstInsideTheCallersCgro
   FakeCgroupFs fs(path("v1"), false);
   layout.v1_own["memory"] = "/slot1";
   EXPECT_EQ(cg::launch_version(fs, layout), cg::Version::v1);
-  EXPECT_EQ(cg::base_parents(fs, layout, false), (std::vector<std::string>{path("v1/freezer"), path("v1/cpu"),
-                                                                           path("v1/memory/slot1"), path("v1/pids")}));
+  EXPECT_EQ(cg::base_parents(fs, layout, false),
+            (std::vector<std::string>{path("v1/freezer"), path("v1/cpu"), path("v1/memory/slot1"), path("v1/pids")}));
   // What create uses for the same layout.
   auto job = cg::JobCgroup::create(fs, layout, "10.20.9", {}, true, notes);
   ASSERT_TRUE(job) << job.error().what();

@@ -19,8 +19,7 @@ TEST(LaunchName, CarriesPidAndStartTime) {
   auto leaf = parse_launch_name("launcher.55.66.7");
   ASSERT_TRUE(leaf);
   EXPECT_EQ(leaf->pid, 55);
-  for (const char* bad : {"", "abc", "1.2", "1.2.3.4", "0.1.2", "x.1.2", "1.2.x", ".1.2"})
-    EXPECT_FALSE(parse_launch_name(bad)) << bad;
+  for (const char* bad : {"", "abc", "1.2", "1.2.3.4", "0.1.2", "x.1.2", "1.2.x", ".1.2"}) EXPECT_FALSE(parse_launch_name(bad)) << bad;
 }
 
 // This process's start time, field 22 of /proc/self/stat (fields resume after the ')' that
@@ -46,7 +45,7 @@ TEST(LaunchName, NewNamesAreUniqueAndLive) {
 }
 
 class StateTest : public test::TempDirTest {
-protected:
+ protected:
   void SetUp() override {
     TempDirTest::SetUp();
     state = path("state");
@@ -71,7 +70,7 @@ protected:
 
 // Removes the (empty) control file the way rmdir removes a cgroup.
 class TreeFs : public cgroup::Fs {
-public:
+ public:
   Status remove_dir(const std::string& path) override {
     ::unlink((path + "/cgroup.procs").c_str());
     return cgroup::Fs::remove_dir(path);
@@ -139,8 +138,8 @@ TEST_F(StateTest, DeadLaunchesAreRemovedLiveOnesKept) {
   EXPECT_EQ(rep.removed_records, (std::vector<std::string>{state + "/launches/2222.5.0", state + "/launches/4444.5.0"}));
   std::vector<std::string> removed = rep.removed_cgroups;
   std::sort(removed.begin(), removed.end());
-  EXPECT_EQ(removed, (std::vector<std::string>{cg + "/memory/chrootctl/2222.5.0", cg + "/memory/chrootctl/3333.5.0",
-                                               cg + "/pids/chrootctl/2222.5.0", cg + "/pids/chrootctl/3333.5.0"}));
+  EXPECT_EQ(removed, (std::vector<std::string>{cg + "/memory/chrootctl/2222.5.0", cg + "/memory/chrootctl/3333.5.0", cg + "/pids/chrootctl/2222.5.0",
+                                               cg + "/pids/chrootctl/3333.5.0"}));
   EXPECT_TRUE(exists(cg + "/memory/chrootctl/1111.5.0"));
   EXPECT_TRUE(exists(cg + "/memory/other"));
   EXPECT_TRUE(exists(cg + "/memory/chrootctl/not-a-launch"));
@@ -173,8 +172,8 @@ TEST_F(StateTest, RecordsInADirectoryOthersCanWriteAreIgnored) {
   dead->release();
   ASSERT_EQ(::chmod((state + "/launches").c_str(), 0777), 0);
   auto rep = cleanup_stale(fs, layout, state, live_if_pid_1111, false, claims);
-  EXPECT_EQ(rep.errors, std::vector<std::string>{state + "/launches is not a private directory of uid " +
-                                                 std::to_string(::geteuid()) + "; its records are ignored"});
+  EXPECT_EQ(rep.errors, std::vector<std::string>{state + "/launches is not a private directory of uid " + std::to_string(::geteuid()) +
+                                                 "; its records are ignored"});
   EXPECT_TRUE(rep.removed_cgroups.empty());
   EXPECT_TRUE(exists(cg + "/memory/chrootctl/2222.8.0"));
   ASSERT_EQ(::chmod((state + "/launches").c_str(), 0755), 0);
@@ -185,8 +184,8 @@ TEST_F(StateTest, NoStateDirectoryStillScansTheBases) {
   job_dir("2222.6.0");
   test::mkdirs(cg + "/pids/chrootctl/1111.6.0");  // a live launch keeps its base
   auto rep = cleanup_stale(fs, layout, "", live_if_pid_1111, true, claims);
-  EXPECT_EQ(rep.removed_cgroups, (std::vector<std::string>{cg + "/memory/chrootctl/2222.6.0", cg + "/pids/chrootctl/2222.6.0",
-                                                           cg + "/memory/chrootctl"}));
+  EXPECT_EQ(rep.removed_cgroups,
+            (std::vector<std::string>{cg + "/memory/chrootctl/2222.6.0", cg + "/pids/chrootctl/2222.6.0", cg + "/memory/chrootctl"}));
   EXPECT_TRUE(rep.removed_records.empty());
   EXPECT_TRUE(exists(cg + "/pids/chrootctl/1111.6.0"));
 }
@@ -223,7 +222,7 @@ TEST_F(StateTest, BlocksOfAnotherRangeAreNeverOverlapped) {
 TEST_F(StateTest, AFullRangeFreesTheBlocksOfDeadLaunchesWithoutARecord) {
   const IdRange range{1000000, k_id_block_size};
   test::mkdirs(claims);
-  test::write_file(claims + "/1000000", "2222.5.0");  // its launcher is gone and left no record
+  test::write_file(claims + "/1000000", "2222.5.0");             // its launcher is gone and left no record
   const std::string live = new_launch_name(*self_start_time());  // this process: live
   auto r = IdBlockClaim::claim(claims, state, range, live);
   ASSERT_TRUE(r) << r.error().what();
@@ -242,9 +241,9 @@ TEST_F(StateTest, CleanupFreesTheBlocksOfDeadLaunchesAndKeepsThoseOfLiveOnesOrWi
   auto dead = StateRecord::create(state, "2222.5.0", {cg + "/memory/chrootctl/2222.5.0"}, 1000000);
   ASSERT_TRUE(dead);
   dead->release();
-  test::write_file(claims + "/1000000", "2222.5.0");     // freed with its record
-  test::write_file(claims + "/1065536", "3333.5.0");     // no record: freed by the scan
-  test::write_file(claims + "/1131072", "1111.5.0");     // live: kept
+  test::write_file(claims + "/1000000", "2222.5.0");  // freed with its record
+  test::write_file(claims + "/1065536", "3333.5.0");  // no record: freed by the scan
+  test::write_file(claims + "/1131072", "1111.5.0");  // live: kept
   auto rep = cleanup_stale(fs, layout, state, live_if_pid_1111, true, claims);
   EXPECT_EQ(rep.errors, std::vector<std::string>{});
   std::sort(rep.freed_id_blocks.begin(), rep.freed_id_blocks.end());

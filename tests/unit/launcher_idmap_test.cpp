@@ -34,8 +34,7 @@ TEST(IdMaps, AUserKeepsItsOwnIdsAndTheRestOfItsIdSpaceIsTheBlock) {
   auto m = job_id_maps(IdMode::mapped, k_base, user(1000, 100, {100, 24, 0}));
   ASSERT_TRUE(m) << m.error().what();
   EXPECT_EQ(m->uid, (std::vector<IdExtent>{{0, k_base, 1000}, {1000, 1000, 1}, {1001, k_base + 1001, 64535}}));
-  EXPECT_EQ(m->gid, (std::vector<IdExtent>{{0, k_base, 24}, {24, 24, 1}, {25, k_base + 25, 75}, {100, 100, 1},
-                                           {101, k_base + 101, 65435}}));
+  EXPECT_EQ(m->gid, (std::vector<IdExtent>{{0, k_base, 24}, {24, 24, 1}, {25, k_base + 25, 75}, {100, 100, 1}, {101, k_base + 101, 65435}}));
   EXPECT_EQ(host_id(m->uid, 0), k_base);
   EXPECT_EQ(host_id(m->gid, 0), k_base) << "gid 0 is never the host's";
   for (const auto* map : {&m->uid, &m->gid})
@@ -69,8 +68,9 @@ TEST(IdMaps, IdentityMapsOnlyTheJobsOwnIdsAndRefusesRoot) {
   EXPECT_EQ(root.error().what(), "a job as root needs its own id block, and this launch can only map the job's own ids");
   auto group_root = job_id_maps(IdMode::identity, 0, user(5, 0));
   ASSERT_FALSE(group_root);
-  EXPECT_EQ(group_root.error().what(), "the job user's group is root (gid 0), which a job may only have in its own id block, and "
-                                       "this launch can only map the job's own ids");
+  EXPECT_EQ(group_root.error().what(),
+            "the job user's group is root (gid 0), which a job may only have in its own id block, and "
+            "this launch can only map the job's own ids");
 }
 
 TEST(IdMaps, AJobIdInsideTheBlockIsRefused) {
@@ -120,7 +120,7 @@ TEST(IdmapFilesystems, ByTypeAndKernelVersion) {
 }
 
 class DecideIds : public ::testing::Test {
-protected:
+ protected:
   IdFacts facts = [] {
     IdFacts f;
     f.mount_api = true;
@@ -190,9 +190,10 @@ TEST_F(DecideIds, TheImagesSubmountsAreIdmappedWithItAllOrNothing) {
   facts.root_job = true;
   auto root = decide_ids(facts);
   ASSERT_FALSE(root);
-  EXPECT_EQ(root.error().what(), "a job as root needs its image mounted idmapped, and the image's submount /srv/images/el9/root/srv "
-                                 "is on tmpfs can be mounted idmapped from Linux 6.3 on; this kernel is 6.1 (run the job as "
-                                 "another user with --user)");
+  EXPECT_EQ(root.error().what(),
+            "a job as root needs its image mounted idmapped, and the image's submount /srv/images/el9/root/srv "
+            "is on tmpfs can be mounted idmapped from Linux 6.3 on; this kernel is 6.1 (run the job as "
+            "another user with --user)");
   facts.kernel_minor = 3;
   EXPECT_EQ(decide_ids(facts)->mode, IdMode::mapped);
 }

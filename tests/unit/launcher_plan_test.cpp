@@ -8,7 +8,7 @@ namespace {
 using namespace launcher;
 
 class PlanTest : public ::testing::Test {
-protected:
+ protected:
   PlanTest() {
     facts.uid = 0;
     facts.euid = 0;
@@ -45,8 +45,7 @@ TEST_F(PlanTest, DefaultLayoutSandboxScratchDirsProcAndDevParentsFirst) {
   EXPECT_TRUE(p->drop_privileges);
   EXPECT_EQ(p->root, "/srv/images/el9/root");
   EXPECT_EQ(p->cwd, "/scratch/job1");
-  EXPECT_EQ(p->sources, (std::vector<HostSource>{
-                            {"/scratch/job1", true, ""}, {"/scratch/job1", false, "tmp"}, {"/scratch/job1", false, "var/tmp"}}));
+  EXPECT_EQ(p->sources, (std::vector<HostSource>{{"/scratch/job1", true, ""}, {"/scratch/job1", false, "tmp"}, {"/scratch/job1", false, "var/tmp"}}));
   using K = MountOp::Kind;
   EXPECT_EQ(p->mounts, (std::vector<MountOp>{{K::proc, "/proc", 0, false, false},
                                              {K::dev, "/dev", 0, false, false},
@@ -356,8 +355,10 @@ TEST(StatusJson, RecordsOutcomeAndAccounting) {
             "  \"user_namespace\": null,\n"
             "  \"sealed\": null,\n"
             "  \"seccomp_policy\": \"default\",\n"
-            "  \"seccomp_digest\": \"" + std::string(64, 'a') + "\"\n"
-            "}\n");
+            "  \"seccomp_digest\": \"" +
+                std::string(64, 'a') +
+                "\"\n"
+                "}\n");
   // The limits read back at the end, and the job's user namespace.
   o.effective_limits = LimitValues{};
   o.effective_limits->memory_max = 1 << 20;

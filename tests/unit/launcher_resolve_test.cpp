@@ -16,7 +16,7 @@ using launcher::open_in_tree;
 using launcher::Symlinks;
 
 class TreeFixture : public test::TempDirTest {
-protected:
+ protected:
   void SetUp() override {
     TempDirTest::SetUp();
     root = path("root");
@@ -39,7 +39,7 @@ protected:
 };
 
 class ResolveTest : public TreeFixture, public ::testing::WithParamInterface<bool> {
-protected:
+ protected:
   bool walk() const { return GetParam(); }
 };
 

@@ -24,7 +24,7 @@ using test::TempDirTest;
 std::string Sha256Hex(std::string_view s) { return Sha256::hex(s); }
 
 class ManifestTest : public TempDirTest {
-protected:
+ protected:
   void SetUp() override {
     TempDirTest::SetUp();
     root = path("root");
@@ -181,8 +181,8 @@ TEST_F(ManifestTest, DetectsBrokenHardLink) {
 }
 
 TEST_F(ManifestTest, HostileNamesRoundTrip) {
-  const std::vector<std::string> names = {
-      "new\nline", "back\\slash", "sp ace", "tab\tx", std::string("bad\xff\xfe", 5), std::string(255, 'n'), "=eq", "#hash"};
+  const std::vector<std::string> names = {"new\nline",           "back\\slash", "sp ace", "tab\tx", std::string("bad\xff\xfe", 5),
+                                          std::string(255, 'n'), "=eq",         "#hash"};
   for (const auto& n : names) test::write_file(root + "/etc/" + n, n);
   // A path of about 4000 bytes: 20 levels of 199-byte names.
   std::string deep = root;
@@ -276,7 +276,7 @@ TEST_F(ManifestTest, FilesUnreadableByModeAreHashedAsRoot) {
 // ---- parsing ----
 
 class ManifestParse : public ManifestTest {
-protected:
+ protected:
   std::string text() { return mf::serialize(make()); }
   std::string error_of(const std::string& t) {
     auto r = mf::parse(t, "m.txt");
@@ -377,10 +377,8 @@ TEST_F(ManifestTest, FastCheckOnThreadsCatchesAChangeAnywhereInTheTree) {
     test::mkdirs(root + str("/d", d < 10 ? "0" : "", d));
     for (int f = 0; f < 300; ++f) {
       const std::string p = str("/d", d < 10 ? "0" : "", d, "/f", f < 10 ? "00" : f < 100 ? "0" : "", f);
-      if (std::find(changed_files.begin(), changed_files.end(), p) != changed_files.end())
-        test::write_file(root + p, "x");
-      else
-        ASSERT_EQ(::link((root + "/filler").c_str(), (root + p).c_str()), 0) << p;
+      if (std::find(changed_files.begin(), changed_files.end(), p) != changed_files.end()) test::write_file(root + p, "x");
+      else ASSERT_EQ(::link((root + "/filler").c_str(), (root + p).c_str()), 0) << p;
     }
   }
   auto record = [&] {
@@ -460,7 +458,6 @@ TEST_F(ManifestTest, StatRecordRejectsDamage) {
   EXPECT_EQ(mf::parse_stat("nonsense", "s").error().what(), "s: not a chrootctl stat record (too short)");
 }
 
-
 // The #sealed line of a sealed build (docs/manifest.md): second line, strict, outside the digest.
 TEST_F(ManifestTest, TheSealedLineIsCanonicalAndOutsideTheDigest) {
   auto m = make();
@@ -475,8 +472,8 @@ TEST_F(ManifestTest, TheSealedLineIsCanonicalAndOutsideTheDigest) {
   s.salt = std::string(64, 'c');
   m.sealed = s;
   const std::string text = mf::serialize(m);
-  const std::string line = "#sealed erofs size=2015232 sha256=" + std::string(64, 'a') + " hash-offset=1990656 root-hash=" +
-                           std::string(64, 'b') + " salt=" + std::string(64, 'c');
+  const std::string line = "#sealed erofs size=2015232 sha256=" + std::string(64, 'a') + " hash-offset=1990656 root-hash=" + std::string(64, 'b') +
+                           " salt=" + std::string(64, 'c');
   EXPECT_EQ(text, "#chrootctl-manifest 1\n" + line + "\n" + plain.substr(plain.find('\n') + 1));
   EXPECT_EQ(mf::render(m).digest, digest) << "the tree digest is the tree's, sealed or not";
   auto back = mf::parse(text, "m");
@@ -521,7 +518,7 @@ TEST_F(ManifestTest, TheSealedLineIsCanonicalAndOutsideTheDigest) {
 TEST(StatRecord, SizesThatAddUpOnlyByOverflowingAreDamage) {
   std::string record(88 + 56, '\0');
   std::memcpy(record.data(), "CCSTAT02", 8);
-  const std::uint64_t count = 2;                          // 88 + 2 * 56 = 200 bytes, more than there are
+  const std::uint64_t count = 2;                           // 88 + 2 * 56 = 200 bytes, more than there are
   const std::uint64_t paths_size = std::uint64_t{0} - 56;  // 200 + paths_size wraps to 144
   std::memcpy(record.data() + 72, &count, 8);
   std::memcpy(record.data() + 80, &paths_size, 8);

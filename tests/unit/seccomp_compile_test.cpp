@@ -39,8 +39,8 @@ int nr(std::uint32_t arch, const char* name) {
   return n;
 }
 
-std::uint32_t call(const std::vector<sock_filter>& prog, std::uint32_t audit_arch, int number, std::uint64_t a0 = 0,
-                   std::uint64_t a1 = 0, std::uint64_t a2 = 0) {
+std::uint32_t call(const std::vector<sock_filter>& prog, std::uint32_t audit_arch, int number, std::uint64_t a0 = 0, std::uint64_t a1 = 0,
+                   std::uint64_t a2 = 0) {
   struct seccomp_data d {};
   d.nr = number;
   d.arch = audit_arch;
@@ -51,7 +51,7 @@ std::uint32_t call(const std::vector<sock_filter>& prog, std::uint32_t audit_arc
 }
 
 class SeccompDefaultProgram : public ::testing::Test {
-protected:
+ protected:
   static void SetUpTestSuite() { s_prog = new std::vector<sock_filter>(compiled("default")); }
   static void TearDownTestSuite() { delete s_prog; }
   static std::uint32_t x64(const char* name, std::uint64_t a0 = 0, std::uint64_t a1 = 0, std::uint64_t a2 = 0) {
@@ -79,8 +79,8 @@ TEST_F(SeccompDefaultProgram, X86_64) {
   EXPECT_EQ(call(*s_prog, AUDIT_ARCH_X86_64, 1000), errno_ret(ENOSYS)) << "a call the policy does not know";
   EXPECT_EQ(x64("kcmp"), errno_ret(ENOSYS)) << "a call the policy does not name";
   // clone: namespace flags refused, thread and fork flags allowed; the kernel reads 32 bits.
-  EXPECT_EQ(x64("clone", CLONE_VM | CLONE_FS | CLONE_FILES | CLONE_SIGHAND | CLONE_THREAD | CLONE_SYSVSEM | CLONE_SETTLS |
-                             CLONE_PARENT_SETTID | CLONE_CHILD_CLEARTID),
+  EXPECT_EQ(x64("clone", CLONE_VM | CLONE_FS | CLONE_FILES | CLONE_SIGHAND | CLONE_THREAD | CLONE_SYSVSEM | CLONE_SETTLS | CLONE_PARENT_SETTID |
+                             CLONE_CHILD_CLEARTID),
             k_allow);
   EXPECT_EQ(x64("clone", SIGCHLD), k_allow);
   for (std::uint64_t f : {CLONE_NEWUSER, CLONE_NEWNS, CLONE_NEWPID, CLONE_NEWNET, CLONE_NEWUTS, CLONE_NEWIPC, CLONE_NEWCGROUP})

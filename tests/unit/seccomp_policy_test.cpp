@@ -11,9 +11,7 @@
 namespace chrootctl::seccomp {
 namespace {
 
-PolicySource file_source(const std::string& text, const std::string& name = "site.toml") {
-  return PolicySource{name, {{name, text, "", false}}};
-}
+PolicySource file_source(const std::string& text, const std::string& name = "site.toml") { return PolicySource{name, {{name, text, "", false}}}; }
 
 std::string error_of(const PolicySource& src) {
   auto p = parse_policy(src);
@@ -34,12 +32,47 @@ TEST(SeccompPolicy, TheDefaultPolicyDeniesWhatTheIssueLists) {
   EXPECT_EQ(p.errno_value, EPERM);
   EXPECT_EQ(p.unknown_errno, ENOSYS);
   EXPECT_FALSE(p.allow_user_namespaces);
-  for (const char* denied :
-       {"add_key", "keyctl", "request_key", "bpf", "perf_event_open", "userfaultfd", "io_uring_setup", "io_uring_enter",
-        "io_uring_register", "kexec_load", "kexec_file_load", "init_module", "finit_module", "delete_module", "open_by_handle_at",
-        "mount", "umount", "umount2", "pivot_root", "move_mount", "open_tree", "fsopen", "fsconfig", "fsmount", "fspick",
-        "mount_setattr", "setns", "acct", "swapon", "swapoff", "reboot", "settimeofday", "clock_settime", "adjtimex", "syslog",
-        "quotactl", "iopl", "ioperm", "lookup_dcookie", "vhangup", "uselib"}) {
+  for (const char* denied : {"add_key",
+                             "keyctl",
+                             "request_key",
+                             "bpf",
+                             "perf_event_open",
+                             "userfaultfd",
+                             "io_uring_setup",
+                             "io_uring_enter",
+                             "io_uring_register",
+                             "kexec_load",
+                             "kexec_file_load",
+                             "init_module",
+                             "finit_module",
+                             "delete_module",
+                             "open_by_handle_at",
+                             "mount",
+                             "umount",
+                             "umount2",
+                             "pivot_root",
+                             "move_mount",
+                             "open_tree",
+                             "fsopen",
+                             "fsconfig",
+                             "fsmount",
+                             "fspick",
+                             "mount_setattr",
+                             "setns",
+                             "acct",
+                             "swapon",
+                             "swapoff",
+                             "reboot",
+                             "settimeofday",
+                             "clock_settime",
+                             "adjtimex",
+                             "syslog",
+                             "quotactl",
+                             "iopl",
+                             "ioperm",
+                             "lookup_dcookie",
+                             "vhangup",
+                             "uselib"}) {
     SCOPED_TRACE(denied);
     ASSERT_EQ(p.calls.count(denied), 1u);
     EXPECT_EQ(p.calls.at(denied).kind, Disposition::Kind::deny);
@@ -167,16 +200,17 @@ TEST(SeccompPolicy, RuleMistakes) {
 }
 
 TEST(SeccompPolicy, AFileOnTheDefaultPolicyOverridesItCallByCall) {
-  auto p = parse_policy(file_source("base = \"default\"\n"
-                                    "errno = \"EACCES\"\n"
-                                    "allow = [\"perf_event_open\"]\n"
-                                    "deny = [\"ptrace\", \"process_vm_readv\"]\n"
-                                    "deny_with = { userfaultfd = \"ENOSYS\" }\n"
-                                    "[[rule]]\n"
-                                    "syscalls = [\"prctl\"]\n"
-                                    "arg = 0\n"
-                                    "width = 32\n"
-                                    "deny_values = [22]\n"));
+  auto p =
+      parse_policy(file_source("base = \"default\"\n"
+                               "errno = \"EACCES\"\n"
+                               "allow = [\"perf_event_open\"]\n"
+                               "deny = [\"ptrace\", \"process_vm_readv\"]\n"
+                               "deny_with = { userfaultfd = \"ENOSYS\" }\n"
+                               "[[rule]]\n"
+                               "syscalls = [\"prctl\"]\n"
+                               "arg = 0\n"
+                               "width = 32\n"
+                               "deny_values = [22]\n"));
   ASSERT_TRUE(p) << p.error().what();
   EXPECT_EQ(p->errno_value, EACCES);
   EXPECT_EQ(p->calls.at("perf_event_open").kind, Disposition::Kind::allow);
@@ -218,9 +252,10 @@ TEST(SeccompPolicy, TheSitesAdditionsApplyLastAndAreReportedInTheConfiguration) 
   EXPECT_EQ(p->calls.at("keyctl").kind, Disposition::Kind::deny) << "only namespaces and mounts open up";
 
   src.documents[1].text = "[seccomp]\npolicy = \"default\"\ndeny = [\"ptrase\"]\n";
-  EXPECT_EQ(error_of(src), "/etc/chrootctl/config.toml:3:9: error: unknown system call 'ptrase' (did you mean 'ptrace'?)\n"
-                           " 3 | deny = [\"ptrase\"]\n"
-                           "   |         ^");
+  EXPECT_EQ(error_of(src),
+            "/etc/chrootctl/config.toml:3:9: error: unknown system call 'ptrase' (did you mean 'ptrace'?)\n"
+            " 3 | deny = [\"ptrase\"]\n"
+            "   |         ^");
 }
 
 TEST(SeccompPolicy, ErrnoNames) {

@@ -71,9 +71,13 @@ TEST_F(SeccompSourceFiles, DocumentsAndDigests) {
   EXPECT_EQ((*build)->documents.size(), 1u);
 
   EXPECT_EQ(canonical_source(PolicySource{"p", {{"n", "t", "", false}, {"c", "xy", "", true}}}),
-            "chrootctl seccomp source 2\nlibseccomp " CHROOTCTL_TEST_LIBSECCOMP_VERSION "\narch x86_64\npolicy 1\np\n"
-            "document policy 1 sha256:" + BuiltinSha256::hex("t") + "\nn\n"
-            "document site 1 sha256:" + BuiltinSha256::hex("xy") + "\nc\n");
+            "chrootctl seccomp source 2\nlibseccomp " CHROOTCTL_TEST_LIBSECCOMP_VERSION
+            "\narch x86_64\npolicy 1\np\n"
+            "document policy 1 sha256:" +
+                BuiltinSha256::hex("t") +
+                "\nn\n"
+                "document site 1 sha256:" +
+                BuiltinSha256::hex("xy") + "\nc\n");
   for (auto name : k_builtin_policies)
     EXPECT_EQ(builtin_policy_sha256(name), BuiltinSha256::hex(builtin_policy_text(name))) << name << ": the digest computed by CMake";
 
@@ -92,14 +96,13 @@ TEST_F(SeccompSourceFiles, APolicyFileOthersCanWriteIsRefused) {
   ASSERT_EQ(::chmod(f.c_str(), 0664), 0);
   auto bad = load_source(f, Settings{});
   ASSERT_FALSE(bad);
-  EXPECT_EQ(bad.error().what(), "refusing system-call policy " + f +
-                                    ": owned by uid " + std::to_string(::geteuid()) +
+  EXPECT_EQ(bad.error().what(), "refusing system-call policy " + f + ": owned by uid " + std::to_string(::geteuid()) +
                                     " with mode 0664 (it must belong to root and be writable by no one else)");
 }
 
 // The program file as the launcher reads it.
 class SeccompProgramFile : public test::TempDirTest {
-protected:
+ protected:
   void SetUp() override {
     TempDirTest::SetUp();
     ASSERT_EQ(::chmod(m_dir.c_str(), 0755), 0);

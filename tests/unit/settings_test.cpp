@@ -10,7 +10,7 @@ namespace chrootctl {
 namespace {
 
 class SettingsTest : public test::TempDirTest {
-protected:
+ protected:
   void TearDown() override {
     ::unsetenv("CHROOTCTL_CONFIG");
     ::unsetenv("CHROOTCTL_STORE");
@@ -61,8 +61,7 @@ TEST_F(SettingsTest, MistakesNameTheirPlace) {
   ::setenv("CHROOTCTL_CONFIG", cfg.c_str(), 1);
   auto s = load_settings();
   ASSERT_FALSE(s);
-  EXPECT_NE(s.error().what().find(cfg + ":1:1: error: unknown key 'stroe' (did you mean 'store'?)"), std::string::npos)
-      << s.error().what();
+  EXPECT_NE(s.error().what().find(cfg + ":1:1: error: unknown key 'stroe' (did you mean 'store'?)"), std::string::npos) << s.error().what();
 }
 
 TEST_F(SettingsTest, AConfigOthersCanWriteIsRefused) {
@@ -73,14 +72,15 @@ TEST_F(SettingsTest, AConfigOthersCanWriteIsRefused) {
   auto s = load_settings();
   ASSERT_FALSE(s);
   EXPECT_EQ(s.error().code(), Errc::permission);
-  EXPECT_NE(s.error().what().find("with mode 0666 (it must belong to root and be writable by no one else)"), std::string::npos)
-      << s.error().what();
+  EXPECT_NE(s.error().what().find("with mode 0666 (it must belong to root and be writable by no one else)"), std::string::npos) << s.error().what();
 }
 
 TEST_F(SettingsTest, TheSeccompTableNamesThePolicyAndWhatItAdds) {
   const std::string cfg = path("config.toml");
-  test::write_file(cfg, "[seccomp]\npolicy = \"none\"\nallow = [\"ptrace\"]\ndeny = [\"@debug\"]\nerrno = \"EACCES\"\n"
-                        "allow_user_namespaces = true\n", 0644);
+  test::write_file(cfg,
+                   "[seccomp]\npolicy = \"none\"\nallow = [\"ptrace\"]\ndeny = [\"@debug\"]\nerrno = \"EACCES\"\n"
+                   "allow_user_namespaces = true\n",
+                   0644);
   ::setenv("CHROOTCTL_CONFIG", cfg.c_str(), 1);
   auto s = load_settings();
   ASSERT_TRUE(s) << s.error().what();
@@ -95,14 +95,16 @@ TEST_F(SettingsTest, TheSeccompTableNamesThePolicyAndWhatItAdds) {
   test::write_file(cfg, "[seccomp]\npolicy = \"site.toml\"\nerno = \"EPERM\"\n", 0644);
   auto bad = load_settings();
   ASSERT_FALSE(bad);
-  EXPECT_EQ(bad.error().what(),
-            cfg + ":2:10: error: 'seccomp.policy' must be \"default\", \"none\" or the absolute path of a policy file\n"
-                  " 2 | policy = \"site.toml\"\n"
-                  "   |          ^\n" +
-                cfg + ":3:1: error: unknown key 'seccomp.erno' (did you mean 'errno'?)\n"
-                      " 3 | erno = \"EPERM\"\n"
-                      "   | ^\n"
-                      "2 errors in " + cfg);
+  EXPECT_EQ(bad.error().what(), cfg +
+                                    ":2:10: error: 'seccomp.policy' must be \"default\", \"none\" or the absolute path of a policy file\n"
+                                    " 2 | policy = \"site.toml\"\n"
+                                    "   |          ^\n" +
+                                    cfg +
+                                    ":3:1: error: unknown key 'seccomp.erno' (did you mean 'errno'?)\n"
+                                    " 3 | erno = \"EPERM\"\n"
+                                    "   | ^\n"
+                                    "2 errors in " +
+                                    cfg);
 
   test::write_file(cfg, "store = \"/srv\"\n", 0644);
   auto plain = load_settings();
@@ -171,8 +173,8 @@ TEST_F(SettingsTest, TheAccountingTableNamesTheLogItsSizeAndRotations) {
   auto bad = load_settings();
   ASSERT_FALSE(bad);
   const std::string msg = bad.error().what();
-  EXPECT_NE(msg.find(cfg + ":2:8: error: 'accounting.path' must be the absolute path of a file, without '.', '..' or '//'"),
-            std::string::npos) << msg;
+  EXPECT_NE(msg.find(cfg + ":2:8: error: 'accounting.path' must be the absolute path of a file, without '.', '..' or '//'"), std::string::npos)
+      << msg;
   EXPECT_NE(msg.find(cfg + ":3:1: error: 'accounting.max_size' must be a size of at least 4K, like 64M, not '1K'"), std::string::npos) << msg;
   EXPECT_NE(msg.find(cfg + ":4:1: error: 'accounting.keep' must be a number of files from 0 to 1000"), std::string::npos) << msg;
   EXPECT_NE(msg.find(cfg + ":5:1: error: unknown key 'accounting.rotate'"), std::string::npos) << msg;

@@ -133,7 +133,8 @@ TEST(SignKeys, PublicKeysParseTheSameWhateverTheirPemLayout) {
     EXPECT_EQ(p->raw_public(), k.raw_public());
   }
   // Not Ed25519: the fast path does not apply and OpenSSL says what it is not.
-  auto bad = cat::parse_key("-----BEGIN PUBLIC KEY-----\nMCowBQYDK2VuAyEA" + std::string(43, 'A') + "=\n-----END PUBLIC KEY-----\n", "x25519.pub", false);
+  auto bad =
+      cat::parse_key("-----BEGIN PUBLIC KEY-----\nMCowBQYDK2VuAyEA" + std::string(43, 'A') + "=\n-----END PUBLIC KEY-----\n", "x25519.pub", false);
   ASSERT_FALSE(bad);
   EXPECT_EQ(bad.error().what(), "'x25519.pub' is not an Ed25519 key");
 }
@@ -174,7 +175,8 @@ TEST_F(SignKeyFiles, PrivateKeysMustBeProtectedUnencryptedEd25519) {
   ASSERT_EQ(::chmod(g->private_file.c_str(), 0600), 0);
   ASSERT_EQ(::symlink(g->private_file.c_str(), path("link.key").c_str()), 0);
   EXPECT_EQ(cat::load_private_key(path("link.key")).error().what(), str("private key '", path("link.key"), "' is a symbolic link"));
-  ASSERT_EQ(test::sh(str("umask 077; openssl genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:1024 -out '", path("rsa.key"), "' 2>/dev/null")).exit_code, 0);
+  ASSERT_EQ(
+      test::sh(str("umask 077; openssl genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:1024 -out '", path("rsa.key"), "' 2>/dev/null")).exit_code, 0);
   EXPECT_EQ(cat::load_private_key(path("rsa.key")).error().what(), str("'", path("rsa.key"), "' is not an Ed25519 key"));
   ASSERT_EQ(test::sh(str("umask 077; openssl genpkey -algorithm ED25519 -aes256 -pass pass:x -out '", path("enc.key"), "'")).exit_code, 0);
   EXPECT_EQ(cat::load_private_key(path("enc.key")).error().what(),
@@ -218,7 +220,7 @@ TEST(SignFile, RoundTripAndStrictParsing) {
 
 // The verdict for each kind of signature, against keys held in memory.
 class SignJudge : public ::testing::Test {
-protected:
+ protected:
   cat::SignatureVerdict judge(const std::optional<std::string>& text, bool unsigned_ok = false, cat::Statement expected = statement()) {
     cat::JudgeInput in;
     in.signature_text = text;
@@ -312,7 +314,8 @@ TEST(SignExportEntry, RoundTripAndStrictParsing) {
   ASSERT_TRUE(back) << back.error().what();
   EXPECT_EQ(back->name, "EL9");
   EXPECT_EQ(back->aliases, std::vector<std::string>{"RHEL9"});
-  auto bad = cat::parse_export_entry("format = 1\nname = \"root\"\nrecipe = \"../x\"\nbuild_id = \"b1\"\ndigest = \"x\"\nexported_at = 1\nextra = 2\n", "E");
+  auto bad =
+      cat::parse_export_entry("format = 1\nname = \"root\"\nrecipe = \"../x\"\nbuild_id = \"b1\"\ndigest = \"x\"\nexported_at = 1\nextra = 2\n", "E");
   ASSERT_FALSE(bad);
   const std::string msg = bad.error().what();
   EXPECT_NE(msg.find("E:2:8: error: bad name: 'root' is reserved"), std::string::npos) << msg;

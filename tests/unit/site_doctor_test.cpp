@@ -8,9 +8,10 @@ namespace chrootctl::site {
 namespace {
 
 TEST(DoctorIds, AccountsAndSubordinateRangesThatOverlapTheJobRangeAreNamed) {
-  const auto users = account_ids("root:x:0:0::/root:/bin/sh\n# comment:x:5\nalice:x:1879048200:100::/home/alice:/bin/sh\n"
-                                 "bad:x:notanumber:1\nbob:x:1000:1000::/home/bob:/bin/sh\n",
-                                 "/etc/passwd", "user");
+  const auto users = account_ids(
+      "root:x:0:0::/root:/bin/sh\n# comment:x:5\nalice:x:1879048200:100::/home/alice:/bin/sh\n"
+      "bad:x:notanumber:1\nbob:x:1000:1000::/home/bob:/bin/sh\n",
+      "/etc/passwd", "user");
   ASSERT_EQ(users.size(), 3u);
   EXPECT_EQ(users[1].what, "user alice (uid 1879048200), /etc/passwd:3");
   const auto groups = account_ids("jobs:x:1946157055:\n", "/etc/group", "group");
@@ -58,19 +59,20 @@ TEST(DoctorReport, EachCheckOnALineWithItsMeaningAndAFinalVerdict) {
   EXPECT_TRUE(r.failed_required().empty());
   const std::string json = report_json(r, "0.1.0");
   EXPECT_NE(json.find("\"exit_status\": 0"), std::string::npos) << json;
-  EXPECT_NE(json.find("\"summary\": \"2 ok, 0 degraded, 1 missing, 0 error; everything the configuration asks for is available\""),
-            std::string::npos)
+  EXPECT_NE(json.find("\"summary\": \"2 ok, 0 degraded, 1 missing, 0 error; everything the configuration asks for is available\""), std::string::npos)
       << json;
 }
 
 TEST(DoctorReport, FactsNestAndKeepTheirTypes) {
   Report r;
-  r.checks.push_back({"x", Verdict::ok, false, "s", "", Fact::object({{"n", 5}, {"b", true}, {"none", std::optional<int>()},
-                                                                     {"list", Fact::list({Fact("a"), Fact(std::uint64_t{7})})}})});
+  r.checks.push_back(
+      {"x", Verdict::ok, false, "s", "",
+       Fact::object({{"n", 5}, {"b", true}, {"none", std::optional<int>()}, {"list", Fact::list({Fact("a"), Fact(std::uint64_t{7})})}})});
   EXPECT_EQ(r.checks[0].facts.get("n")->integer(), 5);
   EXPECT_EQ(r.checks[0].facts.get("none")->kind(), Fact::Kind::null);
   const std::string json = report_json(r, "0.1.0");
-  EXPECT_NE(json.find("\"facts\": {\n        \"n\": 5,\n        \"b\": true,\n        \"none\": null,\n        \"list\": [\n          \"a\",\n          7\n        ]\n      }"),
+  EXPECT_NE(json.find("\"facts\": {\n        \"n\": 5,\n        \"b\": true,\n        \"none\": null,\n        \"list\": [\n          \"a\",\n       "
+                      "   7\n        ]\n      }"),
             std::string::npos)
       << json;
 }

@@ -24,10 +24,8 @@ TEST(AccountingLog, WhatTheLauncherWritesReadsBack) {
 }
 
 TEST(AccountingLog, LinesThatAreNotAccountingLinesAreRefused) {
-  EXPECT_EQ(site::parse_log_line("{\"version\": 2, \"start\": \"2026-11-23T13:02:37Z\"}").error().message(),
-            "not an accounting line of version 1");
-  EXPECT_EQ(site::parse_log_line("{\"version\": 1, \"start\": \"yesterday\"}").error().message(),
-            "the line has no readable \"start\" time");
+  EXPECT_EQ(site::parse_log_line("{\"version\": 2, \"start\": \"2026-11-23T13:02:37Z\"}").error().message(), "not an accounting line of version 1");
+  EXPECT_EQ(site::parse_log_line("{\"version\": 1, \"start\": \"yesterday\"}").error().message(), "the line has no readable \"start\" time");
   EXPECT_EQ(site::parse_log_line("{\"version\": 1,").error().message(), "unreadable accounting line at byte 14: expected a string");
 }
 

@@ -33,8 +33,7 @@ TEST(Str, WritesEachPieceAsAStreamWould) {
   EXPECT_EQ(str(static_cast<short>(-7), static_cast<unsigned short>(7), 9L, 10ULL),
             via_stream(static_cast<short>(-7), static_cast<unsigned short>(7), 9L, 10ULL));
   EXPECT_EQ(str(static_cast<signed char>('x'), static_cast<unsigned char>('y')), "xy");
-  for (double d : {0.0, 1.5, 0.1, -2.25, 1e20, 123456789.0, 1.0 / 3})
-    EXPECT_EQ(str(d), via_stream(d)) << d;
+  for (double d : {0.0, 1.5, 0.1, -2.25, 1e20, 123456789.0, 1.0 / 3}) EXPECT_EQ(str(d), via_stream(d)) << d;
   EXPECT_EQ(str(2.5f), via_stream(2.5f));
   EXPECT_EQ(str(), "");
 }
@@ -72,11 +71,11 @@ TEST(EscapeBytes, EscapesSpaceNewlineBackslash) {
 }
 
 TEST(EscapeBytes, RejectsNonCanonicalInput) {
-  EXPECT_FALSE(unescape_bytes("a\\x41"));   // 'A' needs no escape
-  EXPECT_FALSE(unescape_bytes("a\\x0A"));   // upper-case hex
-  EXPECT_FALSE(unescape_bytes("a\\x0"));    // truncated escape
-  EXPECT_FALSE(unescape_bytes("a b"));      // raw space
-  EXPECT_FALSE(unescape_bytes("a\\n"));     // unknown escape
+  EXPECT_FALSE(unescape_bytes("a\\x41"));  // 'A' needs no escape
+  EXPECT_FALSE(unescape_bytes("a\\x0A"));  // upper-case hex
+  EXPECT_FALSE(unescape_bytes("a\\x0"));   // truncated escape
+  EXPECT_FALSE(unescape_bytes("a b"));     // raw space
+  EXPECT_FALSE(unescape_bytes("a\\n"));    // unknown escape
   EXPECT_TRUE(unescape_bytes("a\\x3d", "="));
   EXPECT_FALSE(unescape_bytes("a=", "="));
 }

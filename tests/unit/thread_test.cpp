@@ -19,11 +19,12 @@ cpu_set_t affinity() {
 
 // Pins the calling thread to one CPU for the test's length, restoring its set after.
 class PinnedTest : public ::testing::Test {
-protected:
+ protected:
   void SetUp() override {
     m_saved = affinity();
     if (CPU_COUNT(&m_saved) < 2) GTEST_SKIP() << "needs two usable CPUs";
-    for (m_here = 0; !CPU_ISSET(m_here, &m_saved); ++m_here) {}
+    for (m_here = 0; !CPU_ISSET(m_here, &m_saved); ++m_here) {
+    }
     cpu_set_t one;
     CPU_ZERO(&one);
     CPU_SET(m_here, &one);

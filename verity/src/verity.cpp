@@ -44,16 +44,14 @@ std::string explain(const std::string& what, int r, const std::string& log) {
   return str(what, ": ", sys::errno_name(-r), log.empty() ? "" : str(" (", log, ")"));
 }
 
-Status load_checked(crypt_device* cd, const std::string& image, const manifest::Sealed& sealed, std::uint32_t flags,
-                    const std::string& log) {
+Status load_checked(crypt_device* cd, const std::string& image, const manifest::Sealed& sealed, std::uint32_t flags, const std::string& log) {
   crypt_params_verity p{};
   p.hash_area_offset = sealed.hash_offset;
   p.flags = flags;
   if (const int r = crypt_load(cd, CRYPT_VERITY, &p); r < 0)
     return fail(Errc::mismatch, explain(str("reading the verity superblock of ", image, " at offset ", sealed.hash_offset), r, log));
   crypt_params_verity info{};
-  if (const int r = crypt_get_verity_info(cd, &info); r < 0)
-    return fail_errno(str("crypt_get_verity_info(", quote(image), ")"), -r);
+  if (const int r = crypt_get_verity_info(cd, &info); r < 0) return fail_errno(str("crypt_get_verity_info(", quote(image), ")"), -r);
   const std::string salt = info.salt ? to_hex(reinterpret_cast<const unsigned char*>(info.salt), info.salt_size) : "";
   std::string wrong;
   if (!info.hash_name || std::strcmp(info.hash_name, k_hash) != 0) wrong = str("hash ", info.hash_name ? info.hash_name : "(none)");
@@ -62,10 +60,8 @@ Status load_checked(crypt_device* cd, const std::string& image, const manifest::
     wrong = str("block sizes ", info.data_block_size, "/", info.hash_block_size);
   else if (info.data_size * k_block_size != sealed.hash_offset)
     wrong = str("a data area of ", info.data_size, " blocks, not ", sealed.hash_offset / k_block_size);
-  else if (salt != sealed.salt)
-    wrong = "another salt";
-  if (!wrong.empty())
-    return fail(Errc::mismatch, str("the verity superblock of ", image, " has ", wrong, ", not what its manifest records"));
+  else if (salt != sealed.salt) wrong = "another salt";
+  if (!wrong.empty()) return fail(Errc::mismatch, str("the verity superblock of ", image, " has ", wrong, ", not what its manifest records"));
   return {};
 }
 

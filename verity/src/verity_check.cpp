@@ -76,8 +76,8 @@ Status verify(const std::string& image, const manifest::Sealed& sealed) {
     // libcryptsetup: -EPERM when a block does not match its hash, -EFAULT when the tree does not
     // lead to the root hash.
     if (r == -EPERM || r == -EFAULT)
-      return fail(Errc::mismatch, str(image, " does not match its dm-verity root hash ", sealed.root_hash, " (", log.empty() ? "a block was changed" : log,
-                                      ")"));
+      return fail(Errc::mismatch,
+                  str(image, " does not match its dm-verity root hash ", sealed.root_hash, " (", log.empty() ? "a block was changed" : log, ")"));
     return fail(Errc::io, explain(str("checking the dm-verity hash tree of ", image), r, log));
   }
   return {};

@@ -37,16 +37,16 @@ inline constexpr int k_builder_version = 2;
 using ImageResolver = std::function<Result<std::string>(const std::string& name)>;
 
 struct BuildOptions {
-  std::string store;               ///< image store directory (created if missing)
-  bool rebuild = false;            ///< build even when an image with the same inputs exists
+  std::string store;     ///< image store directory (created if missing)
+  bool rebuild = false;  ///< build even when an image with the same inputs exists
   /// SOURCE_DATE_EPOCH from the environment: overrides the recipe's and the default.
   std::optional<std::int64_t> source_date_epoch;
-  ImageResolver resolve_image;     ///< empty: store_latest(store, NAME)
+  ImageResolver resolve_image;  ///< empty: store_latest(store, NAME)
   /// Called once per step ("base: mmdebstrap minbase bookworm"), for people and logs.
   std::function<void(const std::string&)> status;
   /// Called often inside a step ("mmdebstrap: I: extracting archives..."), for a terminal display.
   std::function<void(const std::string&)> progress;
-  unsigned threads = 0;            ///< manifest hashing threads (0 = one per CPU)
+  unsigned threads = 0;  ///< manifest hashing threads (0 = one per CPU)
   /// `build --sealed`: overrides the recipe's [output] format.
   std::optional<Output::Format> output;
 };
@@ -54,13 +54,13 @@ struct BuildOptions {
 struct BuildResult {
   std::string name;
   std::string build_id;
-  std::string build_dir;    ///< STORE/NAME/BUILD-ID
-  std::string root;         ///< build_dir + "/root", or the sealed image file build_dir + "/image.erofs"
-  std::string tree_digest;  ///< hex SHA-256 from the manifest's end line
+  std::string build_dir;                   ///< STORE/NAME/BUILD-ID
+  std::string root;                        ///< build_dir + "/root", or the sealed image file build_dir + "/image.erofs"
+  std::string tree_digest;                 ///< hex SHA-256 from the manifest's end line
   std::optional<manifest::Sealed> sealed;  ///< a sealed build: its image file (the manifest's #sealed line)
-  std::string input_key;    ///< hex SHA-256 of the inputs
+  std::string input_key;                   ///< hex SHA-256 of the inputs
   std::int64_t source_date_epoch = 0;
-  bool cached = false;      ///< an existing image was reused (no work done)
+  bool cached = false;  ///< an existing image was reused (no work done)
   std::uint64_t entries = 0;
   std::uint64_t strip_actions = 0;
   double seconds = 0;

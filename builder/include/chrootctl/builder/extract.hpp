@@ -15,11 +15,11 @@ namespace chrootctl::builder {
 
 struct ExtractStats {
   std::uint64_t entries = 0;
-  std::uint64_t bytes = 0;          ///< file data written
-  std::string sha256;               ///< of the archive file as read (compressed bytes)
-  std::int64_t newest_mtime = 0;    ///< the newest entry mtime (a default SOURCE_DATE_EPOCH)
-  std::uint64_t whiteouts = 0;      ///< OCI whiteouts applied
-  std::uint64_t xattrs_skipped = 0; ///< trusted.* and system.* attributes not restored
+  std::uint64_t bytes = 0;           ///< file data written
+  std::string sha256;                ///< of the archive file as read (compressed bytes)
+  std::int64_t newest_mtime = 0;     ///< the newest entry mtime (a default SOURCE_DATE_EPOCH)
+  std::uint64_t whiteouts = 0;       ///< OCI whiteouts applied
+  std::uint64_t xattrs_skipped = 0;  ///< trusted.* and system.* attributes not restored
 };
 
 using ExtractProgress = std::function<void(const ExtractStats&)>;
@@ -49,11 +49,11 @@ Result<ExtractStats> apply_layer(const std::string& layer, TreeWriter& tree, con
 /// `scratch` is a directory for the unpacked blobs (removed by the caller). Calls finish().
 struct OciResult {
   std::string sha256;
-  std::string image;            ///< the image chosen
+  std::string image;                ///< the image chosen
   std::vector<std::string> layers;  ///< layer digests or paths, in order
   std::int64_t newest_mtime = 0;
 };
-Result<OciResult> extract_oci(const std::string& tarball, const std::string& expected_sha256, const std::string& image,
-                              const std::string& scratch, TreeWriter& tree, const ExtractProgress& progress = {});
+Result<OciResult> extract_oci(const std::string& tarball, const std::string& expected_sha256, const std::string& image, const std::string& scratch,
+                              TreeWriter& tree, const ExtractProgress& progress = {});
 
 }  // namespace chrootctl::builder

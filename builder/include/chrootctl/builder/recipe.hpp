@@ -43,7 +43,7 @@ struct DebootstrapBase {
   std::string variant = "minbase";
   std::vector<std::string> packages;    ///< extra packages (--include)
   std::vector<std::string> components;  ///< default: main
-  std::string mirror;  ///< empty: the host's apt sources for this suite
+  std::string mirror;                   ///< empty: the host's apt sources for this suite
   SourcePos pos;
 };
 
@@ -92,12 +92,12 @@ struct Packages {
 
 // The privilege keys (setuid, allow_setuid, capabilities, allow_capabilities, devices) are the
 // PrivilegePolicy that import applies too (common/privilege.hpp).
-using chrootctl::SetuidPolicy;
 using chrootctl::setuid_policy_name;
+using chrootctl::SetuidPolicy;
 
 struct Strip : PrivilegePolicy {
-  bool shadow = true;                           ///< replace password hashes in /etc/shadow, /etc/gshadow
-  std::vector<std::string> remove;              ///< path globs (`*`, `?`, `[...]`, `**`)
+  bool shadow = true;               ///< replace password hashes in /etc/shadow, /etc/gshadow
+  std::vector<std::string> remove;  ///< path globs (`*`, `?`, `[...]`, `**`)
 };
 
 struct Layout {

@@ -32,8 +32,8 @@ struct StripAction {
 std::string_view action_name(StripAction::Kind k);
 
 struct StripReport {
-  std::vector<StripAction> actions;  ///< in the order they were taken
-  std::uint64_t entries_removed = 0; ///< entries deleted (a removed directory counts all inside it)
+  std::vector<StripAction> actions;   ///< in the order they were taken
+  std::uint64_t entries_removed = 0;  ///< entries deleted (a removed directory counts all inside it)
   std::uint64_t mtimes_clamped = 0;
   /// One line per action, for build.log ("strip: removed /usr/share/doc (matches /usr/share/doc/**)").
   [[nodiscard]] std::string log_text() const;

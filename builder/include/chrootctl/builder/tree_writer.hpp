@@ -36,7 +36,7 @@ struct EntryMeta {
 };
 
 class TreeWriter {
-public:
+ public:
   /// Opens `root`, which must be an existing directory.
   static Result<TreeWriter> open(const std::string& root);
 
@@ -73,7 +73,7 @@ public:
   /// Applies deferred directory metadata, deepest first. Call once at the end.
   Status finish();
 
-private:
+ private:
   explicit TreeWriter(Fd root, std::string path) : m_root(std::move(root)), m_root_path(std::move(path)) {}
   Status clear_for(int parent, const std::string& name, bool keep_dir, std::string_view path);
   Status apply_meta_at(int parent, const std::string& name, std::string_view path, const EntryMeta& meta, bool is_symlink);

@@ -53,8 +53,8 @@ bool in_store(const std::string& store, const std::string& image, const std::str
 ///    directory of the store, which is made root-only (0700).
 /// Returns notes for the administrator (what was changed, or why unprivileged launchers still
 /// cannot reach it).
-Result<std::vector<std::string>> settle_access(const Settings& s, const std::string& name, const std::string& image,
-                                               const std::string& root, const manifest::Manifest& m);
+Result<std::vector<std::string>> settle_access(const Settings& s, const std::string& name, const std::string& image, const std::string& root,
+                                               const manifest::Manifest& m);
 
 /// What `verify` does for an image registered under `names`: a tree that breaks the rule is
 /// made root-only when it is a build directory of the store (a note says so); a readable
@@ -64,7 +64,7 @@ struct AccessRepair {
   std::vector<std::string> notes;
   std::optional<std::string> problem;
 };
-Result<AccessRepair> repair_access(const Settings& s, const std::vector<std::string>& names, const std::string& image,
-                                   const std::string& root, const manifest::Manifest& m);
+Result<AccessRepair> repair_access(const Settings& s, const std::vector<std::string>& names, const std::string& image, const std::string& root,
+                                   const manifest::Manifest& m);
 
 }  // namespace chrootctl::catalogue

@@ -48,13 +48,13 @@ const CheckInfo* find_check(std::string_view id);
 std::vector<std::string> check_ids();
 
 struct Finding {
-  std::string check;          ///< a CheckInfo id
+  std::string check;  ///< a CheckInfo id
   Severity severity = Severity::info;
-  std::string path;           ///< raw bytes; the entry concerned (the account file for account checks)
-  std::string account;        ///< account or group name for account.* findings; empty otherwise
-  std::string detail;         ///< what was found (raw bytes; escaped when rendered)
+  std::string path;                      ///< raw bytes; the entry concerned (the account file for account checks)
+  std::string account;                   ///< account or group name for account.* findings; empty otherwise
+  std::string detail;                    ///< what was found (raw bytes; escaped when rendered)
   std::optional<FileCaps> capabilities;  ///< decoded, for capability.* findings
-  std::string ignored_because;  ///< the policy's reason, for findings an ignore rule matched
+  std::string ignored_because;           ///< the policy's reason, for findings an ignore rule matched
 };
 
 /// What to audit. `root` is the tree; `manifest` the recorded manifest (empty: drift is not
@@ -81,20 +81,20 @@ struct Target {
 Result<Target> target_from_build_dir(const std::string& dir);
 
 struct Options {
-  unsigned threads = 0;            ///< hashing threads; 0 = one per CPU
-  manifest::ProgressFn progress;   ///< progress of the walk
+  unsigned threads = 0;           ///< hashing threads; 0 = one per CPU
+  manifest::ProgressFn progress;  ///< progress of the walk
 };
 
 struct Report {
   Target target;
-  std::string tree_digest;          ///< digest of the recorded manifest (empty without one)
-  std::uint64_t entries = 0;        ///< entries in the tree as walked
+  std::string tree_digest;    ///< digest of the recorded manifest (empty without one)
+  std::uint64_t entries = 0;  ///< entries in the tree as walked
   bool drift_checked = false;
   std::uint64_t drift_differences = 0;  ///< differences other than mtime-only
-  std::vector<Finding> findings;    ///< by severity (high first), check, path, account
-  std::vector<Finding> ignored;     ///< matched an ignore rule of the policy; same order
+  std::vector<Finding> findings;        ///< by severity (high first), check, path, account
+  std::vector<Finding> ignored;         ///< matched an ignore rule of the policy; same order
   PackageList packages;
-  std::vector<std::string> notes;   ///< what could not be checked, and why
+  std::vector<std::string> notes;  ///< what could not be checked, and why
 
   [[nodiscard]] std::uint64_t count(Severity s) const;
   /// True when a finding is at or above `gate`.

@@ -14,9 +14,9 @@ namespace chrootctl::audit {
 
 /// One decoded `security.capability` value.
 struct FileCaps {
-  int version = 2;                 ///< 1, 2 or 3 (VFS_CAP_REVISION_N)
-  bool effective = false;          ///< VFS_CAP_FLAGS_EFFECTIVE: permitted caps are raised at exec
-  std::uint64_t permitted = 0;     ///< bit N = capability N
+  int version = 2;              ///< 1, 2 or 3 (VFS_CAP_REVISION_N)
+  bool effective = false;       ///< VFS_CAP_FLAGS_EFFECTIVE: permitted caps are raised at exec
+  std::uint64_t permitted = 0;  ///< bit N = capability N
   std::uint64_t inheritable = 0;
   std::optional<std::uint32_t> rootid;  ///< v3 only: the namespace root uid the caps apply to
   friend bool operator==(const FileCaps&, const FileCaps&) = default;

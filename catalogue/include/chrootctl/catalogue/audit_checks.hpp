@@ -18,7 +18,7 @@ namespace chrootctl::audit {
 
 /// Where the checks read file contents from.
 class FileSource {
-public:
+ public:
   virtual ~FileSource() = default;
   /// Feeds the contents of the regular file `e` (an entry of the walked tree) to `sink` in
   /// chunks from the start, until the end of the file or until `sink` returns false.
@@ -34,22 +34,22 @@ public:
 /// regular file the walk recorded (same device and inode), otherwise the audit fails with
 /// "changed while it was being audited".
 class TreeFiles final : public FileSource {
-public:
+ public:
   static Result<TreeFiles> open(const std::string& root);
   Status scan(const manifest::Entry& e, const std::function<bool(std::string_view)>& sink) override;
 
-private:
+ private:
   explicit TreeFiles(Fd root) : m_root(std::move(root)) {}
   Fd m_root;
 };
 
 /// File contents from memory (tests): path -> contents.
 class MemoryFiles final : public FileSource {
-public:
+ public:
   explicit MemoryFiles(std::map<std::string, std::string> files) : m_files(std::move(files)) {}
   Status scan(const manifest::Entry& e, const std::function<bool(std::string_view)>& sink) override;
 
-private:
+ private:
   std::map<std::string, std::string> m_files;
 };
 

@@ -17,10 +17,10 @@ namespace chrootctl::audit {
 /// One side of a diff: a manifest, and the image root when there is one (build directories and
 /// catalogue entries have one; a bare manifest does not, so its packages are unknown).
 struct DiffSide {
-  std::string label;     ///< as the user named it
-  std::string manifest;  ///< path of the manifest file
-  std::string root;      ///< empty for a bare manifest (and for a sealed image until its caller mounts it)
-  std::string sealed_file;                ///< a sealed image's file
+  std::string label;                       ///< as the user named it
+  std::string manifest;                    ///< path of the manifest file
+  std::string root;                        ///< empty for a bare manifest (and for a sealed image until its caller mounts it)
+  std::string sealed_file;                 ///< a sealed image's file
   std::optional<manifest::Sealed> sealed;  ///< and its #sealed line
 };
 
@@ -35,7 +35,7 @@ struct PrivilegeChange {
   Kind kind = Kind::changed;
   std::string path;
   std::optional<manifest::Entry> before, after;  ///< absent on the side it does not exist
-  std::vector<std::string> changes;  ///< "setuid added", "capabilities cap_net_raw=ep -> -", ...
+  std::vector<std::string> changes;              ///< "setuid added", "capabilities cap_net_raw=ep -> -", ...
 };
 
 struct PackageChange {
@@ -50,10 +50,10 @@ struct PackageChange {
 struct ImageDiff {
   DiffSide old_side, new_side;
   std::vector<PrivilegeChange> privileged;
-  manifest::DiffResult entries;   ///< without mtime-only differences
-  std::uint64_t mtime_only = 0;   ///< entries whose mtime alone changed (not listed)
+  manifest::DiffResult entries;  ///< without mtime-only differences
+  std::uint64_t mtime_only = 0;  ///< entries whose mtime alone changed (not listed)
   bool packages_available = false;
-  std::string packages_note;      ///< why the package diff is not available
+  std::string packages_note;  ///< why the package diff is not available
   std::vector<PackageChange> packages;
 
   /// True when anything other than mtimes differs.
@@ -62,8 +62,8 @@ struct ImageDiff {
 
 /// Compares two manifests (pure); packages are compared only when both lists are given and
 /// readable.
-ImageDiff compare_images(const manifest::Manifest& before, const manifest::Manifest& after,
-                         const PackageList* old_packages, const PackageList* new_packages);
+ImageDiff compare_images(const manifest::Manifest& before, const manifest::Manifest& after, const PackageList* old_packages,
+                         const PackageList* new_packages);
 /// Loads both manifests, reads both package databases where there is a root, and compares.
 Result<ImageDiff> diff_images(const DiffSide& before, const DiffSide& after);
 

@@ -26,8 +26,8 @@ struct PackageList {
     unknown,  ///< a database exists but could not be read here (`note` says why)
   };
   Source source = Source::none;
-  std::string database;  ///< path inside the image of what was read (empty for none)
-  std::string note;      ///< for unknown: why
+  std::string database;           ///< path inside the image of what was read (empty for none)
+  std::string note;               ///< for unknown: why
   std::vector<Package> packages;  ///< sorted by name, then arch
 };
 std::string_view source_name(PackageList::Source s);

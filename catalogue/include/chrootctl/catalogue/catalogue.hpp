@@ -38,15 +38,15 @@ std::string describe(const RootIdentity& id);
 /// image file (IMAGE/image.erofs), mounted at launch (docs/sealed.md); `identity` is then the
 /// file's.
 struct Version {
-  std::string image;     ///< absolute, canonical build directory (STORE/NAME/BUILD-ID)
-  std::string root;      ///< absolute, canonical root directory (IMAGE/root for builds), or the sealed image file
-  std::string digest;    ///< tree digest, 64 lowercase hex digits
+  std::string image;   ///< absolute, canonical build directory (STORE/NAME/BUILD-ID)
+  std::string root;    ///< absolute, canonical root directory (IMAGE/root for builds), or the sealed image file
+  std::string digest;  ///< tree digest, 64 lowercase hex digits
   /// For a tree that `import --strip` changed: the tree digest of the manifest it was made
   /// from, which its signature covers (manifest::original_digest). Empty otherwise.
   std::string signed_digest;
-  std::string build_id;  ///< the build directory's name
-  std::string recipe;    ///< the recipe's `name`, or empty (imported roots)
-  std::string signer;    ///< who signed the manifest, or empty
+  std::string build_id;          ///< the build directory's name
+  std::string recipe;            ///< the recipe's `name`, or empty (imported roots)
+  std::string signer;            ///< who signed the manifest, or empty
   std::int64_t added_at = 0;     ///< unix seconds
   std::int64_t verified_at = 0;  ///< last full verification that passed (unix seconds; 0 = never)
   std::int64_t failed_at = 0;    ///< last verification that failed (0 = never)

@@ -29,7 +29,7 @@ struct CondorConfig {
     std::string name;
     std::string reason;
   };
-  std::vector<Skipped> skipped;       ///< not verified, or a path NAMED_CHROOT cannot hold
+  std::vector<Skipped> skipped;  ///< not verified, or a path NAMED_CHROOT cannot hold
 };
 
 /// The NAMED_CHROOT line for every entry (and alias) whose current version is usable
@@ -57,8 +57,7 @@ struct WrapperConfig {
 /// names that resolve now, so that jobs match with `stringListMember("EL9", NamedChroot)`.
 /// Both paths must be absolute and free of white space, quotes, '#', '$' and '\' (which a
 /// configuration line or the script would change).
-Result<WrapperConfig> condor_wrapper_config(const Settings& s, const std::string& chrootctl, const std::string& script_path,
-                                            std::int64_t now = 0);
+Result<WrapperConfig> condor_wrapper_config(const Settings& s, const std::string& chrootctl, const std::string& script_path, std::int64_t now = 0);
 
 // ---- import-condor-config ----
 
@@ -119,11 +118,11 @@ Result<ImportReport> import_condor_config(const Settings& s, const std::string& 
 
 /// What a submit file or job ClassAd asks for.
 struct ChrootRequest {
-  bool present = false;      ///< an assignment to RequestedChroot was found
-  std::string name;          ///< the requested name (when `problem` is empty)
-  std::string problem;       ///< why the request cannot be honoured (not a plain string literal, ...)
-  std::string attribute;     ///< as written: "+RequestedChroot", "My.RequestedChroot", "RequestedChroot"
-  std::uint32_t line = 0;    ///< where the assignment in effect starts
+  bool present = false;    ///< an assignment to RequestedChroot was found
+  std::string name;        ///< the requested name (when `problem` is empty)
+  std::string problem;     ///< why the request cannot be honoured (not a plain string literal, ...)
+  std::string attribute;   ///< as written: "+RequestedChroot", "My.RequestedChroot", "RequestedChroot"
+  std::uint32_t line = 0;  ///< where the assignment in effect starts
 };
 
 /// Finds the assignment in effect (the last one) of `+RequestedChroot`, `My.RequestedChroot`

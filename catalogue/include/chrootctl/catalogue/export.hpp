@@ -31,11 +31,11 @@ namespace chrootctl::catalogue {
 
 /// The first member of an export, chrootctl-export.toml.
 struct ExportEntry {
-  std::string name;      ///< the catalogue name on the exporting host
+  std::string name;  ///< the catalogue name on the exporting host
   std::string recipe;
   std::string build_id;
-  std::string digest;    ///< tree digest
-  std::string signer;    ///< key id of the signature, if any (informational: import checks it)
+  std::string digest;                ///< tree digest
+  std::string signer;                ///< key id of the signature, if any (informational: import checks it)
   std::vector<std::string> aliases;  ///< informational: import does not create aliases
   std::int64_t exported_at = 0;
 };
@@ -43,18 +43,18 @@ std::string render_export_entry(const ExportEntry& e);
 Result<ExportEntry> parse_export_entry(std::string text, const std::string& label);
 
 struct ExportOptions {
-  int level = 3;          ///< zstd compression level
-  unsigned threads = 0;   ///< zstd worker threads; 0 = one per CPU
+  int level = 3;         ///< zstd compression level
+  unsigned threads = 0;  ///< zstd worker threads; 0 = one per CPU
   std::function<void(std::uint64_t entries, std::uint64_t bytes)> progress;
   std::int64_t now = 0;
 };
 
 struct ExportResult {
-  std::string name;      ///< the entry exported (an alias resolves to it)
-  std::string image;     ///< its build directory
-  std::string output;    ///< the archive written
+  std::string name;    ///< the entry exported (an alias resolves to it)
+  std::string image;   ///< its build directory
+  std::string output;  ///< the archive written
   std::string digest;
-  std::string signer;    ///< key id of the signature packed, or empty
+  std::string signer;  ///< key id of the signature packed, or empty
   std::size_t entries = 0;
   std::uint64_t bytes = 0;         ///< file contents packed
   std::uint64_t archive_size = 0;  ///< compressed size
@@ -98,7 +98,7 @@ struct StripPlan {
 Result<StripPlan> plan_import_strip(const manifest::Manifest& m, const PrivilegePolicy& policy);
 
 struct ImportOptions {
-  std::string as;               ///< catalogue name (default: the name in the archive)
+  std::string as;  ///< catalogue name (default: the name in the archive)
   /// Accept an archive without a valid signature by a trusted key (missing, or by a key this
   /// host does not trust). Never accepted: a signature that does not verify or does not match
   /// the archive, a revoked key, or anything unsigned when require_signature is set.
@@ -108,8 +108,8 @@ struct ImportOptions {
   /// nodes out, recording each change in the manifest's header. Without it such an archive is
   /// refused before anything is written.
   bool strip = false;
-  Unpacker unpack;              ///< required
-  unsigned threads = 0;         ///< hashing threads for the check of the tree
+  Unpacker unpack;       ///< required
+  unsigned threads = 0;  ///< hashing threads for the check of the tree
   manifest::ProgressFn progress;
   std::function<void(const std::string&)> status;  ///< one line per step
   std::int64_t now = 0;
@@ -120,8 +120,8 @@ struct ImportResult {
   std::string image;            ///< STORE/RECIPE/BUILD-ID
   std::string signature_state;  ///< "signed" or "unsigned"
   std::string signer;
-  std::string signature_note;   ///< why it is unsigned, if it is
-  bool already_present = false; ///< the build was in the store already: it was verified and registered
+  std::string signature_note;           ///< why it is unsigned, if it is
+  bool already_present = false;         ///< the build was in the store already: it was verified and registered
   std::vector<StrippedEntry> stripped;  ///< what --strip changed
   UnpackStats unpacked;
   AddResult added;

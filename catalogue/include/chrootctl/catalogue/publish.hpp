@@ -31,11 +31,11 @@ namespace chrootctl::catalogue {
 /// DIR/catalogue.d/NAME.toml.
 struct Fragment {
   std::string name;
-  std::string image;     ///< "NAME/BUILD-ID", relative to DIR
+  std::string image;  ///< "NAME/BUILD-ID", relative to DIR
   std::string build_id;
   std::string recipe;
   std::string digest;
-  std::string signer;    ///< key id of the signature, if any (informational: add --from checks it)
+  std::string signer;  ///< key id of the signature, if any (informational: add --from checks it)
   std::int64_t published_at = 0;
 };
 std::string render_fragment(const Fragment& f);
@@ -55,8 +55,8 @@ struct PublishOptions {
 struct PublishResult {
   std::string name;
   std::string build_id;
-  std::string published;   ///< DIR/NAME/BUILD-ID
-  std::string fragment;    ///< DIR/catalogue.d/NAME.toml
+  std::string published;  ///< DIR/NAME/BUILD-ID
+  std::string fragment;   ///< DIR/catalogue.d/NAME.toml
   std::string digest;
   std::string signer;
   bool already_published = false;  ///< the build was in DIR already: only the fragment was written
@@ -86,7 +86,7 @@ struct AddFromItem {
   std::string name;
   std::string fragment;  ///< the fragment read
   bool added = false;
-  std::string message;   ///< why not, when !added
+  std::string message;  ///< why not, when !added
   AddResult result;
 };
 

@@ -26,9 +26,9 @@ struct AddOptions {
   /// The build id to record (and to find in the signature). Empty: the build directory's name.
   /// Set by add_from, whose local copy of a published build is STORE/NAME/from-BUILD-ID.
   std::string build_id;
-  unsigned threads = 0;            ///< hashing threads; 0 = one per CPU
-  manifest::ProgressFn progress;   ///< progress of the verification walk
-  std::int64_t now = 0;            ///< unix seconds; 0 = the current time
+  unsigned threads = 0;           ///< hashing threads; 0 = one per CPU
+  manifest::ProgressFn progress;  ///< progress of the verification walk
+  std::int64_t now = 0;           ///< unix seconds; 0 = the current time
   /// The system-call policy to record for the entry ("default", "none" or a policy file's
   /// absolute path; empty: back to the site's policy). Unset: an existing entry keeps its own.
   std::optional<std::string> seccomp;
@@ -73,8 +73,8 @@ Result<std::string> alias(const Settings& s, const std::string& alias, const std
 
 struct RollbackResult {
   std::string name;
-  Version current;                ///< the version now current
-  std::vector<Version> dropped;   ///< versions newer than it, no longer in the catalogue
+  Version current;               ///< the version now current
+  std::vector<Version> dropped;  ///< versions newer than it, no longer in the catalogue
 };
 /// Makes the newest previous version of `name` current (or the one whose build id is `to`) and
 /// drops the newer ones from the catalogue; their build directories stay until `gc`.
@@ -83,18 +83,18 @@ Result<RollbackResult> rollback(const Settings& s, const std::string& name, cons
 // ---- verify ----
 
 struct VerifyOptions {
-  bool fast = false;               ///< metadata only, against the stat record
+  bool fast = false;  ///< metadata only, against the stat record
   unsigned threads = 0;
   manifest::ProgressFn progress;
   std::int64_t now = 0;
 };
 
 struct VerifyReport {
-  std::string name;                ///< the entry
-  Version version;                 ///< as it was when verification started
+  std::string name;  ///< the entry
+  Version version;   ///< as it was when verification started
   bool fast = false;
   bool passed = false;
-  std::string error;               ///< set when the verification could not complete (counts as a failure)
+  std::string error;  ///< set when the verification could not complete (counts as a failure)
   manifest::DiffResult differences;
   std::size_t entries = 0;         ///< entries checked
   bool recorded = false;           ///< the result was written to the catalogue
@@ -128,10 +128,10 @@ struct GcReport {
     std::string build_id;
     std::string image;
   };
-  std::vector<Trimmed> trimmed;       ///< previous versions dropped by `keep`
-  std::vector<std::string> removed;   ///< build directories removed (or that would be, dry run)
-  std::vector<std::string> too_new;   ///< unreferenced but younger than min_age: kept
-  std::vector<std::string> errors;    ///< removals that failed
+  std::vector<Trimmed> trimmed;      ///< previous versions dropped by `keep`
+  std::vector<std::string> removed;  ///< build directories removed (or that would be, dry run)
+  std::vector<std::string> too_new;  ///< unreferenced but younger than min_age: kept
+  std::vector<std::string> errors;   ///< removals that failed
 };
 
 /// Removes the build directories STORE/NAME/BUILD-ID (those holding a `manifest`) that no

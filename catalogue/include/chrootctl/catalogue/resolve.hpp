@@ -44,7 +44,7 @@ struct ResolvedRoot {
   std::string root;       ///< the verified root directory
   std::string image;      ///< its build directory (manifest, stat record)
   Version version;
-  std::string seccomp;    ///< the entry's system-call policy (empty: the site's)
+  std::string seccomp;  ///< the entry's system-call policy (empty: the site's)
 };
 
 /// Resolves `name` (an entry or an alias) in the trusted catalogue (load_trusted). Errors:
@@ -53,8 +53,7 @@ struct ResolvedRoot {
 /// message says why); anything else means the catalogue could not be read.
 Result<ResolvedRoot> resolve(const Settings& s, const std::string& name, const ResolveOptions& options = {});
 /// The same against a catalogue already loaded.
-Result<ResolvedRoot> resolve_in(const Settings& s, const Catalogue& c, const std::string& name,
-                                const ResolveOptions& options = {});
+Result<ResolvedRoot> resolve_in(const Settings& s, const Catalogue& c, const std::string& name, const ResolveOptions& options = {});
 
 /// True for the errors of `resolve` that answer "no" (exit status 1) rather than "could not
 /// find out" (exit status 2).

@@ -32,7 +32,7 @@ inline constexpr std::size_t k_key_id_digits = 16;
 
 /// An Ed25519 key read from a PEM file or freshly generated. Copies share the key.
 class Key {
-public:
+ public:
   [[nodiscard]] const std::string& id() const { return m_id; }
   /// The raw 32-byte public key.
   [[nodiscard]] const std::string& raw_public() const { return m_raw; }
@@ -49,7 +49,7 @@ public:
   /// PEM (unencrypted PKCS#8, "BEGIN PRIVATE KEY").
   [[nodiscard]] Result<std::string> private_pem() const;
 
-private:
+ private:
   friend Result<Key> generate_key();
   friend Result<Key> parse_key(std::string_view pem, const std::string& label, bool want_private);
   Key() = default;
@@ -152,10 +152,10 @@ struct SignatureVerdict {
   /// verify, or its statement does not describe this image) or "untrusted" (the trusted keys
   /// could not be read safely).
   std::string state;
-  std::string signer;  ///< the key id, when "signed"
-  std::string key_id;  ///< the key the signature names, whatever the state (empty: no signature)
+  std::string signer;             ///< the key id, when "signed"
+  std::string key_id;             ///< the key the signature names, whatever the state (empty: no signature)
   std::string untrusted_because;  ///< for a key this host does not trust: why ("DIR does not exist", ...)
-  std::string reason;  ///< why it is not "signed" (also set for acceptable unsigned images)
+  std::string reason;             ///< why it is not "signed" (also set for acceptable unsigned images)
 };
 
 /// Judges the signature text of an image (nullopt: there is none) against the statement the
@@ -195,7 +195,7 @@ SignatureVerdict judge_image(const Settings& s, const std::string& image, const 
 // ---- signing ----
 
 struct SignOptions {
-  unsigned threads = 0;          ///< hashing threads for the check of the tree
+  unsigned threads = 0;  ///< hashing threads for the check of the tree
   manifest::ProgressFn progress;
   std::int64_t now = 0;
 };
@@ -205,7 +205,7 @@ struct SignResult {
   std::string signature_file;  ///< IMAGE/signature
   std::string key_id;
   Statement statement;
-  std::size_t entries = 0;     ///< manifest entries checked before signing
+  std::size_t entries = 0;            ///< manifest entries checked before signing
   std::vector<std::string> recorded;  ///< catalogue entries whose signer is now this key
   std::vector<std::string> notes;
 };

@@ -29,10 +29,9 @@ enum class Errc {
 /// A failure with its cause. `message` says what went wrong; `context` frames, outermost first
 /// once rendered, say what we were doing ("while building debian12").
 class Error {
-public:
+ public:
   Error() = default;
-  Error(Errc code, std::string message, int saved_errno = 0)
-      : m_code(code), m_errno(saved_errno), m_message(std::move(message)) {}
+  Error(Errc code, std::string message, int saved_errno = 0) : m_code(code), m_errno(saved_errno), m_message(std::move(message)) {}
 
   [[nodiscard]] Errc code() const { return m_code; }
   [[nodiscard]] int sys_errno() const { return m_errno; }
@@ -52,7 +51,7 @@ public:
   /// "outer context: inner context: message[: strerror]"
   [[nodiscard]] std::string what() const;
 
-private:
+ private:
   Errc m_code = Errc::internal;
   int m_errno = 0;
   std::string m_message;
@@ -63,9 +62,7 @@ template <class T>
 using Result = tl::expected<T, Error>;
 using Status = Result<void>;
 
-inline tl::unexpected<Error> fail(Errc code, std::string message) {
-  return tl::unexpected<Error>(Error(code, std::move(message)));
-}
+inline tl::unexpected<Error> fail(Errc code, std::string message) { return tl::unexpected<Error>(Error(code, std::move(message))); }
 /// A failure from a system call: `call` names it with its arguments; errno is saved.
 tl::unexpected<Error> fail_errno(std::string call, int saved_errno);
 /// Like fail_errno, with advice appended in parentheses.
@@ -81,8 +78,7 @@ Result<T> with_context(Result<T>&& r, std::string frame) {
 }
 /// Same, with the frame built only on failure (for hot paths): with_context(r, [&] { return ...; }).
 template <class T, class F>
-  requires std::is_invocable_r_v<std::string, F>
-Result<T> with_context(Result<T>&& r, F&& make_frame) {
+requires std::is_invocable_r_v<std::string, F> Result<T> with_context(Result<T>&& r, F&& make_frame) {
   if (!r) r.error().add_context(make_frame());
   return std::move(r);
 }
@@ -103,10 +99,10 @@ inline void take_value(tl::expected<void, Error>&&) {}
 /// list after other members (`{name, TRY(...)}`): clang (14) skips the destructors of the members
 /// already built when the error return leaves the statement expression, which LeakSanitizer
 /// reports as a leak.
-#define CHROOTCTL_TRY(...)                                                         \
-  __extension__({                                                                  \
-    auto&& chrootctl_try_r_ = (__VA_ARGS__);                                       \
+#define CHROOTCTL_TRY(...)                                                               \
+  __extension__({                                                                        \
+    auto&& chrootctl_try_r_ = (__VA_ARGS__);                                             \
     if (!chrootctl_try_r_) return ::tl::unexpected(std::move(chrootctl_try_r_).error()); \
-    ::chrootctl::detail::take_value(std::move(chrootctl_try_r_));                   \
+    ::chrootctl::detail::take_value(std::move(chrootctl_try_r_));                        \
   })
 #define TRY CHROOTCTL_TRY

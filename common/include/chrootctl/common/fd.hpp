@@ -8,7 +8,7 @@
 namespace chrootctl {
 
 class Fd {
-public:
+ public:
   Fd() = default;
   explicit Fd(int fd) : m_fd(fd) {}
   Fd(const Fd&) = delete;
@@ -32,7 +32,7 @@ public:
     m_fd = fd;
   }
 
-private:
+ private:
   int m_fd = -1;
 };
 

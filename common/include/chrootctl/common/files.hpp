@@ -18,20 +18,20 @@ Status write_file_atomic(const std::string& path, std::string_view data, mode_t 
 
 /// An flock(2)-held lock file, released on destruction.
 class LockFile {
-public:
+ public:
   /// Opens (creating, mode 0600) and locks `path`. Blocks unless `nonblocking`, in which case a
   /// lock held elsewhere gives Errc::busy.
   static Result<LockFile> acquire(const std::string& path, bool exclusive = true, bool nonblocking = false);
   [[nodiscard]] int fd() const { return m_fd.get(); }
 
-private:
+ private:
   explicit LockFile(Fd fd) : m_fd(std::move(fd)) {}
   Fd m_fd;
 };
 
 /// A directory removed (recursively, not crossing mounts) on destruction unless released.
 class TempDir {
-public:
+ public:
   /// Creates a new directory from a mkdtemp template prefix: `prefix` + "XXXXXX".
   static Result<TempDir> create(const std::string& prefix);
   TempDir(TempDir&& o) noexcept : m_path(std::move(o.m_path)) { o.m_path.clear(); }
@@ -42,7 +42,7 @@ public:
   /// Keeps the directory; returns its path.
   std::string release();
 
-private:
+ private:
   explicit TempDir(std::string path) : m_path(std::move(path)) {}
   std::string m_path;
 };

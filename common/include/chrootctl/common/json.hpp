@@ -15,7 +15,7 @@
 namespace chrootctl {
 
 class JsonWriter {
-public:
+ public:
   explicit JsonWriter(bool pretty = true) : m_pretty(pretty) {}
 
   JsonWriter& begin_object();
@@ -49,7 +49,7 @@ public:
 
   static std::string escape(std::string_view s);
 
-private:
+ private:
   void before_value();
   void newline();
 

@@ -36,14 +36,14 @@ struct Entry {
   std::uint32_t mode = 0;  ///< the 12 permission bits (setuid, setgid, sticky, rwx)
   std::uint32_t uid = 0;
   std::uint32_t gid = 0;
-  std::uint64_t size = 0;       ///< regular files only
-  std::string sha256;           ///< lowercase hex, regular files only
-  std::string target;           ///< symlinks only, raw bytes
+  std::uint64_t size = 0;        ///< regular files only
+  std::string sha256;            ///< lowercase hex, regular files only
+  std::string target;            ///< symlinks only, raw bytes
   std::uint32_t rdev_major = 0;  ///< devices only
   std::uint32_t rdev_minor = 0;
-  std::string link;  ///< hard-link group: the first path (in sort order) of the group; empty if none
+  std::string link;                ///< hard-link group: the first path (in sort order) of the group; empty if none
   std::vector<sys::Xattr> xattrs;  ///< sorted by name
-  std::int64_t mtime_sec = 0;  ///< recorded, not part of the digest
+  std::int64_t mtime_sec = 0;      ///< recorded, not part of the digest
   std::uint32_t mtime_nsec = 0;
 
   // Not part of the manifest text: the stat record used by the fast check.
@@ -113,9 +113,9 @@ struct Progress {
 using ProgressFn = std::function<void(const Progress&)>;
 
 struct CreateOptions {
-  unsigned threads = 0;   ///< hashing threads; 0 = one per online CPU
-  bool hash = true;       ///< false: metadata only (sha256 left empty), for the fast check
-  ProgressFn progress;    ///< called from the walking thread now and then
+  unsigned threads = 0;  ///< hashing threads; 0 = one per online CPU
+  bool hash = true;      ///< false: metadata only (sha256 left empty), for the fast check
+  ProgressFn progress;   ///< called from the walking thread now and then
 };
 
 /// Walks `root` (dirfd-relative, never following a symlink, never leaving the tree) and builds
@@ -229,8 +229,7 @@ DiffResult diff(const Manifest& expected, const Manifest& actual);
 
 /// Full check: re-walks and re-hashes `root` and compares it to `expected`.
 /// On return `actual` (if given) holds the fresh manifest, with its stat record.
-Result<DiffResult> check(const std::string& root, const Manifest& expected, const CreateOptions& options = {},
-                         Manifest* actual = nullptr);
+Result<DiffResult> check(const std::string& root, const Manifest& expected, const CreateOptions& options = {}, Manifest* actual = nullptr);
 
 /// Fast check: compares type, mode, owner, size, device, inode and ctime of every recorded entry
 /// against the tree, without reading contents or directories. The kernel updates ctime on every

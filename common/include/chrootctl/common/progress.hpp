@@ -8,7 +8,7 @@
 namespace chrootctl {
 
 class ProgressLine {
-public:
+ public:
   /// `label` starts every line ("hashing /srv/images/debian12").
   explicit ProgressLine(std::string label, bool quiet = false);
   ~ProgressLine();
@@ -20,7 +20,7 @@ public:
   /// Ends the display with a final status line.
   void done(const std::string& status);
 
-private:
+ private:
   std::string m_label;
   bool m_quiet;
   bool m_tty;

@@ -24,9 +24,7 @@ struct SeccompSettings {
   std::string errno_name;          ///< what denied calls return (empty: the policy's own, EPERM)
   std::optional<bool> allow_user_namespaces;
   /// The table adds to whichever policy a job runs with (anything but `policy`).
-  [[nodiscard]] bool has_additions() const {
-    return !allow.empty() || !deny.empty() || !errno_name.empty() || allow_user_namespaces.has_value();
-  }
+  [[nodiscard]] bool has_additions() const { return !allow.empty() || !deny.empty() || !errno_name.empty() || allow_user_namespaces.has_value(); }
 };
 
 /// The `[accounting]` table: where launches are recorded (docs/accounting.md). Launchers run as
@@ -35,16 +33,16 @@ struct SeccompSettings {
 /// PATH.KEEP) before the next line.
 struct AccountingSettings {
   bool enabled = true;
-  std::string path;                        ///< absolute; default below (load_settings)
-  std::uint64_t max_bytes = 64ull << 20;   ///< `max_size`, like "64M"
-  unsigned keep = 4;                       ///< rotated files kept
+  std::string path;                       ///< absolute; default below (load_settings)
+  std::uint64_t max_bytes = 64ull << 20;  ///< `max_size`, like "64M"
+  unsigned keep = 4;                      ///< rotated files kept
 };
 
 struct Settings {
-  std::string store;                      ///< image store; the catalogue is STORE/catalogue.toml
-  std::vector<std::string> recipe_dirs;   ///< searched in order for NAME.toml
-  std::int64_t max_verify_age = 86400;    ///< seconds a full verification stays valid
-  bool require_signature = false;         ///< add/resolve/run refuse unsigned images
+  std::string store;                     ///< image store; the catalogue is STORE/catalogue.toml
+  std::vector<std::string> recipe_dirs;  ///< searched in order for NAME.toml
+  std::int64_t max_verify_age = 86400;   ///< seconds a full verification stays valid
+  bool require_signature = false;        ///< add/resolve/run refuse unsigned images
   std::string trusted_keys = "/etc/chrootctl/trusted.d";
   /// Host ids for the user namespaces of jobs, 65,536 per running job
   /// (`job_ids = { start = N, count = M }`); unset: the launcher's default (launcher/idmap.hpp).
@@ -72,8 +70,8 @@ struct Settings {
   /// What import does with setuid and setgid files, file capabilities and device nodes
   /// ([strip] in the config; the builder's defaults).
   PrivilegePolicy import_strip;
-  std::string config_file;                ///< the file read, or empty if none
-  std::string config_text;                ///< its text, as read (a system-call policy's source cites it)
+  std::string config_file;  ///< the file read, or empty if none
+  std::string config_text;  ///< its text, as read (a system-call policy's source cites it)
   SeccompSettings seccomp;
   AccountingSettings accounting;
 

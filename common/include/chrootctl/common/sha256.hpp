@@ -12,7 +12,7 @@
 namespace chrootctl {
 
 class Sha256 {
-public:
+ public:
   Sha256();
   ~Sha256();
   Sha256(Sha256&&) noexcept;
@@ -27,7 +27,7 @@ public:
 
   static std::string hex(std::string_view data);
 
-private:
+ private:
   struct Ctx;
   std::unique_ptr<Ctx> m_ctx;
 };

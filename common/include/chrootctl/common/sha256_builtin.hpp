@@ -14,7 +14,7 @@ namespace chrootctl {
 
 /// FIPS 180-4 SHA-256, one message at a time.
 class BuiltinSha256 {
-public:
+ public:
   BuiltinSha256();
   void update(std::string_view data);
   /// Finishes and returns the lowercase hex digest; the object must not be used afterwards.
@@ -22,7 +22,7 @@ public:
 
   static std::string hex(std::string_view data);
 
-private:
+ private:
   void block(const unsigned char* p);
   std::array<std::uint32_t, 8> m_state;
   std::array<unsigned char, 64> m_buffer{};

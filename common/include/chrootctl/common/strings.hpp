@@ -26,9 +26,8 @@ inline void append_piece(std::string& out, const std::string& v) { append_piece(
 inline void append_piece(std::string& out, signed char c) { append_piece(out, static_cast<char>(c)); }
 inline void append_piece(std::string& out, unsigned char c) { append_piece(out, static_cast<char>(c)); }
 template <std::integral T>
-  requires(!std::same_as<T, bool> && !std::same_as<T, char> && !std::same_as<T, signed char> &&
-           !std::same_as<T, unsigned char>)
-void append_piece(std::string& out, T v) {
+requires(!std::same_as<T, bool> && !std::same_as<T, char> && !std::same_as<T, signed char> &&
+         !std::same_as<T, unsigned char>) void append_piece(std::string& out, T v) {
   if constexpr (std::is_signed_v<T>) append_signed(out, v);
   else append_unsigned(out, v);
 }
@@ -92,12 +91,12 @@ std::vector<std::string> split(std::string_view s, char sep);
 /// The lines of a text, one at a time, numbered from 1 for messages ("file:LINE: ..."): each
 /// without its '\n'; a final newline does not start another line.
 class Lines {
-public:
+ public:
   explicit Lines(std::string_view text) : m_text(text) {}
   /// The next line and its number; false after the last.
   bool next(std::string_view& line, unsigned& number);
 
-private:
+ private:
   std::string_view m_text;
   std::size_t m_pos = 0;
   unsigned m_number = 0;

@@ -60,8 +60,7 @@ Status mkdir_at(int dirfd, const std::string& name, mode_t mode);
 /// mkdir -p; existing directories are fine. Follows symlinks (administrator paths only).
 Status mkdir_p(const std::string& path, mode_t mode);
 Status unlink_at(int dirfd, const std::string& name, int flags = 0);
-Status rename_at(int olddirfd, const std::string& oldname, int newdirfd, const std::string& newname,
-                 unsigned flags = 0);
+Status rename_at(int olddirfd, const std::string& oldname, int newdirfd, const std::string& newname, unsigned flags = 0);
 Status fsync(int fd);
 Status fsync_path(const std::string& dir);
 

@@ -16,7 +16,7 @@
 namespace chrootctl {
 
 class Thread {
-public:
+ public:
   Thread() = default;
   /// Starts `fn`; throws std::system_error when no thread can be created (as std::thread).
   explicit Thread(std::function<void()> fn);
@@ -30,7 +30,7 @@ public:
   [[nodiscard]] bool joinable() const { return m_started; }
   void join();
 
-private:
+ private:
   pthread_t m_thread{};
   bool m_started = false;
 };

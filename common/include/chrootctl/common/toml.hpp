@@ -47,7 +47,7 @@ Result<TomlDocument> parse_toml(std::string text, const std::string& display_nam
 
 /// Collected errors for one file.
 class Diagnostics {
-public:
+ public:
   explicit Diagnostics(const TomlDocument& doc) : m_doc(doc) {}
 
   void error(SourcePos pos, std::string message);
@@ -59,7 +59,7 @@ public:
   /// Fails with every error (Errc::parse) if any was recorded.
   [[nodiscard]] Status result() const;
 
-private:
+ private:
   struct Item {
     SourcePos pos;
     std::string message;
@@ -77,7 +77,7 @@ std::string render_diagnostic(const TomlDocument& doc, SourcePos pos, std::strin
 ///   auto suite = r.string("suite");          // optional<string>
 ///   r.finish();                              // unknown keys -> errors
 class TableReader {
-public:
+ public:
   TableReader(Diagnostics& diag, const toml::table& table, std::string context = {});
 
   [[nodiscard]] bool has(std::string_view key) const;
@@ -99,7 +99,7 @@ public:
   /// Reports every key that no accessor asked for, with a did-you-mean among known keys.
   void finish();
 
-private:
+ private:
   const toml::node* lookup(std::string_view key, bool required, std::string_view type_name);
   std::string qualified(std::string_view key) const;
 

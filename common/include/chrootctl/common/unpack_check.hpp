@@ -18,18 +18,18 @@ namespace chrootctl {
 
 /// An entry about to be unpacked, as its archive header describes it.
 struct ArchiveEntry {
-  std::string path;               ///< canonical, relative to the directory unpacked into ("/root/etc/hosts"; "/" for it)
+  std::string path;  ///< canonical, relative to the directory unpacked into ("/root/etc/hosts"; "/" for it)
   manifest::Type type = manifest::Type::file;
-  std::uint32_t mode = 0;         ///< the 12 permission bits
+  std::uint32_t mode = 0;  ///< the 12 permission bits
   std::uint32_t uid = 0;
   std::uint32_t gid = 0;
-  std::uint64_t size = 0;         ///< regular files: the size the header gives
-  bool sparse = false;            ///< the header describes holes (a sparse file)
-  std::string target;             ///< symlinks
-  std::uint32_t rdev_major = 0;   ///< devices
+  std::uint64_t size = 0;        ///< regular files: the size the header gives
+  bool sparse = false;           ///< the header describes holes (a sparse file)
+  std::string target;            ///< symlinks
+  std::uint32_t rdev_major = 0;  ///< devices
   std::uint32_t rdev_minor = 0;
-  std::string hardlink;           ///< a hard link to this earlier entry (canonical path), or empty
-  std::vector<sys::Xattr> xattrs; ///< sorted by name; trusted.* and system.* already left out
+  std::string hardlink;            ///< a hard link to this earlier entry (canonical path), or empty
+  std::vector<sys::Xattr> xattrs;  ///< sorted by name; trusted.* and system.* already left out
 };
 
 /// What to write for an admitted entry.
@@ -40,7 +40,7 @@ struct Admission {
 };
 
 class UnpackCheck {
-public:
+ public:
   virtual ~UnpackCheck() = default;
   /// Called before anything of `e` is written. An error stops the unpacking at once.
   virtual Result<Admission> begin(const ArchiveEntry& e) = 0;

@@ -52,11 +52,11 @@ struct AccountingRecord {
   std::string entry;             ///< the catalogue entry it resolved to
   std::string build_id;
   std::string tree_digest;
-  std::string signer;            ///< "" when the image is not signed
-  std::string root;              ///< the root directory the job ran in ("" if not resolved)
-  std::string batch_system;      ///< "slurm", "htcondor" or ""
-  std::string batch_job_id;      ///< Slurm "JOB.STEP", HTCondor "CLUSTER.PROC", or ""
-  std::uint32_t tasks = 0;       ///< Slurm: the step's tasks on this node (0: not counted)
+  std::string signer;        ///< "" when the image is not signed
+  std::string root;          ///< the root directory the job ran in ("" if not resolved)
+  std::string batch_system;  ///< "slurm", "htcondor" or ""
+  std::string batch_job_id;  ///< Slurm "JOB.STEP", HTCondor "CLUSTER.PROC", or ""
+  std::uint32_t tasks = 0;   ///< Slurm: the step's tasks on this node (0: not counted)
   Outcome outcome;
 };
 

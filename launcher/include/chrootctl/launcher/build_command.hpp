@@ -16,15 +16,15 @@
 namespace chrootctl::launcher {
 
 struct BuildCommand {
-  std::string root;              ///< the tree being built (host path, a directory)
-  std::vector<std::string> argv; ///< argv[0] is looked up inside the tree with PATH from `env`
+  std::string root;                                      ///< the tree being built (host path, a directory)
+  std::vector<std::string> argv;                         ///< argv[0] is looked up inside the tree with PATH from `env`
   std::vector<std::pair<std::string, std::string>> env;  ///< the command's whole environment
   /// Host paths bound read-only into the tree (host path, path inside the tree), e.g.
   /// /etc/resolv.conf for package downloads. Targets are resolved inside the tree, never
   /// through a symlink that leaves it; a missing target file is created as an empty mount point.
   std::vector<std::pair<std::string, std::string>> binds;
-  bool network = true;           ///< share the host's network namespace (package downloads)
-  int stdout_fd = 1;             ///< where the command's output goes (e.g. build.log)
+  bool network = true;  ///< share the host's network namespace (package downloads)
+  int stdout_fd = 1;    ///< where the command's output goes (e.g. build.log)
   int stderr_fd = 2;
   /// The build policy's system-call filter (compiled by the builder), installed last, just
   /// before the command's exec. Empty program: none.

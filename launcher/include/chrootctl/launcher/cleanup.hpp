@@ -50,11 +50,10 @@ std::string id_claims_dir(const std::string& state_dir);
 /// ever hold overlapping blocks, whatever ranges they were configured with. The launch record
 /// names the block; `cleanup` frees the blocks of dead launches.
 class IdBlockClaim {
-public:
+ public:
   /// Claims the lowest free block of `range` for the launch `name`. When every block is taken,
   /// claims of dead launches that have no record in `state_dir` are freed first.
-  static Result<IdBlockClaim> claim(const std::string& claims_dir, const std::string& state_dir, const IdRange& range,
-                                    const std::string& name);
+  static Result<IdBlockClaim> claim(const std::string& claims_dir, const std::string& state_dir, const IdRange& range, const std::string& name);
   IdBlockClaim(IdBlockClaim&& o) noexcept : m_dir(std::move(o.m_dir)), m_name(std::move(o.m_name)), m_base(o.m_base) { o.m_dir.clear(); }
   IdBlockClaim& operator=(IdBlockClaim&&) = delete;
   IdBlockClaim(const IdBlockClaim&) = delete;
@@ -64,7 +63,7 @@ public:
   /// Keeps the claim on disk (processes of the job may still run; cleanup frees it).
   void release() { m_dir.clear(); }
 
-private:
+ private:
   IdBlockClaim(std::string dir, std::string name, std::uint32_t base) : m_dir(std::move(dir)), m_name(std::move(name)), m_base(base) {}
   std::string m_dir;
   std::string m_name;
@@ -73,12 +72,11 @@ private:
 
 /// The record of one launch; removed on destruction.
 class StateRecord {
-public:
+ public:
   /// Writes STATE_DIR/launches/NAME listing `cgroup_dirs` and the id block the launch holds
   /// (creating the directories, mode 0755, refusing a state directory that is a symlink or not
   /// owned by the caller).
-  static Result<StateRecord> create(const std::string& state_dir, const std::string& name,
-                                    const std::vector<std::string>& cgroup_dirs,
+  static Result<StateRecord> create(const std::string& state_dir, const std::string& name, const std::vector<std::string>& cgroup_dirs,
                                     std::optional<std::uint32_t> id_block = std::nullopt);
   StateRecord(StateRecord&& o) noexcept : m_path(std::move(o.m_path)) { o.m_path.clear(); }
   StateRecord& operator=(StateRecord&&) = delete;
@@ -88,7 +86,7 @@ public:
   /// Keeps the record on disk (the launch could not remove its cgroup; cleanup will).
   void release() { m_path.clear(); }
 
-private:
+ private:
   explicit StateRecord(std::string path) : m_path(std::move(path)) {}
   std::string m_path;
 };
@@ -105,8 +103,8 @@ struct CleanupReport {
   std::vector<std::string> removed_records;
   std::vector<std::string> removed_cgroups;
   std::vector<std::string> freed_id_blocks;  ///< claim files of dead launches
-  std::vector<std::string> live;      ///< launches still running, left alone
-  std::vector<std::string> errors;    ///< what could not be removed, and why
+  std::vector<std::string> live;             ///< launches still running, left alone
+  std::vector<std::string> errors;           ///< what could not be removed, and why
 };
 
 /// Removes what dead launches left: records in `state_dir` (may be empty: none) with the
@@ -116,9 +114,8 @@ struct CleanupReport {
 /// `chrootctl run` scans records only (a launch writes its record before its cgroup exists);
 /// `chrootctl cleanup` scans both.
 /// `claims_dir`: where id block claims are (default: id_claims_dir(state_dir)).
-CleanupReport cleanup_stale(cgroup::Fs& fs, const cgroup::Layout& layout, const std::string& state_dir,
-                            bool (*is_live)(const LaunchOwner&) = nullptr, bool scan_bases = true,
-                            const std::optional<std::string>& claims_dir = std::nullopt);
+CleanupReport cleanup_stale(cgroup::Fs& fs, const cgroup::Layout& layout, const std::string& state_dir, bool (*is_live)(const LaunchOwner&) = nullptr,
+                            bool scan_bases = true, const std::optional<std::string>& claims_dir = std::nullopt);
 
 /// cleanup_stale for this machine: the detected layout and the default state directory.
 Result<CleanupReport> cleanup_stale_here();

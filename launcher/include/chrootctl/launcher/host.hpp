@@ -41,12 +41,12 @@ Syscalls syscalls();
 /// User namespaces: the sysctls that limit them, and whether root and an ordinary user
 /// (uid 65534, tried only when the caller is root) can make one now.
 struct UserNamespaces {
-  std::optional<std::uint64_t> max_user_namespaces;   ///< /proc/sys/user/max_user_namespaces
-  std::optional<std::uint64_t> unprivileged_clone;    ///< /proc/sys/kernel/unprivileged_userns_clone (Debian)
-  std::optional<std::uint64_t> apparmor_restricted;   ///< /proc/sys/kernel/apparmor_restrict_unprivileged_userns (Ubuntu)
-  bool as_caller = false;              ///< unshare(CLONE_NEWUSER) worked for this process's uid
-  std::string caller_error;            ///< why not
-  std::optional<bool> as_user;         ///< ... for uid 65534 (nullopt: not tried, the caller is not root)
+  std::optional<std::uint64_t> max_user_namespaces;  ///< /proc/sys/user/max_user_namespaces
+  std::optional<std::uint64_t> unprivileged_clone;   ///< /proc/sys/kernel/unprivileged_userns_clone (Debian)
+  std::optional<std::uint64_t> apparmor_restricted;  ///< /proc/sys/kernel/apparmor_restrict_unprivileged_userns (Ubuntu)
+  bool as_caller = false;                            ///< unshare(CLONE_NEWUSER) worked for this process's uid
+  std::string caller_error;                          ///< why not
+  std::optional<bool> as_user;                       ///< ... for uid 65534 (nullopt: not tried, the caller is not root)
   std::string user_error;
 };
 UserNamespaces user_namespaces();

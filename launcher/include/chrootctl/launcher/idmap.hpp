@@ -73,7 +73,7 @@ struct IdFacts {
   bool mount_api = false;     ///< open_tree, move_mount and mount_setattr exist (Linux 5.12+)
   int kernel_major = 0;
   int kernel_minor = 0;
-  std::string image;          ///< the image root's path, for messages
+  std::string image;  ///< the image root's path, for messages
   /// statfs type of the image root, then of each mount below it (path, type): the image is
   /// idmapped with its submounts, all or nothing.
   std::vector<std::pair<std::string, std::uint64_t>> image_filesystems;
@@ -102,7 +102,7 @@ IdMaps owner_id_maps(uid_t owner_uid, gid_t owner_gid, std::uint32_t job_host_ui
 struct IdmapFilesystem {
   std::uint64_t magic;  ///< statfs f_type
   const char* name;
-  int major, minor;     ///< first kernel version that allows it
+  int major, minor;  ///< first kernel version that allows it
 };
 /// The known filesystems (ext4, xfs, btrfs, tmpfs, ...); a filesystem not listed is taken as
 /// one that cannot be idmapped (NFS, FUSE, CIFS, 9p, ...).

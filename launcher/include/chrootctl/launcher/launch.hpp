@@ -64,28 +64,28 @@ inline constexpr std::uint64_t k_default_shm_bytes = 64ull << 20;
 struct Outcome;
 
 struct RunOptions {
-  std::string root;                 ///< host path of the job root (verified by the caller)
-  std::optional<RootId> root_id;    ///< if set, the opened root must be this directory
-  std::string sandbox;              ///< host path of the job's sandbox (scratch) directory
-  std::optional<std::string> user;  ///< name or uid, resolved on the host; default: the caller
-  std::optional<std::string> scratch_path;               ///< also bind the sandbox here
+  std::string root;                         ///< host path of the job root (verified by the caller)
+  std::optional<RootId> root_id;            ///< if set, the opened root must be this directory
+  std::string sandbox;                      ///< host path of the job's sandbox (scratch) directory
+  std::optional<std::string> user;          ///< name or uid, resolved on the host; default: the caller
+  std::optional<std::string> scratch_path;  ///< also bind the sandbox here
   std::vector<std::string> mount_under_scratch{"/tmp", "/var/tmp"};
   std::vector<BindSpec> binds;
-  std::optional<std::uint64_t> memory;      ///< bytes, hard limit
-  std::optional<std::uint64_t> memory_low;  ///< bytes, v2 memory.low / v1 soft limit
-  std::optional<std::uint64_t> swap;        ///< bytes; 0 by default when `memory` is set
-  std::optional<std::uint32_t> cpus_centi;  ///< --cpus times 100 (CPU weight/shares)
-  std::optional<std::uint64_t> pids;        ///< pids.max
-  std::optional<std::uint64_t> shm;         ///< bytes of /dev/shm (--shm)
+  std::optional<std::uint64_t> memory;              ///< bytes, hard limit
+  std::optional<std::uint64_t> memory_low;          ///< bytes, v2 memory.low / v1 soft limit
+  std::optional<std::uint64_t> swap;                ///< bytes; 0 by default when `memory` is set
+  std::optional<std::uint32_t> cpus_centi;          ///< --cpus times 100 (CPU weight/shares)
+  std::optional<std::uint64_t> pids;                ///< pids.max
+  std::optional<std::uint64_t> shm;                 ///< bytes of /dev/shm (--shm)
   std::uint64_t shm_default = k_default_shm_bytes;  ///< without --shm: this or --memory, the smaller (config `shm_size`)
   NetMode net = NetMode::host;
   std::vector<std::pair<std::string, std::string>> env;  ///< --env K=V, in order
   std::vector<std::string> keep_env;                     ///< --keep-env K
   std::optional<std::string> status_json;                ///< --status-json FILE
-  bool require_limits = false;  ///< fail instead of running without cgroup limits
-  bool no_pty = false;          ///< --no-pty: the caller's terminal itself, not a new one
-  IdRange job_ids;              ///< host ids for jobs' user namespaces (config `job_ids`)
-  SeccompPlan seccomp;          ///< chosen and compiled by the caller (cli/seccomp_choice.cpp)
+  bool require_limits = false;                           ///< fail instead of running without cgroup limits
+  bool no_pty = false;                                   ///< --no-pty: the caller's terminal itself, not a new one
+  IdRange job_ids;                                       ///< host ids for jobs' user namespaces (config `job_ids`)
+  SeccompPlan seccomp;                                   ///< chosen and compiled by the caller (cli/seccomp_choice.cpp)
   std::vector<std::string> argv;
   /// Where warnings go ("running without limits"); default: stderr with a "chrootctl: warning:" prefix.
   std::function<void(const std::string&)> warn;
@@ -105,7 +105,7 @@ struct Credentials {
 
 /// Facts about the calling process that the planner needs, gathered once (gather_host_facts).
 struct HostFacts {
-  uid_t uid = 0;   ///< real uid of the caller
+  uid_t uid = 0;  ///< real uid of the caller
   uid_t euid = 0;
   gid_t gid = 0;
   std::vector<gid_t> groups;         ///< the caller's supplementary groups (getgroups)
@@ -132,8 +132,8 @@ struct MountOp {
 
 /// A host path the child binds. Opened by the launcher before any namespace exists.
 struct HostSource {
-  std::string path;     ///< host path (absolute)
-  bool sandbox = false; ///< the job's sandbox itself (its owner is checked)
+  std::string path;      ///< host path (absolute)
+  bool sandbox = false;  ///< the job's sandbox itself (its owner is checked)
   /// Non-empty: a MOUNT_UNDER_SCRATCH directory "tmp", "var/tmp" created (mode 0700, owned by
   /// the job user) under `path`, which is the sandbox; it is the one that is bound.
   std::string scratch_subdir;
@@ -173,15 +173,15 @@ struct LaunchPlan {
   bool user_namespace = false;
   uid_t caller_uid = 0;
   gid_t caller_gid = 0;
-  IdRange job_ids;               ///< where a job's id block comes from
-  bool new_net = false;          ///< private network namespace with only loopback
-  std::string root;              ///< host path of the new root
+  IdRange job_ids;                ///< where a job's id block comes from
+  bool new_net = false;           ///< private network namespace with only loopback
+  std::string root;               ///< host path of the new root
   std::optional<RootId> root_id;  ///< the opened root must be this directory
-  bool root_read_only = true;    ///< image bound read-only, nosuid, nodev (job mode)
+  bool root_read_only = true;     ///< image bound read-only, nosuid, nodev (job mode)
   std::vector<HostSource> sources;
-  std::vector<MountOp> mounts;   ///< parents before children
+  std::vector<MountOp> mounts;  ///< parents before children
   Credentials creds;
-  bool drop_privileges = true;   ///< job mode; build mode keeps root's capabilities
+  bool drop_privileges = true;  ///< job mode; build mode keeps root's capabilities
   std::vector<std::string> argv;
   std::vector<std::string> env;  ///< "K=V"; PATH from here is used to find argv[0]
   std::string cwd;               ///< inside the new root
@@ -192,7 +192,7 @@ struct LaunchPlan {
   /// The job gets a pseudo-terminal of its own, relayed to the caller's terminal, in place of
   /// each standard stream that is that terminal.
   bool pty = false;
-  int stdin_fd = 0;              ///< -1: /dev/null inside the new root
+  int stdin_fd = 0;  ///< -1: /dev/null inside the new root
   int stdout_fd = 1;
   int stderr_fd = 2;
   /// The system-call filter: read and checked by the launcher before the clone, installed in
@@ -238,8 +238,8 @@ struct LimitValues {
 
 /// A sealed image's part in a launch (docs/sealed.md).
 struct SealedStatus {
-  std::string image;   ///< the image file
-  std::string mount;   ///< the shared mount the job's root came from
+  std::string image;  ///< the image file
+  std::string mount;  ///< the shared mount the job's root came from
   /// "verified": dm-verity found no corrupted block so far; "corrupted": a block read since the
   /// image was mounted did not match its hash tree and the read failed with EIO; "none": no
   /// dm-verity (the file's SHA-256 was checked when it was mounted); "unknown": the state could
@@ -265,10 +265,10 @@ struct Outcome {
   std::uint64_t max_rss_bytes = 0;                 ///< largest single process (getrusage)
   std::optional<std::uint64_t> peak_memory_bytes;  ///< whole job, from the cgroup
   std::optional<std::uint64_t> memory_limit_bytes;
-  bool memory_limit_hit = false;                   ///< the cgroup reached its memory limit
-  std::uint64_t oom_kills = 0;                     ///< processes killed by the OOM killer
-  std::string cgroup;                              ///< "v1", "v2" or "none"
-  std::optional<std::uint64_t> shm_bytes;          ///< size of the job's /dev/shm
+  bool memory_limit_hit = false;           ///< the cgroup reached its memory limit
+  std::uint64_t oom_kills = 0;             ///< processes killed by the OOM killer
+  std::string cgroup;                      ///< "v1", "v2" or "none"
+  std::optional<std::uint64_t> shm_bytes;  ///< size of the job's /dev/shm
   bool limits_applied = false;
   /// The limits the job's cgroup held when it ended, read back from its files, and whether
   /// they differ from what the launcher wrote (set only when the job had a cgroup).
@@ -280,9 +280,9 @@ struct Outcome {
   std::string uid_map;
   std::string gid_map;
   std::optional<std::uint32_t> id_block;
-  std::optional<SealedStatus> sealed;  ///< set for a sealed image (RunOptions::after_job)
-  std::string seccomp_policy = "none";             ///< the system-call policy the job ran (or was to run) with
-  std::string seccomp_digest;                      ///< its digest; empty for none
+  std::optional<SealedStatus> sealed;   ///< set for a sealed image (RunOptions::after_job)
+  std::string seccomp_policy = "none";  ///< the system-call policy the job ran (or was to run) with
+  std::string seccomp_digest;           ///< its digest; empty for none
   /// The job's user on the host and its name, once resolved (for the accounting log).
   std::optional<uid_t> job_uid;
   std::string job_user;

@@ -40,8 +40,8 @@ namespace chrootctl::launcher::sealed {
 
 /// A sealed image as the catalogue recorded it.
 struct Image {
-  std::string file;          ///< absolute path of the image file
-  manifest::Sealed sealed;   ///< its manifest's #sealed line
+  std::string file;         ///< absolute path of the image file
+  manifest::Sealed sealed;  ///< its manifest's #sealed line
 };
 
 /// What the launcher cannot do itself.
@@ -60,15 +60,15 @@ enum class VerityPolicy {
 };
 
 struct Options {
-  std::string state_dir;       ///< STATE (mounts_state_dir())
-  bool keep_mounted = false;   ///< config `sealed_keep_mounted`: a mount stays when its last user ends
+  std::string state_dir;      ///< STATE (mounts_state_dir())
+  bool keep_mounted = false;  ///< config `sealed_keep_mounted`: a mount stays when its last user ends
   VerityPolicy verity = VerityPolicy::automatic;
 };
 
 /// A launch's use of an image's shared mount. Released (holder removed, and the mount with the
 /// last one unless kept) on destruction or by `release`.
 class Share {
-public:
+ public:
   /// As root: mounts the image if needed and adds `holder` (a launch name PID.STARTTIME.N of a
   /// live process, or "kept") to its users. Refused when the file is not a root-owned regular
   /// file unwritable by others, has another size than recorded, or (without dm-verity) does not
@@ -98,7 +98,7 @@ public:
   /// Releases the share now (see the class).
   Status release();
 
-private:
+ private:
   Share() = default;
   Options m_options;
   Backend m_backend;

@@ -32,10 +32,10 @@ std::uint32_t run_program(const std::vector<sock_filter>& program, const struct 
 std::string encode_program(const std::string& digest, const std::vector<sock_filter>& program);
 
 struct Cached {
-  std::string path;             ///< DIR/DIGEST.bpf
+  std::string path;  ///< DIR/DIGEST.bpf
   std::string digest;
   std::size_t instructions = 0;
-  bool compiled = false;        ///< false: it was in the cache already
+  bool compiled = false;  ///< false: it was in the cache already
 };
 
 /// The program for `source` in the cache directory `dir` (created 0755 if missing; when run as

@@ -42,10 +42,10 @@ struct Disposition {
 };
 
 struct Policy {
-  std::string name;                  ///< PolicySource::policy
+  std::string name;  ///< PolicySource::policy
   std::string description;
-  int errno_value = 1;               ///< what denied calls return (EPERM unless set)
-  int unknown_errno = 38;            ///< what calls the policy does not name return (ENOSYS unless set)
+  int errno_value = 1;     ///< what denied calls return (EPERM unless set)
+  int unknown_errno = 38;  ///< what calls the policy does not name return (ENOSYS unless set)
   bool allow_user_namespaces = false;
   std::map<std::string, Disposition> calls;  ///< by system-call name
 };

@@ -29,7 +29,7 @@ std::string builtin_display_name(std::string_view name);
 
 /// One text of a policy source.
 struct PolicyDocument {
-  std::string name;   ///< for messages: a file's path, or builtin_display_name()
+  std::string name;  ///< for messages: a file's path, or builtin_display_name()
   std::string text;
   std::string text_sha256;  ///< SHA-256 of `text`; computed by canonical_source when empty
   /// The site configuration: only its [seccomp] table is read, and only what adds to a policy
@@ -47,8 +47,7 @@ struct PolicySource {
 /// The policy a job runs with: `requested` (run --seccomp) if given, else the image's own
 /// (`add --seccomp`, empty for none), else the site's ([seccomp] policy, "default" unless set).
 /// Each is "default", "none" or a policy file's absolute path.
-std::string choose_job_policy(const std::optional<std::string>& requested, const std::string& image_policy,
-                              const Settings& settings);
+std::string choose_job_policy(const std::optional<std::string>& requested, const std::string& image_policy, const Settings& settings);
 
 /// The source of `choice` (a built-in policy's name or a policy file's absolute path); nullopt
 /// for "none". A policy file must be a regular file owned by root (or the caller) and writable by

@@ -18,11 +18,11 @@
 namespace chrootctl::site {
 
 struct LogRecord {
-  std::string source;      ///< "root" (root's log) or "user" (a file of users/)
-  std::string file;        ///< where the line was read
+  std::string source;  ///< "root" (root's log) or "user" (a file of users/)
+  std::string file;    ///< where the line was read
   std::size_t line = 0;
   std::int64_t start_ns = 0;
-  FlatObject fields;       ///< the line's fields, as written
+  FlatObject fields;  ///< the line's fields, as written
 };
 
 struct LogQuery {
@@ -31,9 +31,9 @@ struct LogQuery {
 };
 
 struct LogRead {
-  std::vector<LogRecord> records;      ///< in order of start time
-  std::vector<std::string> problems;   ///< lines or files that could not be used, each named
-  std::vector<std::string> notes;      ///< what was not read, and why ("only root reads ...")
+  std::vector<LogRecord> records;     ///< in order of start time
+  std::vector<std::string> problems;  ///< lines or files that could not be used, each named
+  std::vector<std::string> notes;     ///< what was not read, and why ("only root reads ...")
 };
 
 /// Reads every file of the log that this user can read and keeps the records the query

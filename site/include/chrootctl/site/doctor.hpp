@@ -29,7 +29,7 @@ std::string_view verdict_name(Verdict v);
 
 /// A fact in a check's JSON report: null, a boolean, an integer, a string, a list or an object.
 class Fact {
-public:
+ public:
   enum class Kind { null, boolean, integer, text, list, object };
   Fact() = default;
   Fact(std::nullptr_t) {}
@@ -58,7 +58,7 @@ public:
   /// The field `key` of an object, or nullptr.
   [[nodiscard]] const Fact* get(std::string_view key) const;
 
-private:
+ private:
   Kind m_kind = Kind::null;
   bool m_bool = false;
   std::int64_t m_int = 0;
@@ -68,12 +68,12 @@ private:
 };
 
 struct Check {
-  std::string id;        ///< stable: "kernel", "cgroups", "user-namespaces", ... (docs/doctor.md)
+  std::string id;  ///< stable: "kernel", "cgroups", "user-namespaces", ... (docs/doctor.md)
   Verdict verdict = Verdict::ok;
   /// The configuration asks for this: any verdict but ok makes doctor exit 1.
   bool required = false;
-  std::string summary;   ///< one line: what was found
-  std::string meaning;   ///< when not ok: what it means for jobs, and what to do
+  std::string summary;  ///< one line: what was found
+  std::string meaning;  ///< when not ok: what it means for jobs, and what to do
   Fact facts = Fact::object({});
 };
 
@@ -121,9 +121,9 @@ std::vector<std::string> id_overlaps(std::uint64_t first, std::uint64_t count, c
 
 /// The chrootctl_spank.so line of a plugstack.conf text (comments and `include` lines aside).
 struct PlugstackLine {
-  std::string where;        ///< "FILE:LINE"
-  std::string kind;         ///< "required" or "optional"
-  std::string plugin;       ///< the plugin's path
+  std::string where;   ///< "FILE:LINE"
+  std::string kind;    ///< "required" or "optional"
+  std::string plugin;  ///< the plugin's path
   std::vector<std::string> arguments;
 };
 std::vector<PlugstackLine> find_plugstack_lines(std::string_view text, const std::string& file);
