@@ -31,6 +31,8 @@ packages=(
   erofs-utils squashfs-tools libcryptsetup-dev cryptsetup-bin
   # the sanitizer and fuzzing stage (tools/sanitize.sh): clang, its sanitizer runtimes and libFuzzer
   clang libclang-rt-dev
+  # formatting and static checks (tools/lint.sh)
+  clang-format clang-tidy
 )
 
 if [ "$(id -u)" -ne 0 ]; then
