@@ -35,7 +35,9 @@ $bb mkdir -p /dev/pts /dev/shm
 must $bb mount -t devpts -o gid=5,mode=0620,ptmxmode=0666 devpts /dev/pts
 must $bb mount -t tmpfs -o mode=1777,nosuid,nodev tmpfs /dev/shm
 mounted /run || must $bb mount -t tmpfs -o mode=0755,nosuid,nodev tmpfs /run
-must $bb mount -t tmpfs -o mode=1777,nosuid,nodev tmpfs /tmp
+# A tmpfs on /tmp, unless the checkout and build were staged there (a CI clone below /tmp):
+# then /tmp stays the root disk's own directory (mode 1777), which a tmpfs would hide.
+[ -n "$($bb ls -A /tmp)" ] || must $bb mount -t tmpfs -o mode=1777,nosuid,nodev tmpfs /tmp
 # systemd makes every mount shared; the launcher must cope with that.
 must $bb mount --make-rshared /
 must $bb mount -t ext4 /dev/vdb /scratch
