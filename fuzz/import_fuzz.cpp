@@ -7,6 +7,7 @@
 #include <fcntl.h>
 #include <stdlib.h>
 
+#include <memory>
 #include <string>
 
 #include "chrootctl/builder/extract.hpp"
@@ -37,12 +38,14 @@ struct Workspace {
   std::string trusted;
 };
 
+// Made once per process and removed at its exit (a static, not leaked: libFuzzer exits through
+// exit(), which runs the destructor, so no run leaves its directory in $TMPDIR).
 Workspace& workspace() {
-  static Workspace* w = [] {
+  static const std::unique_ptr<Workspace> w = [] {
     const char* tmp = ::getenv("TMPDIR");
     auto dir = TempDir::create(str(tmp && *tmp ? tmp : "/tmp", "/chrootctl-import-fuzz."));
     require(dir.has_value(), "a work directory can be made under $TMPDIR");
-    auto* made = new Workspace{std::move(*dir), {}, {}, {}};
+    auto made = std::make_unique<Workspace>(Workspace{std::move(*dir), {}, {}, {}});
     made->archive = made->dir.path() + "/input.tar";
     made->store = made->dir.path() + "/store";
     made->trusted = made->dir.path() + "/trusted";  // never made: no key is trusted
