@@ -238,7 +238,11 @@ Result<std::pair<Fd, FileId>> open_image(const Image& image) {
 // Mounts the image at DIR/root: loop device, then dm-verity or the SHA-256 check, then the
 // filesystem read-only, nosuid, nodev.
 Result<State> mount_image(const std::string& dir, const Image& image, const Options& o, const Backend& backend) {
-  auto [file, id] = TRY(open_image(image));
+  // Named, not a structured binding: the lambda below captures `file`, which C++20 allows
+  // for bindings but clang 14 (the sanitizer build) does not.
+  auto opened = TRY(open_image(image));
+  Fd file = std::move(opened.first);
+  const auto id = opened.second;
   const bool verity = o.verity == VerityPolicy::automatic && blockdev::have_device_mapper();
   if (!verity) TRY(check_sha256_once(o, image, file.get(), id, backend));
   State s;
