@@ -9,6 +9,7 @@
 
 #include <cerrno>
 #include <climits>
+#include <cmath>
 #include <cstdio>
 #include <ctime>
 
@@ -20,22 +21,6 @@ namespace chrootctl::launcher {
 
 namespace {
 
-std::string_view outcome_name(Outcome::Kind k) {
-  switch (k) {
-    case Outcome::Kind::exited:
-      return "exited";
-    case Outcome::Kind::signaled:
-      return "signaled";
-    case Outcome::Kind::setup_failed:
-      return "setup_failed";
-    case Outcome::Kind::not_executable:
-      return "not_executable";
-    case Outcome::Kind::not_found:
-      return "not_found";
-  }
-  return "setup_failed";
-}
-
 // "2026-11-23T12:05:30.123Z"
 std::string iso_time(std::int64_t ns) {
   const time_t secs = static_cast<time_t>(ns / 1000000000);
@@ -44,7 +29,7 @@ std::string iso_time(std::int64_t ns) {
   char buf[40];
   const std::size_t n = std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%S", &tm);
   char ms[8];
-  std::snprintf(ms, sizeof ms, ".%03lld", static_cast<long long>((ns / 1000000) % 1000));
+  (void)std::snprintf(ms, sizeof ms, ".%03lld", static_cast<long long>((ns / 1000000) % 1000));  // fits: 5 bytes
   return std::string(buf, n) + ms + "Z";
 }
 
@@ -67,7 +52,7 @@ std::string one_line_map(const std::string& map) {
   return join(lines, ",");
 }
 
-std::int64_t to_ms(double seconds) { return static_cast<std::int64_t>(seconds * 1000.0 + 0.5); }
+std::int64_t to_ms(double seconds) { return std::llround(seconds * 1000.0); }
 
 // The directory part of an absolute path ("/" for a file in "/").
 std::string dir_of(const std::string& path) {
@@ -187,7 +172,7 @@ std::string accounting_line(const AccountingRecord& r) {
   text("batch_system", r.batch_system);
   text("batch_job_id", r.batch_job_id);
   number("tasks", r.tasks ? std::optional<std::uint64_t>(r.tasks) : std::nullopt);
-  w.field("outcome", outcome_name(o.kind));
+  w.field("outcome", outcome_kind_name(o.kind));
   w.field("exit_status", o.exit_status());
   w.key("exit_code");
   if (o.kind == Outcome::Kind::exited) w.value(o.code);

@@ -16,23 +16,8 @@
 namespace chrootctl::launcher {
 
 namespace {
-std::string_view kind_name(Outcome::Kind k) {
-  switch (k) {
-    case Outcome::Kind::exited:
-      return "exited";
-    case Outcome::Kind::signaled:
-      return "signaled";
-    case Outcome::Kind::setup_failed:
-      return "setup_failed";
-    case Outcome::Kind::not_executable:
-      return "not_executable";
-    case Outcome::Kind::not_found:
-      return "not_found";
-  }
-  return "setup_failed";
-}
 
-void default_warn(const std::string& m) { std::fprintf(stderr, "chrootctl: warning: %s\n", m.c_str()); }
+void default_warn(const std::string& m) { (void)std::fprintf(stderr, "chrootctl: warning: %s\n", m.c_str()); }
 
 // The status file is often written into the job's sandbox, a directory the job controlled a
 // moment ago, by a launcher that may be root. Every directory on the way is opened with
@@ -79,11 +64,27 @@ Status write_status_file(const std::string& path, const std::string& text) {
 }
 }  // namespace
 
+std::string_view outcome_kind_name(Outcome::Kind k) {
+  switch (k) {
+    case Outcome::Kind::exited:
+      return "exited";
+    case Outcome::Kind::signaled:
+      return "signaled";
+    case Outcome::Kind::setup_failed:
+      return "setup_failed";
+    case Outcome::Kind::not_executable:
+      return "not_executable";
+    case Outcome::Kind::not_found:
+      return "not_found";
+  }
+  return "setup_failed";
+}
+
 std::string status_json(const Outcome& o) {
   JsonWriter w;
   w.begin_object();
   w.field("version", 1);
-  w.field("outcome", kind_name(o.kind));
+  w.field("outcome", outcome_kind_name(o.kind));
   w.field("exit_status", o.exit_status());
   w.key("exit_code");
   if (o.kind == Outcome::Kind::exited) w.value(o.code);

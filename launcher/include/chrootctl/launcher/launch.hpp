@@ -302,6 +302,9 @@ Outcome execute(const LaunchPlan& plan, const std::function<void(const std::stri
 Outcome run_job(const RunOptions& opts);
 
 /// The status record written by --status-json (one JSON object, documented in docs/launcher.md).
+/// The outcome kind as the status JSON and the accounting log name it ("exited", "signaled", ...).
+std::string_view outcome_kind_name(Outcome::Kind kind);
+
 std::string status_json(const Outcome& outcome);
 
 }  // namespace chrootctl::launcher
