@@ -7,17 +7,16 @@
 #include <map>
 
 #include "chrootctl/builder/extract.hpp"
+#include "chrootctl/common/json.hpp"
 #include "chrootctl/common/sha256.hpp"
 #include "chrootctl/common/strings.hpp"
 #include "chrootctl/common/sys.hpp"
+#include "chrootctl/common/tree_path.hpp"
 #include "extract_internal.hpp"
-#include "json_reader.hpp"
 
 namespace chrootctl::builder {
 
 namespace {
-
-using detail::Json;
 
 struct Member {
   std::string file;     // spooled copy in the scratch directory ("" for symlinks)
@@ -87,9 +86,9 @@ class Blobs {
     return sys::read_file(m->file, 16u << 20);
   }
 
-  Result<Json> json(const std::string& rel) {
+  Result<JsonValue> json(const std::string& rel) {
     auto t = TRY(text(rel));
-    return detail::parse_json(t, str(m_tarball, ":", rel));
+    return parse_json(t, str(m_tarball, ":", rel));
   }
 
   // A content-addressed blob, its digest checked.
@@ -104,10 +103,10 @@ class Blobs {
     return m;
   }
 
-  Result<Json> blob_json(const std::string& digest) {
+  Result<JsonValue> blob_json(const std::string& digest) {
     const Member* m = TRY(blob(digest));
     auto t = TRY(sys::read_file(m->file, 16u << 20));
-    return detail::parse_json(t, str(m_tarball, ":", digest));
+    return parse_json(t, str(m_tarball, ":", digest));
   }
 
   bool has(const std::string& rel) { return find(rel) != nullptr; }
@@ -135,57 +134,59 @@ bool is_index_type(const std::string& t) {
 
 Result<std::vector<std::string>> oci_layers(Blobs& blobs, const std::string& image, std::string& chosen) {
   auto index = TRY(blobs.json("index.json"));
-  const Json* manifests = index.get("manifests");
-  if (!manifests || manifests->kind != Json::Kind::array || manifests->a.empty())
+  const JsonValue* manifests = index.get("manifests");
+  if (!manifests || manifests->kind != JsonValue::Kind::array || manifests->items.empty())
     return fail(Errc::parse, str(quote(blobs.tarball()), ": index.json lists no manifests"));
-  auto ref_of = [](const Json& m) -> std::string {
-    if (const Json* ann = m.get("annotations")) {
-      if (auto r = ann->str("org.opencontainers.image.ref.name")) return *r;
-      if (auto r = ann->str("io.containerd.image.name")) return *r;
+  auto ref_of = [](const JsonValue& m) -> std::string {
+    if (const JsonValue* ann = m.get("annotations")) {
+      if (auto r = ann->string_member("org.opencontainers.image.ref.name")) return *r;
+      if (auto r = ann->string_member("io.containerd.image.name")) return *r;
     }
     return {};
   };
-  const Json* pick = nullptr;
+  const JsonValue* pick = nullptr;
   std::vector<std::string> names;
-  for (const auto& m : manifests->a) {
+  for (const auto& m : manifests->items) {
     const std::string ref = ref_of(m);
-    names.push_back(ref.empty() ? m.str("digest").value_or("?") : ref);
-    if (!image.empty() && (ref == image || m.str("digest") == image)) pick = &m;
+    names.push_back(ref.empty() ? m.string_member("digest").value_or("?") : ref);
+    if (!image.empty() && (ref == image || m.string_member("digest") == image)) pick = &m;
   }
   if (!image.empty() && !pick)
     return fail(Errc::not_found, str(quote(blobs.tarball()), " has no image ", quote(image), " (it has: ", join(names, ", "), ")"));
   if (!pick) {
-    if (manifests->a.size() > 1)
+    if (manifests->items.size() > 1)
       return fail(Errc::invalid_argument,
                   str(quote(blobs.tarball()), " holds several images (", join(names, ", "), "); name one with image = \"...\" in the recipe"));
-    pick = &manifests->a[0];
+    pick = &manifests->items[0];
   }
-  chosen = names[static_cast<std::size_t>(pick - manifests->a.data())];
-  std::string digest = pick->str("digest").value_or("");
-  std::string type = pick->str("mediaType").value_or("");
+  chosen = names[static_cast<std::size_t>(pick - manifests->items.data())];
+  std::string digest = pick->string_member("digest").value_or("");
+  std::string type = pick->string_member("mediaType").value_or("");
   auto manifest = TRY(blobs.blob_json(digest));
   for (int depth = 0; depth < 4 && (is_index_type(type) || manifest.get("manifests")); ++depth) {
-    const Json* list = manifest.get("manifests");
-    if (!list || list->kind != Json::Kind::array) return fail(Errc::parse, str(quote(blobs.tarball()), ": image index ", digest, " is malformed"));
-    const Json* match = nullptr;
+    const JsonValue* list = manifest.get("manifests");
+    if (!list || list->kind != JsonValue::Kind::array)
+      return fail(Errc::parse, str(quote(blobs.tarball()), ": image index ", digest, " is malformed"));
+    const JsonValue* match = nullptr;
     const std::string arch = host_oci_arch();
-    for (const auto& m : list->a) {
-      const Json* p = m.get("platform");
-      if (p && p->str("os") == std::optional<std::string>("linux") && p->str("architecture") == arch) {
+    for (const auto& m : list->items) {
+      const JsonValue* p = m.get("platform");
+      if (p && p->string_member("os") == std::optional<std::string>("linux") && p->string_member("architecture") == arch) {
         match = &m;
         break;
       }
     }
     if (!match) return fail(Errc::not_found, str(quote(blobs.tarball()), ": image ", quote(chosen), " has no linux/", arch, " manifest"));
-    digest = match->str("digest").value_or("");
-    type = match->str("mediaType").value_or("");
+    digest = match->string_member("digest").value_or("");
+    type = match->string_member("mediaType").value_or("");
     manifest = TRY(blobs.blob_json(digest));
   }
-  const Json* layers = manifest.get("layers");
-  if (!layers || layers->kind != Json::Kind::array) return fail(Errc::parse, str(quote(blobs.tarball()), ": manifest ", digest, " has no layers"));
+  const JsonValue* layers = manifest.get("layers");
+  if (!layers || layers->kind != JsonValue::Kind::array)
+    return fail(Errc::parse, str(quote(blobs.tarball()), ": manifest ", digest, " has no layers"));
   std::vector<std::string> out;
-  for (const auto& l : layers->a) {
-    auto d = l.str("digest");
+  for (const auto& l : layers->items) {
+    auto d = l.string_member("digest");
     if (!d) return fail(Errc::parse, str(quote(blobs.tarball()), ": a layer of ", digest, " has no digest"));
     out.push_back(*d);
   }
@@ -194,36 +195,36 @@ Result<std::vector<std::string>> oci_layers(Blobs& blobs, const std::string& ima
 
 Result<std::vector<std::string>> docker_layers(Blobs& blobs, const std::string& image, std::string& chosen) {
   auto manifest = TRY(blobs.json("manifest.json"));
-  if (manifest.kind != Json::Kind::array || manifest.a.empty())
+  if (manifest.kind != JsonValue::Kind::array || manifest.items.empty())
     return fail(Errc::parse, str(quote(blobs.tarball()), ": manifest.json lists no images"));
-  const Json* pick = nullptr;
+  const JsonValue* pick = nullptr;
   std::vector<std::string> names;
-  for (const auto& m : manifest.a) {
+  for (const auto& m : manifest.items) {
     std::string first;
-    if (const Json* tags = m.get("RepoTags"); tags && tags->kind == Json::Kind::array) {
-      for (const auto& t : tags->a) {
-        if (t.kind != Json::Kind::string) continue;
-        if (first.empty()) first = t.s;
-        if (!image.empty() && t.s == image) pick = &m;
+    if (const JsonValue* tags = m.get("RepoTags"); tags && tags->kind == JsonValue::Kind::array) {
+      for (const auto& t : tags->items) {
+        if (t.kind != JsonValue::Kind::string) continue;
+        if (first.empty()) first = t.text;
+        if (!image.empty() && t.text == image) pick = &m;
       }
     }
-    names.push_back(first.empty() ? m.str("Config").value_or("?") : first);
+    names.push_back(first.empty() ? m.string_member("Config").value_or("?") : first);
   }
   if (!image.empty() && !pick)
     return fail(Errc::not_found, str(quote(blobs.tarball()), " has no image ", quote(image), " (it has: ", join(names, ", "), ")"));
   if (!pick) {
-    if (manifest.a.size() > 1)
+    if (manifest.items.size() > 1)
       return fail(Errc::invalid_argument,
                   str(quote(blobs.tarball()), " holds several images (", join(names, ", "), "); name one with image = \"...\" in the recipe"));
-    pick = &manifest.a[0];
+    pick = &manifest.items[0];
   }
-  chosen = names[static_cast<std::size_t>(pick - manifest.a.data())];
-  const Json* layers = pick->get("Layers");
-  if (!layers || layers->kind != Json::Kind::array) return fail(Errc::parse, str(quote(blobs.tarball()), ": manifest.json has no Layers"));
+  chosen = names[static_cast<std::size_t>(pick - manifest.items.data())];
+  const JsonValue* layers = pick->get("Layers");
+  if (!layers || layers->kind != JsonValue::Kind::array) return fail(Errc::parse, str(quote(blobs.tarball()), ": manifest.json has no Layers"));
   std::vector<std::string> out;
-  for (const auto& l : layers->a) {
-    if (l.kind != Json::Kind::string) return fail(Errc::parse, str(quote(blobs.tarball()), ": a layer in manifest.json is not a path"));
-    out.push_back(l.s);
+  for (const auto& l : layers->items) {
+    if (l.kind != JsonValue::Kind::string) return fail(Errc::parse, str(quote(blobs.tarball()), ": a layer in manifest.json is not a path"));
+    out.push_back(l.text);
   }
   return out;
 }

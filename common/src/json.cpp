@@ -192,31 +192,25 @@ std::string JsonWriter::str() const {
 
 namespace {
 
-// The reader behind parse_flat_json_object: one pass, no recursion (nothing nests).
-class FlatReader {
+// The one reader behind parse_json and parse_flat_json_object. Containers nest at most
+// `max_depth` deep; a flat object is read with a depth of 1, so that a nested value is
+// "unexpected" where it starts.
+class Reader {
  public:
-  FlatReader(std::string_view text, std::string_view what) : m_s(text), m_what(what) {}
+  Reader(std::string_view text, std::string_view what, int max_depth) : m_s(text), m_what(what), m_max_depth(max_depth) {}
 
-  Result<FlatObject> object() {
-    FlatObject out;
+  Result<JsonValue> document() {
     space();
-    if (!eat('{')) return bad("expected '{'");
+    auto v = TRY(value(0));
     space();
-    if (eat('}')) return finish(std::move(out));
-    while (true) {
-      space();
-      auto key = TRY(string());
-      if (find_flat(out, key)) return bad(str("duplicate key ", quote(key)));
-      space();
-      if (!eat(':')) return bad("expected ':'");
-      space();
-      FlatValue v = TRY(value());
-      out.emplace_back(std::move(key), std::move(v));
-      space();
-      if (eat(',')) continue;
-      if (eat('}')) return finish(std::move(out));
-      return bad("expected ',' or '}'");
-    }
+    if (m_i != m_s.size()) return bad("trailing data");
+    return v;
+  }
+
+  Result<JsonValue> object_document() {
+    space();
+    if (peek() != '{') return bad("expected '{'");
+    return document();
   }
 
  private:
@@ -232,23 +226,21 @@ class FlatReader {
     while (m_i < m_s.size() && is_space(m_s[m_i])) ++m_i;
   }
   tl::unexpected<Error> bad(std::string_view why) const { return fail(Errc::parse, str("unreadable ", m_what, " at byte ", m_i, ": ", why)); }
-  Result<FlatObject> finish(FlatObject out) {
-    space();
-    if (m_i != m_s.size()) return bad("trailing data");
-    return out;
-  }
 
-  Result<FlatValue> value() {
-    FlatValue v;
+  Result<JsonValue> value(int depth) {
     const char c = peek();
+    if ((c == '{' || c == '[') && depth >= m_max_depth) return bad(m_max_depth == 1 ? "unexpected value" : "nested too deeply");
+    if (c == '{') return object(depth);
+    if (c == '[') return array(depth);
+    JsonValue v;
     if (c == '"') {
-      v.kind = FlatValue::Kind::string;
+      v.kind = JsonValue::Kind::string;
       v.text = TRY(string());
       return v;
     }
     for (const auto& [word, kind] :
-         {std::pair{std::string_view("true"), FlatValue::Kind::boolean}, std::pair{std::string_view("false"), FlatValue::Kind::boolean},
-          std::pair{std::string_view("null"), FlatValue::Kind::null}}) {
+         {std::pair{std::string_view("true"), JsonValue::Kind::boolean}, std::pair{std::string_view("false"), JsonValue::Kind::boolean},
+          std::pair{std::string_view("null"), JsonValue::Kind::null}}) {
       if (m_s.substr(m_i, word.size()) == word) {
         m_i += word.size();
         v.kind = kind;
@@ -275,22 +267,85 @@ class FlatReader {
       if (!is_digit(peek())) return bad("expected a digit");
       while (is_digit(peek())) ++m_i;
     }
-    v.kind = FlatValue::Kind::number;
+    v.kind = JsonValue::Kind::number;
     v.text = std::string(m_s.substr(start, m_i - start));
     return v;
   }
 
-  static void append_utf8(std::string& out, unsigned cp) {
+  Result<JsonValue> object(int depth) {
+    JsonValue out;
+    out.kind = JsonValue::Kind::object;
+    eat('{');
+    space();
+    if (eat('}')) return out;
+    while (true) {
+      space();
+      auto key = TRY(string());
+      if (out.get(key)) return bad(str("duplicate key ", quote(key)));
+      space();
+      if (!eat(':')) return bad("expected ':'");
+      space();
+      auto v = TRY(value(depth + 1));
+      out.members.push_back({std::move(key), std::move(v)});
+      space();
+      if (eat(',')) continue;
+      if (eat('}')) return out;
+      return bad("expected ',' or '}'");
+    }
+  }
+
+  Result<JsonValue> array(int depth) {
+    JsonValue out;
+    out.kind = JsonValue::Kind::array;
+    eat('[');
+    space();
+    if (eat(']')) return out;
+    while (true) {
+      space();
+      out.items.push_back(TRY(value(depth + 1)));
+      space();
+      if (eat(',')) continue;
+      if (eat(']')) return out;
+      return bad("expected ',' or ']'");
+    }
+  }
+
+  static void append_utf8(std::string& out, std::uint32_t cp) {
     if (cp < 0x80) {
       out.push_back(static_cast<char>(cp));
     } else if (cp < 0x800) {
       out.push_back(static_cast<char>(0xc0 | (cp >> 6)));
       out.push_back(static_cast<char>(0x80 | (cp & 0x3f)));
-    } else {
+    } else if (cp < 0x10000) {
       out.push_back(static_cast<char>(0xe0 | (cp >> 12)));
       out.push_back(static_cast<char>(0x80 | ((cp >> 6) & 0x3f)));
       out.push_back(static_cast<char>(0x80 | (cp & 0x3f)));
+    } else {
+      out.push_back(static_cast<char>(0xf0 | (cp >> 18)));
+      out.push_back(static_cast<char>(0x80 | ((cp >> 12) & 0x3f)));
+      out.push_back(static_cast<char>(0x80 | ((cp >> 6) & 0x3f)));
+      out.push_back(static_cast<char>(0x80 | (cp & 0x3f)));
     }
+  }
+
+  Result<std::uint32_t> hex4() {
+    if (m_i + 4 > m_s.size()) return bad("short \\u escape");
+    auto v = parse_u64(m_s.substr(m_i, 4), 16);
+    if (!v) return bad("bad \\u escape");
+    m_i += 4;
+    return static_cast<std::uint32_t>(*v);
+  }
+
+  // After "\u": one code point, a surrogate pair taken together; a lone surrogate is refused.
+  Result<std::uint32_t> code_point() {
+    const std::uint32_t cp = TRY(hex4());
+    if (cp >= 0xdc00 && cp <= 0xdfff) return bad("\\u escape of a lone surrogate");
+    if (cp < 0xd800 || cp > 0xdbff) return cp;
+    if (m_s.substr(m_i, 2) != "\\u") return bad("\\u escape of a lone surrogate");
+    m_i += 2;
+    const std::uint32_t lo = TRY(hex4());
+    if (lo < 0xdc00 || lo > 0xdfff) return bad("\\u escape of a lone surrogate");
+    return 0x10000 + ((cp - 0xd800) << 10) + (lo - 0xdc00);
   }
 
   Result<std::string> string() {
@@ -342,15 +397,9 @@ class FlatReader {
         case 'f':
           out.push_back('\f');
           break;
-        case 'u': {
-          if (m_i + 4 > m_s.size()) return bad("short \\u escape");
-          auto v = parse_u64(m_s.substr(m_i, 4), 16);
-          if (!v) return bad("bad \\u escape");
-          if (*v >= 0xd800 && *v <= 0xdfff) return bad("\\u escape of a surrogate");
-          append_utf8(out, static_cast<unsigned>(*v));
-          m_i += 4;
+        case 'u':
+          append_utf8(out, TRY(code_point()));
           break;
-        }
         default:
           return bad("unknown escape");
       }
@@ -360,12 +409,34 @@ class FlatReader {
 
   std::string_view m_s;
   std::string_view m_what;
+  int m_max_depth;
   std::size_t m_i = 0;
 };
 
 }  // namespace
 
-Result<FlatObject> parse_flat_json_object(std::string_view text, std::string_view what) { return FlatReader(text, what).object(); }
+const JsonValue* JsonValue::get(std::string_view key) const {
+  if (kind != Kind::object) return nullptr;
+  for (const auto& m : members)
+    if (m.key == key) return &m.value;
+  return nullptr;
+}
+
+std::optional<std::string> JsonValue::string_member(std::string_view key) const {
+  const JsonValue* v = get(key);
+  if (!v || v->kind != Kind::string) return std::nullopt;
+  return v->text;
+}
+
+Result<JsonValue> parse_json(std::string_view text, std::string_view what) { return Reader(text, what, 64).document(); }
+
+Result<FlatObject> parse_flat_json_object(std::string_view text, std::string_view what) {
+  auto doc = TRY(Reader(text, what, 1).object_document());
+  FlatObject out;
+  out.reserve(doc.members.size());
+  for (auto& m : doc.members) out.emplace_back(std::move(m.key), std::move(m.value));
+  return out;
+}
 
 const FlatValue* find_flat(const FlatObject& object, std::string_view key) {
   for (const auto& [k, v] : object)

@@ -293,6 +293,8 @@ std::string log_json(const LogRead& read) {
           w.value(v.text == "true");
           break;
         case FlatValue::Kind::null:
+        case FlatValue::Kind::array:  // never in a flat object
+        case FlatValue::Kind::object:
           w.null();
           break;
         case FlatValue::Kind::number: {

@@ -1,6 +1,10 @@
-// The flat JSON reader: the one-line records chrootctl writes (resolve --json, the accounting
-// log), read back by the Slurm plugin and `chrootctl log`.
+// The JSON reader: whole documents (OCI image metadata) and, through the flat reader, the
+// one-line records chrootctl writes (resolve --json, the accounting log), read back by the
+// Slurm plugin and `chrootctl log`.
 #include <gtest/gtest.h>
+
+#include <optional>
+#include <string>
 
 #include "chrootctl/common/json.hpp"
 
@@ -53,12 +57,52 @@ TEST(FlatJson, RefusesWhatIsNotAFlatObjectNamingTheByte) {
   EXPECT_EQ(error_of(R"({"a": tru})").message(), "unreadable test line at byte 6: unexpected value");
   EXPECT_EQ(error_of("{\"a\": \"x\ty\"}").message(), "unreadable test line at byte 8: control byte in a string");
   EXPECT_EQ(error_of("{\"a\": \"\xff\"}").message(), "unreadable test line at byte 7: a string that is not UTF-8");
-  EXPECT_EQ(error_of(R"({"a": "\ud800"})").message(), "unreadable test line at byte 9: \\u escape of a surrogate");
+  EXPECT_EQ(error_of(R"({"a": "\ud800"})").message(), "unreadable test line at byte 13: \\u escape of a lone surrogate");
+  EXPECT_EQ(error_of(R"({"a": "\udc00\ud800"})").message(), "unreadable test line at byte 13: \\u escape of a lone surrogate");
+  EXPECT_EQ(error_of(R"({"a": "\ud800\u0041"})").message(), "unreadable test line at byte 19: \\u escape of a lone surrogate");
   EXPECT_EQ(error_of(R"({"a": "\q"})").message(), "unreadable test line at byte 9: unknown escape");
   EXPECT_EQ(error_of(R"({"a": "x)").message(), "unreadable test line at byte 8: unterminated string");
   EXPECT_EQ(error_of(R"({"a": 1} {)").message(), "unreadable test line at byte 9: trailing data");
   EXPECT_EQ(error_of(R"({"a" 1})").message(), "unreadable test line at byte 5: expected ':'");
   EXPECT_EQ(error_of(R"({"a": 1,})").message(), "unreadable test line at byte 8: expected a string");
+}
+
+TEST(Json, ReadsNestedDocumentsInOrder) {
+  auto r = parse_json(R"({"manifests": [{"digest": "sha256:ab", "platform": {"os": "linux"}}, 3, [], {}], "s": "\ud83d\ude00"})", "index.json");
+  ASSERT_TRUE(r) << r.error().what();
+  ASSERT_EQ(r->kind, JsonValue::Kind::object);
+  const JsonValue* m = r->get("manifests");
+  ASSERT_TRUE(m);
+  ASSERT_EQ(m->kind, JsonValue::Kind::array);
+  ASSERT_EQ(m->items.size(), 4u);
+  EXPECT_EQ(m->items[0].string_member("digest"), std::optional<std::string>("sha256:ab"));
+  EXPECT_EQ(m->items[0].get("platform")->string_member("os"), std::optional<std::string>("linux"));
+  EXPECT_EQ(m->items[0].string_member("platform"), std::nullopt) << "an object is not a string";
+  EXPECT_EQ(m->items[1].kind, JsonValue::Kind::number);
+  EXPECT_EQ(m->items[1].text, "3");
+  EXPECT_EQ(m->items[2].kind, JsonValue::Kind::array);
+  EXPECT_EQ(m->items[3].kind, JsonValue::Kind::object);
+  EXPECT_EQ(m->get("x"), nullptr) << "an array has no members";
+  EXPECT_EQ(r->string_member("s"), std::optional<std::string>("\xf0\x9f\x98\x80")) << "a surrogate pair is one code point";
+  auto top = parse_json(" [\"a\", null] ", "list");
+  ASSERT_TRUE(top) << top.error().what();
+  EXPECT_EQ(top->items.size(), 2u);
+  EXPECT_EQ(top->items[1].kind, JsonValue::Kind::null);
+}
+
+TEST(Json, RefusesWhatTheFlatReaderRefusesAndDeepNesting) {
+  auto error = [](std::string_view text) {
+    auto r = parse_json(text, "doc");
+    EXPECT_FALSE(r) << text;
+    return r ? std::string() : r.error().message();
+  };
+  EXPECT_EQ(error(R"({"a": [1, {"a": 1, "a": 2}]})"), "unreadable doc at byte 22: duplicate key 'a'");
+  EXPECT_EQ(error("[1] x"), "unreadable doc at byte 4: trailing data");
+  EXPECT_EQ(error("[1,]"), "unreadable doc at byte 3: unexpected value");
+  EXPECT_EQ(error("[1 2]"), "unreadable doc at byte 3: expected ',' or ']'");
+  EXPECT_EQ(error(""), "unreadable doc at byte 0: unexpected value");
+  EXPECT_TRUE(parse_json(std::string(64, '[') + std::string(64, ']'), "doc"));
+  EXPECT_EQ(error(std::string(65, '[') + std::string(65, ']')), "unreadable doc at byte 64: nested too deeply");
 }
 
 }  // namespace

@@ -5,6 +5,7 @@
 /// a byte-exact form is needed.
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -63,20 +64,43 @@ class JsonWriter {
   bool m_after_key = false;
 };
 
-/// One value of a flat JSON object: a string (unescaped), or the text of a number, `true`,
-/// `false` or `null` as written.
-struct FlatValue {
-  enum class Kind { string, number, boolean, null };
+/// One JSON value as read: a string (unescaped), the text of a number, `true`, `false` or
+/// `null` as written, an array, or an object with its members in document order.
+struct JsonValue {
+  enum class Kind { null, boolean, number, string, array, object };
+  struct Member;
   Kind kind = Kind::null;
-  std::string text;
+  std::string text;              ///< a string's value; a number's, boolean's or null's text
+  std::vector<JsonValue> items;  ///< an array's values
+  // Not std::pair<std::string, JsonValue>: a pair of a type still incomplete here is not
+  // valid C++ (GCC accepts it, clang with libstdc++ does not); a vector of one is.
+  std::vector<Member> members;  ///< an object's members
+
+  /// The member `key` of an object, or nullptr.
+  [[nodiscard]] const JsonValue* get(std::string_view key) const;
+  /// The member `key` of an object when it is a string, or nullopt.
+  [[nodiscard]] std::optional<std::string> string_member(std::string_view key) const;
 };
+
+struct JsonValue::Member {
+  std::string key;
+  JsonValue value;
+};
+
+/// Reads one JSON document (RFC 8259), strictly: strings must be UTF-8; control bytes, `\u`
+/// escapes of a lone surrogate, a repeated key in an object, nesting deeper than 64 and
+/// anything after the value but white space are refused. Errors read
+/// "unreadable WHAT at byte N: why". The one JSON reader in chrootctl: OCI image metadata,
+/// and through parse_flat_json_object the records chrootctl writes itself.
+Result<JsonValue> parse_json(std::string_view text, std::string_view what);
+
+/// A value of a flat object: never an array or an object.
+using FlatValue = JsonValue;
 using FlatObject = std::vector<std::pair<std::string, FlatValue>>;
 
 /// Reads one JSON object whose values are strings, numbers, booleans or null: the one-line
-/// records chrootctl writes (`resolve --json`, the accounting log), never a nested object or
-/// array. Strings must be UTF-8; `\u` escapes of surrogates are refused, as are control bytes,
-/// a repeated key and anything after the object but white space. Errors read
-/// "unreadable WHAT at byte N: why".
+/// records chrootctl writes (`resolve --json`, the accounting log). A nested object or array
+/// is refused ("unexpected value"), as is all that parse_json refuses.
 Result<FlatObject> parse_flat_json_object(std::string_view text, std::string_view what);
 
 /// The value of `key`, or nullptr.
