@@ -10,7 +10,6 @@
 
 #include "chrootctl/builder/build.hpp"
 #include "chrootctl/builder/recipe.hpp"
-#include "chrootctl/catalogue/publish.hpp"
 #include "chrootctl/catalogue/registry.hpp"
 #include "chrootctl/catalogue/report.hpp"
 #include "chrootctl/catalogue/resolve.hpp"
@@ -19,6 +18,7 @@
 #include "chrootctl/common/settings.hpp"
 #include "chrootctl/common/strings.hpp"
 #include "chrootctl/common/sys.hpp"
+#include "chrootctl/distribution/publish.hpp"
 #include "chrootctl/seccomp/compile.hpp"
 #include "chrootctl/seccomp/policy.hpp"
 #include "chrootctl/seccomp/source.hpp"
@@ -28,6 +28,7 @@ namespace chrootctl::cli {
 namespace {
 
 namespace cat = chrootctl::catalogue;
+namespace dist = chrootctl::distribution;
 
 // --seccomp FILE|default|none|site: what to record ("" for site), after checking that a policy
 // file parses and compiles, so that no job finds out later.
@@ -51,7 +52,7 @@ Result<std::string> seccomp_choice(const std::string& value, const Settings& set
 int add_from_main(const Spec& spec, const Args& a, const std::string& dir) {
   for (const auto& n : a.positional)
     if (auto why = cat::invalid_name(n)) return usage_error(spec, str("bad name: ", *why));
-  cat::AddFromOptions opts;
+  dist::AddFromOptions opts;
   if (auto rc = threads_value(spec, a, opts.threads)) return *rc;
   auto settings = load_settings(a.value("store"));
   if (!settings) return report(settings.error());
@@ -65,7 +66,7 @@ int add_from_main(const Spec& spec, const Args& a, const std::string& dir) {
   opts.progress = [&line](const manifest::Progress& p) {
     line->update(str(p.entries, " entries, ", p.files_hashed, " files hashed, ", human_size(p.bytes_hashed)));
   };
-  auto items = cat::add_from(*settings, dir, a.positional, opts);
+  auto items = dist::add_from(*settings, dir, a.positional, opts);
   line.reset();
   if (!items) return report(items.error());
   bool all = true;

@@ -1,7 +1,7 @@
 // chrootctl audit NAME|BUILD-DIR...|--all [--policy FILE] [--json] [--severity LEVEL]
-#include "chrootctl/catalogue/audit.hpp"
-#include "chrootctl/catalogue/audit_policy.hpp"
-#include "chrootctl/catalogue/audit_target.hpp"
+#include "chrootctl/audit/audit.hpp"
+#include "chrootctl/audit/policy.hpp"
+#include "chrootctl/audit/target.hpp"
 #include "chrootctl/common/progress.hpp"
 #include "chrootctl/common/settings.hpp"
 #include "chrootctl/common/strings.hpp"

@@ -1,6 +1,6 @@
 // chrootctl diff OLD NEW [--json]
-#include "chrootctl/catalogue/audit_diff.hpp"
-#include "chrootctl/catalogue/audit_target.hpp"
+#include "chrootctl/audit/diff.hpp"
+#include "chrootctl/audit/target.hpp"
 #include "chrootctl/common/settings.hpp"
 #include "chrootctl/common/strings.hpp"
 #include "chrootctl/launcher/sealed.hpp"

@@ -1,17 +1,18 @@
 // chrootctl export NAME -o FILE.tar.zst
 #include <optional>
 
-#include "chrootctl/catalogue/export.hpp"
 #include "chrootctl/common/json.hpp"
 #include "chrootctl/common/progress.hpp"
 #include "chrootctl/common/settings.hpp"
 #include "chrootctl/common/strings.hpp"
+#include "chrootctl/distribution/export.hpp"
 #include "cli.hpp"
 
 namespace chrootctl::cli {
 namespace {
 
 namespace cat = chrootctl::catalogue;
+namespace dist = chrootctl::distribution;
 
 int export_main(std::span<char* const> argv) {
   const Spec spec{"export",
@@ -36,7 +37,7 @@ int export_main(std::span<char* const> argv) {
   if (auto rc = parse(spec, argv, a)) return *rc;
   auto output = a.value("output");
   if (!output) return usage_error(spec, "-o FILE is required");
-  cat::ExportOptions opts;
+  dist::ExportOptions opts;
   if (auto l = a.value("level")) {
     auto n = parse_u64(*l);
     if (!n || *n < 1 || *n > 19) return usage_error(spec, str("bad --level ", quote(*l), " (1 to 19)"));
@@ -47,7 +48,7 @@ int export_main(std::span<char* const> argv) {
   std::optional<ProgressLine> line;
   line.emplace(str("exporting ", a.positional[0]), a.flag("quiet") || a.flag("json"));
   opts.progress = [&line](std::uint64_t entries, std::uint64_t bytes) { line->update(str(entries, " entries, ", human_size(bytes))); };
-  auto r = cat::export_image(*settings, a.positional[0], *output, opts);
+  auto r = dist::export_image(*settings, a.positional[0], *output, opts);
   line.reset();
   if (!r) {
     report(r.error());

@@ -4,8 +4,6 @@
 
 #include "chrootctl/builder/build.hpp"
 #include "chrootctl/builder/extract.hpp"
-#include "chrootctl/builder/tree_writer.hpp"
-#include "chrootctl/catalogue/export.hpp"
 #include "chrootctl/catalogue/report.hpp"
 #include "chrootctl/catalogue/resolve.hpp"
 #include "chrootctl/common/json.hpp"
@@ -13,20 +11,23 @@
 #include "chrootctl/common/settings.hpp"
 #include "chrootctl/common/strings.hpp"
 #include "chrootctl/common/sys.hpp"
+#include "chrootctl/common/tree_writer.hpp"
+#include "chrootctl/distribution/export.hpp"
 #include "cli.hpp"
 
 namespace chrootctl::cli {
 namespace {
 
 namespace cat = chrootctl::catalogue;
+namespace dist = chrootctl::distribution;
 
 // The builder's archive extraction: every entry created dirfd-relative, never through a
 // symlink, no absolute names or "..", trusted.* and system.* xattrs never set.
-Result<cat::UnpackStats> unpack_with_builder(const std::string& archive, const std::string& dir, UnpackCheck& check) {
-  auto tree = TRY(builder::TreeWriter::open(dir));
+Result<dist::UnpackStats> unpack_with_builder(const std::string& archive, const std::string& dir, UnpackCheck& check) {
+  auto tree = TRY(TreeWriter::open(dir));
   auto stats = TRY(builder::extract_archive(archive, tree, {}, {}, &check));
   TRY(tree.finish());
-  return cat::UnpackStats{stats.entries, stats.bytes};
+  return dist::UnpackStats{stats.entries, stats.bytes};
 }
 
 int import_main(std::span<char* const> argv) {
@@ -60,7 +61,7 @@ int import_main(std::span<char* const> argv) {
                   1};
   Args a;
   if (auto rc = parse(spec, argv, a)) return *rc;
-  cat::ImportOptions opts;
+  dist::ImportOptions opts;
   if (auto n = a.value("as")) {
     if (auto why = cat::invalid_name(*n)) return usage_error(spec, str("bad name: ", *why));
     opts.as = *n;
@@ -83,7 +84,7 @@ int import_main(std::span<char* const> argv) {
   opts.progress = [&line](const manifest::Progress& p) {
     line->update(str(p.entries, " entries, ", p.files_hashed, " files hashed, ", human_size(p.bytes_hashed)));
   };
-  auto r = cat::import_image(*settings, a.positional[0], opts);
+  auto r = dist::import_image(*settings, a.positional[0], opts);
   line.reset();
   if (!r) {
     report(r.error());

@@ -1,17 +1,18 @@
 // chrootctl publish NAME DIR
 #include <optional>
 
-#include "chrootctl/catalogue/publish.hpp"
 #include "chrootctl/common/json.hpp"
 #include "chrootctl/common/progress.hpp"
 #include "chrootctl/common/settings.hpp"
 #include "chrootctl/common/strings.hpp"
+#include "chrootctl/distribution/publish.hpp"
 #include "cli.hpp"
 
 namespace chrootctl::cli {
 namespace {
 
 namespace cat = chrootctl::catalogue;
+namespace dist = chrootctl::distribution;
 
 int publish_main(std::span<char* const> argv) {
   const Spec spec{"publish",
@@ -37,7 +38,7 @@ int publish_main(std::span<char* const> argv) {
                   2};
   Args a;
   if (auto rc = parse(spec, argv, a)) return *rc;
-  cat::PublishOptions opts;
+  dist::PublishOptions opts;
   opts.link = !a.flag("copy");
   opts.allow_unsigned = a.flag("allow-unsigned");
   if (auto rc = threads_value(spec, a, opts.threads)) return *rc;
@@ -52,7 +53,7 @@ int publish_main(std::span<char* const> argv) {
   opts.progress = [&line](const manifest::Progress& p) {
     line->update(str(p.entries, " entries, ", p.files_hashed, " files hashed, ", human_size(p.bytes_hashed)));
   };
-  auto r = cat::publish(*settings, a.positional[0], a.positional[1], opts);
+  auto r = dist::publish(*settings, a.positional[0], a.positional[1], opts);
   line.reset();
   if (!r) {
     report(r.error());

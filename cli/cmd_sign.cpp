@@ -6,12 +6,14 @@
 #include "chrootctl/common/progress.hpp"
 #include "chrootctl/common/settings.hpp"
 #include "chrootctl/common/strings.hpp"
+#include "chrootctl/distribution/sign.hpp"
 #include "cli.hpp"
 
 namespace chrootctl::cli {
 namespace {
 
 namespace cat = chrootctl::catalogue;
+namespace dist = chrootctl::distribution;
 
 int sign_main(std::span<char* const> argv) {
   const Spec spec{"sign",
@@ -37,7 +39,7 @@ int sign_main(std::span<char* const> argv) {
   if (auto rc = parse(spec, argv, a)) return *rc;
   auto key = a.value("key");
   if (!key) return usage_error(spec, "--key KEY is required");
-  cat::SignOptions opts;
+  dist::SignOptions opts;
   if (auto rc = threads_value(spec, a, opts.threads)) return *rc;
   auto settings = load_settings(a.value("store"));
   if (!settings) return report(settings.error());
@@ -47,7 +49,7 @@ int sign_main(std::span<char* const> argv) {
   opts.progress = [&line](const manifest::Progress& p) {
     line->update(str(p.entries, " entries, ", p.files_hashed, " files hashed, ", human_size(p.bytes_hashed)));
   };
-  auto r = cat::sign_image(*settings, a.positional[0], *key, opts);
+  auto r = dist::sign_image(*settings, a.positional[0], *key, opts);
   line.reset();
   if (!r) {
     report(r.error());

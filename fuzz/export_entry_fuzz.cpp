@@ -1,15 +1,15 @@
 // The export header: chrootctl-export.toml, the first member of an export, which import reads
-// before anything else (catalogue/src/export.cpp). What parses renders back to the same entry.
+// before anything else (distribution/src/export.cpp). What parses renders back to the same entry.
 #include <string>
 
-#include "chrootctl/catalogue/export.hpp"
+#include "chrootctl/distribution/export.hpp"
 #include "fuzz.hpp"
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
   using namespace chrootctl;
-  auto e = catalogue::parse_export_entry(std::string(fuzz::text_of(data, size)), "fuzz:chrootctl-export.toml");
+  auto e = distribution::parse_export_entry(std::string(fuzz::text_of(data, size)), "fuzz:chrootctl-export.toml");
   if (!e) return 0;
-  auto again = catalogue::parse_export_entry(catalogue::render_export_entry(*e), "fuzz");
+  auto again = distribution::parse_export_entry(distribution::render_export_entry(*e), "fuzz");
   fuzz::require(again.has_value(), "an export entry that parses renders to text that parses");
   fuzz::require(again->name == e->name && again->recipe == e->recipe && again->build_id == e->build_id && again->digest == e->digest &&
                     again->signer == e->signer && again->aliases == e->aliases && again->exported_at == e->exported_at,

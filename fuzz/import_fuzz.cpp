@@ -1,4 +1,4 @@
-// A tar stream fed to import (catalogue/src/import.cpp) as `chrootctl import --allow-unsigned
+// A tar stream fed to import (distribution/src/import.cpp) as `chrootctl import --allow-unsigned
 // --strip` feeds it: the reader of the members before root/, the entry, manifest and recipe
 // parsers, the strip plan, then the unpacking through the builder's extraction with every entry
 // held to the manifest, the check of the tree, and the registration. Each input is imported
@@ -11,11 +11,11 @@
 #include <string>
 
 #include "chrootctl/builder/extract.hpp"
-#include "chrootctl/builder/tree_writer.hpp"
-#include "chrootctl/catalogue/export.hpp"
 #include "chrootctl/common/files.hpp"
 #include "chrootctl/common/strings.hpp"
 #include "chrootctl/common/sys.hpp"
+#include "chrootctl/common/tree_writer.hpp"
+#include "chrootctl/distribution/export.hpp"
 #include "fuzz.hpp"
 
 namespace {
@@ -24,11 +24,11 @@ using namespace chrootctl;
 using fuzz::require;
 
 // The command's unpacker (cli/cmd_import.cpp).
-Result<catalogue::UnpackStats> unpack_with_builder(const std::string& archive, const std::string& dir, UnpackCheck& check) {
-  auto tree = TRY(builder::TreeWriter::open(dir));
+Result<distribution::UnpackStats> unpack_with_builder(const std::string& archive, const std::string& dir, UnpackCheck& check) {
+  auto tree = TRY(TreeWriter::open(dir));
   auto stats = TRY(builder::extract_archive(archive, tree, {}, {}, &check));
   TRY(tree.finish());
-  return catalogue::UnpackStats{stats.entries, stats.bytes};
+  return distribution::UnpackStats{stats.entries, stats.bytes};
 }
 
 struct Workspace {
@@ -65,13 +65,13 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   Settings s;
   s.store = w.store;
   s.trusted_keys = w.trusted;
-  catalogue::ImportOptions o;
+  distribution::ImportOptions o;
   o.allow_unsigned = true;
   o.strip = true;
   o.unpack = unpack_with_builder;
   o.threads = 1;
   o.now = 1700000000;
-  auto r = catalogue::import_image(s, w.archive, o);
+  auto r = distribution::import_image(s, w.archive, o);
   if (!r) {
     // A refused import leaves nothing behind: no staging directory, no catalogue.
     auto staging = sys::open_path(w.store + "/.staging", O_RDONLY | O_DIRECTORY);

@@ -8,11 +8,11 @@
 #include <string>
 
 #include "chrootctl/catalogue/catalogue.hpp"
-#include "chrootctl/catalogue/export.hpp"
 #include "chrootctl/common/manifest.hpp"
 #include "chrootctl/common/sha256.hpp"
 #include "chrootctl/common/strings.hpp"
 #include "chrootctl/common/sys.hpp"
+#include "chrootctl/distribution/export.hpp"
 
 namespace {
 
@@ -142,7 +142,7 @@ int main(int argc, char** argv) {
   const std::string out = argv[1];
   const auto m = sample_manifest();
   const auto rendered = mf::render_with_stat(m);
-  auto stripped = catalogue::plan_import_strip(m, PrivilegePolicy{});
+  auto stripped = distribution::plan_import_strip(m, PrivilegePolicy{});
   if (!stripped) {
     std::fprintf(stderr, "chrootctl_fuzz_seeds: %s\n", stripped.error().what().c_str());
     return 1;
@@ -150,9 +150,9 @@ int main(int argc, char** argv) {
   mf::Manifest root_only;
   root_only.entries = {m.entries[0]};
 
-  catalogue::ExportEntry exported{"EL9", "el9", "b3", std::string(64, 'a'), "", {}, 1700000000};
-  catalogue::ExportEntry exported_signed{"SL6.x86_64+gpu",   "sl6",     "import-20261123T120530Z", std::string(64, 'c'), "site-key",
-                                         {"SL6", "sl6-gpu"}, 1700000000};
+  distribution::ExportEntry exported{"EL9", "el9", "b3", std::string(64, 'a'), "", {}, 1700000000};
+  distribution::ExportEntry exported_signed{"SL6.x86_64+gpu",   "sl6",     "import-20261123T120530Z", std::string(64, 'c'), "site-key",
+                                            {"SL6", "sl6-gpu"}, 1700000000};
   catalogue::Catalogue empty;
 
   const bool ok = write(out, "manifest", "tree", rendered.manifest.text) && write(out, "manifest", "stripped", mf::serialize(stripped->result)) &&
@@ -160,8 +160,8 @@ int main(int argc, char** argv) {
                   write(out, "stat_record", "root-only", mf::render_with_stat(root_only).stat) &&
                   write(out, "catalogue", "two-entries", catalogue::serialize(sample_catalogue())) &&
                   write(out, "catalogue", "empty", catalogue::serialize(empty)) &&
-                  write(out, "export_entry", "unsigned", catalogue::render_export_entry(exported)) &&
-                  write(out, "export_entry", "signed", catalogue::render_export_entry(exported_signed));
+                  write(out, "export_entry", "unsigned", distribution::render_export_entry(exported)) &&
+                  write(out, "export_entry", "signed", distribution::render_export_entry(exported_signed));
   if (!ok) {
     std::perror("chrootctl_fuzz_seeds");
     return 1;

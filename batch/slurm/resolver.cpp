@@ -3,7 +3,6 @@
 #include "resolver.hpp"
 
 #include <fcntl.h>
-#include <poll.h>
 #include <signal.h>
 #include <spawn.h>
 #include <sys/wait.h>
@@ -11,9 +10,9 @@
 
 #include <cerrno>
 #include <cstring>
-#include <ctime>
 
 #include "chrootctl/common/fd.hpp"
+#include "chrootctl/common/sys.hpp"
 
 namespace chrootctl::batch {
 
@@ -21,12 +20,6 @@ namespace {
 
 // At most this much of the resolver's output is kept (its answer is a few hundred bytes).
 constexpr std::size_t k_max_output = 1u << 16;
-
-std::int64_t now_ms() {
-  struct timespec ts {};
-  ::clock_gettime(CLOCK_MONOTONIC, &ts);
-  return static_cast<std::int64_t>(ts.tv_sec) * 1000 + ts.tv_nsec / 1000000;
-}
 
 struct SpawnActions {
   posix_spawn_file_actions_t actions;
@@ -98,42 +91,15 @@ Result<std::string> run_verb(const SpankConfig& config, const std::string& verb,
     return fail_errno(str("posix_spawn(", quote(config.chrootctl), ")"), rc, "check chrootctl= in plugstack.conf");
   out_w.reset();
   err_w.reset();
-
-  std::string out, err;
-  const std::int64_t deadline = now_ms() + static_cast<std::int64_t>(config.timeout_seconds) * 1000;
-  bool timed_out = false;
-  while (out_r || err_r) {
-    const std::int64_t left = deadline - now_ms();
-    if (left <= 0) {
-      timed_out = true;
-      break;
-    }
-    struct pollfd p[2] = {{out_r.get(), POLLIN, 0}, {err_r.get(), POLLIN, 0}};
-    const int n = ::poll(p, 2, static_cast<int>(std::min<std::int64_t>(left, 1000)));
-    if (n < 0 && errno != EINTR) break;
-    for (int i = 0; i < 2; ++i) {
-      if (!(p[i].revents & (POLLIN | POLLHUP | POLLERR))) continue;
-      Fd& fd = i == 0 ? out_r : err_r;
-      std::string& dst = i == 0 ? out : err;
-      char buf[4096];
-      const ssize_t k = ::read(fd.get(), buf, sizeof buf);
-      if (k <= 0) {
-        if (k < 0 && errno == EINTR) continue;
-        fd.reset();
-      } else if (dst.size() < k_max_output) {
-        dst.append(buf, static_cast<std::size_t>(k));
-      }
-    }
-  }
-  if (timed_out) ::kill(pid, SIGKILL);
-  int status = 0;
-  while (::waitpid(pid, &status, 0) < 0) {
-    if (errno != EINTR) return fail_errno(str("waitpid(", pid, ") for the resolver"), errno);
-  }
+  auto child =
+      TRY(sys::collect_child(pid, std::move(out_r), std::move(err_r), static_cast<std::int64_t>(config.timeout_seconds) * 1000, k_max_output));
+  const bool timed_out = child.timed_out;
+  const std::string& out = child.out;
+  const std::string& err = child.err;
   const std::string shown = str(config.chrootctl, " ", verb);
   if (timed_out) return fail(Errc::io, str(shown, " did not answer within ", config.timeout_seconds, " s (timeout= in plugstack.conf)"));
-  if (WIFSIGNALED(status)) return fail(Errc::io, str(shown, " was killed by signal ", WTERMSIG(status)));
-  const int code = WEXITSTATUS(status);
+  if (child.signal) return fail(Errc::io, str(shown, " was killed by signal ", child.signal));
+  const int code = child.status;
   // Its message: "chrootctl: error: 'X' is not in the catalogue ...".
   std::string message = last_line(err);
   if (const std::string prefix = "chrootctl: error: "; message.compare(0, prefix.size(), prefix) == 0) message.erase(0, prefix.size());

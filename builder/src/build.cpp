@@ -17,13 +17,13 @@
 #include "chrootctl/builder/paths.hpp"
 #include "chrootctl/builder/sources.hpp"
 #include "chrootctl/builder/strip.hpp"
-#include "chrootctl/builder/tree_writer.hpp"
 #include "chrootctl/common/files.hpp"
 #include "chrootctl/common/manifest.hpp"
 #include "chrootctl/common/sha256.hpp"
 #include "chrootctl/common/strings.hpp"
 #include "chrootctl/common/sys.hpp"
 #include "chrootctl/common/toml.hpp"
+#include "chrootctl/common/tree_writer.hpp"
 #include "chrootctl/verity/verity.hpp"
 #include "process.hpp"
 #include "store_internal.hpp"
@@ -317,7 +317,7 @@ Result<BuildResult> build(const Recipe& recipe, const BuildOptions& options) {
   c.started_ns = sys::monotonic_ns();
   c.sealed = options.output.value_or(recipe.output.format) == Output::Format::sealed;
   if (!valid_recipe_name(recipe.name)) return fail(Errc::invalid_argument, str("bad recipe name ", quote(recipe.name)));
-  TRY(prepare_store(options.store));
+  TRY(store::prepare(options.store));
   auto build_lock = TRY(lock_recipe(options.store, recipe.name, options.status));
 
   TRY(gather_inputs(c));
@@ -342,9 +342,9 @@ Result<BuildResult> build(const Recipe& recipe, const BuildOptions& options) {
   }
 
   std::vector<std::string> problems;
-  if (auto n = clean_staging(options.store, &problems); n && *n > 0 && options.status)
+  if (auto n = store::clean_staging(options.store, &problems); n && *n > 0 && options.status)
     options.status(str("removed ", *n, " stale staging ", *n == 1 ? "directory" : "directories"));
-  auto staging = TRY(create_staging(options.store, recipe.name));
+  auto staging = TRY(store::create_staging(options.store, recipe.name));
   auto log = TRY(sys::open_at(staging.fd.get(), "build.log", O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_APPEND, 0644));
   c.log_fd = log.get();
   c.staging = staging.path;

@@ -16,6 +16,7 @@
 #include "chrootctl/common/sha256.hpp"
 #include "chrootctl/common/strings.hpp"
 #include "chrootctl/common/sys.hpp"
+#include "chrootctl/common/tree_path.hpp"
 #include "extract_internal.hpp"
 
 namespace chrootctl::builder {

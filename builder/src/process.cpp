@@ -3,7 +3,6 @@
 #include <fcntl.h>
 #include <signal.h>
 #include <sys/prctl.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -63,14 +62,6 @@ Result<pid_t> spawn(const std::vector<std::string>& argv, const std::vector<std:
   return pid;
 }
 
-Result<int> wait_for(pid_t pid, const std::string& what) {
-  int status = 0;
-  while (::waitpid(pid, &status, 0) < 0) {
-    if (errno != EINTR) return fail_errno(str("waitpid(", pid, ") for ", what), errno);
-  }
-  return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-}
-
 }  // namespace
 
 std::string render_argv(const std::vector<std::string>& argv) {
@@ -104,7 +95,7 @@ Result<int> run_host(const HostCommand& cmd, int log_fd, const std::function<voi
     }
   }
   if (on_line && !pending.empty()) on_line(pending);
-  return wait_for(pid, cmd.argv[0]);
+  return with_context(sys::wait_child(pid), str("waiting for ", cmd.argv[0]));
 }
 
 Result<std::string> capture(const std::vector<std::string>& argv) {
@@ -114,11 +105,9 @@ Result<std::string> capture(const std::vector<std::string>& argv) {
   auto null = TRY(sys::open_path("/dev/null", O_WRONLY));
   auto pid = TRY(spawn(argv, nullptr, wr.get(), null.get()));
   wr.reset();
-  auto out = sys::read_fd(rd.get(), 64u << 20);
-  const int rc = TRY(wait_for(pid, argv[0]));
-  if (!out) return fail(out.error());
-  if (rc != 0) return fail(Errc::io, str(render_argv(argv), " exited with status ", rc));
-  return *out;
+  auto child = TRY(sys::collect_child(pid, std::move(rd), Fd(), 0, 64u << 20));
+  if (child.status != 0) return fail(Errc::io, str(render_argv(argv), " exited with status ", child.status));
+  return std::move(child.out);
 }
 
 std::string find_in_path(const std::string& tool) {

@@ -7,6 +7,7 @@
 #include "chrootctl/builder/paths.hpp"
 #include "chrootctl/common/strings.hpp"
 #include "chrootctl/common/sys.hpp"
+#include "chrootctl/common/tree_path.hpp"
 
 namespace chrootctl::builder {
 

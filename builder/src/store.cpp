@@ -1,4 +1,5 @@
-// The image store: build locks, staging directories, committing a build, the latest link and
+// The image store: build locks, committing a build (staging directories are
+// common/staging.hpp, shared with imports), the latest link and
 // finding a cached build.
 #include "store_internal.hpp"
 
@@ -29,24 +30,7 @@ Status ensure_dir(const std::string& path, mode_t mode) {
   return fail_errno(str("mkdir(", quote(path), ", ", mode_octal(mode), ")"), errno);
 }
 
-// STORE/.staging and STORE/.locks: a tree being built may hold what must not run on the host
-// (the strip step comes last), so they are root's and 0700 whatever was there before.
-Status ensure_private_dir(const std::string& path) {
-  TRY(ensure_dir(path, 0700));
-  auto fd = TRY(sys::open_path(path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW));
-  auto st = TRY(sys::fstat(fd.get()));
-  if (st.st_uid != ::geteuid()) return fail(Errc::permission, str(quote(path), " is owned by uid ", st.st_uid, ", not ", ::geteuid()));
-  if ((st.st_mode & 07777) != 0700 && ::fchmod(fd.get(), 0700) != 0) return fail_errno(str("fchmod(", quote(path), ", 0700)"), errno);
-  return {};
-}
 }  // namespace
-
-Status prepare_store(const std::string& store) {
-  TRY(sys::mkdir_p(store, 0755));
-  TRY(ensure_private_dir(store + "/.staging"));
-  TRY(ensure_private_dir(store + "/.locks"));
-  return {};
-}
 
 Result<LockFile> lock_recipe(const std::string& store, const std::string& name, const std::function<void(const std::string&)>& status) {
   const std::string path = str(store, "/.locks/", name, ".lock");
@@ -57,52 +41,7 @@ Result<LockFile> lock_recipe(const std::string& store, const std::string& name, 
   return LockFile::acquire(path, true, false);
 }
 
-Result<Staging> create_staging(const std::string& store, const std::string& name) {
-  // Created and locked under the staging lock, so a concurrent cleaner never sees it unlocked.
-  auto guard = TRY(LockFile::acquire(store + "/.locks/staging.lock"));
-  std::string tmpl = str(store, "/.staging/", name, ".XXXXXX");
-  if (::mkdtemp(tmpl.data()) == nullptr) return fail_errno(str("mkdtemp(", quote(tmpl), ")"), errno);
-  auto fd = TRY(sys::open_path(tmpl, O_RDONLY | O_DIRECTORY | O_NOFOLLOW));
-  TRY(sys::flock(fd.get(), true, true));
-  Staging s;
-  s.path = tmpl;
-  s.fd = std::move(fd);
-  return s;
-}
-
-Staging::~Staging() {
-  if (!path.empty()) (void)sys::remove_tree(path);
-}
-
-Result<std::size_t> clean_staging(const std::string& store, std::vector<std::string>* problems) {
-  const std::string dir = store + "/.staging";
-  auto dfd = sys::open_path(dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW);
-  if (!dfd) return dfd.error().code() == Errc::not_found ? Result<std::size_t>(0) : fail(dfd.error());
-  std::vector<std::pair<std::string, Fd>> dead;
-  {
-    auto guard = TRY(LockFile::acquire(store + "/.locks/staging.lock"));
-    for (const auto& e : TRY(sys::read_dir(dfd->get()))) {
-      auto fd = sys::open_at(dfd->get(), e.name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW);
-      if (!fd) {
-        dead.emplace_back(e.name, Fd());  // not a directory: junk
-        continue;
-      }
-      if (!sys::flock(fd->get(), true, true)) continue;  // a live build holds it
-      dead.emplace_back(e.name, std::move(*fd));
-    }
-  }
-  std::size_t removed = 0;
-  for (auto& [name, fd] : dead) {
-    if (auto r = sys::remove_tree_at(dfd->get(), name); !r) {
-      if (problems) problems->push_back(str("could not remove stale staging ", dir, "/", name, ": ", r.error().what()));
-      continue;
-    }
-    ++removed;
-  }
-  return removed;
-}
-
-Status commit(Staging& staging, const std::string& store, const std::string& name, const std::string& build_id, bool& existed) {
+Status commit(store::Staging& staging, const std::string& store, const std::string& name, const std::string& build_id, bool& existed) {
   existed = false;
   // Everything written so far reaches the disk before the image appears under its name.
   if (::syncfs(staging.fd.get()) != 0) return fail_errno(str("syncfs(", quote(staging.path), ")"), errno);
@@ -196,7 +135,7 @@ Result<std::optional<std::string>> find_cached(const std::string& store, const s
 
 namespace chrootctl::builder {
 
-Result<std::size_t> clean_stale_staging(const std::string& store) { return detail::clean_staging(store, nullptr); }
+Result<std::size_t> clean_stale_staging(const std::string& store) { return store::clean_staging(store, nullptr); }
 
 Result<std::string> store_latest(const std::string& store, const std::string& name) {
   if (!valid_recipe_name(name)) return fail(Errc::invalid_argument, str(quote(name), " is not an image name"));

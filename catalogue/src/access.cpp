@@ -9,17 +9,13 @@
 #include "chrootctl/catalogue/safety.hpp"
 #include "chrootctl/common/strings.hpp"
 #include "chrootctl/common/sys.hpp"
+#include "chrootctl/common/tree_path.hpp"
 
 namespace chrootctl::catalogue {
 
 namespace {
 
 bool root_only(const struct stat& st) { return S_ISDIR(st.st_mode) && st.st_uid == 0 && (st.st_mode & (S_IXGRP | S_IXOTH)) == 0; }
-
-std::string parent_of(const std::string& path) {
-  const auto slash = path.find_last_of('/');
-  return slash == 0 ? std::string("/") : path.substr(0, slash);
-}
 
 // Sets the mode of the build directory `image` (root-owned, not a symlink) to `mode`.
 Status set_image_mode(const std::string& image, mode_t mode) {
@@ -45,7 +41,7 @@ Result<std::optional<std::string>> root_only_dir(const std::string& path) {
     struct stat st {};
     if (::lstat(dir.c_str(), &st) != 0) {
       // Not even we can look: the directory above keeps us, and so every other user, out.
-      if (errno == EACCES) return std::optional<std::string>(parent_of(dir));
+      if (errno == EACCES) return std::optional<std::string>(parent_dir(dir));
       return fail_errno(str("lstat(", quote(dir), ")"), errno);
     }
     if (root_only(st)) return std::optional<std::string>(dir);
@@ -78,8 +74,8 @@ Result<Exposure> exposure(const std::string& root, const manifest::Manifest& m) 
 
 bool in_store(const std::string& store, const std::string& image, const std::string& root) {
   if (root != image + "/root" && root != str(image, "/", manifest::k_sealed_file)) return false;
-  const std::string recipe_dir = parent_of(image);
-  return recipe_dir != "/" && parent_of(recipe_dir) == store;
+  const std::string recipe_dir = parent_dir(image);
+  return recipe_dir != "/" && parent_dir(recipe_dir) == store;
 }
 
 Result<std::vector<std::string>> settle_access(const Settings& s, const std::string& name, const std::string& image, const std::string& root,

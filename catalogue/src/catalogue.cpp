@@ -107,26 +107,29 @@ Version parse_version(Diagnostics& diag, TableReader& r, const toml::table& t, c
   return v;
 }
 
-void write_version(std::string& out, const Version& v) {
-  out += str("image = ", toml_quote(v.image), "\n");
-  out += str("root = ", toml_quote(v.root), "\n");
-  out += str("digest = ", toml_quote(v.digest), "\n");
-  if (!v.signed_digest.empty()) out += str("signed_digest = ", toml_quote(v.signed_digest), "\n");
-  out += str("build_id = ", toml_quote(v.build_id), "\n");
-  out += str("recipe = ", toml_quote(v.recipe), "\n");
-  if (!v.signer.empty()) out += str("signer = ", toml_quote(v.signer), "\n");
-  out += str("added_at = ", v.added_at, "\n");
-  out += str("verified_at = ", v.verified_at, "\n");
-  if (v.failed_at != 0 || !v.failure.empty()) {
-    out += str("failed_at = ", v.failed_at, "\n");
-    out += str("failure = ", toml_quote(v.failure), "\n");
-  }
-  out += str("identity = { dev = ", v.identity.dev, ", ino = ", v.identity.ino, ", uid = ", v.identity.uid, ", gid = ", v.identity.gid, ", mode = \"",
-             mode_octal(v.identity.mode), "\" }\n");
+void write_version(TomlWriter& w, const Version& v) {
+  w.string("image", v.image)
+      .string("root", v.root)
+      .string("digest", v.digest)
+      .optional_string("signed_digest", v.signed_digest)
+      .string("build_id", v.build_id)
+      .string("recipe", v.recipe)
+      .optional_string("signer", v.signer)
+      .integer("added_at", v.added_at)
+      .integer("verified_at", v.verified_at);
+  if (v.failed_at != 0 || !v.failure.empty()) w.integer("failed_at", v.failed_at).string("failure", v.failure);
+  w.inline_table("identity", {{"dev", str(v.identity.dev)},
+                              {"ino", str(v.identity.ino)},
+                              {"uid", str(v.identity.uid)},
+                              {"gid", str(v.identity.gid)},
+                              {"mode", toml_quote(mode_octal(v.identity.mode))}});
   if (v.sealed)
-    out += str("sealed = { format = ", toml_quote(v.sealed->format), ", size = ", v.sealed->size, ", sha256 = ", toml_quote(v.sealed->sha256),
-               ", hash_offset = ", v.sealed->hash_offset, ", root_hash = ", toml_quote(v.sealed->root_hash), ", salt = ", toml_quote(v.sealed->salt),
-               " }\n");
+    w.inline_table("sealed", {{"format", toml_quote(v.sealed->format)},
+                              {"size", str(v.sealed->size)},
+                              {"sha256", toml_quote(v.sealed->sha256)},
+                              {"hash_offset", str(v.sealed->hash_offset)},
+                              {"root_hash", toml_quote(v.sealed->root_hash)},
+                              {"salt", toml_quote(v.sealed->salt)}});
 }
 
 }  // namespace
@@ -260,26 +263,24 @@ Result<Catalogue> parse(std::string text, const std::string& display_name) {
 }
 
 std::string serialize(const Catalogue& c) {
-  std::string out =
-      "# chrootctl catalogue: friendly names for verified job roots (see docs/catalogue.md).\n"
-      "# Change it only with chrootctl: every change is made under a lock and the file is\n"
-      "# replaced atomically; a hand edit is never merged, and a damaged file is never overwritten.\n";
-  out += str("format = ", k_format, "\n");
+  TomlWriter w;
+  w.comment(
+       "chrootctl catalogue: friendly names for verified job roots (see docs/catalogue.md).\n"
+       "Change it only with chrootctl: every change is made under a lock and the file is\n"
+       "replaced atomically; a hand edit is never merged, and a damaged file is never overwritten.")
+      .integer("format", k_format);
   for (const auto& e : c.entries) {
-    out += str("\n[entry.", toml_quote(e.name), "]\n");
+    w.table(str("entry.", toml_quote(e.name)));
     std::vector<std::string> aliases = e.aliases;
     std::sort(aliases.begin(), aliases.end());
-    out += "aliases = [";
-    for (std::size_t i = 0; i < aliases.size(); ++i) out += str(i ? ", " : "", toml_quote(aliases[i]));
-    out += "]\n";
-    if (!e.seccomp.empty()) out += str("seccomp = ", toml_quote(e.seccomp), "\n");
-    write_version(out, e.current);
+    w.strings("aliases", aliases).optional_string("seccomp", e.seccomp);
+    write_version(w, e.current);
     for (const auto& p : e.previous) {
-      out += str("\n[[entry.", toml_quote(e.name), ".previous]]\n");
-      write_version(out, p);
+      w.table(str("entry.", toml_quote(e.name), ".previous"), true);
+      write_version(w, p);
     }
   }
-  return out;
+  return w.text();
 }
 
 std::string catalogue_path(const Settings& s) { return str(s.store, "/", k_file); }

@@ -9,10 +9,11 @@
 #include <cerrno>
 
 #include "chrootctl/catalogue/safety.hpp"
+#include "chrootctl/catalogue/store.hpp"
 #include "chrootctl/common/files.hpp"
 #include "chrootctl/common/strings.hpp"
 #include "chrootctl/common/sys.hpp"
-#include "registry_internal.hpp"
+#include "chrootctl/common/tree_path.hpp"
 
 namespace chrootctl::catalogue {
 
@@ -261,12 +262,12 @@ Result<std::string> import_one(const Settings& s, const NamedChroot& nc, const I
   if (const Entry* e = c.find(nc.name); e && e->current.root == root && e->current.digest == rendered.digest) {
     v.image = e->current.image;
     v.build_id = e->current.build_id;
-    TRY(detail::write_stat_record(v.image, m, rendered.digest));
-    TRY(detail::record_version(s, nc.name, v, result));
+    TRY(write_stat_record(v.image, m, rendered.digest));
+    TRY(record_version(s, nc.name, v, result));
     return str(m.entries.size(), " entries, tree digest sha256:", rendered.digest, ", unchanged since build ", v.build_id);
   }
   TRY(write_file_atomic(staging.path() + "/manifest", rendered.text, 0644));
-  TRY(detail::write_stat_record(staging.path(), m, rendered.digest));
+  TRY(write_stat_record(staging.path(), m, rendered.digest));
   TRY(write_file_atomic(staging.path() + "/source", root + "\n", 0644));
 
   std::string image;
@@ -282,8 +283,8 @@ Result<std::string> import_one(const Settings& s, const NamedChroot& nc, const I
   (void)staging.release();
 
   v.image = image;
-  v.build_id = detail::basename_of(image);
-  if (auto r = detail::record_version(s, nc.name, v, result); !r) {
+  v.build_id = base_name(image);
+  if (auto r = record_version(s, nc.name, v, result); !r) {
     (void)sys::remove_tree(image);
     return fail(r.error());
   }

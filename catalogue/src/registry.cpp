@@ -10,20 +10,14 @@
 #include "chrootctl/catalogue/safety.hpp"
 #include "chrootctl/catalogue/sealed.hpp"
 #include "chrootctl/catalogue/sign.hpp"
+#include "chrootctl/catalogue/store.hpp"
 #include "chrootctl/common/files.hpp"
 #include "chrootctl/common/strings.hpp"
 #include "chrootctl/common/sys.hpp"
 #include "chrootctl/common/toml.hpp"
-#include "registry_internal.hpp"
+#include "chrootctl/common/tree_path.hpp"
 
 namespace chrootctl::catalogue {
-
-namespace detail {
-
-std::string basename_of(const std::string& path) {
-  const auto slash = path.find_last_of('/');
-  return slash == std::string::npos ? path : path.substr(slash + 1);
-}
 
 Result<manifest::Manifest> load_trusted_manifest(const std::string& image) {
   const std::string path = image + "/manifest";
@@ -108,8 +102,6 @@ Status record_version(const Settings& s, const std::string& name, Version v, Add
   return {};
 }
 
-}  // namespace detail
-
 namespace {
 
 Result<std::string> recipe_name(const std::string& image) {
@@ -131,7 +123,7 @@ Result<AddResult> add(const Settings& s, const std::string& name, const std::str
   const std::string image = TRY(with_context(canonical_path(build_dir), str("adding ", quote(name))));
   auto ctx = [&](Error e) { return fail(std::move(e).add_context(str("refusing to add ", quote(image), " as ", quote(name)))); };
   if (auto d = check_trusted_dir(image, "build directory"); !d) return ctx(d.error());
-  auto m = detail::load_trusted_manifest(image);
+  auto m = load_trusted_manifest(image);
   if (!m) return ctx(m.error());
   // A sealed build's root is its image file (docs/sealed.md).
   std::string root = m->sealed ? str(image, "/", manifest::k_sealed_file) : image + "/root";
@@ -151,7 +143,7 @@ Result<AddResult> add(const Settings& s, const std::string& name, const std::str
   auto recipe = recipe_name(image);
   if (!recipe) return ctx(recipe.error());
   // The signature first: it is cheap, and an image this host may not use is not worth hashing.
-  const std::string build_id = options.build_id.empty() ? detail::basename_of(image) : options.build_id;
+  const std::string build_id = options.build_id.empty() ? base_name(image) : options.build_id;
   const auto sig = judge_image(s, image, *recipe, build_id, signed_digest.empty() ? digest : signed_digest, m->sealed, false);
   if (!sig.acceptable) return fail(Errc::permission, str("refusing to add ", quote(image), " as ", quote(name), ": ", sig.reason));
 
@@ -169,8 +161,8 @@ Result<AddResult> add(const Settings& s, const std::string& name, const std::str
     if (!d) return ctx(d.error());
     if (d->failed())
       return fail(Errc::mismatch, str("refusing to add ", quote(image), " as ", quote(name), ": its root does not match its manifest (",
-                                      detail::count_differences(*d), "):\n", detail::listing(*d)));
-    TRY(detail::write_stat_record(image, fresh, digest));
+                                      count_differences(*d), "):\n", listing(*d)));
+    TRY(write_stat_record(image, fresh, digest));
   }
   // Who may reach the tree (access.hpp): root only, or nothing privileged in it. A sealed
   // image holds nothing privileged on the host; its directory is opened for a readable name.
@@ -194,7 +186,7 @@ Result<AddResult> add(const Settings& s, const std::string& name, const std::str
   result.entries = m->entries.size();
   if (sig.state != "signed" && !sig.key_id.empty()) result.notes.push_back(str("registered unsigned: ", sig.reason));
   result.notes.insert(result.notes.end(), access->begin(), access->end());
-  TRY(detail::record_version(s, name, v, result, options.seccomp));
+  TRY(record_version(s, name, v, result, options.seccomp));
   return result;
 }
 

@@ -14,12 +14,13 @@
 #include <cerrno>
 
 #include "chrootctl/catalogue/safety.hpp"
+#include "chrootctl/catalogue/store.hpp"
 #include "chrootctl/common/files.hpp"
 #include "chrootctl/common/sha256.hpp"
 #include "chrootctl/common/strings.hpp"
 #include "chrootctl/common/sys.hpp"
 #include "chrootctl/common/toml.hpp"
-#include "sign_internal.hpp"
+#include "chrootctl/common/tree_path.hpp"
 
 namespace chrootctl::catalogue {
 
@@ -93,7 +94,7 @@ Result<std::vector<Key>> load_key_dir(const std::string& dir, const std::string&
   for (const auto& d : names) {
     if (d.name.empty() || d.name[0] == '.' || !d.name.ends_with(".pub")) continue;
     const std::string path = str(dir, "/", d.name);
-    auto text = TRY(with_context(detail::read_required_file(path, 64u << 10), str("reading the ", what, " ", path)));
+    auto text = TRY(with_context(read_required_file(path, 64u << 10), str("reading the ", what, " ", path)));
     if (text.find("PRIVATE KEY-----") != std::string::npos) {
       OPENSSL_cleanse(text.data(), text.size());
       return fail(Errc::permission, str(quote(path), " holds a private key; only public keys (KEYID.pub) belong in ", dir));
@@ -104,8 +105,6 @@ Result<std::vector<Key>> load_key_dir(const std::string& dir, const std::string&
 }
 
 }  // namespace
-
-namespace detail {
 
 Result<std::optional<std::string>> read_trusted_file(const std::string& path, std::size_t limit) {
   auto fd = sys::open_path(path, O_RDONLY | O_NOFOLLOW | O_NOCTTY | O_NONBLOCK);
@@ -131,8 +130,6 @@ Result<std::string> recipe_name_of(const std::string& text, const std::string& l
   if (const auto* n = doc.table.get("name"); n && n->is_string()) return n->as_string()->get();
   return std::string();
 }
-
-}  // namespace detail
 
 // ---- keys ----
 
@@ -509,14 +506,11 @@ SignatureVerdict judge_signature(const JudgeInput& in) {
 
 Result<Statement> image_statement(const std::string& image, const std::string& recipe, const std::string& tree_digest,
                                   const std::optional<manifest::Sealed>& sealed) {
-  const std::string lock = TRY(detail::read_required_file(image + "/lock"));
-  const auto slash = image.find_last_of('/');
-  return with_sealed(Statement{recipe, slash == std::string::npos ? image : image.substr(slash + 1), tree_digest, Sha256::hex(lock), {}, {}}, sealed);
+  const std::string lock = TRY(read_required_file(image + "/lock"));
+  return with_sealed(Statement{recipe, base_name(image), tree_digest, Sha256::hex(lock), {}, {}}, sealed);
 }
 
-Result<std::optional<std::string>> read_image_signature(const std::string& image) {
-  return detail::read_trusted_file(image + "/signature", 64u << 10);
-}
+Result<std::optional<std::string>> read_image_signature(const std::string& image) { return read_trusted_file(image + "/signature", 64u << 10); }
 
 SignatureVerdict judge_image(const Settings& s, const std::string& image, const std::string& recipe, const std::string& build_id,
                              const std::string& tree_digest, const std::optional<manifest::Sealed>& sealed, bool was_signed,

@@ -9,9 +9,9 @@
 #include "chrootctl/catalogue/safety.hpp"
 #include "chrootctl/catalogue/sealed.hpp"
 #include "chrootctl/catalogue/sign.hpp"
+#include "chrootctl/catalogue/store.hpp"
 #include "chrootctl/common/strings.hpp"
 #include "chrootctl/common/sys.hpp"
-#include "registry_internal.hpp"
 
 namespace chrootctl::catalogue {
 
@@ -46,7 +46,7 @@ Outcome full(const Settings& s, VerifyReport& r, const VerifyOptions& options, c
     r.error = d.error().what();
     return {false, r.error, {}, {}};
   }
-  auto m = detail::load_trusted_manifest(v.image);
+  auto m = load_trusted_manifest(v.image);
   if (!m) {
     r.error = m.error().what();
     return {false, r.error, {}, {}};
@@ -99,8 +99,8 @@ Outcome full(const Settings& s, VerifyReport& r, const VerifyOptions& options, c
     return {false, r.error, {}, {}};
   }
   r.differences = std::move(*d);
-  if (r.differences.failed()) return {false, detail::summarize(r.differences, 3), {}, {}};
-  if (auto w = detail::write_stat_record(v.image, fresh, v.digest); !w) r.notes.push_back(w.error().what());
+  if (r.differences.failed()) return {false, summarize(r.differences, 3), {}, {}};
+  if (auto w = write_stat_record(v.image, fresh, v.digest); !w) r.notes.push_back(w.error().what());
   // Who may reach the tree (access.hpp): repaired where it is the store's to repair.
   auto access = repair_access(s, names, v.image, v.root, *m);
   if (!access) {
@@ -185,7 +185,7 @@ Outcome fast(const Settings& s, VerifyReport& r) {
     return {false, r.error, {}, {}};
   }
   r.differences = std::move(*d);
-  if (r.differences.failed()) return {false, str("metadata check: ", detail::summarize(r.differences, 3)), {}, {}};
+  if (r.differences.failed()) return {false, str("metadata check: ", summarize(r.differences, 3)), {}, {}};
   return {true, "", {}, {}};
 }
 

@@ -21,6 +21,7 @@
 #include "chrootctl/common/sha256.hpp"
 #include "chrootctl/common/strings.hpp"
 #include "chrootctl/common/thread.hpp"
+#include "chrootctl/common/tree_path.hpp"
 #include "manifest_internal.hpp"
 
 namespace chrootctl::manifest {
@@ -81,11 +82,6 @@ bool valid_tree_path(std::string_view p) {
   for (const auto& part : split(p.substr(1), '/'))
     if (part.empty() || part == "." || part == "..") return false;
   return true;
-}
-
-std::string parent_of(std::string_view p) {
-  const auto slash = p.find_last_of('/');
-  return slash == 0 ? "/" : std::string(p.substr(0, slash));
 }
 
 void append_uint(std::string& out, std::uint64_t v) {
@@ -545,7 +541,7 @@ Result<Manifest> parse(std::string_view text, const std::string& filename) {
     if (!m.entries.empty() && !(m.entries.back().path < e.path))
       return err(lineno, str("entry ", quote(escape_bytes(e.path)), " is out of order or duplicated"));
     if (m.entries.empty() && e.path != "/") return err(lineno, "the first entry must be the root '/'");
-    if (e.path != "/" && !dirs.count(parent_of(e.path)))
+    if (e.path != "/" && !dirs.count(parent_dir(e.path)))
       return err(lineno, str("entry ", quote(escape_bytes(e.path)), " has no parent directory entry"));
     if (!e.link.empty() && e.link > e.path) return err(lineno, "hard-link group leader must sort first");
     const std::string digest_line = entry_line(e, false) + "\n";

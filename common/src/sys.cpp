@@ -3,8 +3,11 @@
 #include <dirent.h>
 #include <fcntl.h>
 #include <linux/openat2.h>
+#include <poll.h>
+#include <signal.h>
 #include <sys/file.h>
 #include <sys/syscall.h>
+#include <sys/wait.h>
 #include <sys/xattr.h>
 #include <time.h>
 #include <unistd.h>
@@ -350,6 +353,62 @@ std::int64_t monotonic_ns() {
   struct timespec ts {};
   ::clock_gettime(CLOCK_MONOTONIC, &ts);
   return static_cast<std::int64_t>(ts.tv_sec) * 1000000000 + ts.tv_nsec;
+}
+
+namespace {
+Result<int> wait_status(pid_t pid) {
+  int status = 0;
+  while (::waitpid(pid, &status, 0) < 0) {
+    if (errno != EINTR) return fail_errno(str("waitpid(", pid, ")"), errno);
+  }
+  return status;
+}
+}  // namespace
+
+Result<int> wait_child(pid_t pid) {
+  const int status = TRY(wait_status(pid));
+  return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+}
+
+Result<ChildOutput> collect_child(pid_t pid, Fd out, Fd err, std::int64_t timeout_ms, std::size_t limit) {
+  ChildOutput r;
+  const std::int64_t deadline = timeout_ms > 0 ? monotonic_ns() + timeout_ms * 1'000'000 : 0;
+  while (out || err) {
+    int wait_ms = -1;
+    if (deadline) {
+      const std::int64_t left_ms = (deadline - monotonic_ns()) / 1'000'000;
+      if (left_ms <= 0) {
+        r.timed_out = true;
+        (void)::kill(pid, SIGKILL);
+        break;
+      }
+      wait_ms = static_cast<int>(std::min<std::int64_t>(left_ms, 1'000'000));
+    }
+    struct pollfd fds[2] = {{out ? out.get() : -1, POLLIN, 0}, {err ? err.get() : -1, POLLIN, 0}};
+    if (::poll(fds, 2, wait_ms) < 0) {
+      if (errno == EINTR) continue;
+      const int e = errno;
+      (void)::kill(pid, SIGKILL);
+      (void)wait_child(pid);
+      return fail_errno("poll()", e);
+    }
+    for (int i = 0; i < 2; ++i) {
+      if (!(fds[i].revents & (POLLIN | POLLHUP | POLLERR))) continue;
+      Fd& fd = i == 0 ? out : err;
+      std::string& dst = i == 0 ? r.out : r.err;
+      char buf[65536];
+      const ssize_t got = retry_eintr([&] { return ::read(fd.get(), buf, sizeof buf); });
+      if (got <= 0) {
+        fd.reset();
+      } else if (dst.size() < limit) {
+        dst.append(buf, std::min(static_cast<std::size_t>(got), limit - dst.size()));
+      }
+    }
+  }
+  const int status = TRY(wait_status(pid));
+  r.signal = WIFSIGNALED(status) ? WTERMSIG(status) : 0;
+  r.status = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + r.signal;
+  return r;
 }
 
 }  // namespace chrootctl::sys

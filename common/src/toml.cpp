@@ -263,4 +263,40 @@ std::string toml_quote(std::string_view s) {
   return out;
 }
 
+TomlWriter& TomlWriter::comment(std::string_view text) {
+  for (const auto& line : split(text, '\n')) m_out += line.empty() ? std::string("#\n") : str("# ", line, "\n");
+  return *this;
+}
+
+TomlWriter& TomlWriter::string(std::string_view key, std::string_view value) {
+  m_out += str(key, " = ", toml_quote(value), "\n");
+  return *this;
+}
+
+TomlWriter& TomlWriter::optional_string(std::string_view key, std::string_view value) { return value.empty() ? *this : string(key, value); }
+
+TomlWriter& TomlWriter::integer(std::string_view key, std::int64_t value) {
+  m_out += str(key, " = ", value, "\n");
+  return *this;
+}
+
+TomlWriter& TomlWriter::strings(std::string_view key, const std::vector<std::string>& values) {
+  m_out += str(key, " = [");
+  for (std::size_t i = 0; i < values.size(); ++i) m_out += str(i ? ", " : "", toml_quote(values[i]));
+  m_out += "]\n";
+  return *this;
+}
+
+TomlWriter& TomlWriter::inline_table(std::string_view key, const std::vector<std::pair<std::string, std::string>>& members) {
+  m_out += str(key, " = {");
+  for (std::size_t i = 0; i < members.size(); ++i) m_out += str(i ? ", " : " ", members[i].first, " = ", members[i].second);
+  m_out += " }\n";
+  return *this;
+}
+
+TomlWriter& TomlWriter::table(std::string_view name, bool array) {
+  m_out += array ? str("\n[[", name, "]]\n") : str("\n[", name, "]\n");
+  return *this;
+}
+
 }  // namespace chrootctl

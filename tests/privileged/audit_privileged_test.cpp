@@ -14,8 +14,8 @@
 #include <cstring>
 #include <set>
 
-#include "chrootctl/catalogue/audit.hpp"
-#include "chrootctl/catalogue/audit_policy.hpp"
+#include "chrootctl/audit/audit.hpp"
+#include "chrootctl/audit/policy.hpp"
 #include "chrootctl/common/sha256.hpp"
 #include "test_support.hpp"
 

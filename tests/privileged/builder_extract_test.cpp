@@ -8,8 +8,8 @@
 #include "builder_fixtures.hpp"
 #include "chrootctl/builder/extract.hpp"
 #include "chrootctl/builder/strip.hpp"
-#include "chrootctl/builder/tree_writer.hpp"
 #include "chrootctl/common/strings.hpp"
+#include "chrootctl/common/tree_writer.hpp"
 #include "test_support.hpp"
 
 namespace chrootctl::builder {

@@ -22,7 +22,7 @@ class ExportImport : public SignedImages {
     sign(dir, key);
     add("EL9", dir);
     archive = path("el9.tar.zst");
-    auto e = cat::export_image(s, "EL9", archive);
+    auto e = dist::export_image(s, "EL9", archive);
     ASSERT_TRUE(e) << e.error().what();
     exported = *e;
     host2 = other_host("store2");
@@ -32,8 +32,8 @@ class ExportImport : public SignedImages {
     host2.import_strip.allow_capabilities = {"/usr/bin/ping"};
     host2.import_strip.devices = false;
   }
-  std::string import_error(const std::string& file, const cat::ImportOptions& o, Errc code) {
-    auto r = cat::import_image(host2, file, o);
+  std::string import_error(const std::string& file, const dist::ImportOptions& o, Errc code) {
+    auto r = dist::import_image(host2, file, o);
     EXPECT_FALSE(r);
     if (r) return "imported";
     EXPECT_EQ(r.error().code(), code) << r.error().what();
@@ -66,7 +66,7 @@ class ExportImport : public SignedImages {
   }
   cat::GeneratedKey key;
   std::string dir, archive;
-  cat::ExportResult exported;
+  dist::ExportResult exported;
   Settings host2;
 };
 
@@ -91,7 +91,7 @@ TEST_F(ExportImport, ExportPacksTheEntryManifestLockRecipeSignatureAndTheTreeInO
 }
 
 TEST_F(ExportImport, ImportReproducesTheTreeExactlyAndRegistersItSigned) {
-  auto r = cat::import_image(host2, archive, import_options());
+  auto r = dist::import_image(host2, archive, import_options());
   ASSERT_TRUE(r) << r.error().what();
   const std::string dest = host2.store + "/el9/b1";
   EXPECT_EQ(r->image, dest);
@@ -135,7 +135,7 @@ TEST_F(ExportImport, ImportReproducesTheTreeExactlyAndRegistersItSigned) {
   // The same archive again, under another name: the build is already there, verified and registered.
   auto o = import_options();
   o.as = "RHEL9";
-  auto again = cat::import_image(host2, archive, o);
+  auto again = dist::import_image(host2, archive, o);
   ASSERT_TRUE(again) << again.error().what();
   EXPECT_TRUE(again->already_present);
   EXPECT_EQ(again->image, dest);
@@ -157,7 +157,7 @@ TEST_F(ExportImport, ATruncatedArchiveIsRefusedAndLeavesNothing) {
   sign(big, key);
   add("BIG", big);
   const std::string big_archive = path("big.tar.zst");
-  ASSERT_TRUE(cat::export_image(s, "BIG", big_archive));
+  ASSERT_TRUE(dist::export_image(s, "BIG", big_archive));
   ASSERT_EQ(::stat(big_archive.c_str(), &st), 0);
   const std::string big_cut = path("big-cut.tar.zst");
   ASSERT_EQ(sh(str("head -c ", st.st_size / 2, " '", big_archive, "' > '", big_cut, "'")).exit_code, 0);
@@ -187,7 +187,7 @@ TEST_F(ExportImport, ADamagedCompressedStreamIsRefusedAndLeavesNothing) {
   ASSERT_EQ(sh(str("cp '", archive, "' '", bad, "' && printf '\\377' | dd of='", bad, "' bs=1 seek=", st.st_size - 40, " conv=notrunc status=none"))
                 .exit_code,
             0);
-  auto r = cat::import_image(host2, bad, import_options());
+  auto r = dist::import_image(host2, bad, import_options());
   ASSERT_FALSE(r);
   // What libarchive reports depends on where in the stream the damage lands (the archive's
   // bytes vary with timestamps): a failed zstd checksum, or garbage where a header should be.
@@ -203,7 +203,7 @@ TEST_F(ExportImport, AnUnsignedArchiveIsRefusedUnlessAllowedAndNeverUnderRequire
   const std::string udir = make_build("sl7", "u1", "10.0.0.7 localhost\n");
   add("SL7", udir);
   const std::string unsigned_archive = path("sl7.tar.zst");
-  auto e = cat::export_image(s, "SL7", unsigned_archive);
+  auto e = dist::export_image(s, "SL7", unsigned_archive);
   ASSERT_TRUE(e) << e.error().what();
   EXPECT_EQ(e->signer, "");
   EXPECT_EQ(import_error(unsigned_archive, import_options(), Errc::permission),
@@ -212,12 +212,12 @@ TEST_F(ExportImport, AnUnsignedArchiveIsRefusedUnlessAllowedAndNeverUnderRequire
   Settings required = host2;
   required.require_signature = true;
   required.config_file = "/etc/chrootctl/config.toml";
-  auto r = cat::import_image(required, unsigned_archive, import_options(true));
+  auto r = dist::import_image(required, unsigned_archive, import_options(true));
   ASSERT_FALSE(r);
   EXPECT_EQ(r.error().what(),
             str("refusing to import '", unsigned_archive, "': it is not signed and require_signature is set in /etc/chrootctl/config.toml"));
   EXPECT_FALSE(sys::lstat_path(host2.store));
-  auto ok = cat::import_image(host2, unsigned_archive, import_options(true));
+  auto ok = dist::import_image(host2, unsigned_archive, import_options(true));
   ASSERT_TRUE(ok) << ok.error().what();
   EXPECT_EQ(ok->signature_state, "unsigned");
   EXPECT_EQ(ok->added.entry.current.signer, "");
@@ -229,13 +229,13 @@ TEST_F(ExportImport, UntrustedAndRevokedKeysAndAlteredSignaturesAreRefused) {
   stranger.import_strip = host2.import_strip;
   stranger.trusted_keys = path("etc2/trusted.d");
   mkdirs(stranger.trusted_keys);
-  auto r = cat::import_image(stranger, archive, import_options());
+  auto r = dist::import_image(stranger, archive, import_options());
   ASSERT_FALSE(r);
   EXPECT_EQ(r.error().what(), str("refusing to import '", archive, "': it is signed by key ", key.id,
                                   ", which is not trusted here: it is not one of the trusted keys in ", stranger.trusted_keys,
                                   " (import it with --allow-unsigned to accept it unsigned)"));
   // Allowed unsigned, it is registered without a signer.
-  auto u = cat::import_image(stranger, archive, import_options(true));
+  auto u = dist::import_image(stranger, archive, import_options(true));
   ASSERT_TRUE(u) << u.error().what();
   EXPECT_EQ(u->added.entry.current.signer, "");
 
@@ -295,7 +295,7 @@ TEST_F(ExportImport, EscapesAndStrayMembersAreRefusedAndLeaveNothing) {
 TEST_F(ExportImport, ExportRefusesATreeThatChangedSinceItWasVerified) {
   write_file(dir + "/root/usr/lib/libbig.so", std::string(200000, 'y') + "end\n");
   const std::string out = path("changed.tar.zst");
-  auto e = cat::export_image(s, "EL9", out);
+  auto e = dist::export_image(s, "EL9", out);
   ASSERT_FALSE(e);
   EXPECT_EQ(e.error().code(), Errc::mismatch);
   const std::string want = sh(str("python3 -c \"import hashlib; print(hashlib.sha256(b'x'*200000+b'end\\\\n').hexdigest(), end='')\"")).out;
@@ -305,7 +305,7 @@ TEST_F(ExportImport, ExportRefusesATreeThatChangedSinceItWasVerified) {
   EXPECT_FALSE(sys::lstat_path(out));
   EXPECT_EQ(sh(str("ls -a '", path(""), "' | grep -c '^\\.changed'")).out, "0\n") << "no temporary file is left";
   ASSERT_EQ(::chmod((dir + "/root/usr/bin/su").c_str(), 0755), 0);
-  e = cat::export_image(s, "EL9", out);
+  e = dist::export_image(s, "EL9", out);
   ASSERT_FALSE(e);
   EXPECT_EQ(e.error().what(), "exporting 'EL9' (run 'chrootctl verify EL9'): '/usr/bin/su' changed since it was verified: mode 0755, not 4755");
 }
@@ -314,13 +314,13 @@ TEST_F(ExportImport, StripDefusesASignedImageAndItsSignatureStillHolds) {
   // A node that requires signatures and allows nothing privileged (the builder's defaults).
   Settings node = other_host("node");
   node.require_signature = true;
-  auto refused = cat::import_image(node, archive, import_options());
+  auto refused = dist::import_image(node, archive, import_options());
   ASSERT_FALSE(refused);
   EXPECT_EQ(refused.error().code(), Errc::permission);
   EXPECT_FALSE(sys::lstat_path(node.store)) << "refused before anything was written";
   auto o = import_options();
   o.strip = true;
-  auto r = cat::import_image(node, archive, o);
+  auto r = dist::import_image(node, archive, o);
   ASSERT_TRUE(r) << r.error().what();
   EXPECT_EQ(r->signature_state, "signed");
   ASSERT_EQ(r->stripped.size(), 3u);
@@ -335,11 +335,11 @@ TEST_F(ExportImport, StripDefusesASignedImageAndItsSignatureStillHolds) {
   ASSERT_TRUE(ver);
   EXPECT_TRUE((*ver)[0].passed) << (*ver)[0].error;
   const std::string again = path("again.tar.zst");
-  auto e = cat::export_image(node, "EL9", again);
+  auto e = dist::export_image(node, "EL9", again);
   ASSERT_TRUE(e) << e.error().what();
   Settings third = other_host("third");
   third.require_signature = true;
-  auto r3 = cat::import_image(third, again, import_options());
+  auto r3 = dist::import_image(third, again, import_options());
   ASSERT_TRUE(r3) << r3.error().what();
   EXPECT_EQ(r3->signature_state, "signed");
   EXPECT_TRUE(r3->stripped.empty()) << "nothing left to strip";
@@ -358,7 +358,7 @@ TEST_F(ExportImport, StripDefusesASignedImageAndItsSignatureStillHolds) {
 }
 
 TEST_F(ExportImport, GcRemovesAnImportedBuildOnlyWhenNothingReferencesIt) {
-  auto r = cat::import_image(host2, archive, import_options());
+  auto r = dist::import_image(host2, archive, import_options());
   ASSERT_TRUE(r) << r.error().what();
   cat::GcOptions now;
   now.min_age = 0;

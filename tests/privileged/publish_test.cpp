@@ -26,10 +26,10 @@ class Publish : public SignedImages {
     add("EL9", dir);
     return dir;
   }
-  cat::PublishResult publish(const cat::PublishOptions& o = {}) {
-    auto r = cat::publish(s, "EL9", pub, o);
+  dist::PublishResult publish(const dist::PublishOptions& o = {}) {
+    auto r = dist::publish(s, "EL9", pub, o);
     EXPECT_TRUE(r) << r.error().what();
-    return r ? *r : cat::PublishResult{};
+    return r ? *r : dist::PublishResult{};
   }
   ino_t inode(const std::string& p) {
     struct stat st {};
@@ -103,7 +103,7 @@ TEST_F(Publish, ASecondVersionHardLinksEveryIdenticalFileAndCopiesTheChangedOne)
   EXPECT_NE(frag.find("image = \"EL9/b2\"\n"), std::string::npos) << frag;
   // --copy shares nothing.
   const std::string b3 = signed_build("b3", "10.3.3.3 localhost\n");
-  cat::PublishOptions copy;
+  dist::PublishOptions copy;
   copy.link = false;
   auto c = publish(copy);
   EXPECT_EQ(c.files_linked, 0u);
@@ -113,21 +113,21 @@ TEST_F(Publish, ASecondVersionHardLinksEveryIdenticalFileAndCopiesTheChangedOne)
 TEST_F(Publish, UnsignedImagesAndChangedTreesAreNotPublishedAndLeaveNothing) {
   const std::string dir = make_build("el9", "b1", "127.0.0.1 localhost\n", true, false);
   add("EL9", dir);
-  auto r = cat::publish(s, "EL9", pub);
+  auto r = dist::publish(s, "EL9", pub);
   ASSERT_FALSE(r);
   EXPECT_EQ(r.error().code(), Errc::permission);
   EXPECT_EQ(r.error().what(),
             "refusing to publish 'EL9': it is not signed (sign it with 'chrootctl sign EL9 --key KEY', or publish it with --allow-unsigned)");
   EXPECT_FALSE(sys::lstat_path(pub));
-  cat::PublishOptions allow;
+  dist::PublishOptions allow;
   allow.allow_unsigned = true;
   ASSERT_EQ(::chmod((dir + "/root/usr/bin/job").c_str(), 0700), 0);
-  r = cat::publish(s, "EL9", pub, allow);
+  r = dist::publish(s, "EL9", pub, allow);
   ASSERT_FALSE(r);
   EXPECT_EQ(r.error().what(), str("publishing 'EL9' into ", pub, ": '/usr/bin/job' changed since it was verified: mode 0700, not 0755"));
   EXPECT_EQ(listing(pub), "") << "no half-published build is left";
   ASSERT_EQ(::chmod((dir + "/root/usr/bin/job").c_str(), 0755), 0);
-  auto ok = cat::publish(s, "EL9", pub, allow);
+  auto ok = dist::publish(s, "EL9", pub, allow);
   ASSERT_TRUE(ok) << ok.error().what();
   EXPECT_EQ(ok->signer, "");
   EXPECT_FALSE(sys::lstat_path(pub + "/EL9/b1/signature"));
@@ -137,14 +137,14 @@ TEST_F(Publish, ADirectoryOthersCouldRearrangeIsRefused) {
   signed_build("b1", "127.0.0.1 localhost\n");
   mkdirs(pub);
   ASSERT_EQ(::chmod(pub.c_str(), 0777), 0);
-  auto r = cat::publish(s, "EL9", pub);
+  auto r = dist::publish(s, "EL9", pub);
   ASSERT_FALSE(r);
   EXPECT_EQ(r.error().code(), Errc::permission);
   EXPECT_EQ(r.error().what(), str("refusing to publish into '", pub, "': '", pub, "' is writable by others (mode 0777)"));
   EXPECT_EQ(listing(pub), "");
   ASSERT_EQ(::chmod(pub.c_str(), 0755), 0);
   ASSERT_EQ(::chown(pub.c_str(), 1000, 1000), 0);
-  r = cat::publish(s, "EL9", pub);
+  r = dist::publish(s, "EL9", pub);
   ASSERT_FALSE(r);
   EXPECT_EQ(r.error().what(), str("refusing to publish into '", pub, "': '", pub, "' is owned by uid 1000, not root"));
 }
@@ -154,7 +154,7 @@ TEST_F(Publish, WorkersAddPublishedBuildsVerifiedAndRunTheRootInPlace) {
   publish();
   Settings worker = other_host("worker");
   worker.require_signature = true;
-  auto items = cat::add_from(worker, pub, {});
+  auto items = dist::add_from(worker, pub, {});
   ASSERT_TRUE(items) << items.error().what();
   ASSERT_EQ(items->size(), 1u);
   const auto& i = (*items)[0];
@@ -175,7 +175,7 @@ TEST_F(Publish, WorkersAddPublishedBuildsVerifiedAndRunTheRootInPlace) {
   // A new version: the worker moves to it and keeps the old one for rollback.
   signed_build("b2", "10.2.2.2 localhost\n");
   publish();
-  items = cat::add_from(worker, pub, {"EL9"});
+  items = dist::add_from(worker, pub, {"EL9"});
   ASSERT_TRUE(items) << items.error().what();
   ASSERT_TRUE((*items)[0].added) << (*items)[0].message;
   ASSERT_TRUE((*items)[0].result.replaced);
@@ -199,7 +199,7 @@ TEST_F(Publish, WorkersRefuseUntrustedTamperedAndMisdirectedPublications) {
   worker.require_signature = true;
   worker.trusted_keys = path("worker-etc/trusted.d");
   mkdirs(worker.trusted_keys);
-  auto items = cat::add_from(worker, pub, {});
+  auto items = dist::add_from(worker, pub, {});
   ASSERT_TRUE(items);
   EXPECT_FALSE((*items)[0].added);
   EXPECT_EQ((*items)[0].message,
@@ -209,7 +209,7 @@ TEST_F(Publish, WorkersRefuseUntrustedTamperedAndMisdirectedPublications) {
   worker.trusted_keys = trusted;
   // One byte changed in a published file: the worker finds it.
   write_file(pub + "/EL9/b1/root/etc/hosts", "127.0.0.2 localhost\n");
-  items = cat::add_from(worker, pub, {"EL9"});
+  items = dist::add_from(worker, pub, {"EL9"});
   ASSERT_TRUE(items);
   EXPECT_FALSE((*items)[0].added);
   const std::string msg = (*items)[0].message;
@@ -222,7 +222,7 @@ TEST_F(Publish, WorkersRefuseUntrustedTamperedAndMisdirectedPublications) {
   write_file(pub + "/catalogue.d/EVIL.toml", str("format = 1\nname = \"EVIL\"\nimage = \"../store/el9/b1\"\nbuild_id = \"b1\"\nrecipe = \"el9\"\n"
                                                  "digest = \"",
                                                  std::string(64, '0'), "\"\npublished_at = 1\n"));
-  items = cat::add_from(worker, pub, {});
+  items = dist::add_from(worker, pub, {});
   ASSERT_TRUE(items) << items.error().what();
   ASSERT_EQ(items->size(), 2u);
   EXPECT_TRUE((*items)[0].added) << (*items)[0].message;
@@ -231,10 +231,10 @@ TEST_F(Publish, WorkersRefuseUntrustedTamperedAndMisdirectedPublications) {
             str(pub, "/catalogue.d/EVIL.toml:3:9: error: 'image' must be \"EVIL/b1\""));
   // A published directory others may write is not trusted.
   ASSERT_EQ(::chmod((pub + "/EL9").c_str(), 0777), 0);
-  items = cat::add_from(worker, pub, {"EL9"});
+  items = dist::add_from(worker, pub, {"EL9"});
   ASSERT_TRUE(items);
   EXPECT_EQ((*items)[0].message, str("'", pub, "/EL9' (above '", pub, "/EL9/b1') is writable by others (mode 0777, no sticky bit)"));
-  auto missing = cat::add_from(worker, pub, {"EL8"});
+  auto missing = dist::add_from(worker, pub, {"EL8"});
   ASSERT_FALSE(missing);
   EXPECT_EQ(missing.error().what(), str("'EL8' is not published in ", pub, " (no ", pub, "/catalogue.d/EL8.toml)"));
 }

@@ -14,10 +14,7 @@
 #include <vector>
 
 #include "chrootctl/builder/extract.hpp"
-#include "chrootctl/builder/tree_writer.hpp"
 #include "chrootctl/catalogue/catalogue.hpp"
-#include "chrootctl/catalogue/export.hpp"
-#include "chrootctl/catalogue/publish.hpp"
 #include "chrootctl/catalogue/registry.hpp"
 #include "chrootctl/catalogue/resolve.hpp"
 #include "chrootctl/catalogue/sign.hpp"
@@ -25,11 +22,16 @@
 #include "chrootctl/common/manifest.hpp"
 #include "chrootctl/common/strings.hpp"
 #include "chrootctl/common/sys.hpp"
+#include "chrootctl/common/tree_writer.hpp"
+#include "chrootctl/distribution/export.hpp"
+#include "chrootctl/distribution/publish.hpp"
+#include "chrootctl/distribution/sign.hpp"
 #include "test_support.hpp"
 
 namespace chrootctl::test::sign {
 
 namespace cat = catalogue;
+namespace dist = distribution;
 namespace mf = manifest;
 
 class SignedImages : public TempDirTest {
@@ -111,10 +113,10 @@ class SignedImages : public TempDirTest {
     mkdirs(revoked);
     ASSERT_EQ(::rename(str(trusted, "/", k.id, ".pub").c_str(), str(revoked, "/", k.id, ".pub").c_str()), 0);
   }
-  cat::SignResult sign(const std::string& target, const cat::GeneratedKey& k) {
-    auto r = cat::sign_image(s, target, k.private_file);
+  dist::SignResult sign(const std::string& target, const cat::GeneratedKey& k) {
+    auto r = dist::sign_image(s, target, k.private_file);
     EXPECT_TRUE(r) << r.error().what();
-    return r ? *r : cat::SignResult{};
+    return r ? *r : dist::SignResult{};
   }
   cat::AddResult add(const std::string& name, const std::string& dir) {
     auto r = cat::add(s, name, dir);
@@ -134,14 +136,14 @@ class SignedImages : public TempDirTest {
   }
 
   /// What the command line passes to import: the builder's extraction.
-  static Result<cat::UnpackStats> unpack(const std::string& archive, const std::string& dir, UnpackCheck& check) {
-    auto tree = TRY(builder::TreeWriter::open(dir));
+  static Result<dist::UnpackStats> unpack(const std::string& archive, const std::string& dir, UnpackCheck& check) {
+    auto tree = TRY(TreeWriter::open(dir));
     auto st = TRY(builder::extract_archive(archive, tree, {}, {}, &check));
     TRY(tree.finish());
-    return cat::UnpackStats{st.entries, st.bytes};
+    return dist::UnpackStats{st.entries, st.bytes};
   }
-  cat::ImportOptions import_options(bool allow_unsigned = false) {
-    cat::ImportOptions o;
+  dist::ImportOptions import_options(bool allow_unsigned = false) {
+    dist::ImportOptions o;
     o.unpack = unpack;
     o.allow_unsigned = allow_unsigned;
     return o;

@@ -54,7 +54,7 @@ TEST_F(SignedImages, SignByDirectoryAndWithAnUntrustedKeyRecordsNoSigner) {
                             ", which is not trusted here: it is not one of the trusted keys in ", trusted, "), so no signer is recorded"));
   EXPECT_EQ(load(s).find("EL9")->current.signer, "");
   EXPECT_TRUE(cat::resolve(s, "EL9")) << "unsigned images are fine without require_signature";
-  auto bad = cat::sign_image(s, "EL8", key.private_file);
+  auto bad = dist::sign_image(s, "EL8", key.private_file);
   ASSERT_FALSE(bad);
   EXPECT_EQ(bad.error().what(), str("'EL8' is not in the catalogue ", s.store,
                                     "/catalogue.toml (a build directory must be given with a '/', e.g. ./EL8); did you mean 'EL9'?"));
@@ -64,7 +64,7 @@ TEST_F(SignedImages, SignRefusesATreeThatDoesNotMatchItsManifest) {
   const std::string dir = make_build("el9", "b1");
   const auto key = make_key();
   write_file(dir + "/root/etc/hosts", "6.6.6.6 localhost\n");
-  auto r = cat::sign_image(s, dir, key.private_file);
+  auto r = dist::sign_image(s, dir, key.private_file);
   ASSERT_FALSE(r);
   EXPECT_EQ(r.error().code(), Errc::mismatch);
   const std::string msg = r.error().what();
@@ -218,7 +218,7 @@ TEST_F(SignedImages, VerifyRecordsASignatureAddedAfterRegistration) {
   // the next full verification records the signer.
   Settings elsewhere = s;
   elsewhere.store = path("nowhere");
-  auto r = cat::sign_image(elsewhere, dir, key.private_file);
+  auto r = dist::sign_image(elsewhere, dir, key.private_file);
   ASSERT_TRUE(r) << r.error().what();
   EXPECT_EQ(load(s).find("EL9")->current.signer, "");
   auto v = cat::verify(s, {"EL9"});

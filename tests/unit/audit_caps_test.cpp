@@ -3,7 +3,7 @@
 
 #include <string>
 
-#include "chrootctl/catalogue/audit_caps.hpp"
+#include "chrootctl/audit/caps.hpp"
 
 namespace chrootctl::audit {
 namespace {

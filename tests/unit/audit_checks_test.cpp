@@ -8,7 +8,7 @@
 #include <sstream>
 #include <tuple>
 
-#include "chrootctl/catalogue/audit_checks.hpp"
+#include "chrootctl/audit/checks.hpp"
 #include "chrootctl/common/sha256.hpp"
 #include "chrootctl/common/strings.hpp"
 #include "test_support.hpp"

@@ -1,8 +1,8 @@
 // Comparing two images: privilege changes first, entries by field, packages by version.
 #include <gtest/gtest.h>
 
-#include "chrootctl/catalogue/audit.hpp"
-#include "chrootctl/catalogue/audit_diff.hpp"
+#include "chrootctl/audit/audit.hpp"
+#include "chrootctl/audit/diff.hpp"
 
 namespace chrootctl::audit {
 namespace {

@@ -2,7 +2,7 @@
 #include <gtest/gtest.h>
 #include <unistd.h>
 
-#include "chrootctl/catalogue/audit_packages.hpp"
+#include "chrootctl/audit/packages.hpp"
 #include "test_support.hpp"
 
 namespace chrootctl::audit {

@@ -3,7 +3,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "chrootctl/catalogue/audit_policy.hpp"
+#include "chrootctl/audit/policy.hpp"
 #include "test_support.hpp"
 
 namespace chrootctl::audit {

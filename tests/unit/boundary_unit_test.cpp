@@ -4,17 +4,18 @@
 #include <gtest/gtest.h>
 #include <sys/stat.h>
 
-#include "chrootctl/catalogue/export.hpp"
 #include "chrootctl/common/manifest.hpp"
 #include "chrootctl/common/privilege.hpp"
 #include "chrootctl/common/strings.hpp"
 #include "chrootctl/common/toml.hpp"
+#include "chrootctl/distribution/export.hpp"
 #include "test_support.hpp"
 
 namespace chrootctl {
 namespace {
 
 namespace cat = catalogue;
+namespace dist = distribution;
 namespace mf = manifest;
 
 // ---- terminal-safe text ----
@@ -151,7 +152,7 @@ TEST(PrivilegePolicy, OneDecisionForBuildsAndImports) {
 
 TEST(StripRecords, AStrippedManifestLeadsBackToTheSignedDigestAndRoundTrips) {
   const auto m = privileged_tree();
-  auto plan = cat::plan_import_strip(m, PrivilegePolicy{});
+  auto plan = dist::plan_import_strip(m, PrivilegePolicy{});
   ASSERT_TRUE(plan) << plan.error().what();
   ASSERT_EQ(plan->changes.size(), 4u);
   EXPECT_EQ(plan->changes[0].path, "/dev/null");
@@ -177,7 +178,7 @@ TEST(StripRecords, AStrippedManifestLeadsBackToTheSignedDigestAndRoundTrips) {
 
 TEST(StripRecords, ARecordThatHidesMoreThanAPrivilegeIsRefused) {
   const auto m = privileged_tree();
-  auto plan = cat::plan_import_strip(m, PrivilegePolicy{});
+  auto plan = dist::plan_import_strip(m, PrivilegePolicy{});
   ASSERT_TRUE(plan);
   // A forged derivation: a "setuid-cleared" record whose entry has other contents now. The
   // signed digest still comes out right, so only the check of each record catches it.
@@ -212,7 +213,7 @@ TEST(StripRecords, HardLinksTreatedDifferentlyAreRefused) {
   m.entries.insert(m.entries.begin() + 6, b);
   PrivilegePolicy p;
   p.allow_setuid = {"/usr/su2"};
-  auto plan = cat::plan_import_strip(m, p);
+  auto plan = dist::plan_import_strip(m, p);
   ASSERT_FALSE(plan);
   EXPECT_EQ(plan.error().what(),
             "'/usr/su' and '/usr/su2' are hard links to one file, but the strip policy treats them differently "

@@ -1,10 +1,15 @@
 // Tree paths, removal globs, and the host apt sources a Debian recipe builds from.
 #include <gtest/gtest.h>
 
+#include <string>
+#include <utility>
+#include <vector>
+
 #include "chrootctl/builder/paths.hpp"
 #include "chrootctl/builder/sources.hpp"
 #include "chrootctl/builder/strip.hpp"
-#include "chrootctl/builder/tree_writer.hpp"
+#include "chrootctl/common/tree_path.hpp"
+#include "chrootctl/common/tree_writer.hpp"
 
 namespace chrootctl::builder {
 namespace {
@@ -18,6 +23,30 @@ TEST(BuilderPaths, TreePathProblems) {
   EXPECT_EQ(*tree_path_problem("/a/../b"), "must not contain '.' or '..' components");
   EXPECT_EQ(*tree_path_problem("/a/./b"), "must not contain '.' or '..' components");
   EXPECT_EQ(*tree_path_problem(""), "empty path");
+}
+
+TEST(TreePaths, SplitComponentsAndManifestPaths) {
+  EXPECT_EQ(split_tree_path("/a/b"), std::make_pair(std::string("/a"), std::string("b")));
+  EXPECT_EQ(split_tree_path("/a"), std::make_pair(std::string("/"), std::string("a")));
+  EXPECT_EQ(path_components("/a/b"), (std::vector<std::string>{"a", "b"}));
+  EXPECT_TRUE(path_components("/").empty());
+  EXPECT_TRUE(check_manifest_path("/etc/passwd"));
+  EXPECT_TRUE(check_manifest_path("/"));
+  auto bad = check_manifest_path("/a/../etc");
+  ASSERT_FALSE(bad);
+  EXPECT_EQ(bad.error().code(), Errc::parse);
+  EXPECT_EQ(bad.error().message(), "manifest path '/a/../etc': must not contain '.' or '..' components");
+  EXPECT_FALSE(check_manifest_path("etc"));
+}
+
+TEST(TreePaths, HostPathHelpers) {
+  EXPECT_EQ(base_name("/srv/store/el9/b1"), "b1");
+  EXPECT_EQ(base_name("b1"), "b1");
+  EXPECT_EQ(base_name("/b1"), "b1");
+  EXPECT_EQ(parent_dir("/srv/store/el9"), "/srv/store");
+  EXPECT_EQ(parent_dir("/srv"), "/");
+  EXPECT_EQ(parent_dir("out.tar.zst"), ".");
+  EXPECT_EQ(parent_dir("dir/out.tar.zst"), "dir");
 }
 
 TEST(BuilderPaths, Globs) {

@@ -5,17 +5,18 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "chrootctl/catalogue/export.hpp"
-#include "chrootctl/catalogue/publish.hpp"
 #include "chrootctl/catalogue/sign.hpp"
 #include "chrootctl/common/sha256.hpp"
 #include "chrootctl/common/strings.hpp"
+#include "chrootctl/distribution/export.hpp"
+#include "chrootctl/distribution/publish.hpp"
 #include "test_support.hpp"
 
 namespace chrootctl {
 namespace {
 
 namespace cat = catalogue;
+namespace dist = distribution;
 
 const std::string k_tree(64, 'a');
 const std::string k_lock(64, 'b');
@@ -306,16 +307,16 @@ TEST(SignTrust, RevokedDirectoryIsBesideTheTrustedOne) {
 }
 
 TEST(SignExportEntry, RoundTripAndStrictParsing) {
-  cat::ExportEntry e{"EL9", "el9", "b1", k_tree, "0123456789abcdef", {"RHEL9"}, 1700000000};
-  const std::string text = cat::render_export_entry(e);
+  dist::ExportEntry e{"EL9", "el9", "b1", k_tree, "0123456789abcdef", {"RHEL9"}, 1700000000};
+  const std::string text = dist::render_export_entry(e);
   EXPECT_EQ(text, str("# chrootctl image export (docs/signing.md)\nformat = 1\nname = \"EL9\"\nrecipe = \"el9\"\nbuild_id = \"b1\"\ndigest = \"",
                       k_tree, "\"\nsigner = \"0123456789abcdef\"\naliases = [\"RHEL9\"]\nexported_at = 1700000000\n"));
-  auto back = cat::parse_export_entry(text, "E");
+  auto back = dist::parse_export_entry(text, "E");
   ASSERT_TRUE(back) << back.error().what();
   EXPECT_EQ(back->name, "EL9");
   EXPECT_EQ(back->aliases, std::vector<std::string>{"RHEL9"});
-  auto bad =
-      cat::parse_export_entry("format = 1\nname = \"root\"\nrecipe = \"../x\"\nbuild_id = \"b1\"\ndigest = \"x\"\nexported_at = 1\nextra = 2\n", "E");
+  auto bad = dist::parse_export_entry(
+      "format = 1\nname = \"root\"\nrecipe = \"../x\"\nbuild_id = \"b1\"\ndigest = \"x\"\nexported_at = 1\nextra = 2\n", "E");
   ASSERT_FALSE(bad);
   const std::string msg = bad.error().what();
   EXPECT_NE(msg.find("E:2:8: error: bad name: 'root' is reserved"), std::string::npos) << msg;
@@ -325,23 +326,23 @@ TEST(SignExportEntry, RoundTripAndStrictParsing) {
 }
 
 TEST(SignFragment, AFragmentCanOnlyNameItsOwnBuildDirectory) {
-  cat::Fragment f{"EL9", "EL9/b1", "b1", "el9", k_tree, "", 1700000000};
-  const std::string text = cat::render_fragment(f);
+  dist::Fragment f{"EL9", "EL9/b1", "b1", "el9", k_tree, "", 1700000000};
+  const std::string text = dist::render_fragment(f);
   EXPECT_EQ(text, str("# chrootctl published image (docs/signing.md): chrootctl add --from DIR EL9\nformat = 1\nname = \"EL9\"\n"
                       "image = \"EL9/b1\"\nbuild_id = \"b1\"\nrecipe = \"el9\"\ndigest = \"",
                       k_tree, "\"\npublished_at = 1700000000\n"));
-  auto back = cat::parse_fragment(text, "F");
+  auto back = dist::parse_fragment(text, "F");
   ASSERT_TRUE(back) << back.error().what();
   EXPECT_EQ(back->image, "EL9/b1");
   std::string escape = text;
   escape.replace(escape.find("\"EL9/b1\""), 8, "\"../../etc\"");
-  auto r = cat::parse_fragment(escape, "F");
+  auto r = dist::parse_fragment(escape, "F");
   ASSERT_FALSE(r);
   const std::string msg = r.error().what();
   EXPECT_EQ(msg.substr(0, msg.find('\n')), "F:4:9: error: 'image' must be \"EL9/b1\"");
   std::string bad_id = text;
   bad_id.replace(bad_id.find("build_id = \"b1\""), 15, "build_id = \"../b\"");
-  r = cat::parse_fragment(bad_id, "F");
+  r = dist::parse_fragment(bad_id, "F");
   ASSERT_FALSE(r);
   EXPECT_NE(std::string(r.error().what()).find("F:5:12: error: 'build_id' must be a build id"), std::string::npos) << r.error().what();
 }

@@ -6,8 +6,8 @@
 #include <functional>
 #include <string>
 
-#include "chrootctl/builder/tree_writer.hpp"
 #include "chrootctl/common/error.hpp"
+#include "chrootctl/common/tree_writer.hpp"
 
 namespace chrootctl::builder {
 

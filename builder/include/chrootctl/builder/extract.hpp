@@ -7,8 +7,8 @@
 #include <functional>
 #include <string>
 
-#include "chrootctl/builder/tree_writer.hpp"
 #include "chrootctl/common/error.hpp"
+#include "chrootctl/common/tree_writer.hpp"
 #include "chrootctl/common/unpack_check.hpp"
 
 namespace chrootctl::builder {

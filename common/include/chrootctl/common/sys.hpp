@@ -99,4 +99,25 @@ std::string errno_name(int err);
 std::int64_t now_unix();
 std::int64_t monotonic_ns();
 
+// ---- children: each caller starts its own (what runs between fork and exec differs: ids
+// dropped, a filter installed, posix_spawn in a threaded process); collecting what a child
+// prints and waiting for it is done here, once.
+
+/// Waits for `pid` (retrying EINTR): its exit code, or 128 + the signal that killed it.
+Result<int> wait_child(pid_t pid);
+
+/// What a child printed and how it ended.
+struct ChildOutput {
+  int status = -1;  ///< exit code, or 128 + signal
+  int signal = 0;   ///< the signal that killed it, or 0
+  std::string out, err;
+  bool timed_out = false;  ///< killed (SIGKILL) when its time ran out
+};
+
+/// Reads the read ends of the child's stdout and stderr pipes (either may be empty) until
+/// both are closed, keeping at most `limit` bytes of each; kills the child with SIGKILL once
+/// `timeout_ms` has passed (0: no limit); then waits for it. The write ends must be closed in
+/// this process already.
+Result<ChildOutput> collect_child(pid_t pid, Fd out, Fd err, std::int64_t timeout_ms, std::size_t limit);
+
 }  // namespace chrootctl::sys

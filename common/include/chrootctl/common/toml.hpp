@@ -7,6 +7,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 // TOML++ 3.3's is_non_ascii_horizontal_whitespace ends in TOML_UNREACHABLE
@@ -111,5 +112,26 @@ class TableReader {
 
 /// Writes a TOML basic string literal with escapes (for files chrootctl writes itself).
 std::string toml_quote(std::string_view s);
+
+/// The records chrootctl writes in TOML (the catalogue, export entries, published fragments):
+/// one `key = value` line each, strings quoted with toml_quote, in the order written.
+class TomlWriter {
+ public:
+  /// `# line` for each line of `text`.
+  TomlWriter& comment(std::string_view text);
+  TomlWriter& string(std::string_view key, std::string_view value);
+  /// Only when `value` is not empty.
+  TomlWriter& optional_string(std::string_view key, std::string_view value);
+  TomlWriter& integer(std::string_view key, std::int64_t value);
+  TomlWriter& strings(std::string_view key, const std::vector<std::string>& values);
+  /// `key = { k = v, ... }` with values already rendered (toml_quote them).
+  TomlWriter& inline_table(std::string_view key, const std::vector<std::pair<std::string, std::string>>& members);
+  /// A blank line, then `[name]` (or `[[name]]` when `array`); `name` is written as given.
+  TomlWriter& table(std::string_view name, bool array = false);
+  [[nodiscard]] const std::string& text() const { return m_out; }
+
+ private:
+  std::string m_out;
+};
 
 }  // namespace chrootctl

@@ -2,7 +2,7 @@
 /// A check run on each entry of an archive while it is unpacked, so that the first entry that
 /// is not what it should be stops the unpacking before anything of it is written. The builder's
 /// extraction calls it (builder/extract.hpp); import supplies one that holds every entry to the
-/// signature-checked manifest (catalogue/src/import.cpp). It lives here so that neither of the
+/// signature-checked manifest (distribution/src/import.cpp). It lives here so that neither of the
 /// two has to know the other.
 
 #include <cstdint>

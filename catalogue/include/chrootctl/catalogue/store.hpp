@@ -1,0 +1,43 @@
+#pragma once
+/// The image store's files as the catalogue reads and records them, for the catalogue's own
+/// sources and its sibling components (distribution: sign, export, import, publish). A file
+/// that decides what runs (a manifest, a signature, a lock, a key) is read only when it is a
+/// root-owned regular file nobody else can write.
+
+#include <cstddef>
+#include <optional>
+#include <string>
+
+#include "chrootctl/catalogue/registry.hpp"
+#include "chrootctl/common/error.hpp"
+#include "chrootctl/common/manifest.hpp"
+
+namespace chrootctl::catalogue {
+
+/// Reads a small file that decides what runs (a signature, a lock, a key): opened with
+/// O_NOFOLLOW, it must be a regular file owned by root and unwritable by group and others.
+/// nullopt when it does not exist.
+Result<std::optional<std::string>> read_trusted_file(const std::string& path, std::size_t limit = 16u << 20);
+/// Like read_trusted_file, but the file must exist.
+Result<std::string> read_required_file(const std::string& path, std::size_t limit = 16u << 20);
+/// IMAGE/manifest, after checking that it is a root-owned regular file nobody else can write.
+Result<manifest::Manifest> load_trusted_manifest(const std::string& image);
+/// The recipe name in a recipe.toml's text (`name = "..."`), or "" when there is none.
+Result<std::string> recipe_name_of(const std::string& text, const std::string& label);
+
+/// Rewrites IMAGE/manifest.stat from a fresh walk that matched the manifest with `digest`.
+Status write_stat_record(const std::string& image, const manifest::Manifest& fresh, const std::string& digest);
+/// Records the verified version `v` as the current version of `name` under the lock, after
+/// re-checking that its root is still the directory with `v.identity`. `seccomp`, if set, is
+/// recorded as the entry's system-call policy.
+Status record_version(const Settings& s, const std::string& name, Version v, AddResult& result,
+                      const std::optional<std::string>& seccomp = std::nullopt);
+
+/// "2 differences" (mtime-only changes are not differences).
+std::string count_differences(const manifest::DiffResult& d);
+/// One line per difference that is more than an mtime change, no trailing newline.
+std::string listing(const manifest::DiffResult& d);
+/// "2 differences: changed /etc/hosts sha256 ...; removed /bin/sh" (at most `max_lines` listed).
+std::string summarize(const manifest::DiffResult& d, std::size_t max_lines);
+
+}  // namespace chrootctl::catalogue
