@@ -121,7 +121,7 @@ int audit_main(std::span<char* const> argv) {
         n[static_cast<int>(s)] += r.report->count(s);
     }
     out(str("\n", results.size(), " images: ", n[3], " high, ", n[2], " medium, ", n[1], " low, ", n[0], " info",
-            errors ? str("; ", errors, errors == 1 ? " could not be audited" : " could not be audited") : "", "\n"));
+            errors ? str("; ", errors, " could not be audited") : "", "\n"));
   }
   if (error) return k_error;
   return failed ? k_failed_check : k_ok;

@@ -108,7 +108,7 @@ Result<FileCaps> decode_caps(std::string_view raw) {
     return fail(Errc::parse, str("security.capability revision ", caps.version, " must be ", expected, " bytes, not ", raw.size()));
   if (flags & ~k_flags_effective) {
     char hex[16];
-    std::snprintf(hex, sizeof hex, "0x%06x", flags);
+    (void)std::snprintf(hex, sizeof hex, "0x%06x", flags);
     return fail(Errc::parse, str("security.capability has unknown flag bits ", hex));
   }
   caps.effective = (flags & k_flags_effective) != 0;

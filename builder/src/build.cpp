@@ -48,7 +48,7 @@ void BuildContext::step(const std::string& what) const {
   if (step_starts.empty() || step_starts.back().first != name) step_starts.emplace_back(name, now);
   const double t = static_cast<double>(now - started_ns) / 1e9;
   char stamp[32];
-  std::snprintf(stamp, sizeof stamp, "[%7.2fs] ", t);
+  (void)std::snprintf(stamp, sizeof stamp, "[%7.2fs] ", t);
   log(str(stamp, what));
   if (options.status) options.status(what);
 }

@@ -120,7 +120,7 @@ class Blobs {
 std::string host_oci_arch() {
   struct utsname u {};
   ::uname(&u);
-  const std::string m = u.machine;
+  std::string m = u.machine;
   if (m == "x86_64") return "amd64";
   if (m == "aarch64") return "arm64";
   if (m == "ppc64le") return "ppc64le";

@@ -30,7 +30,7 @@ bool match_from(const std::vector<std::string>& pat, std::size_t pi, const std::
 std::optional<std::string> glob_problem(std::string_view pattern) {
   if (auto why = tree_path_problem(pattern)) return why;
   if (pattern == "/") return "'/' would remove the whole tree";
-  for (auto c : path_components(pattern)) {
+  for (const auto& c : path_components(pattern)) {
     if (c != "**" && c.find("**") != std::string::npos) return "'**' must be a whole path component (like /usr/share/doc/**)";
   }
   return std::nullopt;

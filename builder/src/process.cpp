@@ -115,7 +115,7 @@ std::string find_in_path(const std::string& tool) {
   const std::string p = path && *path ? path : "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
   for (const auto& dir : split(p, ':')) {
     if (dir.empty()) continue;
-    const std::string full = dir + "/" + tool;
+    std::string full = dir + "/" + tool;
     if (::access(full.c_str(), X_OK) == 0) return full;
   }
   return {};

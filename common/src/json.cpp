@@ -40,7 +40,7 @@ std::string JsonWriter::escape(std::string_view s) {
     if (n == 0) {
       // Not UTF-8: keep the byte visible and unambiguous.
       char buf[8];
-      std::snprintf(buf, sizeof buf, "\\\\x%02x", c);
+      (void)std::snprintf(buf, sizeof buf, "\\\\x%02x", c);
       out += buf;
       ++i;
       continue;
@@ -75,7 +75,7 @@ std::string JsonWriter::escape(std::string_view s) {
       default:
         if (c < 0x20 || c == 0x7f) {
           char buf[8];
-          std::snprintf(buf, sizeof buf, "\\u%04x", c);
+          (void)std::snprintf(buf, sizeof buf, "\\u%04x", c);
           out += buf;
         } else {
           out.push_back(static_cast<char>(c));
@@ -174,7 +174,7 @@ JsonWriter& JsonWriter::value(double d) {
     return *this;
   }
   char buf[64];
-  std::snprintf(buf, sizeof buf, "%.6g", d);
+  (void)std::snprintf(buf, sizeof buf, "%.6g", d);
   m_out += buf;
   return *this;
 }

@@ -252,7 +252,7 @@ std::string toml_quote(std::string_view s) {
       default:
         if (c < 0x20 || c == 0x7f) {
           char buf[12];
-          std::snprintf(buf, sizeof buf, "\\u%04X", c);
+          (void)std::snprintf(buf, sizeof buf, "\\u%04X", c);
           out += buf;
         } else {
           out.push_back(static_cast<char>(c));

@@ -55,8 +55,10 @@ Result<Fd> walk_dir(int root, std::string_view path) {
 Status compare_xattrs(const manifest::Entry& e, const std::vector<sys::Xattr>& actual) {
   if (actual == e.xattrs) return {};
   std::vector<std::string> names;
+  names.reserve(actual.size());
   for (const auto& x : actual) names.push_back(x.name);
   std::vector<std::string> expected;
+  expected.reserve(e.xattrs.size());
   for (const auto& x : e.xattrs) expected.push_back(x.name);
   return changed(e, str("its extended attributes differ (now [", join(names, ", "), "], recorded [", join(expected, ", "), "])"));
 }

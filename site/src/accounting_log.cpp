@@ -124,7 +124,7 @@ std::string ms_cell(const FlatObject& o, std::string_view key) {
   auto n = v && v->kind == FlatValue::Kind::number ? parse_u64(v->text) : std::nullopt;
   if (!n) return "-";
   char buf[32];
-  std::snprintf(buf, sizeof buf, "%.1fs", static_cast<double>(*n) / 1000.0);
+  (void)std::snprintf(buf, sizeof buf, "%.1fs", static_cast<double>(*n) / 1000.0);
   return buf;
 }
 
@@ -246,7 +246,7 @@ std::string log_text(const LogRead& read) {
     auto user_ms = parse_u64(cell(o, "cpu_user_ms")), sys_ms = parse_u64(cell(o, "cpu_system_ms"));
     if (user_ms && sys_ms) {
       char buf[32];
-      std::snprintf(buf, sizeof buf, "%.1fs", static_cast<double>(*user_ms + *sys_ms) / 1000.0);
+      (void)std::snprintf(buf, sizeof buf, "%.1fs", static_cast<double>(*user_ms + *sys_ms) / 1000.0);
       cpu = buf;
     }
     const auto peak = parse_u64(cell(o, "peak_memory_bytes"));

@@ -55,7 +55,7 @@ class AuditPrivileged : public test::TempDirTest {
   }
   std::string findings(const std::string& json) { return test::run({"python3", "-c", k_findings}, json).out; }
   std::string empty_policy() {
-    const std::string p = path("empty-policy.toml");
+    std::string p = path("empty-policy.toml");
     test::write_file(p, "", 0600);
     return p;
   }

@@ -47,7 +47,7 @@ class ExportImport : public SignedImages {
   }
   /// Rewrites the archive's tar stream with a python snippet given `t` (the raw tar bytes).
   std::string rewrite(const std::string& name, const std::string& python) {
-    const std::string out = path(name);
+    std::string out = path(name);
     auto r = sh(str("zstd -q -d -c '", archive, "' > '", path("x.tar"), "' && python3 - '", path("x.tar"),
                     "' <<'PY'\nimport sys\np = sys.argv[1]\n"
                     "t = bytearray(open(p, 'rb').read())\n",

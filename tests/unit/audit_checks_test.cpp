@@ -129,6 +129,7 @@ std::vector<Finding> run_checks(const Image& img, const Policy& policy, std::vec
 
 std::vector<Want> as_wants(const std::vector<Finding>& fs) {
   std::vector<Want> out;
+  out.reserve(fs.size());
   for (const auto& f : fs) out.push_back({f.check, f.path, f.account, f.severity});
   std::sort(out.begin(), out.end());
   return out;

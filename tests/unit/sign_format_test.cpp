@@ -222,7 +222,7 @@ TEST(SignFile, RoundTripAndStrictParsing) {
 // The verdict for each kind of signature, against keys held in memory.
 class SignJudge : public ::testing::Test {
  protected:
-  cat::SignatureVerdict judge(const std::optional<std::string>& text, bool unsigned_ok = false, cat::Statement expected = statement()) {
+  cat::SignatureVerdict judge(const std::optional<std::string>& text, bool unsigned_ok = false, const cat::Statement& expected = statement()) {
     cat::JudgeInput in;
     in.signature_text = text;
     in.signature_label = "IMG/signature";
