@@ -106,6 +106,8 @@ Result<std::string> capture(const std::vector<std::string>& argv) {
   auto pid = TRY(spawn(argv, nullptr, wr.get(), null.get()));
   wr.reset();
   auto child = TRY(sys::collect_child(pid, std::move(rd), Fd(), 0, 64u << 20));
+  if (child.read_errno) return fail_errno(str("reading the output of ", render_argv(argv)), child.read_errno);
+  if (child.truncated) return fail(Errc::io, str(render_argv(argv), " printed more than 64 MiB"));
   if (child.status != 0) return fail(Errc::io, str(render_argv(argv), " exited with status ", child.status));
   return std::move(child.out);
 }

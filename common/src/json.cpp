@@ -2,6 +2,7 @@
 
 #include <cmath>
 #include <cstdio>
+#include <unordered_set>
 
 #include "chrootctl/common/strings.hpp"
 
@@ -275,13 +276,24 @@ class Reader {
   Result<JsonValue> object(int depth) {
     JsonValue out;
     out.kind = JsonValue::Kind::object;
+    // Repeated keys are found by a scan while the object is small and through a set once it is
+    // not, so that a hostile document of a million keys costs no more than reading it.
+    std::unordered_set<std::string> keys;
     eat('{');
     space();
     if (eat('}')) return out;
     while (true) {
       space();
       auto key = TRY(string());
-      if (out.get(key)) return bad(str("duplicate key ", quote(key)));
+      bool repeated = false;
+      if (out.members.size() < k_scan_keys) {
+        repeated = out.get(key) != nullptr;
+      } else {
+        if (keys.empty())
+          for (const auto& m : out.members) keys.insert(m.key);
+        repeated = !keys.insert(key).second;
+      }
+      if (repeated) return bad(str("duplicate key ", quote(key)));
       space();
       if (!eat(':')) return bad("expected ':'");
       space();
@@ -336,15 +348,21 @@ class Reader {
     return static_cast<std::uint32_t>(*v);
   }
 
-  // After "\u": one code point, a surrogate pair taken together; a lone surrogate is refused.
+  // After "\u": one code point, a surrogate pair taken together (valid JSON, though chrootctl
+  // writes none); a lone surrogate is refused, with the offset of its hex digits.
   Result<std::uint32_t> code_point() {
+    const std::size_t start = m_i;
+    auto lone = [&] {
+      m_i = start;
+      return bad("\\u escape of a lone surrogate");
+    };
     const std::uint32_t cp = TRY(hex4());
-    if (cp >= 0xdc00 && cp <= 0xdfff) return bad("\\u escape of a lone surrogate");
+    if (cp >= 0xdc00 && cp <= 0xdfff) return lone();
     if (cp < 0xd800 || cp > 0xdbff) return cp;
-    if (m_s.substr(m_i, 2) != "\\u") return bad("\\u escape of a lone surrogate");
+    if (m_s.substr(m_i, 2) != "\\u") return lone();
     m_i += 2;
     const std::uint32_t lo = TRY(hex4());
-    if (lo < 0xdc00 || lo > 0xdfff) return bad("\\u escape of a lone surrogate");
+    if (lo < 0xdc00 || lo > 0xdfff) return lone();
     return 0x10000 + ((cp - 0xd800) << 10) + (lo - 0xdc00);
   }
 
@@ -407,6 +425,7 @@ class Reader {
     return bad("unterminated string");
   }
 
+  static constexpr std::size_t k_scan_keys = 32;
   std::string_view m_s;
   std::string_view m_what;
   int m_max_depth;

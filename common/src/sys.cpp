@@ -398,11 +398,14 @@ Result<ChildOutput> collect_child(pid_t pid, Fd out, Fd err, std::int64_t timeou
       std::string& dst = i == 0 ? r.out : r.err;
       char buf[65536];
       const ssize_t got = retry_eintr([&] { return ::read(fd.get(), buf, sizeof buf); });
+      if (got < 0 && !r.read_errno) r.read_errno = errno;
       if (got <= 0) {
         fd.reset();
-      } else if (dst.size() < limit) {
-        dst.append(buf, std::min(static_cast<std::size_t>(got), limit - dst.size()));
+        continue;
       }
+      const auto n = static_cast<std::size_t>(got);
+      if (dst.size() + n > limit) r.truncated = true;
+      if (dst.size() < limit) dst.append(buf, std::min(n, limit - dst.size()));
     }
   }
   const int status = TRY(wait_status(pid));

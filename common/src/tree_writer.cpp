@@ -35,9 +35,9 @@ Status set_xattrs(int fd, int parent, const std::string& name, const std::vector
 
 }  // namespace
 
-Result<TreeWriter> TreeWriter::open(const std::string& root) {
-  auto fd = TRY(sys::open_path(root, O_RDONLY | O_DIRECTORY));
-  return TreeWriter(std::move(fd), root);
+Result<TreeWriter> TreeWriter::open(const std::string& root, bool exclusive) {
+  auto fd = TRY(sys::open_path(root, O_RDONLY | O_DIRECTORY | O_NOFOLLOW));
+  return TreeWriter(std::move(fd), root, exclusive);
 }
 
 Result<Fd> TreeWriter::open_parent(std::string_view path, bool create) {
@@ -98,6 +98,7 @@ Status TreeWriter::clear_for(int parent, const std::string& name, bool keep_dir,
     if (errno == ENOENT) return {};
     return fail_errno(str("fstatat(", quote(path), ")"), errno);
   }
+  if (m_exclusive) return fail(Errc::exists, str(quote(path), " already exists in ", m_root_path, " (a copy is made of new entries only)"));
   if (S_ISDIR(st.st_mode)) {
     if (keep_dir) return {};
     m_cached_parent.clear();

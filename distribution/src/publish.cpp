@@ -301,7 +301,7 @@ Result<PublishResult> publish(const Settings& s, const std::string& name, const 
   auto tmp = TRY(TempDir::create(str(canon, "/", published_dir_name(entry->name))));
   const std::string troot = tmp.path() + "/root";
   TRY(sys::mkdir_p(troot, 0700));
-  auto tree = TRY(TreeWriter::open(troot));
+  auto tree = TRY(TreeWriter::open(troot, true));
   auto reader = TRY(detail::TreeReader::open(v.root));
   std::set<std::pair<dev_t, ino_t>> used;                      // inodes of earlier builds already linked to
   std::map<std::string, std::pair<dev_t, ino_t>> src_leaders;  // hard-link groups of the image

@@ -1,4 +1,6 @@
 // Tree paths, removal globs, and the host apt sources a Debian recipe builds from.
+#include <unistd.h>
+
 #include <gtest/gtest.h>
 
 #include <string>
@@ -8,6 +10,7 @@
 #include "chrootctl/builder/paths.hpp"
 #include "chrootctl/builder/sources.hpp"
 #include "chrootctl/builder/strip.hpp"
+#include "chrootctl/common/files.hpp"
 #include "chrootctl/common/tree_path.hpp"
 #include "chrootctl/common/tree_writer.hpp"
 
@@ -47,6 +50,28 @@ TEST(TreePaths, HostPathHelpers) {
   EXPECT_EQ(parent_dir("/srv"), "/");
   EXPECT_EQ(parent_dir("out.tar.zst"), ".");
   EXPECT_EQ(parent_dir("dir/out.tar.zst"), "dir");
+}
+
+TEST(TreeWriterExclusive, ACopyNeverReplacesAnEntry) {
+  auto dir = TempDir::create("/tmp/chrootctl-tree-writer.");
+  ASSERT_TRUE(dir) << dir.error().what();
+  auto tree = TreeWriter::open(dir->path(), true);
+  ASSERT_TRUE(tree) << tree.error().what();
+  const EntryMeta meta{0755, ::geteuid(), ::getegid(), 1700000000, 0, {}};
+  ASSERT_TRUE(tree->make_dir("/a", meta));
+  auto again = tree->make_dir("/a", meta);
+  ASSERT_FALSE(again);
+  EXPECT_EQ(again.error().code(), Errc::exists);
+  auto f = tree->create_file("/a/f");
+  ASSERT_TRUE(f) << f.error().what();
+  auto second = tree->create_file("/a/f");
+  ASSERT_FALSE(second);
+  EXPECT_EQ(second.error().code(), Errc::exists);
+  EXPECT_FALSE(tree->make_symlink("/a/f", "x", meta)) << "nor a symlink over a file";
+  // The tree's root itself is never reached through a symlink.
+  const std::string link = dir->path() + "/link";
+  ASSERT_EQ(::symlink(dir->path().c_str(), link.c_str()), 0);
+  EXPECT_FALSE(TreeWriter::open(link));
 }
 
 TEST(BuilderPaths, Globs) {

@@ -112,6 +112,8 @@ struct ChildOutput {
   int signal = 0;   ///< the signal that killed it, or 0
   std::string out, err;
   bool timed_out = false;  ///< killed (SIGKILL) when its time ran out
+  bool truncated = false;  ///< it printed more than the limit on stdout or stderr (the rest was read and dropped)
+  int read_errno = 0;      ///< a read of its output failed with this errno (what was read before is kept)
 };
 
 /// Reads the read ends of the child's stdout and stderr pipes (either may be empty) until

@@ -34,8 +34,10 @@ struct EntryMeta {
 
 class TreeWriter {
  public:
-  /// Opens `root`, which must be an existing directory.
-  static Result<TreeWriter> open(const std::string& root);
+  /// Opens `root`, which must be an existing directory (not a symlink). With `exclusive`, for
+  /// a copy into a directory made for it, every entry must be new: one already at a path is an
+  /// error (Errc::exists), never replaced or merged.
+  static Result<TreeWriter> open(const std::string& root, bool exclusive = false);
 
   [[nodiscard]] int root_fd() const { return m_root.get(); }
   [[nodiscard]] const std::string& root() const { return m_root_path; }
@@ -74,12 +76,13 @@ class TreeWriter {
   Status finish();
 
  private:
-  explicit TreeWriter(Fd root, std::string path) : m_root(std::move(root)), m_root_path(std::move(path)) {}
+  explicit TreeWriter(Fd root, std::string path, bool exclusive) : m_root(std::move(root)), m_root_path(std::move(path)), m_exclusive(exclusive) {}
   Status clear_for(int parent, const std::string& name, bool keep_dir, std::string_view path);
   Status apply_meta_at(int parent, const std::string& name, std::string_view path, const EntryMeta& meta, bool is_symlink);
 
   Fd m_root;
   std::string m_root_path;
+  bool m_exclusive;
   std::string m_cached_parent;  ///< path whose fd is m_cached_fd ("" = none)
   Fd m_cached_fd;
   std::vector<std::pair<std::string, EntryMeta>> m_dirs;
