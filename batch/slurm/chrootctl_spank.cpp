@@ -18,6 +18,10 @@
 //                                               (launcher::enter_root).
 //                                               A sealed image is mounted for the step with
 //                                               `chrootctl mount --hold-for SLURMSTEPD`.
+//   slurm_spank_task_init        each task, as the job's user, the last hook before Slurm execs
+//                                               the job: no_new_privs and the job's system-call
+//                                               filter (read by init_post_opt from the cache
+//                                               `chrootctl resolve --with-seccomp` filled)
 //   slurm_spank_task_exit        slurmstepd     each task's wait status, as Slurm collects it
 //   slurm_spank_exit             slurmstepd     after the step's tasks: writes the step's line in
 //                                               the accounting log, removes the step's directory
@@ -30,6 +34,7 @@
 // launcher, whose code `chrootctl run` uses for the same layout.
 #include <fcntl.h>
 #include <limits.h>
+#include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -50,6 +55,7 @@ extern "C" {
 #include "chrootctl/common/sys.hpp"
 #include "chrootctl/launcher/accounting.hpp"
 #include "chrootctl/launcher/enter.hpp"
+#include "chrootctl/launcher/seccomp_program.hpp"
 #include "resolver.hpp"
 #include "spank_config.hpp"
 
@@ -92,6 +98,9 @@ struct State {
   std::optional<int> first_failure;  // the first task wait status that is not a clean exit 0
   int last_status = 0;
   bool mounted = false;  // this slurmstepd holds a sealed image's mount (released at exit)
+  // The job's system-call filter, read (as root, from the cache) before any task exists and
+  // installed by each task last, as the job's user (slurm_spank_task_init).
+  std::optional<ln::SeccompProgram> seccomp;
 };
 State g_state;
 
@@ -173,6 +182,9 @@ Status prepare_step(spank_t sp) {
   g_state.uid = uid;
   const cb::ResolvedName resolved = TRY(cb::run_resolver(c, name));
   g_state.resolved = resolved;
+  if (resolved.seccomp_policy != "none")
+    g_state.seccomp = TRY(with_context(ln::read_seccomp_program(resolved.seccomp_program, resolved.seccomp_policy, resolved.seccomp_digest),
+                                       str("the job's system-call filter (policy ", quote(resolved.seccomp_policy), ")")));
   if (::getrusage(RUSAGE_CHILDREN, &g_state.children_before) != 0) g_state.children_before = {};
   g_state.label = resolved.entry == name ? str(name, " (sha256:", resolved.digest, ")")
                                          : str(name, " (alias of ", resolved.entry, ", sha256:", resolved.digest, ")");
@@ -352,6 +364,24 @@ CHROOTCTL_SPANK_EXPORT int slurm_spank_task_init_privileged(spank_t sp, int, cha
   int task = -1;
   (void)get_item(sp, S_TASK_ID, &task);
   slurm_verbose("chrootctl: task %d of job %u runs in %s", task, g_state.job_id, g_state.label.c_str());
+  return 0;
+}
+
+CHROOTCTL_SPANK_EXPORT int slurm_spank_task_init(spank_t, int, char**) {
+  if (!g_state.wanted || !g_state.seccomp) return 0;
+  // Each task, as the job's user, the last hook before Slurm execs it: no_new_privs (which a
+  // filter loaded without CAP_SYS_ADMIN needs, and which keeps setuid files from raising
+  // privileges inside the job), then the filter. A task that cannot have its filter is not run.
+  if (::prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0) {
+    slurm_error("chrootctl: --chroot=%s: prctl(PR_SET_NO_NEW_PRIVS): %s; the job was not started", terminal_safe(*g_state.chroot).c_str(),
+                sys::errno_name(errno).c_str());
+    return -1;
+  }
+  if (auto r = ln::install_seccomp_program(*g_state.seccomp); !r) {
+    slurm_error("chrootctl: --chroot=%s: installing the system-call filter: %s; the job was not started", terminal_safe(*g_state.chroot).c_str(),
+                terminal_safe(r.error().what()).c_str());
+    return -1;
+  }
   return 0;
 }
 

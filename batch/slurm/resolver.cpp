@@ -111,7 +111,7 @@ Result<std::string> run_verb(const SpankConfig& config, const std::string& verb,
 }  // namespace
 
 Result<ResolvedName> run_resolver(const SpankConfig& config, const std::string& name) {
-  std::vector<std::string> args{"--json"};
+  std::vector<std::string> args{"--json", "--with-seccomp"};
   if (config.fast) args.push_back("--fast");
   return parse_resolve_json(TRY(run_verb(config, "resolve", args, name)));
 }

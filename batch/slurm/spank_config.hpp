@@ -149,6 +149,12 @@ struct ResolvedName {
   std::string build_id;  ///< for the accounting log ("" if not printed)
   std::string signer;    ///< "" when unsigned
   bool sealed = false;   ///< a sealed image: the step mounts it (`chrootctl mount --hold-for`)
+  /// The job's system-call filter (`resolve --with-seccomp`): the policy's name, the digest of
+  /// its source and the compiled program's file; "none", "", "" when jobs of this image run
+  /// without one.
+  std::string seccomp_policy = "none";
+  std::string seccomp_digest;
+  std::string seccomp_program;
   /// The site's accounting log, as the configuration the resolver read says (unset: none, or
   /// accounting disabled).
   std::optional<launcher::AccountingLog> accounting;
@@ -161,9 +167,10 @@ struct MountedImage {
   std::uint64_t ino = 0;
 };
 
-/// Reads the object printed by `chrootctl resolve --json`: "entry", "root" (escape_bytes form)
-/// and "digest" must be there; "build_id", "signer" and the accounting log's "accounting_log",
-/// "accounting_max_bytes" and "accounting_keep" are read when present.
+/// Reads the object printed by `chrootctl resolve --json --with-seccomp`: "entry", "root"
+/// (escape_bytes form), "digest" and "seccomp_policy" must be there, with "seccomp_digest" and
+/// "seccomp_program" unless the policy is "none"; "build_id", "signer" and the accounting log's
+/// "accounting_log", "accounting_max_bytes" and "accounting_keep" are read when present.
 inline Result<ResolvedName> parse_resolve_json(std::string_view text) {
   const FlatObject fields = TRY(parse_flat_json_object(text, "output of 'chrootctl resolve --json'"));
   auto get = [&](std::string_view k) -> std::optional<std::string> {
@@ -193,6 +200,22 @@ inline Result<ResolvedName> parse_resolve_json(std::string_view text) {
     r.accounting = launcher::AccountingLog{*log, *max_bytes, static_cast<unsigned>(*keep)};
   }
   if (const FlatValue* v = find_flat(fields, "sealed")) r.sealed = v->kind == FlatValue::Kind::boolean && v->text == "true";
+  // The filter: a policy other than "none" must come with its digest and program, and a
+  // resolver that printed no policy at all is refused (the job would run unfiltered).
+  auto policy = get("seccomp_policy");
+  if (!policy)
+    return fail(Errc::parse, "'chrootctl resolve --json --with-seccomp' printed no \"seccomp_policy\" (is chrootctl= an older chrootctl?)");
+  r.seccomp_policy = *policy;
+  if (r.seccomp_policy != "none") {
+    auto seccomp_digest = get("seccomp_digest");
+    auto program = get("seccomp_program");
+    auto program_raw = program ? unescape_bytes(*program) : std::nullopt;
+    if (!seccomp_digest || !is_sha256_hex(*seccomp_digest) || !program_raw || !is_absolute_clean(*program_raw))
+      return fail(Errc::parse,
+                  str("'chrootctl resolve --json --with-seccomp' printed a system-call filter that cannot be used (policy ", quote(*policy), ")"));
+    r.seccomp_digest = *seccomp_digest;
+    r.seccomp_program = *program_raw;
+  }
   return r;
 }
 

@@ -7,6 +7,8 @@
 #   - a job array of 20 tasks runs concurrently in the image, and leaves no mount behind in the
 #     host's namespace nor in slurmd's, and no per-job directory;
 #   - a sealed image (docs/sealed.md) is mounted for a step and unmounted after it;
+#   - each task runs under the image's system-call filter (no_new_privs, seccomp mode 2), and a
+#     call the policy denies fails in it; a job without --chroot gets no filter of ours;
 #   - --chroot=UNKNOWN fails the job with a message naming UNKNOWN and never runs it (srun and
 #     sbatch); a job without --chroot runs on the host as before.
 # Needs root, the munge, slurmctld, slurmd and slurm-client packages, busybox-static, and the
@@ -82,6 +84,29 @@ expect "srun --chroot=MINIMAL" "ID=chrootctl-minimal
 65534
 $jobs" "$out"
 no_mounts_left "after srun"
+
+echo "== the job runs under the image's system-call filter (docs/seccomp.md), installed last"
+# Seccomp 2: filter mode; NoNewPrivs 1, which the filter needs and keeps. The policy is the
+# default one: the catalogue entry names none and the test's site sets none.
+out=$(as_nobody timeout 60 srun --chroot=MINIMAL sh -c 'grep -E "^(Seccomp|NoNewPrivs):" /proc/self/status')
+expect "the job's filter" "NoNewPrivs:	1
+Seccomp:	2" "$out"
+program=$("$ctl" resolve MINIMAL --store "$work/store" --json --with-seccomp |
+  python3 -c 'import json, sys; d = json.load(sys.stdin); print(d["seccomp_policy"], d["seccomp_program"])')
+[[ $program == "default /"*.bpf ]] || fail "resolve --with-seccomp printed '$program'"
+[ -f "${program#default }" ] || fail "the program ${program#default } is not in the cache"
+# Calls the default policy denies (the keyring calls: EPERM) fail in the job, and work for the
+# same user on the host. The probe (a static program) is copied into the job's working
+# directory, which the job sees at its own path.
+install -m 0755 "${CHROOTCTL_SECCOMP_PROBE64:?run through ctest}" "$jobs/seccomp_probe"
+out=$(as_nobody timeout 60 srun --chroot=MINIMAL ./seccomp_probe add_key keyctl)
+expect "denied calls in the job" "add_key: EPERM
+keyctl: EPERM" "$out"
+out=$(as_nobody timeout 60 srun ./seccomp_probe add_key)
+expect "add_key without --chroot" "add_key: ok" "$out"
+# Without --chroot, Slurm runs the job as before: no filter of chrootctl's.
+out=$(as_nobody timeout 60 srun sh -c 'grep "^Seccomp:" /proc/self/status')
+expect "a job without --chroot" "Seccomp:	0" "$out"
 
 echo "== the step's accounting line names the Slurm job and step"
 step=$(as_nobody timeout 60 srun --chroot=MINIMAL sh -c 'echo "$SLURM_JOB_ID.$SLURM_STEP_ID"')

@@ -82,7 +82,11 @@ TEST(BatchSpankConfig, ResolveJsonAsChrootctlPrintsIt) {
   "image": "/srv/images/el9/b\\x201",
   "digest": "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08",
   "build_id": "b 1",
-  "verified_at": 1795436557
+  "verified_at": 1795436557,
+  "sealed": false,
+  "seccomp_policy": "default",
+  "seccomp_digest": "2c26b46b68ffc68ff99b453c1d30413413422d706483bfa0f98a5e886266e7ae",
+  "seccomp_program": "/run/chrootctl/seccomp/2c26b46b68ffc68ff99b453c1d30413413422d706483bfa0f98a5e886266e7ae.bpf"
 }
 )";
   auto r = parse_resolve_json(json);
@@ -90,28 +94,54 @@ TEST(BatchSpankConfig, ResolveJsonAsChrootctlPrintsIt) {
   EXPECT_EQ(r->entry, "EL9");
   EXPECT_EQ(r->root, "/srv/images/el9/b 1/root");  // JSON, then escape_bytes, undone
   EXPECT_EQ(r->digest, "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08");
+  EXPECT_EQ(r->seccomp_policy, "default");
+  EXPECT_EQ(r->seccomp_digest, "2c26b46b68ffc68ff99b453c1d30413413422d706483bfa0f98a5e886266e7ae");
+  EXPECT_EQ(r->seccomp_program, "/run/chrootctl/seccomp/2c26b46b68ffc68ff99b453c1d30413413422d706483bfa0f98a5e886266e7ae.bpf");
+}
+
+TEST(BatchSpankConfig, ResolveJsonWithoutAUsableFilterIsRefused) {
+  // A resolver that printed no policy (an older chrootctl) would let the job run unfiltered.
+  EXPECT_EQ(parse_resolve_json(R"({"entry": "EL9", "root": "/r", "digest": "d"})").error().message(),
+            "'chrootctl resolve --json --with-seccomp' printed no \"seccomp_policy\" (is chrootctl= an older chrootctl?)");
+  const std::string bad = "'chrootctl resolve --json --with-seccomp' printed a system-call filter that cannot be used (policy 'default')";
+  EXPECT_EQ(parse_resolve_json(R"({"entry": "EL9", "root": "/r", "digest": "d", "seccomp_policy": "default"})").error().message(), bad);
+  EXPECT_EQ(parse_resolve_json(R"({"entry": "EL9", "root": "/r", "digest": "d", "seccomp_policy": "default", "seccomp_digest": "x",
+      "seccomp_program": "/p.bpf"})")
+                .error()
+                .message(),
+            bad);
+  EXPECT_EQ(parse_resolve_json(R"({"entry": "EL9", "root": "/r", "digest": "d", "seccomp_policy": "default",
+      "seccomp_digest": "2c26b46b68ffc68ff99b453c1d30413413422d706483bfa0f98a5e886266e7ae", "seccomp_program": "relative.bpf"})")
+                .error()
+                .message(),
+            bad);
+  auto none = parse_resolve_json(R"({"entry": "EL9", "root": "/r", "digest": "d", "seccomp_policy": "none", "seccomp_digest": null,
+      "seccomp_program": null})");
+  ASSERT_TRUE(none) << none.error().what();
+  EXPECT_EQ(none->seccomp_policy, "none");
+  EXPECT_EQ(none->seccomp_program, "");
 }
 
 TEST(BatchSpankConfig, ResolveJsonThatCannotBeTrusted) {
   EXPECT_EQ(parse_resolve_json("").error().message(), "unreadable output of 'chrootctl resolve --json' at byte 0: expected '{'");
-  EXPECT_EQ(parse_resolve_json(R"({"entry": "EL9", "root": "/x"})").error().message(),
+  EXPECT_EQ(parse_resolve_json(R"({"seccomp_policy": "none", "entry": "EL9", "root": "/x"})").error().message(),
             "unreadable output of 'chrootctl resolve --json': \"entry\", \"root\" or \"digest\" is missing");
-  EXPECT_EQ(parse_resolve_json(R"({"entry": "EL9", "root": "relative", "digest": "d"})").error().message(),
+  EXPECT_EQ(parse_resolve_json(R"({"seccomp_policy": "none", "entry": "EL9", "root": "relative", "digest": "d"})").error().message(),
             "'chrootctl resolve --json' printed a root that is not an absolute path: 'relative'");
-  EXPECT_EQ(parse_resolve_json(R"({"entry": "EL9", "root": "/a/../b", "digest": "d"})").error().message(),
+  EXPECT_EQ(parse_resolve_json(R"({"seccomp_policy": "none", "entry": "EL9", "root": "/a/../b", "digest": "d"})").error().message(),
             "'chrootctl resolve --json' printed a root that is not an absolute path: '/a/../b'");
-  EXPECT_EQ(parse_resolve_json(R"({"entry": {"x": 1}})").error().message(),
-            "unreadable output of 'chrootctl resolve --json' at byte 10: unexpected value");
-  EXPECT_EQ(parse_resolve_json(R"({"entry": "EL9", "root": "/r", "digest": "d"} extra)").error().message(),
-            "unreadable output of 'chrootctl resolve --json' at byte 46: trailing data");
-  auto escaped = parse_resolve_json(R"({"entry": "E\u004c9", "root": "/r\/s", "digest": "d"})");
+  EXPECT_EQ(parse_resolve_json(R"({"seccomp_policy": "none", "entry": {"x": 1}})").error().message(),
+            "unreadable output of 'chrootctl resolve --json' at byte 36: unexpected value");
+  EXPECT_EQ(parse_resolve_json(R"({"seccomp_policy": "none", "entry": "EL9", "root": "/r", "digest": "d"} extra)").error().message(),
+            "unreadable output of 'chrootctl resolve --json' at byte 72: trailing data");
+  auto escaped = parse_resolve_json(R"({"seccomp_policy": "none", "entry": "E\u004c9", "root": "/r\/s", "digest": "d"})");
   ASSERT_TRUE(escaped) << escaped.error().what();
   EXPECT_EQ(escaped->entry, "EL9");
   EXPECT_EQ(escaped->root, "/r/s");
 }
 
 TEST(BatchSpankConfig, ResolveJsonNamesTheImageAndTheAccountingLog) {
-  auto r = parse_resolve_json(R"({"name": "EL9", "entry": "EL9", "root": "/r", "digest": "d", "build_id": "b1",
+  auto r = parse_resolve_json(R"({"seccomp_policy": "none", "name": "EL9", "entry": "EL9", "root": "/r", "digest": "d", "build_id": "b1",
       "signer": "0123456789abcdef", "accounting_log": "/var/log/chrootctl/launches.jsonl",
       "accounting_max_bytes": 1048576, "accounting_keep": 3})");
   ASSERT_TRUE(r) << r.error().what();
@@ -122,24 +152,27 @@ TEST(BatchSpankConfig, ResolveJsonNamesTheImageAndTheAccountingLog) {
   EXPECT_EQ(r->accounting->max_bytes, 1048576u);
   EXPECT_EQ(r->accounting->keep, 3u);
   // Unsigned, accounting off.
-  r = parse_resolve_json(R"({"entry": "EL9", "root": "/r", "digest": "d", "signer": null, "accounting_log": null,
+  r = parse_resolve_json(R"({"seccomp_policy": "none", "entry": "EL9", "root": "/r", "digest": "d", "signer": null, "accounting_log": null,
       "accounting_max_bytes": 1048576, "accounting_keep": 3})");
   ASSERT_TRUE(r) << r.error().what();
   EXPECT_EQ(r->signer, "");
   EXPECT_FALSE(r->accounting);
-  EXPECT_EQ(parse_resolve_json(R"({"entry": "E", "root": "/r", "digest": "d", "accounting_log": "log", "accounting_max_bytes": 1,
+  EXPECT_EQ(
+      parse_resolve_json(R"({"seccomp_policy": "none", "entry": "E", "root": "/r", "digest": "d", "accounting_log": "log", "accounting_max_bytes": 1,
       "accounting_keep": 3})")
-                .error()
-                .message(),
-            "'chrootctl resolve --json' printed an accounting log that cannot be used: 'log'");
+          .error()
+          .message(),
+      "'chrootctl resolve --json' printed an accounting log that cannot be used: 'log'");
 }
 
 TEST(BatchSpankConfig, SealedImagesAreMountedForTheStep) {
-  auto r = parse_resolve_json(R"({"name": "EL9", "entry": "EL9", "root": "/srv/el9/b1/image.erofs", "digest": "d", "sealed": true})");
+  auto r = parse_resolve_json(
+      R"({"seccomp_policy": "none", "name": "EL9", "entry": "EL9", "root": "/srv/el9/b1/image.erofs", "digest": "d", "sealed": true})");
   ASSERT_TRUE(r) << r.error().what();
   EXPECT_TRUE(r->sealed);
-  EXPECT_FALSE(parse_resolve_json(R"({"entry": "EL9", "root": "/srv/el9/b1/root", "digest": "d", "sealed": false})")->sealed);
-  EXPECT_FALSE(parse_resolve_json(R"({"entry": "EL9", "root": "/srv/el9/b1/root", "digest": "d"})")->sealed);
+  EXPECT_FALSE(
+      parse_resolve_json(R"({"seccomp_policy": "none", "entry": "EL9", "root": "/srv/el9/b1/root", "digest": "d", "sealed": false})")->sealed);
+  EXPECT_FALSE(parse_resolve_json(R"({"seccomp_policy": "none", "entry": "EL9", "root": "/srv/el9/b1/root", "digest": "d"})")->sealed);
   auto m = parse_mount_json(R"({"name": "EL9", "root": "/run/chrootctl/sealed/ab\\x20c/root", "dev": 64768, "ino": 36, "verity": "none"})");
   ASSERT_TRUE(m) << m.error().what();
   EXPECT_EQ(m->root, "/run/chrootctl/sealed/ab c/root");
