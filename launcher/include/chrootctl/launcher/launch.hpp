@@ -301,10 +301,10 @@ Outcome execute(const LaunchPlan& plan, const std::function<void(const std::stri
 /// resolved, verified root path.
 Outcome run_job(const RunOptions& opts);
 
-/// The status record written by --status-json (one JSON object, documented in docs/launcher.md).
 /// The outcome kind as the status JSON and the accounting log name it ("exited", "signaled", ...).
 std::string_view outcome_kind_name(Outcome::Kind kind);
 
+/// The status record written by --status-json (one JSON object, documented in docs/launcher.md).
 std::string status_json(const Outcome& outcome);
 
 }  // namespace chrootctl::launcher
