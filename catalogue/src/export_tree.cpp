@@ -232,7 +232,7 @@ Status TreeCopier::link_to(const manifest::Entry& e, int fd) {
   if (::linkat(AT_FDCWD, src.c_str(), pfd, name.c_str(), AT_SYMLINK_FOLLOW) != 0) {
     const int err = errno;
     if (err == EXDEV || err == EMLINK)
-      return fail(Errc::unsupported, str("cannot hard-link ", quote(m_root_path + e.path), ": ", sys::errno_name(err)));
+      return fail(Errc::unsupported, str("cannot hard-link ", quote(m_root_path + e.path), ": ", sys::errno_message(err)));
     return fail_errno(str("linkat(", src, ", ", quote(m_root_path + e.path), ")"), err);
   }
   return {};

@@ -63,7 +63,7 @@ void remove_dead_records(CleanupReport& rep, const std::string& claims_dir, cons
     if (!cgroups_gone) continue;
     if (record && record->id_block && !claims_dir.empty()) free_claim(rep, claims_dir, *record->id_block, e.name);
     if (::unlinkat(fd->get(), e.name.c_str(), 0) == 0) rep.removed_records.push_back(dir + "/" + e.name);
-    else if (errno != ENOENT) rep.errors.push_back(str("unlink(", quote(dir + "/" + e.name), "): ", sys::errno_name(errno)));
+    else if (errno != ENOENT) rep.errors.push_back(str("unlink(", quote(dir + "/" + e.name), "): ", sys::errno_message(errno)));
   }
 }
 }  // namespace
