@@ -385,7 +385,7 @@ Result<PublishResult> publish(const Settings& s, const std::string& name, const 
   copts.progress = o.progress;
   auto d = manifest::check(troot, *m, copts);
   if (!d) return ctx(d.error());
-  if (d->failed())
+  if (d->differs_beyond_mtime())
     return ctx(
         Error(Errc::mismatch, str("the published copy does not match the manifest (", detail::count_differences(*d), "):\n", detail::listing(*d))));
   for (const auto& [f, text] : files) TRY(write_file_atomic(str(tmp.path, "/", f), text, 0644));
