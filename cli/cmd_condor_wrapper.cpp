@@ -205,7 +205,7 @@ int condor_wrapper_main(std::span<char* const> argv) {
   if (cwd) plan->cwd = *cwd;
   const ln::Outcome outcome = ln::execute(*plan, [](const std::string& m) { err(str("chrootctl condor-wrapper: warning: ", m, "\n")); });
   if (share) {
-    if (auto v = share->verity_state(); v && *v == "corrupted")
+    if (auto v = share->verity_state(); v && *v == ln::VerityState::corrupted)
       err(str("chrootctl condor-wrapper: error: dm-verity found a corrupted block in the sealed image ", resolved->version.root,
               ": a read of it failed with EIO (the image file was changed on disk)\n"));
     (void)share->release();

@@ -78,6 +78,20 @@ std::string_view outcome_kind_name(Outcome::Kind k) {
   return "setup_failed";
 }
 
+std::string_view verity_state_name(VerityState s) {
+  switch (s) {
+    case VerityState::verified:
+      return "verified";
+    case VerityState::corrupted:
+      return "corrupted";
+    case VerityState::none:
+      return "none";
+    case VerityState::unknown:
+      return "unknown";
+  }
+  return "unknown";
+}
+
 std::string status_json(const Outcome& o) {
   JsonWriter w;
   w.begin_object();
@@ -149,7 +163,7 @@ std::string status_json(const Outcome& o) {
     w.begin_object();
     w.field("image", o.sealed->image);
     w.field("mount", o.sealed->mount);
-    w.field("verity", o.sealed->verity);
+    w.field("verity", verity_state_name(o.sealed->verity));
     w.end_object();
   } else {
     w.null();
