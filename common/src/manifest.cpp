@@ -34,7 +34,7 @@ constexpr std::string_view k_xattr_name_extra = "=";
 
 std::string time_text(std::int64_t sec, std::uint32_t nsec) {
   char buf[48];
-  std::snprintf(buf, sizeof buf, "%" PRId64 ".%09u", sec, nsec);
+  (void)std::snprintf(buf, sizeof buf, "%" PRId64 ".%09u", sec, nsec);
   return buf;
 }
 
@@ -806,7 +806,7 @@ std::string mtree_name(std::string_view raw) {
   for (unsigned char c : raw) {
     if (c <= 0x20 || c >= 0x7f || c == '\\' || c == '#' || c == '*' || c == '?' || c == '[' || c == ']') {
       char buf[8];
-      std::snprintf(buf, sizeof buf, "\\%03o", c);
+      (void)std::snprintf(buf, sizeof buf, "\\%03o", c);
       out += buf;
     } else {
       out.push_back(static_cast<char>(c));

@@ -36,7 +36,7 @@ class BuilderBuild : public test::TempDirTest {
     EXPECT_TRUE(r) << r.error().what();
     return r ? *r : Recipe{};
   }
-  Result<BuildResult> build_it(const Recipe& r, bool rebuild = false, std::optional<std::string> store_dir = std::nullopt) {
+  Result<BuildResult> build_it(const Recipe& r, bool rebuild = false, const std::optional<std::string>& store_dir = std::nullopt) {
     BuildOptions o;
     o.store = store_dir.value_or(store);
     o.rebuild = rebuild;

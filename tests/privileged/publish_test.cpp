@@ -21,7 +21,7 @@ class Publish : public SignedImages {
   }
   // Published trees are read by every user of every node: nothing privileged in them.
   std::string signed_build(const std::string& id, const std::string& hosts) {
-    const std::string dir = make_build("el9", id, hosts, true, false);
+    std::string dir = make_build("el9", id, hosts, true, false);
     sign(dir, key);
     add("EL9", dir);
     return dir;
