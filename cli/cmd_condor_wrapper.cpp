@@ -65,6 +65,7 @@ int refuse(const std::string& why, int status = k_setup_failed) {
 // the starter made it (the wrapper has changed nothing yet).
 int exec_unchanged(const std::vector<std::string>& job) {
   std::vector<char*> argv;
+  argv.reserve(job.size() + 1);
   for (const auto& a : job) argv.push_back(const_cast<char*>(a.c_str()));
   argv.push_back(nullptr);
   ::execvp(argv[0], argv.data());
@@ -205,7 +206,7 @@ int condor_wrapper_main(std::span<char* const> argv) {
   if (cwd) plan->cwd = *cwd;
   const ln::Outcome outcome = ln::execute(*plan, [](const std::string& m) { err(str("chrootctl condor-wrapper: warning: ", m, "\n")); });
   if (share) {
-    if (auto v = share->verity_state(); v && *v == "corrupted")
+    if (auto v = share->verity_state(); v && *v == ln::VerityState::corrupted)
       err(str("chrootctl condor-wrapper: error: dm-verity found a corrupted block in the sealed image ", resolved->version.root,
               ": a read of it failed with EIO (the image file was changed on disk)\n"));
     (void)share->release();
@@ -220,17 +221,17 @@ int condor_wrapper_main(std::span<char* const> argv) {
     case ln::Outcome::Kind::signaled: {
       // The starter tells "exited with 137" from "killed by signal 9": die of the same signal
       // (no core dump of the wrapper), and exit 128+N only if that does not happen.
-      std::fflush(stdout);
+      (void)std::fflush(stdout);
       struct rlimit none {
         0, 0
       };
-      ::setrlimit(RLIMIT_CORE, &none);
-      ::signal(outcome.code, SIG_DFL);
+      (void)::setrlimit(RLIMIT_CORE, &none);
+      (void)::signal(outcome.code, SIG_DFL);
       sigset_t set;
       sigemptyset(&set);
       sigaddset(&set, outcome.code);
       ::sigprocmask(SIG_UNBLOCK, &set, nullptr);
-      ::raise(outcome.code);
+      (void)::raise(outcome.code);
       return outcome.exit_status();
     }
     default:

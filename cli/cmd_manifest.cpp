@@ -69,7 +69,7 @@ int create(std::span<char* const> argv) {
 
 int print_result(const mf::DiffResult& d, bool json, const std::string& a_label, const std::string& b_label, std::size_t entries,
                  const std::string& what) {
-  const bool failed = d.failed();
+  const bool failed = d.differs_beyond_mtime();
   if (json) {
     JsonWriter w;
     w.begin_object();
@@ -138,7 +138,7 @@ int check(std::span<char* const> argv) {
     auto r = mf::check(root, *m, opts, &fresh);
     if (!r) return report(r.error());
     d = std::move(*r);
-    if (a.flag("record-stat") && !d.failed()) {
+    if (a.flag("record-stat") && !d.differs_beyond_mtime()) {
       // The fresh walk's metadata is what the stat record must describe, keyed to the recorded digest.
       if (auto w = write_file_atomic(mf::stat_path_for(path), mf::serialize_stat(fresh, mf::digest(*m))); !w) return report(w.error());
     }

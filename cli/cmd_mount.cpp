@@ -79,7 +79,7 @@ int mount_main(std::span<char* const> argv) {
     w.field("dev", share->root_id().dev);
     w.field("ino", share->root_id().ino);
     w.field("holder", t->holder);
-    w.field("verity", verity ? *verity : "unknown");
+    w.field("verity", launcher::verity_state_name(verity ? *verity : launcher::VerityState::unknown));
     w.end_object();
     out(w.str());
   } else {

@@ -109,7 +109,7 @@ Result<ln::sealed::Share> use_sealed(const Settings& settings, const catalogue::
 /// What dm-verity saw while the job ran, for --status-json.
 ln::SealedStatus sealed_status(const ln::sealed::Share& share, const std::string& image) {
   auto state = share.verity_state();
-  return {image, share.root(), state ? *state : "unknown"};
+  return {image, share.root(), state ? *state : ln::VerityState::unknown};
 }
 
 int run_main(std::span<char* const> argv) {
@@ -273,16 +273,16 @@ int run_main(std::span<char* const> argv) {
   // The system-call filter: chosen, and compiled if it is not cached yet, before the launch.
   auto seccomp = prepare_job_seccomp(*settings, a.value("seccomp"), image_policy);
   if (!seccomp) {
-    std::fprintf(stderr, "chrootctl run: %s\n", seccomp.error().what().c_str());
+    (void)std::fprintf(stderr, "chrootctl run: %s\n", seccomp.error().what().c_str());
     record_refusal(*settings, record, seccomp.error().what());
     return k_setup_failed;
   }
   o.seccomp = seccomp->plan;
 
   const ln::Outcome outcome = ln::run_job(o);
-  if (!outcome.error.empty()) std::fprintf(stderr, "chrootctl run: %s\n", outcome.error.c_str());
+  if (!outcome.error.empty()) (void)std::fprintf(stderr, "chrootctl run: %s\n", outcome.error.c_str());
   record_launch(*settings, record, outcome);
-  if (outcome.sealed && outcome.sealed->verity == "corrupted")
+  if (outcome.sealed && outcome.sealed->verity == ln::VerityState::corrupted)
     err(str("chrootctl run: error: dm-verity found a corrupted block in the sealed image ", outcome.sealed->image,
             ": a read of it failed with EIO (the image file was changed on disk; run 'chrootctl verify ",
             a.positional.empty() ? std::string("NAME") : a.positional[0], "')\n"));

@@ -271,7 +271,7 @@ Result<PackageList> read_rpm(int rootfd) {
     auto r = TRY(run_unprivileged(argv, env, work.path(), id.value_or(0)));
     if (r.timed_out || r.status != 0 || r.truncated || r.read_errno) {
       std::string why = r.timed_out    ? std::string("timed out")
-                        : r.read_errno ? str("reading its output: ", sys::errno_name(r.read_errno))
+                        : r.read_errno ? str("reading its output: ", sys::errno_message(r.read_errno))
                         : r.truncated  ? std::string("it printed more than 64 MiB")
                                        : str("exited with status ", r.status);
       const auto first = r.err.substr(0, r.err.find('\n'));

@@ -374,7 +374,7 @@ CHROOTCTL_SPANK_EXPORT int slurm_spank_task_init(spank_t, int, char**) {
   // privileges inside the job), then the filter. A task that cannot have its filter is not run.
   if (::prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0) {
     slurm_error("chrootctl: --chroot=%s: prctl(PR_SET_NO_NEW_PRIVS): %s; the job was not started", terminal_safe(*g_state.chroot).c_str(),
-                sys::errno_name(errno).c_str());
+                sys::errno_message(errno).c_str());
     return -1;
   }
   if (auto r = ln::install_seccomp_program(*g_state.seccomp); !r) {

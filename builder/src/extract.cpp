@@ -62,8 +62,8 @@ Result<bool> ArchiveReader::next(archive_entry** entry) {
   const int rc = archive_read_next_header(m_archive.get(), entry);
   if (rc == ARCHIVE_EOF) return false;
   if (rc == ARCHIVE_OK || rc == ARCHIVE_WARN) return true;
-  return fail(Errc::parse,
-              str(quote(m_label), ": ", archive_error_string(m_archive.get()), m_errno ? str(" (", sys::errno_name(m_errno), ")") : std::string()));
+  return fail(Errc::parse, str(quote(m_label), ": ", archive_error_string(m_archive.get()),
+                               m_errno ? str(" (", sys::errno_message(m_errno), ")") : std::string()));
 }
 
 Result<std::string> ArchiveReader::finish_hash() {

@@ -182,7 +182,7 @@ Status run_base(BuildContext& c) {
     c.step("base: verifying the copy against the base image's manifest");
     auto expected = TRY(manifest::load(c.plan.image_dir + "/manifest"));
     auto diff = TRY(manifest::check(c.root, expected, {c.options.threads, true, {}}));
-    if (diff.failed()) {
+    if (diff.differs_beyond_mtime()) {
       std::string text = manifest::render_text(diff);
       if (text.size() > 2000) text = text.substr(0, 2000) + "...\n";
       return fail(

@@ -159,7 +159,7 @@ Result<AddResult> add(const Settings& s, const std::string& name, const std::str
     manifest::Manifest fresh;
     auto d = manifest::check(root, *m, copts, &fresh);
     if (!d) return ctx(d.error());
-    if (d->failed())
+    if (d->differs_beyond_mtime())
       return fail(Errc::mismatch, str("refusing to add ", quote(image), " as ", quote(name), ": its root does not match its manifest (",
                                       count_differences(*d), "):\n", listing(*d)));
     TRY(write_stat_record(image, fresh, digest));

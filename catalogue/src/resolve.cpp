@@ -127,7 +127,7 @@ Result<ResolvedRoot> resolve_in(const Settings& s, const Catalogue& c, const std
       return refused(str(stat_path, " belongs to tree digest ", record->manifest_digest, ", not the recorded ", v.digest));
     auto d = manifest::check_fast(v.root, *record);
     if (!d) return refused(d.error().what());
-    if (d->failed()) return refused(first_lines(manifest::render_text(*d), 5));
+    if (d->differs_beyond_mtime()) return refused(first_lines(manifest::render_text(*d), 5));
   }
   return ResolvedRoot{name, e->name, v.root, v.image, v, e->seccomp};
 }

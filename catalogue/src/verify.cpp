@@ -99,7 +99,7 @@ Outcome full(const Settings& s, VerifyReport& r, const VerifyOptions& options, c
     return {false, r.error, {}, {}};
   }
   r.differences = std::move(*d);
-  if (r.differences.failed()) return {false, summarize(r.differences, 3), {}, {}};
+  if (r.differences.differs_beyond_mtime()) return {false, summarize(r.differences, 3), {}, {}};
   if (auto w = write_stat_record(v.image, fresh, v.digest); !w) r.notes.push_back(w.error().what());
   // Who may reach the tree (access.hpp): repaired where it is the store's to repair.
   auto access = repair_access(s, names, v.image, v.root, *m);
@@ -185,7 +185,7 @@ Outcome fast(const Settings& s, VerifyReport& r) {
     return {false, r.error, {}, {}};
   }
   r.differences = std::move(*d);
-  if (r.differences.failed()) return {false, str("metadata check: ", summarize(r.differences, 3)), {}, {}};
+  if (r.differences.differs_beyond_mtime()) return {false, str("metadata check: ", summarize(r.differences, 3)), {}, {}};
   return {true, "", {}, {}};
 }
 

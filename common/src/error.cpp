@@ -19,7 +19,7 @@ std::string Error::what() const {
 tl::unexpected<Error> fail_errno(std::string call, int saved_errno) {
   std::string msg = std::move(call);
   msg += ": ";
-  msg += sys::errno_name(saved_errno);
+  msg += sys::errno_message(saved_errno);
   Errc code = Errc::io;
   if (saved_errno == ENOENT) code = Errc::not_found;
   if (saved_errno == EEXIST) code = Errc::exists;

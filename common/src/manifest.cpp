@@ -865,7 +865,7 @@ std::string_view kind_name(Difference::Kind k) {
   return "?";
 }
 
-bool DiffResult::failed() const {
+bool DiffResult::differs_beyond_mtime() const {
   return std::any_of(differences.begin(), differences.end(), [](const Difference& d) { return d.kind != Difference::Kind::mtime_only; });
 }
 

@@ -55,7 +55,7 @@ std::string flags_label(int flags) {
 }
 }  // namespace
 
-std::string errno_name(int err) { return std::strerror(err); }
+std::string errno_message(int err) { return std::strerror(err); }
 
 Result<Fd> open_at(int dirfd, const std::string& path, int flags, mode_t mode) {
   const int fd = retry_eintr([&] { return ::openat(dirfd, path.c_str(), flags | O_CLOEXEC, mode); });

@@ -186,7 +186,7 @@ Status TreeWriter::link_to_open_file(std::string_view path, int fd) {
   const std::string src = str("/proc/self/fd/", fd);
   if (::linkat(AT_FDCWD, src.c_str(), parent.get(), name.c_str(), AT_SYMLINK_FOLLOW) != 0) {
     const int err = errno;
-    if (err == EXDEV || err == EMLINK) return fail(Errc::unsupported, str("cannot hard-link ", quote(path), ": ", sys::errno_name(err)));
+    if (err == EXDEV || err == EMLINK) return fail(Errc::unsupported, str("cannot hard-link ", quote(path), ": ", sys::errno_message(err)));
     return fail_errno(str("linkat(", src, ", ", quote(path), ")"), err);
   }
   return {};

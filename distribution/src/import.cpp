@@ -637,7 +637,7 @@ Result<ImportResult> import_image(const Settings& given, const std::string& arch
     if (auto it = check.hashes().find(e.ino); it != check.hashes().end()) e.sha256 = it->second;
   }
   const auto d = manifest::diff(tree, *fresh);
-  if (d.failed())
+  if (d.differs_beyond_mtime())
     return refuse(
         Error(Errc::mismatch, str("its tree does not match its manifest (", catalogue::count_differences(d), "):\n", catalogue::listing(d))));
   TRY(catalogue::write_stat_record(staging.path, *fresh, tree_digest));

@@ -396,7 +396,7 @@ Result<PublishResult> publish(const Settings& s, const std::string& name, const 
   copts.progress = o.progress;
   auto d = manifest::check(troot, *m, copts);
   if (!d) return ctx(d.error());
-  if (d->failed())
+  if (d->differs_beyond_mtime())
     return ctx(Error(Errc::mismatch,
                      str("the published copy does not match the manifest (", catalogue::count_differences(*d), "):\n", catalogue::listing(*d))));
   return install(tmp);

@@ -88,7 +88,7 @@ Result<SignResult> sign_image(const Settings& s, const std::string& target, cons
     copts.progress = options.progress;
     auto d = manifest::check(root, *m, copts);
     if (!d) return ctx(d.error());
-    if (d->failed())
+    if (d->differs_beyond_mtime())
       return fail(Errc::mismatch, str("refusing to sign ", quote(image), ": its root does not match its manifest (", catalogue::count_differences(*d),
                                       "):\n", catalogue::listing(*d)));
   }

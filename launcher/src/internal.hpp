@@ -1,7 +1,8 @@
 #pragma once
 // Pieces of the launch that the executor calls and that live in their subsystem's file:
 // sources.cpp (what the launcher opens), mounts.cpp (the new root), init.cpp (PID 1 and the
-// job), credentials.cpp (privilege drop), namespaces.cpp (id mapping, loopback).
+// job), credentials.cpp (privilege drop), namespaces.cpp (id mapping, loopback); and the status
+// file that run_job (run.cpp) writes (status.cpp).
 
 #include <signal.h>
 #include <sys/stat.h>
@@ -45,6 +46,12 @@ static_assert(2 * sizeof(ReportHeader) + k_max_report_text <= 4096);
 
 /// Sends a report (truncated to fit one atomic write).
 void send_report(int fd, ReportKind kind, int value, const std::string& text);
+
+// ---- the status record (status.cpp) ----
+
+/// Writes `text` to the --status-json file `path`, atomically (a fresh name, then rename) and
+/// through no symlink on the way: the file often lands in the job's own sandbox.
+Status write_status_file(const std::string& path, const std::string& text);
 
 // ---- the launcher side (sources.cpp) ----
 

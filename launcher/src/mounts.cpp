@@ -14,7 +14,7 @@
 #include "chrootctl/common/strings.hpp"
 #include "chrootctl/common/sys.hpp"
 #include "chrootctl/launcher/mountinfo.hpp"
-#include "chrootctl/launcher/resolve.hpp"
+#include "chrootctl/launcher/open_in_tree.hpp"
 #include "internal.hpp"
 #include "kernel.hpp"
 

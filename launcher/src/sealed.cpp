@@ -435,10 +435,10 @@ Status Share::release() {
   return release_locked(m_key_dir, holder, m_options, m_backend, false);
 }
 
-Result<std::string> Share::verity_state() const {
-  if (m_dm.empty()) return std::string("none");
+Result<VerityState> Share::verity_state() const {
+  if (m_dm.empty()) return VerityState::none;
   const char state = TRY(blockdev::dm_verity_state(m_dm));
-  return std::string(state == 'C' ? "corrupted" : "verified");
+  return state == 'C' ? VerityState::corrupted : VerityState::verified;
 }
 
 Status release_hold(const Image& image, const Options& options, const Backend& backend, const std::string& holder) {

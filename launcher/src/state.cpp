@@ -1,4 +1,5 @@
-// Launch records and the removal of what dead launches left behind.
+// Launch records and id block claims: what a launch leaves while it runs (cleanup.cpp removes
+// what dead launches left).
 #include <fcntl.h>
 #include <sys/file.h>
 #include <sys/stat.h>
@@ -13,6 +14,7 @@
 #include "chrootctl/common/sys.hpp"
 #include "chrootctl/launcher/cleanup.hpp"
 #include "kernel.hpp"
+#include "state.hpp"
 
 namespace chrootctl::launcher {
 
@@ -114,9 +116,10 @@ std::optional<std::string> claim_owner(int dirfd, const std::string& file) {
   return name;
 }
 
-// A claim is stale when its launch is gone and left no record: a record means the launch's
-// processes may not all be gone yet (its cgroup could not be removed), so its block stays
-// taken until cleanup has removed the record.
+}  // namespace
+
+namespace detail {
+
 bool claim_is_stale(int dirfd, const std::string& file, const std::string& state_dir, bool (*is_live)(const LaunchOwner&)) {
   const auto owner_name = claim_owner(dirfd, file);
   if (!owner_name) return true;  // torn or foreign: the launch died while writing it
@@ -125,12 +128,6 @@ bool claim_is_stale(int dirfd, const std::string& file, const std::string& state
   return state_dir.empty() || !sys::lstat_path(str(state_dir, "/launches/", *owner_name));
 }
 
-// The claims directory, locked: every look at, creation and removal of a claim happens with
-// the flock of CLAIMS/.lock held, so that what was read is still true when it is acted on.
-struct LockedClaims {
-  Fd lock;
-  Fd dir;
-};
 Result<LockedClaims> lock_claims(const std::string& dir) {
   LockedClaims c;
   c.dir = TRY(sys::open_path(dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW));
@@ -139,12 +136,10 @@ Result<LockedClaims> lock_claims(const std::string& dir) {
   return c;
 }
 
-// Removes the claim `file` if `name` holds it (the lock held).
 bool remove_claim_of(const LockedClaims& c, const std::string& file, const std::string& name) {
   return claim_owner(c.dir.get(), file) == name && ::unlinkat(c.dir.get(), file.c_str(), 0) == 0;
 }
 
-// The first host id of each claimed block (claim files are named by it).
 std::vector<std::pair<std::uint32_t, std::string>> claimed_bases(const std::vector<sys::DirEntry>& entries) {
   std::vector<std::pair<std::uint32_t, std::string>> out;
   for (const auto& e : entries)
@@ -153,7 +148,7 @@ std::vector<std::pair<std::uint32_t, std::string>> claimed_bases(const std::vect
   return out;
 }
 
-}  // namespace
+}  // namespace detail
 
 std::string id_claims_dir(const std::string& state_dir) {
   // Id blocks are the machine's: every root launch claims from one directory, whatever state
@@ -167,8 +162,8 @@ Result<IdBlockClaim> IdBlockClaim::claim(const std::string& claims_dir, const st
   const std::string parent = claims_dir.substr(0, claims_dir.find_last_of('/'));
   TRY(ensure_private_dir(parent));
   TRY(ensure_private_dir(claims_dir));
-  LockedClaims c = TRY(lock_claims(claims_dir));
-  auto taken = claimed_bases(TRY(sys::read_dir(c.dir.get(), false)));
+  detail::LockedClaims c = TRY(detail::lock_claims(claims_dir));
+  auto taken = detail::claimed_bases(TRY(sys::read_dir(c.dir.get(), false)));
   // Blocks are compared as host ids, not as positions in a range: a launch whose range starts
   // elsewhere (another configuration) never gets ids another running launch holds.
   auto first_free = [&]() -> std::optional<std::uint32_t> {
@@ -184,7 +179,7 @@ Result<IdBlockClaim> IdBlockClaim::claim(const std::string& claims_dir, const st
   if (!base) {
     // Every block is taken: free those of launches that are gone, then look again.
     std::erase_if(taken, [&](const auto& t) {
-      return claim_is_stale(c.dir.get(), t.second, state_dir, launch_is_live) && ::unlinkat(c.dir.get(), t.second.c_str(), 0) == 0;
+      return detail::claim_is_stale(c.dir.get(), t.second, state_dir, launch_is_live) && ::unlinkat(c.dir.get(), t.second.c_str(), 0) == 0;
     });
     base = first_free();
     if (!base)
@@ -202,128 +197,7 @@ Result<IdBlockClaim> IdBlockClaim::claim(const std::string& claims_dir, const st
 
 IdBlockClaim::~IdBlockClaim() {
   if (m_dir.empty()) return;
-  if (auto c = lock_claims(m_dir)) (void)remove_claim_of(*c, std::to_string(m_base), m_name);
-}
-
-namespace {
-// Records decide what gets removed, so they are read only from a directory nobody else can
-// write to; each names only cgroups below a `chrootctl` base that carry the record's own name.
-// Frees the id block claim of base `base` if it is held by the launch `name`.
-void free_claim(CleanupReport& rep, const std::string& claims_dir, std::uint32_t base, const std::string& name) {
-  auto c = lock_claims(claims_dir);
-  if (c && remove_claim_of(*c, std::to_string(base), name)) rep.freed_id_blocks.push_back(str(claims_dir, "/", base));
-}
-
-template <class Remove>
-void remove_dead_records(CleanupReport& rep, const std::string& claims_dir, const std::string& dir, bool (*is_live)(const LaunchOwner&),
-                         Remove&& remove_cgroup) {
-  auto fd = sys::open_path(dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW);
-  if (!fd) {
-    if (fd.error().sys_errno() != ENOENT) rep.errors.push_back(fd.error().what());
-    return;
-  }
-  auto st = sys::fstat(fd->get());
-  if (!st || st->st_uid != ::geteuid() || (st->st_mode & 022)) {
-    rep.errors.push_back(str(dir, " is not a private directory of uid ", ::geteuid(), "; its records are ignored"));
-    return;
-  }
-  auto entries = sys::read_dir(fd->get(), false);
-  if (!entries) {
-    rep.errors.push_back(entries.error().what());
-    return;
-  }
-  for (const auto& e : *entries) {
-    auto owner = parse_launch_name(e.name);
-    if (!owner) continue;  // not a record (an editor's temporary file, ...)
-    if (is_live(*owner)) {
-      rep.live.push_back(e.name);
-      continue;
-    }
-    std::optional<RecordContents> record;
-    if (auto text = sys::read_file(dir + "/" + e.name, 1u << 20)) record = parse_state_record(*text);
-    bool cgroups_gone = true;
-    if (record)
-      for (const auto& d : record->cgroup_dirs) {
-        const auto slash = d.find_last_of('/');
-        const std::string leaf = d.substr(slash + 1);
-        if (!d.substr(0, slash).ends_with("/chrootctl")) continue;
-        if (leaf != e.name && leaf != "launcher." + e.name) continue;
-        if (!remove_cgroup(d)) cgroups_gone = false;
-      }
-    // A record whose cgroup is still there stays, with its id block: processes of the job may
-    // still run under those ids.
-    if (!cgroups_gone) continue;
-    if (record && record->id_block && !claims_dir.empty()) free_claim(rep, claims_dir, *record->id_block, e.name);
-    if (::unlinkat(fd->get(), e.name.c_str(), 0) == 0) rep.removed_records.push_back(dir + "/" + e.name);
-    else if (errno != ENOENT) rep.errors.push_back(str("unlink(", quote(dir + "/" + e.name), "): ", sys::errno_name(errno)));
-  }
-}
-}  // namespace
-
-CleanupReport cleanup_stale(cgroup::Fs& fs, const cgroup::Layout& layout, const std::string& state_dir, bool (*is_live)(const LaunchOwner&),
-                            bool scan_bases, const std::optional<std::string>& claims_dir_arg) {
-  if (!is_live) is_live = launch_is_live;
-  CleanupReport rep;
-  auto remove_cgroup = [&](const std::string& dir) {
-    if (!fs.exists(dir)) return true;
-    if (auto r = cgroup::destroy_dir(fs, dir); !r) {
-      rep.errors.push_back(str("removing cgroup ", dir, ": ", r.error().what()));
-      return false;
-    }
-    rep.removed_cgroups.push_back(dir);
-    // Its base, once empty, when it sits inside another cgroup (a batch system's): an empty
-    // leftover there would keep that cgroup from being removed. Bases at a hierarchy's root
-    // are handled below.
-    const std::string base = dir.substr(0, dir.find_last_of('/'));
-    const std::string above = base.substr(0, base.find_last_of('/'));
-    if (base.ends_with("/chrootctl") && !cgroup::is_hierarchy_root(layout, above) && fs.remove_dir_once(base)) rep.removed_cgroups.push_back(base);
-    return true;
-  };
-  // 1. Records of dead launches: their cgroups first, then their id block, then the record.
-  const std::string claims_dir = claims_dir_arg.value_or(id_claims_dir(state_dir));
-  if (!state_dir.empty()) remove_dead_records(rep, claims_dir, state_dir + "/launches", is_live, remove_cgroup);
-  // 2. Job cgroups without a record (the record was lost, or there is no state directory), then
-  //    the base directories themselves once empty (rmdir fails while a launch uses one).
-  if (!scan_bases) return rep;
-  // 2a. Id block claims of dead launches without a record (killed between claim and record).
-  if (!claims_dir.empty() && sys::lstat_path(claims_dir)) {
-    if (auto c = lock_claims(claims_dir)) {
-      if (auto entries = sys::read_dir(c->dir.get(), false)) {
-        for (const auto& [base, file] : claimed_bases(*entries))
-          if (claim_is_stale(c->dir.get(), file, state_dir, is_live) && ::unlinkat(c->dir.get(), file.c_str(), 0) == 0)
-            rep.freed_id_blocks.push_back(str(claims_dir, "/", file));
-      } else {
-        rep.errors.push_back(entries.error().what());
-      }
-    } else {
-      rep.errors.push_back(c.error().what());
-    }
-  }
-  const auto bases = cgroup::base_dirs(fs, layout);
-  for (const auto& base : bases) {
-    auto subs = fs.subdirs(base);
-    if (!subs) {
-      rep.errors.push_back(subs.error().what());
-      continue;
-    }
-    for (const auto& s : *subs) {
-      auto owner = parse_launch_name(s);
-      if (!owner) continue;
-      if (is_live(*owner)) {
-        if (std::find(rep.live.begin(), rep.live.end(), s) == rep.live.end()) rep.live.push_back(s);
-        continue;
-      }
-      remove_cgroup(base + "/" + s);
-    }
-  }
-  for (const auto& base : bases)
-    if (fs.remove_dir_once(base)) rep.removed_cgroups.push_back(base);
-  return rep;
-}
-
-Result<CleanupReport> cleanup_stale_here() {
-  auto layout = TRY(cgroup::detect_layout());
-  return cleanup_stale(cgroup::real_fs(), layout, default_state_dir());
+  if (auto c = detail::lock_claims(m_dir)) (void)detail::remove_claim_of(*c, std::to_string(m_base), m_name);
 }
 
 }  // namespace chrootctl::launcher

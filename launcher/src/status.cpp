@@ -1,8 +1,6 @@
-// run_job (the `chrootctl run` entry point) and the --status-json record.
+// The --status-json record: its JSON text and the file it is written to.
 #include <signal.h>
 #include <string.h>
-
-#include <cstdio>
 
 #include <fcntl.h>
 #include <sys/random.h>
@@ -12,12 +10,11 @@
 #include "chrootctl/common/strings.hpp"
 #include "chrootctl/common/sys.hpp"
 #include "chrootctl/launcher/launch.hpp"
+#include "internal.hpp"
 
 namespace chrootctl::launcher {
 
-namespace {
-
-void default_warn(const std::string& m) { (void)std::fprintf(stderr, "chrootctl: warning: %s\n", m.c_str()); }
+namespace detail {
 
 // The status file is often written into the job's sandbox, a directory the job controlled a
 // moment ago, by a launcher that may be root. Every directory on the way is opened with
@@ -62,7 +59,8 @@ Status write_status_file(const std::string& path, const std::string& text) {
   }
   return sys::fsync(d.get());
 }
-}  // namespace
+
+}  // namespace detail
 
 std::string_view outcome_kind_name(Outcome::Kind k) {
   switch (k) {
@@ -78,6 +76,20 @@ std::string_view outcome_kind_name(Outcome::Kind k) {
       return "not_found";
   }
   return "setup_failed";
+}
+
+std::string_view verity_state_name(VerityState s) {
+  switch (s) {
+    case VerityState::verified:
+      return "verified";
+    case VerityState::corrupted:
+      return "corrupted";
+    case VerityState::none:
+      return "none";
+    case VerityState::unknown:
+      return "unknown";
+  }
+  return "unknown";
 }
 
 std::string status_json(const Outcome& o) {
@@ -151,7 +163,7 @@ std::string status_json(const Outcome& o) {
     w.begin_object();
     w.field("image", o.sealed->image);
     w.field("mount", o.sealed->mount);
-    w.field("verity", o.sealed->verity);
+    w.field("verity", verity_state_name(o.sealed->verity));
     w.end_object();
   } else {
     w.null();
@@ -162,28 +174,6 @@ std::string status_json(const Outcome& o) {
   else w.null();
   w.end_object();
   return w.str();
-}
-
-Outcome run_job(const RunOptions& opts) {
-  const auto& warn = opts.warn ? opts.warn : std::function<void(const std::string&)>(default_warn);
-  Outcome out;
-  out.cgroup = "none";
-  out.seccomp_policy = opts.seccomp.program.empty() ? "none" : opts.seccomp.policy;
-  out.seccomp_digest = opts.seccomp.program.empty() ? std::string() : opts.seccomp.digest;
-  const HostFacts facts = gather_host_facts();
-  auto creds = resolve_job_user(opts.user, facts, facts.euid != 0);
-  if (!creds) {
-    out.error = creds.error().what();
-  } else if (auto plan = plan_launch(opts, facts, *creds); !plan) {
-    out.error = plan.error().what();
-  } else {
-    out = execute(*plan, warn);
-  }
-  if (opts.after_job) opts.after_job(out);
-  if (opts.status_json) {
-    if (auto r = write_status_file(*opts.status_json, status_json(out)); !r) warn(str("cannot write the status file: ", r.error().what()));
-  }
-  return out;
 }
 
 }  // namespace chrootctl::launcher

@@ -36,7 +36,7 @@ class BuilderBuild : public test::TempDirTest {
     EXPECT_TRUE(r) << r.error().what();
     return r ? *r : Recipe{};
   }
-  Result<BuildResult> build_it(const Recipe& r, bool rebuild = false, std::optional<std::string> store_dir = std::nullopt) {
+  Result<BuildResult> build_it(const Recipe& r, bool rebuild = false, const std::optional<std::string>& store_dir = std::nullopt) {
     BuildOptions o;
     o.store = store_dir.value_or(store);
     o.rebuild = rebuild;
@@ -94,13 +94,13 @@ TEST_F(BuilderBuild, DirectoryBaseMakesACompleteImageAndIsCached) {
   ASSERT_TRUE(m) << m.error().what();
   auto check = manifest::check(b->root, *m);
   ASSERT_TRUE(check);
-  EXPECT_FALSE(check->failed()) << manifest::render_text(*check);
+  EXPECT_FALSE(check->differs_beyond_mtime()) << manifest::render_text(*check);
   auto stat = manifest::load_stat(b->build_dir + "/manifest.stat");
   ASSERT_TRUE(stat);
   EXPECT_EQ(stat->manifest_digest, b->tree_digest);
   auto fast = manifest::check_fast(b->root, *stat);
   ASSERT_TRUE(fast);
-  EXPECT_FALSE(fast->failed()) << manifest::render_text(*fast);
+  EXPECT_FALSE(fast->differs_beyond_mtime()) << manifest::render_text(*fast);
   // trusted.* attributes (overlayfs obeys trusted.overlay.*) are not carried into the image.
   char xbuf[64];
   EXPECT_LT(::lgetxattr((b->root + "/usr/bin/tool").c_str(), "trusted.overlay.redirect", xbuf, sizeof xbuf), 0);
@@ -341,7 +341,7 @@ TEST_F(BuilderBuild, KilledAtAnyMomentLeavesNoImageOrOnlyACompleteOne) {
       ASSERT_TRUE(m) << "after a kill at " << delay.count() << " us: " << dir << ": " << m.error().what();
       auto c = manifest::check(dir + "/root", *m);
       ASSERT_TRUE(c);
-      ASSERT_FALSE(c->failed()) << dir << "\n" << manifest::render_text(*c);
+      ASSERT_FALSE(c->differs_beyond_mtime()) << dir << "\n" << manifest::render_text(*c);
       for (const char* f : {"/lock", "/recipe.toml", "/build.log", "/strip-report", "/manifest.stat"}) {
         struct stat st {};
         ASSERT_EQ(::stat((dir + f).c_str(), &st), 0) << dir << f;

@@ -387,7 +387,7 @@ TEST(StatusJson, RecordsOutcomeAndAccounting) {
             std::string::npos)
       << with_limits;
   // A sealed image's launch: what dm-verity saw.
-  o.sealed = SealedStatus{"/srv/el9/b1/image.erofs", "/run/chrootctl/sealed/K/root", "corrupted"};
+  o.sealed = SealedStatus{"/srv/el9/b1/image.erofs", "/run/chrootctl/sealed/K/root", VerityState::corrupted};
   EXPECT_NE(status_json(o).find("  \"sealed\": {\n"
                                 "    \"image\": \"/srv/el9/b1/image.erofs\",\n"
                                 "    \"mount\": \"/run/chrootctl/sealed/K/root\",\n"
@@ -402,6 +402,16 @@ TEST(StatusJson, RecordsOutcomeAndAccounting) {
   EXPECT_NE(text.find("\"outcome\": \"setup_failed\""), std::string::npos);
   EXPECT_NE(text.find("\"exit_status\": 125"), std::string::npos);
   EXPECT_NE(text.find("\"error\": \"mount target /tmp in the image: /tmp is a symlink\""), std::string::npos);
+}
+
+// The status JSON and `chrootctl mount --json` name dm-verity's state with these words
+// (docs/launcher.md); scripts compare them.
+TEST(StatusJson, VerityStatesKeepTheirNames) {
+  EXPECT_EQ(verity_state_name(VerityState::verified), "verified");
+  EXPECT_EQ(verity_state_name(VerityState::corrupted), "corrupted");
+  EXPECT_EQ(verity_state_name(VerityState::none), "none");
+  EXPECT_EQ(verity_state_name(VerityState::unknown), "unknown");
+  EXPECT_EQ(SealedStatus{}.verity, VerityState::unknown);
 }
 
 TEST_F(PlanTest, TheSystemCallFilterIsCarriedOverAsChosen) {

@@ -80,7 +80,7 @@ TEST_F(ManifestTest, RecordsEveryFieldAndRoundTrips) {
   ASSERT_TRUE(back) << back.error().what();
   EXPECT_EQ(mf::serialize(*back), text);
   EXPECT_EQ(mf::digest(*back), mf::digest(m));
-  EXPECT_FALSE(mf::diff(m, *back).failed());
+  EXPECT_FALSE(mf::diff(m, *back).differs_beyond_mtime());
   EXPECT_TRUE(mf::diff(m, *back).differences.empty());
 }
 
@@ -93,7 +93,7 @@ TEST_F(ManifestTest, DigestIgnoresMtime) {
   auto d = mf::diff(a, b);
   ASSERT_EQ(d.differences.size(), 1u);
   EXPECT_EQ(d.differences[0].kind, mf::Difference::Kind::mtime_only);
-  EXPECT_FALSE(d.failed());
+  EXPECT_FALSE(d.differs_beyond_mtime());
   const auto text = mf::render_text(d);
   EXPECT_TRUE(starts_with(text, "mtime-only /etc/passwd mtime ")) << text;
   EXPECT_NE(text.find(" -> 2000.000000005\n"), std::string::npos) << text;
@@ -103,7 +103,7 @@ TEST_F(ManifestTest, DetectsSameSizeContentChange) {
   auto before = make();
   test::write_file(root + "/etc/passwd", "ROOT:x:0:0::/root:/bin/sh\n");
   auto d = recheck(before);
-  EXPECT_TRUE(d.failed());
+  EXPECT_TRUE(d.differs_beyond_mtime());
   EXPECT_EQ(fields_for(d, "/etc/passwd"), std::vector<std::string>{"sha256"});
 }
 
@@ -152,7 +152,7 @@ TEST_F(ManifestTest, DetectsNewAndRemovedFiles) {
   EXPECT_EQ(d.differences[2].kind, mf::Difference::Kind::mtime_only);
   EXPECT_EQ(d.differences[3].path, "/usr/bin/data");
   EXPECT_EQ(d.differences[3].kind, mf::Difference::Kind::removed);
-  EXPECT_TRUE(d.failed());
+  EXPECT_TRUE(d.differs_beyond_mtime());
 }
 
 TEST_F(ManifestTest, DetectsRepointedSymlink) {
@@ -355,7 +355,7 @@ TEST_F(ManifestTest, FastCheckPassesUntouchedAndCatchesMetadataChanges) {
   test::write_file(root + "/etc/passwd", "ROOT:x:0:0::/root:/bin/sh\n");
   auto d = mf::check_fast(root, *rec);
   ASSERT_TRUE(d);
-  EXPECT_TRUE(d->failed());
+  EXPECT_TRUE(d->differs_beyond_mtime());
   EXPECT_EQ(fields_for(*d, "/etc/passwd"), std::vector<std::string>{"ctime"});
 
   test::write_file(root + "/usr/bin/new", "");
@@ -392,7 +392,7 @@ TEST_F(ManifestTest, FastCheckOnThreadsCatchesAChangeAnywhereInTheTree) {
   for (unsigned threads : {1u, 2u, 3u}) {
     auto ok = mf::check_fast(root, rec, threads);
     ASSERT_TRUE(ok) << ok.error().what();
-    EXPECT_FALSE(ok->failed()) << threads << " threads: " << mf::render_text(*ok);
+    EXPECT_FALSE(ok->differs_beyond_mtime()) << threads << " threads: " << mf::render_text(*ok);
   }
   // The first entries, a file in the middle of a directory that spans chunks, the last entry.
   for (const std::string& changed : changed_files) {
@@ -401,7 +401,7 @@ TEST_F(ManifestTest, FastCheckOnThreadsCatchesAChangeAnywhereInTheTree) {
     for (unsigned threads : {1u, 2u, 3u}) {
       auto d = mf::check_fast(root, rec, threads);
       ASSERT_TRUE(d) << d.error().what();
-      EXPECT_TRUE(d->failed()) << changed << ", " << threads << " threads";
+      EXPECT_TRUE(d->differs_beyond_mtime()) << changed << ", " << threads << " threads";
       EXPECT_EQ(fields_for(*d, changed), (std::vector<std::string>{"mode", "ctime"})) << threads << " threads: " << mf::render_text(*d);
     }
   }
@@ -439,7 +439,7 @@ TEST_F(ManifestTest, LoadStatMapsTheFileAndRefusesDamageAndSymlinks) {
   EXPECT_EQ(rec->items.size(), m.entries.size());
   auto ok = mf::check_fast(root, *rec);
   ASSERT_TRUE(ok) << ok.error().what();
-  EXPECT_FALSE(ok->failed()) << mf::render_text(*ok);
+  EXPECT_FALSE(ok->differs_beyond_mtime()) << mf::render_text(*ok);
 
   test::write_file(file, both.stat.substr(0, both.stat.size() - 1));
   EXPECT_EQ(mf::load_stat(file).error().what(), file + ": truncated or damaged (sizes do not add up)");

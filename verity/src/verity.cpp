@@ -41,7 +41,7 @@ Result<Device> open_device(const std::string& device, std::string& log) {
 }
 
 std::string explain(const std::string& what, int r, const std::string& log) {
-  return str(what, ": ", sys::errno_name(-r), log.empty() ? "" : str(" (", log, ")"));
+  return str(what, ": ", sys::errno_message(-r), log.empty() ? "" : str(" (", log, ")"));
 }
 
 Status load_checked(crypt_device* cd, const std::string& image, const manifest::Sealed& sealed, std::uint32_t flags, const std::string& log) {

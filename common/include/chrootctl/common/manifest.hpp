@@ -220,8 +220,9 @@ std::string_view kind_name(Difference::Kind k);
 
 struct DiffResult {
   std::vector<Difference> differences;  ///< in path order
-  /// True when any difference is more than an mtime change.
-  [[nodiscard]] bool failed() const;
+  /// True when any difference is more than an mtime change (an mtime-only difference alone
+  /// still counts as a match).
+  [[nodiscard]] bool differs_beyond_mtime() const;
 };
 
 /// Compares `expected` (recorded) against `actual`, field by field.

@@ -92,8 +92,9 @@ Result<std::vector<Xattr>> xattrs_at(int dirfd, const std::string& name);
 /// flock(2) wrapper; `exclusive`, optionally non-blocking (Errc::busy if held).
 Status flock(int fd, bool exclusive, bool nonblocking = false);
 
-/// Human-readable "name (strerror)"-style rendering helpers.
-std::string errno_name(int err);
+/// The message strerror(3) gives for `err` ("No such file or directory"), not its symbolic name
+/// ("ENOENT").
+std::string errno_message(int err);
 
 /// Current time helpers.
 std::int64_t now_unix();

@@ -236,15 +236,22 @@ struct LimitValues {
   friend bool operator==(const LimitValues&, const LimitValues&) = default;
 };
 
+/// What dm-verity says of a sealed image's blocks.
+enum class VerityState {
+  verified,   ///< dm-verity found no corrupted block so far
+  corrupted,  ///< a block read since the image was mounted did not match its hash tree; the read failed with EIO
+  none,       ///< no dm-verity (the file's SHA-256 was checked when it was mounted)
+  unknown,    ///< the state could not be read
+};
+/// The state as the status JSON and `chrootctl mount --json` name it: "verified", "corrupted",
+/// "none" or "unknown".
+std::string_view verity_state_name(VerityState state);
+
 /// A sealed image's part in a launch (docs/sealed.md).
 struct SealedStatus {
   std::string image;  ///< the image file
   std::string mount;  ///< the shared mount the job's root came from
-  /// "verified": dm-verity found no corrupted block so far; "corrupted": a block read since the
-  /// image was mounted did not match its hash tree and the read failed with EIO; "none": no
-  /// dm-verity (the file's SHA-256 was checked when it was mounted); "unknown": the state could
-  /// not be read.
-  std::string verity;
+  VerityState verity = VerityState::unknown;
 };
 
 /// How a launch ended, with its accounting.
@@ -301,10 +308,10 @@ Outcome execute(const LaunchPlan& plan, const std::function<void(const std::stri
 /// resolved, verified root path.
 Outcome run_job(const RunOptions& opts);
 
-/// The status record written by --status-json (one JSON object, documented in docs/launcher.md).
 /// The outcome kind as the status JSON and the accounting log name it ("exited", "signaled", ...).
 std::string_view outcome_kind_name(Outcome::Kind kind);
 
+/// The status record written by --status-json (one JSON object, documented in docs/launcher.md).
 std::string status_json(const Outcome& outcome);
 
 }  // namespace chrootctl::launcher

@@ -89,10 +89,10 @@ class Share {
   [[nodiscard]] RootId root_id() const { return m_root_id; }
   /// The dm-verity device name, or empty without dm-verity.
   [[nodiscard]] const std::string& dm_name() const { return m_dm; }
-  /// "verified" or "corrupted" as dm-verity reports it now ("corrupted": a block read since the
-  /// device was made did not match the hash tree, and the read failed with EIO); "none" without
-  /// dm-verity.
-  [[nodiscard]] Result<std::string> verity_state() const;
+  /// VerityState::verified or corrupted as dm-verity reports it now ("corrupted": a block read
+  /// since the device was made did not match the hash tree, and the read failed with EIO);
+  /// VerityState::none without dm-verity.
+  [[nodiscard]] Result<VerityState> verity_state() const;
   /// Keeps the holder when this object goes (`chrootctl mount`: the hold outlives the command).
   void keep() { m_holder.clear(); }
   /// Releases the share now (see the class).

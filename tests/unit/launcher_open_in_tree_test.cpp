@@ -6,7 +6,7 @@
 
 #include "chrootctl/common/sys.hpp"
 #include "chrootctl/launcher/mountinfo.hpp"
-#include "chrootctl/launcher/resolve.hpp"
+#include "chrootctl/launcher/open_in_tree.hpp"
 #include "test_support.hpp"
 
 namespace chrootctl {
@@ -38,12 +38,12 @@ class TreeFixture : public test::TempDirTest {
   int rootfd = -1;
 };
 
-class ResolveTest : public TreeFixture, public ::testing::WithParamInterface<bool> {
+class OpenInTreeTest : public TreeFixture, public ::testing::WithParamInterface<bool> {
  protected:
   bool walk() const { return GetParam(); }
 };
 
-TEST_P(ResolveTest, OpensDirectoriesAndFilesInsideTheTree) {
+TEST_P(OpenInTreeTest, OpensDirectoriesAndFilesInsideTheTree) {
   auto fd = open_in_tree(rootfd, "/a/b", Symlinks::refuse, walk());
   ASSERT_TRUE(fd) << fd.error().what();
   EXPECT_EQ(ino(fd->get()), ino(root + "/a/b"));
@@ -55,7 +55,7 @@ TEST_P(ResolveTest, OpensDirectoriesAndFilesInsideTheTree) {
   EXPECT_EQ(ino(top->get()), ino(root));
 }
 
-TEST_P(ResolveTest, SymlinksAnywhereAreRefusedWithTheirTarget) {
+TEST_P(OpenInTreeTest, SymlinksAnywhereAreRefusedWithTheirTarget) {
   auto abs = open_in_tree(rootfd, "/abs/passwd", Symlinks::refuse, walk());
   ASSERT_FALSE(abs);
   EXPECT_EQ(abs.error().code(), Errc::permission);
@@ -68,18 +68,18 @@ TEST_P(ResolveTest, SymlinksAnywhereAreRefusedWithTheirTarget) {
   EXPECT_EQ(inner.error().what(), "/a/inner is a symlink (to 'b'); refusing to resolve a path through it");
 }
 
-TEST_P(ResolveTest, MissingComponentsAreNotFound) {
+TEST_P(OpenInTreeTest, MissingComponentsAreNotFound) {
   auto fd = open_in_tree(rootfd, "/a/missing/x", Symlinks::refuse, walk());
   ASSERT_FALSE(fd);
   EXPECT_EQ(fd.error().code(), Errc::not_found);
 }
 
-INSTANTIATE_TEST_SUITE_P(Openat2AndWalk, ResolveTest, ::testing::Values(false, true),
+INSTANTIATE_TEST_SUITE_P(Openat2AndWalk, OpenInTreeTest, ::testing::Values(false, true),
                          [](const ::testing::TestParamInfo<bool>& p) { return p.param ? std::string("Walk") : std::string("Openat2"); });
 
-class ResolveInRootTest : public TreeFixture {};
+class OpenInTreeInsideRootTest : public TreeFixture {};
 
-TEST_F(ResolveInRootTest, SymlinksLeavingTheTreeResolveInsideIt) {
+TEST_F(OpenInTreeInsideRootTest, SymlinksLeavingTheTreeResolveInsideIt) {
   // "/abs" -> "/etc" and "/a/rel" -> "../../../../../../etc" both land on ROOT/etc, never on the
   // host's /etc.
   test::mkdirs(root + "/etc");
@@ -92,7 +92,7 @@ TEST_F(ResolveInRootTest, SymlinksLeavingTheTreeResolveInsideIt) {
   EXPECT_NE(ino(rel->get()), ino(std::string("/etc")));
 }
 
-TEST_F(ResolveInRootTest, DeepestExistingDirectoryOfAMissingPath) {
+TEST_F(OpenInTreeInsideRootTest, DeepestExistingDirectoryOfAMissingPath) {
   auto p = launcher::deepest_existing(rootfd, "/a/b/c/d");
   ASSERT_TRUE(p) << p.error().what();
   EXPECT_EQ(p->path, "/a/b");
