@@ -96,8 +96,8 @@ Result<Loop> attach_loop(int file_fd, const std::string& label) {
 }
 
 bool have_device_mapper() {
-  struct stat st {};
-  return ::stat("/dev/mapper/control", &st) == 0 && S_ISCHR(st.st_mode);
+  const auto st = sys::stat_path("/dev/mapper/control");
+  return st && S_ISCHR(st->st_mode);
 }
 
 Result<dev_t> dm_device(const std::string& name) {
