@@ -180,12 +180,12 @@ int dispatch(std::span<char* const> argv, const std::string& verb, const char* u
 
 void out(const std::string& text) {
   const std::string safe = terminal_safe(text, true);
-  std::fwrite(safe.data(), 1, safe.size(), stdout);
+  (void)std::fwrite(safe.data(), 1, safe.size(), stdout);  // a closed stdout leaves nobody to tell
 }
 
 void err(const std::string& text) {
   const std::string safe = terminal_safe(text, true);
-  std::fwrite(safe.data(), 1, safe.size(), stderr);
+  (void)std::fwrite(safe.data(), 1, safe.size(), stderr);  // a closed stderr leaves nobody to tell
 }
 
 std::string own_directory() {

@@ -62,6 +62,7 @@ int refuse(const std::string& why, int status = k_setup_failed) {
 // the starter made it (the wrapper has changed nothing yet).
 int exec_unchanged(const std::vector<std::string>& job) {
   std::vector<char*> argv;
+  argv.reserve(job.size() + 1);
   for (const auto& a : job) argv.push_back(const_cast<char*>(a.c_str()));
   argv.push_back(nullptr);
   ::execvp(argv[0], argv.data());
@@ -217,17 +218,18 @@ int condor_wrapper_main(std::span<char* const> argv) {
     case ln::Outcome::Kind::signaled: {
       // The starter tells "exited with 137" from "killed by signal 9": die of the same signal
       // (no core dump of the wrapper), and exit 128+N only if that does not happen.
-      std::fflush(stdout);
+      // Failures below leave the wrapper alive: it then exits 128+N, which says the same.
+      (void)std::fflush(stdout);
       struct rlimit none {
         0, 0
       };
       ::setrlimit(RLIMIT_CORE, &none);
-      ::signal(outcome.code, SIG_DFL);
+      (void)::signal(outcome.code, SIG_DFL);
       sigset_t set;
       sigemptyset(&set);
       sigaddset(&set, outcome.code);
       ::sigprocmask(SIG_UNBLOCK, &set, nullptr);
-      ::raise(outcome.code);
+      (void)::raise(outcome.code);
       return outcome.exit_status();
     }
     default:

@@ -48,7 +48,7 @@ std::string format_time(std::int64_t t) {
   struct tm tm {};
   if (!::gmtime_r(&tt, &tm)) return std::to_string(t);
   char buf[32];
-  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
+  if (std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm) == 0) return std::to_string(t);
   return buf;
 }
 

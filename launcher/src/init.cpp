@@ -12,6 +12,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 
@@ -27,7 +28,7 @@ void send_report(int fd, ReportKind kind, int value, const std::string& text) {
   const std::size_t n = std::min(text.size(), k_max_report_text);
   const ReportHeader h{kind, value, static_cast<std::uint32_t>(n)};
   std::memcpy(buf, &h, sizeof h);
-  std::memcpy(buf + sizeof h, text.data(), n);
+  std::copy_n(text.data(), n, buf + sizeof h);  // bytes, not a C string: no terminator
   kernel::write_message(fd, buf, sizeof h + n);
 }
 

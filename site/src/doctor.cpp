@@ -144,6 +144,7 @@ using Fields = std::vector<std::pair<std::string, Fact>>;
 
 Fact strings(const std::vector<std::string>& v) {
   std::vector<Fact> items;
+  items.reserve(v.size());
   for (const auto& s : v) items.emplace_back(s);
   return Fact::list(std::move(items));
 }
@@ -242,6 +243,7 @@ Check check_cgroups() {
     if (auto m = layout->v1_mounts.find("memory"); m != layout->v1_mounts.end()) swap = exists(m->second + "/memory.memsw.limit_in_bytes");
   }
   std::vector<std::string> bases;
+  bases.reserve(parents.size());
   for (const auto& p : parents) bases.push_back(p + "/chrootctl");
   c.facts = Fact::object({{"version", std::string(cg::version_name(version))},
                           {"v2_mount", layout->v2_mount.empty() ? Fact() : Fact(layout->v2_mount)},
