@@ -1,10 +1,12 @@
 #include "cli.hpp"
 
+#include <fcntl.h>
 #include <unistd.h>
 
 #include <cstdio>
 
 #include "chrootctl/common/strings.hpp"
+#include "chrootctl/common/sys.hpp"
 
 namespace chrootctl::cli {
 
@@ -178,26 +180,25 @@ int dispatch(std::span<char* const> argv, const std::string& verb, const char* u
 
 void out(const std::string& text) {
   const std::string safe = terminal_safe(text, true);
-  std::fwrite(safe.data(), 1, safe.size(), stdout);
+  (void)std::fwrite(safe.data(), 1, safe.size(), stdout);  // a closed stdout leaves nobody to tell
 }
 
 void err(const std::string& text) {
   const std::string safe = terminal_safe(text, true);
-  std::fwrite(safe.data(), 1, safe.size(), stderr);
+  (void)std::fwrite(safe.data(), 1, safe.size(), stderr);  // a closed stderr leaves nobody to tell
 }
 
 std::string own_directory() {
-  char self[4096];
-  const ssize_t n = ::readlink("/proc/self/exe", self, sizeof self - 1);
-  if (n <= 0) return "/";
-  const std::string exe(self, static_cast<std::size_t>(n));
+  auto self = sys::readlink_at(AT_FDCWD, "/proc/self/exe");
+  if (!self || self->empty()) return "/";
+  const std::string& exe = *self;
   return exe.substr(0, exe.find_last_of('/') + 1);
 }
 
 std::string full_tool_path() {
   const std::string dir = own_directory();
   for (const std::string& candidate : {dir + "../libexec/chrootctl/chrootctl-full", dir + "chrootctl-full"})
-    if (::access(candidate.c_str(), X_OK) == 0) return candidate;
+    if (sys::access_path(candidate, X_OK)) return candidate;
   return {};
 }
 

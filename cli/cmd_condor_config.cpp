@@ -1,4 +1,5 @@
 // chrootctl condor-config [--wrapper --wrapper-script FILE] [-o FILE]
+#include <fcntl.h>
 #include <limits.h>
 #include <stdlib.h>
 #include <unistd.h>
@@ -10,6 +11,7 @@
 #include "chrootctl/common/json.hpp"
 #include "chrootctl/common/settings.hpp"
 #include "chrootctl/common/strings.hpp"
+#include "chrootctl/common/sys.hpp"
 #include "cli.hpp"
 
 namespace chrootctl::cli {
@@ -20,14 +22,13 @@ namespace cat = chrootctl::catalogue;
 // The chrootctl front binary that the wrapper script runs: beside this tool in a build tree,
 // PREFIX/bin/chrootctl when this tool is PREFIX/libexec/chrootctl/chrootctl-full.
 Result<std::string> front_binary() {
-  char self[PATH_MAX];
-  const ssize_t n = ::readlink("/proc/self/exe", self, sizeof self - 1);
-  if (n <= 0) return fail(Errc::io, "cannot read /proc/self/exe to find the chrootctl binary");
-  const std::string exe(self, static_cast<std::size_t>(n));
+  auto self = sys::readlink_at(AT_FDCWD, "/proc/self/exe");
+  if (!self || self->empty()) return fail(Errc::io, "cannot read /proc/self/exe to find the chrootctl binary");
+  const std::string& exe = *self;
   const std::string dir = exe.substr(0, exe.find_last_of('/') + 1);
   for (const std::string& candidate : {dir + "chrootctl", dir + "../../bin/chrootctl"}) {
-    char real[PATH_MAX];
-    if (::access(candidate.c_str(), X_OK) == 0 && ::realpath(candidate.c_str(), real)) return std::string(real);
+    if (!sys::access_path(candidate, X_OK)) continue;
+    if (auto real = sys::realpath(candidate)) return *real;
   }
   return fail(Errc::not_found, str("the chrootctl binary is not installed beside ", exe));
 }

@@ -52,11 +52,8 @@ int refuse(const std::string& why, int status = k_setup_failed) {
   err(message);
   const std::string file = env_or_empty("_CONDOR_WRAPPER_ERROR_FILE");
   if (!file.empty()) {
-    const int fd = ::open(file.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY, 0644);
-    if (fd >= 0) {
-      (void)sys::write_all(fd, message.substr(std::strlen("chrootctl condor-wrapper: error: ")));
-      ::close(fd);
-    }
+    if (auto fd = sys::open_path(file, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_NOCTTY, 0644))
+      (void)sys::write_all(fd->get(), message.substr(std::strlen("chrootctl condor-wrapper: error: ")));
   }
   return status;
 }
@@ -221,6 +218,7 @@ int condor_wrapper_main(std::span<char* const> argv) {
     case ln::Outcome::Kind::signaled: {
       // The starter tells "exited with 137" from "killed by signal 9": die of the same signal
       // (no core dump of the wrapper), and exit 128+N only if that does not happen.
+      // Failures below leave the wrapper alive: it then exits 128+N, which says the same.
       (void)std::fflush(stdout);
       struct rlimit none {
         0, 0

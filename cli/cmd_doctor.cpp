@@ -3,6 +3,7 @@
 
 #include "chrootctl/common/settings.hpp"
 #include "chrootctl/common/strings.hpp"
+#include "chrootctl/common/sys.hpp"
 #include "chrootctl/site/doctor.hpp"
 #include "cli.hpp"
 
@@ -46,7 +47,7 @@ int doctor_main(std::span<char* const> argv) {
   }
   site::DoctorOptions o;
   if (auto d = a.value("sandbox")) {
-    if (::access(d->c_str(), F_OK) != 0) return usage_error(spec, str("--sandbox ", quote(*d), ": no such directory"));
+    if (!sys::access_path(*d, F_OK)) return usage_error(spec, str("--sandbox ", quote(*d), ": no such directory"));
     o.sandbox = *d;
   }
   if (auto f = a.value("slurm-plugstack")) o.slurm_plugstack = *f;

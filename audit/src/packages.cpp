@@ -172,7 +172,7 @@ Result<sys::ChildOutput> run_unprivileged(const std::vector<std::string>& argv, 
     if (::dup2(devnull.get(), 0) < 0 || ::dup2(out_w.get(), 1) < 0 || ::dup2(err_w.get(), 2) < 0) ::_exit(126);
     if (drop && (::setgroups(0, nullptr) != 0 || ::setresgid(id, id, id) != 0 || ::setresuid(id, id, id) != 0)) ::_exit(126);
     if (::prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0 || ::prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) != 0) ::_exit(126);
-    if (::chdir(cwd.c_str()) != 0) ::_exit(126);
+    if (::chdir(cwd.c_str()) != 0) ::_exit(126);  // kernel-direct: child after fork, async-signal-safe only
     ::execve(args[0], args.data(), envp.data());
     ::_exit(127);
   }
@@ -183,9 +183,9 @@ Result<sys::ChildOutput> run_unprivileged(const std::vector<std::string>& argv, 
 
 std::string find_rpm() {
   // A test or an administrator may point at another rpm; it must exist and be executable.
-  if (const char* env = std::getenv("CHROOTCTL_RPM"); env && *env) return ::access(env, X_OK) == 0 ? std::string(env) : std::string();
+  if (const char* env = std::getenv("CHROOTCTL_RPM"); env && *env) return sys::access_path(env, X_OK) ? std::string(env) : std::string();
   for (const char* p : {"/usr/bin/rpm", "/bin/rpm"})
-    if (::access(p, X_OK) == 0) return p;
+    if (sys::access_path(p, X_OK)) return p;
   return {};
 }
 

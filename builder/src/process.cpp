@@ -35,7 +35,7 @@ Result<pid_t> spawn(const std::vector<std::string>& argv, const std::vector<std:
   if (pid == 0) {
     ::prctl(PR_SET_PDEATHSIG, SIGKILL);
     if (::getppid() != parent) ::_exit(127);
-    const int null = ::open("/dev/null", O_RDONLY | O_CLOEXEC);
+    const int null = ::open("/dev/null", O_RDONLY | O_CLOEXEC);  // kernel-direct: child after fork, async-signal-safe only
     if (null < 0 || ::dup2(null, 0) < 0 || ::dup2(out_fd, 1) < 0 || ::dup2(err_fd, 2) < 0) ::_exit(127);
     sigset_t none;
     sigemptyset(&none);
@@ -118,7 +118,7 @@ std::string find_in_path(const std::string& tool) {
   for (const auto& dir : split(p, ':')) {
     if (dir.empty()) continue;
     std::string full = dir + "/" + tool;
-    if (::access(full.c_str(), X_OK) == 0) return full;
+    if (sys::access_path(full, X_OK)) return full;
   }
   return {};
 }

@@ -26,9 +26,9 @@ namespace chrootctl::builder::detail {
 namespace {
 
 Status make_root(const BuildContext& c) {
-  if (::mkdir(c.root.c_str(), 0755) != 0) return fail_errno(str("mkdir(", quote(c.root), ", 0755)"), errno);
-  if (::chmod(c.root.c_str(), 0755) != 0) return fail_errno(str("chmod(", quote(c.root), ", 0755)"), errno);
-  return {};
+  TRY(sys::mkdir_path(c.root, 0755));
+  // Through a descriptor to the directory just made: the umask may have narrowed its mode.
+  return sys::chmod_dir(c.root, 0755);
 }
 
 }  // namespace

@@ -22,12 +22,10 @@ namespace chrootctl::builder::detail {
 
 namespace {
 Status ensure_dir(const std::string& path, mode_t mode) {
-  if (::mkdir(path.c_str(), mode) == 0 || errno == EEXIST) {
-    auto st = TRY(sys::lstat_path(path));
-    if (!S_ISDIR(st.st_mode)) return fail(Errc::exists, str(quote(path), " exists and is not a directory"));
-    return {};
-  }
-  return fail_errno(str("mkdir(", quote(path), ", ", mode_octal(mode), ")"), errno);
+  TRY(sys::mkdir_path(path, mode, true));
+  auto st = TRY(sys::lstat_path(path));
+  if (!S_ISDIR(st.st_mode)) return fail(Errc::exists, str(quote(path), " exists and is not a directory"));
+  return {};
 }
 
 }  // namespace
@@ -73,9 +71,9 @@ Status set_latest(const std::string& store, const std::string& name, const std::
   auto cur = sys::readlink_at(pfd.get(), "latest");
   if (cur && *cur == build_id) return {};
   const std::string tmp = str(".latest.", ::getpid());
-  (void)::unlinkat(pfd.get(), tmp.c_str(), 0);
-  if (::symlinkat(build_id.c_str(), pfd.get(), tmp.c_str()) != 0)
-    return fail_errno(str("symlinkat(", quote(build_id), ", ", quote(parent + "/" + tmp), ")"), errno);
+  (void)sys::unlink_at(pfd.get(), tmp);  // a leftover of an earlier attempt by this pid
+  if (auto r = sys::symlink_at(build_id, pfd.get(), tmp); !r)
+    return fail_errno(str("symlinkat(", quote(build_id), ", ", quote(parent + "/" + tmp), ")"), r.error().sys_errno());
   TRY(sys::rename_at(pfd.get(), tmp, pfd.get(), "latest"));
   return sys::fsync(pfd.get());
 }

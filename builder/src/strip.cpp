@@ -123,7 +123,8 @@ class Stripper {
   Status clamp(int dirfd, const std::string& name, const struct stat& st, const std::string& path) {
     if (!m_clamp || st.st_mtim.tv_sec < *m_clamp || (st.st_mtim.tv_sec == *m_clamp && st.st_mtim.tv_nsec == 0)) return {};
     const struct timespec ts[2] = {{*m_clamp, 0}, {*m_clamp, 0}};
-    if (::utimensat(dirfd, name.c_str(), ts, AT_SYMLINK_NOFOLLOW) != 0) return fail_errno(str("utimensat(", quote(path), ")"), errno);
+    if (auto r = sys::utimens_at(dirfd, name, ts, AT_SYMLINK_NOFOLLOW); !r)
+      return fail_errno(str("utimensat(", quote(path), ")"), r.error().sys_errno());
     ++m_r.mtimes_clamped;
     return {};
   }
@@ -167,16 +168,16 @@ class Stripper {
         }
         if (a.clear_setuid) {
           const mode_t mode = st.st_mode & 01777;
-          if (::fchmodat(dirfd, e.name.c_str(), mode, AT_SYMLINK_NOFOLLOW) != 0)
-            return fail_errno(str("fchmodat(", quote(child), ", ", mode_octal(mode), ")"), errno);
+          if (auto r = sys::chmod_at(dirfd, e.name, mode, AT_SYMLINK_NOFOLLOW); !r)
+            return fail_errno(str("fchmodat(", quote(child), ", ", mode_octal(mode), ")"), r.error().sys_errno());
           m_r.actions.push_back({StripAction::Kind::setuid_cleared, child, str(before, " -> ", mode_octal(mode))});
         }
         if (a.capability_kept == PrivilegeActions::Kept::allow_list)
           m_r.actions.push_back({StripAction::Kind::capability_kept, child, str("security.capability=", *cap, ", on allow_capabilities")});
         if (a.drop_capability) {
           const std::string p = str("/proc/self/fd/", dirfd, "/", e.name);
-          if (::lremovexattr(p.c_str(), "security.capability") != 0)
-            return fail_errno(str("removexattr(", quote(child), ", security.capability)"), errno);
+          if (auto r = sys::remove_xattr_path(p, "security.capability"); !r)
+            return fail_errno(str("removexattr(", quote(child), ", security.capability)"), r.error().sys_errno());
           m_r.actions.push_back({StripAction::Kind::capability_dropped, child, str("security.capability=", *cap)});
         }
       }
@@ -195,13 +196,13 @@ class Stripper {
   // The file's security.capability in hex, or nullopt when it has none.
   Result<std::optional<std::string>> read_capability(int dirfd, const std::string& name, const std::string& path) {
     const std::string p = str("/proc/self/fd/", dirfd, "/", name);
-    char buf[256];
-    const ssize_t n = ::lgetxattr(p.c_str(), "security.capability", buf, sizeof buf);
-    if (n < 0) {
-      if (errno == ENODATA || errno == ENOTSUP) return std::optional<std::string>();
-      return fail_errno(str("getxattr(", quote(path), ", security.capability)"), errno);
+    auto v = sys::get_xattr_path(p, "security.capability");
+    if (!v) {
+      if (v.error().sys_errno() == ENOTSUP) return std::optional<std::string>();
+      return fail_errno(str("getxattr(", quote(path), ", security.capability)"), v.error().sys_errno());
     }
-    return std::optional<std::string>(to_hex(reinterpret_cast<const unsigned char*>(buf), static_cast<std::size_t>(n)));
+    if (!*v) return std::optional<std::string>();
+    return std::optional<std::string>(to_hex(reinterpret_cast<const unsigned char*>((*v)->data()), (*v)->size()));
   }
 
   const Strip& m_p;
@@ -248,7 +249,7 @@ Status lock_passwords(int rootfd, const std::string& name, StripReport& r) {
   }
   if (!changed) return {};
   const std::string tmp = str(".", name, ".chrootctl-new");
-  (void)::unlinkat(etc->get(), tmp.c_str(), 0);
+  (void)sys::unlink_at(etc->get(), tmp);  // a leftover of an interrupted run
   auto fd = TRY(sys::open_at(etc->get(), tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW, 0600));
   TRY(sys::write_all(fd.get(), out));
   if (::fchown(fd.get(), st.st_uid, st.st_gid) != 0) return fail_errno(str("fchown(/etc/", tmp, ")"), errno);

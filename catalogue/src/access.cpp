@@ -38,13 +38,13 @@ Result<std::optional<std::string>> root_only_dir(const std::string& path) {
   for (std::size_t i = 1; i <= path.size(); ++i)
     if ((i == path.size() || path[i] == '/') && i > 1) chain.push_back(path.substr(0, i));
   for (const auto& dir : chain) {
-    struct stat st {};
-    if (::lstat(dir.c_str(), &st) != 0) {
+    auto st = sys::lstat_path(dir);
+    if (!st) {
       // Not even we can look: the directory above keeps us, and so every other user, out.
-      if (errno == EACCES) return std::optional<std::string>(parent_dir(dir));
-      return fail_errno(str("lstat(", quote(dir), ")"), errno);
+      if (st.error().sys_errno() == EACCES) return std::optional<std::string>(parent_dir(dir));
+      return fail(std::move(st.error()));
     }
-    if (root_only(st)) return std::optional<std::string>(dir);
+    if (root_only(*st)) return std::optional<std::string>(dir);
   }
   return std::optional<std::string>();
 }

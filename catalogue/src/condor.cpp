@@ -240,7 +240,7 @@ Result<std::string> import_one(const Settings& s, const NamedChroot& nc, const I
   TRY(sys::mkdir_p(parent, 0755));
   // Staged under a dot name (gc and the builder ignore those), renamed into place when complete.
   auto staging = TRY(TempDir::create(str(parent, "/.import-")));
-  if (::chmod(staging.path().c_str(), 0755) != 0) return fail_errno(str("chmod(", quote(staging.path()), ", 0755)"), errno);
+  TRY(sys::chmod_dir(staging.path(), 0755));
 
   manifest::CreateOptions copts;
   copts.threads = o.threads;

@@ -100,9 +100,7 @@ Result<GcReport> gc(const Settings& s, const GcOptions& o) {
           continue;
         }
         if (trash.empty()) {
-          std::string tmpl = str(store, "/", k_trash_prefix, "XXXXXX");
-          if (::mkdtemp(tmpl.data()) == nullptr) return fail_errno(str("mkdtemp(", quote(tmpl), ")"), errno);
-          trash = tmpl;
+          trash = TRY(sys::mkdtemp(str(store, "/", k_trash_prefix, "XXXXXX")));
         }
         // Renamed under the lock: a concurrent add of this directory then fails instead of
         // registering a tree that is being deleted.

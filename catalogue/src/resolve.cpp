@@ -48,7 +48,7 @@ std::string format_time(std::int64_t t) {
   struct tm tm {};
   if (!::gmtime_r(&tt, &tm)) return std::to_string(t);
   char buf[32];
-  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
+  if (std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm) == 0) return std::to_string(t);
   return buf;
 }
 
@@ -74,8 +74,7 @@ Evaluation evaluate(const Settings& s, const std::string& name, const Version& v
   // An image that is not in readable_images is reachable by root only (access.hpp): say so to
   // an unprivileged launcher, rather than "permission denied" from somewhere on the way.
   if (::geteuid() != 0) {
-    struct stat st {};
-    if (::lstat(v.root.c_str(), &st) != 0 && errno == EACCES)
+    if (auto st = sys::lstat_path(v.root); !st && st.error().sys_errno() == EACCES)
       return refuse("root-only", str("its tree is reachable by root only (uid ", ::geteuid(), " cannot reach ", quote(v.root),
                                      "); an image unprivileged launchers use must be in readable_images in the site's configuration"));
   }

@@ -43,9 +43,7 @@ Status check_component(const struct stat& st, bool final, const std::string& lab
 
 Result<std::string> canonical_path(const std::string& path) {
   if (path.empty()) return fail(Errc::invalid_argument, "empty path");
-  std::unique_ptr<char, decltype(&::free)> real(::realpath(path.c_str(), nullptr), &::free);
-  if (!real) return fail_errno(str("realpath(", quote(path), ")"), errno);
-  return std::string(real.get());
+  return sys::realpath(path);
 }
 
 Status check_plain_path(const std::string& path) {

@@ -286,7 +286,7 @@ Result<GeneratedKey> generate_key_files(const std::string& dir) {
   auto st = sys::lstat_path(dir);
   if (!st) {
     if (st.error().sys_errno() != ENOENT) return fail(std::move(st.error()));
-    if (::mkdir(dir.c_str(), 0700) != 0) return fail_errno(str("mkdir(", quote(dir), ", 0700)"), errno);
+    TRY(sys::mkdir_path(dir, 0700));
   } else if (!S_ISDIR(st->st_mode)) {
     return fail(Errc::exists, str(quote(dir), " exists and is not a directory"));
   }

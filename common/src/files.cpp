@@ -20,7 +20,7 @@ Status write_file_atomic(const std::string& path, std::string_view data, mode_t 
   const int raw = ::mkostemp(tmpl.data(), O_CLOEXEC);
   if (raw < 0) return fail_errno(str("mkostemp(", quote(tmpl), ")"), errno);
   Fd fd(raw);
-  auto cleanup = [&] { ::unlink(tmpl.c_str()); };
+  auto cleanup = [&] { (void)sys::unlink_at(AT_FDCWD, tmpl); };
   if (::fchmod(fd.get(), mode) != 0) {
     const int err = errno;
     cleanup();
@@ -35,8 +35,8 @@ Status write_file_atomic(const std::string& path, std::string_view data, mode_t 
     return fail(std::move(r.error()).add_context(str("writing ", path)));
   }
   fd.reset();
-  if (::rename(tmpl.c_str(), path.c_str()) != 0) {
-    const int err = errno;
+  if (auto r = sys::rename_at(AT_FDCWD, tmpl, AT_FDCWD, path); !r) {
+    const int err = r.error().sys_errno();
     cleanup();
     return fail_errno(str("rename(", quote(tmpl), ", ", quote(path), ")"), err);
   }
@@ -50,11 +50,7 @@ Result<LockFile> LockFile::acquire(const std::string& path, bool exclusive, bool
   return LockFile(std::move(fd));
 }
 
-Result<TempDir> TempDir::create(const std::string& prefix) {
-  std::string tmpl = prefix + "XXXXXX";
-  if (::mkdtemp(tmpl.data()) == nullptr) return fail_errno(str("mkdtemp(", quote(tmpl), ")"), errno);
-  return TempDir(std::move(tmpl));
-}
+Result<TempDir> TempDir::create(const std::string& prefix) { return TempDir(TRY(sys::mkdtemp(prefix + "XXXXXX"))); }
 
 TempDir::~TempDir() {
   if (!m_path.empty()) (void)sys::remove_tree(m_path);

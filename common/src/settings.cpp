@@ -1,5 +1,6 @@
 #include "chrootctl/common/settings.hpp"
 
+#include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -17,10 +18,9 @@ bool Settings::readable(std::string_view name) const {
 }
 
 bool running_from_build_tree() {
-  char buf[4096];
-  const ssize_t n = ::readlink("/proc/self/exe", buf, sizeof buf - 1);
-  if (n <= 0) return false;
-  const std::string exe(buf, static_cast<std::size_t>(n));
+  auto exe_link = sys::readlink_at(AT_FDCWD, "/proc/self/exe");
+  if (!exe_link || exe_link->empty()) return false;
+  const std::string& exe = *exe_link;
   const std::string bin = CHROOTCTL_BINARY_DIR;
   return starts_with(exe, bin + "/");
 }

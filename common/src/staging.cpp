@@ -16,7 +16,7 @@
 namespace chrootctl::store {
 
 Status ensure_private_dir(const std::string& path) {
-  if (::mkdir(path.c_str(), 0700) != 0 && errno != EEXIST) return fail_errno(str("mkdir(", quote(path), ", 0700)"), errno);
+  TRY(sys::mkdir_path(path, 0700, true));
   auto fd = TRY(sys::open_path(path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW));
   auto st = TRY(sys::fstat(fd.get()));
   if (st.st_uid != ::geteuid()) return fail(Errc::permission, str(quote(path), " is owned by uid ", st.st_uid, ", not ", ::geteuid()));
@@ -37,8 +37,7 @@ Staging::~Staging() {
 
 Result<Staging> create_staging(const std::string& store, const std::string& name) {
   auto guard = TRY(LockFile::acquire(store + "/.locks/staging.lock"));
-  std::string tmpl = str(store, "/.staging/", name, ".XXXXXX");
-  if (::mkdtemp(tmpl.data()) == nullptr) return fail_errno(str("mkdtemp(", quote(tmpl), ")"), errno);
+  const std::string tmpl = TRY(sys::mkdtemp(str(store, "/.staging/", name, ".XXXXXX")));
   Staging s;
   s.path = tmpl;  // removed from here on if anything fails
   s.fd = TRY(sys::open_path(tmpl, O_RDONLY | O_DIRECTORY | O_NOFOLLOW));

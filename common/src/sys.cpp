@@ -7,6 +7,7 @@
 #include <signal.h>
 #include <sys/file.h>
 #include <sys/syscall.h>
+#include <sys/sysmacros.h>
 #include <sys/wait.h>
 #include <sys/xattr.h>
 #include <time.h>
@@ -14,7 +15,9 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <cstdlib>
 #include <cstring>
+#include <memory>
 
 #include "chrootctl/common/strings.hpp"
 
@@ -52,6 +55,21 @@ std::string flags_label(int flags) {
   add(O_DIRECTORY, "O_DIRECTORY");
   add(O_NOFOLLOW, "O_NOFOLLOW");
   return out;
+}
+
+std::string node_type_label(mode_t mode) {
+  switch (mode & S_IFMT) {
+    case S_IFCHR:
+      return "S_IFCHR";
+    case S_IFBLK:
+      return "S_IFBLK";
+    case S_IFIFO:
+      return "S_IFIFO";
+    case S_IFSOCK:
+      return "S_IFSOCK";
+    default:
+      return "S_IFREG";
+  }
 }
 }  // namespace
 
@@ -153,9 +171,98 @@ Status write_all(int fd, std::string_view data) {
   return {};
 }
 
-Status mkdir_at(int dirfd, const std::string& name, mode_t mode) {
-  if (::mkdirat(dirfd, name.c_str(), mode) != 0)
+Status mkdir_at(int dirfd, const std::string& name, mode_t mode, bool exist_ok) {
+  if (::mkdirat(dirfd, name.c_str(), mode) != 0 && !(exist_ok && errno == EEXIST))
     return fail_errno(str("mkdirat(", dir_label(dirfd), ", ", quote(name), ", ", mode_octal(mode), ")"), errno);
+  return {};
+}
+
+Status mkdir_path(const std::string& path, mode_t mode, bool exist_ok) {
+  if (::mkdir(path.c_str(), mode) != 0 && !(exist_ok && errno == EEXIST))
+    return fail_errno(str("mkdir(", quote(path), ", ", mode_octal(mode), ")"), errno);
+  return {};
+}
+
+Status chmod_dir(const std::string& path, mode_t mode) {
+  auto fd = TRY(open_path(path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW));
+  if (::fchmod(fd.get(), mode) != 0) return fail_errno(str("chmod(", quote(path), ", ", mode_octal(mode), ")"), errno);
+  return {};
+}
+
+Status chmod_at(int dirfd, const std::string& name, mode_t mode, int flags) {
+  if (::fchmodat(dirfd, name.c_str(), mode, flags) != 0)
+    return fail_errno(str("fchmodat(", dir_label(dirfd), ", ", quote(name), ", ", mode_octal(mode),
+                          flags & AT_SYMLINK_NOFOLLOW ? ", AT_SYMLINK_NOFOLLOW" : "", ")"),
+                      errno);
+  return {};
+}
+
+Status chown_at(int dirfd, const std::string& name, uid_t uid, gid_t gid, int flags) {
+  if (::fchownat(dirfd, name.c_str(), uid, gid, flags) != 0)
+    return fail_errno(
+        str("fchownat(", dir_label(dirfd), ", ", quote(name), ", ", uid, ", ", gid, flags & AT_SYMLINK_NOFOLLOW ? ", AT_SYMLINK_NOFOLLOW" : "", ")"),
+        errno);
+  return {};
+}
+
+Status utimens_at(int dirfd, const std::string& name, const struct timespec times[2], int flags) {
+  if (::utimensat(dirfd, name.c_str(), times, flags) != 0)
+    return fail_errno(str("utimensat(", dir_label(dirfd), ", ", quote(name), flags & AT_SYMLINK_NOFOLLOW ? ", AT_SYMLINK_NOFOLLOW" : "", ")"), errno);
+  return {};
+}
+
+Status symlink_at(const std::string& target, int dirfd, const std::string& name) {
+  if (::symlinkat(target.c_str(), dirfd, name.c_str()) != 0)
+    return fail_errno(str("symlinkat(", quote(target), ", ", dir_label(dirfd), ", ", quote(name), ")"), errno);
+  return {};
+}
+
+Status mknod_at(int dirfd, const std::string& name, mode_t mode, dev_t dev) {
+  if (::mknodat(dirfd, name.c_str(), mode, dev) != 0)
+    return fail_errno(str("mknodat(", dir_label(dirfd), ", ", quote(name), ", ", node_type_label(mode), "|", mode_octal(mode), ", ", major(dev), ":",
+                          minor(dev), ")"),
+                      errno);
+  return {};
+}
+
+Result<std::string> mkdtemp(std::string tmpl) {
+  const std::string shown = tmpl;
+  if (::mkdtemp(tmpl.data()) == nullptr) return fail_errno(str("mkdtemp(", quote(shown), ")"), errno);
+  return tmpl;
+}
+
+Status access_path(const std::string& path, int mode) {
+  if (retry_eintr([&] { return ::access(path.c_str(), mode); }) != 0) return fail_errno(str("access(", quote(path), ")"), errno);
+  return {};
+}
+
+Status chdir(const std::string& path) {
+  if (::chdir(path.c_str()) != 0) return fail_errno(str("chdir(", quote(path), ")"), errno);
+  return {};
+}
+
+Result<std::string> realpath(const std::string& path) {
+  std::unique_ptr<char, decltype(&::free)> real(::realpath(path.c_str(), nullptr), &::free);
+  if (!real) return fail_errno(str("realpath(", quote(path), ")"), errno);
+  return std::string(real.get());
+}
+
+Result<std::optional<std::string>> get_xattr_path(const std::string& path, const std::string& name) {
+  std::string buf(256, '\0');
+  while (true) {
+    const ssize_t n = ::lgetxattr(path.c_str(), name.c_str(), buf.data(), buf.size());
+    if (n >= 0) {
+      buf.resize(static_cast<std::size_t>(n));
+      return std::optional<std::string>(std::move(buf));
+    }
+    if (errno == ENODATA) return std::optional<std::string>();
+    if (errno != ERANGE) return fail_errno(str("lgetxattr(", quote(path), ", ", quote(name), ")"), errno);
+    buf.resize(buf.size() * 4);
+  }
+}
+
+Status remove_xattr_path(const std::string& path, const std::string& name) {
+  if (::lremovexattr(path.c_str(), name.c_str()) != 0) return fail_errno(str("lremovexattr(", quote(path), ", ", quote(name), ")"), errno);
   return {};
 }
 

@@ -59,7 +59,7 @@ struct TempOutput {
   std::string path;
   Fd fd;
   ~TempOutput() {
-    if (!path.empty()) ::unlink(path.c_str());
+    if (!path.empty()) (void)sys::unlink_at(AT_FDCWD, path);
   }
 };
 

@@ -571,7 +571,7 @@ Result<ImportResult> import_image(const Settings& given, const std::string& arch
     }
     const mode_t mode = given.readable(out.name) ? 0755 : 0700;
     if (::fchmod(staging.fd.get(), mode) != 0) return fail_errno(str("fchmod(", quote(staging.path), ", ", mode_octal(mode), ")"), errno);
-    if (::mkdir(parent.c_str(), 0755) != 0 && errno != EEXIST) return fail_errno(str("mkdir(", quote(parent), ", 0755)"), errno);
+    TRY(sys::mkdir_path(parent, 0755, true));
     auto pfd = TRY(sys::open_path(parent, O_RDONLY | O_DIRECTORY | O_NOFOLLOW));
     if (::syncfs(staging.fd.get()) != 0) return fail_errno(str("syncfs(", quote(staging.path), ")"), errno);
     auto moved = sys::rename_at(AT_FDCWD, staging.path, pfd.get(), entry->build_id, RENAME_NOREPLACE);
@@ -645,7 +645,7 @@ Result<ImportResult> import_image(const Settings& given, const std::string& arch
   // 6. Into place, never over anything, then registered. Root-only unless the name is readable.
   const mode_t mode = given.readable(out.name) ? 0755 : 0700;
   if (::fchmod(staging.fd.get(), mode) != 0) return fail_errno(str("fchmod(", quote(staging.path), ", ", mode_octal(mode), ")"), errno);
-  if (::mkdir(parent.c_str(), 0755) != 0 && errno != EEXIST) return fail_errno(str("mkdir(", quote(parent), ", 0755)"), errno);
+  TRY(sys::mkdir_path(parent, 0755, true));
   auto pfd = TRY(sys::open_path(parent, O_RDONLY | O_DIRECTORY | O_NOFOLLOW));
   if (::syncfs(staging.fd.get()) != 0) return fail_errno(str("syncfs(", quote(staging.path), ")"), errno);
   auto moved = sys::rename_at(AT_FDCWD, staging.path, pfd.get(), entry->build_id, RENAME_NOREPLACE);

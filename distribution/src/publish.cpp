@@ -229,7 +229,7 @@ Result<PublishResult> publish(const Settings& s, const std::string& name, const 
   const Fragment fragment{entry->name, str(entry->name, "/", v.build_id), v.build_id, *recipe, digest, out.signer, now};
   auto write_fragment = [&]() -> Status {
     const std::string fdir = str(canon, "/", k_fragments);
-    if (::mkdir(fdir.c_str(), 0755) != 0 && errno != EEXIST) return fail_errno(str("mkdir(", quote(fdir), ", 0755)"), errno);
+    TRY(sys::mkdir_path(fdir, 0755, true));
     return with_context(write_file_atomic(out.fragment, render_fragment(fragment), 0644), str("writing ", out.fragment));
   };
   // Last, for a tree and an image file alike: the small files beside it, mode 0755, all of it
@@ -237,13 +237,13 @@ Result<PublishResult> publish(const Settings& s, const std::string& name, const 
   // fragment that names it.
   auto install = [&](TempDir& tmp) -> Result<PublishResult> {
     for (const auto& [f, text] : files) TRY(write_file_atomic(str(tmp.path(), "/", f), text, 0644));
-    if (::chmod(tmp.path().c_str(), 0755) != 0) return fail_errno(str("chmod(", quote(tmp.path()), ", 0755)"), errno);
+    TRY(sys::chmod_dir(tmp.path(), 0755));
     {
       auto tfd = TRY(sys::open_path(tmp.path(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW));
       if (::syncfs(tfd.get()) != 0) return fail_errno(str("syncfs(", quote(tmp.path()), ")"), errno);
     }
     const std::string parent = str(canon, "/", entry->name);
-    if (::mkdir(parent.c_str(), 0755) != 0 && errno != EEXIST) return fail_errno(str("mkdir(", quote(parent), ", 0755)"), errno);
+    TRY(sys::mkdir_path(parent, 0755, true));
     auto pfd = TRY(sys::open_path(parent, O_RDONLY | O_DIRECTORY | O_NOFOLLOW));
     TRY(sys::rename_at(AT_FDCWD, tmp.path(), pfd.get(), v.build_id, RENAME_NOREPLACE));
     tmp.release();

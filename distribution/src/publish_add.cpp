@@ -39,7 +39,7 @@ Result<std::string> local_copy(const std::string& store, const Fragment& f, cons
   const std::string parent = str(store, "/", f.name);
   const std::string dest = str(parent, "/", k_local_prefix, f.build_id);
   const std::string source = root + "\n";
-  if (::mkdir(parent.c_str(), 0755) != 0 && errno != EEXIST) return fail_errno(str("mkdir(", quote(parent), ", 0755)"), errno);
+  TRY(sys::mkdir_path(parent, 0755, true));
   auto pfd = TRY(sys::open_path(parent, O_RDONLY | O_DIRECTORY | O_NOFOLLOW));
   auto write_all_files = [&](const std::string& dir) -> Status {
     for (const auto& [name, text] : files) TRY(write_file_atomic(str(dir, "/", name), text, 0644));
@@ -59,7 +59,7 @@ Result<std::string> local_copy(const std::string& store, const Fragment& f, cons
     return dest;
   }
   auto staging = TRY(TempDir::create(str(parent, "/.from-")));
-  if (::chmod(staging.path().c_str(), 0755) != 0) return fail_errno(str("chmod(", quote(staging.path()), ", 0755)"), errno);
+  TRY(sys::chmod_dir(staging.path(), 0755));
   TRY(write_all_files(staging.path()));
   TRY(write_file_atomic(staging.path() + "/source", source, 0644));
   auto moved = sys::rename_at(AT_FDCWD, staging.path(), pfd.get(), str(k_local_prefix, f.build_id), RENAME_NOREPLACE);

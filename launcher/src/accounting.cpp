@@ -63,7 +63,7 @@ std::string dir_of(const std::string& path) {
 // Root's log directory: made if missing (0755), and it must be root's and writable by no one
 // else, so that nobody but root can replace the log or a rotated file.
 Result<Fd> open_root_log_dir(const std::string& dir) {
-  if (::access(dir.c_str(), F_OK) != 0 && errno == ENOENT) TRY(sys::mkdir_p(dir, 0755));
+  if (auto there = sys::access_path(dir, F_OK); !there && there.error().sys_errno() == ENOENT) TRY(sys::mkdir_p(dir, 0755));
   Fd d = TRY(sys::open_path(dir, O_RDONLY | O_DIRECTORY));
   const auto st = TRY(sys::fstat(d.get()));
   if (st.st_uid != 0 || (st.st_mode & 022))
@@ -71,11 +71,11 @@ Result<Fd> open_root_log_dir(const std::string& dir) {
                                       "; it must belong to root and be writable by no one else"));
   // Where launchers of other users write their lines: root's, sticky, writable and searchable
   // by everyone, readable by no one else (no user can list or remove another's file).
-  if (::mkdirat(d.get(), "users", 01733) == 0) {
+  if (auto made = sys::mkdir_at(d.get(), "users", 01733)) {
     Fd users = TRY(sys::open_dir_at(d.get(), "users"));
     if (::fchmod(users.get(), 01733) != 0) return fail_errno(str("fchmod(", quote(dir + "/users"), ", 01733)"), errno);
-  } else if (errno != EEXIST) {
-    return fail_errno(str("mkdir(", quote(dir + "/users"), ", 01733)"), errno);
+  } else if (made.error().sys_errno() != EEXIST) {
+    return fail_errno(str("mkdir(", quote(dir + "/users"), ", 01733)"), made.error().sys_errno());
   }
   return d;
 }
@@ -120,8 +120,8 @@ Status rotate(int dirfd, const std::string& name, const std::string& path, unsig
   if (keep == 0) return sys::unlink_at(dirfd, name);
   for (unsigned k = keep; k > 1; --k) {
     const std::string from = str(name, ".", k - 1);
-    if (::renameat(dirfd, from.c_str(), dirfd, str(name, ".", k).c_str()) != 0 && errno != ENOENT)
-      return fail_errno(str("rename(", quote(str(path, ".", k - 1)), ", ", quote(str(path, ".", k)), ")"), errno);
+    if (auto moved = sys::rename_at(dirfd, from, dirfd, str(name, ".", k)); !moved && moved.error().sys_errno() != ENOENT)
+      return fail_errno(str("rename(", quote(str(path, ".", k - 1)), ", ", quote(str(path, ".", k)), ")"), moved.error().sys_errno());
   }
   return sys::rename_at(dirfd, name, dirfd, name + ".1");
 }

@@ -28,6 +28,11 @@ int ioctl_retry(int fd, unsigned long request, void* arg) {
   return sys::retry_eintr([&] { return ::ioctl(fd, request, arg); });
 }
 
+// For the requests whose argument is a number (LOOP_SET_FD takes the descriptor itself).
+int ioctl_retry_value(int fd, unsigned long request, unsigned long arg) {
+  return sys::retry_eintr([&] { return ::ioctl(fd, request, arg); });
+}
+
 Result<Loop> configure(int file_fd, const std::string& label, int number) {
   Loop loop;
   loop.path = str("/dev/loop", number);
@@ -41,7 +46,7 @@ Result<Loop> configure(int file_fd, const std::string& label, int number) {
     if (err != EINVAL && err != ENOTTY) return fail_errno(str("ioctl(", loop.path, ", LOOP_CONFIGURE, ", label, ")"), err);
     // Before Linux 5.8: attach, then set the flags. The device is ours (EBUSY otherwise)
     // between the two calls, and autoclear is set before this process can let go of it.
-    if (ioctl_retry(loop.fd.get(), LOOP_SET_FD, reinterpret_cast<void*>(static_cast<long>(file_fd))) != 0)
+    if (ioctl_retry_value(loop.fd.get(), LOOP_SET_FD, static_cast<unsigned long>(file_fd)) != 0)
       return fail_errno(str("ioctl(", loop.path, ", LOOP_SET_FD, ", label, ")"), errno);
     if (ioctl_retry(loop.fd.get(), LOOP_SET_STATUS64, &config.info) != 0) {
       const int e = errno;
@@ -96,8 +101,8 @@ Result<Loop> attach_loop(int file_fd, const std::string& label) {
 }
 
 bool have_device_mapper() {
-  struct stat st {};
-  return ::stat("/dev/mapper/control", &st) == 0 && S_ISCHR(st.st_mode);
+  const auto st = sys::stat_path("/dev/mapper/control");
+  return st && S_ISCHR(st->st_mode);
 }
 
 Result<dev_t> dm_device(const std::string& name) {

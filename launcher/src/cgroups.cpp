@@ -213,24 +213,27 @@ Result<Layout> detect_layout() {
 // ---- the real kernel interface ----
 
 Status Fs::make_dir(const std::string& path) {
-  if (::mkdir(path.c_str(), 0755) != 0) {
-    if (errno == EEXIST) return fail(Errc::exists, str(path, " exists"));
-    return fail_errno(str("mkdir(", quote(path), ", 0755)"), errno);
-  }
-  return {};
+  auto made = sys::mkdir_path(path, 0755);
+  if (!made && made.error().sys_errno() == EEXIST) return fail(Errc::exists, str(path, " exists"));
+  return made;
 }
 
 Status Fs::remove_dir(const std::string& path) {
   // The kernel refuses (EBUSY) while a killed task is still being torn down; that lasts
   // milliseconds at most.
   for (int attempt = 0;; ++attempt) {
-    if (::rmdir(path.c_str()) == 0 || errno == ENOENT) return {};
-    if (errno != EBUSY || attempt >= 200) return fail_errno(str("rmdir(", quote(path), ")"), errno);
+    auto removed = sys::unlink_at(AT_FDCWD, path, AT_REMOVEDIR);
+    const int err = removed ? 0 : removed.error().sys_errno();
+    if (removed || err == ENOENT) return {};
+    if (err != EBUSY || attempt >= 200) return fail_errno(str("rmdir(", quote(path), ")"), err);
     sleep_ms(attempt < 20 ? 1 : 10);
   }
 }
 
-bool Fs::remove_dir_once(const std::string& path) { return ::rmdir(path.c_str()) == 0 || errno == ENOENT; }
+bool Fs::remove_dir_once(const std::string& path) {
+  auto removed = sys::unlink_at(AT_FDCWD, path, AT_REMOVEDIR);
+  return removed || removed.error().sys_errno() == ENOENT;
+}
 
 Status Fs::write(const std::string& path, std::string_view value) {
   auto fd = TRY(sys::open_path(path, O_WRONLY | O_TRUNC | O_NOFOLLOW));
@@ -241,7 +244,7 @@ Status Fs::write(const std::string& path, std::string_view value) {
 
 Result<std::string> Fs::read(const std::string& path) { return sys::read_file(path, 1u << 20); }
 
-bool Fs::exists(const std::string& path) { return ::access(path.c_str(), F_OK) == 0; }
+bool Fs::exists(const std::string& path) { return sys::access_path(path, F_OK).has_value(); }
 
 Result<std::vector<std::string>> Fs::subdirs(const std::string& path) {
   auto fd = TRY(sys::open_dir(path));

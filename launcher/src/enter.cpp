@@ -8,6 +8,7 @@
 #include <cerrno>
 
 #include "chrootctl/common/strings.hpp"
+#include "chrootctl/common/sys.hpp"
 #include "internal.hpp"
 #include "kernel.hpp"
 
@@ -57,7 +58,7 @@ Status enter_root(const LaunchPlan& plan) {
   // 3. The same new root as `chrootctl run`, then pivot_root into it.
   auto sources = TRY(detail::reopen_sources(plan, h));
   TRY(detail::build_new_root(plan, sources));
-  if (::chdir(plan.cwd.c_str()) != 0) return fail_errno(str("chdir(", quote(plan.cwd), ") in the new root"), errno);
+  if (auto r = sys::chdir(plan.cwd); !r) return fail_errno(str("chdir(", quote(plan.cwd), ") in the new root"), r.error().sys_errno());
   return {};
 }
 

@@ -12,6 +12,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 
@@ -27,7 +28,7 @@ void send_report(int fd, ReportKind kind, int value, const std::string& text) {
   const std::size_t n = std::min(text.size(), k_max_report_text);
   const ReportHeader h{kind, value, static_cast<std::uint32_t>(n)};
   std::memcpy(buf, &h, sizeof h);
-  std::memcpy(buf + sizeof h, text.data(), n);
+  std::copy_n(text.data(), n, buf + sizeof h);  // bytes, not a C string: no terminator
   kernel::write_message(fd, buf, sizeof h + n);
 }
 
@@ -87,7 +88,7 @@ Status set_stdio(const ChildHandles& h) {
     if (fd < 0) return fail_errno("fcntl(F_DUPFD_CLOEXEC)", errno);
   }
   if (fds[0] < 0) {
-    fds[0] = ::open("/dev/null", O_RDONLY | O_CLOEXEC);
+    fds[0] = ::open("/dev/null", O_RDONLY | O_CLOEXEC);  // kernel-direct: the job's child between clone and exec
     if (fds[0] < 0) return fail_errno("open(\"/dev/null\") in the new root", errno);
   }
   for (int i = 0; i < 3; ++i)
@@ -111,7 +112,8 @@ Status prepare_job(const LaunchPlan& plan, const ChildHandles& h, int exec_repor
   }
   TRY(join_new_session_keyring());
   // As the job user, so a sandbox it may not enter is an error rather than a surprise.
-  if (::chdir(plan.cwd.c_str()) != 0) return fail_errno(str("chdir(", quote(plan.cwd), ") as uid ", plan.creds.uid), errno);
+  if (::chdir(plan.cwd.c_str()) != 0)  // kernel-direct: the job's child between clone and exec
+    return fail_errno(str("chdir(", quote(plan.cwd), ") as uid ", plan.creds.uid), errno);
   // No descriptor of the launcher reaches the job, whatever it left without O_CLOEXEC.
   kernel::close_fds_except({exec_report});
   return {};

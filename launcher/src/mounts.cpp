@@ -279,10 +279,9 @@ struct Builder {
       auto lst = TRY(sys::lstat_at(dir.get(), e.name));
       if (S_ISLNK(lst.st_mode)) {
         auto link = TRY(sys::readlink_at(dir.get(), e.name));
-        if (::symlinkat(link.c_str(), top.get(), e.name.c_str()) != 0)
-          return fail_errno(str("symlinkat(", quote(link), ", ", quote(area + "/" + e.name), ")"), errno);
-        if (::fchownat(top.get(), e.name.c_str(), lst.st_uid, lst.st_gid, AT_SYMLINK_NOFOLLOW) != 0) {
-        }  // best effort, as above
+        if (auto r = sys::symlink_at(link, top.get(), e.name); !r)
+          return fail_errno(str("symlinkat(", quote(link), ", ", quote(area + "/" + e.name), ")"), r.error().sys_errno());
+        (void)sys::chown_at(top.get(), e.name, lst.st_uid, lst.st_gid, AT_SYMLINK_NOFOLLOW);  // best effort, as above
         continue;
       }
       Fd src = TRY(sys::open_at(dir.get(), e.name, O_PATH | O_NOFOLLOW));
@@ -301,7 +300,7 @@ struct Builder {
     top.reset();
     dir.reset();
     TRY(kernel::mount(area.c_str(), kernel::fd_path(prefix.fd.get()), nullptr, MS_MOVE, nullptr, area, label(prefix.path)));
-    (void)::rmdir(area.c_str());
+    (void)sys::unlink_at(AT_FDCWD, area, AT_REMOVEDIR);
     if (prefix.path == "/") TRY(reopen_root());
     // Read-only itself; the bind mounts inside keep their own flags (a bind copies them): the
     // image's are read-only, nosuid, nodev already, and mounts made earlier in this launch
@@ -345,8 +344,8 @@ struct Builder {
       if (!plan.user_namespace) {
         // Real device nodes: root may mknod (a build, the Slurm plugin's root), and this tmpfs is
         // the only mount without nodev.
-        if (::mknodat(d.get(), n.name, S_IFCHR | 0666, makedev(n.major, n.minor)) != 0)
-          return fail_errno(str("mknodat(", quote(label(inner)), ", ", n.major, ":", n.minor, ")"), errno);
+        if (auto r = sys::mknod_at(d.get(), n.name, S_IFCHR | 0666, makedev(n.major, n.minor)); !r)
+          return fail_errno(str("mknodat(", quote(label(inner)), ", ", n.major, ":", n.minor, ")"), r.error().sys_errno());
       } else {
         // In a user namespace no node can be made; bind the host's (as bubblewrap does).
         Fd f = TRY(sys::open_at(d.get(), n.name, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_NOCTTY, 0666));
@@ -356,8 +355,8 @@ struct Builder {
     }
     for (const auto& [name, to] : {std::pair{"fd", "/proc/self/fd"}, std::pair{"stdin", "/proc/self/fd/0"}, std::pair{"stdout", "/proc/self/fd/1"},
                                    std::pair{"stderr", "/proc/self/fd/2"}, std::pair{"ptmx", "pts/ptmx"}}) {
-      if (::symlinkat(to, d.get(), name) != 0)
-        return fail_errno(str("symlinkat(", quote(to), ", ", quote(label(op.target + "/" + name)), ")"), errno);
+      if (auto r = sys::symlink_at(to, d.get(), name); !r)
+        return fail_errno(str("symlinkat(", quote(to), ", ", quote(label(op.target + "/" + name)), ")"), r.error().sys_errno());
     }
     TRY(sys::mkdir_at(d.get(), "pts", 0755));
     TRY(sys::mkdir_at(d.get(), "shm", 01777));
@@ -451,10 +450,10 @@ Status build_new_root(const LaunchPlan& plan, RootSources& sources) {
   // 3. /proc, /dev, the sandbox, scratch directories and binds, parents first.
   for (const auto& op : plan.mounts) TRY(b.perform(op));
   // 4. Into the new root; the old one (the host's tree) is detached from this namespace.
-  if (::chdir(k_new_root) != 0) return fail_errno(str("chdir(", quote(k_new_root), ")"), errno);
+  TRY(sys::chdir(k_new_root));
   TRY(kernel::pivot_root_here());
   TRY(kernel::umount_detach(".", "the old root"));
-  if (::chdir("/") != 0) return fail_errno("chdir(\"/\") in the new root", errno);
+  if (auto r = sys::chdir("/"); !r) return fail_errno("chdir(\"/\") in the new root", r.error().sys_errno());
   return {};
 }
 

@@ -121,7 +121,7 @@ std::optional<State> parse_state(std::string_view text) {
 // by this user or writable by others: whoever could write here could make a launch mount or
 // unmount what they choose.
 Status ensure_dir(const std::string& dir) {
-  if (::mkdir(dir.c_str(), 0755) != 0 && errno != EEXIST) return fail_errno(str("mkdir(", quote(dir), ", 0755)"), errno);
+  TRY(sys::mkdir_path(dir, 0755, true));
   const auto st = TRY(sys::lstat_path(dir));
   if (!S_ISDIR(st.st_mode)) return fail(Errc::permission, str(dir, " is not a directory"));
   if (st.st_uid != ::geteuid()) return fail(Errc::permission, str(dir, " is owned by uid ", st.st_uid, ", not by uid ", ::geteuid()));
@@ -157,9 +157,8 @@ Status write_state(const std::string& dir, const State& s) { return write_file_a
 // The mount at DIR/root, if it is the one the state records (same device and inode).
 bool is_mounted(const std::string& dir, const State& s) {
   if (!s.mounted) return false;
-  struct stat st {};
-  if (::lstat((dir + "/root").c_str(), &st) != 0) return false;
-  return st.st_dev == s.mounted->dev && st.st_ino == s.mounted->ino;
+  const auto st = sys::lstat_path(dir + "/root");
+  return st && st->st_dev == s.mounted->dev && st->st_ino == s.mounted->ino;
 }
 
 // Drops the holders whose launcher is gone; returns those left.
@@ -179,7 +178,7 @@ std::vector<std::string> prune_holders(const std::string& dir, std::vector<std::
       left.push_back(e.name);
       continue;
     }
-    if (::unlinkat(fd->get(), e.name.c_str(), 0) == 0 && released) released->push_back(str(dir, "/holders/", e.name));
+    if (sys::unlink_at(fd->get(), e.name) && released) released->push_back(str(dir, "/holders/", e.name));
   }
   return left;
 }
@@ -189,13 +188,13 @@ std::vector<std::string> prune_holders(const std::string& dir, std::vector<std::
 // (removed once its last user, the mount or a job's copy of it, is gone), the device node and
 // the state itself. The loop device detaches itself when the last of them lets it go.
 Status teardown(const std::string& dir, const State& s, const Backend& backend) {
-  struct stat root {
-  }, here{};
-  if (::lstat((dir + "/root").c_str(), &root) == 0 && ::lstat(dir.c_str(), &here) == 0 && root.st_dev != here.st_dev)
-    TRY(kernel::umount_detach(dir + "/root", dir + "/root"));
+  const auto root = sys::lstat_path(dir + "/root");
+  const auto here = root ? sys::lstat_path(dir) : root;
+  if (root && here && root->st_dev != here->st_dev) TRY(kernel::umount_detach(dir + "/root", dir + "/root"));
   if (!s.dm.empty()) TRY(with_context(backend.deactivate(s.dm), str("unmounting ", s.file)));
   for (const char* f : {"/device", "/state"})
-    if (::unlink((dir + f).c_str()) != 0 && errno != ENOENT) return fail_errno(str("unlink(", quote(dir + f), ")"), errno);
+    if (auto r = sys::unlink_at(AT_FDCWD, dir + f); !r && r.error().sys_errno() != ENOENT)
+      return fail_errno(str("unlink(", quote(dir + f), ")"), r.error().sys_errno());
   return {};
 }
 
@@ -258,11 +257,11 @@ Result<State> mount_image(const std::string& dir, const Image& image, const Opti
       device = TRY(blockdev::dm_device(s.dm));
     }
     const std::string node = dir + "/device";
-    (void)::unlink(node.c_str());
-    if (::mknod(node.c_str(), S_IFBLK | 0600, device) != 0)
-      return fail_errno(str("mknod(", quote(node), ", S_IFBLK, ", major(device), ":", minor(device), ")"), errno);
+    (void)sys::unlink_at(AT_FDCWD, node);  // a node left by a launch that died
+    if (auto r = sys::mknod_at(AT_FDCWD, node, S_IFBLK | 0600, device); !r)
+      return fail_errno(str("mknod(", quote(node), ", S_IFBLK, ", major(device), ":", minor(device), ")"), r.error().sys_errno());
     const std::string root = dir + "/root";
-    if (::mkdir(root.c_str(), 0755) != 0 && errno != EEXIST) return fail_errno(str("mkdir(", quote(root), ")"), errno);
+    if (auto r = sys::mkdir_path(root, 0755, true); !r) return fail_errno(str("mkdir(", quote(root), ")"), r.error().sys_errno());
     TRY(kernel::mount(node.c_str(), root, image.sealed.format.c_str(), MS_RDONLY | MS_NOSUID | MS_NODEV, nullptr,
                       verity ? "/dev/mapper/" + s.dm : loop.path, root));
     const auto st = TRY(sys::lstat_path(root));
@@ -295,16 +294,19 @@ Result<std::optional<Fd>> lock_dir(const std::string& dir) {
 // directory, the directory itself), so that /run keeps nothing of images no longer used. A
 // launch waiting for the lock finds it gone and makes it again.
 void remove_key_dir(const std::string& dir) {
-  (void)::rmdir((dir + "/root").c_str());
-  if (::rmdir((dir + "/holders").c_str()) != 0 && errno != ENOENT) return;  // a holder came meanwhile: keep it all
-  (void)::rmdir(dir.c_str());
+  (void)sys::unlink_at(AT_FDCWD, dir + "/root", AT_REMOVEDIR);
+  if (auto r = sys::unlink_at(AT_FDCWD, dir + "/holders", AT_REMOVEDIR); !r && r.error().sys_errno() != ENOENT)
+    return;  // a holder came meanwhile: keep it all
+  (void)sys::unlink_at(AT_FDCWD, dir, AT_REMOVEDIR);
 }
 
 // Removes `holder` and unmounts the image once no holder is left, unless the site keeps mounts
 // and `unmount_kept` is false.
 Status release_locked(const std::string& dir, const std::string& holder, const Options& o, const Backend& backend, bool unmount_kept) {
-  if (!holder.empty() && ::unlink(str(dir, "/holders/", holder).c_str()) != 0 && errno != ENOENT)
-    return fail_errno(str("unlink(", quote(str(dir, "/holders/", holder)), ")"), errno);
+  if (!holder.empty()) {
+    if (auto r = sys::unlink_at(AT_FDCWD, str(dir, "/holders/", holder)); !r && r.error().sys_errno() != ENOENT)
+      return fail_errno(str("unlink(", quote(str(dir, "/holders/", holder)), ")"), r.error().sys_errno());
+  }
   if (!prune_holders(dir, nullptr).empty() || (o.keep_mounted && !unmount_kept)) return {};
   auto s = TRY(read_state(dir));
   if (s) TRY(teardown(dir, *s, backend));
@@ -485,7 +487,7 @@ ReclaimReport reclaim(const Options& options, const Backend& backend) {
     if (*state) {
       auto st = sys::lstat_path((*state)->file);
       gone = !st || st->st_dev != (*state)->id.dev || st->st_ino != (*state)->id.ino;
-      if (gone && ::unlink(str(dir, "/holders/", k_kept).c_str()) == 0) rep.released.push_back(str(dir, "/holders/", k_kept));
+      if (gone && sys::unlink_at(AT_FDCWD, str(dir, "/holders/", k_kept))) rep.released.push_back(str(dir, "/holders/", k_kept));
     }
     const auto left = prune_holders(dir, &rep.released);
     if (!left.empty() || (options.keep_mounted && !gone)) {

@@ -108,7 +108,7 @@ namespace {
 Status make_owned_dir(int at, const std::string& name, const std::string& shown, mode_t mode, uid_t uid, gid_t gid) {
   static unsigned counter = 0;
   const std::string temp = str(".", name, ".chrootctl-", ::getpid(), "-", ++counter);
-  if (::mkdirat(at, temp.c_str(), 0700) != 0) return fail_errno(str("mkdirat(", quote(shown), ", as ", quote(temp), ")"), errno);
+  if (auto r = sys::mkdir_at(at, temp, 0700); !r) return fail_errno(str("mkdirat(", quote(shown), ", as ", quote(temp), ")"), r.error().sys_errno());
   auto made = sys::open_at(at, temp, O_RDONLY | O_DIRECTORY | O_NOFOLLOW);
   if (!made) return fail(std::move(made.error()));
   auto st = TRY(sys::fstat(made->get()));
@@ -118,11 +118,12 @@ Status make_owned_dir(int at, const std::string& name, const std::string& shown,
     return fail(Errc::busy, str(shown, " changed while it was made (uid ", st.st_uid, ", ", st.st_nlink, " links); try again"));
   if (::fchown(made->get(), uid, gid) != 0) return fail_errno(str("fchown(", quote(shown), ", ", uid, ")"), errno);
   if (::fchmod(made->get(), mode) != 0) return fail_errno(str("fchmod(", quote(shown), ")"), errno);
-  if (::renameat2(at, temp.c_str(), at, name.c_str(), RENAME_NOREPLACE) == 0) return {};
-  const int err = errno;
+  auto moved = sys::rename_at(at, temp, at, name, RENAME_NOREPLACE);
+  if (moved) return {};
+  const int err = moved.error().sys_errno();
   // Another launch made it first (the caller opens and checks theirs); ours goes. If the owner
   // moved ours away meanwhile, what is left under the temporary name is theirs, owned by them.
-  (void)::unlinkat(at, temp.c_str(), AT_REMOVEDIR);
+  (void)sys::unlink_at(at, temp, AT_REMOVEDIR);
   if (err == EEXIST) return {};
   return fail_errno(str("renameat2(", quote(temp), ", ", quote(shown), ", RENAME_NOREPLACE)"), err);
 }

@@ -365,7 +365,7 @@ Status write_atomically(int dirfd, const std::string& dir, const std::string& na
   f.reset();
   if (written) written = sys::rename_at(dirfd, tmp, dirfd, name);
   if (!written) {
-    (void)::unlinkat(dirfd, tmp.c_str(), 0);
+    (void)sys::unlink_at(dirfd, tmp);  // the failure being returned is the one that matters
     return written;
   }
   return sys::fsync(dirfd);

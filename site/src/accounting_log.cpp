@@ -201,7 +201,7 @@ LogRead read_accounting_log(const AccountingSettings& a, const LogQuery& q) {
   LogRead out;
   const bool root = ::geteuid() == 0;
   for (const auto& f : rotations(a.path, a.keep)) {
-    if (!root && ::access(f.c_str(), R_OK) != 0 && errno == EACCES) {
+    if (auto readable = root ? Status{} : sys::access_path(f, R_OK); !readable && readable.error().sys_errno() == EACCES) {
       out.notes.push_back(str("only root reads ", f));
       continue;
     }

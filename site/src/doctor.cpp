@@ -144,11 +144,12 @@ using Fields = std::vector<std::pair<std::string, Fact>>;
 
 Fact strings(const std::vector<std::string>& v) {
   std::vector<Fact> items;
+  items.reserve(v.size());
   for (const auto& s : v) items.emplace_back(s);
   return Fact::list(std::move(items));
 }
 
-bool exists(const std::string& path) { return ::access(path.c_str(), F_OK) == 0; }
+bool exists(const std::string& path) { return sys::access_path(path, F_OK).has_value(); }
 
 std::string owner_and_mode(const struct stat& st) { return str("uid ", st.st_uid, ", mode ", mode_octal(st.st_mode & 07777)); }
 
@@ -242,6 +243,7 @@ Check check_cgroups() {
     if (auto m = layout->v1_mounts.find("memory"); m != layout->v1_mounts.end()) swap = exists(m->second + "/memory.memsw.limit_in_bytes");
   }
   std::vector<std::string> bases;
+  bases.reserve(parents.size());
   for (const auto& p : parents) bases.push_back(p + "/chrootctl");
   c.facts = Fact::object({{"version", std::string(cg::version_name(version))},
                           {"v2_mount", layout->v2_mount.empty() ? Fact() : Fact(layout->v2_mount)},
@@ -425,8 +427,8 @@ Check check_seccomp(const Settings& s) {
 
 Check check_loop() {
   Check c{"loop", Verdict::ok, false, "", "", Fact::object({})};
-  struct stat st {};
-  const bool control = ::stat("/dev/loop-control", &st) == 0 && S_ISCHR(st.st_mode);
+  const auto st = sys::stat_path("/dev/loop-control");
+  const bool control = st && S_ISCHR(st->st_mode);
   const std::string release = ln::host::kernel().release;
   const bool loaded = exists("/sys/module/loop");
   const bool module = kernel_lists_module(release, "modules.dep", "loop.ko") || kernel_lists_module(release, "modules.builtin", "loop.ko");
@@ -447,8 +449,8 @@ Check check_loop() {
 
 Check check_verity() {
   Check c{"dm-verity", Verdict::ok, false, "", "", Fact::object({})};
-  struct stat st {};
-  const bool control = ::stat("/dev/mapper/control", &st) == 0 && S_ISCHR(st.st_mode);
+  const auto st = sys::stat_path("/dev/mapper/control");
+  const bool control = st && S_ISCHR(st->st_mode);
   const std::string release = ln::host::kernel().release;
   const bool loaded = exists("/sys/module/dm_verity");
   const bool module = kernel_lists_module(release, "modules.dep", "dm-verity.ko") || kernel_lists_module(release, "modules.builtin", "dm-verity.ko");
@@ -720,7 +722,7 @@ Check check_htcondor(const DoctorOptions& o) {
   if (wrapper) {
     auto script = sys::read_file(*wrapper, 1u << 20);
     if (!script) problem = str("USER_JOB_WRAPPER (", *wrapper_where, ") is ", *wrapper, ", which cannot be read: ", script.error().what());
-    else if (::access(wrapper->c_str(), X_OK) != 0) problem = str(*wrapper, " is not executable");
+    else if (!sys::access_path(*wrapper, X_OK)) problem = str(*wrapper, " is not executable");
     else runs_chrootctl = script->find("condor-wrapper") != std::string::npos;
   }
   c.facts = Fact::object({{"config_dir", o.condor_config_dir},
@@ -784,11 +786,11 @@ Check check_slurm(const DoctorOptions& o) {
   std::vector<std::string> problems;
   for (const auto& l : lines) {
     auto args = batch::parse_plugstack_args(l.arguments);
-    struct stat st {};
-    const bool plugin_ok = ::stat(l.plugin.c_str(), &st) == 0 && S_ISREG(st.st_mode);
+    const auto st = sys::stat_path(l.plugin);
+    const bool plugin_ok = st && S_ISREG(st->st_mode);
     if (!plugin_ok) problems.push_back(str(l.where, ": the plugin ", l.plugin, " does not exist"));
     if (!args) problems.push_back(str(l.where, ": ", args.error().message()));
-    else if (::access(args->chrootctl.c_str(), X_OK) != 0) problems.push_back(str(l.where, ": chrootctl=", args->chrootctl, " is not executable"));
+    else if (!sys::access_path(args->chrootctl, X_OK)) problems.push_back(str(l.where, ": chrootctl=", args->chrootctl, " is not executable"));
     found.push_back(Fact::object(
         {{"where", l.where}, {"kind", l.kind}, {"plugin", l.plugin}, {"plugin_exists", plugin_ok}, {"arguments", strings(l.arguments)}}));
   }

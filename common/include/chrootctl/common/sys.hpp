@@ -56,7 +56,37 @@ Result<std::string> read_file(const std::string& path, std::size_t limit = 64u <
 Result<std::string> read_fd(int fd, std::size_t limit = 64u << 20);
 Status write_all(int fd, std::string_view data);
 
-Status mkdir_at(int dirfd, const std::string& name, mode_t mode);
+/// mkdirat(2); with `exist_ok`, an existing entry of that name (EEXIST) is not an error.
+Status mkdir_at(int dirfd, const std::string& name, mode_t mode, bool exist_ok = false);
+/// mkdir(2) of an administrator's path (the last component is created, never followed);
+/// with `exist_ok`, EEXIST is not an error.
+Status mkdir_path(const std::string& path, mode_t mode, bool exist_ok = false);
+/// Sets the mode of the directory at `path` through a descriptor (open O_DIRECTORY|O_NOFOLLOW,
+/// then fchmod): a symlink or a non-directory put in its place fails instead of being changed.
+Status chmod_dir(const std::string& path, mode_t mode);
+/// fchmodat(2) with `flags` (AT_SYMLINK_NOFOLLOW to change the entry itself).
+Status chmod_at(int dirfd, const std::string& name, mode_t mode, int flags);
+/// fchownat(2) with `flags` (AT_SYMLINK_NOFOLLOW to change the entry itself).
+Status chown_at(int dirfd, const std::string& name, uid_t uid, gid_t gid, int flags);
+/// utimensat(2) with `flags` (AT_SYMLINK_NOFOLLOW to change the entry itself).
+Status utimens_at(int dirfd, const std::string& name, const struct timespec times[2], int flags);
+/// symlinkat(2): creates `name` in `dirfd` pointing at `target`.
+Status symlink_at(const std::string& target, int dirfd, const std::string& name);
+/// mknodat(2).
+Status mknod_at(int dirfd, const std::string& name, mode_t mode, dev_t dev);
+/// mkdtemp(3): `tmpl` ends in XXXXXX; returns the directory made (mode 0700).
+Result<std::string> mkdtemp(std::string tmpl);
+/// access(2) (follows symlinks: a check of an administrator's path, never a security decision).
+Status access_path(const std::string& path, int mode);
+/// chdir(2).
+Status chdir(const std::string& path);
+/// realpath(3): the canonical absolute path, following symlinks.
+Result<std::string> realpath(const std::string& path);
+/// lgetxattr(2) of one attribute of `path` (a symlink is not followed): its value, or
+/// nullopt when the file has no such attribute (ENODATA).
+Result<std::optional<std::string>> get_xattr_path(const std::string& path, const std::string& name);
+/// lremovexattr(2) of one attribute of `path` (a symlink is not followed).
+Status remove_xattr_path(const std::string& path, const std::string& name);
 /// mkdir -p; existing directories are fine. Follows symlinks (administrator paths only).
 Status mkdir_p(const std::string& path, mode_t mode);
 Status unlink_at(int dirfd, const std::string& name, int flags = 0);
