@@ -2,6 +2,8 @@
 # Style and static checks (CONTRIBUTING.md, "Formatting and static checks"):
 #  - clang-format (.clang-format) on every C and C++ file of the tree: it is cheap, and the tree
 #    is kept formatted, so any difference is a mistake of the change;
+#  - tools/check_syscalls.sh on every source file: no path-taking system call outside the
+#    sys::/kernel:: layers;
 #  - clang-tidy (.clang-tidy: bugprone-*, cert-err33-c, performance-*) on the C++ files the
 #    change touches, against the build's compile_commands.json: the checks are slow, and a file
 #    is made clean when it is next changed.
@@ -20,6 +22,12 @@ status=0
 mapfile -t sources < <(git ls-files '*.cpp' '*.hpp' '*.c' '*.h' | grep -v '^tests/data/')
 if ! clang-format --dry-run --Werror "${sources[@]}"; then
   echo "tools/lint.sh: clang-format: the files above differ from .clang-format (run: clang-format -i FILE)" >&2
+  status=1
+fi
+
+# The system-call rule (CONTRIBUTING.md, "System calls") on every source file: cheap, like the
+# formatting.
+if ! bash "$here/tools/check_syscalls.sh"; then
   status=1
 fi
 

@@ -62,7 +62,7 @@ void remove_dead_records(CleanupReport& rep, const std::string& claims_dir, cons
     // still run under those ids.
     if (!cgroups_gone) continue;
     if (record && record->id_block && !claims_dir.empty()) free_claim(rep, claims_dir, *record->id_block, e.name);
-    if (::unlinkat(fd->get(), e.name.c_str(), 0) == 0) rep.removed_records.push_back(dir + "/" + e.name);
+    if (sys::unlink_at(fd->get(), e.name)) rep.removed_records.push_back(dir + "/" + e.name);
     else if (errno != ENOENT) rep.errors.push_back(str("unlink(", quote(dir + "/" + e.name), "): ", sys::errno_message(errno)));
   }
 }
@@ -98,7 +98,7 @@ CleanupReport cleanup_stale(cgroup::Fs& fs, const cgroup::Layout& layout, const 
     if (auto c = detail::lock_claims(claims_dir)) {
       if (auto entries = sys::read_dir(c->dir.get(), false)) {
         for (const auto& [base, file] : detail::claimed_bases(*entries))
-          if (detail::claim_is_stale(c->dir.get(), file, state_dir, is_live) && ::unlinkat(c->dir.get(), file.c_str(), 0) == 0)
+          if (detail::claim_is_stale(c->dir.get(), file, state_dir, is_live) && sys::unlink_at(c->dir.get(), file).has_value())
             rep.freed_id_blocks.push_back(str(claims_dir, "/", file));
       } else {
         rep.errors.push_back(entries.error().what());

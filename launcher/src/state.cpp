@@ -26,7 +26,7 @@ constexpr const char* k_record_magic = "chrootctl-launch 1";
 // make cleanup remove a live job's cgroup.
 Status ensure_private_dir(const std::string& dir) {
   auto existing = sys::lstat_path(dir);
-  if (!existing && ::mkdir(dir.c_str(), 0755) != 0 && errno != EEXIST) return fail_errno(str("mkdir(", quote(dir), ", 0755)"), errno);
+  if (!existing) TRY(sys::mkdir_path(dir, 0755, true));
   auto st = existing ? *existing : TRY(sys::lstat_path(dir));
   if (!S_ISDIR(st.st_mode)) return fail(Errc::permission, str(dir, " is not a directory"));
   if (st.st_uid != ::geteuid()) return fail(Errc::permission, str(dir, " is owned by uid ", st.st_uid, ", not by uid ", ::geteuid()));
@@ -79,7 +79,7 @@ Result<StateRecord> StateRecord::create(const std::string& state_dir, const std:
 }
 
 StateRecord::~StateRecord() {
-  if (!m_path.empty()) ::unlink(m_path.c_str());
+  if (!m_path.empty()) (void)sys::unlink_at(AT_FDCWD, m_path);
 }
 
 std::optional<RecordContents> parse_state_record(std::string_view text) {
@@ -137,7 +137,7 @@ Result<LockedClaims> lock_claims(const std::string& dir) {
 }
 
 bool remove_claim_of(const LockedClaims& c, const std::string& file, const std::string& name) {
-  return claim_owner(c.dir.get(), file) == name && ::unlinkat(c.dir.get(), file.c_str(), 0) == 0;
+  return claim_owner(c.dir.get(), file) == name && sys::unlink_at(c.dir.get(), file).has_value();
 }
 
 std::vector<std::pair<std::uint32_t, std::string>> claimed_bases(const std::vector<sys::DirEntry>& entries) {
@@ -179,7 +179,7 @@ Result<IdBlockClaim> IdBlockClaim::claim(const std::string& claims_dir, const st
   if (!base) {
     // Every block is taken: free those of launches that are gone, then look again.
     std::erase_if(taken, [&](const auto& t) {
-      return detail::claim_is_stale(c.dir.get(), t.second, state_dir, launch_is_live) && ::unlinkat(c.dir.get(), t.second.c_str(), 0) == 0;
+      return detail::claim_is_stale(c.dir.get(), t.second, state_dir, launch_is_live) && sys::unlink_at(c.dir.get(), t.second).has_value();
     });
     base = first_free();
     if (!base)
@@ -189,7 +189,7 @@ Result<IdBlockClaim> IdBlockClaim::claim(const std::string& claims_dir, const st
   const std::string file = std::to_string(*base);
   Fd fd = TRY(sys::open_at(c.dir.get(), file, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW, 0644));
   if (auto w = sys::write_all(fd.get(), name); !w) {
-    ::unlinkat(c.dir.get(), file.c_str(), 0);
+    (void)sys::unlink_at(c.dir.get(), file);
     return fail(std::move(w.error()));
   }
   return IdBlockClaim(claims_dir, name, *base);

@@ -54,7 +54,7 @@ Status write_status_file(const std::string& path, const std::string& text) {
   f.reset();
   if (written) written = sys::rename_at(d.get(), tmp, d.get(), name);
   if (!written) {
-    ::unlinkat(d.get(), tmp.c_str(), 0);
+    (void)sys::unlink_at(d.get(), tmp);
     return written;
   }
   return sys::fsync(d.get());
