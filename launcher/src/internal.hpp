@@ -154,4 +154,10 @@ Status become(InitIds how, uid_t uid, gid_t gid);
 /// Init keeps only CAP_KILL once the job has started: to signal and kill the job's processes.
 Status keep_only_kill_capability();
 
+/// Makes the directory `name` in `at`, owned by `uid`:`gid` with `mode`, as one step a
+/// concurrent launch can observe: made under a name of this launch's own, handed to the job
+/// user there, and renamed into place only if nothing is there yet (sources.cpp). Losing the
+/// race is not an error: the winner's directory is used. `shown` names it in errors.
+Status make_owned_dir(int at, const std::string& name, const std::string& shown, mode_t mode, uid_t uid, gid_t gid);
+
 }  // namespace chrootctl::launcher::detail

@@ -247,11 +247,11 @@ struct Builder {
         if (::fchown(f->get(), uid, gid) != 0) return fail_errno(str("fchown(", quote(label(path)), ")"), errno);
         return {};
       }
-      auto made = sys::mkdir_at(cur.get(), names[i], 0755);
-      if (!made && made.error().sys_errno() != EEXIST) return made;
-      Fd next = TRY(sys::open_at(cur.get(), names[i], O_RDONLY | O_DIRECTORY | O_NOFOLLOW));
-      if (made && ::fchown(next.get(), uid, gid) != 0) return fail_errno(str("fchown(", quote(label(path)), ")"), errno);
-      cur = std::move(next);
+      // Made whole under a name of this launch's own, then renamed into place: a launch sharing
+      // this scratch directory never finds it half made (root's, before its chown), where it
+      // could not make the rest of its own path.
+      TRY(make_owned_dir(cur.get(), names[i], label(path), 0755, uid, gid));
+      cur = TRY(sys::open_at(cur.get(), names[i], O_RDONLY | O_DIRECTORY | O_NOFOLLOW));
     }
     return {};
   }

@@ -16,6 +16,34 @@
 
 namespace chrootctl::launcher::detail {
 
+// Makes the directory `name` in `at`, owned by `uid`:`gid` with `mode`, as one step a concurrent
+// launch can observe: it is made under a name of this launch's own, handed to the job user there,
+// and renamed into place only if nothing is there yet. A launch beside it then finds either no
+// directory or the finished one, never a root-owned one on its way to the job user (which it
+// would refuse). Losing that race is not an error: the winner's directory is used.
+Status make_owned_dir(int at, const std::string& name, const std::string& shown, mode_t mode, uid_t uid, gid_t gid) {
+  static unsigned counter = 0;
+  const std::string temp = str(".", name, ".chrootctl-", ::getpid(), "-", ++counter);
+  if (auto r = sys::mkdir_at(at, temp, 0700); !r) return fail_errno(str("mkdirat(", quote(shown), ", as ", quote(temp), ")"), r.error().sys_errno());
+  auto made = sys::open_at(at, temp, O_RDONLY | O_DIRECTORY | O_NOFOLLOW);
+  if (!made) return fail(std::move(made.error()));
+  auto st = TRY(sys::fstat(made->get()));
+  // What is opened must be the empty directory just made (by this process), not one the
+  // sandbox's owner renamed into its place meanwhile, which fchown would hand over.
+  if (st.st_uid != ::geteuid() || st.st_nlink != 2)
+    return fail(Errc::busy, str(shown, " changed while it was made (uid ", st.st_uid, ", ", st.st_nlink, " links); try again"));
+  if (::fchown(made->get(), uid, gid) != 0) return fail_errno(str("fchown(", quote(shown), ", ", uid, ")"), errno);
+  if (::fchmod(made->get(), mode) != 0) return fail_errno(str("fchmod(", quote(shown), ")"), errno);
+  auto moved = sys::rename_at(at, temp, at, name, RENAME_NOREPLACE);
+  if (moved) return {};
+  const int err = moved.error().sys_errno();
+  // Another launch made it first (the caller opens and checks theirs); ours goes. If the owner
+  // moved ours away meanwhile, what is left under the temporary name is theirs, owned by them.
+  (void)sys::unlink_at(at, temp, AT_REMOVEDIR);
+  if (err == EEXIST) return {};
+  return fail_errno(str("renameat2(", quote(temp), ", ", quote(shown), ", RENAME_NOREPLACE)"), err);
+}
+
 namespace {
 
 // The image root: a directory; for a job, owned by root (or the caller in an unprivileged
@@ -98,37 +126,7 @@ Result<OpenedSources> open_sources(const LaunchPlan& plan) {
   return out;
 }
 
-namespace {
-
-// Makes the directory `name` in `at`, owned by `uid`:`gid` with `mode`, as one step a concurrent
-// launch can observe: it is made under a name of this launch's own, handed to the job user there,
-// and renamed into place only if nothing is there yet. A launch beside it then finds either no
-// directory or the finished one, never a root-owned one on its way to the job user (which it
-// would refuse). Losing that race is not an error: the winner's directory is used.
-Status make_owned_dir(int at, const std::string& name, const std::string& shown, mode_t mode, uid_t uid, gid_t gid) {
-  static unsigned counter = 0;
-  const std::string temp = str(".", name, ".chrootctl-", ::getpid(), "-", ++counter);
-  if (auto r = sys::mkdir_at(at, temp, 0700); !r) return fail_errno(str("mkdirat(", quote(shown), ", as ", quote(temp), ")"), r.error().sys_errno());
-  auto made = sys::open_at(at, temp, O_RDONLY | O_DIRECTORY | O_NOFOLLOW);
-  if (!made) return fail(std::move(made.error()));
-  auto st = TRY(sys::fstat(made->get()));
-  // What is opened must be the empty directory just made (by this process), not one the
-  // sandbox's owner renamed into its place meanwhile, which fchown would hand over.
-  if (st.st_uid != ::geteuid() || st.st_nlink != 2)
-    return fail(Errc::busy, str(shown, " changed while it was made (uid ", st.st_uid, ", ", st.st_nlink, " links); try again"));
-  if (::fchown(made->get(), uid, gid) != 0) return fail_errno(str("fchown(", quote(shown), ", ", uid, ")"), errno);
-  if (::fchmod(made->get(), mode) != 0) return fail_errno(str("fchmod(", quote(shown), ")"), errno);
-  auto moved = sys::rename_at(at, temp, at, name, RENAME_NOREPLACE);
-  if (moved) return {};
-  const int err = moved.error().sys_errno();
-  // Another launch made it first (the caller opens and checks theirs); ours goes. If the owner
-  // moved ours away meanwhile, what is left under the temporary name is theirs, owned by them.
-  (void)sys::unlink_at(at, temp, AT_REMOVEDIR);
-  if (err == EEXIST) return {};
-  return fail_errno(str("renameat2(", quote(temp), ", ", quote(shown), ", RENAME_NOREPLACE)"), err);
-}
-
-}  // namespace
+namespace {}  // namespace
 
 // A MOUNT_UNDER_SCRATCH directory (SANDBOX/tmp): made component by component relative to the
 // sandbox fd with O_NOFOLLOW, so a symlink the job left in its sandbox cannot redirect it;
@@ -145,7 +143,7 @@ Result<Fd> open_scratch_dir(int sandbox, const std::string& sandbox_path, const 
     // Opened first (it exists at every launch but the first), made only when missing.
     auto next = sys::open_at(at, parts[i], O_RDONLY | O_DIRECTORY | O_NOFOLLOW);
     if (!next && next.error().sys_errno() == ENOENT) {
-      TRY(make_owned_dir(at, parts[i], shown, last ? 0700 : 0755, uid, gid));
+      TRY(detail::make_owned_dir(at, parts[i], shown, last ? 0700 : 0755, uid, gid));
       next = sys::open_at(at, parts[i], O_RDONLY | O_DIRECTORY | O_NOFOLLOW);
     }
     if (!next) {
