@@ -6,6 +6,8 @@
 #include <poll.h>
 #include <signal.h>
 #include <sys/file.h>
+#include <sys/stat.h>
+#include <sys/random.h>
 #include <sys/syscall.h>
 #include <sys/sysmacros.h>
 #include <sys/wait.h>
@@ -145,15 +147,23 @@ Result<std::string> readlink_at(int dirfd, const std::string& name) {
 }
 
 Result<std::string> read_fd(int fd, std::size_t limit) {
-  std::string out;
-  char buf[65536];
+  // Read in place: sized from fstat for a regular file (one more byte to see the end), grown
+  // by doubling otherwise, so a large file is neither copied nor reallocated on the way.
+  std::size_t want = 65536;
+  struct stat st {};
+  if (::fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && st.st_size > 0)
+    want = std::max<std::size_t>(want, std::min<std::size_t>(static_cast<std::size_t>(st.st_size), limit) + 1);
+  std::string out(want, '\0');
+  std::size_t used = 0;
   while (true) {
-    const ssize_t n = retry_eintr([&] { return ::read(fd, buf, sizeof buf); });
+    if (used == out.size()) out.resize(out.size() * 2);
+    const ssize_t n = retry_eintr([&] { return ::read(fd, out.data() + used, out.size() - used); });
     if (n < 0) return fail_errno(str("read(fd ", fd, ")"), errno);
     if (n == 0) break;
-    out.append(buf, static_cast<std::size_t>(n));
-    if (out.size() > limit) return fail(Errc::invalid_argument, str("file is larger than ", human_size(limit)));
+    used += static_cast<std::size_t>(n);
+    if (used > limit) return fail(Errc::invalid_argument, str("file is larger than ", human_size(limit)));
   }
+  out.resize(used);
   return out;
 }
 
@@ -223,6 +233,17 @@ Status mknod_at(int dirfd, const std::string& name, mode_t mode, dev_t dev) {
                           minor(dev), ")"),
                       errno);
   return {};
+}
+
+Result<std::string> random_hex(std::size_t bytes) {
+  std::string raw(bytes, '\0');
+  std::size_t got = 0;
+  while (got < raw.size()) {
+    const ssize_t n = retry_eintr([&] { return ::getrandom(raw.data() + got, raw.size() - got, 0); });
+    if (n <= 0) return fail_errno(str("getrandom(", bytes, " bytes)"), n < 0 ? errno : EIO);
+    got += static_cast<std::size_t>(n);
+  }
+  return to_hex(reinterpret_cast<const unsigned char*>(raw.data()), raw.size());
 }
 
 Result<std::string> mkdtemp(std::string tmpl) {
@@ -513,6 +534,22 @@ Result<ChildOutput> collect_child(pid_t pid, Fd out, Fd err, std::int64_t timeou
       const auto n = static_cast<std::size_t>(got);
       if (dst.size() + n > limit) r.truncated = true;
       if (dst.size() < limit) dst.append(buf, std::min(n, limit - dst.size()));
+    }
+  }
+  // Its output is closed, but it may still run: wait for its end within what is left of the
+  // time, through a pidfd (readable once it has exited).
+  if (deadline && !r.timed_out) {
+    Fd pidfd(static_cast<int>(::syscall(SYS_pidfd_open, pid, 0)));
+    while (pidfd) {
+      const std::int64_t left_ms = (deadline - monotonic_ns()) / 1'000'000;
+      struct pollfd p = {pidfd.get(), POLLIN, 0};
+      const int n = left_ms > 0 ? ::poll(&p, 1, static_cast<int>(std::min<std::int64_t>(left_ms, 1'000'000))) : 0;
+      if (n < 0 && errno == EINTR) continue;
+      if (n == 0) {
+        r.timed_out = true;
+        (void)::kill(pid, SIGKILL);
+      }
+      break;  // exited, killed, or poll failed: the wait below decides
     }
   }
   const int status = TRY(wait_status(pid));

@@ -9,7 +9,6 @@
 
 #include <fcntl.h>
 #include <sys/mount.h>
-#include <sys/random.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
 #include <unistd.h>
@@ -213,12 +212,6 @@ Status check_sha256_once(const Options& o, const Image& image, int fd, const Fil
   return write_file_atomic(record, file_id_text(id) + "\n", 0644);
 }
 
-std::string random_suffix() {
-  unsigned char rnd[4];
-  if (::getrandom(rnd, sizeof rnd, 0) != static_cast<ssize_t>(sizeof rnd)) return str(::getpid());
-  return to_hex(rnd, sizeof rnd);
-}
-
 // Opens the image file and checks it as the catalogue did: a regular file owned by root,
 // unwritable by others, of the recorded size.
 Result<std::pair<Fd, FileId>> open_image(const Image& image) {
@@ -247,7 +240,7 @@ Result<State> mount_image(const std::string& dir, const Image& image, const Opti
   State s;
   s.file = image.file;
   s.id = id;
-  if (verity) s.dm = str("chrootctl-", image.sealed.sha256.substr(0, 16), "-", random_suffix());
+  if (verity) s.dm = str("chrootctl-", image.sealed.sha256.substr(0, 16), "-", TRY(sys::random_hex(4)));
   TRY(write_state(dir, s));  // before anything exists: reclaim knows what to undo
   auto made = [&]() -> Status {
     const blockdev::Loop loop = TRY(blockdev::attach_loop(file.get(), image.file));

@@ -22,8 +22,7 @@ namespace chrootctl::launcher::detail {
 // directory or the finished one, never a root-owned one on its way to the job user (which it
 // would refuse). Losing that race is not an error: the winner's directory is used.
 Status make_owned_dir(int at, const std::string& name, const std::string& shown, mode_t mode, uid_t uid, gid_t gid) {
-  static unsigned counter = 0;
-  const std::string temp = str(".", name, ".chrootctl-", ::getpid(), "-", ++counter);
+  const std::string temp = str(".", name, ".chrootctl-", TRY(sys::random_hex(8)));
   if (auto r = sys::mkdir_at(at, temp, 0700); !r) return fail_errno(str("mkdirat(", quote(shown), ", as ", quote(temp), ")"), r.error().sys_errno());
   auto made = sys::open_at(at, temp, O_RDONLY | O_DIRECTORY | O_NOFOLLOW);
   if (!made) return fail(std::move(made.error()));

@@ -3,7 +3,6 @@
 #include <string.h>
 
 #include <fcntl.h>
-#include <sys/random.h>
 #include <unistd.h>
 
 #include "chrootctl/common/json.hpp"
@@ -45,9 +44,7 @@ Status write_status_file(const std::string& path, const std::string& text) {
   Fd d = TRY(sys::open_at(cur.get(), ".", O_RDONLY | O_DIRECTORY));
   // A name no one can guess: a predictable one could be taken first by the job's user, and the
   // status would never be written. (O_EXCL still refuses anything that exists.)
-  unsigned char rnd[8];
-  if (::getrandom(rnd, sizeof rnd, 0) != static_cast<ssize_t>(sizeof rnd)) return fail_errno("getrandom(8)", errno);
-  const std::string tmp = str(".", name, ".", to_hex(rnd, sizeof rnd), ".tmp");
+  const std::string tmp = str(".", name, ".", TRY(sys::random_hex(8)), ".tmp");
   Fd f = TRY(sys::open_at(d.get(), tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW, 0644));
   auto written = sys::write_all(f.get(), text);
   if (written) written = sys::fsync(f.get());

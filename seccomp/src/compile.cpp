@@ -17,7 +17,6 @@
 #include <linux/audit.h>
 #include <seccomp.h>
 #include <sys/mman.h>
-#include <sys/random.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -354,9 +353,7 @@ Result<Fd> open_cache_dir(const std::string& dir) {
 }
 
 Status write_atomically(int dirfd, const std::string& dir, const std::string& name, const std::string& bytes) {
-  unsigned char rnd[8];
-  if (::getrandom(rnd, sizeof rnd, 0) != static_cast<ssize_t>(sizeof rnd)) return fail_errno("getrandom(8)", errno);
-  const std::string tmp = str(".", name, ".", to_hex(rnd, sizeof rnd), ".tmp");
+  const std::string tmp = str(".", name, ".", TRY(sys::random_hex(8)), ".tmp");
   Fd f = TRY(sys::open_at(dirfd, tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW, 0644));
   Status written = {};
   if (::fchmod(f.get(), 0644) != 0) written = fail_errno(str("fchmod(", dir, "/", tmp, ", 0644)"), errno);

@@ -4,6 +4,8 @@
 #include <signal.h>
 #include <unistd.h>
 
+#include <ctime>
+
 #include <gtest/gtest.h>
 
 #include <string>
@@ -67,6 +69,17 @@ TEST(SysChild, KillsAChildThatOutlivesItsTime) {
   EXPECT_TRUE(r->timed_out);
   EXPECT_EQ(r->signal, SIGKILL);
   EXPECT_EQ(r->status, 128 + SIGKILL);
+}
+
+// Closing its output does not buy a child more time: the wait after it keeps the same limit.
+TEST(SysChild, KillsAChildThatClosedItsOutputAndOutlivesItsTime) {
+  auto c = start("exec >&- 2>&-; exec sleep 30");
+  const auto t0 = ::time(nullptr);
+  auto r = sys::collect_child(c.pid, std::move(c.out), std::move(c.err), 300, 1000);
+  ASSERT_TRUE(r) << r.error().what();
+  EXPECT_TRUE(r->timed_out);
+  EXPECT_EQ(r->signal, SIGKILL);
+  EXPECT_LT(::time(nullptr) - t0, 20) << "waited for the child past its time";
 }
 
 TEST(SysChild, WaitChildReportsASignalAs128Plus) {

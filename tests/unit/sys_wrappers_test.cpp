@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include <cstring>
+#include <thread>
 
 #include "chrootctl/common/sys.hpp"
 #include "test_support.hpp"
@@ -165,6 +166,44 @@ TEST_F(SysWrappers, XattrsOfAPathWithoutFollowingIt) {
   auto again = sys::remove_xattr_path(path("f"), "user.test");
   ASSERT_FALSE(again);
   EXPECT_EQ(again.error().what(), "lremovexattr('" + path("f") + "', 'user.test'): No data available");
+}
+
+// Temporary names from random_hex: as long as asked, hex, and not the same twice (a pid or a
+// counter is: every launch's init is pid 1 in its own namespace).
+TEST_F(SysWrappers, RandomHexGivesUnguessableNamesOfTheLengthAsked) {
+  auto a = sys::random_hex(8);
+  auto b = sys::random_hex(8);
+  ASSERT_TRUE(a && b);
+  EXPECT_EQ(a->size(), 16u);
+  EXPECT_EQ(a->find_first_not_of("0123456789abcdef"), std::string::npos) << *a;
+  EXPECT_NE(*a, *b);
+  EXPECT_EQ(sys::random_hex(0).value(), "");
+}
+
+// read_fd reads a file of any size, sized from fstat or not (a pipe), and refuses one past the limit.
+TEST_F(SysWrappers, ReadFdReadsWholeFilesAndPipesUpToTheLimit) {
+  const std::string big(200000, 'x');
+  test::write_file(path("big"), big);
+  Fd f(::open(path("big").c_str(), O_RDONLY | O_CLOEXEC));
+  ASSERT_GE(f.get(), 0);
+  EXPECT_EQ(sys::read_fd(f.get()).value(), big);
+  Fd again(::open(path("big").c_str(), O_RDONLY | O_CLOEXEC));
+  auto over = sys::read_fd(again.get(), 1000);
+  ASSERT_FALSE(over);
+  EXPECT_NE(over.error().what().find("larger than"), std::string::npos) << over.error().what();
+  int fds[2];
+  ASSERT_EQ(::pipe2(fds, O_CLOEXEC), 0);
+  Fd r(fds[0]);
+  Fd w(fds[1]);
+  const std::string small(70000, 'z');
+  std::thread writer([&] {
+    (void)sys::write_all(w.get(), small);
+    w.reset();
+  });
+  auto got = sys::read_fd(r.get());
+  writer.join();
+  ASSERT_TRUE(got) << got.error().what();
+  EXPECT_EQ(*got, small);
 }
 
 }  // namespace

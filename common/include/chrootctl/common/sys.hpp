@@ -74,6 +74,9 @@ Status utimens_at(int dirfd, const std::string& name, const struct timespec time
 Status symlink_at(const std::string& target, int dirfd, const std::string& name);
 /// mknodat(2).
 Status mknod_at(int dirfd, const std::string& name, mode_t mode, dev_t dev);
+/// `bytes` bytes from getrandom(2), in hex: for temporary names no one can guess or share. (A
+/// pid is no such name: every launch's init is pid 1 in its own namespace.)
+Result<std::string> random_hex(std::size_t bytes);
 /// mkdtemp(3): `tmpl` ends in XXXXXX; returns the directory made (mode 0700).
 Result<std::string> mkdtemp(std::string tmpl);
 /// access(2) (follows symlinks: a check of an administrator's path, never a security decision).
@@ -148,9 +151,10 @@ struct ChildOutput {
 };
 
 /// Reads the read ends of the child's stdout and stderr pipes (either may be empty) until
-/// both are closed, keeping at most `limit` bytes of each; kills the child with SIGKILL once
-/// `timeout_ms` has passed (0: no limit); then waits for it. The write ends must be closed in
-/// this process already.
+/// both are closed, keeping at most `limit` bytes of each; then waits for it. Once `timeout_ms`
+/// has passed (0: no limit), in either phase, it kills the child with SIGKILL: a child that
+/// closed its output and went on running is not waited for past the limit either. The write
+/// ends must be closed in this process already.
 Result<ChildOutput> collect_child(pid_t pid, Fd out, Fd err, std::int64_t timeout_ms, std::size_t limit);
 
 }  // namespace chrootctl::sys
