@@ -68,10 +68,12 @@ Status commit(store::Staging& staging, const std::string& store, const std::stri
 Status set_latest(const std::string& store, const std::string& name, const std::string& build_id) {
   const std::string parent = str(store, "/", name);
   auto pfd = TRY(sys::open_path(parent, O_RDONLY | O_DIRECTORY | O_NOFOLLOW));
+  // One name for the new link: only the holder of the recipe's lock gets here, and whatever a
+  // build killed at this point left under it goes first (a name per pid would stay forever).
+  const std::string tmp = ".latest.new";
+  if (auto gone = sys::unlink_at(pfd.get(), tmp); !gone && gone.error().sys_errno() != ENOENT) return fail(std::move(gone.error()));
   auto cur = sys::readlink_at(pfd.get(), "latest");
   if (cur && *cur == build_id) return {};
-  const std::string tmp = str(".latest.", ::getpid());
-  (void)sys::unlink_at(pfd.get(), tmp);  // a leftover of an earlier attempt by this pid
   if (auto r = sys::symlink_at(build_id, pfd.get(), tmp); !r)
     return fail_errno(str("symlinkat(", quote(build_id), ", ", quote(parent + "/" + tmp), ")"), r.error().sys_errno());
   TRY(sys::rename_at(pfd.get(), tmp, pfd.get(), "latest"));

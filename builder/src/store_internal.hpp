@@ -17,6 +17,7 @@ Result<LockFile> lock_recipe(const std::string& store, const std::string& name, 
 /// Syncs the staging tree and renames it to STORE/NAME/BUILD-ID (never replacing anything);
 /// `existed` is set when an image with that id is already there (the staging is kept then).
 Status commit(store::Staging& staging, const std::string& store, const std::string& name, const std::string& build_id, bool& existed);
+/// Points STORE/NAME/latest at `build_id`, atomically. The caller holds the recipe's lock.
 Status set_latest(const std::string& store, const std::string& name, const std::string& build_id);
 bool valid_build_id(std::string_view id);
 bool complete_image(const std::string& build_dir);

@@ -9,6 +9,7 @@
 #include <sys/xattr.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <thread>
 
@@ -356,9 +357,25 @@ TEST_F(BuilderBuild, KilledAtAnyMomentLeavesNoImageOrOnlyACompleteOne) {
   auto last = test::run_chrootctl({"build", file, "--store", store, "-q", "--rebuild"});
   ASSERT_EQ(last.exit_code, 0) << last.err;
   EXPECT_EQ(ls(store + "/.staging"), std::vector<std::string>{});
-  EXPECT_EQ(ls(store + "/killme").size(), 2u) << "one image and latest";
+  EXPECT_EQ(ls(store + "/killme").size(), 2u) << "one image and latest, not: " << join(ls(store + "/killme"), " ");
   // Nothing of ours still runs.
   EXPECT_EQ(test::sh("pgrep -f '[c]hrootctl build " + file + "' | wc -l").out, "0\n");
+}
+
+// A build killed while it moved `latest` leaves the new link under its temporary name; the next
+// build replaces it rather than leaving it in the store for good.
+TEST_F(BuilderBuild, ALatestLinkLeftByAKilledBuildIsReplaced) {
+  CHROOTCTL_REQUIRE_PRIVILEGE("root");
+  const std::string src = make_source_tree(path("src"), 10);
+  const std::string file = path("leftover.toml");
+  test::write_file(file, "name = \"leftover\"\n[base]\ndirectory = \"" + src + "\"\n");
+  ASSERT_EQ(test::run_chrootctl({"build", file, "--store", store, "-q"}).exit_code, 0);
+  ASSERT_EQ(::symlink("nothing", (store + "/leftover/.latest.new").c_str()), 0);
+  auto again = test::run_chrootctl({"build", file, "--store", store, "-q", "--rebuild"});
+  ASSERT_EQ(again.exit_code, 0) << again.err;
+  const auto left = ls(store + "/leftover");
+  EXPECT_EQ(left.size(), 2u) << join(left, " ");
+  EXPECT_EQ(std::count(left.begin(), left.end(), ".latest.new"), 0) << join(left, " ");
 }
 
 TEST_F(BuilderBuild, ConcurrentBuildsOfOneRecipeAreSerialised) {
