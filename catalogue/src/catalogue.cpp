@@ -104,6 +104,11 @@ Version parse_version(Diagnostics& diag, TableReader& r, const toml::table& t, c
       diag.error(*t.get("sealed"), "'sealed' is not a valid sealed image record (format erofs, sizes, 64-hex-digit digests)");
     else v.sealed = std::move(m);
   }
+  if (auto x = r.string("manifest_sha256")) {
+    v.manifest_sha256 = *x;
+    if (!is_sha256_hex(v.manifest_sha256)) diag.error(*t.get("manifest_sha256"), "'manifest_sha256' must be 64 lowercase hex digits");
+    else if (!v.sealed) diag.error(*t.get("manifest_sha256"), "'manifest_sha256' is recorded for sealed images only");
+  }
   return v;
 }
 
@@ -130,6 +135,7 @@ void write_version(TomlWriter& w, const Version& v) {
                               {"hash_offset", str(v.sealed->hash_offset)},
                               {"root_hash", toml_quote(v.sealed->root_hash)},
                               {"salt", toml_quote(v.sealed->salt)}});
+  if (v.sealed) w.optional_string("manifest_sha256", v.manifest_sha256);
 }
 
 }  // namespace

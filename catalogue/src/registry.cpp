@@ -12,6 +12,7 @@
 #include "chrootctl/catalogue/sign.hpp"
 #include "chrootctl/catalogue/store.hpp"
 #include "chrootctl/common/files.hpp"
+#include "chrootctl/common/sha256.hpp"
 #include "chrootctl/common/strings.hpp"
 #include "chrootctl/common/sys.hpp"
 #include "chrootctl/common/toml.hpp"
@@ -19,11 +20,14 @@
 
 namespace chrootctl::catalogue {
 
-Result<manifest::Manifest> load_trusted_manifest(const std::string& image) {
+Result<manifest::Manifest> load_trusted_manifest(const std::string& image, ManifestRead* read) {
   const std::string path = image + "/manifest";
-  auto st = TRY(sys::lstat_path(path));
-  TRY(check_trusted_file(st, path));
-  return manifest::load(path);
+  const std::string text = TRY(read_required_file(path, manifest::k_manifest_limit));
+  if (!read) return manifest::parse(text, path);
+  Sha256 h;
+  h.update(text);
+  read->file_sha256 = h.hex_final();
+  return manifest::parse(text, path, &read->digest);
 }
 
 Status write_stat_record(const std::string& image, const manifest::Manifest& fresh, const std::string& digest) {
@@ -123,7 +127,8 @@ Result<AddResult> add(const Settings& s, const std::string& name, const std::str
   const std::string image = TRY(with_context(canonical_path(build_dir), str("adding ", quote(name))));
   auto ctx = [&](Error e) { return fail(std::move(e).add_context(str("refusing to add ", quote(image), " as ", quote(name)))); };
   if (auto d = check_trusted_dir(image, "build directory"); !d) return ctx(d.error());
-  auto m = load_trusted_manifest(image);
+  ManifestRead read;
+  auto m = load_trusted_manifest(image, &read);
   if (!m) return ctx(m.error());
   // A sealed build's root is its image file (docs/sealed.md).
   std::string root = m->sealed ? str(image, "/", manifest::k_sealed_file) : image + "/root";
@@ -136,7 +141,7 @@ Result<AddResult> add(const Settings& s, const std::string& name, const std::str
   if (auto p = check_plain_path(root); !p) return ctx(p.error());
   auto identity = m->sealed ? check_sealed_file(root) : check_root(root);
   if (!identity) return ctx(identity.error());
-  const std::string digest = manifest::digest(*m);
+  const std::string digest = read.digest;
   // A stripped tree's signature covers the manifest it was made from (its parse checked that
   // the strip records lead back to it).
   const std::string signed_digest = m->stripped_from;
@@ -181,6 +186,7 @@ Result<AddResult> add(const Settings& s, const std::string& name, const std::str
   v.verified_at = started;
   v.identity = *identity;
   v.sealed = m->sealed;
+  if (v.sealed) v.manifest_sha256 = read.file_sha256;
 
   AddResult result;
   result.entries = m->entries.size();

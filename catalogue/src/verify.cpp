@@ -3,6 +3,7 @@
 
 #include <algorithm>
 #include <set>
+#include <thread>
 
 #include "chrootctl/catalogue/access.hpp"
 #include "chrootctl/catalogue/registry.hpp"
@@ -10,6 +11,7 @@
 #include "chrootctl/catalogue/sealed.hpp"
 #include "chrootctl/catalogue/sign.hpp"
 #include "chrootctl/catalogue/store.hpp"
+#include "chrootctl/common/sha256.hpp"
 #include "chrootctl/common/strings.hpp"
 #include "chrootctl/common/sys.hpp"
 
@@ -17,12 +19,19 @@ namespace chrootctl::catalogue {
 
 namespace {
 
+// Built by failed() and passed(), which name every member.
 struct Outcome {
   bool passed = false;
   std::string failure;                   // recorded when !passed
   std::optional<RootIdentity> identity;  // the root's identity after a full pass
   std::optional<std::string> signer;     // the signer after a full pass ("" for none)
+  std::string manifest_sha256;           // a sealed image's manifest bytes after a full pass
 };
+
+Outcome failed(std::string why) { return Outcome{false, std::move(why), std::nullopt, std::nullopt, {}}; }
+Outcome passed(std::optional<RootIdentity> identity = std::nullopt, std::optional<std::string> signer = std::nullopt) {
+  return Outcome{true, "", std::move(identity), std::move(signer), {}};
+}
 
 // The signature, judged as resolve judges it; nullopt when it is acceptable (`signer` is then
 // the key id of a valid signature, or empty).
@@ -33,6 +42,69 @@ std::optional<std::string> signature_problem(const Settings& s, const Version& v
   return str("signature: ", sig.reason);
 }
 
+// Why IMAGE/manifest, parsed to `m` with tree digest `digest`, is not the one recorded for `v`;
+// nullopt when it is.
+std::optional<std::string> manifest_problem(const Version& v, const manifest::Manifest& m, const std::string& digest) {
+  if (digest != v.digest) return str(v.image, "/manifest has tree digest ", digest, ", not the ", v.digest, " recorded in the catalogue");
+  if (m.sealed != v.sealed)
+    return str(v.image, "/manifest does not describe the ", v.sealed ? "sealed image file" : "directory", " recorded in the catalogue");
+  if (m.stripped_from != v.signed_digest)
+    return str(v.image, "/manifest says it was stripped from ", m.stripped_from.empty() ? std::string("nothing") : m.stripped_from, ", not the ",
+               v.signed_digest.empty() ? std::string("nothing") : v.signed_digest, " recorded in the catalogue");
+  return std::nullopt;
+}
+
+// A full verification of a sealed image. Its file is read once, for its SHA-256 and its hash
+// tree (check_sealed_contents), on threads of its own while the manifest and the signature are
+// checked here; its outcome counts only after theirs, as if it had been checked after them.
+// The manifest is parsed and checked in full unless its bytes are the very ones that passed
+// those checks for this version before (Version::manifest_sha256): on a big image, parsing it
+// would cost more than reading the image file.
+Outcome full_sealed(const Settings& s, VerifyReport& r, const RootIdentity& id, const std::vector<std::string>& names) {
+  const Version& v = r.version;
+  Status contents;
+  std::jthread contents_check([&] { contents = check_sealed_contents(v.root, *v.sealed); });
+  auto refuse = [&](std::string why) {
+    r.error = std::move(why);
+    return failed(r.error);
+  };
+  if (auto d = check_trusted_dir(v.image, "image directory"); !d) return refuse(d.error().what());
+  const std::string path = v.image + "/manifest";
+  auto text = read_required_file(path, manifest::k_manifest_limit);
+  if (!text) return refuse(text.error().what());
+  Sha256 h;
+  h.update(*text);
+  const std::string manifest_sha256 = h.hex_final();
+  if (!v.manifest_sha256.empty() && manifest_sha256 == v.manifest_sha256) {
+    auto end = manifest::parse_end_line(*text, path);
+    if (!end) return refuse(end.error().what());
+    r.entries = end->entries;
+  } else {
+    std::string digest;
+    auto m = manifest::parse(*text, path, &digest);
+    if (!m) return refuse(m.error().what());
+    r.entries = m->entries.size();
+    if (auto why = manifest_problem(v, *m, digest)) return refuse(*why);
+  }
+  std::string signer;
+  if (auto why = signature_problem(s, v, signer)) return refuse(*why);
+  contents_check.join();
+  if (!contents) return refuse(contents.error().what());
+  // Opened for a readable name, like a tree: a sealed image holds nothing privileged on the
+  // host, and that it is sealed is all access.cpp looks at.
+  manifest::Manifest sealed_only;
+  sealed_only.sealed = v.sealed;
+  auto access = repair_access(s, names, v.image, v.root, sealed_only);
+  if (!access) return refuse(access.error().what());
+  r.notes.insert(r.notes.end(), access->notes.begin(), access->notes.end());
+  if (!(id == v.identity))
+    r.notes.push_back(str("the image file is a different file from the one recorded (was ", describe(v.identity), ", now ", describe(id),
+                          "); its contents match, so the new one is recorded"));
+  Outcome o = passed(id, signer);
+  o.manifest_sha256 = manifest_sha256;
+  return o;
+}
+
 // A full verification: is the root still trusted, is the manifest still the one recorded, and
 // does every entry of the tree match it?
 Outcome full(const Settings& s, VerifyReport& r, const VerifyOptions& options, const std::vector<std::string>& names) {
@@ -40,54 +112,28 @@ Outcome full(const Settings& s, VerifyReport& r, const VerifyOptions& options, c
   auto id = check_version_root(v);
   if (!id) {
     r.error = id.error().what();
-    return {false, r.error, {}, {}};
+    return failed(r.error);
   }
+  if (v.sealed) return full_sealed(s, r, *id, names);
   if (auto d = check_trusted_dir(v.image, "image directory"); !d) {
     r.error = d.error().what();
-    return {false, r.error, {}, {}};
+    return failed(r.error);
   }
-  auto m = load_trusted_manifest(v.image);
+  ManifestRead read;
+  auto m = load_trusted_manifest(v.image, &read);
   if (!m) {
     r.error = m.error().what();
-    return {false, r.error, {}, {}};
+    return failed(r.error);
   }
   r.entries = m->entries.size();
-  const std::string digest = manifest::digest(*m);
-  if (digest != v.digest) {
-    r.error = str(v.image, "/manifest has tree digest ", digest, ", not the ", v.digest, " recorded in the catalogue");
-    return {false, r.error, {}, {}};
-  }
-  if (m->sealed != v.sealed) {
-    r.error = str(v.image, "/manifest does not describe the ", v.sealed ? "sealed image file" : "directory", " recorded in the catalogue");
-    return {false, r.error, {}, {}};
-  }
-  if (m->stripped_from != v.signed_digest) {
-    r.error = str(v.image, "/manifest says it was stripped from ", m->stripped_from.empty() ? std::string("nothing") : m->stripped_from, ", not the ",
-                  v.signed_digest.empty() ? std::string("nothing") : v.signed_digest, " recorded in the catalogue");
-    return {false, r.error, {}, {}};
+  if (auto why = manifest_problem(v, *m, read.digest)) {
+    r.error = *why;
+    return failed(r.error);
   }
   std::string signer;
   if (auto why = signature_problem(s, v, signer)) {
     r.error = *why;
-    return {false, r.error, {}, {}};
-  }
-  if (v.sealed) {
-    // The whole file, read once: its SHA-256, and its hash tree against the root hash.
-    if (auto c = check_sealed_contents(v.root, *v.sealed); !c) {
-      r.error = c.error().what();
-      return {false, r.error, {}, {}};
-    }
-    // Opened for a readable name, like a tree (it holds nothing privileged on the host).
-    auto access = repair_access(s, names, v.image, v.root, *m);
-    if (!access) {
-      r.error = access.error().what();
-      return {false, r.error, {}, {}};
-    }
-    r.notes.insert(r.notes.end(), access->notes.begin(), access->notes.end());
-    if (!(*id == v.identity))
-      r.notes.push_back(str("the image file is a different file from the one recorded (was ", describe(v.identity), ", now ", describe(*id),
-                            "); its contents match, so the new one is recorded"));
-    return {true, "", *id, signer};
+    return failed(r.error);
   }
   manifest::CreateOptions copts;
   copts.threads = options.threads;
@@ -96,26 +142,26 @@ Outcome full(const Settings& s, VerifyReport& r, const VerifyOptions& options, c
   auto d = manifest::check(v.root, *m, copts, &fresh);
   if (!d) {
     r.error = d.error().what();
-    return {false, r.error, {}, {}};
+    return failed(r.error);
   }
   r.differences = std::move(*d);
-  if (r.differences.differs_beyond_mtime()) return {false, summarize(r.differences, 3), {}, {}};
+  if (r.differences.differs_beyond_mtime()) return failed(summarize(r.differences, 3));
   if (auto w = write_stat_record(v.image, fresh, v.digest); !w) r.notes.push_back(w.error().what());
   // Who may reach the tree (access.hpp): repaired where it is the store's to repair.
   auto access = repair_access(s, names, v.image, v.root, *m);
   if (!access) {
     r.error = access.error().what();
-    return {false, r.error, {}, {}};
+    return failed(r.error);
   }
   r.notes.insert(r.notes.end(), access->notes.begin(), access->notes.end());
   if (access->problem) {
     r.error = *access->problem;
-    return {false, r.error, {}, {}};
+    return failed(r.error);
   }
   if (!(*id == v.identity))
     r.notes.push_back(str("the root is a different directory from the one recorded (was ", describe(v.identity), ", now ", describe(*id),
                           "); its contents match, so the new one is recorded"));
-  return {true, "", *id, signer};
+  return passed(*id, signer);
 }
 
 // The metadata check against the stat record, which is trusted only if nobody but root can
@@ -125,12 +171,12 @@ Outcome fast(const Settings& s, VerifyReport& r) {
   auto id = check_version_root(v);
   if (!id) {
     r.error = id.error().what();
-    return {false, r.error, {}, {}};
+    return failed(r.error);
   }
   if (!(*id == v.identity)) {
     r.error = str("its root ", quote(v.root), " is not the ", v.sealed ? "image file" : "directory", " that was verified (recorded ",
                   describe(v.identity), ", now ", describe(*id), ")");
-    return {false, r.error, {}, {}};
+    return failed(r.error);
   }
   if (v.sealed) {
     // One file with an unchanged identity: a write would have changed its ctime, and so the
@@ -139,19 +185,19 @@ Outcome fast(const Settings& s, VerifyReport& r) {
       std::string signer;
       if (auto why = signature_problem(s, v, signer)) {
         r.error = *why;
-        return {false, r.error, {}, {}};
+        return failed(r.error);
       }
     }
     auto st = sys::lstat_path(v.root);
     if (st && st->st_ctim.tv_sec > v.verified_at) {
       r.error = str("the image file ", v.root, " was changed (ctime ", format_time(st->st_ctim.tv_sec), ") after its last verification");
-      return {false, r.error, {}, {}};
+      return failed(r.error);
     }
-    return {true, "", {}, {}};
+    return passed();
   }
   if (auto d = check_trusted_dir(v.image, "image directory"); !d) {
     r.error = d.error().what();
-    return {false, r.error, {}, {}};
+    return failed(r.error);
   }
   const std::string stat_path = manifest::stat_path_for(v.image + "/manifest");
   auto st = sys::lstat_path(stat_path);
@@ -160,33 +206,33 @@ Outcome fast(const Settings& s, VerifyReport& r) {
   }
   if (!st) {
     r.error = st.error().what();
-    return {false, r.error, {}, {}};
+    return failed(r.error);
   }
   auto record = manifest::load_stat(stat_path);
   if (!record) {
     r.error = record.error().what();
-    return {false, r.error, {}, {}};
+    return failed(r.error);
   }
   if (record->manifest_digest != v.digest) {
     r.error = str(stat_path, " belongs to tree digest ", record->manifest_digest, ", not the recorded ", v.digest);
-    return {false, r.error, {}, {}};
+    return failed(r.error);
   }
   if (s.require_signature || !v.signer.empty()) {
     std::string signer;
     if (auto why = signature_problem(s, v, signer)) {
       r.error = *why;
-      return {false, r.error, {}, {}};
+      return failed(r.error);
     }
   }
   r.entries = record->items.size();
   auto d = manifest::check_fast(v.root, *record);
   if (!d) {
     r.error = d.error().what();
-    return {false, r.error, {}, {}};
+    return failed(r.error);
   }
   r.differences = std::move(*d);
-  if (r.differences.differs_beyond_mtime()) return {false, str("metadata check: ", summarize(r.differences, 3)), {}, {}};
-  return {true, "", {}, {}};
+  if (r.differences.differs_beyond_mtime()) return failed(str("metadata check: ", summarize(r.differences, 3)));
+  return passed();
 }
 
 }  // namespace
@@ -255,6 +301,7 @@ Result<std::vector<VerifyReport>> verify(const Settings& s, const std::vector<st
             ver.failure.clear();
             if (o.identity) ver.identity = *o.identity;
             if (o.signer) ver.signer = *o.signer;
+            if (!o.manifest_sha256.empty()) ver.manifest_sha256 = o.manifest_sha256;
           } else {
             ver.failed_at = finished;
             ver.failure = o.failure;

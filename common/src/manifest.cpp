@@ -79,8 +79,15 @@ std::optional<Type> type_from_char(std::string_view s) {
 bool valid_tree_path(std::string_view p) {
   if (p == "/") return true;
   if (p.empty() || p[0] != '/' || p.back() == '/') return false;
-  for (const auto& part : split(p.substr(1), '/'))
+  // Every component (between slashes) is a name: not empty, ".", or "..".
+  std::size_t start = 1;
+  while (start <= p.size()) {
+    const auto slash = p.find('/', start);
+    const std::string_view part = p.substr(start, slash == std::string_view::npos ? std::string_view::npos : slash - start);
     if (part.empty() || part == "." || part == "..") return false;
+    if (slash == std::string_view::npos) break;
+    start = slash + 1;
+  }
   return true;
 }
 
@@ -395,64 +402,77 @@ std::optional<std::string> privilege_of(const Entry& e) {
 
 namespace {
 // One entry line (the fields after the path included). With `with_mtime` false the line is the
-// digest form, as in a strip record. Returns why it is not a canonical entry line, or nullopt.
-std::optional<std::string> parse_entry(std::string_view line, bool with_mtime, Entry& e) {
-  const auto tokens = split(line, ' ');
-  auto path = unescape_bytes(tokens[0]);
-  if (!path || !valid_tree_path(*path)) return str("bad path ", quote(tokens[0]));
+// digest form, as in a strip record. Returns why it is not a canonical entry line, or nullopt;
+// `digest_form` is then the line without its mtime field. Every manifest line passes through
+// here, so nothing is allocated per field unless the line is bad.
+std::optional<std::string> parse_entry(std::string_view line, bool with_mtime, Entry& e, std::string& digest_form) {
+  // Tokens split on every space, as split() would: a doubled or trailing space gives an empty
+  // token, which is a bad field.
+  std::size_t pos = 0;
+  bool more = true;
+  auto next_token = [&] {
+    const auto sp = line.find(' ', pos);
+    const std::string_view tok = line.substr(pos, sp == std::string_view::npos ? std::string_view::npos : sp - pos);
+    more = sp != std::string_view::npos;
+    pos = more ? sp + 1 : line.size();
+    return tok;
+  };
+  const std::string_view first = next_token();
+  auto path = unescape_bytes(first);
+  if (!path || !valid_tree_path(*path)) return str("bad path ", quote(first));
   e.path = std::move(*path);
   bool have_type = false;
-  for (std::size_t i = 1; i < tokens.size(); ++i) {
-    const auto& tok = tokens[i];
+  while (more) {
+    const std::string_view tok = next_token();
     const auto eq = tok.find('=');
-    if (eq == std::string::npos) return str("bad field ", quote(tok), " (expected key=value)");
-    const std::string_view key = std::string_view(tok).substr(0, eq);
-    const std::string_view val = std::string_view(tok).substr(eq + 1);
-    const std::string bad = str("bad value for ", terminal_safe(key), ": ", quote(val));
+    if (eq == std::string_view::npos) return str("bad field ", quote(tok), " (expected key=value)");
+    const std::string_view key = tok.substr(0, eq);
+    const std::string_view val = tok.substr(eq + 1);
+    auto bad = [&] { return str("bad value for ", terminal_safe(key), ": ", quote(val)); };
     if (key == "type") {
       auto t = type_from_char(val);
-      if (!t) return bad;
+      if (!t) return bad();
       e.type = *t;
       have_type = true;
     } else if (key == "mode") {
       auto v = parse_u64(val, 8);
-      if (!v || *v > 07777) return bad;
+      if (!v || *v > 07777) return bad();
       e.mode = static_cast<std::uint32_t>(*v);
     } else if (key == "uid" || key == "gid") {
       auto v = parse_u64(val);
-      if (!v || *v > UINT32_MAX) return bad;
+      if (!v || *v > UINT32_MAX) return bad();
       (key == "uid" ? e.uid : e.gid) = static_cast<std::uint32_t>(*v);
     } else if (key == "size") {
       auto v = parse_u64(val);
-      if (!v) return bad;
+      if (!v) return bad();
       e.size = *v;
     } else if (key == "sha256") {
-      if (val != "-" && (val.size() != 64 || !from_hex(val))) return bad;
+      if (val != "-" && !is_sha256_hex(val)) return bad();
       if (val != "-") e.sha256 = std::string(val);
     } else if (key == "target") {
       auto v = unescape_bytes(val);
-      if (!v) return bad;
+      if (!v) return bad();
       e.target = std::move(*v);
     } else if (key == "rdev") {
-      const auto parts = split(val, ',');
-      if (parts.size() != 2) return bad;
-      auto ma = parse_u64(parts[0]);
-      auto mi = parse_u64(parts[1]);
-      if (!ma || !mi || *ma > UINT32_MAX || *mi > UINT32_MAX) return bad;
+      const auto comma = val.find(',');
+      if (comma == std::string_view::npos) return bad();
+      auto ma = parse_u64(val.substr(0, comma));
+      auto mi = parse_u64(val.substr(comma + 1));
+      if (!ma || !mi || *ma > UINT32_MAX || *mi > UINT32_MAX) return bad();
       e.rdev_major = static_cast<std::uint32_t>(*ma);
       e.rdev_minor = static_cast<std::uint32_t>(*mi);
     } else if (key == "link") {
       auto v = unescape_bytes(val);
-      if (!v || !valid_tree_path(*v)) return bad;
+      if (!v || !valid_tree_path(*v)) return bad();
       e.link = std::move(*v);
     } else if (starts_with(key, "xattr.")) {
       auto name = unescape_bytes(key.substr(6), k_xattr_name_extra);
       auto value = base64_decode(val);
-      if (!name || name->empty() || !value) return bad;
+      if (!name || name->empty() || !value) return bad();
       e.xattrs.push_back({std::move(*name), std::move(*value)});
     } else if (key == "mtime" && with_mtime) {
       auto t = parse_time(val);
-      if (!t) return bad;
+      if (!t) return bad();
       e.mtime_sec = t->first;
       e.mtime_nsec = t->second;
     } else {
@@ -461,8 +481,19 @@ std::optional<std::string> parse_entry(std::string_view line, bool with_mtime, E
   }
   if (!have_type) return std::string("entry has no type");
   // Canonical form only: the same entry must serialise to exactly this line. This rejects
-  // reordered or duplicated fields and non-canonical numbers.
-  if (entry_line(e, with_mtime) != line) return std::string("entry is not in canonical form (fields reordered, duplicated or missing)");
+  // reordered or duplicated fields and non-canonical numbers. Serialised once, without the
+  // mtime, which is then the digest form.
+  digest_form.clear();
+  append_entry(digest_form, e, false);
+  bool canonical = starts_with(line, digest_form);
+  if (canonical && with_mtime) {
+    std::string mtime = " mtime=";
+    append_time(mtime, e.mtime_sec, e.mtime_nsec);
+    canonical = line.substr(digest_form.size()) == mtime;
+  } else if (canonical) {
+    canonical = line.size() == digest_form.size();
+  }
+  if (!canonical) return std::string("entry is not in canonical form (fields reordered, duplicated or missing)");
   return std::nullopt;
 }
 
@@ -472,15 +503,21 @@ bool known_strip_action(std::string_view a) {
 }
 }  // namespace
 
-Result<Manifest> parse(std::string_view text, const std::string& filename) {
+Result<Manifest> parse(std::string_view text, const std::string& filename, std::string* end_digest) {
   auto err = [&](std::size_t line, const std::string& msg) { return fail(Errc::parse, str(filename, ":", line, ": ", msg)); };
   Manifest m;
+  // One entry a line: sized once, so that the entries are not moved while they are read. At
+  // most one per 100 bytes (real lines are longer), so that a text of newlines alone cannot
+  // reserve more than a real manifest of its size would use.
+  m.entries.reserve(std::min(static_cast<std::size_t>(std::count(text.begin(), text.end(), '\n')), text.size() / 100));
   std::size_t lineno = 0;
   std::size_t pos = 0;
   bool ended = false;
   bool in_header = true;
   std::unordered_set<std::string> dirs;
   Sha256 h;
+  std::string digest_line;  // reused: one per line would be 300,000 allocations for a big tree
+  std::string digest_buf;   // the digest form, hashed in 64 KiB pieces rather than line by line
   while (pos < text.size()) {
     const auto nl = text.find('\n', pos);
     if (nl == std::string_view::npos) return err(lineno + 1, "truncated: the last line has no newline (the manifest is incomplete)");
@@ -514,7 +551,7 @@ Result<Manifest> parse(std::string_view text, const std::string& filename) {
       StripRecord r;
       r.action = std::string(rest.substr(0, sp == std::string_view::npos ? rest.size() : sp));
       if (!known_strip_action(r.action) || sp == std::string_view::npos) return err(lineno, str("unknown strip action ", quote(r.action)));
-      if (auto why = parse_entry(rest.substr(sp + 1), false, r.original)) return err(lineno, *why);
+      if (auto why = parse_entry(rest.substr(sp + 1), false, r.original, digest_line)) return err(lineno, *why);
       if (!m.stripped.empty() && !(m.stripped.back().original.path < r.original.path))
         return err(lineno, "strip records are out of order or duplicated");
       m.stripped.push_back(std::move(r));
@@ -531,21 +568,29 @@ Result<Manifest> parse(std::string_view text, const std::string& filename) {
       if (!count || *count != m.entries.size())
         return err(lineno, str("the end line says ", fields[0].substr(8), " entries but the manifest has ", m.entries.size(),
                                " (lines were added or removed)"));
-      if (fields[1].substr(7) != h.hex_final())
+      h.update(digest_buf);
+      digest_buf.clear();
+      const std::string computed = h.hex_final();
+      if (fields[1].substr(7) != computed)
         return err(lineno, "the entries do not match the digest on the end line (the manifest was edited or damaged)");
+      if (end_digest) *end_digest = computed;
       ended = true;
       continue;
     }
     Entry e;
-    if (auto why = parse_entry(line, true, e)) return err(lineno, *why);
+    if (auto why = parse_entry(line, true, e, digest_line)) return err(lineno, *why);
     if (!m.entries.empty() && !(m.entries.back().path < e.path))
       return err(lineno, str("entry ", quote(escape_bytes(e.path)), " is out of order or duplicated"));
     if (m.entries.empty() && e.path != "/") return err(lineno, "the first entry must be the root '/'");
     if (e.path != "/" && !dirs.count(parent_dir(e.path)))
       return err(lineno, str("entry ", quote(escape_bytes(e.path)), " has no parent directory entry"));
     if (!e.link.empty() && e.link > e.path) return err(lineno, "hard-link group leader must sort first");
-    const std::string digest_line = entry_line(e, false) + "\n";
-    h.update(digest_line);
+    digest_buf += digest_line;
+    digest_buf += '\n';
+    if (digest_buf.size() > 60 * 1024) {
+      h.update(digest_buf);
+      digest_buf.clear();
+    }
     m.entries.push_back(std::move(e));
     if (m.entries.back().type == Type::dir) dirs.insert(m.entries.back().path);
   }
@@ -558,7 +603,7 @@ Result<Manifest> parse(std::string_view text, const std::string& filename) {
   return m;
 }
 
-Result<Manifest> load(const std::string& path) {
+Result<Manifest> load(const std::string& path, std::string* end_digest) {
   // Pinned with O_PATH first: opening a device can have side effects, and reading one (or an
   // endless FIFO) must not fill memory. The header is checked before the rest is read.
   auto pinned = TRY(with_context(sys::open_path(path, O_PATH | O_NOFOLLOW), str("reading manifest ", path)));
@@ -580,8 +625,8 @@ Result<Manifest> load(const std::string& path) {
   if (text.size() < k_header.size() + 1 || std::string_view(text).substr(0, k_header.size()) != k_header || text.back() != '\n')
     return fail(Errc::parse, str(path, ":1: not a chrootctl manifest (expected ", quote(k_header), " on the first line)"));
   auto rest = TRY(with_context(sys::read_fd(fd.get(), k_manifest_limit - text.size()), str("reading manifest ", path)));
-  text += rest;
-  return parse(text, path);
+  rest.insert(0, text);  // in place: the rest can be tens of megabytes
+  return parse(rest, path, end_digest);
 }
 
 Status save(const Manifest& m, const std::string& path) {
@@ -784,12 +829,23 @@ Result<std::string> read_digest(const std::string& manifest_path) {
   std::string tail(static_cast<std::size_t>(len), '\0');
   const ssize_t n = ::pread(fd.get(), tail.data(), tail.size(), st.st_size - len);
   if (n != len) return fail(Errc::io, str("reading ", manifest_path, ": short read"));
-  const auto start = tail.rfind('\n', tail.size() >= 2 ? tail.size() - 2 : 0);
-  const std::string_view last = std::string_view(tail).substr(start == std::string::npos ? 0 : start + 1);
-  const auto at = last.find(" sha256=");
-  if (!starts_with(last, k_end) || at == std::string_view::npos || last.size() < at + 8 + 64)
-    return fail(Errc::parse, str(manifest_path, ": no end line (the manifest is incomplete)"));
-  return std::string(last.substr(at + 8, 64));
+  return TRY(parse_end_line(tail, manifest_path)).digest;
+}
+
+Result<EndLine> parse_end_line(std::string_view text, const std::string& filename) {
+  auto incomplete = [&] { return fail(Errc::parse, str(filename, ": no end line (the manifest is incomplete)")); };
+  if (text.empty() || text.back() != '\n') return incomplete();
+  const auto start = text.rfind('\n', text.size() >= 2 ? text.size() - 2 : 0);
+  const std::string_view last = text.substr(start == std::string_view::npos ? 0 : start + 1, std::string_view::npos);
+  const std::string_view line = last.substr(0, last.size() - 1);
+  if (!starts_with(line, k_end)) return incomplete();
+  const auto fields = split(line.substr(k_end.size()), ' ');
+  if (fields.size() != 2 || !starts_with(fields[0], "entries=") || !starts_with(fields[1], "sha256="))
+    return fail(Errc::parse, str(filename, ": malformed end line (expected '#end entries=N sha256=HEX')"));
+  const auto count = parse_u64(std::string_view(fields[0]).substr(8));
+  const std::string digest = fields[1].substr(7);
+  if (!count || !is_sha256_hex(digest)) return fail(Errc::parse, str(filename, ": malformed end line (expected '#end entries=N sha256=HEX')"));
+  return EndLine{*count, digest};
 }
 
 // ---- mtree ----

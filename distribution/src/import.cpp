@@ -597,6 +597,9 @@ Result<ImportResult> import_image(const Settings& given, const std::string& arch
     v.verified_at = started;
     v.identity = *identity;
     v.sealed = m->sealed;
+    Sha256 manifest_bytes;  // the text parsed and checked above, as written beside the image
+    manifest_bytes.update(h->manifest);
+    v.manifest_sha256 = manifest_bytes.hex_final();
     out.added.entries = m->entries.size();
     if (verdict.state != "signed") out.added.notes.push_back(str("registered unsigned: ", verdict.reason));
     TRY(catalogue::record_version(s, out.name, v, out.added));

@@ -131,6 +131,34 @@ TEST(CatalogueFormat, ASealedVersionRecordsItsImageFile) {
   EXPECT_NE(r.error().what().find("'sealed' is not a valid sealed image record"), std::string::npos) << r.error().what();
 }
 
+TEST(CatalogueFormat, ASealedVersionRecordsTheManifestBytesThatPassed) {
+  cat::Catalogue c;
+  cat::Entry e;
+  e.name = "EL9";
+  e.current = version("b1");
+  e.current.root = "/srv/images/el9/b1/image.erofs";
+  e.current.sealed = manifest::Sealed{"erofs", 8192, std::string(64, 'c'), 4096, std::string(64, 'd'), std::string(64, 'e')};
+  e.current.manifest_sha256 = std::string(64, 'f');
+  c.insert(e);
+  const std::string text = cat::serialize(c);
+  EXPECT_NE(text.find(" }\nmanifest_sha256 = \"" + std::string(64, 'f') + "\"\n"), std::string::npos) << text;
+  auto back = cat::parse(text, "catalogue.toml");
+  ASSERT_TRUE(back) << back.error().what();
+  EXPECT_EQ(back->entries, c.entries);
+  std::string bad = text;
+  bad.replace(bad.find("manifest_sha256 = \"f"), 19, "manifest_sha256 = \"F");
+  auto r = cat::parse(bad, "catalogue.toml");
+  ASSERT_FALSE(r);
+  EXPECT_NE(r.error().what().find("'manifest_sha256' must be 64 lowercase hex digits"), std::string::npos) << r.error().what();
+  // Only a sealed image has one: a directory image's full verify walks its tree anyway.
+  std::string unsealed = text;
+  const auto at = unsealed.find("sealed = {");
+  unsealed.erase(at, unsealed.find('\n', at) - at + 1);
+  r = cat::parse(unsealed, "catalogue.toml");
+  ASSERT_FALSE(r);
+  EXPECT_NE(r.error().what().find("'manifest_sha256' is recorded for sealed images only"), std::string::npos) << r.error().what();
+}
+
 TEST(CatalogueFormat, LookupByNameAndAlias) {
   const auto c = sample();
   ASSERT_NE(c.find("EL9"), nullptr);

@@ -339,6 +339,43 @@ TEST_F(ManifestParse, NotAManifest) {
   EXPECT_EQ(error_of(""), "m.txt:1: empty file");
 }
 
+// Every space separates fields, as written: a doubled or trailing space, an empty line and an
+// uppercase digest are not canonical, however a lenient reader would take them.
+TEST_F(ManifestParse, OnlyTheCanonicalSpellingOfALineIsRead) {
+  auto t = text();
+  t.replace(t.find(" uid="), 5, "  uid=");
+  EXPECT_EQ(error_of(t), "m.txt:2: bad field '' (expected key=value)");
+  t = text();
+  const auto eol = t.find('\n', t.find("\n/etc/passwd") + 1);
+  t.insert(eol, " ");
+  EXPECT_EQ(error_of(t), "m.txt:4: bad field '' (expected key=value)");
+  t = text();
+  t.insert(t.find("\n/etc") + 1, "\n");
+  EXPECT_EQ(error_of(t), "m.txt:3: bad path ''");
+  t = text();
+  const auto hex = t.find("sha256=") + 7;
+  for (std::size_t i = hex; i < hex + 64; ++i) t[i] = static_cast<char>(std::toupper(static_cast<unsigned char>(t[i])));
+  auto e = error_of(t);
+  EXPECT_NE(e.find("bad value for sha256"), std::string::npos) << e;
+}
+
+TEST_F(ManifestParse, TheEndLineIsReadAloneAndTheDigestIsGivenBack) {
+  const auto t = text();
+  std::string digest;
+  auto m = mf::parse(t, "m.txt", &digest);
+  ASSERT_TRUE(m) << m.error().what();
+  EXPECT_EQ(digest, mf::digest(*m));
+  auto end = mf::parse_end_line(t, "m.txt");
+  ASSERT_TRUE(end) << end.error().what();
+  EXPECT_EQ(end->entries, m->entries.size());
+  EXPECT_EQ(end->digest, digest);
+  EXPECT_EQ(mf::parse_end_line(t.substr(0, t.rfind("#end")), "m.txt").error().what(), "m.txt: no end line (the manifest is incomplete)");
+  EXPECT_EQ(mf::parse_end_line(t.substr(0, t.size() - 1), "m.txt").error().what(), "m.txt: no end line (the manifest is incomplete)");
+  auto bad = t;
+  bad.replace(bad.rfind("entries="), 8, "entries=x");
+  EXPECT_EQ(mf::parse_end_line(bad, "m.txt").error().what(), "m.txt: malformed end line (expected '#end entries=N sha256=HEX')");
+}
+
 // ---- fast check ----
 
 TEST_F(ManifestTest, FastCheckPassesUntouchedAndCatchesMetadataChanges) {

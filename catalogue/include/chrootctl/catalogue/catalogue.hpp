@@ -53,6 +53,10 @@ struct Version {
   std::string failure;           ///< why it failed (first lines of the differences)
   RootIdentity identity;
   std::optional<manifest::Sealed> sealed;  ///< a sealed image: its manifest's #sealed line
+  /// A sealed image: the SHA-256 of its manifest file's bytes when they last passed every check
+  /// of this version in full (add, a full verify), so that a full verify finding the same bytes
+  /// need not parse them again. Empty: not recorded yet.
+  std::string manifest_sha256;
   /// The tree digest a signature must name: signed_digest, or digest when there is none.
   [[nodiscard]] const std::string& statement_digest() const { return signed_digest.empty() ? digest : signed_digest; }
   friend bool operator==(const Version&, const Version&) = default;

@@ -20,8 +20,14 @@ namespace chrootctl::catalogue {
 Result<std::optional<std::string>> read_trusted_file(const std::string& path, std::size_t limit = 16u << 20);
 /// Like read_trusted_file, but the file must exist.
 Result<std::string> read_required_file(const std::string& path, std::size_t limit = 16u << 20);
-/// IMAGE/manifest, after checking that it is a root-owned regular file nobody else can write.
-Result<manifest::Manifest> load_trusted_manifest(const std::string& image);
+/// What load_trusted_manifest read, beside the manifest.
+struct ManifestRead {
+  std::string digest;       ///< its tree digest, checked against its end line
+  std::string file_sha256;  ///< SHA-256 of the file's bytes (Version::manifest_sha256)
+};
+/// IMAGE/manifest, read as read_required_file reads (a root-owned regular file nobody else can
+/// write), then parsed. `read`, when given, receives what else was learnt on the way.
+Result<manifest::Manifest> load_trusted_manifest(const std::string& image, ManifestRead* read = nullptr);
 /// The recipe name in a recipe.toml's text (`name = "..."`), or "" when there is none.
 Result<std::string> recipe_name_of(const std::string& text, const std::string& label);
 

@@ -139,12 +139,14 @@ std::string entry_line(const Entry& e, bool with_mtime = true);
 
 /// Parses canonical text; errors name `filename:LINE`. Truncation, reordering and edits that
 /// break the end line's digest are errors, and so is a stripped manifest whose records do not
-/// lead back to the digest it names (original_digest).
-Result<Manifest> parse(std::string_view text, const std::string& filename);
+/// lead back to the digest it names (original_digest). `end_digest`, when given, receives the
+/// tree digest, which parse has checked against the end line (so the caller need not compute
+/// digest() again).
+Result<Manifest> parse(std::string_view text, const std::string& filename, std::string* end_digest = nullptr);
 /// Reads and parses a manifest file: a regular file (a FIFO is read too) of at most
 /// k_manifest_limit bytes that starts with the header line. A device, a larger file or other
 /// bytes are refused before more is read.
-Result<Manifest> load(const std::string& path);
+Result<Manifest> load(const std::string& path, std::string* end_digest = nullptr);
 
 /// The tree digest a signature of this image covers: digest(m) for a manifest of a tree as it
 /// is; for a stripped one, the digest of the manifest it was made from, rebuilt from its strip
@@ -163,6 +165,14 @@ Status save(const Manifest& m, const std::string& path);
 /// A NetBSD mtree(8) specification of the tree, verified by `mtree -p ROOT -f SPEC`.
 std::string to_mtree(const Manifest& m);
 
+/// What a manifest's end line says.
+struct EndLine {
+  std::uint64_t entries = 0;
+  std::string digest;  ///< the tree digest, 64 hex digits
+};
+/// The end line (the last line) of a manifest's text, read alone: cheap, and it does not
+/// validate the entries. Errors name `filename`.
+Result<EndLine> parse_end_line(std::string_view text, const std::string& filename);
 /// Reads only the digest on a manifest's end line (cheap; does not validate the entries).
 Result<std::string> read_digest(const std::string& manifest_path);
 
