@@ -30,7 +30,7 @@ struct Outcome {
 
 Outcome failed(std::string why) { return Outcome{false, std::move(why), std::nullopt, std::nullopt, {}}; }
 Outcome passed(std::optional<RootIdentity> identity = std::nullopt, std::optional<std::string> signer = std::nullopt) {
-  return Outcome{true, "", std::move(identity), std::move(signer), {}};
+  return Outcome{true, "", identity, std::move(signer), {}};
 }
 
 // The signature, judged as resolve judges it; nullopt when it is acceptable (`signer` is then
@@ -301,7 +301,10 @@ Result<std::vector<VerifyReport>> verify(const Settings& s, const std::vector<st
             ver.failure.clear();
             if (o.identity) ver.identity = *o.identity;
             if (o.signer) ver.signer = *o.signer;
-            if (!o.manifest_sha256.empty()) ver.manifest_sha256 = o.manifest_sha256;
+            // The manifest was checked against this version's #sealed line and signed digest:
+            // another version of the same directory (re-sealed, re-added) is not vouched for.
+            if (!o.manifest_sha256.empty() && ver.sealed == r.version.sealed && ver.signed_digest == r.version.signed_digest)
+              ver.manifest_sha256 = o.manifest_sha256;
           } else {
             ver.failed_at = finished;
             ver.failure = o.failure;

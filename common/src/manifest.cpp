@@ -506,10 +506,11 @@ bool known_strip_action(std::string_view a) {
 Result<Manifest> parse(std::string_view text, const std::string& filename, std::string* end_digest) {
   auto err = [&](std::size_t line, const std::string& msg) { return fail(Errc::parse, str(filename, ":", line, ": ", msg)); };
   Manifest m;
-  // One entry a line: sized once, so that the entries are not moved while they are read. At
-  // most one per 100 bytes (real lines are longer), so that a text of newlines alone cannot
-  // reserve more than a real manifest of its size would use.
-  m.entries.reserve(std::min(static_cast<std::size_t>(std::count(text.begin(), text.end(), '\n')), text.size() / 100));
+  // One entry a line: sized once, so that the entries are not moved while they are read; only
+  // for a text that starts as a manifest, and at most one per 100 bytes (the shortest entry line
+  // is about 50, a typical one 150), so that no text reserves much more than its size.
+  if (starts_with(text, k_header) && text.size() > k_header.size() && text[k_header.size()] == '\n')
+    m.entries.reserve(std::min(static_cast<std::size_t>(std::count(text.begin(), text.end(), '\n')), text.size() / 100));
   std::size_t lineno = 0;
   std::size_t pos = 0;
   bool ended = false;
@@ -837,6 +838,7 @@ Result<EndLine> parse_end_line(std::string_view text, const std::string& filenam
   if (text.empty() || text.back() != '\n') return incomplete();
   const auto start = text.rfind('\n', text.size() >= 2 ? text.size() - 2 : 0);
   const std::string_view last = text.substr(start == std::string_view::npos ? 0 : start + 1, std::string_view::npos);
+  if (last.empty()) return incomplete();
   const std::string_view line = last.substr(0, last.size() - 1);
   if (!starts_with(line, k_end)) return incomplete();
   const auto fields = split(line.substr(k_end.size()), ' ');

@@ -372,13 +372,13 @@ std::string human_size(std::uint64_t bytes) {
   }
   if (u == 0) return str(bytes, " B");
   char buf[32];
-  std::snprintf(buf, sizeof buf, "%.1f %s", v, units[u]);
+  (void)std::snprintf(buf, sizeof buf, "%.1f %s", v, units[u]);  // fits: at most "1023.9 EiB"
   return buf;
 }
 
 std::string mode_octal(unsigned mode) {
   char buf[8];
-  std::snprintf(buf, sizeof buf, "%04o", mode & 07777u);
+  (void)std::snprintf(buf, sizeof buf, "%04o", mode & 07777u);  // fits: four digits
   return buf;
 }
 

@@ -25,7 +25,7 @@ bool erofs_idmappable() {
   struct utsname u {};
   ::uname(&u);
   int major = 0, minor = 0;
-  std::sscanf(u.release, "%d.%d", &major, &minor);
+  if (std::sscanf(u.release, "%d.%d", &major, &minor) != 2) return false;
   return !launcher::idmap_unsupported(k_erofs_magic, major, minor);
 }
 
@@ -116,6 +116,7 @@ TEST_F(SealedImage, RunsByNameLikeADirectoryRootAndLeavesNothing) {
 TEST_F(SealedImage, TwentyConcurrentLaunchesShareOneMountAndLeaveNone) {
   build("shared");
   std::vector<pid_t> pids;
+  pids.reserve(20);
   // Each job waits for SANDBOX/go (at most 60 s), so that all twenty run at once however slowly
   // a loaded machine starts them.
   const std::string wait_go = "i=0; while [ ! -e '" + sandbox + "/go' ] && [ $i -lt 600 ]; do sleep 0.1; i=$((i+1)); done";

@@ -54,7 +54,7 @@ struct Version {
   RootIdentity identity;
   std::optional<manifest::Sealed> sealed;  ///< a sealed image: its manifest's #sealed line
   /// A sealed image: the SHA-256 of its manifest file's bytes when they last passed every check
-  /// of this version in full (add, a full verify), so that a full verify finding the same bytes
+  /// of this version in full (add, import, a full verify), so that a full verify finding the same bytes
   /// need not parse them again. Empty: not recorded yet.
   std::string manifest_sha256;
   /// The tree digest a signature must name: signed_digest, or digest when there is none.
