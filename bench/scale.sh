@@ -11,7 +11,7 @@
 #   4. Building the sealed debian12 image against its directory build (--rebuild, taken in turn,
 #      BUILDS times each, default 3).
 # RUNS (hyperfine runs per launch, default 200) and ROUNDS (launches taken in turn, default 300)
-# shorten it. Prints a markdown section for docs/benchmarks.md. Run as root, on an otherwise
+# shorten it; FORMATS=0 leaves out part 1 (the format comparison, about 20 minutes). Prints a markdown section for docs/benchmarks.md. Run as root, on an otherwise
 # idle machine.
 source "$(dirname "$0")/lib.sh"
 bench_deps busybox-static erofs-utils squashfs-tools
@@ -116,17 +116,19 @@ fmt_row() {  # label tree format
   warm_med=$(printf '%s\n' "${warm[@]}" | sort -n | sed -n 2p)
   echo "$label $fmt $best $size $mount_ms $cold_med $warm_med" >> "$out/formats"
 }
-for f in erofs erofs-lz4hc squashfs-gzip squashfs-zstd squashfs-none; do
-  fmt_row debian12 "$d12_dir" "$f"
-  fmt_row 300k "$big_root" "$f"
-done
-# The trees themselves, warm, for scale.
-for t in "debian12 $d12_dir" "300k $big_root"; do
-  set -- $t
-  tar -C "$2" -cf - . | cat >/dev/null
-  t0=$(date +%s%N); tar -C "$2" -cf - . | cat >/dev/null; t1=$(date +%s%N)
-  echo "$1 directory - $(du -sb "$2" | cut -f1) - - $(( (t1 - t0) / 1000000 ))" >> "$out/formats"
-done
+if [ "${FORMATS:-1}" != 0 ]; then
+  for f in erofs erofs-lz4hc squashfs-gzip squashfs-zstd squashfs-none; do
+    fmt_row debian12 "$d12_dir" "$f"
+    fmt_row 300k "$big_root" "$f"
+  done
+  # The trees themselves, warm, for scale.
+  for t in "debian12 $d12_dir" "300k $big_root"; do
+    set -- $t
+    tar -C "$2" -cf - . | cat >/dev/null
+    t0=$(date +%s%N); tar -C "$2" -cf - . | cat >/dev/null; t1=$(date +%s%N)
+    echo "$1 directory - $(du -sb "$2" | cut -f1) - - $(( (t1 - t0) / 1000000 ))" >> "$out/formats"
+  done
+fi
 
 # ---- 2. Launches. The sandbox belongs to nobody; jobs run as nobody.
 sandbox=$out/sandbox
@@ -193,14 +195,15 @@ out, entries, image_size, left, loops, kernel = sys.argv[1], int(sys.argv[2]), i
 print(f"Trees: the debian12 image and a directory recipe of 300,000 small files ({entries} entries); Linux {kernel}, "
       f"{os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f} at the end; no device-mapper here (sealed images are checked "
       f"by SHA-256 once per boot, docs/sealed.md); hyperfine -N, {os.environ.get('RUNS', '200')} runs per launch command.\n")
-print("### EROFS or squashfs\n")
-print("| tree | format | build ms (best of 3) | size MiB | mount+umount ms | cold read ms | warm read ms |")
-print("|---|---|---:|---:|---:|---:|---:|")
-for line in open(f"{out}/formats"):
-    t, fmt, build, size, mnt, cold, warm = line.split()
-    mib = f"{int(size) / 2**20:.1f}"
-    print(f"| {t} | {fmt} | {build} | {mib} | {mnt} | {cold} | {warm} |")
-print("\nReads: `tar -C MOUNT -cf - . | cat >/dev/null`, median of 3; cold after an unmount and POSIX_FADV_DONTNEED on the image file.\n")
+if os.path.exists(f"{out}/formats"):
+    print("### EROFS or squashfs\n")
+    print("| tree | format | build ms (best of 3) | size MiB | mount+umount ms | cold read ms | warm read ms |")
+    print("|---|---|---:|---:|---:|---:|---:|")
+    for line in open(f"{out}/formats"):
+        t, fmt, build, size, mnt, cold, warm = line.split()
+        mib = f"{int(size) / 2**20:.1f}"
+        print(f"| {t} | {fmt} | {build} | {mib} | {mnt} | {cold} | {warm} |")
+    print("\nReads: `tar -C MOUNT -cf - . | cat >/dev/null`, median of 3; cold after an unmount and POSIX_FADV_DONTNEED on the image file.\n")
 rows = {l.split()[0]: [float(x) for x in l.split()[1:]] for l in open(f"{out}/results")}
 print("### Launch\n")
 print("| command | site keeps mounts | median ms | mean ms | stddev ms |")
