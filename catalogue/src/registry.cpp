@@ -20,14 +20,20 @@
 
 namespace chrootctl::catalogue {
 
-Result<manifest::Manifest> load_trusted_manifest(const std::string& image, ManifestRead* read) {
+Result<ManifestFile> read_trusted_manifest(const std::string& image) {
+  ManifestFile f;
+  f.path = image + "/manifest";
+  f.text = TRY(read_required_file(f.path, manifest::k_manifest_limit));
+  Sha256 h;
+  h.update(f.text);
+  f.sha256 = h.hex_final();
+  return f;
+}
+
+Result<manifest::Manifest> load_trusted_manifest(const std::string& image, std::string* digest) {
   const std::string path = image + "/manifest";
   const std::string text = TRY(read_required_file(path, manifest::k_manifest_limit));
-  if (!read) return manifest::parse(text, path);
-  Sha256 h;
-  h.update(text);
-  read->file_sha256 = h.hex_final();
-  return manifest::parse(text, path, &read->digest);
+  return manifest::parse(text, path, digest);
 }
 
 Status write_stat_record(const std::string& image, const manifest::Manifest& fresh, const std::string& digest) {
@@ -127,8 +133,10 @@ Result<AddResult> add(const Settings& s, const std::string& name, const std::str
   const std::string image = TRY(with_context(canonical_path(build_dir), str("adding ", quote(name))));
   auto ctx = [&](Error e) { return fail(std::move(e).add_context(str("refusing to add ", quote(image), " as ", quote(name)))); };
   if (auto d = check_trusted_dir(image, "build directory"); !d) return ctx(d.error());
-  ManifestRead read;
-  auto m = load_trusted_manifest(image, &read);
+  auto file = read_trusted_manifest(image);
+  if (!file) return ctx(file.error());
+  std::string digest;
+  auto m = manifest::parse(file->text, file->path, &digest);
   if (!m) return ctx(m.error());
   // A sealed build's root is its image file (docs/sealed.md).
   std::string root = m->sealed ? str(image, "/", manifest::k_sealed_file) : image + "/root";
@@ -141,7 +149,6 @@ Result<AddResult> add(const Settings& s, const std::string& name, const std::str
   if (auto p = check_plain_path(root); !p) return ctx(p.error());
   auto identity = m->sealed ? check_sealed_file(root) : check_root(root);
   if (!identity) return ctx(identity.error());
-  const std::string digest = read.digest;
   // A stripped tree's signature covers the manifest it was made from (its parse checked that
   // the strip records lead back to it).
   const std::string signed_digest = m->stripped_from;
@@ -186,7 +193,7 @@ Result<AddResult> add(const Settings& s, const std::string& name, const std::str
   v.verified_at = started;
   v.identity = *identity;
   v.sealed = m->sealed;
-  if (v.sealed) v.manifest_sha256 = read.file_sha256;
+  if (v.sealed) v.manifest_sha256 = file->sha256;
 
   AddResult result;
   result.entries = m->entries.size();

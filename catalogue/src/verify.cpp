@@ -11,7 +11,6 @@
 #include "chrootctl/catalogue/sealed.hpp"
 #include "chrootctl/catalogue/sign.hpp"
 #include "chrootctl/catalogue/store.hpp"
-#include "chrootctl/common/sha256.hpp"
 #include "chrootctl/common/strings.hpp"
 #include "chrootctl/common/sys.hpp"
 
@@ -69,19 +68,15 @@ Outcome full_sealed(const Settings& s, VerifyReport& r, const RootIdentity& id, 
     return failed(r.error);
   };
   if (auto d = check_trusted_dir(v.image, "image directory"); !d) return refuse(d.error().what());
-  const std::string path = v.image + "/manifest";
-  auto text = read_required_file(path, manifest::k_manifest_limit);
-  if (!text) return refuse(text.error().what());
-  Sha256 h;
-  h.update(*text);
-  const std::string manifest_sha256 = h.hex_final();
-  if (!v.manifest_sha256.empty() && manifest_sha256 == v.manifest_sha256) {
-    auto end = manifest::parse_end_line(*text, path);
+  auto file = read_trusted_manifest(v.image);
+  if (!file) return refuse(file.error().what());
+  if (!v.manifest_sha256.empty() && file->sha256 == v.manifest_sha256) {
+    auto end = manifest::parse_end_line(file->text, file->path);
     if (!end) return refuse(end.error().what());
     r.entries = end->entries;
   } else {
     std::string digest;
-    auto m = manifest::parse(*text, path, &digest);
+    auto m = manifest::parse(file->text, file->path, &digest);
     if (!m) return refuse(m.error().what());
     r.entries = m->entries.size();
     if (auto why = manifest_problem(v, *m, digest)) return refuse(*why);
@@ -101,7 +96,7 @@ Outcome full_sealed(const Settings& s, VerifyReport& r, const RootIdentity& id, 
     r.notes.push_back(str("the image file is a different file from the one recorded (was ", describe(v.identity), ", now ", describe(id),
                           "); its contents match, so the new one is recorded"));
   Outcome o = passed(id, signer);
-  o.manifest_sha256 = manifest_sha256;
+  o.manifest_sha256 = file->sha256;
   return o;
 }
 
@@ -119,14 +114,14 @@ Outcome full(const Settings& s, VerifyReport& r, const VerifyOptions& options, c
     r.error = d.error().what();
     return failed(r.error);
   }
-  ManifestRead read;
-  auto m = load_trusted_manifest(v.image, &read);
+  std::string digest;
+  auto m = load_trusted_manifest(v.image, &digest);
   if (!m) {
     r.error = m.error().what();
     return failed(r.error);
   }
   r.entries = m->entries.size();
-  if (auto why = manifest_problem(v, *m, read.digest)) {
+  if (auto why = manifest_problem(v, *m, digest)) {
     r.error = *why;
     return failed(r.error);
   }

@@ -20,14 +20,17 @@ namespace chrootctl::catalogue {
 Result<std::optional<std::string>> read_trusted_file(const std::string& path, std::size_t limit = 16u << 20);
 /// Like read_trusted_file, but the file must exist.
 Result<std::string> read_required_file(const std::string& path, std::size_t limit = 16u << 20);
-/// What load_trusted_manifest read, beside the manifest.
-struct ManifestRead {
-  std::string digest;       ///< its tree digest, checked against its end line
-  std::string file_sha256;  ///< SHA-256 of the file's bytes (Version::manifest_sha256)
+/// IMAGE/manifest's bytes, read as read_required_file reads (a root-owned regular file nobody
+/// else can write), and their SHA-256 (Version::manifest_sha256).
+struct ManifestFile {
+  std::string path;
+  std::string text;
+  std::string sha256;
 };
-/// IMAGE/manifest, read as read_required_file reads (a root-owned regular file nobody else can
-/// write), then parsed. `read`, when given, receives what else was learnt on the way.
-Result<manifest::Manifest> load_trusted_manifest(const std::string& image, ManifestRead* read = nullptr);
+Result<ManifestFile> read_trusted_manifest(const std::string& image);
+/// IMAGE/manifest, read as read_trusted_manifest reads it (without the hash), then parsed.
+/// `digest`, when given, receives its tree digest (manifest::parse).
+Result<manifest::Manifest> load_trusted_manifest(const std::string& image, std::string* digest = nullptr);
 /// The recipe name in a recipe.toml's text (`name = "..."`), or "" when there is none.
 Result<std::string> recipe_name_of(const std::string& text, const std::string& label);
 
