@@ -147,12 +147,13 @@ Result<std::string> readlink_at(int dirfd, const std::string& name) {
 }
 
 Result<std::string> read_fd(int fd, std::size_t limit) {
-  // Read in place: sized from fstat for a regular file (one more byte to see the end), grown
-  // by doubling otherwise, so a large file is neither copied nor reallocated on the way.
-  std::size_t want = 65536;
+  // Read in place: sized from fstat for a regular file (one more byte to see the end), so a
+  // large file is neither copied nor reallocated on the way; grown by doubling from one page
+  // otherwise (proc and cgroup files report no size). The buffer is zero-filled as it is
+  // made, so it starts no larger than the file: the launch reads a dozen small files.
+  std::size_t want = 4096;
   struct stat st {};
-  if (::fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && st.st_size > 0)
-    want = std::max<std::size_t>(want, std::min<std::size_t>(static_cast<std::size_t>(st.st_size), limit) + 1);
+  if (::fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && st.st_size > 0) want = std::min<std::size_t>(static_cast<std::size_t>(st.st_size), limit) + 1;
   std::string out(want, '\0');
   std::size_t used = 0;
   while (true) {
