@@ -81,6 +81,13 @@ bool is_system_directory(const std::string& real) {
 // or by root, so that a launch never creates its scratch directories in a directory of someone
 // else; never a system directory of the host, nor anything inside the image. A job as root runs
 // for the user who owns its sandbox, and its files land there as that user.
+//
+// Whenever the sandbox's owner decides more than the job user's own rights (a sandbox of
+// root's, where the launch makes directories the job user may write in; any sandbox of a root
+// job, whose owner the job then writes as), it is taken only at the very path given: a symlink
+// on the way, which a user may have planted in a directory of theirs, could otherwise point the
+// launch at a root-owned directory of the host (/etc/ssh) or at another user's. The check is on
+// the opened directory's own path, so a swap after it changes nothing.
 Result<Fd> open_sandbox(const LaunchPlan& plan, const std::string& path, const std::string& image_real) {
   auto fd = sys::open_path(path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW);
   if (!fd) {
@@ -99,6 +106,9 @@ Result<Fd> open_sandbox(const LaunchPlan& plan, const std::string& path, const s
   if (!root_job && st.st_uid != 0 && st.st_uid != plan.creds.uid)
     return fail(Errc::permission, str("the sandbox ", path, " belongs to uid ", st.st_uid, ", neither to the job user (uid ", plan.creds.uid,
                                       ") nor to root; refusing to use it"));
+  if ((root_job || st.st_uid != plan.creds.uid) && real != path)
+    return fail(Errc::permission, str("the sandbox ", path, " is reached through a symlink (it is ", real, "); ",
+                                      root_job ? "a job as root" : "a sandbox of root's", " is taken only at its real path: give that"));
   return fd;
 }
 

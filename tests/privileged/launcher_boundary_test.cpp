@@ -129,6 +129,51 @@ TEST_F(LauncherBoundary, TheSandboxMustBeARealDirectoryOfTheJobUserOrRoot) {
   EXPECT_EQ(st.st_uid, 65534u);
 }
 
+// A symlink the job user planted in a directory of theirs must not point the launch at a
+// root-owned directory of the host (where it would make scratch directories the job writes
+// in), nor a root job at another user's directory (whose owner it would write as). A sandbox
+// of the job user's own is still taken through a symlink: it gives the job nothing new.
+TEST_F(LauncherBoundary, ASandboxOfRootOrOfARootJobIsTakenOnlyAtItsRealPath) {
+  const std::string host_dir = path("host-etc");  // stands for /etc/ssh: root's, 0755
+  test::mkdirs(host_dir + "/ssh");
+  const std::string users = path("alice");
+  test::mkdirs(users);
+  ASSERT_EQ(::chown(users.c_str(), 65534, 65534), 0);
+  ASSERT_EQ(::symlink(host_dir.c_str(), (users + "/d").c_str()), 0);
+  sandbox = users + "/d/ssh";
+  auto r = job("echo pwned > /tmp/x");
+  EXPECT_EQ(r.exit_code, 125);
+  EXPECT_EQ(r.err, "chrootctl run: the sandbox " + sandbox + " is reached through a symlink (it is " + host_dir +
+                       "/ssh); a sandbox of root's is taken only at its real path: give that\n");
+  EXPECT_EQ(test::sh("ls -A " + host_dir + "/ssh").out, "") << "nothing is made in the root-owned directory";
+  // The same directory at its real path is the caller's choice, as before.
+  sandbox = host_dir + "/ssh";
+  r = job("true");
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+
+  // A root job through a symlink to a directory of another user (uid 1): refused untouched.
+  const std::string others = path("daemons") + "/sb";
+  test::mkdirs(others);
+  ASSERT_EQ(::chown(others.c_str(), 1, 1), 0);
+  ASSERT_EQ(::symlink(path("daemons").c_str(), (users + "/o").c_str()), 0);
+  sandbox = users + "/o/sb";
+  r = test::run_chrootctl(run_args("root", {}, {"/bin/sh", "-c", "touch /tmp/x"}));
+  EXPECT_EQ(r.exit_code, 125);
+  EXPECT_EQ(r.err, "chrootctl run: the sandbox " + sandbox + " is reached through a symlink (it is " + others +
+                       "); a job as root is taken only at its real path: give that\n");
+  EXPECT_EQ(test::sh("ls -A " + others).out, "");
+
+  // The job user's own sandbox through a symlinked parent: taken, and the job writes there.
+  const std::string own = path("own");
+  test::mkdirs(own + "/sb");
+  ASSERT_EQ(::chown((own + "/sb").c_str(), 65534, 65534), 0);
+  ASSERT_EQ(::symlink(own.c_str(), (users + "/mine").c_str()), 0);
+  sandbox = users + "/mine/sb";
+  r = job("touch /tmp/x");
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_TRUE(fx::exists(own + "/sb/tmp/x"));
+}
+
 // Runs `argv` (chrootctl's arguments, or a whole command line starting with '/') on a new
 // terminal as its controlling terminal and standard streams, as an interactive shell would;
 // returns everything written to the terminal.
