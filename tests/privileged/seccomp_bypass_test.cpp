@@ -235,6 +235,22 @@ TEST_F(SeccompBypass, TheMultiplexersAreFilteredOperationByOperation) {
   EXPECT_EQ(r.out, "socketcall_socketpair: ok\nipc_shmget: ok\nsocketcall_unix: ok\n");
 }
 
+// The socket families are out of a filter's reach through socketcall (any job can make i386
+// calls): a site that runs no 32-bit programs needing sockets denies socketcall itself, and
+// i386 sockets are then made by the direct call alone, whose family is checked.
+TEST_F(SeccompBypass, ASiteThatDeniesSocketcallClosesTheSocketFamilyGap) {
+  const std::string cfg = path("nosocketcall.toml");
+  test::write_file(cfg, str("[seccomp]\nerrno = \"", k_marker, "\"\ndeny = [\"socketcall\"]\n"), 0644);
+  const std::vector<std::string> cmd = {"/bin/probe32", "socketcall_vsock", "socketcall_unix", "socket_unix", "socket_vsock"};
+  auto r = run({}, cmd, cfg);
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(r.out, str("socketcall_vsock: ", k_marker, "\nsocketcall_unix: ", k_marker, "\nsocket_unix: ok\nsocket_vsock: ENOSYS\n"));
+  r = run({"--seccomp", "none"}, cmd, cfg);
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(parse_results(r.out).at("socketcall_unix"), "ok");
+  EXPECT_EQ(parse_results(r.out).at("socket_unix"), "ok");
+}
+
 TEST_F(SeccompBypass, TiocstiOnTheJobsTerminal) {
   // The job's stdin is a terminal that is no session's controlling terminal: the job (a session
   // leader) makes it its own, then pushes a character into its input.
