@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <functional>
 #include <set>
 
 #include "chrootctl/common/strings.hpp"
@@ -235,6 +236,13 @@ TEST_F(LauncherUserns, KeyringsArePrivateBothWays) {
       continue;
     }
     ASSERT_EQ(shared, "ok\n");
+    // The host's key goes when the test does: a user keyring of the host lives as long as the
+    // machine, and every key in it counts against the uid's quota (200 keys), which the session
+    // keyring of every launch as that uid needs a place in.
+    struct Remove {
+      std::function<void()> f;
+      ~Remove() { f(); }
+    } remove{[&] { EXPECT_EQ(as_nobody("key-del " + ring + " " + tag + ring + "-host"), "ok\n"); }};
     EXPECT_EQ(as_nobody("key-find " + ring + " " + tag + ring + "-host"), "ok\n");
     // A key the host has is not the job's, and one the job adds does not reach the host. (The
     // job's user keyring is its user namespace's own; the persistent keyrings of a user

@@ -93,6 +93,7 @@ static int cgroup_escape(const char* base) {
 #define KEY_SPEC_USER_KEYRING (-4)
 #define KEYCTL_GET_PERSISTENT 22
 #define KEYCTL_SEARCH 10
+#define KEYCTL_INVALIDATE 21
 static long user_or_persistent(const char* which) {
   if (!strcmp(which, "user")) return KEY_SPEC_USER_KEYRING;
   return syscall(SYS_keyctl, KEYCTL_GET_PERSISTENT, -1, KEY_SPEC_USER_KEYRING);
@@ -209,6 +210,11 @@ int main(int argc, char** argv) {
       return 0;
     }
     return result(syscall(SYS_keyctl, KEYCTL_SEARCH, ring, "user", argv[3], 0) < 0 ? -1 : 0);
+  }
+  if (!strcmp(c, "key-del")) { /* key-del user|persistent DESCRIPTION: the key found, invalidated */
+    long ring = user_or_persistent(argv[2]);
+    long key = ring == -1 ? -1 : syscall(SYS_keyctl, KEYCTL_SEARCH, ring, "user", argv[3], 0);
+    return result(key < 0 ? -1 : syscall(SYS_keyctl, KEYCTL_INVALIDATE, key) < 0 ? -1 : 0);
   }
   return 2;
 }
