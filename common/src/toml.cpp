@@ -35,6 +35,64 @@ std::string_view source_line(std::string_view text, std::uint32_t line) {
   if (!l.empty() && l.back() == '\r') l.remove_suffix(1);
   return l;
 }
+// The most parts of any run of dotted words in `text` (a.b.c = 1, [a.b.c], "a"."b" = 1), and
+// where it starts. TOML++ parses a dotted key recursively, a stack frame per part, so about
+// 130,000 parts overflow the stack (SIGSEGV) in a file far smaller than the sizes chrootctl
+// reads. Strings are taken whole (dots inside them are no key's), multi-line ones skipped; a
+// run of dotted words outside a key (a float, a comment) counts too, which only errs towards
+// counting more.
+struct DottedRun {
+  std::size_t parts = 0;
+  std::size_t offset = 0;
+};
+DottedRun longest_dotted_run(std::string_view t) {
+  auto bare = [](char c) { return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' || c == '-'; };
+  auto blank_end = [&](std::size_t j) {
+    while (j < t.size() && (t[j] == ' ' || t[j] == '\t')) ++j;
+    return j;
+  };
+  // The end of the word or one-line string at j; j if neither starts there.
+  auto word_end = [&](std::size_t j) {
+    if (bare(t[j])) {
+      while (j < t.size() && bare(t[j])) ++j;
+      return j;
+    }
+    if (t[j] != '"' && t[j] != '\'') return j;
+    const char quote = t[j];
+    for (++j; j < t.size() && t[j] != '\n'; ++j) {
+      if (quote == '"' && t[j] == '\\') ++j;
+      else if (t[j] == quote) return j + 1;
+    }
+    return j;
+  };
+  DottedRun best, run;
+  std::size_t i = 0;
+  while (i < t.size()) {
+    if (t.compare(i, 3, "\"\"\"") == 0 || t.compare(i, 3, "'''") == 0) {
+      const auto close = t.find(t.substr(i, 3), i + 3);
+      i = close == std::string_view::npos ? t.size() : close + 3;
+      run.parts = 0;
+      continue;
+    }
+    const std::size_t end = word_end(i);
+    if (end == i) {
+      run.parts = 0;
+      ++i;
+      continue;
+    }
+    if (run.parts++ == 0) run.offset = i;
+    if (run.parts > best.parts) best = run;
+    const std::size_t next = blank_end(end);
+    if (next < t.size() && t[next] == '.') {
+      i = blank_end(next + 1);
+    } else {
+      run.parts = 0;
+      i = end;
+    }
+  }
+  return best;
+}
+
 }  // namespace
 
 SourcePos pos_of(const toml::node& node) {
@@ -54,18 +112,29 @@ std::string render_diagnostic(const TomlDocument& doc, SourcePos pos, std::strin
     const std::string num = std::to_string(pos.line);
     // TOML++ counts columns in characters (code points). Each character is shown
     // terminal-safe, and the caret goes under the character at the column, whatever width
-    // its escape took; tabs are kept so it lines up in a terminal.
-    std::string shown, caret;
+    // its escape took; tabs are kept so it lines up in a terminal. A long line is shown only
+    // around the column (a file may be one line of many errors: quoting all of it for each
+    // would make the report grow with the square of the line).
+    constexpr std::uint32_t k_context = 60;
+    const std::uint32_t first = pos.column > k_context ? pos.column - k_context : 1;
+    const std::uint32_t last = pos.column + k_context;
+    std::string shown = first > 1 ? "..." : "", caret = first > 1 ? "   " : "";
     std::uint32_t column = 1;
     for (std::size_t i = 0; i < line.size(); ++column) {
       const std::size_t n = std::max<std::size_t>(1, utf8_char_length(line, i));
-      const std::string_view raw = line.substr(i, n);
-      const std::string piece = terminal_safe(raw);
-      if (column < pos.column) {
-        if (piece == "\t") caret += '\t';
-        else caret += std::string(piece == raw && n > 1 ? 1 : piece.size(), ' ');
+      if (column > last) {
+        shown += "...";
+        break;
       }
-      shown += piece;
+      if (column >= first) {
+        const std::string_view raw = line.substr(i, n);
+        const std::string piece = terminal_safe(raw);
+        if (column < pos.column) {
+          if (piece == "\t") caret += '\t';
+          else caret += std::string(piece == raw && n > 1 ? 1 : piece.size(), ' ');
+        }
+        shown += piece;
+      }
       i += n;
     }
     out += str(" ", num, " | ", shown, "\n");
@@ -78,6 +147,15 @@ Result<TomlDocument> parse_toml(std::string text, const std::string& display_nam
   TomlDocument doc;
   doc.name = display_name;
   doc.text = std::move(text);
+  if (const DottedRun run = longest_dotted_run(doc.text); run.parts > k_max_dotted_key_parts) {
+    const std::string_view before = std::string_view(doc.text).substr(0, run.offset);
+    const auto line_start = before.rfind('\n');
+    const SourcePos pos{static_cast<std::uint32_t>(std::count(before.begin(), before.end(), '\n') + 1),
+                        static_cast<std::uint32_t>(run.offset - (line_start == std::string_view::npos ? 0 : line_start + 1) + 1)};
+    std::string msg = render_diagnostic(doc, pos, str("a dotted key of ", run.parts, " parts (at most ", k_max_dotted_key_parts, ")"));
+    if (!msg.empty() && msg.back() == '\n') msg.pop_back();
+    return fail(Errc::parse, std::move(msg));
+  }
   try {
     doc.table = toml::parse(doc.text, std::string_view(doc.name));
   } catch (const toml::parse_error& e) {
@@ -104,8 +182,11 @@ std::string Diagnostics::render() const {
   auto items = m_items;
   std::stable_sort(items.begin(), items.end(),
                    [](const Item& a, const Item& b) { return std::tie(a.pos.line, a.pos.column) < std::tie(b.pos.line, b.pos.column); });
+  // The first errors in full; a file of thousands of mistakes is refused on those as well.
+  constexpr std::size_t k_shown = 50;
   std::string out;
-  for (const auto& it : items) out += render_diagnostic(m_doc, it.pos, it.message);
+  for (std::size_t i = 0; i < items.size() && i < k_shown; ++i) out += render_diagnostic(m_doc, items[i].pos, items[i].message);
+  if (items.size() > k_shown) out += str("(", items.size() - k_shown, " more not shown)\n");
   if (items.size() > 1) out += str(items.size(), " errors in ", terminal_safe(m_doc.name), "\n");
   return out;
 }

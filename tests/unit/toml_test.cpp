@@ -1,5 +1,6 @@
 #include <gtest/gtest.h>
 
+#include "chrootctl/common/strings.hpp"
 #include "chrootctl/common/toml.hpp"
 
 namespace chrootctl {
@@ -42,6 +43,58 @@ TEST(Toml, NonAsciiOutsideStringsIsASyntaxError) {
   }
   auto r = parse_toml("a = \"\u00e9\" # \u0163\n", "x.toml");
   ASSERT_TRUE(r) << r.error().what();
+}
+
+// TOML++ parses a dotted key recursively: about 130,000 parts overflowed the stack (a hostile
+// review crashed a root `import` with one line of a recipe). Past 128 parts a key is refused
+// before TOML++ sees it; dots inside strings are no key's and do not count.
+TEST(Toml, ADottedKeyOfTooManyPartsIsRefusedUnparsed) {
+  auto chain = [](std::size_t parts, const std::string& part) {
+    std::string s = part;
+    for (std::size_t i = 1; i < parts; ++i) s += "." + part;
+    return s;
+  };
+  EXPECT_TRUE(parse_toml(chain(k_max_dotted_key_parts, "a") + " = 1\n", "x.toml"));
+  for (const std::string& text :
+       {"x = 1\n" + chain(200000, "a") + " = 1\n", "x = 1\n[" + chain(129, "\"q\"") + "]\n", "x = 1\n[[" + chain(129, "a . a") + "]]\n"}) {
+    auto r = parse_toml(text, "x.toml");
+    ASSERT_FALSE(r);
+    EXPECT_EQ(r.error().code(), Errc::parse);
+    EXPECT_EQ(r.error().what().substr(0, 9), "x.toml:2:");
+    EXPECT_NE(r.error().what().find("parts (at most 128)"), std::string::npos) << r.error().what().substr(0, 200);
+  }
+  auto r = parse_toml("x = 1\n" + chain(200000, "a") + " = 1\n", "x.toml");
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().what().substr(0, 54), "x.toml:2:1: error: a dotted key of 200000 parts (at mo");
+  // Dots in values and strings, one-line or multi-line, are not a key's.
+  const std::string dots = chain(1000, "v");
+  auto ok = parse_toml(
+      "a = \"" + dots + "\"\nb = '" + dots + "'\nc = \"\"\"\n" + dots + "\n\"\"\"\nd = '''" + dots + "'''\ne = \"x\\\"" + dots + "\"\n", "x.toml");
+  EXPECT_TRUE(ok) << ok.error().what();
+}
+
+// One long line of many mistakes: each is shown with the line around its column only, and
+// past fifty only counted, so the report does not grow with the square of the line.
+TEST(Toml, ALongLineOfManyErrorsIsReportedInBoundedSpace) {
+  std::string line = "allow = [";
+  for (int i = 0; i < 5000; ++i) line += (i ? ", \"s" : "\"s") + std::to_string(100000 + i) + "\"";
+  auto doc = parse_toml(line + "]\n", "p.toml");
+  ASSERT_TRUE(doc) << doc.error().what();
+  Diagnostics diag(*doc);
+  for (const auto& v : *(*doc).table["allow"].as_array()) diag.error(v, "unknown system call");
+  const std::string out = diag.render();
+  EXPECT_LT(out.size(), 20000u) << out.size();
+  EXPECT_NE(out.find("(4950 more not shown)\n5000 errors in p.toml\n"), std::string::npos);
+  // The 1001st value starts at column 10 + 1000 * 11: the line shown from 60 characters before it.
+  const std::string at = render_diagnostic(*doc, {1, 11010}, "here");
+  EXPECT_EQ(at.substr(0, 30), "p.toml:1:11010: error: here\n 1");
+  const auto shown = at.substr(at.find(" | ") + 3, 3);
+  EXPECT_EQ(shown, "...");
+  const auto lines = split(at, '\n');
+  ASSERT_GE(lines.size(), 3u);
+  EXPECT_EQ(lines[1].size(), std::string(" 1 | ").size() + 3 + 121 + 3);
+  EXPECT_EQ(lines[2].find('^') - std::string(" 1 | ").size(), 3u + 60u) << lines[2];
+  EXPECT_EQ(lines[1].substr(lines[2].find('^'), 8), "\"s101000") << lines[1];
 }
 
 TEST(Toml, UnknownKeysAreReportedTogetherWithSuggestions) {

@@ -42,6 +42,10 @@ struct TomlDocument {
   toml::table table;
 };
 
+/// A dotted key (a.b.c = 1, [a.b.c]) may have at most this many parts: TOML++ parses one
+/// recursively and overflows the stack at about 130,000, so longer ones are refused unparsed.
+inline constexpr std::size_t k_max_dotted_key_parts = 128;
+
 /// Reads and parses `path`; syntax errors are rendered with line, column and caret.
 Result<TomlDocument> load_toml(const std::string& path, const std::string& display_name = {});
 Result<TomlDocument> parse_toml(std::string text, const std::string& display_name);
