@@ -156,6 +156,11 @@ void read_rule(Diagnostics& diag, const TomlDocument& doc, const toml::table& t,
     if (!arr || arr->empty()) {
       diag.error(*values, str("'rule.", key, "' must be a non-empty array of integers"));
       ok = false;
+    } else if (arr->size() > k_max_rule_values) {
+      // Each value becomes up to one comparison per bit of the argument, and libseccomp's
+      // time grows with the square of the comparisons: thousands of values took minutes.
+      diag.error(*values, str("'rule.", key, "' lists ", arr->size(), " values; at most ", k_max_rule_values));
+      ok = false;
     } else {
       for (const auto& item : *arr) {
         if (auto v = read_value(diag, item, rule.width, str("every item of 'rule.", key, "'"))) rule.values.push_back(*v);
@@ -284,6 +289,12 @@ Result<Policy> parse_policy(const PolicySource& source) {
   Policy p;
   p.name = source.policy;
   for (const auto& d : source.documents) TRY(parse_document(p, d, 0));
+  std::size_t values = 0;
+  for (const auto& [name, d] : p.calls)
+    if (d.kind == Disposition::Kind::rule) values += d.rule.values.size();
+  if (values > k_max_policy_rule_values)
+    return fail(Errc::parse, str("policy ", quote(p.name), ": its argument rules list ", values,
+                                 " values in all (a rule's values count once for each call it names); at most ", k_max_policy_rule_values));
   // Nested runtimes (Apptainer, Podman) make namespaces and mount inside them.
   if (p.allow_user_namespaces) {
     const std::string origin = "allow_user_namespaces = true";

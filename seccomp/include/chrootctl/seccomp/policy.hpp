@@ -50,6 +50,12 @@ struct Policy {
   std::map<std::string, Disposition> calls;  ///< by system-call name
 };
 
+/// Bounds on argument rules: the values one [[rule]] may list, and the values of all rules of a
+/// policy, counted once per call they apply to. Each value compiles to up to one comparison per
+/// bit of the argument, and libseccomp's time grows with the square of the comparisons.
+inline constexpr std::size_t k_max_rule_values = 64;
+inline constexpr std::size_t k_max_policy_rule_values = 256;
+
 /// Parses the documents of `source` in order: each policy file applies its `base` first, then
 /// its own lists; a site document adds to (and overrides) what came before. Every error of a
 /// document is reported together (Errc::parse).
