@@ -198,6 +198,7 @@ OnTerminal on_terminal(const std::vector<std::string>& argv, bool stdin_too = tr
     if (argv.front().front() != '/') all.emplace_back(CHROOTCTL_BIN);
     all.insert(all.end(), argv.begin(), argv.end());
     std::vector<char*> v;
+    v.reserve(all.size() + 1);
     for (auto& a : all) v.push_back(a.data());
     v.push_back(nullptr);
     ::execv(v[0], v.data());

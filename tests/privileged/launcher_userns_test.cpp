@@ -44,7 +44,7 @@ class LauncherUserns : public fx::BusyboxRootTest {
   }
   // A sandbox of its own for one launch, owned by nobody.
   std::string new_sandbox(const std::string& name) {
-    const std::string sb = path(name);
+    std::string sb = path(name);
     test::mkdirs(sb);
     EXPECT_EQ(::chown(sb.c_str(), 65534, 65534), 0);
     return sb;
@@ -266,6 +266,7 @@ TEST_F(LauncherUserns, KeyringsArePrivateBothWays) {
 TEST_F(LauncherUserns, ConcurrentRootJobsGetDisjointIdBlocks) {
   constexpr int k_jobs = 4;
   std::vector<std::unique_ptr<fx::Spawned>> runs;
+  runs.reserve(k_jobs);
   for (int i = 0; i < k_jobs; ++i)
     runs.push_back(std::make_unique<fx::Spawned>(
         m_dir, args({"--user", "root"}, {"/bin/sh", "-c", "cat /proc/self/uid_map; sleep 1"}, new_sandbox(str("sb", i)))));

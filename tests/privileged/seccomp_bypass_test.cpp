@@ -272,6 +272,7 @@ TEST_F(SeccompBypass, TiocstiOnTheJobsTerminal) {
       a.insert(a.end(), options.begin(), options.end());
       a.insert(a.end(), {"--", "/bin/probe64", "tiocsti-tty"});
       std::vector<char*> v;
+      v.reserve(a.size() + 1);
       for (auto& x : a) v.push_back(x.data());
       v.push_back(nullptr);
       ::execv(v[0], v.data());
