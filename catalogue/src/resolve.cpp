@@ -5,6 +5,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <ctime>
 
@@ -103,6 +104,14 @@ Result<ResolvedRoot> resolve_in(const Settings& s, const Catalogue& c, const std
   const std::string label = e->name == name ? quote(name) : str(quote(name), " (alias of ", quote(e->name), ")");
   auto ev = evaluate(s, e->name, v, now);
   if (!ev.usable) return fail(Errc::mismatch, str(label, " is not usable: ", ev.reason));
+  // A launcher without root uses only the images the site lists in readable_images, by any of
+  // their names. Opening a tree follows that list, but what the list says is the rule: a tree
+  // another name opened, or one whose name was since taken off the list, is not one of them.
+  if (::geteuid() != 0 && !s.readable(e->name) &&
+      std::none_of(e->aliases.begin(), e->aliases.end(), [&](const std::string& a) { return s.readable(a); }))
+    return fail(Errc::mismatch,
+                str(label, " is not usable: launchers without root use only the images in readable_images of the site's configuration, and ",
+                    quote(e->name), e->aliases.empty() ? " is" : " (with its aliases) is", " not one of them"));
   // A sealed image has no per-file check: the kernel checks every block it reads (dm-verity), or
   // the launch checks the file's SHA-256 when it mounts it (docs/sealed.md). A directory image
   // whose site relies on the periodic full verification skips it where nobody but root can

@@ -136,6 +136,30 @@ TEST_F(Boundary, StoreTreesAreRootOnlyUnlessReadableAndReadableOnesHoldNothingPr
   EXPECT_EQ(mode_of(open_image), 0755u);
   auto job = as_nobody("'" + open_image + "/root/bin/rootid'");
   EXPECT_EQ(job.out, "65534\n") << job.err;
+  // What readable_images lists is the rule for launchers without root, not whether a tree can
+  // be reached: another name of the same opened tree is refused to them, and so is a name the
+  // site takes off the list (its tree stays open until a verify).
+  ASSERT_EQ(ctl({"add", "OTHER", open_image, "-q"}).exit_code, 0);
+  auto resolve_as_nobody = [&](const std::string& name) {
+    return test::run({"setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", CHROOTCTL_BIN, "resolve", name, "--store", store}, {},
+                     {{"CHROOTCTL_CONFIG", config}});
+  };
+  auto listed = resolve_as_nobody("OPEN");
+  EXPECT_EQ(listed.exit_code, 0) << listed.err;
+  EXPECT_EQ(listed.out, open_image + "/root\n");
+  const std::string not_listed =
+      "chrootctl: error: 'OTHER' is not usable: launchers without root use only the images in readable_images "
+      "of the site's configuration, and 'OTHER' is not one of them\n";
+  auto other = resolve_as_nobody("OTHER");
+  EXPECT_EQ(other.exit_code, 1);
+  EXPECT_EQ(other.err, not_listed);
+  EXPECT_EQ(ctl({"resolve", "OTHER"}).exit_code, 0) << "root resolves every usable name";
+  set_config("");
+  other = resolve_as_nobody("OPEN");
+  EXPECT_EQ(other.exit_code, 1);
+  EXPECT_NE(other.err.find("'OPEN' is not one of them"), std::string::npos) << other.err;
+  EXPECT_EQ(mode_of(open_image), 0755u);
+  set_config("readable_images = [\"OPEN\"]\n");
 
   // An older store, opened by hand: audit reports it, verify repairs it and says so.
   ASSERT_EQ(::chmod(image.c_str(), 0755), 0);
