@@ -15,6 +15,7 @@
 
 #include <algorithm>
 #include <cstdio>
+#include <limits>
 
 #include "chrootctl/common/strings.hpp"
 #include "chrootctl/common/sys.hpp"
@@ -115,9 +116,11 @@ std::string render_diagnostic(const TomlDocument& doc, SourcePos pos, std::strin
     // its escape took; tabs are kept so it lines up in a terminal. A long line is shown only
     // around the column (a file may be one line of many errors: quoting all of it for each
     // would make the report grow with the square of the line).
-    constexpr std::uint32_t k_context = 60;
-    const std::uint32_t first = pos.column > k_context ? pos.column - k_context : 1;
-    const std::uint32_t last = pos.column + k_context;
+    constexpr std::size_t k_whole = 200;     // bytes: a line up to this is shown whole
+    constexpr std::uint32_t k_context = 80;  // characters either side of the column otherwise
+    const bool whole = line.size() <= k_whole;
+    const std::uint32_t first = whole || pos.column <= k_context ? 1 : pos.column - k_context;
+    const std::uint32_t last = whole ? std::numeric_limits<std::uint32_t>::max() : first + 2 * k_context;
     std::string shown = first > 1 ? "..." : "", caret = first > 1 ? "   " : "";
     std::uint32_t column = 1;
     for (std::size_t i = 0; i < line.size(); ++column) {

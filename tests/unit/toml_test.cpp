@@ -85,15 +85,15 @@ TEST(Toml, ALongLineOfManyErrorsIsReportedInBoundedSpace) {
   const std::string out = diag.render();
   EXPECT_LT(out.size(), 20000u) << out.size();
   EXPECT_NE(out.find("(4950 more not shown)\n5000 errors in p.toml\n"), std::string::npos);
-  // The 1001st value starts at column 10 + 1000 * 11: the line shown from 60 characters before it.
+  // The 1001st value starts at column 10 + 1000 * 11: the line shown from 80 characters before it.
   const std::string at = render_diagnostic(*doc, {1, 11010}, "here");
   EXPECT_EQ(at.substr(0, 30), "p.toml:1:11010: error: here\n 1");
   const auto shown = at.substr(at.find(" | ") + 3, 3);
   EXPECT_EQ(shown, "...");
   const auto lines = split(at, '\n');
   ASSERT_GE(lines.size(), 3u);
-  EXPECT_EQ(lines[1].size(), std::string(" 1 | ").size() + 3 + 121 + 3);
-  EXPECT_EQ(lines[2].find('^') - std::string(" 1 | ").size(), 3u + 60u) << lines[2];
+  EXPECT_EQ(lines[1].size(), std::string(" 1 | ").size() + 3 + 161 + 3);
+  EXPECT_EQ(lines[2].find('^') - std::string(" 1 | ").size(), 3u + 80u) << lines[2];
   EXPECT_EQ(lines[1].substr(lines[2].find('^'), 8), "\"s101000") << lines[1];
 }
 
