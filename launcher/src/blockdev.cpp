@@ -101,7 +101,12 @@ Result<Loop> attach_loop(int file_fd, const std::string& label) {
 }
 
 bool have_device_mapper() {
-  const auto st = sys::stat_path("/dev/mapper/control");
+  // The node alone does not say: one left by a tool (dmsetup makes it) or made by hand on a
+  // kernel without device-mapper answers ENODEV when opened, and every sealed launch would fail
+  // where the SHA-256 check would have done. Opening it loads dm-mod where that is a module.
+  auto control = sys::open_path("/dev/mapper/control", O_RDWR | O_CLOEXEC);
+  if (!control) return false;
+  const auto st = sys::fstat(control->get());
   return st && S_ISCHR(st->st_mode);
 }
 

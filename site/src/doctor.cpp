@@ -2,6 +2,7 @@
 // host is changed.
 #include "chrootctl/site/doctor.hpp"
 
+#include <fcntl.h>
 #include <glob.h>
 #include <grp.h>
 #include <pwd.h>
@@ -449,8 +450,13 @@ Check check_loop() {
 
 Check check_verity() {
   Check c{"dm-verity", Verdict::ok, false, "", "", Fact::object({})};
-  const auto st = sys::stat_path("/dev/mapper/control");
-  const bool control = st && S_ISCHR(st->st_mode);
+  // A control node that opens, as the launcher judges it (a leftover node on a kernel without
+  // device-mapper answers ENODEV).
+  bool control = false;
+  if (auto opened = sys::open_path("/dev/mapper/control", O_RDWR | O_CLOEXEC)) {
+    const auto st = sys::fstat(opened->get());
+    control = st && S_ISCHR(st->st_mode);
+  }
   const std::string release = ln::host::kernel().release;
   const bool loaded = exists("/sys/module/dm_verity");
   const bool module = kernel_lists_module(release, "modules.dep", "dm-verity.ko") || kernel_lists_module(release, "modules.builtin", "dm-verity.ko");
@@ -459,7 +465,7 @@ Check check_verity() {
     c.summary = loaded ? "device-mapper with the verity target" : "device-mapper; the verity target is a module the kernel loads on first use";
   } else {
     c.verdict = Verdict::missing;
-    c.summary = control ? "device-mapper without a verity target" : "no device-mapper (/dev/mapper/control is missing)";
+    c.summary = control ? "device-mapper without a verity target" : "no device-mapper (/dev/mapper/control is missing or does not open)";
     c.meaning = "sealed images cannot be checked block by block by the kernel (dm-verity); directory images are unaffected";
   }
   return c;
