@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <functional>
+#include <utility>
 
 #include "chrootctl/common/strings.hpp"
 #include "chrootctl/common/toml.hpp"
@@ -27,7 +28,7 @@ struct DocumentCalls {
   std::map<std::string, Entry> calls;
 
   void add(Diagnostics& diag, const toml::node& at, const std::string& name, Disposition d, const std::string& list) {
-    auto [it, inserted] = calls.try_emplace(name, Entry{d, list});
+    auto [it, inserted] = calls.try_emplace(name, Entry{std::move(d), list});
     if (inserted) return;
     if (it->second.list == list && list != "[[rule]]") return;
     if (list == "[[rule]]" && it->second.list == "[[rule]]") diag.error(at, str(quote(name), " has two [[rule]]s; put its checks in one"));

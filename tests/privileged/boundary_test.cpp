@@ -52,7 +52,7 @@ class Boundary : public test::TempDirTest {
   }
   /// An export archive written by hostile_export.py.
   std::string hostile(const std::string& scenario) {
-    const std::string out = path(scenario + ".tar.zst");
+    std::string out = path(scenario + ".tar.zst");
     auto r = test::run({"python3", test::source_dir() + "/tests/privileged/hostile_export.py", out, scenario});
     EXPECT_EQ(r.exit_code, 0) << r.err;
     return out;

@@ -14,7 +14,7 @@ TEST(Toml, SyntaxErrorShowsFileLineColumnAndCaret) {
   EXPECT_EQ(msg.substr(0, 17), "recipes/x.toml:2:") << msg;
   EXPECT_NE(msg.find(": error: "), std::string::npos) << msg;
   EXPECT_NE(msg.find(" 2 | [base\n"), std::string::npos) << msg;
-  EXPECT_NE(msg.find("^"), std::string::npos) << msg;
+  EXPECT_NE(msg.find('^'), std::string::npos) << msg;
 }
 
 // TOML++ 3.3 breaks its own precondition on table headers like these (common/src/toml.cpp): a
