@@ -152,6 +152,40 @@ Result<Fragment> parse_fragment(std::string text, const std::string& label) {
   return f;
 }
 
+namespace {
+
+// The publish directory, made where it is missing one component at a time, each opened with
+// O_NOFOLLOW: a symlink anywhere on the way is refused, not followed. A user could plant one in
+// a directory everyone may write (/tmp, a scratch area) and send root's writes elsewhere, and
+// what check_owned_dir judges afterwards is the place the writes went. A relative path starts
+// at the real working directory. Returns the directory's path, which has no symlink in it.
+Result<std::string> make_publish_dir(const std::string& dir) {
+  if (dir.empty()) return fail(Errc::invalid_argument, "empty publish directory");
+  std::string at = dir[0] == '/' ? std::string() : TRY(sys::realpath("."));
+  if (at == "/") at.clear();
+  Fd cur = TRY(sys::open_path(at.empty() ? "/" : at, O_RDONLY | O_DIRECTORY));
+  for (const auto& part : split(dir, '/')) {
+    if (part.empty() || part == ".") continue;
+    if (part == "..") return fail(Errc::invalid_argument, str("the publish directory ", quote(dir), " must not contain '..'"));
+    at += "/" + part;
+    auto next = sys::open_at(cur.get(), part, O_RDONLY | O_DIRECTORY | O_NOFOLLOW);
+    if (!next && next.error().sys_errno() == ENOENT) {
+      TRY(with_context(sys::mkdir_at(cur.get(), part, 0755, true), str("creating ", quote(at))));
+      next = sys::open_at(cur.get(), part, O_RDONLY | O_DIRECTORY | O_NOFOLLOW);
+    }
+    if (!next) {
+      const int err = next.error().sys_errno();
+      if (err == ELOOP || err == ENOTDIR)
+        return fail(Errc::permission, str(quote(at), " is a symlink or not a directory; publish to the real directory, with no symlink on the way"));
+      return fail(std::move(next.error()));
+    }
+    cur = std::move(*next);
+  }
+  return at.empty() ? std::string("/") : at;
+}
+
+}  // namespace
+
 Result<PublishResult> publish(const Settings& s, const std::string& name, const std::string& dir, const PublishOptions& o) {
   auto status = [&](const std::string& msg) {
     if (o.status) o.status(msg);
@@ -210,8 +244,7 @@ Result<PublishResult> publish(const Settings& s, const std::string& name, const 
     return ctx(Error(Errc::permission, str("a published tree is reachable by every user of every node, and it holds ", list_privileged(priv),
                                            " (strip them: [strip] in the recipe, or import --strip, and publish that build)")));
 
-  TRY(with_context(sys::mkdir_p(dir, 0755), str("creating ", dir)));
-  const std::string canon = TRY(canonical_path(dir));
+  const std::string canon = TRY(with_context(make_publish_dir(dir), str("refusing to publish into ", quote(dir))));
   // Workers trust a published build only if nobody but root can change it, and the publisher
   // must not write into a directory someone else could rearrange under it.
   TRY(with_context(check_owned_dir(canon, ::geteuid()), str("refusing to publish into ", quote(canon))));

@@ -21,7 +21,9 @@
 namespace chrootctl::launcher::detail {
 
 /// The signals the launcher forwards to init, and init to the job.
-inline constexpr int k_forwarded_signals[] = {SIGTERM, SIGINT, SIGHUP, SIGUSR1, SIGUSR2};
+// SIGCONT too: a stopped job acts on a forwarded SIGTERM only once continued, and `timeout`,
+// for one, follows its SIGTERM with a SIGCONT for that reason.
+inline constexpr int k_forwarded_signals[] = {SIGTERM, SIGINT, SIGHUP, SIGUSR1, SIGUSR2, SIGCONT};
 
 // ---- reports from the child to the launcher (one pipe, one message per write) ----
 

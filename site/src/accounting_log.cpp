@@ -113,10 +113,18 @@ void read_file_into(const std::string& file, std::optional<std::uint64_t> uid, c
   }
 }
 
+// A field as one cell of the table: on one line, whatever it holds. A user's own records are
+// theirs to write, and a newline or tab in one would otherwise print as a row of the table
+// that is not marked as their report.
 std::string cell(const FlatObject& o, std::string_view key) {
   const FlatValue* v = find_flat(o, key);
   if (!v || v->kind == FlatValue::Kind::null) return "-";
-  return v->text;
+  std::string out;
+  for (char c : terminal_safe(v->text)) {
+    if (c == '\t') out += "\\x09";
+    else out += c;
+  }
+  return out;
 }
 
 std::string ms_cell(const FlatObject& o, std::string_view key) {

@@ -10,6 +10,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <cstdlib>
+#include <filesystem>
 #include <thread>
 
 #include "chrootctl/common/strings.hpp"
@@ -164,6 +166,45 @@ TEST_F(LauncherRun, SignalsToChrootctlReachTheJob) {
     ::kill(s.pid(), c.sig);
     EXPECT_EQ(s.wait(), c.code) << s.err();
     EXPECT_EQ(s.out(), str("got ", c.name, "\n"));
+  }
+  // A stopped job: SIGCONT reaches it too, so the SIGTERM before it ends it (as `timeout` does:
+  // TERM, then CONT); without it the launch waited for ever.
+  {
+    // The state and parent of a host process, from /proc/PID/stat ("PID (COMM) S PPID ...").
+    auto stat_of = [](pid_t pid) -> std::pair<char, pid_t> {
+      const std::string text = test::read_file(str("/proc/", pid, "/stat"));  // empty once it is gone
+      const auto close = text.rfind(')');
+      if (close == std::string::npos || close + 4 > text.size()) return {'?', 0};
+      return {text[close + 2], static_cast<pid_t>(std::atol(text.c_str() + close + 4))};
+    };
+    auto child_of = [&](pid_t parent) -> pid_t {
+      std::error_code ec;
+      for (const auto& e : std::filesystem::directory_iterator("/proc", ec)) {
+        const pid_t pid = static_cast<pid_t>(std::atol(e.path().filename().c_str()));
+        if (pid > 0 && stat_of(pid).second == parent) return pid;
+      }
+      return 0;
+    };
+    ::unlink((sandbox + "/ready").c_str());
+    fx::Spawned stopped(m_dir, args({}, {"/bin/sh", "-c", "touch ready; kill -STOP $$; echo resumed"}));
+    ASSERT_TRUE(fx::eventually([&] { return fx::exists(sandbox + "/ready"); })) << stopped.err();
+    const pid_t init = child_of(stopped.pid());
+    pid_t job = 0;
+    ASSERT_TRUE(fx::eventually([&] { return (job = child_of(init)) != 0 && stat_of(job).first == 'T'; })) << "the job never stopped";
+    // SIGCONT alone continues it.
+    ::kill(stopped.pid(), SIGCONT);
+    EXPECT_EQ(stopped.wait(), 0) << stopped.err();
+    EXPECT_EQ(stopped.out(), "resumed\n");
+    // TERM then CONT, as `timeout` sends them, ends a stopped job.
+    ::unlink((sandbox + "/ready").c_str());
+    fx::Spawned again(m_dir, args({}, {"/bin/sh", "-c", "touch ready; kill -STOP $$; echo resumed"}));
+    ASSERT_TRUE(fx::eventually([&] { return fx::exists(sandbox + "/ready"); })) << again.err();
+    const pid_t init2 = child_of(again.pid());
+    ASSERT_TRUE(fx::eventually([&] { return (job = child_of(init2)) != 0 && stat_of(job).first == 'T'; })) << "the job never stopped";
+    ::kill(again.pid(), SIGTERM);
+    ::kill(again.pid(), SIGCONT);
+    EXPECT_EQ(again.wait(), 143) << again.err();
+    EXPECT_EQ(again.out(), "");
   }
   // A job that ignores nothing dies of SIGTERM as it would outside.
   ::unlink((sandbox + "/ready").c_str());

@@ -147,6 +147,25 @@ TEST_F(Publish, ADirectoryOthersCouldRearrangeIsRefused) {
   r = dist::publish(s, "EL9", pub);
   ASSERT_FALSE(r);
   EXPECT_EQ(r.error().what(), str("refusing to publish into '", pub, "': '", pub, "' is owned by uid 1000, not root"));
+  // A symlink on the way, as a user could plant one in a directory everyone may write: refused
+  // before anything is made, not followed to where it points (a hostile review had root write
+  // a whole publication there).
+  const std::string sticky = path("sticky"), victim = path("victim");
+  mkdirs(sticky);
+  mkdirs(victim);
+  ASSERT_EQ(::chmod(sticky.c_str(), 01777), 0);
+  ASSERT_EQ(::symlink(victim.c_str(), (sticky + "/evil").c_str()), 0);
+  for (const std::string& target : {sticky + "/evil", sticky + "/evil/deeper"}) {
+    r = dist::publish(s, "EL9", target);
+    ASSERT_FALSE(r) << target;
+    EXPECT_EQ(r.error().code(), Errc::permission);
+    EXPECT_EQ(r.error().what(), str("refusing to publish into '", target, "': '", sticky,
+                                    "/evil' is a symlink or not a directory; publish to the real directory, with no symlink on the way"));
+  }
+  EXPECT_EQ(listing(victim), "");
+  // A new directory of root's under the sticky one is the publisher's own: taken.
+  r = dist::publish(s, "EL9", sticky + "/mine");
+  EXPECT_TRUE(r) << r.error().what();
 }
 
 TEST_F(Publish, WorkersAddPublishedBuildsVerifiedAndRunTheRootInPlace) {

@@ -82,5 +82,22 @@ TEST_F(AccountingLogFiles, RotatedFilesAreReadOldestFirstAndTheQuerySelects) {
   EXPECT_NE(table.find("1 launch\n"), std::string::npos) << table;
 }
 
+// A user's own records are theirs to write: a newline in a field must not print as a row of the
+// table of its own, one that does not say it is that user's report (a hostile review forged a
+// root launch that way), nor a tab or an escape sequence reach the terminal.
+TEST_F(AccountingLogFiles, EveryFieldIsOneCellOfTheTable) {
+  test::write_file(path("log.jsonl"),
+                   "{\"version\": 1, \"start\": \"2026-11-23T00:00:00Z\", \"via\": \"run\", \"image\": \"A\\tB\", "
+                   "\"batch_job_id\": \"-\\n2026-12-07T23:40:00Z  run  root  SECRET\\u001b[2J\"}\n");
+  AccountingSettings a;
+  a.path = path("log.jsonl");
+  const std::string table = site::log_text(site::read_accounting_log(a, {}));
+  const auto lines = split(table, '\n');
+  ASSERT_EQ(lines.size(), 4u) << table;  // the header, the record, the count, and the end
+  EXPECT_EQ(lines[2], "1 launch");
+  EXPECT_NE(lines[1].find("A\\x09B"), std::string::npos) << table;
+  EXPECT_NE(lines[1].find("-\\x0a2026-12-07T23:40:00Z  run  root  SECRET\\x1b[2J"), std::string::npos) << table;
+}
+
 }  // namespace
 }  // namespace chrootctl
