@@ -525,6 +525,7 @@ TEST_F(LauncherRun, ConcurrentLaunchesShareANewSandbox) {
     test::mkdirs(sb);
     ASSERT_EQ(::chown(sb.c_str(), 65534, 65534), 0);
     std::vector<std::unique_ptr<fx::Spawned>> runs;
+    runs.reserve(6);
     for (int i = 0; i < 6; ++i)
       runs.push_back(std::make_unique<fx::Spawned>(
           m_dir, std::vector<std::string>{"run", "--root", root, "--sandbox", sb, "--user", "nobody", "--", "/bin/sh", "-c",
