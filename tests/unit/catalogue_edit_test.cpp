@@ -133,7 +133,7 @@ TEST_F(CatalogueEdit, WriterKilledAtAnyMomentLeavesTheOldOrTheNewFile) {
     EXPECT_TRUE(c->entries.empty() || c->entries.size() == static_cast<std::size_t>(k_entries)) << when << ": " << c->entries.size();
     if (c->entries.empty()) return "";
     const std::string& first = c->entries.front().name;
-    const std::string gen = first.substr(0, first.find('_'));
+    std::string gen = first.substr(0, first.find('_'));
     for (const auto& e : c->entries) EXPECT_EQ(e.name.substr(0, e.name.find('_')), gen) << when;
     return gen;
   };
