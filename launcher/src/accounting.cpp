@@ -213,17 +213,27 @@ Status append_accounting_line(const AccountingLog& log, const std::string& line)
   const std::string name = path.substr(dir.size() + (dir == "/" ? 0 : 1));
   Fd d = TRY(euid == 0 ? open_root_log_dir(dir) : open_users_dir(dir));
   // At most a few rounds: each one either writes, or finds that another launcher rotated the
-  // file meanwhile and opens the new one.
-  for (int round = 0; round < 4; ++round) {
+  // file meanwhile and opens the new one. A launcher that rotated writes its line into the new
+  // file whatever others appended to it since (max_size is a bound a line may cross), so it
+  // is not sent round again.
+  bool rotated = false;
+  for (int round = 0; round < 8; ++round) {
     Fd f = TRY(open_log(d.get(), name, path, euid));
     const auto st = TRY(sys::fstat(f.get()));
     const auto size = static_cast<std::uint64_t>(st.st_size);
-    if (size > 0 && size + line.size() > log.max_bytes) {
-      // Rotate only what is still the file at PATH, under its flock: a launcher that waited
-      // for the lock finds another file there and starts over with it.
-      TRY(sys::flock(f.get(), true));
+    if (!rotated && size > 0 && size + line.size() > log.max_bytes) {
+      // One rotation at a time in root's directory (its flock, held until this returns), and
+      // only of what is still the file at PATH: a launcher that waited for the lock finds
+      // another file there and starts over with it. (A lock on the log file alone let two
+      // launchers shift the numbered files at once, one renaming over what the other had
+      // just moved, and lines were lost.) A user's own file, in users/ (which a user cannot
+      // open for reading, so not lock), is locked itself, as before.
+      TRY(sys::flock(euid == 0 ? d.get() : f.get(), true));
       auto now = sys::lstat_at(d.get(), name);
-      if (now && now->st_dev == st.st_dev && now->st_ino == st.st_ino) TRY(rotate(d.get(), name, path, log.keep));
+      if (now && now->st_dev == st.st_dev && now->st_ino == st.st_ino) {
+        TRY(rotate(d.get(), name, path, log.keep));
+        rotated = true;
+      }
       continue;
     }
     const ssize_t n = sys::retry_eintr([&] { return ::write(f.get(), line.data(), line.size()); });
@@ -232,7 +242,7 @@ Status append_accounting_line(const AccountingLog& log, const std::string& line)
       return fail(Errc::io, str("write(", quote(path), "): only ", n, " of ", line.size(), " bytes written"));
     return {};
   }
-  return fail(Errc::busy, str(path, ": rotated by other launchers four times in a row; the line was not written"));
+  return fail(Errc::busy, str(path, ": rotated by other launchers eight times in a row; the line was not written"));
 }
 
 }  // namespace chrootctl::launcher
