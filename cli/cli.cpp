@@ -1,6 +1,7 @@
 #include "cli.hpp"
 
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cstdio>
@@ -139,6 +140,16 @@ int report(const std::string& message) {
 }
 
 Option store_option() { return {"store", 0, true, false, "DIR", "image store and catalogue directory (default: from config)"}; }
+Result<Settings> load_existing_store_settings(const Args& a) {
+  const auto given = a.value("store");
+  if (given) {
+    auto st = sys::stat_path(*given);
+    if (!st && st.error().sys_errno() == ENOENT) return fail(Errc::not_found, str("the store ", quote(*given), " (--store) does not exist"));
+    if (!st) return fail(std::move(st.error()).add_context("the store (--store)"));
+    if (!S_ISDIR(st->st_mode)) return fail(Errc::invalid_argument, str("the store ", quote(*given), " (--store) is not a directory"));
+  }
+  return load_settings(given);
+}
 Option json_option() { return {"json", 0, false, false, "", "print machine-readable JSON"}; }
 Option threads_option() { return {"threads", 0, true, false, "N", "hashing threads (default: one per CPU)"}; }
 Option quiet_option() { return {"quiet", 'q', false, false, "", "no progress display"}; }

@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "chrootctl/common/error.hpp"
+#include "chrootctl/common/settings.hpp"
 
 namespace chrootctl::cli {
 
@@ -80,6 +81,11 @@ Option threads_option();
 Option quiet_option();
 /// --trusted DIR: the directory of trusted public keys (default: trusted_keys in the config).
 Option trusted_option();
+/// The settings of a verb that works on an existing store: a store named with --store must
+/// exist (a mistyped path would otherwise read as an empty catalogue, and `list` or
+/// `verify --all` would report nothing with exit 0). Verbs that make a store (add, build,
+/// import) call load_settings.
+Result<Settings> load_existing_store_settings(const Args& a);
 /// Reads --threads (1 to 64) into `threads` when given; an exit code after a usage error.
 std::optional<int> threads_value(const Spec& spec, const Args& a, unsigned& threads);
 

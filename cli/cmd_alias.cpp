@@ -22,7 +22,7 @@ int alias_main(std::span<char* const> argv) {
   Args a;
   if (auto rc = parse(spec, argv, a)) return *rc;
   if (auto why = cat::invalid_name(a.positional[0])) return usage_error(spec, str("bad name: ", *why));
-  auto settings = load_settings(a.value("store"));
+  auto settings = load_existing_store_settings(a);
   if (!settings) return report(settings.error());
   auto r = cat::alias(*settings, a.positional[0], a.positional[1], a.flag("force"));
   if (!r) {

@@ -44,6 +44,8 @@ int audit_main(std::span<char* const> argv) {
   audit::Options opts;
   if (auto rc = threads_value(spec, a, opts.threads)) return *rc;
 
+  // A --store that is not there is an error, not an empty catalogue.
+  if (auto s = load_existing_store_settings(a); !s) return report(s.error());
   auto policy = audit::load_site_policy(a.value("policy"));
   if (!policy) return report(policy.error());
 
@@ -76,7 +78,7 @@ int audit_main(std::span<char* const> argv) {
       std::optional<launcher::sealed::Share> mount;
       Result<audit::Report> r = fail(Errc::internal, "not audited");
       if (target->sealed) {
-        auto settings = load_settings(a.value("store"));
+        auto settings = load_existing_store_settings(a);
         auto m = settings ? mount_for_reading(*settings, target->sealed_file, *target->sealed)
                           : Result<launcher::sealed::Share>(fail(std::move(settings.error())));
         if (m) {

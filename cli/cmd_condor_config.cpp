@@ -108,7 +108,7 @@ int condor_config_main(std::span<char* const> argv) {
                        "--wrapper needs --wrapper-script FILE (USER_JOB_WRAPPER names one executable and takes no "
                        "arguments, so chrootctl writes a script there that runs 'chrootctl condor-wrapper')");
   if (!a.flag("wrapper") && a.value("wrapper-script")) return usage_error(spec, "--wrapper-script goes with --wrapper");
-  auto settings = load_settings(a.value("store"));
+  auto settings = load_existing_store_settings(a);
   if (!settings) return report(settings.error());
   if (a.flag("wrapper")) return wrapper_main(a, *settings);
   auto r = cat::condor_config(*settings);

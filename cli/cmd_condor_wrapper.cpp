@@ -136,7 +136,7 @@ int condor_wrapper_main(std::span<char* const> argv) {
   ::unsetenv("CHROOTCTL_CONFIG");
   ::unsetenv("CHROOTCTL_STATE_DIR");  // nor where the sealed images' mounts are
   if (auto c = a.value("config")) ::setenv("CHROOTCTL_CONFIG", c->c_str(), 1);
-  auto settings = load_settings(a.value("store"));
+  auto settings = load_existing_store_settings(a);
   // From here on every outcome, a refusal included, is recorded in the accounting log (once
   // the configuration that names it could be read), with the job's id from its ad.
   ln::AccountingRecord record = begin_record("condor-wrapper");

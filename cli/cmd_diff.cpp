@@ -33,7 +33,7 @@ int diff_main(std::span<char* const> argv) {
   std::vector<launcher::sealed::Share> mounts;
   for (audit::DiffSide* side : {&*before, &*after}) {
     if (!side->sealed) continue;
-    auto settings = load_settings(a.value("store"));
+    auto settings = load_existing_store_settings(a);
     if (!settings) return report(settings.error());
     if (auto m = mount_for_reading(*settings, side->sealed_file, *side->sealed)) {
       mounts.push_back(std::move(*m));

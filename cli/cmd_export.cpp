@@ -43,7 +43,7 @@ int export_main(std::span<char* const> argv) {
     if (!n || *n < 1 || *n > 19) return usage_error(spec, str("bad --level ", quote(*l), " (1 to 19)"));
     opts.level = static_cast<int>(*n);
   }
-  auto settings = load_settings(a.value("store"));
+  auto settings = load_existing_store_settings(a);
   if (!settings) return report(settings.error());
   std::optional<ProgressLine> line;
   line.emplace(str("exporting ", a.positional[0]), a.flag("quiet") || a.flag("json"));

@@ -71,7 +71,7 @@ int gc_main(std::span<char* const> argv) {
     if (!d) return usage_error(spec, str("bad --min-age ", quote(*m), " (e.g. 90s, 30m, 2h, 1d)"));
     opts.min_age = *d;
   }
-  auto settings = load_settings(a.value("store"));
+  auto settings = load_existing_store_settings(a);
   if (!settings) return report(settings.error());
   auto r = cat::gc(*settings, opts);
   if (!r) return report(r.error());

@@ -25,7 +25,7 @@ int list_main(std::span<char* const> argv) {
                   0};
   Args a;
   if (auto rc = parse(spec, argv, a)) return *rc;
-  auto settings = load_settings(a.value("store"));
+  auto settings = load_existing_store_settings(a);
   if (!settings) return report(settings.error());
   auto c = cat::load(*settings);
   if (!c) return report(c.error());

@@ -35,7 +35,7 @@ int lookup_main(std::span<char* const> argv) {
                   1};
   Args a;
   if (auto rc = parse(spec, argv, a)) return *rc;
-  auto settings = load_settings(a.value("store"));
+  auto settings = load_existing_store_settings(a);
   if (!settings) return report(settings.error());
   cat::ResolveOptions opts;
   opts.fast = a.flag("fast");

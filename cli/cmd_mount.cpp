@@ -57,7 +57,7 @@ int mount_main(std::span<char* const> argv) {
   Args a;
   if (auto rc = parse(spec, argv, a)) return *rc;
   if (::geteuid() != 0) return report("mounting a sealed image needs root");
-  auto settings = load_settings(a.value("store"));
+  auto settings = load_existing_store_settings(a);
   if (!settings) return report(settings.error());
   auto t = target_of(*settings, a);
   if (!t) {

@@ -42,7 +42,7 @@ int publish_main(std::span<char* const> argv) {
   opts.link = !a.flag("copy");
   opts.allow_unsigned = a.flag("allow-unsigned");
   if (auto rc = threads_value(spec, a, opts.threads)) return *rc;
-  auto settings = load_settings(a.value("store"));
+  auto settings = load_existing_store_settings(a);
   if (!settings) return report(settings.error());
   const bool quiet = a.flag("quiet") || a.flag("json");
   std::optional<ProgressLine> line;

@@ -22,7 +22,7 @@ int remove_main(std::span<char* const> argv) {
                   1};
   Args a;
   if (auto rc = parse(spec, argv, a)) return *rc;
-  auto settings = load_settings(a.value("store"));
+  auto settings = load_existing_store_settings(a);
   if (!settings) return report(settings.error());
   auto r = cat::remove(*settings, a.positional[0]);
   if (!r) {

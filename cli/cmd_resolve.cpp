@@ -44,7 +44,7 @@ int resolve_main(std::span<char* const> argv) {
                   1};
   Args a;
   if (auto rc = parse(spec, argv, a)) return *rc;
-  auto settings = load_settings(a.value("store"));
+  auto settings = load_existing_store_settings(a);
   if (!settings) return report(settings.error());
   if (a.flag("with-seccomp") && !a.flag("json")) return usage_error(spec, "--with-seccomp needs --json");
   cat::ResolveOptions opts;

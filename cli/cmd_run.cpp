@@ -171,7 +171,7 @@ int run_main(std::span<char* const> argv) {
   if (a.value("root") && !a.positional.empty()) return usage("give either an image NAME or --root DIR, not both");
   if (a.value("root") && (a.value("store") || a.flag("skip-metadata-check")))
     return usage("--store and --skip-metadata-check apply to an image NAME, not to --root");
-  auto settings = load_settings(a.value("store"));
+  auto settings = load_existing_store_settings(a);
   if (!settings) {
     report(settings.error());
     return k_setup_failed;

@@ -41,7 +41,7 @@ int sign_main(std::span<char* const> argv) {
   if (!key) return usage_error(spec, "--key KEY is required");
   dist::SignOptions opts;
   if (auto rc = threads_value(spec, a, opts.threads)) return *rc;
-  auto settings = load_settings(a.value("store"));
+  auto settings = load_existing_store_settings(a);
   if (!settings) return report(settings.error());
   if (auto t = a.value("trusted")) settings->trusted_keys = *t;
   std::optional<ProgressLine> line;

@@ -31,7 +31,7 @@ int unmount_main(std::span<char* const> argv) {
   Args a;
   if (auto rc = parse(spec, argv, a)) return *rc;
   if (::geteuid() != 0) return report("unmounting a sealed image needs root");
-  auto settings = load_settings(a.value("store"));
+  auto settings = load_existing_store_settings(a);
   if (!settings) return report(settings.error());
   auto c = cat::load_trusted(*settings);
   if (!c) return report(c.error());

@@ -39,7 +39,7 @@ int verify_main(std::span<char* const> argv) {
   cat::VerifyOptions opts;
   opts.fast = a.flag("fast");
   if (auto rc = threads_value(spec, a, opts.threads)) return *rc;
-  auto settings = load_settings(a.value("store"));
+  auto settings = load_existing_store_settings(a);
   if (!settings) return report(settings.error());
   std::optional<ProgressLine> line;
   line.emplace("verifying", a.flag("quiet") || a.flag("json") || opts.fast);

@@ -16,6 +16,7 @@ class CatalogueCli : public test::TempDirTest {
   void SetUp() override {
     TempDirTest::SetUp();
     store = path("store");
+    test::mkdirs(store);
   }
   test::CommandResult ctl(std::vector<std::string> args) {
     args.insert(args.begin() + 1, {"--store", store});
@@ -78,6 +79,25 @@ TEST_F(CatalogueCli, EmptyStoreListsNothingAndResolvesNothing) {
   EXPECT_EQ(rm.err, "chrootctl: error: 'EL9' is not in the catalogue " + store + "/catalogue.toml\n");
 }
 
+// A mistyped --store must not read as an empty catalogue: `list` and `verify --all` would
+// report nothing with exit 0. Only the verbs that make a store accept one that is not there.
+TEST_F(CatalogueCli, AStoreGivenThatDoesNotExistIsAnError) {
+  const std::string missing = path("no-such-store");
+  for (const std::vector<std::string>& args : std::vector<std::vector<std::string>>{
+           {"list"}, {"list", "--json"}, {"verify", "--all"}, {"gc"}, {"show", "EL9"}, {"resolve", "EL9"}, {"condor-config"}, {"audit", "--all"}}) {
+    std::vector<std::string> cmd = args;
+    cmd.insert(cmd.begin() + 1, {"--store", missing});
+    auto r = run_chrootctl(cmd);
+    EXPECT_EQ(r.exit_code, 2) << args[0] << r.err;
+    EXPECT_EQ(r.out, "") << args[0];
+    EXPECT_EQ(r.err, "chrootctl: error: the store '" + missing + "' (--store) does not exist\n") << args[0];
+  }
+  auto f = run_chrootctl({"list", "--store", "/etc/passwd"});
+  EXPECT_EQ(f.exit_code, 2);
+  EXPECT_EQ(f.err, "chrootctl: error: the store '/etc/passwd' (--store) is not a directory\n");
+  EXPECT_NE(::access(missing.c_str(), F_OK), 0);
+}
+
 TEST_F(CatalogueCli, DamagedCatalogueIsReportedWithLineAndColumnAndNeverOverwritten) {
   test::mkdirs(store);
   const std::string damaged =
@@ -138,6 +158,7 @@ TEST_F(CatalogueCli, LookupExitCodes) {
 
 TEST_F(CatalogueCli, ImportDryRunReadsNamedChrootWithHTCondorRules) {
   test::write_file(path("condor_config"), "NAMED_CHROOT = A=/srv/a\nnamed_chroot = RHEL5=/srv/rhel5, SL6 ,root=/, EL9=\n");
+  store = path("fresh-store");  // import makes the store: a dry run must not
   auto r = ctl({"import-condor-config", "--dry-run", path("condor_config")});
   EXPECT_EQ(r.exit_code, 0) << r.err;
   EXPECT_EQ(r.out, "RHEL5=/srv/rhel5: would be imported\n");

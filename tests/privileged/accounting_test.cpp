@@ -159,6 +159,7 @@ TEST_F(AccountingLaunches, RotationWhileLaunchesWriteLosesAndTearsNothing) {
 }
 
 TEST_F(AccountingLaunches, RefusedLaunchesAreRecordedWithTheReason) {
+  test::mkdirs(path("store"));
   auto r = test::run_chrootctl({"run", "NOSUCH", "--store", path("store"), "--sandbox", sandbox, "--user", "nobody", "--", "/bin/true"},
                                {{"CHROOTCTL_CONFIG", config}});
   EXPECT_EQ(r.exit_code, 125);
