@@ -253,6 +253,7 @@ TEST_F(AuditCli, UsageAndTargetErrors) {
   EXPECT_EQ(nm.exit_code, 2);
   EXPECT_EQ(nm.err, "chrootctl: error: " + path("nomanifest") + " is not a build directory: " + path("nomanifest/manifest") +
                         " is missing or not a regular file\n");
+  test::mkdirs(path("store"));
   auto name = audit({"no-such-image", "--store", path("store")});
   EXPECT_EQ(name.exit_code, 2);
   EXPECT_EQ(name.err,

@@ -396,6 +396,7 @@ TEST_F(AuditPrivileged, CatalogueNamesAndAll) {
   EXPECT_NE(d.out.find("\nentries: 1 added, 0 removed, 0 changed"), std::string::npos) << d.out;
   EXPECT_NE(d.out.find("  added /etc/motd\n"), std::string::npos) << d.out;
 
+  test::mkdirs(path("empty-store"));
   auto empty = run_chrootctl({"audit", "--all", "--store", path("empty-store")});
   EXPECT_EQ(empty.exit_code, 2);
   EXPECT_EQ(empty.err, "chrootctl: error: the catalogue has no images to audit\n");
