@@ -83,7 +83,7 @@ int add_from_main(const Spec& spec, const Args& a, const std::string& dir) {
       w.field("message", i.message);
       if (i.added) {
         w.key("entry");
-        cat::write_json(w, i.result.entry, cat::evaluate(*settings, i.name, i.result.entry.current, sys::now_unix()));
+        cat::write_json(w, i.result.entry, cat::evaluate(*settings, i.name, i.result.entry.aliases, i.result.entry.current, sys::now_unix()));
       }
       w.end_object();
     }
@@ -215,7 +215,7 @@ int add_main(std::span<char* const> argv) {
     else w.null();
     w.field("entries", static_cast<std::uint64_t>(r->entries));
     w.key("entry");
-    cat::write_json(w, r->entry, cat::evaluate(*settings, name, v, sys::now_unix()));
+    cat::write_json(w, r->entry, cat::evaluate(*settings, name, r->entry.aliases, v, sys::now_unix()));
     w.end_object();
     out(w.str());
     return k_ok;

@@ -113,7 +113,7 @@ int import_main(std::span<char* const> argv) {
     }
     w.end_array();
     w.key("entry");
-    cat::write_json(w, r->added.entry, cat::evaluate(*settings, r->name, v, sys::now_unix()));
+    cat::write_json(w, r->added.entry, cat::evaluate(*settings, r->name, r->added.entry.aliases, v, sys::now_unix()));
     w.end_object();
     out(w.str());
     return k_ok;

@@ -35,7 +35,7 @@ int list_main(std::span<char* const> argv) {
     w.begin_object();
     w.field("catalogue", cat::catalogue_path(*settings));
     w.key("entries").begin_array();
-    for (const auto& e : c->entries) cat::write_json(w, e, cat::evaluate(*settings, e.name, e.current, now));
+    for (const auto& e : c->entries) cat::write_json(w, e, cat::evaluate(*settings, e.name, e.aliases, e.current, now));
     w.end_array();
     w.end_object();
     out(w.str());

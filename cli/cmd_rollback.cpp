@@ -33,7 +33,7 @@ int rollback_main(std::span<char* const> argv) {
     report(r.error());
     return r.error().code() == Errc::not_found ? k_failed_check : k_error;
   }
-  const auto ev = cat::evaluate(*settings, r->name, r->current, sys::now_unix());
+  const auto ev = cat::evaluate(*settings, r->name, r->aliases, r->current, sys::now_unix());
   if (a.flag("json")) {
     JsonWriter w;
     w.begin_object();

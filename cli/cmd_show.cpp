@@ -31,7 +31,7 @@ int show_main(std::span<char* const> argv) {
     report(c->not_found(name, cat::catalogue_path(*settings)).message());
     return k_failed_check;
   }
-  const auto ev = cat::evaluate(*settings, e->name, e->current, sys::now_unix());
+  const auto ev = cat::evaluate(*settings, e->name, e->aliases, e->current, sys::now_unix());
   if (a.flag("json")) {
     JsonWriter w;
     cat::write_json(w, *e, ev);

@@ -148,7 +148,7 @@ template <class PathOk>
 void usable_names(const Settings& s, const Catalogue& c, std::int64_t now, PathOk&& path_ok, std::vector<NamedChroot>& included,
                   std::vector<CondorConfig::Skipped>& skipped) {
   for (const auto& e : c.entries) {
-    auto ev = evaluate(s, e.name, e.current, now);
+    auto ev = evaluate(s, e.name, e.aliases, e.current, now);
     std::vector<std::string> names{e.name};
     names.insert(names.end(), e.aliases.begin(), e.aliases.end());
     // HTCondor chroots into a directory itself; a sealed image is a file, mounted by chrootctl.

@@ -269,6 +269,7 @@ Result<RollbackResult> rollback(const Settings& s, const std::string& name, cons
       index = static_cast<std::size_t>(it - e->previous.begin());
     }
     result.name = e->name;
+    result.aliases = e->aliases;
     result.dropped.push_back(e->current);
     for (std::size_t i = 0; i < index; ++i) result.dropped.push_back(e->previous[i]);
     e->current = e->previous[index];

@@ -113,7 +113,7 @@ std::string render_list(const Settings& s, const Catalogue& c, std::int64_t now)
   if (c.entries.empty()) return "";
   std::vector<std::vector<std::string>> rows{{"NAME", "STATE", "VERIFIED", "BUILD", "DIGEST", "ROOT"}};
   for (const auto& e : c.entries) {
-    const auto ev = evaluate(s, e.name, e.current, now);
+    const auto ev = evaluate(s, e.name, e.aliases, e.current, now);
     rows.push_back(
         {e.name, ev.state, age(e.current.verified_at, now), e.current.build_id, e.current.digest.substr(0, 12), escape_bytes(e.current.root)});
     for (const auto& a : e.aliases) rows.push_back({a, "-> " + e.name, "", "", "", ""});

@@ -61,7 +61,7 @@ std::string format_duration(std::int64_t s) {
   return str(s / 86400, "d ", (s % 86400) / 3600, "h");
 }
 
-Evaluation evaluate(const Settings& s, const std::string& name, const Version& v, std::int64_t now) {
+Evaluation evaluate(const Settings& s, const std::string& name, const std::vector<std::string>& aliases, const Version& v, std::int64_t now) {
   if (v.verified_at == 0 && v.failed_at == 0) return refuse("unverified", "it has never been verified");
   if (v.failed_at != 0)
     return refuse("failed", str("its verification at ", format_time(v.failed_at), " failed: ", v.failure.empty() ? "no reason recorded" : v.failure,
@@ -72,9 +72,15 @@ Evaluation evaluate(const Settings& s, const std::string& name, const Version& v
   if (now - v.verified_at > s.max_verify_age)
     return refuse("expired", str("its last full verification was at ", format_time(v.verified_at), ", ", format_duration(now - v.verified_at),
                                  " ago, longer than max_verify_age (", format_duration(s.max_verify_age), "); run 'chrootctl verify ", name, "'"));
-  // An image that is not in readable_images is reachable by root only (access.hpp): say so to
-  // an unprivileged launcher, rather than "permission denied" from somewhere on the way.
+  // A caller without root uses only the images the site lists in readable_images, by any of
+  // their names. Opening a tree follows that list, but what the list says is the rule: a tree
+  // another name opened, or one whose name was since taken off the list, is not one of them.
+  // An image in the list whose tree is not open yet is said to be root-only too, rather than
+  // "permission denied" from somewhere on the way.
   if (::geteuid() != 0) {
+    if (!s.readable(name) && std::none_of(aliases.begin(), aliases.end(), [&](const std::string& a) { return s.readable(a); }))
+      return refuse("root-only", str("launchers without root use only the images in readable_images of the site's configuration, and ", quote(name),
+                                     aliases.empty() ? " is" : " (with its aliases) is", " not one of them"));
     if (auto st = sys::lstat_path(v.root); !st && st.error().sys_errno() == EACCES)
       return refuse("root-only", str("its tree is reachable by root only (uid ", ::geteuid(), " cannot reach ", quote(v.root),
                                      "); an image unprivileged launchers use must be in readable_images in the site's configuration"));
@@ -102,16 +108,8 @@ Result<ResolvedRoot> resolve_in(const Settings& s, const Catalogue& c, const std
   const std::int64_t now = options.now ? options.now : sys::now_unix();
   const Version& v = e->current;
   const std::string label = e->name == name ? quote(name) : str(quote(name), " (alias of ", quote(e->name), ")");
-  auto ev = evaluate(s, e->name, v, now);
+  auto ev = evaluate(s, e->name, e->aliases, v, now);
   if (!ev.usable) return fail(Errc::mismatch, str(label, " is not usable: ", ev.reason));
-  // A launcher without root uses only the images the site lists in readable_images, by any of
-  // their names. Opening a tree follows that list, but what the list says is the rule: a tree
-  // another name opened, or one whose name was since taken off the list, is not one of them.
-  if (::geteuid() != 0 && !s.readable(e->name) &&
-      std::none_of(e->aliases.begin(), e->aliases.end(), [&](const std::string& a) { return s.readable(a); }))
-    return fail(Errc::mismatch,
-                str(label, " is not usable: launchers without root use only the images in readable_images of the site's configuration, and ",
-                    quote(e->name), e->aliases.empty() ? " is" : " (with its aliases) is", " not one of them"));
   // A sealed image has no per-file check: the kernel checks every block it reads (dm-verity), or
   // the launch checks the file's SHA-256 when it mounts it (docs/sealed.md). A directory image
   // whose site relies on the periodic full verification skips it where nobody but root can

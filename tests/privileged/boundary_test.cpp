@@ -109,8 +109,9 @@ TEST_F(Boundary, StoreTreesAreRootOnlyUnlessReadableAndReadableOnesHoldNothingPr
   auto res = test::run({"setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", CHROOTCTL_BIN, "resolve", "KEEP", "--store", store}, {},
                        {{"CHROOTCTL_CONFIG", config}});
   EXPECT_EQ(res.exit_code, 1);
-  EXPECT_EQ(res.err, str("chrootctl: error: 'KEEP' is not usable: its tree is reachable by root only (uid 65534 cannot reach '", image,
-                         "/root'); an image unprivileged launchers use must be in readable_images in the site's configuration\n"));
+  EXPECT_EQ(res.err,
+            "chrootctl: error: 'KEEP' is not usable: launchers without root use only the images in readable_images of the site's "
+            "configuration, and 'KEEP' is not one of them\n");
   // A fresh store has no store-permission finding.
   auto a = ctl({"audit", "--all", "--json"});
   EXPECT_EQ(a.out.find("store.reachable-privileged"), std::string::npos) << a.out;
@@ -154,6 +155,17 @@ TEST_F(Boundary, StoreTreesAreRootOnlyUnlessReadableAndReadableOnesHoldNothingPr
   EXPECT_EQ(other.exit_code, 1);
   EXPECT_EQ(other.err, not_listed);
   EXPECT_EQ(ctl({"resolve", "OTHER"}).exit_code, 0) << "root resolves every usable name";
+  // list and show say the same to them: OTHER is root-only, OPEN verified.
+  auto list_as_nobody = test::run({"setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", CHROOTCTL_BIN, "list", "--json", "--store", store},
+                                  {}, {{"CHROOTCTL_CONFIG", config}});
+  ASSERT_EQ(list_as_nobody.exit_code, 0) << list_as_nobody.err;
+  auto states = test::run({"python3", "-c", "import json,sys; print(sorted((e['name'], e['state']) for e in json.load(sys.stdin)['entries']))"},
+                          list_as_nobody.out);
+  EXPECT_EQ(states.out, "[('KEEP', 'root-only'), ('OPEN', 'verified'), ('OTHER', 'root-only')]\n") << list_as_nobody.out;
+  auto list_as_root = ctl({"list", "--json"});
+  states = test::run({"python3", "-c", "import json,sys; print(sorted((e['name'], e['state']) for e in json.load(sys.stdin)['entries']))"},
+                     list_as_root.out);
+  EXPECT_EQ(states.out, "[('KEEP', 'verified'), ('OPEN', 'verified'), ('OTHER', 'verified')]\n") << list_as_root.out;
   set_config("");
   other = resolve_as_nobody("OPEN");
   EXPECT_EQ(other.exit_code, 1);

@@ -115,7 +115,7 @@ TEST_F(SignedImages, ARevokedKeyInvalidatesEveryImageItSignedEvenWithoutRequireS
     EXPECT_EQ(resolve_error(name, s),
               str("'", name, "' is not usable: it is signed by key ", key.id, ", which is revoked (", revoked, "/", key.id, ".pub)"));
   const auto c = load(s);
-  EXPECT_EQ(cat::evaluate(s, "EL9", c.find("EL9")->current, sys::now_unix()).state, "revoked");
+  EXPECT_EQ(cat::evaluate(s, "EL9", {}, c.find("EL9")->current, sys::now_unix()).state, "revoked");
   // A new add refuses it, and a full verification records the failure.
   const std::string b3 = make_build("el9", "b3", "10.0.0.3 localhost\n");
   sign(b3, key);

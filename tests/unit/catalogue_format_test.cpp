@@ -259,7 +259,7 @@ Settings settings() {
 TEST(CatalogueEvaluate, NeverVerified) {
   auto v = version("b1");
   v.verified_at = 0;
-  auto ev = cat::evaluate(settings(), "EL9", v, 1700000200);
+  auto ev = cat::evaluate(settings(), "EL9", {}, v, 1700000200);
   EXPECT_FALSE(ev.usable);
   EXPECT_EQ(ev.state, "unverified");
   EXPECT_EQ(ev.reason, "it has never been verified");
@@ -269,7 +269,7 @@ TEST(CatalogueEvaluate, FailedStaysFailedEvenWhenRecent) {
   auto v = version("b1");
   v.failed_at = 1700000150;
   v.failure = "1 difference: changed /etc/hosts size 3 -> 4";
-  auto ev = cat::evaluate(settings(), "EL9", v, 1700000200);
+  auto ev = cat::evaluate(settings(), "EL9", {}, v, 1700000200);
   EXPECT_FALSE(ev.usable);
   EXPECT_EQ(ev.state, "failed");
   EXPECT_EQ(ev.reason,
@@ -279,7 +279,7 @@ TEST(CatalogueEvaluate, FailedStaysFailedEvenWhenRecent) {
 
 TEST(CatalogueEvaluate, ExpiredAfterMaxAge) {
   auto v = version("b1");
-  auto ev = cat::evaluate(settings(), "EL9", v, v.verified_at + 86401);
+  auto ev = cat::evaluate(settings(), "EL9", {}, v, v.verified_at + 86401);
   EXPECT_FALSE(ev.usable);
   EXPECT_EQ(ev.state, "expired");
   EXPECT_EQ(ev.reason,
@@ -287,12 +287,12 @@ TEST(CatalogueEvaluate, ExpiredAfterMaxAge) {
             "run 'chrootctl verify EL9'");
   Settings s = settings();
   s.max_verify_age = 3600;
-  EXPECT_EQ(cat::evaluate(s, "EL9", v, v.verified_at + 3601).state, "expired");
+  EXPECT_EQ(cat::evaluate(s, "EL9", {}, v, v.verified_at + 3601).state, "expired");
 }
 
 TEST(CatalogueEvaluate, VerificationInTheFutureIsNotTrusted) {
   auto v = version("b1");
-  auto ev = cat::evaluate(settings(), "EL9", v, v.verified_at - 301);
+  auto ev = cat::evaluate(settings(), "EL9", {}, v, v.verified_at - 301);
   EXPECT_EQ(ev.state, "expired");
   EXPECT_EQ(ev.reason,
             "its last verification is recorded at 2023-11-14T22:15:00Z, in the future (was the clock changed?); "
@@ -303,7 +303,7 @@ TEST(CatalogueEvaluate, UnsignedWhenSignaturesAreRequired) {
   Settings s = settings();
   s.require_signature = true;
   s.config_file = "/etc/chrootctl/config.toml";
-  auto ev = cat::evaluate(s, "EL9", version("b1"), 1700000200);
+  auto ev = cat::evaluate(s, "EL9", {}, version("b1"), 1700000200);
   EXPECT_EQ(ev.state, "unsigned");
   EXPECT_EQ(ev.reason, "it is not signed and require_signature is set in /etc/chrootctl/config.toml");
 }
@@ -311,7 +311,7 @@ TEST(CatalogueEvaluate, UnsignedWhenSignaturesAreRequired) {
 TEST(CatalogueEvaluate, MissingRootIsUntrusted) {
   auto v = version("b1");
   v.root = "/nonexistent-chrootctl-test/el9/b1/root";
-  auto ev = cat::evaluate(settings(), "EL9", v, 1700000200);
+  auto ev = cat::evaluate(settings(), "EL9", {}, v, 1700000200);
   EXPECT_FALSE(ev.usable);
   EXPECT_EQ(ev.state, "untrusted");
   EXPECT_EQ(ev.reason, "lstat('/nonexistent-chrootctl-test'): No such file or directory");

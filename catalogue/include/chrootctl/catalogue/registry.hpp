@@ -73,6 +73,7 @@ Result<std::string> alias(const Settings& s, const std::string& alias, const std
 
 struct RollbackResult {
   std::string name;
+  std::vector<std::string> aliases;
   Version current;               ///< the version now current
   std::vector<Version> dropped;  ///< versions newer than it, no longer in the catalogue
 };

@@ -31,7 +31,9 @@ struct Evaluation {
 /// (5) applies when require_signature is set or the version records a signer: IMAGE/signature
 /// must be a valid signature by a trusted key that is not revoked, over a statement naming the
 /// recorded tree digest, build id and recipe and the digest of IMAGE/lock (sign.hpp).
-Evaluation evaluate(const Settings& s, const std::string& name, const Version& v, std::int64_t now);
+/// For a caller without root, an image none of whose names (`name`, `aliases`) is in
+/// readable_images is "root-only", whatever its tree's permissions say.
+Evaluation evaluate(const Settings& s, const std::string& name, const std::vector<std::string>& aliases, const Version& v, std::int64_t now);
 
 struct ResolveOptions {
   bool fast = false;     ///< also run the metadata check (manifest::check_fast) against the stat record
