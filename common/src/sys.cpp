@@ -188,6 +188,32 @@ Status mkdir_at(int dirfd, const std::string& name, mode_t mode, bool exist_ok) 
   return {};
 }
 
+Result<Fd> open_dirs_below(int base, const std::string& base_label, std::string_view rel, const MakeDir& make, std::string_view remedy) {
+  const auto parts = split(rel, '/');
+  if (std::find(parts.begin(), parts.end(), "..") != parts.end()) return fail(Errc::invalid_argument, str(quote(rel), " must not contain '..'"));
+  Fd cur;  // none yet: `base` itself
+  std::string label = base_label;
+  for (std::size_t i = 0; i < parts.size(); ++i) {
+    if (parts[i].empty() || parts[i] == ".") continue;
+    label += "/" + parts[i];
+    const bool last =
+        std::all_of(parts.begin() + static_cast<std::ptrdiff_t>(i) + 1, parts.end(), [](const std::string& p) { return p.empty() || p == "."; });
+    // Opened first (it exists on every call but the first), made only when missing.
+    const int at = cur ? cur.get() : base;
+    auto next = open_at(at, parts[i], O_RDONLY | O_DIRECTORY | O_NOFOLLOW);
+    if (!next && next.error().sys_errno() == ENOENT) {
+      TRY(make(at, parts[i], label, last));
+      next = open_at(at, parts[i], O_RDONLY | O_DIRECTORY | O_NOFOLLOW);
+    }
+    if (!next && (next.error().sys_errno() == ELOOP || next.error().sys_errno() == ENOTDIR))
+      return fail(Errc::permission, str(quote(label), " is a symlink or not a directory; ", remedy));
+    if (!next) return fail(std::move(next.error()));
+    cur = std::move(*next);
+  }
+  if (!cur) return open_at(base, ".", O_RDONLY | O_DIRECTORY);
+  return cur;
+}
+
 Status mkdir_path(const std::string& path, mode_t mode, bool exist_ok) {
   if (::mkdir(path.c_str(), mode) != 0 && !(exist_ok && errno == EEXIST))
     return fail_errno(str("mkdir(", quote(path), ", ", mode_octal(mode), ")"), errno);

@@ -161,27 +161,17 @@ namespace {
 // at the real working directory. Returns the directory's path, which has no symlink in it.
 Result<std::string> make_publish_dir(const std::string& dir) {
   if (dir.empty()) return fail(Errc::invalid_argument, "empty publish directory");
-  std::string at = dir[0] == '/' ? std::string() : TRY(sys::realpath("."));
-  if (at == "/") at.clear();
-  Fd cur = TRY(sys::open_path(at.empty() ? "/" : at, O_RDONLY | O_DIRECTORY));
-  for (const auto& part : split(dir, '/')) {
-    if (part.empty() || part == ".") continue;
-    if (part == "..") return fail(Errc::invalid_argument, str("the publish directory ", quote(dir), " must not contain '..'"));
-    at += "/" + part;
-    auto next = sys::open_at(cur.get(), part, O_RDONLY | O_DIRECTORY | O_NOFOLLOW);
-    if (!next && next.error().sys_errno() == ENOENT) {
-      TRY(with_context(sys::mkdir_at(cur.get(), part, 0755, true), str("creating ", quote(at))));
-      next = sys::open_at(cur.get(), part, O_RDONLY | O_DIRECTORY | O_NOFOLLOW);
-    }
-    if (!next) {
-      const int err = next.error().sys_errno();
-      if (err == ELOOP || err == ENOTDIR)
-        return fail(Errc::permission, str(quote(at), " is a symlink or not a directory; publish to the real directory, with no symlink on the way"));
-      return fail(std::move(next.error()));
-    }
-    cur = std::move(*next);
-  }
-  return at.empty() ? std::string("/") : at;
+  std::string base = dir[0] == '/' ? std::string() : TRY(sys::realpath("."));
+  if (base == "/") base.clear();
+  Fd root = TRY(sys::open_path(base.empty() ? "/" : base, O_RDONLY | O_DIRECTORY));
+  const auto make = [](int parent, const std::string& name, const std::string& label, bool) {
+    return with_context(sys::mkdir_at(parent, name, 0755, true), str("creating ", quote(label)));
+  };
+  TRY(sys::open_dirs_below(root.get(), base, dir, make, "publish to the real directory, with no symlink on the way"));
+  std::string canon = base;
+  for (const auto& part : split(dir, '/'))
+    if (!part.empty() && part != ".") canon += "/" + part;
+  return canon.empty() ? std::string("/") : canon;
 }
 
 }  // namespace

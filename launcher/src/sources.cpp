@@ -135,37 +135,19 @@ Result<OpenedSources> open_sources(const LaunchPlan& plan) {
   return out;
 }
 
-namespace {}  // namespace
-
 // A MOUNT_UNDER_SCRATCH directory (SANDBOX/tmp): made component by component relative to the
 // sandbox fd with O_NOFOLLOW, so a symlink the job left in its sandbox cannot redirect it;
 // created 0700 (0755 above the last) and owned by `uid`:`gid`; an existing one must already
 // belong to `uid`.
 Result<Fd> open_scratch_dir(int sandbox, const std::string& sandbox_path, const std::string& subdir, uid_t uid, gid_t gid) {
-  Fd cur;  // none yet: the sandbox itself
-  std::string shown = sandbox_path;
-  const auto parts = split(subdir, '/');
-  for (std::size_t i = 0; i < parts.size(); ++i) {
-    const bool last = i + 1 == parts.size();
-    const int at = cur ? cur.get() : sandbox;
-    shown += "/" + parts[i];
-    // Opened first (it exists at every launch but the first), made only when missing.
-    auto next = sys::open_at(at, parts[i], O_RDONLY | O_DIRECTORY | O_NOFOLLOW);
-    if (!next && next.error().sys_errno() == ENOENT) {
-      TRY(detail::make_owned_dir(at, parts[i], shown, last ? 0700 : 0755, uid, gid));
-      next = sys::open_at(at, parts[i], O_RDONLY | O_DIRECTORY | O_NOFOLLOW);
-    }
-    if (!next) {
-      if (next.error().sys_errno() == ELOOP || next.error().sys_errno() == ENOTDIR)
-        return fail(Errc::permission, str(shown, " is not a directory (a symlink?); refusing to use it as scratch space"));
-      return fail(std::move(next.error()));
-    }
-    auto st = TRY(sys::fstat(next->get()));
-    if (last && st.st_uid != uid)
-      return fail(Errc::permission, str(shown, " exists and belongs to uid ", st.st_uid, ", not to the job user (uid ", uid, ")"));
-    cur = std::move(*next);
-  }
-  return cur;
+  const auto make = [&](int parent, const std::string& name, const std::string& label, bool last) {
+    return detail::make_owned_dir(parent, name, label, last ? 0700 : 0755, uid, gid);
+  };
+  Fd dir = TRY(sys::open_dirs_below(sandbox, sandbox_path, subdir, make, "refusing to use it as scratch space"));
+  auto st = TRY(sys::fstat(dir.get()));
+  if (st.st_uid != uid)
+    return fail(Errc::permission, str(sandbox_path, "/", subdir, " exists and belongs to uid ", st.st_uid, ", not to the job user (uid ", uid, ")"));
+  return dir;
 }
 
 Status make_scratch_dirs(const LaunchPlan& plan, OpenedSources& opened, uid_t uid, gid_t gid) {

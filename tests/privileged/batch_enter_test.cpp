@@ -188,7 +188,7 @@ TEST_F(BatchEnter, PrepareChecksTheRootAndTheScratchDirectories) {
   ASSERT_EQ(::chown((job_dir + "/var").c_str(), 65534, 65534), 0);
   ASSERT_EQ(::symlink("/etc", (job_dir + "/var/tmp").c_str()), 0);
   EXPECT_EQ(enter_and(options(), [] { return std::string("entered"); }),
-            "error: " + job_dir + "/var/tmp is not a directory (a symlink?); refusing to use it as scratch space");
+            "error: '" + job_dir + "/var/tmp' is a symlink or not a directory; refusing to use it as scratch space");
 }
 
 TEST_F(BatchEnter, NeverTheHostsRoot) {

@@ -89,7 +89,7 @@ TEST_F(LauncherSecurity, SymlinkInTheSandboxCannotRedirectScratchDirs) {
   ASSERT_EQ(::symlink("/etc", (sandbox + "/tmp").c_str()), 0);
   auto r = job("touch /tmp/x");
   EXPECT_EQ(r.exit_code, 125);
-  EXPECT_EQ(r.err, "chrootctl run: " + sandbox + "/tmp is not a directory (a symlink?); refusing to use it as scratch space\n");
+  EXPECT_EQ(r.err, "chrootctl run: '" + sandbox + "/tmp' is a symlink or not a directory; refusing to use it as scratch space\n");
   EXPECT_FALSE(fx::exists("/etc/x"));
 }
 

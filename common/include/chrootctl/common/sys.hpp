@@ -7,6 +7,7 @@
 #include <sys/types.h>
 
 #include <cstdint>
+#include <functional>
 #include <optional>
 #include <span>
 #include <string>
@@ -58,6 +59,16 @@ Status write_all(int fd, std::string_view data);
 
 /// mkdirat(2); with `exist_ok`, an existing entry of that name (EEXIST) is not an error.
 Status mkdir_at(int dirfd, const std::string& name, mode_t mode, bool exist_ok = false);
+/// Makes a missing directory `name` in `parent` for open_dirs_below (`label`: its path as
+/// shown in messages; `last`: it is the final component).
+using MakeDir = std::function<Status(int parent, const std::string& name, const std::string& label, bool last)>;
+/// Opens the directory `rel` below the directory `base` one component at a time with
+/// O_NOFOLLOW, so that no symlink on the way is followed, whoever can change a directory on
+/// it; a missing component is made with `make` and then opened. "" and "."
+/// components are skipped, ".." is refused (Errc::invalid_argument), and a component that is a
+/// symlink or not a directory is refused with Errc::permission: "'LABEL' is a symlink or not a
+/// directory; REMEDY". `base_label` is `base`'s path for messages ("" for "/").
+Result<Fd> open_dirs_below(int base, const std::string& base_label, std::string_view rel, const MakeDir& make, std::string_view remedy);
 /// mkdir(2) of an administrator's path (the last component is created, never followed);
 /// with `exist_ok`, EEXIST is not an error.
 Status mkdir_path(const std::string& path, mode_t mode, bool exist_ok = false);
