@@ -346,6 +346,9 @@ struct Builder {
         // the only mount without nodev.
         if (auto r = sys::mknod_at(d.get(), n.name, S_IFCHR | 0666, makedev(n.major, n.minor)); !r)
           return fail_errno(str("mknodat(", quote(label(inner)), ", ", n.major, ":", n.minor, ")"), r.error().sys_errno());
+        // mknod's mode is masked by the caller's umask, which in a Slurm task is the
+        // submitter's (022 made /dev/null read-only to the job): set it whole.
+        TRY(sys::chmod_at(d.get(), n.name, 0666, 0));
       } else {
         // In a user namespace no node can be made; bind the host's (as bubblewrap does).
         Fd f = TRY(sys::open_at(d.get(), n.name, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_NOCTTY, 0666));

@@ -145,6 +145,25 @@ TEST_F(BatchEnter, TheLayoutOfRunInTheCallingProcess) {
   EXPECT_FALSE(fx::exists(root + "/etc/new"));
 }
 
+// slurmstepd enters with the submitter's umask: the nodes of /dev must not depend on it.
+TEST_F(BatchEnter, TheDeviceNodesAreOpenToAllWhateverTheUmask) {
+  for (const mode_t mask : {022, 077}) {
+    const std::string seen = enter_and(
+        options(),
+        [] {
+          std::string r;
+          for (const char* n : {"null", "zero", "full", "random", "urandom", "tty"}) {
+            struct stat st {};
+            const std::string p = std::string("/dev/") + n;
+            r += p + (::stat(p.c_str(), &st) == 0 ? " " + std::to_string(st.st_mode & 07777) : " missing") + "\n";
+          }
+          return r;
+        },
+        [mask] { ::umask(mask); });
+    EXPECT_EQ(seen, "/dev/null 438\n/dev/zero 438\n/dev/full 438\n/dev/random 438\n/dev/urandom 438\n/dev/tty 438\n") << "umask " << mask;
+  }
+}
+
 TEST_F(BatchEnter, TasksOfAStepShareTheirScratchDirectories) {
   auto o = options();
   EXPECT_EQ(enter_and(o, [] { return std::string(::open("/dev/shm/seg", O_WRONLY | O_CREAT | O_CLOEXEC, 0600) >= 0 ? "made" : "failed"); }), "made");
