@@ -156,6 +156,9 @@ struct Builder {
   Fd root;                    // O_PATH of the new root's top mount
   int staging_dirs = 0;       // tmpfs areas made for missing mount points
   std::size_t next_bind = 0;  // detached: the next of src.binds
+  // Where host directories other than the sandbox and its scratch directories are bound (a
+  // --bind, the Slurm task's working directory): no mount point is ever made below them.
+  std::vector<std::string> host_dirs;
 
   std::string label(const std::string& inner) const { return inner + " in the image"; }
 
@@ -227,6 +230,14 @@ struct Builder {
     struct statvfs sv {};
     if (::fstatvfs(prefix.fd.get(), &sv) != 0) return fail_errno(str("fstatvfs(", quote(label(prefix.path)), ")"), errno);
     if (!(sv.f_flag & ST_RDONLY)) {
+      // Made there, it would be made in the host's directory, as root in a Slurm task: with
+      // the task's working directory /etc, a scratch directory /etc/systemd/system/X.d became
+      // a directory of the job user's in the host's /etc.
+      for (const auto& h : host_dirs)
+        if (path_is_under(prefix.path, h))
+          return fail(Errc::permission, str("mount target ", inner, " is missing below ", h,
+                                            ", where a host directory is bound, and chrootctl never makes a mount point in a host directory: "
+                                            "make it there first or choose another target"));
       // A writable place (a scratch directory, a tree being built): make the path there, owned
       // by the job user.
       return create_chain(prefix.fd.get(), prefix.path, missing, want_dir, plan.creds.uid, plan.creds.gid);
@@ -378,18 +389,22 @@ struct Builder {
   Status bind(const MountOp& op) {
     const auto& source = plan.sources.at(op.source);
     const std::string src_label = source.scratch_subdir.empty() ? source.path : source.path + "/" + source.scratch_subdir;
+    const bool is_host_dir = !source.sandbox && source.scratch_subdir.empty();
     if (from.detached) {
       // A detached mount the launcher made, with its attributes (and idmapping) already set.
       const int m = from.binds.at(next_bind++).get();
       auto st = TRY(sys::fstat(m));
       Fd t = TRY(target(op.target, S_ISDIR(st.st_mode)));
-      return kernel::move_mount(m, t.get(), src_label, label(op.target));
+      TRY(kernel::move_mount(m, t.get(), src_label, label(op.target)));
+      if (is_host_dir) host_dirs.push_back(op.target);
+      return {};
     }
     const int fd = from.sources.at(op.source).get();
     auto st = TRY(sys::fstat(fd));
     Fd t = TRY(target(op.target, S_ISDIR(st.st_mode)));
     TRY(kernel::mount(kernel::fd_path(fd).c_str(), kernel::fd_path(t.get()), nullptr, MS_BIND | (op.recursive ? MS_REC : 0), nullptr, src_label,
                       label(op.target)));
+    if (is_host_dir) host_dirs.push_back(op.target);
     Fd top = TRY(open(op.target));
     std::uint64_t attrs = kernel::k_attr_nosuid | kernel::k_attr_nodev;
     if (op.read_only) attrs |= kernel::k_attr_rdonly;
@@ -427,7 +442,7 @@ Result<RootSources> reopen_sources(const LaunchPlan& plan, const ChildHandles& h
 }
 
 Status build_new_root(const LaunchPlan& plan, RootSources& sources) {
-  Builder b{plan, sources, {}};
+  Builder b{plan, sources, {}, 0, 0, {}};
   // 1. A private tmpfs to assemble the root in (it only hides /tmp from this namespace).
   TRY(kernel::mount("tmpfs", k_staging, "tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC, "mode=0700,size=1m", "tmpfs", k_staging));
   TRY(sys::mkdir_at(AT_FDCWD, k_new_root, 0755));

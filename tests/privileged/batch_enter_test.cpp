@@ -145,6 +145,28 @@ TEST_F(BatchEnter, TheLayoutOfRunInTheCallingProcess) {
   EXPECT_FALSE(fx::exists(root + "/etc/new"));
 }
 
+// A scratch directory below the task's working directory, which is a host directory bound at
+// its own path: its mount point would be made, as root, in the host's directory (a working
+// directory of /etc gave the job user a directory of its own in the host's /etc).
+TEST_F(BatchEnter, NoMountPointIsEverMadeInAHostDirectory) {
+  const std::string host = path("hostetc");
+  test::mkdirs(host + "/systemd/system", 0755);
+  auto o = options();
+  o.binds = {{host, host, false}};
+  o.cwd = host;
+  o.mount_under_scratch = {"/tmp", "/var/tmp", host + "/systemd/system/evil.d"};
+  EXPECT_EQ(enter_and(o, [] { return std::string("entered"); }),
+            "error: mount target " + host + "/systemd/system/evil.d is missing below " + host +
+                ", where a host directory is bound, and chrootctl never makes a mount point in a host directory: make it there first or "
+                "choose another target");
+  EXPECT_NE(::access((host + "/systemd/system/evil.d").c_str(), F_OK), 0) << "a directory was made in the host directory";
+  // One that exists there is mounted over, in the task's namespace only.
+  test::mkdirs(host + "/systemd/system/evil.d", 0755);
+  EXPECT_EQ(enter_and(o, [] { return std::string("entered"); }), "entered");
+  EXPECT_EQ(test::sh("find '" + host + "' -mindepth 1 | sort").out,
+            host + "/systemd\n" + host + "/systemd/system\n" + host + "/systemd/system/evil.d\n");
+}
+
 // slurmstepd enters with the submitter's umask: the nodes of /dev must not depend on it.
 TEST_F(BatchEnter, TheDeviceNodesAreOpenToAllWhateverTheUmask) {
   for (const mode_t mask : {022, 077}) {

@@ -304,6 +304,18 @@ TEST_F(LauncherRun, BindsAreNosuidNodevAndReadOnlyOnRequest) {
   r = job("echo w > /srv/deep/out/w", {"--bind", out + ":/srv/deep/out"});
   EXPECT_EQ(r.exit_code, 0) << r.err;
   EXPECT_EQ(test::read_file(out + "/w"), "w\n");
+  // A bind below another one: its mount point is never made in the host directory, even one
+  // the job user owns and could write.
+  r = job("true", {"--bind", out + ":/srv/out", "--bind", data + ":/srv/out/sub:ro"});
+  EXPECT_EQ(r.exit_code, 125);
+  EXPECT_EQ(r.err,
+            "chrootctl run: mount target /srv/out/sub is missing below /srv/out, where a host directory is bound, and chrootctl never "
+            "makes a mount point in a host directory: make it there first or choose another target\n");
+  EXPECT_FALSE(fx::exists(out + "/sub"));
+  test::mkdirs(out + "/sub");
+  r = job("ls /srv/out/sub", {"--bind", out + ":/srv/out", "--bind", data + ":/srv/out/sub:ro"});
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(r.out, "suid\n");
 }
 
 TEST_F(LauncherRun, NetNoneLeavesOnlyALoopbackThatIsUp) {
