@@ -282,9 +282,13 @@ Status enter_task(spank_t sp) {
   ln::EnterOptions o = *g_state.enter;
   // Slurm forks each task in the job's working directory (it chdirs there as the job user
   // just before): that directory appears at its own path, as the job's cwd.
+  // The path is the user's to change: root binds it only if it is still the directory the
+  // task is in (a symlink swapped in would bind, as root, one the user cannot reach).
   char cwd[PATH_MAX];
   if (!::getcwd(cwd, sizeof cwd)) return chrootctl::fail_errno("getcwd() of the task", errno);
-  o.binds.push_back({cwd, cwd, false});
+  struct stat here {};
+  if (::stat(".", &here) != 0) return chrootctl::fail_errno("stat() of the task's working directory", errno);
+  o.binds.push_back({cwd, cwd, false, ln::RootId{here.st_dev, here.st_ino}});
   o.cwd = cwd;
   // A batch step runs the script slurmd wrote into its spool directory: bound read-only at
   // its own path, since the image has no such file.

@@ -83,7 +83,7 @@ void plan_binds(LaunchPlan& p, Targets& targets, const std::vector<BindSpec>& bi
     }
     auto t = check_into(targets.errors, normalize_inner_path(b.target, "--bind target"));
     if (!t || !targets.add(*t, "--bind target")) continue;
-    p.sources.push_back({absolute(b.source, cwd), false, {}});
+    p.sources.push_back({absolute(b.source, cwd), false, {}, b.identity});
     p.mounts.push_back({MountOp::Kind::bind, *t, p.sources.size() - 1, b.read_only, true});
   }
 }

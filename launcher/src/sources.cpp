@@ -129,7 +129,15 @@ Result<OpenedSources> open_sources(const LaunchPlan& plan) {
       if (dup < 0) return fail_errno("fcntl(F_DUPFD_CLOEXEC)", errno);
       out.sources.emplace_back(dup);
     } else {
-      out.sources.push_back(TRY(with_context(sys::open_path(s.path, O_PATH), str("opening ", s.path))));
+      Fd fd = TRY(with_context(sys::open_path(s.path, O_PATH), str("opening ", s.path)));
+      if (s.identity) {
+        const auto st = TRY(sys::fstat(fd.get()));
+        if (st.st_dev != s.identity->dev || st.st_ino != s.identity->ino)
+          return fail(Errc::permission, str(s.path,
+                                            " is not the directory it was when the job was set up (replaced, or a symlink put in its "
+                                            "place); refusing to bind it"));
+      }
+      out.sources.push_back(std::move(fd));
     }
   }
   return out;

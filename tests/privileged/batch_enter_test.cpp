@@ -167,6 +167,25 @@ TEST_F(BatchEnter, NoMountPointIsEverMadeInAHostDirectory) {
             host + "/systemd\n" + host + "/systemd/system\n" + host + "/systemd/system/evil.d\n");
 }
 
+// The task's working directory is bound by its path, which its user can change: a symlink put
+// in its place after the task started (to a directory the user cannot reach) is not followed
+// by root to bind what it points at. The plugin gives the directory the task is in.
+TEST_F(BatchEnter, TheWorkingDirectoryIsBoundOnlyIfItIsStillTheOneTheTaskIsIn) {
+  const std::string secret = path("secret/inner");
+  test::mkdirs(secret, 0755);
+  ASSERT_EQ(::chmod(path("secret").c_str(), 0700), 0);
+  test::write_file(secret + "/file", "secret\n");
+  struct stat st {};
+  ASSERT_EQ(::stat(work.c_str(), &st), 0);
+  auto o = options();
+  o.binds = {{work, work, false, ln::RootId{st.st_dev, st.st_ino}}};
+  EXPECT_EQ(enter_and(o, [] { return std::string("entered"); }), "entered");
+  ASSERT_EQ(::rename(work.c_str(), (work + ".was").c_str()), 0);
+  ASSERT_EQ(::symlink(secret.c_str(), work.c_str()), 0);
+  EXPECT_EQ(enter_and(o, [&] { return test::read_file(work + "/file"); }),
+            "error: " + work + " is not the directory it was when the job was set up (replaced, or a symlink put in its place); refusing to bind it");
+}
+
 // slurmstepd enters with the submitter's umask: the nodes of /dev must not depend on it.
 TEST_F(BatchEnter, TheDeviceNodesAreOpenToAllWhateverTheUmask) {
   for (const mode_t mask : {022, 077}) {

@@ -29,24 +29,30 @@ namespace chrootctl::launcher {
 
 enum class NetMode { host, none };
 
+/// Device and inode a root must still have when the launcher opens it (recorded by the
+/// catalogue), so that the directory cannot be swapped between resolving a name and mounting.
+/// Also the object a bind source must be (BindSpec::identity).
+struct RootId {
+  std::uint64_t dev = 0;
+  std::uint64_t ino = 0;
+  friend bool operator==(const RootId&, const RootId&) = default;
+};
+
 /// `--bind SRC:DST[:ro]`: a host path bound into the root (nosuid, nodev, recursive).
 struct BindSpec {
   std::string source;  ///< host path
   std::string target;  ///< absolute path inside the root
   bool read_only = false;
+  /// If set, what opening `source` finds must be this object, or the launch is refused: a
+  /// path a user can change, taken from a directory the user opened (the Slurm task's working
+  /// directory), is never resolved again by root to something else.
+  std::optional<RootId> identity = std::nullopt;
 };
 
 /// Everything `chrootctl run` accepts, already split into fields (no strings left to parse
 /// except sizes, which the CLI parses). The root is a resolved host path: the CLI fills it from
 /// `--root DIR` or, once the catalogue exists, from resolving NAME (see resolve_root in
 /// cli/cmd_run.cpp).
-/// Device and inode a root must still have when the launcher opens it (recorded by the
-/// catalogue), so that the directory cannot be swapped between resolving a name and mounting.
-struct RootId {
-  std::uint64_t dev = 0;
-  std::uint64_t ino = 0;
-  friend bool operator==(const RootId&, const RootId&) = default;
-};
 
 /// The job's system-call filter: the policy chosen, its digest and the cached program compiled
 /// from it (seccomp_program.hpp). An empty `program` means no filter (policy "none").
@@ -137,6 +143,7 @@ struct HostSource {
   /// Non-empty: a MOUNT_UNDER_SCRATCH directory "tmp", "var/tmp" created (mode 0700, owned by
   /// the job user) under `path`, which is the sandbox; it is the one that is bound.
   std::string scratch_subdir;
+  std::optional<RootId> identity = std::nullopt;  ///< BindSpec::identity
   friend bool operator==(const HostSource&, const HostSource&) = default;
 };
 
