@@ -469,10 +469,11 @@ SignatureVerdict judge_signature(const JudgeInput& in) {
   }
   v.key_id = sig->key_id;
   const auto candidates = trust->trusted_with_id(sig->key_id);
-  // A revoked key is refused whether or not it is still in trusted.d: revocation wins.
+  // A revoked key is refused whether or not it is still in trusted.d: revocation wins. Every
+  // revoked key is tried, whatever the signature's key-id line (which is not signed) says: a
+  // line changed to another id must not turn a revoked signature into an unknown one.
   for (const auto& r : trust->revoked) {
-    if (r.id() == sig->key_id && r.verify(sig->statement_text, sig->value))
-      return no("revoked", str("it is signed by key ", sig->key_id, ", which is revoked (", r.source(), ")"));
+    if (r.verify(sig->statement_text, sig->value)) return no("revoked", str("it is signed by key ", r.id(), ", which is revoked (", r.source(), ")"));
   }
   const Key* signer = nullptr;
   for (const Key* k : candidates)
@@ -480,6 +481,10 @@ SignatureVerdict judge_signature(const JudgeInput& in) {
   if (!signer) {
     if (!candidates.empty())
       return no("bad-signature", str("its signature by key ", sig->key_id, " does not verify (", in.signature_label, " was altered)"));
+    for (const auto& k : trust->trusted)
+      if (k.verify(sig->statement_text, sig->value))
+        return no("bad-signature",
+                  str("it is signed by trusted key ", k.id(), " but names key ", sig->key_id, " (", in.signature_label, " was altered)"));
     v.untrusted_because =
         trust->trusted_dir_exists ? str("it is not one of the trusted keys in ", trust->trusted_dir) : str(trust->trusted_dir, " does not exist");
     return unsigned_verdict(str("it is signed by key ", sig->key_id, ", which is not trusted here: ", v.untrusted_because));

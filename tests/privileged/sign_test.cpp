@@ -130,6 +130,15 @@ TEST_F(SignedImages, ARevokedKeyInvalidatesEveryImageItSignedEvenWithoutRequireS
   // Revocation wins even if the key is also put back among the trusted ones.
   trust(key);
   EXPECT_NE(resolve_error("SL7", s).find("which is revoked"), std::string::npos);
+  // The key-id line is not signed: naming another key does not turn a revoked signature into
+  // one of an unknown key (which an unsigned-tolerant site would register).
+  std::string renamed = read_file(b3 + "/signature");
+  renamed.replace(renamed.find("key-id " + key.id), 7 + key.id.size(), "key-id 0000000000000000");
+  write_file(b3 + "/signature", renamed);
+  a = cat::add(s, "SL7B", b3);
+  ASSERT_FALSE(a);
+  EXPECT_EQ(a.error().what(),
+            str("refusing to add '", b3, "' as 'SL7B': it is signed by key ", key.id, ", which is revoked (", revoked, "/", key.id, ".pub)"));
 }
 
 TEST_F(SignedImages, AnImageRegisteredAsSignedIsRefusedWhenItsKeyOrSignatureGoes) {
@@ -160,6 +169,12 @@ TEST_F(SignedImages, AnAlteredSignatureOrLockIsRefusedAndResolveNeverReadsTheTre
   altered.replace(altered.find("build-id b1"), 11, "build-id b2");
   write_file(dir + "/signature", altered);
   EXPECT_EQ(resolve_error("EL9", s), str("'EL9' is not usable: its signature by key ", key.id, " does not verify (", dir, "/signature was altered)"));
+  // Nor may the key-id line name another key than the trusted one that signed.
+  altered = original;
+  altered.replace(altered.find("key-id " + key.id), 7 + key.id.size(), "key-id 0000000000000000");
+  write_file(dir + "/signature", altered);
+  EXPECT_EQ(resolve_error("EL9", s),
+            str("'EL9' is not usable: it is signed by trusted key ", key.id, " but names key 0000000000000000 (", dir, "/signature was altered)"));
   write_file(dir + "/signature", original);
   const std::string old_lock = sh(str("sha256sum '", dir, "/lock' | cut -c1-64 | tr -d '\\n'")).out;
   write_file(dir + "/lock", read_file(dir + "/lock") + "# edited\n");
