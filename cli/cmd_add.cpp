@@ -53,6 +53,7 @@ int add_from_main(const Spec& spec, const Args& a, const std::string& dir) {
   for (const auto& n : a.positional)
     if (auto why = cat::invalid_name(n)) return usage_error(spec, str("bad name: ", *why));
   dist::AddFromOptions opts;
+  opts.allow_downgrade = a.flag("allow-downgrade");
   if (auto rc = threads_value(spec, a, opts.threads)) return *rc;
   auto settings = load_settings(a.value("store"));
   if (!settings) return report(settings.error());
@@ -127,13 +128,17 @@ int add_main(std::span<char* const> argv) {
                   "site's policy, as without a recorded one). Without it an entry keeps what it has.\n\n"
                   "--from DIR registers images published with 'chrootctl publish' (every one in\n"
                   "DIR/catalogue.d, or the NAMEs given): their manifest, lock, recipe and signature are kept\n"
-                  "in STORE/NAME/from-BUILD-ID and the published root is verified and run in place.\n\n"
+                  "in STORE/NAME/from-BUILD-ID and the published root is verified and run in place. A\n"
+                  "published build does not replace a NAME's current one of another recipe, or a newer one\n"
+                  "(the source_date_epoch their locks record), unless --allow-downgrade is given: a\n"
+                  "fragment's name and build are not signed.\n\n"
                   "Exit status: 0 registered, 1 refused (the tree does not match its manifest, or an owner\n"
                   "or permission check failed, or a signature was refused), 2 error.",
                   {store_option(),
                    json_option(),
                    threads_option(),
                    {"from", 0, true, false, "DIR", "register the images published in DIR"},
+                   {"allow-downgrade", 0, false, false, "", "with --from: let an older build, or one of another recipe, replace NAME's"},
                    trusted_option(),
                    {"seccomp", 0, true, false, "FILE|default|none|site", "the system-call policy of the image's jobs"},
                    quiet_option()},
@@ -141,6 +146,7 @@ int add_main(std::span<char* const> argv) {
                   1000};
   Args a;
   if (auto rc = parse(spec, argv, a)) return *rc;
+  if (a.flag("allow-downgrade") && !a.value("from")) return usage_error(spec, "--allow-downgrade applies to --from");
   if (auto from = a.value("from")) {
     if (a.value("seccomp")) return usage_error(spec, "--seccomp applies to NAME BUILD-DIR, not to --from");
     return add_from_main(spec, a, *from);

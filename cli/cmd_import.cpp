@@ -32,7 +32,7 @@ Result<dist::UnpackStats> unpack_with_builder(const std::string& archive, const 
 
 int import_main(std::span<char* const> argv) {
   const Spec spec{"import",
-                  "FILE [--as NAME] [--allow-unsigned] [--strip] [--trusted DIR] [--store DIR] [--json]",
+                  "FILE [--as NAME] [--allow-unsigned] [--allow-downgrade] [--strip] [--trusted DIR] [--store DIR] [--json]",
                   "Unpack an exported image, verify it and register it.",
                   "The archive's entry, manifest, lock, recipe and signature are read first and the signature\n"
                   "is judged against the trusted keys: an archive this host may not use is refused before\n"
@@ -48,11 +48,15 @@ int import_main(std::span<char* const> argv) {
                   "refused with the reason, leaving nothing behind.\n\n"
                   "An archive without a signature by a trusted key is refused unless --allow-unsigned is\n"
                   "given; with require_signature = true in the config it is always refused.\n\n"
+                  "An archive does not replace a NAME's current build by one of another recipe, or by an\n"
+                  "older one (the source_date_epoch their locks record), unless --allow-downgrade is given:\n"
+                  "the name in an archive is not signed.\n\n"
                   "Exit status: 0 imported, 1 refused, 2 error.",
                   {store_option(),
                    json_option(),
                    {"as", 0, true, false, "NAME", "register under NAME instead of the exported name"},
                    {"allow-unsigned", 0, false, false, "", "accept an archive without a signature by a trusted key"},
+                   {"allow-downgrade", 0, false, false, "", "let an older build, or one of another recipe, replace NAME's current one"},
                    {"strip", 0, false, false, "", "defuse or leave out what the site's [strip] policy does not allow, instead of refusing"},
                    trusted_option(),
                    threads_option(),
@@ -68,6 +72,7 @@ int import_main(std::span<char* const> argv) {
   }
   if (auto rc = threads_value(spec, a, opts.threads)) return *rc;
   opts.allow_unsigned = a.flag("allow-unsigned");
+  opts.allow_downgrade = a.flag("allow-downgrade");
   opts.strip = a.flag("strip");
   auto settings = load_settings(a.value("store"));
   if (!settings) return report(settings.error());

@@ -7,6 +7,7 @@
 #include <cerrno>
 
 #include "chrootctl/catalogue/access.hpp"
+#include "chrootctl/catalogue/resolve.hpp"
 #include "chrootctl/catalogue/safety.hpp"
 #include "chrootctl/catalogue/sealed.hpp"
 #include "chrootctl/catalogue/sign.hpp"
@@ -76,7 +77,47 @@ std::string summarize(const manifest::DiffResult& d, std::size_t max_lines) {
   return out;
 }
 
-Status record_version(const Settings& s, const std::string& name, Version v, AddResult& result, const std::optional<std::string>& seccomp) {
+namespace {
+
+// The source_date_epoch a lock records (the time of the build's newest input; signed through
+// the lock's digest), if it records one.
+std::optional<std::int64_t> lock_epoch(std::string text, const std::string& label) {
+  auto doc = parse_toml(std::move(text), label);
+  if (!doc) return std::nullopt;
+  return doc->table["source_date_epoch"].value<std::int64_t>();
+}
+
+std::optional<std::int64_t> lock_epoch_of(const std::string& image) {
+  auto text = sys::read_file(image + "/lock", 16u << 20);
+  if (!text) return std::nullopt;
+  return lock_epoch(std::move(*text), image + "/lock");
+}
+
+Status check_not_a_downgrade(const std::string& name, const Version& current, const std::string& recipe, const std::string& build_id,
+                             std::optional<std::int64_t> epoch) {
+  const std::string remedy = " (give --allow-downgrade to replace it all the same)";
+  if (!current.recipe.empty() && current.recipe != recipe)
+    return fail(Errc::mismatch, str("refusing to replace ", quote(name), ", a build of recipe ", quote(current.recipe), ", by build ", build_id,
+                                    " of recipe ", quote(recipe), remedy));
+  const auto was = lock_epoch_of(current.image);
+  if (was && epoch && *epoch < *was)
+    return fail(Errc::mismatch, str("refusing to replace build ", current.build_id, " of ", quote(name), " by the older build ", build_id,
+                                    " (its inputs are of ", format_time(*epoch), ", the current build's of ", format_time(*was), ")", remedy));
+  return {};
+}
+
+}  // namespace
+
+Status check_replacement(const Settings& s, const std::string& name, const std::string& recipe, const std::string& build_id,
+                         const std::string& lock_text) {
+  const Catalogue c = TRY(load(s));
+  const Entry* e = c.find(name);
+  if (!e || e->current.build_id == build_id) return {};
+  return check_not_a_downgrade(name, e->current, recipe, build_id, lock_epoch(lock_text, build_id + "/lock"));
+}
+
+Status record_version(const Settings& s, const std::string& name, Version v, AddResult& result, const std::optional<std::string>& seccomp,
+                      bool refuse_downgrade) {
   const std::string image = v.image;
   TRY(edit(s, [&](Catalogue& c) -> Status {
     // The tree was verified outside the lock; make sure the directory recorded is the one verified.
@@ -94,6 +135,9 @@ Status record_version(const Settings& s, const std::string& name, Version v, Add
       if (seccomp) fresh_entry.seccomp = *seccomp;
       result.entry = c.insert(std::move(fresh_entry));
       return {};
+    }
+    if (refuse_downgrade && !(e->current.image == v.image && e->current.root == v.root)) {
+      if (auto ok = check_not_a_downgrade(name, e->current, v.recipe, v.build_id, lock_epoch_of(v.image)); !ok) return ok;
     }
     if (e->current.image == v.image && e->current.root == v.root) {
       if (e->current.digest == v.digest) v.added_at = e->current.added_at;
@@ -199,7 +243,7 @@ Result<AddResult> add(const Settings& s, const std::string& name, const std::str
   result.entries = m->entries.size();
   if (sig.state != "signed" && !sig.key_id.empty()) result.notes.push_back(str("registered unsigned: ", sig.reason));
   result.notes.insert(result.notes.end(), access->begin(), access->end());
-  TRY(record_version(s, name, v, result, options.seccomp));
+  TRY(record_version(s, name, v, result, options.seccomp, options.refuse_downgrade));
   return result;
 }
 

@@ -492,6 +492,9 @@ Result<ImportResult> import_image(const Settings& given, const std::string& arch
   if (verdict.state != "signed") out.signature_note = verdict.reason;
   out.name = o.as.empty() ? entry->name : o.as;
   if (auto n = check_name(out.name); !n) return refuse(n.error());
+  if (!o.allow_downgrade) {
+    if (auto r = catalogue::check_replacement(given, out.name, entry->recipe, entry->build_id, h->lock); !r) return refuse(r.error());
+  }
   status(str(verdict.state == "signed" ? str("signed by key ", verdict.signer) : str("unsigned: ", verdict.reason), "; build ", entry->build_id,
              " of ", entry->recipe, ", ", m->entries.size(), " entries"));
 
@@ -602,7 +605,7 @@ Result<ImportResult> import_image(const Settings& given, const std::string& arch
     v.manifest_sha256 = manifest_bytes.hex_final();
     out.added.entries = m->entries.size();
     if (verdict.state != "signed") out.added.notes.push_back(str("registered unsigned: ", verdict.reason));
-    TRY(catalogue::record_version(s, out.name, v, out.added));
+    TRY(catalogue::record_version(s, out.name, v, out.added, std::nullopt, !o.allow_downgrade));
     staging.path.clear();
     out.image = dest;
     return out;
@@ -676,7 +679,7 @@ Result<ImportResult> import_image(const Settings& given, const std::string& arch
   v.identity = *identity;
   out.added.entries = tree.entries.size();
   if (verdict.state != "signed") out.added.notes.push_back(str("registered unsigned: ", verdict.reason));
-  TRY(catalogue::record_version(s, out.name, v, out.added));
+  TRY(catalogue::record_version(s, out.name, v, out.added, std::nullopt, !o.allow_downgrade));
   staging.path.clear();
   out.image = dest;
   return out;

@@ -84,6 +84,8 @@ Result<AddResult> add_one(const Settings& s, const std::string& canon, const std
   const auto m = TRY(manifest::parse(files["manifest"], published + "/manifest"));
   if (manifest::digest(m) != f.digest)
     return fail(Errc::mismatch, str(published, "/manifest has tree digest ", manifest::digest(m), ", not the ", f.digest, " its fragment names"));
+  // Judged again when it is recorded; here before the local copy is written.
+  if (!o.allow_downgrade) TRY(catalogue::check_replacement(s, f.name, f.recipe, f.build_id, files["lock"]));
   TRY(with_context(sys::mkdir_p(s.store, 0755), str("creating the store ", s.store)));
   const std::string store = TRY(canonical_path(s.store));
   TRY(with_context(check_owned_dir(store, ::geteuid()), "refusing to register into the store"));
@@ -97,6 +99,7 @@ Result<AddResult> add_one(const Settings& s, const std::string& canon, const std
   ao.threads = o.threads;
   ao.progress = o.progress;
   ao.now = o.now;
+  ao.refuse_downgrade = !o.allow_downgrade;
   return add(s, f.name, local, ao);
 }
 

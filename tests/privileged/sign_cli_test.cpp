@@ -169,11 +169,59 @@ TEST_F(SignCli, ExportImportAndTheirRefusals) {
   EXPECT_EQ(i.err, str("chrootctl: error: refusing to import '", path("cut.tar.zst"), "': '", path("cut.tar.zst"), "': Truncated zstd input\n"));
 }
 
+// The name an archive carries is not signed, nor is which build it holds: an older signed build
+// of the same recipe, or a signed build of another recipe, must not silently take a name.
+TEST_F(SignCli, ImportRefusesAnOlderBuildOrAnotherRecipeUnderANameWithoutAllowDowngrade) {
+  CHROOTCTL_REQUIRE_TOOL("zstd");
+  const auto key = make_key();
+  trust(key);
+  auto signed_export = [&](const std::string& recipe, const std::string& id, std::int64_t epoch, const std::string& hosts) {
+    const std::string dir = make_build(recipe, id, hosts, true, false);
+    write_file(dir + "/lock", read_file(dir + "/lock") + str("source_date_epoch = ", epoch, "\n"));
+    const std::string name = str("X", recipe, id);
+    EXPECT_EQ(ctl({"add", "-q", name, dir}).exit_code, 0);
+    EXPECT_EQ(ctl({"sign", "-q", name, "--key", key.private_file}).exit_code, 0);
+    const std::string archive = path(name + ".tar.zst");
+    EXPECT_EQ(ctl({"export", "-q", name, "-o", archive}).exit_code, 0);
+    return archive;
+  };
+  const std::string old_el9 = signed_export("el9", "b1", 1700000000, "10.0.0.1 localhost\n");
+  const std::string new_el9 = signed_export("el9", "b2", 1700100000, "10.0.0.2 localhost\n");
+  const std::string sl7 = signed_export("sl7", "c1", 1700200000, "10.0.0.3 localhost\n");
+  const std::string worker = path("worker");
+  auto i = ctl_store(worker, {"import", "-q", new_el9, "--as", "PROD"}, true);
+  ASSERT_EQ(i.exit_code, 0) << i.err;
+  i = ctl_store(worker, {"import", "-q", old_el9, "--as", "PROD"}, true);
+  EXPECT_EQ(i.exit_code, 1);
+  EXPECT_EQ(i.err, str("chrootctl: error: refusing to import '", old_el9,
+                       "': refusing to replace build b2 of 'PROD' by the older build b1 (its inputs are of 2023-11-14T22:13:20Z, the current "
+                       "build's of 2023-11-16T02:00:00Z) (give --allow-downgrade to replace it all the same)\n"));
+  i = ctl_store(worker, {"import", "-q", sl7, "--as", "PROD"}, true);
+  EXPECT_EQ(i.exit_code, 1);
+  EXPECT_EQ(i.err,
+            str("chrootctl: error: refusing to import '", sl7,
+                "': refusing to replace 'PROD', a build of recipe 'el9', by build c1 of recipe 'sl7' (give --allow-downgrade to replace it all "
+                "the same)\n"));
+  EXPECT_EQ(ctl_store(worker, {"resolve", "PROD"}, true).out, worker + "/el9/b2/root\n") << "PROD was not changed";
+  EXPECT_EQ(sh(str("cd '", worker, "' && ls -d */*")).out, "el9/b2\n") << "a refused import wrote nothing";
+  // A newer build of the same recipe needs nothing; the site may choose an older one.
+  i = ctl_store(worker, {"import", "-q", old_el9, "--as", "PROD", "--allow-downgrade"}, true);
+  EXPECT_EQ(i.exit_code, 0) << i.err;
+  EXPECT_EQ(ctl_store(worker, {"resolve", "PROD"}, true).out, worker + "/el9/b1/root\n");
+  i = ctl_store(worker, {"import", "-q", new_el9, "--as", "PROD"}, true);
+  EXPECT_EQ(i.exit_code, 0) << i.err;
+  EXPECT_EQ(ctl_store(worker, {"resolve", "PROD"}, true).out, worker + "/el9/b2/root\n");
+  auto misuse = ctl_store(worker, {"add", "PROD", worker + "/el9/b1", "--allow-downgrade"});
+  EXPECT_EQ(misuse.exit_code, 2);
+  EXPECT_EQ(misuse.err, "chrootctl add: --allow-downgrade applies to --from\nTry 'chrootctl add --help'.\n");
+}
+
 TEST_F(SignCli, PublishAndAddFrom) {
   const auto key = make_key();
   trust(key);
   // Published trees hold nothing privileged (publish refuses them: boundary_test.cpp).
   const std::string dir = make_build("el9", "b1", "127.0.0.1 localhost\n", true, false);
+  write_file(dir + "/lock", read_file(dir + "/lock") + "source_date_epoch = 1700000000\n");
   ASSERT_EQ(ctl({"add", "-q", "EL9", dir}).exit_code, 0);
   const std::string pub = path("pub");
   auto p = ctl({"publish", "-q", "EL9", pub});
@@ -187,6 +235,7 @@ TEST_F(SignCli, PublishAndAddFrom) {
   EXPECT_EQ(p.out, str("EL9: published build b1 at ", pub, "/EL9/b1 (", entries_of(dir), " entries; 0 of 9 files hard-linked to earlier builds, ",
                        human_size(bytes_of(dir)), " copied)\nEL9: ", pub, "/catalogue.d/EL9.toml names it\n"));
   const std::string b2 = make_build("el9", "b2", "10.0.0.2 localhost\n", true, false);
+  write_file(b2 + "/lock", read_file(b2 + "/lock") + "source_date_epoch = 1700100000\n");
   ASSERT_EQ(ctl({"sign", "-q", b2, "--key", key.private_file}).exit_code, 0);
   ASSERT_EQ(ctl({"add", "-q", "EL9", b2}).exit_code, 0);
   p = ctl({"publish", "--json", "EL9", pub});
@@ -205,6 +254,24 @@ TEST_F(SignCli, PublishAndAddFrom) {
   EXPECT_EQ(a.exit_code, 2);
   EXPECT_EQ(a.err, str("chrootctl: error: 'NOPE' is not published in ", pub, " (no ", pub, "/catalogue.d/NOPE.toml)\n"));
   EXPECT_EQ(ctl_store(worker, {"add", "EL9"}).exit_code, 2) << "NAME without BUILD-DIR is a usage error";
+  // The fragment is not signed: pointed back at the older build b1 (still published), it does
+  // not replace b2 unless the site says so.
+  const std::string fragment = pub + "/catalogue.d/EL9.toml";
+  std::string text = read_file(fragment);
+  for (const auto& [from, to] : {std::pair{std::string("b2"), std::string("b1")}, std::pair{digest_of(b2), digest_of(dir)}})
+    for (auto at = text.find(from); at != std::string::npos; at = text.find(from, at + to.size())) text.replace(at, from.size(), to);
+  write_file(fragment, text);
+  a = ctl_store(worker, {"add", "-q", "--from", pub}, true);
+  EXPECT_EQ(a.exit_code, 1);
+  EXPECT_NE(a.err.find("refusing to replace build b2 of 'EL9' by the older build b1 (its inputs are of 2023-11-14T22:13:20Z, the current "
+                       "build's of 2023-11-16T02:00:00Z) (give --allow-downgrade to replace it all the same)"),
+            std::string::npos)
+      << a.err;
+  EXPECT_EQ(ctl_store(worker, {"resolve", "EL9"}, true).out, pub + "/EL9/b2/root\n");
+  EXPECT_EQ(sh(str("cd '", worker, "/EL9' && ls -d from-*")).out, "from-b2\n") << "a refused add --from wrote nothing";
+  a = ctl_store(worker, {"add", "-q", "--from", pub, "--allow-downgrade"}, true);
+  EXPECT_EQ(a.exit_code, 0) << a.err;
+  EXPECT_EQ(ctl_store(worker, {"resolve", "EL9"}, true).out, pub + "/EL9/b1/root\n");
 }
 
 }  // namespace

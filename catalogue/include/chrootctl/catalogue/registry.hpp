@@ -32,6 +32,9 @@ struct AddOptions {
   /// The system-call policy to record for the entry ("default", "none" or a policy file's
   /// absolute path; empty: back to the site's policy). Unset: an existing entry keeps its own.
   std::optional<std::string> seccomp;
+  /// Refuse to replace the current version by an older build or one of another recipe
+  /// (record_version); add_from sets it unless --allow-downgrade is given.
+  bool refuse_downgrade = false;
 };
 
 struct AddResult {

@@ -38,9 +38,17 @@ Result<std::string> recipe_name_of(const std::string& text, const std::string& l
 Status write_stat_record(const std::string& image, const manifest::Manifest& fresh, const std::string& digest);
 /// Records the verified version `v` as the current version of `name` under the lock, after
 /// re-checking that its root is still the directory with `v.identity`. `seccomp`, if set, is
-/// recorded as the entry's system-call policy.
+/// recorded as the entry's system-call policy. With `refuse_downgrade` (builds that come from
+/// elsewhere: import, add --from), replacing the entry's current version by a build of another
+/// recipe, or by one whose lock records an older source_date_epoch, is refused: the name an
+/// archive or a published fragment gives is not signed, and neither is which build it names.
 Status record_version(const Settings& s, const std::string& name, Version v, AddResult& result,
-                      const std::optional<std::string>& seccomp = std::nullopt);
+                      const std::optional<std::string>& seccomp = std::nullopt, bool refuse_downgrade = false);
+
+/// What record_version with `refuse_downgrade` would refuse, judged before anything is written
+/// (import): `lock_text` is the new build's lock.
+Status check_replacement(const Settings& s, const std::string& name, const std::string& recipe, const std::string& build_id,
+                         const std::string& lock_text);
 
 /// "2 differences" (mtime-only changes are not differences).
 std::string count_differences(const manifest::DiffResult& d);

@@ -103,6 +103,9 @@ struct ImportOptions {
   /// host does not trust). Never accepted: a signature that does not verify or does not match
   /// the archive, a revoked key, or anything unsigned when require_signature is set.
   bool allow_unsigned = false;
+  /// Replace a name's current build by an older one, or by one of another recipe
+  /// (catalogue::record_version refuses that otherwise).
+  bool allow_downgrade = false;
   /// Apply the site's strip policy ([strip] in the config) to what it does not allow: clear
   /// setuid and setgid bits (or leave such files out), drop file capabilities, leave device
   /// nodes out, recording each change in the manifest's header. Without it such an archive is

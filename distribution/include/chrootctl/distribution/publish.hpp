@@ -76,6 +76,9 @@ struct PublishResult {
 Result<PublishResult> publish(const Settings& s, const std::string& name, const std::string& dir, const PublishOptions& options = {});
 
 struct AddFromOptions {
+  /// Replace a name's current build by an older one, or by one of another recipe
+  /// (catalogue::record_version refuses that otherwise).
+  bool allow_downgrade = false;
   unsigned threads = 0;
   manifest::ProgressFn progress;
   std::function<void(const std::string&)> status;
