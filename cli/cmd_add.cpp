@@ -23,6 +23,7 @@
 #include "chrootctl/seccomp/policy.hpp"
 #include "chrootctl/seccomp/source.hpp"
 #include "cli.hpp"
+#include "sealed.hpp"
 
 namespace chrootctl::cli {
 namespace {
@@ -58,6 +59,7 @@ int add_from_main(const Spec& spec, const Args& a, const std::string& dir) {
   auto settings = load_settings(a.value("store"));
   if (!settings) return report(settings.error());
   if (auto t = a.value("trusted")) settings->trusted_keys = *t;
+  opts.sealed_tree = sealed_tree_check(*settings, opts.threads);
   const bool quiet = a.flag("quiet") || a.flag("json");
   std::optional<ProgressLine> line;
   line.emplace(str("registering from ", dir), quiet);
@@ -160,6 +162,7 @@ int add_main(std::span<char* const> argv) {
   auto settings = load_settings(a.value("store"));
   if (!settings) return report(settings.error());
   if (auto t = a.value("trusted")) settings->trusted_keys = *t;
+  opts.sealed_tree = sealed_tree_check(*settings, opts.threads);
   if (auto sc = a.value("seccomp")) {
     auto choice = seccomp_choice(*sc, *settings);
     if (!choice) return report(std::move(choice.error()).add_context(str("--seccomp ", quote(*sc))));

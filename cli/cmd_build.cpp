@@ -13,6 +13,7 @@
 #include "chrootctl/common/settings.hpp"
 #include "chrootctl/common/strings.hpp"
 #include "cli.hpp"
+#include "sealed.hpp"
 
 namespace chrootctl::cli {
 namespace {
@@ -84,6 +85,7 @@ int build_main(std::span<char* const> argv) {
   std::optional<catalogue::AddResult> added;
   if (reg) {
     catalogue::AddOptions aopts;
+    aopts.sealed_tree = sealed_tree_check(*settings, 0);
     ProgressLine vline(str("verifying ", r->build_dir), quiet);
     aopts.progress = [&vline](const manifest::Progress& p) {
       vline.update(str(p.entries, " entries, ", p.files_hashed, " files hashed, ", human_size(p.bytes_hashed)));

@@ -8,6 +8,7 @@
 #include "chrootctl/common/strings.hpp"
 #include "chrootctl/distribution/sign.hpp"
 #include "cli.hpp"
+#include "sealed.hpp"
 
 namespace chrootctl::cli {
 namespace {
@@ -44,6 +45,7 @@ int sign_main(std::span<char* const> argv) {
   auto settings = load_existing_store_settings(a);
   if (!settings) return report(settings.error());
   if (auto t = a.value("trusted")) settings->trusted_keys = *t;
+  opts.sealed_tree = sealed_tree_check(*settings, opts.threads);
   std::optional<ProgressLine> line;
   line.emplace(str("checking ", a.positional[0]), a.flag("quiet") || a.flag("json"));
   opts.progress = [&line](const manifest::Progress& p) {

@@ -8,6 +8,7 @@
 #include "chrootctl/common/settings.hpp"
 #include "chrootctl/common/strings.hpp"
 #include "cli.hpp"
+#include "sealed.hpp"
 
 namespace chrootctl::cli {
 namespace {
@@ -41,6 +42,7 @@ int verify_main(std::span<char* const> argv) {
   if (auto rc = threads_value(spec, a, opts.threads)) return *rc;
   auto settings = load_existing_store_settings(a);
   if (!settings) return report(settings.error());
+  opts.sealed_tree = sealed_tree_check(*settings, opts.threads);
   std::optional<ProgressLine> line;
   line.emplace("verifying", a.flag("quiet") || a.flag("json") || opts.fast);
   opts.progress = [&line](const manifest::Progress& p) {

@@ -3,7 +3,9 @@
 
 #include <unistd.h>
 
+#include "chrootctl/catalogue/store.hpp"
 #include "chrootctl/common/sha256.hpp"
+#include "chrootctl/common/strings.hpp"
 #include "chrootctl/verity/verity.hpp"
 
 namespace chrootctl::cli {
@@ -34,6 +36,19 @@ Result<launcher::sealed::Share> mount_for_reading(const Settings& settings, cons
   if (::geteuid() != 0) return launcher::sealed::Share::existing(image, sealed_options(settings));
   const std::string holder = TRY(launcher::sealed::holder_for_self());
   return launcher::sealed::Share::acquire(image, sealed_options(settings), sealed_backend(), holder);
+}
+
+catalogue::SealedTreeCheck sealed_tree_check(const Settings& settings, unsigned threads) {
+  return [&settings, threads](const std::string& file, const manifest::Sealed& sealed, const manifest::Manifest& m) -> Status {
+    auto share = TRY(with_context(mount_for_reading(settings, file, sealed), "mounting it to check it against its manifest"));
+    manifest::CreateOptions o;
+    o.threads = threads;
+    const auto d = TRY(manifest::check(share.root(), m, o));
+    if (d.differs_beyond_mtime())
+      return fail(Errc::mismatch, str("the filesystem in ", file, " is not the tree its manifest describes (", catalogue::count_differences(d),
+                                      "):\n", catalogue::listing(d)));
+    return {};
+  };
 }
 
 }  // namespace chrootctl::cli

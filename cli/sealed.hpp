@@ -5,6 +5,7 @@
 // to SHA-256 (libcrypto, likewise), with the site's settings.
 
 #include "chrootctl/catalogue/catalogue.hpp"
+#include "chrootctl/catalogue/sealed.hpp"
 #include "chrootctl/common/settings.hpp"
 #include "chrootctl/launcher/sealed.hpp"
 
@@ -19,5 +20,9 @@ launcher::sealed::Image sealed_image(const catalogue::Version& v);
 /// this process (made if needed, released when the object goes); otherwise the mount a launch or
 /// `chrootctl mount` made, or a refusal saying how to get one.
 Result<launcher::sealed::Share> mount_for_reading(const Settings& settings, const std::string& file, const manifest::Sealed& sealed);
+
+/// The check of a sealed image's filesystem against its manifest for add, sign and verify
+/// (catalogue/sealed.hpp): mounted for reading, then every entry hashed and compared.
+catalogue::SealedTreeCheck sealed_tree_check(const Settings& settings, unsigned threads);
 
 }  // namespace chrootctl::cli

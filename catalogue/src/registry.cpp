@@ -208,6 +208,10 @@ Result<AddResult> add(const Settings& s, const std::string& name, const std::str
     // One file: its SHA-256 and its dm-verity hash tree, against the manifest's #sealed line.
     if (auto c = check_sealed_contents(root, *m->sealed); !c)
       return fail(Errc::mismatch, str("refusing to add ", quote(image), " as ", quote(name), ": ", c.error().what()));
+    if (options.sealed_tree) {
+      if (auto c = options.sealed_tree(root, *m->sealed, *m); !c)
+        return fail(Errc::mismatch, str("refusing to add ", quote(image), " as ", quote(name), ": ", c.error().what()));
+    }
   } else {
     manifest::CreateOptions copts;
     copts.threads = options.threads;

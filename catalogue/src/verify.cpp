@@ -59,7 +59,7 @@ std::optional<std::string> manifest_problem(const Version& v, const manifest::Ma
 // The manifest is parsed and checked in full unless its bytes are the very ones that passed
 // those checks for this version before (Version::manifest_sha256): on a big image, parsing it
 // would cost more than reading the image file.
-Outcome full_sealed(const Settings& s, VerifyReport& r, const RootIdentity& id, const std::vector<std::string>& names) {
+Outcome full_sealed(const Settings& s, VerifyReport& r, const RootIdentity& id, const std::vector<std::string>& names, const VerifyOptions& options) {
   const Version& v = r.version;
   Status contents;
   std::jthread contents_check([&] { contents = check_sealed_contents(v.root, *v.sealed); });
@@ -70,6 +70,7 @@ Outcome full_sealed(const Settings& s, VerifyReport& r, const RootIdentity& id, 
   if (auto d = check_trusted_dir(v.image, "image directory"); !d) return refuse(d.error().what());
   auto file = read_trusted_manifest(v.image);
   if (!file) return refuse(file.error().what());
+  std::optional<manifest::Manifest> parsed;  // only when its bytes are new
   if (!v.manifest_sha256.empty() && file->sha256 == v.manifest_sha256) {
     auto end = manifest::parse_end_line(file->text, file->path);
     if (!end) return refuse(end.error().what());
@@ -80,11 +81,17 @@ Outcome full_sealed(const Settings& s, VerifyReport& r, const RootIdentity& id, 
     if (!m) return refuse(m.error().what());
     r.entries = m->entries.size();
     if (auto why = manifest_problem(v, *m, digest)) return refuse(*why);
+    parsed = std::move(*m);
   }
   std::string signer;
   if (auto why = signature_problem(s, v, signer)) return refuse(*why);
   contents_check.join();
   if (!contents) return refuse(contents.error().what());
+  // New manifest bytes are checked against the filesystem in the file (the same file bytes
+  // and manifest bytes that passed before need not be).
+  if (parsed && options.sealed_tree) {
+    if (auto t = options.sealed_tree(v.root, *v.sealed, *parsed); !t) return refuse(t.error().what());
+  }
   // Opened for a readable name, like a tree: a sealed image holds nothing privileged on the
   // host, and that it is sealed is all access.cpp looks at.
   manifest::Manifest sealed_only;
@@ -109,7 +116,7 @@ Outcome full(const Settings& s, VerifyReport& r, const VerifyOptions& options, c
     r.error = id.error().what();
     return failed(r.error);
   }
-  if (v.sealed) return full_sealed(s, r, *id, names);
+  if (v.sealed) return full_sealed(s, r, *id, names, options);
   if (auto d = check_trusted_dir(v.image, "image directory"); !d) {
     r.error = d.error().what();
     return failed(r.error);

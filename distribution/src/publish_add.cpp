@@ -100,6 +100,7 @@ Result<AddResult> add_one(const Settings& s, const std::string& canon, const std
   ao.progress = o.progress;
   ao.now = o.now;
   ao.refuse_downgrade = !o.allow_downgrade;
+  ao.sealed_tree = o.sealed_tree;
   return add(s, f.name, local, ao);
 }
 

@@ -82,6 +82,10 @@ Result<SignResult> sign_image(const Settings& s, const std::string& target, cons
   if (m->sealed) {
     if (auto c = check_sealed_contents(root, *m->sealed); !c)
       return fail(Errc::mismatch, str("refusing to sign ", quote(image), ": ", c.error().what()));
+    if (options.sealed_tree) {
+      if (auto c = options.sealed_tree(root, *m->sealed, *m); !c)
+        return fail(Errc::mismatch, str("refusing to sign ", quote(image), ": ", c.error().what()));
+    }
   } else {
     manifest::CreateOptions copts;
     copts.threads = options.threads;

@@ -234,6 +234,43 @@ TEST_F(SealedImage, VerifyChecksTheFileAndItsHashTree) {
   EXPECT_NE(res.err.find("failed"), std::string::npos) << res.err;
 }
 
+// The signature's tree digest, and what audit, diff and show read, are the manifest's: a
+// manifest of another tree beside a genuine image file (its #sealed line copied) must not be
+// signed or registered, though the file's SHA-256 and hash tree check out.
+TEST_F(SealedImage, AManifestOfAnotherTreeBesideTheImageIsNeitherSignedNorAdded) {
+  build("genuine");
+  const std::string other = path("other");
+  test::mkdirs(other + "/etc");
+  test::write_file(other + "/etc/os-release", "ID=other\n");
+  auto m = ctl({"manifest", "create", other, "-o", path("other.manifest")});
+  ASSERT_EQ(m.exit_code, 0) << m.err;
+  const std::string fake = store + "/genuine/fake1";
+  ASSERT_EQ(test::sh("cp -a '" + build_dir + "' '" + fake + "' && rm -f '" + fake + "/signature' && { sed -n 1p '" + path("other.manifest") +
+                     "'; sed -n 2p '" + build_dir + "/manifest'; sed -n '2,$p' '" + path("other.manifest") + "'; } > '" + fake + "/manifest'")
+                .exit_code,
+            0);
+  auto add = ctl({"add", "FAKE", fake, "--store", store});
+  EXPECT_EQ(add.exit_code, 1) << add.out;
+  EXPECT_NE(add.err.find("refusing to add '" + fake + "' as 'FAKE': the filesystem in " + fake +
+                         "/image.erofs is not the tree its manifest "
+                         "describes ("),
+            std::string::npos)
+      << add.err;
+  auto g = ctl({"key", "generate", "--out", path("keys")});
+  ASSERT_EQ(g.exit_code, 0) << g.err;
+  const std::string key = test::sh("ls '" + path("keys") + "'/*.key").out;
+  auto sign = ctl({"sign", fake, "--key", key.substr(0, key.size() - 1), "--store", store});
+  EXPECT_EQ(sign.exit_code, 1) << sign.out;
+  EXPECT_NE(sign.err.find("refusing to sign '" + fake + "': the filesystem in " + fake + "/image.erofs is not the tree its manifest describes ("),
+            std::string::npos)
+      << sign.err;
+  EXPECT_FALSE(test::sh("test -e '" + fake + "/signature'").exit_code == 0);
+  // The genuine build, checked the same way, is added and signed.
+  EXPECT_EQ(ctl({"add", "AGAIN", build_dir, "--store", store}).exit_code, 0);
+  auto ok = ctl({"sign", build_dir, "--key", key.substr(0, key.size() - 1), "--store", store});
+  EXPECT_EQ(ok.exit_code, 0) << ok.err;
+}
+
 // A full verify of a sealed image parses its manifest only when its bytes are not the ones that
 // last passed: their SHA-256 is recorded in the catalogue at add and after each full pass.
 TEST_F(SealedImage, VerifyParsesTheManifestOnlyWhenItsBytesChanged) {

@@ -11,6 +11,7 @@
 
 #include "chrootctl/catalogue/catalogue.hpp"
 #include "chrootctl/catalogue/resolve.hpp"
+#include "chrootctl/catalogue/sealed.hpp"
 #include "chrootctl/common/error.hpp"
 #include "chrootctl/common/manifest.hpp"
 #include "chrootctl/common/settings.hpp"
@@ -35,6 +36,7 @@ struct AddOptions {
   /// Refuse to replace the current version by an older build or one of another recipe
   /// (record_version); add_from sets it unless --allow-downgrade is given.
   bool refuse_downgrade = false;
+  SealedTreeCheck sealed_tree;  ///< a sealed build's filesystem against its manifest (sealed.hpp)
 };
 
 struct AddResult {
@@ -88,6 +90,9 @@ Result<RollbackResult> rollback(const Settings& s, const std::string& name, cons
 
 struct VerifyOptions {
   bool fast = false;  ///< metadata only, against the stat record
+  /// A full verification of a sealed image whose manifest bytes are not the ones that passed
+  /// before: its filesystem against the manifest (sealed.hpp).
+  SealedTreeCheck sealed_tree;
   unsigned threads = 0;
   manifest::ProgressFn progress;
   std::int64_t now = 0;

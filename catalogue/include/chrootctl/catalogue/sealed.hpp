@@ -2,6 +2,7 @@
 /// Sealed images in the catalogue (docs/sealed.md): a version whose root is one image file,
 /// checked as a whole instead of entry by entry.
 
+#include <functional>
 #include <string>
 
 #include "chrootctl/catalogue/catalogue.hpp"
@@ -22,5 +23,12 @@ Result<RootIdentity> check_version_root(const Version& v);
 /// tree matches the recorded root hash (libcryptsetup, in userspace). The two run side by side on
 /// two threads, so the file is read from the disk once. Errc::mismatch names what differs.
 Status check_sealed_contents(const std::string& file, const manifest::Sealed& sealed);
+
+/// Checks the filesystem in a sealed image file, entry by entry, against the manifest `m`
+/// whose #sealed line describes the file (which check_sealed_contents has just checked): a
+/// signature's tree digest, and what audit, diff and show read, are the manifest's, so it
+/// must be the image's. Mounting is the launcher's, so the caller supplies the check (the CLI:
+/// a read-only mount, then manifest::check); unset, only the file is checked.
+using SealedTreeCheck = std::function<Status(const std::string& file, const manifest::Sealed& sealed, const manifest::Manifest& m)>;
 
 }  // namespace chrootctl::catalogue

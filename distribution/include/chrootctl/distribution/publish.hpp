@@ -79,6 +79,7 @@ struct AddFromOptions {
   /// Replace a name's current build by an older one, or by one of another recipe
   /// (catalogue::record_version refuses that otherwise).
   bool allow_downgrade = false;
+  catalogue::SealedTreeCheck sealed_tree;  ///< a sealed build's filesystem against its manifest
   unsigned threads = 0;
   manifest::ProgressFn progress;
   std::function<void(const std::string&)> status;

@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "chrootctl/catalogue/sealed.hpp"
 #include "chrootctl/catalogue/sign.hpp"
 #include "chrootctl/common/error.hpp"
 #include "chrootctl/common/manifest.hpp"
@@ -16,7 +17,8 @@
 namespace chrootctl::distribution {
 
 struct SignOptions {
-  unsigned threads = 0;  ///< hashing threads for the check of the tree
+  unsigned threads = 0;                    ///< hashing threads for the check of the tree
+  catalogue::SealedTreeCheck sealed_tree;  ///< a sealed build's filesystem against its manifest
   manifest::ProgressFn progress;
   std::int64_t now = 0;
 };
