@@ -79,7 +79,7 @@ int build_main(std::span<char* const> argv) {
   if (!r) return report(r.error());
   if (!quiet) {
     char secs[32];
-    std::snprintf(secs, sizeof secs, "%.1f", r->seconds);
+    (void)std::snprintf(secs, sizeof secs, "%.1f", r->seconds);
     line.done(r->cached ? "inputs unchanged: reusing the existing image" : str("done in ", secs, " s"));
   }
   std::optional<catalogue::AddResult> added;

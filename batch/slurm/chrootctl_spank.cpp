@@ -286,8 +286,7 @@ Status enter_task(spank_t sp) {
   // task is in (a symlink swapped in would bind, as root, one the user cannot reach).
   char cwd[PATH_MAX];
   if (!::getcwd(cwd, sizeof cwd)) return chrootctl::fail_errno("getcwd() of the task", errno);
-  struct stat here {};
-  if (::stat(".", &here) != 0) return chrootctl::fail_errno("stat() of the task's working directory", errno);
+  const auto here = TRY(with_context(chrootctl::sys::stat_path("."), "the task's working directory"));
   o.binds.push_back({cwd, cwd, false, ln::RootId{here.st_dev, here.st_ino}});
   o.cwd = cwd;
   // A batch step runs the script slurmd wrote into its spool directory: bound read-only at
@@ -313,6 +312,7 @@ CHROOTCTL_SPANK_EXPORT extern const unsigned int spank_plugin_version = 1;
 
 CHROOTCTL_SPANK_EXPORT int slurm_spank_init(spank_t sp, int ac, char** av) {
   std::vector<std::string> args;
+  args.reserve(static_cast<std::size_t>(ac));
   for (int i = 0; i < ac; ++i) args.emplace_back(av[i]);
   auto c = cb::parse_plugstack_args(args);
   if (!c) {
@@ -416,6 +416,7 @@ CHROOTCTL_SPANK_EXPORT int slurm_spank_job_epilog(spank_t sp, int ac, char** av)
   // Slurm calls no slurm_spank_init in this context: the arguments come with this hook.
   if (!g_state.config) {
     std::vector<std::string> args;
+    args.reserve(static_cast<std::size_t>(ac));
     for (int i = 0; i < ac; ++i) args.emplace_back(av[i]);
     auto c = cb::parse_plugstack_args(args);
     if (!c) {

@@ -181,7 +181,7 @@ TEST_F(SignCli, ImportRefusesAnOlderBuildOrAnotherRecipeUnderANameWithoutAllowDo
     const std::string name = str("X", recipe, id);
     EXPECT_EQ(ctl({"add", "-q", name, dir}).exit_code, 0);
     EXPECT_EQ(ctl({"sign", "-q", name, "--key", key.private_file}).exit_code, 0);
-    const std::string archive = path(name + ".tar.zst");
+    std::string archive = path(name + ".tar.zst");
     EXPECT_EQ(ctl({"export", "-q", name, "-o", archive}).exit_code, 0);
     return archive;
   };
