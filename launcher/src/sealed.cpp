@@ -74,11 +74,26 @@ struct State {
   std::string file;               // the image file that is (being) mounted
   FileId id;                      // its identity when it was opened
   std::string dm;                 // the dm-verity device ("" without)
+  std::string tree;               // the hash tree it was mounted with (tree_of)
   std::optional<RootId> mounted;  // the mount's root, once it is mounted
 };
+
+// What a mount of an image file is checked against besides its SHA-256, which names the mount:
+// with dm-verity the file is never hashed whole, so a file claiming another's SHA-256 with a
+// hash tree of its own would be mounted under that name. A share is taken only by callers
+// whose image describes the same tree.
+std::string tree_of(const manifest::Sealed& s) { return str(s.root_hash, ".", s.salt, ".", s.hash_offset, ".", s.size); }
+
+Status check_same_tree(const std::string& dir, const std::string& mounted_file, const std::string& mounted_tree, const Image& image) {
+  if (mounted_tree == tree_of(image.sealed)) return {};
+  return fail(Errc::mismatch, str("the sealed image mounted in ", dir, " (", mounted_file, ") has SHA-256 ", image.sealed.sha256,
+                                  " but another hash tree than ", image.file, " describes (root hash ", image.sealed.root_hash,
+                                  "); it is not used: unmount it ('chrootctl cleanup' once no job holds it)"));
+}
 std::string render_state(const State& s) {
   std::string t =
       str(k_state_magic, "\n", "file ", escape_bytes(s.file), "\n", "file-id ", file_id_text(s.id), "\n", "dm ", s.dm.empty() ? "-" : s.dm, "\n");
+  if (!s.tree.empty()) t += str("tree ", s.tree, "\n");
   if (s.mounted) t += str("mounted ", s.mounted->dev, " ", s.mounted->ino, "\n");
   return t;
 }
@@ -102,6 +117,8 @@ std::optional<State> parse_state(std::string_view text) {
     } else if (starts_with(l, "dm ")) {
       s.dm = l.substr(3) == "-" ? "" : std::string(l.substr(3));
       have_dm = true;
+    } else if (starts_with(l, "tree ")) {
+      s.tree = std::string(l.substr(5));
     } else if (starts_with(l, "mounted ")) {
       const auto p = split(l.substr(8), ' ');
       auto dev = p.size() == 2 ? parse_u64(p[0]) : std::nullopt;
@@ -240,6 +257,7 @@ Result<State> mount_image(const std::string& dir, const Image& image, const Opti
   State s;
   s.file = image.file;
   s.id = id;
+  s.tree = tree_of(image.sealed);
   if (verity) s.dm = str("chrootctl-", image.sealed.sha256.substr(0, 16), "-", TRY(sys::random_hex(4)));
   TRY(write_state(dir, s));  // before anything exists: reclaim knows what to undo
   auto made = [&]() -> Status {
@@ -344,6 +362,7 @@ Result<Share> Share::acquire(const Image& image, const Options& options, const B
   (void)prune_holders(dir, nullptr);
   auto state = TRY(read_state(dir));
   if (state && is_mounted(dir, *state)) {
+    TRY(check_same_tree(dir, state->file, state->tree, image));
     // Without dm-verity, the file that is mounted must still be the one that was checked.
     if (state->dm.empty()) {
       auto st = sys::stat_path(state->file);
@@ -393,6 +412,7 @@ Result<Share> Share::existing(const Image& image, const Options& options) {
   if (!*state || !is_mounted(dir, **state)) return refuse("no mount in " + dir);
   const auto st = TRY(sys::lstat_path(dir + "/state"));
   TRY(check_root_owned(dir + "/state", st));
+  TRY(check_same_tree(dir, (*state)->file, (*state)->tree, image));
   if ((*state)->dm.empty()) {
     auto fst = sys::stat_path((*state)->file);
     if (!fst || file_id(*fst) != (*state)->id)

@@ -271,6 +271,26 @@ TEST_F(SealedImage, AManifestOfAnotherTreeBesideTheImageIsNeitherSignedNorAdded)
   EXPECT_EQ(ok.exit_code, 0) << ok.err;
 }
 
+// A mount is named by its image file's SHA-256, which dm-verity never computes: a build
+// directory claiming that SHA-256 with another hash tree must not be given, nor give, the mount.
+TEST_F(SealedImage, AMountIsSharedOnlyWithImagesOfTheSameHashTree) {
+  set_config("sealed_keep_mounted = true\n");
+  build("shared");
+  ASSERT_EQ(ctl({"mount", "shared", "--store", store}).exit_code, 0);
+  const std::string fake = store + "/shared/other1";
+  ASSERT_EQ(test::sh("cp -a '" + build_dir + "' '" + fake + "' && sed -i '2s/root-hash=[0-9a-f]*/root-hash=" + std::string(64, '0') + "/' '" + fake +
+                     "/manifest'")
+                .exit_code,
+            0);
+  auto a = ctl({"audit", fake});
+  EXPECT_EQ(a.exit_code, 2) << a.out;
+  EXPECT_NE(a.err.find("but another hash tree than " + fake + "/image.erofs describes (root hash " + std::string(64, '0') + "); it is not used"),
+            std::string::npos)
+      << a.err;
+  EXPECT_EQ(ctl({"audit", build_dir}).exit_code, 0) << "the image's own build directory shares it";
+  ASSERT_EQ(ctl({"unmount", "shared", "--store", store}).exit_code, 0);
+}
+
 // A full verify of a sealed image parses its manifest only when its bytes are not the ones that
 // last passed: their SHA-256 is recorded in the catalogue at add and after each full pass.
 TEST_F(SealedImage, VerifyParsesTheManifestOnlyWhenItsBytesChanged) {
