@@ -14,6 +14,7 @@
 #include "chrootctl/common/tree_writer.hpp"
 #include "chrootctl/distribution/export.hpp"
 #include "cli.hpp"
+#include "sealed.hpp"
 
 namespace chrootctl::cli {
 namespace {
@@ -77,6 +78,7 @@ int import_main(std::span<char* const> argv) {
   auto settings = load_settings(a.value("store"));
   if (!settings) return report(settings.error());
   if (auto t = a.value("trusted")) settings->trusted_keys = *t;
+  opts.sealed_tree = sealed_tree_check(*settings, opts.threads);
   // Imports and builds share STORE/.staging; remove what dead ones left (their flock is free).
   (void)builder::clean_stale_staging(settings->store);
   opts.unpack = unpack_with_builder;

@@ -93,16 +93,29 @@ std::optional<std::int64_t> lock_epoch_of(const std::string& image) {
   return lock_epoch(std::move(*text), image + "/lock");
 }
 
-Status check_not_a_downgrade(const std::string& name, const Version& current, const std::string& recipe, const std::string& build_id,
-                             std::optional<std::int64_t> epoch) {
+Status check_not_a_downgrade(const std::string& name, const Version& current, const std::vector<Version>& previous, const std::string& recipe,
+                             const std::string& build_id, std::optional<std::int64_t> epoch) {
+  if (current.build_id == build_id) return {};
   const std::string remedy = " (give --allow-downgrade to replace it all the same)";
   if (!current.recipe.empty() && current.recipe != recipe)
     return fail(Errc::mismatch, str("refusing to replace ", quote(name), ", a build of recipe ", quote(current.recipe), ", by build ", build_id,
                                     " of recipe ", quote(recipe), remedy));
   const auto was = lock_epoch_of(current.image);
-  if (was && epoch && *epoch < *was)
-    return fail(Errc::mismatch, str("refusing to replace build ", current.build_id, " of ", quote(name), " by the older build ", build_id,
-                                    " (its inputs are of ", format_time(*epoch), ", the current build's of ", format_time(*was), ")", remedy));
+  if (was && epoch) {
+    if (*epoch < *was)
+      return fail(Errc::mismatch, str("refusing to replace build ", current.build_id, " of ", quote(name), " by the older build ", build_id,
+                                      " (its inputs are of ", format_time(*epoch), ", the current build's of ", format_time(*was), ")", remedy));
+    // Equal epochs cannot say which build is newer (a recipe that pins source_date_epoch).
+    if (*epoch == *was)
+      return fail(Errc::mismatch,
+                  str("refusing to replace build ", current.build_id, " of ", quote(name), " by build ", build_id,
+                      ": their inputs are of the same time (", format_time(*epoch), "), so neither can be shown to be newer", remedy));
+    return {};
+  }
+  // Without the epochs, at least a build the name had before is not taken back silently.
+  if (std::any_of(previous.begin(), previous.end(), [&](const Version& p) { return p.build_id == build_id; }))
+    return fail(Errc::mismatch, str("refusing to make build ", build_id, ", an earlier build of ", quote(name), ", current again (it is at build ",
+                                    current.build_id, "; 'chrootctl rollback' does that on purpose)", remedy));
   return {};
 }
 
@@ -113,7 +126,7 @@ Status check_replacement(const Settings& s, const std::string& name, const std::
   const Catalogue c = TRY(load(s));
   const Entry* e = c.find(name);
   if (!e || e->current.build_id == build_id) return {};
-  return check_not_a_downgrade(name, e->current, recipe, build_id, lock_epoch(lock_text, build_id + "/lock"));
+  return check_not_a_downgrade(name, e->current, e->previous, recipe, build_id, lock_epoch(lock_text, build_id + "/lock"));
 }
 
 Status record_version(const Settings& s, const std::string& name, Version v, AddResult& result, const std::optional<std::string>& seccomp,
@@ -137,7 +150,7 @@ Status record_version(const Settings& s, const std::string& name, Version v, Add
       return {};
     }
     if (refuse_downgrade && !(e->current.image == v.image && e->current.root == v.root)) {
-      if (auto ok = check_not_a_downgrade(name, e->current, v.recipe, v.build_id, lock_epoch_of(v.image)); !ok) return ok;
+      if (auto ok = check_not_a_downgrade(name, e->current, e->previous, v.recipe, v.build_id, lock_epoch_of(v.image)); !ok) return ok;
     }
     if (e->current.image == v.image && e->current.root == v.root) {
       if (e->current.digest == v.digest) v.added_at = e->current.added_at;

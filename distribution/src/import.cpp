@@ -548,6 +548,8 @@ Result<ImportResult> import_image(const Settings& given, const std::string& arch
     ao.threads = o.threads;
     ao.progress = o.progress;
     ao.now = o.now;
+    ao.refuse_downgrade = !o.allow_downgrade;
+    ao.sealed_tree = o.sealed_tree;
     out.added = TRY(add(s, out.name, dest, ao));
     out.image = out.added.entry.current.image;
     out.signer = out.added.entry.current.signer;
@@ -589,6 +591,10 @@ Result<ImportResult> import_image(const Settings& given, const std::string& arch
     if (!identity) return refuse(identity.error());
     if (identity->dev != static_cast<std::uint64_t>(staged.st_dev) || identity->ino != static_cast<std::uint64_t>(staged.st_ino))
       return refuse(Error(Errc::mismatch, str(quote(file), " is not the file that was checked")));
+    // The file is the one its #sealed line names; its filesystem must be the manifest's tree.
+    if (o.sealed_tree) {
+      if (auto t = o.sealed_tree(file, *m->sealed, *m); !t) return refuse(t.error());
+    }
     Version v;
     v.image = dest;
     v.root = file;

@@ -211,6 +211,33 @@ TEST_F(SignCli, ImportRefusesAnOlderBuildOrAnotherRecipeUnderANameWithoutAllowDo
   i = ctl_store(worker, {"import", "-q", new_el9, "--as", "PROD"}, true);
   EXPECT_EQ(i.exit_code, 0) << i.err;
   EXPECT_EQ(ctl_store(worker, {"resolve", "PROD"}, true).out, worker + "/el9/b2/root\n");
+  // The same time: neither can be shown to be newer (a recipe that pins source_date_epoch).
+  const std::string same_time = signed_export("el9", "b3", 1700100000, "10.0.0.4 localhost\n");
+  i = ctl_store(worker, {"import", "-q", same_time, "--as", "PROD"}, true);
+  EXPECT_EQ(i.exit_code, 1);
+  EXPECT_NE(i.err.find("refusing to replace build b2 of 'PROD' by build b3: their inputs are of the same time (2023-11-16T02:00:00Z), so "
+                       "neither can be shown to be newer"),
+            std::string::npos)
+      << i.err;
+  // Builds whose locks record no time: one the name had before is not taken back silently.
+  auto unsigned_export = [&](const std::string& id, const std::string& hosts) {
+    const std::string dir = make_build("sl6", id, hosts, true, false);
+    const std::string name = str("Xsl6", id);
+    EXPECT_EQ(ctl({"add", "-q", name, dir}).exit_code, 0);
+    std::string archive = path(name + ".tar.zst");
+    EXPECT_EQ(ctl({"export", "-q", name, "-o", archive}).exit_code, 0);
+    return archive;
+  };
+  const std::string u1 = unsigned_export("u1", "10.6.0.1 localhost\n");
+  const std::string u2 = unsigned_export("u2", "10.6.0.2 localhost\n");
+  EXPECT_EQ(ctl_store(worker, {"import", "-q", "--allow-unsigned", u1, "--as", "OLD"}).exit_code, 0);
+  EXPECT_EQ(ctl_store(worker, {"import", "-q", "--allow-unsigned", u2, "--as", "OLD"}).exit_code, 0);
+  i = ctl_store(worker, {"import", "-q", "--allow-unsigned", u1, "--as", "OLD"});
+  EXPECT_EQ(i.exit_code, 1);
+  EXPECT_NE(i.err.find("refusing to make build u1, an earlier build of 'OLD', current again (it is at build u2; 'chrootctl rollback' does that "
+                       "on purpose)"),
+            std::string::npos)
+      << i.err;
   auto misuse = ctl_store(worker, {"add", "PROD", worker + "/el9/b1", "--allow-downgrade"});
   EXPECT_EQ(misuse.exit_code, 2);
   EXPECT_EQ(misuse.err, "chrootctl add: --allow-downgrade applies to --from\nTry 'chrootctl add --help'.\n");

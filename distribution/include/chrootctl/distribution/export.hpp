@@ -106,6 +106,9 @@ struct ImportOptions {
   /// Replace a name's current build by an older one, or by one of another recipe
   /// (catalogue::record_version refuses that otherwise).
   bool allow_downgrade = false;
+  /// A sealed image's filesystem against its manifest (catalogue/sealed.hpp), before it is
+  /// registered.
+  catalogue::SealedTreeCheck sealed_tree;
   /// Apply the site's strip policy ([strip] in the config) to what it does not allow: clear
   /// setuid and setgid bits (or leave such files out), drop file capabilities, leave device
   /// nodes out, recording each change in the manifest's header. Without it such an archive is
